@@ -1,0 +1,15 @@
+"""hwsim: what a quantized neural network costs on real hardware, bit-accurately simulated.
+
+Public API (each also a CLI command):
+
+- :func:`load_model` / :func:`quantize_graph` / :func:`summarize` -- the IR (``hwsim summary``)
+"""
+
+from hwsim.graph.annotate import QuantConfig, quantize_graph
+from hwsim.graph.ir import Graph, Tensor
+from hwsim.graph.summary import summarize
+from hwsim.graph.zoo import load_model
+
+__version__ = "0.1.0"
+
+__all__ = ["Graph", "Tensor", "QuantConfig", "load_model", "quantize_graph", "summarize"]

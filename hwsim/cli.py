@@ -1,0 +1,60 @@
+"""The ``hwsim`` command: parse, load, call, render. No logic of its own.
+
+Each command lives in ``hwsim/commands/<name>.py`` with ``add_parsers(subparsers)``; the list
+below is the explicit registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hwsim.errors import HwsimError
+
+COMMAND_MODULES = [
+    "hwsim.commands.summary",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="hwsim",
+        description="Cost, bit-accurate simulation and mixed-precision planning of quantized neural networks.")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except HwsimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into head(1) and closed: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # a bug in hwsim, not in the input: say so, briefly
+        if args.debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}\n(re-run with --debug for a traceback and "
+              "please report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

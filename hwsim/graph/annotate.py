@@ -1,0 +1,201 @@
+"""Quant configs: set formats (and pruning) on a graph's tensors and layers.
+
+A quant-config YAML::
+
+    schema_version: 1
+    defaults:            # apply to every layer
+      weights: int8      # weight format of conv2d / linear / embedding weights
+      activations: int8  # format of every activation (graph inputs, layer inputs and outputs, KV cache)
+      weight_granularity: channel   # tensor | channel | group (group needs group_size)
+    layers:              # overrides, applied in order; later matches win
+      - match: "layer1.*"        # fnmatch glob on layer (op) names
+        weights: int4
+      - match: "fc"
+        weights: int8
+        activations: int8
+        pruning: "2:4"           # 0 | 50% | 2:4 | ch25%
+        accumulator: int32
+
+Rules (documented because they are choices):
+- ``activations`` in ``defaults`` sets every activation-like tensor; a per-layer ``activations``
+  sets that layer's activation inputs. A tensor read by two layers with different formats keeps
+  the one with more bits (the producer must write what the more precise reader needs).
+- Integer and pow2 weights default to per-output-channel scales (axis 0); float, block, ternary,
+  binary and codebook formats to per-tensor (MX blocks carry their own scales).
+- Biases of a layer with integer weights *and* integer activations become ``int32`` (scale
+  ``s_x * s_w``), as integer engines store them; otherwise they stay ``fp32``.
+- Integer id inputs (token ids) and constants keep their types.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hwsim.errors import ConfigError
+from hwsim.graph.ir import Graph
+from hwsim.graph.quant import Pruning, QuantSpec, canonical_format
+
+_INTEGER_KINDS = ("int", "pow2")
+
+
+class LayerRule(BaseModel):
+    """Formats and pruning for the layers a rule matches; unset fields leave the layer as is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: str = Field("*", description="fnmatch glob on layer names, e.g. 'layer1.*'.")
+    weights: str | None = Field(None, description="Weight format name.")
+    activations: str | None = Field(None, description="Activation format name.")
+    weight_granularity: Literal["tensor", "channel", "group"] | None = None
+    group_size: int | None = Field(None, ge=1, description="Weights per scale group (granularity group).")
+    accumulator: str | None = Field(None, description="Accumulator format, e.g. int32, fp32, fp16.")
+    pruning: str | None = Field(None, description="0, 50%, 2:4 or ch25%.")
+
+    @field_validator("weights", "activations", "accumulator")
+    @classmethod
+    def _fmt(cls, v):
+        return None if v is None else canonical_format(v)
+
+    @field_validator("pruning", mode="before")
+    @classmethod
+    def _prune(cls, v):
+        return None if v is None else Pruning.parse(str(v)).label
+
+
+class QuantConfig(BaseModel):
+    """Schema of a quant-config YAML."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = Field(1, description="This hwsim reads version 1.")
+    defaults: LayerRule = Field(default_factory=LayerRule)
+    layers: tuple[LayerRule, ...] = ()
+
+    @classmethod
+    def load(cls, path: str | Path) -> "QuantConfig":
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"quant config {str(path)!r} not found")
+        try:
+            raw = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping with schema_version, defaults, layers")
+        try:
+            cfg = cls(**raw)
+        except ValidationError as exc:
+            from hwsim.graph.zoo import _pydantic_message
+
+            raise ConfigError(f"{path}: {_pydantic_message(exc)}") from None
+        if cfg.schema_version != 1:
+            raise ConfigError(f"{path}: schema_version {cfg.schema_version} is not supported; use 1")
+        return cfg
+
+    def dump(self) -> str:
+        """YAML text of this config (what ``--write-config`` writes)."""
+        data = self.model_dump(exclude_none=True)
+        return yaml.safe_dump(data, sort_keys=False)
+
+    @classmethod
+    def simple(cls, weights: str | None, activations: str | None) -> "QuantConfig":
+        return cls(defaults=LayerRule(weights=weights, activations=activations))
+
+
+def _kind(fmt: str) -> str:
+    from hwsim import formats
+
+    return formats.get(fmt).kind
+
+
+def weight_spec(fmt: str, granularity: str | None, group_size: int | None) -> QuantSpec:
+    """The QuantSpec of a weight for a format and requested granularity (see module rules)."""
+    gran = granularity or ("channel" if _kind(fmt) in _INTEGER_KINDS else "tensor")
+    if gran == "group" and group_size is None:
+        raise ConfigError("weight_granularity 'group' needs group_size, e.g. group_size: 128")
+    if gran == "tensor":
+        return QuantSpec(format=fmt)
+    if gran == "channel":
+        return QuantSpec(format=fmt, granularity="channel", axis=0)
+    return QuantSpec(format=fmt, granularity="group", axis=-1, group_size=group_size)
+
+
+def _merge(rules: list[LayerRule]) -> dict:
+    out: dict = {}
+    for r in rules:
+        out.update({k: v for k, v in r.model_dump(exclude={"match"}).items() if v is not None})
+    return out
+
+
+def apply_config(graph: Graph, config: QuantConfig) -> Graph:
+    """A copy of ``graph`` with formats and pruning set by ``config``; verified."""
+    from hwsim import formats
+
+    g = graph.copy()
+    unmatched = [r.match for r in config.layers
+                 if not any(fnmatch.fnmatchcase(o.name, r.match) for o in g.ops())]
+    if unmatched:
+        raise ConfigError(f"quant config rule(s) {unmatched} match no layer of model '{g.name}'; "
+                          f"layer names look like {[o.name for o in g.layers()[:3]]}")
+    d = config.defaults
+    if d.activations:
+        for name, t in g.tensors.items():
+            if t.role in ("input", "activation", "kv_cache") and not t.dtype.startswith(("int", "uint", "bool")):
+                g.set_quant(name, QuantSpec(format=d.activations))
+    act_claims: dict[str, str] = {}
+    for op in g.ops():
+        if not (op.is_compute or op.op == "embedding"):
+            continue
+        rule = _merge([d] + [r for r in config.layers if fnmatch.fnmatchcase(op.name, r.match)])
+        w = g.weight(op)
+        if w is not None and rule.get("weights"):
+            g.set_quant(w.name, weight_spec(rule["weights"], rule.get("weight_granularity"), rule.get("group_size")))
+        if op.is_compute:
+            updates = {}
+            if rule.get("accumulator"):
+                updates["accumulator"] = rule["accumulator"]
+            if rule.get("pruning") and op.op != "matmul":
+                updates["pruning"] = Pruning.parse(rule["pruning"])
+            if updates:
+                g.replace_op(op.model_copy(update=updates))
+            if rule.get("activations"):
+                for t in g.activation_inputs(op):
+                    prev = act_claims.get(t.name)
+                    fmt = rule["activations"]
+                    if prev and formats.get(prev).bits_per_element > formats.get(fmt).bits_per_element:
+                        fmt = prev
+                    act_claims[t.name] = fmt
+                    if not t.dtype.startswith(("int", "uint", "bool")):
+                        g.set_quant(t.name, QuantSpec(format=fmt))
+    _set_biases(g)
+    return g.verify()
+
+
+def _set_biases(g: Graph) -> None:
+    for op in g.layers():
+        slots = type(op).bias_slots
+        if not slots or len(op.inputs) <= slots[0]:
+            continue
+        w, xs = g.weight(op), g.activation_inputs(op)
+        integer = (w is not None and _kind(w.quant.format) in _INTEGER_KINDS
+                   and xs and all(_kind(x.quant.format) == "int" for x in xs))
+        g.set_quant(op.inputs[slots[0]], QuantSpec(format="int32" if integer else "fp32"))
+
+
+def quantize_graph(graph: Graph, weights: str | None = None, activations: str | None = None,
+                   config: QuantConfig | str | Path | None = None) -> Graph:
+    """Apply ``--weights/--activations`` or a config (not both) to a graph."""
+    if config is not None and (weights or activations):
+        raise ConfigError("give either --config or --weights/--activations, not both")
+    if config is None:
+        if not weights and not activations:
+            return graph
+        config = QuantConfig.simple(weights, activations)
+    elif not isinstance(config, QuantConfig):
+        config = QuantConfig.load(config)
+    return apply_config(graph, config)

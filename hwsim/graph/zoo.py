@@ -1,0 +1,147 @@
+"""Bundled model zoo and model loading.
+
+A model is named three ways: a zoo name with optional parameters (``llama2-7b:phase=decode,
+context=2048``), a path to a model YAML (same schema as the bundled ``models/*.yaml``), or a
+path to an ``.onnx`` file. The bundled zoo is exactly the YAML files shipped in ``models/``;
+each names a *family* from the explicit registry :data:`FAMILIES`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hwsim.errors import ConfigError, UnknownModelError
+from hwsim.graph.ir import Graph
+from hwsim.graph.zoo_cnn import conv2d, gemm, mobilenet_v2, resnet
+from hwsim.graph.zoo_transformer import bert, llama, vit
+
+#: family name -> builder(name, **params) -> Graph
+FAMILIES: dict[str, Callable[..., Graph]] = {
+    "resnet": resnet,
+    "mobilenet_v2": mobilenet_v2,
+    "bert": bert,
+    "vit": vit,
+    "llama": llama,
+    "gemm": gemm,
+    "conv2d": conv2d,
+}
+
+
+class ModelSpec(BaseModel):
+    """Schema of a model YAML."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = Field(description="Schema version; this hwsim reads version 1.")
+    name: str = Field(description="Model name shown in reports.")
+    family: str = Field(description=f"Builder family, one of {sorted(FAMILIES)}.")
+    description: str = Field("", description="What the model is.")
+    source: str = Field(description="Where the architecture and its published counts come from.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Builder parameters.")
+
+
+def _bundled_dir():
+    return resources.files("hwsim._models")
+
+
+def bundled_models() -> dict[str, ModelSpec]:
+    """Name -> spec of every model YAML shipped in ``models/``."""
+    out = {}
+    for entry in sorted(_bundled_dir().iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            spec = read_model_yaml(entry.read_text(), entry.name)
+            out[spec.name] = spec
+    return out
+
+
+def read_model_yaml(text: str, origin: str) -> ModelSpec:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: a model YAML is a mapping with schema_version, name, family, source, params")
+    try:
+        spec = ModelSpec(**raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {_pydantic_message(exc)}") from None
+    if spec.schema_version != 1:
+        raise ConfigError(f"{origin}: schema_version {spec.schema_version} is not supported; use 1")
+    if spec.family not in FAMILIES:
+        raise ConfigError(f"{origin}: unknown family {spec.family!r}; known: {', '.join(sorted(FAMILIES))}")
+    return spec
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        parts.append(f"field '{loc}': {e['msg']}")
+    return "; ".join(parts)
+
+
+def _coerce(value: str) -> Any:
+    """Parse a CLI parameter value as YAML scalar (ints, floats, bools, lists; else string)."""
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+
+
+def parse_params(text: str, origin: str) -> dict[str, Any]:
+    """``key=value,key=value`` -> dict (values typed as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            raise ConfigError(f"{origin}: parameter {part!r} must be key=value")
+        k, v = part.split("=", 1)
+        out[k.strip()] = _coerce(v.strip())
+    return out
+
+
+def build(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Graph:
+    """Build a graph from a spec with parameter overrides, checking parameter names."""
+    builder = FAMILIES[spec.family]
+    params = {**spec.params, **(overrides or {})}
+    accepted = set(inspect.signature(builder).parameters) - {"name"}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ConfigError(f"model {spec.name!r}: unknown parameter(s) {unknown}; accepted: {sorted(accepted)}")
+    try:
+        graph = builder(spec.name, **params)
+    except TypeError as exc:
+        raise ConfigError(f"model {spec.name!r}: bad parameter value ({exc})") from None
+    return graph.verify()
+
+
+def load_model(model: str | Path | Graph, shapes: dict[str, int] | None = None) -> Graph:
+    """Resolve a model argument (zoo name with parameters, model YAML path, ONNX path, or Graph)."""
+    if isinstance(model, Graph):
+        return model
+    text = str(model)
+    path = Path(text)
+    if text.endswith(".onnx"):
+        if not path.is_file():
+            raise UnknownModelError(f"ONNX file {text!r} not found")
+        from hwsim.graph.onnx import load_onnx
+
+        return load_onnx(path, shapes or {})
+    if text.endswith((".yaml", ".yml")):
+        if not path.is_file():
+            raise UnknownModelError(f"model YAML {text!r} not found")
+        return build(read_model_yaml(path.read_text(), text), shapes)
+    name, _, param_text = text.partition(":")
+    zoo = bundled_models()
+    if name not in zoo:
+        raise UnknownModelError(
+            f"unknown model {name!r}: use a bundled name ({', '.join(zoo)}), a model .yaml or an .onnx path")
+    overrides = parse_params(param_text, text)
+    if shapes:
+        overrides.update(shapes)
+    return build(zoo[name], overrides)

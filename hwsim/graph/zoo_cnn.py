@@ -1,0 +1,94 @@
+"""Model families for convolutional networks: ResNet (basic / bottleneck), MobileNetV2, single conv.
+
+Definitions follow torchvision exactly (layer shapes, strides, where batch-norm sits), so the MAC
+and parameter counts match the published ones.
+"""
+
+from __future__ import annotations
+
+from hwsim.graph.builder import Builder
+from hwsim.graph.ir import Graph
+
+
+def resnet(name: str, block: str = "basic", layers=(2, 2, 2, 2), num_classes: int = 1000,
+           batch: int = 1, resolution: int = 224, width: int = 64) -> Graph:
+    """ResNet v1.5 (stride in the 3x3 conv of bottlenecks, as torchvision)."""
+    b = Builder(name)
+    x = b.input("input", (batch, 3, resolution, resolution))
+    x = b.act(b.bn(b.conv(x, width, 7, "conv1", stride=2, pad=3), "bn1"), "relu", "relu")
+    x = b.pool(x, "max", 3, 2, "maxpool", pad=1)
+    expansion = 1 if block == "basic" else 4
+    in_ch = width
+    for stage, n_blocks in enumerate(layers):
+        planes = width * 2 ** stage
+        for i in range(n_blocks):
+            stride = 2 if stage > 0 and i == 0 else 1
+            p = f"layer{stage + 1}.{i}"
+            identity = x
+            if block == "basic":
+                y = b.act(b.bn(b.conv(x, planes, 3, f"{p}.conv1", stride=stride), f"{p}.bn1"), "relu", f"{p}.relu1")
+                y = b.bn(b.conv(y, planes, 3, f"{p}.conv2"), f"{p}.bn2")
+            else:
+                y = b.act(b.bn(b.conv(x, planes, 1, f"{p}.conv1"), f"{p}.bn1"), "relu", f"{p}.relu1")
+                y = b.act(b.bn(b.conv(y, planes, 3, f"{p}.conv2", stride=stride), f"{p}.bn2"), "relu", f"{p}.relu2")
+                y = b.bn(b.conv(y, planes * 4, 1, f"{p}.conv3"), f"{p}.bn3")
+            if stride != 1 or in_ch != planes * expansion:
+                identity = b.bn(b.conv(x, planes * expansion, 1, f"{p}.downsample.0", stride=stride),
+                                f"{p}.downsample.1")
+            x = b.act(b.binary(y, identity, "add", f"{p}.add"), "relu", f"{p}.relu")
+            in_ch = planes * expansion
+    x = b.flatten(b.gap(x, "avgpool"), "flatten")
+    b.output(b.linear(x, num_classes, "fc"))
+    return b.g
+
+
+def _make_divisible(v: float, divisor: int = 8) -> int:
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+def mobilenet_v2(name: str, width_mult: float = 1.0, num_classes: int = 1000, batch: int = 1,
+                 resolution: int = 224) -> Graph:
+    """MobileNetV2 (Sandler et al. 2018) as torchvision builds it (ReLU6, dropout omitted)."""
+    b = Builder(name)
+    x = b.input("input", (batch, 3, resolution, resolution))
+    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                (6, 160, 3, 2), (6, 320, 1, 1)]
+    in_ch = _make_divisible(32 * width_mult)
+    last = _make_divisible(1280 * max(1.0, width_mult))
+    x = b.act(b.bn(b.conv(x, in_ch, 3, "features.0.0", stride=2), "features.0.1"), "relu6", "features.0.2")
+    idx = 1
+    for t, c, n, s in settings:
+        out_ch = _make_divisible(c * width_mult)
+        for i in range(n):
+            p, stride, hidden = f"features.{idx}", (s if i == 0 else 1), in_ch * t
+            y, j = x, 0
+            if t != 1:
+                y = b.act(b.bn(b.conv(y, hidden, 1, f"{p}.conv.0.0"), f"{p}.conv.0.1"), "relu6", f"{p}.conv.0.2")
+                j = 1
+            y = b.act(b.bn(b.conv(y, hidden, 3, f"{p}.conv.{j}.0", stride=stride, groups=hidden),
+                           f"{p}.conv.{j}.1"), "relu6", f"{p}.conv.{j}.2")
+            y = b.bn(b.conv(y, out_ch, 1, f"{p}.conv.{j + 1}"), f"{p}.conv.{j + 2}")
+            x = b.binary(x, y, "add", f"{p}.add") if stride == 1 and in_ch == out_ch else y
+            in_ch, idx = out_ch, idx + 1
+    x = b.act(b.bn(b.conv(x, last, 1, f"features.{idx}.0"), f"features.{idx}.1"), "relu6", f"features.{idx}.2")
+    x = b.flatten(b.gap(x, "avgpool"), "flatten")
+    b.output(b.linear(x, num_classes, "classifier.1"))
+    return b.g
+
+
+def conv2d(name: str, c: int = 64, h: int = 56, w: int = 56, k: int = 64, r: int = 3, stride: int = 1,
+           pad: int | None = None, groups: int = 1, batch: int = 1, bias: bool = False) -> Graph:
+    """One convolution: input (batch, c, h, w), k output channels, r x r kernel."""
+    b = Builder(name)
+    x = b.input("input", (batch, c, h, w))
+    b.output(b.conv(x, k, r, "conv", stride=stride, pad=pad, groups=groups, bias=bias))
+    return b.g
+
+
+def gemm(name: str, m: int = 512, k: int = 4096, n: int = 4096, bias: bool = False) -> Graph:
+    """One linear layer: activations (m, k) times weights (n, k) transposed -> (m, n)."""
+    b = Builder(name)
+    x = b.input("input", (m, k))
+    b.output(b.linear(x, n, "gemm", bias=bias))
+    return b.g
