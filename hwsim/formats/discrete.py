@@ -73,6 +73,8 @@ class _TableFormat(Format):
         return np.searchsorted(self.values, v).astype(self.code_dtype())
 
     def _from_codes(self, codes, zero_point):
+        if np.any(codes >= len(self.values)):
+            raise InputDataError(f"{self.name}: codes >= {len(self.values)} are unused")
         return self.values[codes]
 
 

@@ -1,0 +1,116 @@
+"""Float formats are bit-exact against ml_dtypes casts from float32."""
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import hwsim.formats as F
+from tests.formats import reference as R
+
+NAMES = sorted(R.ML_TYPES)
+pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in cast:RuntimeWarning")
+
+
+def _inputs(name):
+    x = np.concatenate([R.float16_patterns_as_float32(), R.tie_inputs(R.ML_TYPES[name]),
+                        np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 3e38, -3e38,
+                                  1e-45, -1e-45], np.float32)])
+    return x
+
+
+def _same(got, want):
+    """Equal bit patterns of float64 values, NaN-ness compared for NaN."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    gn, wn = np.isnan(got), np.isnan(want)
+    bad = (gn != wn) | (~gn & (got.view(np.uint64) != want.view(np.uint64)))
+    return np.flatnonzero(bad)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nonsaturating_matches_ml_dtypes(name):
+    x = _inputs(name)
+    want = x.astype(R.ML_TYPES[name]).astype(np.float64)
+    got = F.get(name).quantize(x, saturate=False)
+    bad = _same(got, want)
+    assert len(bad) == 0, (name, x[bad][:5], got[bad][:5], want[bad][:5])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_saturating_matches_onnx_saturate_cast(name):
+    """ONNX saturate=1: clip to +-max (inf included) then cast (onnx.numpy_helper.saturate_cast)."""
+    x = _inputs(name)
+    fmax = F.get(name).max
+    want = np.clip(x, -fmax, fmax).astype(R.ML_TYPES[name]).astype(np.float64)
+    got = F.cast(x, name, saturate=True)
+    assert got.dtype == np.float32
+    bad = _same(got, want)
+    assert len(bad) == 0, (name, x[bad][:5], got[bad][:5], want[bad][:5])
+
+
+def test_e4m3fn_overflow_after_rounding():
+    f = F.get("fp8_e4m3fn")
+    x = np.array([464.0, 465.0, -464.0, -465.0, 1e6, np.inf])
+    np.testing.assert_array_equal(f.quantize(x, saturate=False)[[0, 2]], [448.0, -448.0])
+    assert np.isnan(f.quantize(x, saturate=False)[[1, 3, 4, 5]]).all()
+    np.testing.assert_array_equal(f.quantize(x, saturate=True), [448, 448, -448, -448, 448, 448])
+
+
+def test_fp4_nan_follows_ml_dtypes():
+    f = F.get("fp4_e2m1fn")
+    nan_pos = np.array([0x7FC00000], np.uint32).view(np.float32)
+    nan_neg = np.array([0xFFC00000], np.uint32).view(np.float32)
+    assert np.signbit(f.quantize(nan_pos))[0] and f.quantize(nan_pos)[0] == 0
+    assert not np.signbit(f.quantize(nan_neg))[0]
+    assert f.quantize(np.array([np.inf]), saturate=False)[0] == 6.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_encode_matches_ml_dtypes_bits(name):
+    t = R.ML_TYPES[name]
+    fmt = F.get(name)
+    x = _inputs(name)
+    want = x.astype(t)
+    want_codes = want.view(np.uint8 if fmt.bits <= 8 else np.uint16 if fmt.bits <= 16 else np.uint32)
+    got = fmt.encode(x, saturate=False)
+    nan = np.isnan(want.astype(np.float64))
+    assert got.dtype == want_codes.dtype
+    np.testing.assert_array_equal(got[~nan], want_codes[~nan])
+    assert np.isnan(fmt.decode(got[nan])).all()
+
+
+@pytest.mark.parametrize("name", F.names())
+def test_every_code_round_trips(name):
+    fmt = F.get(name)
+    if fmt.kind in ("block", "vq", "signed_binary") or fmt.bits > 16:
+        pytest.skip("covered in its own test file")
+    codes = np.arange(fmt.num_codes if fmt.kind != "ternary" else 3)
+    vals = fmt.decode(codes)
+    ok = ~np.isnan(vals)
+    if fmt.kind == "int" and fmt.narrow_range:
+        pytest.skip("narrow range has an unused code")
+    recoded = fmt.encode(vals[ok], saturate=False)
+    dec = fmt.decode(recoded)
+    np.testing.assert_array_equal(dec, vals[ok])
+    if fmt.kind != "ternary" and not (fmt.kind == "pow2"):
+        np.testing.assert_array_equal(recoded, codes[ok])
+    np.testing.assert_array_equal(fmt.quantize(vals[ok], saturate=False), vals[ok])  # fixed point
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_decode_encode_equals_quantize(name):
+    fmt = F.get(name)
+    x = _inputs(name).astype(np.float64)
+    for sat in (True, False):
+        q = fmt.quantize(x, saturate=sat)
+        d = fmt.decode(fmt.encode(x, saturate=sat))
+        assert len(_same(d, q)) == 0
+
+
+def test_float64_single_vs_double_rounding():
+    f = F.get("fp8_e4m3fn")
+    # just above the midpoint between 1 and 1.125 by less than a float32 ulp: float32 rounding
+    # first lands on the tie, which then rounds to even (1.0); a single rounding gives 1.125.
+    x = np.array([1.0625 + 2.0 ** -40])
+    assert f.quantize(x)[0] == 1.125
+    assert F.cast(x, f, via_float32=True)[0] == 1.0
+    assert x.astype(np.float32).astype(ml_dtypes.float8_e4m3fn).astype(float)[0] == 1.0
