@@ -230,12 +230,10 @@ class FloatFormat(Format):
         if self.nan_policy == "ieee":
             code = np.where(np.isinf(a), (sign << (e_bits + m)) | (((1 << e_bits) - 1) << m), code)
         if self.has_nan:
-            nan = np.isnan(v)
-            nan_code = self.nan_code | (0 if self.nan_policy == "fnuz" else 0)
-            code = np.where(nan, nan_code | np.where(self.nan_policy == "fnuz", 0, sign << (e_bits + m)),
-                            code)
-        if self.nan_policy == "fnuz":
-            code = np.where(a0 == 0, np.where(np.isnan(v), code, 0), code)
+            sign_part = 0 if self.nan_policy == "fnuz" else sign << (e_bits + m)
+            code = np.where(np.isnan(v), self.nan_code | sign_part, code)
+        if self.nan_policy == "fnuz":  # -0 does not exist; its code is the NaN
+            code = np.where((a0 == 0) & ~np.isnan(v), 0, code)
         return code.astype(self.code_dtype())
 
     def _from_codes(self, codes, zero_point):
