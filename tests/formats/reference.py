@@ -55,7 +55,7 @@ def nearest_in_table(x: float, table: np.ndarray) -> float:
 
 def mx_reference(block: np.ndarray, elem_values: np.ndarray, emax_elem: int) -> np.ndarray:
     """OCP MX v1.0 by the book for one block: X = 2^(floor(log2 amax) - emax_elem), then
-    nearest element (half-even by index of the sorted value table), saturating."""
+    nearest element magnitude (ties to the even code), saturating."""
     amax = max(abs(float(b)) for b in block)
     if amax == 0:
         return np.zeros(len(block))
@@ -65,5 +65,7 @@ def mx_reference(block: np.ndarray, elem_values: np.ndarray, emax_elem: int) -> 
     while 2.0 ** e > amax:
         e -= 1
     scale = 2.0 ** max(min(e - emax_elem, 127), -127)
-    table = np.unique(elem_values[np.isfinite(elem_values)])
-    return np.array([nearest_in_table(float(b) / scale, table) * scale for b in block])
+    # magnitudes 0, m1, m2, ...: index parity is the parity of the code's last bit (ties to even)
+    table = np.unique(np.abs(elem_values[np.isfinite(elem_values)]))
+    return np.array([np.copysign(nearest_in_table(abs(float(b)) / scale, table), b) * scale
+                     for b in block])
