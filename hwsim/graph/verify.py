@@ -104,7 +104,8 @@ def verify_graph(g) -> None:
         for rule in COMMON + RULES[op.op]:
             msg = rule(g, op)
             if msg:
-                raise GraphError(f"{op.op} '{op.name}': {msg}")
+                prefix = f"{op.op} '{op.name}': "
+                raise GraphError(msg if msg.startswith(prefix) else prefix + msg)
     for t in g.inputs:
         if g.producer(t) is not None or g.tensors[t].role != "input":
             raise GraphError(f"graph input '{t}' must have role 'input' and no producer")

@@ -1,0 +1,146 @@
+"""Shape inference of every op kind checked against what numpy computes on real arrays."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.errors import ShapeError
+from hwsim.graph import ops as O
+
+RNG = np.random.default_rng(0)
+
+
+def _op(cls, n_in=1, **kw):
+    return cls(name="t", inputs=tuple(f"i{k}" for k in range(n_in)), outputs=("o",), **kw)
+
+
+def _conv_numpy(x, w, stride, pad, dil, groups):
+    """Direct convolution with numpy windows (the obvious definition)."""
+    x = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[2]), (pad[1], pad[3])))
+    n, c, h, wd = x.shape
+    o, i, kh, kw = w.shape
+    ekh, ekw = dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1
+    oh, ow = (h - ekh) // stride[0] + 1, (wd - ekw) // stride[1] + 1
+    out = np.zeros((n, o, oh, ow))
+    og = o // groups
+    for g in range(groups):
+        xs = x[:, g * i:(g + 1) * i]
+        for y in range(oh):
+            for z in range(ow):
+                patch = xs[:, :, y * stride[0]:y * stride[0] + ekh:dil[0], z * stride[1]:z * stride[1] + ekw:dil[1]]
+                out[:, g * og:(g + 1) * og, y, z] = np.einsum("ncij,ocij->no", patch, w[g * og:(g + 1) * og])
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 2), st.sampled_from([1, 2, 4]), st.integers(1, 3), st.integers(3, 9), st.integers(3, 9),
+       st.integers(1, 3), st.integers(1, 2), st.integers(0, 2), st.integers(1, 2))
+def test_conv2d_shape_and_macs_match_direct_convolution(n, groups, cpg, h, w, k, s, p, d):
+    c, o = groups * cpg, groups * 2
+    if d * (k - 1) + 1 > h + 2 * p or d * (k - 1) + 1 > w + 2 * p:
+        return
+    op = _op(O.Conv2d, 2, stride=(s, s), padding=(p, p, p, p), dilation=(d, d), groups=groups)
+    x, wt = RNG.standard_normal((n, c, h, w)), RNG.standard_normal((o, cpg, k, k))
+    ref = _conv_numpy(x, wt, (s, s), (p, p, p, p), (d, d), groups)
+    (shape,) = op.infer([x.shape, wt.shape])
+    assert shape == ref.shape
+    assert op.macs([x.shape, wt.shape], [shape]) == ref.size * cpg * k * k
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=0, max_size=3), st.integers(1, 5), st.integers(1, 5), st.integers(1, 5),
+       st.booleans())
+def test_matmul_batched_broadcast(batch, m, k, n, drop_batch):
+    a = RNG.standard_normal(tuple(batch) + (m, k))
+    b = RNG.standard_normal((() if drop_batch else tuple(batch)) + (k, n))
+    op = _op(O.MatMul, 2)
+    assert op.infer([a.shape, b.shape]) == [np.matmul(a, b).shape]
+    assert op.macs([a.shape, b.shape], [np.matmul(a, b).shape]) == np.matmul(a, b).size * k
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 3), min_size=1, max_size=4), st.lists(st.integers(1, 3), min_size=1, max_size=4))
+def test_binary_broadcast_matches_numpy(s1, s2):
+    op = _op(O.Binary, 2, fn="add")
+    try:
+        expected = (np.zeros(s1) + np.zeros(s2)).shape
+    except ValueError:
+        with pytest.raises(ShapeError, match="broadcast"):
+            op.infer([tuple(s1), tuple(s2)])
+        return
+    assert op.infer([tuple(s1), tuple(s2)]) == [expected]
+
+
+def test_linear_matches_numpy():
+    x, w = RNG.standard_normal((2, 3, 5)), RNG.standard_normal((7, 5))
+    op = _op(O.Linear, 2)
+    assert op.infer([x.shape, w.shape]) == [(x @ w.T).shape]
+    with pytest.raises(ShapeError, match="does not match weight"):
+        op.infer([(2, 4), (7, 5)])
+
+
+@pytest.mark.parametrize("kind,k,s,p,ceil", [("max", 3, 2, 1, False), ("avg", 2, 2, 0, False),
+                                             ("max", 3, 2, 0, True), ("avg", 3, 1, 1, False)])
+def test_pool_matches_window_count(kind, k, s, p, ceil):
+    x = RNG.standard_normal((1, 2, 11, 11))
+    op = _op(O.Pool, kind=kind, kernel=(k, k), stride=(s, s), padding=(p, p, p, p), ceil_mode=ceil)
+    rnd = math.ceil if ceil else math.floor
+    n_out = int(rnd((11 + 2 * p - k) / s)) + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p + s), (p, p + s)), constant_values=-np.inf)
+    ref = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s][:, :, :n_out, :n_out].max((-1, -2))
+    assert op.infer([x.shape]) == [ref.shape]
+
+
+def test_movement_ops_match_numpy():
+    x = RNG.standard_normal((2, 3, 4, 1))
+    assert _op(O.Reshape, shape=(0, -1)).infer([x.shape]) == [x.reshape(2, -1).shape]
+    assert _op(O.Transpose, perm=(3, 1, 0, 2)).infer([x.shape]) == [x.transpose(3, 1, 0, 2).shape]
+    assert _op(O.Flatten, axis=2).infer([x.shape]) == [x.reshape(6, 4).shape]
+    assert _op(O.Squeeze, axes=(-1,)).infer([x.shape]) == [np.squeeze(x, -1).shape]
+    assert _op(O.Unsqueeze, axes=(0, 5)).infer([x.shape]) == [np.expand_dims(x, (0, 5)).shape]
+    assert _op(O.Concat, 2, axis=1).infer([x.shape, (2, 5, 4, 1)]) == [np.concatenate([x, np.zeros((2, 5, 4, 1))], 1).shape]
+    assert (_op(O.Slice, starts=(1, -3), ends=(3, 100), axes=(1, 2), steps=(1, 2)).infer([x.shape])
+            == [x[:, 1:3, -3:100:2].shape])
+    idx = np.array([[0, 2], [1, 1]])
+    assert _op(O.Gather, 2, axis=1).infer([x.shape, idx.shape]) == [np.take(x, idx, axis=1).shape]
+    table = RNG.standard_normal((10, 6))
+    assert _op(O.Embedding, 2).infer([idx.shape, table.shape]) == [table[idx].shape]
+    assert _op(O.Reduce, fn="mean", axes=(1, -1), keepdims=False).infer([x.shape]) == [x.mean((1, 3)).shape]
+    assert _op(O.Reduce, fn="mean", axes=(1,), keepdims=True).infer([x.shape]) == [x.mean(1, keepdims=True).shape]
+    assert _op(O.GlobalAvgPool).infer([x.shape]) == [x.mean((2, 3), keepdims=True).shape]
+
+
+def test_shape_errors_are_clear():
+    with pytest.raises(ShapeError, match="cannot reshape"):
+        _op(O.Reshape, shape=(5, -1)).infer([(2, 3)])
+    with pytest.raises(ShapeError, match="channels"):
+        _op(O.Conv2d, 2).infer([(1, 3, 8, 8), (4, 2, 3, 3)])
+    with pytest.raises(ShapeError, match="cannot multiply"):
+        _op(O.MatMul, 2).infer([(2, 3), (4, 5)])
+    with pytest.raises(ShapeError, match="permutation"):
+        _op(O.Transpose, perm=(0, 0)).infer([(2, 3)])
+    with pytest.raises(ShapeError, match="do not match cache"):
+        _op(O.KVCacheAppend, 2).infer([(1, 2, 5, 8), (1, 3, 1, 8)])
+
+
+def test_norms_softmax_rotary_keep_shape_and_count_ops():
+    x = (2, 4, 6, 8)
+    assert _op(O.Softmax, axis=-1).infer([x]) == [x]
+    assert _op(O.LayerNorm, 2).infer([x, (8,)]) == [x]
+    with pytest.raises(ShapeError):
+        _op(O.LayerNorm, 2).infer([x, (7,)])
+    rot = _op(O.Rotary)
+    assert rot.infer([x]) == [x] and rot.elementwise_ops([x], [x]) == 3 * 2 * 4 * 6 * 8
+    with pytest.raises(ShapeError, match="rotary_dim"):
+        _op(O.Rotary).infer([(2, 4, 6, 7)])
+
+
+def test_every_op_kind_is_covered_here():
+    covered = {"conv2d", "matmul", "binary", "linear", "pool", "reshape", "transpose", "flatten", "squeeze",
+               "unsqueeze", "concat", "slice", "gather", "embedding", "reduce", "global_avgpool", "softmax",
+               "layernorm", "rotary", "kv_cache_append"}
+    trivial = {"unary", "batchnorm", "kv_cache_read", "quantize", "dequantize", "cast"}  # identity shapes
+    assert set(O.OP_CLASSES) - covered - trivial == set(), "new op kind: add its shape test"
