@@ -1,0 +1,276 @@
+"""Low-precision float matrix multiply with a modelled accumulator.
+
+Inputs are float64 arrays whose values are representable in a narrow format (fp4 .. fp32), so
+every product ``a[i, k] * b[k, j]`` is exact in float64. An accumulator step is
+``acc = round_fmt(acc + p)`` with one rounding of the exact sum (fused): the float64 sum and its
+TwoSum error are rounded together, the error breaking exact ties. ``round_fmt`` is round half to
+even, subnormals kept, overflow to +-inf (fp32, fp16, bf16).
+
+Orders (per output element):
+
+* sequential: k = 0, 1, ..., K-1 into one accumulator starting at 0;
+* pairwise: level 0 adds products (2t, 2t+1) with one rounding, an odd last product is rounded
+  alone; each further level adds neighbours (2t, 2t+1) of the previous level, an odd last one
+  moves up unchanged;
+* blocked: sequential within blocks of ``block_k`` consecutive k (each from 0), then the block
+  sums added sequentially in block order into an accumulator starting at 0.
+
+The exact accumulator is Shewchuk's exact summation (``math.fsum``), rounded once to float64.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+FMT_FP32, FMT_FP16, FMT_BF16 = 0, 1, 2
+ORDER_SEQ, ORDER_PAIR, ORDER_BLOCK = 0, 1, 2
+# (precision bits incl. the hidden one, exponent of the smallest subnormal, overflow threshold)
+_P = np.array([24.0, 11.0, 8.0])
+_QMIN = np.array([-149.0, -24.0, -133.0])
+_THR = np.array([(2 - 2.0**-24) * 2.0**127, 65520.0, (2 - 2.0**-8) * 2.0**127])
+MAX_PARTIALS = 128
+
+
+@njit(cache=True)
+def _round_fmt(s, err, fmt):
+    """Round ``s + err`` (``err`` tiny: a TwoSum error) to format ``fmt``; result as float64."""
+    if s == 0.0 or not np.isfinite(s):
+        return s
+    p, qmin, thr = int(_P[fmt]), int(_QMIN[fmt]), _THR[fmt]
+    a = abs(s)
+    e_mag = err if s > 0 else -err
+    if a > thr or (a == thr and e_mag >= 0.0):
+        return math.copysign(np.inf, s)
+    _, e = math.frexp(a)
+    q = max(e - p, qmin)
+    sc = math.ldexp(a, -q)
+    fl = math.floor(sc)
+    frac = sc - fl
+    if frac > 0.5 or (frac == 0.5 and (e_mag > 0.0 or (e_mag == 0.0 and fl % 2.0 == 1.0))):
+        fl += 1.0
+    return math.copysign(math.ldexp(fl, q), s)
+
+
+@njit(cache=True)
+def _add_round(acc, p, fmt):
+    """One accumulator step: ``round_fmt(acc + p)`` with a single rounding."""
+    s = acc + p
+    bb = s - acc
+    err = (acc - (s - bb)) + (p - bb)
+    return _round_fmt(s, err, fmt)
+
+
+@njit(cache=True)
+def round_array(x, fmt):
+    """Round each float64 of ``x`` to format ``fmt`` (half even); returns float64."""
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out.flat[i] = _round_fmt(x.flat[i], 0.0, fmt)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _seq_blocked(a, b, fmt, block, out):
+    """Sequential (``block >= K``) or blocked accumulation; ``out`` (M, N) float64."""
+    m, k = a.shape
+    n = b.shape[1]
+    for i in prange(m):
+        acc = np.zeros(n)
+        part = np.zeros(n)
+        for k0 in range(0, k, block):
+            part[:] = 0.0
+            for kk in range(k0, min(k, k0 + block)):
+                aik = a[i, kk]
+                for j in range(n):
+                    part[j] = _add_round(part[j], aik * b[kk, j], fmt)
+            for j in range(n):
+                acc[j] = _add_round(acc[j], part[j], fmt)
+        out[i, :] = acc
+
+
+@njit(cache=True, parallel=True)
+def _seq_fp32(a, b, out):
+    """Sequential float32 accumulation; valid when every product is exact in float32."""
+    m, k = a.shape
+    n = b.shape[1]
+    for i in prange(m):
+        acc = np.zeros(n, np.float32)
+        for kk in range(k):
+            aik = a[i, kk]
+            for j in range(n):
+                acc[j] += aik * b[kk, j]
+        out[i, :] = acc
+
+
+@njit(cache=True, parallel=True)
+def _pairwise(a, b, fmt, out):
+    m, k = a.shape
+    n = b.shape[1]
+    for i in prange(m):
+        buf = np.empty(k)
+        for j in range(n):
+            cnt = 0
+            for t in range(0, k - 1, 2):
+                buf[cnt] = _add_round(a[i, t] * b[t, j], a[i, t + 1] * b[t + 1, j], fmt)
+                cnt += 1
+            if k % 2 == 1:
+                buf[cnt] = _round_fmt(a[i, k - 1] * b[k - 1, j], 0.0, fmt)
+                cnt += 1
+            while cnt > 1:
+                for t in range(0, cnt - 1, 2):
+                    buf[t // 2] = _add_round(buf[t], buf[t + 1], fmt)
+                if cnt % 2 == 1:
+                    buf[cnt // 2] = buf[cnt - 1]
+                cnt = (cnt + 1) // 2
+            out[i, j] = buf[0] if k > 0 else 0.0
+
+
+@njit(cache=True)
+def _fsum_add(partials, n, x):
+    """Add ``x`` to Shewchuk's non-overlapping ``partials[:n]``; returns the new count."""
+    i = 0
+    for t in range(n):
+        y = partials[t]
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo != 0.0:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i] = x
+    return i + 1
+
+
+@njit(cache=True)
+def _fsum_result(partials, n):
+    """Correctly rounded float64 value of ``sum(partials[:n])`` (CPython ``math.fsum`` ending)."""
+    if n == 0:
+        return 0.0
+    n -= 1
+    hi = partials[n]
+    lo = 0.0
+    while n > 0:
+        x = hi
+        n -= 1
+        y = partials[n]
+        hi = x + y
+        lo = y - (hi - x)
+        if lo != 0.0:
+            break
+    if n > 0 and ((lo < 0.0 and partials[n - 1] < 0.0) or (lo > 0.0 and partials[n - 1] > 0.0)):
+        y = lo * 2.0
+        x = hi + y
+        if y == x - hi:
+            hi = x
+    return hi
+
+
+@njit(cache=True, parallel=True)
+def _exact_dot(a, b, out):
+    """Exactly summed ``a @ b`` rounded once to float64 (Shewchuk / fsum)."""
+    m, k = a.shape
+    n = b.shape[1]
+    for i in prange(m):
+        partials = np.empty(MAX_PARTIALS)
+        for j in range(n):
+            cnt = 0
+            for kk in range(k):
+                cnt = _fsum_add(partials, cnt, a[i, kk] * b[kk, j])
+            out[i, j] = _fsum_result(partials, cnt)
+
+
+@njit(cache=True)
+def _bitlen(v):
+    """Number of bits of a positive int64 (position of the highest set bit + 1)."""
+    return math.frexp(np.float64(v))[1]
+
+
+@njit(cache=True, parallel=True)
+def _stats(x):
+    """Over the non-zero finite float64 values of ``x``: (max significant bits, min exponent of
+    the last set bit, max e with |x| < 2**e)."""
+    u = x.reshape(-1).view(np.int64)
+    nblk = 64
+    step = (u.size + nblk - 1) // nblk
+    bits = np.zeros(nblk, np.int64)
+    lsb = np.full(nblk, 10**6, np.int64)
+    top = np.full(nblk, -(10**6), np.int64)
+    for q in prange(nblk):
+        for t in range(q * step, min(u.size, q * step + step)):
+            w = u[t] & np.int64(0x7FFFFFFFFFFFFFFF)
+            if w == 0:
+                continue
+            e_b = w >> 52
+            mant = w & np.int64((1 << 52) - 1)
+            if e_b == 0:
+                e_b = 1
+            else:
+                mant |= np.int64(1) << 52
+            tz = _bitlen(mant & -mant) - 1
+            hb = _bitlen(mant)
+            bits[q] = max(bits[q], hb - tz)
+            lsb[q] = min(lsb[q], e_b - 1075 + tz)
+            top[q] = max(top[q], e_b - 1075 + hb)
+    return bits.max(), lsb.min(), top.max()
+
+
+@njit(cache=True, parallel=True)
+def _mx(a, sa, b, sb, block, fmt, out):
+    """MX dot: exact block dots (fsum) times both scales, accumulated over blocks in ``fmt``
+    (blocks in ascending k; ``fmt`` < 0 means exact over all products)."""
+    m, k = a.shape
+    n = b.shape[1]
+    for i in prange(m):
+        blk, tot = np.empty(MAX_PARTIALS), np.empty(MAX_PARTIALS)
+        for j in range(n):
+            acc, ct = 0.0, 0
+            for q in range(sa.shape[1]):
+                cb = 0
+                for kk in range(q * block, min(k, q * block + block)):
+                    cb = _fsum_add(blk, cb, a[i, kk] * b[kk, j])
+                scale = sa[i, q] * sb[q, j]
+                if fmt < 0:
+                    for t in range(cb):
+                        ct = _fsum_add(tot, ct, blk[t] * scale)
+                else:
+                    acc = _add_round(acc, _fsum_result(blk, cb) * scale, fmt)
+            out[i, j] = _fsum_result(tot, ct) if fmt < 0 else acc
+
+
+def products_exact_in_f32(a, b):
+    """True when every ``a[i, k] * b[k, j]`` is exactly representable in float32."""
+    (ba, la, ta), (bb, lb, tb) = _stats(a), _stats(b)
+    return ba + bb <= 24 and la + lb >= -149 and ta + tb <= 128
+
+
+def blas_is_exact(a, b):
+    """True when float64 BLAS computes ``a @ b`` exactly (all partial sums representable)."""
+    (ba, la, ta), (bb, lb, tb) = _stats(a), _stats(b)
+    k = max(a.shape[1], 1)
+    return ba + bb <= 53 and (ta + tb + math.ceil(math.log2(k))) - (la + lb) <= 53
+
+
+def float_matmul(a, b, fmt, order, block):
+    """Wrapper: float64 (M, K) @ (K, N) with accumulator ``fmt`` (-1 = exact) and ``order``."""
+    out = np.empty((a.shape[0], b.shape[1]))
+    if fmt < 0:
+        if blas_is_exact(a, b):
+            return a @ b
+        _exact_dot(a, b, out)
+    elif order == ORDER_PAIR:
+        _pairwise(a, b, fmt, out)
+    elif fmt == FMT_FP32 and order == ORDER_SEQ and products_exact_in_f32(a, b):
+        _seq_fp32(a.astype(np.float32), b.astype(np.float32), out)
+    else:
+        _seq_blocked(a, b, fmt, block if order == ORDER_BLOCK else max(a.shape[1], 1), out)
+    return out
+
+
+def mx_matmul(a, sa, b, sb, block, fmt):
+    """Wrapper of :func:`_mx`; ``sa`` (M, K/block), ``sb`` (K/block, N) power-of-two scales."""
+    out = np.empty((a.shape[0], b.shape[1]))
+    _mx(a, sa, b, sb, block, fmt, out)
+    return out

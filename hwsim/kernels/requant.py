@@ -1,0 +1,145 @@
+"""Requantization of integer accumulators to 8/16/32-bit outputs, one kernel per reproduced library.
+
+Every kernel takes ``acc`` as int64 (outer, C, inner), per-channel parameters of length C (axis 1),
+the output bounds ``lo``/``hi`` and fills ``out`` (same shape, int64).
+
+* ``_requant_exact``: ONNX reference evaluator (QLinearMatMul / QLinearConv):
+  ``rint(float64(acc) * float64(m) + zp)``, then clip; ``m`` already computed in the scale dtype.
+* ``_requant_ort``: onnxruntime MLAS ``MlasRequantizeOutput``: ``float32(acc) * float32(m)``
+  clamped to ``[lo - zp, hi - zp]``, rounded half-even, plus ``zp``.
+* ``_requant_fixed``: gemmlowp / TFLite fixed point, ``(q31, shift)`` per channel;
+  double rounding (SaturatingRoundingDoublingHighMul then RoundingDivideByPOT) or single rounding
+  (TFLITE_SINGLE_ROUNDING). ``acc`` must hold int32 values.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+
+@njit(cache=True, parallel=True)
+def _requant_exact(acc, mult, zp, lo, hi, out):
+    outer, nc, inner = acc.shape
+    for o in prange(outer):
+        for c in range(nc):
+            m = np.float64(mult[c])
+            z = np.float64(zp[c])
+            for i in range(inner):
+                d = np.float64(acc[o, c, i]) * m
+                d = d + z
+                r = np.rint(d)
+                out[o, c, i] = np.int64(min(max(r, np.float64(lo)), np.float64(hi)))
+
+
+@njit(cache=True, parallel=True)
+def _requant_ort(acc, mult, zp, lo, hi, out):
+    outer, nc, inner = acc.shape
+    for o in prange(outer):
+        for c in range(nc):
+            m = np.float32(mult[c])
+            fmin = np.float32(lo - zp[c])
+            fmax = np.float32(hi - zp[c])
+            for i in range(inner):
+                f = np.float32(np.float32(acc[o, c, i]) * m)
+                f = min(max(f, fmin), fmax)
+                out[o, c, i] = np.int64(np.rint(f)) + zp[c]
+
+
+@njit(cache=True)
+def _srdhm(a, b):
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 values held in int64."""
+    if a == INT32_MIN and b == INT32_MIN:
+        return np.int64(INT32_MAX)
+    ab = a * b
+    nudge = np.int64(1 << 30) if ab >= 0 else np.int64(1 - (1 << 30))
+    s = ab + nudge
+    q = s // (np.int64(1) << 31) if s >= 0 else -((-s) // (np.int64(1) << 31))
+    return q
+
+
+@njit(cache=True)
+def _rdbpot(x, exponent):
+    """gemmlowp RoundingDivideByPOT: divide by 2**exponent, round half away from zero."""
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+@njit(cache=True)
+def _wrap32(v):
+    u = v & np.int64(0xFFFFFFFF)
+    return u - (np.int64(1) << 32) if u > INT32_MAX else u
+
+
+@njit(cache=True)
+def _mul_fixed(x, q, shift, single):
+    """TFLite MultiplyByQuantizedMultiplier (double or single rounding)."""
+    if single:
+        total = 31 - shift
+        return (x * q + (np.int64(1) << (total - 1))) >> total
+    left = shift if shift > 0 else 0
+    right = -shift if shift < 0 else 0
+    return _rdbpot(_srdhm(_wrap32(x << left), q), right)
+
+
+@njit(cache=True, parallel=True)
+def _requant_fixed(acc, q31, shift, zp, lo, hi, single, out):
+    outer, nc, inner = acc.shape
+    for o in prange(outer):
+        for c in range(nc):
+            for i in range(inner):
+                v = _mul_fixed(acc[o, c, i], q31[c], shift[c], single) + zp[c]
+                out[o, c, i] = min(max(v, lo), hi)
+
+
+def quantize_multiplier(m, single_rounding=False):
+    """TFLite ``QuantizeMultiplier``: real multiplier -> (Q31 int, shift), frexp, round half away.
+
+    Parameters
+    ----------
+    m : float
+        Real multiplier (dimensionless, >= 0), as float64.
+    single_rounding : bool
+        Apply the TFLITE_SINGLE_ROUNDING clamp ``shift <= 30``.
+
+    Returns
+    -------
+    tuple of int
+        ``(q31, shift)`` with ``m ~= q31 * 2**(shift - 31)``.
+    """
+    if m == 0.0:
+        return 0, 0
+    q, shift = math.frexp(m)
+    x = q * 2.0**31
+    fl = math.floor(x)
+    q_fixed = fl + (1 if x - fl >= 0.5 else 0)
+    if q_fixed == 2**31:
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if single_rounding and shift > 30:
+        return 2**31 - 1, 30
+    return int(q_fixed), int(shift)
+
+
+def requant_fixed(acc3, mults, zp, lo, hi, single):
+    """Wrapper: per-channel float64 multipliers -> Q31 + shift, then :func:`_requant_fixed`."""
+    pairs = [quantize_multiplier(float(m), single) for m in mults]
+    q31 = np.array([p[0] for p in pairs], np.int64)
+    shift = np.array([p[1] for p in pairs], np.int64)
+    out = np.empty(acc3.shape, np.int64)
+    _requant_fixed(acc3, q31, shift, zp, lo, hi, single, out)
+    return out
+
+
+def requant_float(acc3, mults, zp, lo, hi, ort):
+    """Wrapper of :func:`_requant_exact` (``ort`` False) or :func:`_requant_ort` (``ort`` True)."""
+    out = np.empty(acc3.shape, np.int64)
+    (_requant_ort if ort else _requant_exact)(acc3, mults, zp, lo, hi, out)
+    return out

@@ -1,0 +1,433 @@
+"""Bit-accurate integer and low-precision float arithmetic: the public API over hwsim.kernels.
+
+Each function validates its arguments (raising :mod:`hwsim.errors` exceptions that say what to
+change), packs arrays and calls a private numba kernel. Integer results are int64 unless an ONNX op
+fixes the type. Reduction order everywhere is k ascending; for convolutions k = (c, kh, kw) in C
+order within a group. Accumulator overflow modes:
+
+``"wrap"``      two's complement modulo 2**acc_bits (equals the exact sum wrapped once);
+``"saturate"``  clamp to [-2**(acc_bits-1), 2**(acc_bits-1) - 1] after every addition;
+``"none"``      exact int64 (the caller guarantees the sum fits in 63 bits).
+"""
+
+import numpy as np
+
+from hwsim.errors import ConfigError, InputDataError, ShapeError
+from hwsim.kernels import conv as _conv
+from hwsim.kernels import floatgemm as _fg
+from hwsim.kernels import intgemm as _ig
+from hwsim.kernels import requant as _rq
+
+OVERFLOW_MODES = {"none": _ig.MODE_NONE, "wrap": _ig.MODE_WRAP, "saturate": _ig.MODE_SATURATE}
+REQUANT_MODES = ("exact", "onnxruntime", "gemmlowp", "tflite")
+ACCUMULATORS = {"fp32": _fg.FMT_FP32, "fp16": _fg.FMT_FP16, "bf16": _fg.FMT_BF16, "exact": -1}
+ORDERS = {"sequential": _fg.ORDER_SEQ, "pairwise": _fg.ORDER_PAIR, "blocked": _fg.ORDER_BLOCK}
+
+
+def _choice(name, value, valid):
+    if value not in valid:
+        raise ConfigError(f"{name}={value!r} is not supported; use one of {sorted(valid)}")
+    return valid[value] if isinstance(valid, dict) else value
+
+
+def _int_array(name, x):
+    x = np.asarray(x)
+    if x.dtype.kind not in "iu":
+        raise InputDataError(f"{name} must have an integer dtype, got {x.dtype}; cast it first")
+    return x
+
+
+def _acc_bits(bits):
+    if not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 64:
+        raise ConfigError(f"acc_bits={bits!r} must be an integer in [2, 64]")
+    return int(bits)
+
+
+def _bound(x):
+    return max(abs(int(x.min())), abs(int(x.max()))) if x.size else 0
+
+
+def _matmul2d(a, b, bits, mode, pairwise):
+    """Dispatch a validated 2-D integer product to the exact (BLAS) or sequential kernel."""
+    k = a.shape[1]
+    safe = k * _bound(a) * _bound(b) < 2 ** (bits - 1)
+    if pairwise or (mode == _ig.MODE_SATURATE and not safe):
+        return _ig.loop_matmul(a, b, bits, mode, pairwise)
+    if mode == _ig.MODE_SATURATE:
+        mode = _ig.MODE_NONE
+    return _ig.exact_matmul(a, b, bits, wrap=mode == _ig.MODE_WRAP)
+
+
+def _apply_overflow(acc, bits, mode):
+    """Apply one more accumulator step's overflow rule to an int64 array (used after a bias add)."""
+    if mode == _ig.MODE_WRAP and bits < 64:
+        half = 1 << (bits - 1)
+        return ((acc + half) & ((1 << bits) - 1)) - half
+    if mode == _ig.MODE_SATURATE and bits < 64:
+        return np.clip(acc, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    return acc
+
+
+def int_matmul(a, b, acc_bits=32, overflow="wrap", pairwise_int16=False):
+    """Integer matrix product with a ``acc_bits``-bit accumulator.
+
+    Parameters
+    ----------
+    a : np.ndarray
+        Integer array (..., M, K).
+    b : np.ndarray
+        Integer array (K, N).
+    acc_bits : int
+        Accumulator width in bits, 2..64.
+    overflow : {"wrap", "saturate", "none"}
+        Accumulator overflow rule (module docstring); summation is k ascending.
+    pairwise_int16 : bool
+        Add the products of k = 2t and 2t+1 and saturate the pair to int16 before accumulating,
+        as x86 VPMADDUBSW (onnxruntime u8*s8 on AVX2 without VNNI). Never on by default.
+
+    Returns
+    -------
+    np.ndarray
+        int64 array (..., M, N).
+    """
+    a, b = _int_array("a", a), _int_array("b", b)
+    mode = _choice("overflow", overflow, OVERFLOW_MODES)
+    bits = _acc_bits(acc_bits)
+    if a.ndim < 2 or b.ndim != 2 or a.shape[-1] != b.shape[0]:
+        raise ShapeError(f"int_matmul needs a (..., M, K) and b (K, N); got {a.shape} and {b.shape}")
+    a2 = np.ascontiguousarray(a.reshape(-1, a.shape[-1]))
+    out = _matmul2d(a2, np.ascontiguousarray(b), bits, mode, pairwise_int16)
+    return out.reshape(a.shape[:-1] + (b.shape[1],))
+
+
+def _pair(name, v, n):
+    t = tuple(int(x) for x in np.atleast_1d(v))
+    if len(t) != n or min(t) < (0 if name == "padding" else 1):
+        raise ShapeError(f"{name} must be {n} {'non-negative' if name == 'padding' else 'positive'}"
+                         f" integers, got {v!r}")
+    return t
+
+
+def _sub_zero_point(name, x, zp, axis_len):
+    """``x - zp`` as int64, ``zp`` a scalar or a 1-D array over axis 0 (length ``axis_len``)."""
+    zp = _int_array(f"{name}_zero_point", zp).astype(np.int64)
+    if zp.size > 1:
+        if zp.ndim != 1 or zp.size != axis_len:
+            raise ShapeError(f"{name}_zero_point must be a scalar or have {axis_len} elements")
+        zp = zp.reshape((-1,) + (1,) * (x.ndim - 1))
+    else:
+        zp = zp.reshape(())
+    return x.astype(np.int64) - zp
+
+
+def _conv_out_hw(x, w, stride, padding, dilation):
+    oh = (x.shape[2] + padding[0] + padding[2] - dilation[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
+    ow = (x.shape[3] + padding[1] + padding[3] - dilation[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
+    if oh < 1 or ow < 1:
+        raise ShapeError(f"convolution of {x.shape} by {w.shape} leaves no output; add padding")
+    return oh, ow
+
+
+def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1,
+               acc_bits=32, overflow="wrap", x_zero_point=0, w_zero_point=0):
+    """Integer 2-D convolution (NCHW input, OIHW weights) with a ``acc_bits``-bit accumulator.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Integer input (N, C, H, W).
+    w : np.ndarray
+        Integer weights (O, C / groups, KH, KW).
+    stride, dilation : tuple of int
+        (SH, SW) and (DH, DW), in elements.
+    padding : tuple of int
+        (top, left, bottom, right) in elements, ONNX ``pads`` order; padded positions hold the
+        zero point, i.e. contribute 0 after it is subtracted.
+    groups : int
+        Channel groups; C and O must be multiples of it.
+    acc_bits, overflow
+        As in :func:`int_matmul`; k = (c, kh, kw) ascending.
+    x_zero_point, w_zero_point : int or np.ndarray
+        Subtracted before multiplying; ``w_zero_point`` may be per output channel (O,).
+
+    Returns
+    -------
+    np.ndarray
+        int64 array (N, O, OH, OW).
+    """
+    x, w = _int_array("x", x), _int_array("w", w)
+    mode, bits = _choice("overflow", overflow, OVERFLOW_MODES), _acc_bits(acc_bits)
+    stride, dilation = _pair("stride", stride, 2), _pair("dilation", dilation, 2)
+    padding = _pair("padding", padding, 4)
+    if x.ndim != 4 or w.ndim != 4 or groups < 1 or x.shape[1] % groups or w.shape[0] % groups \
+            or w.shape[1] * groups != x.shape[1]:
+        raise ShapeError(f"int_conv2d needs x (N, C, H, W), w (O, C/groups, KH, KW) with groups "
+                         f"dividing C and O; got {x.shape}, {w.shape}, groups={groups}")
+    oh, ow = _conv_out_hw(x, w, stride, padding, dilation)
+    xc = _sub_zero_point("x", x, x_zero_point, 1)
+    wc = _sub_zero_point("w", w, w_zero_point, w.shape[0])
+    n, og, cg = x.shape[0], w.shape[0] // groups, w.shape[1]
+    out = np.empty((n, w.shape[0], oh, ow), np.int64)
+    for g in range(groups):
+        cols = _conv.im2col(xc, g * cg, cg, w.shape[2:], stride, padding[:2], dilation, (oh, ow))
+        wg = np.ascontiguousarray(wc[g * og:(g + 1) * og].reshape(og, -1).T)
+        res = _matmul2d(cols, wg, bits, mode, False)
+        out[:, g * og:(g + 1) * og] = res.reshape(n, oh, ow, og).transpose(0, 3, 1, 2)
+    return out
+
+
+def _channel_param(name, v, nc, dtype):
+    v = np.asarray(v)
+    if v.size not in (1, nc) or v.ndim > 1:
+        raise ShapeError(f"{name} must be a scalar or 1-D with {nc} elements, got shape {v.shape}")
+    return np.ascontiguousarray(np.broadcast_to(v.reshape(-1).astype(dtype), (nc,)))
+
+
+def requantize(acc, multiplier, zero_point=0, mode="exact", out_dtype=np.uint8, axis=-1):
+    """Requantize integer accumulators: ``saturate(round(acc * multiplier) + zero_point)``.
+
+    Parameters
+    ----------
+    acc : np.ndarray
+        Integer accumulators (any shape); int32 values for ``gemmlowp``/``tflite``.
+    multiplier : float or np.ndarray
+        Real multiplier ``in_scale * w_scale / out_scale`` (dimensionless), scalar or 1-D per
+        channel along ``axis``. Pass it already computed in the arithmetic being reproduced.
+    zero_point : int or np.ndarray
+        Output zero point, scalar or per channel.
+    mode : {"exact", "onnxruntime", "gemmlowp", "tflite"}
+        ``exact``: ``rint(float64(acc) * float64(multiplier) + zero_point)``, half-even (ONNX
+        reference evaluator). ``onnxruntime``: ``float32(acc) * float32(multiplier)``, half-even
+        (MLAS ``MlasRequantizeOutput``). ``gemmlowp``: float64 multiplier -> Q31 and shift
+        (frexp, half away), SaturatingRoundingDoublingHighMul then RoundingDivideByPOT (double
+        rounding). ``tflite``: the same Q31 multiplier with TFLITE_SINGLE_ROUNDING.
+    out_dtype : numpy integer dtype
+        Output type; results saturate to its range.
+    axis : int
+        Channel axis of ``acc`` for per-channel parameters.
+
+    Returns
+    -------
+    np.ndarray
+        Array of ``out_dtype``, shape of ``acc``.
+    """
+    acc = _int_array("acc", acc).astype(np.int64)
+    _choice("mode", mode, dict.fromkeys(REQUANT_MODES))
+    info = np.iinfo(out_dtype)
+    if info.bits > 32:
+        raise ConfigError(f"out_dtype={np.dtype(out_dtype)} must be an integer type of <= 32 bits")
+    if acc.ndim == 0:
+        acc, axis = acc.reshape(1), 0
+    axis = axis % acc.ndim
+    nc = acc.shape[axis] if max(np.size(multiplier), np.size(zero_point)) > 1 else 1
+    acc3 = acc.reshape(int(np.prod(acc.shape[:axis])), nc, -1) if nc > 1 else acc.reshape(1, 1, -1)
+    zp = _channel_param("zero_point", zero_point, nc, np.int64)
+    mult = np.asarray(multiplier)
+    if mult.dtype.kind != "f" or not np.all(np.isfinite(mult)) or np.any(mult < 0):
+        raise InputDataError("multiplier must be finite non-negative floats")
+    lo, hi = int(info.min), int(info.max)
+    if mode in ("gemmlowp", "tflite"):
+        if acc.size and (acc.min() < _rq.INT32_MIN or acc.max() > _rq.INT32_MAX):
+            raise InputDataError(f"mode={mode!r} needs int32 accumulators; wrap or clip acc first")
+        m64 = _channel_param("multiplier", mult, nc, np.float64)
+        out = _rq.requant_fixed(acc3, m64, zp, lo, hi, mode == "tflite")
+    else:
+        kind = np.float32 if mode == "onnxruntime" else mult.dtype
+        m = _channel_param("multiplier", mult.astype(kind), nc, np.float64)
+        out = _rq.requant_float(acc3, m, zp, lo, hi, mode == "onnxruntime")
+    return out.reshape(acc.shape).astype(out_dtype)
+
+
+def _multiplier(mode, s_in, s_w, s_out):
+    """``s_in * s_w / s_out`` in the arithmetic of the reproduced library (see :func:`requantize`)."""
+    s_in, s_w, s_out = np.asarray(s_in), np.asarray(s_w), np.asarray(s_out)
+    for s in (s_in, s_w, s_out):
+        if s.dtype.kind != "f":
+            raise InputDataError(f"scales must be float arrays, got {s.dtype}")
+    if mode == "onnxruntime":
+        s_in, s_w, s_out = (s.astype(np.float32) for s in (s_in, s_w, s_out))
+    elif mode in ("gemmlowp", "tflite"):
+        s_in, s_w, s_out = (s.astype(np.float64) for s in (s_in, s_w, s_out))
+    return np.asarray(s_in * s_w / s_out)
+
+
+def _zp_matmul(a, b, azp, bzp, bits, mode, pairwise):
+    """``sum_k (a - azp)(b - bzp)``; with ``pairwise`` MLAS-style: raw products, then zp terms."""
+    if not pairwise:
+        return int_matmul(a.astype(np.int64) - azp, b.astype(np.int64) - bzp, bits, mode)
+    raw = int_matmul(a, b, bits, mode, pairwise_int16=True)
+    k = a.shape[-1]
+    corr = -bzp * a.astype(np.int64).sum(-1, keepdims=True) - azp * b.astype(np.int64).sum(0)
+    return _apply_overflow(raw + corr + k * azp * bzp, _acc_bits(bits), OVERFLOW_MODES[mode])
+
+
+def qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point,
+                   requant="exact", acc_bits=32, overflow="wrap", pairwise_int16=False):
+    """ONNX QLinearMatMul: ``requant((a - a_zp) @ (b - b_zp), a_scale * b_scale / y_scale)``.
+
+    Parameters
+    ----------
+    a : np.ndarray
+        uint8/int8 (..., M, K); ``a_scale``/``a_zero_point`` per tensor.
+    b : np.ndarray
+        uint8/int8 (K, N); ``b_scale``/``b_zero_point`` per tensor or per column (N,).
+    y_scale, y_zero_point
+        Output scale (per tensor) and zero point; the output dtype is ``y_zero_point``'s.
+    requant : {"exact", "onnxruntime", "gemmlowp", "tflite"}
+        See :func:`requantize`; ``exact`` is bit-exact with onnx.reference, ``onnxruntime``
+        with onnxruntime's CPU provider.
+    acc_bits, overflow
+        Accumulator, as in :func:`int_matmul`.
+    pairwise_int16 : bool
+        Model MLAS u8*s8 on AVX2 without VNNI: raw ``a*b`` k-pairs saturated to int16, zero-point
+        terms added afterwards. Off by default (VNNI, ARM and the ONNX spec do not saturate).
+
+    Returns
+    -------
+    np.ndarray
+        (..., M, N) of ``y_zero_point``'s dtype.
+    """
+    a, b = _int_array("a", a), _int_array("b", b)
+    n = b.shape[-1] if b.ndim else 0
+    azp = int(_int_array("a_zero_point", a_zero_point).reshape(-1)[0])
+    bzp = _channel_param("b_zero_point", _int_array("b_zero_point", b_zero_point), n, np.int64)
+    acc = _zp_matmul(a, b, azp, bzp, acc_bits, overflow, pairwise_int16)
+    mult = _multiplier(requant, a_scale, b_scale, y_scale)
+    y_zero_point = _int_array("y_zero_point", y_zero_point)
+    return requantize(acc, mult, y_zero_point.reshape(-1)[0], requant, y_zero_point.dtype, -1)
+
+
+def qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point,
+                 bias=None, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=1,
+                 requant="exact", acc_bits=32, overflow="wrap"):
+    """ONNX QLinearConv (2-D, NCHW / OIHW), explicit pads; resolve ``auto_pad`` before calling.
+
+    Parameters
+    ----------
+    x, x_scale, x_zero_point
+        uint8/int8 input (N, C, H, W) with per-tensor scale and zero point.
+    w, w_scale, w_zero_point
+        uint8/int8 weights (O, C/group, KH, KW); scale and zero point per tensor or per output
+        channel (O,).
+    y_scale, y_zero_point
+        Output scale and zero point (per tensor); the output dtype is ``y_zero_point``'s.
+    bias : np.ndarray, optional
+        int32 (O,), added to the accumulator after the k loop (then the overflow rule applies).
+    strides, pads, dilations, group
+        ONNX attributes; ``pads`` = (top, left, bottom, right).
+    requant, acc_bits, overflow
+        As in :func:`qlinear_matmul`.
+
+    Returns
+    -------
+    np.ndarray
+        (N, O, OH, OW) of ``y_zero_point``'s dtype.
+    """
+    acc = int_conv2d(x, w, strides, pads, dilations, group, acc_bits, overflow,
+                     x_zero_point, w_zero_point)
+    if bias is not None:
+        bias = _channel_param("bias", _int_array("bias", bias), acc.shape[1], np.int64)
+        acc = _apply_overflow(acc + bias[:, None, None], _acc_bits(acc_bits),
+                              OVERFLOW_MODES[overflow])
+    mult = _multiplier(requant, x_scale, w_scale, y_scale)
+    y_zero_point = _int_array("y_zero_point", y_zero_point)
+    return requantize(acc, mult, y_zero_point.reshape(-1)[0], requant, y_zero_point.dtype, 1)
+
+
+def matmul_integer(a, b, a_zero_point=0, b_zero_point=0):
+    """ONNX MatMulInteger: ``(a - a_zero_point) @ (b - b_zero_point)`` as int32 (wraps).
+
+    ``a_zero_point`` is a scalar or per row of ``a`` (M,); ``b_zero_point`` scalar or per column
+    (N,). Returns int32 (..., M, N).
+    """
+    a, b = _int_array("a", a), _int_array("b", b)
+    if a.ndim < 2 or b.ndim != 2:
+        raise ShapeError(f"matmul_integer needs a (..., M, K) and b (K, N); got {a.shape}, {b.shape}")
+    azp = _channel_param("a_zero_point", _int_array("a_zero_point", a_zero_point), a.shape[-2],
+                         np.int64)
+    bzp = _channel_param("b_zero_point", _int_array("b_zero_point", b_zero_point), b.shape[1],
+                         np.int64)
+    a64, b64 = a.astype(np.int64) - azp[:, None], b.astype(np.int64) - bzp
+    return int_matmul(a64, b64, 32, "wrap").astype(np.int32)
+
+
+def conv_integer(x, w, x_zero_point=0, w_zero_point=0, strides=(1, 1), pads=(0, 0, 0, 0),
+                 dilations=(1, 1), group=1):
+    """ONNX ConvInteger (2-D): int32 output (N, O, OH, OW), wrapping; see :func:`int_conv2d`."""
+    return int_conv2d(x, w, strides, pads, dilations, group, 32, "wrap",
+                      x_zero_point, w_zero_point).astype(np.int32)
+
+
+def _float_array(name, x):
+    x = np.asarray(x)
+    if x.dtype.kind != "f" or not np.all(np.isfinite(x)):
+        raise InputDataError(f"{name} must be a finite float array (values of a narrow format)")
+    return np.ascontiguousarray(x, np.float64)
+
+
+def float_matmul(a, b, accumulator="fp32", order="sequential", block_k=32):
+    """Matrix product of low-precision float values with exact products and a modelled accumulator.
+
+    Parameters
+    ----------
+    a, b : np.ndarray
+        Float arrays (M, K) and (K, N) whose values are already representable in a narrow format
+        (fp4..fp32, e.g. fp8 values stored as float32); finite.
+    accumulator : {"fp32", "fp16", "bf16", "exact"}
+        Format of the running sum; each addition rounds once, half to even, overflow to inf.
+        ``exact`` sums exactly and rounds once to float64.
+    order : {"sequential", "pairwise", "blocked"}
+        Summation order along k (see :mod:`hwsim.kernels.floatgemm`); ignored for ``exact``.
+    block_k : int
+        Block length in elements for ``blocked``.
+
+    Returns
+    -------
+    np.ndarray
+        float64 (M, N), every value representable in ``accumulator``.
+    """
+    fmt = _choice("accumulator", accumulator, ACCUMULATORS)
+    order_code = _choice("order", order, ORDERS)
+    a, b = _float_array("a", a), _float_array("b", b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ShapeError(f"float_matmul needs a (M, K) and b (K, N); got {a.shape} and {b.shape}")
+    if not isinstance(block_k, (int, np.integer)) or block_k < 1:
+        raise ConfigError(f"block_k={block_k!r} must be a positive integer")
+    return _fg.float_matmul(a, b, fmt, order_code, int(block_k))
+
+
+def _mx_scales(name, s, shape):
+    s = _float_array(name, s)
+    if s.shape != shape:
+        raise ShapeError(f"{name} must have shape {shape} (one scale per 32 elements along K)")
+    if np.any(s <= 0) or np.any(np.frexp(s)[0] != 0.5):
+        raise InputDataError(f"{name} must hold positive powers of two (E8M0 scales)")
+    return s
+
+
+def mx_matmul(a_elems, a_scales, b_elems, b_scales, accumulator="fp32"):
+    """OCP MX block matrix product (block of 32 along K).
+
+    Parameters
+    ----------
+    a_elems, b_elems : np.ndarray
+        Element values (M, K) and (K, N), already representable in the element format.
+    a_scales, b_scales : np.ndarray
+        Power-of-two block scales (M, ceil(K/32)) and (ceil(K/32), N).
+    accumulator : {"fp32", "fp16", "bf16", "exact"}
+        Each block dot is exact; ``scale_a * scale_b * dot`` is added block by block in k order
+        into this format (one rounding per block); ``exact`` sums everything exactly.
+
+    Returns
+    -------
+    np.ndarray
+        float64 (M, N).
+    """
+    fmt = _choice("accumulator", accumulator, ACCUMULATORS)
+    a, b = _float_array("a_elems", a_elems), _float_array("b_elems", b_elems)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ShapeError(f"mx_matmul needs a (M, K) and b (K, N); got {a.shape} and {b.shape}")
+    nb = -(-a.shape[1] // 32)
+    sa = _mx_scales("a_scales", a_scales, (a.shape[0], nb))
+    sb = _mx_scales("b_scales", b_scales, (nb, b.shape[1]))
+    return _fg.mx_matmul(a, sa, b, sb, 32, fmt)
