@@ -17,7 +17,8 @@ from hwsim.formats._base import Format
 def round_to_table(t, table, rounding, rng):
     """Round each ``t`` to an entry of the sorted 1-D ``table`` (float64), clamping outside it.
 
-    Ties (``t`` exactly between two entries): ``half_even`` picks the entry of even index,
+    Ties (``t`` exactly between two entries): ``half_even`` picks the entry whose index among the
+    sorted magnitudes (0, m1, m2, ...) is even (ternary: 0.5 -> 0, like integer rounding),
     ``half_away`` the larger magnitude, ``half_up`` the larger value, ``toward_zero`` the smaller
     magnitude (also off ties: the entry between ``t`` and zero), ``stochastic`` the upper entry with
     probability (t - lo) / (hi - lo). NaN input raises :class:`InputDataError`.
@@ -38,8 +39,10 @@ def round_to_table(t, table, rounding, rng):
         up = np.where((tc < 0) & (d_lo == 0), False, up)
     else:
         tie = d_lo == d_hi
-        if rounding == "half_even":
-            tie_up = hi_i % 2 == 0
+        if rounding == "half_even":  # even index among the magnitudes 0 < m1 < m2 ...
+            mags = np.unique(np.abs(table))
+            mag_index = np.searchsorted(mags, np.abs(table))
+            tie_up = mag_index[hi_i] % 2 == 0
         elif rounding == "half_away":
             tie_up = np.abs(hi) > np.abs(lo)
         else:  # half_up

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, InputDataError
 from hwsim.formats._base import Format
 
 
@@ -61,3 +61,87 @@ class VQFormat(Format):
     def codebook_bits(self, centroid_bits: int = 16) -> int:
         """Storage of one codebook in bits: 2^B * D * ``centroid_bits`` (fp16 centroids default)."""
         return self.num_centroids * self.dim * centroid_bits
+
+    # ---- numerics ----------------------------------------------------------------------------
+    def _vectors(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 0 or x.shape[-1] % self.dim:
+            raise InputDataError(f"{self.name}: the last axis ({x.shape[-1:]}) must be a multiple "
+                                 f"of the vector dimension {self.dim}")
+        if np.isnan(x).any():
+            raise InputDataError(f"{self.name}: cannot quantize NaN")
+        return x.reshape(-1, self.dim)
+
+    def assign(self, vectors, codebook, chunk: int = 65536) -> np.ndarray:
+        """Index of the nearest centroid (squared Euclidean; ties -> lowest index) per vector."""
+        out = np.empty(len(vectors), dtype=np.int64)
+        c2 = np.sum(codebook * codebook, axis=1)
+        for i in range(0, len(vectors), chunk):
+            v = vectors[i:i + chunk]
+            out[i:i + chunk] = np.argmin(c2[None, :] - 2.0 * v @ codebook.T, axis=1)
+        return out
+
+    def fit(self, x, seed=0, iterations: int = 8) -> np.ndarray:
+        """Seeded k-means codebook (numpy only, deterministic) of D-dim vectors of ``x``.
+
+        Vectors are consecutive groups of ``dim`` values along the last axis. Initial centroids
+        are distinct data vectors drawn with ``numpy.random.default_rng(seed)``; then
+        ``iterations`` Lloyd steps (empty clusters keep their centroid). Fewer distinct vectors
+        than centroids give a codebook padded by repeating them.
+
+        Returns
+        -------
+        ndarray of float64, shape (2^index_bits, dim)
+        """
+        v = self._vectors(x)
+        rng = np.random.default_rng(seed)
+        uniq = np.unique(v, axis=0)
+        k = self.num_centroids
+        pick = rng.choice(len(uniq), size=min(k, len(uniq)), replace=False)
+        cb = uniq[np.resize(np.sort(pick), k)]
+        for _ in range(iterations):
+            idx = self.assign(v, cb)
+            counts = np.bincount(idx, minlength=k)
+            sums = np.zeros_like(cb)
+            np.add.at(sums, idx, v)
+            cb = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], cb)
+        return cb
+
+    def encode(self, x, scale=None, zero_point=None, axis=None, group_size=None,
+               rounding: str = "half_even", saturate: bool | None = None, seed=None,
+               codebook=None):
+        """Indices and codebook.
+
+        Returns
+        -------
+        codes : ndarray of uint8/uint16
+            Centroid index per vector, shape ``x.shape[:-1] + (x.shape[-1] // dim,)``.
+        codebook : ndarray of float64, shape (2^index_bits, dim)
+            ``codebook`` if given, else :meth:`fit` with ``seed`` (None -> 0). ``scale`` (scalar)
+            divides ``x`` first and multiplies the codebook back.
+        """
+        if zero_point is not None or group_size is not None:
+            raise ConfigError(f"{self.name}: takes no zero_point or group_size")
+        x = np.asarray(x, dtype=np.float64)
+        s = 1.0 if scale is None else float(scale)
+        cb = self.fit(x / s, 0 if seed is None else seed) if codebook is None else \
+            np.asarray(codebook, dtype=np.float64) / s
+        idx = self.assign(self._vectors(x / s), cb)
+        return idx.reshape(x.shape[:-1] + (-1,)).astype(self.code_dtype()), cb * s
+
+    def decode(self, codes, codebook=None, zero_point=None, axis=None, group_size=None):
+        """Reconstruction: ``codebook[codes]`` with the vectors laid back along the last axis."""
+        if codebook is None:
+            raise ConfigError(f"{self.name}: decode needs the codebook (2nd output of encode)")
+        codes = np.asarray(codes)
+        cb = np.asarray(codebook, dtype=np.float64)
+        return cb[codes].reshape(codes.shape[:-1] + (-1,))
+
+    def quantize(self, x, scale=None, zero_point=None, axis=None, group_size=None,
+                 rounding: str = "half_even", saturate: bool | None = None, seed=None):
+        """Fit a codebook (:meth:`fit`) and return the reconstruction of ``x`` (float64).
+
+        ``rounding`` and ``saturate`` do not apply (nearest centroid).
+        """
+        codes, cb = self.encode(x, scale, zero_point, axis, group_size, rounding, saturate, seed)
+        return self.decode(codes, cb)
