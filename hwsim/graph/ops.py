@@ -567,11 +567,31 @@ class Cast(OpBase):
         return [shapes[0]]
 
 
+class DynamicQuantize(OpBase):
+    """ONNX DynamicQuantizeLinear, one op per output; ``part`` picks which output this op writes.
+
+    ONNX computes, from x (float): ``scale = (max(0, max(x)) - min(0, min(x))) / 255``,
+    ``zero_point = saturate(round_half_even(-min(0, min(x)) / scale))`` (uint8) and
+    ``y = saturate(round_half_even(x / scale) + zero_point)`` (uint8, same shape as x).
+    ``part="y"`` outputs y, ``"scale"`` the float32 scalar, ``"zero_point"`` the uint8 scalar
+    (shape ``()``). Cost: the min/max pass plus one quantize step per element for ``y``.
+    """
+
+    op: Literal["dynamic_quantize"] = "dynamic_quantize"
+    part: Literal["y", "scale", "zero_point"] = Field(description="Which ONNX output this op writes.")
+
+    def infer(self, shapes):
+        return [shapes[0] if self.part == "y" else ()]
+
+    def elementwise_ops(self, in_shapes, out_shapes):
+        return 2 * _numel(in_shapes[0]) if self.part == "y" else 1
+
+
 Op = Annotated[
     Union[
         Conv2d, Linear, MatMul, Binary, Unary, BatchNorm, Softmax, LayerNorm, Rotary, Pool,
         GlobalAvgPool, Reduce, Embedding, Gather, Concat, Reshape, Transpose, Flatten, Squeeze,
-        Unsqueeze, Slice, KVCacheRead, KVCacheAppend, Quantize, Dequantize, Cast,
+        Unsqueeze, Slice, KVCacheRead, KVCacheAppend, Quantize, Dequantize, Cast, DynamicQuantize,
     ],
     Field(discriminator="op"),
 ]

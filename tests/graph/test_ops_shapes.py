@@ -138,9 +138,16 @@ def test_norms_softmax_rotary_keep_shape_and_count_ops():
         _op(O.Rotary).infer([(2, 4, 6, 7)])
 
 
+def test_dynamic_quantize_parts():
+    x = (2, 3, 5)
+    assert _op(O.DynamicQuantize, part="y").infer([x]) == [x]
+    assert _op(O.DynamicQuantize, part="scale").infer([x]) == [()]
+    assert _op(O.DynamicQuantize, part="zero_point").infer([x]) == [()]
+
+
 def test_every_op_kind_is_covered_here():
     covered = {"conv2d", "matmul", "binary", "linear", "pool", "reshape", "transpose", "flatten", "squeeze",
                "unsqueeze", "concat", "slice", "gather", "embedding", "reduce", "global_avgpool", "softmax",
-               "layernorm", "rotary", "kv_cache_append"}
+               "layernorm", "rotary", "kv_cache_append", "dynamic_quantize"}
     trivial = {"unary", "batchnorm", "kv_cache_read", "quantize", "dequantize", "cast"}  # identity shapes
     assert set(O.OP_CLASSES) - covered - trivial == set(), "new op kind: add its shape test"
