@@ -1,1 +1,17 @@
-"""Side-by-side INT vs FP (and MX, ternary, pow2) comparison: hardware cost and accuracy."""
+"""Side-by-side comparison of number formats: hardware cost per MAC and quantization accuracy.
+
+Accuracy: :func:`optimal_scale`, :func:`distribution_sqnr`, :func:`crossover` (INT vs FP over
+Student-t nu, reproducing van Baalen et al. 2023). The full comparison behind ``hwsim
+compare-formats`` is :func:`compare_formats`.
+"""
+
+from hwsim.compare.accuracy import DEFAULT_NUS, crossover, distribution_sqnr, optimal_scale, sqnr_db
+from hwsim.compare.distributions import STANDARD, distribution, samples
+from hwsim.compare.results import (Comparison, Crossover, FormatRow, Gates, LayerAccuracy,
+                                   ModelComparison, ModelEstimate, ScaleSearch, TargetInfo)
+
+__all__ = [
+    "DEFAULT_NUS", "STANDARD", "Comparison", "Crossover", "FormatRow", "Gates", "LayerAccuracy",
+    "ModelComparison", "ModelEstimate", "ScaleSearch", "TargetInfo", "crossover", "distribution",
+    "distribution_sqnr", "optimal_scale", "samples", "sqnr_db",
+]
