@@ -13,6 +13,7 @@ from hwsim.errors import HwsimError
 
 COMMAND_MODULES = [
     "hwsim.commands.summary",
+    "hwsim.commands.compare",
 ]
 
 

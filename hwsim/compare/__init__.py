@@ -6,12 +6,13 @@ compare-formats`` is :func:`compare_formats`.
 """
 
 from hwsim.compare.accuracy import DEFAULT_NUS, crossover, distribution_sqnr, optimal_scale, sqnr_db
+from hwsim.compare.core import DEFAULT_FORMATS, compare_formats, parse_accumulators, parse_formats
 from hwsim.compare.distributions import STANDARD, distribution, samples
 from hwsim.compare.results import (Comparison, Crossover, FormatRow, Gates, LayerAccuracy,
                                    ModelComparison, ModelEstimate, ScaleSearch, TargetInfo)
 
 __all__ = [
-    "DEFAULT_NUS", "STANDARD", "Comparison", "Crossover", "FormatRow", "Gates", "LayerAccuracy",
-    "ModelComparison", "ModelEstimate", "ScaleSearch", "TargetInfo", "crossover", "distribution",
-    "distribution_sqnr", "optimal_scale", "samples", "sqnr_db",
+    "DEFAULT_FORMATS", "DEFAULT_NUS", "STANDARD", "Comparison", "Crossover", "FormatRow", "Gates", "LayerAccuracy",
+    "ModelComparison", "ModelEstimate", "ScaleSearch", "TargetInfo", "compare_formats", "crossover", "distribution",
+    "distribution_sqnr", "optimal_scale", "parse_accumulators", "parse_formats", "samples", "sqnr_db",
 ]

@@ -1,0 +1,98 @@
+"""Hardware side of the comparison: gates, energy per MAC and throughput per (format, accumulator).
+
+Gate counts and energy come from :mod:`hwsim.cost.arith` (van Baalen et al. 2023, App. B method);
+this module only picks the pairs and reads the target. Both operands of a MAC use the compared
+format (activations x weights, e.g. fp8_e4m3fn x fp8_e4m3fn).
+
+Default accumulators (:func:`default_accumulators`): integer and discrete formats (int, ternary,
+binary, signed binary, pow2) accumulate in ``fx`` (fixed point sized to the product range + 12
+bits); float formats are shown with both ``fp16`` and ``fp32`` accumulators (the two cases of the
+paper's headline); MX block formats with ``fp32`` (OCP MX v1.0 defines the dot product result in
+FP32).
+"""
+
+from __future__ import annotations
+
+from hwsim.compare.results import Gates, TargetInfo
+from hwsim.errors import ConfigError
+from hwsim.formats import Format, get
+
+#: Reference MAC of ``relative_gates_int8``.
+BASELINE = ("int8", "fx")
+#: Technology when no target is given (Horowitz ISSCC 2014 numbers are for 45 nm).
+DEFAULT_TECHNOLOGY_NM = 45.0
+ACCUMULATORS_HELP = "use fx (fixed point, product range + 12 bits), intN (e.g. int32) or a float name (fp16, fp32, bf16)"
+
+
+def default_accumulators(fmt: Format) -> tuple[str, ...]:
+    """Accumulators shown for ``fmt`` when none are asked for (see module docstring)."""
+    if fmt.kind == "float":
+        return ("fp16", "fp32")
+    if fmt.kind == "block":
+        return ("fp32",)
+    return ("fx",)
+
+
+def check_accumulator(name: str) -> str:
+    """Canonical accumulator spelling; :class:`ConfigError` for anything the cost model cannot price."""
+    acc = name.strip().lower()
+    if acc == "fx":
+        return acc
+    try:
+        f = get(acc)
+    except Exception:
+        raise ConfigError(f"unknown accumulator {name!r}; {ACCUMULATORS_HELP}") from None
+    if f.kind not in ("int", "float"):
+        raise ConfigError(f"accumulator {name!r} is a {f.kind} format; {ACCUMULATORS_HELP}")
+    return f.name
+
+
+def mac_gates(fmt: Format, accumulator: str) -> Gates:
+    """Gates of one ``fmt`` x ``fmt`` MAC into ``accumulator``, split by stage."""
+    from hwsim.cost.arith import mac_gates as _gates
+
+    g = _gates(fmt.name, fmt.name, accumulator)
+    return Gates(multiply=g.multiply, align_add=g.align_add,
+                 normalize_accumulate=g.normalize_accumulate, total=g.total)
+
+
+def relative_gates_int8(gates: Gates) -> float:
+    """``gates.total`` over the gates of an int8 x int8 MAC with an ``fx`` accumulator."""
+    from hwsim.cost.arith import mac_gates as _gates
+
+    return gates.total / _gates(BASELINE[0], BASELINE[0], BASELINE[1]).total
+
+
+def energy_pj_per_mac(fmt: Format, accumulator: str, target=None) -> float:
+    """Arithmetic energy of one MAC in pJ at the target's technology (45 nm without a target).
+
+    A target's ``energy_per_gate_fj`` override, when set, replaces the technology scaling.
+    Instruction and register overheads of the target are not part of this number (they are in
+    the model estimate).
+    """
+    from hwsim.cost import arith
+
+    if target is not None and target.energy_per_gate_fj is not None:
+        return arith.mac_gates(fmt.name, fmt.name, accumulator).total * target.energy_per_gate_fj * 1e-3
+    tech = DEFAULT_TECHNOLOGY_NM if target is None else target.technology_nm
+    return arith.mac_energy_pj(fmt.name, fmt.name, accumulator, tech)
+
+
+def macs_per_cycle(fmt: Format, target) -> float | None:
+    """MACs per cycle of the whole target (all cores) for ``fmt`` x ``fmt``; None without a target.
+
+    Only a rate the target declares for this exact (activation, weight) pair counts; a pair it
+    lacks gives 0.0 (the cost model would run it through a slower fallback; its model estimate
+    shows what that costs).
+    """
+    if target is None:
+        return None
+    for rate in target.compute.rates:
+        if get(rate.activation).name == fmt.name and get(rate.weight).name == fmt.name:
+            return float(rate.macs_per_cycle * target.compute.cores)
+    return 0.0
+
+
+def target_info(target) -> TargetInfo:
+    """The target fields the report shows."""
+    return TargetInfo(name=target.name, technology_nm=target.technology_nm, clock_hz=target.clock_hz)
