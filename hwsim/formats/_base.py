@@ -215,7 +215,8 @@ class Format(abc.ABC):
                rounding: str = "half_even", saturate: bool | None = None, seed=None) -> np.ndarray:
         """Quantize ``x`` (same arguments as :meth:`quantize`) and return unsigned integer codes.
 
-        Codes are uint8 for formats of up to 8 bits, uint16 up to 16, uint32 above; integer
+        Codes are uint8 for formats of up to 8 bits, uint16 up to 16, uint32 up to 32, else
+        uint64; integer
         formats give the two's complement bit pattern of ``q`` (including the zero point).
         """
         t, s, zp = self._prepare(x, scale, zero_point, axis, group_size, rounding)
@@ -236,4 +237,7 @@ class Format(abc.ABC):
 
     def code_dtype(self) -> np.dtype:
         """Smallest unsigned dtype holding one code."""
-        return np.dtype(np.uint8 if self.bits <= 8 else np.uint16 if self.bits <= 16 else np.uint32)
+        for dt in (np.uint8, np.uint16, np.uint32):
+            if self.bits <= 8 * np.dtype(dt).itemsize:
+                return np.dtype(dt)
+        return np.dtype(np.uint64)

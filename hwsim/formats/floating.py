@@ -34,6 +34,7 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.formats._base import Format, round_integer
+from hwsim.formats._kernels import POLICY_CODES, _float_codes
 
 NAN_POLICIES = ("ieee", "fn", "fnuz", "finite")
 _SPECIAL_NAMES = {(8, 23, "ieee"): "fp32", (5, 10, "ieee"): "fp16", (8, 7, "ieee"): "bf16",
@@ -214,27 +215,11 @@ class FloatFormat(Format):
         return y
 
     def _to_codes(self, v, zero_point):
-        v = np.asarray(v, dtype=np.float64)
-        e_bits, m, bias = self.exponent_bits, self.mantissa_bits, self.bias
-        sign = np.signbit(v).astype(np.int64)
-        a = np.abs(v)
-        finite = np.isfinite(a)
-        a0 = np.where(finite, a, 0.0)
-        _, k = np.frexp(a0)
-        e = k.astype(np.int64) - 1
-        normal = a0 >= self.min_normal
-        expf = np.where(normal, e + bias, 0)
-        mant = np.where(normal, np.ldexp(a0, (m - e).astype(np.int32)) - (1 << m),
-                        np.ldexp(a0, m - self.emin)).astype(np.int64)
-        code = (sign << (e_bits + m)) | (expf << m) | mant
-        if self.nan_policy == "ieee":
-            code = np.where(np.isinf(a), (sign << (e_bits + m)) | (((1 << e_bits) - 1) << m), code)
-        if self.has_nan:
-            sign_part = 0 if self.nan_policy == "fnuz" else sign << (e_bits + m)
-            code = np.where(np.isnan(v), self.nan_code | sign_part, code)
-        if self.nan_policy == "fnuz":  # -0 does not exist; its code is the NaN
-            code = np.where((a0 == 0) & ~np.isnan(v), 0, code)
-        return code.astype(self.code_dtype())
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        nan_code = 0 if self.nan_code is None else self.nan_code
+        codes = _float_codes(v.reshape(-1), self.exponent_bits, self.mantissa_bits, self.bias,
+                             POLICY_CODES[self.nan_policy], nan_code)
+        return codes.reshape(v.shape).astype(self.code_dtype())
 
     def _from_codes(self, codes, zero_point):
         e_bits, m = self.exponent_bits, self.mantissa_bits

@@ -69,3 +69,28 @@ def mx_reference(block: np.ndarray, elem_values: np.ndarray, emax_elem: int) -> 
     table = np.unique(np.abs(elem_values[np.isfinite(elem_values)]))
     return np.array([np.copysign(nearest_in_table(abs(float(b)) / scale, table), b) * scale
                      for b in block])
+
+
+def float_codes_reference(fmt, v):
+    """Vectorised numpy codes of representable values (the oracle of the numba kernel)."""
+    v = np.asarray(v, dtype=np.float64)
+    e_bits, m, bias = fmt.exponent_bits, fmt.mantissa_bits, fmt.bias
+    sign = np.signbit(v).astype(np.int64)
+    a = np.abs(v)
+    finite = np.isfinite(a)
+    a0 = np.where(finite, a, 0.0)
+    _, k = np.frexp(a0)
+    e = k.astype(np.int64) - 1
+    normal = a0 >= fmt.min_normal
+    expf = np.where(normal, e + bias, 0)
+    mant = np.where(normal, np.ldexp(a0, (m - e).astype(np.int32)) - (1 << m),
+                    np.ldexp(a0, m - fmt.emin)).astype(np.int64)
+    code = (sign << (e_bits + m)) | (expf << m) | mant
+    if fmt.nan_policy == "ieee":
+        code = np.where(np.isinf(a), (sign << (e_bits + m)) | (((1 << e_bits) - 1) << m), code)
+    if fmt.has_nan:
+        sign_part = 0 if fmt.nan_policy == "fnuz" else sign << (e_bits + m)
+        code = np.where(np.isnan(v), fmt.nan_code | sign_part, code)
+    if fmt.nan_policy == "fnuz":  # -0 does not exist; its code is the NaN
+        code = np.where((a0 == 0) & ~np.isnan(v), 0, code)
+    return code.astype(fmt.code_dtype())

@@ -114,3 +114,15 @@ def test_float64_single_vs_double_rounding():
     assert f.quantize(x)[0] == 1.125
     assert F.cast(x, f, via_float32=True)[0] == 1.0
     assert x.astype(np.float32).astype(ml_dtypes.float8_e4m3fn).astype(float)[0] == 1.0
+
+
+@pytest.mark.parametrize("fmt", [F.get(n) for n in NAMES] + [
+    F.FloatFormat(3, 4), F.FloatFormat(3, 4, nan_policy="fn"), F.FloatFormat(2, 0, nan_policy="finite"),
+    F.FloatFormat(5, 2, bias=3, nan_policy="fnuz"), F.FloatFormat(11, 52)])
+def test_code_kernel_matches_numpy_reference(fmt):
+    rng = np.random.default_rng(5)
+    x = np.concatenate([R.float16_patterns_as_float32().astype(np.float64),
+                        rng.standard_normal(5000) * 2.0 ** rng.integers(-40, 40, 5000)])
+    for sat in (True, False):
+        v = fmt.quantize(x, saturate=sat)
+        np.testing.assert_array_equal(fmt.encode(x, saturate=sat), R.float_codes_reference(fmt, v))
