@@ -1,0 +1,136 @@
+"""Graph boundary: arrays in the user's types <-> real values inside the simulator.
+
+How tensors travel in ``.npz`` files and in :func:`hwsim.sim.run` input / output dicts:
+
+- integer-typed graph tensors (int8, uint8, int32, int4, ...) travel as integer *codes*; int4/int2
+  in int8 arrays, uint4/uint2 in uint8 arrays. Inside, ``real = scale * (code - zero_point)``
+  (scale 1, zero point 0 when the tensor has none);
+- fp8 / fp6 / fp4 / bf16-typed tensors travel as float32 arrays of the format's values (unscaled);
+  float16 and float64 keep their numpy types; everything else is float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim import formats
+from hwsim.errors import InputDataError
+from hwsim.graph.ir import Graph, Tensor
+from hwsim.sim import qspec
+
+_LOWP_FLOAT = ("float8", "bfloat16", "float4", "float6")
+
+
+def _key(dtype: str) -> str:
+    return dtype.lower().replace("_", "")
+
+
+def container_dtype(dtype: str) -> np.dtype:
+    """numpy dtype that carries a graph type at the boundary (see module docstring)."""
+    key = _key(dtype)
+    if key.startswith(_LOWP_FLOAT):
+        return np.dtype(np.float32)
+    if key in ("int4", "int2"):
+        return np.dtype(np.int8)
+    if key in ("uint4", "uint2"):
+        return np.dtype(np.uint8)
+    if key == "bool":
+        return np.dtype(bool)
+    try:
+        return np.dtype(key)
+    except TypeError:
+        return np.dtype(np.float32)
+
+
+def is_integer_type(dtype: str) -> bool:
+    return container_dtype(dtype).kind in "iub"
+
+
+def _integer_range(dtype: str) -> tuple[int, int]:
+    key = _key(dtype)
+    if key in ("int4", "int2", "uint4", "uint2"):
+        fmt = formats.get(key)
+        return fmt.qmin, fmt.qmax
+    if key == "bool":
+        return 0, 1
+    info = np.iinfo(container_dtype(dtype))
+    return int(info.min), int(info.max)
+
+
+def _int_spec(t: Tensor):
+    """The tensor's spec if it is an integer format with a scale, else None (codes are values)."""
+    q = t.quant
+    return q if q.scale is not None and formats.get(q.format).kind == "int" else None
+
+
+def to_real(t: Tensor, arr: np.ndarray) -> np.ndarray:
+    """Boundary array of tensor ``t`` -> real float64 values."""
+    if is_integer_type(t.dtype):
+        spec = _int_spec(t)
+        return qspec.from_codes(arr, spec) if spec is not None else np.asarray(arr).astype(np.float64)
+    x = np.asarray(arr, dtype=np.float64)
+    if _key(t.dtype).startswith(_LOWP_FLOAT) and t.quant.scale is not None:
+        _, _, axis, gs = qspec.spec_params(t.quant, x.shape)
+        s = qspec._broadcast(qspec.scale_array(t.quant.scale), t.quant, x.shape, 1.0)
+        x = x * s.astype(np.float64)
+    return x
+
+
+def from_real(t: Tensor, real: np.ndarray) -> np.ndarray:
+    """Real float64 values of tensor ``t`` -> boundary array (codes or values)."""
+    dt = container_dtype(t.dtype)
+    if dt.kind in "iub":
+        spec = _int_spec(t)
+        c = qspec.codes(real, spec) if spec is not None else np.rint(np.nan_to_num(real)).astype(np.int64)
+        lo, hi = _integer_range(t.dtype)
+        return np.clip(c, lo, hi).astype(dt)
+    if _key(t.dtype).startswith(_LOWP_FLOAT) and t.quant.scale is not None:
+        return qspec.unscaled(real, t.quant).astype(dt)
+    return np.asarray(real).astype(dt)
+
+
+def check_input(t: Tensor, arr) -> np.ndarray:
+    """Validate one input array against its graph tensor; raises InputDataError naming both."""
+    want = container_dtype(t.dtype)
+    try:
+        arr = np.asarray(arr)
+    except Exception as exc:  # ragged lists and the like
+        raise InputDataError(f"input '{t.name}': not an array ({exc})") from None
+    if tuple(arr.shape) != tuple(t.shape):
+        raise InputDataError(f"input '{t.name}' has shape {tuple(arr.shape)}; the model expects "
+                             f"{tuple(t.shape)} (bind dynamic dims with --shape)")
+    if want.kind in "iub":
+        if arr.dtype.kind not in "iub":
+            raise InputDataError(f"input '{t.name}' has dtype {arr.dtype}; the model expects integer "
+                                 f"type {t.dtype} (pass {want} codes)")
+        lo, hi = _integer_range(t.dtype)
+        if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
+            raise InputDataError(f"input '{t.name}' holds values outside [{lo}, {hi}] of type {t.dtype}")
+    elif arr.dtype.kind != "f":
+        raise InputDataError(f"input '{t.name}' has dtype {arr.dtype}; the model expects {t.dtype} "
+                             f"(pass a {want} array)")
+    return arr
+
+
+def read_inputs(graph: Graph, inputs: dict) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Check and convert every graph input; returns real values and notes (NaN / inf counts)."""
+    if not isinstance(inputs, dict):
+        raise InputDataError("inputs must be a mapping of input name -> array")
+    missing = [n for n in graph.inputs if n not in inputs]
+    if missing:
+        want = ", ".join(f"{n} {graph.tensors[n].shape} {graph.tensors[n].dtype}" for n in missing)
+        raise InputDataError(f"missing input(s): {want}; the model's inputs are {graph.inputs}")
+    unknown = sorted(set(inputs) - set(graph.inputs) - set(graph.tensors))
+    if unknown:
+        raise InputDataError(f"unknown input name(s) {unknown}; the model's inputs are {graph.inputs}")
+    real, notes = {}, []
+    for name in graph.inputs:
+        t = graph.tensors[name]
+        arr = check_input(t, inputs[name])
+        if arr.dtype.kind == "f":
+            nan, inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
+            if nan or inf:
+                notes.append(f"input '{name}': {nan} NaN and {inf} inf values (handled by the "
+                             f"policy of format {t.quant.format})")
+        real[name] = to_real(t, arr)
+    return real, notes

@@ -1,0 +1,241 @@
+"""Executors of the dot-product ops (conv2d, linear, matmul): integer and float paths.
+
+Integer path: every activation input and the weight carry an integer QuantSpec with a scale
+(activations per tensor; weights per tensor or per output channel). Codes are recovered exactly
+from the real values, the products are accumulated in the op's ``accumulator`` (default int32;
+``intN`` for an N-bit accumulator) with ``ctx.overflow`` (wrap | saturate) via
+:mod:`hwsim.ops`; an int32 bias is added as codes at scale ``s_x * s_w``. If the output tensor is
+integer with a scale, the accumulator is requantized with ``ctx.requant`` (exact | onnxruntime |
+gemmlowp | tflite, multipliers computed as the reproduced library does); otherwise the output is
+the dequantized accumulator ``acc * s_x * s_w``.
+
+Float path (anything else): when both operands are low-precision (not fp32), the unscaled format
+values are multiplied exactly and summed by :func:`hwsim.ops.float_matmul` in the op's
+accumulator (default fp32, ``ctx.float_order`` summation), then multiplied by the per-tensor /
+per-channel scales; with an fp32 operand the product is taken in float64 (the output is rounded
+to its tensor's format by the runner). The float reference is float64 throughout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim import formats, ops
+from hwsim.sim import qspec
+from hwsim.sim.registry import register_exec
+
+
+# ------------------------------------------------------------------ shared pieces
+def _overflow(acc: np.ndarray, bits: int, overflow: str) -> np.ndarray:
+    """One more accumulator step's overflow rule (after a bias add): wrap or saturate to ``bits``."""
+    if bits >= 64:
+        return acc
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if overflow == "saturate":
+        return np.clip(acc, lo, hi)
+    return ((acc - lo) & ((1 << bits) - 1)) + lo
+
+
+def _int_spec(spec, weight: bool = False) -> bool:
+    if spec.scale is None or formats.get(spec.format).kind != "int":
+        return False
+    return spec.granularity == "tensor" or (weight and spec.granularity == "channel")
+
+
+def _acc(ctx, op) -> tuple[int, str]:
+    """(accumulator bits, overflow) of an integer layer."""
+    if op.accumulator:
+        fmt = formats.get(op.accumulator)
+        if fmt.kind == "int":
+            return fmt.bits, ctx.overflow
+        ctx.note(f"{op.name}: accumulator {op.accumulator} on an integer layer: int32 used")
+    return 32, ctx.overflow
+
+
+def _zp(spec) -> np.ndarray:
+    return np.zeros(1, np.int64) if spec.zero_point is None else np.asarray(spec.zero_point, np.int64)
+
+
+def _scales(*specs) -> list[np.ndarray]:
+    return [qspec.scale_array(s.scale) for s in specs]
+
+
+def _multiplier(mode: str, sx, sw, sy) -> np.ndarray:
+    """``sx * sw / sy`` in the arithmetic of the reproduced library (float32 / float64)."""
+    if mode == "onnxruntime":
+        sx, sw, sy = (np.asarray(s, np.float32) for s in (sx, sw, sy))
+    elif mode in ("gemmlowp", "tflite"):
+        sx, sw, sy = (np.asarray(s, np.float64) for s in (sx, sw, sy))
+    else:
+        dt = np.result_type(sx, sw, sy)
+        sx, sw, sy = (np.asarray(s, dt) for s in (sx, sw, sy))
+    return np.asarray(sx * sw / sy)
+
+
+def _bias_codes(ctx, op, bias, s_acc: np.ndarray) -> np.ndarray:
+    spec = ctx.spec(op.inputs[2])
+    if spec.scale is not None and formats.get(spec.format).kind == "int":
+        return qspec.codes(bias, spec)
+    return np.rint(np.asarray(bias, np.float64) / s_acc).astype(np.int64)
+
+
+def _finish_int(ctx, op, acc, sx, sw, axis: int):
+    """Requantize (integer output) or dequantize (otherwise) an integer accumulator."""
+    spec_y = ctx.spec(op.outputs[0])
+    shape = [1] * acc.ndim
+    if sw.size > 1:
+        shape[axis] = sw.size
+    if not _int_spec(spec_y, weight=True):
+        return acc.astype(np.float64) * (sx.astype(np.float64) * sw.astype(np.float64)).reshape(shape)
+    (sy,) = _scales(spec_y)
+    fmt = formats.get(spec_y.format)
+    mult = _multiplier(ctx.requant, sx, sw, sy).reshape(-1)
+    zp = _zp(spec_y)
+    if ctx.requant in ("gemmlowp", "tflite"):
+        acc = _overflow(acc, 32, "wrap")  # int32 registers
+    q = ops.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, np.int32, axis)
+    q = np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
+    return qspec.from_codes(q, spec_y)
+
+
+def _add_bias_int(ctx, op, acc, xs, sx, sw, axis, bits, overflow):
+    if len(xs) < 3:
+        return acc
+    b = _bias_codes(ctx, op, xs[2], (sx.astype(np.float64) * sw.astype(np.float64)).reshape(-1))
+    shape = [1] * acc.ndim
+    shape[axis] = -1
+    return _overflow(acc + b.reshape(shape), bits, overflow)
+
+
+def _int_dot(ctx, a, az, b, bz, bits, overflow):
+    """``(a - az) @ (b - bz)`` with a (M, K), b (K, N); MLAS-style pairs when modelled."""
+    if not ctx.pairwise_int16:
+        return ops.int_matmul(a - az, b - bz, bits, overflow)
+    raw = ops.int_matmul(a, b, bits, overflow, pairwise_int16=True)
+    corr = -bz * a.sum(-1, keepdims=True) - az * b.sum(0) + a.shape[-1] * az * bz
+    return _overflow(raw + corr, bits, overflow)
+
+
+def _lowp(*specs) -> bool:
+    return all(not qspec.is_passthrough(s) for s in specs)
+
+
+def _float_dot(ctx, op, a2, b2) -> np.ndarray:
+    """Low-precision float product of 2-D unscaled values in the op's float accumulator."""
+    acc = op.accumulator if op.accumulator in ("fp32", "fp16", "bf16") else "fp32"
+    if op.accumulator and op.accumulator not in ("fp32", "fp16", "bf16"):
+        ctx.note(f"{op.name}: accumulator {op.accumulator} on a float layer: fp32 used")
+    if not (np.all(np.isfinite(a2)) and np.all(np.isfinite(b2))):
+        ctx.note(f"{op.name}: non-finite operands: product taken in float64")
+        return a2 @ b2
+    return ops.float_matmul(np.ascontiguousarray(a2), np.ascontiguousarray(b2), acc, ctx.float_order)
+
+
+def _unscaled_weight(ctx, w, spec_w):
+    """(unscaled weight, per-output-channel scale) when the scale factors out, else (w, 1)."""
+    if spec_w.scale is None or spec_w.granularity == "group":
+        return np.asarray(w, np.float64), np.ones(1)
+    return qspec.unscaled(w, spec_w), qspec.scale_array(spec_w.scale).astype(np.float64)
+
+
+# ------------------------------------------------------------------ linear
+@register_exec("linear")
+def _linear(ctx, op, xs):
+    x, w = xs[0], xs[1]
+    if ctx.reference:
+        y = x @ w.T
+        return y + xs[2] if len(xs) > 2 else y
+    sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
+    if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 2 == 0):
+        bits, overflow = _acc(ctx, op)
+        s_x, s_w = _scales(sx, sw)
+        cx = qspec.codes(x, sx).reshape(-1, x.shape[-1])
+        cw = qspec.codes(w, sw)
+        acc = _int_dot(ctx, cx, _zp(sx)[0], cw.T, _zp(sw).reshape(1, -1), bits, overflow)
+        acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, -1, bits, overflow)
+        return _finish_int(ctx, op, acc, s_x, s_w, -1).reshape(x.shape[:-1] + (w.shape[0],))
+    if _lowp(sx, sw):
+        xu, s_x = qspec.unscaled(x, sx), (1.0 if sx.scale is None else float(sx.scale[0]))
+        wu, s_w = _unscaled_weight(ctx, w, sw)
+        y = _float_dot(ctx, op, xu.reshape(-1, x.shape[-1]), wu.T) * (s_x * s_w)
+        y = y.reshape(x.shape[:-1] + (w.shape[0],))
+    else:
+        y = x @ w.T
+    return y + xs[2] if len(xs) > 2 else y
+
+
+# ------------------------------------------------------------------ matmul (two activations)
+@register_exec("matmul")
+def _matmul(ctx, op, xs):
+    a, b = xs
+    if ctx.reference:
+        return np.matmul(a, b)
+    sa, sb = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
+    b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+    out_shape = batch + (a.shape[-2], b.shape[-1])
+    if _int_spec(sa) and _int_spec(sb, weight=True) and (sb.granularity == "tensor" or sb.axis % b.ndim == b.ndim - 1):
+        bits, overflow = _acc(ctx, op)
+        s_a, s_b = _scales(sa, sb)
+        ca, cb = qspec.codes(a3, sa), qspec.codes(b3, sb) if sb.granularity == "tensor" else qspec.codes(b, sb)
+        cb = np.broadcast_to(cb, b3.shape) if cb.shape != b3.shape else cb
+        acc = np.stack([_int_dot(ctx, ca[i], _zp(sa)[0], cb[i], _zp(sb).reshape(1, -1), bits, overflow)
+                        for i in range(ca.shape[0])])
+        return _finish_int(ctx, op, acc, s_a, s_b, -1).reshape(out_shape)
+    if _lowp(sa, sb) and sa.granularity == "tensor" and sb.granularity == "tensor":
+        s = (1.0 if sa.scale is None else sa.scale[0]) * (1.0 if sb.scale is None else sb.scale[0])
+        au, bu = qspec.unscaled(a3, sa), qspec.unscaled(b3, sb)
+        return (np.stack([_float_dot(ctx, op, au[i], bu[i]) for i in range(au.shape[0])]) * s).reshape(out_shape)
+    return np.matmul(a, b)
+
+
+# ------------------------------------------------------------------ conv2d
+def im2col(x: np.ndarray, kh: int, kw: int, op) -> np.ndarray:
+    """(N, C, H, W) -> (N, OH, OW, C*kh*kw) patches, k = (c, kh, kw) in C order."""
+    pt, pl, pb, pr = op.padding
+    (sh, sw), (dh, dw) = op.stride, op.dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+    win = win[:, :, ::sh, ::sw, ::dh, ::dw]
+    n, c, oh, ow = win.shape[:4]
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n, oh, ow, c * kh * kw)
+
+
+def conv2d_float(x: np.ndarray, w: np.ndarray, op, dot=np.dot) -> np.ndarray:
+    """Grouped conv2d by im2col and ``dot(cols (P, K), w (K, Og))``; float64 (N, O, OH, OW)."""
+    o, cg, kh, kw = w.shape
+    og = o // op.groups
+    outs = []
+    for g in range(op.groups):
+        cols = im2col(x[:, g * cg:(g + 1) * cg], kh, kw, op)
+        n, oh, ow, k = cols.shape
+        res = dot(cols.reshape(-1, k), w[g * og:(g + 1) * og].reshape(og, -1).T)
+        outs.append(res.reshape(n, oh, ow, og))
+    return np.concatenate(outs, axis=-1).transpose(0, 3, 1, 2)
+
+
+def _bias4(y, xs):
+    return y + xs[2].reshape(1, -1, 1, 1) if len(xs) > 2 else y
+
+
+@register_exec("conv2d")
+def _conv2d(ctx, op, xs):
+    x, w = xs[0], xs[1]
+    if ctx.reference:
+        return _bias4(conv2d_float(x, w, op), xs)
+    sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
+    if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 4 == 0):
+        bits, overflow = _acc(ctx, op)
+        s_x, s_w = _scales(sx, sw)
+        zw = _zp(sw)
+        acc = ops.int_conv2d(qspec.codes(x, sx), qspec.codes(w, sw), op.stride, op.padding, op.dilation,
+                             op.groups, bits, overflow, _zp(sx)[0], zw if zw.size > 1 else zw[0])
+        acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, 1, bits, overflow)
+        return _finish_int(ctx, op, acc, s_x, s_w, 1)
+    if _lowp(sx, sw):
+        xu, s_x = qspec.unscaled(x, sx), (1.0 if sx.scale is None else float(sx.scale[0]))
+        wu, s_w = _unscaled_weight(ctx, w, sw)
+        y = conv2d_float(xu, wu, op, lambda a, b: _float_dot(ctx, op, a, b))
+        return _bias4(y * s_x * s_w.reshape(1, -1, 1, 1), xs)
+    return _bias4(conv2d_float(x, w, op), xs)

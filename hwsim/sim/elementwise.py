@@ -1,0 +1,180 @@
+"""Executors of the non-MAC ops: elementwise, norms, pooling and data movement (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import erf
+
+from hwsim.sim.registry import register_exec
+
+
+def _out_shape(ctx, op):
+    return ctx.graph.tensors[op.outputs[0]].shape
+
+
+_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+           "pow": np.power, "max": np.maximum, "min": np.minimum}
+
+
+@register_exec("binary")
+def _binary(ctx, op, xs):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _BINARY[op.fn](xs[0], xs[1])
+
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+_UNARY = {
+    "relu": lambda x, op: np.maximum(x, 0.0),
+    "relu6": lambda x, op: np.clip(x, 0.0, 6.0),
+    "gelu": lambda x, op: 0.5 * x * (1.0 + erf(x / np.sqrt(2.0))),
+    "gelu_tanh": lambda x, op: 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3))),
+    "silu": lambda x, op: x * _sigmoid(x),
+    "sigmoid": lambda x, op: _sigmoid(x),
+    "tanh": lambda x, op: np.tanh(x),
+    # torch definitions (the zoo is torchvision): hardsigmoid = relu6(x + 3) / 6
+    "hardswish": lambda x, op: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+    "hardsigmoid": lambda x, op: np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+    "sqrt": lambda x, op: np.sqrt(x),
+    "rsqrt": lambda x, op: 1.0 / np.sqrt(x),
+    "exp": lambda x, op: np.exp(x),
+    "log": lambda x, op: np.log(x),
+    "neg": lambda x, op: -x,
+    "abs": lambda x, op: np.abs(x),
+    "reciprocal": lambda x, op: 1.0 / x,
+    "erf": lambda x, op: erf(x),
+    "clip": lambda x, op: np.clip(x, -np.inf if op.lo is None else op.lo, np.inf if op.hi is None else op.hi),
+    "identity": lambda x, op: x,
+}
+
+
+@register_exec("unary")
+def _unary(ctx, op, xs):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _UNARY[op.fn](np.asarray(xs[0], np.float64), op)
+
+
+@register_exec("batchnorm")
+def _batchnorm(ctx, op, xs):
+    x, gamma, beta, mean, var = xs
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    inv = gamma / np.sqrt(var + op.eps)
+    return (x - mean.reshape(shape)) * inv.reshape(shape) + beta.reshape(shape)
+
+
+@register_exec("softmax")
+def _softmax(ctx, op, xs):
+    x = xs[0]
+    e = np.exp(x - np.max(x, axis=op.axis, keepdims=True))
+    return e / np.sum(e, axis=op.axis, keepdims=True)
+
+
+@register_exec("layernorm")
+def _layernorm(ctx, op, xs):
+    x = xs[0]
+    if op.rms:
+        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + op.eps) * xs[1]
+    mu = np.mean(x, axis=-1, keepdims=True)
+    var = np.mean((x - mu) ** 2, axis=-1, keepdims=True)
+    y = (x - mu) / np.sqrt(var + op.eps) * xs[1]
+    return y + xs[2] if len(xs) > 2 else y
+
+
+@register_exec("rotary")
+def _rotary(ctx, op, xs):
+    """Hugging Face Llama rotary embedding (rotate_half convention) on the first rotary_dim dims."""
+    x = xs[0]
+    rd = op.rotary_dim or x.shape[-1]
+    inv = op.base ** (-np.arange(0, rd, 2, dtype=np.float64) / rd)
+    ang = np.outer(op.offset + np.arange(x.shape[2], dtype=np.float64), inv)
+    cos, sin = np.cos(np.concatenate([ang, ang], -1)), np.sin(np.concatenate([ang, ang], -1))
+    xr = x[..., :rd]
+    half = rd // 2
+    rot = np.concatenate([-xr[..., half:], xr[..., :half]], -1)
+    return np.concatenate([xr * cos + rot * sin, x[..., rd:]], -1)
+
+
+@register_exec("pool")
+def _pool(ctx, op, xs):
+    x = xs[0]
+    n, c, h, w = x.shape
+    _, _, oh, ow = _out_shape(ctx, op)
+    (kh, kw), (sh, sw) = op.kernel, op.stride
+    pt, pl, pb, pr = op.padding
+    eh = max(0, (oh - 1) * sh + kh - (h + pt + pb))
+    ew = max(0, (ow - 1) * sw + kw - (w + pl + pr))
+    xp = np.full((n, c, h + pt + pb + eh, w + pl + pr + ew), np.nan)
+    xp[:, :, pt:pt + h, pl:pl + w] = x
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    if op.kind == "max":
+        return np.nanmax(win, axis=(-2, -1))
+    total = np.nansum(win, axis=(-2, -1))
+    if op.count_include_pad:
+        inside = np.zeros(xp.shape[2:])
+        inside[:h + pt + pb, :w + pl + pr] = 1.0
+    else:
+        inside = np.isfinite(xp[0, 0]).astype(np.float64)
+    cnt = np.lib.stride_tricks.sliding_window_view(inside, (kh, kw))[::sh, ::sw][:oh, :ow].sum(axis=(-2, -1))
+    return total / cnt
+
+
+@register_exec("global_avgpool")
+def _gap(ctx, op, xs):
+    return np.mean(xs[0], axis=(2, 3), keepdims=True)
+
+
+_REDUCE = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min}
+
+
+@register_exec("reduce")
+def _reduce(ctx, op, xs):
+    return _REDUCE[op.fn](xs[0], axis=tuple(op.axes), keepdims=op.keepdims)
+
+
+@register_exec("embedding")
+def _embedding(ctx, op, xs):
+    return xs[1][np.asarray(xs[0]).astype(np.int64)]
+
+
+@register_exec("gather")
+def _gather(ctx, op, xs):
+    return np.take(xs[0], np.asarray(xs[1]).astype(np.int64), axis=op.axis)
+
+
+@register_exec("concat")
+def _concat(ctx, op, xs):
+    return np.concatenate(xs, axis=op.axis)
+
+
+def _reshape_to_output(ctx, op, xs):
+    return np.reshape(xs[0], _out_shape(ctx, op))
+
+
+for _kind in ("reshape", "flatten", "squeeze", "unsqueeze"):
+    register_exec(_kind)(_reshape_to_output)
+
+
+@register_exec("transpose")
+def _transpose(ctx, op, xs):
+    return np.transpose(xs[0], op.perm)
+
+
+@register_exec("slice")
+def _slice(ctx, op, xs):
+    x = xs[0]
+    idx = [slice(None)] * x.ndim
+    for s, e, a, st in zip(op.starts, op.ends, op.axes, op.steps):
+        idx[a % x.ndim] = slice(s, e, st)
+    return x[tuple(idx)]
+
+
+@register_exec("kv_cache_read")
+def _kv_read(ctx, op, xs):
+    return xs[0]
+
+
+@register_exec("kv_cache_append")
+def _kv_append(ctx, op, xs):
+    return np.concatenate(xs, axis=2)

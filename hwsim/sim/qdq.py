@@ -1,0 +1,125 @@
+"""Executors of the explicit quantization ops: ONNX QuantizeLinear, DequantizeLinear and Cast.
+
+Real-value view (see :mod:`hwsim.sim.qspec`): ``quantize`` rounds its input onto the grid of its
+output tensor's QuantSpec (``saturate`` as the op says; integers and FP4/FP6 always saturate);
+``dequantize`` only changes the type, so it rounds to its output's float type (float32 / float16);
+``cast`` to a float format rounds half-even with the op's ``saturate``; cast to an integer format
+truncates toward zero and wraps two's complement (ml_dtypes / numpy ``astype``, what the ONNX
+reference does). Scales and zero points normally sit on the QuantSpecs; when the importer passes
+them as runtime inputs (inputs 1 and 2) and the spec has no scale, the runtime values are used.
+
+The float reference treats quantize, dequantize and casts to float formats as identities (it is
+the unquantized model); casts to integer formats keep their meaning there too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim import formats
+from hwsim.errors import InputDataError
+from hwsim.graph.quant import QuantSpec
+from hwsim.sim import qspec
+from hwsim.sim.registry import register_exec
+
+
+def _runtime_spec(spec: QuantSpec, xs: list) -> QuantSpec:
+    """Fill a missing scale / zero point from runtime inputs 1 and 2 (DynamicQuantizeLinear)."""
+    if spec.scale is not None or len(xs) < 2:
+        return spec
+    scale = np.asarray(xs[1], np.float64).reshape(-1)
+    upd: dict = {"scale": tuple(float(s) for s in scale)}
+    if len(xs) > 2 and xs[2] is not None:
+        upd["zero_point"] = tuple(int(z) for z in np.rint(np.asarray(xs[2])).reshape(-1))
+    return spec.model_copy(update=upd)
+
+
+@register_exec("quantize")
+def _quantize(ctx, op, xs):
+    if ctx.reference:
+        return xs[0]
+    spec = _runtime_spec(ctx.spec(op.outputs[0]), xs)
+    try:
+        return qspec.quantize(xs[0], spec, saturate=op.saturate, seed=ctx.seed)
+    except InputDataError as exc:
+        raise InputDataError(f"quantize '{op.name}' -> '{op.outputs[0]}': {exc}") from None
+
+
+@register_exec("dequantize")
+def _dequantize(ctx, op, xs):
+    x = xs[0]
+    spec_in = ctx.spec(op.inputs[0])
+    if spec_in.scale is None and len(xs) > 1 and not ctx.reference:
+        s = qspec.scale_array(np.asarray(xs[1]).reshape(-1))
+        zp = np.rint(np.asarray(xs[2])).astype(np.int64) if len(xs) > 2 else 0
+        x = ((x - zp).astype(s.dtype) * s.reshape(np.shape(xs[1]))).astype(np.float64)
+    return round_to_dtype(x, ctx.graph.tensors[op.outputs[0]].dtype)
+
+
+def round_to_dtype(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Round real values to a float graph type (float16, bfloat16, float32; float64 unchanged)."""
+    key = dtype.lower().replace("_", "")
+    if key in ("float16", "half"):
+        return np.asarray(x).astype(np.float16).astype(np.float64)
+    if key == "bfloat16":
+        return formats.cast(np.asarray(x, np.float64), "bf16", saturate=False)
+    if key in ("float32", "float"):
+        return np.asarray(x).astype(np.float32).astype(np.float64)
+    return np.asarray(x, np.float64)
+
+
+def _ort_e4m3fn(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """onnxruntime's FLOAT8E4M3FN saturate=0 cast: |x| in [480, 496) gives +-448, not NaN."""
+    band = (np.abs(x) >= 480) & (np.abs(x) < 496)
+    return np.where(band, np.copysign(448.0, x), y)
+
+
+def cast_values(x: np.ndarray, to: str, saturate: bool, ort_e4m3fn: bool = False) -> np.ndarray:
+    """ONNX Cast of real values ``x`` to the format ``to`` (float64 values of the result).
+
+    ``saturate`` applies to formats of at most 8 bits, as in ONNX (fp16/bf16 overflow to inf).
+    """
+    fmt = formats.get(to)
+    x = np.asarray(x, np.float64)
+    if fmt.kind == "int":
+        with np.errstate(invalid="ignore"):
+            t = np.trunc(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)).astype(np.int64)
+        t = t & ((1 << fmt.bits) - 1)
+        if fmt.signed:
+            t = np.where(t >= (1 << (fmt.bits - 1)), t - (1 << fmt.bits), t)
+        return t.astype(np.float64)
+    if fmt.kind != "float":
+        return qspec.quantize(x, QuantSpec(format=fmt.name), saturate=saturate)
+    y = formats.cast(x, fmt, saturate=saturate if fmt.bits <= 8 else False)
+    if ort_e4m3fn and fmt.name == "fp8_e4m3fn" and not saturate:
+        y = _ort_e4m3fn(x, y)
+    return y
+
+
+@register_exec("cast")
+def _cast(ctx, op, xs):
+    fmt = formats.get(op.to)
+    if ctx.reference and fmt.kind != "int":
+        return xs[0]
+    y = cast_values(xs[0], op.to, op.saturate, ctx.ort_e4m3fn_cast)
+    return round_to_dtype(y, ctx.graph.tensors[op.outputs[0]].dtype) if fmt.name in ("fp32", "fp64") else y
+
+
+def dynamic_quantize(x: np.ndarray) -> tuple[np.ndarray, np.float32, np.uint8]:
+    """ONNX DynamicQuantizeLinear in float32: (uint8 codes, scale, zero point)."""
+    x32 = np.asarray(x, np.float32)
+    lo = np.float32(min(0.0, float(x32.min()) if x32.size else 0.0))
+    hi = np.float32(max(0.0, float(x32.max()) if x32.size else 0.0))
+    scale = np.float32((hi - lo) / np.float32(255))
+    if scale == 0:
+        return np.zeros(x32.shape, np.uint8), scale, np.uint8(0)
+    zp = np.uint8(np.clip(np.rint(np.float32(0) - lo / scale), 0, 255))
+    y = np.clip(np.rint(x32 / scale) + np.float32(zp), 0, 255).astype(np.uint8)
+    return y, scale, zp
+
+
+@register_exec("dynamic_quantize")
+def _dynamic_quantize(ctx, op, xs):
+    """Outputs carry codes (their uint8 specs have no static scale: real value == code)."""
+    y, scale, zp = dynamic_quantize(xs[0])
+    return {"y": y, "scale": scale, "zero_point": zp}[op.part].astype(np.float64)

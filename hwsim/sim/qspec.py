@@ -1,0 +1,163 @@
+"""QuantSpec arithmetic for the simulator: quantize real values to a tensor's spec, recover codes,
+calibrate missing scales.
+
+Values flowing in the simulator are *real* float64 arrays. A tensor whose QuantSpec names a
+low-precision format holds values on that format's grid: ``real = scale * (code - zero_point)``
+for integer formats, ``real = scale * value`` for float, block, discrete and codebook formats.
+
+Scale dtype: ONNX ``QuantizeLinear`` divides in the scale's type. QuantSpec stores scales as Python
+floats, so a scale tuple whose values are all exactly float32 is used as float32 (the division
+``x / scale`` is then float32, as ONNX with float32 scales), otherwise as float64.
+
+Calibration (scales left ``None``): max-abs over the float reference values.
+
+- signed integer: symmetric, ``scale = max|x| / qmax``, zero point 0;
+- unsigned integer: ``scale = max(x) / qmax`` for non-negative tensors, else asymmetric
+  ``scale = (max - min) / (qmax - qmin)``, ``zp = round(qmin - min / scale)``;
+- fp8/fp6/fp4, pow2: ``scale = max|x| / format.max``; ternary, binary, signed binary:
+  ``scale = mean|x|`` (TWN / XNOR-Net style: max-abs would zero almost every weight);
+- fp16/bf16/fp32, MX block and VQ formats: no scale (block formats carry their own).
+
+Weights calibrate per output channel (axis 0) or per group when the spec says so; activations
+per tensor.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hwsim import formats
+from hwsim.graph.quant import QuantSpec
+
+_UNSCALED_KINDS = ("block", "vq")
+_MEAN_ABS_KINDS = ("ternary", "binary", "signed_binary")
+
+
+def needs_scale(spec: QuantSpec) -> bool:
+    """True if the spec's format works on scaled values and the scale is still missing."""
+    fmt = formats.get(spec.format)
+    if spec.scale is not None or fmt.kind in _UNSCALED_KINDS:
+        return False
+    return not (fmt.kind == "float" and fmt.bits >= 16)
+
+
+def is_passthrough(spec: QuantSpec) -> bool:
+    """fp32/fp64 specs without scale: values are only rounded to float32 / left as is."""
+    return spec.format in ("fp32", "fp64") and spec.scale is None
+
+
+def scale_array(values) -> np.ndarray:
+    """Scales as float32 when every value is exactly a float32, else float64 (module docstring)."""
+    arr = np.asarray(values, dtype=np.float64)
+    f32 = arr.astype(np.float32)
+    return f32 if np.array_equal(f32.astype(np.float64), arr) else arr
+
+
+def spec_params(spec: QuantSpec, shape: tuple[int, ...]):
+    """(scale, zero_point, axis, group_size) shaped for ``Format.quantize`` on a tensor of ``shape``."""
+    scale = None if spec.scale is None else scale_array(spec.scale)
+    zp = None if spec.zero_point is None else np.asarray(spec.zero_point, dtype=np.int64)
+    if spec.granularity == "tensor":
+        return (None if scale is None else scale.reshape(())), (None if zp is None else zp.reshape(())), None, None
+    axis = spec.axis % len(shape) if shape else 0
+    if spec.granularity == "channel":
+        return scale, zp, axis, None
+    gshape = list(shape)
+    gshape[axis] = -(-shape[axis] // spec.group_size)
+    if scale is not None and scale.size == math.prod(gshape) and len(shape) > 1:
+        scale = scale.reshape(gshape)
+        zp = None if zp is None else zp.reshape(gshape)
+    return scale, zp, axis, spec.group_size
+
+
+def quantize(x: np.ndarray, spec: QuantSpec, saturate: bool | None = None, seed: int = 0) -> np.ndarray:
+    """Round real values ``x`` onto the grid of ``spec`` (float64 result, real units)."""
+    if spec.format == "fp64":
+        return np.asarray(x, dtype=np.float64)
+    if is_passthrough(spec):
+        return np.asarray(x, dtype=np.float32).astype(np.float64)
+    fmt = formats.get(spec.format)
+    scale, zp, axis, gs = spec_params(spec, np.shape(x))
+    x = np.asarray(x, dtype=np.float64)
+    if scale is not None and scale.dtype == np.float32:
+        x = x.astype(np.float32)
+    kw = {"seed": seed} if fmt.kind == "vq" else {}
+    return fmt.quantize(x, scale=scale, zero_point=zp, axis=axis, group_size=gs, saturate=saturate, **kw)
+
+
+def _broadcast(p, spec: QuantSpec, shape, default):
+    if p is None:
+        return np.asarray(default)
+    from hwsim.formats._base import broadcast_param
+
+    _, _, axis, gs = spec_params(spec, shape)
+    return broadcast_param(p, np.empty(shape, np.int8), axis, gs, "scale")
+
+
+def codes(real: np.ndarray, spec: QuantSpec) -> np.ndarray:
+    """Integer codes ``rint(real / scale) + zero_point`` (int64) of values on an integer grid."""
+    scale, zp, _, _ = spec_params(spec, np.shape(real))
+    s = _broadcast(scale, spec, np.shape(real), 1.0).astype(np.float64)
+    z = _broadcast(zp, spec, np.shape(real), 0).astype(np.int64)
+    return np.rint(np.asarray(real, dtype=np.float64) / s).astype(np.int64) + z
+
+
+def from_codes(c: np.ndarray, spec: QuantSpec) -> np.ndarray:
+    """Real values ``scale * (code - zero_point)`` (float64) of integer codes."""
+    scale, zp, _, _ = spec_params(spec, np.shape(c))
+    s = _broadcast(scale, spec, np.shape(c), 1.0).astype(np.float64)
+    z = _broadcast(zp, spec, np.shape(c), 0).astype(np.int64)
+    return (np.asarray(c).astype(np.int64) - z).astype(np.float64) * s
+
+
+def unscaled(real: np.ndarray, spec: QuantSpec) -> np.ndarray:
+    """Format-domain values ``real / scale`` (float64) for float-like formats."""
+    scale, _, _, _ = spec_params(spec, np.shape(real))
+    s = _broadcast(scale, spec, np.shape(real), 1.0).astype(np.float64)
+    return np.asarray(real, dtype=np.float64) / s
+
+
+def _reduce(x: np.ndarray, spec: QuantSpec, fn) -> np.ndarray:
+    """Apply a reduction over the elements that share one scale; returns a flat array."""
+    if spec.granularity == "tensor" or x.ndim == 0:
+        return np.atleast_1d(fn(x.reshape(-1)))
+    axis = spec.axis % x.ndim
+    if spec.granularity == "channel":
+        moved = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)
+        return fn(moved, axis=1)
+    n, g = x.shape[axis], spec.group_size
+    ngroups = -(-n // g)
+    pad = ngroups * g - n
+    xm = np.moveaxis(x, axis, -1)
+    if pad:
+        xm = np.concatenate([xm, np.repeat(xm[..., -1:], pad, axis=-1)], axis=-1)
+    red = fn(xm.reshape(xm.shape[:-1] + (ngroups, g)), axis=-1)
+    return np.moveaxis(red, -1, axis).reshape(-1)
+
+
+def calibrate(spec: QuantSpec, ref: np.ndarray) -> QuantSpec:
+    """A copy of ``spec`` with scale (and zero point) chosen from reference values (docstring)."""
+    if not needs_scale(spec):
+        return spec
+    fmt = formats.get(spec.format)
+    x = np.nan_to_num(np.asarray(ref, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if x.size == 0:
+        return spec
+    zp = None
+    if fmt.kind in _MEAN_ABS_KINDS:
+        scale = _reduce(np.abs(x), spec, np.mean)
+    elif fmt.kind == "int" and not fmt.signed and x.min() < 0:
+        lo = np.minimum(_reduce(x, spec, np.min), 0.0)
+        hi = np.maximum(_reduce(x, spec, np.max), 0.0)
+        scale = (hi - lo) / (fmt.qmax - fmt.qmin)
+        scale = np.where(scale > 0, scale, 1.0)
+        zp = np.clip(np.rint(fmt.qmin - lo / scale), fmt.qmin, fmt.qmax).astype(np.int64)
+    else:
+        scale = _reduce(np.abs(x), spec, np.max) / float(fmt.max)
+    scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0).astype(np.float32).astype(np.float64)
+    return spec.model_copy(update={
+        "scale": tuple(float(s) for s in scale),
+        "zero_point": None if zp is None else tuple(int(z) for z in zp),
+    })

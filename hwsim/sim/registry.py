@@ -1,0 +1,75 @@
+"""The explicit executor registry: one function per op kind of :data:`hwsim.graph.ops.OP_CLASSES`.
+
+An executor is ``fn(ctx, op, xs) -> np.ndarray``: ``xs`` are the real float64 values of the op's
+inputs in argument order (constants already prepared by the runner); it returns the real value of
+the op's single output. ``ctx.reference`` is True in the float reference run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from hwsim.graph.ir import Graph
+from hwsim.graph.ops import OpBase
+
+Executor = Callable[["ExecContext", OpBase, list], np.ndarray]
+EXECUTORS: dict[str, Executor] = {}
+
+
+def register_exec(kind: str) -> Callable[[Executor], Executor]:
+    """Decorator: register ``fn`` as the executor of op kind ``kind`` (one per kind)."""
+
+    def deco(fn: Executor) -> Executor:
+        if kind in EXECUTORS:
+            raise ValueError(f"executor for {kind!r} registered twice")
+        EXECUTORS[kind] = fn
+        return fn
+
+    return deco
+
+
+@dataclass
+class ExecContext:
+    """What an executor may read besides its inputs.
+
+    Attributes
+    ----------
+    graph : Graph
+        The (calibrated) graph being run; tensor QuantSpecs are final.
+    reference : bool
+        True for the float reference run (quantization ignored, float64 arithmetic).
+    requant : str
+        Requantization mode of integer layers: exact | onnxruntime | gemmlowp | tflite.
+    overflow : str
+        Integer accumulator overflow rule: wrap | saturate.
+    pairwise_int16 : bool
+        Model x86 VPMADDUBSW int16 pair saturation in integer matmuls (onnxruntime u8*s8 on AVX2).
+    ort_e4m3fn_cast : bool
+        Model onnxruntime's FLOAT8E4M3FN cast with saturate=0 ([480, 496) -> +-448).
+    float_order : str
+        Summation order of low-precision float matmuls (sequential | pairwise | blocked).
+    seed : int
+        Seed of stochastic parts (VQ codebooks, stochastic rounding).
+    notes : list of str
+        Messages for the result (deduplicated by the runner).
+    """
+
+    graph: Graph
+    reference: bool
+    requant: str = "exact"
+    overflow: str = "wrap"
+    pairwise_int16: bool = False
+    ort_e4m3fn_cast: bool = False
+    float_order: str = "sequential"
+    seed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def spec(self, tensor: str):
+        return self.graph.tensors[tensor].quant
+
+    def note(self, msg: str) -> None:
+        if msg not in self.notes:
+            self.notes.append(msg)

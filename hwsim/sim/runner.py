@@ -1,0 +1,288 @@
+"""``run``: execute a (quantized) graph bit-accurately beside its float reference.
+
+Order of work: synthetic weights if the graph has none; inputs checked and converted to real
+values (:mod:`hwsim.sim.boundary`); float reference (float64, no quantization, no pruning) over
+every tensor; calibration of missing activation scales from the reference (or from
+``calibration`` inputs); then the quantized run, op by op in topological order. After each op
+its output is rounded onto its tensor's QuantSpec (an fp32 tensor to float32); graph inputs are
+rounded onto theirs. Weights are pruned (``op.pruning``) then quantized per their QuantSpec.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwsim.errors import ConfigError, InputDataError
+from hwsim.graph.ir import Graph, Tensor
+from hwsim.graph.quant import QuantSpec
+from hwsim.graph.weights import synthesize_weights
+from hwsim.sim import boundary, qspec
+from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
+from hwsim.sim.metrics import mse, sqnr_db
+from hwsim.sim.prune import apply_pruning
+from hwsim.sim.registry import EXECUTORS, ExecContext
+
+REQUANT_MODES = ("exact", "onnxruntime", "gemmlowp", "tflite")
+_EXPLICIT = ("quantize", "dequantize", "cast")
+#: ops whose output keeps the input's scale when formats agree (no arithmetic on the grid)
+_SCALE_PRESERVING = ("reshape", "transpose", "flatten", "squeeze", "unsqueeze", "slice",
+                     "kv_cache_read", "concat", "gather")
+
+
+@dataclass(frozen=True)
+class LayerError:
+    """Error of one op's output against the float reference."""
+
+    name: str
+    op: str
+    sqnr_db: float
+    mse: float
+
+
+@dataclass(frozen=True)
+class FloatCache:
+    """Float reference values of every tensor for one set of inputs (reuse it across runs)."""
+
+    values: dict[str, np.ndarray]
+    inputs: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Outcome of :func:`run`.
+
+    Attributes
+    ----------
+    outputs : dict
+        Graph outputs in boundary types (integer codes for integer-typed outputs).
+    output_values : dict
+        Graph outputs as real float64 values.
+    reference_outputs : dict
+        Float reference of the graph outputs, real float64 values.
+    layers : list of LayerError
+        One entry per op, in execution order.
+    notes : list of str
+        What the run assumed or met (synthetic weights, NaN counts, fallbacks).
+    graph : Graph
+        The calibrated graph that was run (scales filled in).
+    reference : FloatCache
+        The float reference (pass it back as ``reference=`` to skip recomputing it).
+    """
+
+    outputs: dict[str, np.ndarray]
+    output_values: dict[str, np.ndarray]
+    reference_outputs: dict[str, np.ndarray]
+    layers: list[LayerError]
+    notes: list[str]
+    graph: Graph
+    reference: FloatCache = field(repr=False)
+
+    def layer(self, name: str) -> LayerError:
+        for e in self.layers:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+
+def ensure_weights(graph: Graph, seed: int) -> Graph:
+    """The graph itself if every parameter has data, else a copy with seeded synthetic weights."""
+    if all(t.data is not None for t in graph.tensors.values() if t.role in ("weight", "bias", "buffer")):
+        return graph
+    return synthesize_weights(graph, seed)
+
+
+def const_real(t: Tensor) -> np.ndarray:
+    """Real values of a constant tensor (integer codes dequantized with their spec)."""
+    data = np.asarray(t.data)
+    if data.dtype.kind in "iub" and qspec.formats.get(t.quant.format).kind == "int" and t.quant.scale is not None:
+        return qspec.from_codes(data, t.quant)
+    return data.astype(np.float64)
+
+
+def _kv_values(graph: Graph, inputs: dict, seed: int, notes: list[str]) -> dict[str, np.ndarray]:
+    out = {}
+    for t in graph.tensors.values():
+        if t.role == "kv_cache" and t.name not in graph.inputs:
+            if t.name in inputs:
+                out[t.name] = boundary.to_real(t, boundary.check_input(t, inputs[t.name]))
+            else:
+                out[t.name] = np.random.default_rng([seed, 7]).standard_normal(t.shape)
+                notes.append("KV caches not given: filled with seeded N(0, 1) values")
+    return out
+
+
+def _execute(ctx: ExecContext, values: dict, prepare) -> dict:
+    """Run every op; ``values`` holds inputs (and receives every op output)."""
+    g = ctx.graph
+    for op in g.ops():
+        xs = [values[t] if t in values else prepare(op, i, t) for i, t in enumerate(op.inputs)]
+        y = np.asarray(EXECUTORS[op.op](ctx, op, xs), dtype=np.float64)
+        out = g.tensors[op.outputs[0]]
+        if not ctx.reference and op.op not in _EXPLICIT:
+            y = _round_output(ctx, op, out, y)
+        values[op.outputs[0]] = y
+    return values
+
+
+def _round_output(ctx: ExecContext, op, out: Tensor, y: np.ndarray) -> np.ndarray:
+    if boundary.is_integer_type(out.dtype) and qspec.is_passthrough(out.quant):
+        return y
+    try:
+        return qspec.quantize(y, out.quant, seed=ctx.seed)
+    except InputDataError as exc:
+        raise InputDataError(f"{op.op} '{op.name}' output '{out.name}': {exc}") from None
+
+
+def float_reference(graph: Graph, real_inputs: dict, seed: int = 0) -> FloatCache:
+    """Float64 reference values of every tensor (no quantization, no pruning)."""
+    ctx = ExecContext(graph=graph, reference=True, seed=seed)
+    consts = {n: const_real(t) for n, t in graph.tensors.items() if t.data is not None}
+    values = _execute(ctx, {**consts, **real_inputs}, None)
+    return FloatCache(values=values, inputs=dict(real_inputs))
+
+
+def calibrate_graph(graph: Graph, ref: dict[str, np.ndarray]) -> Graph:
+    """Copy of ``graph`` with missing activation scales set from reference values (qspec rules)."""
+    g = graph.copy()
+    producers = {op.outputs[0]: op for op in g.ops()}
+    for op in [None] + g.ops():
+        names = g.inputs if op is None else op.outputs
+        for name in names:
+            t = g.tensors[name]
+            if t.quant.scale is not None or t.role not in ("input", "activation", "kv_cache"):
+                continue
+            if boundary.is_integer_type(t.dtype) or boundary._key(t.dtype).startswith(boundary._LOWP_FLOAT):
+                if qspec.formats.get(t.quant.format).kind == "int":
+                    g.set_quant(name, t.quant.model_copy(update={"scale": (1.0,)}))
+                continue
+            src = producers.get(name)
+            if src is not None and src.op in _EXPLICIT:
+                continue
+            if src is not None and src.op in _SCALE_PRESERVING and g.tensors[src.inputs[0]].quant.format == t.quant.format \
+                    and g.tensors[src.inputs[0]].quant.scale is not None and t.quant.granularity == "tensor":
+                g.set_quant(name, g.tensors[src.inputs[0]].quant)
+                continue
+            if qspec.needs_scale(t.quant) and name in ref:
+                g.set_quant(name, qspec.calibrate(t.quant.model_copy(update={"granularity": "tensor", "axis": None}), ref[name]))
+    return g
+
+
+class _Weights:
+    """Prepares constants for the quantized run: pruning, weight calibration, quantization."""
+
+    def __init__(self, ctx: ExecContext):
+        self.ctx, self.cache = ctx, {}
+
+    def __call__(self, op, slot: int, name: str) -> np.ndarray:
+        g = self.ctx.graph
+        t = g.tensors[name]
+        if t.data is None:
+            raise InputDataError(f"{op.op} '{op.name}' reads '{name}', which has no value")
+        compute_weight = op.is_compute and slot in type(op).weight_slots
+        if op.is_compute and slot in type(op).bias_slots:
+            return const_real(t)
+        key = (name, op.pruning.label if compute_weight else "")
+        if key not in self.cache:
+            real = const_real(t)
+            if compute_weight:
+                real = apply_pruning(real, op.pruning)
+            spec = g.tensors[name].quant
+            if qspec.needs_scale(spec) and not boundary.is_integer_type(t.dtype):
+                spec = qspec.calibrate(spec, real)
+                g.set_quant(name, spec)
+            skip = boundary.is_integer_type(t.dtype) and qspec.is_passthrough(spec)
+            self.cache[key] = real if skip else qspec.quantize(real, spec, seed=self.ctx.seed)
+        return self.cache[key]
+
+
+def check_requant(requant: str) -> str:
+    if requant not in REQUANT_MODES:
+        raise ConfigError(f"unknown requant mode {requant!r}; use one of {', '.join(REQUANT_MODES)}")
+    return requant
+
+
+def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
+        calibration: list[dict] | dict | None = None, reference: FloatCache | None = None,
+        overflow: str = "wrap", pairwise_int16: bool = False, ort_e4m3fn_cast: bool = False,
+        float_order: str = "sequential") -> SimResult:
+    """Simulate ``graph`` on ``inputs`` bit-accurately beside a float reference.
+
+    Parameters
+    ----------
+    graph : Graph
+        Quantized (or float) graph; zoo graphs without weights get seeded synthetic weights.
+    inputs : dict
+        Graph input name -> array in boundary types (:mod:`hwsim.sim.boundary`); KV caches may
+        be given by tensor name too.
+    requant : {"exact", "onnxruntime", "gemmlowp", "tflite"}
+        Requantization of integer layers (see :func:`hwsim.ops.requantize`).
+    seed : int
+        Seed of synthetic weights, KV caches, VQ codebooks and stochastic rounding.
+    calibration : dict or list of dict, optional
+        Inputs to calibrate missing activation scales on (max-abs over all of them); default
+        the simulated inputs.
+    reference : FloatCache, optional
+        Float reference of these same inputs from an earlier run (skips recomputing it).
+    overflow : {"wrap", "saturate"}
+        Integer accumulator overflow rule.
+    pairwise_int16, ort_e4m3fn_cast : bool
+        Model the known onnxruntime deviations (never on by default).
+    float_order : {"sequential", "pairwise", "blocked"}
+        Summation order of low-precision float layers.
+
+    Returns
+    -------
+    SimResult
+    """
+    check_requant(requant)
+    if overflow not in ("wrap", "saturate"):
+        raise ConfigError(f"unknown overflow rule {overflow!r}; use wrap or saturate")
+    notes: list[str] = []
+    g = ensure_weights(graph, seed)
+    notes += [n for n in g.notes if n not in graph.notes or "synthetic" in n]
+    real_inputs, input_notes = boundary.read_inputs(g, inputs)
+    notes += input_notes
+    real_inputs.update(_kv_values(g, inputs, seed, notes))
+    ref = reference or float_reference(g, real_inputs, seed)
+    calib_values = ref.values
+    if calibration is not None:
+        calib_values = _calibration_stats(g, calibration, seed)
+    gq = calibrate_graph(g, calib_values)
+    ctx = ExecContext(graph=gq, reference=False, requant=requant, overflow=overflow,
+                      pairwise_int16=pairwise_int16, ort_e4m3fn_cast=ort_e4m3fn_cast,
+                      float_order=float_order, seed=seed, notes=notes)
+    start = {n: _round_input(gq.tensors[n], v, ctx) for n, v in real_inputs.items()}
+    values = _execute(ctx, start, _Weights(ctx))
+    layers = [LayerError(op.name, op.op, sqnr_db(ref.values[op.outputs[0]], values[op.outputs[0]]),
+                         mse(ref.values[op.outputs[0]], values[op.outputs[0]])) for op in gq.ops()]
+    return SimResult(
+        outputs={n: boundary.from_real(gq.tensors[n], values[n]) for n in gq.outputs},
+        output_values={n: values[n] for n in gq.outputs},
+        reference_outputs={n: ref.values[n] for n in gq.outputs},
+        layers=layers, notes=list(dict.fromkeys(notes)), graph=gq, reference=ref)
+
+
+def _round_input(t: Tensor, v: np.ndarray, ctx: ExecContext) -> np.ndarray:
+    if boundary.is_integer_type(t.dtype):
+        return v
+    return _round_output(ctx, None, t, v) if not qspec.is_passthrough(t.quant) or t.dtype == "float32" else v
+
+
+def _calibration_stats(g: Graph, calibration, seed: int) -> dict[str, np.ndarray]:
+    """Per tensor, the elementwise extremes over all calibration sets (enough for max-abs rules)."""
+    sets = calibration if isinstance(calibration, (list, tuple)) else [calibration]
+    if not sets:
+        raise InputDataError("calibration needs at least one input set")
+    stats: dict[str, list] = {}
+    for inp in sets:
+        real, _ = boundary.read_inputs(g, inp)
+        for n, v in float_reference(g, real, seed).values.items():
+            stats.setdefault(n, []).append(np.asarray(v).reshape(-1))
+    return {n: np.concatenate(vs) for n, vs in stats.items()}
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
