@@ -95,7 +95,7 @@ def int_matmul(a, b, acc_bits=32, overflow="wrap", pairwise_int16=False):
     bits = _acc_bits(acc_bits)
     if a.ndim < 2 or b.ndim != 2 or a.shape[-1] != b.shape[0]:
         raise ShapeError(f"int_matmul needs a (..., M, K) and b (K, N); got {a.shape} and {b.shape}")
-    a2 = np.ascontiguousarray(a.reshape(-1, a.shape[-1]))
+    a2 = np.ascontiguousarray(a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1]))
     out = _matmul2d(a2, np.ascontiguousarray(b), bits, mode, pairwise_int16)
     return out.reshape(a.shape[:-1] + (b.shape[1],))
 

@@ -1,0 +1,109 @@
+"""Integer matmul / conv kernels against the numpy oracles in reference.py."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim import ops
+from hwsim.errors import ConfigError, InputDataError, ShapeError
+from tests.kernels import reference as ref
+
+DTYPES = [np.int8, np.uint8, np.int16]
+MODES = ["wrap", "saturate", "none"]
+
+
+def _rand(rng, dtype, shape, lo=None, hi=None):
+    info = np.iinfo(dtype)
+    lo = info.min if lo is None else lo
+    hi = info.max if hi is None else hi
+    return rng.integers(lo, hi, shape, endpoint=True).astype(dtype)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 9), k=st.integers(0, 70), n=st.integers(1, 9),
+       da=st.sampled_from(DTYPES), db=st.sampled_from(DTYPES), mode=st.sampled_from(MODES),
+       bits=st.sampled_from([12, 16, 20, 32]), seed=st.integers(0, 2**31))
+def test_int_matmul_matches_oracle(m, k, n, da, db, mode, bits, seed):
+    rng = np.random.default_rng(seed)
+    a, b = _rand(rng, da, (m, k)), _rand(rng, db, (k, n))
+    got = ops.int_matmul(a, b, acc_bits=bits, overflow=mode)
+    want = ref.int_matmul(a, b, bits if mode != "none" else 64, mode)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.nojit
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("pairwise", [False, True])
+def test_small_acc_overflows(rng, mode, pairwise):
+    a, b = _rand(rng, np.uint8, (4, 33)), _rand(rng, np.int8, (33, 3))
+    got = ops.int_matmul(a, b, acc_bits=12, overflow=mode, pairwise_int16=pairwise)
+    want = ref.int_matmul(a, b, 12 if mode != "none" else 64, mode, pairwise)
+    np.testing.assert_array_equal(got, want)
+    if mode != "none":  # overflow really happened
+        assert not np.array_equal(got, a.astype(np.int64) @ b)
+
+
+@settings(max_examples=30, deadline=None)
+@given(k=st.integers(1, 300), mode=st.sampled_from(MODES), seed=st.integers(0, 2**31))
+def test_pairwise_int16_matches_oracle(k, mode, seed):
+    rng = np.random.default_rng(seed)
+    a, b = _rand(rng, np.uint8, (3, k), 200), _rand(rng, np.int8, (k, 4))
+    got = ops.int_matmul(a, b, 20, mode, pairwise_int16=True)
+    np.testing.assert_array_equal(got, ref.int_matmul(a, b, 20 if mode != "none" else 64, mode, True))
+
+
+def test_pairwise_saturates_int16(rng):
+    a = np.full((1, 4), 255, np.uint8)
+    b = np.full((4, 1), 127, np.int8)
+    assert ops.int_matmul(a, b, pairwise_int16=True)[0, 0] == 2 * 32767
+    assert ops.int_matmul(a, b)[0, 0] == 4 * 255 * 127
+
+
+def test_batched_and_large_k(rng):
+    a, b = _rand(rng, np.uint8, (2, 3, 5000)), _rand(rng, np.uint8, (5000, 7))
+    exact = a.astype(np.int64) @ b.astype(np.int64)
+    np.testing.assert_array_equal(ops.int_matmul(a, b, overflow="none"), exact)
+    np.testing.assert_array_equal(ops.int_matmul(a, b, 24, "wrap"), ref.wrap(exact, 24).astype(np.int64))
+
+
+def test_wide_inputs_fall_back_to_exact_loop(rng):
+    a, b = _rand(rng, np.int32, (3, 20)), _rand(rng, np.int32, (20, 2), -1000, 1000)
+    np.testing.assert_array_equal(ops.int_matmul(a, b, 64, "none"), a.astype(np.int64) @ b)
+
+
+CONV_CASES = [  # (x shape, w shape, stride, pads, dilation, groups)
+    ((1, 3, 7, 7), (4, 3, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    ((2, 4, 9, 8), (6, 2, 3, 2), (2, 1), (1, 0, 2, 1), (1, 2), 2),
+    ((1, 6, 5, 6), (6, 1, 3, 3), (1, 2), (1, 1, 1, 1), (1, 1), 6),
+    ((2, 2, 4, 4), (3, 2, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    ((1, 8, 6, 6), (4, 4, 2, 2), (2, 2), (1, 1, 0, 0), (2, 1), 2),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+@pytest.mark.parametrize("mode,bits", [("wrap", 12), ("saturate", 12), ("none", 64), ("wrap", 32)])
+def test_int_conv2d_matches_oracle(rng, case, mode, bits):
+    xs, ws, stride, pads, dil, groups = case
+    x, w = _rand(rng, np.uint8, xs), _rand(rng, np.int8, ws)
+    wzp = rng.integers(-3, 4, ws[0])
+    got = ops.int_conv2d(x, w, stride, pads, dil, groups, bits, mode, 17, wzp)
+    want = ref.int_conv2d(x, w, stride, pads, dil, groups, bits, mode, 17, wzp)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_errors():
+    a8 = np.zeros((2, 3), np.int8)
+    with pytest.raises(ShapeError):
+        ops.int_matmul(a8, np.zeros((4, 2), np.int8))
+    with pytest.raises(InputDataError):
+        ops.int_matmul(a8.astype(np.float32), np.zeros((3, 2), np.int8))
+    with pytest.raises(ConfigError, match="saturate"):
+        ops.int_matmul(a8, np.zeros((3, 2), np.int8), overflow="clip")
+    with pytest.raises(ConfigError):
+        ops.int_matmul(a8, np.zeros((3, 2), np.int8), acc_bits=1)
+    with pytest.raises(ShapeError):
+        ops.int_conv2d(np.zeros((1, 3, 4, 4), np.int8), np.zeros((2, 2, 3, 3), np.int8))
+    with pytest.raises(ShapeError):
+        ops.int_conv2d(np.zeros((1, 3, 2, 2), np.int8), np.zeros((2, 3, 3, 3), np.int8))

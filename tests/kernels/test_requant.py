@@ -1,0 +1,89 @@
+"""Requantization modes against fixedpoint.h transcriptions and the float formulas they reproduce."""
+
+import numpy as np
+import pytest
+
+from hwsim import ops
+from hwsim.errors import ConfigError, InputDataError
+from hwsim.kernels import requant as rq
+from tests.kernels import reference as ref
+
+
+def _random_multipliers(rng, n):
+    m = 10.0 ** rng.uniform(-7, 1.5, n)
+    return np.concatenate([m, [2.0**-31, 2.0**-33, 0.5, 1.0, 1 - 2.0**-40, 2.0**-32 * 1.5, 0.0]])
+
+
+def _random_acc(rng, n):
+    acc = rng.integers(-(2**31), 2**31, n)
+    small = rng.integers(-5000, 5000, n)
+    edges = np.array([-(2**31), 2**31 - 1, 0, 1, -1, 2**30, -(2**30)])
+    return np.concatenate([acc, small, edges])
+
+
+def test_quantize_multiplier_matches_rational_oracle(rng):
+    for m in _random_multipliers(rng, 3000):
+        for single in (False, True):
+            assert rq.quantize_multiplier(float(m), single) == ref.quantize_multiplier(float(m), single)
+
+
+@pytest.mark.nojit
+@pytest.mark.parametrize("mode", ["gemmlowp", "tflite"])
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8])
+def test_fixed_point_matches_fixedpoint_h(rng, mode, dtype):
+    info = np.iinfo(dtype)
+    for m in _random_multipliers(rng, 40):
+        acc = _random_acc(rng, 50)
+        zp = int(rng.integers(info.min, info.max + 1))
+        got = ops.requantize(acc, m, zp, mode, dtype)
+        want = [ref.requant_fixed(int(x), float(m), zp, info.min, info.max, mode == "tflite")
+                for x in acc]
+        np.testing.assert_array_equal(got.astype(np.int64), want)
+
+
+def test_double_and_single_rounding_differ(rng):
+    acc = _random_acc(rng, 20000)
+    m = 0.0123456
+    g = ops.requantize(acc, m, 0, "gemmlowp", np.int32)
+    t = ops.requantize(acc, m, 0, "tflite", np.int32)
+    assert 0 < np.count_nonzero(g != t) < acc.size // 10
+
+
+@pytest.mark.parametrize("mode", ["exact", "onnxruntime", "gemmlowp", "tflite"])
+def test_per_channel_equals_per_tensor_slices(rng, mode):
+    acc = rng.integers(-(2**20), 2**20, (3, 5, 7))
+    mult = (10.0 ** rng.uniform(-5, -2, 5)).astype(np.float32)
+    zp = rng.integers(0, 256, 5)
+    got = ops.requantize(acc, mult, zp, mode, np.uint8, axis=1)
+    for c in range(5):
+        want = ops.requantize(acc[:, c], mult[c], zp[c], mode, np.uint8)
+        np.testing.assert_array_equal(got[:, c], want)
+
+
+def test_float_modes_match_their_formulas(rng):
+    acc = _random_acc(rng, 20000)
+    for m in (10.0 ** rng.uniform(-7, -1, 30)).astype(np.float32):
+        zp = 3
+        exact = np.clip(np.rint(acc * np.float64(m) + zp), -128, 127)
+        np.testing.assert_array_equal(ops.requantize(acc, m, zp, "exact", np.int8), exact)
+        f = np.clip(acc.astype(np.float32) * m, np.float32(-128 - zp), np.float32(127 - zp))
+        ort = np.rint(f).astype(np.int64) + zp
+        np.testing.assert_array_equal(ops.requantize(acc, m, zp, "onnxruntime", np.int8), ort)
+
+
+def test_half_even_ties():
+    acc = np.array([1, 3, 5, -1, -3])
+    np.testing.assert_array_equal(ops.requantize(acc, np.float32(0.5), 0, "exact", np.int8),
+                                  [0, 2, 2, 0, -2])
+    # SaturatingRoundingDoublingHighMul's nudge rounds exact halves toward +inf
+    np.testing.assert_array_equal(ops.requantize(acc, 0.5, 0, "gemmlowp", np.int8),
+                                  [1, 2, 3, 0, -1])
+
+
+def test_requantize_errors():
+    with pytest.raises(ConfigError, match="tflite"):
+        ops.requantize(np.array([1]), 0.5, mode="fast")
+    with pytest.raises(InputDataError):
+        ops.requantize(np.array([2**40]), 0.5, mode="gemmlowp")
+    with pytest.raises(InputDataError):
+        ops.requantize(np.array([1.0]), 0.5)
