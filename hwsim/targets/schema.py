@@ -1,0 +1,153 @@
+"""Pydantic schema of a hardware target (``targets/*.yaml``).
+
+Every record that holds numbers carries a ``source`` string: a citation, a derivation
+("(derived) ..."), or an explicit "assumption: ...". Units are part of field names
+(``bandwidth_bytes_per_s``, ``read_energy_pj_per_bit``). Only derived properties live here; the
+cost model in :mod:`hwsim.cost` reads these records and never the YAML.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _need_source(v: str) -> str:
+    if not v or not v.strip():
+        raise ValueError("give a citation, a '(derived) ...' note or 'assumption: ...' for these numbers")
+    return v
+
+
+class MacRate(_Record):
+    """Throughput of one (activation format, weight format) pair on the compute unit."""
+
+    activation: str = Field(description="Activation format name, e.g. int8, fp16.")
+    weight: str = Field(description="Weight format name, e.g. int8, int4, fp8_e4m3fn.")
+    macs_per_cycle: float = Field(gt=0, description="MACs per clock cycle per core (simd) or per unit.")
+    accumulator: str = Field(description="Accumulator format: 'fx' (product range + 12 bits), intN or a float name.")
+    source: str = Field(description="Where the rate comes from.")
+
+    _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
+
+
+class ComputeUnit(_Record):
+    """The MAC array and how a layer maps onto it."""
+
+    mapping: Literal["simd", "systolic", "vector"] = Field(
+        description="simd: CPU cores with SIMD pipes; systolic: rows x cols PE array; vector: many lanes "
+                    "in tiles (GPU tensor cores).")
+    cores: int = Field(1, ge=1, description="Parallel cores / SMs; macs_per_cycle is per core.")
+    rows: int = Field(1, ge=1, description="Systolic rows (reduction dimension for weight-stationary).")
+    cols: int = Field(1, ge=1, description="Systolic columns (output channels).")
+    dataflow: Literal["weight_stationary", "output_stationary", "row_stationary"] = Field(
+        "weight_stationary", description="Systolic dataflow.")
+    vector_macs: int = Field(16, ge=1, description="MACs issued together along output channels (simd lane "
+                                                   "group / tensor-core tile edge); pads partial vectors.")
+    tile_rows: int = Field(1, ge=1, description="Output rows per work tile (vector mapping wave quantisation).")
+    rates: tuple[MacRate, ...] = Field(min_length=1, description="Supported format pairs.")
+    efficiency: float = Field(1.0, gt=0, le=1, description="Fraction of peak a real kernel library reaches.")
+    efficiency_source: str = Field("assumption: peak", description="Source of efficiency.")
+    elementwise_ops_per_cycle: float = Field(gt=0, description="Non-MAC ops (activations, norms) per cycle per core.")
+    unpack_weights_per_cycle: float = Field(
+        gt=0, description="Sub-byte weights unpacked (shift/mask) per cycle per core when a pair falls back.")
+    lut_lookups_per_cycle: float = Field(
+        gt=0, description="Table look-ups (one element each, table of <= lut_table_entries) per cycle per core.")
+    lut_table_entries: int = Field(64, ge=2, description="Largest table one look-up instruction indexes.")
+    register_bytes: float = Field(gt=0, description="Operand storage inside the unit (registers / PE scratch).")
+    mac_overhead_pj: float = Field(0.0, ge=0, description="Energy per MAC beyond the arithmetic (instruction "
+                                                          "fetch, register file), amortised over SIMD lanes.")
+    source: str = Field(description="Where the unit's shape and costs come from.")
+
+    _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
+
+
+class MemoryLevel(_Record):
+    """One level of the memory hierarchy (listed innermost first, DRAM last)."""
+
+    name: str = Field(description="Short name used in reports, e.g. l1, l2, dram.")
+    size_bytes: float | None = Field(description="Capacity in bytes; null for the outermost (unbounded).")
+    bandwidth_bytes_per_s: float = Field(gt=0, description="Sustained bandwidth in bytes per second.")
+    read_energy_pj_per_bit: float = Field(ge=0, description="Read energy per bit, pJ.")
+    write_energy_pj_per_bit: float = Field(ge=0, description="Write energy per bit, pJ.")
+    source: str = Field(description="Where the numbers come from.")
+
+    _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
+
+    @field_validator("size_bytes")
+    @classmethod
+    def _size(cls, v):
+        if v is not None and v <= 0:
+            raise ValueError("size_bytes must be > 0 (or null for the outermost level)")
+        return v
+
+
+class NMPattern(_Record):
+    """An N:M structured sparsity pattern the unit skips (N kept of every M)."""
+
+    n: int = Field(ge=1, description="Non-zeros kept per group.")
+    m: int = Field(ge=2, description="Group size along the reduction axis.")
+
+    @model_validator(mode="after")
+    def _nm(self):
+        if self.n >= self.m:
+            raise ValueError(f"N:M needs n < m, got {self.n}:{self.m} (e.g. n: 2, m: 4)")
+        return self
+
+
+class Features(_Record):
+    """Data-dependent savings the hardware can exploit."""
+
+    skip_zero_weights: bool = Field(False, description="Zero weights cost no MAC and no cycle.")
+    skip_zero_activations: bool = Field(False, description="Zero activations cost no MAC.")
+    nm_sparsity: tuple[NMPattern, ...] = Field((), description="Structured patterns skipped at m/n speed.")
+    repetition_window: int | None = Field(None, ge=2, description="UCNN reuse: weights are split into windows "
+                                          "of this many along the reduction axis; each unique window pattern "
+                                          "is summed once and shared by every output channel using it.")
+    bit_serial: bool = Field(False, description="MAC time scales with weight bits (Stripes).")
+    source: str = Field("assumption: none", description="Where the features come from.")
+
+
+class Target(_Record):
+    """A hardware target as read from YAML (after ``extends:`` is resolved)."""
+
+    schema_version: int = Field(description=f"This hwsim reads version {SCHEMA_VERSION}.")
+    name: str = Field(description="Target name.")
+    description: str = Field(description="One line shown by `hwsim targets`.")
+    extends: str | None = Field(None, description="Bundled target name or YAML path this one modifies.")
+    technology_nm: float = Field(gt=0, description="Process node in nm (scales energy per gate).")
+    energy_per_gate_fj: float | None = Field(None, gt=0, description="Override of the gate energy, fJ; "
+                                             "null = Horowitz 45 nm calibration scaled by technology_nm / 45.")
+    clock_hz: float = Field(gt=0, description="Clock frequency, Hz.")
+    static_power_w: float = Field(ge=0, description="Leakage and always-on power while running, W.")
+    layer_overhead_s: float = Field(0.0, ge=0, description="Fixed time per layer (kernel launch, sync), s.")
+    source: str = Field(description="Source of clock, technology, static power and overhead.")
+    compute: ComputeUnit
+    memory: tuple[MemoryLevel, ...] = Field(min_length=1, description="Innermost first; last is unbounded.")
+    features: Features = Field(default_factory=Features)
+
+    _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
+
+    @model_validator(mode="after")
+    def _levels(self):
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {self.schema_version} is not supported; use {SCHEMA_VERSION}")
+        names = [m.name for m in self.memory]
+        if len(set(names)) != len(names):
+            raise ValueError(f"memory level names must be unique, got {names}")
+        if self.memory[-1].size_bytes is not None:
+            raise ValueError("the last memory level is the unbounded backing store: set its size_bytes: null")
+        if any(m.size_bytes is None for m in self.memory[:-1]):
+            raise ValueError("only the last memory level may have size_bytes: null")
+        return self
+
+    @property
+    def peak_macs_per_s(self) -> float:
+        """Best MAC rate over all pairs, MAC/s (cores x clock x rate)."""
+        return max(r.macs_per_cycle for r in self.compute.rates) * self.compute.cores * self.clock_hz
