@@ -14,6 +14,7 @@ from hwsim.errors import HwsimError
 COMMAND_MODULES = [
     "hwsim.commands.summary",
     "hwsim.commands.compare",
+    "hwsim.commands.simulate",
 ]
 
 
