@@ -4,7 +4,9 @@ A format is a frozen dataclass built from a few parameters; every constant is a 
 ``quantize`` works in three steps that every format shares:
 
 1. ``t = x / scale`` (per tensor, per channel along ``axis`` or per group of ``group_size``),
-   computed in the scale's dtype like ONNX ``QuantizeLinear`` (float32 scale -> float32 division);
+   in numpy's promoted dtype: ONNX ``QuantizeLinear`` requires x and scale of one type, so float32
+   x with a float32 scale divides in float32 exactly like its reference evaluator; a Python float
+   or float64 scale divides in float64;
 2. ``v = self._round(t, zero_point, ...)``: the nearest representable value minus the zero point,
    in the *unscaled* domain (a float64 array);
 3. ``y = v * scale`` (float64 result).
@@ -173,9 +175,8 @@ class Format(abc.ABC):
         zp = broadcast_param(zero_point, x, axis, group_size, "zero_point")
         if s is None:
             t = x
-        else:
-            sd = s.dtype if s.dtype.kind == "f" else np.float64
-            t = x.astype(sd, copy=False) / s.astype(sd, copy=False)
+        else:  # numpy promotion: float32 x and float32 scale divide in float32, like ONNX
+            t = x / (s if s.dtype.kind == "f" else s.astype(np.float64))
         return t, s, zp
 
     def quantize(self, x, scale=None, zero_point=None, axis=None, group_size=None,
@@ -188,7 +189,7 @@ class Format(abc.ABC):
             Real values (any float dtype; ints are converted to float64).
         scale : float or array_like, optional
             Step size(s): scalar (per tensor), 1-D along ``axis`` (per channel), or one per group
-            of ``group_size`` along ``axis``. Division ``x / scale`` is done in the scale's dtype.
+            of ``group_size`` along ``axis``. ``x / scale`` is computed in the promoted dtype.
         zero_point : int or array_like, optional
             Integer offset(s) added after rounding (integer formats only), shaped like ``scale``.
         axis : int, optional

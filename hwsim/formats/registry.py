@@ -121,7 +121,8 @@ def cast(x, name: str | Format, saturate: bool = True, rounding: str = "half_eve
     name : str or FloatFormat
     saturate : bool
         ONNX Cast ``saturate`` (default 1): overflow and +-inf clamp to +-max; False gives inf
-        (ieee) or NaN (fn, fnuz). FP4/FP6 always saturate.
+        (ieee) or NaN (fn, fnuz). As in ONNX it applies to formats of at most 8 bits only:
+        fp16/bf16/fp32 overflow to +-inf. FP4/FP6 always saturate.
     rounding : str
         Default ``half_even`` (ONNX, ml_dtypes).
     via_float32 : bool
@@ -139,4 +140,5 @@ def cast(x, name: str | Format, saturate: bool = True, rounding: str = "half_eve
     dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     if via_float32:
         x = x.astype(np.float32)
-    return fmt.quantize(x, rounding=rounding, saturate=saturate).astype(dtype)
+    sat = bool(saturate) and fmt.bits <= 8
+    return fmt.quantize(x, rounding=rounding, saturate=sat).astype(dtype)

@@ -40,6 +40,8 @@ def test_saturating_matches_onnx_saturate_cast(name):
     """ONNX saturate=1: clip to +-max (inf included) then cast (onnx.numpy_helper.saturate_cast)."""
     x = _inputs(name)
     fmax = F.get(name).max
+    if F.get(name).bits > 8:  # ONNX: saturate applies to 8-bit and smaller floats only
+        fmax = np.inf
     want = np.clip(x, -fmax, fmax).astype(R.ML_TYPES[name]).astype(np.float64)
     got = F.cast(x, name, saturate=True)
     assert got.dtype == np.float32
@@ -126,3 +128,47 @@ def test_code_kernel_matches_numpy_reference(fmt):
     for sat in (True, False):
         v = fmt.quantize(x, saturate=sat)
         np.testing.assert_array_equal(fmt.encode(x, saturate=sat), R.float_codes_reference(fmt, v))
+
+
+FP8_ONNX = {"fp8_e4m3fn": "FLOAT8E4M3FN", "fp8_e4m3fnuz": "FLOAT8E4M3FNUZ",
+            "fp8_e5m2": "FLOAT8E5M2", "fp8_e5m2fnuz": "FLOAT8E5M2FNUZ", "fp16": "FLOAT16",
+            "bf16": "BFLOAT16", "fp4_e2m1fn": "FLOAT4E2M1"}
+
+
+@pytest.mark.parametrize("name", sorted(FP8_ONNX))
+@pytest.mark.parametrize("saturate", [0, 1])
+def test_cast_matches_onnx_reference_evaluator(name, saturate):
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    to = getattr(TensorProto, FP8_ONNX[name])
+    node = helper.make_node("Cast", ["x"], ["y"], to=to, saturate=saturate)
+    graph = helper.make_graph([node], "c", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", to, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)])
+    x = _inputs(name)
+    (y,) = ReferenceEvaluator(model).run(None, {"x": x})
+    bad = _same(F.cast(x, name, saturate=bool(saturate)), y.astype(np.float64))
+    assert len(bad) == 0, (x[bad][:5],)
+
+
+@pytest.mark.parametrize("name", ["fp8_e4m3fn", "fp8_e5m2"])
+@pytest.mark.parametrize("saturate", [0, 1])
+def test_fp8_quantize_linear_matches_onnx(name, saturate):
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    to = getattr(TensorProto, FP8_ONNX[name])
+    node = helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["y"], saturate=saturate)
+    graph = helper.make_graph([node], "q", [
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, None),
+        helper.make_tensor_value_info("s", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("y", to, None)],
+        initializer=[helper.make_tensor("zp", to, [], [0.0])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    x = _inputs(name)
+    s = np.float32(0.37)
+    (y,) = ReferenceEvaluator(model).run(None, {"x": x, "s": s})
+    got = F.get(name).quantize(x, scale=s, saturate=bool(saturate)) / np.float64(s)
+    bad = _same(got, y.astype(np.float64))
+    assert len(bad) == 0, (x[bad][:5], got[bad][:5], y[bad][:5])
