@@ -127,3 +127,19 @@ def test_unknown_rounding(mode):
 
     with pytest.raises(ConfigError, match="half_even"):
         F.get("int8").quantize(np.ones(2), rounding=mode)
+
+
+mx_formats = st.sampled_from(["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2",
+                              "mxfp4_e2m1", "mxint8"]).map(F.get)
+
+
+@settings(max_examples=80, deadline=None)
+@given(mx_formats, st.lists(reals, min_size=1, max_size=70).map(np.array))
+def test_mx_idempotent_and_bounded(fmt, x):
+    q = fmt.quantize(x)
+    np.testing.assert_array_equal(fmt.quantize(q), q)
+    # each element is within the block's largest power-of-two step of its input, and the
+    # block max keeps its binade or saturates below it
+    assert np.all(np.abs(q) <= 2 * np.max(np.abs(x)) + 0.0)
+    codes, scales = fmt.encode(x)
+    np.testing.assert_array_equal(fmt.decode(codes, scales), q)
