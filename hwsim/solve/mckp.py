@@ -1,0 +1,203 @@
+"""Exact multiple-choice knapsack with several budgets, as a MILP solved by HiGHS.
+
+Every layer ``l`` picks exactly one choice ``c``; choice ``(l, c)`` adds ``values[l, c]`` to the
+objective (minimised) and ``costs[k][l, c]`` to budget ``k``, and every budget must stay at or
+below its limit. One binary per (layer, choice), one one-hot row per layer, one row per budget.
+
+Before solving, choices *dominated* within their layer are removed: choice ``c`` is dominated by
+``d`` when ``d`` is no worse in value and in every cost (and strictly better in one, or equal in
+all with a lower index). Any plan using ``c`` stays feasible and no worse with ``d`` instead, so
+removing ``c`` keeps the optimum exact. A choice is unavailable for a layer when its value or any
+cost is ``inf`` or ``nan``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csr_matrix
+
+from hwsim.errors import ConfigError
+
+Status = Literal["optimal", "infeasible", "time_limit"]
+
+
+@dataclass(frozen=True)
+class MCKPResult:
+    """Outcome of :func:`mckp`.
+
+    Attributes
+    ----------
+    choice : numpy.ndarray of int, shape (L,)
+        Choice index per layer (``-1`` everywhere when infeasible).
+    objective : float
+        Sum of the chosen values (``inf`` when infeasible).
+    status : {"optimal", "infeasible", "time_limit"}
+        ``time_limit``: the best plan found before the limit, not proven optimal.
+    used : dict of str to float
+        Sum of each budget's cost over the chosen plan (``nan`` when infeasible).
+    min_reachable : dict of str to float
+        Smallest value each budget can take on its own: the sum over layers of the cheapest
+        available choice. A limit below it can never be met.
+    kept_choices : int
+        Choices left after removing dominated ones (what the MILP saw).
+    """
+
+    choice: np.ndarray
+    objective: float
+    status: Status
+    used: dict[str, float] = field(default_factory=dict)
+    min_reachable: dict[str, float] = field(default_factory=dict)
+    kept_choices: int = 0
+
+
+def _validate(values, costs: dict, budgets: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2:
+        raise ConfigError(f"values must be an (layers, choices) array, got shape {v.shape}")
+    c = {}
+    for name, arr in costs.items():
+        a = np.asarray(arr, dtype=np.float64)
+        if a.shape != v.shape:
+            raise ConfigError(f"cost '{name}' has shape {a.shape}, values have {v.shape}")
+        c[name] = a
+    unknown = sorted(set(budgets) - set(c))
+    if unknown:
+        raise ConfigError(f"budget(s) {unknown} have no cost table; known: {sorted(c)}")
+    return v, c
+
+
+def available_mask(values: np.ndarray, costs: dict[str, np.ndarray]) -> np.ndarray:
+    """(L, C) bool: choice usable (finite value and finite costs)."""
+    ok = np.isfinite(values)
+    for a in costs.values():
+        ok &= np.isfinite(a)
+    return ok
+
+
+def min_reachable(costs: dict[str, np.ndarray], ok: np.ndarray) -> dict[str, float]:
+    """Per budget, the sum over layers of the cheapest available choice (each budget alone)."""
+    return {k: float(np.where(ok, a, np.inf).min(axis=1).sum()) for k, a in costs.items()}
+
+
+def undominated(values: np.ndarray, costs: list[np.ndarray], ok: np.ndarray) -> np.ndarray:
+    """(L, C) bool mask of available choices that no other choice of the same layer dominates."""
+    feats = np.stack([values] + costs, axis=-1)  # (L, C, K+1)
+    feats = np.where(ok[..., None], feats, np.inf)
+    le = (feats[:, :, None, :] <= feats[:, None, :, :]).all(-1)  # le[l, d, c]: d no worse than c
+    lt = (feats[:, :, None, :] < feats[:, None, :, :]).any(-1)
+    C = values.shape[1]
+    lower = np.tri(C, k=-1, dtype=bool).T  # lower[d, c] = d < c
+    eq = le & ~lt
+    dominated = ((le & lt) | (eq & lower[None])) & ok[:, :, None]
+    return ok & ~dominated.any(axis=1)
+
+
+def mckp(values, costs: dict[str, np.ndarray], budgets: dict[str, float],
+         time_limit_s: float | None = None, presolve_dominance: bool = True) -> MCKPResult:
+    """Pick one choice per layer minimising the summed value under every budget.
+
+    Parameters
+    ----------
+    values : array_like, shape (L, C)
+        Objective contribution of each (layer, choice), e.g. sensitivity; ``inf`` = unavailable.
+    costs : dict of str to array_like, each (L, C)
+        Cost tables (e.g. ``energy_j``, ``latency_s``); budgets refer to them by name.
+    budgets : dict of str to float
+        ``name -> limit``: the chosen costs summed over layers must be ``<= limit``.
+    time_limit_s : float, optional
+        Stop HiGHS after this many seconds (status ``time_limit`` if not proven optimal).
+    presolve_dominance : bool
+        Remove dominated choices first (exact; see module docstring).
+
+    Returns
+    -------
+    MCKPResult
+    """
+    v, c = _validate(values, costs, budgets)
+    L, C = v.shape
+    ok = available_mask(v, c)
+    if L and not ok.any(axis=1).all():
+        bad = int(np.flatnonzero(~ok.any(axis=1))[0])
+        raise ConfigError(f"layer {bad} has no available choice (every value or cost is inf/nan)")
+    reach = min_reachable(c, ok)
+    names = list(budgets)
+    keep = undominated(v, [c[k] for k in names], ok) if presolve_dominance else ok
+    if any(budgets[k] < reach[k] for k in names):
+        return _infeasible(L, reach, int(keep.sum()))
+    greedy = np.where(ok, v, np.inf).argmin(axis=1) if L else np.zeros(0, int)
+    if all(c[k][np.arange(L), greedy].sum() <= budgets[k] for k in names):
+        return _result(greedy, v, c, "optimal", reach, int(keep.sum()))
+    return _solve_milp(v, c, budgets, names, keep, reach, time_limit_s)
+
+
+def _solve_milp(v, c, budgets, names, keep, reach, time_limit_s) -> MCKPResult:
+    L = v.shape[0]
+    rows, cols = np.nonzero(keep)  # variable j is (rows[j], cols[j])
+    n = rows.size
+    onehot = csr_matrix((np.ones(n), (rows, np.arange(n))), shape=(L, n))
+    cons = [LinearConstraint(onehot, 1.0, 1.0)]
+    for k in names:
+        a = c[k][rows, cols]
+        lo_k = reach[k]
+        # scale each budget row to O(1): subtract the per-layer minimum (so the row measures the
+        # excess over the cheapest plan) and divide by the allowed excess.
+        base = np.where(keep, c[k], np.inf).min(axis=1)[rows]
+        slack = budgets[k] - lo_k
+        scale = slack if slack > 0 else max(abs(budgets[k]), 1.0)
+        row = csr_matrix(((a - base) / scale).reshape(1, -1))
+        cons.append(LinearConstraint(row, -np.inf, slack / scale))
+    obj = v[rows, cols]
+    # HiGHS keeps an absolute gap of 1e-6 even at mip_rel_gap 0: bring values to O(1) so that it
+    # is negligible whatever their unit (MSE of 1e-9 or a task loss of 3).
+    mag = float(np.abs(obj).mean())
+    obj = obj / mag if mag > 0 else obj
+    options = {"mip_rel_gap": 0.0, "disp": False}
+    if time_limit_s is not None:
+        options["time_limit"] = float(time_limit_s)
+    with _quiet_stdout():
+        res = milp(obj, constraints=cons, integrality=np.ones(n), bounds=Bounds(0, 1), options=options)
+    if res.x is None:
+        return _infeasible(L, reach, n)
+    x = res.x > 0.5
+    choice = np.full(L, -1)
+    choice[rows[x]] = cols[x]
+    status: Status = "optimal" if res.status == 0 else "time_limit"
+    return _result(choice, v, c, status, reach, n)
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence HiGHS's C++ diagnostics on file descriptor 1 (they would corrupt ``--json`` output)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout (e.g. captured by pytest)
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _infeasible(L: int, reach: dict, kept: int) -> MCKPResult:
+    return MCKPResult(np.full(L, -1), float("inf"), "infeasible",
+                      {k: float("nan") for k in reach}, reach, kept)
+
+
+def _result(choice, v, c, status, reach, kept) -> MCKPResult:
+    idx = np.arange(v.shape[0])
+    used = {k: float(a[idx, choice].sum()) for k, a in c.items()}
+    return MCKPResult(choice.astype(int), float(v[idx, choice].sum()), status, used, reach, kept)
