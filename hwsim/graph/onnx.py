@@ -1,0 +1,253 @@
+"""ONNX import: ``load_onnx(path, shapes) -> Graph``.
+
+How a file becomes an IR graph
+------------------------------
+1. The file is read with ``onnx.load`` (a file that is not ONNX, or is truncated, raises
+   ``ConfigError``). Dynamic dims of graph inputs are bound from ``shapes``: a symbolic dim
+   (``dim_param``) by its name, an anonymous dim by ``INPUT.INDEX`` (e.g. ``input_ids.1``). An
+   unbound dim raises ``ShapeError`` naming the input and dim and saying ``--shape NAME=VALUE``;
+   a ``shapes`` key that names no dim raises ``ConfigError``.
+2. Every node is checked first: a node that is not computable from constants and whose op type
+   has no converter is collected, and all of them are reported in one ``UnsupportedOpError``
+   (``unsupported ONNX ops: TopK (node 'topk'), ...``).
+3. Nodes are walked in file order. Shape/Size read the IR's inferred shapes; a node whose inputs
+   are all constants is folded with ``onnx.reference.ReferenceEvaluator`` (so shape subgraphs,
+   Range, ConstantOfShape, Where/Equal/Expand on constants... become constants); other nodes map
+   to IR ops whose shapes the IR's own ``infer`` decides. Identity and Dropout alias their input;
+   ``Expand`` to the shape it already has aliases too.
+4. Graph inputs and outputs keep their ONNX names and element types. An output that ends up as
+   another tensor (Identity at the end) gets an ``identity`` unary op. The graph is verified.
+
+Float ops
+---------
+Conv (2-D) -> conv2d; Gemm -> linear (weight (out, in) = B or B.T; constant C over the outputs
+becomes the bias times beta; alpha != 1 and other C become a mul / add after it; a run-time B ->
+matmul); MatMul with a 2-D constant B -> linear with weight B.T, otherwise matmul; Add/Sub/Mul/
+Div/Pow/Max/Min -> binary; Relu/Sigmoid/Tanh/Erf/Sqrt/Exp/Neg/Reciprocal/Abs/Log/HardSwish/Gelu ->
+unary; Clip -> relu6 (0, 6), relu (0, inf) or clip; HardSigmoid (1/6, 0.5) -> hardsigmoid, other
+alpha/beta -> mul, add, clip; MaxPool/AveragePool (2-D) -> pool; GlobalAveragePool ->
+global_avgpool; GlobalMaxPool and ReduceMean/Sum/Max/Min -> reduce; Softmax; LayerNormalization
+(last axis) -> layernorm (a missing bias becomes a zero constant); BatchNormalization ->
+batchnorm; Gather of a 2-D constant by run-time ids -> embedding, else gather; Concat, Reshape,
+Transpose, Flatten, Squeeze, Unsqueeze, Slice; Cast -> cast. A decomposed LayerNorm stays as its
+primitive ops. Float initializers become tensors of role weight (bias for conv/linear biases,
+buffer for batch-norm statistics) with float32 data; scalars and integer constants role const.
+
+IR contract for quantized tensors
+---------------------------------
+``QuantSpec(format, scale, zero_point, granularity, axis)`` on a tensor means
+``real = scale * (code - zero_point)``. Integer QuantSpecs made by the importer always carry an
+explicit zero_point tuple (zeros when the file has none).
+
+- ``Tensor.dtype`` is the ONNX element type in numpy spelling ("uint8", "int8", "int32",
+  "float32", "float16", "int64", "float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz",
+  "float4e2m1", "int4", "uint4", "int2", "uint2", "bfloat16").
+- Weight ``Tensor.data`` of an integer-quantized initializer holds the integer codes as in the
+  file (numpy integer dtype; int4/uint4/int2/uint2 widened to int8/uint8, ``dtype`` says "int4";
+  float8 codes stay ml_dtypes arrays), transposed when the IR layout needs it; never dequantized.
+  Float initializers hold float32 values.
+- conv2d weights are (O, I, H, W), linear weights (out, in): a MatMul/QLinearMatMul B (K, N) is
+  transposed and its per-column axis 1 becomes axis 0. Per-group (DequantizeLinear
+  ``block_size``, or codes (O, G, g) * scale (O, G, 1) reshaped to (O, G*g)) becomes
+  ``granularity="group"``, ``axis`` = the blocked axis, ``group_size`` = the block, and ``scale`` the
+  scale array (codes shape with the blocked dim divided by the block) flattened in C order.
+- Folded QDQ: ``x -> QuantizeLinear -> DequantizeLinear -> op`` disappears and ``x`` (the producer's
+  output, or the graph input) carries the QuantSpec; ops read ``x``. A DequantizeLinear whose
+  output is a graph output renames the producer's output to that name. A QuantizeLinear output
+  read by anything but a matching DequantizeLinear (or a graph output) becomes an explicit
+  ``quantize`` op whose output (dtype uint8/int8...) carries the spec; a DequantizeLinear of a
+  run-time tensor becomes a ``dequantize`` op whose input carries the spec.
+- DequantizeLinear of an integer initializer: the consuming conv2d/linear/embedding weight (or
+  bias) holds the codes and the spec (per-tensor, per-channel ``axis``, or per-group). An int32 bias
+  via DequantizeLinear is role "bias" with ``QuantSpec("int32", scale=s_x*s_w as in the file, 0)``.
+  Read by any other op, the codes become a weight tensor named as the initializer plus a
+  ``dequantize`` op writing the DequantizeLinear output.
+- QLinearConv / QLinearMatMul: the activation input carries (x dtype, x_scale, x_zero_point); the
+  weight carries int8/uint8 codes with per-tensor or per-channel (axis 0) w_scale/w_zero_point;
+  the OUTPUT tensor carries (y_zero_point dtype, y_scale, y_zero_point) and that dtype: this tells
+  the simulator to run the integer path and requantize. QLinearConv's bias: role "bias",
+  ``QuantSpec("int32", scale=float32(x_scale * w_scale) per channel, zero_point 0)``, int32 codes.
+  A run-time B of QLinearMatMul makes a matmul with both inputs annotated (b per column = axis -1).
+- MatMulInteger / ConvInteger: inputs carry integer specs with scale (1.0,) (per-channel weight
+  zero points give per-channel specs with scales 1.0); the output is ``QuantSpec("int32",
+  scale=(1.0,), zero_point=(0,))`` with dtype "int32".
+- Weight-only: ``Cast(int initializer) -> [Sub zero point] -> Mul scale -> MatMul/Gemm/Conv``
+  (also with a Transpose, or a Reshape merging (groups, group) axes, after the Mul) puts the codes
+  and the spec on the weight; activations stay fp32. A Cast integer initializer used directly
+  as a weight is scale 1.0.
+- Standalone QuantizeLinear / DequantizeLinear / Cast -> ``quantize`` / ``dequantize`` / ``cast``
+  ops (``Cast.to`` is the hwsim format name when the type has one, e.g. "fp16", "fp8_e4m3fn",
+  "int8", else the numpy spelling, e.g. "int64"; the output's ``dtype`` is always the numpy
+  spelling). DynamicQuantizeLinear -> one ``dynamic_quantize`` op per output (part y / scale /
+  zero_point), y annotated uint8 with no scale.
+- Scales are stored as Python floats (float16 scales are widened).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+from pydantic import ValidationError
+
+from hwsim.errors import ConfigError, ShapeError, UnsupportedOpError
+from hwsim.graph import ops as O
+from hwsim.graph import onnx_movement, onnx_qlinear  # noqa: F401  (register converters)
+from hwsim.graph.ir import Graph, Tensor
+from hwsim.graph.onnx_ctx import Importer
+from hwsim.graph.onnx_ops import CONVERTERS
+from hwsim.graph.onnx_quant import PRE
+from hwsim.graph.onnx_values import Act, Const, dtype_name
+
+_STANDARD = ("", "ai.onnx")
+
+
+def load_onnx(path: str | Path, shapes: dict[str, int]) -> Graph:
+    """Import an ONNX file as a verified IR graph, binding dynamic dims from ``shapes``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.onnx`` file (external data next to it is read by ``onnx.load``).
+    shapes : dict of str to int
+        Dynamic dim bindings, e.g. ``{"batch": 1, "sequence": 128}`` (``--shape``).
+
+    Returns
+    -------
+    Graph
+        Verified graph; tensor names are the ONNX names. See the module docstring.
+    """
+    model = read_model(path)
+    ctx = Importer(model, Path(path).stem)
+    ctx.elem_types = _elem_types(model)
+    _check_supported(model)
+    _bind_inputs(ctx, model, dict(shapes))
+    _keep_output_names(model)
+    for node in model.graph.node:
+        _convert(ctx, node)
+    _outputs(ctx, model)
+    opset = next((o.version for o in model.opset_import if o.domain in _STANDARD), None)
+    ctx.g.notes.append(f"imported from ONNX (opset {opset}) with {len(model.graph.node)} nodes")
+    return ctx.g.verify()
+
+
+def read_model(path: str | Path) -> onnx.ModelProto:
+    """``onnx.load`` with a ConfigError for files that are not (complete) ONNX models."""
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:
+        raise ConfigError(f"{path}: not a readable ONNX model (truncated or another format?): "
+                          f"{type(exc).__name__}: {exc}") from None
+    if not model.graph.output or not model.opset_import:
+        raise ConfigError(f"{path}: not an ONNX model (no graph outputs or opset); export it again "
+                          "with torch.onnx.export or check the file")
+    return model
+
+
+def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # inference is only a source of element types; fall back to the file
+        inferred = model
+    g = inferred.graph
+    return {v.name: v.type.tensor_type.elem_type for v in list(g.value_info) + list(g.input) + list(g.output)
+            if v.type.HasField("tensor_type") and v.type.tensor_type.elem_type}
+
+
+def _constant_names(model: onnx.ModelProto) -> set[str]:
+    const = {t.name for t in model.graph.initializer}
+    for node in model.graph.node:
+        ins = [n for n in node.input if n]
+        if node.op_type in ("Shape", "Size") or all(n in const for n in ins):
+            const.update(o for o in node.output if o)
+    return const
+
+
+def _check_supported(model: onnx.ModelProto) -> None:
+    const = _constant_names(model)
+    bad = []
+    for i, node in enumerate(model.graph.node):
+        folds = all(o in const for o in node.output if o)
+        known = node.domain in _STANDARD and (node.op_type in CONVERTERS or node.op_type in PRE)
+        if not folds and not known:
+            label = node.op_type if node.domain in _STANDARD else f"{node.domain}.{node.op_type}"
+            bad.append(f"{label} (node '{node.name or node.output[0] or i}')")
+    if bad:
+        raise UnsupportedOpError(f"unsupported ONNX ops: {', '.join(bad)}; hwsim imports the ops listed in "
+                                 "hwsim/graph/onnx.py (replace or remove these before import)")
+
+
+def _bind_inputs(ctx: Importer, model: onnx.ModelProto, shapes: dict[str, int]) -> None:
+    inits = {t.name for t in model.graph.initializer}
+    for t in model.graph.initializer:
+        ctx.values[t.name] = Const(onnx.numpy_helper.to_array(t), t.data_type in (1, 10, 11, 16))
+    missing, known = [], set()
+    for inp in model.graph.input:
+        if inp.name in inits:
+            continue
+        if not inp.type.HasField("tensor_type") or not inp.type.tensor_type.HasField("shape"):
+            raise ShapeError(f"graph input '{inp.name}' has no tensor shape; hwsim needs tensors of known rank")
+        dims = []
+        for i, d in enumerate(inp.type.tensor_type.shape.dim):
+            key = d.dim_param if d.HasField("dim_param") else None if d.HasField("dim_value") else f"{inp.name}.{i}"
+            if key is None:
+                dims.append(int(d.dim_value))
+                continue
+            known.add(key)
+            if key in shapes:
+                dims.append(int(shapes[key]))
+            else:
+                missing.append(f"input '{inp.name}' dim {i} ('{key}') is dynamic: bind it with --shape {key}=VALUE")
+                dims.append(1)
+        dtype = dtype_name(inp.type.tensor_type.elem_type)
+        ctx.g.add_tensor(Tensor(inp.name, tuple(dims), "input", dtype=dtype))
+        ctx.values[inp.name] = Act(inp.name)
+    if missing:
+        raise ShapeError("; ".join(missing))
+    unused = sorted(set(shapes) - known)
+    if unused:
+        raise ConfigError(f"--shape {', '.join(unused)}: the model has no dynamic dim of that name; "
+                          f"its dynamic dims are: {', '.join(sorted(known)) or 'none'}")
+
+
+def _keep_output_names(model: onnx.ModelProto) -> None:
+    """Q -> DQ -> graph output: rename the quantized producer's output to the output name."""
+    outs = {o.name for o in model.graph.output}
+    produced = {o: n for n in model.graph.node for o in n.output}
+    for dq in model.graph.node:
+        if dq.op_type != "DequantizeLinear" or dq.output[0] not in outs:
+            continue
+        q = produced.get(dq.input[0])
+        if q is None or q.op_type != "QuantizeLinear" or q.input[0] in outs or q.input[0] not in produced:
+            continue
+        old, new = q.input[0], dq.output[0]
+        for node in model.graph.node:
+            for seq in (node.input, node.output):
+                for k, n in enumerate(seq):
+                    if n == old and node is not dq:
+                        seq[k] = new
+
+
+def _convert(ctx: Importer, node: onnx.NodeProto) -> None:
+    try:
+        handler = PRE.get(node.op_type) if node.domain in _STANDARD else None
+        if handler is not None and handler(ctx, node):
+            return
+        if all(ctx.is_const(n) for n in node.input if n):
+            ctx.fold(node)
+        elif node.domain in _STANDARD and node.op_type in CONVERTERS:
+            CONVERTERS[node.op_type](ctx, node)
+        else:
+            raise ctx.fail(node, "no converter for it")
+    except (ValidationError, ValueError) as exc:
+        raise UnsupportedOpError(f"ONNX node {node.op_type} '{node.name or node.output[0]}' could not be imported: "
+                                 f"{exc}") from None
+
+
+def _outputs(ctx: Importer, model: onnx.ModelProto) -> None:
+    for out in model.graph.output:
+        t = ctx.act(out.name)
+        if t != out.name:
+            ctx.add(O.Unary(name=ctx._unique(f"{out.name}.identity"), fn="identity", inputs=(t,),
+                            outputs=(out.name,)), dtype=ctx.g.tensors[t].dtype, quant=ctx.g.tensors[t].quant)
+        ctx.g.outputs.append(out.name)

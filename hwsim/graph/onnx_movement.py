@@ -1,0 +1,103 @@
+"""ONNX data-movement ops -> IR view ops (registered into :data:`hwsim.graph.onnx_ops.CONVERTERS`).
+
+Shapes, axes and slice bounds given as inputs must be constants once dynamic dims are bound;
+the shape subgraphs that compute them are folded before these converters run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.graph import ops as O
+from hwsim.graph.onnx_ops import _ints, _one, _param, attrs, converter
+from hwsim.graph.onnx_values import Act, Const, QConst, dtype_name, format_of
+from hwsim.graph.quant import QuantSpec
+
+
+@converter("Gather")
+def _gather(ctx, node):
+    axis = int(attrs(node).get("axis", 0))
+    table, ids = ctx.values[node.input[0]], node.input[1]
+    if isinstance(table, (Const, QConst)) and len(ctx.shape(node.input[0])) == 2 and axis == 0 \
+            and isinstance(ctx.values[ids], Act):
+        _one(ctx, node, O.Embedding, [ctx.act(ids), _param(ctx, node, 0, "weight")])
+        return
+    _one(ctx, node, O.Gather, [ctx.act(node.input[0]), ctx.act(ids)], axis=axis)
+
+
+@converter("Concat")
+def _concat(ctx, node):
+    _one(ctx, node, O.Concat, [ctx.act(n) for n in node.input if n], axis=int(attrs(node)["axis"]))
+
+
+@converter("Reshape")
+def _reshape(ctx, node):
+    shape = _ints(ctx.const(node, 1, "target shape"))
+    if attrs(node).get("allowzero", 0) and 0 in shape:
+        raise ctx.fail(node, "allowzero=1 with a 0 in the target shape")
+    _one(ctx, node, O.Reshape, [ctx.act(node.input[0])], shape=shape)
+
+
+@converter("Transpose")
+def _transpose(ctx, node):
+    rank = len(ctx.shape(node.input[0]))
+    perm = tuple(attrs(node).get("perm", range(rank - 1, -1, -1)))
+    _one(ctx, node, O.Transpose, [ctx.act(node.input[0])], perm=tuple(int(p) for p in perm))
+
+
+@converter("Flatten")
+def _flatten(ctx, node):
+    _one(ctx, node, O.Flatten, [ctx.act(node.input[0])], axis=int(attrs(node).get("axis", 1)))
+
+
+@converter("Squeeze")
+def _squeeze(ctx, node):
+    axes = ctx.const(node, 1, "axes", attrs(node).get("axes"))
+    shape = ctx.shape(node.input[0])
+    axes = tuple(i for i, d in enumerate(shape) if d == 1) if axes is None else _ints(axes)
+    _one(ctx, node, O.Squeeze, [ctx.act(node.input[0])], axes=axes)
+
+
+@converter("Unsqueeze")
+def _unsqueeze(ctx, node):
+    axes = ctx.const(node, 1, "axes", attrs(node).get("axes"))
+    if axes is None:
+        raise ctx.fail(node, "no axes")
+    _one(ctx, node, O.Unsqueeze, [ctx.act(node.input[0])], axes=_ints(axes))
+
+
+@converter("Slice")
+def _slice(ctx, node):
+    a = attrs(node)
+    starts = ctx.const(node, 1, "starts", a.get("starts"))
+    ends = ctx.const(node, 2, "ends", a.get("ends"))
+    axes = ctx.const(node, 3, "axes", a.get("axes"))
+    axes = range(len(_ints(starts))) if axes is None else axes
+    steps = ctx.const(node, 4, "steps", [1] * len(_ints(starts)))
+    big = 2 ** 62
+    clamp = tuple(max(min(int(v), big), -big) for v in _ints(ends))
+    _one(ctx, node, O.Slice, [ctx.act(node.input[0])], starts=_ints(starts), ends=clamp,
+         axes=_ints(axes), steps=_ints(steps))
+
+
+@converter("Cast", "CastLike")
+def _cast(ctx, node):
+    a = attrs(node)
+    if node.op_type == "CastLike":
+        dtype = ctx.g.tensors[ctx.act(node.input[1])].dtype
+    else:
+        dtype = dtype_name(int(a["to"]))
+    fmt = format_of(dtype)
+    quant = QuantSpec(format=fmt) if fmt and fmt != "fp32" else None
+    _one(ctx, node, O.Cast, [ctx.act(node.input[0])], dtype=dtype, quant=quant, to=fmt or dtype,
+         saturate=bool(a.get("saturate", 1)))
+
+
+@converter("Expand")
+def _expand(ctx, node):
+    shape = _ints(ctx.const(node, 1, "shape"))
+    x = ctx.shape(node.input[0])
+    out = tuple(int(d) for d in np.broadcast_shapes(x, shape))
+    if out != x:
+        raise ctx.fail(node, f"expands a run-time tensor {x} to {out} (hwsim has no broadcast op)")
+    ctx.values[node.output[0]] = ctx.values[node.input[0]]

@@ -1,0 +1,185 @@
+"""Quantized ONNX: QDQ folding, QLinear / Integer ops, weight-only patterns, standalone Q/DQ.
+
+:data:`PRE` holds handlers the walk tries before constant folding (they return True when they
+consumed the node): DequantizeLinear of an initializer becomes a :class:`QConst` (codes kept,
+never dequantized), QuantizeLinear of an activation a lazy :class:`QAct`, and the weight-only
+chain ``Cast(int initializer) -> [Sub zero point] -> Mul scale -> [Transpose/Reshape]`` a QConst.
+The IR contract these produce is documented in :mod:`hwsim.graph.onnx`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hwsim.graph import ops as O
+from hwsim.graph.onnx_ops import _one, _param, attrs, conv_attrs, converter
+from hwsim.graph.onnx_values import (Act, Codes, Const, QAct, QConst, activation_spec, array_dtype,
+                                     broadcast_param, dtype_name, format_of, is_code_dtype)
+from hwsim.graph.quant import QuantSpec
+
+PRE: dict = {}
+
+
+def pre(*op_types: str):
+    def deco(fn):
+        for t in op_types:
+            PRE[t] = fn
+        return fn
+    return deco
+
+
+@pre("Shape", "Size")
+def _shape(ctx, node) -> bool:
+    shape = ctx.shape(node.input[0])
+    if node.op_type == "Size":
+        ctx.values[node.output[0]] = Const(np.asarray(math.prod(shape), np.int64))
+        return True
+    a = attrs(node)
+    start, end = a.get("start", 0), a.get("end", len(shape))
+    ctx.values[node.output[0]] = Const(np.asarray(shape[slice(start, end)], np.int64))
+    return True
+
+
+# ------------------------------------------------------------------ QuantizeLinear / DequantizeLinear
+def _q_dtype(ctx, node, zp_index: int) -> str:
+    name = ctx.input(node, zp_index)
+    if name is not None:
+        v = ctx.values[name]
+        return array_dtype(v.value) if isinstance(v, Const) else ctx.g.tensors[ctx.act(name)].dtype
+    to = attrs(node).get("output_dtype", 0)
+    return dtype_name(to) if to else "uint8"
+
+
+def _fmt(ctx, node, dtype: str) -> str:
+    fmt = format_of(dtype)
+    if fmt is None:
+        raise ctx.fail(node, f"quantized type {dtype} is not supported")
+    return fmt
+
+
+def _axis(node, rank: int) -> int:
+    return int(attrs(node).get("axis", 1)) % max(rank, 1)
+
+
+@pre("QuantizeLinear")
+def _quantize(ctx, node) -> bool:
+    x = ctx.values[node.input[0]]
+    if isinstance(x, (Const, Codes)):
+        return False  # quantizing a constant is folded (exactly, by the ONNX reference)
+    dtype = _q_dtype(ctx, node, 2)
+    shape = ctx.shape(node.input[0])
+    spec = activation_spec(_fmt(ctx, node, dtype), ctx.const(node, 1, "y_scale"), ctx.const(node, 2, "y_zero_point"),
+                           shape, _axis(node, len(shape)), int(attrs(node).get("block_size", 0)))
+    src = node.input[0] if isinstance(x, Act) else ctx.act(node.input[0])
+    ctx.values[node.output[0]] = QAct(src, node.output[0], spec, dtype, bool(attrs(node).get("saturate", 1)))
+    return True
+
+
+def _dq_qconst(ctx, node, codes: np.ndarray, src: str) -> QConst:
+    rank, block = codes.ndim, int(attrs(node).get("block_size", 0))
+    axis = _axis(node, rank)
+    scale = np.asarray(ctx.const(node, 1, "x_scale"))
+    zp = ctx.const(node, 2, "x_zero_point")
+    per_axis = scale.ndim == 1 and scale.size > 1 or block
+    shape_axis = axis if per_axis else None
+    s = scale if block else broadcast_param(scale, rank, shape_axis)
+    z = None if zp is None else (np.asarray(zp) if block else broadcast_param(zp, rank, shape_axis))
+    return QConst(codes, array_dtype(codes), src, s, z, (axis, block) if block else None)
+
+
+@pre("DequantizeLinear")
+def _dequantize(ctx, node) -> bool:
+    name = node.input[0]
+    x = ctx.values[name]
+    if isinstance(x, Const):
+        ctx.values[node.output[0]] = _dq_qconst(ctx, node, x.value, name)
+        return True
+    shape = ctx.shape(name)
+    dtype = x.dtype if isinstance(x, QAct) else ctx.g.tensors[ctx.act(name)].dtype
+    spec = activation_spec(_fmt(ctx, node, dtype), ctx.const(node, 1, "x_scale"), ctx.const(node, 2, "x_zero_point"),
+                           shape, _axis(node, len(shape)), int(attrs(node).get("block_size", 0)))
+    if isinstance(x, QAct) and x.spec == spec:
+        ctx.annotate(node, x.src, spec)
+        ctx.values[node.output[0]] = Act(x.src)
+        return True
+    src = ctx.act(name)
+    ctx.annotate(node, src, spec)
+    scale_dtype = array_dtype(np.asarray(ctx.const(node, 1, "x_scale")))
+    _one(ctx, node, O.Dequantize, [src], dtype=scale_dtype)
+    return True
+
+
+# ------------------------------------------------------------------ weight-only patterns
+@pre("Cast")
+def _cast_codes(ctx, node) -> bool:
+    x = ctx.values[node.input[0]]
+    to = dtype_name(int(attrs(node)["to"]))
+    if isinstance(x, Const) and is_code_dtype(array_dtype(x.value)) and array_dtype(x.value) != "int32" \
+            and to in ("float32", "float16", "bfloat16") and x.value.ndim >= 1:
+        ctx.values[node.output[0]] = Codes(x.value, array_dtype(x.value), node.input[0])
+        return True
+    return False
+
+
+@pre("Sub")
+def _sub_zero_point(ctx, node) -> bool:
+    x, z = ctx.values[node.input[0]], ctx.values[node.input[1]]
+    if not isinstance(x, Codes) or x.zero_point is not None or not isinstance(z, (Const, Codes)):
+        return False
+    zp = z.value if isinstance(z, Const) else z.codes.astype(np.int64)
+    if np.broadcast_shapes(zp.shape, x.codes.shape) != x.codes.shape or np.any(np.asarray(zp) % 1):
+        return False
+    zp = np.asarray(zp).reshape((1,) * (x.codes.ndim - np.ndim(zp)) + np.shape(zp)).astype(np.int64)
+    ctx.values[node.output[0]] = Codes(x.codes, x.dtype, x.src, zp)
+    return True
+
+
+@pre("Mul")
+def _mul_scale(ctx, node) -> bool:
+    a, b = (ctx.values[n] for n in node.input[:2])
+    if isinstance(b, Codes):
+        a, b = b, a
+    if not isinstance(a, Codes) or not isinstance(b, Const) or b.value.dtype.kind != "f":
+        return False
+    rank = a.codes.ndim
+    if b.value.ndim > rank or np.broadcast_shapes(b.value.shape, a.codes.shape) != a.codes.shape \
+            or np.any(b.value <= 0):
+        return False
+    scale = b.value.reshape((1,) * (rank - b.value.ndim) + b.value.shape)
+    ctx.values[node.output[0]] = QConst(a.codes, a.dtype, a.src, scale, a.zero_point)
+    return True
+
+
+@pre("Transpose")
+def _transpose_q(ctx, node) -> bool:
+    x = ctx.values[node.input[0]]
+    if not isinstance(x, QConst):
+        return False
+    perm = tuple(attrs(node).get("perm", range(x.codes.ndim - 1, -1, -1)))
+    ctx.values[node.output[0]] = x.transpose(tuple(int(p) for p in perm))
+    return True
+
+
+@pre("Reshape")
+def _reshape_q(ctx, node) -> bool:
+    x = ctx.values[node.input[0]]
+    if not isinstance(x, QConst) or not ctx.is_const(node.input[1]):
+        return False
+    target = np.empty(x.codes.shape, np.int8).reshape(tuple(int(d) for d in ctx.const(node, 1, "shape"))).shape
+    old = x.codes.shape
+    if all(d == 1 for d in x.scale.shape) and x.block is None:
+        one = (1,) * len(target)
+        zp = None if x.zero_point is None else x.zero_point.reshape(one)
+        ctx.values[node.output[0]] = QConst(x.codes.reshape(target), x.dtype, x.src, x.scale.reshape(one), zp)
+        return True
+    # merging a group axis with the axis of elements inside each group -> per-group scales
+    for a in range(len(old) - 1):
+        merged = old[:a] + (old[a] * old[a + 1],) + old[a + 2:]
+        if merged == target and x.block is None and x.scale.shape[a + 1] == 1 and x.scale.shape[a] == old[a]:
+            s = x.scale.reshape(x.scale.shape[:a + 1] + x.scale.shape[a + 2:])
+            zp = None if x.zero_point is None else np.broadcast_to(x.zero_point, x.scale.shape).reshape(s.shape)
+            ctx.values[node.output[0]] = QConst(x.codes.reshape(target), x.dtype, x.src, s, zp, (a, old[a + 1]))
+            return True
+    return False
