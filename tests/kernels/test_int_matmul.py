@@ -93,6 +93,22 @@ def test_int_conv2d_matches_oracle(rng, case, mode, bits):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.nojit
+@pytest.mark.parametrize("mode", MODES)
+def test_int_conv2d_small_nojit(rng, mode):
+    x, w = _rand(rng, np.uint8, (1, 4, 5, 5)), _rand(rng, np.int8, (4, 2, 2, 3))
+    got = ops.int_conv2d(x, w, (2, 1), (1, 0, 0, 1), (1, 2), 2, 14, mode, 100, 3)
+    want = ref.int_conv2d(x, w, (2, 1), (1, 0, 0, 1), (1, 2), 2, 14 if mode != "none" else 64,
+                          mode, 100, 3)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.nojit
+def test_exact_blas_path_small_nojit(rng):
+    a, b = _rand(rng, np.uint8, (3, 40)), _rand(rng, np.int8, (40, 5))
+    np.testing.assert_array_equal(ops.int_matmul(a, b, 16, "wrap"), ref.int_matmul(a, b, 16, "wrap"))
+
+
 def test_errors():
     a8 = np.zeros((2, 3), np.int8)
     with pytest.raises(ShapeError):
