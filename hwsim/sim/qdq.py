@@ -74,13 +74,25 @@ def _ort_e4m3fn(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(band, np.copysign(448.0, x), y)
 
 
+def _format_or_none(name: str):
+    from hwsim.errors import UnknownFormatError
+
+    try:
+        return formats.get(name)
+    except UnknownFormatError:
+        return None
+
+
 def cast_values(x: np.ndarray, to: str, saturate: bool, ort_e4m3fn: bool = False) -> np.ndarray:
     """ONNX Cast of real values ``x`` to the format ``to`` (float64 values of the result).
 
     ``saturate`` applies to formats of at most 8 bits, as in ONNX (fp16/bf16 overflow to inf).
     """
-    fmt = formats.get(to)
     x = np.asarray(x, np.float64)
+    fmt = _format_or_none(to)
+    if fmt is None:  # a numpy type without a hwsim format (int64, bool, float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return x.astype(np.dtype(to)).astype(np.float64)
     if fmt.kind == "int":
         with np.errstate(invalid="ignore"):
             t = np.trunc(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)).astype(np.int64)
@@ -98,11 +110,11 @@ def cast_values(x: np.ndarray, to: str, saturate: bool, ort_e4m3fn: bool = False
 
 @register_exec("cast")
 def _cast(ctx, op, xs):
-    fmt = formats.get(op.to)
-    if ctx.reference and fmt.kind != "int":
+    fmt = _format_or_none(op.to)
+    if ctx.reference and fmt is not None and fmt.kind != "int":
         return xs[0]
     y = cast_values(xs[0], op.to, op.saturate, ctx.ort_e4m3fn_cast)
-    return round_to_dtype(y, ctx.graph.tensors[op.outputs[0]].dtype) if fmt.name in ("fp32", "fp64") else y
+    return round_to_dtype(y, ctx.graph.tensors[op.outputs[0]].dtype) if fmt is not None and fmt.name in ("fp32", "fp64") else y
 
 
 def dynamic_quantize(x: np.ndarray) -> tuple[np.ndarray, np.float32, np.uint8]:
