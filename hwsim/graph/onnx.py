@@ -229,6 +229,8 @@ def _keep_output_names(model: onnx.ModelProto) -> None:
 
 
 def _convert(ctx: Importer, node: onnx.NodeProto) -> None:
+    if node.output and node.output[0] in ctx.fused:
+        return
     try:
         handler = PRE.get(node.op_type) if node.domain in _STANDARD else None
         if handler is not None and handler(ctx, node):

@@ -31,6 +31,9 @@ class Importer:
         self._placed: dict[tuple, str] = {}
         self._materialized: dict[str, str] = {}
         self._op_names: set[str] = set()
+        #: first outputs of nodes already folded into an earlier IR op (MatMul + bias Add)
+        self.fused: set[str] = set()
+        self.graph_outputs = {o.name for o in model.graph.output}
         for node in model.graph.node:
             for t in node.input:
                 self.consumers.setdefault(t, []).append(node)
@@ -144,7 +147,7 @@ class Importer:
             quant = FP32 if data.dtype.kind == "f" else QuantSpec(format=format_of(dtype) or "fp32")
         tname = name if name not in self.g.tensors else self._fresh_tensor(name)
         self.g.add_tensor(Tensor(tname, tuple(int(d) for d in data.shape), role, quant,
-                                 np.ascontiguousarray(data), dtype))  # type: ignore[arg-type]
+                                 data if data.flags.c_contiguous else data.copy(), dtype))  # type: ignore[arg-type]
         self._placed[key] = tname
         return tname
 
@@ -177,10 +180,8 @@ class Importer:
             results = ReferenceEvaluator(model).run(None, feeds)
         except Exception as exc:  # the oracle rejects the node: report it as unsupported
             raise self.fail(node, f"cannot evaluate it on constant inputs ({type(exc).__name__}: {exc})") from None
-        param = any(isinstance(self.values[n], Const) and self.values[n].param for n in feeds)
         for n, r in zip([n for n in node.output if n], results):
-            r = np.asarray(r)
-            self.values[n] = Const(r, param and r.dtype.kind == "f")
+            self.values[n] = Const(np.asarray(r))
 
 
 def _codes_value(v: Codes) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 
 from hwsim.graph import ops as O
 from hwsim.graph.onnx_ops import _ints, _one, _param, attrs, converter
+from hwsim.graph.onnx_quant import pre
 from hwsim.graph.onnx_values import Act, Const, QConst, dtype_name, format_of
 from hwsim.graph.quant import QuantSpec
 
@@ -23,6 +24,18 @@ def _gather(ctx, node):
         _one(ctx, node, O.Embedding, [ctx.act(ids), _param(ctx, node, 0, "weight")])
         return
     _one(ctx, node, O.Gather, [ctx.act(node.input[0]), ctx.act(ids)], axis=axis)
+
+
+@pre("Gather")
+def _gather_table(ctx, node) -> bool:
+    """A float initializer table read at constant ids (position embeddings) stays an embedding."""
+    table, ids = ctx.values[node.input[0]], ctx.values[node.input[1]]
+    if not (isinstance(table, Const) and table.param and table.value.ndim == 2 and isinstance(ids, Const)
+            and int(attrs(node).get("axis", 0)) == 0 and ids.value.dtype.kind in "iu"):
+        return False
+    ins = [ctx.act(node.input[1]), _param(ctx, node, 0, "weight")]
+    _one(ctx, node, O.Embedding, ins)
+    return True
 
 
 @converter("Concat")

@@ -208,9 +208,29 @@ def _conv(ctx, node):
 def _matmul(ctx, node):
     a, b = node.input[0], node.input[1]
     if not isinstance(ctx.values[b], Act) and len(ctx.shape(b)) == 2:
-        _one(ctx, node, O.Linear, [ctx.act(a), _param(ctx, node, 1, "weight", perm=(1, 0))])
+        ins = [ctx.act(a), _param(ctx, node, 1, "weight", perm=(1, 0))]
+        add = _bias_add(ctx, node, ctx.shape(b)[1])
+        if add is not None:
+            ctx.fused.add(add.output[0])
+            bias = next(n for n in add.input if n != node.output[0])
+            ins.append(ctx.place(bias, Const(np.asarray(ctx.values[bias].value, np.float32), True), "bias"))
+        _one(ctx, node, O.Linear, ins, out=None if add is None else add.output[0])
     else:
         _one(ctx, node, O.MatMul, [ctx.act(a), ctx.act(b)])
+
+
+def _bias_add(ctx, node, n: int):
+    """The Add that adds a constant (n,) bias to this MatMul's output, if it is the only reader."""
+    out = node.output[0]
+    readers = ctx.consumers.get(out, [])
+    if len(readers) != 1 or readers[0].op_type != "Add" or out in ctx.graph_outputs:
+        return None
+    add = readers[0]
+    other = [i for i in add.input if i != out]
+    if len(other) != 1 or not isinstance(ctx.values.get(other[0]), Const):
+        return None
+    v = ctx.values[other[0]]
+    return add if v.param and v.value.shape == (n,) else None
 
 
 @converter("Gemm")
