@@ -70,8 +70,8 @@ def to_real(t: Tensor, arr: np.ndarray) -> np.ndarray:
         return qspec.from_codes(arr, spec) if spec is not None else np.asarray(arr).astype(np.float64)
     x = np.asarray(arr, dtype=np.float64)
     if _key(t.dtype).startswith(_LOWP_FLOAT) and t.quant.scale is not None:
-        _, _, axis, gs = qspec.spec_params(t.quant, x.shape)
-        s = qspec._broadcast(qspec.scale_array(t.quant.scale), t.quant, x.shape, 1.0)
+        scale = qspec.spec_params(t.quant, x.shape)[0]
+        s = qspec._broadcast(scale, t.quant, x.shape, 1.0)
         x = x * s.astype(np.float64)
     return x
 

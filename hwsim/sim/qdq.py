@@ -39,10 +39,22 @@ def _quantize(ctx, op, xs):
     if ctx.reference:
         return xs[0]
     spec = _runtime_spec(ctx.spec(op.outputs[0]), xs)
+    fmt = formats.get(spec.format)
+    if fmt.kind == "float" and fmt.bits < 8 and spec.zero_point is not None and spec.scale is not None:
+        return _quantize_fp4_fp6(xs[0], spec)
     try:
         return qspec.quantize(xs[0], spec, saturate=op.saturate, seed=ctx.seed)
     except InputDataError as exc:
         raise InputDataError(f"quantize '{op.name}' -> '{op.outputs[0]}': {exc}") from None
+
+
+def _quantize_fp4_fp6(x, spec: QuantSpec) -> np.ndarray:
+    """FP4/FP6 QuantizeLinear with a zero point: ONNX adds it (0.0) before the cast, so -0 -> +0."""
+    scale, _, axis, gs = qspec.spec_params(spec, np.shape(x))
+    s = qspec._broadcast(scale, spec, np.shape(x), 1.0)
+    t = np.asarray(x, np.float64).astype(s.dtype) / s + s.dtype.type(0.0)
+    v = formats.get(spec.format).quantize(t)
+    return v * s.astype(np.float64)
 
 
 @register_exec("dequantize")
