@@ -87,6 +87,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
 from pydantic import ValidationError
 
@@ -102,7 +103,7 @@ from hwsim.graph.onnx_values import Act, Const, dtype_name
 _STANDARD = ("", "ai.onnx")
 
 
-def load_onnx(path: str | Path, shapes: dict[str, int]) -> Graph:
+def load_onnx(path: str | Path, shapes: dict[str, int], constants: dict[str, np.ndarray] | None = None) -> Graph:
     """Import an ONNX file as a verified IR graph, binding dynamic dims from ``shapes``.
 
     Parameters
@@ -111,6 +112,9 @@ def load_onnx(path: str | Path, shapes: dict[str, int]) -> Graph:
         The ``.onnx`` file (external data next to it is read by ``onnx.load``).
     shapes : dict of str to int
         Dynamic dim bindings, e.g. ``{"batch": 1, "sequence": 128}`` (``--shape``).
+    constants : dict of str to numpy.ndarray, optional
+        Graph inputs to treat as constants with these values (e.g. the scale and zero-point
+        inputs of ONNX's node conformance tests, so QLinear ops get their QuantSpecs).
 
     Returns
     -------
@@ -121,7 +125,7 @@ def load_onnx(path: str | Path, shapes: dict[str, int]) -> Graph:
     ctx = Importer(model, Path(path).stem)
     ctx.elem_types = _elem_types(model)
     _check_supported(model)
-    _bind_inputs(ctx, model, dict(shapes))
+    _bind_inputs(ctx, model, dict(shapes), constants or {})
     _keep_output_names(model)
     for node in model.graph.node:
         _convert(ctx, node)
@@ -177,13 +181,17 @@ def _check_supported(model: onnx.ModelProto) -> None:
                                  "hwsim/graph/onnx.py (replace or remove these before import)")
 
 
-def _bind_inputs(ctx: Importer, model: onnx.ModelProto, shapes: dict[str, int]) -> None:
+def _bind_inputs(ctx: Importer, model: onnx.ModelProto, shapes: dict[str, int],
+                 constants: dict[str, np.ndarray]) -> None:
     inits = {t.name for t in model.graph.initializer}
     for t in model.graph.initializer:
         ctx.values[t.name] = Const(onnx.numpy_helper.to_array(t), t.data_type in (1, 10, 11, 16))
     missing, known = [], set()
     for inp in model.graph.input:
         if inp.name in inits:
+            continue
+        if inp.name in constants:
+            ctx.values[inp.name] = Const(np.asarray(constants[inp.name]))
             continue
         if not inp.type.HasField("tensor_type") or not inp.type.tensor_type.HasField("shape"):
             raise ShapeError(f"graph input '{inp.name}' has no tensor shape; hwsim needs tensors of known rank")

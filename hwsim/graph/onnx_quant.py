@@ -70,6 +70,9 @@ def _quantize(ctx, node) -> bool:
         return False  # quantizing a constant is folded (exactly, by the ONNX reference)
     dtype = _q_dtype(ctx, node, 2)
     shape = ctx.shape(node.input[0])
+    if not _params_const(ctx, node):
+        _runtime_params(ctx, node, O.Quantize, dtype, dtype, shape, saturate=bool(attrs(node).get("saturate", 1)))
+        return True
     spec = activation_spec(_fmt(ctx, node, dtype), ctx.const(node, 1, "y_scale"), ctx.const(node, 2, "y_zero_point"),
                            shape, _axis(node, len(shape)), int(attrs(node).get("block_size", 0)))
     src = node.input[0] if isinstance(x, Act) else ctx.act(node.input[0])
@@ -98,6 +101,10 @@ def _dequantize(ctx, node) -> bool:
         return True
     shape = ctx.shape(name)
     dtype = x.dtype if isinstance(x, QAct) else ctx.g.tensors[ctx.act(name)].dtype
+    if not _params_const(ctx, node):
+        out_dtype = ctx.g.tensors[ctx.act(node.input[1])].dtype
+        _runtime_params(ctx, node, O.Dequantize, dtype, out_dtype, shape)
+        return True
     spec = activation_spec(_fmt(ctx, node, dtype), ctx.const(node, 1, "x_scale"), ctx.const(node, 2, "x_zero_point"),
                            shape, _axis(node, len(shape)), int(attrs(node).get("block_size", 0)))
     if isinstance(x, QAct) and x.spec == spec:
@@ -109,6 +116,34 @@ def _dequantize(ctx, node) -> bool:
     scale_dtype = array_dtype(np.asarray(ctx.const(node, 1, "x_scale")))
     _one(ctx, node, O.Dequantize, [src], dtype=scale_dtype)
     return True
+
+
+def _params_const(ctx, node) -> bool:
+    return all(ctx.is_const(n) for n in node.input[1:3] if n)
+
+
+def _runtime_params(ctx, node, op_cls, codes_dtype: str, out_dtype: str, shape, **kw) -> None:
+    """Q/DQ whose scale / zero point are run-time tensors: an explicit op reading them as inputs.
+
+    The codes tensor (Quantize output, Dequantize input) carries a QuantSpec with the format and
+    granularity but no scale (``scale=None``: the values come from the op's inputs 1 and 2).
+    """
+    ins = [ctx.act(n) for n in node.input if n]
+    rank = len(shape)
+    block = int(attrs(node).get("block_size", 0))
+    scale_rank = len(ctx.shape(node.input[1]))
+    fmt = _fmt(ctx, node, codes_dtype)
+    if block:
+        spec = QuantSpec(format=fmt, granularity="group", axis=_axis(node, rank), group_size=block)
+    elif scale_rank == 1 and rank and ctx.shape(node.input[1])[0] > 1:
+        spec = QuantSpec(format=fmt, granularity="channel", axis=_axis(node, rank))
+    else:
+        spec = QuantSpec(format=fmt)
+    if op_cls is O.Quantize:
+        _one(ctx, node, op_cls, ins, dtype=out_dtype, quant=spec, **kw)
+    else:
+        ctx.annotate(node, ins[0], spec)
+        _one(ctx, node, op_cls, ins, dtype=out_dtype, **kw)
 
 
 # ------------------------------------------------------------------ weight-only patterns
