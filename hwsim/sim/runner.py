@@ -133,7 +133,8 @@ def _round_output(ctx: ExecContext, op, out: Tensor, y: np.ndarray) -> np.ndarra
     try:
         return qspec.quantize(y, out.quant, seed=ctx.seed)
     except InputDataError as exc:
-        raise InputDataError(f"{op.op} '{op.name}' output '{out.name}': {exc}") from None
+        where = f"graph input '{out.name}'" if op is None else f"{op.op} '{op.name}' output '{out.name}'"
+        raise InputDataError(f"{where}: {exc}") from None
 
 
 def float_reference(graph: Graph, real_inputs: dict, seed: int = 0) -> FloatCache:

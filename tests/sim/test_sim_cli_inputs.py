@@ -1,0 +1,71 @@
+"""Bad inputs give clear errors; NaN/inf are reported; the CLI end to end (in-process and subprocess)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import hwsim
+from hwsim.cli import main
+from hwsim.errors import ConfigError, InputDataError
+from hwsim.sim import run
+
+
+@pytest.fixture(scope="module")
+def gemm():
+    return hwsim.quantize_graph(hwsim.load_model("gemm:m=2,k=8,n=4"), "int8", "int8")
+
+
+def test_missing_input_names_tensor_and_shape(gemm):
+    with pytest.raises(InputDataError, match=r"missing input.*input \(2, 8\)"):
+        run(gemm, {})
+
+
+def test_wrong_shape_and_dtype(gemm):
+    with pytest.raises(InputDataError, match=r"'input' has shape \(3, 8\).*\(2, 8\)"):
+        run(gemm, {"input": np.zeros((3, 8), np.float32)})
+    with pytest.raises(InputDataError, match="dtype int32"):
+        run(gemm, {"input": np.zeros((2, 8), np.int32)})
+
+
+def test_unknown_requant_mode(gemm):
+    with pytest.raises(ConfigError, match="unknown requant mode 'fast'"):
+        run(gemm, {"input": np.zeros((2, 8), np.float32)}, requant="fast")
+
+
+def test_nan_inf_are_reported_and_follow_format_policy():
+    g = hwsim.quantize_graph(hwsim.load_model("gemm:m=2,k=8,n=4"), "fp8_e4m3fn", "fp8_e4m3fn")
+    x = np.ones((2, 8), np.float32)
+    x[0, 1], x[1, 2] = np.nan, np.inf
+    r = run(g, {"input": x})
+    assert any("1 NaN and 1 inf" in n for n in r.notes)
+    assert np.isnan(r.output_values["gemm.out"][0]).all()  # NaN propagates through fp8 (fn has NaN)
+    gi = hwsim.quantize_graph(hwsim.load_model("gemm:m=2,k=8,n=4"), "int8", "int8")
+    with pytest.raises(InputDataError, match="NaN"):  # integer formats cannot hold NaN
+        run(gi, {"input": x})
+
+
+def test_cli_writes_outputs_and_report(tmp_path):
+    np.savez(tmp_path / "in.npz", input=np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32))
+    rc = main(["simulate", "gemm:m=2,k=8,n=4", "--weights", "int8", "--activations", "int8",
+               "--inputs", str(tmp_path / "in.npz"), "--out", str(tmp_path / "o.npz"),
+               "--report-json", str(tmp_path / "r.json"), "--requant", "gemmlowp"])
+    assert rc == 0
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["requant"] == "gemmlowp" and rep["layers"][0]["name"] == "gemm"
+    assert 20 < rep["layers"][0]["sqnr_db"] < 60
+    assert rep["outputs"]["gemm.out"]["shape"] == [2, 4]
+    with np.load(tmp_path / "o.npz") as f:
+        assert f["gemm.out"].shape == (2, 4)
+
+
+def test_cli_bad_npz_and_subprocess(tmp_path, capsys):
+    (tmp_path / "bad.npz").write_text("not a zip")
+    assert main(["simulate", "gemm:m=2,k=8,n=4", "--inputs", str(tmp_path / "bad.npz")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    p = subprocess.run([sys.executable, "-m", "hwsim", "simulate", "conv2d:c=2,h=6,w=6,k=3",
+                        "--weights", "int8", "--activations", "int8"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "seeded random inputs" in p.stdout and "conv2d" in p.stdout
