@@ -105,7 +105,10 @@ class Features(_Record):
     """Data-dependent savings the hardware can exploit."""
 
     skip_zero_weights: bool = Field(False, description="Zero weights cost no MAC and no cycle.")
-    skip_zero_activations: bool = Field(False, description="Zero activations cost no MAC.")
+    skip_zero_activations: bool = Field(False, description="MACs with a zero activation are gated: no MAC "
+                                        "energy (no time saved). Applies to inputs produced by a ReLU.")
+    activation_zero_fraction: float = Field(0.0, ge=0, lt=1, description="Assumed zero fraction of ReLU "
+                                            "outputs (activations are not known to an estimate).")
     nm_sparsity: tuple[NMPattern, ...] = Field((), description="Structured patterns skipped at m/n speed.")
     repetition_window: int | None = Field(None, ge=2, description="UCNN reuse: weights are split into windows "
                                           "of this many along the reduction axis; each unique window pattern "

@@ -1,0 +1,141 @@
+"""``hwsim.estimate``: model + target (+ formats) -> :class:`~hwsim.cost.report.CostReport`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.cost import ops_cost  # noqa: F401  (registers the cost functions)
+from hwsim.cost.layer import COSTS, Ctx
+from hwsim.cost.report import CostReport, CostTotal
+from hwsim.cost.stats import SAMPLE_ELEMENTS, weight_stats
+from hwsim.cost.traffic import home_level
+from hwsim.errors import UnsupportedOpError
+from hwsim.graph.ir import Graph
+from hwsim.graph.weights import SYNTHETIC_NOTE, synthesize_weights
+from hwsim.targets import Target, load_target
+
+
+class _Stats:
+    """Lazily measured weight statistics, only for targets whose cost depends on the values.
+
+    Zoo weights are synthesized per layer (``synthesize_weights(graph, seed, layers={name})``);
+    synthetic layers with the same weight shape, format and pruning share one measurement (their
+    values are i.i.d. from the same distribution). Tensors above 4 x SAMPLE_ELEMENTS are not
+    synthesized in full: a column sample is drawn from the same Kaiming-normal distribution.
+    """
+
+    def __init__(self, graph: Graph, target: Target, seed: int):
+        self.graph, self.target, self.seed = graph, target, seed
+        f = target.features
+        self.nm = tuple((p.n, p.m) for p in f.nm_sparsity)
+        self.always = bool(f.skip_zero_weights or f.repetition_window)
+        self.cache: dict = {}
+        self.synthetic = False
+
+    def __call__(self, op):
+        w = self.graph.weight(op)
+        if w is None or not (self.always or (self.nm and w.data is not None)):
+            return None
+        groups = getattr(op, "groups", 1)
+        key = (w.name,) if w.data is not None else (w.shape, w.quant.format, op.pruning, groups)
+        if key not in self.cache:
+            self.cache[key] = self._measure(op, w, groups)
+        return self.cache[key]
+
+    def _values(self, op, w) -> np.ndarray:
+        if w.data is not None:
+            return np.asarray(w.data, dtype=np.float32).reshape(w.shape[0], -1)
+        self.synthetic = True
+        rows, cols = w.shape[0], math.prod(w.shape[1:])
+        if w.numel <= 4 * SAMPLE_ELEMENTS:
+            data = synthesize_weights(self.graph, self.seed, layers={op.name}).tensors[w.name].data
+            return data.reshape(rows, cols)
+        keep = min(cols, max(64, SAMPLE_ELEMENTS // rows // 64 * 64))
+        rng = np.random.default_rng([self.seed, rows, cols])
+        return (rng.standard_normal((rows, keep)) * math.sqrt(2.0 / cols)).astype(np.float32)
+
+    def _measure(self, op, w, groups):
+        values = self._values(op, w)
+        window = self.target.features.repetition_window
+        try:
+            return weight_stats(values, w.quant.format, op.pruning, groups, self.nm, window)
+        except ValueError:  # codes too varied for a 64-bit window key: measure without reuse
+            return weight_stats(values, w.quant.format, op.pruning, groups, self.nm, None)
+
+
+def _streamed(graph: Graph) -> set[str]:
+    """Tensors that are KV-cache data in flight (outputs of cache ops and views of them)."""
+    out: set[str] = set()
+    for op in graph.ops():
+        if op.op in ("kv_cache_read", "kv_cache_append") or (
+                type(op).is_view and any(i in out for i in op.inputs)):
+            out.update(op.outputs)
+    return out
+
+
+def _prepare(model, target, weights, activations, config, shapes) -> tuple[Graph, Target, list[str]]:
+    from hwsim.graph.annotate import quantize_graph
+    from hwsim.graph.zoo import load_model
+
+    t = load_target(target)
+    g = load_model(model, shapes)
+    notes = []
+    if weights or activations or config is not None:
+        g = quantize_graph(g, weights, activations, config)
+    elif all(x.quant.is_float32 for x in g.tensors.values()):
+        native = t.compute.rates[0]
+        g = quantize_graph(g, native.weight, native.activation)
+        notes.append(f"formats: {native.activation} activations x {native.weight} weights, the target's "
+                     f"native pair (pass weights=/activations= to change)")
+    return g, t, notes
+
+
+def estimate(model: str | Path | Graph, target: str | Path | Target, weights: str | None = None,
+             activations: str | None = None, config=None, shapes: dict[str, int] | None = None,
+             seed: int = 0) -> CostReport:
+    """Latency and energy of ``model`` on ``target``, per layer and in total.
+
+    Parameters
+    ----------
+    model : str, Path or Graph
+        Zoo name with parameters (``llama2-7b:phase=decode``), model YAML, ONNX path, or a Graph.
+    target : str, Path or Target
+        Bundled target name (``hwsim targets``), a target YAML path, or a Target.
+    weights, activations : str, optional
+        Formats for every layer (``int4``, ``int8``, ``fp8_e4m3fn``, ``ternary``, ``vq_d2_b6``...).
+        Without them (and without ``config``) an unquantized model runs at the target's first pair.
+    config : QuantConfig or path, optional
+        A quant config (per-layer formats, pruning); exclusive with weights/activations.
+    shapes : dict, optional
+        Zoo parameter overrides / ONNX dynamic dims, e.g. ``{"context": 128}``.
+    seed : int
+        Seed of synthetic weights, used only by targets whose cost depends on weight values.
+
+    Returns
+    -------
+    CostReport
+        Per-op rows (seconds, joules, bytes per memory level) and totals.
+    """
+    g, t, notes = _prepare(model, target, weights, activations, config, shapes)
+    sizes = [m.size_bytes for m in t.memory]
+    stats = _Stats(g, t, seed)
+    ctx = Ctx(graph=g, target=t, weight_home=home_level(g.total_weight_bytes, sizes),
+              streamed=_streamed(g), stats=stats)
+    missing = sorted({op.op for op in g.ops()} - set(COSTS))
+    if missing:
+        raise UnsupportedOpError(f"no cost function for op kind(s) {missing}")
+    rows = [COSTS[op.op](op, ctx) for op in g.ops()]
+    rows = tuple(r for r in rows if r.latency_s > 0 or r.energy_j > 0)
+    breakdown: dict[str, float] = {}
+    for r in rows:
+        for k, v in r.energy_breakdown_j.items():
+            breakdown[k] = breakdown.get(k, 0.0) + v
+    if stats.synthetic or SYNTHETIC_NOTE in g.notes:
+        notes.append(SYNTHETIC_NOTE)
+    total = CostTotal(latency_s=sum(r.latency_s for r in rows), energy_j=sum(r.energy_j for r in rows),
+                      macs=sum(r.macs for r in rows), weight_bytes=g.total_weight_bytes,
+                      energy_breakdown_j=breakdown)
+    return CostReport(model=g.name, target=t.name, total=total, layers=rows, notes=tuple(notes))

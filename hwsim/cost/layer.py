@@ -1,0 +1,109 @@
+"""Shared pieces of the per-op cost functions: the context, the registry, and turning work into a row.
+
+A cost function takes ``(op, ctx)`` and returns a :class:`~hwsim.cost.report.LayerCost`; it is
+pure (reads the graph, the target and cached statistics only). Register one per op kind with
+``@register_cost("conv2d")``; :data:`COSTS` must cover :data:`hwsim.graph.ops.OP_CLASSES`.
+
+latency = max(compute_s, transfer_s of every level) + target.layer_overhead_s
+energy  = arithmetic + decode + sum over levels (read bits x read pJ/bit + written bits x write
+          pJ/bit) + static_power_w x latency
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from hwsim.cost.report import LayerCost
+from hwsim.graph.ir import Graph
+from hwsim.graph.ops import OpBase
+from hwsim.targets.schema import Target
+
+CostFn = Callable[[OpBase, "Ctx"], LayerCost]
+#: op kind -> cost function
+COSTS: dict[str, CostFn] = {}
+
+
+def register_cost(kind: str) -> Callable[[CostFn], CostFn]:
+    """Decorator: the cost function of op kind ``kind``."""
+    def deco(fn: CostFn) -> CostFn:
+        if kind in COSTS:
+            raise ValueError(f"cost of op kind {kind!r} registered twice")
+        COSTS[kind] = fn
+        return fn
+    return deco
+
+
+@dataclass
+class Ctx:
+    """What a cost function may read: graph, target, per-call caches."""
+
+    graph: Graph
+    target: Target
+    weight_home: int
+    streamed: set[str]
+    stats: Callable[[OpBase], object | None]
+    capacities: list[float] = field(default_factory=list)
+    sizes: list[float | None] = field(default_factory=list)
+    level_names: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        t = self.target
+        self.sizes = [m.size_bytes for m in t.memory]
+        self.level_names = [m.name for m in t.memory]
+        self.capacities = [t.compute.register_bytes] + [float(s) for s in self.sizes[:-1]]
+
+    def nbytes(self, tensor: str) -> float:
+        t = self.graph.tensors[tensor]
+        return t.numel * t.quant.bits / 8.0
+
+    def activation_home(self, nbytes: float) -> int:
+        from hwsim.cost.traffic import home_level
+
+        return home_level(nbytes, self.sizes)
+
+    def home_of(self, tensor: str, working_set: float) -> int:
+        """Home level of an activation: streamed KV data lives innermost, others where they fit."""
+        return 0 if tensor in self.streamed else self.activation_home(working_set)
+
+
+@dataclass
+class Work:
+    """What an op does, before it is priced into time and energy."""
+
+    macs: int = 0
+    executed_ops: float = 0.0
+    compute_s: float = 0.0
+    arith_pj: float = 0.0
+    decode_pj: float = 0.0
+    reads: list[float] | None = None
+    writes: list[float] | None = None
+    utilization: float = 1.0
+    formats: str = ""
+    density: float = 1.0
+    note: str = ""
+    overhead: bool = True
+
+
+def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
+    """Price ``work``: transfer times, latency, bottleneck and the energy breakdown."""
+    t = ctx.target
+    n = len(t.memory)
+    reads = work.reads or [0.0] * n
+    writes = work.writes or [0.0] * n
+    transfer = {m.name: (reads[i] + writes[i]) / m.bandwidth_bytes_per_s for i, m in enumerate(t.memory)}
+    bound, bottleneck = work.compute_s, "compute"
+    for name, s in transfer.items():
+        if s > bound:
+            bound, bottleneck = s, name
+    latency = bound + (t.layer_overhead_s if work.overhead else 0.0)
+    energy = {"mac": work.arith_pj * 1e-12, "decode": work.decode_pj * 1e-12}
+    for i, m in enumerate(t.memory):
+        energy[m.name] = 8e-12 * (reads[i] * m.read_energy_pj_per_bit + writes[i] * m.write_energy_pj_per_bit)
+    energy["static"] = t.static_power_w * latency
+    return LayerCost(
+        name=op.name, op=op.op, macs=work.macs, executed_ops=work.executed_ops, latency_s=latency,
+        energy_j=sum(energy.values()), bottleneck=bottleneck, utilization=work.utilization,
+        compute_s=work.compute_s, transfer_s=transfer,
+        bytes={m.name: reads[i] + writes[i] for i, m in enumerate(t.memory)},
+        energy_breakdown_j=energy, formats=work.formats, weight_density=work.density, note=work.note)

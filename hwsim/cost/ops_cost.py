@@ -1,0 +1,218 @@
+"""One cost function per op kind (the explicit registry :data:`hwsim.cost.layer.COSTS`).
+
+Dot products (conv2d, linear, matmul) run on the MAC unit; every other arithmetic op runs on the
+elementwise path at ``elementwise_ops_per_cycle`` with half the gate energy of a MAC of its format
+(assumption); views move no data, except the KV cache (read and append) and embedding rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hwsim import formats
+from hwsim.cost import arith
+from hwsim.cost.layer import Ctx, Work, finish, register_cost
+from hwsim.cost.traffic import Operands, dot_traffic, reuse, stream_traffic
+from hwsim.cost.unit import (DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
+                             gate_energy_fj, mac_energy_pj, select_rate, utilization)
+
+_RELU = ("relu", "relu6")
+
+
+def dot_shape(op, ins, outs) -> DotShape:
+    """The (m x k) @ (k x n) view of a conv2d / linear / matmul, per group."""
+    if op.op == "conv2d":
+        o, i, kh, kw = ins[1]
+        n_, _, oh, ow = outs[0]
+        return DotShape(n_ * oh * ow, o // op.groups, i * kh * kw, op.groups, kh, oh)
+    if op.op == "linear":
+        return DotShape(math.prod(ins[0][:-1]), ins[1][0], ins[1][1], 1, 1, math.prod(ins[0][:-1]))
+    out = outs[0]
+    return DotShape(out[-2], out[-1], ins[0][-1], math.prod(out[:-2]), 1, out[-2])
+
+
+def _stored_weight_bytes(ctx: Ctx, tensor: str, density: float, pruning) -> tuple[float, str]:
+    """Bytes of a weight as stored: dense, or compressed with metadata where the target skips zeros."""
+    t = ctx.graph.tensors[tensor]
+    f = formats.get(t.quant.format)
+    dense = t.size_bytes + (f.codebook_bits() / 8 if f.kind == "vq" else 0.0)
+    feats = ctx.target.features
+    if pruning.kind == "nm" and any(p.n >= pruning.n and p.m == pruning.m for p in feats.nm_sparsity):
+        kept = t.numel * pruning.n / pruning.m
+        return kept * (f.bits_per_element + math.ceil(math.log2(pruning.m))) / 8, f"{pruning.label} compressed"
+    if feats.skip_zero_weights and density < 1:
+        sparse = t.numel * (density * f.bits_per_element + 1) / 8  # values + 1-bit occupancy mask
+        if sparse < dense:
+            return sparse, "zero-compressed"
+    return dense, ""
+
+
+def _effectual(op, ctx: Ctx, shape: DotShape, macs: int) -> tuple[float, float, str]:
+    """(executed MAC-equivalents, weight density, note) after the target's data-dependent features."""
+    st = ctx.stats(op) if op.op != "matmul" else None
+    feats = ctx.target.features
+    pruning = getattr(op, "pruning", None)
+    if st is None:
+        if pruning is not None and pruning.kind == "nm" and any(
+                p.n >= pruning.n and p.m == pruning.m for p in feats.nm_sparsity):
+            return macs * pruning.n / pruning.m, pruning.density, f"{pruning.label} sparse speed-up"
+        return float(macs), 1.0, ""
+    if st.window:
+        cols = math.ceil(shape.k / st.window) * shape.m
+        ops = (st.pattern_adds_per_window_col + st.row_adds_per_window_col) * cols
+        if ops >= macs * st.density:  # no repetition to exploit: plain zero-skipping is cheaper
+            return macs * st.density, st.density, f"zero-skipping, density {st.density:.2f}"
+        return ops, st.density, (f"repetition reuse: {st.unique_patterns_per_window:.1f} unique patterns "
+                                 f"per window of {st.window}, density {st.density:.2f}")
+    for (n, m), comp in st.nm_compliance.items():
+        if comp >= 0.999:
+            return macs * n / m, st.density, f"{n}:{m} sparse speed-up (compliance {comp:.3f})"
+    if feats.skip_zero_weights:
+        return macs * st.density, st.density, f"zero-skipping, density {st.density:.2f}"
+    return float(macs), st.density, ""
+
+
+def _relu_input(ctx: Ctx, tensor: str) -> bool:
+    prod = ctx.graph.producer(tensor)
+    if prod is None:
+        return False
+    op = ctx.graph.op(prod)
+    return (op.op == "unary" and op.fn in _RELU) or op.op == "pool"
+
+
+def _vq_lut(ctx: Ctx, wfmt: str, shape: DotShape, macs: int, rate, util: float):
+    """LUT-GEMM path for codebook weights (T-MAC / GPTVQ-style kernels), or None if not VQ.
+
+    For every activation vector of ``d`` elements the dot products with all ``2^B`` centroids are
+    computed once (``m x k x 2^B`` MACs, shared by every output channel); each weight index then
+    costs one table look-up (``ceil(2^B / lut_table_entries)`` look-up instructions' worth) and
+    one add. Returns (core cycles, arithmetic pJ, decode pJ, executed ops).
+    """
+    f = formats.get(wfmt)
+    if f.kind != "vq":
+        return None
+    t = ctx.target
+    lookups = macs / f.dim
+    table_macs = shape.m * shape.k * shape.groups * f.num_centroids
+    tables = math.ceil(f.num_centroids / t.compute.lut_table_entries)
+    cycles = (lookups * (tables + 1) / t.compute.lut_lookups_per_cycle
+              + table_macs / rate.macs_per_cycle) / util
+    add_pj = arith.add_energy_pj(16, 45.0) * gate_energy_fj(t) / arith.ENERGY_PER_GATE_45NM_FJ
+    arith_pj = table_macs * mac_energy_pj(t, rate) + lookups * add_pj
+    return cycles, arith_pj, lookups * decode_energy_pj(t, wfmt, rate), lookups + table_macs
+
+
+def _dot(op, ctx: Ctx):
+    g, t = ctx.graph, ctx.target
+    ins, outs = g.shapes(op)
+    macs, shape = g.macs(op), dot_shape(op, ins, outs)
+    x, w, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    rate, exact = select_rate(t.compute.rates, x.quant.format, w.quant.format)
+    util = utilization(t, shape) * t.compute.efficiency
+    executed, density, note = _effectual(op, ctx, shape, macs)
+    pruning = getattr(op, "pruning", None)
+    if op.op == "matmul":
+        wb, wnote, whome = ctx.nbytes(w.name), "", ctx.home_of(w.name, ctx.nbytes(w.name))
+    else:
+        wb, wnote = _stored_weight_bytes(ctx, w.name, density, pruning)
+        whome = ctx.weight_home
+    ib, ob = ctx.nbytes(x.name), ctx.nbytes(y.name)
+    acc_b = accumulator_bits(rate) / 8
+    operands = Operands(wb, ib, ob, wb / max(1, shape.n * shape.groups), y.numel * acc_b,
+                        m=shape.m, n=shape.n * shape.groups, acc_bytes=acc_b, weight_home=whome,
+                        input_home=ctx.home_of(x.name, ib + ob), output_home=ctx.activation_home(ib + ob))
+    reads, writes = dot_traffic(operands, ctx.capacities)
+    cores_hz = t.compute.cores * t.clock_hz
+    cycles = executed / (rate.macs_per_cycle * util)
+    if t.features.bit_serial:
+        cycles *= formats.get(w.quant.format).bits_per_element / formats.get(rate.weight).bits
+    n_decode = w.numel * reuse(operands, ctx.capacities[0])[0] if op.op != "matmul" else 0.0
+    dcyc = decode_cycles_per_weight(t, w.quant.format, rate) * n_decode
+    gate_frac = t.features.activation_zero_fraction if (
+        t.features.skip_zero_activations and _relu_input(ctx, x.name)) else 0.0
+    label = f"{rate.activation} x {rate.weight} -> {rate.accumulator}"
+    arith_pj = executed * mac_energy_pj(t, rate) * (1 - gate_frac)
+    decode_pj = n_decode * decode_energy_pj(t, w.quant.format, rate)
+    lut = None if exact else _vq_lut(ctx, w.quant.format, shape, macs, rate, util)
+    if lut is not None and lut[0] < cycles + dcyc:
+        cycles, arith_pj, decode_pj, executed = lut
+        dcyc, label = 0.0, f"{rate.activation} x {w.quant.format} table look-ups (LUT-GEMM)"
+        note = "codebook look-ups replace the multiplies"
+    elif not exact:
+        note = "; ".join(filter(None, [f"{x.quant.format} x {w.quant.format} not native, runs as {label}"
+                                       + (" + decode" if dcyc else ""), note]))
+    return finish(op, ctx, Work(
+        macs=macs, executed_ops=executed, compute_s=(cycles + dcyc) / cores_hz,
+        arith_pj=arith_pj, decode_pj=decode_pj, reads=reads, writes=writes,
+        utilization=util, formats=label, density=density, note="; ".join(filter(None, [note, wnote]))))
+
+
+for _kind in ("conv2d", "linear", "matmul"):
+    register_cost(_kind)(_dot)
+
+
+def _elementwise_pj(ctx: Ctx, fmt: str) -> float:
+    f = formats.get(fmt)
+    if f.kind == "float":
+        gates = arith.mac_gates(fmt, fmt, fmt).total
+    else:
+        gates = arith.mac_gates("int8" if f.kind != "int" else fmt, "int8", "int32").total
+    return 0.5 * gates * gate_energy_fj(ctx.target) * 1e-3
+
+
+def _stream(op, ctx: Ctx):
+    """Non-MAC arithmetic: read inputs once, compute elementwise, write outputs once."""
+    g, t = ctx.graph, ctx.target
+    n_ops = g.elementwise_ops(op)
+    act = [i for i in op.inputs if g.tensors[i].role in ("input", "activation", "kv_cache")]
+    ab = sum(ctx.nbytes(i) for i in act) + sum(ctx.nbytes(o) for o in op.outputs)
+    reads = [(ctx.nbytes(i), ctx.home_of(i, ab)) for i in act]
+    reads += [(ctx.nbytes(i), ctx.weight_home) for i in op.inputs if i not in act]
+    writes = [(ctx.nbytes(o), ctx.activation_home(ab)) for o in op.outputs]
+    r, w = stream_traffic(len(t.memory), reads, writes)
+    fmt = g.tensors[op.outputs[0]].quant.format
+    rate = t.compute.elementwise_ops_per_cycle * t.compute.cores * t.clock_hz
+    return finish(op, ctx, Work(compute_s=n_ops / rate, executed_ops=float(n_ops),
+                                arith_pj=n_ops * _elementwise_pj(ctx, fmt), reads=r, writes=w))
+
+
+for _kind in ("binary", "unary", "batchnorm", "softmax", "layernorm", "rotary", "pool", "global_avgpool",
+              "reduce", "quantize", "dequantize", "cast", "dynamic_quantize"):
+    register_cost(_kind)(_stream)
+
+
+def _view(op, ctx: Ctx):
+    """Views and copies that a compiler folds into addressing: no arithmetic, no traffic."""
+    return finish(op, ctx, Work(overhead=False))
+
+
+for _kind in ("reshape", "transpose", "flatten", "squeeze", "unsqueeze", "slice", "concat", "gather"):
+    register_cost(_kind)(_view)
+
+
+@register_cost("kv_cache_read")
+def _kv_read(op, ctx: Ctx):
+    """Read the cached keys/values at their format from where the cache lives."""
+    b = ctx.nbytes(op.inputs[0])
+    r, w = stream_traffic(len(ctx.target.memory), [(b, ctx.activation_home(b))], [])
+    return finish(op, ctx, Work(reads=r, writes=w, note="KV cache read", overhead=False))
+
+
+@register_cost("kv_cache_append")
+def _kv_append(op, ctx: Ctx):
+    """Write the new keys/values into the cache."""
+    cache = ctx.nbytes(op.inputs[0])
+    new = ctx.nbytes(op.inputs[1])
+    r, w = stream_traffic(len(ctx.target.memory), [], [(new, ctx.activation_home(cache + new))])
+    return finish(op, ctx, Work(reads=r, writes=w, note="KV cache append", overhead=False))
+
+
+@register_cost("embedding")
+def _embedding(op, ctx: Ctx):
+    """Read one table row per id from where the weights live; write the rows out."""
+    g = ctx.graph
+    ids, table = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+    rows = ids.numel * table.shape[1] * table.quant.bits / 8
+    out = ctx.nbytes(op.outputs[0])
+    r, w = stream_traffic(len(ctx.target.memory), [(rows, ctx.weight_home)], [(out, ctx.activation_home(out))])
+    return finish(op, ctx, Work(reads=r, writes=w, note=f"{ids.numel} row reads"))

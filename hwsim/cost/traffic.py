@@ -1,0 +1,89 @@
+"""Bytes moved at each memory level, from a tiling of the layer into the level below it.
+
+Levels are listed innermost first. Level ``i`` feeds the storage inside it, whose capacity is
+``c = size of level i-1`` (the unit's ``register_bytes`` for level 0). Each tensor has a *home*:
+the level it lives in between layers. A tensor is read at every level from its home inwards.
+
+Reuse (per level): if weights, inputs and outputs fit in ``c`` together every byte moves once.
+Otherwise the inner storage holds a tile of half its capacity and streams the rest past it:
+weight-stationary re-reads the inputs ``ceil(W / (c/2))`` times; input-stationary re-reads the
+weights ``ceil(I / (c/2))`` times; output-stationary keeps an ``a x b`` tile of accumulators
+(``a*b*acc_bytes <= c/2``, as square as the layer allows) and re-reads the weights ``ceil(m/a)``
+and the inputs ``ceil(n/b)`` times. The cheapest is taken. Under weight-stationary, when one output
+channel's weights (``k`` reduction elements) exceed ``c/2`` the reduction is split and partial
+sums at the accumulator width are written and read back ``splits - 1`` times.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Operands:
+    """Bytes of a dot-product layer: weights (or the second matmul operand), inputs, outputs."""
+
+    weight_bytes: float
+    input_bytes: float
+    output_bytes: float
+    column_weight_bytes: float  # one output channel's weights (k elements)
+    psum_bytes: float           # all outputs at accumulator width
+    m: int                      # output rows (pixels x batch, tokens)
+    n: int                      # output channels
+    acc_bytes: float            # bytes of one accumulator
+    weight_home: int
+    input_home: int
+    output_home: int
+
+
+def reuse(op: Operands, cap: float) -> tuple[float, float, int]:
+    """(weight passes, input passes, reduction splits) for inner capacity ``cap``."""
+    w, i, o = op.weight_bytes, op.input_bytes, op.output_bytes
+    if w + i + o <= cap:
+        return 1.0, 1.0, 1
+    half = cap / 2
+    tile = max(1.0, half / op.acc_bytes)
+    a = max(1.0, min(op.m, max(math.floor(math.sqrt(tile)), tile // op.n)))
+    b = max(1.0, min(op.n, tile // a))
+    options = [
+        (1.0, float(math.ceil(w / half)), max(1, math.ceil(op.column_weight_bytes / half))),  # WS
+        (float(math.ceil(i / half)), 1.0, 1),                                               # IS
+        (float(math.ceil(op.m / a)), float(math.ceil(op.n / b)), 1),                        # OS
+    ]
+    return min(options, key=lambda p: p[0] * w + p[1] * i + 2 * op.psum_bytes * (p[2] - 1))
+
+
+def dot_traffic(op: Operands, capacities: list[float]) -> tuple[list[float], list[float]]:
+    """(read bytes, write bytes) per level for a dot-product layer.
+
+    ``capacities[i]`` is the capacity of the storage inside level ``i``.
+    """
+    reads, writes = [], []
+    for lvl, cap in enumerate(capacities):
+        wp, ip, splits = reuse(op, cap)
+        r = (op.weight_bytes * wp if lvl <= op.weight_home else 0.0)
+        r += op.input_bytes * ip if lvl <= op.input_home else 0.0
+        wr = op.output_bytes if lvl <= op.output_home else 0.0
+        if splits > 1 and lvl <= op.output_home:
+            r += op.psum_bytes * (splits - 1)
+            wr += op.psum_bytes * (splits - 1)
+        reads.append(r)
+        writes.append(wr)
+    return reads, writes
+
+
+def stream_traffic(n_levels: int, reads: list[tuple[float, int]], writes: list[tuple[float, int]]
+                   ) -> tuple[list[float], list[float]]:
+    """Streaming ops: each (bytes, home) is read (written) once at every level up to its home."""
+    r = [sum(b for b, h in reads if lvl <= h) for lvl in range(n_levels)]
+    w = [sum(b for b, h in writes if lvl <= h) for lvl in range(n_levels)]
+    return r, w
+
+
+def home_level(nbytes: float, sizes: list[float | None]) -> int:
+    """Innermost level that holds ``nbytes`` (the last level holds anything)."""
+    for i, s in enumerate(sizes):
+        if s is None or nbytes <= s:
+            return i
+    return len(sizes) - 1

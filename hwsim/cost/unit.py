@@ -1,0 +1,143 @@
+"""The compute unit: which MAC rate a format pair runs at, its utilisation per layer shape, its energy.
+
+A pair the unit does not support runs on the nearest supported pair that represents both operands
+(int4 weights on an int8 unit, ternary on int2+, VQ on int8 centroids) and pays the unpacking of
+sub-byte fields or the table look-ups of codebook formats (:func:`decode_cycles_per_weight`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+from hwsim import formats
+from hwsim.cost import arith
+from hwsim.targets.schema import MacRate, Target
+
+_DISCRETE = ("binary", "ternary", "signed_binary", "pow2")
+
+
+def _covers(have: str, need: str) -> float | None:
+    """Excess bits if format ``have`` represents every value of ``need`` exactly, else None."""
+    if have == need:
+        return 0.0
+    h, n = formats.get(have), formats.get(need)
+    if n.kind == "vq":  # decoded centroids are int8 (see hwsim.cost.arith)
+        n = formats.get("int8")
+    if n.kind in _DISCRETE:
+        bits = {"binary": 2, "ternary": 2, "signed_binary": 2}.get(n.kind, getattr(n, "bits", 8) + 1)
+        return h.bits - bits if h.kind == "int" and h.bits >= bits else None
+    if n.kind == "block":
+        n = n.element
+    if h.kind == "int" and n.kind == "int":
+        need_bits = n.bits + (0 if n.signed or not h.signed else 1)
+        return h.bits - need_bits if h.bits >= need_bits else None
+    if h.kind == "float" and n.kind == "float":
+        ok = h.exponent_bits >= n.exponent_bits and h.mantissa_bits >= n.mantissa_bits
+        return h.bits - n.bits if ok else None
+    if h.kind == "float" and n.kind == "int":
+        return h.bits - n.bits if h.mantissa_bits + 1 >= n.bits else None
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def select_rate(rates: tuple[MacRate, ...], act: str, weight: str) -> tuple[MacRate, bool]:
+    """(rate used, exact) for a pair: exact match, else the cheapest covering pair, else the widest."""
+    best, best_key = None, None
+    for r in rates:
+        ca, cw = _covers(r.activation, act), _covers(r.weight, weight)
+        if ca is None or cw is None:
+            continue
+        key = (ca + cw, -r.macs_per_cycle)
+        if best_key is None or key < best_key:
+            best, best_key = r, key
+    if best is not None:
+        return best, best_key[0] == 0 and best.activation == act and best.weight == weight
+    widest = max(rates, key=lambda r: (formats.get(r.activation).bits + formats.get(r.weight).bits,
+                                       r.macs_per_cycle))
+    return widest, False
+
+
+def decode_cycles_per_weight(target: Target, weight: str, rate: MacRate) -> float:
+    """Extra core cycles per weight element read, to turn stored codes into the unit's operand.
+
+    VQ: one table look-up per element (a table per vector dimension), times the number of
+    ``lut_table_entries``-sized tables the codebook spans. Sub-byte integers and discrete codes
+    stored narrower than the unit's weight format: one unpack per element. Otherwise 0.
+    """
+    cu = target.compute
+    f = formats.get(weight)
+    if f.kind == "vq":
+        return math.ceil(f.num_centroids / cu.lut_table_entries) / cu.lut_lookups_per_cycle
+    if weight != rate.weight and f.bits_per_element < formats.get(rate.weight).bits:
+        return 1.0 / cu.unpack_weights_per_cycle
+    return 0.0
+
+
+def decode_energy_pj(target: Target, weight: str, rate: MacRate) -> float:
+    """Energy per weight element of :func:`decode_cycles_per_weight` work, pJ (gate model)."""
+    f = formats.get(weight)
+    if decode_cycles_per_weight(target, weight, rate) == 0:
+        return 0.0
+    if f.kind == "vq":  # read a table entry of 8 bits from registers: a 2^B-input mux tree per bit
+        gates = 8 * (f.num_centroids - 1) * arith.MUX2
+    else:
+        gates = arith.unpack_gates(max(1, int(round(f.bits_per_element))))
+    return gates * gate_energy_fj(target) * 1e-3
+
+
+def gate_energy_fj(target: Target) -> float:
+    """Energy per gate at the target, fJ (the target's override or the Horowitz calibration)."""
+    return target.energy_per_gate_fj or arith.energy_per_gate_fj(target.technology_nm)
+
+
+def mac_energy_pj(target: Target, rate: MacRate) -> float:
+    """Energy of one MAC on the unit running ``rate``'s pair, plus the unit's per-MAC overhead, pJ."""
+    gates = arith.mac_gates(rate.activation, rate.weight, rate.accumulator).total
+    return gates * gate_energy_fj(target) * 1e-3 + target.compute.mac_overhead_pj
+
+
+def accumulator_bits(rate: MacRate) -> int:
+    """Width of the accumulator register of ``rate`` (fx: product bits + 12)."""
+    if rate.accumulator == "fx":
+        g = arith.mac_gates(rate.activation, rate.weight, "fx")
+        return int(g.normalize_accumulate // arith.FF)
+    return formats.get(rate.accumulator).bits
+
+
+@dataclass(frozen=True)
+class DotShape:
+    """A dot-product layer as the unit sees it: ``groups`` independent (m x k) @ (k x n) products."""
+
+    m: int
+    n: int
+    k: int
+    groups: int = 1
+    kernel_h: int = 1
+    out_h: int = 1
+
+
+def _fold(x: int, width: int) -> float:
+    """Fraction of ``ceil(x / width)`` passes of ``width`` lanes doing work."""
+    return x / (math.ceil(x / width) * width)
+
+
+def utilization(target: Target, s: DotShape) -> float:
+    """Fraction of MAC slots doing useful work for shape ``s`` under the unit's mapping."""
+    cu = target.compute
+    if cu.mapping == "simd":
+        lanes = _fold(s.n * s.groups, cu.vector_macs) if s.groups > 1 else _fold(s.n, cu.vector_macs)
+        tiles = math.ceil(s.m / 4) * math.ceil(s.n * s.groups / cu.vector_macs)
+        return lanes * tiles / (math.ceil(tiles / cu.cores) * cu.cores)
+    if cu.mapping == "vector":
+        tiles = s.groups * math.ceil(s.m / cu.tile_rows) * math.ceil(s.n / cu.vector_macs)
+        fill = s.m * s.n * s.groups / (tiles * cu.tile_rows * cu.vector_macs)
+        return fill * tiles / (math.ceil(tiles / cu.cores) * cu.cores)
+    r, c = cu.rows, cu.cols
+    if cu.dataflow == "weight_stationary":
+        return _fold(s.k, r) * _fold(s.n, c) * s.m / (s.m + r + c)
+    if cu.dataflow == "output_stationary":
+        return _fold(s.m, r) * _fold(s.n, c) * s.k / (s.k + r + c)
+    kh = min(s.kernel_h, r)  # row stationary: filter rows on PE rows (replicated), output rows on columns
+    return kh * (r // kh) / r * _fold(s.out_h, c)
