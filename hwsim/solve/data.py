@@ -1,0 +1,102 @@
+"""Calibration data for sensitivity: an ``.npz`` file, or seeded synthetic inputs for zoo models.
+
+An ``.npz`` holds one array per graph input (by input name; a single input may also be stored
+under any name) with the sample axis first, and optionally ``labels`` (integer class per sample)
+for the task-loss metric. Only the first ``samples`` rows are simulated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.errors import InputDataError
+from hwsim.graph.ir import Graph
+
+LABEL_KEYS = ("labels", "label", "targets", "y")
+
+
+@dataclass(frozen=True)
+class CalibData:
+    """Inputs for sensitivity measurement.
+
+    Attributes
+    ----------
+    inputs : dict of str to numpy.ndarray
+        Graph input name -> array with the sample axis first.
+    labels : numpy.ndarray or None
+        Class index per sample, when known.
+    source : str
+        Where the data came from (a path, or ``synthetic N(0,1), seed S``), shown in reports.
+    """
+
+    inputs: dict[str, np.ndarray]
+    labels: np.ndarray | None = None
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def samples(self) -> int:
+        return int(next(iter(self.inputs.values())).shape[0])
+
+    def digest(self) -> str:
+        """sha256 of the arrays (and labels): part of the sensitivity cache key."""
+        h = hashlib.sha256()
+        for name in sorted(self.inputs):
+            a = np.ascontiguousarray(self.inputs[name])
+            h.update(name.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
+        if self.labels is not None:
+            h.update(b"labels" + np.ascontiguousarray(self.labels).tobytes())
+        return h.hexdigest()
+
+    def take(self, n: int) -> "CalibData":
+        """The first ``n`` samples."""
+        labels = None if self.labels is None else self.labels[:n]
+        return CalibData({k: v[:n] for k, v in self.inputs.items()}, labels, self.source, list(self.notes))
+
+
+def load_npz(path: str | Path, graph: Graph, samples: int | None = None) -> CalibData:
+    """Read a calibration ``.npz`` for ``graph`` (see module docstring)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputDataError(f"calibration file {str(path)!r} not found")
+    with np.load(p) as z:
+        arrays = {k: z[k] for k in z.files}
+    labels = next((arrays.pop(k) for k in LABEL_KEYS if k in arrays), None)
+    inputs = {n: arrays[n] for n in graph.inputs if n in arrays}
+    if not inputs and len(graph.inputs) == 1 and len(arrays) == 1:
+        inputs = {graph.inputs[0]: next(iter(arrays.values()))}
+    missing = [n for n in graph.inputs if n not in inputs]
+    if missing:
+        raise InputDataError(f"{path}: no array for graph input(s) {missing}; the file holds {sorted(arrays)} "
+                             f"(store each input under its name, samples first, and labels under 'labels')")
+    counts = {a.shape[0] for a in inputs.values() if a.ndim}
+    if len(counts) != 1:
+        raise InputDataError(f"{path}: inputs disagree on the number of samples ({sorted(counts)})")
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1).astype(np.int64)
+        if labels.shape[0] != next(iter(counts)):
+            raise InputDataError(f"{path}: {labels.shape[0]} labels for {next(iter(counts))} samples")
+    data = CalibData(inputs, labels, str(p))
+    return data.take(samples) if samples else data
+
+
+def synthetic(graph: Graph, samples: int, seed: int = 0) -> CalibData:
+    """Seeded N(0, 1) inputs (integer inputs: uniform ids in [0, 100)) for models without data.
+
+    The graph's leading input dimension is taken as its batch; ``samples`` rows are drawn.
+    """
+    rng = np.random.default_rng([seed, 11])
+    inputs = {}
+    for name in graph.inputs:
+        t = graph.tensors[name]
+        shape = (samples,) + tuple(t.shape[1:])
+        if t.dtype.startswith(("int", "uint")):
+            inputs[name] = rng.integers(0, 100, shape).astype(t.dtype)
+        else:
+            inputs[name] = rng.standard_normal(shape).astype(np.float32)
+    return CalibData(inputs, None, f"synthetic N(0,1) inputs, seed {seed}",
+                     [f"sensitivity measured on {samples} seeded synthetic input samples (no --calib given)"])

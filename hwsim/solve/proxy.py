@@ -1,0 +1,83 @@
+"""The ``proxy`` sensitivity: a layer's own output-noise energy, from statistics, no simulation.
+
+For y = W x (one output position), quantizing weights to Wq and inputs to xq adds noise with
+energy about ``||W - Wq||^2 E[x^2] + ||Wq||^2 E[(x - xq)^2]`` (independent, zero-mean errors),
+times the number of output positions per sample. ``Wq`` is the pruned (magnitude, as the
+simulator prunes) then quantized weight, scales calibrated as the simulator does. Big weights
+are estimated on a sample of whole rows (at most ``max_sample`` elements) and scaled up; zoo
+weights that have no values are drawn from the same seeded Kaiming-normal law as
+:mod:`hwsim.graph.weights`, on the sample only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from hwsim.graph.annotate import weight_spec
+from hwsim.graph.ir import Graph
+from hwsim.graph.quant import QuantSpec
+
+
+def _weight_sample(graph: Graph, op, seed: int, max_sample: int) -> tuple[np.ndarray, float]:
+    """(rows of the weight, factor from sample energy to full-tensor energy)."""
+    w = graph.weight(op)
+    rows = w.shape[0]
+    per_row = max(w.numel // rows, 1)
+    n_rows = max(1, min(rows, max_sample // per_row))
+    if w.data is not None:
+        data = np.asarray(w.data, np.float64)
+        pick = np.linspace(0, rows - 1, n_rows).astype(int) if n_rows < rows else slice(None)
+        sample = data[pick]
+    else:
+        rng = np.random.default_rng([seed, n_rows, per_row])
+        sample = rng.standard_normal((n_rows,) + tuple(w.shape[1:])) * math.sqrt(2.0 / per_row)
+    return sample, rows / n_rows
+
+
+def _quantize(x: np.ndarray, spec: QuantSpec, seed: int) -> np.ndarray:
+    from hwsim.sim import qspec
+
+    if qspec.needs_scale(spec):
+        spec = qspec.calibrate(spec, x)
+    return qspec.quantize(x, spec, seed=seed)
+
+
+def layer_proxy(graph: Graph, op, reference: dict | None, seed: int, max_sample: int) -> Callable:
+    """A function choice -> proxy value for one layer (statistics computed once)."""
+    from hwsim.sim.prune import apply_pruning
+
+    x_name = graph.activation_inputs(op)[0].name
+    if reference is not None and x_name in reference:
+        x = np.asarray(reference[x_name], np.float64).reshape(-1)
+        if x.size > max_sample:
+            x = x[np.linspace(0, x.size - 1, max_sample).astype(int)]
+    else:
+        x = np.random.default_rng([seed, 5]).standard_normal(min(max_sample, 4096))
+    ex2 = float(np.mean(x * x))
+    out_shape = graph.tensors[op.outputs[0]].shape
+    w = graph.weight(op)
+    if w is None:  # matmul of two activations: only the activation noise of one operand
+        positions, sample, factor = math.prod(out_shape[:-1]) or 1, None, 1.0
+    else:
+        positions = math.prod(out_shape) / out_shape[1 if op.op == "conv2d" else -1]
+        sample, factor = _weight_sample(graph, op, seed, max_sample)
+    positions /= max(graph.tensors[op.outputs[0]].shape[0], 1) if op.op == "conv2d" else 1
+    act_noise: dict[str, float] = {}
+
+    def value(choice) -> float:
+        fmt = choice.activation_format
+        if fmt not in act_noise:
+            act_noise[fmt] = float(np.mean((x - _quantize(x, QuantSpec(format=fmt), seed)) ** 2))
+        if sample is None:
+            k = out_shape[-1]
+            return positions * k * act_noise[fmt]
+        wp = apply_pruning(sample, choice.pruning)
+        wq = _quantize(wp, weight_spec(choice.weight_format, None, None), seed)
+        dw2 = float(np.sum((sample - wq) ** 2)) * factor
+        wq2 = float(np.sum(wq * wq)) * factor
+        return positions * (dw2 * ex2 + wq2 * act_noise[fmt])
+
+    return value

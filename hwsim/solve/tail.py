@@ -1,0 +1,43 @@
+"""The part of a graph from one layer onward, fed with float reference values at its boundary.
+
+Perturbing one layer only changes the ops downstream of it, so sensitivity simulates only those:
+the tail graph holds the layer and its descendants; every activation they read from outside the
+tail becomes a graph input carrying its float reference value. Weights are shared, not copied.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from hwsim.graph.ir import Graph, Tensor
+from hwsim.graph.quant import FP32
+
+_FROM_OUTSIDE = ("input", "activation", "kv_cache")
+
+
+def tail_graph(graph: Graph, layer: str) -> Graph:
+    """Graph of ``layer`` and every op downstream of it (float boundary inputs, see module doc)."""
+    keep = {layer} | nx.descendants(graph.nx, layer)
+    ops = [o for o in graph.ops() if o.name in keep]
+    produced = {t for o in ops for t in o.outputs}
+    g = Graph(f"{graph.name}[{layer}:]")
+    g.notes = list(graph.notes)
+    for op in ops:
+        for name in op.inputs:
+            if name in g.tensors:
+                continue
+            t = graph.tensors[name]
+            if name not in produced and t.role in _FROM_OUTSIDE and not t.dtype.startswith(("int", "uint", "bool")):
+                g.add_tensor(Tensor(name, t.shape, "input", FP32, dtype="float32"))
+            elif name not in produced:
+                g.add_tensor(t)
+    for op in ops:
+        g.add_op(op)
+    g.outputs = [o for o in graph.outputs if o in produced]
+    return g
+
+
+def boundary_values(tail: Graph, reference: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Input arrays of a tail graph: float reference values, as float32 (the boundary type)."""
+    return {n: np.asarray(reference[n], dtype=np.float32) for n in tail.inputs}
