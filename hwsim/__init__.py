@@ -3,13 +3,15 @@
 Public API (each also a CLI command):
 
 - :func:`load_model` / :func:`quantize_graph` / :func:`summarize` -- the IR (``hwsim summary``)
+- :func:`simulate` (= :func:`hwsim.sim.run`) -- bit-accurate simulation (``hwsim simulate``)
 """
 
 from hwsim.graph.annotate import QuantConfig, quantize_graph
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.summary import summarize
 from hwsim.graph.zoo import load_model
+from hwsim.sim import run as simulate
 
 __version__ = "0.1.0"
 
-__all__ = ["Graph", "Tensor", "QuantConfig", "load_model", "quantize_graph", "summarize"]
+__all__ = ["Graph", "Tensor", "QuantConfig", "load_model", "quantize_graph", "simulate", "summarize"]
