@@ -109,7 +109,7 @@ def _hardsigmoid(ctx, node):
 
 
 def _scalar(ctx, node, what: str, value: float) -> str:
-    name = f"{node.output[0]}.{what}"
+    name = f"{node.output[0]}.{what}.const"
     ctx.values[name] = Const(np.asarray(value, np.float32))
     return ctx.act(name)
 
@@ -260,7 +260,12 @@ def _gemm(ctx, node):
         y = _one(ctx, node, O.Binary, [y, _scalar(ctx, node, "alpha", alpha)], ".alpha",
                  out=out if ctx.input(node, 2) is None else f"{out}.alpha", fn="mul")
     if ctx.input(node, 2):
-        c = ctx.act(node.input[2])
+        cv = ctx.values[node.input[2]]
+        if isinstance(cv, Const) and cv.value.dtype.kind == "f":
+            ctx.values[f"{out}.C.const"] = Const((cv.value * np.float32(beta)).astype(np.float32), cv.param)
+            c, beta = ctx.act(f"{out}.C.const"), 1.0
+        else:
+            c = ctx.act(node.input[2])
         if beta != 1.0:
             c = _one(ctx, node, O.Binary, [c, _scalar(ctx, node, "beta", beta)], ".beta", out=f"{out}.beta", fn="mul")
         _one(ctx, node, O.Binary, [y, c], ".bias", fn="add")

@@ -1,0 +1,153 @@
+"""ONNX import of float models: op kinds, shapes against onnxruntime, exact MACs, errors, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto as TP
+from onnx import helper as h
+from onnx import numpy_helper as nh
+from onnx_test_models import cnn, cnn_macs, single, transformer, transformer_macs, transformer_params
+
+from hwsim.cli import main
+from hwsim.errors import ConfigError, ShapeError, UnsupportedOpError
+from hwsim.graph.onnx import load_onnx
+from hwsim.graph.zoo import load_model
+
+
+def _save(model: onnx.ModelProto, tmp_path, name="m.onnx") -> str:
+    path = str(tmp_path / name)
+    onnx.save(model, path)
+    return path
+
+
+def _ort_shapes(path: str, feeds: dict) -> dict[str, tuple]:
+    """Every graph output's and intermediate tensor's shape, as onnxruntime computes them."""
+    model = onnx.load(path)
+    names = [o.name for o in model.graph.output]
+    extra = [t for n in model.graph.node for t in n.output if t and t not in names]
+    for t in extra:
+        model.graph.output.append(h.make_empty_tensor_value_info(t))
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    outs = sess.run(None, feeds)
+    return {o.name: tuple(v.shape) for o, v in zip(sess.get_outputs(), outs)}
+
+
+def test_cnn_ops_shapes_and_macs(tmp_path):
+    path = _save(cnn(), tmp_path)
+    g = load_model(path, {"batch": 3})
+    assert [o.op for o in g.ops()] == ["conv2d", "batchnorm", "unary", "pool", "conv2d", "unary",
+                                       "global_avgpool", "flatten", "linear"]
+    assert g.op("relu6").fn == "relu6" and g.op("relu1").fn == "relu"
+    assert g.op("conv1").padding == (1, 1, 1, 1) and g.op("conv2").stride == (2, 2)
+    ref = _ort_shapes(path, {"x": np.zeros((3, 3, 16, 16), np.float32)})
+    for name, shape in ref.items():
+        assert g.tensors[name].shape == shape, name
+    assert g.total_macs == cnn_macs(3)
+    w = onnx.numpy_helper.to_array(next(t for t in onnx.load(path).graph.initializer if t.name == "fc.w"))
+    np.testing.assert_array_equal(g.tensors[g.op("fc").inputs[1]].data, w)  # Gemm transB=1: (out, in) as is
+    assert g.tensors["c1.b"].role == "bias" and g.tensors["bn.m"].role == "buffer"
+    assert g.total_params == 8 * 27 + 8 + 2 * 8 + 16 * 72 + 10 * 16 + 10
+    assert g.inputs == ["x"] and g.outputs == ["y"]
+
+
+def test_transformer_folds_shape_subgraphs_and_matches_ort(tmp_path):
+    path = _save(transformer(), tmp_path)
+    g = load_onnx(path, {"batch": 2, "sequence": 7})
+    kinds = [o.op for o in g.ops()]
+    assert kinds.count("linear") == 4 and kinds.count("matmul") == 2 and kinds.count("embedding") == 2
+    assert {"softmax", "layernorm", "reduce", "reshape", "transpose"} <= set(kinds)
+    assert not {"gather", "concat"} & set(kinds)  # the shape arithmetic was folded away
+    assert g.op("q_proj").inputs[2] == "q.b"  # MatMul + bias Add -> linear with bias
+    np.testing.assert_array_equal(g.tensors["q.w"].data,
+                                  nh.to_array(next(t for t in onnx.load(path).graph.initializer if t.name == "q.w")).T)
+    ref = _ort_shapes(path, {"ids": np.zeros((2, 7), np.int64)})
+    for name, shape in ref.items():
+        if name in g.tensors:
+            assert g.tensors[name].shape == shape, name
+    assert g.tensors["y"].shape == (2, 7, 16)
+    assert g.total_macs == transformer_macs(2, 7)
+    assert g.total_params == transformer_params()
+    assert g.tensors["ids"].dtype == "int64"
+
+
+def test_unbound_dim_names_input_dim_and_flag(tmp_path):
+    path = _save(transformer(), tmp_path)
+    with pytest.raises(ShapeError, match=r"input 'ids' dim 1 \('sequence'\).*--shape sequence=VALUE"):
+        load_onnx(path, {"batch": 1})
+    with pytest.raises(ConfigError, match="no dynamic dim.*batch, sequence"):
+        load_onnx(path, {"batch": 1, "sequence": 4, "seq_len": 3})
+
+
+def test_two_unsupported_ops_listed_with_node_names(tmp_path):
+    x = h.make_tensor_value_info("x", TP.FLOAT, [4, 8])
+    nodes = [h.make_node("TopK", ["x", "k"], ["v", "i"], name="topk", axis=-1),
+             h.make_node("LeakyRelu", ["v"], ["r"], name="leaky_1"),
+             h.make_node("Relu", ["r"], ["y"], name="ok")]
+    model = h.make_model(h.make_graph(nodes, "bad", [x], [h.make_tensor_value_info("y", TP.FLOAT, None)],
+                                      [nh.from_array(np.array([3], np.int64), "k")]),
+                         opset_imports=[h.make_opsetid("", 17)])
+    path = _save(model, tmp_path)
+    with pytest.raises(UnsupportedOpError) as err:
+        load_onnx(path, {})
+    msg = str(err.value)
+    assert msg.startswith("unsupported ONNX ops: TopK (node 'topk'), LeakyRelu (node 'leaky_1')")
+    assert "Relu (node 'ok')" not in msg
+
+
+def test_garbage_and_truncated_files_are_config_errors(tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"this is not a protobuf \xff\xfe" * 20)
+    with pytest.raises(ConfigError, match="ONNX"):
+        load_onnx(junk, {})
+    data = cnn().SerializeToString()
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ConfigError, match="ONNX"):
+        load_onnx(cut, {})
+
+
+def test_gemm_attributes_and_activation_variants(tmp_path):
+    rng = np.random.default_rng(3)
+    b = nh.from_array(rng.standard_normal((6, 4)).astype(np.float32), "B")  # (K, N), transB=0
+    c = nh.from_array(rng.standard_normal((4,)).astype(np.float32), "C")
+    nodes = [h.make_node("Gemm", ["x", "B", "C"], ["g"], name="gemm", alpha=0.5, beta=2.0, transA=1),
+             h.make_node("HardSigmoid", ["g"], ["hs"], name="hsig", alpha=0.2, beta=0.5),
+             h.make_node("Gelu", ["hs"], ["y"], name="gelu", approximate="tanh")]
+    model = h.make_model(h.make_graph(nodes, "gemm", [h.make_tensor_value_info("x", TP.FLOAT, [6, 3])],
+                                      [h.make_tensor_value_info("y", TP.FLOAT, [3, 4])], [b, c]),
+                         opset_imports=[h.make_opsetid("", 20)])
+    g = load_onnx(_save(model, tmp_path), {})
+    kinds = [(o.op, getattr(o, "fn", None)) for o in g.ops()]
+    assert kinds == [("transpose", None), ("linear", None), ("binary", "mul"), ("binary", "add"),
+                     ("binary", "mul"), ("binary", "add"), ("unary", "clip"), ("unary", "gelu_tanh")]
+    lin = g.op("gemm")
+    np.testing.assert_array_equal(g.tensors[lin.inputs[1]].data, nh.to_array(b).T)
+    assert len(lin.inputs) == 2  # alpha != 1: the bias is added after the scaling
+    assert g.total_macs == 3 * 4 * 6
+
+
+def test_cli_summary_json_and_subprocess(tmp_path, capsys):
+    path = _save(cnn(), tmp_path)
+    assert main(["summary", path, "--shape", "batch=2", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["total_macs"] == cnn_macs(2)
+    assert main(["summary", path]) == 2
+    assert "--shape batch=VALUE" in capsys.readouterr().err
+    run = subprocess.run([sys.executable, "-m", "hwsim", "summary", path, "--shape", "batch=1"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "conv1" in run.stdout and f"{cnn_macs(1):,}" in run.stdout
+
+
+def test_single_node_identity_output_and_constant_folding(tmp_path):
+    x = ("x", TP.FLOAT, [2, 3])
+    model = single("Expand", [x], [("y", TP.FLOAT, [2, 3])], [nh.from_array(np.array([2, 3], np.int64), "s")],
+                   node_inputs=["x", "s"])
+    g = load_onnx(_save(model, tmp_path), {})
+    assert [o.op for o in g.ops()] == ["unary"] and g.outputs == ["y"]  # Expand to its own shape aliases
