@@ -359,10 +359,11 @@ def conv_integer(x, w, x_zero_point=0, w_zero_point=0, strides=(1, 1), pads=(0, 
 
 
 def _float_array(name, x):
+    """Contiguous float32/float64 view or copy of ``x``; rejects non-float and non-finite data."""
     x = np.asarray(x)
-    if x.dtype.kind != "f" or not np.all(np.isfinite(x)):
+    if x.dtype.kind != "f" or not np.isfinite(x).all():
         raise InputDataError(f"{name} must be a finite float array (values of a narrow format)")
-    return np.ascontiguousarray(x, np.float64)
+    return np.ascontiguousarray(x, x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
 
 
 def float_matmul(a, b, accumulator="fp32", order="sequential", block_k=32):

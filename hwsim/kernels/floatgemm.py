@@ -91,16 +91,25 @@ def _seq_blocked(a, b, fmt, block, out):
 
 @njit(cache=True, parallel=True)
 def _seq_fp32(a, b, out):
-    """Sequential float32 accumulation; valid when every product is exact in float32."""
+    """Sequential float32 accumulation (k ascending); valid when every product is exact in float32.
+
+    Tiled over 16 rows x 256 columns so a B row segment is reused from cache; per-element order
+    is unchanged.
+    """
     m, k = a.shape
     n = b.shape[1]
-    for i in prange(m):
-        acc = np.zeros(n, np.float32)
+    ti, tj = 16, 256
+    nti, ntj = (m + ti - 1) // ti, (n + tj - 1) // tj
+    for t in prange(nti * ntj):
+        i0, j0 = (t // ntj) * ti, (t % ntj) * tj
+        i1, j1 = min(m, i0 + ti), min(n, j0 + tj)
+        acc = np.zeros((ti, tj), np.float32)
         for kk in range(k):
-            aik = a[i, kk]
-            for j in range(n):
-                acc[j] += aik * b[kk, j]
-        out[i, :] = acc
+            for r in range(i1 - i0):
+                air = a[i0 + r, kk]
+                for j in range(j1 - j0):
+                    acc[r, j] += air * b[kk, j0 + j]
+        out[i0:i1, j0:j1] = acc[: i1 - i0, : j1 - j0]
 
 
 @njit(cache=True, parallel=True)
@@ -189,32 +198,41 @@ def _bitlen(v):
 
 
 @njit(cache=True, parallel=True)
-def _stats(x):
-    """Over the non-zero finite float64 values of ``x``: (max significant bits, min exponent of
-    the last set bit, max e with |x| < 2**e)."""
-    u = x.reshape(-1).view(np.int64)
+def _stats_bits(u, mbits, bias):
+    """Over the non-zero finite floats whose bit patterns are ``u`` (IEEE, ``mbits`` mantissa bits,
+    exponent ``bias``): (max significant bits, min exponent of the last set bit, max e with
+    |x| < 2**e)."""
     nblk = 64
     step = (u.size + nblk - 1) // nblk
     bits = np.zeros(nblk, np.int64)
     lsb = np.full(nblk, 10**6, np.int64)
     top = np.full(nblk, -(10**6), np.int64)
+    sign_off = (np.int64(1) << (mbits + (11 if mbits == 52 else 8))) - 1
     for q in prange(nblk):
         for t in range(q * step, min(u.size, q * step + step)):
-            w = u[t] & np.int64(0x7FFFFFFFFFFFFFFF)
+            w = np.int64(u[t]) & sign_off
             if w == 0:
                 continue
-            e_b = w >> 52
-            mant = w & np.int64((1 << 52) - 1)
+            e_b = w >> mbits
+            mant = w & ((np.int64(1) << mbits) - 1)
             if e_b == 0:
                 e_b = 1
             else:
-                mant |= np.int64(1) << 52
+                mant |= np.int64(1) << mbits
             tz = _bitlen(mant & -mant) - 1
             hb = _bitlen(mant)
             bits[q] = max(bits[q], hb - tz)
-            lsb[q] = min(lsb[q], e_b - 1075 + tz)
-            top[q] = max(top[q], e_b - 1075 + hb)
+            lsb[q] = min(lsb[q], e_b - bias - mbits + tz)
+            top[q] = max(top[q], e_b - bias - mbits + hb)
     return bits.max(), lsb.min(), top.max()
+
+
+def _stats(x):
+    """:func:`_stats_bits` of a contiguous float32 or float64 array."""
+    x = np.ascontiguousarray(x).reshape(-1)
+    if x.dtype == np.float32:
+        return _stats_bits(x.view(np.int32), 23, 127)
+    return _stats_bits(x.astype(np.float64, copy=False).view(np.int64), 52, 1023)
 
 
 @njit(cache=True, parallel=True)
@@ -254,16 +272,21 @@ def blas_is_exact(a, b):
 
 
 def float_matmul(a, b, fmt, order, block):
-    """Wrapper: float64 (M, K) @ (K, N) with accumulator ``fmt`` (-1 = exact) and ``order``."""
+    """Wrapper: float32/float64 (M, K) @ (K, N), accumulator ``fmt`` (-1 = exact), ``order``.
+
+    Exact sums use float64 BLAS when :func:`blas_is_exact` proves it exact, else fsum.
+    """
     out = np.empty((a.shape[0], b.shape[1]))
+    if fmt < 0 and blas_is_exact(a, b):
+        return np.matmul(a.astype(np.float64), b.astype(np.float64), out=out)
+    if fmt == FMT_FP32 and order == ORDER_SEQ and products_exact_in_f32(a, b):
+        _seq_fp32(a.astype(np.float32), b.astype(np.float32), out)
+        return out
+    a, b = a.astype(np.float64), b.astype(np.float64)
     if fmt < 0:
-        if blas_is_exact(a, b):
-            return a @ b
         _exact_dot(a, b, out)
     elif order == ORDER_PAIR:
         _pairwise(a, b, fmt, out)
-    elif fmt == FMT_FP32 and order == ORDER_SEQ and products_exact_in_f32(a, b):
-        _seq_fp32(a.astype(np.float32), b.astype(np.float32), out)
     else:
         _seq_blocked(a, b, fmt, block if order == ORDER_BLOCK else max(a.shape[1], 1), out)
     return out
@@ -272,5 +295,6 @@ def float_matmul(a, b, fmt, order, block):
 def mx_matmul(a, sa, b, sb, block, fmt):
     """Wrapper of :func:`_mx`; ``sa`` (M, K/block), ``sb`` (K/block, N) power-of-two scales."""
     out = np.empty((a.shape[0], b.shape[1]))
-    _mx(a, sa, b, sb, block, fmt, out)
+    f64 = [np.ascontiguousarray(x, np.float64) for x in (a, sa, b, sb)]
+    _mx(f64[0], f64[1], f64[2], f64[3], block, fmt, out)
     return out

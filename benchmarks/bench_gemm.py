@@ -1,0 +1,116 @@
+"""GEMM kernel throughput against baselines measured in the same run (not a test).
+
+Usage: ``python benchmarks/bench_gemm.py [--m 512 --k 4096 --n 4096 --repeat 5]``
+
+Prints, for an (M, K) @ (K, N) product, the best-of-``repeat`` wall time of
+
+* exact int8 GEMM (``hwsim.ops.int_matmul(..., overflow="none")``) vs onnxruntime
+  MatMulInteger (B a constant initializer, so ORT may prepack it), u8*u8 and s8*s8;
+* FP8 (E4M3) GEMM with exact and with sequential fp32 accumulation
+  (``hwsim.ops.float_matmul``) vs numpy float32 matmul on the same values.
+
+GOPS counts 2 operations per multiply-accumulate; GMAC/s counts one.
+"""
+
+import argparse
+import platform
+import time
+
+import ml_dtypes
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+from hwsim import ops
+
+
+def best_time(fn, repeat):
+    """Best wall time in seconds of ``repeat`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def ort_matmul_integer(b):
+    """An onnxruntime session computing MatMulInteger(x, b) with ``b`` constant."""
+    import onnxruntime as ort
+
+    types = {np.dtype(np.uint8): TensorProto.UINT8, np.dtype(np.int8): TensorProto.INT8}
+    node = helper.make_node("MatMulInteger", ["x", "b"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", types[b.dtype], None)],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
+                              [numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return lambda x: sess.run(None, {"x": x})[0]
+
+
+def bench_int8(m, k, n, repeat, rng):
+    rows = []
+    for dt in (np.uint8, np.int8):
+        info = np.iinfo(dt)
+        a = rng.integers(info.min, info.max, (m, k), endpoint=True).astype(dt)
+        b = rng.integers(info.min, info.max, (k, n), endpoint=True).astype(dt)
+        run_ort = ort_matmul_integer(b)
+        ours = ops.int_matmul(a, b, overflow="none")
+        assert np.array_equal(ours, run_ort(a).astype(np.int64)), "results differ from ORT"
+        t_ort = best_time(lambda: run_ort(a), repeat)
+        t_ours = best_time(lambda: ops.int_matmul(a, b, overflow="none"), repeat)
+        name = f"{np.dtype(dt).name}x{np.dtype(dt).name}"
+        rows.append((f"exact int GEMM {name}", t_ours, f"ORT MatMulInteger {name}", t_ort))
+    return rows
+
+
+def bench_fp8(m, k, n, repeat, rng):
+    def fp8(shape):
+        x = rng.standard_normal(shape).astype(np.float32)
+        return x.astype(ml_dtypes.float8_e4m3fn).astype(np.float32)
+
+    a, b = fp8((m, k)), fp8((k, n))
+    t_np = best_time(lambda: a @ b, repeat)
+    t_exact = best_time(lambda: ops.float_matmul(a, b, "exact"), repeat)
+    t_seq = best_time(lambda: ops.float_matmul(a, b, "fp32", "sequential"), max(1, repeat // 2))
+    return [("FP8 GEMM, exact accumulation", t_exact, "numpy float32 matmul", t_np),
+            ("FP8 GEMM, sequential fp32 accumulation", t_seq, "numpy float32 matmul", t_np)]
+
+
+def machine():
+    name = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return f"{name}, {os.cpu_count()} logical CPUs"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--m", type=int, default=512)
+    p.add_argument("--k", type=int, default=4096)
+    p.add_argument("--n", type=int, default=4096)
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args()
+    rng = np.random.default_rng(0)
+    macs = args.m * args.k * args.n
+    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d')}; shape "
+          f"{args.m}x{args.k}x{args.n} ({macs / 1e9:.2f} GMAC)")
+    print("| kernel | time s | GOPS | baseline | baseline s | baseline GOPS | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for name, t, base, tb in bench_int8(args.m, args.k, args.n, args.repeat, rng) + \
+            bench_fp8(args.m, args.k, args.n, args.repeat, rng):
+        print(f"| {name} | {t:.4f} | {2 * macs / t / 1e9:.1f} | {base} | {tb:.4f} | "
+              f"{2 * macs / tb / 1e9:.1f} | {tb / t:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
