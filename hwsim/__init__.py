@@ -3,6 +3,7 @@
 Public API (each also a CLI command):
 
 - :func:`load_model` / :func:`quantize_graph` / :func:`summarize` -- the IR (``hwsim summary``)
+- :func:`estimate` -- latency and energy per layer on a hardware target (``hwsim estimate``)
 - :func:`simulate` (= :func:`hwsim.sim.run`) -- bit-accurate simulation (``hwsim simulate``)
 """
 
@@ -10,6 +11,7 @@ from hwsim.graph.annotate import QuantConfig, quantize_graph
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.summary import summarize
 from hwsim.graph.zoo import load_model
+from hwsim.cost.estimate import estimate
 from hwsim.sim import run as simulate
 
 __version__ = "0.1.0"

@@ -15,6 +15,8 @@ COMMAND_MODULES = [
     "hwsim.commands.summary",
     "hwsim.commands.compare",
     "hwsim.commands.simulate",
+    "hwsim.commands.estimate",
+    "hwsim.commands.targets",
 ]
 
 

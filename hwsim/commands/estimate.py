@@ -1,0 +1,52 @@
+"""``hwsim estimate``: per-layer latency, energy and bottleneck of a model on a target."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from hwsim.commands.common import add_model_args, parse_shape_args
+from hwsim.render import si, table
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("estimate", help="latency, energy and bottleneck per layer on a hardware target")
+    add_model_args(p)
+    p.add_argument("--target", required=True, metavar="T",
+                   help="bundled target name (see `hwsim targets`) or a target .yaml path")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--plot", metavar="OUT.png", help="write a roofline + energy-breakdown plot (needs matplotlib)")
+    p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights (data-dependent targets)")
+    p.set_defaults(run=run_estimate)
+
+
+def _rows(report):
+    return [(r.name, r.op, f"{r.latency_s * 1e3:.4f}", si(r.energy_j, "J"), r.bottleneck,
+             f"{r.utilization:.2f}", r.formats or "-") for r in report.layers]
+
+
+def run_estimate(args: argparse.Namespace) -> int:
+    from hwsim.cost import estimate
+    from hwsim.targets import load_target
+
+    target = load_target(args.target)
+    report = estimate(args.model, target, weights=args.weights, activations=args.activations,
+                      config=args.config, shapes=parse_shape_args(args.shape) or None, seed=args.seed)
+    if args.plot:
+        from hwsim.cost.plot import plot_report
+
+        plot_report(report, target, args.plot)
+    if args.json:
+        print(json.dumps(report.to_json()))
+        return 0
+    for note in report.notes:
+        print(f"note: {note}")
+    print(table(["layer", "op", "latency (ms)", "energy", "bottleneck", "util", "formats"], _rows(report),
+                "llrrlrl"))
+    tot = report.total
+    parts = ", ".join(f"{k} {si(v, 'J')}" for k, v in tot.energy_breakdown_j.items() if v > 0)
+    print(f"\n{report.model} on {report.target}: {tot.latency_s * 1e3:.4g} ms, {si(tot.energy_j, 'J')} "
+          f"({parts}), {si(tot.macs)} MACs, {si(tot.weight_bytes, 'B')} of weights")
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    return 0
