@@ -16,4 +16,4 @@ from hwsim.sim import run as simulate
 
 __version__ = "0.1.0"
 
-__all__ = ["Graph", "Tensor", "QuantConfig", "load_model", "quantize_graph", "simulate", "summarize"]
+__all__ = ["Graph", "Tensor", "QuantConfig", "estimate", "load_model", "quantize_graph", "simulate", "summarize"]
