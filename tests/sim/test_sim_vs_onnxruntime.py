@@ -107,3 +107,35 @@ def test_exact_and_onnxruntime_modes_can_differ():
     e = ops.requantize(acc, m, 0, "exact", np.int32)
     o = ops.requantize(acc, m, 0, "onnxruntime", np.int32)
     assert np.count_nonzero(e != o) > 0
+
+
+def test_e4m3fn_cast_deviation_is_an_option_not_the_default(tmp_path):
+    x = np.array([460.0, 480.0, 490.0, -495.0, 496.0, 100.0], np.float32)
+    node = helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT8E4M3FN, saturate=0)
+    _, path = _save(tmp_path, [node], [helper.make_tensor_value_info("x", TensorProto.FLOAT, (6,))],
+                    [helper.make_tensor_value_info("y", TensorProto.FLOAT8E4M3FN, (6,))], [])
+    g = load_onnx(path, {})
+    spec = run(g, {"x": x}).outputs["y"]
+    ortlike = run(g, {"x": x}, ort_e4m3fn_cast=True).outputs["y"]
+    assert np.isnan(spec[1:5]).all() and spec[0] == 448 and spec[5] == 96
+    np.testing.assert_array_equal(ortlike[[0, 1, 2, 3, 5]], [448, 448, 448, -448, 96])
+    assert np.isnan(ortlike[4])
+
+
+def test_u8s8_pair_saturation_option_reproduces_onnxruntime_avx2(tmp_path):
+    rng = np.random.default_rng(3)
+    m, k, n = 4, 64, 5
+    a = rng.integers(200, 256, (m, k)).astype(np.uint8)
+    b = rng.integers(100, 128, (k, n)).astype(np.int8)
+    inits = [numpy_helper.from_array(np.asarray(v), nm) for nm, v in
+             [("za", np.uint8(0)), ("b", b), ("zb", np.int8(0))]]
+    node = helper.make_node("MatMulInteger", ["a", "b", "za", "zb"], ["y"])
+    model, path = _save(tmp_path, [node], [helper.make_tensor_value_info("a", TensorProto.UINT8, (m, k))],
+                        [helper.make_tensor_value_info("y", TensorProto.INT32, (m, n))], inits)
+    want = _ort(model, {"a": a})
+    g = load_onnx(path, {})
+    exact = run(g, {"a": a}).outputs["y"]
+    np.testing.assert_array_equal(exact, a.astype(np.int64) @ b.astype(np.int64))
+    if np.array_equal(want, exact):
+        pytest.skip("this CPU's onnxruntime does not saturate u8*s8 pairs (VNNI or ARM)")
+    np.testing.assert_array_equal(run(g, {"a": a}, pairwise_int16=True).outputs["y"], want)
