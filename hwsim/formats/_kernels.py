@@ -46,3 +46,24 @@ def _float_codes(v, e_bits, m_bits, bias, policy, nan_code):  # pragma: no cover
         else:
             out[i] = sbit | int(math.ldexp(a, m_bits - emin))
     return out
+
+
+@njit(cache=True)
+def _nearest_centroid(v, cb):  # pragma: no cover - jitted
+    """Index of the nearest row of ``cb`` (K, D) for each row of ``v`` (N, D), by squared
+    Euclidean distance; ties go to the lowest index."""
+    n, d = v.shape
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        best = np.inf
+        arg = 0
+        for j in range(cb.shape[0]):
+            dist = 0.0
+            for t in range(d):
+                diff = v[i, t] - cb[j, t]
+                dist += diff * diff
+            if dist < best:
+                best = dist
+                arg = j
+        out[i] = arg
+    return out

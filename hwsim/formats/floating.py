@@ -66,7 +66,8 @@ class FloatFormat(Format):
     exponent_bits : int
         Exponent field width, >= 1 (>= 2 for ieee).
     mantissa_bits : int
-        Stored fraction bits (without the hidden bit), >= 0 (>= 1 for fn).
+        Stored fraction bits (without the hidden bit), >= 0 (>= 1 for ieee and fn, whose NaN
+        codes need a mantissa bit).
     bias : int, optional
         Exponent bias; default 2^(e-1) - 1, or 2^(e-1) for fnuz.
     nan_policy : {"ieee", "fn", "fnuz", "finite"}
@@ -88,9 +89,10 @@ class FloatFormat(Format):
             raise ConfigError(f"nan_policy must be one of {NAN_POLICIES}, got {self.nan_policy!r}")
         if not (isinstance(e, (int, np.integer)) and isinstance(m, (int, np.integer))):
             raise ConfigError("exponent_bits and mantissa_bits must be integers")
-        if e < (2 if self.nan_policy == "ieee" else 1) or m < (1 if self.nan_policy == "fn" else 0):
-            raise ConfigError(f"e{e}m{m} with nan_policy {self.nan_policy!r} has no finite normal "
-                              "numbers; use more exponent (ieee: >= 2) or mantissa (fn: >= 1) bits")
+        if e < (2 if self.nan_policy == "ieee" else 1) or m < (0 if self.nan_policy in ("fnuz", "finite") else 1):
+            raise ConfigError(f"e{e}m{m} with nan_policy {self.nan_policy!r} lacks finite numbers or "
+                              "a NaN code; use more exponent (ieee: >= 2) or mantissa (ieee, fn: >= 1) "
+                              "bits, or nan_policy 'fnuz'/'finite'")
         if 1 + e + m > 64:
             raise ConfigError(f"float formats hold at most 64 bits, got 1 + {e} + {m}")
         if self.bias is None:
@@ -177,7 +179,7 @@ class FloatFormat(Format):
         """Canonical (positive, quiet) NaN code, None for ``finite``."""
         e, m = self.exponent_bits, self.mantissa_bits
         if self.nan_policy == "ieee":
-            return (((1 << e) - 1) << m) | (1 << (m - 1) if m else 0)
+            return (((1 << e) - 1) << m) | (1 << (m - 1))
         if self.nan_policy == "fn":
             return (1 << (e + m)) - 1
         if self.nan_policy == "fnuz":

@@ -8,6 +8,7 @@ import numpy as np
 
 from hwsim.errors import ConfigError, InputDataError
 from hwsim.formats._base import Format
+from hwsim.formats._kernels import _nearest_centroid
 
 
 @dataclass(frozen=True)
@@ -72,22 +73,27 @@ class VQFormat(Format):
             raise InputDataError(f"{self.name}: cannot quantize NaN")
         return x.reshape(-1, self.dim)
 
-    def assign(self, vectors, codebook, chunk: int = 65536) -> np.ndarray:
-        """Index of the nearest centroid (squared Euclidean; ties -> lowest index) per vector."""
-        out = np.empty(len(vectors), dtype=np.int64)
-        c2 = np.sum(codebook * codebook, axis=1)
-        for i in range(0, len(vectors), chunk):
-            v = vectors[i:i + chunk]
-            out[i:i + chunk] = np.argmin(c2[None, :] - 2.0 * v @ codebook.T, axis=1)
-        return out
+    def assign(self, vectors, codebook) -> np.ndarray:
+        """Index of the nearest centroid (squared Euclidean; ties -> lowest index) per vector.
 
-    def fit(self, x, seed=0, iterations: int = 8) -> np.ndarray:
+        ``vectors`` is (N, dim), ``codebook`` (K, dim); returns int64 (N,).
+        """
+        v = np.ascontiguousarray(vectors, dtype=np.float64)
+        cb = np.ascontiguousarray(codebook, dtype=np.float64)
+        if v.ndim != 2 or cb.ndim != 2 or v.shape[1] != self.dim or cb.shape[1] != self.dim:
+            raise InputDataError(f"{self.name}: vectors and codebook must be 2-D with {self.dim} "
+                                 f"columns, got {v.shape} and {cb.shape}")
+        return _nearest_centroid(v, cb)
+
+    def fit(self, x, seed=0, iterations: int = 8, max_fit_vectors: int = 1 << 16) -> np.ndarray:
         """Seeded k-means codebook (numpy only, deterministic) of D-dim vectors of ``x``.
 
-        Vectors are consecutive groups of ``dim`` values along the last axis. Initial centroids
-        are distinct data vectors drawn with ``numpy.random.default_rng(seed)``; then
-        ``iterations`` Lloyd steps (empty clusters keep their centroid). Fewer distinct vectors
-        than centroids give a codebook padded by repeating them.
+        Vectors are consecutive groups of ``dim`` values along the last axis. With more than
+        ``max_fit_vectors`` vectors, the codebook is fitted on a seeded random subset of that
+        many (all vectors are still assigned). Initial centroids are distinct data vectors drawn
+        with ``numpy.random.default_rng(seed)``; then ``iterations`` Lloyd steps (empty clusters
+        keep their centroid). Fewer distinct vectors than centroids give a codebook padded by
+        repeating them.
 
         Returns
         -------
@@ -95,6 +101,8 @@ class VQFormat(Format):
         """
         v = self._vectors(x)
         rng = np.random.default_rng(seed)
+        if len(v) > max_fit_vectors:
+            v = v[np.sort(rng.choice(len(v), size=max_fit_vectors, replace=False))]
         uniq = np.unique(v, axis=0)
         k = self.num_centroids
         pick = rng.choice(len(uniq), size=min(k, len(uniq)), replace=False)
@@ -102,8 +110,8 @@ class VQFormat(Format):
         for _ in range(iterations):
             idx = self.assign(v, cb)
             counts = np.bincount(idx, minlength=k)
-            sums = np.zeros_like(cb)
-            np.add.at(sums, idx, v)
+            sums = np.stack([np.bincount(idx, weights=v[:, d], minlength=k)
+                             for d in range(self.dim)], axis=1)
             cb = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], cb)
         return cb
 

@@ -94,3 +94,9 @@ def float_codes_reference(fmt, v):
     if fmt.nan_policy == "fnuz":  # -0 does not exist; its code is the NaN
         code = np.where((a0 == 0) & ~np.isnan(v), 0, code)
     return code.astype(fmt.code_dtype())
+
+
+def nearest_centroid_reference(v: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    """Brute-force nearest codebook row per vector (squared distance, first index on ties)."""
+    d = ((v[:, None, :] - cb[None, :, :]) ** 2).sum(axis=2)
+    return np.argmin(d, axis=1)

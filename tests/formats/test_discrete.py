@@ -81,3 +81,17 @@ def test_vq_deterministic_and_reconstructs():
 def test_vq_rejects_bad_shapes():
     with pytest.raises(InputDataError):
         F.get("vq_d4_b8").quantize(np.ones((3, 6)))
+
+
+@pytest.mark.parametrize("dim,bits", [(1, 3), (2, 6), (4, 8), (8, 4)])
+def test_assign_kernel_matches_reference(dim, bits):
+    f = F.VQFormat(dim, bits)
+    rng = np.random.default_rng(dim)
+    v = rng.standard_normal((300, dim))
+    cb = rng.standard_normal((1 << bits, dim))
+    cb[1] = cb[0]  # duplicate centroid: ties go to the lowest index
+    v[:5] = cb[0]
+    np.testing.assert_array_equal(f.assign(v, cb), R.nearest_centroid_reference(v, cb))
+    v = np.round(rng.standard_normal((200, dim)))  # many exact ties on a coarse grid
+    cbi = np.round(rng.standard_normal((1 << bits, dim)) * 2) / 2
+    np.testing.assert_array_equal(f.assign(v, cbi), R.nearest_centroid_reference(v, cbi))
