@@ -95,3 +95,11 @@ def test_assign_kernel_matches_reference(dim, bits):
     v = np.round(rng.standard_normal((200, dim)))  # many exact ties on a coarse grid
     cbi = np.round(rng.standard_normal((1 << bits, dim)) * 2) / 2
     np.testing.assert_array_equal(f.assign(v, cbi), R.nearest_centroid_reference(v, cbi))
+
+
+def test_assign_kernel_in_python_mode():
+    from hwsim.formats._kernels import _nearest_centroid
+
+    rng = np.random.default_rng(9)
+    v, cb = rng.standard_normal((50, 2)), rng.standard_normal((8, 2))
+    np.testing.assert_array_equal(_nearest_centroid.py_func(v, cb), R.nearest_centroid_reference(v, cb))

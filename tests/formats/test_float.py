@@ -172,3 +172,15 @@ def test_fp8_quantize_linear_matches_onnx(name, saturate):
     got = F.get(name).quantize(x, scale=s, saturate=bool(saturate)) / np.float64(s)
     bad = _same(got, y.astype(np.float64))
     assert len(bad) == 0, (x[bad][:5], got[bad][:5], y[bad][:5])
+
+
+def test_code_kernel_in_python_mode():
+    """The jitted kernel's Python body (as under NUMBA_DISABLE_JIT=1) gives the same codes."""
+    from hwsim.formats._kernels import POLICY_CODES, _float_codes
+
+    for name in ("fp8_e4m3fn", "fp8_e5m2fnuz", "fp4_e2m1fn", "bf16"):
+        fmt = F.get(name)
+        v = fmt.quantize(R.float16_patterns_as_float32()[::37].astype(np.float64), saturate=False)
+        got = _float_codes.py_func(v, fmt.exponent_bits, fmt.mantissa_bits, fmt.bias,
+                                   POLICY_CODES[fmt.nan_policy], fmt.nan_code or 0)
+        np.testing.assert_array_equal(got, R.float_codes_reference(fmt, v))

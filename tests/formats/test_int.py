@@ -109,3 +109,25 @@ def test_bad_inputs():
         F.get("int8").quantize(np.ones((2, 3)), scale=np.ones(4), axis=1)
     with pytest.raises(InputDataError):
         F.get("int8").decode(np.array([256]))
+
+
+@pytest.mark.parametrize("name", ["int4", "uint8"])
+def test_blocked_matches_onnx(name):
+    """ONNX blocked quantization (opset 21 block_size) equals group_size along the axis."""
+    np_t, onnx_t = ZP_TYPES[name]
+    fmt = F.get(name)
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 4, size=(3, 12)).astype(np.float32)
+    s = rng.uniform(0.1, 1.0, size=(3, 3)).astype(np.float32)
+    zp = rng.integers(fmt.qmin, fmt.qmax + 1, size=(3, 3))
+    node = helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["y"], axis=1, block_size=4)
+    graph = helper.make_graph(
+        [node], "q",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape),
+         helper.make_tensor_value_info("s", TensorProto.FLOAT, s.shape),
+         helper.make_tensor_value_info("zp", onnx_t, zp.shape)],
+        [helper.make_tensor_value_info("y", onnx_t, x.shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    (y,) = ReferenceEvaluator(model).run(None, {"x": x, "s": s, "zp": zp.astype(np_t)})
+    got = fmt.decode(fmt.encode(x, scale=s, zero_point=zp, axis=1, group_size=4))
+    np.testing.assert_array_equal(got.astype(np.int64), y.astype(np.int64))

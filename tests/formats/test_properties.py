@@ -6,28 +6,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import hwsim.formats as F
+from tests.formats.strategies import float_formats, formats, int_formats, mx_formats
 
 DETERMINISTIC = ["half_even", "half_away", "half_up", "toward_zero"]
-
-
-@st.composite
-def float_formats(draw):
-    policy = draw(st.sampled_from(["ieee", "fn", "fnuz", "finite"]))
-    e = draw(st.integers(2, 8))
-    m = draw(st.integers(1 if policy in ("ieee", "fn") else 0, 10))
-    return F.FloatFormat(e, m, nan_policy=policy)
-
-
-@st.composite
-def int_formats(draw):
-    signed = draw(st.booleans())
-    bits = draw(st.integers(2 if signed else 1, 16))
-    return F.IntFormat(bits, signed, narrow_range=signed and draw(st.booleans()))
-
-
-table_formats = st.one_of(st.just(F.TernaryFormat()), st.just(F.BinaryFormat()),
-                          st.integers(2, 6).map(F.Pow2Format))
-formats = st.one_of(float_formats(), int_formats(), table_formats)
 reals = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 arrays = st.lists(reals, min_size=1, max_size=40).map(np.array)
 scales = st.sampled_from([None, 1.0, 0.1, 0.5, 3.0, 2.0 ** -10])
@@ -132,9 +113,6 @@ def test_unknown_rounding(mode):
     with pytest.raises(ConfigError, match="half_even"):
         F.get("int8").quantize(np.ones(2), rounding=mode)
 
-
-mx_formats = st.sampled_from(["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2",
-                              "mxfp4_e2m1", "mxint8"]).map(F.get)
 
 
 @settings(max_examples=80, deadline=None)
