@@ -230,7 +230,8 @@ class FloatFormat(Format):
         expf = (c >> m) & ((1 << e_bits) - 1)
         mant = c & ((1 << m) - 1)
         sub = np.ldexp(mant.astype(np.float64), self.emin - m)
-        nor = np.ldexp((mant + (1 << m)).astype(np.float64), (expf - self.bias - m).astype(np.int32))
+        with np.errstate(over="ignore"):  # the reserved top exponent of fp64 overflows; replaced below
+            nor = np.ldexp((mant + (1 << m)).astype(np.float64), (expf - self.bias - m).astype(np.int32))
         val = np.where(expf == 0, sub, nor)
         top = expf == (1 << e_bits) - 1
         if self.nan_policy == "ieee":
