@@ -1,8 +1,15 @@
 """Mixed-precision and pruning planning under hardware budgets.
 
+- :func:`solve` -- per-layer weight format, activation format and pruning minimising summed
+  sensitivity under budgets (latency_s, energy_j, size_bytes, bops), verified by re-estimating.
+- :func:`pareto` -- plans along one budget; :func:`tables` -- the sensitivity and cost tables.
 - :func:`mckp` -- exact multiple-choice knapsack with several budgets (MILP, HiGHS).
 """
 
+from hwsim.solve.api import Tables, pareto, plan_from, solve, tables
+from hwsim.solve.choices import Choice, choices_for, parse_choices, target_choices
 from hwsim.solve.mckp import MCKPResult, mckp
+from hwsim.solve.plan import Plan, PlanLayer
 
-__all__ = ["MCKPResult", "mckp"]
+__all__ = ["Choice", "MCKPResult", "Plan", "PlanLayer", "Tables", "choices_for", "mckp", "parse_choices",
+           "pareto", "plan_from", "solve", "tables", "target_choices"]

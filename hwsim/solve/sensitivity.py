@@ -34,6 +34,7 @@ from hwsim.graph.annotate import LayerRule, QuantConfig, apply_config
 from hwsim.graph.ir import Graph
 from hwsim.solve.cache import SensitivityCache, graph_digest
 from hwsim.solve.choices import Choice
+from hwsim.solve.costs import prunable, solver_layers
 from hwsim.solve.data import CalibData
 from hwsim.solve.tail import boundary_values, tail_graph
 
@@ -74,20 +75,8 @@ def layer_config(layer: str, choice: Choice) -> QuantConfig:
 
 
 def applies(graph: Graph, layer: str, choice: Choice) -> bool:
-    """False when the choice cannot be applied to the layer.
-
-    Pruning needs a weight (not a matmul of two activations); N:M pruning needs the reduction
-    length (weight elements per output channel) to be a multiple of M, as verify() demands.
-    """
-    op = graph.op(layer)
-    if choice.pruning.kind == "none":
-        return True
-    w = graph.weight(op)
-    if w is None:
-        return False
-    if choice.pruning.kind == "nm":
-        return (w.numel // w.shape[0]) % choice.pruning.m == 0
-    return True
+    """False when the choice cannot be applied to the layer (see :func:`hwsim.solve.costs.prunable`)."""
+    return prunable(graph, layer, choice)
 
 
 class Progress:
@@ -151,7 +140,7 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     if metric == "task_loss" and data.labels is None:
         raise InputDataError("metric task_loss needs labels in the calibration .npz (key 'labels')")
     t0 = time.perf_counter()
-    layers = [o.name for o in graph.layers()]
+    layers = solver_layers(graph)
     vals = np.full((len(layers), len(choices)), np.inf)
     g, ref = float_values(graph, data, seed)
     key_base = (graph_digest(g), data.digest(), metric, seed)
@@ -187,13 +176,16 @@ def measure_proxy(graph: Graph, choices: list[Choice], reference: dict[str, np.n
     from hwsim.solve.proxy import layer_proxy
 
     t0 = time.perf_counter()
-    layers = graph.layers()
+    layers = [graph.op(n) for n in solver_layers(graph)]
     vals = np.full((len(layers), len(choices)), np.inf)
+    memo: dict = {}  # synthetic weights of one shape fed the same assumed inputs give the same values
     for i, op in enumerate(layers):
-        stats = layer_proxy(graph, op, reference, seed, max_sample)
-        for j, ch in enumerate(choices):
-            if applies(graph, op.name, ch):
-                vals[i, j] = stats(ch)
+        w = graph.weight(op)
+        sig = (op.op, w.shape, graph.tensors[op.outputs[0]].shape) if w.data is None and reference is None else op.name
+        if sig not in memo:
+            stats = layer_proxy(graph, op, reference, seed, max_sample)
+            memo[sig] = [stats(ch) if applies(graph, op.name, ch) else np.inf for ch in choices]
+        vals[i] = memo[sig]
     note = "proxy metric: layer output-noise energy from weight and input statistics (no simulation)"
     if reference is None:
         note += "; inputs assumed unit-variance Gaussian"

@@ -1,0 +1,150 @@
+"""``solve``: sensitivities + costs -> exact MCKP -> a Plan verified by re-estimating the whole model.
+
+Loop: solve the knapsack with each budget reduced by the base cost; estimate the whole model
+under the plan; if a total misses its limit, tighten that budget by the miss and solve again
+(at most ``max_rounds`` times). The returned Plan carries the re-estimated totals, never the
+predicted ones, and its status says whether every budget is met.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from hwsim.errors import ConfigError
+from hwsim.graph.annotate import QuantConfig
+from hwsim.solve.choices import Choice
+from hwsim.solve.costs import BUDGETS, CostTable, actual_totals, plan_config
+from hwsim.solve.mckp import mckp
+
+Status = Literal["optimal", "infeasible", "time_limit", "budget_missed"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlanLayer(_Frozen):
+    """What one layer runs in the plan."""
+
+    name: str = Field(description="Layer (op) name.")
+    weight_format: str = Field(description="Weight format.")
+    activation_format: str = Field(description="Format of the layer's activation inputs.")
+    pruning: str = Field(description="Pruning label: 0, 50%, 2:4, ch25%.")
+    sensitivity: float = Field(description="Metric value of this (layer, choice).")
+
+
+class BudgetUse(_Frozen):
+    """A budget, what the plan uses of it (re-estimated) and what the table predicted."""
+
+    limit: float = Field(description="The '<=' limit, in the budget's unit.")
+    value: float | None = Field(description="Re-estimated total of the plan (None when infeasible).")
+    predicted: float | None = Field(description="Total predicted from the per-layer table.")
+    min_reachable: float = Field(description="Smallest total any plan reaches on this budget alone.")
+
+
+class Plan(_Frozen):
+    """A solved plan: per-layer choices, budgets, the verified totals."""
+
+    status: Status = Field(description="optimal (every budget met, proven optimal on the table), infeasible, "
+                                       "time_limit, or budget_missed (the re-estimate still misses a budget).")
+    objective: float | None = Field(description="Summed sensitivity of the chosen (layer, choice) pairs.")
+    metric: str = Field(description="Sensitivity metric.")
+    budgets: dict[str, BudgetUse]
+    layers: tuple[PlanLayer, ...]
+    default_activation: str = Field(description="Format of activations that no layer chooses.")
+    total: dict = Field(default_factory=dict, description="The re-estimate's totals (as hwsim.estimate).")
+    rounds: int = Field(0, description="Solve / re-estimate rounds.")
+    solve_s: float = Field(0.0, description="Wall time of the whole solve, s.")
+    notes: tuple[str, ...] = ()
+
+    def config(self) -> QuantConfig:
+        """The plan as a quant config (``hwsim estimate --config`` / ``hwsim simulate --config``)."""
+        from hwsim.solve.costs import glob_escape
+        from hwsim.graph.annotate import LayerRule
+
+        rules = tuple(LayerRule(match=glob_escape(layer.name), weights=layer.weight_format,
+                                activations=layer.activation_format, pruning=layer.pruning) for layer in self.layers)
+        return QuantConfig(defaults=LayerRule(activations=self.default_activation), layers=rules)
+
+    def to_json(self) -> dict:
+        """{"status", "objective", "budgets": {NAME: {"limit", "value"}}, "layers": [...], "total"}."""
+        return {
+            "status": self.status, "objective": self.objective, "metric": self.metric,
+            "budgets": {k: {"limit": b.limit, "value": b.value, "predicted": b.predicted,
+                            "min_reachable": b.min_reachable} for k, b in self.budgets.items()},
+            "layers": [{"name": x.name, "weight_format": x.weight_format, "activation_format": x.activation_format,
+                        "pruning": x.pruning} for x in self.layers],
+            "total": self.total, "rounds": self.rounds, "notes": list(self.notes),
+        }
+
+
+def check_budgets(budgets: dict[str, float]) -> None:
+    unknown = sorted(set(budgets) - set(BUDGETS))
+    if unknown:
+        raise ConfigError(f"unknown budget(s) {unknown}; use {', '.join(BUDGETS)} (e.g. --budget energy_j<=0.002)")
+    bad = [k for k, v in budgets.items() if not np.isfinite(v) or v < 0]
+    if bad:
+        raise ConfigError(f"budget(s) {bad} must be finite and >= 0")
+
+
+def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: dict[str, float], metric: str,
+                 max_rounds: int = 4, seed: int = 0, notes: list[str] | None = None) -> Plan:
+    """Solve, verify by re-estimating, tighten missed budgets; see module docstring."""
+    check_budgets(budgets)
+    t0 = time.perf_counter()
+    eff = {k: v - costs.base[k] for k, v in budgets.items()}
+    tables = {k: costs.tables[k] for k in budgets}
+    notes = list(notes or []) + list(costs.notes)
+    plan = None
+    for rnd in range(1, max_rounds + 1):
+        r = mckp(values, tables, eff)
+        reach = {k: costs.base[k] + r.min_reachable[k] for k in budgets}
+        if r.status == "infeasible":
+            return _infeasible(budgets, reach, metric, costs, rnd, notes, time.perf_counter() - t0)
+        picks = [costs.choices[c] for c in r.choice]
+        actual, rep = actual_totals(graph, target, plan_config(costs.layers, picks, costs.default_activation), seed)
+        predicted = costs.totals(r.choice)
+        missed = {k: actual[k] - budgets[k] for k in budgets if actual[k] > budgets[k] * (1 + 1e-9)}
+        plan = _plan(r, picks, values, costs, budgets, actual, predicted, reach, metric, rep, rnd, notes)
+        if not missed:
+            break
+        for k, miss in missed.items():
+            eff[k] -= miss
+        notes.append(f"round {rnd}: re-estimate missed {', '.join(f'{k} by {v:.4g}' for k, v in missed.items())}; "
+                     "tightened and re-solved")
+    else:
+        plan = plan.model_copy(update={"status": "budget_missed"})
+    return plan.model_copy(update={"solve_s": time.perf_counter() - t0, "notes": tuple(notes)})
+
+
+def _plan(r, picks: list[Choice], values, costs: CostTable, budgets, actual, predicted, reach, metric, rep,
+          rounds, notes) -> Plan:
+    layers = tuple(PlanLayer(name=n, weight_format=c.weight_format, activation_format=c.activation_format,
+                             pruning=c.pruning.label, sensitivity=float(values[i, r.choice[i]]))
+                   for i, (n, c) in enumerate(zip(costs.layers, picks)))
+    uses = {k: BudgetUse(limit=budgets[k], value=actual[k], predicted=predicted[k], min_reachable=reach[k])
+            for k in budgets}
+    return Plan(status=r.status, objective=r.objective, metric=metric, budgets=uses, layers=layers,
+                default_activation=costs.default_activation,
+                total={**rep.total.model_dump(exclude={"energy_breakdown_j"}), "bops": actual["bops"]},
+                rounds=rounds, notes=tuple(notes))
+
+
+def _infeasible(budgets, reach, metric, costs: CostTable, rounds, notes, dt) -> Plan:
+    uses = {k: BudgetUse(limit=v, value=None, predicted=None, min_reachable=reach[k]) for k, v in budgets.items()}
+    return Plan(status="infeasible", objective=None, metric=metric, budgets=uses, layers=(),
+                default_activation=costs.default_activation, rounds=rounds, solve_s=dt, notes=tuple(notes))
+
+
+def infeasible_message(plan: Plan) -> str:
+    """What to tell a user whose budgets cannot be met."""
+    parts = [f"{k} <= {b.limit:.6g} (minimum reachable {b.min_reachable:.6g})" for k, b in plan.budgets.items()]
+    alone = [k for k, b in plan.budgets.items() if b.limit < b.min_reachable]
+    why = (f"{', '.join(alone)} below what any plan reaches" if alone
+           else "each budget is reachable alone but not all at once")
+    return (f"no plan meets the budgets ({why}): " + "; ".join(parts)
+            + ". Raise a budget, or add cheaper choices with --choices (fewer bits, pruning).")
