@@ -160,7 +160,8 @@ class Importer:
     def annotate(self, node: onnx.NodeProto, tensor: str, spec: QuantSpec) -> None:
         """Put a QuantSpec on an activation; a different spec already there is an error."""
         old = self.g.tensors[tensor].quant
-        if old != FP32 and old != spec:
+        bare = old.scale is None and old.format == spec.format  # placed constant: format only
+        if old != FP32 and old != spec and not bare:
             raise self.fail(node, f"tensor '{tensor}' is quantized twice with different parameters "
                                   f"({old.format} scale {old.scale} and {spec.format} scale {spec.scale})")
         self.g.set_quant(tensor, spec)

@@ -86,9 +86,29 @@ def _qlinear_matmul(ctx, node):
         _one(ctx, node, O.Linear, [a, w], dtype=dtype, quant=spec)
 
 
+def _dynamic_in(ctx, node, i: int, zp_i: int, axis: int) -> str:
+    """Integer input ``i`` whose zero point may come from the DynamicQuantizeLinear that made it.
+
+    Then the input keeps the ``dynamic_quantize`` output's spec (uint8, scale and zero point None:
+    computed at run time by that op); otherwise it gets scale 1.0 and the constant zero point.
+    """
+    zp = ctx.input(node, zp_i)
+    if zp is None or ctx.is_const(zp):
+        return _act_in(ctx, node, i, 1.0, ctx.const(node, zp_i, "zero point"), axis)
+    x, z = ctx.act(node.input[i]), ctx.act(zp)
+    px, pz = (ctx.g.producer(t) for t in (x, z))
+    ox = ctx.g.op(px) if px else None
+    oz = ctx.g.op(pz) if pz else None
+    if not (ox is not None and oz is not None and ox.op == oz.op == "dynamic_quantize"
+            and ox.part == "y" and oz.part == "zero_point" and ox.inputs == oz.inputs):
+        raise ctx.fail(node, f"zero point '{zp}' is computed at run time and does not come from the "
+                             "DynamicQuantizeLinear that produced the input")
+    return x
+
+
 @converter("MatMulInteger")
 def _matmul_integer(ctx, node):
-    a = _act_in(ctx, node, 0, 1.0, ctx.const(node, 2, "a_zero_point"), -2)
+    a = _dynamic_in(ctx, node, 0, 2, -2)
     zp = ctx.const(node, 3, "b_zero_point")
     if isinstance(ctx.values[node.input[1]], Act) or len(ctx.shape(node.input[1])) != 2:
         b = _act_in(ctx, node, 1, 1.0, zp, -1)
@@ -100,7 +120,7 @@ def _matmul_integer(ctx, node):
 
 @converter("ConvInteger")
 def _conv_integer(ctx, node):
-    x = _act_in(ctx, node, 0, 1.0, ctx.const(node, 2, "x_zero_point"), None)
+    x = _dynamic_in(ctx, node, 0, 2, 1)
     kw = conv_attrs(ctx, node, ctx.shape(node.input[1])[2:])
     w = _weight(ctx, node, 1, 1.0, ctx.const(node, 3, "w_zero_point"), 0)
     _one(ctx, node, O.Conv2d, [x, w], dtype="int32", quant=INT32, **kw)
