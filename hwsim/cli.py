@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "hwsim.commands.simulate",
     "hwsim.commands.estimate",
     "hwsim.commands.targets",
+    "hwsim.commands.solve",
 ]
 
 

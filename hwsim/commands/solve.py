@@ -1,0 +1,155 @@
+"""``hwsim solve``: per-layer formats and pruning under hardware budgets (exact MCKP, verified plan)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+from hwsim.commands.common import parse_shape_args
+from hwsim.errors import ConfigError, InfeasibleBudgetError
+from hwsim.render import si, table
+
+_BUDGET = re.compile(r"^\s*([a-z_]+)\s*<=\s*([^\s]+)\s*$")
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser(
+        "solve", help="mixed-precision and pruning plan that meets hardware budgets",
+        description="Pick, per conv/linear layer, a weight format, an activation format and a pruning that "
+                    "minimise the summed sensitivity (measured with the bit-accurate simulator, cached) "
+                    "under every budget, exactly (MILP). The plan is re-estimated as a whole and budgets "
+                    "it misses are tightened. Infeasible budgets: exit status 2 with the minimum reachable "
+                    "value of each.")
+    p.add_argument("model", metavar="MODEL", help="zoo name, model .yaml or .onnx path")
+    p.add_argument("--shape", metavar="K=V,...", help="bind dynamic ONNX dims / override zoo parameters")
+    p.add_argument("--target", required=True, metavar="T", help="bundled target name or target .yaml path")
+    p.add_argument("--budget", action="append", default=[], metavar="NAME<=VALUE",
+                   help="latency_s, energy_j, size_bytes or bops, e.g. --budget energy_j<=0.002 (repeatable)")
+    p.add_argument("--choices", metavar="SPEC",
+                   help='per-layer options, e.g. "w=int8,int4,int2;a=int8;prune=0,2:4,50%%" '
+                        "(default: the format pairs and sparsity the target supports)")
+    p.add_argument("--calib", metavar="DATA.npz", help="calibration inputs by graph input name (+ 'labels'); "
+                   "default: seeded synthetic inputs")
+    p.add_argument("--samples", type=int, metavar="N", help="calibration samples simulated (default 16)")
+    p.add_argument("--metric", default="output_mse", choices=("output_mse", "task_loss", "proxy"),
+                   help="sensitivity: simulated output MSE (default), task loss (needs labels), or the "
+                        "no-simulation proxy")
+    p.add_argument("--cache-dir", metavar="DIR", help="sensitivity cache (default $XDG_CACHE_HOME/hwsim or ~/.cache/hwsim)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--pareto", metavar="NAME", help="sweep budget NAME and print the sensitivity-cost front")
+    p.add_argument("--points", type=int, default=8, metavar="N", help="points on the --pareto front (default 8)")
+    p.add_argument("--plot", metavar="FRONT.png", help="with --pareto: plot the front (needs matplotlib)")
+    p.add_argument("--write-config", metavar="PLAN.yaml", help="write the plan as a quant config YAML")
+    p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights and inputs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_solve)
+
+
+def parse_budgets(items: list[str]) -> dict[str, float]:
+    """``["energy_j<=0.002", ...]`` -> {"energy_j": 0.002}."""
+    out: dict[str, float] = {}
+    for item in items:
+        m = _BUDGET.match(item)
+        if not m:
+            raise ConfigError(f"--budget {item!r} must be NAME<=VALUE, e.g. --budget energy_j<=0.002")
+        try:
+            out[m.group(1)] = float(m.group(2))
+        except ValueError:
+            raise ConfigError(f"--budget {item!r}: {m.group(2)!r} is not a number") from None
+    return out
+
+
+def run_solve(args: argparse.Namespace) -> int:
+    from hwsim.solve import pareto, plan_from, tables
+    from hwsim.solve.plan import check_budgets, infeasible_message
+
+    budgets = parse_budgets(args.budget)
+    check_budgets(budgets)
+    if not budgets and not args.pareto:
+        raise ConfigError("give at least one --budget NAME<=VALUE (or --pareto NAME)")
+    if args.plot and not args.pareto:
+        raise ConfigError("--plot draws the --pareto front; add --pareto NAME")
+    tb = tables(args.model, args.target, args.choices, args.metric, args.calib, args.samples, args.cache_dir,
+                parse_shape_args(args.shape), args.seed, progress=not args.quiet)
+    if args.pareto:
+        return _run_pareto(args, tb, budgets, pareto)
+    plan = plan_from(tb, budgets, seed=args.seed)
+    if args.json:
+        print(json.dumps(plan.to_json()))
+    else:
+        _print_plan(plan)
+    if plan.status == "infeasible":
+        raise InfeasibleBudgetError(infeasible_message(plan))
+    if args.write_config:
+        _write(args.write_config, plan.config().dump())
+    if plan.status == "budget_missed":
+        print(f"warning: after {plan.rounds} rounds the re-estimated plan still misses a budget (exit status 3)",
+              file=sys.stderr)
+        return 3
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path!r}: {exc}") from None
+
+
+def _print_plan(plan) -> None:
+    if plan.layers:
+        rows = [(x.name, x.weight_format, x.activation_format, x.pruning, f"{x.sensitivity:.4g}") for x in plan.layers]
+        print(table(["layer", "weights", "activations", "pruning", plan.metric], rows, "llllr"))
+        print()
+    rows = [(k, f"{b.limit:.6g}", "-" if b.value is None else f"{b.value:.6g}",
+             "-" if b.predicted is None else f"{b.predicted:.6g}", f"{b.min_reachable:.6g}")
+            for k, b in plan.budgets.items()]
+    print(table(["budget", "limit", "plan (re-estimated)", "predicted", "min reachable"], rows, "lrrrr"))
+    obj = "-" if plan.objective is None else f"{plan.objective:.6g}"
+    extra = ""
+    if plan.total:
+        extra = f"; latency {plan.total['latency_s']:.4g} s, energy {si(plan.total['energy_j'], 'J')}"
+    print(f"\nstatus {plan.status}, summed {plan.metric} {obj}{extra}, {plan.rounds} round(s), {plan.solve_s:.2f} s")
+    for note in plan.notes:
+        print(f"note: {note}")
+
+
+def _run_pareto(args, tb, budgets, pareto) -> int:
+    plans = pareto(tb, args.pareto, args.points, budgets, seed=args.seed)
+    name = args.pareto
+    if args.json:
+        print(json.dumps({"budget": name, "points": [p.to_json() for p in plans]}))
+    else:
+        rows = [(f"{p.budgets[name].limit:.6g}", f"{p.budgets[name].value:.6g}", f"{p.objective:.6g}", p.status,
+                 " ".join(f"{x.weight_format}/{x.activation_format}" + ("" if x.pruning == "0" else f"/{x.pruning}")
+                          for x in p.layers)[:80]) for p in plans]
+        print(table([f"{name} limit", f"{name} plan", f"summed {tb.sensitivity.metric}", "status", "layers"], rows,
+                    "rrrll"))
+    if args.plot:
+        plot_front(plans, name, tb.sensitivity.metric, args.plot)
+    if args.write_config and plans:
+        _write(args.write_config, plans[-1].config().dump())
+    return 0
+
+
+def plot_front(plans, name: str, metric: str, path: str) -> None:
+    """Sensitivity against the re-estimated budget value, one marker per plan."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("--plot needs matplotlib: pip install 'hwsim[plot]'") from None
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot([p.budgets[name].value for p in plans], [p.objective for p in plans], "o-")
+    ax.set_xlabel(name)
+    ax.set_ylabel(f"summed {metric}")
+    ax.set_yscale("symlog", linthresh=1e-9)
+    ax.set_title("sensitivity-cost front (re-estimated plans)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
