@@ -89,27 +89,46 @@ def _seq_blocked(a, b, fmt, block, out):
         out[i, :] = acc
 
 
+TILE_M, TILE_N = 8, 64
+
+
 @njit(cache=True, parallel=True)
 def _seq_fp32(a, b, out):
     """Sequential float32 accumulation (k ascending); valid when every product is exact in float32.
 
-    Tiled over 16 rows x 256 columns so a B row segment is reused from cache; per-element order
-    is unchanged.
+    ``a`` (M, K) and ``b`` (K, N) float32 with M a multiple of TILE_M and N of TILE_N. Each
+    8 x 64 output tile keeps its accumulators in registers/L1 (constant trip counts let LLVM
+    vectorise); the per-element order is unchanged.
     """
     m, k = a.shape
     n = b.shape[1]
-    ti, tj = 16, 256
-    nti, ntj = (m + ti - 1) // ti, (n + tj - 1) // tj
-    for t in prange(nti * ntj):
-        i0, j0 = (t // ntj) * ti, (t % ntj) * tj
-        i1, j1 = min(m, i0 + ti), min(n, j0 + tj)
-        acc = np.zeros((ti, tj), np.float32)
+    ntj = n // TILE_N
+    for t in prange((m // TILE_M) * ntj):
+        i0, j0 = (t // ntj) * TILE_M, (t % ntj) * TILE_N
+        acc = np.zeros((TILE_M, TILE_N), np.float32)
         for kk in range(k):
-            for r in range(i1 - i0):
+            bk = b[kk, j0:j0 + TILE_N]
+            for r in range(TILE_M):
                 air = a[i0 + r, kk]
-                for j in range(j1 - j0):
-                    acc[r, j] += air * b[kk, j0 + j]
-        out[i0:i1, j0:j1] = acc[: i1 - i0, : j1 - j0]
+                for j in range(TILE_N):
+                    acc[r, j] += air * bk[j]
+        out[i0:i0 + TILE_M, j0:j0 + TILE_N] = acc
+
+
+def _pad_to(x, rows, cols):
+    """``x`` zero-padded to a multiple of ``rows`` x ``cols`` (no copy when already aligned)."""
+    pr, pc = -x.shape[0] % rows, -x.shape[1] % cols
+    return np.pad(x, ((0, pr), (0, pc))) if pr or pc else x
+
+
+def seq_fp32(a, b):
+    """Wrapper of :func:`_seq_fp32` for any shape: pads, runs, crops; returns float64."""
+    m, n = a.shape[0], b.shape[1]
+    ap = _pad_to(np.ascontiguousarray(a, np.float32), TILE_M, 1)
+    bp = _pad_to(np.ascontiguousarray(b, np.float32), 1, TILE_N)
+    out = np.empty((ap.shape[0], bp.shape[1]), np.float32)
+    _seq_fp32(ap, bp, out)
+    return out[:m, :n].astype(np.float64)
 
 
 @njit(cache=True, parallel=True)
@@ -191,6 +210,19 @@ def _exact_dot(a, b, out):
             out[i, j] = _fsum_result(partials, cnt)
 
 
+_DEBRUIJN = 0x03F79D71B4CB0A89
+_CTZ_TABLE = np.zeros(64, np.int64)
+for _i in range(64):
+    _CTZ_TABLE[((((1 << _i) * _DEBRUIJN) & (2**64 - 1)) >> 58)] = _i
+
+
+@njit(cache=True)
+def _ctz(v):
+    """Trailing zeros of a positive int64 (de Bruijn multiply; wraps like uint64)."""
+    low = np.uint64(v & -v)
+    return _CTZ_TABLE[np.int64((low * np.uint64(_DEBRUIJN)) >> np.uint64(58))]
+
+
 @njit(cache=True)
 def _bitlen(v):
     """Number of bits of a positive int64 (position of the highest set bit + 1)."""
@@ -207,23 +239,29 @@ def _stats_bits(u, mbits, bias):
     bits = np.zeros(nblk, np.int64)
     lsb = np.full(nblk, 10**6, np.int64)
     top = np.full(nblk, -(10**6), np.int64)
-    sign_off = (np.int64(1) << (mbits + (11 if mbits == 52 else 8))) - 1
+    hidden = np.int64(1) << mbits
+    body = (np.int64(1) << (mbits + (11 if mbits == 52 else 8))) - 1
     for q in prange(nblk):
+        lo_key, hi_exp, sub_bits = np.int64(10**6), np.int64(-(10**6)), np.int64(0)
         for t in range(q * step, min(u.size, q * step + step)):
-            w = np.int64(u[t]) & sign_off
+            w = np.int64(u[t]) & body
             if w == 0:
                 continue
             e_b = w >> mbits
-            mant = w & ((np.int64(1) << mbits) - 1)
-            if e_b == 0:
-                e_b = 1
-            else:
-                mant |= np.int64(1) << mbits
-            tz = _bitlen(mant & -mant) - 1
-            hb = _bitlen(mant)
-            bits[q] = max(bits[q], hb - tz)
-            lsb[q] = min(lsb[q], e_b - bias - mbits + tz)
-            top[q] = max(top[q], e_b - bias - mbits + hb)
+            if e_b == 0:  # subnormal: no hidden bit, exponent field 1
+                tz = _ctz(w)
+                sub_bits = max(sub_bits, _bitlen(w) - tz)
+                hi_exp = max(hi_exp, 1 - mbits + _bitlen(w))
+                lo_key = min(lo_key, 1 + tz)
+                continue
+            mant = (w & (hidden - 1)) | hidden
+            tz = _ctz(mant)
+            lo_key = min(lo_key, e_b + tz)
+            bits[q] = max(bits[q], mbits + 1 - tz)
+            hi_exp = max(hi_exp, e_b + 1)
+        lsb[q] = lo_key - bias - mbits
+        top[q] = hi_exp - bias
+        bits[q] = max(bits[q], sub_bits)
     return bits.max(), lsb.min(), top.max()
 
 
@@ -280,8 +318,7 @@ def float_matmul(a, b, fmt, order, block):
     if fmt < 0 and blas_is_exact(a, b):
         return np.matmul(a.astype(np.float64), b.astype(np.float64), out=out)
     if fmt == FMT_FP32 and order == ORDER_SEQ and products_exact_in_f32(a, b):
-        _seq_fp32(a.astype(np.float32), b.astype(np.float32), out)
-        return out
+        return seq_fp32(a, b)
     a, b = a.astype(np.float64), b.astype(np.float64)
     if fmt < 0:
         _exact_dot(a, b, out)

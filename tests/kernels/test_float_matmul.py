@@ -149,3 +149,28 @@ def test_float_errors():
         ops.mx_matmul(a, np.ones((2, 2)), a.T, np.ones((1, 2)))
     assert math.isinf(ops.float_matmul(np.array([[300.0, 300.0]]), np.array([[300.0], [300.0]]),
                                        "fp16")[0, 0])
+
+
+def _stats_oracle(x):
+    vals = [abs(float(v)) for v in np.ravel(x) if v != 0]
+    if not vals:
+        return None
+    bits, lsb, top = 0, 10**6, -(10**6)
+    for v in vals:
+        mant, e = math.frexp(v)
+        t = 0
+        while math.ldexp(mant, t) != math.floor(math.ldexp(mant, t)):
+            t += 1
+        bits, lsb, top = max(bits, t), min(lsb, e - t), max(top, e)
+    return bits, lsb, top
+
+
+@pytest.mark.nojit
+@pytest.mark.parametrize("fmt", [E4M3, E5M2, BF16, np.float16, np.float32])
+@pytest.mark.parametrize("scale", [1.0, 2.0**-130, 2.0**100])
+def test_exactness_stats_match_oracle(rng, fmt, scale):
+    x = _values(rng, fmt, (300,)) * np.float32(scale)
+    x[::7] = 0
+    for arr in (x, x.astype(np.float64)):
+        if _stats_oracle(arr) is not None:
+            assert tuple(int(v) for v in fg._stats(arr)) == _stats_oracle(arr)
