@@ -122,8 +122,9 @@ def estimate(model: str | Path | Graph, target: str | Path | Target, weights: st
     g, t, notes = _prepare(model, target, weights, activations, config, shapes)
     sizes = [m.size_bytes for m in t.memory]
     stats = _Stats(g, t, seed)
+    kv_bytes = sum(x.size_bytes for x in g.tensors.values() if x.role == "kv_cache")
     ctx = Ctx(graph=g, target=t, weight_home=home_level(g.total_weight_bytes, sizes),
-              streamed=_streamed(g), stats=stats)
+              kv_home=home_level(kv_bytes, sizes), streamed=_streamed(g), stats=stats)
     missing = sorted({op.op for op in g.ops()} - set(COSTS))
     if missing:
         raise UnsupportedOpError(f"no cost function for op kind(s) {missing}")

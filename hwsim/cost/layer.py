@@ -41,6 +41,7 @@ class Ctx:
     graph: Graph
     target: Target
     weight_home: int
+    kv_home: int
     streamed: set[str]
     stats: Callable[[OpBase], object | None]
     capacities: list[float] = field(default_factory=list)

@@ -192,18 +192,17 @@ for _kind in ("reshape", "transpose", "flatten", "squeeze", "unsqueeze", "slice"
 
 @register_cost("kv_cache_read")
 def _kv_read(op, ctx: Ctx):
-    """Read the cached keys/values at their format from where the cache lives."""
+    """Read the cached keys/values at their format from where the whole model's cache fits."""
     b = ctx.nbytes(op.inputs[0])
-    r, w = stream_traffic(len(ctx.target.memory), [(b, ctx.activation_home(b))], [])
+    r, w = stream_traffic(len(ctx.target.memory), [(b, ctx.kv_home)], [])
     return finish(op, ctx, Work(reads=r, writes=w, note="KV cache read", overhead=False))
 
 
 @register_cost("kv_cache_append")
 def _kv_append(op, ctx: Ctx):
     """Write the new keys/values into the cache."""
-    cache = ctx.nbytes(op.inputs[0])
     new = ctx.nbytes(op.inputs[1])
-    r, w = stream_traffic(len(ctx.target.memory), [], [(new, ctx.activation_home(cache + new))])
+    r, w = stream_traffic(len(ctx.target.memory), [], [(new, ctx.kv_home)])
     return finish(op, ctx, Work(reads=r, writes=w, note="KV cache append", overhead=False))
 
 
