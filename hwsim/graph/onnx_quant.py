@@ -42,6 +42,13 @@ def _shape(ctx, node) -> bool:
     return True
 
 
+@pre("Identity")
+def _identity(ctx, node) -> bool:
+    """Alias, also for constants (keeps an initializer a parameter; exporters dedupe weights this way)."""
+    ctx.values[node.output[0]] = ctx.values[node.input[0]]
+    return True
+
+
 # ------------------------------------------------------------------ QuantizeLinear / DequantizeLinear
 def _q_dtype(ctx, node, zp_index: int) -> str:
     name = ctx.input(node, zp_index)
