@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwsim.errors import ShapeError
+
 from hwsim.graph import ops as O
 from hwsim.graph.onnx_ops import _ints, _one, _param, attrs, converter
 from hwsim.graph.onnx_quant import pre
@@ -33,6 +35,10 @@ def _gather_table(ctx, node) -> bool:
     if not (isinstance(table, Const) and table.param and table.value.ndim == 2 and isinstance(ids, Const)
             and int(attrs(node).get("axis", 0)) == 0 and ids.value.dtype.kind in "iu"):
         return False
+    rows = table.value.shape[0]
+    if ids.value.size and not -rows <= int(ids.value.min()) <= int(ids.value.max()) < rows:
+        raise ShapeError(f"Gather '{node.name}': constant indices up to {int(ids.value.max())} read a table of "
+                         f"{rows} rows ('{node.input[0]}'); bind a smaller --shape (e.g. a sequence <= {rows})")
     ins = [ctx.act(node.input[1]), _param(ctx, node, 0, "weight")]
     _one(ctx, node, O.Embedding, ins)
     return True
@@ -114,3 +120,23 @@ def _expand(ctx, node):
     if out != x:
         raise ctx.fail(node, f"expands a run-time tensor {x} to {out} (hwsim has no broadcast op)")
     ctx.values[node.output[0]] = ctx.values[node.input[0]]
+
+
+@converter("Split")
+def _split(ctx, node):
+    """One slice op per output along ``axis`` (sizes from the split input / attribute, else equal)."""
+    a = attrs(node)
+    shape = ctx.shape(node.input[0])
+    axis = int(a.get("axis", 0)) % len(shape)
+    sizes = ctx.const(node, 1, "split", a.get("split"))
+    outs = list(node.output)
+    if sizes is None:
+        n = int(a.get("num_outputs", len(outs)))
+        step = -(-shape[axis] // n)
+        sizes = [min(step, shape[axis] - i * step) for i in range(n)]
+    x, start = ctx.act(node.input[0]), 0
+    for out, size in zip(outs, _ints(sizes)):
+        if out:
+            _one(ctx, node, O.Slice, [x], f".{out}", out=out, starts=(start,), ends=(start + size,),
+                 axes=(axis,), steps=(1,))
+        start += size

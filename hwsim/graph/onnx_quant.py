@@ -75,6 +75,13 @@ def _quantize(ctx, node) -> bool:
     x = ctx.values[node.input[0]]
     if isinstance(x, (Const, Codes)):
         return False  # quantizing a constant is folded (exactly, by the ONNX reference)
+    if isinstance(x, QConst) and _params_const(ctx, node):  # requantized constant: new codes
+        ctx.values[node.input[0]] = Const(x.real())
+        try:
+            ctx.fold(node)
+        finally:
+            ctx.values[node.input[0]] = x
+        return True
     dtype = _q_dtype(ctx, node, 2)
     shape = ctx.shape(node.input[0])
     if not _params_const(ctx, node):

@@ -153,6 +153,19 @@ class QConst:
             raise UnsupportedOpError(f"{where}: zero points of shape {zp.shape} do not follow scales {self.scale.shape}")
         return np.broadcast_to(zp, self.scale.shape)
 
+    def real(self) -> np.ndarray:
+        """float32 values as DequantizeLinear computes them: (codes - zero_point) * scale."""
+        s, z = self.scale, self.zero_point
+        if self.block is not None:
+            axis, size = self.block
+            n = self.codes.shape[axis]
+            s = np.repeat(s, size, axis).take(range(n), axis)
+            z = None if z is None else np.repeat(z, size, axis).take(range(n), axis)
+        x = codes_array(self.codes).astype(np.float32)
+        if z is not None:
+            x = x - np.asarray(z, np.float32)
+        return (x * np.asarray(s, np.float32)).astype(np.float32)
+
     def transpose(self, perm: tuple[int, ...]) -> "QConst":
         block = None if self.block is None else (perm.index(self.block[0]), self.block[1])
         zp = None if self.zero_point is None else self.zero_point.transpose(perm)
