@@ -31,8 +31,8 @@ from hwsim.compare.results import Crossover, ScaleSearch
 from hwsim.errors import ConfigError
 from hwsim.formats import Format, get
 
-GRID_POINTS = 33
-GOLDEN_STEPS = 24
+GRID_POINTS = 25
+GOLDEN_STEPS = 16
 OCTAVES = 12.0
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
 #: Student-t degrees of freedom of the default crossover sweep (heavy tails to nearly Gaussian).

@@ -79,7 +79,7 @@ def _rows(fmts: list[Format], accumulators: list[str] | None, target, n: int, se
 def compare_formats(formats=None, accumulators=None, target=None, model=None, *, samples: int = 65536,
                     seed: int = 0, crossover_formats: tuple[str, str] = ("int8", "fp8_e4m3fn"),
                     nus: tuple[float, ...] = DEFAULT_NUS, shape: dict[str, int] | None = None,
-                    calibration_batches: int = 1, max_elements: int = 65536) -> Comparison:
+                    max_elements: int = 16384) -> Comparison:
     """Compare number formats on hardware cost and accuracy.
 
     Parameters
@@ -102,10 +102,8 @@ def compare_formats(formats=None, accumulators=None, target=None, model=None, *,
         Student-t degrees of freedom swept.
     shape : dict, optional
         Model parameter overrides (``--shape``).
-    calibration_batches : int
-        Seeded random calibration inputs run through the float reference.
     max_elements : int
-        Larger tensors are subsampled (seeded) to this many values before the scale search.
+        Model tensors with more values are subsampled (seeded, whole rows) before the scale search.
 
     Returns
     -------
@@ -121,7 +119,7 @@ def compare_formats(formats=None, accumulators=None, target=None, model=None, *,
         from hwsim.compare.model import compare_model
 
         result["model"] = compare_model(model, fmts, tgt, shape=shape, seed=seed,
-                                        calibration_batches=calibration_batches, max_elements=max_elements)
+                                        max_elements=max_elements)
     return Comparison(**result)
 
 
