@@ -26,6 +26,8 @@ from scipy.sparse import csr_matrix
 from hwsim.errors import ConfigError
 
 Status = Literal["optimal", "infeasible", "time_limit"]
+#: budgets are met up to this relative tolerance (sums of float costs round)
+_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def mckp(values, costs: dict[str, np.ndarray], budgets: dict[str, float],
     reach = min_reachable(c, ok)
     names = list(budgets)
     keep = undominated(v, [c[k] for k in names], ok) if presolve_dominance else ok
+    budgets = {k: float(b) + _RTOL * abs(float(b)) for k, b in budgets.items()}  # float sums of costs
     if any(budgets[k] < reach[k] for k in names):
         return _infeasible(L, reach, int(keep.sum()))
     greedy = np.where(ok, v, np.inf).argmin(axis=1) if L else np.zeros(0, int)
@@ -144,15 +147,12 @@ def _solve_milp(v, c, budgets, names, keep, reach, time_limit_s) -> MCKPResult:
     onehot = csr_matrix((np.ones(n), (rows, np.arange(n))), shape=(L, n))
     cons = [LinearConstraint(onehot, 1.0, 1.0)]
     for k in names:
-        a = c[k][rows, cols]
-        lo_k = reach[k]
-        # scale each budget row to O(1): subtract the per-layer minimum (so the row measures the
-        # excess over the cheapest plan) and divide by the allowed excess.
-        base = np.where(keep, c[k], np.inf).min(axis=1)[rows]
-        slack = budgets[k] - lo_k
-        scale = slack if slack > 0 else max(abs(budgets[k]), 1.0)
-        row = csr_matrix(((a - base) / scale).reshape(1, -1))
-        cons.append(LinearConstraint(row, -np.inf, slack / scale))
+        # measure each budget as the excess over the cheapest plan (per-layer minimum subtracted),
+        # scaled by the largest excess so that coefficients lie in [0, 1] whatever the unit
+        excess = c[k][rows, cols] - np.where(keep, c[k], np.inf).min(axis=1)[rows]
+        scale = float(excess.max()) if excess.size and excess.max() > 0 else 1.0
+        row = csr_matrix((excess / scale).reshape(1, -1))
+        cons.append(LinearConstraint(row, -np.inf, (budgets[k] - reach[k]) / scale))
     obj = v[rows, cols]
     # HiGHS keeps an absolute gap of 1e-6 even at mip_rel_gap 0: bring values to O(1) so that it
     # is negligible whatever their unit (MSE of 1e-9 or a task loss of 3).

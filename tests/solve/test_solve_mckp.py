@@ -122,3 +122,25 @@ def test_bad_shapes_and_unknown_budget_are_user_errors():
         mckp(np.zeros((2, 2)), {"e": np.zeros((2, 3))}, {})
     with pytest.raises(ConfigError, match="no cost table"):
         mckp(np.zeros((2, 2)), {"e": np.zeros((2, 2))}, {"latency_s": 1.0})
+
+
+@settings(max_examples=100, deadline=None)
+@given(instances(), st.sampled_from([1e-9, 1e6]))
+def test_mckp_is_unit_free(inst, unit):
+    """Joules of 1e-9 or bytes of 1e6: the same plan value (budget rows are scaled internally)."""
+    values, costs, budgets = inst
+    best, _ = brute_force(values, costs, budgets)
+    r = mckp(values, {k: a * unit for k, a in costs.items()}, {k: b * unit for k, b in budgets.items()})
+    if np.isinf(best):
+        assert r.status == "infeasible"
+    else:
+        assert r.objective == pytest.approx(best, abs=1e-9)
+        for k, b in budgets.items():
+            assert r.used[k] <= b * unit * (1 + 1e-9)
+
+
+def test_limit_exactly_at_min_reachable_with_tiny_units():
+    values = np.array([[0.0, 1.0], [0.0, 1.0], [5.0, 0.0]])
+    costs = {"e": np.array([[3e-8, 1e-8], [2e-8, 1e-8], [1e-8, 4e-8]])}
+    r = mckp(values, costs, {"e": 3e-8})
+    assert r.status == "optimal" and list(r.choice) == [1, 1, 0] and r.objective == 7.0

@@ -1,0 +1,84 @@
+"""``hwsim solve`` through hwsim.cli.main and once through ``python -m hwsim``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import CALIB, CHOICES, DIGITS
+
+from hwsim.cli import main
+from hwsim.cost import estimate
+
+
+def _args(cache_dir, *extra):
+    return ["solve", DIGITS, "--target", "rs-engine", "--choices", CHOICES, "--calib", CALIB, "--samples", "16",
+            "--cache-dir", str(cache_dir), "--quiet", *extra]
+
+
+def test_json_shape_and_write_config_round_trip(cache_dir, tmp_path, capsys):
+    plan_yaml = tmp_path / "plan.yaml"
+    code = main(_args(cache_dir, "--budget", "energy_j<=7e-8", "--budget", "latency_s<=1", "--json",
+                      "--write-config", str(plan_yaml)))
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"status", "objective", "budgets", "layers", "total"} <= set(out)
+    assert out["status"] == "optimal"
+    assert set(out["budgets"]) == {"energy_j", "latency_s"}
+    assert {"limit", "value"} <= set(out["budgets"]["energy_j"])
+    assert [x["name"] for x in out["layers"]] == ["conv1", "conv2", "fc1", "fc2"]
+    assert set(out["layers"][0]) == {"name", "weight_format", "activation_format", "pruning"}
+    assert {"latency_s", "energy_j", "macs", "weight_bytes"} <= set(out["total"])
+    # the written config is what estimate prices: same energy as the plan's re-estimate
+    code = main(["estimate", DIGITS, "--shape", "batch=1", "--target", "rs-engine", "--config", str(plan_yaml),
+                 "--json"])
+    assert code == 0
+    est = json.loads(capsys.readouterr().out)
+    assert est["total"]["energy_j"] == pytest.approx(out["budgets"]["energy_j"]["value"], rel=1e-12)
+    assert est["total"]["energy_j"] <= 7e-8
+    direct = estimate(DIGITS, "rs-engine", config=str(plan_yaml), shapes={"batch": 1})
+    assert direct.total.energy_j == pytest.approx(out["total"]["energy_j"])
+
+
+def test_write_config_is_accepted_by_simulate(cache_dir, tmp_path, capsys):
+    plan_yaml = tmp_path / "plan.yaml"
+    assert main(_args(cache_dir, "--budget", "energy_j<=5e-8", "--write-config", str(plan_yaml))) == 0
+    capsys.readouterr()
+    inputs = tmp_path / "images.npz"
+    with np.load(CALIB) as z:
+        np.savez(inputs, image=z["image"])
+    assert main(["simulate", DIGITS, "--shape", "batch=32", "--inputs", str(inputs), "--config", str(plan_yaml)]) == 0
+    assert "conv2" in capsys.readouterr().out
+
+
+def test_infeasible_exits_2_with_min_reachable(cache_dir, capsys):
+    code = main(_args(cache_dir, "--budget", "energy_j<=1e-12", "--budget", "size_bytes<=1e9"))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no plan meets the budgets")
+    assert "energy_j <= 1e-12 (minimum reachable" in err and "size_bytes" in err
+
+
+@pytest.mark.parametrize("bad", ["energy<=1", "energy_j<1", "energy_j<=x"])
+def test_bad_budget_is_a_user_error(cache_dir, bad, capsys):
+    assert main(_args(cache_dir, "--budget", bad)) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_pareto_prints_front_and_plots(cache_dir, tmp_path, capsys):
+    png = tmp_path / "front.png"
+    assert main(_args(cache_dir, "--pareto", "energy_j", "--points", "4", "--plot", str(png), "--json")) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["budget"] == "energy_j" and len(out["points"]) == 4
+    assert png.stat().st_size > 1000
+
+
+def test_subprocess_infeasible_exit_code(cache_dir):
+    r = subprocess.run([sys.executable, "-m", "hwsim", *_args(cache_dir, "--budget", "energy_j<=1e-12", "--json")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert json.loads(r.stdout)["status"] == "infeasible"
+    assert "minimum reachable" in r.stderr

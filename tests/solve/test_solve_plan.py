@@ -1,0 +1,85 @@
+"""Plans: verified by a whole-model re-estimate, tightened when the table misleads, round trips."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from conftest import DIGITS, TEST
+
+from hwsim import sim
+from hwsim.cost import estimate
+from hwsim.graph.annotate import QuantConfig, apply_config
+from hwsim.graph.zoo import load_model
+from hwsim.solve import pareto, plan_from
+from hwsim.solve.plan import solve_tables
+
+
+def _uniform_energy(w: str) -> float:
+    return estimate(DIGITS, "rs-engine", w, "int8", shapes={"batch": 1}).total.energy_j
+
+
+def test_plan_totals_are_the_whole_model_re_estimate(digits_tables, tmp_path):
+    limit = 0.5 * (_uniform_energy("int8") + _uniform_energy("int2"))
+    plan = plan_from(digits_tables, {"energy_j": limit, "size_bytes": 3000})
+    assert plan.status == "optimal"
+    path = tmp_path / "plan.yaml"
+    path.write_text(plan.config().dump())
+    rep = estimate(DIGITS, "rs-engine", config=str(path), shapes={"batch": 1})
+    assert plan.budgets["energy_j"].value == pytest.approx(rep.total.energy_j, rel=1e-12)
+    assert plan.budgets["size_bytes"].value == pytest.approx(rep.total.weight_bytes, rel=1e-12)
+    assert rep.total.energy_j <= limit and rep.total.weight_bytes <= 3000
+    assert plan.total["latency_s"] == pytest.approx(rep.total.latency_s)
+    loaded = QuantConfig.load(path)
+    assert loaded == plan.config()
+
+
+def test_misleading_table_is_caught_and_tightened(digits_tables):
+    """Pretend every layer costs 20% less energy than it does: the first plan misses, the loop recovers."""
+    costs = digits_tables.costs
+    fake = dataclasses.replace(costs, tables={**costs.tables, "energy_j": 0.8 * costs.tables["energy_j"]})
+    limit = 0.5 * (_uniform_energy("int8") + _uniform_energy("int2"))
+    plan = solve_tables(digits_tables.graph, digits_tables.target, digits_tables.sensitivity.values, fake,
+                        {"energy_j": limit}, "output_mse", max_rounds=6)
+    assert plan.rounds >= 2
+    assert any("tightened" in n for n in plan.notes)
+    assert plan.status == "optimal" and plan.budgets["energy_j"].value <= limit
+    once = solve_tables(digits_tables.graph, digits_tables.target, digits_tables.sensitivity.values, fake,
+                        {"energy_j": limit}, "output_mse", max_rounds=1)
+    assert once.status == "budget_missed" and once.budgets["energy_j"].value > limit
+
+
+def test_infeasible_plan_reports_min_reachable(digits_tables):
+    plan = plan_from(digits_tables, {"energy_j": 1e-12})
+    assert plan.status == "infeasible" and plan.layers == ()
+    lo = min(_uniform_energy(w) for w in ("int8", "int4", "int2"))
+    assert plan.budgets["energy_j"].min_reachable <= lo
+
+
+def test_pareto_front_is_monotone(digits_tables):
+    plans = pareto(digits_tables, "energy_j", 5)
+    assert len(plans) == 5
+    e = [p.budgets["energy_j"].value for p in plans]
+    obj = [p.objective for p in plans]
+    assert all(b <= a + 1e-12 for a, b in zip(obj, obj[1:]))  # more energy never hurts
+    assert all(p.budgets["energy_j"].value <= p.budgets["energy_j"].limit for p in plans)
+    assert e[0] < e[-1]
+
+
+def _accuracy(config: QuantConfig, graph, data) -> float:
+    r = sim.run(apply_config(graph, config), {"image": data["image"]})
+    return float((r.output_values["logits"].argmax(1) == data["labels"]).mean())
+
+
+def test_solved_plans_dominate_uniform_int4_and_int2_on_held_out_digits(digits_tables):
+    """Reduced version of the table in docs/solver_results.md (160 held-out images)."""
+    with np.load(TEST) as z:
+        data = {k: z[k][:160] for k in z.files}
+    graph = load_model(DIGITS, {"batch": 160})
+    for w, margin in (("int2", 0.3), ("int4", 0.0)):
+        uniform = QuantConfig.simple(w, "int8")
+        plan = plan_from(digits_tables, {"energy_j": _uniform_energy(w)})
+        assert plan.status == "optimal"
+        assert plan.budgets["energy_j"].value <= _uniform_energy(w)
+        assert _accuracy(plan.config(), graph, data) >= _accuracy(uniform, graph, data) + margin

@@ -1,0 +1,107 @@
+"""Sensitivity: the tail-graph shortcut equals a full run, the cache and its key, metrics, proxy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import CALIB, DIGITS
+from scipy.stats import spearmanr
+
+from hwsim import sim
+from hwsim.errors import InputDataError
+from hwsim.graph.annotate import apply_config
+from hwsim.graph.zoo import load_model
+from hwsim.solve.cache import SensitivityCache, graph_digest
+from hwsim.solve.choices import parse_choices
+from hwsim.solve.data import CalibData, load_npz, synthetic
+from hwsim.solve.sensitivity import float_values, layer_config, measure, measure_proxy
+from hwsim.solve.tail import tail_graph
+
+
+@pytest.fixture(scope="module")
+def digits16():
+    g = load_model(DIGITS, {"batch": 16})
+    return g, load_npz(CALIB, g, 16)
+
+
+def test_tail_run_equals_full_run(digits16):
+    g, data = digits16
+    (ch,) = parse_choices("w=int4;a=int8;prune=50%")
+    for layer in ("conv2", "fc1"):
+        full = sim.run(apply_config(g, layer_config(layer, ch)), data.inputs)
+        ref = float_values(g, data)[1]
+        table = measure(g, [ch], data, "output_mse")
+        i = table.layers.index(layer)
+        want = float(np.mean((full.output_values["logits"] - full.reference_outputs["logits"]) ** 2))
+        assert table.values[i, 0] == pytest.approx(want, rel=1e-3)
+        tail = tail_graph(g, layer)
+        assert tail.op(layer) and "conv1" not in tail.nx and set(tail.inputs) <= set(ref)
+
+
+def test_cache_hits_and_key_changes_with_data(digits16, tmp_path):
+    g, data = digits16
+    chs = parse_choices("w=int8,int2;a=int8")
+    cache = SensitivityCache(tmp_path)
+    first = measure(g, chs, data, "output_mse", cache)
+    assert first.cache_hits == 0
+    again = measure(g, chs, data, "output_mse", cache)
+    assert again.cache_hits == first.values.size
+    np.testing.assert_array_equal(first.values, again.values)
+    other = CalibData({k: v[::-1].copy() for k, v in data.inputs.items()}, data.labels[::-1].copy(), "reversed")
+    assert other.digest() != data.digest()
+    k1 = cache.key(graph_digest(g), data.digest(), "output_mse", 0, "fc1", chs[0])
+    k2 = cache.key(graph_digest(g), other.digest(), "output_mse", 0, "fc1", chs[0])
+    k3 = cache.key(graph_digest(g), data.digest(), "output_mse", 0, "fc1", chs[1])
+    assert len({k1, k2, k3}) == 3
+    assert measure(g, chs, other, "output_mse", cache).cache_hits == 0
+
+
+def test_cache_dir_follows_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert SensitivityCache().root == tmp_path / "hwsim" / "sensitivity"
+    assert SensitivityCache(tmp_path / "x").root == tmp_path / "x" / "sensitivity"
+
+
+def test_fewer_bits_hurt_more_and_pruning_hurts(digits16):
+    g, data = digits16
+    chs = parse_choices("w=int8,int4,int2;a=int8;prune=0,75%")
+    v = measure(g, chs, data, "output_mse").values
+    labels = [c.label for c in chs]
+    w8, w4, w2 = (labels.index(f"w={w},a=int8") for w in ("int8", "int4", "int2"))
+    assert (v[:, w8] < v[:, w4]).all() and (v[:, w4] < v[:, w2]).all()
+    assert (v[:, labels.index("w=int8,a=int8/75%")] > v[:, w8]).all()
+
+
+def test_task_loss_needs_labels(digits16):
+    g, data = digits16
+    unlabeled = CalibData(data.inputs, None, "no labels")
+    with pytest.raises(InputDataError, match="labels"):
+        measure(g, parse_choices("w=int8;a=int8"), unlabeled, "task_loss")
+    v = measure(g, parse_choices("w=int2;a=int8"), data, "task_loss").values
+    assert (v > 0).all()  # 2-bit weights in any layer raise the cross-entropy
+
+
+def test_proxy_ranks_like_output_mse(digits16):
+    g, data = digits16
+    chs = parse_choices("w=int8,int4,int2;a=int8,int4;prune=0,50%")
+    mse = measure(g, chs, data, "output_mse").values
+    prox = measure_proxy(g, chs, float_values(g, data)[1]).values
+    assert spearmanr(mse.ravel(), prox.ravel()).statistic > 0.5
+
+
+def test_proxy_without_data_dedupes_identical_synthetic_layers():
+    g = load_model("llama2-7b", {"layers": 2})
+    chs = parse_choices("w=int8,int4;a=int8;prune=0,2:4")
+    t = measure_proxy(g, chs)
+    q0, q1 = t.layers.index("model.layers.0.self_attn.q_proj"), t.layers.index("model.layers.1.self_attn.q_proj")
+    np.testing.assert_array_equal(t.values[q0], t.values[q1])
+    assert np.isfinite(t.values).all() and (t.values[:, 1] < t.values[:, 3]).all()  # int8 < int4
+
+
+def test_npz_errors_say_what_to_store(tmp_path, digits16):
+    g, _ = digits16
+    p = tmp_path / "bad.npz"
+    np.savez(p, a=np.zeros((4, 1, 8, 8)), b=np.zeros(4))
+    with pytest.raises(InputDataError, match="no array for graph input"):
+        load_npz(p, g)
+    assert synthetic(g, 3).inputs["image"].shape == (3, 1, 8, 8)
