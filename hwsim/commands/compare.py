@@ -80,11 +80,15 @@ def _print_rows(res) -> None:
                f"{r.gates.normalize_accumulate:.0f}", f"{r.gates.total:.0f}", f"{r.relative_gates_int8:.2f}",
                f"{r.energy_pj_per_mac:.3f}"]
         if t:
-            row += [f"{r.macs_per_cycle:g}" if r.macs_per_cycle else "-", si(r.peak_macs_per_s or 0.0)]
+            mark = "*" if r.format in t.fallbacks else ""
+            row += [f"{r.macs_per_cycle:g}{mark}", si(r.peak_macs_per_s or 0.0)]
         row += [_db(r.sqnr_db.get(k)) for k in ("gaussian", "laplace", "student_t3", "uniform")]
         rows.append(row)
     print(table(head, rows, "ll" + "r" * (len(head) - 2)))
-    where = f"on {t.name} ({t.technology_nm:g} nm)" if t else "at 45 nm (no target)"
+    where = f"of a native unit at {t.name}'s gate energy ({t.technology_nm:g} nm)" if t else "at 45 nm (no target)"
+    if t and t.fallbacks:
+        print("\n* no native pair on " + t.name + "; runs as " +
+              ", ".join(f"{f} -> {p}" for f, p in t.fallbacks.items()) + " (unpacking costs in the model estimate)")
     print(f"\ngates: 2-input gate equivalents of one MAC (van Baalen et al. 2023 method), x int8 = vs "
           f"int8 with fx accumulator; energy {where}; SQNR in dB at the MSE-optimal scale")
 
@@ -109,5 +113,6 @@ def _print_model(m) -> None:
     print(table(["layer", "op"] + fmts, rows, "ll" + "r" * len(fmts)))
     if m.estimates:
         print()
-        print(table(["format", "latency", "energy"],
-                    [[e.format, si(e.latency_s, "s"), si(e.energy_j, "J")] for e in m.estimates], "lrr"))
+        print(f"estimated on the target, weights and activations in each format:")
+        print(table(["format", "latency (ms)", "energy (mJ)"],
+                    [[e.format, f"{e.latency_s * 1e3:.4g}", f"{e.energy_j * 1e3:.4g}"] for e in m.estimates], "lrr"))

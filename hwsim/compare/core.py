@@ -114,7 +114,7 @@ def compare_formats(formats=None, accumulators=None, target=None, model=None, *,
     tgt = _load_target(target)
     rows = _rows(fmts, accs, tgt, samples, seed)
     cross = crossover(crossover_formats[0], crossover_formats[1], nus, samples, seed)
-    result = dict(rows=rows, crossover=cross, target=None if tgt is None else hardware.target_info(tgt))
+    result = dict(rows=rows, crossover=cross, target=None if tgt is None else hardware.target_info(tgt, fmts))
     if model is not None:
         from hwsim.compare.model import compare_model
 

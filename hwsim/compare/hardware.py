@@ -64,35 +64,51 @@ def relative_gates_int8(gates: Gates) -> float:
 
 
 def energy_pj_per_mac(fmt: Format, accumulator: str, target=None) -> float:
-    """Arithmetic energy of one MAC in pJ at the target's technology (45 nm without a target).
+    """Arithmetic energy of one MAC in pJ at the target's gate energy (45 nm without a target).
 
-    A target's ``energy_per_gate_fj`` override, when set, replaces the technology scaling.
-    Instruction and register overheads of the target are not part of this number (they are in
-    the model estimate).
+    The gate energy is the cost model's (:func:`hwsim.cost.unit.gate_energy_fj`: the target's
+    ``energy_per_gate_fj`` override or the Horowitz calibration scaled to its technology). The
+    target's per-MAC instruction/register overhead is not included (it is in the model estimate).
     """
     from hwsim.cost import arith
 
-    if target is not None and target.energy_per_gate_fj is not None:
-        return arith.mac_gates(fmt.name, fmt.name, accumulator).total * target.energy_per_gate_fj * 1e-3
-    tech = DEFAULT_TECHNOLOGY_NM if target is None else target.technology_nm
-    return arith.mac_energy_pj(fmt.name, fmt.name, accumulator, tech)
+    if target is None:
+        return arith.mac_energy_pj(fmt.name, fmt.name, accumulator, DEFAULT_TECHNOLOGY_NM)
+    from hwsim.cost.unit import gate_energy_fj
+
+    return arith.mac_gates(fmt.name, fmt.name, accumulator).total * gate_energy_fj(target) * 1e-3
+
+
+def target_rate(fmt: Format, target):
+    """(MacRate the target runs ``fmt`` x ``fmt`` on, exact) as the cost model selects it.
+
+    A pair the target lacks runs on the nearest supported pair that represents both operands
+    (:func:`hwsim.cost.unit.select_rate`), e.g. int4 on an int8 unit, paying unpacking.
+    """
+    from hwsim.cost.unit import select_rate
+
+    return select_rate(target.compute.rates, fmt.name, fmt.name)
 
 
 def macs_per_cycle(fmt: Format, target) -> float | None:
-    """MACs per cycle of the whole target (all cores) for ``fmt`` x ``fmt``; None without a target.
+    """MACs per cycle of the whole target (rate x cores) for ``fmt`` x ``fmt``; None without a target.
 
-    Only a rate the target declares for this exact (activation, weight) pair counts; a pair it
-    lacks gives 0.0 (the cost model would run it through a slower fallback; its model estimate
-    shows what that costs).
+    For a pair the target lacks this is the rate of the pair it falls back to (see
+    :func:`target_rate`; :class:`TargetInfo` ``fallbacks`` names it); unpacking or decoding
+    costs of the fallback are in the model estimate, not here.
     """
     if target is None:
         return None
-    for rate in target.compute.rates:
-        if get(rate.activation).name == fmt.name and get(rate.weight).name == fmt.name:
-            return float(rate.macs_per_cycle * target.compute.cores)
-    return 0.0
+    rate, _ = target_rate(fmt, target)
+    return float(rate.macs_per_cycle * target.compute.cores)
 
 
-def target_info(target) -> TargetInfo:
-    """The target fields the report shows."""
-    return TargetInfo(name=target.name, technology_nm=target.technology_nm, clock_hz=target.clock_hz)
+def target_info(target, fmts: list[Format]) -> TargetInfo:
+    """The target fields the report shows, with the pairs ``fmts`` fall back to."""
+    fallbacks = {}
+    for f in fmts:
+        rate, exact = target_rate(f, target)
+        if not exact:
+            fallbacks[f.name] = f"{rate.activation} x {rate.weight}"
+    return TargetInfo(name=target.name, technology_nm=target.technology_nm, clock_hz=target.clock_hz,
+                      cores=target.compute.cores, fallbacks=fallbacks)

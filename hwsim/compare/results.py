@@ -60,7 +60,8 @@ class FormatRow(_Frozen):
     gates: Gates = Field(description="Gate count of one MAC unit.")
     relative_gates_int8: float = Field(description="gates.total / gates of an int8 x int8 MAC with fx accumulator.")
     energy_pj_per_mac: float = Field(description="Energy per MAC in pJ at the target's technology (45 nm without one).")
-    macs_per_cycle: float | None = Field(description="MACs per cycle of the target for this format pair; None without a target.")
+    macs_per_cycle: float | None = Field(description="MACs per cycle of the whole target (all cores) for this "
+                                                       "format pair, or for the pair it falls back to; None without a target.")
     peak_macs_per_s: float | None = Field(None, description="macs_per_cycle x clock; None without a target.")
     sqnr_db: dict[str, float | None] = Field(description="SQNR in dB at the MSE-optimal scale per distribution "
                                                          "(None where the format cannot quantize).")
@@ -71,7 +72,10 @@ class TargetInfo(_Frozen):
 
     name: str = Field(description="Target name.")
     technology_nm: float = Field(description="Process node used for the energy per MAC, nm.")
-    clock_hz: float | None = Field(description="Clock frequency, Hz.")
+    clock_hz: float = Field(description="Clock frequency, Hz.")
+    cores: int = Field(description="Cores / SMs; macs_per_cycle in the rows is summed over them.")
+    fallbacks: dict[str, str] = Field(description="Formats the target has no native pair for -> the "
+                                                  "'activation x weight' pair it runs them on.")
 
 
 class LayerAccuracy(_Frozen):
