@@ -65,7 +65,7 @@ def _effectual(op, ctx: Ctx, shape: DotShape, macs: int) -> tuple[float, float, 
         return ops, st.density, (f"repetition reuse: {st.unique_patterns_per_window:.1f} unique patterns "
                                  f"per window of {st.window}, density {st.density:.2f}")
     for (n, m), comp in st.nm_compliance.items():
-        if comp >= 0.999:
+        if comp == 1.0:  # the hardware needs every group to comply
             return macs * n / m, st.density, f"{n}:{m} sparse speed-up (compliance {comp:.3f})"
     if feats.skip_zero_weights:
         return macs * st.density, st.density, f"zero-skipping, density {st.density:.2f}"
@@ -121,12 +121,13 @@ def _dot(op, ctx: Ctx):
     operands = Operands(wb, ib, ob, wb / max(1, shape.n * shape.groups), y.numel * acc_b,
                         m=shape.m, n=shape.n * shape.groups, acc_bytes=acc_b, weight_home=whome,
                         input_home=ctx.home_of(x.name, ib + ob), output_home=ctx.activation_home(ib + ob))
-    reads, writes = dot_traffic(operands, ctx.capacities)
+    flow = t.compute.dataflow if t.compute.mapping == "systolic" else None
+    reads, writes = dot_traffic(operands, ctx.capacities, flow)
     cores_hz = t.compute.cores * t.clock_hz
     cycles = executed / (rate.macs_per_cycle * util)
     if t.features.bit_serial:
         cycles *= formats.get(w.quant.format).bits_per_element / formats.get(rate.weight).bits
-    n_decode = w.numel * reuse(operands, ctx.capacities[0])[0] if op.op != "matmul" else 0.0
+    n_decode = w.numel * reuse(operands, ctx.capacities[0], flow)[0] if op.op != "matmul" else 0.0
     dcyc = decode_cycles_per_weight(t, w.quant.format, rate) * n_decode
     gate_frac = t.features.activation_zero_fraction if (
         t.features.skip_zero_activations and _relu_input(ctx, x.name)) else 0.0

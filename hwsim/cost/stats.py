@@ -9,8 +9,9 @@ as the layer's ``Pruning`` says, and turned into signed integer codes (0 = zero 
 Scales (documented choices): integer and pow2 weights per output channel at max-abs; ternary and
 signed binary per tensor at 1.4 x mean|w| (threshold 0.7 x mean|w|, as in TWN); binary and
 float formats per tensor at max-abs. Tensors larger than :data:`SAMPLE_ELEMENTS` are measured on
-their first columns (whole windows, all rows): statistics are per-window averages, and every
-output channel stays in the sample so pattern sharing across channels is seen in full.
+their first columns (whole windows, all rows) for density and repetition: statistics are
+per-window averages, and every output channel stays in the sample so pattern sharing across
+channels is seen in full. N:M compliance is all-or-nothing, so it is always measured in full.
 """
 
 from __future__ import annotations
@@ -122,11 +123,13 @@ def sample_columns(w2d: np.ndarray, multiple: int) -> np.ndarray:
 def weight_stats(w2d: np.ndarray, fmt_name: str, pruning: Pruning, groups: int,
                  nm: tuple[tuple[int, int], ...], window: int | None) -> WeightStats:
     """Statistics of a layer's (rows, reduction) weights at format ``fmt_name`` after pruning."""
-    multiple = math.lcm(window or 1, *[m for _, m in nm]) if nm else (window or 1)
-    w = apply_pruning(sample_columns(np.asarray(w2d), multiple), pruning)
+    comp = {}
+    if nm:  # compliance must hold for every group: measured on the whole tensor
+        full = signed_codes(apply_pruning(np.asarray(w2d), pruning), fmt_name)
+        comp = {(n, m): _kernels.nm_compliance(full, n, m) for n, m in nm}
+    w = apply_pruning(sample_columns(np.asarray(w2d), window or 1), pruning)
     q = signed_codes(w, fmt_name)
     density = 1.0 - _kernels.zero_fraction(q)
-    comp = {(n, m): _kernels.nm_compliance(q, n, m) for n, m in nm}
     if not window:
         return WeightStats(density, comp)
     cols = math.ceil(q.shape[1] / window)

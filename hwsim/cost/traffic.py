@@ -37,8 +37,12 @@ class Operands:
     output_home: int
 
 
-def reuse(op: Operands, cap: float) -> tuple[float, float, int]:
-    """(weight passes, input passes, reduction splits) for inner capacity ``cap``."""
+def reuse(op: Operands, cap: float, dataflow: str | None = None) -> tuple[float, float, int]:
+    """(weight passes, input passes, reduction splits) for inner capacity ``cap``.
+
+    ``dataflow`` ("weight_stationary" / "output_stationary") forces that tiling, as a systolic
+    array does in its PE registers; None takes the cheapest.
+    """
     w, i, o = op.weight_bytes, op.input_bytes, op.output_bytes
     if w + i + o <= cap:
         return 1.0, 1.0, 1
@@ -51,17 +55,23 @@ def reuse(op: Operands, cap: float) -> tuple[float, float, int]:
         (float(math.ceil(i / half)), 1.0, 1),                                               # IS
         (float(math.ceil(op.m / a)), float(math.ceil(op.n / b)), 1),                        # OS
     ]
+    if dataflow == "weight_stationary":
+        return options[0]
+    if dataflow == "output_stationary":
+        return options[2]
     return min(options, key=lambda p: p[0] * w + p[1] * i + 2 * op.psum_bytes * (p[2] - 1))
 
 
-def dot_traffic(op: Operands, capacities: list[float]) -> tuple[list[float], list[float]]:
+def dot_traffic(op: Operands, capacities: list[float], dataflow: str | None = None
+                ) -> tuple[list[float], list[float]]:
     """(read bytes, write bytes) per level for a dot-product layer.
 
-    ``capacities[i]`` is the capacity of the storage inside level ``i``.
+    ``capacities[i]`` is the capacity of the storage inside level ``i``; ``dataflow`` applies to
+    the innermost storage (the unit's registers) only.
     """
     reads, writes = [], []
     for lvl, cap in enumerate(capacities):
-        wp, ip, splits = reuse(op, cap)
+        wp, ip, splits = reuse(op, cap, dataflow if lvl == 0 else None)
         r = (op.weight_bytes * wp if lvl <= op.weight_home else 0.0)
         r += op.input_bytes * ip if lvl <= op.input_home else 0.0
         wr = op.output_bytes if lvl <= op.output_home else 0.0
