@@ -102,50 +102,56 @@ def _vq_lut(ctx: Ctx, wfmt: str, shape: DotShape, macs: int, rate, util: float):
     return cycles, arith_pj, lookups * decode_energy_pj(t, wfmt, rate), lookups + table_macs
 
 
-def _dot(op, ctx: Ctx):
-    g, t = ctx.graph, ctx.target
-    ins, outs = g.shapes(op)
-    macs, shape = g.macs(op), dot_shape(op, ins, outs)
+def _operands(op, ctx: Ctx, shape: DotShape, rate, density: float) -> tuple[Operands, str]:
+    """Bytes and homes of a dot product's operands (weights as stored, with metadata)."""
+    g = ctx.graph
     x, w, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
-    rate, exact = select_rate(t.compute.rates, x.quant.format, w.quant.format)
-    util = utilization(t, shape) * t.compute.efficiency
-    executed, density, note = _effectual(op, ctx, shape, macs)
-    pruning = getattr(op, "pruning", None)
     if op.op == "matmul":
         wb, wnote, whome = ctx.nbytes(w.name), "", ctx.home_of(w.name, ctx.nbytes(w.name))
     else:
-        wb, wnote = _stored_weight_bytes(ctx, w.name, density, pruning)
+        wb, wnote = _stored_weight_bytes(ctx, w.name, density, getattr(op, "pruning", None))
         whome = ctx.weight_home
     ib, ob = ctx.nbytes(x.name), ctx.nbytes(y.name)
     acc_b = accumulator_bits(rate) / 8
-    operands = Operands(wb, ib, ob, wb / max(1, shape.n * shape.groups), y.numel * acc_b,
-                        m=shape.m, n=shape.n * shape.groups, acc_bytes=acc_b, weight_home=whome,
-                        input_home=ctx.home_of(x.name, ib + ob), output_home=ctx.activation_home(ib + ob))
+    return Operands(wb, ib, ob, wb / max(1, shape.n * shape.groups), y.numel * acc_b, m=shape.m,
+                    n=shape.n * shape.groups, acc_bytes=acc_b, weight_home=whome,
+                    input_home=ctx.home_of(x.name, ib + ob), output_home=ctx.activation_home(ib + ob)), wnote
+
+
+def _dot(op, ctx: Ctx):
+    """conv2d / linear / matmul on the MAC unit (see module and hwsim.cost.layer docstrings)."""
+    g, t = ctx.graph, ctx.target
+    ins, outs = g.shapes(op)
+    macs, shape = g.macs(op), dot_shape(op, ins, outs)
+    x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+    wfmt = w.quant.format
+    rate, exact = select_rate(t.compute.rates, x.quant.format, wfmt)
+    util = utilization(t, shape) * t.compute.efficiency
+    executed, density, note = _effectual(op, ctx, shape, macs)
+    operands, wnote = _operands(op, ctx, shape, rate, density)
     flow = t.compute.dataflow if t.compute.mapping == "systolic" else None
     reads, writes = dot_traffic(operands, ctx.capacities, flow)
-    cores_hz = t.compute.cores * t.clock_hz
     cycles = executed / (rate.macs_per_cycle * util)
     if t.features.bit_serial:
-        cycles *= formats.get(w.quant.format).bits_per_element / formats.get(rate.weight).bits
+        cycles *= formats.get(wfmt).bits_per_element / formats.get(rate.weight).bits
     n_decode = w.numel * reuse(operands, ctx.capacities[0], flow)[0] if op.op != "matmul" else 0.0
-    dcyc = decode_cycles_per_weight(t, w.quant.format, rate) * n_decode
-    gate_frac = t.features.activation_zero_fraction if (
+    cycles += decode_cycles_per_weight(t, wfmt, rate) * n_decode
+    gated = t.features.activation_zero_fraction if (
         t.features.skip_zero_activations and _relu_input(ctx, x.name)) else 0.0
     label = f"{rate.activation} x {rate.weight} -> {rate.accumulator}"
-    arith_pj = executed * mac_energy_pj(t, rate) * (1 - gate_frac)
-    decode_pj = n_decode * decode_energy_pj(t, w.quant.format, rate)
-    lut = None if exact else _vq_lut(ctx, w.quant.format, shape, macs, rate, util)
-    if lut is not None and lut[0] < cycles + dcyc:
+    arith_pj = executed * mac_energy_pj(t, rate) * (1 - gated)
+    decode_pj = n_decode * decode_energy_pj(t, wfmt, rate)
+    lut = None if exact else _vq_lut(ctx, wfmt, shape, macs, rate, util)
+    if lut is not None and lut[0] < cycles:
         cycles, arith_pj, decode_pj, executed = lut
-        dcyc, label = 0.0, f"{rate.activation} x {w.quant.format} table look-ups (LUT-GEMM)"
-        note = "codebook look-ups replace the multiplies"
+        label, note = f"{rate.activation} x {wfmt} table look-ups (LUT-GEMM)", "codebook look-ups replace the multiplies"
     elif not exact:
-        note = "; ".join(filter(None, [f"{x.quant.format} x {w.quant.format} not native, runs as {label}"
-                                       + (" + decode" if dcyc else ""), note]))
+        fallback = f"{x.quant.format} x {wfmt} not native, runs as {label}" + (" + decode" if n_decode and decode_pj else "")
+        note = "; ".join(filter(None, [fallback, note]))
     return finish(op, ctx, Work(
-        macs=macs, executed_ops=executed, compute_s=(cycles + dcyc) / cores_hz,
-        arith_pj=arith_pj, decode_pj=decode_pj, reads=reads, writes=writes,
-        utilization=util, formats=label, density=density, note="; ".join(filter(None, [note, wnote]))))
+        macs=macs, executed_ops=executed, compute_s=cycles / (t.compute.cores * t.clock_hz), arith_pj=arith_pj,
+        decode_pj=decode_pj, reads=reads, writes=writes, utilization=util, formats=label, density=density,
+        note="; ".join(filter(None, [note, wnote]))))
 
 
 for _kind in ("conv2d", "linear", "matmul"):

@@ -57,3 +57,11 @@ def test_shape_checks():
         K.zero_fraction(np.zeros(3))
     with pytest.raises(ValueError, match="groups"):
         K.repetition(np.zeros((3, 4)), 2, 2)
+
+
+def test_kernel_bodies_in_python_match_the_jitted_ones():
+    """The njit bodies run as plain Python (as under NUMBA_DISABLE_JIT=1) and agree."""
+    q = np.random.default_rng(3).integers(-1, 2, size=(6, 10))
+    assert K._nonzeros.py_func(q) == K._nonzeros(q)
+    assert K._nm_compliant_groups.py_func(q, 2, 4) == K._nm_compliant_groups(q, 2, 4)
+    assert K._repetition.py_func(q, 3, 2, 3) == K._repetition(q, 3, 2, 3)
