@@ -81,7 +81,7 @@ def _print_rows(res) -> None:
                f"{r.energy_pj_per_mac:.3f}"]
         if t:
             mark = "*" if r.format in t.fallbacks else ""
-            row += [f"{r.macs_per_cycle:g}{mark}", si(r.peak_macs_per_s or 0.0)]
+            row += [f"{r.macs_per_cycle:g}{mark}", si(t.peak_macs_per_s[r.format])]
         row += [_db(r.sqnr_db.get(k)) for k in ("gaussian", "laplace", "student_t3", "uniform")]
         rows.append(row)
     print(table(head, rows, "ll" + "r" * (len(head) - 2)))

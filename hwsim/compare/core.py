@@ -71,7 +71,7 @@ def _rows(fmts: list[Format], accumulators: list[str] | None, target, n: int, se
                 format=f.name, accumulator=acc, gates=gates,
                 relative_gates_int8=hardware.relative_gates_int8(gates),
                 energy_pj_per_mac=hardware.energy_pj_per_mac(f, acc, target),
-                macs_per_cycle=mpc, peak_macs_per_s=None if mpc is None else mpc * target.clock_hz,
+                macs_per_cycle=mpc,
                 sqnr_db=sq))
     return rows
 

@@ -105,10 +105,11 @@ def macs_per_cycle(fmt: Format, target) -> float | None:
 
 def target_info(target, fmts: list[Format]) -> TargetInfo:
     """The target fields the report shows, with the pairs ``fmts`` fall back to."""
-    fallbacks = {}
+    fallbacks, peak = {}, {}
     for f in fmts:
         rate, exact = target_rate(f, target)
+        peak[f.name] = macs_per_cycle(f, target) * target.clock_hz
         if not exact:
             fallbacks[f.name] = f"{rate.activation} x {rate.weight}"
     return TargetInfo(name=target.name, technology_nm=target.technology_nm, clock_hz=target.clock_hz,
-                      cores=target.compute.cores, fallbacks=fallbacks)
+                      cores=target.compute.cores, peak_macs_per_s=peak, fallbacks=fallbacks)

@@ -62,7 +62,6 @@ class FormatRow(_Frozen):
     energy_pj_per_mac: float = Field(description="Energy per MAC in pJ at the target's technology (45 nm without one).")
     macs_per_cycle: float | None = Field(description="MACs per cycle of the whole target (all cores) for this "
                                                        "format pair, or for the pair it falls back to; None without a target.")
-    peak_macs_per_s: float | None = Field(None, description="macs_per_cycle x clock; None without a target.")
     sqnr_db: dict[str, float | None] = Field(description="SQNR in dB at the MSE-optimal scale per distribution "
                                                          "(None where the format cannot quantize).")
 
@@ -74,6 +73,8 @@ class TargetInfo(_Frozen):
     technology_nm: float = Field(description="Process node used for the energy per MAC, nm.")
     clock_hz: float = Field(description="Clock frequency, Hz.")
     cores: int = Field(description="Cores / SMs; macs_per_cycle in the rows is summed over them.")
+    peak_macs_per_s: dict[str, float] = Field(description="Per format, peak MAC/s of the whole target: the "
+                                                          "row's macs_per_cycle x clock_hz.")
     fallbacks: dict[str, str] = Field(description="Formats the target has no native pair for -> the "
                                                   "'activation x weight' pair it runs them on.")
 
