@@ -18,6 +18,7 @@ x activation bits x weight density, summed over layers).
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,11 +57,31 @@ def uniform_config(graph: Graph, layers: list[str], choice: Choice) -> QuantConf
                                           pruning=choice.pruning.label), layers=tuple(rules))
 
 
-def plan_config(layers: list[str], picks: list[Choice], default_activation: str) -> QuantConfig:
-    """The quant config of a plan: default activation format plus one rule per layer."""
-    rules = tuple(LayerRule(match=glob_escape(n), weights=c.weight_format, activations=c.activation_format,
-                            pruning=c.pruning.label) for n, c in zip(layers, picks))
-    return QuantConfig(defaults=LayerRule(activations=default_activation), layers=rules)
+def plan_config(graph: Graph, layers: list[str], picks: list[Choice], default: Choice) -> QuantConfig:
+    """The quant config of a plan.
+
+    Defaults are the ``default`` choice (what the base cost was priced with: formats of weights
+    and activations that no solver layer chooses); one rule per group of layers that share a
+    choice and a name pattern (digits as ``*``, e.g. ``model.layers.*.mlp.up_proj``) when the
+    pattern matches exactly that group among all ops, else one rule per layer.
+    """
+    names = [o.name for o in graph.ops()]
+    groups: dict[str, list[int]] = {}
+    for i, n in enumerate(layers):
+        groups.setdefault(re.sub(r"\d+", "*", glob_escape(n)), []).append(i)
+    rules = []
+    for pattern, idx in groups.items():
+        same = len({picks[i] for i in idx}) == 1
+        if same and len(idx) > 1 and sum(fnmatch.fnmatchcase(n, pattern) for n in names) == len(idx):
+            rules.append(_rule(pattern, picks[idx[0]]))
+        else:
+            rules += [_rule(glob_escape(layers[i]), picks[i]) for i in idx]
+    return QuantConfig(defaults=LayerRule(weights=default.weight_format, activations=default.activation_format,
+                                          pruning="0"), layers=tuple(rules))
+
+
+def _rule(match: str, c: Choice) -> LayerRule:
+    return LayerRule(match=match, weights=c.weight_format, activations=c.activation_format, pruning=c.pruning.label)
 
 
 @dataclass(frozen=True)
@@ -75,8 +96,8 @@ class CostTable:
         ``latency_s``, ``energy_j``, ``size_bytes``, ``bops``; ``inf`` where the choice does not apply.
     base : dict of str to float
         Cost outside the solver layers (same keys).
-    default_activation : str
-        Activation format of tensors no layer chooses.
+    default : Choice
+        Formats of weights and activations that no solver layer chooses (the base's).
     estimates : int
         Calls to :func:`hwsim.estimate` made.
     """
@@ -85,7 +106,7 @@ class CostTable:
     choices: list[Choice]
     tables: dict[str, np.ndarray]
     base: dict[str, float]
-    default_activation: str
+    default: Choice
     estimates: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -102,35 +123,53 @@ def _layer_bytes(g: Graph, name: str) -> float:
 
 
 def cost_table(graph: Graph, target, choices: list[Choice], seed: int = 0) -> CostTable:
-    """Estimate the whole model once per choice and read each layer's row (see module docstring)."""
+    """Price every (layer, choice) (see module docstring and :mod:`hwsim.solve.reps`).
+
+    One whole-model estimate at the first choice gives the base; each choice then prices only
+    the distinct layers of a stand-in graph that carries the whole model's weight bytes.
+    """
     from hwsim.cost import estimate
+    from hwsim.solve.reps import stand_in, with_filler
 
     layers = solver_layers(graph)
-    L, C = len(layers), len(choices)
-    tables = {k: np.full((L, C), np.inf) for k in BUDGETS}
-    base: dict[str, float] = {}
+    mini, rep = stand_in(graph, layers)
+    reps = list(dict.fromkeys(rep.values()))
+    full = estimate(graph, target, config=uniform_config(graph, layers, choices[0]), seed=seed)
+    own = set(layers)
+    base = {"latency_s": sum(r.latency_s for r in full.layers if r.name not in own),
+            "energy_j": sum(r.energy_j for r in full.layers if r.name not in own), "bops": 0.0}
+    tables = {k: np.full((len(layers), len(choices)), np.inf) for k in BUDGETS}
+    rows_of = {layer: i for i, layer in enumerate(layers)}
     for j, ch in enumerate(choices):
-        g = apply_config(graph, uniform_config(graph, layers, ch))
-        rep = estimate(g, target, seed=seed)
-        rows = {r.name: r for r in rep.layers}
-        for i, name in enumerate(layers):
-            if not prunable(graph, name, ch):
-                continue
-            r = rows.get(name)
-            op = g.op(name)
-            density = op.pruning.density
-            tables["latency_s"][i, j] = r.latency_s if r else 0.0
-            tables["energy_j"][i, j] = r.energy_j if r else 0.0
-            tables["size_bytes"][i, j] = _layer_bytes(g, name)
-            tables["bops"][i, j] = g.macs(op) * ch.weight_bits * ch.activation_bits * density
+        cfg = uniform_config(mini, reps, ch)
+        mq = apply_config(mini, cfg)
+        nbytes = {r: _layer_bytes(mq, r) for r in reps}
         if j == 0:
-            own = set(layers)
-            base = {"latency_s": sum(r.latency_s for r in rep.layers if r.name not in own),
-                    "energy_j": sum(r.energy_j for r in rep.layers if r.name not in own),
-                    "size_bytes": rep.total.weight_bytes - sum(_layer_bytes(g, n) for n in layers),
-                    "bops": 0.0}
-    notes = [f"costs: one whole-model estimate per choice ({C}), layer rows read off; plan re-estimated"]
-    return CostTable(layers, choices, tables, base, choices[0].activation_format, C, notes)
+            base["size_bytes"] = full.total.weight_bytes - sum(nbytes[rep[n]] for n in layers)
+        total = base["size_bytes"] + sum(nbytes[rep[n]] for n in layers)
+        rows = {r.name: r for r in estimate(with_filler(mini, total - mq.total_weight_bytes), target,
+                                            config=cfg, seed=seed).layers}
+        for layer in layers:
+            r, i = rep[layer], rows_of[layer]
+            if not prunable(graph, layer, ch):
+                continue
+            op = mq.op(r)
+            tables["latency_s"][i, j] = rows[r].latency_s if r in rows else 0.0
+            tables["energy_j"][i, j] = rows[r].energy_j if r in rows else 0.0
+            tables["size_bytes"][i, j] = nbytes[r]
+            tables["bops"][i, j] = mq.macs(op) * ch.weight_bits * ch.activation_bits * op.pruning.density
+    notes = [f"costs: {len(set(rep.values()))} distinct of {len(layers)} layers priced per choice ({len(choices)}) "
+             f"on a stand-in graph; whole plan re-estimated"]
+    notes += _check_rows(full, tables["energy_j"][:, 0], layers)
+    return CostTable(layers, choices, tables, base, choices[0], len(choices) + 1, notes)
+
+
+def _check_rows(full, predicted: np.ndarray, layers: list[str]) -> list[str]:
+    """A note when the stand-in prices a layer differently from the whole model (same formats)."""
+    rows = {r.name: r.energy_j for r in full.layers}
+    worst = max((abs(p - rows.get(n, 0.0)) / max(abs(rows.get(n, 0.0)), 1e-300)
+                 for n, p in zip(layers, predicted) if np.isfinite(p)), default=0.0)
+    return [f"stand-in layer energy differs from the whole model by up to {worst:.2%}"] if worst > 1e-6 else []
 
 
 def actual_totals(graph: Graph, target, config: QuantConfig, seed: int = 0) -> tuple[dict[str, float], object]:
@@ -148,7 +187,3 @@ def actual_totals(graph: Graph, target, config: QuantConfig, seed: int = 0) -> t
     totals = {"latency_s": rep.total.latency_s, "energy_j": rep.total.energy_j,
               "size_bytes": rep.total.weight_bytes, "bops": bops}
     return totals, rep
-
-
-def matches_exactly(pattern: str, name: str) -> bool:
-    return fnmatch.fnmatchcase(name, pattern)

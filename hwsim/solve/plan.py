@@ -55,7 +55,7 @@ class Plan(_Frozen):
     metric: str = Field(description="Sensitivity metric.")
     budgets: dict[str, BudgetUse]
     layers: tuple[PlanLayer, ...]
-    default_activation: str = Field(description="Format of activations that no layer chooses.")
+    quant_config: QuantConfig | None = Field(None, description="The plan as the quant config that was verified.")
     total: dict = Field(default_factory=dict, description="The re-estimate's totals (as hwsim.estimate).")
     rounds: int = Field(0, description="Solve / re-estimate rounds.")
     solve_s: float = Field(0.0, description="Wall time of the whole solve, s.")
@@ -63,12 +63,9 @@ class Plan(_Frozen):
 
     def config(self) -> QuantConfig:
         """The plan as a quant config (``hwsim estimate --config`` / ``hwsim simulate --config``)."""
-        from hwsim.solve.costs import glob_escape
-        from hwsim.graph.annotate import LayerRule
-
-        rules = tuple(LayerRule(match=glob_escape(layer.name), weights=layer.weight_format,
-                                activations=layer.activation_format, pruning=layer.pruning) for layer in self.layers)
-        return QuantConfig(defaults=LayerRule(activations=self.default_activation), layers=rules)
+        if self.quant_config is None:
+            raise ConfigError(f"a plan with status {self.status!r} has no config")
+        return self.quant_config
 
     def to_json(self) -> dict:
         """{"status", "objective", "budgets": {NAME: {"limit", "value"}}, "layers": [...], "total"}."""
@@ -106,10 +103,10 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
         if r.status == "infeasible":
             return _infeasible(budgets, reach, metric, costs, rnd, notes, time.perf_counter() - t0)
         picks = [costs.choices[c] for c in r.choice]
-        actual, rep = actual_totals(graph, target, plan_config(costs.layers, picks, costs.default_activation), seed)
+        actual, rep = actual_totals(graph, target, cfg := plan_config(graph, costs.layers, picks, costs.default), seed)
         predicted = costs.totals(r.choice)
         missed = {k: actual[k] - budgets[k] for k in budgets if actual[k] > budgets[k] * (1 + 1e-9)}
-        plan = _plan(r, picks, values, costs, budgets, actual, predicted, reach, metric, rep, rnd, notes)
+        plan = _plan(r, picks, values, costs, budgets, actual, predicted, reach, metric, rep, rnd, notes, cfg)
         if not missed:
             break
         for k, miss in missed.items():
@@ -122,14 +119,14 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
 
 
 def _plan(r, picks: list[Choice], values, costs: CostTable, budgets, actual, predicted, reach, metric, rep,
-          rounds, notes) -> Plan:
+          rounds, notes, cfg: QuantConfig) -> Plan:
     layers = tuple(PlanLayer(name=n, weight_format=c.weight_format, activation_format=c.activation_format,
                              pruning=c.pruning.label, sensitivity=float(values[i, r.choice[i]]))
                    for i, (n, c) in enumerate(zip(costs.layers, picks)))
     uses = {k: BudgetUse(limit=budgets[k], value=actual[k], predicted=predicted[k], min_reachable=reach[k])
             for k in budgets}
     return Plan(status=r.status, objective=r.objective, metric=metric, budgets=uses, layers=layers,
-                default_activation=costs.default_activation,
+                quant_config=cfg,
                 total={**rep.total.model_dump(exclude={"energy_breakdown_j"}), "bops": actual["bops"]},
                 rounds=rounds, notes=tuple(notes))
 
@@ -137,7 +134,7 @@ def _plan(r, picks: list[Choice], values, costs: CostTable, budgets, actual, pre
 def _infeasible(budgets, reach, metric, costs: CostTable, rounds, notes, dt) -> Plan:
     uses = {k: BudgetUse(limit=v, value=None, predicted=None, min_reachable=reach[k]) for k, v in budgets.items()}
     return Plan(status="infeasible", objective=None, metric=metric, budgets=uses, layers=(),
-                default_activation=costs.default_activation, rounds=rounds, solve_s=dt, notes=tuple(notes))
+                rounds=rounds, solve_s=dt, notes=tuple(notes))
 
 
 def infeasible_message(plan: Plan) -> str:
