@@ -251,6 +251,12 @@ def _multiplier(mode, s_in, s_w, s_out):
     return np.asarray(s_in * s_w / s_out)
 
 
+def _per_tensor(**params):
+    for name, v in params.items():
+        if np.size(v) != 1:
+            raise ShapeError(f"{name} must be per tensor (one element), got shape {np.shape(v)}")
+
+
 def _zp_matmul(a, b, azp, bzp, bits, mode, pairwise):
     """``sum_k (a - azp)(b - bzp)``; with ``pairwise`` MLAS-style: raw products, then zp terms."""
     if not pairwise:
@@ -288,6 +294,8 @@ def qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, 
         (..., M, N) of ``y_zero_point``'s dtype.
     """
     a, b = _int_array("a", a), _int_array("b", b)
+    _per_tensor(a_scale=a_scale, a_zero_point=a_zero_point, y_scale=y_scale,
+                y_zero_point=y_zero_point)
     n = b.shape[-1] if b.ndim else 0
     azp = int(_int_array("a_zero_point", a_zero_point).reshape(-1)[0])
     bzp = _channel_param("b_zero_point", _int_array("b_zero_point", b_zero_point), n, np.int64)
@@ -323,6 +331,8 @@ def qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_
     np.ndarray
         (N, O, OH, OW) of ``y_zero_point``'s dtype.
     """
+    _per_tensor(x_scale=x_scale, x_zero_point=x_zero_point, y_scale=y_scale,
+                y_zero_point=y_zero_point)
     acc = int_conv2d(x, w, strides, pads, dilations, group, acc_bits, overflow,
                      x_zero_point, w_zero_point)
     if bias is not None:

@@ -143,6 +143,11 @@ def plan_exact(a_min, a_max, b_min, b_max, k):
     return None
 
 
+def _native(x):
+    """int8/uint8 arrays as they are (the fast path), anything else as int64 (fewer compilations)."""
+    return x if x.dtype in (np.int8, np.uint8) else np.ascontiguousarray(x, np.int64)
+
+
 def exact_matmul(a, b, bits=64, wrap=False):
     """Exact int64 ``a @ b`` of 2-D integer arrays, optionally wrapped to ``bits`` bits.
 
@@ -150,6 +155,7 @@ def exact_matmul(a, b, bits=64, wrap=False):
     numba: numba reaches BLAS through SciPy's build, measured 3x slower than NumPy's on this
     machine.
     """
+    a, b = _native(a), _native(b)
     (m, k), n = a.shape, b.shape[1]
     out = np.zeros((m, n), np.int64)
     if out.size == 0 or k == 0:
@@ -157,7 +163,7 @@ def exact_matmul(a, b, bits=64, wrap=False):
     plan = plan_exact(int(a.min()), int(a.max()), int(b.min()), int(b.max()), k)
     mode = MODE_WRAP if wrap else MODE_NONE
     if plan is None:
-        return _loop_matmul(a, b, bits, mode, False)
+        return loop_matmul(a, b, bits, mode, False)
     ca, cb, chunk, use_f32 = plan
     nchunk = (k + chunk - 1) // chunk
     ftype = np.float32 if use_f32 else np.float64
@@ -173,4 +179,5 @@ def exact_matmul(a, b, bits=64, wrap=False):
 
 def loop_matmul(a, b, bits, mode, pairwise):
     """Sequential kernel wrapper; ``mode`` is one of MODE_NONE, MODE_WRAP, MODE_SATURATE."""
-    return _loop_matmul(a, b, bits, mode, bool(pairwise))
+    return _loop_matmul(np.ascontiguousarray(a, np.int64), np.ascontiguousarray(b, np.int64),
+                        bits, mode, bool(pairwise))

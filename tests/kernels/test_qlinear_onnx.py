@@ -149,3 +149,17 @@ def test_requant_modes_separate_onnxruntime_from_reference():
     np.testing.assert_array_equal(ops.qlinear_matmul(*args, requant="onnxruntime"), ort_out)
     np.testing.assert_array_equal(ops.qlinear_matmul(*args, requant="exact"), ref_out)
     assert np.all(ort_out != ref_out)
+
+
+def test_qlinear_errors(rng):
+    from hwsim.errors import ConfigError, ShapeError
+
+    args = list(_matmul_case(rng, np.uint8, np.uint8, 3, 8, 4, False))
+    with pytest.raises(ConfigError, match="onnxruntime"):
+        ops.qlinear_matmul(*args, requant="round")
+    args[1] = np.ones(3, np.float32)  # per-row a_scale: not supported
+    with pytest.raises(ShapeError, match="a_scale"):
+        ops.qlinear_matmul(*args)
+    args, attrs = _conv_case(rng, np.uint8, np.uint8, CONVS[0], True)
+    with pytest.raises(ShapeError, match="w_zero_point"):
+        ops.qlinear_conv(*args[:5], np.zeros(3, np.uint8), *args[6:], *attrs)
