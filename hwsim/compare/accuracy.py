@@ -16,6 +16,9 @@ E8M0 range limits). A non-power-of-two global pre-scale still moves the values i
 and changes how much the OCP rule clips (mxfp4_e2m1 clips block maxima in (6, 8) x 2^k to 6), so it
 is searched over the one octave ``[1/2, 1]`` that contains every distinct choice.
 
+Codebook (VQ) formats have no range to scale into: their seeded k-means centroids are fitted to
+the sample itself, so they are quantized once, without a search.
+
 SQNR is ``10 log10(sum x^2 / sum (x - q(x))^2)`` in dB, on the same samples the scale was fit on
 (the error of the fit itself is negligible at these sample counts).
 """
@@ -108,6 +111,11 @@ def optimal_scale(fmt: Format | str, x, grid_points: int = GRID_POINTS,
     x = np.asarray(x, dtype=np.float64).ravel()
     if x.size == 0 or not np.all(np.isfinite(x)) or not np.any(x):
         raise ConfigError("optimal_scale needs finite values that are not all zero")
+    signal = float(np.mean(x * x))
+    if not math.isfinite(fmt.max):  # codebook (VQ) formats fit their centroids to x: no scale to search
+        err = float(np.mean((x - fmt.quantize(x, seed=0)) ** 2))
+        sq = math.inf if err == 0.0 else 10.0 * math.log10(signal / err)
+        return ScaleSearch(scale=1.0, clip=float(np.max(np.abs(x))), mse=err, sqnr_db=sq, evaluations=1)
     lo, hi = search_window(fmt, x)
     grid = np.linspace(lo, hi, max(int(grid_points), 3))
     errs = [_mse(fmt, x, g) for g in grid]
@@ -117,7 +125,6 @@ def optimal_scale(fmt: Format | str, x, grid_points: int = GRID_POINTS,
     if errs[i] < err:
         best, err = float(grid[i]), errs[i]
     scale = float(2.0 ** best)
-    signal = float(np.mean(x * x))
     sq = math.inf if err == 0.0 else 10.0 * math.log10(signal / err)
     return ScaleSearch(scale=scale, clip=scale * fmt.max, mse=err, sqnr_db=sq,
                        evaluations=len(grid) + n)

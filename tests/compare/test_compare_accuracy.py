@@ -101,3 +101,17 @@ def test_bad_inputs_to_the_search_are_clear_errors():
         optimal_scale("int8", np.zeros(10))
     with pytest.raises(ConfigError, match="ascending"):
         crossover(nus=(5.0, 3.0))
+
+
+def test_codebook_formats_are_fitted_not_scaled():
+    x = samples("gaussian", 4096, seed=2)
+    b6, b8 = optimal_scale("vq_d2_b6", x), optimal_scale("vq_d2_b8", x)
+    assert b6.evaluations == 1 and b6.scale == 1.0
+    assert 10.0 < b6.sqnr_db < b8.sqnr_db  # more centroids, less error
+
+
+def test_discrete_and_block_formats_rank_sensibly():
+    # more levels, less error, on the same Gaussian samples
+    s = {f: distribution_sqnr(f, "gaussian", N) for f in ("binary", "ternary", "int4", "mxint8", "int8")}
+    assert s["binary"] < s["ternary"] < s["int4"] < s["int8"]
+    assert s["mxint8"] > s["int8"] - 1.0  # per-block scales: at least as good as one per-tensor scale
