@@ -13,8 +13,11 @@ How a file becomes an IR graph
 3. Nodes are walked in file order. Shape/Size read the IR's inferred shapes; a node whose inputs
    are all constants is folded with ``onnx.reference.ReferenceEvaluator`` (so shape subgraphs,
    Range, ConstantOfShape, Where/Equal/Expand on constants... become constants); other nodes map
-   to IR ops whose shapes the IR's own ``infer`` decides. Identity and Dropout alias their input;
-   ``Expand`` to the shape it already has aliases too.
+   to IR ops whose shapes the IR's own ``infer`` decides (``onnx.shape_inference`` is used only
+   for element types). Identity (also of constants: exporters dedupe shared weights through
+   Identity) and Dropout alias their input; ``Expand`` to the shape it already has aliases too.
+   ``load_onnx(..., constants={name: array})`` treats those graph inputs as constants (ONNX's
+   node tests feed scales and zero points as inputs).
 4. Graph inputs and outputs keep their ONNX names and element types. An output that ends up as
    another tensor (Identity at the end) gets an ``identity`` unary op. The graph is verified.
 
@@ -22,14 +25,17 @@ Float ops
 ---------
 Conv (2-D) -> conv2d; Gemm -> linear (weight (out, in) = B or B.T; constant C over the outputs
 becomes the bias times beta; alpha != 1 and other C become a mul / add after it; a run-time B ->
-matmul); MatMul with a 2-D constant B -> linear with weight B.T, otherwise matmul; Add/Sub/Mul/
+matmul); MatMul with a 2-D constant B -> linear with weight B.T (and a following Add of a constant (N,)
+initializer, when it is the MatMul's only reader, becomes its bias), otherwise matmul; Add/Sub/Mul/
 Div/Pow/Max/Min -> binary; Relu/Sigmoid/Tanh/Erf/Sqrt/Exp/Neg/Reciprocal/Abs/Log/HardSwish/Gelu ->
 unary; Clip -> relu6 (0, 6), relu (0, inf) or clip; HardSigmoid (1/6, 0.5) -> hardsigmoid, other
 alpha/beta -> mul, add, clip; MaxPool/AveragePool (2-D) -> pool; GlobalAveragePool ->
 global_avgpool; GlobalMaxPool and ReduceMean/Sum/Max/Min -> reduce; Softmax; LayerNormalization
 (last axis) -> layernorm (a missing bias becomes a zero constant); BatchNormalization ->
-batchnorm; Gather of a 2-D constant by run-time ids -> embedding, else gather; Concat, Reshape,
-Transpose, Flatten, Squeeze, Unsqueeze, Slice; Cast -> cast. A decomposed LayerNorm stays as its
+batchnorm; Gather of a 2-D constant by run-time ids, or of a float initializer table by constant
+ids (position embeddings; ids out of the table raise ShapeError) -> embedding, else gather;
+Concat, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice; Split -> one slice per output;
+Cast/CastLike -> cast. A decomposed LayerNorm stays as its
 primitive ops. Float initializers become tensors of role weight (bias for conv/linear biases,
 buffer for batch-norm statistics) with float32 data; scalars and integer constants role const.
 
@@ -58,7 +64,8 @@ explicit zero_point tuple (zeros when the file has none).
   ``quantize`` op whose output (dtype uint8/int8...) carries the spec; a DequantizeLinear of a
   run-time tensor becomes a ``dequantize`` op whose input carries the spec.
 - DequantizeLinear of an integer initializer: the consuming conv2d/linear/embedding weight (or
-  bias) holds the codes and the spec (per-tensor, per-channel ``axis``, or per-group). An int32 bias
+  bias, or batchnorm/layernorm parameter) is a tensor named as the integer initializer holding
+  the codes and the spec (per-tensor, per-channel ``axis``, or per-group). An int32 bias
   via DequantizeLinear is role "bias" with ``QuantSpec("int32", scale=s_x*s_w as in the file, 0)``.
   Read by any other op, the codes become a weight tensor named as the initializer plus a
   ``dequantize`` op writing the DequantizeLinear output.
@@ -70,7 +77,12 @@ explicit zero_point tuple (zeros when the file has none).
   A run-time B of QLinearMatMul makes a matmul with both inputs annotated (b per column = axis -1).
 - MatMulInteger / ConvInteger: inputs carry integer specs with scale (1.0,) (per-channel weight
   zero points give per-channel specs with scales 1.0); the output is ``QuantSpec("int32",
-  scale=(1.0,), zero_point=(0,))`` with dtype "int32".
+  scale=(1.0,), zero_point=(0,))`` with dtype "int32". When the activation and its zero point
+  come from a DynamicQuantizeLinear (onnxruntime ``quantize_dynamic``), the activation keeps the
+  ``dynamic_quantize`` output's spec ``QuantSpec("uint8")`` (scale and zero point None: computed
+  at run time by that op).
+- A QuantizeLinear of a dequantized constant (Q(DQ(codes))) is folded to the new codes with the
+  ONNX reference, so the re-quantized constant is again codes + spec.
 - Weight-only: ``Cast(int initializer) -> [Sub zero point] -> Mul scale -> MatMul/Gemm/Conv``
   (also with a Transpose, or a Reshape merging (groups, group) axes, after the Mul) puts the codes
   and the spec on the weight; activations stay fp32. A Cast integer initializer used directly
