@@ -35,6 +35,30 @@ def solver_layers(graph: Graph) -> list[str]:
     return [o.name for o in graph.layers() if graph.weight(o) is not None]
 
 
+def tie_groups(graph: Graph, layers: list[str]) -> list[list[int]]:
+    """Groups of layer indices that read a common activation tensor (e.g. q, k, v projections).
+
+    A shared tensor has one format, so such layers must choose the same activation format.
+    """
+    parent = list(range(len(layers)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, name in enumerate(layers):
+        for t in graph.activation_inputs(graph.op(name)):
+            j = first.setdefault(t.name, i)
+            parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(layers)):
+        groups.setdefault(find(i), []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
 def glob_escape(name: str) -> str:
     """A glob that matches exactly ``name`` (fnmatch metacharacters bracketed)."""
     return "".join(f"[{c}]" if c in "*?[]" else c for c in name)

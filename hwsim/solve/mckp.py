@@ -88,8 +88,13 @@ def min_reachable(costs: dict[str, np.ndarray], ok: np.ndarray) -> dict[str, flo
     return {k: float(np.where(ok, a, np.inf).min(axis=1).sum()) for k, a in costs.items()}
 
 
-def undominated(values: np.ndarray, costs: list[np.ndarray], ok: np.ndarray) -> np.ndarray:
-    """(L, C) bool mask of available choices that no other choice of the same layer dominates."""
+def undominated(values: np.ndarray, costs: list[np.ndarray], ok: np.ndarray,
+                labels: np.ndarray | None = None) -> np.ndarray:
+    """(L, C) bool mask of available choices that no other choice of the same layer dominates.
+
+    With ``labels`` (one per choice), only a choice with the same label may dominate (tied layers
+    must agree on the label, so a differently labelled choice is no substitute).
+    """
     feats = np.stack([values] + costs, axis=-1)  # (L, C, K+1)
     feats = np.where(ok[..., None], feats, np.inf)
     le = (feats[:, :, None, :] <= feats[:, None, :, :]).all(-1)  # le[l, d, c]: d no worse than c
@@ -98,11 +103,14 @@ def undominated(values: np.ndarray, costs: list[np.ndarray], ok: np.ndarray) -> 
     lower = np.tri(C, k=-1, dtype=bool).T  # lower[d, c] = d < c
     eq = le & ~lt
     dominated = ((le & lt) | (eq & lower[None])) & ok[:, :, None]
+    if labels is not None:
+        dominated &= (np.asarray(labels)[:, None] == np.asarray(labels)[None, :])[None]
     return ok & ~dominated.any(axis=1)
 
 
 def mckp(values, costs: dict[str, np.ndarray], budgets: dict[str, float],
-         time_limit_s: float | None = None, presolve_dominance: bool = True) -> MCKPResult:
+         time_limit_s: float | None = None, presolve_dominance: bool = True,
+         ties: list[list[int]] | None = None, labels=None) -> MCKPResult:
     """Pick one choice per layer minimising the summed value under every budget.
 
     Parameters
@@ -117,6 +125,10 @@ def mckp(values, costs: dict[str, np.ndarray], budgets: dict[str, float],
         Stop HiGHS after this many seconds (status ``time_limit`` if not proven optimal).
     presolve_dominance : bool
         Remove dominated choices first (exact; see module docstring).
+    ties, labels : optional
+        Groups of layer indices whose chosen columns must carry the same ``labels[c]`` (e.g.
+        layers reading one tensor must agree on its activation format). ``min_reachable``
+        ignores ties (a lower bound then).
 
     Returns
     -------
@@ -130,17 +142,36 @@ def mckp(values, costs: dict[str, np.ndarray], budgets: dict[str, float],
         raise ConfigError(f"layer {bad} has no available choice (every value or cost is inf/nan)")
     reach = min_reachable(c, ok)
     names = list(budgets)
-    keep = undominated(v, [c[k] for k in names], ok) if presolve_dominance else ok
+    ties = [list(t) for t in (ties or []) if len(t) > 1]
+    lab = np.asarray(labels) if ties else None
+    if ties and (lab is None or lab.shape != (C,)):
+        raise ConfigError(f"ties need labels: one per choice ({C})")
+    keep = undominated(v, [c[k] for k in names], ok, lab) if presolve_dominance else ok
     budgets = {k: float(b) + _RTOL * abs(float(b)) for k, b in budgets.items()}  # float sums of costs
     if any(budgets[k] < reach[k] for k in names):
         return _infeasible(L, reach, int(keep.sum()))
     greedy = np.where(ok, v, np.inf).argmin(axis=1) if L else np.zeros(0, int)
-    if all(c[k][np.arange(L), greedy].sum() <= budgets[k] for k in names):
+    tied_ok = all(len({lab[greedy[i]] for i in t}) == 1 for t in ties)
+    if tied_ok and all(c[k][np.arange(L), greedy].sum() <= budgets[k] for k in names):
         return _result(greedy, v, c, "optimal", reach, int(keep.sum()))
-    return _solve_milp(v, c, budgets, names, keep, reach, time_limit_s)
+    return _solve_milp(v, c, budgets, names, keep, reach, time_limit_s, ties, lab)
 
 
-def _solve_milp(v, c, budgets, names, keep, reach, time_limit_s) -> MCKPResult:
+def _tie_rows(rows, cols, ties, lab) -> list[LinearConstraint]:
+    """For each tied group and label: the first layer's indicator equals every other's."""
+    out = []
+    n = rows.size
+    for group in ties:
+        for a in np.unique(lab):
+            for other in group[1:]:
+                coef = np.zeros(n)
+                coef[(rows == other) & (lab[cols] == a)] = 1.0
+                coef[(rows == group[0]) & (lab[cols] == a)] = -1.0
+                out.append(LinearConstraint(csr_matrix(coef.reshape(1, -1)), 0.0, 0.0))
+    return out
+
+
+def _solve_milp(v, c, budgets, names, keep, reach, time_limit_s, ties=(), lab=None) -> MCKPResult:
     L = v.shape[0]
     rows, cols = np.nonzero(keep)  # variable j is (rows[j], cols[j])
     n = rows.size
@@ -153,6 +184,7 @@ def _solve_milp(v, c, budgets, names, keep, reach, time_limit_s) -> MCKPResult:
         scale = float(excess.max()) if excess.size and excess.max() > 0 else 1.0
         row = csr_matrix((excess / scale).reshape(1, -1))
         cons.append(LinearConstraint(row, -np.inf, (budgets[k] - reach[k]) / scale))
+    cons += _tie_rows(rows, cols, ties, lab) if ties else []
     obj = v[rows, cols]
     # HiGHS keeps an absolute gap of 1e-6 even at mip_rel_gap 0: bring values to O(1) so that it
     # is negligible whatever their unit (MSE of 1e-9 or a task loss of 3).

@@ -1,8 +1,9 @@
 """``solve``: sensitivities + costs -> exact MCKP -> a Plan verified by re-estimating the whole model.
 
-Loop: solve the knapsack with each budget reduced by the base cost; estimate the whole model
+Layers that read one activation tensor are tied: they must choose the same activation format
+(the tensor has one). Loop: solve the knapsack with each budget reduced by the base cost; estimate the whole model
 under the plan; if a total misses its limit, tighten that budget by the miss and solve again
-(at most ``max_rounds`` times). The returned Plan carries the re-estimated totals, never the
+(by 1.25 times the miss, at most ``max_rounds`` times). The returned Plan carries the re-estimated totals, never the
 predicted ones, and its status says whether every budget is met.
 """
 
@@ -17,8 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from hwsim.errors import ConfigError
 from hwsim.graph.annotate import QuantConfig
 from hwsim.solve.choices import Choice
-from hwsim.solve.costs import BUDGETS, CostTable, actual_totals, plan_config
+from hwsim.solve.costs import BUDGETS, CostTable, actual_totals, plan_config, tie_groups
 from hwsim.solve.mckp import mckp
+
+#: a missed budget is tightened by this multiple of the miss (the miss of the next plan is alike)
+_OVERSHOOT = 1.25
 
 Status = Literal["optimal", "infeasible", "time_limit", "budget_missed"]
 
@@ -97,8 +101,11 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
     tables = {k: costs.tables[k] for k in budgets}
     notes = list(notes or []) + list(costs.notes)
     plan = None
+    ties = tie_groups(graph, costs.layers)
+    acts = {f: i for i, f in enumerate(dict.fromkeys(c.activation_format for c in costs.choices))}
+    labels = np.array([acts[c.activation_format] for c in costs.choices])
     for rnd in range(1, max_rounds + 1):
-        r = mckp(values, tables, eff)
+        r = mckp(values, tables, eff, ties=ties, labels=labels)
         reach = {k: costs.base[k] + r.min_reachable[k] for k in budgets}
         if r.status == "infeasible":
             return _infeasible(budgets, reach, metric, costs, rnd, notes, time.perf_counter() - t0)
@@ -110,7 +117,7 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
         if not missed:
             break
         for k, miss in missed.items():
-            eff[k] -= miss
+            eff[k] -= _OVERSHOOT * miss
         notes.append(f"round {rnd}: re-estimate missed {', '.join(f'{k} by {v:.4g}' for k, v in missed.items())}; "
                      "tightened and re-solved")
     else:

@@ -144,3 +144,27 @@ def test_limit_exactly_at_min_reachable_with_tiny_units():
     costs = {"e": np.array([[3e-8, 1e-8], [2e-8, 1e-8], [1e-8, 4e-8]])}
     r = mckp(values, costs, {"e": 3e-8})
     assert r.status == "optimal" and list(r.choice) == [1, 1, 0] and r.objective == 7.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(instances(), st.integers(0, 2**31))
+def test_mckp_with_ties_matches_brute_force(inst, seed):
+    values, costs, budgets = inst
+    L, C = values.shape
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, C)
+    ties = [list(range(min(L, 3)))]
+
+    def tied(plan):
+        return len({labels[plan[i]] for i in ties[0]}) == 1
+
+    best = np.inf
+    for combo in itertools.product(range(C), repeat=L):
+        idx = (np.arange(L), np.array(combo))
+        if tied(combo) and all(costs[k][idx].sum() <= b for k, b in budgets.items()):
+            best = min(best, values[idx].sum())
+    r = mckp(values, costs, budgets, ties=ties, labels=labels)
+    if np.isinf(best):
+        assert r.status == "infeasible"
+    else:
+        assert r.objective == pytest.approx(best, abs=1e-9) and tied(r.choice)
