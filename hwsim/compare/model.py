@@ -109,8 +109,9 @@ def _layers(graph, ref, fmts, seed: int, max_elements: int) -> list[LayerAccurac
         rng = np.random.default_rng([seed, len(out)])
         w = graph.weight(op)
         w_sq = {f.name: None for f in fmts}
-        if w is not None and w.data is not None:
-            w_sq = tensor_sqnr(subsample_rows(reduction_rows(w.data, op.op, True), max_elements, rng), fmts)
+        if w is not None and (w.name in ref or w.data is not None):
+            real = ref[w.name] if w.name in ref else w.data  # the reference holds dequantized initializers
+            w_sq = tensor_sqnr(subsample_rows(reduction_rows(real, op.op, True), max_elements, rng), fmts)
         acts = graph.activation_inputs(op)
         a_sq = {f.name: None for f in fmts}
         if acts and acts[0].name in ref:

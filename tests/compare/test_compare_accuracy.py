@@ -115,3 +115,10 @@ def test_discrete_and_block_formats_rank_sensibly():
     s = {f: distribution_sqnr(f, "gaussian", N) for f in ("binary", "ternary", "int4", "mxint8", "int8")}
     assert s["binary"] < s["ternary"] < s["int4"] < s["int8"]
     assert s["mxint8"] > s["int8"] - 1.0  # per-block scales: at least as good as one per-tensor scale
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(2, 11), st.sampled_from(["gaussian", "laplace", "student_t3", "uniform"]))
+def test_one_more_integer_bit_never_loses_accuracy(bits, dist):
+    x = samples(dist, 2048, seed=4)
+    assert optimal_scale(f"int{bits + 1}", x).sqnr_db > optimal_scale(f"int{bits}", x).sqnr_db

@@ -80,3 +80,24 @@ def test_cli_model_json_and_plot(tmp_path, capsys):
     assert set(out) == {"rows", "crossover", "model"}
     assert out["model"]["synthetic_weights"] is True and len(out["model"]["layers"]) == 21
     assert path.stat().st_size > 20_000
+
+
+def test_weights_from_an_onnx_file_are_used(tmp_path):
+    # heavy-tailed (Student-t nu=3) weights stored in the file: no synthesis, and FP8 beats INT8 on them
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = (np.random.default_rng(0).standard_t(3, (64, 32)) * 0.1).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "W"], ["y"], transB=1)], "t3",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 64])], [numpy_helper.from_array(w, "W")])
+    path = tmp_path / "t3.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    m = compare_model(str(path), [get("int8"), get("fp8_e4m3fn")])
+    assert not m.synthetic_weights and m.notes == []
+    (layer,) = m.layers
+    assert layer.weights_sqnr_db["fp8_e4m3fn"] > layer.weights_sqnr_db["int8"] + 1.0
+    # the file's exact values were used: recompute the int8 number directly
+    from hwsim.compare import optimal_scale
+    assert layer.weights_sqnr_db["int8"] == pytest.approx(optimal_scale("int8", w.astype(np.float64)).sqnr_db)
