@@ -172,19 +172,21 @@ def _tie_rows(rows, cols, ties, lab) -> list[LinearConstraint]:
 
 
 def _solve_milp(v, c, budgets, names, keep, reach, time_limit_s, ties=(), lab=None) -> MCKPResult:
+    """HiGHS on the kept choices. HiGHS accepts rows violated by its feasibility tolerance (1e-7
+    of the scaled row); a plan over a budget by more than ``_RTOL`` is cut off by tightening that
+    row by its violation and solving again (a few times at most)."""
     L = v.shape[0]
     rows, cols = np.nonzero(keep)  # variable j is (rows[j], cols[j])
     n = rows.size
     onehot = csr_matrix((np.ones(n), (rows, np.arange(n))), shape=(L, n))
-    cons = [LinearConstraint(onehot, 1.0, 1.0)]
+    scaled = {}
     for k in names:
         # measure each budget as the excess over the cheapest plan (per-layer minimum subtracted),
         # scaled by the largest excess so that coefficients lie in [0, 1] whatever the unit
         excess = c[k][rows, cols] - np.where(keep, c[k], np.inf).min(axis=1)[rows]
         scale = float(excess.max()) if excess.size and excess.max() > 0 else 1.0
-        row = csr_matrix((excess / scale).reshape(1, -1))
-        cons.append(LinearConstraint(row, -np.inf, (budgets[k] - reach[k]) / scale))
-    cons += _tie_rows(rows, cols, ties, lab) if ties else []
+        scaled[k] = (csr_matrix((excess / scale).reshape(1, -1)), scale)
+    ties_rows = _tie_rows(rows, cols, ties, lab) if ties else []
     obj = v[rows, cols]
     # HiGHS keeps an absolute gap of 1e-6 even at mip_rel_gap 0: bring values to O(1) so that it
     # is negligible whatever their unit (MSE of 1e-9 or a task loss of 3).
@@ -193,13 +195,22 @@ def _solve_milp(v, c, budgets, names, keep, reach, time_limit_s, ties=(), lab=No
     options = {"mip_rel_gap": 0.0, "disp": False}
     if time_limit_s is not None:
         options["time_limit"] = float(time_limit_s)
-    with _quiet_stdout():
-        res = milp(obj, constraints=cons, integrality=np.ones(n), bounds=Bounds(0, 1), options=options)
-    if res.x is None:
-        return _infeasible(L, reach, n)
-    x = res.x > 0.5
-    choice = np.full(L, -1)
-    choice[rows[x]] = cols[x]
+    limits = {k: budgets[k] - reach[k] for k in names}
+    for _ in range(4):
+        cons = [LinearConstraint(onehot, 1.0, 1.0)] + ties_rows
+        cons += [LinearConstraint(scaled[k][0], -np.inf, limits[k] / scaled[k][1]) for k in names]
+        with _quiet_stdout():
+            res = milp(obj, constraints=cons, integrality=np.ones(n), bounds=Bounds(0, 1), options=options)
+        if res.x is None:
+            return _infeasible(L, reach, n)
+        x = res.x > 0.5
+        choice = np.full(L, -1)
+        choice[rows[x]] = cols[x]
+        over = {k: c[k][np.arange(L), choice].sum() - budgets[k] for k in names}
+        if all(o <= 0 for o in over.values()):
+            break
+        for k, o in over.items():
+            limits[k] -= max(o, 0.0) * 2 if o > 0 else 0.0
     status: Status = "optimal" if res.status == 0 else "time_limit"
     return _result(choice, v, c, status, reach, n)
 
