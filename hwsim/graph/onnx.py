@@ -161,13 +161,35 @@ def read_model(path: str | Path) -> onnx.ModelProto:
 
 
 def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
+    """Element type of every tensor from onnx shape inference, run on a copy whose large
+    initializers are replaced by typed graph inputs (their values do not decide any type)."""
+    light = onnx.ModelProto()
+    _light_copy(model, light)
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
+        inferred = onnx.shape_inference.infer_shapes(light)
     except Exception:  # inference is only a source of element types; fall back to the file
         inferred = model
     g = inferred.graph
     return {v.name: v.type.tensor_type.elem_type for v in list(g.value_info) + list(g.input) + list(g.output)
             if v.type.HasField("tensor_type") and v.type.tensor_type.elem_type}
+
+
+def _light_copy(model: onnx.ModelProto, light: onnx.ModelProto) -> None:
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    g = light.graph
+    g.node.extend(model.graph.node)
+    g.input.extend(model.graph.input)
+    g.output.extend(model.graph.output)
+    g.value_info.extend(model.graph.value_info)
+    declared = {i.name for i in model.graph.input}
+    for t in model.graph.initializer:
+        if len(t.dims) and int(np.prod(t.dims)) > 4096:
+            if t.name not in declared:
+                g.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        else:
+            g.initializer.append(t)
 
 
 def _constant_names(model: onnx.ModelProto) -> set[str]:

@@ -143,7 +143,7 @@ class Importer:
             data = v.value if perm is None else v.value.transpose(perm)
             dtype = array_dtype(data)
             if data.dtype.kind == "f" or dtype == "bfloat16":
-                data = data.astype(np.float32)
+                data = data.astype(np.float32, copy=False)
             quant = FP32 if data.dtype.kind == "f" else QuantSpec(format=format_of(dtype) or "fp32")
         tname = name if name not in self.g.tensors else self._fresh_tensor(name)
         self.g.add_tensor(Tensor(tname, tuple(int(d) for d in data.shape), role, quant,
