@@ -6,7 +6,8 @@ How a file becomes an IR graph
    ``ConfigError``). Dynamic dims of graph inputs are bound from ``shapes``: a symbolic dim
    (``dim_param``) by its name, an anonymous dim by ``INPUT.INDEX`` (e.g. ``input_ids.1``). An
    unbound dim raises ``ShapeError`` naming the input and dim and saying ``--shape NAME=VALUE``;
-   a ``shapes`` key that names no dim raises ``ConfigError``.
+   a ``shapes`` key that names no dim is ignored with a note on the graph (so one
+   ``--shape batch=1,sequence=128`` serves CNNs and transformers alike).
 2. Every node is checked first: a node that is not computable from constants and whose op type
    has no converter is collected, and all of them are reported in one ``UnsupportedOpError``
    (``unsupported ONNX ops: TopK (node 'topk'), ...``).
@@ -247,9 +248,9 @@ def _bind_inputs(ctx: Importer, model: onnx.ModelProto, shapes: dict[str, int],
     if missing:
         raise ShapeError("; ".join(missing))
     unused = sorted(set(shapes) - known)
-    if unused:
-        raise ConfigError(f"--shape {', '.join(unused)}: the model has no dynamic dim of that name; "
-                          f"its dynamic dims are: {', '.join(sorted(known)) or 'none'}")
+    if unused:  # harmless (every dim is bound), so a note rather than an error
+        ctx.g.notes.append(f"--shape {', '.join(unused)} matched no dynamic dim of this model "
+                           f"(its dynamic dims: {', '.join(sorted(known)) or 'none'})")
 
 
 def _keep_output_names(model: onnx.ModelProto) -> None:
