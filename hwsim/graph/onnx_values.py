@@ -43,7 +43,8 @@ def array_dtype(a: np.ndarray) -> str:
     """Numpy spelling of an array's element type, in the ONNX names for ml_dtypes types."""
     name = a.dtype.name
     return {"float8_e4m3fn": "float8e4m3fn", "float8_e4m3fnuz": "float8e4m3fnuz", "float8_e5m2": "float8e5m2",
-            "float8_e5m2fnuz": "float8e5m2fnuz", "float4_e2m1fn": "float4e2m1"}.get(name, name)
+            "float8_e5m2fnuz": "float8e5m2fnuz", "float4_e2m1fn": "float4e2m1",
+            "float8_e8m0fnu": "float8e8m0"}.get(name, name)
 
 
 def format_of(dtype: str) -> str | None:

@@ -246,6 +246,27 @@ def test_standalone_quantize_and_dequantize_with_initializer_scales(tmp_path):
     assert dq.op == "dequantize" and g.tensors["x"].quant.scale == (0.5, 0.25)
 
 
+def test_uint4_per_channel_dequantize_on_gemm_weight(tmp_path):
+    rng = np.random.default_rng(9)
+    codes = rng.integers(0, 16, (3, 5))  # (N, K) with transB=1
+    zp = h.make_tensor("zp", TP.UINT4, [3], [8, 7, 9])
+    nodes = [h.make_node("DequantizeLinear", ["wq", "s", "zp"], ["w"], name="dq", axis=0),
+             h.make_node("Gemm", ["x", "w"], ["y"], name="fc", transB=1)]
+    inits = [h.make_tensor("wq", TP.UINT4, [3, 5], codes.ravel().tolist()), zp,
+             nh.from_array(np.array([0.1, 0.2, 0.3], np.float32), "s")]
+    m = h.make_model(h.make_graph(nodes, "u4", [h.make_tensor_value_info("x", TP.FLOAT, [2, 5])],
+                                  [h.make_tensor_value_info("y", TP.FLOAT, [2, 3])], inits),
+                     opset_imports=[h.make_opsetid("", 21)])
+    g = load_onnx(_save(m, tmp_path), {})
+    w = g.tensors[g.op("fc").inputs[1]]
+    assert w.name == "wq" and w.dtype == "uint4" and w.data.dtype == np.uint8
+    np.testing.assert_array_equal(w.data, codes)
+    scales = tuple(float(v) for v in np.array([0.1, 0.2, 0.3], np.float32))  # float32 values, widened exactly
+    assert w.quant == QuantSpec(format="uint4", scale=scales, zero_point=(8, 7, 9),
+                                granularity="channel", axis=0)
+    assert g.tensors["x"].quant.is_float32
+
+
 def test_dynamic_quantization_from_onnxruntime(tmp_path):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -269,7 +290,7 @@ def test_dynamic_quantization_from_onnxruntime(tmp_path):
 
 
 _NODE_CASES = re.compile(r"^test_(de)?quantizelinear|^test_qlinear(conv|matmul)|^test_(matmul|conv)integer"
-                         r"|^test_dynamicquantizelinear(_min_adjusted|_max_adjusted)?$")
+                         r"|^test_dynamicquantizelinear(_min_adjusted|_max_adjusted)?$|^test_cast_")
 
 
 def _node_cases():
@@ -282,13 +303,16 @@ def _node_cases():
 
 @pytest.mark.parametrize("case", _node_cases(), ids=lambda c: c.name)
 def test_onnx_node_conformance_models_import(tmp_path, case):
-    """ONNX's own node tests: scale / zero-point / weight inputs bound as constants."""
+    """ONNX's own node tests (Q/DQ, QLinear, Integer, DynamicQuantizeLinear, Cast): scale /
+    zero-point / weight inputs bound as constants; output shapes and element types as expected."""
     path = _save(case.model, tmp_path)
     inputs, expected = case.data_sets[0]
     arrays = [nh.to_array(v) if isinstance(v, onnx.TensorProto) else np.asarray(v) for v in inputs]
     names = [i.name for i in case.model.graph.input]
     consts = dict(zip(names[1:], arrays[1:]))
     g = load_onnx(path, {}, consts)
+    if case.name.startswith("test_cast_"):
+        assert [o.op for o in g.ops()] == ["cast"]
     for out, want in zip(case.model.graph.output, expected):
         want = nh.to_array(want) if isinstance(want, onnx.TensorProto) else np.asarray(want)
         assert g.tensors[out.name].shape == want.shape
