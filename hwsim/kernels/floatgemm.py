@@ -229,40 +229,59 @@ def _bitlen(v):
     return math.frexp(np.float64(v))[1]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
+def _stats_subnormal(u, mbits, bias):
+    """Scalar pass over the subnormals of ``u`` (see :func:`_stats_bits`)."""
+    bits, lo_key, hi_exp = 0, 10**6, -(10**6)
+    body = (np.int64(1) << (mbits + (11 if mbits == 52 else 8))) - 1
+    for t in range(u.size):
+        w = np.int64(u[t]) & body
+        if w != 0 and (w >> mbits) == 0:
+            tz = _ctz(w)
+            bits = max(bits, _bitlen(w) - tz)
+            lo_key = min(lo_key, 1 + tz)
+            hi_exp = max(hi_exp, 1 - mbits + _bitlen(w))
+    return bits, lo_key - bias - mbits, hi_exp - bias
+
+
+@njit(cache=True)
 def _stats_bits(u, mbits, bias):
     """Over the non-zero finite floats whose bit patterns are ``u`` (IEEE, ``mbits`` mantissa bits,
     exponent ``bias``): (max significant bits, min exponent of the last set bit, max e with
-    |x| < 2**e)."""
-    nblk = 64
-    step = (u.size + nblk - 1) // nblk
-    bits = np.zeros(nblk, np.int64)
-    lsb = np.full(nblk, 10**6, np.int64)
-    top = np.full(nblk, -(10**6), np.int64)
+    |x| < 2**e).
+
+    Serial on purpose: a numba thread pool spinning next to BLAS threads slows both. Trailing
+    zeros come from the exponent of ``float64(mant & -mant)``, read through an array view, so
+    both loops vectorise.
+    """
     hidden = np.int64(1) << mbits
     body = (np.int64(1) << (mbits + (11 if mbits == 52 else 8))) - 1
-    for q in prange(nblk):
-        lo_key, hi_exp, sub_bits = np.int64(10**6), np.int64(-(10**6)), np.int64(0)
-        for t in range(q * step, min(u.size, q * step + step)):
-            w = np.int64(u[t]) & body
-            if w == 0:
-                continue
+    buf = np.empty(1024)
+    view = buf.view(np.int64)
+    ebs = np.empty(1024, np.int64)
+    min_tz, lo_key, max_eb, n_sub = 10**6, 10**6, -(10**6), 0
+    for s0 in range(0, u.size, 1024):
+        cnt = min(1024, u.size - s0)
+        for t in range(cnt):
+            w = np.int64(u[s0 + t]) & body
             e_b = w >> mbits
-            if e_b == 0:  # subnormal: no hidden bit, exponent field 1
-                tz = _ctz(w)
-                sub_bits = max(sub_bits, _bitlen(w) - tz)
-                hi_exp = max(hi_exp, 1 - mbits + _bitlen(w))
-                lo_key = min(lo_key, 1 + tz)
-                continue
+            normal = e_b > 0
+            n_sub += (w != 0) and not normal
             mant = (w & (hidden - 1)) | hidden
-            tz = _ctz(mant)
-            lo_key = min(lo_key, e_b + tz)
-            bits[q] = max(bits[q], mbits + 1 - tz)
-            hi_exp = max(hi_exp, e_b + 1)
-        lsb[q] = lo_key - bias - mbits
-        top[q] = hi_exp - bias
-        bits[q] = max(bits[q], sub_bits)
-    return bits.max(), lsb.min(), top.max()
+            buf[t] = np.float64(mant & -mant) if normal else 2.0**60
+            ebs[t] = e_b if normal else 10**6
+            max_eb = max(max_eb, e_b)
+        for t in range(cnt):
+            tz = (view[t] >> 52) - 1023
+            min_tz = min(min_tz, tz)
+            lo_key = min(lo_key, ebs[t] + tz)
+    bits = mbits + 1 - min_tz if min_tz < 60 else 0
+    lsb = lo_key - bias - mbits if min_tz < 60 else 10**6
+    top = max_eb + 1 - bias if min_tz < 60 else -(10**6)
+    if n_sub:
+        sb, sl, st = _stats_subnormal(u, mbits, bias)
+        bits, lsb, top = max(bits, sb), min(lsb, sl), max(top, st)
+    return bits, lsb, top
 
 
 def _stats(x):

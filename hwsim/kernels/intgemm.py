@@ -35,12 +35,12 @@ def _clamp(v, lo, hi):
     return lo if v < lo else (hi if v > hi else v)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _pack_a(a, ca, ap, rows):
     """(M, K) integer -> ``ap`` (nchunk, M, chunk) float holding ``a - ca``; ``rows`` = row sums."""
     m, k = a.shape
     nchunk, _, chunk = ap.shape
-    for i in prange(m):
+    for i in range(m):
         s = np.int64(0)
         for q in range(nchunk):
             for r in range(min(chunk, k - q * chunk)):
@@ -50,12 +50,12 @@ def _pack_a(a, ca, ap, rows):
         rows[i] = s
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _pack_b(b, cb, bp, cols):
     """(K, N) integer -> ``bp`` (nchunk*chunk, N) float holding ``b - cb``; ``cols`` = col sums."""
     k, n = b.shape
     nblk = (n + 255) // 256
-    for jb in prange(nblk):
+    for jb in range(nblk):
         j1 = min(n, jb * 256 + 256)
         for kk in range(k):
             for j in range(jb * 256, j1):
@@ -64,12 +64,12 @@ def _pack_b(b, cb, bp, cols):
                 cols[j] += v
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _reduce(parts, rows, cols, ca, cb, k, bits, mode, out):
     """``out`` = sum of chunk products + centring terms, wrapped to ``bits`` if ``mode`` is wrap."""
     nchunk, m, n = parts.shape
     kcc = np.int64(k) * ca * cb
-    for i in prange(m):
+    for i in range(m):
         base = cb * rows[i] + kcc
         for j in range(n):
             v = base + ca * cols[j]
