@@ -55,7 +55,8 @@ def cnn_macs(batch: int) -> int:
 
 
 def transformer() -> onnx.ModelProto:
-    """Token + position embedding, one attention block with Shape->Gather->Concat reshapes,
+    """Token + position embedding, one attention block with Shape->Gather->Concat reshapes (and
+    Expand / ConstantOfShape / Equal / Where on constants),
     LayerNormalization, then a decomposed layer norm; input ids (batch, sequence)."""
     rng = np.random.default_rng(1)
     n = h.make_node
@@ -71,9 +72,12 @@ def transformer() -> onnx.ModelProto:
         n("Gather", ["xs", "one"], ["t"], name="get_t", axis=0),
         n("Unsqueeze", ["b", "ax0"], ["b1"], name="unsq_b"),
         n("Unsqueeze", ["t", "ax0"], ["t1"], name="unsq_t"),
+        n("Expand", ["minus1", "one_vec"], ["hd"], name="expand"),
         n("Concat", ["b1", "t1", "heads", "hd"], ["hshape0"], name="cat_hshape", axis=0),
         n("Equal", ["hshape0", "minus1"], ["eqm"], name="eq"),
-        n("Where", ["eqm", "ones4", "hshape0"], ["hshape"], name="where"),
+        n("ConstantOfShape", ["four"], ["ones4"], name="cos", value=h.make_tensor("v", TP.INT64, [1], [1])),
+        n("Mul", ["ones4", "hd_val"], ["fill"], name="fill"),
+        n("Where", ["eqm", "fill", "hshape0"], ["hshape"], name="where"),
         n("Concat", ["b1", "t1", "dmodel"], ["oshape"], name="cat_oshape", axis=0),
     ]
     for p in "qkv":
@@ -106,8 +110,8 @@ def transformer() -> onnx.ModelProto:
         n("Identity", ["y2"], ["y"], name="out"),
     ]
     inits = [_f(rng, "tok.w", (VOCAB, D)), _f(rng, "pos.w", (MAX_POS, D)), _i64("zero_i", 0), _i64("one", 1),
-             _i64("ax0", [0]), _i64("heads", [HEADS]), _i64("hd", [-1]), _i64("minus1", -1),
-             _i64("ones4", [1, 1, 1, HEAD_DIM]), _i64("dmodel", [D]),
+             _i64("ax0", [0]), _i64("heads", [HEADS]), _i64("one_vec", [1]), _i64("minus1", -1),
+             _i64("four", [4]), _i64("hd_val", HEAD_DIM), _i64("dmodel", [D]),
              nh.from_array(np.float32(np.sqrt(HEAD_DIM)), "sqrt_hd"), _f(rng, "ln.g", (D,)), _f(rng, "ln.b", (D,)),
              nh.from_array(np.float32(2), "two"), nh.from_array(np.float32(1e-5), "eps"),
              _f(rng, "o.w", (D, D)), _f(rng, "o.b", (D,))]
