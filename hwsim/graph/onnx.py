@@ -79,9 +79,10 @@ explicit zero_point tuple (zeros when the file has none).
 - MatMulInteger / ConvInteger: inputs carry integer specs with scale (1.0,) (per-channel weight
   zero points give per-channel specs with scales 1.0); the output is ``QuantSpec("int32",
   scale=(1.0,), zero_point=(0,))`` with dtype "int32". When the activation and its zero point
-  come from a DynamicQuantizeLinear (onnxruntime ``quantize_dynamic``), the activation keeps the
-  ``dynamic_quantize`` output's spec ``QuantSpec("uint8")`` (scale and zero point None: computed
-  at run time by that op).
+  come from a DynamicQuantizeLinear (onnxruntime ``quantize_dynamic``), the zero point is only
+  known at run time: an explicit ``binary sub`` computes ``y - zero_point`` into ``<y>.centered``
+  (dtype "int16", ``QuantSpec("int16", scale=(1.0,), zero_point=(0,))``, exact integers) and the
+  linear / conv2d reads that.
 - A QuantizeLinear of a dequantized constant (Q(DQ(codes))) is folded to the new codes with the
   ONNX reference, so the re-quantized constant is again codes + spec.
 - Weight-only: ``Cast(int initializer) -> [Sub zero point] -> Mul scale -> MatMul/Gemm/Conv``

@@ -86,11 +86,16 @@ def _qlinear_matmul(ctx, node):
         _one(ctx, node, O.Linear, [a, w], dtype=dtype, quant=spec)
 
 
-def _dynamic_in(ctx, node, i: int, zp_i: int, axis: int) -> str:
-    """Integer input ``i`` whose zero point may come from the DynamicQuantizeLinear that made it.
+CENTERED = QuantSpec(format="int16", scale=(1.0,), zero_point=(0,))
 
-    Then the input keeps the ``dynamic_quantize`` output's spec (uint8, scale and zero point None:
-    computed at run time by that op); otherwise it gets scale 1.0 and the constant zero point.
+
+def _dynamic_in(ctx, node, i: int, zp_i: int, axis: int) -> str:
+    """Integer input ``i``; its zero point may be a run-time tensor from DynamicQuantizeLinear.
+
+    A constant (or absent) zero point goes on the input's spec (scale 1.0). A zero point computed
+    at run time by the DynamicQuantizeLinear that produced the input cannot sit on a spec, so an
+    explicit ``binary sub`` writes ``x - zero_point`` (exact integers in [-255, 255]) to a tensor
+    ``<x>.centered`` of spec int16, scale 1.0, zero point 0, which the op reads instead.
     """
     zp = ctx.input(node, zp_i)
     if zp is None or ctx.is_const(zp):
@@ -103,7 +108,10 @@ def _dynamic_in(ctx, node, i: int, zp_i: int, axis: int) -> str:
             and ox.part == "y" and oz.part == "zero_point" and ox.inputs == oz.inputs):
         raise ctx.fail(node, f"zero point '{zp}' is computed at run time and does not come from the "
                              "DynamicQuantizeLinear that produced the input")
-    return x
+    out = f"{x}.centered"
+    if out not in ctx.g.tensors:
+        _one(ctx, node, O.Binary, [x, z], ".center", out=out, dtype="int16", quant=CENTERED, fn="sub")
+    return out
 
 
 @converter("MatMulInteger")
