@@ -19,7 +19,7 @@ from hwsim.errors import ConfigError
 from hwsim.graph.annotate import QuantConfig
 from hwsim.solve.choices import Choice
 from hwsim.solve.costs import BUDGETS, CostTable, actual_totals, plan_config, tie_groups
-from hwsim.solve.mckp import mckp
+from hwsim.solve.knapsack import mckp
 
 #: a missed budget is tightened by this multiple of the miss (the miss of the next plan is alike)
 _OVERSHOOT = 1.25

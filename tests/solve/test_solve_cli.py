@@ -82,3 +82,14 @@ def test_subprocess_infeasible_exit_code(cache_dir):
     assert r.returncode == 2, r.stderr
     assert json.loads(r.stdout)["status"] == "infeasible"
     assert "minimum reachable" in r.stderr
+
+
+def test_package_is_callable_and_submodules_import():
+    import hwsim
+    import hwsim.solve.costs as costs
+    import hwsim.solve.knapsack as knapsack
+
+    assert callable(hwsim.solve) and hwsim.solve.mckp is knapsack.mckp
+    assert costs.BUDGETS == ("latency_s", "energy_j", "size_bytes", "bops")
+    plan = hwsim.solve(DIGITS, "rs-engine", {"energy_j": 1e-12}, choices="w=int8;a=int8", metric="proxy")
+    assert plan.status == "infeasible"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwsim.errors import ConfigError
-from hwsim.solve.mckp import mckp, undominated
+from hwsim.solve.knapsack import mckp, undominated
 
 
 def brute_force(values, costs, budgets):
