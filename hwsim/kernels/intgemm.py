@@ -51,17 +51,30 @@ def _pack_a(a, ca, ap, rows):
 
 
 @njit(cache=True)
-def _pack_b(b, cb, bp, cols):
-    """(K, N) integer -> ``bp`` (nchunk*chunk, N) float holding ``b - cb``; ``cols`` = col sums."""
+def _pack_b(b, cb, bp, cols, narrow):
+    """(K, N) integer -> ``bp`` (nchunk*chunk, N) float holding ``b - cb``; ``cols`` = col sums.
+
+    With ``narrow`` (8-bit ``b``) row by row in int32 with column partial sums flushed every
+    4096 rows (no int32 overflow), so the inner loop vectorises.
+    """
     k, n = b.shape
-    nblk = (n + 255) // 256
-    for jb in range(nblk):
-        j1 = min(n, jb * 256 + 256)
-        for kk in range(k):
-            for j in range(jb * 256, j1):
+    part = np.zeros(n, np.int32)
+    c32 = np.int32(cb) if narrow else np.int32(0)
+    for kk in range(k):
+        if narrow:
+            for j in range(n):
+                v = np.int32(b[kk, j]) - c32
+                bp[kk, j] = v
+                part[j] += v
+        else:
+            for j in range(n):
                 v = np.int64(b[kk, j]) - cb
                 bp[kk, j] = v
                 cols[j] += v
+        if kk % 4096 == 4095 or kk == k - 1:
+            for j in range(n):
+                cols[j] += part[j]
+                part[j] = 0
 
 
 @njit(cache=True)
@@ -171,7 +184,7 @@ def exact_matmul(a, b, bits=64, wrap=False):
     bp = np.zeros((nchunk * chunk, n), ftype)
     rows, cols = np.zeros(m, np.int64), np.zeros(n, np.int64)
     _pack_a(a, np.int64(ca), ap, rows)
-    _pack_b(b, np.int64(cb), bp, cols)
+    _pack_b(b, np.int64(cb), bp, cols, b.dtype.itemsize == 1)
     parts = np.matmul(ap, bp.reshape(nchunk, chunk, n))
     _reduce(parts, rows, cols, np.int64(ca), np.int64(cb), k, bits, mode, out)
     return out
