@@ -136,11 +136,11 @@ def load_onnx(path: str | Path, shapes: dict[str, int], constants: dict[str, np.
         Verified graph; tensor names are the ONNX names. See the module docstring.
     """
     model = read_model(path)
+    _check_supported(model)
+    _keep_output_names(model)
     ctx = Importer(model, Path(path).stem)
     ctx.elem_types = _elem_types(model)
-    _check_supported(model)
     _bind_inputs(ctx, model, dict(shapes), constants or {})
-    _keep_output_names(model)
     for node in model.graph.node:
         _convert(ctx, node)
     _outputs(ctx, model)

@@ -53,9 +53,6 @@ class Importer:
     def input(self, node: onnx.NodeProto, i: int) -> str | None:
         return node.input[i] if i < len(node.input) and node.input[i] else None
 
-    def value(self, name: str) -> Value:
-        return self.values[name]
-
     def const(self, node: onnx.NodeProto, i: int, what: str, default=None) -> np.ndarray | None:
         """Input ``i`` as a numpy array; it must be known at import time (or absent -> default)."""
         name = self.input(node, i)
