@@ -32,7 +32,7 @@ def add_parsers(sub) -> None:
                         "(default: the format pairs and sparsity the target supports)")
     p.add_argument("--calib", metavar="DATA.npz", help="calibration inputs by graph input name (+ 'labels'); "
                    "default: seeded synthetic inputs")
-    p.add_argument("--samples", type=int, metavar="N", help="calibration samples simulated (default 16)")
+    p.add_argument("--samples", type=int, metavar="N", help="calibration samples simulated (default 16 from --calib, 8 synthetic)")
     p.add_argument("--metric", default="output_mse", choices=("output_mse", "task_loss", "proxy"),
                    help="sensitivity: simulated output MSE (default), task loss (needs labels), or the "
                         "no-simulation proxy")
@@ -112,7 +112,8 @@ def _print_plan(plan) -> None:
     extra = ""
     if plan.total:
         extra = f"; latency {plan.total['latency_s']:.4g} s, energy {si(plan.total['energy_j'], 'J')}"
-    print(f"\nstatus {plan.status}, summed {plan.metric} {obj}{extra}, {plan.rounds} round(s), {plan.solve_s:.2f} s")
+    print(f"\nstatus {plan.status}, summed {plan.metric} {obj}{extra}, {plan.rounds} round(s) of solve + whole-model re-estimate "
+          f"in {plan.solve_s:.2f} s")
     for note in plan.notes:
         print(f"note: {note}")
 
