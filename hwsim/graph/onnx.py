@@ -50,9 +50,11 @@ explicit zero_point tuple (zeros when the file has none).
   "float32", "float16", "int64", "float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz",
   "float4e2m1", "int4", "uint4", "int2", "uint2", "bfloat16").
 - Weight ``Tensor.data`` of an integer-quantized initializer holds the integer codes as in the
-  file (numpy integer dtype; int4/uint4/int2/uint2 widened to int8/uint8, ``dtype`` says "int4";
-  float8 codes stay ml_dtypes arrays), transposed when the IR layout needs it; never dequantized.
-  Float initializers hold float32 values.
+  file (numpy integer dtype; int4/uint4/int2/uint2 widened to int8/uint8, ``dtype`` says "int4"),
+  transposed when the IR layout needs it; never dequantized. Float initializers hold float32
+  values. Float8/float4 quantized initializers hold float32 real values (as DequantizeLinear
+  computes them: on the format's grid times the scale; ``Tensor.data`` of a non-integer dtype is
+  real values in the IR) with ``dtype`` "float8e4m3fn" etc. and the fp8 spec with its scale.
 - conv2d weights are (O, I, H, W), linear weights (out, in): a MatMul/QLinearMatMul B (K, N) is
   transposed and its per-column axis 1 becomes axis 0. Per-group (DequantizeLinear
   ``block_size``, or codes (O, G, g) * scale (O, G, 1) reshaped to (O, G*g)) becomes

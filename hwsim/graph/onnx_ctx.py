@@ -136,6 +136,8 @@ class Importer:
             if perm is not None:
                 v = v.transpose(perm)
             data, dtype, quant = codes_array(v.codes), v.dtype, v.spec(where or name)
+            if data.dtype.kind not in "iu":  # float8/float4 codes: the IR stores real values
+                data = v.real()
         else:
             data = v.value if perm is None else v.value.transpose(perm)
             dtype = array_dtype(data)

@@ -267,6 +267,22 @@ def test_uint4_per_channel_dequantize_on_gemm_weight(tmp_path):
     assert g.tensors["x"].quant.is_float32
 
 
+def test_float8_dequantized_weight_keeps_type_and_real_values(tmp_path):
+    import ml_dtypes
+
+    w = np.random.default_rng(2).standard_normal((6, 4)).astype(ml_dtypes.float8_e4m3fn)
+    nodes = [h.make_node("DequantizeLinear", ["w8", "s"], ["w"], name="dq"),
+             h.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    m = h.make_model(h.make_graph(nodes, "f8", [h.make_tensor_value_info("x", TP.FLOAT, [2, 6])],
+                                  [h.make_tensor_value_info("y", TP.FLOAT, [2, 4])],
+                                  [nh.from_array(w, "w8"), nh.from_array(np.float32(0.5), "s")]),
+                     opset_imports=[h.make_opsetid("", 21)])
+    g = load_onnx(_save(m, tmp_path), {})
+    t = g.tensors[g.op("mm").inputs[1]]
+    assert t.dtype == "float8e4m3fn" and t.quant == QuantSpec(format="fp8_e4m3fn", scale=(0.5,))
+    np.testing.assert_array_equal(t.data, w.astype(np.float32).T * np.float32(0.5))
+
+
 def test_dynamic_quantization_from_onnxruntime(tmp_path):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
