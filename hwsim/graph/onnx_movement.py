@@ -13,7 +13,7 @@ from hwsim.errors import ShapeError
 from hwsim.graph import ops as O
 from hwsim.graph.onnx_ops import _ints, _one, _param, attrs, converter
 from hwsim.graph.onnx_quant import pre
-from hwsim.graph.onnx_values import Act, Const, QConst, dtype_name, format_of
+from hwsim.graph.onnx_values import Act, Const, QConst, array_dtype, dtype_name, format_of
 from hwsim.graph.quant import QuantSpec
 
 
@@ -66,7 +66,9 @@ def _transpose(ctx, node):
 
 @converter("Flatten")
 def _flatten(ctx, node):
-    _one(ctx, node, O.Flatten, [ctx.act(node.input[0])], axis=int(attrs(node).get("axis", 1)))
+    axis = int(attrs(node).get("axis", 1))
+    axis = axis + len(ctx.shape(node.input[0])) if axis < 0 else axis  # ONNX: -1 is rank - 1
+    _one(ctx, node, O.Flatten, [ctx.act(node.input[0])], axis=axis)
 
 
 @converter("Squeeze")
@@ -103,7 +105,8 @@ def _slice(ctx, node):
 def _cast(ctx, node):
     a = attrs(node)
     if node.op_type == "CastLike":
-        dtype = ctx.g.tensors[ctx.act(node.input[1])].dtype
+        like = ctx.values[node.input[1]]
+        dtype = array_dtype(like.value) if isinstance(like, Const) else ctx.g.tensors[ctx.act(node.input[1])].dtype
     else:
         dtype = dtype_name(int(a["to"]))
     fmt = format_of(dtype)

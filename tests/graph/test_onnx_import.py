@@ -151,3 +151,37 @@ def test_single_node_identity_output_and_constant_folding(tmp_path):
                    node_inputs=["x", "s"])
     g = load_onnx(_save(model, tmp_path), {})
     assert [o.op for o in g.ops()] == ["unary"] and g.outputs == ["y"]  # Expand to its own shape aliases
+
+
+_I = lambda name, v: nh.from_array(np.asarray(v, np.int64), name)  # noqa: E731
+_SINGLE_OPS = [  # (op type, attributes, constant inputs, input shape, opset)
+    ("Flatten", {"axis": -1}, [], (2, 3, 4, 5), 17),
+    ("Flatten", {"axis": 0}, [], (2, 3, 4), 17),
+    ("Squeeze", {}, [_I("axes", [1, -1])], (2, 1, 4, 1), 17),
+    ("Squeeze", {"axes": [1]}, [], (2, 1, 4), 11),
+    ("Unsqueeze", {}, [_I("axes", [0, -1])], (2, 3), 17),
+    ("Slice", {}, [_I("s", [1, -4]), _I("e", [100, -1]), _I("a", [1, -1]), _I("st", [2, 1])], (2, 7, 6), 17),
+    ("Slice", {}, [_I("s", [-1]), _I("e", [-100]), _I("a", [2]), _I("st", [-2])], (2, 7, 6), 17),
+    ("Transpose", {}, [], (2, 3, 4), 17),
+    ("ReduceSum", {"keepdims": 0}, [_I("axes", [-1, 0])], (2, 3, 4), 13),
+    ("ReduceMean", {}, [], (2, 3, 4), 18),
+    ("ReduceMax", {"axes": [1]}, [], (2, 3, 4), 17),
+    ("GlobalMaxPool", {}, [], (1, 3, 5, 5), 17),
+    ("Softmax", {"axis": 1}, [], (2, 3, 4), 13),
+    ("Reshape", {}, [_I("shape", [0, -1])], (2, 3, 4), 17),
+    ("Gather", {"axis": 1}, [_I("idx", [[0, 2], [1, 1]])], (2, 3, 4), 17),
+    ("Expand", {}, [_I("shape", [2, 3, 4])], (2, 3, 4), 17),
+    ("Clip", {}, [nh.from_array(np.float32(-1.0), "lo")], (2, 3), 17),
+]
+
+
+@pytest.mark.parametrize("op_type,attrs,consts,shape,opset", _SINGLE_OPS,
+                         ids=[f"{o[0]}-{i}" for i, o in enumerate(_SINGLE_OPS)])
+def test_single_ops_match_onnxruntime_shapes(tmp_path, op_type, attrs, consts, shape, opset):
+    node = h.make_node(op_type, ["x"] + [c.name for c in consts], ["y"], name="op", **attrs)
+    model = h.make_model(h.make_graph([node], "one", [h.make_tensor_value_info("x", TP.FLOAT, list(shape))],
+                                      [h.make_tensor_value_info("y", TP.FLOAT, None)], consts),
+                         opset_imports=[h.make_opsetid("", opset)])
+    path = _save(model, tmp_path)
+    g = load_onnx(path, {})
+    assert g.tensors["y"].shape == _ort_shapes(path, {"x": np.zeros(shape, np.float32)})["y"]
