@@ -23,15 +23,18 @@ from onnx import TensorProto, helper, numpy_helper
 from hwsim import ops
 
 
-def best_time(fn, repeat):
-    """Best wall time in seconds of ``repeat`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+def best_times(fns, repeat):
+    """Best wall time in seconds of each of ``fns`` over ``repeat`` interleaved rounds (after one
+    warm-up call each), so a load change on a shared machine hits all of them alike."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
 
 
 def ort_matmul_integer(b):
@@ -59,13 +62,12 @@ def bench_int8(m, k, n, repeat, rng):
         run_ort = ort_matmul_integer(b)
         ours = ops.int_matmul(a, b, overflow="none")
         assert np.array_equal(ours, run_ort(a).astype(np.int64)), "results differ from ORT"
-        t_ort = best_time(lambda: run_ort(a), repeat)
-        t_ours = best_time(lambda: ops.int_matmul(a, b, overflow="none"), repeat)
+        af, bf = a.astype(np.float32), b.astype(np.float32)
+        fns = [lambda: run_ort(a), lambda: ops.int_matmul(a, b, overflow="none"), lambda: af @ bf]
+        t_ort, t_ours, t_np = best_times(fns, repeat)
         name = f"{np.dtype(dt).name}x{np.dtype(dt).name}"
         rows.append((f"exact int GEMM {name}", t_ours, f"ORT MatMulInteger {name}", t_ort))
-    af, bf = a.astype(np.float32), b.astype(np.float32)
-    t_np = best_time(lambda: af @ bf, repeat)
-    rows.append((f"exact int GEMM {name}", t_ours, "numpy float32 matmul (BLAS ceiling)", t_np))
+        rows.append((f"exact int GEMM {name}", t_ours, "numpy float32 matmul (BLAS ceiling)", t_np))
     return rows
 
 
@@ -75,9 +77,8 @@ def bench_fp8(m, k, n, repeat, rng):
         return x.astype(ml_dtypes.float8_e4m3fn).astype(np.float32)
 
     a, b = fp8((m, k)), fp8((k, n))
-    t_np = best_time(lambda: a @ b, repeat)
-    t_exact = best_time(lambda: ops.float_matmul(a, b, "exact"), repeat)
-    t_seq = best_time(lambda: ops.float_matmul(a, b, "fp32", "sequential"), max(1, repeat // 2))
+    t_np, t_exact, t_seq = best_times([lambda: a @ b, lambda: ops.float_matmul(a, b, "exact"),
+                                       lambda: ops.float_matmul(a, b, "fp32", "sequential")], repeat)
     return [("FP8 GEMM, exact accumulation", t_exact, "numpy float32 matmul", t_np),
             ("FP8 GEMM, sequential fp32 accumulation", t_seq, "numpy float32 matmul", t_np)]
 
