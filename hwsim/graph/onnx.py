@@ -8,9 +8,10 @@ How a file becomes an IR graph
    unbound dim raises ``ShapeError`` naming the input and dim and saying ``--shape NAME=VALUE``;
    a ``shapes`` key that names no dim is ignored with a note on the graph (so one
    ``--shape batch=1,sequence=128`` serves CNNs and transformers alike).
-2. Every node is checked first: a node that is not computable from constants and whose op type
-   has no converter is collected, and all of them are reported in one ``UnsupportedOpError``
-   (``unsupported ONNX ops: TopK (node 'topk'), ...``).
+2. A node that is not computable from constants and whose op type has no converter, or whose
+   converter rejects it (e.g. a Where with a run-time condition), is collected (a converter
+   rejection downstream of a failed node is not); all are reported in one ``UnsupportedOpError``
+   (``unsupported ONNX ops: TopK (node 'topk'), Where (node 'w'): <reason>, ...``).
 3. Nodes are walked in file order. Shape/Size read the IR's inferred shapes; a node whose inputs
    are all constants is folded with ``onnx.reference.ReferenceEvaluator`` (so shape subgraphs,
    Range, ConstantOfShape, Where/Equal/Expand on constants... become constants); other nodes map
@@ -138,13 +139,12 @@ def load_onnx(path: str | Path, shapes: dict[str, int], constants: dict[str, np.
         Verified graph; tensor names are the ONNX names. See the module docstring.
     """
     model = read_model(path)
-    _check_supported(model)
+    unknown = _unknown_nodes(model)
     _keep_output_names(model)
     ctx = Importer(model, Path(path).stem)
     ctx.elem_types = _elem_types(model)
     _bind_inputs(ctx, model, dict(shapes), constants or {})
-    for node in model.graph.node:
-        _convert(ctx, node)
+    _walk(ctx, model, unknown)
     _outputs(ctx, model)
     opset = next((o.version for o in model.opset_import if o.domain in _STANDARD), None)
     ctx.g.notes.append(f"imported from ONNX (opset {opset}) with {len(model.graph.node)} nodes")
@@ -205,17 +205,42 @@ def _constant_names(model: onnx.ModelProto) -> set[str]:
     return const
 
 
-def _check_supported(model: onnx.ModelProto) -> None:
+def _label(node: onnx.NodeProto, i: int) -> str:
+    kind = node.op_type if node.domain in _STANDARD else f"{node.domain}.{node.op_type}"
+    return f"{kind} (node '{node.name or node.output[0] or i}')"
+
+
+def _unknown_nodes(model: onnx.ModelProto) -> dict[int, str]:
+    """Nodes not computable from constants whose op type has no converter: index -> label."""
     const = _constant_names(model)
-    bad = []
+    bad = {}
     for i, node in enumerate(model.graph.node):
         folds = all(o in const for o in node.output if o)
         known = node.domain in _STANDARD and (node.op_type in CONVERTERS or node.op_type in PRE)
         if not folds and not known:
-            label = node.op_type if node.domain in _STANDARD else f"{node.domain}.{node.op_type}"
-            bad.append(f"{label} (node '{node.name or node.output[0] or i}')")
-    if bad:
-        raise UnsupportedOpError(f"unsupported ONNX ops: {', '.join(bad)}; hwsim imports the ops listed in "
+            bad[i] = _label(node, i)
+    return bad
+
+
+def _walk(ctx: Importer, model: onnx.ModelProto, unknown: dict[int, str]) -> None:
+    """Convert every node; collect every node of an unknown op type, and every node a converter
+    rejects unless it only reads outputs of failed nodes; raise them together."""
+    failed, poisoned = [], set()
+    for i, node in enumerate(model.graph.node):
+        if any(n in poisoned for n in node.input if n):
+            poisoned.update(node.output)
+            if i in unknown:  # unknown op types are listed wherever they are
+                failed.append(unknown[i])
+            continue
+        try:
+            if i in unknown:
+                raise UnsupportedOpError(unknown[i])
+            _convert(ctx, node)
+        except UnsupportedOpError as exc:
+            failed.append(getattr(exc, "item", None) or str(exc).removeprefix("unsupported ONNX op: "))
+            poisoned.update(node.output)
+    if failed:
+        raise UnsupportedOpError(f"unsupported ONNX ops: {', '.join(failed)}; hwsim imports the ops listed in "
                                  "hwsim/graph/onnx.py (replace or remove these before import)")
 
 

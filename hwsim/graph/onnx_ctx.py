@@ -48,7 +48,11 @@ class Importer:
         return name
 
     def fail(self, node: onnx.NodeProto, msg: str) -> UnsupportedOpError:
-        return UnsupportedOpError(f"unsupported ONNX op: {node.op_type} (node '{node.name or node.output[0]}'): {msg}")
+        """The error for a node hwsim cannot import; ``.item`` is the part the import lists."""
+        item = f"{node.op_type} (node '{node.name or node.output[0]}'): {msg}"
+        exc = UnsupportedOpError(f"unsupported ONNX op: {item}")
+        exc.item = item  # type: ignore[attr-defined]
+        return exc
 
     def input(self, node: onnx.NodeProto, i: int) -> str | None:
         return node.input[i] if i < len(node.input) and node.input[i] else None

@@ -117,12 +117,39 @@ def _cast(ctx, node):
 
 @converter("Expand")
 def _expand(ctx, node):
+    """To its own shape: an alias; else ``x * ones`` (exact), ones only along the new dims."""
     shape = _ints(ctx.const(node, 1, "shape"))
     x = ctx.shape(node.input[0])
     out = tuple(int(d) for d in np.broadcast_shapes(x, shape))
-    if out != x:
-        raise ctx.fail(node, f"expands a run-time tensor {x} to {out} (hwsim has no broadcast op)")
-    ctx.values[node.output[0]] = ctx.values[node.input[0]]
+    if out == x:
+        ctx.values[node.output[0]] = ctx.values[node.input[0]]
+        return
+    aligned = (1,) * (len(out) - len(x)) + x
+    ones = f"{node.output[0]}.ones"
+    ctx.values[ones] = Const(np.ones([1 if a == o else o for a, o in zip(aligned, out)], np.float32))
+    _one(ctx, node, O.Binary, [ctx.act(node.input[0]), ctx.act(ones)], fn="mul")
+
+
+@converter("Where")
+def _where(ctx, node):
+    """Constant condition and one constant branch (attention masks): ``x * keep + fill``, exact
+    for finite x, with ``keep`` = cond (or not cond) as 0/1 and ``fill`` the constant branch
+    where x is not taken and 0 elsewhere. A run-time condition is not supported."""
+    cond, a, b = node.input
+    if not ctx.is_const(cond):
+        raise ctx.fail(node, "the condition is computed at run time (hwsim has no select op)")
+    c = np.asarray(ctx.const(node, 0, "condition"), bool)
+    if ctx.is_const(b) and not ctx.is_const(a):
+        x, keep, other = a, c, np.asarray(ctx.const(node, 2, "y"))
+    elif ctx.is_const(a) and not ctx.is_const(b):
+        x, keep, other = b, ~c, np.asarray(ctx.const(node, 1, "x"))
+    else:
+        raise ctx.fail(node, "both branches are computed at run time (hwsim has no select op)")
+    out = node.output[0]
+    ctx.values[f"{out}.keep"] = Const(keep.astype(np.float32))
+    ctx.values[f"{out}.fill"] = Const(np.where(keep, np.float32(0), other).astype(np.float32))
+    kept = _one(ctx, node, O.Binary, [ctx.act(x), ctx.act(f"{out}.keep")], ".keep", out=f"{out}.kept", fn="mul")
+    _one(ctx, node, O.Binary, [kept, ctx.act(f"{out}.fill")], ".fill", fn="add")
 
 
 @converter("Split")

@@ -89,16 +89,21 @@ def test_two_unsupported_ops_listed_with_node_names(tmp_path):
     x = h.make_tensor_value_info("x", TP.FLOAT, [4, 8])
     nodes = [h.make_node("TopK", ["x", "k"], ["v", "i"], name="topk", axis=-1),
              h.make_node("LeakyRelu", ["v"], ["r"], name="leaky_1"),
-             h.make_node("Relu", ["r"], ["y"], name="ok")]
-    model = h.make_model(h.make_graph(nodes, "bad", [x], [h.make_tensor_value_info("y", TP.FLOAT, None)],
-                                      [nh.from_array(np.array([3], np.int64), "k")]),
+             h.make_node("Relu", ["r"], ["y"], name="ok"),
+             h.make_node("Greater", ["x", "zero"], ["c"], name="gt"),
+             h.make_node("Where", ["c", "x", "zero"], ["w"], name="select")]
+    model = h.make_model(h.make_graph(nodes, "bad", [x], [h.make_tensor_value_info("y", TP.FLOAT, None),
+                                                          h.make_tensor_value_info("w", TP.FLOAT, None)],
+                                      [nh.from_array(np.array([3], np.int64), "k"),
+                                       nh.from_array(np.float32(0), "zero")]),
                          opset_imports=[h.make_opsetid("", 17)])
     path = _save(model, tmp_path)
     with pytest.raises(UnsupportedOpError) as err:
         load_onnx(path, {})
     msg = str(err.value)
-    assert msg.startswith("unsupported ONNX ops: TopK (node 'topk'), LeakyRelu (node 'leaky_1')")
-    assert "Relu (node 'ok')" not in msg
+    assert msg.startswith("unsupported ONNX ops: TopK (node 'topk'), LeakyRelu (node 'leaky_1'), "
+                          "Greater (node 'gt')")
+    assert "Relu (node 'ok')" not in msg and "Where" not in msg  # downstream of an unsupported node
 
 
 def test_garbage_and_truncated_files_are_config_errors(tmp_path):
@@ -172,6 +177,7 @@ _SINGLE_OPS = [  # (op type, attributes, constant inputs, input shape, opset)
     ("Gather", {"axis": 1}, [_I("idx", [[0, 2], [1, 1]])], (2, 3, 4), 17),
     ("Expand", {}, [_I("shape", [2, 3, 4])], (2, 3, 4), 17),
     ("Clip", {}, [nh.from_array(np.float32(-1.0), "lo")], (2, 3), 17),
+    ("Expand", {}, [_I("shape", [4, 2, 1, 3])], (2, 3), 17),
 ]
 
 
@@ -185,3 +191,19 @@ def test_single_ops_match_onnxruntime_shapes(tmp_path, op_type, attrs, consts, s
     path = _save(model, tmp_path)
     g = load_onnx(path, {})
     assert g.tensors["y"].shape == _ort_shapes(path, {"x": np.zeros(shape, np.float32)})["y"]
+
+
+def test_where_with_constant_mask_is_exact_multiply_add(tmp_path):
+    """Causal-mask Where(const cond, scores, -inf) as exported by GPT-style models."""
+    mask = np.tril(np.ones((4, 4), bool))
+    nodes = [h.make_node("Where", ["m", "x", "neg"], ["y"], name="mask")]
+    inits = [nh.from_array(mask, "m"), nh.from_array(np.float32(-np.inf), "neg")]
+    model = h.make_model(h.make_graph(nodes, "w", [h.make_tensor_value_info("x", TP.FLOAT, [2, 4, 4])],
+                                      [h.make_tensor_value_info("y", TP.FLOAT, [2, 4, 4])], inits),
+                         opset_imports=[h.make_opsetid("", 17)])
+    g = load_onnx(_save(model, tmp_path), {})
+    assert [(o.op, o.fn) for o in g.ops()] == [("binary", "mul"), ("binary", "add")]
+    x = np.random.default_rng(0).standard_normal((2, 4, 4)).astype(np.float32)
+    keep, fill = (g.tensors[g.op(n).inputs[1]].data for n in ("mask.keep", "mask.fill"))
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(x * keep + fill, want)
