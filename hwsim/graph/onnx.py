@@ -37,7 +37,11 @@ global_avgpool; GlobalMaxPool and ReduceMean/Sum/Max/Min -> reduce; Softmax; Lay
 batchnorm; Gather of a 2-D constant by run-time ids, or of a float initializer table by constant
 ids (position embeddings; ids out of the table raise ShapeError) -> embedding, else gather;
 Concat, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice; Split -> one slice per output;
-Cast/CastLike -> cast. A decomposed LayerNorm stays as its
+Cast/CastLike -> cast; Where with a constant condition and one constant branch (causal masks) ->
+``x * keep + fill`` (binary mul, add; exact for finite x); Expand of a run-time tensor to a larger
+shape -> binary mul by a ones constant. Not handled (reported): Where/Equal/comparisons on
+run-time values, Pad, Resize, ConvTranspose, LeakyRelu/PRelu, Einsum, TopK, NonMaxSuppression,
+1-D/3-D Conv and pooling, control flow (If/Loop), custom domains. A decomposed LayerNorm stays as its
 primitive ops. Float initializers become tensors of role weight (bias for conv/linear biases,
 buffer for batch-norm statistics) with float32 data; scalars and integer constants role const.
 
