@@ -134,7 +134,7 @@ def _plan(r, picks: list[Choice], values, costs: CostTable, budgets, actual, pre
             for k in budgets}
     return Plan(status=r.status, objective=r.objective, metric=metric, budgets=uses, layers=layers,
                 quant_config=cfg,
-                total={**rep.total.model_dump(exclude={"energy_breakdown_j"}), "bops": actual["bops"]},
+                total={**rep.total.model_dump(), "bops": actual["bops"]},
                 rounds=rounds, notes=tuple(notes))
 
 
