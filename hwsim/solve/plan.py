@@ -57,13 +57,13 @@ class Plan(_Frozen):
                                        "time_limit, or budget_missed (the re-estimate still misses a budget).")
     objective: float | None = Field(description="Summed sensitivity of the chosen (layer, choice) pairs.")
     metric: str = Field(description="Sensitivity metric.")
-    budgets: dict[str, BudgetUse]
-    layers: tuple[PlanLayer, ...]
+    budgets: dict[str, BudgetUse] = Field(description="Budget name -> limit, re-estimated value, prediction.")
+    layers: tuple[PlanLayer, ...] = Field(description="One entry per solver layer (conv2d, linear), in graph order.")
     quant_config: QuantConfig | None = Field(None, description="The plan as the quant config that was verified.")
     total: dict = Field(default_factory=dict, description="The re-estimate's totals (as hwsim.estimate).")
     rounds: int = Field(0, description="Solve / re-estimate rounds.")
     solve_s: float = Field(0.0, description="Wall time of the whole solve, s.")
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = Field((), description="Data used, assumptions, tightening rounds.")
 
     def config(self) -> QuantConfig:
         """The plan as a quant config (``hwsim estimate --config`` / ``hwsim simulate --config``)."""

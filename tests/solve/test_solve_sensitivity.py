@@ -105,3 +105,21 @@ def test_npz_errors_say_what_to_store(tmp_path, digits16):
     with pytest.raises(InputDataError, match="no array for graph input"):
         load_npz(p, g)
     assert synthetic(g, 3).inputs["image"].shape == (3, 1, 8, 8)
+
+
+def test_progress_bar_is_carriage_return_text():
+    import io
+
+    from hwsim.solve.sensitivity import Progress
+
+    buf = io.StringIO()
+    bar = Progress(4, "sensitivity", True, buf)
+    for i in range(4):
+        bar.step(f"layer{i}")
+    bar.close()
+    text = buf.getvalue()
+    assert text.count("\r") == 5 and "4/4 layer3" in text and text.endswith("\n")
+    assert "[" + "#" * 24 + "]" in text
+    quiet = io.StringIO()
+    Progress(2, "x", False, quiet).step()
+    assert quiet.getvalue() == ""
