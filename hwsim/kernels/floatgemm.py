@@ -62,12 +62,20 @@ def _add_round(acc, p, fmt):
 
 
 @njit(cache=True)
-def round_array(x, fmt):
-    """Round each float64 of ``x`` to format ``fmt`` (half even); returns float64."""
-    out = np.empty_like(x)
+def _round_array(x, fmt, out):
     for i in range(x.size):
-        out.flat[i] = _round_fmt(x.flat[i], 0.0, fmt)
-    return out
+        out[i] = _round_fmt(x[i], 0.0, fmt)
+
+
+def round_array(x, fmt):
+    """Round each value of ``x`` to format ``fmt`` (FMT_*; half to even, overflow to inf).
+
+    Returns float64 of the shape of ``x``.
+    """
+    x = np.ascontiguousarray(x, np.float64)
+    out = np.empty(x.size)
+    _round_array(x.reshape(-1), fmt, out)
+    return out.reshape(x.shape)
 
 
 @njit(cache=True, parallel=True)
