@@ -78,6 +78,42 @@ def test_qdq_cnn_weights_activations_outputs(qdq_cnn):
     assert out.quant.format == "uint8" and out.quant.scale[0] == pytest.approx(float(inits["y_scale"]))
 
 
+def test_qoperator_format_quantize_qlinearconv_dequantize(tmp_path):
+    """onnxruntime QOperator output: QuantizeLinear -> QLinearConv -> QLinearConv -> DequantizeLinear."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    rng = np.random.default_rng(4)
+    nodes = [h.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             h.make_node("Relu", ["c1"], ["r1"], name="relu"), h.make_node("Conv", ["r1", "w2"], ["y"], name="conv2")]
+    inits = [nh.from_array((rng.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32), "w1"),
+             nh.from_array((rng.standard_normal(4) * 0.1).astype(np.float32), "b1"),
+             nh.from_array((rng.standard_normal((5, 4, 3, 3)) * 0.3).astype(np.float32), "w2")]
+    m = h.make_model(h.make_graph(nodes, "c", [h.make_tensor_value_info("x", TP.FLOAT, [1, 3, 8, 8])],
+                                  [h.make_tensor_value_info("y", TP.FLOAT, [1, 5, 6, 6])], inits),
+                     opset_imports=[h.make_opsetid("", 17)])
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(2)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    src, dst = _save(m, tmp_path, "f.onnx"), str(tmp_path / "q.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_static(src, dst, Reader(), quant_format=QuantFormat.QOperator, per_channel=True)
+    g = load_onnx(dst, {})
+    assert [o.op for o in g.ops()] == ["quantize", "conv2d", "conv2d", "dequantize"]
+    q, c1, c2, dq = g.ops()
+    codes = g.tensors[q.outputs[0]]
+    assert q.inputs == ("x",) and codes.dtype in ("uint8", "int8") and codes.quant.format == codes.dtype
+    assert g.tensors[c1.inputs[0]].quant == g.tensors[q.outputs[0]].quant  # the conv reads the codes
+    assert g.tensors[c1.outputs[0]].quant.format == codes.dtype and g.tensors[c2.outputs[0]].quant.scale[0] > 0
+    assert g.weight(c2).quant.granularity == "channel" and g.tensors[c1.inputs[2]].quant.format == "int32"
+    assert dq.outputs == ("y",) and g.outputs == ["y"]
+
+
 def _qlinear_conv_model(per_channel: bool):
     rng = np.random.default_rng(5)
     w = rng.integers(-127, 128, (4, 3, 3, 3), dtype=np.int8)
