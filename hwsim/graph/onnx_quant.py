@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from hwsim.graph import ops as O
-from hwsim.graph.onnx_ops import _one, _param, attrs, conv_attrs, converter
+from hwsim.graph.onnx_ops import _one, attrs
 from hwsim.graph.onnx_values import (Act, Codes, Const, QAct, QConst, activation_spec, array_dtype,
                                      broadcast_param, dtype_name, format_of, is_code_dtype)
 from hwsim.graph.quant import QuantSpec
