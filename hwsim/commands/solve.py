@@ -129,6 +129,8 @@ def _run_pareto(args, tb, budgets, pareto) -> int:
                           for x in p.layers)[:80]) for p in plans]
         print(table([f"{name} limit", f"{name} plan", f"summed {tb.sensitivity.metric}", "status", "layers"], rows,
                     "rrrll"))
+        for note in tb.sensitivity.notes + tb.costs.notes:
+            print(f"note: {note}")
     if args.plot:
         plot_front(plans, name, tb.sensitivity.metric, args.plot)
     if args.write_config and plans:

@@ -145,7 +145,7 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     g, ref = float_values(graph, data, seed)
     key_base = (graph_digest(g), data.digest(), metric, seed)
     bar = Progress(len(layers) * len(choices), "sensitivity", progress)
-    hits = 0
+    hits, failed = 0, {}
     for i, layer in enumerate(layers):
         tail, tail_ref = None, None
         for j, ch in enumerate(choices):
@@ -160,13 +160,18 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
             if tail is None:
                 tail = tail_graph(g, layer)
                 feed = boundary_values(tail, ref)
-            r = sim.run(apply_config(tail, layer_config(layer, ch)), feed, seed=seed, reference=tail_ref)
+            try:
+                r = sim.run(apply_config(tail, layer_config(layer, ch)), feed, seed=seed, reference=tail_ref)
+            except Exception as exc:  # a simulator gap must not sink the solve: drop the choice, say so
+                failed.setdefault(f"{ch.label}: {type(exc).__name__}: {exc}"[:160], []).append(layer)
+                continue
             tail_ref = r.reference
             vals[i, j] = _score(metric, r.output_values, r.reference_outputs, data.labels)
             if cache:
                 cache.put(key, vals[i, j])
     bar.close()
     notes = list(data.notes) + [f"sensitivity metric {metric} on {data.samples} samples from {data.source}"]
+    notes += [f"simulation failed, choice dropped for {len(v)} layer(s) ({v[0]}...): {k}" for k, v in failed.items()]
     return SensitivityTable(layers, choices, vals, metric, notes, time.perf_counter() - t0, hits)
 
 

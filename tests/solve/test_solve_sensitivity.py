@@ -123,3 +123,23 @@ def test_progress_bar_is_carriage_return_text():
     quiet = io.StringIO()
     Progress(2, "x", False, quiet).step()
     assert quiet.getvalue() == ""
+
+
+def test_a_choice_the_simulator_cannot_run_is_dropped_with_a_note(digits16, monkeypatch):
+    from hwsim.sim import runner
+
+    g, data = digits16
+    chs = parse_choices("w=int8,int4;a=int8")
+    real_run = runner.run
+
+    def flaky(graph, *a, **k):
+        if graph.tensors["fc1.weight"].quant.format == "int4":
+            raise TypeError("simulated gap")
+        return real_run(graph, *a, **k)
+
+    monkeypatch.setattr(sim, "run", flaky)
+    t = measure(g, chs, data, "output_mse")
+    i = t.layers.index("fc1")
+    assert np.isinf(t.values[i, 1]) and np.isfinite(t.values[i, 0])
+    assert np.isfinite(np.delete(t.values, i, axis=0)).all()
+    assert any("simulation failed" in n and "simulated gap" in n for n in t.notes)
