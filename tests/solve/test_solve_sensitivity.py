@@ -133,7 +133,8 @@ def test_a_choice_the_simulator_cannot_run_is_dropped_with_a_note(digits16, monk
     real_run = runner.run
 
     def flaky(graph, *a, **k):
-        if graph.tensors["fc1.weight"].quant.format == "int4":
+        w = graph.tensors.get("fc1.weight")
+        if w is not None and w.quant.format == "int4":
             raise TypeError("simulated gap")
         return real_run(graph, *a, **k)
 
