@@ -94,7 +94,7 @@ def int_matmul(a, b, acc_bits=32, overflow="wrap", pairwise_int16=False):
     mode = _choice("overflow", overflow, OVERFLOW_MODES)
     bits = _acc_bits(acc_bits)
     if a.ndim < 2 or b.ndim != 2 or a.shape[-1] != b.shape[0]:
-        raise ShapeError(f"int_matmul needs a (..., M, K) and b (K, N); got {a.shape} and {b.shape}")
+        raise ShapeError(f"int_matmul needs a (..., M, K) and b (K, N); got {a.shape}, {b.shape}")
     a2 = np.ascontiguousarray(a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1]))
     out = _matmul2d(a2, np.ascontiguousarray(b), bits, mode, pairwise_int16)
     return out.reshape(a.shape[:-1] + (b.shape[1],))
@@ -121,8 +121,9 @@ def _sub_zero_point(name, x, zp, axis_len):
 
 
 def _conv_out_hw(x, w, stride, padding, dilation):
-    oh = (x.shape[2] + padding[0] + padding[2] - dilation[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
-    ow = (x.shape[3] + padding[1] + padding[3] - dilation[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
+    span_h = x.shape[2] + padding[0] + padding[2] - dilation[0] * (w.shape[2] - 1) - 1
+    span_w = x.shape[3] + padding[1] + padding[3] - dilation[1] * (w.shape[3] - 1) - 1
+    oh, ow = span_h // stride[0] + 1, span_w // stride[1] + 1
     if oh < 1 or ow < 1:
         raise ShapeError(f"convolution of {x.shape} by {w.shape} leaves no output; add padding")
     return oh, ow
@@ -239,7 +240,7 @@ def requantize(acc, multiplier, zero_point=0, mode="exact", out_dtype=np.uint8, 
 
 
 def _multiplier(mode, s_in, s_w, s_out):
-    """``s_in * s_w / s_out`` in the arithmetic of the reproduced library (see :func:`requantize`)."""
+    """``s_in * s_w / s_out`` in the arithmetic of the library reproduced (:func:`requantize`)."""
     s_in, s_w, s_out = np.asarray(s_in), np.asarray(s_w), np.asarray(s_out)
     for s in (s_in, s_w, s_out):
         if s.dtype.kind != "f":
@@ -352,7 +353,7 @@ def matmul_integer(a, b, a_zero_point=0, b_zero_point=0):
     """
     a, b = _int_array("a", a), _int_array("b", b)
     if a.ndim < 2 or b.ndim != 2:
-        raise ShapeError(f"matmul_integer needs a (..., M, K) and b (K, N); got {a.shape}, {b.shape}")
+        raise ShapeError(f"matmul_integer needs a (..., M, K), b (K, N); got {a.shape}, {b.shape}")
     azp = _channel_param("a_zero_point", _int_array("a_zero_point", a_zero_point), a.shape[-2],
                          np.int64)
     bzp = _channel_param("b_zero_point", _int_array("b_zero_point", b_zero_point), b.shape[1],

@@ -4,11 +4,12 @@ Summation order, for every kernel here: for each output element, k ascending (k 
 Only the saturating accumulator and the int16-pair mode depend on that order; a wrapping
 accumulator equals the exact sum modulo 2**P whatever the order.
 
-Exact sums use BLAS (a stacked ``np.matmul`` in the wrapper): operands are centred (``x - c``), converted to
-float32 and multiplied in K chunks short enough that every partial sum is an integer of magnitude
-<= 2**24 (float64 and 2**53 when products are too wide); chunks are added in int64, and the centring
-is undone with row and column sums. Integer-valued floats below those bounds are exact whatever
-order or FMA use BLAS picks.
+Exact sums use BLAS (a stacked ``np.matmul`` in the wrapper): operands are centred (``x - c``),
+converted to float32 and multiplied in K chunks short enough that every partial sum is an integer
+of magnitude <= 2**24 (float64 and 2**53 when products are too wide); chunks are added in int64,
+and the centring is undone with row and column sums. Integer-valued floats below those bounds are
+exact whatever order or FMA use BLAS picks. Operands wider than that (int32 x int32) use the
+sequential int64 loop.
 """
 
 import numpy as np
@@ -131,7 +132,7 @@ def _loop_matmul(a, b, bits, mode, pairwise):
 
 
 def plan_exact(a_min, a_max, b_min, b_max, k):
-    """Centres and chunk length for :func:`_exact_matmul`.
+    """Centres and chunk length for :func:`exact_matmul`.
 
     Parameters
     ----------
@@ -157,7 +158,7 @@ def plan_exact(a_min, a_max, b_min, b_max, k):
 
 
 def _native(x):
-    """int8/uint8 arrays as they are (the fast path), anything else as int64 (fewer compilations)."""
+    """int8/uint8 arrays as they are (fast path), anything else as int64 (fewer compilations)."""
     return x if x.dtype in (np.int8, np.uint8) else np.ascontiguousarray(x, np.int64)
 
 
