@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,8 +87,9 @@ def plan_config(graph: Graph, layers: list[str], picks: list[Choice], default: C
 
     Defaults are the ``default`` choice (what the base cost was priced with: formats of weights
     and activations that no solver layer chooses); one rule per group of layers that share a
-    choice and a name pattern (digits as ``*``, e.g. ``model.layers.*.mlp.up_proj``) when the
-    pattern matches exactly that group among all ops, else one rule per layer.
+    name pattern (digits as ``*``, e.g. ``model.layers.*.mlp.up_proj``) when the pattern matches
+    exactly that group among all ops, set to the group's most common choice and followed by one
+    rule per layer that differs (later rules win); else one rule per layer.
     """
     names = [o.name for o in graph.ops()]
     groups: dict[str, list[int]] = {}
@@ -95,9 +97,10 @@ def plan_config(graph: Graph, layers: list[str], picks: list[Choice], default: C
         groups.setdefault(re.sub(r"\d+", "*", glob_escape(n)), []).append(i)
     rules = []
     for pattern, idx in groups.items():
-        same = len({picks[i] for i in idx}) == 1
-        if same and len(idx) > 1 and sum(fnmatch.fnmatchcase(n, pattern) for n in names) == len(idx):
-            rules.append(_rule(pattern, picks[idx[0]]))
+        common, count = Counter(picks[i] for i in idx).most_common(1)[0]
+        if count > 1 and sum(fnmatch.fnmatchcase(n, pattern) for n in names) == len(idx):
+            rules.append(_rule(pattern, common))  # the group's most common choice, then its exceptions
+            rules += [_rule(glob_escape(layers[i]), picks[i]) for i in idx if picks[i] != common]
         else:
             rules += [_rule(glob_escape(layers[i]), picks[i]) for i in idx]
     return QuantConfig(defaults=LayerRule(weights=default.weight_format, activations=default.activation_format,

@@ -83,3 +83,25 @@ def test_solved_plans_dominate_uniform_int4_and_int2_on_held_out_digits(digits_t
         assert plan.status == "optimal"
         assert plan.budgets["energy_j"].value <= _uniform_energy(w)
         assert _accuracy(plan.config(), graph, data) >= _accuracy(uniform, graph, data) + margin
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compact_plan_config_sets_every_layer_as_picked(seed):
+    from hwsim.solve.choices import parse_choices
+    from hwsim.solve.costs import plan_config, solver_layers
+
+    g = load_model("llama2-7b", {"layers": 3, "hidden": 64, "heads": 4, "intermediate": 128, "vocab": 100,
+                                 "context": 8})
+    layers = solver_layers(g)
+    chs = parse_choices("w=int8,int4,fp16;a=int8;prune=0,2:4")
+    rng = np.random.default_rng(seed)
+    # a few distinct picks so that groups have a majority and exceptions
+    picks = [chs[int(i)] for i in rng.choice([0, 0, 0, 2, 5], size=len(layers))]
+    cfg = plan_config(g, layers, picks, chs[0])
+    q = apply_config(g, cfg)
+    for name, pick in zip(layers, picks):
+        op = q.op(name)
+        assert q.weight(op).quant.format == pick.weight_format
+        assert op.pruning == pick.pruning
+        assert all(x.quant.format == pick.activation_format for x in q.activation_inputs(op))
+    assert len(cfg.layers) < len(layers)
