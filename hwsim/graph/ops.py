@@ -313,12 +313,20 @@ class Pool(OpBase):
         x = shapes[0]
         if len(x) != 4:
             raise self._fail(f"expects NCHW input, got {x}")
-        rnd = math.ceil if self.ceil_mode else math.floor
-        oh = int(rnd((x[2] + self.padding[0] + self.padding[2] - self.kernel[0]) / self.stride[0])) + 1
-        ow = int(rnd((x[3] + self.padding[1] + self.padding[3] - self.kernel[1]) / self.stride[1])) + 1
+        oh = self._out_len(x[2], self.padding[0], self.padding[2], self.kernel[0], self.stride[0])
+        ow = self._out_len(x[3], self.padding[1], self.padding[3], self.kernel[1], self.stride[1])
         if oh <= 0 or ow <= 0:
             raise self._fail(f"kernel {self.kernel} does not fit input {x}")
         return [(x[0], x[1], oh, ow)]
+
+    def _out_len(self, n: int, pad_begin: int, pad_end: int, k: int, s: int) -> int:
+        """Output length; in ceil mode a last window that would start in the end padding is dropped
+        (the PyTorch / ONNX rule)."""
+        rnd = math.ceil if self.ceil_mode else math.floor
+        out = int(rnd((n + pad_begin + pad_end - k) / s)) + 1
+        if self.ceil_mode and (out - 1) * s >= n + pad_begin:
+            out -= 1
+        return out
 
     def elementwise_ops(self, in_shapes, out_shapes):
         return _numel(out_shapes[0]) * self.kernel[0] * self.kernel[1]
@@ -450,7 +458,9 @@ class Flatten(OpBase):
 
     def infer(self, shapes):
         x = shapes[0]
-        a = self.axis % (len(x) + 1) if self.axis < 0 else self.axis
+        a = self.axis + len(x) if self.axis < 0 else self.axis
+        if not 0 <= a <= len(x):
+            raise self._fail(f"axis {self.axis} out of range for rank {len(x)}")
         return [(_numel(x[:a]), _numel(x[a:]))]
 
 

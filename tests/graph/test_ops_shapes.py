@@ -82,16 +82,19 @@ def test_linear_matches_numpy():
         op.infer([(2, 4), (7, 5)])
 
 
-@pytest.mark.parametrize("kind,k,s,p,ceil", [("max", 3, 2, 1, False), ("avg", 2, 2, 0, False),
-                                             ("max", 3, 2, 0, True), ("avg", 3, 1, 1, False)])
-def test_pool_matches_window_count(kind, k, s, p, ceil):
-    x = RNG.standard_normal((1, 2, 11, 11))
+@pytest.mark.parametrize("kind,k,s,p,ceil,n", [("max", 3, 2, 1, False, 11), ("avg", 2, 2, 0, False, 11),
+                                               ("max", 3, 2, 0, True, 11), ("avg", 3, 1, 1, False, 11),
+                                               ("max", 2, 2, 1, True, 5)])
+def test_pool_matches_window_count(kind, k, s, p, ceil, n):
+    """Count windows directly: in ceil mode one more window is taken while the previous one does not
+    reach the end, but it must start inside the input or its begin padding (PyTorch / ONNX rule)."""
     op = _op(O.Pool, kind=kind, kernel=(k, k), stride=(s, s), padding=(p, p, p, p), ceil_mode=ceil)
-    rnd = math.ceil if ceil else math.floor
-    n_out = int(rnd((11 + 2 * p - k) / s)) + 1
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p + s), (p, p + s)), constant_values=-np.inf)
-    ref = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s][:, :, :n_out, :n_out].max((-1, -2))
-    assert op.infer([x.shape]) == [ref.shape]
+    starts = range(0, n + 2 * p, s)
+    if ceil:
+        n_out = sum(1 for st in starts if (st == 0 or st - s + k < n + 2 * p) and st < n + p)
+    else:
+        n_out = sum(1 for st in starts if st + k <= n + 2 * p)
+    assert op.infer([(1, 2, n, n)]) == [(1, 2, n_out, n_out)]
 
 
 def test_movement_ops_match_numpy():
@@ -99,6 +102,8 @@ def test_movement_ops_match_numpy():
     assert _op(O.Reshape, shape=(0, -1)).infer([x.shape]) == [x.reshape(2, -1).shape]
     assert _op(O.Transpose, perm=(3, 1, 0, 2)).infer([x.shape]) == [x.transpose(3, 1, 0, 2).shape]
     assert _op(O.Flatten, axis=2).infer([x.shape]) == [x.reshape(6, 4).shape]
+    assert _op(O.Flatten, axis=-1).infer([x.shape]) == [x.reshape(24, 1).shape]  # ONNX: -1 means rank-1
+    assert _op(O.Flatten, axis=0).infer([x.shape]) == [x.reshape(1, 24).shape]
     assert _op(O.Squeeze, axes=(-1,)).infer([x.shape]) == [np.squeeze(x, -1).shape]
     assert _op(O.Unsqueeze, axes=(0, 5)).infer([x.shape]) == [np.expand_dims(x, (0, 5)).shape]
     assert _op(O.Concat, 2, axis=1).infer([x.shape, (2, 5, 4, 1)]) == [np.concatenate([x, np.zeros((2, 5, 4, 1))], 1).shape]
