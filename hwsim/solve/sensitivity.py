@@ -142,7 +142,9 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     t0 = time.perf_counter()
     layers = solver_layers(graph)
     vals = np.full((len(layers), len(choices)), np.inf)
-    g, ref = float_values(graph, data, seed)
+    from hwsim.sim.runner import ensure_weights
+
+    g, ref = ensure_weights(graph, seed), {}
     key_base = (graph_digest(g), data.digest(), metric, seed)
     bar = Progress(len(layers) * len(choices), "sensitivity", progress)
     hits, failed = 0, {}
@@ -158,6 +160,7 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
                 vals[i, j], hits = hit, hits + 1
                 continue
             if tail is None:
+                ref = ref or float_values(g, data, seed)[1]  # only when something is not cached
                 tail = tail_graph(g, layer)
                 feed = boundary_values(tail, ref)
             try:
