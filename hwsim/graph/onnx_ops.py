@@ -308,26 +308,10 @@ def _pool(ctx, node):
         raise ctx.fail(node, "the Indices output is used")
     strides = tuple(a.get("strides", (1, 1)))
     pads = _pads(ctx, node, a, kernel, strides, (1, 1))
-    ceil = bool(a.get("ceil_mode", 0)) and _ceil_needed(ctx, node, kernel, strides, pads)
+    ceil = bool(a.get("ceil_mode", 0))  # the IR's Pool applies the ONNX/PyTorch ceil rule
     _one(ctx, node, O.Pool, [ctx.act(node.input[0])], kind="max" if node.op_type == "MaxPool" else "avg",
          kernel=kernel, stride=strides, padding=pads, ceil_mode=ceil,
          count_include_pad=bool(a.get("count_include_pad", 0)))
-
-
-def _ceil_needed(ctx, node, kernel, strides, pads) -> bool:
-    """ONNX/PyTorch ceil mode drops a last window that would start past the input and its left
-    padding; the IR's ceil rule does not, so pass ceil only when it changes no such window."""
-    h, w = ctx.shape(node.input[0])[2:]
-    needs = []
-    for size, k, s, lo, hi in zip((h, w), kernel, strides, pads[:2], pads[2:]):
-        floor = (size + lo + hi - k) // s + 1
-        ceil = -(-(size + lo + hi - k) // s) + 1
-        if (ceil - 1) * s >= size + lo:
-            ceil -= 1
-        needs.append(ceil > floor)
-    if len(set(needs)) > 1:
-        raise ctx.fail(node, "ceil_mode with a partial last window along only one spatial axis")
-    return needs[0]
 
 
 @converter("GlobalAveragePool")
