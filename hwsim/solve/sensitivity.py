@@ -121,10 +121,11 @@ def _xent(logits: np.ndarray, labels: np.ndarray) -> float:
 def float_values(graph: Graph, data: CalibData, seed: int = 0) -> tuple[Graph, dict[str, np.ndarray]]:
     """The graph with weights (synthetic if needed) and the float reference of every tensor."""
     from hwsim.sim import boundary
-    from hwsim.sim.runner import ensure_weights, float_reference
+    from hwsim.sim.runner import _kv_values, ensure_weights, float_reference
 
     g = ensure_weights(graph, seed)
     real, _ = boundary.read_inputs(g, data.inputs)
+    real.update(_kv_values(g, data.inputs, seed, []))  # seeded KV caches, as sim.run fills them
     return g, float_reference(g, real, seed).values
 
 

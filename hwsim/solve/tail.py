@@ -13,7 +13,7 @@ import numpy as np
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.quant import FP32
 
-_FROM_OUTSIDE = ("input", "activation", "kv_cache")
+_FROM_OUTSIDE = ("input", "activation")  # KV caches stay kv_cache tensors, fed by name
 
 
 def tail_graph(graph: Graph, layer: str) -> Graph:
@@ -39,5 +39,6 @@ def tail_graph(graph: Graph, layer: str) -> Graph:
 
 
 def boundary_values(tail: Graph, reference: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Input arrays of a tail graph: float reference values, as float32 (the boundary type)."""
-    return {n: np.asarray(reference[n], dtype=np.float32) for n in tail.inputs}
+    """Input arrays of a tail graph (and its KV caches): float reference values, as float32."""
+    names = list(tail.inputs) + [n for n, t in tail.tensors.items() if t.role == "kv_cache" and n in reference]
+    return {n: np.asarray(reference[n], dtype=np.float32) for n in names}

@@ -144,3 +144,12 @@ def test_a_choice_the_simulator_cannot_run_is_dropped_with_a_note(digits16, monk
     assert np.isinf(t.values[i, 1]) and np.isfinite(t.values[i, 0])
     assert np.isfinite(np.delete(t.values, i, axis=0)).all()
     assert any("simulation failed" in n and "simulated gap" in n for n in t.notes)
+
+
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_transformer_with_kv_cache_measures_every_layer(phase):
+    g = load_model("llama2-7b", {"layers": 2, "hidden": 32, "heads": 4, "intermediate": 64, "vocab": 50,
+                                 "context": 4, "phase": phase, "batch": 2})
+    t = measure(g, parse_choices("w=int8,int2;a=int8"), synthetic(g, 2))
+    assert not any("failed" in n for n in t.notes)
+    assert np.isfinite(t.values).all() and (t.values[:, 0] < t.values[:, 1]).all()
