@@ -85,7 +85,8 @@ def load_npz(path: str | Path, graph: Graph, samples: int | None = None) -> Cali
 
 
 def synthetic(graph: Graph, samples: int, seed: int = 0) -> CalibData:
-    """Seeded N(0, 1) inputs (integer inputs: uniform ids in [0, 100)) for models without data.
+    """Seeded N(0, 1) inputs (integer inputs: uniform ids below 100 and the tables they index) for
+    models without data.
 
     The graph's leading input dimension is taken as its batch; ``samples`` rows are drawn.
     """
@@ -95,8 +96,14 @@ def synthetic(graph: Graph, samples: int, seed: int = 0) -> CalibData:
         t = graph.tensors[name]
         shape = (samples,) + tuple(t.shape[1:])
         if t.dtype.startswith(("int", "uint")):
-            inputs[name] = rng.integers(0, 100, shape).astype(t.dtype)
+            inputs[name] = rng.integers(0, _id_limit(graph, name), shape).astype(t.dtype)
         else:
             inputs[name] = rng.standard_normal(shape).astype(np.float32)
     return CalibData(inputs, None, f"synthetic N(0,1) inputs, seed {seed}",
                      [f"sensitivity measured on {samples} seeded synthetic input samples (no --calib given)"])
+
+
+def _id_limit(graph: Graph, name: str) -> int:
+    """Ids below 100 and below the row count of every embedding table the input indexes."""
+    rows = [graph.tensors[op.inputs[1]].shape[0] for op in graph.consumers(name) if op.op == "embedding"]
+    return max(1, min([100] + rows))
