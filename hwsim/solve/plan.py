@@ -107,6 +107,10 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
     for rnd in range(1, max_rounds + 1):
         r = mckp(values, tables, eff, ties=ties, labels=labels)
         reach = {k: costs.base[k] + r.min_reachable[k] for k in budgets}
+        if r.status == "infeasible" and plan is not None:  # tightened past what the table can reach
+            notes.append(f"round {rnd}: no plan left under the tightened budgets; the last plan misses")
+            plan = plan.model_copy(update={"status": "budget_missed"})
+            break
         if r.status == "infeasible":
             return _infeasible(budgets, reach, metric, costs, rnd, notes, time.perf_counter() - t0)
         picks = [costs.choices[c] for c in r.choice]

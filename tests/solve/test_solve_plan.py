@@ -105,3 +105,14 @@ def test_compact_plan_config_sets_every_layer_as_picked(seed):
         assert op.pruning == pick.pruning
         assert all(x.quant.format == pick.activation_format for x in q.activation_inputs(op))
     assert len(cfg.layers) < len(layers)
+
+
+def test_tightening_past_the_table_reports_budget_missed(digits_tables):
+    costs = digits_tables.costs
+    fake = dataclasses.replace(costs, tables={**costs.tables, "energy_j": 0.5 * costs.tables["energy_j"]})
+    lo = costs.base["energy_j"] + costs.tables["energy_j"].min(axis=1).sum()
+    plan = solve_tables(digits_tables.graph, digits_tables.target, digits_tables.sensitivity.values, fake,
+                        {"energy_j": lo * 1.01}, "output_mse", max_rounds=6)
+    assert plan.status == "budget_missed" and plan.layers
+    assert plan.budgets["energy_j"].value > plan.budgets["energy_j"].limit
+    assert any("no plan left" in n for n in plan.notes)
