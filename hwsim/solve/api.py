@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, HwsimError
 from hwsim.graph.ir import Graph
 from hwsim.solve.cache import SensitivityCache
 from hwsim.solve.choices import Choice, choices_for
@@ -40,7 +40,7 @@ def _sim_graph(model, shapes: dict, n: int) -> tuple[Graph, int, list[str]]:
             g = load_model(model, {**shapes, "batch": n})
             if all(g.tensors[i].shape[:1] == (n,) for i in g.inputs):
                 return g, n, []
-        except Exception:  # no batch parameter or dim: fall back to the model's own batch
+        except HwsimError:  # no batch parameter or dim: fall back to the model's own batch
             pass
     g = model if isinstance(model, Graph) else load_model(model, shapes)
     b = g.tensors[g.inputs[0]].shape[0] if g.inputs and g.tensors[g.inputs[0]].shape else 1
@@ -85,6 +85,8 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
     chs = choices if isinstance(choices, list) else choices_for(choices, t)
     costs = cost_table(graph, t, chs, seed)
     n = samples or (DEFAULT_SAMPLES if calib is not None else DEFAULT_SYNTHETIC_SAMPLES)
+    if calib is not None:  # never ask for more samples than the file holds
+        n = min(n, _data(graph, calib, 0, seed).samples)
     if metric == "proxy":
         ref = None
         if calib is not None:  # real data: one float run gives the input statistics
