@@ -175,7 +175,8 @@ class QConst:
 
 def _spec(fmt: str, scale: np.ndarray, zp: np.ndarray | None, **kw) -> QuantSpec:
     if not fmt.startswith(("int", "uint")):
-        zps = None
+        # float zero points are 0 in ONNX, but their presence matters: x/scale + 0.0 turns -0 into +0
+        zps = None if zp is None else tuple(int(v) for v in np.asarray(zp, np.float64).ravel())
     elif zp is None:
         zps = (0,) * np.asarray(scale).size
     else:

@@ -35,10 +35,7 @@ NOT_EXPRESSIBLE: dict[str, str] = {
 }
 
 #: cases that fail for a known, reported reason outside the simulator (strict xfail: a fix shows)
-KNOWN_GAPS: dict[str, str] = {
-    "test_quantizelinear_float4e2m1": "importer drops the FP4 zero point (0.0); ONNX adds it before the "
-                                      "cast so -0 becomes +0 (see /work/shared/NOTES-sim-to-onnx.md)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _collect():
