@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-DIGITS = str(ROOT / "models" / "digits_cnn.onnx")
-CALIB = str(ROOT / "models" / "digits_calib.npz")
-TEST = str(ROOT / "models" / "digits_test.npz")
-CHOICES = "w=int8,int4,int2;a=int8;prune=0,50%,75%"
+from solve_paths import CALIB, CHOICES, DIGITS
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import CALIB, CHOICES, DIGITS
+from solve_paths import CALIB, CHOICES, DIGITS
 
 from hwsim.cli import main
 from hwsim.cost import estimate

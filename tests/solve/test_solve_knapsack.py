@@ -168,3 +168,14 @@ def test_mckp_with_ties_matches_brute_force(inst, seed):
         assert r.status == "infeasible"
     else:
         assert r.objective == pytest.approx(best, abs=1e-9) and tied(r.choice)
+
+
+@settings(max_examples=100, deadline=None)
+@given(instances(), st.floats(0.0, 5.0))
+def test_more_budget_never_hurts(inst, extra):
+    """Raising a limit keeps every old plan feasible, so the optimum cannot get worse."""
+    values, costs, budgets = inst
+    a = mckp(values, costs, budgets)
+    b = mckp(values, costs, {k: v + extra for k, v in budgets.items()})
+    if a.status == "optimal":
+        assert b.status == "optimal" and b.objective <= a.objective + 1e-9

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import DIGITS, TEST
+from solve_paths import DIGITS, TEST
 
 from hwsim import sim
 from hwsim.cost import estimate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CALIB, DIGITS
+from solve_paths import CALIB, DIGITS
 from scipy.stats import spearmanr
 
 from hwsim import sim
