@@ -14,7 +14,7 @@ from hwsim.formats._base import Format, broadcast_param
 class SignedBinaryFormat(Format):
     """1-bit codes (0 -> 0, 1 -> the region's sign) plus one sign per region.
 
-    A region is a slice along ``axis`` (default 0, the output channel of a weight). The sign of a
+    A region is a slice along ``axis`` (0, the output channel of a weight, when None). The sign of a
     region is that of the sum of its values (sum >= 0 -> +1); an element is non-zero when
     ``x * sign / scale >= 1/2`` (rounding ties per the rounding mode). The region signs cost one
     bit per region, not counted in ``bits_per_element`` (1.0).
@@ -49,14 +49,14 @@ class SignedBinaryFormat(Format):
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 0:
             return np.where(x >= 0, 1.0, -1.0).reshape(1)
-        ax = axis % x.ndim
+        ax = (0 if axis is None else axis) % x.ndim
         sums = x.sum(axis=tuple(i for i in range(x.ndim) if i != ax))
         return np.where(sums >= 0, 1.0, -1.0)
 
     def _signs_like(self, signs, x, axis):
         shape = [1] * x.ndim
         if x.ndim:
-            shape[axis % x.ndim] = -1
+            shape[(0 if axis is None else axis) % x.ndim] = -1
         return np.asarray(signs, dtype=np.float64).reshape(shape) if x.ndim else np.asarray(signs)[0]
 
     def encode(self, x, scale=None, zero_point=None, axis: int = 0, group_size=None,

@@ -137,8 +137,8 @@ def apply_config(graph: Graph, config: QuantConfig) -> Graph:
     from hwsim import formats
 
     g = graph.copy()
-    unmatched = [r.match for r in config.layers
-                 if not any(fnmatch.fnmatchcase(o.name, r.match) for o in g.ops())]
+    names = [o.name for o in g.ops()]
+    unmatched = [r.match for r in config.layers if not fnmatch.filter(names, r.match)]
     if unmatched:
         raise ConfigError(f"quant config rule(s) {unmatched} match no layer of model '{g.name}'; "
                           f"layer names look like {[o.name for o in g.layers()[:3]]}")
