@@ -110,9 +110,9 @@ def _seq_fp32(a, b, out):
     """
     m, k = a.shape
     n = b.shape[1]
-    ntj = n // TILE_N
-    for t in prange((m // TILE_M) * ntj):
-        i0, j0 = (t // ntj) * TILE_M, (t % ntj) * TILE_N
+    nti = m // TILE_M
+    for t in prange(nti * (n // TILE_N)):  # row tiles fastest: a B panel is reused from L2
+        i0, j0 = (t % nti) * TILE_M, (t // nti) * TILE_N
         acc = np.zeros((TILE_M, TILE_N), np.float32)
         for kk in range(k):
             bk = b[kk, j0:j0 + TILE_N]
