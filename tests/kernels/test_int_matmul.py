@@ -123,3 +123,18 @@ def test_errors():
         ops.int_conv2d(np.zeros((1, 3, 4, 4), np.int8), np.zeros((2, 2, 3, 3), np.int8))
     with pytest.raises(ShapeError):
         ops.int_conv2d(np.zeros((1, 3, 2, 2), np.int8), np.zeros((2, 3, 3, 3), np.int8))
+
+
+def test_qlinear_pairwise_adds_zero_point_terms_after_the_raw_sum(rng):
+    """pairwise_int16 models MLAS: raw u8*s8 pairs saturate, zero-point terms are exact."""
+    a, b = _rand(rng, np.uint8, (5, 37)), _rand(rng, np.int8, (37, 4))
+    azp, bzp = 131, -3
+    raw = ref.int_matmul(a, b, 64, "none", pairwise=True)
+    acc = raw - bzp * a.astype(np.int64).sum(1, keepdims=True) - azp * b.astype(np.int64).sum(0) \
+        + 37 * azp * bzp
+    one = np.array(1.0, np.float32)
+    got = ops.qlinear_matmul(a, one, np.uint8(azp), b, one, np.int8(bzp), np.array(512.0, np.float32),
+                             np.uint8(128), requant="onnxruntime", pairwise_int16=True)
+    want = ops.requantize(acc, np.float32(1 / 512), 128, "onnxruntime", np.uint8)
+    np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(raw, a.astype(np.int64) @ b)
