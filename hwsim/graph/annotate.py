@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hwsim.errors import ConfigError
 from hwsim.graph.ir import Graph
 from hwsim.graph.quant import Pruning, QuantSpec, canonical_format
+from hwsim.yamlio import read_mapping, validation_message
 
 _INTEGER_KINDS = ("int", "pow2")
 
@@ -81,18 +82,11 @@ class QuantConfig(BaseModel):
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"quant config {str(path)!r} not found")
-        try:
-            raw = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping with schema_version, defaults, layers")
+        raw = read_mapping(p.read_text(), str(path), "schema_version, defaults, layers")
         try:
             cfg = cls(**raw)
         except ValidationError as exc:
-            from hwsim.graph.zoo import _pydantic_message
-
-            raise ConfigError(f"{path}: {_pydantic_message(exc)}") from None
+            raise ConfigError(f"{path}: {validation_message(exc)}") from None
         if cfg.schema_version != 1:
             raise ConfigError(f"{path}: schema_version {cfg.schema_version} is not supported; use 1")
         return cfg

@@ -88,7 +88,33 @@ def _norm_axis(op: OpBase, axis: int, rank: int) -> int:
 
 
 # ---------------------------------------------------------------- dot-product (compute) ops
-class Conv2d(OpBase):
+class ComputeOp(OpBase):
+    """A dot-product op: the layers whose formats, accumulator and pruning the solver chooses."""
+
+    accumulator: str | None = Field(None, description="Accumulator format; None = default for the formats.")
+
+    @property
+    def is_compute(self) -> bool:
+        return True
+
+
+class WeightedComputeOp(ComputeOp):
+    """A compute op with a weight (input 1) and an optional bias (input 2), which may be pruned."""
+
+    pruning: Pruning = Field(NO_PRUNING, description="Weight pruning applied to this layer.")
+    weight_slots: ClassVar = (1,)
+    bias_slots: ClassVar = (2,)
+    arity: ClassVar = (2, 3)
+
+    def _check_bias(self, shapes: list[Shape], out_channels: int) -> None:
+        if len(shapes) == 3 and shapes[2] != (out_channels,):
+            raise self._fail(f"bias shape {shapes[2]} != ({out_channels},)")
+
+    def elementwise_ops(self, in_shapes, out_shapes):
+        return _numel(out_shapes[0]) if len(in_shapes) == 3 else 0
+
+
+class Conv2d(WeightedComputeOp):
     """2-D convolution, NCHW activations, OIHW weights (I = in_channels / groups).
 
     Depthwise is ``groups == in_channels``. ``padding`` is (top, left, bottom, right).
@@ -99,15 +125,6 @@ class Conv2d(OpBase):
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     dilation: tuple[int, int] = (1, 1)
     groups: int = Field(1, ge=1)
-    accumulator: str | None = Field(None, description="Accumulator format; None = default for the formats.")
-    pruning: Pruning = Field(NO_PRUNING, description="Weight pruning applied to this layer.")
-    weight_slots: ClassVar = (1,)
-    bias_slots: ClassVar = (2,)
-    arity: ClassVar = (2, 3)
-
-    @property
-    def is_compute(self) -> bool:
-        return True
 
     def infer(self, shapes):
         x, w = shapes[0], shapes[1]
@@ -119,8 +136,7 @@ class Conv2d(OpBase):
             raise self._fail(f"input has {c} channels but weight expects {i} x groups {self.groups}")
         if o % self.groups:
             raise self._fail(f"{o} output channels not divisible by groups {self.groups}")
-        if len(shapes) == 3 and shapes[2] != (o,):
-            raise self._fail(f"bias shape {shapes[2]} != ({o},)")
+        self._check_bias(shapes, o)
         pt, pl, pb, pr = self.padding
         sh, sw = self.stride
         dh, dw = self.dilation
@@ -134,49 +150,28 @@ class Conv2d(OpBase):
         _, i, kh, kw = in_shapes[1]
         return _numel(out_shapes[0]) * i * kh * kw
 
-    def elementwise_ops(self, in_shapes, out_shapes):
-        return _numel(out_shapes[0]) if len(in_shapes) == 3 else 0
 
-
-class Linear(OpBase):
+class Linear(WeightedComputeOp):
     """y = x @ W.T + b with W of shape (out_features, in_features); x is (..., in_features)."""
 
     op: Literal["linear"] = "linear"
-    accumulator: str | None = Field(None, description="Accumulator format; None = default for the formats.")
-    pruning: Pruning = Field(NO_PRUNING, description="Weight pruning applied to this layer.")
-    weight_slots: ClassVar = (1,)
-    bias_slots: ClassVar = (2,)
-    arity: ClassVar = (2, 3)
-
-    @property
-    def is_compute(self) -> bool:
-        return True
 
     def infer(self, shapes):
         x, w = shapes[0], shapes[1]
         if len(w) != 2 or not x or x[-1] != w[1]:
             raise self._fail(f"input {x} does not match weight (out, in) = {w}")
-        if len(shapes) == 3 and shapes[2] != (w[0],):
-            raise self._fail(f"bias shape {shapes[2]} != ({w[0]},)")
+        self._check_bias(shapes, w[0])
         return [x[:-1] + (w[0],)]
 
     def macs(self, in_shapes, out_shapes):
         return _numel(out_shapes[0]) * in_shapes[1][1]
 
-    def elementwise_ops(self, in_shapes, out_shapes):
-        return _numel(out_shapes[0]) if len(in_shapes) == 3 else 0
 
-
-class MatMul(OpBase):
+class MatMul(ComputeOp):
     """Batched matmul of two activations (attention QK^T and AV), numpy broadcasting of batch dims."""
 
     op: Literal["matmul"] = "matmul"
-    accumulator: str | None = Field(None, description="Accumulator format; None = default for the formats.")
     arity: ClassVar = (2, 2)
-
-    @property
-    def is_compute(self) -> bool:
-        return True
 
     def infer(self, shapes):
         a, b = shapes

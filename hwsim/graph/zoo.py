@@ -20,6 +20,7 @@ from hwsim.errors import ConfigError, UnknownModelError
 from hwsim.graph.ir import Graph
 from hwsim.graph.zoo_cnn import conv2d, gemm, mobilenet_v2, resnet
 from hwsim.graph.zoo_transformer import bert, llama, vit
+from hwsim.yamlio import read_mapping, validation_message
 
 #: family name -> builder(name, **params) -> Graph
 FAMILIES: dict[str, Callable[..., Graph]] = {
@@ -61,29 +62,16 @@ def bundled_models() -> dict[str, ModelSpec]:
 
 
 def read_model_yaml(text: str, origin: str) -> ModelSpec:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: a model YAML is a mapping with schema_version, name, family, source, params")
+    raw = read_mapping(text, origin, "schema_version, name, family, source, params")
     try:
         spec = ModelSpec(**raw)
     except ValidationError as exc:
-        raise ConfigError(f"{origin}: {_pydantic_message(exc)}") from None
+        raise ConfigError(f"{origin}: {validation_message(exc)}") from None
     if spec.schema_version != 1:
         raise ConfigError(f"{origin}: schema_version {spec.schema_version} is not supported; use 1")
     if spec.family not in FAMILIES:
         raise ConfigError(f"{origin}: unknown family {spec.family!r}; known: {', '.join(sorted(FAMILIES))}")
     return spec
-
-
-def _pydantic_message(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
-        parts.append(f"field '{loc}': {e['msg']}")
-    return "; ".join(parts)
 
 
 def _coerce(value: str) -> Any:

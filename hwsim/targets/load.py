@@ -7,11 +7,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from hwsim.errors import ConfigError, UnknownTargetError
 from hwsim.targets.schema import Target
+from hwsim.yamlio import read_mapping
 
 _MAX_DEPTH = 8
 
@@ -44,12 +44,7 @@ def _read_raw(ref: str, base: Path | None) -> tuple[dict, str, Path | None]:
             raise UnknownTargetError(f"unknown target {ref!r}: use a bundled name ({', '.join(files)}) "
                                      f"or the path of a target .yaml file (see `hwsim targets`)")
         text, origin, where = path.read_text(), str(path), path.parent
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: a target YAML is a mapping with schema_version, name, compute, memory, ...")
+    raw = read_mapping(text, origin, "schema_version, name, compute, memory, ...")
     return raw, origin, where
 
 

@@ -1,0 +1,40 @@
+"""Reading user YAML files: one place that turns parse and validation failures into ConfigError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from hwsim.errors import ConfigError
+
+
+def read_mapping(text: str, origin: str, expected: str) -> dict[str, Any]:
+    """Parse YAML ``text`` that must be a mapping.
+
+    Parameters
+    ----------
+    text : str
+        File contents.
+    origin : str
+        File name used in messages.
+    expected : str
+        What the mapping should hold, e.g. ``"schema_version, name, family, source, params"``.
+    """
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping with {expected}")
+    return raw
+
+
+def validation_message(exc: ValidationError) -> str:
+    """One line per failing field: ``field 'a.b': message``."""
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        parts.append(f"field '{loc}': {e['msg']}")
+    return "; ".join(parts)
