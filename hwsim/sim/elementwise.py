@@ -1,10 +1,16 @@
-"""Executors of the non-MAC ops: elementwise, norms, pooling and data movement (float64)."""
+"""Executors of the non-MAC ops: elementwise, norms, pooling and data movement (float64).
+
+With ``requant="onnxruntime"`` a global_avgpool between 8-bit per-tensor QuantSpecs runs as
+onnxruntime's fused QLinearGlobalAveragePool, otherwise on a dequantized float32 input as
+onnxruntime's float32 kernel sums (:mod:`hwsim.sim.ortfused`).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import erf
 
+from hwsim.sim import ortfused
 from hwsim.sim.registry import register_exec
 
 
@@ -122,6 +128,10 @@ def _pool(ctx, op, xs):
 
 @register_exec("global_avgpool")
 def _gap(ctx, op, xs):
+    if not ctx.reference and ctx.requant == "onnxruntime" and ortfused.qlinear_applies(ctx, op):
+        return ortfused.qlinear_global_avgpool(ctx, op, xs[0])
+    if not ctx.reference and ortfused.is_dequantized_float32(ctx, op.inputs[0]):
+        return ortfused.float32_global_avgpool(xs[0])
     return np.mean(xs[0], axis=(2, 3), keepdims=True)
 
 

@@ -6,6 +6,8 @@ every tensor; calibration of missing activation scales from the reference (or fr
 ``calibration`` inputs); then the quantized run, op by op in topological order. After each op
 its output is rounded onto its tensor's QuantSpec (an fp32 tensor to float32); graph inputs are
 rounded onto theirs. Weights are pruned (``op.pruning``) then quantized per their QuantSpec.
+A float op reading an integer-quantized tensor sees it rounded to float32, as ONNX
+DequantizeLinear outputs it (QDQ semantics and onnxruntime's fused ops: :mod:`hwsim.sim.ortfused`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from hwsim.errors import ConfigError, InputDataError
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.quant import QuantSpec
 from hwsim.graph.weights import synthesize_weights
-from hwsim.sim import boundary, qspec
+from hwsim.sim import boundary, ortfused, qspec
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
 from hwsim.sim.metrics import mse, sqnr_db
 from hwsim.sim.prune import apply_pruning
@@ -119,6 +121,8 @@ def _execute(ctx: ExecContext, values: dict, prepare) -> dict:
     g = ctx.graph
     for op in g.ops():
         xs = [values[t] if t in values else prepare(op, i, t) for i, t in enumerate(op.inputs)]
+        if not ctx.reference and not op.is_compute and op.op not in _EXPLICIT:
+            xs = [ortfused.dequantized_input(ctx, t, x) for t, x in zip(op.inputs, xs)]
         y = np.asarray(EXECUTORS[op.op](ctx, op, xs), dtype=np.float64)
         out = g.tensors[op.outputs[0]]
         if not ctx.reference and op.op not in _EXPLICIT:
