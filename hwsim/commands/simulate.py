@@ -26,6 +26,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--requant", default="exact", choices=REQUANT_MODES,
                    help="requantization of integer layers (default exact)")
     p.add_argument("--report-json", metavar="R.json", help="write the per-layer report as JSON")
+    p.add_argument("--labels", metavar="KEY", default="labels",
+                   help="array in IN.npz holding class labels for the first output: top-1 accuracy of the "
+                        "simulated and the float model is reported (default key: labels, used when present)")
     p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights and random inputs")
     p.add_argument("--all-ops", action="store_true", help="list every op, not only compute layers and outputs")
     p.set_defaults(run=run_simulate)
@@ -62,10 +65,19 @@ def _num(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def report(result, model: str, requant: str) -> dict:
+def accuracy(result, labels: np.ndarray) -> dict[str, float]:
+    """Top-1 accuracy of the first graph output, simulated and float reference."""
+    from hwsim.sim.metrics import top1_accuracy
+
+    name = result.graph.outputs[0]
+    return {"simulated": top1_accuracy(result.output_values[name], labels),
+            "float": top1_accuracy(result.reference_outputs[name], labels)}
+
+
+def report(result, model: str, requant: str, acc: dict | None = None) -> dict:
     """The --report-json object (SQNR null = not finite: identical outputs give +inf)."""
     return {
-        "model": model, "requant": requant,
+        "model": model, "requant": requant, **({"accuracy": acc} if acc else {}),
         "layers": [{"name": e.name, "op": e.op, "sqnr_db": _num(e.sqnr_db), "mse": _num(e.mse)}
                    for e in result.layers],
         "outputs": {n: {"shape": list(a.shape), "dtype": str(a.dtype)} for n, a in result.outputs.items()},
@@ -87,8 +99,11 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     graph = load_graph(args)
     notes = []
+    labels = None
     if args.inputs:
         inputs = load_npz(args.inputs)
+        if args.labels in inputs and args.labels not in graph.inputs:
+            labels = inputs.pop(args.labels)
     elif str(args.model).endswith(".onnx"):
         raise ConfigError("an ONNX model needs --inputs IN.npz (arrays named like the graph inputs "
                           f"{graph.inputs})")
@@ -99,11 +114,15 @@ def run_simulate(args: argparse.Namespace) -> int:
     result.notes[:0] = notes
     print(f"{graph.name}: simulated with requant={args.requant}")
     print(table(["layer", "op", "SQNR dB", "MSE"], _rows(result, args.all_ops), "llrr"))
+    acc = accuracy(result, labels) if labels is not None else None
+    if acc:
+        print(f"top-1 accuracy on {labels.shape[0]} labelled inputs: {acc['simulated']:.2%} simulated, "
+              f"{acc['float']:.2%} float")
     for n in result.notes:
         print(f"note: {n}")
     if args.out:
         np.savez(args.out, **result.outputs)
     if args.report_json:
         with open(args.report_json, "w") as f:
-            json.dump(report(result, args.model, args.requant), f, indent=2)
+            json.dump(report(result, args.model, args.requant, acc), f, indent=2)
     return 0

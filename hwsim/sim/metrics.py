@@ -29,3 +29,20 @@ def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
     if signal == 0.0:
         return float("-inf")
     return 10.0 * float(np.log10(signal / noise))
+
+
+def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows whose largest logit (last axis) is at the label's index.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (N, ..., classes)
+    labels : ndarray of int, shape (N, ...)
+    """
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    if labels.shape != logits.shape[:-1]:
+        from hwsim.errors import InputDataError
+
+        raise InputDataError(f"labels have shape {labels.shape}, the first output {logits.shape} needs "
+                             f"{logits.shape[:-1]} (one class index per row)")
+    return float(np.mean(np.argmax(logits, axis=-1) == labels)) if labels.size else 0.0
