@@ -186,10 +186,10 @@ def layers_text(plan) -> str:
     return ", ".join(f"{n}x {k}" for k, n in c.most_common())
 
 
-def run_target(target, choices, baselines, calib_g, calib, test_g, test, cache, rows) -> None:
+def run_target(target, choices, baselines, calib_g, calib, test_g, test, cache, rows, points=0) -> None:
     from hwsim.cost import estimate
     from hwsim.graph.annotate import QuantConfig
-    from hwsim.solve import plan_from, tables
+    from hwsim.solve import pareto, plan_from, tables
 
     t0 = time.perf_counter()
     tb = tables(calib_g, target, choices, "output_mse", calib, calib.samples, cache, progress=True)
@@ -203,7 +203,14 @@ def run_target(target, choices, baselines, calib_g, calib, test_g, test, cache, 
         pm, pe = ({}, float("nan")) if plan.status == "infeasible" else (
             evaluate(test_g, plan.config(), ids, mask, ref_emb, ref_nn, ref_cache)[0], plan.budgets["energy_j"].value)
         row = {"target": target, "baseline": f"w{w}/a{a}", "energy_j": e, "base": base, "plan_status": plan.status,
-               "plan_energy_j": pe, "plan": pm, "plan_layers": layers_text(plan) if pm else ""}
+               "plan_energy_j": pe, "plan": pm, "plan_layers": layers_text(plan) if pm else "",
+               "min_reachable_j": plan.budgets["energy_j"].min_reachable}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    for p in pareto(tb, "energy_j", points) if points else []:
+        m, _ = evaluate(test_g, p.config(), ids, mask, ref_emb, ref_nn, ref_cache)
+        row = {"target": target, "front_limit_j": p.budgets["energy_j"].limit, "plan_energy_j": p.budgets["energy_j"].value,
+               "objective": p.objective, "plan": m, "plan_layers": layers_text(p)}
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -215,6 +222,7 @@ def main(argv=None) -> int:
     ap.add_argument("--calib-pairs", type=int, default=8, help="paraphrase pairs used for sensitivity")
     ap.add_argument("--test-pairs", type=int, default=32, help="held-out pairs (the last ones)")
     ap.add_argument("--targets", default="int8-npu,cortex-a78")
+    ap.add_argument("--points", type=int, default=0, help="also evaluate an energy front of this many plans")
     ap.add_argument("--cache-dir", default=None, help="sensitivity cache (default: hwsim's)")
     ap.add_argument("--json", default=None, help="write all rows to this file")
     args = ap.parse_args(argv)
@@ -245,7 +253,7 @@ def main(argv=None) -> int:
         choices, baselines = PLANS[target]
         choices = args.choices or choices
         run_target(target, choices, baselines, calib_g, calib, test_g,
-                   (ids, mask, ref_emb, ref_nn, r.reference), args.cache_dir, rows)
+                   (ids, mask, ref_emb, ref_nn, r.reference), args.cache_dir, rows, args.points)
     if args.json:
         Path(args.json).write_text(json.dumps({"verification": check, "float_top1": top1, "rows": rows}, indent=1))
     return 0
