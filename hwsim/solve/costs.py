@@ -3,8 +3,12 @@
 Assumption (checked afterwards): a layer's cost depends only on its own formats and pruning.
 So the whole model is estimated once per distinct choice, with every layer taking that choice,
 and each layer's row is read off. What no layer owns (norms, pooling, attention matmuls, the
-activations between layers) is the *base*, taken from the estimate of the first choice (whose
-activation format becomes the plan's default for tensors no layer chooses). The assumption
+activations between layers) is the *base*, taken from the estimate of the *base choice*: the most
+precise weight format and the most precise activation format among the choices, unpruned
+(:func:`base_choice`). Its formats become the plan's defaults for tensors no layer chooses (the
+residual stream, norm and softmax inputs, attention matmuls), so a per-layer choice of a narrow
+activation format narrows only that layer's inputs; sensitivities, measured one layer at a time
+with the rest of the model in float, never see those shared tensors. The assumption
 breaks where the target decides something from the whole model, e.g. whether all weights fit
 on chip; :func:`hwsim.solve.plan.solve` therefore re-estimates every plan as a whole and
 tightens the budgets it misses.
@@ -161,18 +165,19 @@ def cost_table(graph: Graph, target, choices: list[Choice], seed: int = 0) -> Co
     layers = solver_layers(graph)
     mini, rep = stand_in(graph, layers)
     reps = list(dict.fromkeys(rep.values()))
-    full = estimate(graph, target, config=uniform_config(graph, layers, choices[0]), seed=seed)
+    default = base_choice(choices)
+    full = estimate(graph, target, config=uniform_config(graph, layers, default), seed=seed)
     own = set(layers)
     base = {"latency_s": sum(r.latency_s for r in full.layers if r.name not in own),
             "energy_j": sum(r.energy_j for r in full.layers if r.name not in own), "bops": 0.0}
+    dq = apply_config(mini, uniform_config(mini, reps, default))
+    base["size_bytes"] = full.total.weight_bytes - sum(_layer_bytes(dq, rep[n]) for n in layers)
     tables = {k: np.full((len(layers), len(choices)), np.inf) for k in BUDGETS}
     rows_of = {layer: i for i, layer in enumerate(layers)}
     for j, ch in enumerate(choices):
         cfg = uniform_config(mini, reps, ch)
         mq = apply_config(mini, cfg)
         nbytes = {r: _layer_bytes(mq, r) for r in reps}
-        if j == 0:
-            base["size_bytes"] = full.total.weight_bytes - sum(nbytes[rep[n]] for n in layers)
         total = base["size_bytes"] + sum(nbytes[rep[n]] for n in layers)
         rows = {r.name: r for r in estimate(with_filler(mini, total - mq.total_weight_bytes), target,
                                             config=cfg, seed=seed).layers}
@@ -187,8 +192,22 @@ def cost_table(graph: Graph, target, choices: list[Choice], seed: int = 0) -> Co
             tables["bops"][i, j] = mq.macs(op) * ch.weight_bits * ch.activation_bits * op.pruning.density
     notes = [f"costs: {len(set(rep.values()))} distinct of {len(layers)} layers priced per choice ({len(choices)}) "
              f"on a stand-in graph; whole plan re-estimated"]
-    notes += _check_rows(full, tables["energy_j"][:, 0], layers)
-    return CostTable(layers, choices, tables, base, choices[0], len(choices) + 1, notes)
+    notes.append(f"tensors no solver layer chooses use weights {default.weight_format}, activations "
+                 f"{default.activation_format} (the most precise among the choices)")
+    if default in choices:
+        notes += _check_rows(full, tables["energy_j"][:, choices.index(default)], layers)
+    return CostTable(layers, choices, tables, base, default, len(choices) + 1, notes)
+
+
+def base_choice(choices: list[Choice]) -> Choice:
+    """The most precise weight and activation formats among ``choices`` (first on ties), unpruned."""
+    def most_precise(names: list[str]) -> str:
+        from hwsim import formats
+
+        return max(dict.fromkeys(names), key=lambda n: formats.get(n).bits_per_element)
+
+    return Choice(weight_format=most_precise([c.weight_format for c in choices]),
+                  activation_format=most_precise([c.activation_format for c in choices]))
 
 
 def _check_rows(full, predicted: np.ndarray, layers: list[str]) -> list[str]:
