@@ -1,4 +1,4 @@
-"""Exact multiple-choice knapsack with several budgets, as a MILP solved by HiGHS.
+"""Exact multiple-choice knapsack with several budgets, solved by HiGHS.
 
 Every layer ``l`` picks exactly one choice ``c``; choice ``(l, c)`` adds ``values[l, c]`` to the
 objective (minimised) and ``costs[k][l, c]`` to budget ``k``, and every budget must stay at or
@@ -9,13 +9,15 @@ Before solving, choices *dominated* within their layer are removed: choice ``c``
 all with a lower index). Any plan using ``c`` stays feasible and no worse with ``d`` instead, so
 removing ``c`` keeps the optimum exact. A choice is unavailable for a layer when its value or any
 cost is ``inf`` or ``nan``.
+
+Two exact methods: ``"core"`` (default; :mod:`hwsim.solve._core`: LP relaxation, Lagrangian
+reduced-cost core grown until it provably holds the optimum, each core solved by HiGHS through
+highspy with an incumbent) and ``"milp"`` (the reference: the whole problem through
+scipy.optimize.milp). Ties between layers always use ``"milp"``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,6 +26,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 
 from hwsim.errors import ConfigError
+from hwsim.solve._core import quiet_stdout, solve_core
 
 Status = Literal["optimal", "infeasible", "time_limit"]
 #: budgets are met up to this relative tolerance (sums of float costs round)
@@ -110,7 +113,8 @@ def undominated(values: np.ndarray, costs: list[np.ndarray], ok: np.ndarray,
 
 def mckp(values, costs: dict[str, np.ndarray], budgets: dict[str, float],
          time_limit_s: float | None = None, presolve_dominance: bool = True,
-         ties: list[list[int]] | None = None, labels=None) -> MCKPResult:
+         ties: list[list[int]] | None = None, labels=None,
+         method: Literal["core", "milp"] = "core") -> MCKPResult:
     """Pick one choice per layer minimising the summed value under every budget.
 
     Parameters
@@ -129,6 +133,8 @@ def mckp(values, costs: dict[str, np.ndarray], budgets: dict[str, float],
         Groups of layer indices whose chosen columns must carry the same ``labels[c]`` (e.g.
         layers reading one tensor must agree on its activation format). ``min_reachable``
         ignores ties (a lower bound then).
+    method : {"core", "milp"}
+        Exact algorithm (module docstring); both prove optimality, ``"milp"`` is the reference.
 
     Returns
     -------
@@ -154,8 +160,42 @@ def mckp(values, costs: dict[str, np.ndarray], budgets: dict[str, float],
     tied_ok = all(len({lab[greedy[i]] for i in t}) == 1 for t in ties)
     if tied_ok and all(c[k][np.arange(L), greedy].sum() <= budgets[k] for k in names):
         return _result(greedy, v, c, "optimal", reach, int(keep.sum()))
+    if method not in ("core", "milp"):
+        raise ConfigError(f"method must be 'core' or 'milp', got {method!r}")
+    if method == "core" and not ties and names:
+        done = _solve_core(v, c, budgets, names, keep, reach, time_limit_s)
+        if done is not None:
+            return done
     return _solve_milp(v, c, budgets, names, keep, reach, time_limit_s, ties, lab)
 
+
+def _normalise(v, c, names, keep):
+    """Values of mean magnitude 1 and, per budget, the excess over each layer's cheapest kept
+    choice divided by its largest excess (coefficients in [0, 1] whatever the unit).
+    Returns (values (L, C), costs (K, L, C), per-layer minima (K, L), scales (K,))."""
+    vk = np.where(keep, v, 0.0)
+    mag = float(np.abs(v[keep]).mean()) if keep.any() else 0.0
+    low = np.stack([np.where(keep, c[k], np.inf).min(axis=1) for k in names])
+    excess = np.stack([np.where(keep, c[k] - low[i][:, None], 0.0) for i, k in enumerate(names)])
+    scale = excess.reshape(len(names), -1).max(axis=1)
+    scale = np.where(scale > 0, scale, 1.0)
+    return (vk / mag if mag > 0 else vk), excess / scale[:, None, None], low, scale
+
+
+def _solve_core(v, c, budgets, names, keep, reach, time_limit_s) -> MCKPResult | None:
+    """The core method; ``None`` when it cannot vouch for its plan (then the MILP decides)."""
+    vn, cs, low, scale = _normalise(v, c, names, keep)
+    b = np.array([(budgets[k] - low[i].sum()) / scale[i] for i, k in enumerate(names)])
+    L = v.shape[0]
+    for strict in (False, True):
+        choice, status = solve_core(vn, cs, b, keep, time_limit_s, strict)
+        if choice is None:
+            return None
+        if all(c[k][np.arange(L), choice].sum() <= budgets[k] for k in names):
+            return _result(choice, v, c, status, reach, int(keep.sum()))
+        # over a budget by HiGHS's feasibility tolerance: solve again with it at 1e-10 (cutting
+        # the row by the excess instead could cut off an optimum with less slack than that)
+    return None
 
 def _tie_rows(rows, cols, ties, lab) -> list[LinearConstraint]:
     """For each tied group and label: the first layer's indicator equals every other's."""
@@ -199,7 +239,7 @@ def _solve_milp(v, c, budgets, names, keep, reach, time_limit_s, ties=(), lab=No
     for _ in range(4):
         cons = [LinearConstraint(onehot, 1.0, 1.0)] + ties_rows
         cons += [LinearConstraint(scaled[k][0], -np.inf, limits[k] / scaled[k][1]) for k in names]
-        with _quiet_stdout():
+        with quiet_stdout():
             res = milp(obj, constraints=cons, integrality=np.ones(n), bounds=Bounds(0, 1), options=options)
         if res.x is None:
             return _infeasible(L, reach, n)
@@ -213,26 +253,6 @@ def _solve_milp(v, c, budgets, names, keep, reach, time_limit_s, ties=(), lab=No
             limits[k] -= max(o, 0.0) * 2 if o > 0 else 0.0
     status: Status = "optimal" if res.status == 0 else "time_limit"
     return _result(choice, v, c, status, reach, n)
-
-
-@contextlib.contextmanager
-def _quiet_stdout():
-    """Silence HiGHS's C++ diagnostics on file descriptor 1 (they would corrupt ``--json`` output)."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stdout (e.g. captured by pytest)
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _infeasible(L: int, reach: dict, kept: int) -> MCKPResult:
