@@ -162,8 +162,8 @@ def _highs(v, cs, b, core, start, time_limit_s, extra):
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n
-    h = highspy.Highs()
-    with quiet_stdout():
+    with quiet_stdout():  # highspy prints a banner on its first Highs() in a process
+        h = highspy.Highs()
         for key, val in {**_OPTIONS, **extra}.items():
             h.setOptionValue(key, val)
         if time_limit_s is not None:

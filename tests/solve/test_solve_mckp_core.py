@@ -124,3 +124,15 @@ def test_unknown_method_is_a_user_error():
     values = np.array([[0.0, 1.0]])
     with pytest.raises(ConfigError, match="method"):
         mckp(values, {"e": np.array([[2.0, 1.0]])}, {"e": 1.5}, method="dp")
+
+
+def test_core_method_prints_nothing_on_stdout():
+    """HiGHS's banner and diagnostics would corrupt ``hwsim solve --json``: a fresh process stays quiet."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from hwsim.solve import mckp; rng = np.random.default_rng(0); "
+            "v = rng.lognormal(0, 1, (40, 6)); c = {'e': rng.lognormal(0, 1, (40, 6))}; "
+            "r = mckp(v, c, {'e': c['e'].min(1).sum() * 1.3}); print('status', r.status)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "status optimal\n"
