@@ -136,3 +136,16 @@ def test_core_method_prints_nothing_on_stdout():
             "r = mckp(v, c, {'e': c['e'].min(1).sum() * 1.3}); print('status', r.status)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out == "status optimal\n"
+
+
+def test_time_limit_returns_a_plan_within_budget():
+    """With no time to prove optimality, the plan (the start at worst) still meets every budget."""
+    rng = np.random.default_rng(11)
+    values = rng.lognormal(0, 1.5, (150, 12))
+    costs = {k: rng.lognormal(0, 1, (150, 12)) for k in ("e", "l", "s")}
+    budgets = {k: a.min(1).sum() + 0.2 * (a.max(1).sum() - a.min(1).sum()) for k, a in costs.items()}
+    r = mckp(values, costs, budgets, time_limit_s=1e-3)
+    assert r.status in ("optimal", "time_limit")
+    assert all(r.used[k] <= b * (1 + 1e-9) for k, b in budgets.items())
+    if r.status == "optimal":
+        assert r.objective == pytest.approx(mckp(values, costs, budgets, method="milp").objective, rel=1e-9)
