@@ -113,6 +113,6 @@ def _print_model(m) -> None:
     print(table(["layer", "op"] + fmts, rows, "ll" + "r" * len(fmts)))
     if m.estimates:
         print()
-        print(f"estimated on the target, weights and activations in each format:")
+        print("estimated on the target, weights and activations in each format:")
         print(table(["format", "latency (ms)", "energy (mJ)"],
                     [[e.format, f"{e.latency_s * 1e3:.4g}", f"{e.energy_j * 1e3:.4g}"] for e in m.estimates], "lrr"))

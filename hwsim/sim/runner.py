@@ -19,7 +19,6 @@ import numpy as np
 
 from hwsim.errors import ConfigError, InputDataError
 from hwsim.graph.ir import Graph, Tensor
-from hwsim.graph.quant import QuantSpec
 from hwsim.graph.weights import synthesize_weights
 from hwsim.sim import boundary, ortfused, qspec
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)

@@ -74,7 +74,6 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
            cache_dir: str | Path | None = None, shapes: dict | None = None, seed: int = 0,
            progress: bool = False) -> Tables:
     """Choices, sensitivity table and cost table of a model on a target."""
-    from hwsim.graph.zoo import load_model
     from hwsim.targets import load_target
 
     if metric not in METRICS:

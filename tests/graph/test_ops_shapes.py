@@ -1,6 +1,5 @@
 """Shape inference of every op kind checked against what numpy computes on real arrays."""
 
-import math
 
 import numpy as np
 import pytest
