@@ -10,6 +10,14 @@ from pydantic import ValidationError
 from hwsim.errors import ConfigError
 
 
+def read_text(path, origin: str) -> str:
+    """Contents of a YAML file; ConfigError if it is not UTF-8 text (a binary file given by mistake)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{origin}: not a text YAML file (binary content); give the path of a YAML file") from None
+
+
 def read_mapping(text: str, origin: str, expected: str) -> dict[str, Any]:
     """Parse YAML ``text`` that must be a mapping.
 

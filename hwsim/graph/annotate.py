@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hwsim.errors import ConfigError
 from hwsim.graph.ir import Graph
 from hwsim.graph.quant import Pruning, QuantSpec, canonical_format
-from hwsim.yamlio import read_mapping, validation_message
+from hwsim.yamlio import read_mapping, read_text, validation_message
 
 _INTEGER_KINDS = ("int", "pow2")
 
@@ -82,7 +82,7 @@ class QuantConfig(BaseModel):
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"quant config {str(path)!r} not found")
-        raw = read_mapping(p.read_text(), str(path), "schema_version, defaults, layers")
+        raw = read_mapping(read_text(p, str(path)), str(path), "schema_version, defaults, layers")
         try:
             cfg = cls(**raw)
         except ValidationError as exc:

@@ -9,6 +9,7 @@ each names a *family* from the explicit registry :data:`FAMILIES`.
 from __future__ import annotations
 
 import inspect
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +21,7 @@ from hwsim.errors import ConfigError, UnknownModelError
 from hwsim.graph.ir import Graph
 from hwsim.graph.zoo_cnn import conv2d, gemm, mobilenet_v2, resnet
 from hwsim.graph.zoo_transformer import bert, llama, vit
-from hwsim.yamlio import read_mapping, validation_message
+from hwsim.yamlio import read_mapping, read_text, validation_message
 
 #: family name -> builder(name, **params) -> Graph
 FAMILIES: dict[str, Callable[..., Graph]] = {
@@ -101,11 +102,45 @@ def build(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Graph:
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise ConfigError(f"model {spec.name!r}: unknown parameter(s) {unknown}; accepted: {sorted(accepted)}")
+    _check_params(spec.name, builder, params)
     try:
         graph = builder(spec.name, **params)
     except TypeError as exc:
         raise ConfigError(f"model {spec.name!r}: bad parameter value ({exc})") from None
     return graph.verify()
+
+
+#: largest accepted size parameter (int32 range): larger ones overflow shapes and index types
+_MAX_SIZE = 2**31 - 1
+
+
+def _bad(model: str, key: str, value: Any, want: str, default: Any) -> ConfigError:
+    example = (f"in a model YAML params: {{{key}: {list(default)}}}" if isinstance(default, tuple)
+               else f"{model}:{key}={default}")
+    return ConfigError(f"model {model!r}: parameter {key}={value!r} must be {want}; e.g. {example}")
+
+
+def _check_params(model: str, builder: Callable[..., Graph], params: dict[str, Any]) -> None:
+    """Type and range of builder parameters, judged by the builder's annotation and default."""
+    sig = inspect.signature(builder).parameters
+    for key, value in params.items():
+        ann, default = str(sig[key].annotation), sig[key].default
+        if ann.startswith("int") or isinstance(default, tuple):
+            lo = 0 if key == "pad" else 1
+            if value is None and "None" in ann:
+                continue
+            items = list(value) if isinstance(default, tuple) and isinstance(value, (list, tuple)) else [value]
+            if not items or not all(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= _MAX_SIZE
+                                    for v in items):
+                kind = "a list of integers" if isinstance(default, tuple) else "an integer"
+                raise _bad(model, key, value, f"{kind} in [{lo}, {_MAX_SIZE}]", default)
+        elif ann == "float" and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and math.isfinite(value) and value > 0):
+            raise _bad(model, key, value, "a finite number > 0", default)
+        elif ann == "bool" and not isinstance(value, bool):
+            raise _bad(model, key, value, "true or false", str(default).lower())
+        elif ann == "str" and not isinstance(value, str):
+            raise _bad(model, key, value, "a string", default)
 
 
 def load_model(model: str | Path | Graph, shapes: dict[str, int] | None = None) -> Graph:
@@ -123,7 +158,7 @@ def load_model(model: str | Path | Graph, shapes: dict[str, int] | None = None) 
     if text.endswith((".yaml", ".yml")):
         if not path.is_file():
             raise UnknownModelError(f"model YAML {text!r} not found")
-        return build(read_model_yaml(path.read_text(), text), shapes)
+        return build(read_model_yaml(read_text(path, text), text), shapes)
     name, _, param_text = text.partition(":")
     zoo = bundled_models()
     if name not in zoo:

@@ -7,6 +7,7 @@ and parameter counts match the published ones.
 from __future__ import annotations
 
 from hwsim.graph.builder import Builder
+from hwsim.errors import ConfigError
 from hwsim.graph.ir import Graph
 
 
@@ -80,6 +81,9 @@ def mobilenet_v2(name: str, width_mult: float = 1.0, num_classes: int = 1000, ba
 def conv2d(name: str, c: int = 64, h: int = 56, w: int = 56, k: int = 64, r: int = 3, stride: int = 1,
            pad: int | None = None, groups: int = 1, batch: int = 1, bias: bool = False) -> Graph:
     """One convolution: input (batch, c, h, w), k output channels, r x r kernel."""
+    if r > min(h, w):
+        raise ConfigError(f"model {name!r}: kernel r={r} is larger than the input h={h} x w={w}; "
+                          f"use r <= {min(h, w)} or a larger input")
     b = Builder(name)
     x = b.input("input", (batch, c, h, w))
     b.output(b.conv(x, k, r, "conv", stride=stride, pad=pad, groups=groups, bias=bias))

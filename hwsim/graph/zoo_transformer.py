@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from hwsim.errors import ConfigError
 from hwsim.graph.builder import Builder
 from hwsim.graph.ir import Graph, Tensor
 
@@ -22,6 +23,9 @@ def _const(b: Builder, name: str, value: np.ndarray) -> str:
 
 def _split_heads(b: Builder, x: str, heads: int, name: str) -> str:
     bsz, seq, d = b.g.tensors[x].shape
+    if d % heads:
+        raise ConfigError(f"model {b.g.name!r}: width {d} of {name} is not divisible by heads={heads}; "
+                          "pick heads that divide hidden (e.g. hidden=768,heads=12)")
     return b.transpose(b.reshape(x, (bsz, seq, heads, d // heads), f"{name}.view"), (0, 2, 1, 3), f"{name}.heads")
 
 
@@ -73,6 +77,9 @@ def bert(name: str, layers: int = 12, hidden: int = 768, heads: int = 12, interm
 def vit(name: str, image: int = 224, patch: int = 16, layers: int = 12, hidden: int = 768, heads: int = 12,
         mlp: int = 3072, num_classes: int = 1000, batch: int = 1) -> Graph:
     """Vision Transformer (torchvision vit_b_16 layout: pre-norm, class token, learned positions)."""
+    if image % patch:
+        raise ConfigError(f"model {name!r}: image={image} is not divisible by patch={patch}; pick a patch that "
+                          f"divides the image size (e.g. patch=16 or 14 for image=224)")
     b = Builder(name)
     x = b.input("input", (batch, 3, image, image))
     n = (image // patch) ** 2

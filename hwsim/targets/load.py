@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from hwsim.errors import ConfigError, UnknownTargetError
 from hwsim.targets.schema import Target
-from hwsim.yamlio import read_mapping
+from hwsim.yamlio import read_mapping, read_text
 
 _MAX_DEPTH = 8
 
@@ -43,7 +43,7 @@ def _read_raw(ref: str, base: Path | None) -> tuple[dict, str, Path | None]:
         if not (ref.endswith((".yaml", ".yml")) and path.is_file()):
             raise UnknownTargetError(f"unknown target {ref!r}: use a bundled name ({', '.join(files)}) "
                                      f"or the path of a target .yaml file (see `hwsim targets`)")
-        text, origin, where = path.read_text(), str(path), path.parent
+        text, origin, where = read_text(path, str(path)), str(path), path.parent
     raw = read_mapping(text, origin, "schema_version, name, compute, memory, ...")
     return raw, origin, where
 

@@ -1,0 +1,102 @@
+"""Bad user input ends in ``error: ...`` with exit status 2, never a traceback or a silent wrong answer.
+
+Each case is a command line that used to crash (``internal error``) or succeed on nonsense; the test
+asserts exit status 2 and that the message names the offending value and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from hwsim.cli import main
+
+GEMM = "gemm:m=2,k=8,n=4"
+
+
+def run_cli(capsys, argv):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_user_error(capsys, argv, *needles):
+    code, out, err = run_cli(capsys, argv)
+    assert code == 2, (code, out, err)
+    assert err.startswith("error: "), err
+    assert "Traceback" not in err and "internal error" not in err
+    for n in needles:
+        assert n in err, (n, err)
+    return err
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    """Bad input files in a temp working directory."""
+    monkeypatch.chdir(tmp_path)
+    garbage = bytes(range(256)) * 2
+    for name in ("garbage.yaml", "garbage.npz"):
+        (tmp_path / name).write_bytes(garbage)
+    x = np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32)
+    np.savez(tmp_path / "ok.npz", input=x)
+    np.savez(tmp_path / "obj.npz", input=np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    np.savez(tmp_path / "labels_str.npz", input=x, labels=np.array(["a", "b"]))
+    np.savez(tmp_path / "labels_nan.npz", input=x, labels=np.array([np.nan, 1.0]))
+    np.savez(tmp_path / "labels_frac.npz", input=x, labels=np.array([0.5, 1.0]))
+    np.savez(tmp_path / "labels_range.npz", input=x, labels=np.array([0, 4]))
+    return tmp_path
+
+
+# --- model parameters: wrong type or range used to crash or build nonsense -------------------------
+
+@pytest.mark.parametrize("model, needles", [
+    ("gemm:m=-1", ["m=-1", "gemm:m=512"]),
+    ("gemm:m=0", ["m=0", "integer in [1,"]),
+    ("gemm:m=abc", ["m='abc'", "integer"]),
+    ("gemm:m=1.5", ["m=1.5", "integer"]),
+    ("gemm:m=100000000000000000000", ["m=100000000000000000000", "2147483647"]),
+    ("gemm:bias=3", ["bias=3", "true or false"]),
+    ("resnet18:layers=abc", ["layers='abc'", "layers: [2, 2, 2, 2]"]),
+    ("resnet18:layers=0", ["layers=0", "list of integers"]),
+    ("conv2d:stride=0", ["stride=0", "conv2d:stride=1"]),
+    ("conv2d:r=100", ["r=100", "use r <= 56"]),
+    ("llama2-7b:context=-5", ["context=-5", "llama2-7b:context=512"]),
+    ("llama2-7b:phase=3", ["phase=3", "string"]),
+    ("bert-base:sequence=0", ["sequence=0", "bert-base:sequence=128"]),
+    ("bert-base:heads=5", ["heads=5", "divide hidden"]),
+    ("vit-b16:patch=15", ["patch=15", "not divisible"]),
+    ("mobilenet_v2:width_mult=0", ["width_mult=0", "finite number > 0"]),
+    ("mobilenet_v2:width_mult=.nan", ["width_mult=nan", "finite number > 0"]),
+])
+def test_bad_model_parameters(capsys, model, needles):
+    assert_user_error(capsys, ["summary", model], *needles)
+
+
+def test_vit_patch_that_divides_the_image_still_builds(capsys):
+    code, out, _ = run_cli(capsys, ["summary", "vit-b16:patch=14,layers=1"])
+    assert code == 0 and "vit-b16" in out
+
+
+@pytest.mark.parametrize("params, needle", [
+    ("{m: abc, k: 8, n: 8}", "m='abc'"),
+    ("{m: .nan, k: 8, n: 8}", "m=nan"),
+    ("{m: 100000000000000000000, k: 8, n: 8}", "m=100000000000000000000"),
+])
+def test_bad_parameters_in_model_yaml(capsys, tmp_path, params, needle):
+    path = tmp_path / "m.yaml"
+    path.write_text(f"schema_version: 1\nname: x\nfamily: gemm\nsource: s\nparams: {params}\n")
+    assert_user_error(capsys, ["summary", str(path)], needle, "must be")
+
+
+# --- binary files where YAML is expected -----------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["summary", "garbage.yaml"],
+    ["summary", GEMM, "--config", "garbage.yaml"],
+    ["estimate", GEMM, "--target", "garbage.yaml"],
+    ["compare-formats", "--target", "garbage.yaml", "--samples", "256"],
+])
+def test_binary_yaml(capsys, files, argv):
+    assert_user_error(capsys, argv, "garbage.yaml", "binary")
