@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import zipfile
 
 import numpy as np
 
@@ -36,13 +35,9 @@ def add_parsers(sub) -> None:
 
 def load_npz(path: str) -> dict[str, np.ndarray]:
     """Arrays of an .npz file; InputDataError if it cannot be read."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise InputDataError(f"inputs file {path!r} not found") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputDataError(f"cannot read {path!r} as a numpy .npz file ({exc}); write it with numpy.savez") from None
+    from hwsim.sim.boundary import read_npz
+
+    return read_npz(path)
 
 
 def random_inputs(graph, seed: int) -> dict[str, np.ndarray]:

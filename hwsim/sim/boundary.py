@@ -21,6 +21,31 @@ from hwsim.sim import qspec
 _LOWP_FLOAT = ("float8", "bfloat16", "float4", "float6")
 
 
+def read_npz(path: str, what: str = "inputs") -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` file, never unpickling; InputDataError naming the file if unreadable."""
+    import zipfile
+
+    fix = "write it with numpy.savez(path, name=array, ...) using numeric arrays"
+    import os
+
+    if os.path.isdir(path):
+        raise InputDataError(f"{what} file {path!r} is a directory; give the path of an .npz file")
+    try:
+        if os.path.exists(path) and not zipfile.is_zipfile(path):
+            raise InputDataError(f"{what} file {path!r}: not a numpy .npz (zip) archive; {fix}")
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise InputDataError(f"{what} file {path!r} not found") from None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise InputDataError(f"{what} file {path!r} holds an object (pickled) array, which hwsim does not "
+                                 f"load; {fix}") from None
+        raise InputDataError(f"cannot read {what} file {path!r} ({exc}); {fix}") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputDataError(f"cannot read {what} file {path!r} ({exc}); {fix}") from None
+
+
 def _key(dtype: str) -> str:
     return dtype.lower().replace("_", "")
 

@@ -31,6 +31,26 @@ def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
     return 10.0 * float(np.log10(signal / noise))
 
 
+def class_labels(labels, classes: int | None = None, origin: str = "labels") -> np.ndarray:
+    """``labels`` as int64 class indices; InputDataError unless each is a whole number in [0, classes).
+
+    Float arrays are accepted when every value is a finite whole number (labels saved as floats).
+    """
+    from hwsim.errors import InputDataError
+
+    arr = np.asarray(labels)
+    fix = "store one integer class index per sample, e.g. np.savez(..., labels=y.astype(np.int64))"
+    if arr.dtype.kind not in "iuf":
+        raise InputDataError(f"{origin} have dtype {arr.dtype}; {fix}")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+        raise InputDataError(f"{origin} hold NaN, inf or fractional values; {fix}")
+    bad = (arr < 0) | (arr >= classes) if classes is not None else arr < 0
+    if np.any(bad):
+        hi = "" if classes is None else f", {classes})"
+        raise InputDataError(f"{origin} hold {arr[bad].ravel()[0].item()!r}, outside the class indices [0{hi or ', ...)'}; {fix}")
+    return arr.astype(np.int64)
+
+
 def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of rows whose largest logit (last axis) is at the label's index.
 
@@ -39,7 +59,7 @@ def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     logits : ndarray, shape (N, ..., classes)
     labels : ndarray of int, shape (N, ...)
     """
-    logits, labels = np.asarray(logits), np.asarray(labels)
+    logits, labels = np.asarray(logits), class_labels(labels, logits.shape[-1])
     if labels.shape != logits.shape[:-1]:
         from hwsim.errors import InputDataError
 

@@ -15,6 +15,8 @@ import numpy as np
 
 from hwsim.errors import InputDataError
 from hwsim.graph.ir import Graph
+from hwsim.sim.boundary import read_npz
+from hwsim.sim.metrics import class_labels
 
 LABEL_KEYS = ("labels", "label", "targets", "y")
 
@@ -63,8 +65,7 @@ def load_npz(path: str | Path, graph: Graph, samples: int | None = None) -> Cali
     p = Path(path)
     if not p.is_file():
         raise InputDataError(f"calibration file {str(path)!r} not found")
-    with np.load(p) as z:
-        arrays = {k: z[k] for k in z.files}
+    arrays = read_npz(str(p), "calibration")
     labels = next((arrays.pop(k) for k in LABEL_KEYS if k in arrays), None)
     inputs = {n: arrays[n] for n in graph.inputs if n in arrays}
     if not inputs and len(graph.inputs) == 1 and len(arrays) == 1:
@@ -77,7 +78,7 @@ def load_npz(path: str | Path, graph: Graph, samples: int | None = None) -> Cali
     if len(counts) != 1:
         raise InputDataError(f"{path}: inputs disagree on the number of samples ({sorted(counts)})")
     if labels is not None:
-        labels = np.asarray(labels).reshape(-1).astype(np.int64)
+        labels = class_labels(labels, origin=f"{path}: labels").reshape(-1)
         if labels.shape[0] != next(iter(counts)):
             raise InputDataError(f"{path}: {labels.shape[0]} labels for {next(iter(counts))} samples")
     data = CalibData(inputs, labels, str(p))

@@ -36,6 +36,7 @@ from hwsim.solve.cache import SensitivityCache, graph_digest
 from hwsim.solve.choices import Choice
 from hwsim.solve.costs import prunable, solver_layers
 from hwsim.solve.data import CalibData
+from hwsim.sim.metrics import class_labels
 from hwsim.solve.tail import boundary_values, tail_graph
 
 Metric = Literal["output_mse", "task_loss", "proxy"]
@@ -113,6 +114,7 @@ def _score(metric: str, out: dict, ref: dict, labels: np.ndarray | None) -> floa
 
 def _xent(logits: np.ndarray, labels: np.ndarray) -> float:
     z = np.asarray(logits, np.float64).reshape(len(labels), -1)
+    labels = class_labels(labels, z.shape[1])
     z = z - z.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     return float(-logp[np.arange(len(labels)), labels].mean())

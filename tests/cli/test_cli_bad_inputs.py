@@ -100,3 +100,50 @@ def test_bad_parameters_in_model_yaml(capsys, tmp_path, params, needle):
 ])
 def test_binary_yaml(capsys, files, argv):
     assert_user_error(capsys, argv, "garbage.yaml", "binary")
+
+
+# --- .npz inputs and labels --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag, argv_tail", [
+    ("--inputs", []),
+    ("--calib", ["--target", "int8-npu", "--budget", "energy_j<=1", "--quiet", "--cache-dir", "cache"]),
+])
+@pytest.mark.parametrize("name, needles", [
+    ("garbage.npz", ["garbage.npz", "not a numpy .npz", "numpy.savez"]),
+    ("obj.npz", ["obj.npz", "object (pickled) array", "numpy.savez"]),
+])
+def test_unreadable_npz(capsys, files, flag, argv_tail, name, needles):
+    cmd = "simulate" if flag == "--inputs" else "solve"
+    assert_user_error(capsys, [cmd, GEMM, flag, name, *argv_tail], *needles)
+
+
+def test_npz_directory(capsys, files):
+    (files / "adir").mkdir()
+    assert_user_error(capsys, ["simulate", GEMM, "--inputs", "adir"], "'adir'", "is a directory")
+
+
+@pytest.mark.parametrize("name, needle", [
+    ("labels_str.npz", "dtype <U1"),
+    ("labels_nan.npz", "NaN, inf or fractional"),
+    ("labels_frac.npz", "NaN, inf or fractional"),
+    ("labels_range.npz", "hold 4, outside the class indices [0, 4)"),
+])
+def test_bad_labels_simulate(capsys, files, name, needle):
+    """These used to report a top-1 accuracy computed on nonsense labels."""
+    assert_user_error(capsys, ["simulate", GEMM, "--inputs", name], needle, "integer class index")
+
+
+@pytest.mark.parametrize("name, needle", [
+    ("labels_str.npz", "dtype <U1"),
+    ("labels_nan.npz", "NaN, inf or fractional"),
+    ("labels_range.npz", "outside the class indices [0, 4)"),
+])
+def test_bad_labels_solve_task_loss(capsys, files, name, needle):
+    assert_user_error(capsys, ["solve", GEMM, "--target", "int8-npu", "--budget", "energy_j<=1", "--calib", name,
+                               "--metric", "task_loss", "--quiet", "--cache-dir", "cache"], needle)
+
+
+def test_integral_float_labels_still_accepted():
+    from hwsim.sim.metrics import class_labels
+
+    assert class_labels(np.array([0.0, 3.0]), 4).tolist() == [0, 3]
