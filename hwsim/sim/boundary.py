@@ -32,7 +32,7 @@ def read_npz(path: str, what: str = "inputs") -> dict[str, np.ndarray]:
         raise InputDataError(f"{what} file {path!r} is a directory; give the path of an .npz file")
     try:
         if os.path.exists(path) and not zipfile.is_zipfile(path):
-            raise InputDataError(f"{what} file {path!r}: not a numpy .npz (zip) archive; {fix}")
+            raise InputDataError(f"cannot read {what} file {path!r}: not a numpy .npz (zip) archive; {fix}")
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except FileNotFoundError:
