@@ -41,3 +41,55 @@ def load_graph(args: argparse.Namespace):
     graph = load_model(args.model, parse_shape_args(getattr(args, "shape", None)))
     return quantize_graph(graph, getattr(args, "weights", None), getattr(args, "activations", None),
                           getattr(args, "config", None))
+
+
+def seed_int(text: str) -> int:
+    """argparse type of --seed: an integer >= 0 (numpy seeds cannot be negative)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0, e.g. --seed 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts such as --samples: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
+    return value
+
+
+def check_output(path: str | None, option: str, plot: bool = False) -> None:
+    """Fail before any work if ``path`` cannot be written: a directory, a missing parent, a plot suffix
+    matplotlib cannot write."""
+    import os
+    from pathlib import Path
+
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{option} {path!r} is a directory; give a file name, e.g. {option} out.png"
+                          if plot else f"{option} {path!r} is a directory; give a file name")
+    if plot:
+        known = ("png", "svg", "pdf", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
+        if p.suffix.lower().lstrip(".") not in known:
+            raise ConfigError(f"{option} {path!r}: unknown image suffix {p.suffix or '(none)'!r}; end the name in "
+                              f".png (or {', '.join('.' + k for k in known[1:])})")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path!r}: directory {str(parent)!r} does not exist; create it or pick "
+                          "another path")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"{option} {path!r}: directory {str(parent)!r} is not writable; pick another path")
+
+
+def write_error(path: str, option: str, exc: OSError) -> ConfigError:
+    """ConfigError for a write that failed at the end of a command."""
+    return ConfigError(f"{option}: cannot write {path!r} ({exc.strerror or exc}); pick a writable path")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from hwsim.commands.common import seed_int
 from hwsim.render import si, table
 
 _FORMATS_HELP = ("comma-separated formats (default int8,fp8_e4m3fn,fp8_e5m2,int4,fp4_e2m1fn,mxfp4_e2m1); "
@@ -27,7 +28,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--crossover", metavar="INT,FP", default="int8,fp8_e4m3fn",
                    help="integer and float format of the Student-t crossover sweep (default int8,fp8_e4m3fn)")
     p.add_argument("--samples", type=int, default=65536, help="samples per distribution (default 65536)")
-    p.add_argument("--seed", type=int, default=0, help="seed of samples, synthetic weights and inputs")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of samples, synthetic weights and inputs")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--plot", metavar="OUT.png", help="write accuracy vs energy per MAC (and per-layer SQNR) here")
     p.set_defaults(run=run_compare)
@@ -47,8 +48,10 @@ def _db(v) -> str:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from hwsim.commands.common import parse_shape_args
+    from hwsim.commands.common import check_output, parse_shape_args
     from hwsim.compare import compare_formats
+
+    check_output(args.plot, "--plot", plot=True)
 
     res = compare_formats(args.formats, args.accumulators, args.target, args.model, samples=args.samples,
                           seed=args.seed, crossover_formats=_pair(args.crossover),

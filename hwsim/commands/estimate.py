@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from hwsim.commands.common import add_model_args, parse_shape_args
+from hwsim.commands.common import add_model_args, check_output, parse_shape_args, seed_int, write_error
 from hwsim.render import si, table
 
 
@@ -16,7 +16,7 @@ def add_parsers(sub) -> None:
                    help="bundled target name (see `hwsim targets`) or a target .yaml path")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--plot", metavar="OUT.png", help="write a roofline + energy-breakdown plot (needs matplotlib)")
-    p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights (data-dependent targets)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of synthetic weights (data-dependent targets)")
     p.set_defaults(run=run_estimate)
 
 
@@ -29,13 +29,17 @@ def run_estimate(args: argparse.Namespace) -> int:
     from hwsim.cost import estimate
     from hwsim.targets import load_target
 
+    check_output(args.plot, "--plot", plot=True)
     target = load_target(args.target)
     report = estimate(args.model, target, weights=args.weights, activations=args.activations,
                       config=args.config, shapes=parse_shape_args(args.shape) or None, seed=args.seed)
     if args.plot:
         from hwsim.cost.plot import plot_report
 
-        plot_report(report, target, args.plot)
+        try:
+            plot_report(report, target, args.plot)
+        except OSError as exc:
+            raise write_error(args.plot, "--plot", exc) from None
     if args.json:
         print(json.dumps(report.to_json()))
         return 0

@@ -11,7 +11,7 @@ from hwsim.errors import ConfigError, InputDataError
 
 
 def add_parsers(sub) -> None:
-    from hwsim.commands.common import add_model_args
+    from hwsim.commands.common import add_model_args, seed_int
     from hwsim.sim.runner import REQUANT_MODES
 
     p = sub.add_parser("simulate", help="bit-accurate simulation with per-layer SQNR against the float model",
@@ -28,7 +28,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--labels", metavar="KEY", default="labels",
                    help="array in IN.npz holding class labels for the first output: top-1 accuracy of the "
                         "simulated and the float model is reported (default key: labels, used when present)")
-    p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights and random inputs")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of synthetic weights and random inputs")
     p.add_argument("--all-ops", action="store_true", help="list every op, not only compute layers and outputs")
     p.set_defaults(run=run_simulate)
 
@@ -88,10 +88,12 @@ def _rows(result, all_ops: bool):
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from hwsim.commands.common import load_graph
+    from hwsim.commands.common import check_output, load_graph, write_error
     from hwsim.render import table
     from hwsim.sim import run
 
+    check_output(args.out, "--out")
+    check_output(args.report_json, "--report-json")
     graph = load_graph(args)
     notes = []
     labels = None
@@ -116,8 +118,14 @@ def run_simulate(args: argparse.Namespace) -> int:
     for n in result.notes:
         print(f"note: {n}")
     if args.out:
-        np.savez(args.out, **result.outputs)
+        try:
+            np.savez(args.out, **result.outputs)
+        except OSError as exc:
+            raise write_error(args.out, "--out", exc) from None
     if args.report_json:
-        with open(args.report_json, "w") as f:
-            json.dump(report(result, args.model, args.requant, acc), f, indent=2)
+        try:
+            with open(args.report_json, "w") as f:
+                json.dump(report(result, args.model, args.requant, acc), f, indent=2)
+        except OSError as exc:
+            raise write_error(args.report_json, "--report-json", exc) from None
     return 0

@@ -7,7 +7,7 @@ import json
 import re
 import sys
 
-from hwsim.commands.common import parse_shape_args
+from hwsim.commands.common import check_output, parse_shape_args, positive_int, seed_int, write_error
 from hwsim.errors import ConfigError, InfeasibleBudgetError
 from hwsim.render import si, table
 
@@ -32,7 +32,7 @@ def add_parsers(sub) -> None:
                         "(default: the format pairs and sparsity the target supports)")
     p.add_argument("--calib", metavar="DATA.npz", help="calibration inputs by graph input name (+ 'labels'); "
                    "default: seeded synthetic inputs")
-    p.add_argument("--samples", type=int, metavar="N", help="calibration samples simulated (default 16 from --calib, 8 synthetic)")
+    p.add_argument("--samples", type=positive_int, metavar="N", help="calibration samples simulated (default 16 from --calib, 8 synthetic)")
     p.add_argument("--metric", default="output_mse", choices=("output_mse", "task_loss", "proxy"),
                    help="sensitivity: simulated output MSE (default), task loss (needs labels), or the "
                         "no-simulation proxy")
@@ -42,7 +42,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--points", type=int, default=8, metavar="N", help="points on the --pareto front (default 8)")
     p.add_argument("--plot", metavar="FRONT.png", help="with --pareto: plot the front (needs matplotlib)")
     p.add_argument("--write-config", metavar="PLAN.yaml", help="write the plan as a quant config YAML")
-    p.add_argument("--seed", type=int, default=0, help="seed of synthetic weights and inputs")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of synthetic weights and inputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_solve)
 
@@ -54,6 +54,9 @@ def parse_budgets(items: list[str]) -> dict[str, float]:
         m = _BUDGET.match(item)
         if not m:
             raise ConfigError(f"--budget {item!r} must be NAME<=VALUE, e.g. --budget energy_j<=0.002")
+        if m.group(1) in out:
+            raise ConfigError(f"--budget {m.group(1)} given twice ({item!r} after {m.group(1)}<={out[m.group(1)]:g}); "
+                              "keep one --budget per name")
         try:
             out[m.group(1)] = float(m.group(2))
         except ValueError:
@@ -71,6 +74,8 @@ def run_solve(args: argparse.Namespace) -> int:
         raise ConfigError("give at least one --budget NAME<=VALUE (or --pareto NAME)")
     if args.plot and not args.pareto:
         raise ConfigError("--plot draws the --pareto front; add --pareto NAME")
+    check_output(args.plot, "--plot", plot=True)
+    check_output(args.write_config, "--write-config")
     tb = tables(args.model, args.target, args.choices, args.metric, args.calib, args.samples, args.cache_dir,
                 parse_shape_args(args.shape), args.seed, progress=not args.quiet)
     if args.pareto:
@@ -154,5 +159,9 @@ def plot_front(plans, name: str, metric: str, path: str) -> None:
     ax.set_yscale("symlog", linthresh=1e-9)
     ax.set_title("sensitivity-cost front (re-estimated plans)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise write_error(path, "--plot", exc) from None
+    finally:
+        plt.close(fig)

@@ -147,3 +147,53 @@ def test_integral_float_labels_still_accepted():
     from hwsim.sim.metrics import class_labels
 
     assert class_labels(np.array([0.0, 3.0]), 4).tolist() == [0, 3]
+
+
+# --- output paths: checked before the work, write failures reported ---------------------------------
+
+ESTIMATE = ["estimate", GEMM, "--target", "int8-npu"]
+PARETO = ["solve", GEMM, "--target", "int8-npu", "--pareto", "energy_j", "--metric", "proxy", "--quiet",
+          "--cache-dir", "cache"]
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (ESTIMATE + ["--plot", "/proc/x.png"], ["--plot", "/proc/x.png", "pick a writable path"]),
+    (ESTIMATE + ["--plot", "out.txt"], ["'.txt'", "end the name in .png"]),
+    (ESTIMATE + ["--plot", "out"], ["'(none)'", "end the name in .png"]),
+    (ESTIMATE + ["--plot", "nodir/x.png"], ["directory 'nodir' does not exist"]),
+    (PARETO + ["--plot", "/proc/x.png"], ["--plot", "/proc/x.png", "pick a writable path"]),
+    (PARETO + ["--plot", "out.txt"], ["'.txt'", "end the name in .png"]),
+    (["compare-formats", "--samples", "256", "--plot", "out.txt"], ["'.txt'", "end the name in .png"]),
+    (["simulate", GEMM, "--out", "/proc/x.npz"], ["--out", "/proc/x.npz", "pick a writable path"]),
+    (["simulate", GEMM, "--report-json", "/proc/x.json"], ["--report-json", "/proc/x.json"]),
+    (["simulate", GEMM, "--out", "nodir/x.npz"], ["directory 'nodir' does not exist"]),
+])
+def test_unwritable_outputs(capsys, files, argv, needles):
+    assert_user_error(capsys, argv, *needles)
+
+
+def test_plot_into_directory(capsys, files):
+    (files / "adir").mkdir()
+    assert_user_error(capsys, ESTIMATE + ["--plot", "adir"], "'adir' is a directory")
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["simulate", GEMM, "--seed", "-1"], "argument --seed: '-1' is not an integer >= 0"),
+    (["compare-formats", "--seed", "-1"], "argument --seed: '-1' is not an integer >= 0"),
+    (ESTIMATE + ["--seed", "x"], "argument --seed: 'x' is not an integer >= 0"),
+    (["solve", GEMM, "--target", "int8-npu", "--budget", "energy_j<=1", "--samples", "0"],
+     "argument --samples: '0' is not an integer >= 1"),
+])
+def test_bad_counts_rejected_by_the_parser(capsys, argv, needle):
+    """Negative seeds used to reach numpy and end in an internal error."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and needle in err and "Traceback" not in err
+
+
+def test_duplicate_budget(capsys, files):
+    """The second budget of the same name used to silently replace the first."""
+    assert_user_error(capsys, ["solve", GEMM, "--target", "int8-npu", "--budget", "energy_j<=1", "--budget",
+                               "energy_j<=2", "--metric", "proxy", "--quiet", "--cache-dir", "cache"],
+                      "energy_j given twice", "keep one --budget per name")
