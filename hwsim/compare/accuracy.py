@@ -58,8 +58,9 @@ def sqnr_db(x: np.ndarray, q: np.ndarray) -> float:
 
 
 def _mse(fmt: Format, x: np.ndarray, log2_scale: float) -> float:
-    q = fmt.quantize(x, scale=float(2.0 ** log2_scale))
-    return float(np.mean((x - q) ** 2))
+    with np.errstate(over="ignore", invalid="ignore"):  # scales that overflow give inf error, skipped
+        q = fmt.quantize(x, scale=float(2.0 ** log2_scale))
+        return float(np.mean((x - q) ** 2))
 
 
 def search_window(fmt: Format, x: np.ndarray) -> tuple[float, float]:
@@ -124,6 +125,10 @@ def optimal_scale(fmt: Format | str, x, grid_points: int = GRID_POINTS,
     best, err, n = _golden(lambda s: _mse(fmt, x, s), a, b, golden_steps)
     if errs[i] < err:
         best, err = float(grid[i]), errs[i]
+    if not math.isfinite(err):  # a range beyond float64 (fp64): scales near fmt.max overflow; take scale 1
+        best, err = 0.0, _mse(fmt, x, 0.0)
+        if not math.isfinite(err):
+            raise ConfigError(f"{fmt.name}: quantization error is not finite at any scale; compare a narrower format")
     scale = float(2.0 ** best)
     sq = math.inf if err == 0.0 else 10.0 * math.log10(signal / err)
     return ScaleSearch(scale=scale, clip=scale * fmt.max, mse=err, sqnr_db=sq,

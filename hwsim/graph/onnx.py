@@ -270,6 +270,9 @@ def _bind_inputs(ctx: Importer, model: onnx.ModelProto, shapes: dict[str, int],
                 continue
             known.add(key)
             if key in shapes:
+                if int(shapes[key]) < 1:
+                    raise ShapeError(f"--shape {key}={shapes[key]}: input '{inp.name}' dim {i} must be >= 1, "
+                                     f"e.g. --shape {key}=1")
                 dims.append(int(shapes[key]))
             else:
                 missing.append(f"input '{inp.name}' dim {i} ('{key}') is dynamic: bind it with --shape {key}=VALUE")

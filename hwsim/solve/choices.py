@@ -74,6 +74,9 @@ def parse_choices(text: str, defaults: list[Choice] | None = None) -> list[Choic
         if not sep or key not in aliases:
             raise ConfigError(f"--choices part {part!r} must be w=..., a=... or prune=...; "
                               'e.g. --choices "w=int8,int4,int2;a=int8;prune=0,2:4"')
+        if aliases[key] in parts:
+            raise ConfigError(f"--choices gives {aliases[key]}= twice (at {part!r}); list every value once, "
+                              'e.g. --choices "w=int8,int4;a=int8"')
         parts[aliases[key]] = _split_list(key, value)
     d = defaults or []
     ws = parts.get("w") or list(dict.fromkeys(c.weight_format for c in d))

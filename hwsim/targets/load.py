@@ -97,7 +97,7 @@ def _message(exc: ValidationError, origin: str) -> str:
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key" + _field_hint(Target, loc)
-        elif e["type"] in ("float_parsing", "float_type", "int_parsing"):
+        elif e["type"] in ("float_parsing", "float_type", "int_parsing", "finite_number"):
             msg += "; give a plain number in the unit the field name states (e.g. 51.2e9 for bytes_per_s)"
         elif e["type"] in ("greater_than", "greater_than_equal"):
             msg += f" (got {e.get('input')!r}); fix the value"

@@ -197,3 +197,60 @@ def test_duplicate_budget(capsys, files):
     assert_user_error(capsys, ["solve", GEMM, "--target", "int8-npu", "--budget", "energy_j<=1", "--budget",
                                "energy_j<=2", "--metric", "proxy", "--quiet", "--cache-dir", "cache"],
                       "energy_j given twice", "keep one --budget per name")
+
+
+# --- targets, ONNX shapes, formats, choices ---------------------------------------------------------
+
+@pytest.mark.parametrize("value", [".inf", "1e400", ".nan"])
+def test_target_numbers_must_be_finite(capsys, tmp_path, value):
+    """An infinite clock used to price every layer at 0 s."""
+    from importlib import resources
+
+    text = resources.files("hwsim._targets").joinpath("int8-npu.yaml").read_text()
+    path = tmp_path / "t.yaml"
+    path.write_text(text.replace("clock_hz: 5.0e8", f"clock_hz: {value}"))
+    assert_user_error(capsys, ESTIMATE[:2] + ["--target", str(path)], "field 'clock_hz'", "finite number",
+                      "give a plain number")
+
+
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_onnx_shape_binding_must_be_positive(capsys, value):
+    from importlib import resources
+
+    onnx_path = str(resources.files("hwsim._models").joinpath("digits_cnn.onnx"))
+    assert_user_error(capsys, ["summary", onnx_path, "--shape", f"batch={value}"],
+                      f"--shape batch={value}", "must be >= 1")
+
+
+def test_fp64_compares_without_crashing(capsys):
+    """Scales near fp64's max overflow float64; this used to end in 'math domain error'."""
+    code, out, err = run_cli(capsys, ["compare-formats", "--formats", "fp64,int8", "--samples", "512", "--json"])
+    assert code == 0 and "internal error" not in err
+    import json
+
+    rows = {r["format"]: r for r in json.loads(out)["rows"]}
+    # 52 mantissa bits: lossless here (null = +inf) or far above int8
+    assert all(v is None or v > 200 for v in rows["fp64"]["sqnr_db"].values())
+    assert all(v is not None and v < 60 for v in rows["int8"]["sqnr_db"].values())
+
+
+def test_choices_key_given_twice(capsys, files):
+    """``w=int8;w=int4`` used to keep only int4, silently."""
+    assert_user_error(capsys, ["solve", GEMM, "--target", "int8-npu", "--budget", "energy_j<=1", "--choices",
+                               "w=int8;weights=int4", "--metric", "proxy", "--quiet", "--cache-dir", "cache"],
+                      "w= twice", "'weights=int4'")
+
+
+# --- the safety net: a real bug still says so ------------------------------------------------------
+
+def test_internal_failure_says_internal_error(capsys, monkeypatch):
+    import hwsim.commands.summary as summary
+
+    def boom(args):
+        raise RuntimeError("deliberate failure")
+
+    monkeypatch.setattr(summary, "run_summary", boom)
+    code, out, err = run_cli(capsys, ["summary", GEMM])
+    assert code == 1
+    assert err.startswith("internal error: RuntimeError: deliberate failure")
+    assert "Traceback" not in err and "--debug" in err
