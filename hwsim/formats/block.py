@@ -97,6 +97,7 @@ class BlockFormat(Format):
     # ---- numerics ----------------------------------------------------------------------------
     def _blocks(self, x, axis):
         """Move ``axis`` last and zero-pad it to whole blocks: (..., nblocks, block_size)."""
+        axis = -1 if axis is None else axis  # per-tensor specs pass None: blocks run along the last axis
         x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
         n = x.shape[-1]
         pad = (-n) % self.block_size
@@ -106,7 +107,7 @@ class BlockFormat(Format):
 
     def _unblock(self, y, n, axis):
         y = y.reshape(y.shape[:-2] + (-1,))[..., :n]
-        return np.moveaxis(y, -1, axis)
+        return np.moveaxis(y, -1, -1 if axis is None else axis)
 
     def shared_exponents(self, blocks):
         """Shared exponent per block: floor(log2(amax)) - emax_elem, clamped to the scale range.

@@ -184,6 +184,9 @@ def _set_biases(g: Graph) -> None:
 def quantize_graph(graph: Graph, weights: str | None = None, activations: str | None = None,
                    config: QuantConfig | str | Path | None = None) -> Graph:
     """Apply ``--weights/--activations`` or a config (not both) to a graph."""
+    for option, value in (("--weights", weights), ("--activations", activations)):
+        if value is not None and not str(value).strip():
+            raise ConfigError(f"{option} is empty; give a format name such as int8 (or leave the option out)")
     if config is not None and (weights or activations):
         raise ConfigError("give either --config or --weights/--activations, not both")
     if config is None:

@@ -8,7 +8,8 @@ import numpy as np
 def mse(ref: np.ndarray, out: np.ndarray) -> float:
     """Mean squared error (units of the tensor squared); NaN if either holds NaN."""
     ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
-    return float(np.mean((ref - out) ** 2)) if ref.size else 0.0
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN by design, not a warning
+        return float(np.mean((ref - out) ** 2)) if ref.size else 0.0
 
 
 def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:

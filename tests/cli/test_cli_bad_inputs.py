@@ -254,3 +254,30 @@ def test_internal_failure_says_internal_error(capsys, monkeypatch):
     assert code == 1
     assert err.startswith("internal error: RuntimeError: deliberate failure")
     assert "Traceback" not in err and "--debug" in err
+
+
+# --- valid inputs that crashed ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("weights, activations", [("mxfp4_e2m1", "mxfp4_e2m1"), ("mxfp4_e2m1", "int8"),
+                                                   ("int8", "mxfp8_e4m3")])
+def test_simulate_mx_formats(capsys, weights, activations):
+    """Per-tensor MX specs passed axis=None to the block format: 'NoneType' object is not iterable."""
+    code, out, err = run_cli(capsys, ["simulate", "gemm:m=2,k=64,n=4", "--weights", weights, "--activations",
+                                      activations])
+    assert code == 0, err
+    sqnr = float(next(l for l in out.splitlines() if l.startswith("gemm ")).split()[2])
+    assert 5 < sqnr < 40  # 4-bit elements with a shared exponent: ~10-20 dB, not exact, not noise
+
+
+def test_block_format_axis_none_means_last_axis():
+    from hwsim import formats
+
+    fmt = formats.get("mxfp4_e2m1")
+    x = np.random.default_rng(1).standard_normal((3, 40))
+    np.testing.assert_array_equal(fmt.quantize(x, axis=None), fmt.quantize(x, axis=-1))
+    assert not np.array_equal(fmt.quantize(x, axis=None), fmt.quantize(x, axis=0))
+
+
+def test_empty_format_option(capsys):
+    """``--weights ''`` used to leave the model unquantized without a word."""
+    assert_user_error(capsys, ["summary", GEMM, "--weights", ""], "--weights is empty", "int8")
