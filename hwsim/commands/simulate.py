@@ -41,7 +41,8 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
 
 
 def random_inputs(graph, seed: int) -> dict[str, np.ndarray]:
-    """Seeded inputs: N(0, 1) float32 for float inputs, uniform ids below 100 for integer ones."""
+    """Seeded inputs: N(0, 1) float32 for float inputs, uniform ids below 100 (and below the rows of any
+    embedding table they index) for integer ones."""
     from hwsim.sim.boundary import container_dtype
 
     rng = np.random.default_rng(seed)
@@ -50,7 +51,8 @@ def random_inputs(graph, seed: int) -> dict[str, np.ndarray]:
         t = graph.tensors[name]
         dt = container_dtype(t.dtype)
         if dt.kind in "iub":
-            out[name] = rng.integers(0, 100 if dt.kind != "b" else 2, t.shape).astype(dt)
+            rows = [graph.tensors[op.inputs[1]].shape[0] for op in graph.consumers(name) if op.op == "embedding"]
+            out[name] = rng.integers(0, min([100] + rows) if dt.kind != "b" else 2, t.shape).astype(dt)
         else:
             out[name] = rng.standard_normal(t.shape).astype(dt)
     return out

@@ -145,7 +145,14 @@ def _reduce(ctx, op, xs):
 
 @register_exec("embedding")
 def _embedding(ctx, op, xs):
-    return xs[1][np.asarray(xs[0]).astype(np.int64)]
+    ids, rows = np.asarray(xs[0]).astype(np.int64), np.shape(xs[1])[0]
+    if ids.size and not -rows <= int(ids.min()) <= int(ids.max()) < rows:  # negative ids count from the end (ONNX)
+        from hwsim.errors import InputDataError
+
+        bad = int(ids.max()) if int(ids.max()) >= rows else int(ids.min())
+        raise InputDataError(f"embedding '{op.name}': id {bad} is outside the table of {rows} rows; "
+                             f"inputs feeding it must hold ids in [0, {rows - 1}]")
+    return xs[1][ids]
 
 
 @register_exec("gather")

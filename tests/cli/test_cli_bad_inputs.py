@@ -281,3 +281,21 @@ def test_block_format_axis_none_means_last_axis():
 def test_empty_format_option(capsys):
     """``--weights ''`` used to leave the model unquantized without a word."""
     assert_user_error(capsys, ["summary", GEMM, "--weights", ""], "--weights is empty", "int8")
+
+
+def test_token_ids_outside_the_embedding_table(capsys, tmp_path):
+    """Ids past the table end used to raise IndexError (internal error)."""
+    from pathlib import Path
+
+    path = tmp_path / "ids.npz"
+    np.savez(path, input_ids=np.full((1, 8), 10**6, np.int64))
+    model = str(Path(__file__).parents[1] / "data" / "tiny_bert.onnx")
+    assert_user_error(capsys, ["simulate", model, "--shape", "batch=1,sequence=8", "--inputs", str(path)],
+                      "id 1000000 is outside the table of 64 rows", "ids in [0, 63]")
+
+
+def test_simulate_bert_without_inputs(capsys):
+    """Seeded token-type ids were drawn below 100 for a 2-row table: bert-base could not be simulated."""
+    code, out, err = run_cli(capsys, ["simulate", "bert-base:layers=1,sequence=8", "--all-ops"])
+    assert code == 0, err
+    assert "embeddings.token_type_embeddings" in out
