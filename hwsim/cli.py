@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     except HwsimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except MemoryError as exc:  # sizes the user asked for do not fit this machine
+        print(f"error: out of memory ({exc or 'allocation failed'}); use smaller model parameters or --shape "
+              "values, or fewer --samples", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

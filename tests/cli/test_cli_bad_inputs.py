@@ -299,3 +299,16 @@ def test_simulate_bert_without_inputs(capsys):
     code, out, err = run_cli(capsys, ["simulate", "bert-base:layers=1,sequence=8", "--all-ops"])
     assert code == 0, err
     assert "embeddings.token_type_embeddings" in out
+
+
+def test_out_of_memory_is_a_user_error(capsys, monkeypatch):
+    """Sizes too large for the machine: say so and how to shrink them, not 'internal error'."""
+    import hwsim.commands.simulate as simulate
+
+    def too_big(args):
+        raise MemoryError("Unable to allocate 74.5 GiB for an array with shape (100000, 100000)")
+
+    monkeypatch.setattr(simulate, "run_simulate", too_big)
+    err = assert_user_error(capsys, ["simulate", "gemm:m=100000,k=100000,n=100000"], "out of memory", "74.5 GiB",
+                            "smaller model parameters")
+    assert "internal error" not in err
