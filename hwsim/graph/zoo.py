@@ -133,7 +133,7 @@ def _check_params(model: str, builder: Callable[..., Graph], params: dict[str, A
             if not items or not all(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= _MAX_SIZE
                                     for v in items):
                 kind = "a list of integers" if isinstance(default, tuple) else "an integer"
-                raise _bad(model, key, value, f"{kind} in [{lo}, {_MAX_SIZE}]", default)
+                raise _bad(model, key, value, f"{kind} in [{lo}, {_MAX_SIZE}]", lo if default is None else default)
         elif ann == "float" and not (isinstance(value, (int, float)) and not isinstance(value, bool)
                                       and math.isfinite(value) and value > 0):
             raise _bad(model, key, value, "a finite number > 0", default)

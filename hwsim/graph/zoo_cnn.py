@@ -14,6 +14,8 @@ from hwsim.graph.ir import Graph
 def resnet(name: str, block: str = "basic", layers=(2, 2, 2, 2), num_classes: int = 1000,
            batch: int = 1, resolution: int = 224, width: int = 64) -> Graph:
     """ResNet v1.5 (stride in the 3x3 conv of bottlenecks, as torchvision)."""
+    if block not in ("basic", "bottleneck"):
+        raise ConfigError(f"model {name!r}: block={block!r} must be basic or bottleneck (e.g. {name}:block=basic)")
     b = Builder(name)
     x = b.input("input", (batch, 3, resolution, resolution))
     x = b.act(b.bn(b.conv(x, width, 7, "conv1", stride=2, pad=3), "bn1"), "relu", "relu")

@@ -111,10 +111,11 @@ def llama(name: str, layers: int = 32, hidden: int = 4096, heads: int = 32, kv_h
     """Llama decoder. ``prefill``: ``context`` prompt tokens, KV cache written. ``decode``: one new
     token per sequence attending to ``context`` cached tokens, which are read from the KV cache."""
     if phase not in ("prefill", "decode"):
-        from hwsim.errors import ConfigError
-
         raise ConfigError(f"llama phase must be 'prefill' or 'decode', got {phase!r}")
     kv_heads = kv_heads or heads
+    if heads % kv_heads:
+        raise ConfigError(f"model {name!r}: heads={heads} is not divisible by kv_heads={kv_heads}; pick kv_heads "
+                          f"that divides heads (e.g. kv_heads={heads} or 1)")
     d = hidden // heads
     seq, cached = (context, 0) if phase == "prefill" else (1, context)
     b = Builder(name)

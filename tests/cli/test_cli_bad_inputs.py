@@ -69,6 +69,9 @@ def files(tmp_path, monkeypatch):
     ("vit-b16:patch=15", ["patch=15", "not divisible"]),
     ("mobilenet_v2:width_mult=0", ["width_mult=0", "finite number > 0"]),
     ("mobilenet_v2:width_mult=.nan", ["width_mult=nan", "finite number > 0"]),
+    ("resnet18:block=bogus", ["block='bogus'", "basic or bottleneck"]),
+    ("llama2-7b:kv_heads=5", ["kv_heads=5", "divides heads"]),
+    ("llama2-7b:kv_heads=0", ["kv_heads=0", "llama2-7b:kv_heads=1"]),
 ])
 def test_bad_model_parameters(capsys, model, needles):
     assert_user_error(capsys, ["summary", model], *needles)
@@ -312,3 +315,14 @@ def test_out_of_memory_is_a_user_error(capsys, monkeypatch):
     err = assert_user_error(capsys, ["simulate", "gemm:m=100000,k=100000,n=100000"], "out of memory", "74.5 GiB",
                             "smaller model parameters")
     assert "internal error" not in err
+
+
+def test_bad_input_through_python_m_hwsim(tmp_path):
+    """The real entry point: exit status 2, one 'error:' line, no traceback."""
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "hwsim", "summary", "gemm:m=-1"], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.startswith("error: model 'gemm': parameter m=-1") and "Traceback" not in p.stderr
