@@ -200,13 +200,19 @@ def test_qdq_add_exact_mode_equals_ort_disable_all_on_every_code_pair(tmp_path, 
     np.testing.assert_array_equal(run(load_onnx(str(path), {}), feeds, requant="exact").outputs["y"], want)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "onnxruntime's fused QLinearAdd (ORT_ENABLE_ALL) differs from the literal float32 formula of its "
-    "AVX2 kernel, which the simulator uses, and from its own ORT_DISABLE_ALL run: measured on u8 with "
-    "these scales 1 of 65,536 code pairs (exact quotient 55.50001, onnxruntime rounds down), one output "
-    "step (max abs diff = s_c); over 20 scale draws 7 of 1,310,720 (u8) and 1 of 1,310,720 (s8), all "
-    "within 3e-5 of a rounding tie"))
-def test_qlinear_add_matches_onnxruntime_on_every_code_pair(tmp_path):
+def test_qlinear_add_matches_onnxruntime_up_to_rounding_ties(tmp_path):
+    """onnxruntime's fused QLinearAdd (ORT_ENABLE_ALL) is not bit-exact with the literal float32 formula
+    of its AVX2 kernel (which the simulator uses, and which ORT_DISABLE_ALL matches) on every CPU: on
+    the AVX-512 machine this was measured on, 1 of these 65,536 code pairs differs (exact quotient
+    55.50001, onnxruntime rounds down); over 20 scale draws 7 of 1,310,720 (u8) and 1 of 1,310,720
+    (s8), all within 3e-5 of a rounding tie. Other CPUs may show none. Asserted: every difference is
+    one output step, at a pair whose exact result lies within 1e-4 of a tie, and they are rare."""
     path, feeds = _add_grid(tmp_path, np.uint8, seed=1)
-    want = _ort_feeds(path, feeds, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
-    np.testing.assert_array_equal(run(load_onnx(str(path), {}), feeds, requant="onnxruntime").outputs["y"], want)
+    ys = np.float64(np.float32(2 * np.random.default_rng(1).uniform(0.005, 0.05, 3)[2]))  # as _add_grid
+    want = np.rint(_ort_feeds(path, feeds, ort.GraphOptimizationLevel.ORT_ENABLE_ALL) / ys)  # output steps
+    got = np.rint(run(load_onnx(str(path), {}), feeds, requant="onnxruntime").outputs["y"] / ys)
+    exact = (feeds["x0"].astype(np.float64) + feeds["x1"].astype(np.float64)) / ys
+    off = got != want
+    assert np.abs(got - want).max(initial=0) <= 1
+    assert (np.abs(exact[off] - np.floor(exact[off]) - 0.5) < 1e-4).all()
+    assert off.sum() <= 8
