@@ -148,6 +148,7 @@ def _dot(op, ctx: Ctx):
     elif not exact:
         fallback = f"{x.quant.format} x {wfmt} not native, runs as {label}" + (" + decode" if n_decode and decode_pj else "")
         note = "; ".join(filter(None, [fallback, note]))
+        label = f"{x.quant.format} x {wfmt} as {label}"
     return finish(op, ctx, Work(
         macs=macs, executed_ops=executed, compute_s=cycles / (t.compute.cores * t.clock_hz), arith_pj=arith_pj,
         decode_pj=decode_pj, reads=reads, writes=writes, utilization=util, formats=label, density=density,
