@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from hwsim.records import Record
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LayerCost(_Frozen):
+class LayerCost(Record):
     """Cost of one op on one target."""
 
     name: str = Field(description="Op name.")
@@ -39,7 +37,7 @@ class LayerCost(_Frozen):
         return 2 * self.macs / outer if outer else float("inf")
 
 
-class CostTotal(_Frozen):
+class CostTotal(Record):
     """Sums over the layers."""
 
     latency_s: float = Field(description="Sum of layer latencies, s (layers run one after another).")
@@ -49,7 +47,7 @@ class CostTotal(_Frozen):
     energy_breakdown_j: dict[str, float] = Field(description="Energy per component summed over layers, J.")
 
 
-class CostReport(_Frozen):
+class CostReport(Record):
     """What :func:`hwsim.estimate` returns."""
 
     model: str = Field(description="Model name.")

@@ -13,10 +13,11 @@ import time
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hwsim.errors import ConfigError
 from hwsim.graph.annotate import QuantConfig
+from hwsim.records import Record
 from hwsim.solve.choices import Choice
 from hwsim.solve.costs import BUDGETS, CostTable, actual_totals, plan_config, tie_groups
 from hwsim.solve.knapsack import mckp
@@ -27,11 +28,7 @@ _OVERSHOOT = 1.25
 Status = Literal["optimal", "infeasible", "time_limit", "budget_missed"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PlanLayer(_Frozen):
+class PlanLayer(Record):
     """What one layer runs in the plan."""
 
     name: str = Field(description="Layer (op) name.")
@@ -41,7 +38,7 @@ class PlanLayer(_Frozen):
     sensitivity: float = Field(description="Metric value of this (layer, choice).")
 
 
-class BudgetUse(_Frozen):
+class BudgetUse(Record):
     """A budget, what the plan uses of it (re-estimated) and what the table predicted."""
 
     limit: float = Field(description="The '<=' limit, in the budget's unit.")
@@ -50,7 +47,7 @@ class BudgetUse(_Frozen):
     min_reachable: float = Field(description="Smallest total any plan reaches on this budget alone.")
 
 
-class Plan(_Frozen):
+class Plan(Record):
     """A solved plan: per-layer choices, budgets, the verified totals."""
 
     status: Status = Field(description="optimal (every budget met, proven optimal on the table), infeasible, "
