@@ -32,6 +32,22 @@ def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
     return 10.0 * float(np.log10(signal / noise))
 
 
+def errors(ref: np.ndarray, out: np.ndarray) -> tuple[float, float]:
+    """``(sqnr_db(ref, out), mse(ref, out))`` with one difference pass (same values as the two)."""
+    ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d2 = (ref - out) ** 2
+        noise, signal = float(np.sum(d2)), float(np.sum(ref ** 2))
+    if not ref.size or not (np.isfinite(noise) and np.isfinite(signal)):  # non-finite values (or sums):
+        return sqnr_db(ref, out), mse(ref, out)  # the plain functions' rules, no finiteness pass here
+    err = float(np.mean(d2))
+    if noise == 0.0:
+        return float("inf"), err
+    if signal == 0.0:
+        return float("-inf"), err
+    return 10.0 * float(np.log10(signal / noise)), err
+
+
 def class_labels(labels, classes: int | None = None, origin: str = "labels") -> np.ndarray:
     """``labels`` as int64 class indices; InputDataError unless each is a whole number in [0, classes).
 

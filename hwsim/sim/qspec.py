@@ -142,7 +142,9 @@ def calibrate(spec: QuantSpec, ref: np.ndarray) -> QuantSpec:
     if not needs_scale(spec):
         return spec
     fmt = formats.get(spec.format)
-    x = np.nan_to_num(np.asarray(ref, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    x = np.asarray(ref, dtype=np.float64)
+    if not np.isfinite(x).all():  # nan_to_num copies; skip it when there is nothing to replace
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
     if x.size == 0:
         return spec
     zp = None

@@ -22,7 +22,7 @@ from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.weights import synthesize_weights
 from hwsim.sim import boundary, ortfused, qspec
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
-from hwsim.sim.metrics import mse, sqnr_db
+from hwsim.sim.metrics import errors
 from hwsim.sim.prune import apply_pruning
 from hwsim.sim.registry import EXECUTORS, ExecContext
 
@@ -49,6 +49,8 @@ class FloatCache:
 
     values: dict[str, np.ndarray]
     inputs: dict[str, np.ndarray]
+    #: (tensor name, per-tensor spec) -> spec calibrated on ``values`` (filled by runs reusing this)
+    calibrated: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class SimResult:
     reference_outputs : dict
         Float reference of the graph outputs, real float64 values.
     layers : list of LayerError
-        One entry per op, in execution order.
+        One entry per op, in execution order (empty when run with ``metrics=False``).
     notes : list of str
         What the run assumed or met (synthetic weights, NaN counts, fallbacks).
     graph : Graph
@@ -148,8 +150,13 @@ def float_reference(graph: Graph, real_inputs: dict, seed: int = 0) -> FloatCach
     return FloatCache(values=values, inputs=dict(real_inputs))
 
 
-def calibrate_graph(graph: Graph, ref: dict[str, np.ndarray]) -> Graph:
-    """Copy of ``graph`` with missing activation scales set from reference values (qspec rules)."""
+def calibrate_graph(graph: Graph, ref: dict[str, np.ndarray], memo: dict | None = None) -> Graph:
+    """Copy of ``graph`` with missing activation scales set from reference values (qspec rules).
+
+    ``memo`` (optional, kept by the caller for one ``ref``) remembers calibrated specs by
+    (tensor name, spec), so repeated runs on the same reference skip the max-abs passes.
+    """
+    memo = {} if memo is None else memo
     g = graph.copy()
     producers = {op.outputs[0]: op for op in g.ops()}
     for op in [None] + g.ops():
@@ -170,7 +177,10 @@ def calibrate_graph(graph: Graph, ref: dict[str, np.ndarray]) -> Graph:
                 g.set_quant(name, g.tensors[src.inputs[0]].quant)
                 continue
             if qspec.needs_scale(t.quant) and name in ref:
-                g.set_quant(name, qspec.calibrate(t.quant.model_copy(update={"granularity": "tensor", "axis": None}), ref[name]))
+                spec = t.quant.model_copy(update={"granularity": "tensor", "axis": None})
+                if (name, spec) not in memo:
+                    memo[(name, spec)] = qspec.calibrate(spec, ref[name])
+                g.set_quant(name, memo[(name, spec)])
     return g
 
 
@@ -211,7 +221,7 @@ def check_requant(requant: str) -> str:
 def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         calibration: list[dict] | dict | None = None, reference: FloatCache | None = None,
         overflow: str = "wrap", pairwise_int16: bool = False, ort_e4m3fn_cast: bool = False,
-        float_order: str = "sequential") -> SimResult:
+        float_order: str = "sequential", metrics: bool = True) -> SimResult:
     """Simulate ``graph`` on ``inputs`` bit-accurately beside a float reference.
 
     Parameters
@@ -236,6 +246,9 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         Model the known onnxruntime deviations (never on by default).
     float_order : {"sequential", "pairwise", "blocked"}
         Summation order of low-precision float layers.
+    metrics : bool
+        Compute the per-op SQNR / MSE (``layers``); False leaves ``layers`` empty (faster when
+        only the outputs are needed, as in sensitivity tail runs).
 
     Returns
     -------
@@ -254,14 +267,14 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     calib_values = ref.values
     if calibration is not None:
         calib_values = _calibration_stats(g, calibration, seed)
-    gq = calibrate_graph(g, calib_values)
+    gq = calibrate_graph(g, calib_values, ref.calibrated if calibration is None else None)
     ctx = ExecContext(graph=gq, reference=False, requant=requant, overflow=overflow,
                       pairwise_int16=pairwise_int16, ort_e4m3fn_cast=ort_e4m3fn_cast,
                       float_order=float_order, seed=seed, notes=notes)
     start = {n: _round_input(gq.tensors[n], v, ctx) for n, v in real_inputs.items()}
     values = _execute(ctx, start, _Weights(ctx))
-    layers = [LayerError(op.name, op.op, sqnr_db(ref.values[op.outputs[0]], values[op.outputs[0]]),
-                         mse(ref.values[op.outputs[0]], values[op.outputs[0]])) for op in gq.ops()]
+    layers = [LayerError(op.name, op.op, *errors(ref.values[op.outputs[0]], values[op.outputs[0]]))
+              for op in gq.ops()] if metrics else []
     return SimResult(
         outputs={n: boundary.from_real(gq.tensors[n], values[n]) for n in gq.outputs},
         output_values={n: values[n] for n in gq.outputs},

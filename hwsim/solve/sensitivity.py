@@ -167,7 +167,8 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
                 tail = tail_graph(g, layer)
                 feed = boundary_values(tail, ref)
             try:
-                r = sim.run(apply_config(tail, layer_config(layer, ch)), feed, seed=seed, reference=tail_ref)
+                r = sim.run(apply_config(tail, layer_config(layer, ch)), feed, seed=seed, reference=tail_ref,
+                            metrics=False)
             except Exception as exc:  # a simulator gap must not sink the solve: drop the choice, say so
                 failed.setdefault(f"{ch.label}: {type(exc).__name__}: {exc}"[:160], []).append(layer)
                 continue

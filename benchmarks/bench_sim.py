@@ -1,0 +1,222 @@
+"""Speed of the bit-accurate simulator ``hwsim.sim.run`` (not a test).
+
+Usage: ``python benchmarks/bench_sim.py [--repeat 3] [--baseline-src DIR] [--profile OUT.prof]``
+
+Cases, each the best of ``repeat`` wall times after one warm-up call:
+
+a. resnet18 int8 weights / int8 activations, 224x224, batch 8, synthetic weights, the float
+   reference reused (``reference=``) as the solver does; with per-op metrics (default) and, where
+   the simulator has it, ``metrics=False``.
+b. a QDQ resnet-like ONNX model (3x3 convs, 64 channels, 56x56, residual Add, GAP, Gemm) made by
+   ``onnxruntime.quantization.quantize_static``, ``requant="onnxruntime"`` (full run: float
+   reference included), against onnxruntime's own ``InferenceSession.run`` on the same inputs in the
+   same process; the outputs are also compared bit for bit.
+c. the solver's use: one ``hwsim.solve.sensitivity`` tail run (``tail_graph`` from a middle layer
+   of resnet18 batch 8, int8/int8 choice, tail reference reused), as ``measure`` calls it.
+
+``--baseline-src DIR`` (a directory holding another ``hwsim`` package, e.g. from
+``git archive <commit> hwsim | tar -x -C DIR``) runs the same cases on that code in a subprocess
+first, so before/after come from one invocation and are printed side by side.
+"""
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+BATCH_A, BATCH_B, C_B, HW_B = 8, 4, 64, 56
+
+
+def best_time(fn, repeat: int) -> float:
+    """Best wall time in seconds of ``fn`` over ``repeat`` calls after one warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _no_metrics_kw(run) -> dict:
+    """``{"metrics": False}`` when this simulator supports skipping per-op metrics."""
+    return {"metrics": False} if "metrics" in inspect.signature(run).parameters else {}
+
+
+def _resnet18():
+    from hwsim.graph.weights import synthesize_weights
+    from hwsim.graph.zoo import load_model
+
+    return synthesize_weights(load_model(f"resnet18:batch={BATCH_A}"), 0)
+
+
+def case_a(repeat: int, profile: str | None) -> dict:
+    from hwsim.graph.annotate import quantize_graph
+    from hwsim.sim import run
+
+    g = quantize_graph(_resnet18(), "int8", "int8")
+    x = {"input": np.random.default_rng(0).standard_normal(g.tensors["input"].shape).astype(np.float32)}
+    ref = run(g, x).reference
+    out = {"a_metrics_s": best_time(lambda: run(g, x, reference=ref), repeat)}
+    kw = _no_metrics_kw(run)
+    if kw:
+        out["a_nometrics_s"] = best_time(lambda: run(g, x, reference=ref, **kw), repeat)
+    if profile:
+        import cProfile
+
+        cProfile.runctx("run(g, x, reference=ref)", globals(), {"run": run, "g": g, "x": x, "ref": ref}, profile)
+    return out
+
+
+def _float_resnet_like(path: str, seed: int = 0) -> None:
+    """stem conv 3->64, two residual blocks of two 3x3 convs, GAP, flatten, Gemm to 10 classes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+
+    def w(name, *shape):
+        s = 1.0 / np.sqrt(np.prod(shape[1:])) if len(shape) > 1 else 0.1
+        return numpy_helper.from_array((rng.standard_normal(shape) * s).astype(np.float32), name)
+
+    n, inits, nodes, cur = helper.make_node, [w("ws", C_B, 3, 3, 3), w("bs", C_B)], [], "r0"
+    nodes += [n("Conv", ["x", "ws", "bs"], ["c0"], pads=[1] * 4), n("Relu", ["c0"], ["r0"])]
+    for b in range(2):
+        for k in range(2):
+            inits += [w(f"w{b}{k}", C_B, C_B, 3, 3), w(f"b{b}{k}", C_B)]
+        nodes += [n("Conv", [cur, f"w{b}0", f"b{b}0"], [f"c{b}0"], pads=[1] * 4), n("Relu", [f"c{b}0"], [f"r{b}0"]),
+                  n("Conv", [f"r{b}0", f"w{b}1", f"b{b}1"], [f"c{b}1"], pads=[1] * 4),
+                  n("Add", [cur, f"c{b}1"], [f"a{b}"]), n("Relu", [f"a{b}"], [f"o{b}"])]
+        cur = f"o{b}"
+    inits += [w("wg", 10, C_B), w("bg", 10)]
+    nodes += [n("GlobalAveragePool", [cur], ["g"]), n("Flatten", ["g"], ["f"]),
+              n("Gemm", ["f", "wg", "bg"], ["y"], transB=1)]
+    shape = (BATCH_B, 3, HW_B, HW_B)
+    graph = helper.make_graph(nodes, "resnet_like", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, (BATCH_B, 10))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, path)
+
+
+def _qdq_model(d: str) -> str:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(1)
+            self.data = iter([{"x": rng.standard_normal((BATCH_B, 3, HW_B, HW_B)).astype(np.float32)}
+                              for _ in range(2)])
+
+        def get_next(self):
+            return next(self.data, None)
+
+    _float_resnet_like(os.path.join(d, "f.onnx"))
+    q = os.path.join(d, "q.onnx")
+    quantize_static(os.path.join(d, "f.onnx"), q, Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return q
+
+
+def case_b(repeat: int) -> dict:
+    import onnxruntime as ort
+
+    from hwsim.graph.onnx import load_onnx
+    from hwsim.sim import run
+
+    with tempfile.TemporaryDirectory() as d:
+        path = _qdq_model(d)
+        g = load_onnx(path, {})
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    x = (np.random.default_rng(11).standard_normal((BATCH_B, 3, HW_B, HW_B)) * 1.3).astype(np.float32)
+    want = sess.run(None, {"x": x})[0]
+    got = run(g, {"x": x}, requant="onnxruntime").outputs["y"]
+    return {"b_sim_s": best_time(lambda: run(g, {"x": x}, requant="onnxruntime"), repeat),
+            "b_ort_s": best_time(lambda: sess.run(None, {"x": x}), repeat),
+            "b_mismatches": int(np.sum(got != want)), "b_outputs": int(want.size)}
+
+
+def case_c(repeat: int) -> dict:
+    from hwsim.graph.annotate import apply_config
+    from hwsim.sim import run
+    from hwsim.sim.runner import float_reference
+    from hwsim.solve.choices import Choice
+    from hwsim.solve.costs import solver_layers
+    from hwsim.solve.sensitivity import layer_config
+    from hwsim.solve.tail import boundary_values, tail_graph
+
+    g = _resnet18()
+    x = {"input": np.random.default_rng(0).standard_normal(g.tensors["input"].shape).astype(np.float32)}
+    ref = float_reference(g, {"input": x["input"].astype(np.float64)}).values
+    layers = solver_layers(g)
+    layer = layers[len(layers) // 2]
+    tail = tail_graph(g, layer)
+    feed = boundary_values(tail, ref)
+    cfg = layer_config(layer, Choice(weight_format="int8", activation_format="int8"))
+    tail_ref = run(apply_config(tail, cfg), feed).reference
+    kw = _no_metrics_kw(run)  # what measure() passes, where the simulator has it
+    out = {"c_layer": layer, "c_tail_ops": len(tail.ops()),
+           "c_tail_s": best_time(lambda: run(apply_config(tail, cfg), feed, reference=tail_ref, **kw), repeat)}
+    return out
+
+
+def measure(repeat: int, profile: str | None) -> dict:
+    return {**case_a(repeat, profile), **case_b(repeat), **case_c(repeat)}
+
+
+def _baseline(src: str, repeat: int) -> dict:
+    code = (f"import sys, json; sys.path.insert(0, {os.path.abspath(src)!r}); sys.argv = ['x'];"
+            f"sys.path.insert(1, {os.path.dirname(os.path.abspath(__file__))!r}); import bench_sim, hwsim;"
+            f"assert hwsim.__file__.startswith({os.path.abspath(src)!r}), hwsim.__file__;"
+            f"print(json.dumps(bench_sim.measure({repeat}, None)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if proc.returncode:
+        sys.exit(f"baseline run failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def report(now: dict, before: dict | None) -> None:
+    rows = [("a. resnet18 int8/int8 b8 224, reference reused, metrics on", "a_metrics_s"),
+            ("a. same, metrics=False", "a_nometrics_s"),
+            ("b. QDQ resnet-like (ORT quantize_static), requant=onnxruntime", "b_sim_s"),
+            ("b. onnxruntime InferenceSession.run, same inputs", "b_ort_s"),
+            (f"c. sensitivity tail run from {now['c_layer']} ({now['c_tail_ops']} ops)", "c_tail_s")]
+    head = "| case | before s | after s | after speedup |" if before else "| case | time s |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for label, key in rows:
+        if key not in now:
+            continue
+        if before:
+            b = before.get(key, before.get("a_metrics_s") if key == "a_nometrics_s" else None)
+            print(f"| {label} | {b:.3f} | {now[key]:.3f} | {b / now[key]:.2f}x |")
+        else:
+            print(f"| {label} | {now[key]:.3f} |")
+    print(f"\nb: simulator / onnxruntime = {now['b_sim_s'] / now['b_ort_s']:.0f}x slower; "
+          f"outputs differing from onnxruntime: {now['b_mismatches']} of {now['b_outputs']}")
+    if before:
+        print(f"b before: {before['b_sim_s'] / before['b_ort_s']:.0f}x slower than onnxruntime")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--baseline-src", help="directory holding the hwsim package to measure as 'before'")
+    p.add_argument("--profile", help="write a cProfile of case a (metrics on) to this file")
+    args = p.parse_args()
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}")
+    before = _baseline(args.baseline_src, args.repeat) if args.baseline_src else None
+    report(measure(args.repeat, args.profile), before)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The simulator's speed paths give the same numbers as the plain ones.
+
+``metrics.errors`` (one difference pass) against ``sqnr_db`` / ``mse``; ``run(metrics=False)``
+against the default run; a run reusing a reference (memoised calibration) against a fresh one.
+"""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from hwsim.graph.annotate import quantize_graph
+from hwsim.graph.zoo import load_model
+from hwsim.sim import run
+from hwsim.sim.metrics import errors, mse, sqnr_db
+
+_VALUES = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+def _same(a: float, b: float) -> bool:
+    return (np.isnan(a) and np.isnan(b)) or a == b
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.integers(0, 12), elements=_VALUES), st.data())
+def test_errors_equal_sqnr_and_mse(ref, data):
+    out = data.draw(st.one_of(st.just(ref.copy()), arrays(np.float64, ref.shape, elements=_VALUES)))
+    with np.errstate(all="ignore"):  # huge draws overflow ref**2 in both, alike
+        s, m = errors(ref, out)
+        assert _same(s, sqnr_db(ref, out)) and _same(m, mse(ref, out))
+
+
+def test_errors_zero_signal_and_exact_match():
+    assert errors(np.zeros(3), np.ones(3)) == (float("-inf"), 1.0)
+    assert errors(np.arange(3.0), np.arange(3.0)) == (float("inf"), 0.0)
+
+
+def _graph_and_inputs():
+    g = quantize_graph(load_model("conv2d:batch=2,c=4,k=8,h=10,w=10"), "int8", "int8")
+    x = {n: np.random.default_rng(3).standard_normal(g.tensors[n].shape).astype(np.float32) for n in g.inputs}
+    return g, x
+
+
+def test_metrics_false_same_outputs_no_layers():
+    g, x = _graph_and_inputs()
+    full, lean = run(g, x), run(g, x, metrics=False)
+    assert full.layers and lean.layers == []
+    for n in full.outputs:
+        np.testing.assert_array_equal(full.outputs[n], lean.outputs[n])
+
+
+def test_reused_reference_calibrates_as_a_fresh_run():
+    g, x = _graph_and_inputs()
+    first = run(g, x)
+    assert first.reference.calibrated  # activation scales were memoised on the reference
+    again = run(g, x, reference=first.reference)
+    assert [t.quant for t in again.graph.tensors.values()] == [t.quant for t in first.graph.tensors.values()]
+    for n in first.outputs:
+        np.testing.assert_array_equal(first.outputs[n], again.outputs[n])
+    assert [(e.sqnr_db, e.mse) for e in again.layers] == [(e.sqnr_db, e.mse) for e in first.layers]
