@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from hwsim.errors import ConfigError, InputDataError
+from hwsim.errors import ConfigError
 
 
 def add_parsers(sub) -> None:
@@ -38,24 +38,6 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
     from hwsim.sim.boundary import read_npz
 
     return read_npz(path)
-
-
-def random_inputs(graph, seed: int) -> dict[str, np.ndarray]:
-    """Seeded inputs: N(0, 1) float32 for float inputs, uniform ids below 100 (and below the rows of any
-    embedding table they index) for integer ones."""
-    from hwsim.sim.boundary import container_dtype
-
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in graph.inputs:
-        t = graph.tensors[name]
-        dt = container_dtype(t.dtype)
-        if dt.kind in "iub":
-            rows = [graph.tensors[op.inputs[1]].shape[0] for op in graph.consumers(name) if op.op == "embedding"]
-            out[name] = rng.integers(0, min([100] + rows) if dt.kind != "b" else 2, t.shape).astype(dt)
-        else:
-            out[name] = rng.standard_normal(t.shape).astype(dt)
-    return out
 
 
 def _num(x: float) -> float | None:
@@ -107,7 +89,9 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise ConfigError("an ONNX model needs --inputs IN.npz (arrays named like the graph inputs "
                           f"{graph.inputs})")
     else:
-        inputs = random_inputs(graph, args.seed)
+        from hwsim.sim.boundary import random_inputs
+
+        inputs = random_inputs(graph, np.random.default_rng(args.seed))
         notes.append(f"no --inputs: seeded random inputs (seed {args.seed})")
     result = run(graph, inputs, requant=args.requant, seed=args.seed)
     result.notes[:0] = notes

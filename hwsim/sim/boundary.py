@@ -67,6 +67,25 @@ def container_dtype(dtype: str) -> np.dtype:
         return np.dtype(np.float32)
 
 
+def random_inputs(graph: Graph, rng: np.random.Generator, batch: int | None = None) -> dict[str, np.ndarray]:
+    """Seeded inputs for models without data, in their boundary containers.
+
+    Float inputs: N(0, 1). Integer inputs: uniform ids below 100 and below the rows of every
+    embedding table they index. Bool inputs: 0 or 1. ``batch`` replaces the leading dimension.
+    """
+    out = {}
+    for name in graph.inputs:
+        t = graph.tensors[name]
+        shape = t.shape if batch is None else (batch,) + tuple(t.shape[1:])
+        dt = container_dtype(t.dtype)
+        if dt.kind in "iub":
+            rows = [graph.tensors[op.inputs[1]].shape[0] for op in graph.consumers(name) if op.op == "embedding"]
+            out[name] = rng.integers(0, min([100] + rows) if dt.kind != "b" else 2, shape).astype(dt)
+        else:
+            out[name] = rng.standard_normal(shape).astype(dt)
+    return out
+
+
 def is_integer_type(dtype: str) -> bool:
     return container_dtype(dtype).kind in "iub"
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from hwsim.errors import InputDataError
 from hwsim.graph.ir import Graph
-from hwsim.sim.boundary import read_npz
+from hwsim.sim.boundary import random_inputs, read_npz
 from hwsim.sim.metrics import class_labels
 
 LABEL_KEYS = ("labels", "label", "targets", "y")
@@ -91,20 +91,6 @@ def synthetic(graph: Graph, samples: int, seed: int = 0) -> CalibData:
 
     The graph's leading input dimension is taken as its batch; ``samples`` rows are drawn.
     """
-    rng = np.random.default_rng([seed, 11])
-    inputs = {}
-    for name in graph.inputs:
-        t = graph.tensors[name]
-        shape = (samples,) + tuple(t.shape[1:])
-        if t.dtype.startswith(("int", "uint")):
-            inputs[name] = rng.integers(0, _id_limit(graph, name), shape).astype(t.dtype)
-        else:
-            inputs[name] = rng.standard_normal(shape).astype(np.float32)
+    inputs = random_inputs(graph, np.random.default_rng([seed, 11]), batch=samples)
     return CalibData(inputs, None, f"synthetic N(0,1) inputs, seed {seed}",
                      [f"sensitivity measured on {samples} seeded synthetic input samples (no --calib given)"])
-
-
-def _id_limit(graph: Graph, name: str) -> int:
-    """Ids below 100 and below the row count of every embedding table the input indexes."""
-    rows = [graph.tensors[op.inputs[1]].shape[0] for op in graph.consumers(name) if op.op == "embedding"]
-    return max(1, min([100] + rows))
