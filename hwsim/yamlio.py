@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hwsim.errors import ConfigError
 
@@ -37,6 +37,17 @@ def read_mapping(text: str, origin: str, expected: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping with {expected}")
     return raw
+
+
+def parse_versioned(model: type[BaseModel], raw: dict[str, Any], origin: str, version: int = 1):
+    """Validate ``raw`` as ``model`` and check its ``schema_version``; ConfigError naming the fields."""
+    try:
+        obj = model(**raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {validation_message(exc)}") from None
+    if obj.schema_version != version:
+        raise ConfigError(f"{origin}: schema_version {obj.schema_version} is not supported; use {version}")
+    return obj
 
 
 def validation_message(exc: ValidationError) -> str:

@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hwsim.errors import ConfigError
 from hwsim.graph.ir import Graph
 from hwsim.graph.quant import Pruning, QuantSpec, canonical_format
-from hwsim.yamlio import read_mapping, read_text, validation_message
+from hwsim.yamlio import parse_versioned, read_mapping, read_text
 
 _INTEGER_KINDS = ("int", "pow2")
 
@@ -83,13 +83,7 @@ class QuantConfig(BaseModel):
         if not p.is_file():
             raise ConfigError(f"quant config {str(path)!r} not found")
         raw = read_mapping(read_text(p, str(path)), str(path), "schema_version, defaults, layers")
-        try:
-            cfg = cls(**raw)
-        except ValidationError as exc:
-            raise ConfigError(f"{path}: {validation_message(exc)}") from None
-        if cfg.schema_version != 1:
-            raise ConfigError(f"{path}: schema_version {cfg.schema_version} is not supported; use 1")
-        return cfg
+        return parse_versioned(cls, raw, str(path))
 
     def dump(self) -> str:
         """YAML text of this config (what ``--write-config`` writes)."""

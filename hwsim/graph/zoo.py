@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from hwsim.errors import ConfigError, UnknownModelError
 from hwsim.graph.ir import Graph
 from hwsim.graph.zoo_cnn import conv2d, gemm, mobilenet_v2, resnet
 from hwsim.graph.zoo_transformer import bert, llama, vit
-from hwsim.yamlio import read_mapping, read_text, validation_message
+from hwsim.yamlio import parse_versioned, read_mapping, read_text
 
 #: family name -> builder(name, **params) -> Graph
 FAMILIES: dict[str, Callable[..., Graph]] = {
@@ -64,12 +64,7 @@ def bundled_models() -> dict[str, ModelSpec]:
 
 def read_model_yaml(text: str, origin: str) -> ModelSpec:
     raw = read_mapping(text, origin, "schema_version, name, family, source, params")
-    try:
-        spec = ModelSpec(**raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{origin}: {validation_message(exc)}") from None
-    if spec.schema_version != 1:
-        raise ConfigError(f"{origin}: schema_version {spec.schema_version} is not supported; use 1")
+    spec = parse_versioned(ModelSpec, raw, origin)
     if spec.family not in FAMILIES:
         raise ConfigError(f"{origin}: unknown family {spec.family!r}; known: {', '.join(sorted(FAMILIES))}")
     return spec
