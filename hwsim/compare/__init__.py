@@ -5,10 +5,11 @@ Student-t nu, reproducing van Baalen et al. 2023). The full comparison behind ``
 compare-formats`` is :func:`compare_formats`.
 """
 
-from hwsim.compare.accuracy import DEFAULT_NUS, crossover, distribution_sqnr, optimal_scale, sqnr_db
+from hwsim.compare.accuracy import DEFAULT_NUS, crossover, distribution_sqnr, optimal_scale
 from hwsim.compare.core import DEFAULT_FORMATS, compare_formats, parse_accumulators, parse_formats
 from hwsim.compare.distributions import STANDARD, distribution, samples
 from hwsim.compare.results import (Comparison, Crossover, FormatRow, Gates, LayerAccuracy,
+from hwsim.sim.metrics import sqnr_db
                                    ModelComparison, ModelEstimate, ScaleSearch, TargetInfo)
 
 __all__ = [

@@ -42,21 +42,6 @@ _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
 DEFAULT_NUS = (2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 14.0, 20.0, 30.0, 50.0)
 
 
-def sqnr_db(x: np.ndarray, q: np.ndarray) -> float:
-    """Signal-to-quantization-noise ratio in dB of values ``x`` represented as ``q``.
-
-    Returns ``inf`` for an exact representation and ``-inf`` for an all-zero signal with error.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    noise = float(np.sum((x - np.asarray(q, dtype=np.float64)) ** 2))
-    signal = float(np.sum(x * x))
-    if noise == 0.0:
-        return math.inf
-    if signal == 0.0:
-        return -math.inf
-    return 10.0 * math.log10(signal / noise)
-
-
 def _mse(fmt: Format, x: np.ndarray, log2_scale: float) -> float:
     with np.errstate(over="ignore", invalid="ignore"):  # scales that overflow give inf error, skipped
         q = fmt.quantize(x, scale=float(2.0 ** log2_scale))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Literal
+from typing import Literal
 
 import networkx as nx
 import numpy as np
@@ -223,10 +223,4 @@ class Graph:
         return f"Graph({self.name!r}, {len(self.nx)} ops, {len(self.tensors)} tensors)"
 
 
-def walk_tensors(graph: Graph, roles: Iterable[str]) -> list[Tensor]:
-    """Tensors of the given roles, in definition order."""
-    wanted = set(roles)
-    return [t for t in graph.tensors.values() if t.role in wanted]
-
-
-__all__ = ["Graph", "Tensor", "Role", "OP_CLASSES", "walk_tensors"]
+__all__ = ["Graph", "Tensor", "Role", "OP_CLASSES"]
