@@ -9,8 +9,8 @@ from hwsim.compare.accuracy import DEFAULT_NUS, crossover, distribution_sqnr, op
 from hwsim.compare.core import DEFAULT_FORMATS, compare_formats, parse_accumulators, parse_formats
 from hwsim.compare.distributions import STANDARD, distribution, samples
 from hwsim.compare.results import (Comparison, Crossover, FormatRow, Gates, LayerAccuracy,
-from hwsim.sim.metrics import sqnr_db
                                    ModelComparison, ModelEstimate, ScaleSearch, TargetInfo)
+from hwsim.sim.metrics import sqnr_db
 
 __all__ = [
     "DEFAULT_FORMATS", "DEFAULT_NUS", "STANDARD", "Comparison", "Crossover", "FormatRow", "Gates", "LayerAccuracy",
