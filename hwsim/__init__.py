@@ -8,14 +8,29 @@ Public API (each also a CLI command):
 - :func:`solve` -- per-layer formats and pruning under hardware budgets (``hwsim solve``)
 """
 
+import importlib
+
 from hwsim.graph.annotate import QuantConfig, quantize_graph
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.summary import summarize
 from hwsim.graph.zoo import load_model
-from hwsim.cost.estimate import estimate
-from hwsim.sim import run as simulate
-from hwsim import solve  # the package; calling it runs hwsim.solve.solve (see hwsim/solve/__init__.py)
 
 __version__ = "0.1.0"
+
+#: Imported on first use, so ``import hwsim`` (and every CLI call) does not pay for numba, the cost
+#: model and the solver: name -> (module, attribute or None for the module itself). ``hwsim.solve``
+#: is the package, callable as :func:`hwsim.solve.solve` (see hwsim/solve/__init__.py).
+_LAZY = {"estimate": ("hwsim.cost.estimate", "estimate"), "simulate": ("hwsim.sim", "run"),
+         "solve": ("hwsim.solve", None)}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'hwsim' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    mod = importlib.import_module(module)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
 
 __all__ = ["Graph", "Tensor", "QuantConfig", "estimate", "load_model", "quantize_graph", "simulate", "solve", "summarize"]
