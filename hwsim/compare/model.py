@@ -65,29 +65,6 @@ def tensor_sqnr(x: np.ndarray, fmts: list[Format]) -> dict[str, float | None]:
     return out
 
 
-def _id_bound(graph, name: str) -> int:
-    """Ids fed to an embedding stay below its vocabulary (and below 100)."""
-    bound = 100
-    for op in graph.consumers(name):
-        if op.op == "embedding" and op.inputs[0] == name:
-            bound = min(bound, graph.tensors[op.inputs[1]].shape[0])
-    return bound
-
-
-def calibration_inputs(graph, seed: int) -> dict[str, np.ndarray]:
-    """Seeded inputs: N(0, 1) for float graph inputs, ids uniform below min(100, vocabulary) for integer ones."""
-    from hwsim.sim.boundary import container_dtype
-
-    rng = np.random.default_rng([seed, 11])
-    out = {}
-    for name in graph.inputs:
-        t = graph.tensors[name]
-        dt = container_dtype(t.dtype)
-        out[name] = rng.integers(0, _id_bound(graph, name), t.shape).astype(dt) if dt.kind in "iub" else \
-            rng.standard_normal(t.shape).astype(dt)
-    return out
-
-
 def check_size(graph) -> None:
     """Refuse models whose float reference would take minutes, saying how to shrink them."""
     if graph.total_macs > MAX_REFERENCE_MACS:
@@ -100,7 +77,9 @@ def _reference(graph, seed: int) -> dict[str, np.ndarray]:
     """Float reference values of every tensor, through the simulator on the unquantized graph."""
     from hwsim.sim import run
 
-    return run(graph, calibration_inputs(graph, seed), seed=seed).reference.values
+    from hwsim.sim.boundary import random_inputs
+
+    return run(graph, random_inputs(graph, np.random.default_rng([seed, 11])), seed=seed).reference.values
 
 
 def _layers(graph, ref, fmts, seed: int, max_elements: int) -> list[LayerAccuracy]:
