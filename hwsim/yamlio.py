@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -50,10 +50,14 @@ def parse_versioned(model: type[BaseModel], raw: dict[str, Any], origin: str, ve
     return obj
 
 
-def validation_message(exc: ValidationError) -> str:
-    """One line per failing field: ``field 'a.b': message``."""
+def validation_message(exc: ValidationError, explain: Callable[[dict], str] | None = None) -> str:
+    """One line per failing field: ``field 'a.b': message``.
+
+    ``explain(error)``, when given, returns the message for one pydantic error dict (to add hints
+    such as the unit a field name carries); by default pydantic's own ``msg``.
+    """
     parts = []
     for e in exc.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
-        parts.append(f"field '{loc}': {e['msg']}")
+        parts.append(f"field '{loc}': {explain(e) if explain else e['msg']}")
     return "; ".join(parts)

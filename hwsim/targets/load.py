@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from hwsim.errors import ConfigError, UnknownTargetError
 from hwsim.targets.schema import Target
-from hwsim.yamlio import read_mapping, read_text
+from hwsim.yamlio import read_mapping, read_text, validation_message
 
 _MAX_DEPTH = 8
 
@@ -89,22 +89,18 @@ def _field_hint(model: type[BaseModel], loc: tuple) -> str:
     return f"; remove it or use one of {', '.join(m.model_fields)}"
 
 
-def _message(exc: ValidationError, origin: str) -> str:
-    parts = []
-    for e in exc.errors():
-        loc = tuple(e["loc"])
-        where = ".".join(str(x) for x in loc) or "(top level)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key" + _field_hint(Target, loc)
-        elif e["type"] in ("float_parsing", "float_type", "int_parsing", "finite_number"):
-            msg += "; give a plain number in the unit the field name states (e.g. 51.2e9 for bytes_per_s)"
-        elif e["type"] in ("greater_than", "greater_than_equal"):
-            msg += f" (got {e.get('input')!r}); fix the value"
-        elif e["type"] == "missing":
-            msg = "missing; add it (see targets/*.yaml for examples)"
-        parts.append(f"field '{where}': {msg}")
-    return f"{origin}: " + "; ".join(parts)
+def _explain(e: dict) -> str:
+    """The message for one validation error of a target, with the fix spelled out."""
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key" + _field_hint(Target, tuple(e["loc"]))
+    elif e["type"] in ("float_parsing", "float_type", "int_parsing", "finite_number"):
+        msg += "; give a plain number in the unit the field name states (e.g. 51.2e9 for bytes_per_s)"
+    elif e["type"] in ("greater_than", "greater_than_equal"):
+        msg += f" (got {e.get('input')!r}); fix the value"
+    elif e["type"] == "missing":
+        msg = "missing; add it (see targets/*.yaml for examples)"
+    return msg
 
 
 def load_target(target: str | Path | Target) -> Target:
@@ -133,4 +129,4 @@ def _load(ref: str) -> Target:
     try:
         return Target(**raw)
     except ValidationError as exc:
-        raise ConfigError(_message(exc, origin)) from None
+        raise ConfigError(f"{origin}: {validation_message(exc, _explain)}") from None
