@@ -4,10 +4,10 @@ Usage: ``python benchmarks/bench_gemm.py [--m 512 --k 4096 --n 4096 --repeat 5]`
 
 Prints, for an (M, K) @ (K, N) product, the best-of-``repeat`` wall time of
 
-* exact int8 GEMM (``hwsim.ops.int_matmul(..., overflow="none")``) vs onnxruntime
+* exact int8 GEMM (``hwsim.kernel_api.int_matmul(..., overflow="none")``) vs onnxruntime
   MatMulInteger (B a constant initializer, so ORT may prepack it), u8*u8 and s8*s8;
 * FP8 (E4M3) GEMM with exact and with sequential fp32 accumulation
-  (``hwsim.ops.float_matmul``) vs numpy float32 matmul on the same values.
+  (``hwsim.kernel_api.float_matmul``) vs numpy float32 matmul on the same values.
 
 GOPS counts 2 operations per multiply-accumulate; GMAC/s counts one.
 """
@@ -20,7 +20,7 @@ import ml_dtypes
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from hwsim import ops
+from hwsim import kernel_api
 
 
 def best_times(fns, repeat):
@@ -60,10 +60,10 @@ def bench_int8(m, k, n, repeat, rng):
         a = rng.integers(info.min, info.max, (m, k), endpoint=True).astype(dt)
         b = rng.integers(info.min, info.max, (k, n), endpoint=True).astype(dt)
         run_ort = ort_matmul_integer(b)
-        ours = ops.int_matmul(a, b, overflow="none")
+        ours = kernel_api.int_matmul(a, b, overflow="none")
         assert np.array_equal(ours, run_ort(a).astype(np.int64)), "results differ from ORT"
         af, bf = a.astype(np.float32), b.astype(np.float32)
-        fns = [lambda: run_ort(a), lambda: ops.int_matmul(a, b, overflow="none"), lambda: af @ bf]
+        fns = [lambda: run_ort(a), lambda: kernel_api.int_matmul(a, b, overflow="none"), lambda: af @ bf]
         t_ort, t_ours, t_np = best_times(fns, repeat)
         name = f"{np.dtype(dt).name}x{np.dtype(dt).name}"
         rows.append((f"exact int GEMM {name}", t_ours, f"ORT MatMulInteger {name}", t_ort))
@@ -77,8 +77,8 @@ def bench_fp8(m, k, n, repeat, rng):
         return x.astype(ml_dtypes.float8_e4m3fn).astype(np.float32)
 
     a, b = fp8((m, k)), fp8((k, n))
-    t_np, t_exact, t_seq = best_times([lambda: a @ b, lambda: ops.float_matmul(a, b, "exact"),
-                                       lambda: ops.float_matmul(a, b, "fp32", "sequential")], repeat)
+    t_np, t_exact, t_seq = best_times([lambda: a @ b, lambda: kernel_api.float_matmul(a, b, "exact"),
+                                       lambda: kernel_api.float_matmul(a, b, "fp32", "sequential")], repeat)
     return [("FP8 GEMM, exact accumulation", t_exact, "numpy float32 matmul", t_np),
             ("FP8 GEMM, sequential fp32 accumulation", t_seq, "numpy float32 matmul", t_np)]
 

@@ -4,13 +4,13 @@ Integer path: every activation input and the weight carry an integer QuantSpec w
 (activations per tensor; weights per tensor or per output channel). Codes are recovered exactly
 from the real values, the products are accumulated in the op's ``accumulator`` (default int32;
 ``intN`` for an N-bit accumulator) with ``ctx.overflow`` (wrap | saturate) via
-:mod:`hwsim.ops`; an int32 bias is added as codes at scale ``s_x * s_w``. If the output tensor is
+:mod:`hwsim.kernel_api`; an int32 bias is added as codes at scale ``s_x * s_w``. If the output tensor is
 integer with a scale, the accumulator is requantized with ``ctx.requant`` (exact | onnxruntime |
 gemmlowp | tflite, multipliers computed as the reproduced library does); otherwise the output is
 the dequantized accumulator ``acc * s_x * s_w``.
 
 Float path (anything else): when both operands are low-precision (not fp32), the unscaled format
-values are multiplied exactly and summed by :func:`hwsim.ops.float_matmul` in the op's
+values are multiplied exactly and summed by :func:`hwsim.kernel_api.float_matmul` in the op's
 accumulator (default fp32, ``ctx.float_order`` summation), then multiplied by the per-tensor /
 per-channel scales; with an fp32 operand the product is taken in float64 (the output is rounded
 to its tensor's format by the runner). The float reference is float64 throughout.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim import formats, ops
+from hwsim import formats, kernel_api
 from hwsim.sim import qspec
 from hwsim.sim.registry import register_exec
 
@@ -93,7 +93,7 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int):
     zp = _zp(spec_y)
     if ctx.requant in ("gemmlowp", "tflite"):
         acc = _overflow(acc, 32, "wrap")  # int32 registers
-    q = ops.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, np.int32, axis)
+    q = kernel_api.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, np.int32, axis)
     q = np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
     return qspec.from_codes(q, spec_y)
 
@@ -110,8 +110,8 @@ def _add_bias_int(ctx, op, acc, xs, sx, sw, axis, bits, overflow):
 def _int_dot(ctx, a, az, b, bz, bits, overflow):
     """``(a - az) @ (b - bz)`` with a (M, K), b (K, N); MLAS-style pairs when modelled."""
     if not ctx.pairwise_int16:
-        return ops.int_matmul(a - az, b - bz, bits, overflow)
-    raw = ops.int_matmul(a, b, bits, overflow, pairwise_int16=True)
+        return kernel_api.int_matmul(a - az, b - bz, bits, overflow)
+    raw = kernel_api.int_matmul(a, b, bits, overflow, pairwise_int16=True)
     corr = -bz * a.sum(-1, keepdims=True) - az * b.sum(0) + a.shape[-1] * az * bz
     return _overflow(raw + corr, bits, overflow)
 
@@ -128,7 +128,7 @@ def _float_dot(ctx, op, a2, b2) -> np.ndarray:
     if not (np.all(np.isfinite(a2)) and np.all(np.isfinite(b2))):
         ctx.note(f"{op.name}: non-finite operands: product taken in float64")
         return a2 @ b2
-    return ops.float_matmul(np.ascontiguousarray(a2), np.ascontiguousarray(b2), acc, ctx.float_order)
+    return kernel_api.float_matmul(np.ascontiguousarray(a2), np.ascontiguousarray(b2), acc, ctx.float_order)
 
 
 def _unscaled_weight(ctx, w, spec_w):
@@ -229,7 +229,7 @@ def _conv2d(ctx, op, xs):
         bits, overflow = _acc(ctx, op)
         s_x, s_w = _scales(sx, sw)
         zw = _zp(sw)
-        acc = ops.int_conv2d(qspec.codes(x, sx), qspec.codes(w, sw), op.stride, op.padding, op.dilation,
+        acc = kernel_api.int_conv2d(qspec.codes(x, sx), qspec.codes(w, sw), op.stride, op.padding, op.dilation,
                              op.groups, bits, overflow, _zp(sx)[0], zw if zw.size > 1 else zw[0])
         acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, 1, bits, overflow)
         return _finish_int(ctx, op, acc, s_x, s_w, 1)

@@ -232,7 +232,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         Graph input name -> array in boundary types (:mod:`hwsim.sim.boundary`); KV caches may
         be given by tensor name too.
     requant : {"exact", "onnxruntime", "gemmlowp", "tflite"}
-        Requantization of integer layers (see :func:`hwsim.ops.requantize`).
+        Requantization of integer layers (see :func:`hwsim.kernel_api.requantize`).
     seed : int
         Seed of synthetic weights, KV caches, VQ codebooks and stochastic rounding.
     calibration : dict or list of dict, optional

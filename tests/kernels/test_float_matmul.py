@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwsim import ops
+from hwsim import kernel_api
 from hwsim.errors import ConfigError, InputDataError, ShapeError
 from hwsim.kernels import floatgemm as fg
 from tests.kernels import reference as ref
@@ -63,7 +63,7 @@ def test_single_rounding_breaks_ties_with_the_lost_bits():
     """2**-100 + 289/256 is just above a bf16 tie; rounding float64(sum) would go to even (1.125)."""
     a = np.array([[2.0**-50, 17 / 16]], np.float32)
     b = np.array([[2.0**-50], [17 / 16]], np.float32)
-    assert ops.float_matmul(a, b, "bf16")[0, 0] == 290 / 256
+    assert kernel_api.float_matmul(a, b, "bf16")[0, 0] == 290 / 256
 
 
 @pytest.mark.nojit
@@ -78,7 +78,7 @@ def test_sequential_matches_loop(m, k, n, fmt, acc, seed):
     a, b = _values(rng, fmt, (m, k), 4.0), _values(rng, fmt, (k, n), 4.0)
     with np.errstate(over="ignore", invalid="ignore"):
         want = ref.float_matmul_loop(a, b, ORACLE[acc])
-    np.testing.assert_array_equal(ops.float_matmul(a, b, acc, "sequential"), want)
+    np.testing.assert_array_equal(kernel_api.float_matmul(a, b, acc, "sequential"), want)
 
 
 @pytest.mark.nojit
@@ -87,9 +87,9 @@ def test_sequential_matches_loop(m, k, n, fmt, acc, seed):
 def test_pairwise_and_blocked_match_loops(rng, acc, k):
     a, b = _values(rng, E4M3, (2, k), 8.0), _values(rng, E4M3, (k, 3), 8.0)
     with np.errstate(over="ignore"):
-        np.testing.assert_array_equal(ops.float_matmul(a, b, acc, "pairwise"),
+        np.testing.assert_array_equal(kernel_api.float_matmul(a, b, acc, "pairwise"),
                                       ref.pairwise_loop(a, b, ORACLE[acc]))
-        np.testing.assert_array_equal(ops.float_matmul(a, b, acc, "blocked", block_k=8),
+        np.testing.assert_array_equal(kernel_api.float_matmul(a, b, acc, "blocked", block_k=8),
                                       ref.blocked_loop(a, b, ORACLE[acc], 8))
 
 
@@ -97,13 +97,13 @@ def test_fp32_generic_path_matches_loop(rng):
     a = (rng.standard_normal((3, 40)) * 100).astype(np.float32)  # 24-bit products: no fast path
     b = rng.standard_normal((40, 4)).astype(np.float32)
     assert not fg.products_exact_in_f32(a.astype(np.float64), b.astype(np.float64))
-    np.testing.assert_array_equal(ops.float_matmul(a, b, "fp32"), ref.float_matmul_loop(a, b, np.float32))
+    np.testing.assert_array_equal(kernel_api.float_matmul(a, b, "fp32"), ref.float_matmul_loop(a, b, np.float32))
 
 
 def test_orders_differ_on_fp16():
     rng = np.random.default_rng(7)
     a, b = _values(rng, E4M3, (4, 256), 8.0), _values(rng, E4M3, (256, 4), 8.0)
-    outs = [ops.float_matmul(a, b, "fp16", o, 16) for o in ("sequential", "pairwise", "blocked")]
+    outs = [kernel_api.float_matmul(a, b, "fp16", o, 16) for o in ("sequential", "pairwise", "blocked")]
     assert not np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])
 
 
@@ -114,7 +114,7 @@ def test_exact_accumulator_matches_fsum(rng, scale):
     b = _values(rng, E5M2, (100, 4))
     blas = fg.blas_is_exact(a.astype(np.float64), b.astype(np.float64))
     assert blas == (scale == 1.0)  # both the BLAS and the fsum path are exercised
-    np.testing.assert_array_equal(ops.float_matmul(a, b, "exact"), ref.exact_matmul(a, b))
+    np.testing.assert_array_equal(kernel_api.float_matmul(a, b, "exact"), ref.exact_matmul(a, b))
 
 
 @pytest.mark.nojit
@@ -125,7 +125,7 @@ def test_mx_matmul_matches_oracle(rng, k, acc):
     a, b = _values(rng, E4M3, (2, k), 8.0), _values(rng, E4M3, (k, 3), 8.0)
     sa = np.exp2(rng.integers(-6, 6, (2, nb))).astype(np.float32)
     sb = np.exp2(rng.integers(-6, 6, (nb, 3))).astype(np.float32)
-    got = ops.mx_matmul(a, sa, b, sb, acc)
+    got = kernel_api.mx_matmul(a, sa, b, sb, acc)
     if acc == "exact":
         want = ref.exact_matmul(a * np.repeat(sa, 32, 1)[:, :k], b * np.repeat(sb, 32, 0)[:k])
     else:
@@ -136,18 +136,18 @@ def test_mx_matmul_matches_oracle(rng, k, acc):
 def test_float_errors():
     a = np.ones((2, 3), np.float32)
     with pytest.raises(ConfigError, match="fp16"):
-        ops.float_matmul(a, a.T, accumulator="fp8")
+        kernel_api.float_matmul(a, a.T, accumulator="fp8")
     with pytest.raises(ConfigError, match="pairwise"):
-        ops.float_matmul(a, a.T, order="tree")
+        kernel_api.float_matmul(a, a.T, order="tree")
     with pytest.raises(ShapeError):
-        ops.float_matmul(a, a)
+        kernel_api.float_matmul(a, a)
     with pytest.raises(InputDataError):
-        ops.float_matmul(a * np.nan, a.T)
+        kernel_api.float_matmul(a * np.nan, a.T)
     with pytest.raises(InputDataError):
-        ops.mx_matmul(a, np.full((2, 1), 3.0), a.T, np.ones((1, 2)))
+        kernel_api.mx_matmul(a, np.full((2, 1), 3.0), a.T, np.ones((1, 2)))
     with pytest.raises(ShapeError):
-        ops.mx_matmul(a, np.ones((2, 2)), a.T, np.ones((1, 2)))
-    assert math.isinf(ops.float_matmul(np.array([[300.0, 300.0]]), np.array([[300.0], [300.0]]),
+        kernel_api.mx_matmul(a, np.ones((2, 2)), a.T, np.ones((1, 2)))
+    assert math.isinf(kernel_api.float_matmul(np.array([[300.0, 300.0]]), np.array([[300.0], [300.0]]),
                                        "fp16")[0, 0])
 
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwsim import ops
+from hwsim import kernel_api
 from hwsim.errors import ConfigError, InputDataError, ShapeError
 from tests.kernels import reference as ref
 
@@ -27,7 +27,7 @@ def _rand(rng, dtype, shape, lo=None, hi=None):
 def test_int_matmul_matches_oracle(m, k, n, da, db, mode, bits, seed):
     rng = np.random.default_rng(seed)
     a, b = _rand(rng, da, (m, k)), _rand(rng, db, (k, n))
-    got = ops.int_matmul(a, b, acc_bits=bits, overflow=mode)
+    got = kernel_api.int_matmul(a, b, acc_bits=bits, overflow=mode)
     want = ref.int_matmul(a, b, bits if mode != "none" else 64, mode)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, want)
@@ -38,7 +38,7 @@ def test_int_matmul_matches_oracle(m, k, n, da, db, mode, bits, seed):
 @pytest.mark.parametrize("pairwise", [False, True])
 def test_small_acc_overflows(rng, mode, pairwise):
     a, b = _rand(rng, np.uint8, (4, 33)), _rand(rng, np.int8, (33, 3))
-    got = ops.int_matmul(a, b, acc_bits=12, overflow=mode, pairwise_int16=pairwise)
+    got = kernel_api.int_matmul(a, b, acc_bits=12, overflow=mode, pairwise_int16=pairwise)
     want = ref.int_matmul(a, b, 12 if mode != "none" else 64, mode, pairwise)
     np.testing.assert_array_equal(got, want)
     if mode != "none":  # overflow really happened
@@ -50,27 +50,27 @@ def test_small_acc_overflows(rng, mode, pairwise):
 def test_pairwise_int16_matches_oracle(k, mode, seed):
     rng = np.random.default_rng(seed)
     a, b = _rand(rng, np.uint8, (3, k), 200), _rand(rng, np.int8, (k, 4))
-    got = ops.int_matmul(a, b, 20, mode, pairwise_int16=True)
+    got = kernel_api.int_matmul(a, b, 20, mode, pairwise_int16=True)
     np.testing.assert_array_equal(got, ref.int_matmul(a, b, 20 if mode != "none" else 64, mode, True))
 
 
 def test_pairwise_saturates_int16(rng):
     a = np.full((1, 4), 255, np.uint8)
     b = np.full((4, 1), 127, np.int8)
-    assert ops.int_matmul(a, b, pairwise_int16=True)[0, 0] == 2 * 32767
-    assert ops.int_matmul(a, b)[0, 0] == 4 * 255 * 127
+    assert kernel_api.int_matmul(a, b, pairwise_int16=True)[0, 0] == 2 * 32767
+    assert kernel_api.int_matmul(a, b)[0, 0] == 4 * 255 * 127
 
 
 def test_batched_and_large_k(rng):
     a, b = _rand(rng, np.uint8, (2, 3, 5000)), _rand(rng, np.uint8, (5000, 7))
     exact = a.astype(np.int64) @ b.astype(np.int64)
-    np.testing.assert_array_equal(ops.int_matmul(a, b, overflow="none"), exact)
-    np.testing.assert_array_equal(ops.int_matmul(a, b, 24, "wrap"), ref.wrap(exact, 24).astype(np.int64))
+    np.testing.assert_array_equal(kernel_api.int_matmul(a, b, overflow="none"), exact)
+    np.testing.assert_array_equal(kernel_api.int_matmul(a, b, 24, "wrap"), ref.wrap(exact, 24).astype(np.int64))
 
 
 def test_wide_inputs_fall_back_to_exact_loop(rng):
     a, b = _rand(rng, np.int32, (3, 20)), _rand(rng, np.int32, (20, 2), -1000, 1000)
-    np.testing.assert_array_equal(ops.int_matmul(a, b, 64, "none"), a.astype(np.int64) @ b)
+    np.testing.assert_array_equal(kernel_api.int_matmul(a, b, 64, "none"), a.astype(np.int64) @ b)
 
 
 CONV_CASES = [  # (x shape, w shape, stride, pads, dilation, groups)
@@ -88,7 +88,7 @@ def test_int_conv2d_matches_oracle(rng, case, mode, bits):
     xs, ws, stride, pads, dil, groups = case
     x, w = _rand(rng, np.uint8, xs), _rand(rng, np.int8, ws)
     wzp = rng.integers(-3, 4, ws[0])
-    got = ops.int_conv2d(x, w, stride, pads, dil, groups, bits, mode, 17, wzp)
+    got = kernel_api.int_conv2d(x, w, stride, pads, dil, groups, bits, mode, 17, wzp)
     want = ref.int_conv2d(x, w, stride, pads, dil, groups, bits, mode, 17, wzp)
     np.testing.assert_array_equal(got, want)
 
@@ -97,7 +97,7 @@ def test_int_conv2d_matches_oracle(rng, case, mode, bits):
 @pytest.mark.parametrize("mode", MODES)
 def test_int_conv2d_small_nojit(rng, mode):
     x, w = _rand(rng, np.uint8, (1, 4, 5, 5)), _rand(rng, np.int8, (4, 2, 2, 3))
-    got = ops.int_conv2d(x, w, (2, 1), (1, 0, 0, 1), (1, 2), 2, 14, mode, 100, 3)
+    got = kernel_api.int_conv2d(x, w, (2, 1), (1, 0, 0, 1), (1, 2), 2, 14, mode, 100, 3)
     want = ref.int_conv2d(x, w, (2, 1), (1, 0, 0, 1), (1, 2), 2, 14 if mode != "none" else 64,
                           mode, 100, 3)
     np.testing.assert_array_equal(got, want)
@@ -106,23 +106,23 @@ def test_int_conv2d_small_nojit(rng, mode):
 @pytest.mark.nojit
 def test_exact_blas_path_small_nojit(rng):
     a, b = _rand(rng, np.uint8, (3, 40)), _rand(rng, np.int8, (40, 5))
-    np.testing.assert_array_equal(ops.int_matmul(a, b, 16, "wrap"), ref.int_matmul(a, b, 16, "wrap"))
+    np.testing.assert_array_equal(kernel_api.int_matmul(a, b, 16, "wrap"), ref.int_matmul(a, b, 16, "wrap"))
 
 
 def test_errors():
     a8 = np.zeros((2, 3), np.int8)
     with pytest.raises(ShapeError):
-        ops.int_matmul(a8, np.zeros((4, 2), np.int8))
+        kernel_api.int_matmul(a8, np.zeros((4, 2), np.int8))
     with pytest.raises(InputDataError):
-        ops.int_matmul(a8.astype(np.float32), np.zeros((3, 2), np.int8))
+        kernel_api.int_matmul(a8.astype(np.float32), np.zeros((3, 2), np.int8))
     with pytest.raises(ConfigError, match="saturate"):
-        ops.int_matmul(a8, np.zeros((3, 2), np.int8), overflow="clip")
+        kernel_api.int_matmul(a8, np.zeros((3, 2), np.int8), overflow="clip")
     with pytest.raises(ConfigError):
-        ops.int_matmul(a8, np.zeros((3, 2), np.int8), acc_bits=1)
+        kernel_api.int_matmul(a8, np.zeros((3, 2), np.int8), acc_bits=1)
     with pytest.raises(ShapeError):
-        ops.int_conv2d(np.zeros((1, 3, 4, 4), np.int8), np.zeros((2, 2, 3, 3), np.int8))
+        kernel_api.int_conv2d(np.zeros((1, 3, 4, 4), np.int8), np.zeros((2, 2, 3, 3), np.int8))
     with pytest.raises(ShapeError):
-        ops.int_conv2d(np.zeros((1, 3, 2, 2), np.int8), np.zeros((2, 3, 3, 3), np.int8))
+        kernel_api.int_conv2d(np.zeros((1, 3, 2, 2), np.int8), np.zeros((2, 3, 3, 3), np.int8))
 
 
 def test_qlinear_pairwise_adds_zero_point_terms_after_the_raw_sum(rng):
@@ -133,8 +133,8 @@ def test_qlinear_pairwise_adds_zero_point_terms_after_the_raw_sum(rng):
     acc = raw - bzp * a.astype(np.int64).sum(1, keepdims=True) - azp * b.astype(np.int64).sum(0) \
         + 37 * azp * bzp
     one = np.array(1.0, np.float32)
-    got = ops.qlinear_matmul(a, one, np.uint8(azp), b, one, np.int8(bzp), np.array(512.0, np.float32),
+    got = kernel_api.qlinear_matmul(a, one, np.uint8(azp), b, one, np.int8(bzp), np.array(512.0, np.float32),
                              np.uint8(128), requant="onnxruntime", pairwise_int16=True)
-    want = ops.requantize(acc, np.float32(1 / 512), 128, "onnxruntime", np.uint8)
+    want = kernel_api.requantize(acc, np.float32(1 / 512), 128, "onnxruntime", np.uint8)
     np.testing.assert_array_equal(got, want)
     assert not np.array_equal(raw, a.astype(np.int64) @ b)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hwsim import ops
+from hwsim import kernel_api
 from tests.kernels import onnx_models as om
 
 PAIRS = [(np.uint8, np.uint8), (np.int8, np.int8), (np.uint8, np.int8)]
@@ -34,7 +34,7 @@ def _matmul_case(rng, da, db, m, k, n, per_column, b_zp_zero=False):
 def test_qlinear_matmul_vs_reference(rng, da, db, per_column, mkn):
     args = _matmul_case(rng, da, db, *mkn, per_column)
     want = om.run_reference(om.qlinear_matmul_model(*args), args[0])
-    got = ops.qlinear_matmul(*args, requant="exact")
+    got = kernel_api.qlinear_matmul(*args, requant="exact")
     assert got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)
 
@@ -67,7 +67,7 @@ def _conv_case(rng, dx, dw, case, per_channel, bias=True, w_zp_zero=False):
 def test_qlinear_conv_vs_reference(rng, dx, dw, per_channel, case):
     args, attrs = _conv_case(rng, dx, dw, case, per_channel)
     want = om.run_reference(om.qlinear_conv_model(*args, *attrs), args[0])
-    got = ops.qlinear_conv(*args, *attrs, requant="exact")
+    got = kernel_api.qlinear_conv(*args, *attrs, requant="exact")
     np.testing.assert_array_equal(got, want)
 
 
@@ -76,13 +76,13 @@ def test_integer_ops_vs_reference(rng):
     model = om.single_node("MatMulInteger", a, [("b", b), ("a_zp", np.array(3, np.uint8)),
                                                ("b_zp", np.array(-2, np.int8))], np.int32)
     want = om.run_reference(model, a)
-    np.testing.assert_array_equal(ops.matmul_integer(a, b, np.uint8(3), np.int8(-2)), want)
+    np.testing.assert_array_equal(kernel_api.matmul_integer(a, b, np.uint8(3), np.int8(-2)), want)
     x, w = _q(rng, np.uint8, (1, 4, 7, 7)), _q(rng, np.uint8, (6, 2, 3, 3))
     model = om.single_node("ConvInteger", x, [("w", w), ("x_zp", np.array(9, np.uint8)),
                                               ("w_zp", np.array(130, np.uint8))], np.int32,
                            pads=[1, 0, 1, 2], strides=[1, 2], group=2)
     want = om.run_reference(model, x)
-    got = ops.conv_integer(x, w, 9, 130, (1, 2), (1, 0, 1, 2), (1, 1), 2)
+    got = kernel_api.conv_integer(x, w, 9, 130, (1, 2), (1, 0, 1, 2), (1, 1), 2)
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, want)
 
@@ -98,7 +98,7 @@ ORT_PAIRS = [(np.uint8, np.uint8), (np.int8, np.int8)]
 def test_qlinear_matmul_vs_onnxruntime(rng, da, db, per_column, mkn):
     args = _matmul_case(rng, da, db, *mkn, per_column, b_zp_zero=per_column)
     want = om.run_ort(om.qlinear_matmul_model(*args), args[0])
-    np.testing.assert_array_equal(ops.qlinear_matmul(*args, requant="onnxruntime"), want)
+    np.testing.assert_array_equal(kernel_api.qlinear_matmul(*args, requant="onnxruntime"), want)
 
 
 @pytest.mark.parametrize("dx,dw", ORT_PAIRS)
@@ -107,7 +107,7 @@ def test_qlinear_matmul_vs_onnxruntime(rng, da, db, per_column, mkn):
 def test_qlinear_conv_vs_onnxruntime(rng, dx, dw, per_channel, case):
     args, attrs = _conv_case(rng, dx, dw, case, per_channel, w_zp_zero=per_channel)
     want = om.run_ort(om.qlinear_conv_model(*args, *attrs), args[0])
-    np.testing.assert_array_equal(ops.qlinear_conv(*args, *attrs, requant="onnxruntime"), want)
+    np.testing.assert_array_equal(kernel_api.qlinear_conv(*args, *attrs, requant="onnxruntime"), want)
 
 
 def test_u8s8_onnxruntime_int16_pairs(rng):
@@ -120,8 +120,8 @@ def test_u8s8_onnxruntime_int16_pairs(rng):
     args = (a, np.array(0.01, np.float32), np.array(0, np.uint8), b, np.array(0.01, np.float32),
             np.array(0, np.int8), np.array(3.0, np.float32), np.array(0, np.uint8))
     want = om.run_ort(om.qlinear_matmul_model(*args), a)
-    paired = ops.qlinear_matmul(*args, requant="onnxruntime", pairwise_int16=True)
-    exact = ops.qlinear_matmul(*args, requant="onnxruntime")
+    paired = kernel_api.qlinear_matmul(*args, requant="onnxruntime", pairwise_int16=True)
+    exact = kernel_api.qlinear_matmul(*args, requant="onnxruntime")
     assert not np.array_equal(paired, exact)
     np.testing.assert_array_equal(want, exact if om.cpu_has_vnni() else paired)
 
@@ -132,7 +132,7 @@ def test_requant_modes_separate_onnxruntime_from_reference():
     acc = np.arange(20000, 62000)
     cols = []  # (per-column multiplier, accumulator) where the two modes disagree
     for m in np.linspace(0.0037, 0.0042, 120, dtype=np.float32):
-        hit = ops.requantize(acc, m, 0, "onnxruntime") != ops.requantize(acc, m, 0, "exact")
+        hit = kernel_api.requantize(acc, m, 0, "onnxruntime") != kernel_api.requantize(acc, m, 0, "exact")
         cols += [(m, t) for t in acc[hit][:1]]
     assert len(cols) >= 8
     ms, targets = np.array([c[0] for c in cols], np.float32), np.array([c[1] for c in cols])
@@ -146,8 +146,8 @@ def test_requant_modes_separate_onnxruntime_from_reference():
     args = (a, one, zero, b, ms, np.zeros(ms.size, np.uint8), one, zero)
     model = om.qlinear_matmul_model(*args)
     ort_out, ref_out = om.run_ort(model, a), om.run_reference(model, a)
-    np.testing.assert_array_equal(ops.qlinear_matmul(*args, requant="onnxruntime"), ort_out)
-    np.testing.assert_array_equal(ops.qlinear_matmul(*args, requant="exact"), ref_out)
+    np.testing.assert_array_equal(kernel_api.qlinear_matmul(*args, requant="onnxruntime"), ort_out)
+    np.testing.assert_array_equal(kernel_api.qlinear_matmul(*args, requant="exact"), ref_out)
     assert np.all(ort_out != ref_out)
 
 
@@ -156,10 +156,10 @@ def test_qlinear_errors(rng):
 
     args = list(_matmul_case(rng, np.uint8, np.uint8, 3, 8, 4, False))
     with pytest.raises(ConfigError, match="onnxruntime"):
-        ops.qlinear_matmul(*args, requant="round")
+        kernel_api.qlinear_matmul(*args, requant="round")
     args[1] = np.ones(3, np.float32)  # per-row a_scale: not supported
     with pytest.raises(ShapeError, match="a_scale"):
-        ops.qlinear_matmul(*args)
+        kernel_api.qlinear_matmul(*args)
     args, attrs = _conv_case(rng, np.uint8, np.uint8, CONVS[0], True)
     with pytest.raises(ShapeError, match="w_zero_point"):
-        ops.qlinear_conv(*args[:5], np.zeros(3, np.uint8), *args[6:], *attrs)
+        kernel_api.qlinear_conv(*args[:5], np.zeros(3, np.uint8), *args[6:], *attrs)

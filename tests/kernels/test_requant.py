@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hwsim import ops
+from hwsim import kernel_api
 from hwsim.errors import ConfigError, InputDataError
 from hwsim.kernels import requant as rq
 from tests.kernels import reference as ref
@@ -35,7 +35,7 @@ def test_fixed_point_matches_fixedpoint_h(rng, mode, dtype):
     for m in _random_multipliers(rng, 40):
         acc = _random_acc(rng, 50)
         zp = int(rng.integers(info.min, info.max + 1))
-        got = ops.requantize(acc, m, zp, mode, dtype)
+        got = kernel_api.requantize(acc, m, zp, mode, dtype)
         want = [ref.requant_fixed(int(x), float(m), zp, info.min, info.max, mode == "tflite")
                 for x in acc]
         np.testing.assert_array_equal(got.astype(np.int64), want)
@@ -44,8 +44,8 @@ def test_fixed_point_matches_fixedpoint_h(rng, mode, dtype):
 def test_double_and_single_rounding_differ(rng):
     acc = _random_acc(rng, 20000)
     m = 0.0123456
-    g = ops.requantize(acc, m, 0, "gemmlowp", np.int32)
-    t = ops.requantize(acc, m, 0, "tflite", np.int32)
+    g = kernel_api.requantize(acc, m, 0, "gemmlowp", np.int32)
+    t = kernel_api.requantize(acc, m, 0, "tflite", np.int32)
     assert 0 < np.count_nonzero(g != t) < acc.size // 10
 
 
@@ -54,9 +54,9 @@ def test_per_channel_equals_per_tensor_slices(rng, mode):
     acc = rng.integers(-(2**20), 2**20, (3, 5, 7))
     mult = (10.0 ** rng.uniform(-5, -2, 5)).astype(np.float32)
     zp = rng.integers(0, 256, 5)
-    got = ops.requantize(acc, mult, zp, mode, np.uint8, axis=1)
+    got = kernel_api.requantize(acc, mult, zp, mode, np.uint8, axis=1)
     for c in range(5):
-        want = ops.requantize(acc[:, c], mult[c], zp[c], mode, np.uint8)
+        want = kernel_api.requantize(acc[:, c], mult[c], zp[c], mode, np.uint8)
         np.testing.assert_array_equal(got[:, c], want)
 
 
@@ -65,25 +65,25 @@ def test_float_modes_match_their_formulas(rng):
     for m in (10.0 ** rng.uniform(-7, -1, 30)).astype(np.float32):
         zp = 3
         exact = np.clip(np.rint(acc * np.float64(m) + zp), -128, 127)
-        np.testing.assert_array_equal(ops.requantize(acc, m, zp, "exact", np.int8), exact)
+        np.testing.assert_array_equal(kernel_api.requantize(acc, m, zp, "exact", np.int8), exact)
         f = np.clip(acc.astype(np.float32) * m, np.float32(-128 - zp), np.float32(127 - zp))
         ort = np.rint(f).astype(np.int64) + zp
-        np.testing.assert_array_equal(ops.requantize(acc, m, zp, "onnxruntime", np.int8), ort)
+        np.testing.assert_array_equal(kernel_api.requantize(acc, m, zp, "onnxruntime", np.int8), ort)
 
 
 def test_half_even_ties():
     acc = np.array([1, 3, 5, -1, -3])
-    np.testing.assert_array_equal(ops.requantize(acc, np.float32(0.5), 0, "exact", np.int8),
+    np.testing.assert_array_equal(kernel_api.requantize(acc, np.float32(0.5), 0, "exact", np.int8),
                                   [0, 2, 2, 0, -2])
     # SaturatingRoundingDoublingHighMul's nudge rounds exact halves toward +inf
-    np.testing.assert_array_equal(ops.requantize(acc, 0.5, 0, "gemmlowp", np.int8),
+    np.testing.assert_array_equal(kernel_api.requantize(acc, 0.5, 0, "gemmlowp", np.int8),
                                   [1, 2, 3, 0, -1])
 
 
 def test_requantize_errors():
     with pytest.raises(ConfigError, match="tflite"):
-        ops.requantize(np.array([1]), 0.5, mode="fast")
+        kernel_api.requantize(np.array([1]), 0.5, mode="fast")
     with pytest.raises(InputDataError):
-        ops.requantize(np.array([2**40]), 0.5, mode="gemmlowp")
+        kernel_api.requantize(np.array([2**40]), 0.5, mode="gemmlowp")
     with pytest.raises(InputDataError):
-        ops.requantize(np.array([1.0]), 0.5)
+        kernel_api.requantize(np.array([1.0]), 0.5)

@@ -100,12 +100,12 @@ def test_qlinearconv_matches_onnxruntime(dt, per_channel, tmp_path):
 
 def test_exact_and_onnxruntime_modes_can_differ():
     """The modes are really different arithmetic: float32(acc) * float32(m) vs float64 product."""
-    from hwsim import ops
+    from hwsim import kernel_api
 
     acc = np.arange(2**24, 2**24 + 4000, dtype=np.int64)
     m = np.float32(0.3)
-    e = ops.requantize(acc, m, 0, "exact", np.int32)
-    o = ops.requantize(acc, m, 0, "onnxruntime", np.int32)
+    e = kernel_api.requantize(acc, m, 0, "exact", np.int32)
+    o = kernel_api.requantize(acc, m, 0, "onnxruntime", np.int32)
     assert np.count_nonzero(e != o) > 0
 
 
