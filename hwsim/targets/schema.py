@@ -30,11 +30,34 @@ class MacRate(_Record):
 
     activation: str = Field(description="Activation format name, e.g. int8, fp16.")
     weight: str = Field(description="Weight format name, e.g. int8, int4, fp8_e4m3fn.")
-    macs_per_cycle: float = Field(gt=0, description="MACs per clock cycle per core (simd) or per unit.")
+    macs_per_cycle: float = Field(gt=0, description="MACs per clock cycle per core (simd, vector) or of the whole "
+                                                    "array (systolic). A systolic unit may give "
+                                                    "macs_per_pe_per_cycle instead; this is then derived.")
+    macs_per_pe_per_cycle: float | None = Field(
+        None, gt=0, description="Systolic only: MACs per cycle of one PE (2 for int4 packed two per int8 PE); "
+                                "macs_per_cycle = rows x cols x this, so a bigger array is priced as one.")
     accumulator: str = Field(description="Accumulator format: 'fx' (product range + 12 bits), intN or a float name.")
     source: str = Field(description="Where the rate comes from.")
 
     _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
+
+
+#: an explicit systolic rate further than this factor from one MAC per PE per cycle contradicts rows x cols
+_MAX_PER_PE_FACTOR = 8
+
+
+def _check_array_rate(i: int, rate, dims: list[int]) -> None:
+    """Refuse an explicit systolic macs_per_cycle that rows x cols cannot be running (e.g. a 256 x 256
+    array left at the 64 x 64 array's 4096 MACs/cycle would be priced slower than the small one)."""
+    mpc = rate.get("macs_per_cycle") if isinstance(rate, dict) else None
+    if not isinstance(mpc, (int, float)) or mpc <= 0:
+        return
+    per_pe = mpc / (dims[0] * dims[1])
+    if not 1 / _MAX_PER_PE_FACTOR <= per_pe <= _MAX_PER_PE_FACTOR:
+        raise ValueError(
+            f"rates[{i}].macs_per_cycle {mpc:g} on a {dims[0]} x {dims[1]} systolic array is {per_pe:.3g} MACs per "
+            f"PE per cycle; give macs_per_pe_per_cycle instead (the rate then follows rows x cols) or fix "
+            f"compute.rows / compute.cols")
 
 
 class ComputeUnit(_Record):
@@ -66,6 +89,36 @@ class ComputeUnit(_Record):
     source: str = Field(description="Where the unit's shape and costs come from.")
 
     _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_rates(cls, data):
+        """Fill each rate's macs_per_cycle from rows x cols x macs_per_pe_per_cycle (systolic units)."""
+        if not isinstance(data, dict) or not isinstance(data.get("rates"), (list, tuple)):
+            return data
+        rates = [r.model_dump() if isinstance(r, MacRate) else r for r in data["rates"]]
+        systolic = data.get("mapping") == "systolic"
+        if not systolic and any(isinstance(r, dict) and r.get("macs_per_pe_per_cycle") is not None for r in rates):
+            raise ValueError("rates[].macs_per_pe_per_cycle needs mapping: systolic (rows x cols PEs); give "
+                             "macs_per_cycle instead")
+        dims = [data.get(k, 1) for k in ("rows", "cols")]
+        if not systolic or not all(isinstance(d, int) and d >= 1 for d in dims):
+            return data
+        pes = dims[0] * dims[1]
+        out = []
+        for i, r in enumerate(rates):
+            per_pe = r.get("macs_per_pe_per_cycle") if isinstance(r, dict) else None
+            if per_pe is None or not isinstance(per_pe, (int, float)):
+                _check_array_rate(i, r, dims)
+                out.append(r)
+                continue
+            derived = pes * per_pe
+            given = r.get("macs_per_cycle")
+            if given is not None and given != derived:
+                raise ValueError(f"rates[{i}]: macs_per_cycle {given} != rows x cols x macs_per_pe_per_cycle "
+                                 f"= {derived:g}; give only one of the two")
+            out.append({**r, "macs_per_cycle": derived})
+        return {**data, "rates": out}
 
 
 class MemoryLevel(_Record):
