@@ -21,7 +21,7 @@ from hwsim.errors import ConfigError, UnknownModelError
 from hwsim.graph.ir import Graph
 from hwsim.graph.zoo_cnn import conv2d, gemm, mobilenet_v2, resnet
 from hwsim.graph.zoo_transformer import bert, llama, vit
-from hwsim.yamlio import parse_versioned, read_mapping, read_text
+from hwsim.yamlio import brief, load_yaml, parse_versioned, read_mapping, read_text
 
 #: family name -> builder(name, **params) -> Graph
 FAMILIES: dict[str, Callable[..., Graph]] = {
@@ -66,15 +66,15 @@ def read_model_yaml(text: str, origin: str) -> ModelSpec:
     raw = read_mapping(text, origin, "schema_version, name, family, source, params")
     spec = parse_versioned(ModelSpec, raw, origin)
     if spec.family not in FAMILIES:
-        raise ConfigError(f"{origin}: unknown family {spec.family!r}; known: {', '.join(sorted(FAMILIES))}")
+        raise ConfigError(f"{origin}: unknown family {brief(spec.family)}; known: {', '.join(sorted(FAMILIES))}")
     return spec
 
 
 def _coerce(value: str) -> Any:
     """Parse a CLI parameter value as YAML scalar (ints, floats, bools, lists; else string)."""
     try:
-        return yaml.safe_load(value)
-    except yaml.YAMLError:
+        return load_yaml(value)
+    except (yaml.YAMLError, ValueError):
         return value
 
 
@@ -112,7 +112,7 @@ _MAX_SIZE = 2**31 - 1
 def _bad(model: str, key: str, value: Any, want: str, default: Any) -> ConfigError:
     example = (f"in a model YAML params: {{{key}: {list(default)}}}" if isinstance(default, tuple)
                else f"{model}:{key}={default}")
-    return ConfigError(f"model {model!r}: parameter {key}={value!r} must be {want}; e.g. {example}")
+    return ConfigError(f"model {model!r}: parameter {key}={brief(value)} must be {want}; e.g. {example}")
 
 
 def _check_params(model: str, builder: Callable[..., Graph], params: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from hwsim.errors import ConfigError, UnknownTargetError
 from hwsim.targets.schema import Target
-from hwsim.yamlio import read_mapping, read_text, validation_message
+from hwsim.yamlio import brief, read_mapping, read_text, validation_message
 
 _MAX_DEPTH = 8
 
@@ -97,7 +97,7 @@ def _explain(e: dict) -> str:
     elif e["type"] in ("float_parsing", "float_type", "int_parsing", "finite_number"):
         msg += "; give a plain number in the unit the field name states (e.g. 51.2e9 for bytes_per_s)"
     elif e["type"] in ("greater_than", "greater_than_equal"):
-        msg += f" (got {e.get('input')!r}); fix the value"
+        msg += f" (got {brief(e.get('input'))}); fix the value"
     elif e["type"] == "missing":
         msg = "missing; add it (see targets/*.yaml for examples)"
     return msg
