@@ -51,6 +51,10 @@ def run_estimate(args: argparse.Namespace) -> int:
     parts = ", ".join(f"{k} {si(v, 'J')}" for k, v in tot.energy_breakdown_j.items() if v > 0)
     print(f"\n{report.model} on {report.target}: {tot.latency_s * 1e3:.4g} ms, {si(tot.energy_j, 'J')} "
           f"({parts}), {si(tot.macs)} MACs, {si(tot.weight_bytes, 'B')} of weights")
+    if report.area is not None:
+        a = report.area
+        print(f"area: {a.area_mm2:.3g} mm^2 (MAC array {a.mac_array_mm2:.3g}, registers {a.registers_mm2:.3g}, "
+              f"SRAM {a.sram_mm2:.3g}, other {a.other_mm2:.3g})")
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.cost import ops_cost  # noqa: F401  (registers the cost functions)
+from hwsim.cost.area import area
 from hwsim.cost.layer import COSTS, Ctx
 from hwsim.cost.report import CostReport, CostTotal
 from hwsim.cost.stats import SAMPLE_ELEMENTS, weight_stats
@@ -139,4 +140,4 @@ def estimate(model: str | Path | Graph, target: str | Path | Target, weights: st
     total = CostTotal(latency_s=sum(r.latency_s for r in rows), energy_j=sum(r.energy_j for r in rows),
                       macs=sum(r.macs for r in rows), weight_bytes=g.total_weight_bytes,
                       energy_breakdown_j=breakdown)
-    return CostReport(model=g.name, target=t.name, total=total, layers=rows, notes=tuple(notes))
+    return CostReport(model=g.name, target=t.name, total=total, layers=rows, notes=tuple(notes), area=area(t))

@@ -6,6 +6,7 @@ import json
 
 from pydantic import Field
 
+from hwsim.cost.area import AreaReport
 from hwsim.records import Record
 
 
@@ -55,14 +56,18 @@ class CostReport(Record):
     total: CostTotal
     layers: tuple[LayerCost, ...]
     notes: tuple[str, ...] = Field((), description="Report-wide notes (default formats, synthetic weights).")
+    area: AreaReport | None = Field(None, description="Silicon area by part (hwsim.cost.area), for targets "
+                                                      "that describe a chip; None otherwise.")
 
     def to_json(self) -> dict:
-        """The documented JSON shape: model, target, total, layers (each with energy_breakdown_j)."""
+        """The documented JSON shape: model, target, total, layers (each with energy_breakdown_j), notes,
+        and area (mm^2 by part) for targets that describe a chip."""
         return {
             "model": self.model, "target": self.target,
             "total": self.total.model_dump(),
             "layers": [layer.model_dump() for layer in self.layers],
             "notes": list(self.notes),
+            **({"area": self.area.model_dump()} if self.area is not None else {}),
         }
 
     def dumps(self, indent: int | None = None) -> str:

@@ -170,6 +170,17 @@ class Features(_Record):
     source: str = Field("assumption: none", description="Where the features come from.")
 
 
+class Area(_Record):
+    """What the area model needs beyond the rest of the target (hwsim.cost.area prices it)."""
+
+    sram_levels: tuple[str, ...] = Field(description="Memory levels built as on-chip SRAM macros; their "
+                                                     "size_bytes is priced at the node's bitcell area.")
+    other_mm2: float = Field(ge=0, description="Everything else on the die (vector unit, control, DMA, PHYs), mm^2.")
+    source: str = Field(description="Where other_mm2 comes from (citation or 'assumption: ...').")
+
+    _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
+
+
 class Target(_Record):
     """A hardware target as read from YAML (after ``extends:`` is resolved)."""
 
@@ -187,6 +198,8 @@ class Target(_Record):
     compute: ComputeUnit
     memory: tuple[MemoryLevel, ...] = Field(min_length=1, description="Innermost first; last is unbounded.")
     features: Features = Field(default_factory=Features)
+    area: Area | None = Field(None, description="Silicon area inputs; null for targets that do not describe "
+                                                "a chip (CPUs, GPUs): then no area_mm2 is reported.")
 
     _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
 
@@ -201,6 +214,10 @@ class Target(_Record):
             raise ValueError("the last memory level is the unbounded backing store: set its size_bytes: null")
         if any(m.size_bytes is None for m in self.memory[:-1]):
             raise ValueError("only the last memory level may have size_bytes: null")
+        bounded = [m.name for m in self.memory if m.size_bytes is not None]
+        bad = [n for n in (self.area.sram_levels if self.area else ()) if n not in bounded]
+        if bad:
+            raise ValueError(f"area.sram_levels {bad}: name memory levels with a size_bytes ({', '.join(bounded)})")
         return self
 
     @property
