@@ -116,6 +116,7 @@ from hwsim.errors import ConfigError, ShapeError, UnsupportedOpError
 from hwsim.graph import ops as O
 from hwsim.graph import onnx_movement, onnx_qlinear  # noqa: F401  (register converters)
 from hwsim.graph.ir import Graph, Tensor
+from hwsim.graph.onnx_check import check_structure
 from hwsim.graph.onnx_ctx import Importer
 from hwsim.graph.onnx_ops import CONVERTERS
 from hwsim.graph.onnx_quant import PRE
@@ -143,6 +144,7 @@ def load_onnx(path: str | Path, shapes: dict[str, int], constants: dict[str, np.
         Verified graph; tensor names are the ONNX names. See the module docstring.
     """
     model = read_model(path)
+    check_structure(model, str(path))
     unknown = _unknown_nodes(model)
     _keep_output_names(model)
     ctx = Importer(model, Path(path).stem)

@@ -98,6 +98,9 @@ def verify_graph(g) -> None:
     """Raise on the first broken rule, naming the op and what to change."""
     if not nx.is_directed_acyclic_graph(g.nx):
         raise GraphError(f"model '{g.name}' has a cycle: {nx.find_cycle(g.nx)}")
+    for name, t in g.tensors.items():
+        if any(d < 0 for d in t.shape):
+            raise GraphError(f"tensor '{name}' has negative dims {t.shape}; every dim must be >= 0")
     for op in g.ops():
         if op.op not in RULES or type(op) is not OP_CLASSES[op.op]:
             raise GraphError(f"op '{op.name}' has unknown kind {op.op!r}")
