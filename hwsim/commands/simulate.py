@@ -24,6 +24,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", metavar="OUT.npz", help="write the outputs, by graph output name")
     p.add_argument("--requant", default="exact", choices=REQUANT_MODES,
                    help="requantization of integer layers (default exact)")
+    p.add_argument("--pairwise-int16", action="store_true",
+                   help="model x86 AVX2 integer kernels without VNNI (onnxruntime's u8*s8 MatMul/Conv/Gemm): "
+                        "each pair of uint8*int8 products saturates to int16 before it is summed")
     p.add_argument("--report-json", metavar="R.json", help="write the per-layer report as JSON")
     p.add_argument("--labels", metavar="KEY", default="labels",
                    help="array in IN.npz holding class labels for the first output: top-1 accuracy of the "
@@ -93,7 +96,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 
         inputs = random_inputs(graph, np.random.default_rng(args.seed))
         notes.append(f"no --inputs: seeded random inputs (seed {args.seed})")
-    result = run(graph, inputs, requant=args.requant, seed=args.seed)
+    result = run(graph, inputs, requant=args.requant, seed=args.seed, pairwise_int16=args.pairwise_int16)
     result.notes[:0] = notes
     print(f"{graph.name}: simulated with requant={args.requant}")
     print(table(["layer", "op", "SQNR dB", "MSE"], _rows(result, args.all_ops), "llrr"))

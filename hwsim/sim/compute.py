@@ -107,9 +107,16 @@ def _add_bias_int(ctx, op, acc, xs, sx, sw, axis, bits, overflow):
     return _overflow(acc + b.reshape(shape), bits, overflow)
 
 
-def _int_dot(ctx, a, az, b, bz, bits, overflow):
-    """``(a - az) @ (b - bz)`` with a (M, K), b (K, N); MLAS-style pairs when modelled."""
-    if not ctx.pairwise_int16:
+def _pairs_saturate(ctx, sa, sb) -> bool:
+    """True when ``ctx.pairwise_int16`` applies: uint8 activations times int8 weights, the only
+    pair of types whose x86 AVX2 kernel (VPMADDUBSW) saturates (measured against onnxruntime 1.32
+    MatMulInteger and QLinearConv: u8*u8, s8*s8 and s8*u8 sum exactly; see :mod:`hwsim.sim.ortfused`)."""
+    return ctx.pairwise_int16 and sa.format == "uint8" and sb.format == "int8"
+
+
+def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False):
+    """``(a - az) @ (b - bz)`` with a (M, K), b (K, N); MLAS-style pairs when ``pairwise``."""
+    if not pairwise:
         return kernel_api.int_matmul(a - az, b - bz, bits, overflow)
     raw = kernel_api.int_matmul(a, b, bits, overflow, pairwise_int16=True)
     corr = -bz * a.sum(-1, keepdims=True) - az * b.sum(0) + a.shape[-1] * az * bz
@@ -151,7 +158,8 @@ def _linear(ctx, op, xs):
         s_x, s_w = _scales(sx, sw)
         cx = qspec.codes(x, sx).reshape(-1, x.shape[-1])
         cw = qspec.codes(w, sw)
-        acc = _int_dot(ctx, cx, _zp(sx)[0], cw.T, _zp(sw).reshape(1, -1), bits, overflow)
+        acc = _int_dot(ctx, cx, _zp(sx)[0], cw.T, _zp(sw).reshape(1, -1), bits, overflow,
+                       _pairs_saturate(ctx, sx, sw))
         acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, -1, bits, overflow)
         return _finish_int(ctx, op, acc, s_x, s_w, -1).reshape(x.shape[:-1] + (w.shape[0],))
     if _lowp(sx, sw):
@@ -180,7 +188,8 @@ def _matmul(ctx, op, xs):
         s_a, s_b = _scales(sa, sb)
         ca, cb = qspec.codes(a3, sa), qspec.codes(b3, sb) if sb.granularity == "tensor" else qspec.codes(b, sb)
         cb = np.broadcast_to(cb, b3.shape) if cb.shape != b3.shape else cb
-        acc = np.stack([_int_dot(ctx, ca[i], _zp(sa)[0], cb[i], _zp(sb).reshape(1, -1), bits, overflow)
+        pairs = _pairs_saturate(ctx, sa, sb)
+        acc = np.stack([_int_dot(ctx, ca[i], _zp(sa)[0], cb[i], _zp(sb).reshape(1, -1), bits, overflow, pairs)
                         for i in range(ca.shape[0])])
         return _finish_int(ctx, op, acc, s_a, s_b, -1).reshape(out_shape)
     if _lowp(sa, sb) and sa.granularity == "tensor" and sb.granularity == "tensor":
@@ -229,8 +238,12 @@ def _conv2d(ctx, op, xs):
         bits, overflow = _acc(ctx, op)
         s_x, s_w = _scales(sx, sw)
         zw = _zp(sw)
-        acc = kernel_api.int_conv2d(qspec.codes(x, sx), qspec.codes(w, sw), op.stride, op.padding, op.dilation,
-                             op.groups, bits, overflow, _zp(sx)[0], zw if zw.size > 1 else zw[0])
+        if _pairs_saturate(ctx, sx, sw) and _int_spec(ctx.spec(op.outputs[0])) and w.shape[1] * (
+                w.shape[0] // op.groups) > 1:
+            acc = _conv2d_pairwise(ctx, op, qspec.codes(x, sx), _zp(sx)[0], qspec.codes(w, sw), zw, bits, overflow)
+        else:
+            acc = kernel_api.int_conv2d(qspec.codes(x, sx), qspec.codes(w, sw), op.stride, op.padding, op.dilation,
+                                 op.groups, bits, overflow, _zp(sx)[0], zw if zw.size > 1 else zw[0])
         acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, 1, bits, overflow)
         return _finish_int(ctx, op, acc, s_x, s_w, 1)
     if _lowp(sx, sw):
@@ -239,3 +252,25 @@ def _conv2d(ctx, op, xs):
         y = conv2d_float(xu, wu, op, lambda a, b: _float_dot(ctx, op, a, b))
         return _bias4(y * s_x * s_w.reshape(1, -1, 1, 1), xs)
     return _bias4(conv2d_float(x, w, op), xs)
+
+
+def _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow) -> np.ndarray:
+    """onnxruntime's QLinearConv on x86 AVX2 for u8 x s8 (``ctx.pairwise_int16``): per group an
+    NHWC im2col GEMM, k = (kh, kw, c) ascending, padding filled with the input zero point, raw
+    code products saturated to int16 in pairs (k = 2t, 2t+1) and the zero-point terms added
+    exactly afterwards (:func:`_int_dot`). Depthwise convs (one input and one output channel per
+    group) use an exact kernel and do not come here. Measured bit-exact against onnxruntime 1.32
+    (AMD EPYC, AVX2 without VNNI) on grouped, strided and padded convs."""
+    o, cg, kh, kw = cw.shape
+    og = o // op.groups
+    outs = []
+    for g in range(op.groups):
+        cols = im2col(cx[:, g * cg:(g + 1) * cg] - zx, kh, kw, op)
+        n, oh, ow, _ = cols.shape
+        cols = cols.reshape(n, oh, ow, cg, kh, kw).transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, -1)
+        wg = cw[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T
+        zg = zw[g * og:(g + 1) * og] if zw.size > 1 else zw
+        acc = _int_dot(ctx, cols + zx, zx, wg.astype(np.int64), zg.reshape(1, -1),
+                       bits, overflow, True)
+        outs.append(acc.reshape(n, oh, ow, og))
+    return np.concatenate(outs, axis=-1).transpose(0, 3, 1, 2)

@@ -19,6 +19,15 @@ What the simulator does (measured against onnxruntime 1.32, CPU, x86-64 AVX2/AVX
 Conv / Gemm / MatMul (QLinearConv, QGemm, QLinearMatMul)
     Modelled in :mod:`hwsim.sim.compute` (``MlasRequantizeOutput``: float32(acc) times the float32
     multiplier ``s_x * s_w / s_y``, half-even); bit-exact with ``requant="onnxruntime"``.
+    On x86 without VNNI (AVX2) MLAS multiplies uint8 activations by int8 weights with VPMADDUBSW,
+    which saturates each pair of products to int16 before summing; ``pairwise_int16=True`` models it
+    (k pairs (2t, 2t+1); for QLinearConv k = (kh, kw, c) per group as in MLAS's NHWC im2col,
+    padding holding the input zero point; depthwise convs use an exact kernel). Measured against
+    onnxruntime 1.32 on an AMD EPYC AVX2 host: MatMulInteger and QLinearConv u8*s8 saturate;
+    u8*u8, s8*s8, s8*u8 and ConvInteger sum exactly. With VNNI or on ARM leave it off. On x86,
+    onnxruntime's QDQ transformer also rewrites int8 activations of the ops it fuses to uint8 (+128),
+    which then saturate too; the simulator does not model that rewrite (measured effect:
+    ``tests/sim/test_sim_qdq_ort.py``).
 QLinearGlobalAveragePool (``requant="onnxruntime"``)
     :func:`qlinear_global_avgpool`: integer sum of codes minus ``zp_x * N``, times the float32
     multiplier ``s_x / (s_y * float32(N))``, both in float32, round half-even, plus ``zp_y``,
