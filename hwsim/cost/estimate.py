@@ -15,17 +15,18 @@ from hwsim.cost.stats import SAMPLE_ELEMENTS, weight_stats
 from hwsim.cost.traffic import home_level
 from hwsim.errors import UnsupportedOpError
 from hwsim.graph.ir import Graph
-from hwsim.graph.weights import SYNTHETIC_NOTE, synthesize_weights
+from hwsim.graph.weights import SYNTHETIC_NOTE, kaiming_columns, synthetic_values
 from hwsim.targets import Target, load_target
 
 
 class _Stats:
     """Lazily measured weight statistics, only for targets whose cost depends on the values.
 
-    Zoo weights are synthesized per layer (``synthesize_weights(graph, seed, layers={name})``);
+    Zoo weights are the simulator's synthetic values (:func:`hwsim.graph.weights.synthetic_values`);
     synthetic layers with the same weight shape, format and pruning share one measurement (their
     values are i.i.d. from the same distribution). Tensors above 4 x SAMPLE_ELEMENTS are not
-    synthesized in full: a column sample is drawn from the same Kaiming-normal distribution.
+    synthesized in full: a column sample is drawn from the same Kaiming-normal law
+    (:func:`hwsim.graph.weights.kaiming_columns`), so their statistics are estimates.
     """
 
     def __init__(self, graph: Graph, target: Target, seed: int):
@@ -46,25 +47,31 @@ class _Stats:
             self.cache[key] = self._measure(op, w, groups)
         return self.cache[key]
 
-    def _values(self, op, w) -> np.ndarray:
+    def _codes(self, op, w) -> np.ndarray:
+        """Signed codes of the weights the simulator runs (hwsim.sim.qspec.prepare_weight)."""
+        from hwsim.sim import qspec
+
         if w.data is not None:
-            return np.asarray(w.data, dtype=np.float32).reshape(w.shape[0], -1)
+            values, spec = qspec.prepare_constant(w, op.pruning, self.seed)
+            return qspec.weight_codes(values, spec)
         self.synthetic = True
-        rows, cols = w.shape[0], math.prod(w.shape[1:])
         if w.numel <= 4 * SAMPLE_ELEMENTS:
-            data = synthesize_weights(self.graph, self.seed, layers={op.name}).tensors[w.name].data
-            return data.reshape(rows, cols)
+            values, spec = qspec.prepare_weight(synthetic_values(w, self.seed), w.quant, op.pruning, self.seed)
+            return qspec.weight_codes(values, spec)
+        # too big to draw in full: a column sample of the same law (all rows, so channel sharing is seen)
+        rows, cols = w.shape[0], math.prod(w.shape[1:])
         keep = min(cols, max(64, SAMPLE_ELEMENTS // rows // 64 * 64))
-        rng = np.random.default_rng([self.seed, rows, cols])
-        return (rng.standard_normal((rows, keep)) * math.sqrt(2.0 / cols)).astype(np.float32)
+        sample = kaiming_columns(rows, keep, cols, self.seed)
+        values, spec = qspec.prepare_weight(sample, w.quant, op.pruning, self.seed)
+        return qspec.weight_codes(values, spec)
 
     def _measure(self, op, w, groups):
-        values = self._values(op, w)
+        codes = self._codes(op, w)
         window = self.target.features.repetition_window
         try:
-            return weight_stats(values, w.quant.format, op.pruning, groups, self.nm, window)
+            return weight_stats(codes, groups, self.nm, window)
         except ValueError:  # codes too varied for a 64-bit window key: measure without reuse
-            return weight_stats(values, w.quant.format, op.pruning, groups, self.nm, None)
+            return weight_stats(codes, groups, self.nm, None)
 
 
 def _streamed(graph: Graph) -> set[str]:

@@ -144,6 +144,14 @@ class Format(abc.ABC):
         return -self.max if self.signed else 0.0
 
     @property
+    def has_zero(self) -> bool:
+        """True if 0 is always representable, so pruned (zeroed) weights stay zero when quantized.
+
+        False for binary (+-1 only) and codebook formats (a fitted codebook need not hold 0).
+        """
+        return True
+
+    @property
     def num_codes(self) -> int:
         """Number of distinct element codes, 2**bits."""
         return 1 << self.bits

@@ -115,6 +115,10 @@ class BinaryFormat(_TableFormat):
         return "binary"
 
     @property
+    def has_zero(self) -> bool:
+        return False
+
+    @property
     def kind(self) -> str:
         return "binary"
 

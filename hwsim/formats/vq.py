@@ -34,6 +34,10 @@ class VQFormat(Format):
         return f"vq_d{self.dim}_b{self.index_bits}"
 
     @property
+    def has_zero(self) -> bool:
+        return False
+
+    @property
     def kind(self) -> str:
         return "vq"
 

@@ -20,18 +20,41 @@ from hwsim.graph.ir import Graph, Tensor
 SYNTHETIC_NOTE = "weights are seeded synthetic values (Kaiming-normal); the model file carries none"
 
 
-def _values(t: Tensor, seed: int) -> np.ndarray:
+def synthetic_values(t: Tensor, seed: int, rows: int | None = None) -> np.ndarray:
+    """Seeded synthetic values of parameter ``t`` (module docstring): the one place they are drawn.
+
+    Parameters
+    ----------
+    t : Tensor
+        A weight, bias or buffer (only its name, role and shape are read).
+    seed : int
+        Model seed; each tensor's stream is ``[seed, crc32(name)]``.
+    rows : int, optional
+        Draw only the first ``rows`` entries of axis 0: bit-identical to the first rows of the
+        full tensor (the stream fills in C order), so a sample sees the simulated values.
+    """
+    shape = tuple(t.shape) if rows is None else (min(rows, t.shape[0]),) + tuple(t.shape[1:])
     rng = np.random.default_rng([seed, zlib.crc32(t.name.encode())])
     leaf = t.name.rsplit(".", 1)[-1]
     if t.role == "bias" or leaf in ("running_mean",):
-        return np.zeros(t.shape, np.float32)
+        return np.zeros(shape, np.float32)
     if leaf == "running_var" or (len(t.shape) == 1 and t.role == "weight"):
-        return np.ones(t.shape, np.float32)
+        return np.ones(shape, np.float32)
     if len(t.shape) in (2, 4) and "embed" not in t.name:
         fan_in = math.prod(t.shape[1:])
-        return (rng.standard_normal(t.shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
+        return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
     scale = 1.0 if "embed" in t.name else 0.02
-    return (rng.standard_normal(t.shape) * scale).astype(np.float32)
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def kaiming_columns(rows: int, keep: int, fan_in: int, seed: int) -> np.ndarray:
+    """A (rows, keep) column sample of the Kaiming-normal law N(0, 2 / fan_in), float32.
+
+    For tensors too large to draw in full (the cost model's statistics of a 100M-element
+    embedding head): the same law as :func:`synthetic_values`, not the same values.
+    """
+    rng = np.random.default_rng([seed, rows, fan_in])
+    return (rng.standard_normal((rows, keep)) * math.sqrt(2.0 / fan_in)).astype(np.float32)
 
 
 def synthesize_weights(graph: Graph, seed: int = 0, layers: set[str] | None = None) -> Graph:
@@ -46,7 +69,7 @@ def synthesize_weights(graph: Graph, seed: int = 0, layers: set[str] | None = No
     added = False
     for name, t in graph.tensors.items():
         if t.data is None and t.role in ("weight", "bias", "buffer") and (wanted is None or name in wanted):
-            g.set_data(name, _values(t, seed))
+            g.set_data(name, synthetic_values(t, seed))
             added = True
     if added and SYNTHETIC_NOTE not in g.notes:
         g.notes.append(SYNTHETIC_NOTE)

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from hwsim import formats
-from hwsim.graph.quant import QuantSpec
+from hwsim.graph.quant import Pruning, QuantSpec
 
 _UNSCALED_KINDS = ("block", "vq")
 _MEAN_ABS_KINDS = ("ternary", "binary", "signed_binary")
@@ -163,3 +163,70 @@ def calibrate(spec: QuantSpec, ref: np.ndarray) -> QuantSpec:
         "scale": tuple(float(s) for s in scale),
         "zero_point": None if zp is None else tuple(int(z) for z in zp),
     })
+
+
+def prepare_weight(real: np.ndarray, spec: QuantSpec, pruning: Pruning | None, seed: int = 0,
+                   stored_codes: bool = False) -> tuple[np.ndarray, QuantSpec]:
+    """The one weight preparation that simulator, cost model and solver share.
+
+    Prune (``pruning``, :func:`hwsim.sim.prune.apply_pruning`), calibrate a missing scale on the
+    pruned values (:func:`calibrate`), then quantize (:func:`quantize`).
+
+    Parameters
+    ----------
+    real : ndarray
+        Real weight values in the weight's own shape (e.g. (out, in, kh, kw)).
+    spec : QuantSpec
+        The weight tensor's spec; a missing scale is calibrated here.
+    pruning : Pruning or None
+        The layer's pruning (None: the constant is not a MAC weight, no pruning).
+    seed : int
+        Seed of VQ codebooks and stochastic rounding.
+    stored_codes : bool
+        The tensor is stored as integer codes (ONNX initializer of an integer type): its spec is
+        not recalibrated, and an unscaled pass-through spec leaves the values as they are.
+
+    Returns
+    -------
+    (values, spec)
+        Quantized real values (float64, shape of ``real``) and the calibrated spec.
+    """
+    from hwsim.sim.prune import apply_pruning
+
+    if pruning is not None:
+        real = apply_pruning(real, pruning)
+    if needs_scale(spec) and not stored_codes:
+        spec = calibrate(spec, real)
+    if stored_codes and is_passthrough(spec):
+        return np.asarray(real), spec
+    return quantize(real, spec, seed=seed), spec
+
+
+def const_real(t) -> np.ndarray:
+    """Real values of a constant tensor (integer codes dequantized with their spec)."""
+    data = np.asarray(t.data)
+    if data.dtype.kind in "iub" and formats.get(t.quant.format).kind == "int" and t.quant.scale is not None:
+        return from_codes(data, t.quant)
+    return data.astype(np.float64)
+
+
+def prepare_constant(t, pruning: Pruning | None, seed: int = 0) -> tuple[np.ndarray, QuantSpec]:
+    """:func:`prepare_weight` of a graph constant ``t`` (a Tensor with data): what the simulator runs."""
+    from hwsim.sim.boundary import is_integer_type
+
+    return prepare_weight(const_real(t), t.quant, pruning, seed, is_integer_type(t.dtype))
+
+
+def weight_codes(values: np.ndarray, spec: QuantSpec) -> np.ndarray:
+    """Signed element codes (int64, rows = axis 0, reduction axis flattened) of prepared weights.
+
+    0 is a zero weight, equal codes are equal format-domain values (the value divided by its
+    scale, so channels with their own scales share codes), |code| ranks the magnitude. This is
+    what the cost model's zero-skipping, N:M and repetition statistics read.
+    """
+    v = unscaled(values, spec) if spec.scale is not None else np.asarray(values, np.float64)
+    v = v.astype(np.float32)  # equal format values divided back by their scale differ by < 1 ulp
+    v = v.reshape(v.shape[0], -1) if v.ndim else v.reshape(1, 1)
+    mags, inv = np.unique(np.abs(v), return_inverse=True)
+    ranks = inv.reshape(v.shape).astype(np.int64) + (0 if mags.size and mags[0] == 0 else 1)
+    return ranks * np.sign(v).astype(np.int64)

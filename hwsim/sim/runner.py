@@ -21,9 +21,9 @@ from hwsim.errors import ConfigError, InputDataError
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.weights import synthesize_weights
 from hwsim.sim import boundary, ortfused, qspec
+from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
 from hwsim.sim.metrics import errors
-from hwsim.sim.prune import apply_pruning
 from hwsim.sim.registry import EXECUTORS, ExecContext
 
 REQUANT_MODES = ("exact", "onnxruntime", "gemmlowp", "tflite")
@@ -95,14 +95,6 @@ def ensure_weights(graph: Graph, seed: int) -> Graph:
     if all(t.data is not None for t in graph.tensors.values() if t.role in ("weight", "bias", "buffer")):
         return graph
     return synthesize_weights(graph, seed)
-
-
-def const_real(t: Tensor) -> np.ndarray:
-    """Real values of a constant tensor (integer codes dequantized with their spec)."""
-    data = np.asarray(t.data)
-    if data.dtype.kind in "iub" and qspec.formats.get(t.quant.format).kind == "int" and t.quant.scale is not None:
-        return qspec.from_codes(data, t.quant)
-    return data.astype(np.float64)
 
 
 def _kv_values(graph: Graph, inputs: dict, seed: int, notes: list[str]) -> dict[str, np.ndarray]:
@@ -200,15 +192,11 @@ class _Weights:
             return const_real(t)
         key = (name, op.pruning.label if compute_weight else "")
         if key not in self.cache:
-            real = const_real(t)
-            if compute_weight:
-                real = apply_pruning(real, op.pruning)
-            spec = g.tensors[name].quant
-            if qspec.needs_scale(spec) and not boundary.is_integer_type(t.dtype):
-                spec = qspec.calibrate(spec, real)
-                g.set_quant(name, spec)
-            skip = boundary.is_integer_type(t.dtype) and qspec.is_passthrough(spec)
-            self.cache[key] = real if skip else qspec.quantize(real, spec, seed=self.ctx.seed)
+            spec = t.quant
+            values, new_spec = qspec.prepare_constant(t, op.pruning if compute_weight else None, self.ctx.seed)
+            if new_spec is not spec:
+                g.set_quant(name, new_spec)
+            self.cache[key] = values
         return self.cache[key]
 
 

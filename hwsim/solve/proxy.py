@@ -5,8 +5,8 @@ energy about ``||W - Wq||^2 E[x^2] + ||Wq||^2 E[(x - xq)^2]`` (independent, zero
 times the number of output positions per sample. ``Wq`` is the pruned (magnitude, as the
 simulator prunes) then quantized weight, scales calibrated as the simulator does. Big weights
 are estimated on a sample of whole rows (at most ``max_sample`` elements) and scaled up; zoo
-weights that have no values are drawn from the same seeded Kaiming-normal law as
-:mod:`hwsim.graph.weights`, on the sample only.
+weights that have no values are the first rows of the simulator's synthetic values
+(:func:`hwsim.graph.weights.synthetic_values`).
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ def _weight_sample(graph: Graph, op, seed: int, max_sample: int) -> tuple[np.nda
         data = np.asarray(w.data, np.float64)
         pick = np.linspace(0, rows - 1, n_rows).astype(int) if n_rows < rows else slice(None)
         sample = data[pick]
-    else:
-        rng = np.random.default_rng([seed, n_rows, per_row])
-        sample = rng.standard_normal((n_rows,) + tuple(w.shape[1:])) * math.sqrt(2.0 / per_row)
+    else:  # the first rows of the values the simulator synthesizes
+        from hwsim.graph.weights import synthetic_values
+
+        sample = synthetic_values(w, seed, rows=n_rows).astype(np.float64)
     return sample, rows / n_rows
 
 
@@ -47,7 +48,7 @@ def _quantize(x: np.ndarray, spec: QuantSpec, seed: int) -> np.ndarray:
 
 def layer_proxy(graph: Graph, op, reference: dict | None, seed: int, max_sample: int) -> Callable:
     """A function choice -> proxy value for one layer (statistics computed once)."""
-    from hwsim.sim.prune import apply_pruning
+    from hwsim.sim import qspec
 
     x_name = graph.activation_inputs(op)[0].name
     if reference is not None and x_name in reference:
@@ -74,8 +75,7 @@ def layer_proxy(graph: Graph, op, reference: dict | None, seed: int, max_sample:
         if sample is None:
             k = out_shape[-1]
             return positions * k * act_noise[fmt]
-        wp = apply_pruning(sample, choice.pruning)
-        wq = _quantize(wp, weight_spec(choice.weight_format, None, None), seed)
+        wq, _ = qspec.prepare_weight(sample, weight_spec(choice.weight_format, None, None), choice.pruning, seed)
         dw2 = float(np.sum((sample - wq) ** 2)) * factor
         wq2 = float(np.sum(wq * wq)) * factor
         return positions * (dw2 * ex2 + wq2 * act_noise[fmt])
