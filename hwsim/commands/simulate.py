@@ -48,12 +48,14 @@ def _num(x: float) -> float | None:
 
 
 def accuracy(result, labels: np.ndarray) -> dict[str, float]:
-    """Top-1 accuracy of the first graph output, simulated and float reference."""
-    from hwsim.sim.metrics import top1_accuracy
+    """Top-1 accuracy of the first graph output, simulated and float reference, with the number
+    of rows holding NaN (scored wrong)."""
+    from hwsim.sim.metrics import top1
 
     name = result.graph.outputs[0]
-    return {"simulated": top1_accuracy(result.output_values[name], labels),
-            "float": top1_accuracy(result.reference_outputs[name], labels)}
+    sim, ref = top1(result.output_values[name], labels), top1(result.reference_outputs[name], labels)
+    return {"simulated": sim.accuracy, "float": ref.accuracy, "rows": sim.rows,
+            "simulated_nan_rows": sim.nan_rows, "float_nan_rows": ref.nan_rows}
 
 
 def report(result, model: str, requant: str, acc: dict | None = None) -> dict:
@@ -104,6 +106,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     if acc:
         print(f"top-1 accuracy on {labels.shape[0]} labelled inputs: {acc['simulated']:.2%} simulated, "
               f"{acc['float']:.2%} float")
+        for kind in ("simulated", "float"):
+            if acc[f"{kind}_nan_rows"]:
+                print(f"note: {kind}: {acc[f'{kind}_nan_rows']} of {acc['rows']} rows hold NaN logits and "
+                      "count as wrong")
     for n in result.notes:
         print(f"note: {n}")
     if args.out:

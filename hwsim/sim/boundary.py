@@ -157,7 +157,8 @@ def check_input(t: Tensor, arr) -> np.ndarray:
 
 
 def read_inputs(graph: Graph, inputs: dict) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Check and convert every graph input; returns real values and notes (NaN / inf counts)."""
+    """Check and convert every graph input; returns real values and notes (none so far: what
+    rounding does to NaN / inf inputs is said by :func:`hwsim.sim.metrics.rounding_notes` in run)."""
     if not isinstance(inputs, dict):
         raise InputDataError("inputs must be a mapping of input name -> array")
     missing = [n for n in graph.inputs if n not in inputs]
@@ -171,10 +172,5 @@ def read_inputs(graph: Graph, inputs: dict) -> tuple[dict[str, np.ndarray], list
     for name in graph.inputs:
         t = graph.tensors[name]
         arr = check_input(t, inputs[name])
-        if arr.dtype.kind == "f":
-            nan, inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
-            if nan or inf:
-                notes.append(f"input '{name}': {nan} NaN and {inf} inf values (handled by the "
-                             f"policy of format {t.quant.format})")
         real[name] = to_real(t, arr)
     return real, notes

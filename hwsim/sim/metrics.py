@@ -1,6 +1,10 @@
-"""Error metrics of a simulated tensor against its float reference."""
+"""Error metrics of a simulated tensor against its float reference, and the notes that name
+non-finite values (NaN logits, saturated inf inputs, overflow to inf) instead of hiding them."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
@@ -15,12 +19,13 @@ def mse(ref: np.ndarray, out: np.ndarray) -> float:
 def sqnr_db(ref: np.ndarray, out: np.ndarray) -> float:
     """Signal-to-quantization-noise ratio ``10 log10(sum ref^2 / sum (ref - out)^2)`` in dB.
 
-    ``inf`` when the two are identical, ``-inf`` for a zero reference with non-zero error, NaN
-    when either holds NaN or inf.
+    ``inf`` when the two are identical and NaN-free, ``-inf`` for a zero reference with non-zero
+    error, NaN when either holds NaN (an all-NaN output is not "identical") or they differ where
+    one holds inf.
     """
     ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
     if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(out))):
-        if np.array_equal(ref, out, equal_nan=True):
+        if np.array_equal(ref, out) and not np.isnan(ref).any():
             return float("inf")
         return float("nan")
     noise = float(np.sum((ref - out) ** 2))
@@ -68,18 +73,98 @@ def class_labels(labels, classes: int | None = None, origin: str = "labels") -> 
     return arr.astype(np.int64)
 
 
-def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of rows whose largest logit (last axis) is at the label's index.
+@dataclass(frozen=True)
+class Top1:
+    """Top-1 accuracy and the rows that could not be scored."""
+
+    accuracy: float  #: fraction of rows whose largest logit is at the label (NaN rows count as wrong)
+    rows: int  #: rows scored
+    nan_rows: int  #: rows holding a NaN logit (no class can be read from them)
+
+
+def top1(logits: np.ndarray, labels: np.ndarray) -> Top1:
+    """Top-1 accuracy over the last axis; a row holding NaN is a wrong answer, counted in ``nan_rows``.
 
     Parameters
     ----------
     logits : ndarray, shape (N, ..., classes)
     labels : ndarray of int, shape (N, ...)
     """
-    logits, labels = np.asarray(logits), class_labels(labels, logits.shape[-1])
+    logits = np.asarray(logits)
+    labels = class_labels(labels, logits.shape[-1])
     if labels.shape != logits.shape[:-1]:
         from hwsim.errors import InputDataError
 
         raise InputDataError(f"labels have shape {labels.shape}, the first output {logits.shape} needs "
                              f"{logits.shape[:-1]} (one class index per row)")
-    return float(np.mean(np.argmax(logits, axis=-1) == labels)) if labels.size else 0.0
+    if not labels.size:
+        return Top1(0.0, 0, 0)
+    nan = np.isnan(logits).any(axis=-1) if logits.dtype.kind in "fc" else np.zeros(labels.shape, bool)
+    right = (np.argmax(logits, axis=-1) == labels) & ~nan  # argmax of a NaN row is its first NaN
+    return Top1(float(np.mean(right)), int(labels.size), int(nan.sum()))
+
+
+def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """``top1(logits, labels).accuracy``."""
+    return top1(logits, labels).accuracy
+
+
+def rounding_notes(label: str, fmt: str, before: np.ndarray, after: np.ndarray) -> list[str]:
+    """Name what rounding onto format ``fmt`` did to non-finite or out-of-range values.
+
+    ``before`` are real values, ``after`` the same values on the format's grid (same shape).
+    Empty when every value was and stays finite.
+    """
+    b, a = np.asarray(before, np.float64), np.asarray(after, np.float64)
+    if np.isfinite(b).all() and np.isfinite(a).all():
+        return []
+    inf_in, fin_in = np.isinf(b), np.isfinite(b)
+    notes = []
+    sat = inf_in & np.isfinite(a)
+    if sat.any():
+        notes.append(f"{label}: {int(sat.sum())} +-inf values saturate to the {fmt} range "
+                     f"({_g(a[sat].min())} .. {_g(a[sat].max())} here)")
+    for mask, what in ((inf_in & np.isinf(a), f"+-inf values stay +-inf ({fmt} has inf)"),
+                       (inf_in & np.isnan(a), f"+-inf values become NaN ({fmt} has no inf)"),
+                       (fin_in & np.isinf(a), f"finite values beyond the {fmt} range overflow to +-inf"),
+                       (fin_in & np.isnan(a), f"finite values beyond the {fmt} range overflow to NaN"),
+                       (np.isnan(b), "NaN values")):
+        if mask.any():
+            notes.append(f"{label}: {int(mask.sum())} {what}")
+    return notes
+
+
+def _g(x: float) -> str:
+    return f"{x:g}"
+
+
+def nonfinite_notes(items: Iterable[tuple[str, np.ndarray, np.ndarray]], limit: int = 3) -> list[str]:
+    """Notes for ``(label, reference, simulated)`` triples whose simulated values are NaN or inf.
+
+    An all-NaN tensor is said as such; otherwise the values that are non-finite where the float
+    reference is finite (overflow inside the simulated formats). At most ``limit`` notes, then a
+    count of the rest (one overflow propagates to every later op).
+    """
+    notes, more = [], 0
+    for label, ref, out in items:
+        out = np.asarray(out)
+        if out.dtype.kind not in "fc" or np.isfinite(out).all():
+            continue
+        ref = np.asarray(ref)
+        nan = np.isnan(out)
+        if out.size and nan.all():
+            where = " (so is the float reference)" if np.isnan(ref).all() else " where the float reference is finite"
+            msg = f"{label}: all {out.size} values are NaN{where}; no SQNR"
+        else:
+            new = ~np.isfinite(out) & np.isfinite(ref)
+            if not new.any():
+                continue
+            msg = (f"{label}: {int(new.sum())} of {out.size} values are NaN or inf where the float "
+                   "reference is finite (overflow of the simulated format)")
+        if len(notes) < limit:
+            notes.append(msg)
+        else:
+            more += 1
+    if more:
+        notes.append(f"... and {more} more tensors with NaN or inf values")
+    return notes

@@ -23,7 +23,7 @@ from hwsim.graph.weights import synthesize_weights
 from hwsim.sim import boundary, ortfused, qspec
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
-from hwsim.sim.metrics import errors
+from hwsim.sim.metrics import errors, nonfinite_notes, rounding_notes
 from hwsim.sim.registry import EXECUTORS, ExecContext
 
 REQUANT_MODES = ("exact", "onnxruntime", "gemmlowp", "tflite")
@@ -260,9 +260,14 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
                       pairwise_int16=pairwise_int16, ort_e4m3fn_cast=ort_e4m3fn_cast,
                       float_order=float_order, seed=seed, notes=notes)
     start = {n: _round_input(gq.tensors[n], v, ctx) for n, v in real_inputs.items()}
+    for n in gq.inputs:
+        notes += rounding_notes(f"input '{n}'", gq.tensors[n].quant.format, real_inputs[n], start[n])
     values = _execute(ctx, start, _Weights(ctx))
     layers = [LayerError(op.name, op.op, *errors(ref.values[op.outputs[0]], values[op.outputs[0]]))
               for op in gq.ops()] if metrics else []
+    watched = [(f"output '{n}'", n) for n in gq.outputs]
+    watched += [(f"{op.op} '{op.name}'", op.outputs[0]) for op in gq.ops() if metrics and op.outputs[0] not in gq.outputs]
+    notes += nonfinite_notes((label, ref.values[n], values[n]) for label, n in watched)
     return SimResult(
         outputs={n: boundary.from_real(gq.tensors[n], values[n]) for n in gq.outputs},
         output_values={n: values[n] for n in gq.outputs},

@@ -40,7 +40,8 @@ def test_nan_inf_are_reported_and_follow_format_policy():
     x = np.ones((2, 8), np.float32)
     x[0, 1], x[1, 2] = np.nan, np.inf
     r = run(g, {"input": x})
-    assert any("1 NaN and 1 inf" in n for n in r.notes)
+    assert "input 'input': 1 NaN values" in r.notes  # named per tensor (issue 12)
+    assert any(n.startswith("input 'input': 1 +-inf values saturate to the fp8_e4m3fn range") for n in r.notes)
     assert np.isnan(r.output_values["gemm.out"][0]).all()  # NaN propagates through fp8 (fn has NaN)
     gi = hwsim.quantize_graph(hwsim.load_model("gemm:m=2,k=8,n=4"), "int8", "int8")
     with pytest.raises(InputDataError, match="NaN"):  # integer formats cannot hold NaN
