@@ -11,7 +11,7 @@ b. a QDQ resnet-like ONNX model (3x3 convs, 64 channels, 56x56, residual Add, GA
    ``onnxruntime.quantization.quantize_static``, ``requant="onnxruntime"`` (full run: float
    reference included), against onnxruntime's own ``InferenceSession.run`` on the same inputs in the
    same process; the outputs are also compared bit for bit.
-c. the solver's use: one ``hwsim.solve.sensitivity`` tail run (``tail_graph`` from a middle layer
+c. the solver's use: one ``hwsim.solve.output_error`` tail run (``tail_graph`` from a middle layer
    of resnet18 batch 8, int8/int8 choice, tail reference reused), as ``measure`` calls it.
 
 ``--baseline-src DIR`` (a directory holding another ``hwsim`` package, e.g. from
@@ -150,8 +150,8 @@ def case_c(repeat: int) -> dict:
     from hwsim.sim import run
     from hwsim.sim.runner import float_reference
     from hwsim.solve.choices import Choice
-    from hwsim.solve.costs import solver_layers
-    from hwsim.solve.sensitivity import layer_config
+    from hwsim.solve.configs import layer_config
+    from hwsim.solve.layers import solver_layers
     from hwsim.solve.tail import boundary_values, tail_graph
 
     g = _resnet18()

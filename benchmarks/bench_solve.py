@@ -64,7 +64,8 @@ def bench_llama() -> None:
     from hwsim.cost import estimate
     from hwsim.graph.zoo import load_model
     from hwsim.solve import solve, target_choices
-    from hwsim.solve.costs import solver_layers, uniform_config
+    from hwsim.solve.configs import uniform_config
+    from hwsim.solve.layers import solver_layers
     from hwsim.targets import load_target
 
     ref = estimate("llama2-7b", "h100-sxm", "fp8_e4m3fn", "fp8_e4m3fn").total

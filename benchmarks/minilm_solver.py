@@ -189,10 +189,11 @@ def layers_text(plan) -> str:
 def run_target(target, choices, baselines, calib_g, calib, test_g, test, cache, rows, points=0) -> None:
     from hwsim.cost import estimate
     from hwsim.graph.annotate import QuantConfig
+    from hwsim.render import ProgressBar
     from hwsim.solve import pareto, plan_from, tables
 
     t0 = time.perf_counter()
-    tb = tables(calib_g, target, choices, "output_mse", calib, calib.samples, cache, progress=True)
+    tb = tables(calib_g, target, choices, "output_mse", calib, calib.samples, cache, progress=ProgressBar("sensitivity"))
     print(f"\n[{target}] tables {time.perf_counter() - t0:.0f} s, {tb.sensitivity.values.shape} (layers x choices)")
     ids, mask, ref_emb, ref_nn, ref_cache = test
     for w, a in baselines:

@@ -5,7 +5,8 @@ Public API (each also a CLI command):
 - :func:`load_model` / :func:`quantize_graph` / :func:`summarize` -- the IR (``hwsim summary``)
 - :func:`estimate` -- latency and energy per layer on a hardware target (``hwsim estimate``)
 - :func:`simulate` (= :func:`hwsim.sim.run`) -- bit-accurate simulation (``hwsim simulate``)
-- :func:`solve` -- per-layer formats and pruning under hardware budgets (``hwsim solve``)
+- :mod:`solve` -- per-layer formats and pruning under hardware budgets: ``hwsim.solve.solve(...)``
+  (``hwsim solve``)
 """
 
 import importlib
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 
 #: Imported on first use, so ``import hwsim`` (and every CLI call) does not pay for numba, the cost
 #: model and the solver: name -> (module, attribute or None for the module itself). ``hwsim.solve``
-#: is the package, callable as :func:`hwsim.solve.solve` (see hwsim/solve/__init__.py).
+#: is the package; its entry point is :func:`hwsim.solve.solve`.
 _LAZY = {"estimate": ("hwsim.cost.estimate", "estimate"), "simulate": ("hwsim.sim", "run"),
          "solve": ("hwsim.solve", None)}
 

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 
 class HwsimError(Exception):
-    """Base class of every error caused by user input."""
+    """Base class of every error caused by user input.
+
+    ``param`` names the library parameter the error is about (e.g. ``"choices"``) when there is
+    one; a library message then starts with that name, and the CLI puts its flag in its place.
+    """
 
     exit_code = 2
+
+    def __init__(self, *args, param: str | None = None):
+        super().__init__(*args)
+        self.param = param
 
 
 class UnknownFormatError(HwsimError):

@@ -28,3 +28,30 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], align: str |
 
 def shape_str(shape: Sequence[int]) -> str:
     return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+class ProgressBar:
+    """A one-line ``\\r`` progress bar on a text stream, fed by a library progress callback.
+
+    ``bar(done, total, what)`` redraws; :meth:`close` ends the line with the count and time.
+    """
+
+    def __init__(self, label: str, stream=None, width: int = 24):
+        import sys
+        import time
+
+        self.label, self.stream, self.width = label, stream or sys.stderr, width
+        self.done, self._clock, self.t0 = 0, time.perf_counter, time.perf_counter()
+
+    def __call__(self, done: int, total: int, what: str = "") -> None:
+        self.done = done
+        fill = int(self.width * done / max(total, 1))
+        bar = "#" * fill + "." * (self.width - fill)
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} {what[:40]:<40}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.done:
+            dt = self._clock() - self.t0
+            self.stream.write(f"\r{self.label}: {self.done} in {dt:.1f} s" + " " * 60 + "\n")
+            self.stream.flush()

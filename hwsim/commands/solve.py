@@ -8,10 +8,13 @@ import re
 import sys
 
 from hwsim.commands.common import check_output, parse_shape_args, positive_int, seed_int, write_error
-from hwsim.errors import ConfigError, InfeasibleBudgetError
-from hwsim.render import si, table
+from hwsim.errors import ConfigError, HwsimError, InfeasibleBudgetError
+from hwsim.render import ProgressBar, si, table
 
 _BUDGET = re.compile(r"^\s*([a-z_]+)\s*<=\s*([^\s]+)\s*$")
+#: library parameter -> the flag that sets it (library errors name parameters, the CLI names flags)
+_FLAGS = {"choices": "--choices", "budgets": "--budget", "name": "--pareto", "points": "--points",
+          "metric": "--metric", "calib": "--calib", "samples": "--samples", "shapes": "--shape"}
 
 
 def add_parsers(sub) -> None:
@@ -44,6 +47,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--write-config", metavar="PLAN.yaml", help="write the plan as a quant config YAML")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of synthetic weights and inputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--verbose", action="store_true",
+                   help="print where the time went: load, sensitivity, costs, MILP, re-estimate")
     p.set_defaults(run=run_solve)
 
 
@@ -65,6 +70,22 @@ def parse_budgets(items: list[str]) -> dict[str, float]:
 
 
 def run_solve(args: argparse.Namespace) -> int:
+    try:
+        return _run_solve(args)
+    except HwsimError as exc:
+        raise _with_flag(exc) from None
+
+
+def _with_flag(exc: HwsimError) -> HwsimError:
+    """The library error with its parameter's name replaced by the flag that sets it."""
+    flag = _FLAGS.get(exc.param or "")
+    text = str(exc)
+    if flag is None or not text.startswith(exc.param):
+        return exc
+    return type(exc)(flag + text[len(exc.param):], param=exc.param)
+
+
+def _run_solve(args: argparse.Namespace) -> int:
     from hwsim.solve import pareto, plan_from, tables
     from hwsim.solve.plan import check_budgets, infeasible_message
 
@@ -76,11 +97,18 @@ def run_solve(args: argparse.Namespace) -> int:
         raise ConfigError("--plot draws the --pareto front; add --pareto NAME")
     check_output(args.plot, "--plot", plot=True)
     check_output(args.write_config, "--write-config")
-    tb = tables(args.model, args.target, args.choices, args.metric, args.calib, args.samples, args.cache_dir,
-                parse_shape_args(args.shape), args.seed, progress=not args.quiet)
+    bar = None if args.quiet else ProgressBar("sensitivity")
+    try:
+        tb = tables(args.model, args.target, args.choices, args.metric, args.calib, args.samples, args.cache_dir,
+                    parse_shape_args(args.shape), args.seed, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     if args.pareto:
         return _run_pareto(args, tb, budgets, pareto)
     plan = plan_from(tb, budgets, seed=args.seed)
+    if args.verbose:
+        _print_times(tb, [plan])
     if args.json:
         print(json.dumps(plan.to_json()))
     else:
@@ -94,6 +122,18 @@ def run_solve(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 3
     return 0
+
+
+def _print_times(tb, plans) -> None:
+    """The time split of a solve, on stderr (stdout may carry --json)."""
+    t = tb.timings
+    milp, est = sum(p.milp_s for p in plans), sum(p.estimate_s for p in plans)
+    parts = [("load", t.get("load_s", 0.0)), ("sensitivity", t.get("sensitivity_s", 0.0)),
+             ("costs", t.get("costs_s", 0.0)), ("MILP", milp), ("re-estimate", est)]
+    total = sum(v for _, v in parts)
+    hits = tb.sensitivity.cache_hits
+    print("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in parts) + f"; total {total:.2f} s "
+          f"({hits} of {tb.sensitivity.values.size} sensitivities from the cache)", file=sys.stderr)
 
 
 def _write(path: str, text: str) -> None:
@@ -125,6 +165,8 @@ def _print_plan(plan) -> None:
 
 def _run_pareto(args, tb, budgets, pareto) -> int:
     plans = pareto(tb, args.pareto, args.points, budgets, seed=args.seed)
+    if args.verbose:
+        _print_times(tb, plans)
     name = args.pareto
     if args.json:
         print(json.dumps({"budget": name, "points": [p.to_json() for p in plans]}))

@@ -10,7 +10,7 @@ from hwsim.sim.metrics import mse, sqnr_db
 from hwsim.sim.prune import apply_pruning, prune_channels, prune_nm, prune_unstructured
 from hwsim.sim.registry import EXECUTORS, ExecContext, register_exec
 from hwsim.sim.runner import REQUANT_MODES, FloatCache, LayerError, SimResult, float_reference, run
-from hwsim.sim.sensitivity import layer_output_error
+from hwsim.sim.layer_error import layer_output_error
 
 __all__ = [
     "EXECUTORS", "ExecContext", "FloatCache", "LayerError", "REQUANT_MODES", "SimResult",

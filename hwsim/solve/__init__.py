@@ -5,28 +5,23 @@
 - :func:`pareto` -- plans along one budget; :func:`tables` -- the sensitivity and cost tables.
 - :func:`mckp` -- exact multiple-choice knapsack with several budgets (MILP, HiGHS).
 
-The package itself is callable: ``hwsim.solve(model, target, budgets)`` is :func:`solve`, so the
-top-level API reads naturally while ``hwsim.solve.mckp`` and ``import hwsim.solve.costs`` keep
-working (a function bound to ``hwsim.solve`` would hide the subpackage).
+Call it as ``hwsim.solve.solve(model, target, budgets)``. The names below resolve on first use
+(a plain module ``__getattr__``), so ``import hwsim.solve.choices`` does not load the simulator.
 """
 
-import sys as _sys
-import types as _types
+import importlib
 
-from hwsim.solve.api import Tables, pareto, plan_from, solve, tables
-from hwsim.solve.choices import Choice, choices_for, parse_choices, target_choices
-from hwsim.solve.knapsack import MCKPResult, mckp
-from hwsim.solve.plan import Plan, PlanLayer
+#: public name -> submodule that defines it
+_WHERE = {"Tables": "api", "pareto": "api", "plan_from": "api", "solve": "api", "tables": "api",
+          "Choice": "choices", "choices_for": "choices", "parse_choices": "choices", "target_choices": "choices",
+          "MCKPResult": "knapsack", "mckp": "knapsack", "Plan": "plan", "PlanLayer": "plan"}
 
-__all__ = ["Choice", "MCKPResult", "Plan", "PlanLayer", "Tables", "choices_for", "mckp", "parse_choices",
-           "pareto", "plan_from", "solve", "tables", "target_choices"]
+__all__ = sorted(_WHERE)
 
 
-class _CallablePackage(_types.ModuleType):
-    """``hwsim.solve(...)`` calls :func:`hwsim.solve.solve`."""
-
-    def __call__(self, *args, **kwargs):
-        return solve(*args, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallablePackage
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'hwsim.solve' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hwsim.solve.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value

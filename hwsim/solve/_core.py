@@ -16,10 +16,7 @@ A small first core (to improve the start) before the exact one was measured: no 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
-import sys
 
 import numpy as np
 from scipy.optimize import linprog
@@ -162,18 +159,17 @@ def _highs(v, cs, b, core, start, time_limit_s, extra):
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n
-    with quiet_stdout():  # highspy prints a banner on its first Highs() in a process
-        h = highspy.Highs()
-        for key, val in {**_OPTIONS, **extra}.items():
-            h.setOptionValue(key, val)
-        if time_limit_s is not None:
-            h.setOptionValue("time_limit", float(time_limit_s))
-        h.passModel(lp)
-        sol = highspy.HighsSolution()
-        sol.col_value = list((cols == start[rows]).astype(float))
-        sol.value_valid = True
-        h.setSolution(sol)
-        h.run()
+    h = _silent_highs()
+    for key, val in {**_OPTIONS, **extra}.items():
+        h.setOptionValue(key, val)
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(time_limit_s))
+    h.passModel(lp)
+    sol = highspy.HighsSolution()
+    sol.col_value = list((cols == start[rows]).astype(float))
+    sol.value_valid = True
+    h.setSolution(sol)
+    h.run()
     status = h.getModelStatus()
     if h.getInfo().primal_solution_status != 2:  # no feasible solution
         return None, "time_limit"
@@ -185,21 +181,14 @@ def _highs(v, cs, b, core, start, time_limit_s, extra):
     return choice, "optimal" if status == highspy.HighsModelStatus.kOptimal else "time_limit"
 
 
-@contextlib.contextmanager
-def quiet_stdout():
-    """Silence HiGHS's C++ diagnostics on file descriptor 1 (they would corrupt ``--json`` output)."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stdout (e.g. captured by pytest)
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
+def _silent_highs():
+    """A HiGHS instance that never writes to the console, through HiGHS's own ``output_flag``.
+
+    The option must be off before any other call: highspy's ``Highs`` wrapper enables callbacks
+    in its constructor, which logs the version banner to stdout first (it would corrupt
+    ``--json``). The plain binding it wraps (``highspy._Highs``; no callbacks are used here),
+    silenced first, writes nothing.
+    """
+    h = highspy._Highs()
+    h.setOptionValue("output_flag", False)
+    return h

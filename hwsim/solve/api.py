@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,11 @@ from hwsim.solve.choices import Choice, choices_for
 from hwsim.solve.costs import CostTable, cost_table
 from hwsim.solve.data import CalibData, load_npz, synthetic
 from hwsim.solve.plan import Plan, solve_tables
-from hwsim.solve.sensitivity import METRICS, SensitivityTable, float_values, measure, measure_proxy
+from hwsim.solve.output_error import float_values, measure
+from hwsim.solve.proxy import measure_proxy
+from hwsim.solve.sensitivity_table import METRICS, ProgressFn, SensitivityTable
 
-#: samples simulated for sensitivity: from a --calib file, and synthetic (zoo models, no data)
+#: samples simulated for sensitivity: from calibration data, and synthetic (zoo models, no data)
 DEFAULT_SAMPLES = 16
 DEFAULT_SYNTHETIC_SAMPLES = 8
 
@@ -29,6 +32,8 @@ class Tables:
     target: object
     sensitivity: SensitivityTable
     costs: CostTable
+    #: wall time of each step, s: ``load_s`` (model, target, data), ``sensitivity_s``, ``costs_s``
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _sim_graph(model, shapes: dict, n: int) -> tuple[Graph, int, list[str]]:
@@ -72,37 +77,44 @@ def _data(graph: Graph, calib, samples: int, seed: int) -> CalibData:
 def tables(model, target, choices: str | list[Choice] | None = None, metric: str = "output_mse",
            calib: str | Path | CalibData | None = None, samples: int | None = None,
            cache_dir: str | Path | None = None, shapes: dict | None = None, seed: int = 0,
-           progress: bool = False) -> Tables:
-    """Choices, sensitivity table and cost table of a model on a target."""
+           progress: ProgressFn | None = None) -> Tables:
+    """Choices, sensitivity table and cost table of a model on a target.
+
+    ``progress`` is called with ``(done, total, what)`` while sensitivities are measured.
+    """
     from hwsim.targets import load_target
 
     if metric not in METRICS:
-        raise ConfigError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
+        raise ConfigError(f"metric: {metric!r} is unknown; use one of {', '.join(METRICS)}", param="metric")
+    t0 = time.perf_counter()
     shapes = dict(shapes or {})
     t = load_target(target)
     graph = _cost_graph(model, shapes)
     chs = choices if isinstance(choices, list) else choices_for(choices, t)
-    costs = cost_table(graph, t, chs, seed)
     n = samples or (DEFAULT_SAMPLES if calib is not None else DEFAULT_SYNTHETIC_SAMPLES)
     if calib is not None:  # never ask for more samples than the file holds
         n = min(n, _data(graph, calib, 0, seed).samples)
-    if metric == "proxy":
-        ref = None
-        if calib is not None:  # real data: one float run gives the input statistics
-            g, n, _ = _sim_graph(model, shapes, n)
-            _, ref = float_values(g, _data(g, calib, n, seed), seed)
-        sens = measure_proxy(graph, chs, ref, seed)
-    else:
+    g, data = graph, None
+    if metric != "proxy" or calib is not None:
         g, n, notes = _sim_graph(model, shapes, n)
         data = _data(g, calib, n, seed)
         data = CalibData(data.inputs, data.labels, data.source, data.notes + notes)
+    t1 = time.perf_counter()
+    if metric == "proxy":  # with real data, one float run gives the input statistics
+        ref = None if data is None else float_values(g, data, seed)[1]
+        sens = measure_proxy(graph, chs, ref, seed)
+    else:
         sens = measure(g, chs, data, metric, SensitivityCache(cache_dir), seed, progress)
-    return Tables(graph, t, sens, costs)
+    t2 = time.perf_counter()
+    costs = cost_table(graph, t, chs, seed)
+    timings = {"load_s": t1 - t0, "sensitivity_s": t2 - t1, "costs_s": time.perf_counter() - t2}
+    return Tables(graph, t, sens, costs, timings)
 
 
 def solve(model, target, budgets: dict[str, float], choices: str | list[Choice] | None = None,
           metric: str = "output_mse", calib=None, samples: int | None = None, cache_dir=None,
-          shapes: dict | None = None, seed: int = 0, progress: bool = False, max_rounds: int = 4) -> Plan:
+          shapes: dict | None = None, seed: int = 0, progress: ProgressFn | None = None,
+          max_rounds: int = 4) -> Plan:
     """Per-layer formats and pruning minimising summed sensitivity under every budget.
 
     Parameters
@@ -146,9 +158,9 @@ def pareto(tb: Tables, name: str, points: int = 8, budgets: dict[str, float] | N
     from hwsim.solve.costs import BUDGETS
 
     if name not in BUDGETS:
-        raise ConfigError(f"--pareto {name!r}: use one of {', '.join(BUDGETS)}")
+        raise ConfigError(f"name: budget {name!r} is unknown; use one of {', '.join(BUDGETS)}", param="name")
     if points < 2:
-        raise ConfigError("--points must be at least 2")
+        raise ConfigError("points: a front needs at least 2 points", param="points")
     table = tb.costs.tables[name]
     vals = tb.sensitivity.values
     ok = np.isfinite(table) & np.isfinite(vals)

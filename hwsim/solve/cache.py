@@ -1,6 +1,6 @@
 """On-disk cache of simulated sensitivities, keyed by a hash of model, data, metric, layer and choice.
 
-Location: ``--cache-dir`` if given, else ``$XDG_CACHE_HOME/hwsim``, else ``~/.cache/hwsim``
+Location: the ``cache_dir`` parameter (``--cache-dir``) if given, else ``$XDG_CACHE_HOME/hwsim``, else ``~/.cache/hwsim``
 (read when a cache is created, never at import). One small JSON file per entry under
 ``sensitivity/<2 hex>/<hash>.json``, written atomically (temporary file, then rename), so
 concurrent solves never read half an entry.

@@ -3,7 +3,7 @@
 Pruning is the 0-bit end of the same choice (as in Bayesian Bits): a layer may keep all weights
 at 8 bits, fewer weights at 8 bits, or all weights at 2 bits, and the solver weighs them alike.
 
-The CLI spelling is ``"w=int8,int4,int2;a=int8;prune=0,2:4"``: the cross product of the three
+The text spelling (the ``choices`` parameter; ``--choices`` on the CLI) is ``"w=int8,int4,int2;a=int8;prune=0,2:4"``: the cross product of the three
 lists. Defaults come from the target: every (activation, weight) pair its compute unit has a rate
 for, with the pruning it can exploit (its N:M patterns; 50% unstructured when it skips zero
 weights), and no pruning.
@@ -55,7 +55,7 @@ class Choice(BaseModel):
 def _split_list(key: str, text: str) -> list[str]:
     items = [v.strip() for v in text.split(",") if v.strip()]
     if not items:
-        raise ConfigError(f"--choices: '{key}=' lists nothing; e.g. w=int8,int4")
+        raise ConfigError(f"choices: '{key}=' lists nothing; e.g. w=int8,int4", param="choices")
     return items
 
 
@@ -72,19 +72,19 @@ def parse_choices(text: str, defaults: list[Choice] | None = None) -> list[Choic
         key, sep, value = part.partition("=")
         key = key.strip().lower()
         if not sep or key not in aliases:
-            raise ConfigError(f"--choices part {part!r} must be w=..., a=... or prune=...; "
-                              'e.g. --choices "w=int8,int4,int2;a=int8;prune=0,2:4"')
+            raise ConfigError(f"choices: part {part!r} must be w=..., a=... or prune=...; "
+                              'e.g. "w=int8,int4,int2;a=int8;prune=0,2:4"', param="choices")
         if aliases[key] in parts:
-            raise ConfigError(f"--choices gives {aliases[key]}= twice (at {part!r}); list every value once, "
-                              'e.g. --choices "w=int8,int4;a=int8"')
+            raise ConfigError(f"choices: {aliases[key]}= twice (at {part!r}); list every value once, "
+                              'e.g. "w=int8,int4;a=int8"', param="choices")
         parts[aliases[key]] = _split_list(key, value)
     d = defaults or []
     ws = parts.get("w") or list(dict.fromkeys(c.weight_format for c in d))
     acts = parts.get("a") or list(dict.fromkeys(c.activation_format for c in d))
     prunes = parts.get("prune") or (list(dict.fromkeys(c.pruning.label for c in d)) or ["0"])
     if not ws or not acts:
-        raise ConfigError("--choices needs weight formats (w=...) and activation formats (a=...) "
-                          "when the target gives no defaults")
+        raise ConfigError("choices: name weight formats (w=...) and activation formats (a=...); "
+                          "the target gives no defaults", param="choices")
     out = [Choice(weight_format=w, activation_format=a, pruning=Pruning.parse(p))
            for w, a, p in itertools.product(ws, acts, prunes)]
     return list(dict.fromkeys(out))
@@ -112,6 +112,7 @@ def choices_for(text: str | None, target) -> list[Choice]:
     defaults = target_choices(target)
     if not text:
         if not defaults:
-            raise ConfigError(f"target {target.name!r} lists no format pairs; give --choices")
+            raise ConfigError(f"choices: target {target.name!r} lists no format pairs; name the choices",
+                              param="choices")
         return defaults
     return parse_choices(text, defaults)

@@ -1,4 +1,4 @@
-"""Cost of each (layer, choice) from :func:`hwsim.estimate`, and plans as quant configs.
+"""Cost of each (layer, choice) from :func:`hwsim.estimate`, and the verifying whole-model estimate.
 
 Assumption (checked afterwards): a layer's cost depends only on its own formats and pruning.
 So the whole model is estimated once per distinct choice, with every layer taking that choice,
@@ -21,98 +21,17 @@ x activation bits x weight density, summed over layers).
 
 from __future__ import annotations
 
-import fnmatch
-import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwsim.graph.annotate import LayerRule, QuantConfig, apply_config
+from hwsim.graph.annotate import QuantConfig, apply_config
 from hwsim.graph.ir import Graph
 from hwsim.solve.choices import Choice
+from hwsim.solve.configs import uniform_config
+from hwsim.solve.layers import prunable, solver_layers
 
 BUDGETS = ("latency_s", "energy_j", "size_bytes", "bops")
-
-
-def solver_layers(graph: Graph) -> list[str]:
-    """Names of the layers the solver chooses for: conv2d and linear ops (ops with a weight)."""
-    return [o.name for o in graph.layers() if graph.weight(o) is not None]
-
-
-def tie_groups(graph: Graph, layers: list[str]) -> list[list[int]]:
-    """Groups of layer indices that read a common activation tensor (e.g. q, k, v projections).
-
-    A shared tensor has one format, so such layers must choose the same activation format.
-    """
-    parent = list(range(len(layers)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first: dict[str, int] = {}
-    for i, name in enumerate(layers):
-        for t in graph.activation_inputs(graph.op(name)):
-            j = first.setdefault(t.name, i)
-            parent[find(i)] = find(j)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(layers)):
-        groups.setdefault(find(i), []).append(i)
-    return [g for g in groups.values() if len(g) > 1]
-
-
-def glob_escape(name: str) -> str:
-    """A glob that matches exactly ``name`` (fnmatch metacharacters bracketed)."""
-    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
-
-
-def prunable(graph: Graph, layer: str, choice: Choice) -> bool:
-    """Whether the choice's pruning can be applied to the layer (N:M needs M | reduction length)."""
-    if choice.pruning.kind == "none":
-        return True
-    w = graph.weight(graph.op(layer))
-    if w is None:
-        return False
-    return choice.pruning.kind != "nm" or (w.numel // w.shape[0]) % choice.pruning.m == 0
-
-
-def uniform_config(graph: Graph, layers: list[str], choice: Choice) -> QuantConfig:
-    """Every solver layer at ``choice`` (pruning left out where it cannot apply)."""
-    rules = [LayerRule(match=glob_escape(n), pruning="0") for n in layers if not prunable(graph, n, choice)]
-    return QuantConfig(defaults=LayerRule(weights=choice.weight_format, activations=choice.activation_format,
-                                          pruning=choice.pruning.label), layers=tuple(rules))
-
-
-def plan_config(graph: Graph, layers: list[str], picks: list[Choice], default: Choice) -> QuantConfig:
-    """The quant config of a plan.
-
-    Defaults are the ``default`` choice (what the base cost was priced with: formats of weights
-    and activations that no solver layer chooses); one rule per group of layers that share a
-    name pattern (digits as ``*``, e.g. ``model.layers.*.mlp.up_proj``) when the pattern matches
-    exactly that group among all ops, set to the group's most common choice and followed by one
-    rule per layer that differs (later rules win); else one rule per layer.
-    """
-    names = [o.name for o in graph.ops()]
-    groups: dict[str, list[int]] = {}
-    for i, n in enumerate(layers):
-        groups.setdefault(re.sub(r"\d+", "*", glob_escape(n)), []).append(i)
-    rules = []
-    for pattern, idx in groups.items():
-        common, count = Counter(picks[i] for i in idx).most_common(1)[0]
-        if count > 1 and sum(fnmatch.fnmatchcase(n, pattern) for n in names) == len(idx):
-            rules.append(_rule(pattern, common))  # the group's most common choice, then its exceptions
-            rules += [_rule(glob_escape(layers[i]), picks[i]) for i in idx if picks[i] != common]
-        else:
-            rules += [_rule(glob_escape(layers[i]), picks[i]) for i in idx]
-    return QuantConfig(defaults=LayerRule(weights=default.weight_format, activations=default.activation_format,
-                                          pruning="0"), layers=tuple(rules))
-
-
-def _rule(match: str, c: Choice) -> LayerRule:
-    return LayerRule(match=match, weights=c.weight_format, activations=c.activation_format, pruning=c.pruning.label)
 
 
 @dataclass(frozen=True)

@@ -93,4 +93,4 @@ def synthetic(graph: Graph, samples: int, seed: int = 0) -> CalibData:
     """
     inputs = random_inputs(graph, np.random.default_rng([seed, 11]), batch=samples)
     return CalibData(inputs, None, f"synthetic N(0,1) inputs, seed {seed}",
-                     [f"sensitivity measured on {samples} seeded synthetic input samples (no --calib given)"])
+                     [f"sensitivity measured on {samples} seeded synthetic input samples (no calibration data given)"])

@@ -26,7 +26,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 
 from hwsim.errors import ConfigError
-from hwsim.solve._core import quiet_stdout, solve_core
+from hwsim.solve._core import solve_core
 
 Status = Literal["optimal", "infeasible", "time_limit"]
 #: budgets are met up to this relative tolerance (sums of float costs round)
@@ -239,8 +239,7 @@ def _solve_milp(v, c, budgets, names, keep, reach, time_limit_s, ties=(), lab=No
     for _ in range(4):
         cons = [LinearConstraint(onehot, 1.0, 1.0)] + ties_rows
         cons += [LinearConstraint(scaled[k][0], -np.inf, limits[k] / scaled[k][1]) for k in names]
-        with quiet_stdout():
-            res = milp(obj, constraints=cons, integrality=np.ones(n), bounds=Bounds(0, 1), options=options)
+        res = milp(obj, constraints=cons, integrality=np.ones(n), bounds=Bounds(0, 1), options=options)
         if res.x is None:
             return _infeasible(L, reach, n)
         x = res.x > 0.5

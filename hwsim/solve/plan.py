@@ -19,7 +19,9 @@ from hwsim.errors import ConfigError
 from hwsim.graph.annotate import QuantConfig
 from hwsim.records import Record
 from hwsim.solve.choices import Choice
-from hwsim.solve.costs import BUDGETS, CostTable, actual_totals, plan_config, tie_groups
+from hwsim.solve.configs import plan_config
+from hwsim.solve.costs import BUDGETS, CostTable, actual_totals
+from hwsim.solve.layers import tie_groups
 from hwsim.solve.knapsack import mckp
 
 #: a missed budget is tightened by this multiple of the miss (the miss of the next plan is alike)
@@ -60,6 +62,8 @@ class Plan(Record):
     total: dict = Field(default_factory=dict, description="The re-estimate's totals (as hwsim.estimate).")
     rounds: int = Field(0, description="Solve / re-estimate rounds.")
     solve_s: float = Field(0.0, description="Wall time of the whole solve, s.")
+    milp_s: float = Field(0.0, description="Part of solve_s in the knapsack solver (all rounds), s.")
+    estimate_s: float = Field(0.0, description="Part of solve_s re-estimating plans as a whole, s.")
     notes: tuple[str, ...] = Field((), description="Data used, assumptions, tightening rounds.")
 
     def config(self) -> QuantConfig:
@@ -83,10 +87,11 @@ class Plan(Record):
 def check_budgets(budgets: dict[str, float]) -> None:
     unknown = sorted(set(budgets) - set(BUDGETS))
     if unknown:
-        raise ConfigError(f"unknown budget(s) {unknown}; use {', '.join(BUDGETS)} (e.g. --budget energy_j<=0.002)")
+        raise ConfigError(f"budgets: unknown name(s) {unknown}; use {', '.join(BUDGETS)} (e.g. energy_j <= 0.002)",
+                          param="budgets")
     bad = [k for k, v in budgets.items() if not np.isfinite(v) or v < 0]
     if bad:
-        raise ConfigError(f"budget(s) {bad} must be finite and >= 0")
+        raise ConfigError(f"budgets: {bad} must be finite and >= 0", param="budgets")
 
 
 def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: dict[str, float], metric: str,
@@ -101,17 +106,23 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
     ties = tie_groups(graph, costs.layers)
     acts = {f: i for i, f in enumerate(dict.fromkeys(c.activation_format for c in costs.choices))}
     labels = np.array([acts[c.activation_format] for c in costs.choices])
+    milp_s = estimate_s = 0.0
     for rnd in range(1, max_rounds + 1):
+        t = time.perf_counter()
         r = mckp(values, tables, eff, ties=ties, labels=labels)
+        milp_s += time.perf_counter() - t
         reach = {k: costs.base[k] + r.min_reachable[k] for k in budgets}
         if r.status == "infeasible" and plan is not None:  # tightened past what the table can reach
             notes.append(f"round {rnd}: no plan left under the tightened budgets; the last plan misses")
             plan = plan.model_copy(update={"status": "budget_missed"})
             break
         if r.status == "infeasible":
-            return _infeasible(budgets, reach, metric, costs, rnd, notes, time.perf_counter() - t0)
+            plan = _infeasible(budgets, reach, metric, costs, rnd, notes, time.perf_counter() - t0)
+            return plan.model_copy(update={"milp_s": milp_s, "estimate_s": estimate_s})
         picks = [costs.choices[c] for c in r.choice]
+        t = time.perf_counter()
         actual, rep = actual_totals(graph, target, cfg := plan_config(graph, costs.layers, picks, costs.default), seed)
+        estimate_s += time.perf_counter() - t
         predicted = costs.totals(r.choice)
         missed = {k: actual[k] - budgets[k] for k in budgets if actual[k] > budgets[k] * (1 + 1e-9)}
         plan = _plan(r, picks, values, costs, budgets, actual, predicted, reach, metric, rep, rnd, notes, cfg)
@@ -123,7 +134,8 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
                      "tightened and re-solved")
     else:
         plan = plan.model_copy(update={"status": "budget_missed"})
-    return plan.model_copy(update={"solve_s": time.perf_counter() - t0, "notes": tuple(notes)})
+    return plan.model_copy(update={"solve_s": time.perf_counter() - t0, "milp_s": milp_s, "estimate_s": estimate_s,
+                                   "notes": tuple(notes)})
 
 
 def _plan(r, picks: list[Choice], values, costs: CostTable, budgets, actual, predicted, reach, metric, rep,
@@ -152,4 +164,4 @@ def infeasible_message(plan: Plan) -> str:
     why = (f"{', '.join(alone)} below what any plan reaches" if alone
            else "each budget is reachable alone but not all at once")
     return (f"no plan meets the budgets ({why}): " + "; ".join(parts)
-            + ". Raise a budget, or add cheaper choices with --choices (fewer bits, pruning).")
+            + ". Raise a budget, or add cheaper choices (fewer bits, pruning).")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
 import sys
 
@@ -84,12 +86,61 @@ def test_subprocess_infeasible_exit_code(cache_dir):
     assert "minimum reachable" in r.stderr
 
 
-def test_package_is_callable_and_submodules_import():
+def test_package_is_a_plain_module_with_lazy_names():
+    import types
+
     import hwsim
     import hwsim.solve.costs as costs
     import hwsim.solve.knapsack as knapsack
 
-    assert callable(hwsim.solve) and hwsim.solve.mckp is knapsack.mckp
+    assert type(hwsim.solve) is types.ModuleType and hwsim.solve.mckp is knapsack.mckp
     assert costs.BUDGETS == ("latency_s", "energy_j", "size_bytes", "bops")
-    plan = hwsim.solve(DIGITS, "rs-engine", {"energy_j": 1e-12}, choices="w=int8;a=int8", metric="proxy")
+    plan = hwsim.solve.solve(DIGITS, "rs-engine", {"energy_j": 1e-12}, choices="w=int8;a=int8", metric="proxy")
     assert plan.status == "infeasible"
+    with pytest.raises(AttributeError):
+        hwsim.solve.no_such_name
+
+
+def test_library_errors_name_parameters_and_the_cli_names_flags(capsys):
+    from hwsim.errors import ConfigError
+    from hwsim.solve import parse_choices
+
+    with pytest.raises(ConfigError) as exc:
+        parse_choices("w=int8;bits=4")
+    assert exc.value.param == "choices" and "--" not in str(exc.value)
+    assert main(["solve", DIGITS, "--target", "rs-engine", "--budget", "energy_j<=1", "--choices", "w=int8;bits=4",
+                 "--metric", "proxy", "--quiet"]) == 2
+    assert "error: --choices: part 'bits=4'" in capsys.readouterr().err
+
+
+def test_library_never_names_a_cli_flag():
+    """Library errors speak of parameters (issue 9); only hwsim/commands and cli.py name flags."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "hwsim" / "solve"
+    hits = []
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        docs = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef))
+                and n.body and isinstance(n.body[0], ast.Expr)}
+        hits += [f"{path.name}:{n.lineno}" for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                 and isinstance(n.value, str) and id(n) not in docs and re.search(r"(^|\W)--[a-z]", n.value)]
+    assert hits == []
+
+
+def test_progress_goes_to_a_callback_and_the_cli_draws_it(cache_dir, capsys):
+    from hwsim.solve import tables
+
+    seen = []
+    tables(DIGITS, "rs-engine", "w=int8,int4;a=int8", "output_mse", CALIB, 4, cache_dir,
+           progress=lambda done, total, what: seen.append((done, total, what)))
+    total = seen[-1][1]
+    assert total % 2 == 0 and [d for d, _, _ in seen] == list(range(1, total + 1))
+    assert "fc1 w=int4,a=int8" in [w for _, _, w in seen]
+    assert capsys.readouterr().err == ""  # the library drew nothing
+    assert main(["solve", DIGITS, "--target", "rs-engine", "--budget", "energy_j<=1", "--choices", "w=int8,int4;a=int8",
+                 "--calib", CALIB, "--samples", "4", "--cache-dir", str(cache_dir), "--verbose"]) == 0
+    err = capsys.readouterr().err
+    assert "\rsensitivity [" in err and f"{total}/{total}" in err
+    assert re.search(r"time: load [0-9.]+ s, sensitivity [0-9.]+ s, costs [0-9.]+ s, MILP [0-9.]+ s, "
+                     r"re-estimate [0-9.]+ s; total", err)

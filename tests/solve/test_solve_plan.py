@@ -88,7 +88,8 @@ def test_solved_plans_dominate_uniform_int4_and_int2_on_held_out_digits(digits_t
 @pytest.mark.parametrize("seed", range(4))
 def test_compact_plan_config_sets_every_layer_as_picked(seed):
     from hwsim.solve.choices import parse_choices
-    from hwsim.solve.costs import plan_config, solver_layers
+    from hwsim.solve.configs import plan_config
+    from hwsim.solve.layers import solver_layers
 
     g = load_model("llama2-7b", {"layers": 3, "hidden": 64, "heads": 4, "intermediate": 128, "vocab": 100,
                                  "context": 8})

@@ -8,13 +8,15 @@ from solve_paths import CALIB, DIGITS
 from scipy.stats import spearmanr
 
 from hwsim import sim
-from hwsim.errors import InputDataError
+from hwsim.errors import GraphError, InputDataError
 from hwsim.graph.annotate import apply_config
 from hwsim.graph.zoo import load_model
 from hwsim.solve.cache import SensitivityCache, graph_digest
 from hwsim.solve.choices import parse_choices
 from hwsim.solve.data import CalibData, load_npz, synthetic
-from hwsim.solve.sensitivity import float_values, layer_config, measure, measure_proxy
+from hwsim.solve.configs import layer_config
+from hwsim.solve.output_error import float_values, measure
+from hwsim.solve.proxy import measure_proxy
 from hwsim.solve.tail import tail_graph
 
 
@@ -110,40 +112,40 @@ def test_npz_errors_say_what_to_store(tmp_path, digits16):
 def test_progress_bar_is_carriage_return_text():
     import io
 
-    from hwsim.solve.sensitivity import Progress
+    from hwsim.render import ProgressBar
 
     buf = io.StringIO()
-    bar = Progress(4, "sensitivity", True, buf)
+    bar = ProgressBar("sensitivity", buf)
     for i in range(4):
-        bar.step(f"layer{i}")
+        bar(i + 1, 4, f"layer{i}")
     bar.close()
     text = buf.getvalue()
     assert text.count("\r") == 5 and "4/4 layer3" in text and text.endswith("\n")
     assert "[" + "#" * 24 + "]" in text
     quiet = io.StringIO()
-    Progress(2, "x", False, quiet).step()
+    ProgressBar("x", quiet).close()  # nothing measured: nothing drawn
     assert quiet.getvalue() == ""
 
 
-def test_a_choice_the_simulator_cannot_run_is_dropped_with_a_note(digits16, monkeypatch):
-    from hwsim.sim import runner
+@pytest.mark.parametrize("error", [TypeError, GraphError])
+def test_a_simulator_error_propagates_naming_layer_and_choice(digits16, monkeypatch, error):
+    """A simulator bug must not silently become a dropped choice (issue 9)."""
+    from hwsim.sim.registry import EXECUTORS
 
     g, data = digits16
-    chs = parse_choices("w=int8,int4;a=int8")
-    real_run = runner.run
+    op = g.op("fc1").op
+    real = EXECUTORS[op]
 
-    def flaky(graph, *a, **k):
-        w = graph.tensors.get("fc1.weight")
-        if w is not None and w.quant.format == "int4":
-            raise TypeError("simulated gap")
-        return real_run(graph, *a, **k)
+    def broken(ctx, node, xs):
+        if not ctx.reference and node.name == "fc1" and ctx.graph.tensors[node.inputs[1]].quant.format == "int4":
+            raise error("simulated gap")
+        return real(ctx, node, xs)
 
-    monkeypatch.setattr(sim, "run", flaky)
-    t = measure(g, chs, data, "output_mse")
-    i = t.layers.index("fc1")
-    assert np.isinf(t.values[i, 1]) and np.isfinite(t.values[i, 0])
-    assert np.isfinite(np.delete(t.values, i, axis=0)).all()
-    assert any("simulation failed" in n and "simulated gap" in n for n in t.notes)
+    monkeypatch.setitem(EXECUTORS, op, broken)
+    with pytest.raises(error) as exc:
+        measure(g, parse_choices("w=int8,int4;a=int8"), data, "output_mse")
+    text = str(exc.value) + " ".join(getattr(exc.value, "__notes__", []))
+    assert "simulated gap" in text and "'fc1'" in text and "w=int4,a=int8" in text
 
 
 @pytest.mark.parametrize("phase", ["prefill", "decode"])
