@@ -36,10 +36,13 @@ def add_parsers(sub) -> None:
     p.set_defaults(run=run_simulate)
 
 
-def load_npz(path: str) -> dict[str, np.ndarray]:
-    """Arrays of an .npz file; InputDataError if it cannot be read."""
-    from hwsim.sim.boundary import read_npz
+def load_npz(path: str, graph, labels: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file that ``graph`` reads, plus ``labels``; InputDataError if it cannot
+    be read or holds names the graph does not know (checked before anything is decompressed)."""
+    from hwsim.sim.boundary import check_names
+    from hwsim.sim.npzio import npz_names, read_npz
 
+    check_names(graph, npz_names(path), extra=(labels,))
     return read_npz(path)
 
 
@@ -87,7 +90,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     notes = []
     labels = None
     if args.inputs:
-        inputs = load_npz(args.inputs)
+        inputs = load_npz(args.inputs, graph, args.labels)
         if args.labels in inputs and args.labels not in graph.inputs:
             labels = inputs.pop(args.labels)
     elif str(args.model).endswith(".onnx"):

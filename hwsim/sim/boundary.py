@@ -21,29 +21,11 @@ from hwsim.sim import qspec
 _LOWP_FLOAT = ("float8", "bfloat16", "float4", "float6")
 
 
-def read_npz(path: str, what: str = "inputs") -> dict[str, np.ndarray]:
-    """Arrays of an ``.npz`` file, never unpickling; InputDataError naming the file if unreadable."""
-    import zipfile
+def read_npz(path: str, what: str = "inputs", names=None) -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` file (see :func:`hwsim.sim.npzio.read_npz`)."""
+    from hwsim.sim.npzio import read_npz as _read
 
-    fix = "write it with numpy.savez(path, name=array, ...) using numeric arrays"
-    import os
-
-    if os.path.isdir(path):
-        raise InputDataError(f"{what} file {path!r} is a directory; give the path of an .npz file")
-    try:
-        if os.path.exists(path) and not zipfile.is_zipfile(path):
-            raise InputDataError(f"cannot read {what} file {path!r}: not a numpy .npz (zip) archive; {fix}")
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise InputDataError(f"{what} file {path!r} not found") from None
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise InputDataError(f"{what} file {path!r} holds an object (pickled) array, which hwsim does not "
-                                 f"load; {fix}") from None
-        raise InputDataError(f"cannot read {what} file {path!r} ({exc}); {fix}") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputDataError(f"cannot read {what} file {path!r} ({exc}); {fix}") from None
+    return _read(path, what, names)
 
 
 def _key(dtype: str) -> str:
@@ -156,6 +138,13 @@ def check_input(t: Tensor, arr) -> np.ndarray:
     return arr
 
 
+def check_names(graph: Graph, names, extra: tuple[str, ...] = ()) -> None:
+    """InputDataError for names that are neither graph inputs nor tensors (KV caches) nor ``extra``."""
+    unknown = sorted(set(names) - set(graph.inputs) - set(graph.tensors) - set(extra))
+    if unknown:
+        raise InputDataError(f"unknown input name(s) {unknown}; the model's inputs are {graph.inputs}")
+
+
 def read_inputs(graph: Graph, inputs: dict) -> tuple[dict[str, np.ndarray], list[str]]:
     """Check and convert every graph input; returns real values and notes (none so far: what
     rounding does to NaN / inf inputs is said by :func:`hwsim.sim.metrics.rounding_notes` in run)."""
@@ -165,9 +154,7 @@ def read_inputs(graph: Graph, inputs: dict) -> tuple[dict[str, np.ndarray], list
     if missing:
         want = ", ".join(f"{n} {graph.tensors[n].shape} {graph.tensors[n].dtype}" for n in missing)
         raise InputDataError(f"missing input(s): {want}; the model's inputs are {graph.inputs}")
-    unknown = sorted(set(inputs) - set(graph.inputs) - set(graph.tensors))
-    if unknown:
-        raise InputDataError(f"unknown input name(s) {unknown}; the model's inputs are {graph.inputs}")
+    check_names(graph, inputs)
     real, notes = {}, []
     for name in graph.inputs:
         t = graph.tensors[name]

@@ -15,7 +15,8 @@ import numpy as np
 
 from hwsim.errors import InputDataError
 from hwsim.graph.ir import Graph
-from hwsim.sim.boundary import random_inputs, read_npz
+from hwsim.sim.boundary import random_inputs
+from hwsim.sim.npzio import npz_names, read_npz
 from hwsim.sim.metrics import class_labels
 
 LABEL_KEYS = ("labels", "label", "targets", "y")
@@ -65,14 +66,16 @@ def load_npz(path: str | Path, graph: Graph, samples: int | None = None) -> Cali
     p = Path(path)
     if not p.is_file():
         raise InputDataError(f"calibration file {str(path)!r} not found")
-    arrays = read_npz(str(p), "calibration")
+    names = npz_names(str(p), "calibration")
+    wanted = names if len(names) == 1 else [n for n in names if n in graph.inputs or n in LABEL_KEYS]
+    arrays = read_npz(str(p), "calibration", wanted)  # members no one reads are never decompressed
     labels = next((arrays.pop(k) for k in LABEL_KEYS if k in arrays), None)
     inputs = {n: arrays[n] for n in graph.inputs if n in arrays}
     if not inputs and len(graph.inputs) == 1 and len(arrays) == 1:
         inputs = {graph.inputs[0]: next(iter(arrays.values()))}
     missing = [n for n in graph.inputs if n not in inputs]
     if missing:
-        raise InputDataError(f"{path}: no array for graph input(s) {missing}; the file holds {sorted(arrays)} "
+        raise InputDataError(f"{path}: no array for graph input(s) {missing}; the file holds {sorted(names)} "
                              f"(store each input under its name, samples first, and labels under 'labels')")
     counts = {a.shape[0] for a in inputs.values() if a.ndim}
     if len(counts) != 1:
