@@ -128,6 +128,17 @@ def estimate(model: str | Path | Graph, target: str | Path | Target, weights: st
         Per-op rows (seconds, joules, bytes per memory level) and totals.
     """
     g, t, notes = _prepare(model, target, weights, activations, config, shapes)
+    return price(g, t, notes, seed)
+
+
+def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None) -> CostReport:
+    """Price an annotated graph on a target (the body of :func:`estimate`).
+
+    ``layer_cost(op, ctx, cost_fn)``, when given, replaces ``cost_fn(op, ctx)`` for every op, so a
+    caller can reuse rows across targets (``hwsim.sweep.layercache``); it must return what
+    ``cost_fn`` would.
+    """
+    notes = list(notes)
     sizes = [m.size_bytes for m in t.memory]
     stats = _Stats(g, t, seed)
     kv_bytes = sum(x.size_bytes for x in g.tensors.values() if x.role == "kv_cache")
@@ -136,7 +147,10 @@ def estimate(model: str | Path | Graph, target: str | Path | Target, weights: st
     missing = sorted({op.op for op in g.ops()} - set(COSTS))
     if missing:
         raise UnsupportedOpError(f"no cost function for op kind(s) {missing}")
-    rows = [COSTS[op.op](op, ctx) for op in g.ops()]
+    if layer_cost is None:
+        rows = [COSTS[op.op](op, ctx) for op in g.ops()]
+    else:
+        rows = [layer_cost(op, ctx, COSTS[op.op]) for op in g.ops()]
     rows = tuple(r for r in rows if r.latency_s > 0 or r.energy_j > 0)
     breakdown: dict[str, float] = {}
     for r in rows:

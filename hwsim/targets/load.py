@@ -125,7 +125,19 @@ def _load_bundled(ref: str) -> Target:
 
 
 def _load(ref: str) -> Target:
-    raw, origin = _resolve(ref, None)
+    return target_from_mapping(*target_mapping(ref))
+
+
+def target_mapping(ref: str | Path) -> tuple[dict, str]:
+    """The raw mapping of a bundled name or YAML path with ``extends:`` resolved, and its origin.
+
+    What :class:`Target` validates; ``hwsim.sweep`` edits copies of it field by field.
+    """
+    return _resolve(str(ref), None)
+
+
+def target_from_mapping(raw: dict, origin: str) -> Target:
+    """Validate a raw target mapping; ConfigError naming ``origin``, the field and the fix."""
     try:
         return Target(**raw)
     except ValidationError as exc:

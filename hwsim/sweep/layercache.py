@@ -1,0 +1,69 @@
+"""Per-layer costs reused across the points of a sweep.
+
+A layer's cost is a pure function of the graph, the op and the target fields its cost function
+reads. Dot products (conv2d, linear, matmul) read the whole compute unit, so they are keyed by the
+whole target. Every other op kind runs on the elementwise path or moves data: it reads the memory
+levels, clock, node, static power, overhead, features and only :data:`STREAM_COMPUTE_FIELDS` of the
+compute unit, so points that differ only in the MAC array (rows, cols, rates, dataflow, ...) share
+those rows. ``tests/sweep/test_layercache.py`` checks the claim against the cost functions: it
+changes every other compute field and asserts those rows do not move.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from hwsim.cost.estimate import price
+from hwsim.cost.report import CostReport
+
+#: op kinds priced on the MAC unit (their rows depend on every compute field)
+DOT_KINDS = frozenset({"conv2d", "linear", "matmul"})
+#: the only compute-unit fields that the cost functions of other op kinds read
+STREAM_COMPUTE_FIELDS = ("elementwise_ops_per_cycle", "cores")
+
+_LIMIT = 200_000
+
+
+class LayerCache:
+    """Rows of one graph, keyed by (op name, the target fields the op's cost reads, seed)."""
+
+    def __init__(self):
+        self.rows: dict = {}
+        self.hits = 0
+        self.misses = 0
+
+    def report(self, graph, target, seed: int = 0, keys: tuple[str, str] | None = None) -> CostReport:
+        """:func:`hwsim.cost.estimate.price` of ``graph`` on ``target``, reusing cached rows.
+
+        ``keys``: :func:`target_keys` of ``target`` when the caller already has them.
+        """
+        full, stream = keys or target_keys(target)
+
+        def layer_cost(op, ctx, fn):
+            key = (op.name, full if op.op in DOT_KINDS else stream, seed)
+            row = self.rows.get(key)
+            if row is None:
+                self.misses += 1
+                row = fn(op, ctx)
+                if len(self.rows) >= _LIMIT:
+                    self.rows.clear()
+                self.rows[key] = row
+            else:
+                self.hits += 1
+            return row
+
+        return price(graph, target, [], seed, layer_cost)
+
+
+def target_keys(target) -> tuple[str, str]:
+    """(key of the whole target, key of what non-dot op kinds read)."""
+    dump = target.model_dump(mode="json")
+    full = _digest(dump)
+    dump["compute"] = {k: dump["compute"][k] for k in STREAM_COMPUTE_FIELDS}
+    return full, _digest(dump)
+
+
+def _digest(obj) -> str:
+    import json
+
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()
