@@ -90,6 +90,24 @@ def check_output(path: str | None, option: str, plot: bool = False) -> None:
         raise ConfigError(f"{option} {path!r}: directory {str(parent)!r} is not writable; pick another path")
 
 
+def write_output(path: str, option: str, write) -> None:
+    """Write an output file exactly at ``path`` with ``write(path)`` and say so on stderr.
+
+    Existing files are replaced, as compilers and converters do (``-o``), and the line says it:
+    ``--out: wrote o.npz (replaced the existing file)``. stdout stays the command's data (tables,
+    JSON). A failed write becomes a ConfigError naming the option.
+    """
+    import os
+    import sys
+
+    existed = os.path.lexists(path)
+    try:
+        write(path)
+    except OSError as exc:
+        raise write_error(path, option, exc) from None
+    print(f"{option}: wrote {path}" + (" (replaced the existing file)" if existed else ""), file=sys.stderr)
+
+
 def write_error(path: str, option: str, exc: OSError) -> ConfigError:
     """ConfigError for a write that failed at the end of a command."""
     return ConfigError(f"{option}: cannot write {path!r} ({exc.strerror or exc}); pick a writable path")

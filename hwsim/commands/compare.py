@@ -48,7 +48,7 @@ def _db(v) -> str:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from hwsim.commands.common import check_output, parse_shape_args
+    from hwsim.commands.common import check_output, parse_shape_args, write_output
     from hwsim.compare import compare_formats
 
     check_output(args.plot, "--plot", plot=True)
@@ -59,7 +59,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.plot:
         from hwsim.compare.plot import plot_comparison
 
-        plot_comparison(res, args.plot)
+        write_output(args.plot, "--plot", lambda p: plot_comparison(res, p))
     if args.json:
         print(res.to_json())
         return 0
@@ -67,8 +67,6 @@ def run_compare(args: argparse.Namespace) -> int:
     _print_crossover(res.crossover)
     if res.model is not None:
         _print_model(res.model)
-    if args.plot:
-        print(f"\nplot written to {args.plot}")
     return 0
 
 

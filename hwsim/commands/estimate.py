@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from hwsim.commands.common import add_model_args, check_output, parse_shape_args, seed_int, write_error
+from hwsim.commands.common import add_model_args, check_output, parse_shape_args, seed_int, write_output
 from hwsim.render import si, table
 
 
@@ -36,10 +36,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     if args.plot:
         from hwsim.cost.plot import plot_report
 
-        try:
-            plot_report(report, target, args.plot)
-        except OSError as exc:
-            raise write_error(args.plot, "--plot", exc) from None
+        write_output(args.plot, "--plot", lambda p: plot_report(report, target, p))
     if args.json:
         print(json.dumps(report.to_json()))
         return 0
@@ -55,6 +52,4 @@ def run_estimate(args: argparse.Namespace) -> int:
         a = report.area
         print(f"area: {a.area_mm2:.3g} mm^2 (MAC array {a.mac_array_mm2:.3g}, registers {a.registers_mm2:.3g}, "
               f"SRAM {a.sram_mm2:.3g}, other {a.other_mm2:.3g})")
-    if args.plot:
-        print(f"plot written to {args.plot}")
     return 0

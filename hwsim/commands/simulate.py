@@ -79,8 +79,18 @@ def _rows(result, all_ops: bool):
             for e in result.layers if e.name in keep]
 
 
+def _save_npz(path: str, arrays: dict) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def run_simulate(args: argparse.Namespace) -> int:
-    from hwsim.commands.common import check_output, load_graph, write_error
+    from hwsim.commands.common import check_output, load_graph, write_output
     from hwsim.render import table
     from hwsim.sim import run
 
@@ -115,15 +125,9 @@ def run_simulate(args: argparse.Namespace) -> int:
                       "count as wrong")
     for n in result.notes:
         print(f"note: {n}")
-    if args.out:
-        try:
-            np.savez(args.out, **result.outputs)
-        except OSError as exc:
-            raise write_error(args.out, "--out", exc) from None
+    if args.out:  # through a file object: np.savez would append '.npz' to a name without it
+        write_output(args.out, "--out", lambda p: _save_npz(p, result.outputs))
     if args.report_json:
-        try:
-            with open(args.report_json, "w") as f:
-                json.dump(report(result, args.model, args.requant, acc), f, indent=2)
-        except OSError as exc:
-            raise write_error(args.report_json, "--report-json", exc) from None
+        text = json.dumps(report(result, args.model, args.requant, acc), indent=2)
+        write_output(args.report_json, "--report-json", lambda p: _write_text(p, text))
     return 0

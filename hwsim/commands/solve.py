@@ -7,7 +7,7 @@ import json
 import re
 import sys
 
-from hwsim.commands.common import check_output, parse_shape_args, positive_int, seed_int, write_error
+from hwsim.commands.common import check_output, parse_shape_args, positive_int, seed_int, write_output
 from hwsim.errors import ConfigError, HwsimError, InfeasibleBudgetError
 from hwsim.render import ProgressBar, si, table
 
@@ -137,11 +137,11 @@ def _print_times(tb, plans) -> None:
 
 
 def _write(path: str, text: str) -> None:
-    try:
-        with open(path, "w") as f:
+    def write(p):
+        with open(p, "w") as f:
             f.write(text)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path!r}: {exc}") from None
+
+    write_output(path, "--write-config", write)
 
 
 def _print_plan(plan) -> None:
@@ -202,8 +202,6 @@ def plot_front(plans, name: str, metric: str, path: str) -> None:
     ax.set_title("sensitivity-cost front (re-estimated plans)")
     fig.tight_layout()
     try:
-        fig.savefig(path, dpi=120)
-    except OSError as exc:
-        raise write_error(path, "--plot", exc) from None
+        write_output(path, "--plot", lambda p: fig.savefig(p, dpi=120))
     finally:
         plt.close(fig)
