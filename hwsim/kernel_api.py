@@ -16,10 +16,9 @@ from hwsim.errors import ConfigError, InputDataError, ShapeError
 from hwsim.kernels import conv as _conv
 from hwsim.kernels import floatgemm as _fg
 from hwsim.kernels import intgemm as _ig
-from hwsim.kernels import requant as _rq
+from hwsim import requant as _requant
 
 OVERFLOW_MODES = {"none": _ig.MODE_NONE, "wrap": _ig.MODE_WRAP, "saturate": _ig.MODE_SATURATE}
-REQUANT_MODES = ("exact", "onnxruntime", "gemmlowp", "tflite")
 ACCUMULATORS = {"fp32": _fg.FMT_FP32, "fp16": _fg.FMT_FP16, "bf16": _fg.FMT_BF16, "exact": -1}
 ORDERS = {"sequential": _fg.ORDER_SEQ, "pairwise": _fg.ORDER_PAIR, "blocked": _fg.ORDER_BLOCK}
 
@@ -58,8 +57,11 @@ def _matmul2d(a, b, bits, mode, pairwise):
     return _ig.exact_matmul(a, b, bits, wrap=mode == _ig.MODE_WRAP)
 
 
-def _apply_overflow(acc, bits, mode):
-    """Apply one more accumulator step's overflow rule to an int64 array (used after a bias add)."""
+def apply_overflow(acc, bits, overflow):
+    """One more accumulator step's overflow rule on an int64 array (after a bias add or a
+    correction term): ``"wrap"`` to ``bits`` two's complement, ``"saturate"`` clamps, ``"none"``
+    leaves it. The one copy of the rule the simulator and the QLinear functions share."""
+    mode = _choice("overflow", overflow, OVERFLOW_MODES)
     if mode == _ig.MODE_WRAP and bits < 64:
         half = 1 << (bits - 1)
         return ((acc + half) & ((1 << bits) - 1)) - half
@@ -213,7 +215,7 @@ def requantize(acc, multiplier, zero_point=0, mode="exact", out_dtype=np.uint8, 
         Array of ``out_dtype``, shape of ``acc``.
     """
     acc = _int_array("acc", acc).astype(np.int64)
-    _choice("mode", mode, dict.fromkeys(REQUANT_MODES))
+    rq = _requant.get(mode)
     info = np.iinfo(out_dtype)
     if info.bits > 32:
         raise ConfigError(f"out_dtype={np.dtype(out_dtype)} must be an integer type of <= 32 bits")
@@ -227,29 +229,9 @@ def requantize(acc, multiplier, zero_point=0, mode="exact", out_dtype=np.uint8, 
     if mult.dtype.kind != "f" or not np.all(np.isfinite(mult)) or np.any(mult < 0):
         raise InputDataError("multiplier must be finite non-negative floats")
     lo, hi = int(info.min), int(info.max)
-    if mode in ("gemmlowp", "tflite"):
-        if acc.size and (acc.min() < _rq.INT32_MIN or acc.max() > _rq.INT32_MAX):
-            raise InputDataError(f"mode={mode!r} needs int32 accumulators; wrap or clip acc first")
-        m64 = _channel_param("multiplier", mult, nc, np.float64)
-        out = _rq.requant_fixed(acc3, m64, zp, lo, hi, mode == "tflite")
-    else:
-        kind = np.float32 if mode == "onnxruntime" else mult.dtype
-        m = _channel_param("multiplier", mult.astype(kind), nc, np.float64)
-        out = _rq.requant_float(acc3, m, zp, lo, hi, mode == "onnxruntime")
+    m = _channel_param("multiplier", mult.astype(rq.multiplier_dtype or mult.dtype), nc, np.float64)
+    out = rq.apply(acc3, m, zp, lo, hi)
     return out.reshape(acc.shape).astype(out_dtype)
-
-
-def _multiplier(mode, s_in, s_w, s_out):
-    """``s_in * s_w / s_out`` in the arithmetic of the library reproduced (:func:`requantize`)."""
-    s_in, s_w, s_out = np.asarray(s_in), np.asarray(s_w), np.asarray(s_out)
-    for s in (s_in, s_w, s_out):
-        if s.dtype.kind != "f":
-            raise InputDataError(f"scales must be float arrays, got {s.dtype}")
-    if mode == "onnxruntime":
-        s_in, s_w, s_out = (s.astype(np.float32) for s in (s_in, s_w, s_out))
-    elif mode in ("gemmlowp", "tflite"):
-        s_in, s_w, s_out = (s.astype(np.float64) for s in (s_in, s_w, s_out))
-    return np.asarray(s_in * s_w / s_out)
 
 
 def _per_tensor(**params):
@@ -265,7 +247,7 @@ def _zp_matmul(a, b, azp, bzp, bits, mode, pairwise):
     raw = int_matmul(a, b, bits, mode, pairwise_int16=True)
     k = a.shape[-1]
     corr = -bzp * a.astype(np.int64).sum(-1, keepdims=True) - azp * b.astype(np.int64).sum(0)
-    return _apply_overflow(raw + corr + k * azp * bzp, _acc_bits(bits), OVERFLOW_MODES[mode])
+    return apply_overflow(raw + corr + k * azp * bzp, _acc_bits(bits), mode)
 
 
 def qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point,
@@ -301,7 +283,7 @@ def qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, 
     azp = int(_int_array("a_zero_point", a_zero_point).reshape(-1)[0])
     bzp = _channel_param("b_zero_point", _int_array("b_zero_point", b_zero_point), n, np.int64)
     acc = _zp_matmul(a, b, azp, bzp, acc_bits, overflow, pairwise_int16)
-    mult = _multiplier(requant, a_scale, b_scale, y_scale)
+    mult = _requant.get(requant).multiplier(a_scale, b_scale, y_scale)
     y_zero_point = _int_array("y_zero_point", y_zero_point)
     return requantize(acc, mult, y_zero_point.reshape(-1)[0], requant, y_zero_point.dtype, -1)
 
@@ -338,9 +320,8 @@ def qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_
                      x_zero_point, w_zero_point)
     if bias is not None:
         bias = _channel_param("bias", _int_array("bias", bias), acc.shape[1], np.int64)
-        acc = _apply_overflow(acc + bias[:, None, None], _acc_bits(acc_bits),
-                              OVERFLOW_MODES[overflow])
-    mult = _multiplier(requant, x_scale, w_scale, y_scale)
+        acc = apply_overflow(acc + bias[:, None, None], _acc_bits(acc_bits), overflow)
+    mult = _requant.get(requant).multiplier(x_scale, w_scale, y_scale)
     y_zero_point = _int_array("y_zero_point", y_zero_point)
     return requantize(acc, mult, y_zero_point.reshape(-1)[0], requant, y_zero_point.dtype, 1)
 

@@ -12,7 +12,7 @@ from hwsim.errors import ConfigError
 
 def add_parsers(sub) -> None:
     from hwsim.commands.common import add_model_args, seed_int
-    from hwsim.sim.runner import REQUANT_MODES
+    from hwsim import requant
 
     p = sub.add_parser("simulate", help="bit-accurate simulation with per-layer SQNR against the float model",
                        description="Run MODEL layer by layer bit-accurately beside a float reference. Integer "
@@ -22,7 +22,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--inputs", metavar="IN.npz", help="input arrays by graph input name "
                    "(default for zoo models: seeded random inputs)")
     p.add_argument("--out", metavar="OUT.npz", help="write the outputs, by graph output name")
-    p.add_argument("--requant", default="exact", choices=REQUANT_MODES,
+    p.add_argument("--requant", default="exact", choices=requant.names(),
                    help="requantization of integer layers (default exact)")
     p.add_argument("--pairwise-int16", action="store_true",
                    help="model x86 AVX2 integer kernels without VNNI (onnxruntime's u8*s8 MatMul/Conv/Gemm): "

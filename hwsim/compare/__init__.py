@@ -8,12 +8,12 @@ compare-formats`` is :func:`compare_formats`.
 from hwsim.compare.accuracy import DEFAULT_NUS, crossover, distribution_sqnr, optimal_scale
 from hwsim.compare.core import DEFAULT_FORMATS, compare_formats, parse_accumulators, parse_formats
 from hwsim.compare.distributions import STANDARD, distribution, samples
-from hwsim.compare.results import (Comparison, Crossover, FormatRow, Gates, LayerAccuracy,
+from hwsim.compare.results import (Comparison, Crossover, FormatRow, LayerAccuracy,
                                    ModelComparison, ModelEstimate, ScaleSearch, TargetInfo)
 from hwsim.sim.metrics import sqnr_db
 
 __all__ = [
-    "DEFAULT_FORMATS", "DEFAULT_NUS", "STANDARD", "Comparison", "Crossover", "FormatRow", "Gates", "LayerAccuracy",
+    "DEFAULT_FORMATS", "DEFAULT_NUS", "STANDARD", "Comparison", "Crossover", "FormatRow", "LayerAccuracy",
     "ModelComparison", "ModelEstimate", "ScaleSearch", "TargetInfo", "compare_formats", "crossover", "distribution",
     "distribution_sqnr", "optimal_scale", "parse_accumulators", "parse_formats", "samples", "sqnr_db",
 ]

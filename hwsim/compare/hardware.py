@@ -13,7 +13,8 @@ FP32).
 
 from __future__ import annotations
 
-from hwsim.compare.results import Gates, TargetInfo
+from hwsim.compare.results import TargetInfo
+from hwsim.cost.arith import GateCount
 from hwsim.errors import ConfigError
 from hwsim.formats import Format, get
 
@@ -47,16 +48,14 @@ def check_accumulator(name: str) -> str:
     return f.name
 
 
-def mac_gates(fmt: Format, accumulator: str) -> Gates:
+def mac_gates(fmt: Format, accumulator: str) -> GateCount:
     """Gates of one ``fmt`` x ``fmt`` MAC into ``accumulator``, split by stage."""
     from hwsim.cost.arith import mac_gates as _gates
 
-    g = _gates(fmt.name, fmt.name, accumulator)
-    return Gates(multiply=g.multiply, align_add=g.align_add,
-                 normalize_accumulate=g.normalize_accumulate, total=g.total)
+    return _gates(fmt.name, fmt.name, accumulator)
 
 
-def relative_gates_int8(gates: Gates) -> float:
+def relative_gates_int8(gates: GateCount) -> float:
     """``gates.total`` over the gates of an int8 x int8 MAC with an ``fx`` accumulator."""
     from hwsim.cost.arith import mac_gates as _gates
 
@@ -74,9 +73,9 @@ def energy_pj_per_mac(fmt: Format, accumulator: str, target=None) -> float:
 
     if target is None:
         return arith.mac_energy_pj(fmt.name, fmt.name, accumulator, DEFAULT_TECHNOLOGY_NM)
-    from hwsim.cost.unit import gate_energy_fj
+    from hwsim.cost.unit import mac_arith_energy_pj
 
-    return arith.mac_gates(fmt.name, fmt.name, accumulator).total * gate_energy_fj(target) * 1e-3
+    return mac_arith_energy_pj(target, fmt.name, fmt.name, accumulator)
 
 
 def target_rate(fmt: Format, target):

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
+from hwsim.cost.arith import GateCount
 from hwsim.records import Record
 
 
@@ -45,21 +46,12 @@ class Crossover(_Frozen):
     seed: int = Field(description="Seed of the samples.")
 
 
-class Gates(_Frozen):
-    """2-input-gate equivalents of one MAC unit (van Baalen et al. 2023, App. B components)."""
-
-    multiply: float = Field(description="Gates of the multiplier (mantissa product, exponent add).")
-    align_add: float = Field(description="Gates of the alignment shifter and adder.")
-    normalize_accumulate: float = Field(description="Gates of normalisation and the accumulator register.")
-    total: float = Field(description="Sum of the parts.")
-
-
 class FormatRow(_Frozen):
     """One (format, accumulator) pair: hardware cost and accuracy side by side."""
 
     format: str = Field(description="Canonical format name, used for activations and weights alike.")
     accumulator: str = Field(description="Accumulator: fx (fixed point, product range + 12 bits), fp16, fp32.")
-    gates: Gates = Field(description="Gate count of one MAC unit.")
+    gates: GateCount = Field(description="Gate count of one MAC unit, by stage (hwsim.cost.arith.GateCount).")
     relative_gates_int8: float = Field(description="gates.total / gates of an int8 x int8 MAC with fx accumulator.")
     energy_pj_per_mac: float = Field(description="Energy per MAC in pJ at the target's technology (45 nm without one).")
     macs_per_cycle: float | None = Field(description="MACs per cycle of the whole target (all cores) for this "

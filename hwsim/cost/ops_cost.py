@@ -14,7 +14,7 @@ from hwsim.cost import arith
 from hwsim.cost.layer import Ctx, Work, finish, register_cost
 from hwsim.cost.traffic import Operands, dot_traffic, reuse, stream_traffic
 from hwsim.cost.unit import (DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
-                             gate_energy_fj, mac_energy_pj, select_rate, utilization)
+                             gate_energy_fj, select_rate, unit_mac_energy_pj, utilization)
 
 _RELU = ("relu", "relu6")
 
@@ -98,7 +98,7 @@ def _vq_lut(ctx: Ctx, wfmt: str, shape: DotShape, macs: int, rate, util: float):
     cycles = (lookups * (tables + 1) / t.compute.lut_lookups_per_cycle
               + table_macs / rate.macs_per_cycle) / util
     add_pj = arith.add_energy_pj(16, 45.0) * gate_energy_fj(t) / arith.ENERGY_PER_GATE_45NM_FJ
-    arith_pj = table_macs * mac_energy_pj(t, rate) + lookups * add_pj
+    arith_pj = table_macs * unit_mac_energy_pj(t, rate) + lookups * add_pj
     return cycles, arith_pj, lookups * decode_energy_pj(t, wfmt, rate), lookups + table_macs
 
 
@@ -139,7 +139,7 @@ def _dot(op, ctx: Ctx):
     gated = t.features.activation_zero_fraction if (
         t.features.skip_zero_activations and _relu_input(ctx, x.name)) else 0.0
     label = f"{rate.activation} x {rate.weight} -> {rate.accumulator}"
-    arith_pj = executed * mac_energy_pj(t, rate) * (1 - gated)
+    arith_pj = executed * unit_mac_energy_pj(t, rate) * (1 - gated)
     decode_pj = n_decode * decode_energy_pj(t, wfmt, rate)
     lut = None if exact else _vq_lut(ctx, wfmt, shape, macs, rate, util)
     if lut is not None and lut[0] < cycles:

@@ -92,10 +92,14 @@ def gate_energy_fj(target: Target) -> float:
     return target.energy_per_gate_fj or arith.energy_per_gate_fj(target.technology_nm)
 
 
-def mac_energy_pj(target: Target, rate: MacRate) -> float:
+def mac_arith_energy_pj(target: Target, activation: str, weight: str, accumulator: str) -> float:
+    """Arithmetic energy of one MAC (gate model x the target's gate energy), pJ; no overhead."""
+    return arith.mac_gates(activation, weight, accumulator).total * gate_energy_fj(target) * 1e-3
+
+
+def unit_mac_energy_pj(target: Target, rate: MacRate) -> float:
     """Energy of one MAC on the unit running ``rate``'s pair, plus the unit's per-MAC overhead, pJ."""
-    gates = arith.mac_gates(rate.activation, rate.weight, rate.accumulator).total
-    return gates * gate_energy_fj(target) * 1e-3 + target.compute.mac_overhead_pj
+    return mac_arith_energy_pj(target, rate.activation, rate.weight, rate.accumulator) + target.compute.mac_overhead_pj
 
 
 def accumulator_bits(rate: MacRate) -> int:

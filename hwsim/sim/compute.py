@@ -20,22 +20,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim import formats, kernel_api
+from hwsim import formats, kernel_api, requant
 from hwsim.sim import qspec
 from hwsim.sim.registry import register_exec
 
 
 # ------------------------------------------------------------------ shared pieces
-def _overflow(acc: np.ndarray, bits: int, overflow: str) -> np.ndarray:
-    """One more accumulator step's overflow rule (after a bias add): wrap or saturate to ``bits``."""
-    if bits >= 64:
-        return acc
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    if overflow == "saturate":
-        return np.clip(acc, lo, hi)
-    return ((acc - lo) & ((1 << bits) - 1)) + lo
-
-
 def _int_spec(spec, weight: bool = False) -> bool:
     if spec.scale is None or formats.get(spec.format).kind != "int":
         return False
@@ -60,18 +50,6 @@ def _scales(*specs) -> list[np.ndarray]:
     return [qspec.scale_array(s.scale) for s in specs]
 
 
-def _multiplier(mode: str, sx, sw, sy) -> np.ndarray:
-    """``sx * sw / sy`` in the arithmetic of the reproduced library (float32 / float64)."""
-    if mode == "onnxruntime":
-        sx, sw, sy = (np.asarray(s, np.float32) for s in (sx, sw, sy))
-    elif mode in ("gemmlowp", "tflite"):
-        sx, sw, sy = (np.asarray(s, np.float64) for s in (sx, sw, sy))
-    else:
-        dt = np.result_type(sx, sw, sy)
-        sx, sw, sy = (np.asarray(s, dt) for s in (sx, sw, sy))
-    return np.asarray(sx * sw / sy)
-
-
 def _bias_codes(ctx, op, bias, s_acc: np.ndarray) -> np.ndarray:
     spec = ctx.spec(op.inputs[2])
     if spec.scale is not None and formats.get(spec.format).kind == "int":
@@ -89,10 +67,11 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int):
         return acc.astype(np.float64) * (sx.astype(np.float64) * sw.astype(np.float64)).reshape(shape)
     (sy,) = _scales(spec_y)
     fmt = formats.get(spec_y.format)
-    mult = _multiplier(ctx.requant, sx, sw, sy).reshape(-1)
+    mode = requant.get(ctx.requant)
+    mult = mode.multiplier(sx, sw, sy).reshape(-1)
     zp = _zp(spec_y)
-    if ctx.requant in ("gemmlowp", "tflite"):
-        acc = _overflow(acc, 32, "wrap")  # int32 registers
+    if mode.int32_registers:
+        acc = kernel_api.apply_overflow(acc, 32, "wrap")
     q = kernel_api.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, np.int32, axis)
     q = np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
     return qspec.from_codes(q, spec_y)
@@ -104,7 +83,7 @@ def _add_bias_int(ctx, op, acc, xs, sx, sw, axis, bits, overflow):
     b = _bias_codes(ctx, op, xs[2], (sx.astype(np.float64) * sw.astype(np.float64)).reshape(-1))
     shape = [1] * acc.ndim
     shape[axis] = -1
-    return _overflow(acc + b.reshape(shape), bits, overflow)
+    return kernel_api.apply_overflow(acc + b.reshape(shape), bits, overflow)
 
 
 def _pairs_saturate(ctx, sa, sb) -> bool:
@@ -120,7 +99,7 @@ def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False):
         return kernel_api.int_matmul(a - az, b - bz, bits, overflow)
     raw = kernel_api.int_matmul(a, b, bits, overflow, pairwise_int16=True)
     corr = -bz * a.sum(-1, keepdims=True) - az * b.sum(0) + a.shape[-1] * az * bz
-    return _overflow(raw + corr, bits, overflow)
+    return kernel_api.apply_overflow(raw + corr, bits, overflow)
 
 
 def _lowp(*specs) -> bool:
