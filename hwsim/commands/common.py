@@ -7,17 +7,20 @@ import argparse
 from hwsim.errors import ConfigError
 
 
-def parse_shape_args(text: str | None) -> dict[str, int]:
-    """``batch=1,sequence=128`` -> {'batch': 1, 'sequence': 128}."""
-    out: dict[str, int] = {}
+def parse_shape_args(text: str | None) -> dict[str, int | tuple[int, ...]]:
+    """``batch=1,sequence=128`` -> {'batch': 1, 'sequence': 128}; ``x=1x3x48x192`` binds the whole
+    input ``x`` (as trtexec does) -> {'x': (1, 3, 48, 192)}."""
+    out: dict[str, int | tuple[int, ...]] = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         key, sep, value = part.partition("=")
         if not sep:
-            raise ConfigError(f"--shape entry {part!r} must be name=value, e.g. --shape batch=1,sequence=128")
+            raise ConfigError(f"--shape entry {part!r} must be name=value, e.g. --shape batch=1,sequence=128 "
+                              "or --shape input=1x3x224x224")
         try:
-            out[key.strip()] = int(value)
+            dims = tuple(int(v) for v in value.lower().split("x"))
         except ValueError:
-            raise ConfigError(f"--shape {key}: {value!r} is not an integer") from None
+            raise ConfigError(f"--shape {key}: {value!r} is not an integer or a shape like 1x3x224x224") from None
+        out[key.strip()] = dims if "x" in value.lower() else dims[0]
     return out
 
 
@@ -26,19 +29,38 @@ def add_model_args(p: argparse.ArgumentParser, quant: bool = True) -> None:
                    help="zoo name with optional parameters (llama2-7b:phase=decode,context=2048), "
                         "a model .yaml, or an .onnx file")
     p.add_argument("--shape", metavar="K=V,...",
-                   help="bind dynamic ONNX dims / override zoo parameters, e.g. batch=1,sequence=128")
+                   help="bind dynamic ONNX dims / override zoo parameters, e.g. batch=1,sequence=128; "
+                        "NAME=1x3x48x192 binds a whole ONNX input")
     if quant:
         p.add_argument("--weights", metavar="FMT", help="weight format for every layer, e.g. int8, int4, fp8_e4m3fn")
         p.add_argument("--activations", metavar="FMT", help="activation format for every layer, e.g. int8")
         p.add_argument("--config", metavar="Q.yaml", help="quant config YAML (defaults + per-layer overrides)")
 
 
+def add_inputs_arg(p: argparse.ArgumentParser) -> None:
+    """--inputs for commands that do not run the model: input shapes and control values."""
+    p.add_argument("--inputs", metavar="IN.npz", help="input arrays by graph input name: an ONNX model takes its "
+                   "input shapes and control values (e.g. an If on a sample-rate input) from them")
+
+
+def input_values(args: argparse.Namespace) -> dict | None:
+    """The arrays of --inputs, if given (read once per command)."""
+    path = getattr(args, "inputs", None)
+    if not path:
+        return None
+    if getattr(args, "_input_values", None) is None:
+        from hwsim.sim.boundary import read_npz
+
+        args._input_values = read_npz(path)
+    return args._input_values
+
+
 def load_graph(args: argparse.Namespace):
-    """Model argument + --shape + quant options -> verified, annotated Graph."""
+    """Model argument + --shape (+ --inputs) + quant options -> verified, annotated Graph."""
     from hwsim.graph.annotate import quantize_graph
     from hwsim.graph.zoo import load_model
 
-    graph = load_model(args.model, parse_shape_args(getattr(args, "shape", None)))
+    graph = load_model(args.model, parse_shape_args(getattr(args, "shape", None)), values=input_values(args))
     return quantize_graph(graph, getattr(args, "weights", None), getattr(args, "activations", None),
                           getattr(args, "config", None))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from hwsim.commands.common import add_model_args, check_output, parse_shape_args, seed_int, write_output
+from hwsim.commands.common import (add_inputs_arg, add_model_args, check_output, input_values, parse_shape_args,
+                                   seed_int, write_output)
 from hwsim.render import si, table
 
 
@@ -17,6 +18,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--plot", metavar="OUT.png", help="write a roofline + energy-breakdown plot (needs matplotlib)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of synthetic weights (data-dependent targets)")
+    add_inputs_arg(p)
     p.set_defaults(run=run_estimate)
 
 
@@ -32,7 +34,8 @@ def run_estimate(args: argparse.Namespace) -> int:
     check_output(args.plot, "--plot", plot=True)
     target = load_target(args.target)
     report = estimate(args.model, target, weights=args.weights, activations=args.activations,
-                      config=args.config, shapes=parse_shape_args(args.shape) or None, seed=args.seed)
+                      config=args.config, shapes=parse_shape_args(args.shape) or None, seed=args.seed,
+                      inputs=input_values(args))
     if args.plot:
         from hwsim.cost.plot import plot_report
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from hwsim.commands.common import add_model_args, load_graph
+from hwsim.commands.common import add_inputs_arg, add_model_args, load_graph
 from hwsim.render import shape_str, si, table
 
 
@@ -14,6 +14,7 @@ def add_parsers(sub) -> None:
     add_model_args(p)
     p.add_argument("--all", action="store_true", help="list every op, not only those with MACs or parameters")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_inputs_arg(p)
     p.set_defaults(run=run_summary)
     m = sub.add_parser("models", help="list the bundled model zoo")
     m.add_argument("--json", action="store_true")

@@ -84,12 +84,12 @@ def _streamed(graph: Graph) -> set[str]:
     return out
 
 
-def _prepare(model, target, weights, activations, config, shapes) -> tuple[Graph, Target, list[str]]:
+def _prepare(model, target, weights, activations, config, shapes, values=None) -> tuple[Graph, Target, list[str]]:
     from hwsim.graph.annotate import quantize_graph
     from hwsim.graph.zoo import load_model
 
     t = load_target(target)
-    g = load_model(model, shapes)
+    g = load_model(model, shapes, values)
     notes = []
     if weights or activations or config is not None:
         g = quantize_graph(g, weights, activations, config)
@@ -103,7 +103,7 @@ def _prepare(model, target, weights, activations, config, shapes) -> tuple[Graph
 
 def estimate(model: str | Path | Graph, target: str | Path | Target, weights: str | None = None,
              activations: str | None = None, config=None, shapes: dict[str, int] | None = None,
-             seed: int = 0) -> CostReport:
+             seed: int = 0, inputs: dict | None = None) -> CostReport:
     """Latency and energy of ``model`` on ``target``, per layer and in total.
 
     Parameters
@@ -121,13 +121,15 @@ def estimate(model: str | Path | Graph, target: str | Path | Target, weights: st
         Zoo parameter overrides / ONNX dynamic dims, e.g. ``{"context": 128}``.
     seed : int
         Seed of synthetic weights, used only by targets whose cost depends on weight values.
+    inputs : dict, optional
+        Input arrays by name: an ONNX model takes its input shapes and control values from them.
 
     Returns
     -------
     CostReport
         Per-op rows (seconds, joules, bytes per memory level) and totals.
     """
-    g, t, notes = _prepare(model, target, weights, activations, config, shapes)
+    g, t, notes = _prepare(model, target, weights, activations, config, shapes, inputs)
     return price(g, t, notes, seed)
 
 

@@ -27,6 +27,18 @@ def dot_shape(op, ins, outs) -> DotShape:
         return DotShape(n_ * oh * ow, o // op.groups, i * kh * kw, op.groups, kh, oh)
     if op.op == "linear":
         return DotShape(math.prod(ins[0][:-1]), ins[1][0], ins[1][1], 1, 1, math.prod(ins[0][:-1]))
+    if op.op == "conv3d":
+        o, i, kd, kh, kw = ins[1]
+        n_, _, od, oh, ow = outs[0]
+        return DotShape(n_ * od * oh * ow, o // op.groups, i * kd * kh * kw, op.groups, kh, oh)
+    if op.op == "conv_transpose":  # every input pixel times the group's (C_out / groups) x kh x kw weights
+        ci, og, kh, kw = ins[1]
+        n_, _, h, w = ins[0]
+        return DotShape(n_ * h * w, og * kh * kw, ci // op.groups, op.groups, kh, h)
+    if op.op in ("lstm", "gru"):  # per direction: (seq x batch) rows through the W|R gate GEMM
+        seq, batch = ins[0][:2]
+        dirs, gh, k = ins[1]
+        return DotShape(seq * batch, gh, k, dirs, 1, seq * batch)
     out = outs[0]
     return DotShape(out[-2], out[-1], ins[0][-1], math.prod(out[:-2]), 1, out[-2])
 
@@ -155,7 +167,7 @@ def _dot(op, ctx: Ctx):
         note="; ".join(filter(None, [note, wnote]))))
 
 
-for _kind in ("conv2d", "linear", "matmul"):
+for _kind in ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "lstm", "gru"):
     register_cost(_kind)(_dot)
 
 
@@ -185,7 +197,7 @@ def _stream(op, ctx: Ctx):
 
 
 for _kind in ("binary", "unary", "batchnorm", "softmax", "layernorm", "rotary", "pool", "global_avgpool",
-              "reduce", "quantize", "dequantize", "cast", "dynamic_quantize"):
+              "reduce", "quantize", "dequantize", "cast", "dynamic_quantize", "onnx"):
     register_cost(_kind)(_stream)
 
 

@@ -4,22 +4,25 @@ How a file becomes an IR graph
 ------------------------------
 1. The file is read with ``onnx.load`` (a file that is not ONNX, or is truncated, raises
    ``ConfigError``). Dynamic dims of graph inputs are bound from ``shapes``: a symbolic dim
-   (``dim_param``) by its name, an anonymous dim by ``INPUT.INDEX`` (e.g. ``input_ids.1``). An
-   unbound dim raises ``ShapeError`` naming the input and dim and saying ``--shape NAME=VALUE``;
-   a ``shapes`` key that names no dim is ignored with a note on the graph (so one
-   ``--shape batch=1,sequence=128`` serves CNNs and transformers alike).
-2. A node that is not computable from constants and whose op type has no converter, or whose
-   converter rejects it (e.g. a Where with a run-time condition), is collected (a converter
-   rejection downstream of a failed node is not); all are reported in one ``UnsupportedOpError``
-   (``unsupported ONNX ops: TopK (node 'topk'), Where (node 'w'): <reason>, ...``).
-3. Nodes are walked in file order. Shape/Size read the IR's inferred shapes; a node whose inputs
-   are all constants is folded with ``onnx.reference.ReferenceEvaluator`` (so shape subgraphs,
-   Range, ConstantOfShape, Where/Equal/Expand on constants... become constants); other nodes map
-   to IR ops whose shapes the IR's own ``infer`` decides (``onnx.shape_inference`` is used only
-   for element types). Identity (also of constants: exporters dedupe shared weights through
-   Identity) and Dropout alias their input; ``Expand`` to the shape it already has aliases too.
-   ``load_onnx(..., constants={name: array})`` treats those graph inputs as constants (ONNX's
-   node tests feed scales and zero points as inputs).
+   (``dim_param``) by its name, an anonymous dim (no name, ``?``, or Paddle's ``-1`` written as a
+   size) by ``INPUT.INDEX`` (e.g. ``input_ids.1``), or a whole input by its name and a shape
+   (``{"x": (1, 3, 48, 192)}``; also taken from ``values``, the arrays the model will run on).
+   An unbound dim raises ``ShapeError`` naming the input and dim; a ``shapes`` key that names
+   nothing is ignored with a note on the graph. Graph inputs that decide control flow (an If
+   condition, a Loop trip count) are specialized to their value when ``values`` has it.
+2. Nodes are walked in file order. A node whose inputs are all constants is folded with
+   ``onnx.reference.ReferenceEvaluator``; an If whose condition is known is replaced by the taken
+   branch's nodes; other nodes go to their converter (below). A standard-domain node without MACs
+   that has no converter, or that its converter declines (e.g. a Where with a run-time
+   condition), takes the generic path (:mod:`hwsim.graph.onnx_generic`): one ``onnx`` IR op per
+   used output, shapes from onnx shape inference, run by its ONNX definition, priced as
+   elementwise work. Every node no path takes (custom domains, MAC ops in forms without a kernel,
+   If/Loop decided at run time whose bodies hold MAC ops), subgraphs included, is collected and
+   all are reported in one ``UnsupportedOpError`` (nodes that only read failed nodes are not).
+3. Shape/Size read the IR's inferred shapes. Identity (also of constants: exporters dedupe shared
+   weights through Identity) and Dropout alias their input; ``Expand`` to the shape it already has
+   aliases too. ``load_onnx(..., constants={name: array})`` treats those graph inputs as
+   constants (ONNX's node tests feed scales and zero points as inputs).
 4. Graph inputs and outputs keep their ONNX names and element types. An output that ends up as
    another tensor (Identity at the end) gets an ``identity`` unary op. The graph is verified.
 
@@ -39,9 +42,10 @@ ids (position embeddings; ids out of the table raise ShapeError) -> embedding, e
 Concat, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice; Split -> one slice per output;
 Cast/CastLike -> cast; Where with a constant condition and one constant branch (causal masks) ->
 ``x * keep + fill`` (binary mul, add; exact for finite x); Expand of a run-time tensor to a larger
-shape -> binary mul by a ones constant. Not handled (reported): Where/Equal/comparisons on
-run-time values, Pad, Resize, ConvTranspose, LeakyRelu/PRelu, Einsum, TopK, NonMaxSuppression,
-1-D/3-D Conv and pooling, control flow (If/Loop), custom domains. A decomposed LayerNorm stays as its
+shape -> binary mul by a ones constant. Conv 1-D (through conv2d views) / 3-D, ConvTranspose
+1-D / 2-D, LSTM and GRU: :mod:`hwsim.graph.onnx_macs`. Everything else without MACs (comparisons,
+logic, Pad, Resize, TopK, GatherND, 1-D/3-D pooling...): the generic path. Not handled
+(reported): Einsum, RNN, 3-D ConvTranspose, custom domains. A decomposed LayerNorm stays as its
 primitive ops. Float initializers become tensors of role weight (bias for conv/linear biases,
 buffer for batch-norm statistics) with float32 data; scalars and integer constants role const.
 
@@ -110,11 +114,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from onnx.reference.ops import load_op
 from pydantic import ValidationError
 
 from hwsim.errors import ConfigError, ShapeError, UnsupportedOpError
 from hwsim.graph import ops as O
-from hwsim.graph import onnx_movement, onnx_qlinear  # noqa: F401  (register converters)
+from hwsim.graph import onnx_generic, onnx_macs, onnx_movement, onnx_qlinear  # noqa: F401  (register converters)
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.onnx_check import check_structure
 from hwsim.graph.onnx_ctx import Importer
@@ -125,18 +130,25 @@ from hwsim.graph.onnx_values import Act, Const, dtype_name
 _STANDARD = ("", "ai.onnx")
 
 
-def load_onnx(path: str | Path, shapes: dict[str, int], constants: dict[str, np.ndarray] | None = None) -> Graph:
+def load_onnx(path: str | Path, shapes: dict[str, int | tuple[int, ...]],
+              constants: dict[str, np.ndarray] | None = None,
+              values: dict[str, np.ndarray] | None = None) -> Graph:
     """Import an ONNX file as a verified IR graph, binding dynamic dims from ``shapes``.
 
     Parameters
     ----------
     path : str or Path
         The ``.onnx`` file (external data next to it is read by ``onnx.load``).
-    shapes : dict of str to int
-        Dynamic dim bindings, e.g. ``{"batch": 1, "sequence": 128}`` (``--shape``).
+    shapes : dict
+        Dynamic dim bindings by dim name, e.g. ``{"batch": 1, "sequence": 128}``, or whole
+        inputs by input name, e.g. ``{"x": (1, 3, 48, 192)}`` (``--shape``).
     constants : dict of str to numpy.ndarray, optional
         Graph inputs to treat as constants with these values (e.g. the scale and zero-point
         inputs of ONNX's node conformance tests, so QLinear ops get their QuantSpecs).
+    values : dict of str to numpy.ndarray, optional
+        The inputs the model will run on (``--inputs``): each binds the shape of its graph input
+        (unless ``shapes`` names it), and inputs that decide control flow (an If condition, a
+        Loop trip count) are specialized to their value (the IR input keeps it as ``data``).
 
     Returns
     -------
@@ -145,15 +157,17 @@ def load_onnx(path: str | Path, shapes: dict[str, int], constants: dict[str, np.
     """
     model = read_model(path)
     check_structure(model, str(path))
-    unknown = _unknown_nodes(model)
     _keep_output_names(model)
     ctx = Importer(model, Path(path).stem)
     ctx.elem_types = _elem_types(model)
-    _bind_inputs(ctx, model, dict(shapes), constants or {})
-    _walk(ctx, model, unknown)
+    _bind_inputs(ctx, model, dict(shapes), constants or {}, values or {})
+    _walk(ctx, model)
     _outputs(ctx, model)
     opset = next((o.version for o in model.opset_import if o.domain in _STANDARD), None)
     ctx.g.notes.append(f"imported from ONNX (opset {opset}) with {len(model.graph.node)} nodes")
+    generic = sorted({o.op_type for o in ctx.g.ops() if o.op == "onnx"})
+    if generic:
+        ctx.g.notes.append(f"ops run by their ONNX definition and priced as elementwise work: {', '.join(generic)}")
     return ctx.g.verify()
 
 
@@ -202,59 +216,90 @@ def _light_copy(model: onnx.ModelProto, light: onnx.ModelProto) -> None:
             g.initializer.append(t)
 
 
-def _constant_names(model: onnx.ModelProto) -> set[str]:
-    const = {t.name for t in model.graph.initializer}
-    for node in model.graph.node:
-        ins = [n for n in node.input if n]
-        if node.op_type in ("Shape", "Size") or all(n in const for n in ins):
-            const.update(o for o in node.output if o)
-    return const
-
-
-def _label(node: onnx.NodeProto, i: int) -> str:
+def _label(node: onnx.NodeProto, where: str = "") -> str:
     kind = node.op_type if node.domain in _STANDARD else f"{node.domain}.{node.op_type}"
-    return f"{kind} (node '{node.name or node.output[0] or i}')"
+    return f"{kind} (node '{node.name or node.output[0]}'{where})"
 
 
-def _unknown_nodes(model: onnx.ModelProto) -> dict[int, str]:
-    """Nodes not computable from constants whose op type has no converter: index -> label."""
-    const = _constant_names(model)
-    bad = {}
-    for i, node in enumerate(model.graph.node):
-        folds = all(o in const for o in node.output if o)
-        known = node.domain in _STANDARD and (node.op_type in CONVERTERS or node.op_type in PRE)
-        if not folds and not known:
-            bad[i] = _label(node, i)
-    return bad
+def _known(node: onnx.NodeProto, opset: int) -> bool:
+    """True when some path can take the node's op type: a converter, a PRE handler, or (standard
+    domain, no MACs) the ONNX reference implementation behind the generic path."""
+    if node.domain not in _STANDARD:
+        return False
+    if node.op_type in CONVERTERS or node.op_type in PRE:
+        return True
+    if node.op_type in onnx_generic.MAC_OPS:
+        return False
+    try:
+        load_op("", node.op_type, opset)
+    except Exception:
+        return False
+    return True
 
 
-def _walk(ctx: Importer, model: onnx.ModelProto, unknown: dict[int, str]) -> None:
-    """Convert every node; collect every node of an unknown op type, and every node a converter
-    rejects unless it only reads outputs of failed nodes; raise them together."""
-    failed, poisoned = [], set()
-    for i, node in enumerate(model.graph.node):
-        if any(n in poisoned for n in node.input if n):
+def _unknown_inside(node: onnx.NodeProto, opset: int, where: str) -> list[str]:
+    """Labels of the nodes of unknown op type in ``node``'s subgraphs, at any depth."""
+    out = []
+    for attr, g in onnx_generic.subgraphs(node):
+        inner = f" in {node.op_type} '{node.name or node.output[0]}' {attr}{where}"
+        for n in g.node:
+            if not _known(n, opset):
+                out.append(_label(n, inner))
+            out += _unknown_inside(n, opset, inner)
+    return out
+
+
+def _walk(ctx: Importer, model: onnx.ModelProto) -> None:
+    """Convert every node (the taken branch of an If known at import included); collect every
+    node of an unknown op type, at any depth, and every node a converter rejects unless it only
+    reads outputs of failed nodes; raise them together."""
+    failed: list[str] = []
+    _walk_nodes(ctx, list(model.graph.node), failed, set(), "")
+    if failed:
+        raise UnsupportedOpError(
+            f"unsupported ONNX ops: {', '.join(failed)}. hwsim imports every standard-domain ONNX op "
+            "(opsets 13-21) that the ONNX reference implements; MAC ops need a dedicated kernel (Conv 1-D/2-D/3-D, "
+            "ConvTranspose 1-D/2-D, MatMul, Gemm, LSTM, GRU and the quantized forms); replace or remove these "
+            "nodes (custom-domain ops, MAC ops in other forms) before import")
+
+
+def _walk_nodes(ctx: Importer, nodes: list, failed: list[str], poisoned: set[str], where: str) -> None:
+    opset = onnx_generic._opset(ctx)
+    for node in nodes:
+        if any(n in poisoned for n in list(node.input) + onnx_generic.outer_names(node) if n):
             poisoned.update(node.output)
-            if i in unknown:  # unknown op types are listed wherever they are
-                failed.append(unknown[i])
+            if not _known(node, opset):  # unknown op types are listed wherever they are
+                failed.append(_label(node, where))
+            failed += _unknown_inside(node, opset, where)
             continue
         try:
-            if i in unknown:
-                raise UnsupportedOpError(unknown[i])
-            _convert(ctx, node)
+            branch = _convert(ctx, node, opset, where)
         except UnsupportedOpError as exc:
-            failed.append(getattr(exc, "item", None) or str(exc).removeprefix("unsupported ONNX op: "))
+            item = getattr(exc, "item", None) or str(exc).removeprefix("unsupported ONNX op: ")
+            failed.append(item if not where else f"{item} ({where.strip()})")
             poisoned.update(node.output)
-    if failed:
-        raise UnsupportedOpError(f"unsupported ONNX ops: {', '.join(failed)}; hwsim imports the ops listed in "
-                                 "hwsim/graph/onnx.py (replace or remove these before import)")
+            continue
+        if branch is not None:
+            onnx_generic.bind_branch_initializers(ctx, branch)
+            inner = f" in If '{node.name or node.output[0]}' {'then' if branch is _then(node) else 'else'}_branch"
+            before = len(failed)
+            _walk_nodes(ctx, list(branch.node), failed, poisoned, inner + where)
+            if len(failed) > before:
+                poisoned.update(node.output)
+            else:
+                onnx_generic.bind_branch_outputs(ctx, node, branch)
 
 
-def _bind_inputs(ctx: Importer, model: onnx.ModelProto, shapes: dict[str, int],
-                 constants: dict[str, np.ndarray]) -> None:
+def _then(node: onnx.NodeProto):
+    return next(g for a, g in onnx_generic.subgraphs(node) if a == "then_branch")
+
+
+def _bind_inputs(ctx: Importer, model: onnx.ModelProto, shapes: dict, constants: dict[str, np.ndarray],
+                 values: dict[str, np.ndarray]) -> None:
     inits = {t.name for t in model.graph.initializer}
     for t in model.graph.initializer:
         ctx.values[t.name] = Const(onnx.numpy_helper.to_array(t), t.data_type in (1, 10, 11, 16))
+    control = onnx_generic.control_inputs(model) if values else set()
     missing, known = [], set()
     for inp in model.graph.input:
         if inp.name in inits:
@@ -264,30 +309,69 @@ def _bind_inputs(ctx: Importer, model: onnx.ModelProto, shapes: dict[str, int],
             continue
         if not inp.type.HasField("tensor_type") or not inp.type.tensor_type.HasField("shape"):
             raise ShapeError(f"graph input '{inp.name}' has no tensor shape; hwsim needs tensors of known rank")
-        dims = []
-        for i, d in enumerate(inp.type.tensor_type.shape.dim):
-            key = d.dim_param if d.HasField("dim_param") else None if d.HasField("dim_value") else f"{inp.name}.{i}"
-            if key is None:
-                dims.append(int(d.dim_value))
-                continue
-            known.add(key)
-            if key in shapes:
-                if int(shapes[key]) < 1:
-                    raise ShapeError(f"--shape {key}={shapes[key]}: input '{inp.name}' dim {i} must be >= 1, "
-                                     f"e.g. --shape {key}=1")
-                dims.append(int(shapes[key]))
-            else:
-                missing.append(f"input '{inp.name}' dim {i} ('{key}') is dynamic: bind it with --shape {key}=VALUE")
-                dims.append(1)
+        dims = _input_dims(inp, shapes, values, known, missing)
         dtype = dtype_name(inp.type.tensor_type.elem_type)
-        ctx.g.add_tensor(Tensor(inp.name, tuple(dims), "input", dtype=dtype))
-        ctx.values[inp.name] = Act(inp.name)
+        data = None
+        if inp.name in control and inp.name in values:  # decides control flow: specialize to the value
+            data = np.asarray(values[inp.name])
+            if tuple(data.shape) != tuple(dims):
+                raise ShapeError(f"input '{inp.name}' has shape {tuple(data.shape)}; the model declares {tuple(dims)}")
+            ctx.values[inp.name] = Const(data)
+            ctx.g.notes.append(f"input '{inp.name}' decides control flow: the model is specialized to its "
+                               f"value {data.reshape(-1)[:4].tolist()}")
+        ctx.g.add_tensor(Tensor(inp.name, tuple(dims), "input", dtype=dtype, data=data))
+        if data is None:
+            ctx.values[inp.name] = Act(inp.name)
     if missing:
         raise ShapeError("; ".join(missing))
     unused = sorted(set(shapes) - known)
     if unused:  # harmless (every dim is bound), so a note rather than an error
-        ctx.g.notes.append(f"--shape {', '.join(unused)} matched no dynamic dim of this model "
-                           f"(its dynamic dims: {', '.join(sorted(known)) or 'none'})")
+        ctx.g.notes.append(f"--shape {', '.join(unused)} matched no dynamic dim or input of this model "
+                           f"(its dynamic dims: {', '.join(sorted(known - {i.name for i in model.graph.input})) or 'none'})")
+
+
+#: dim names that name nothing (exporters write them for every dynamic dim): bound per input and index
+_ANONYMOUS = ("", "?", "-1", "None", "none")
+
+
+def _input_dims(inp, shapes: dict, values: dict, known: set, missing: list) -> list[int]:
+    """Dims of one graph input: a whole-input binding (``shapes[name]`` as a shape, or the shape of
+    ``values[name]``), else per dim: static, by dim name, or ``INPUT.INDEX`` for anonymous dims
+    (no name, ``?``, or Paddle's ``-1`` written as a size)."""
+    decl = inp.type.tensor_type.shape.dim
+    whole = shapes.get(inp.name)
+    if isinstance(whole, int) and len(decl) == 1:
+        whole = (whole,)
+    if whole is None and inp.name in values:
+        whole = tuple(np.shape(values[inp.name]))
+    if whole is not None and not isinstance(whole, int):
+        known.add(inp.name)
+        whole = tuple(int(v) for v in whole)
+        fixed = [d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else None for d in decl]
+        if len(whole) != len(decl) or any(f is not None and f != w for f, w in zip(fixed, whole)) or min(whole, default=1) < 1:
+            want = "x".join("?" if f is None else str(f) for f in fixed)
+            raise ShapeError(f"input '{inp.name}' bound to {'x'.join(map(str, whole)) or '()'}, but the model declares "
+                             f"{want or 'a scalar'} (rank {len(decl)}, every dim >= 1)")
+        return list(whole)
+    dims = []
+    for i, d in enumerate(decl):
+        if d.HasField("dim_value") and d.dim_value >= 0:
+            dims.append(int(d.dim_value))
+            continue
+        named = d.HasField("dim_param") and d.dim_param not in _ANONYMOUS
+        key = d.dim_param if named else f"{inp.name}.{i}"
+        known.add(key)
+        if key in shapes and isinstance(shapes[key], int):
+            if int(shapes[key]) < 1:
+                raise ShapeError(f"--shape {key}={shapes[key]}: input '{inp.name}' dim {i} must be >= 1, "
+                                 f"e.g. --shape {key}=1")
+            dims.append(int(shapes[key]))
+        else:
+            missing.append(f"input '{inp.name}' dim {i} ('{key}') is dynamic: bind it with --shape {key}=VALUE "
+                           f"or the whole input with --shape {inp.name}=" + "x".join(
+                               str(x.dim_value) if x.HasField("dim_value") and x.dim_value >= 0 else "N" for x in decl))
+            dims.append(1)
+    return dims
 
 
 def _keep_output_names(model: onnx.ModelProto) -> None:
@@ -308,22 +392,41 @@ def _keep_output_names(model: onnx.ModelProto) -> None:
                         seq[k] = new
 
 
-def _convert(ctx: Importer, node: onnx.NodeProto) -> None:
+def _convert(ctx: Importer, node: onnx.NodeProto, opset: int, where: str):
+    """Convert one node; returns the branch to walk when it is an If decided at import."""
     if node.output and node.output[0] in ctx.fused:
-        return
+        return None
+    std = node.domain in _STANDARD
+    if not _known(node, opset):
+        if std and node.op_type in onnx_generic.MAC_OPS:
+            raise ctx.fail(node, "a MAC op hwsim has no kernel for")
+        raise UnsupportedOpError(_label(node, where))
+    inside = _unknown_inside(node, opset, where)
+    if inside:
+        raise UnsupportedOpError(", ".join(inside))
     try:
-        handler = PRE.get(node.op_type) if node.domain in _STANDARD else None
+        handler = PRE.get(node.op_type) if std else None
         if handler is not None and handler(ctx, node):
-            return
-        if all(ctx.is_const(n) for n in node.input if n):
+            return None
+        branch = onnx_generic.taken_branch(ctx, node)
+        if branch is not None:
+            return branch
+        if all(ctx.is_const(n) for n in list(node.input) + onnx_generic.outer_names(node) if n):
             ctx.fold(node)
-        elif node.domain in _STANDARD and node.op_type in CONVERTERS:
-            CONVERTERS[node.op_type](ctx, node)
+        elif std and node.op_type in CONVERTERS:
+            before = len(ctx.g.nx)
+            try:
+                CONVERTERS[node.op_type](ctx, node)
+            except UnsupportedOpError:
+                if node.op_type in onnx_generic.MAC_OPS or len(ctx.g.nx) != before:
+                    raise
+                onnx_generic.convert_generic(ctx, node)
         else:
-            raise ctx.fail(node, "no converter for it")
+            onnx_generic.convert_generic(ctx, node)
     except (ValidationError, ValueError) as exc:
         raise UnsupportedOpError(f"ONNX node {node.op_type} '{node.name or node.output[0]}' could not be imported: "
                                  f"{exc}") from None
+    return None
 
 
 def _outputs(ctx: Importer, model: onnx.ModelProto) -> None:

@@ -3,7 +3,8 @@
 :func:`check_structure` is called once by :func:`hwsim.graph.onnx.load_onnx`, right after the file
 is read. It refuses, naming the node or tensor (``ConfigError``, ``ShapeError`` for dims):
 
-- declared dims below zero (graph inputs, outputs, value_info, initializers);
+- declared dims below -1 (graph inputs, outputs, value_info; -1 is Paddle's dynamic dim), and
+  initializer dims below zero;
 - initializers whose dims do not match the number of values they hold;
 - a tensor written by two nodes, or by a node and also given as an initializer / graph input;
 - a node that reads its own output, or a tensor that nothing provides;
@@ -49,9 +50,9 @@ def _check_dims(g: onnx.GraphProto, origin: str) -> None:
             if not v.type.HasField("tensor_type") or not v.type.tensor_type.HasField("shape"):
                 continue
             for i, d in enumerate(v.type.tensor_type.shape.dim):
-                if d.HasField("dim_value") and d.dim_value < 0:
+                if d.HasField("dim_value") and d.dim_value < -1:  # -1: Paddle's dynamic dim (bound as INPUT.INDEX)
                     raise ShapeError(f"{origin}: graph {kind} '{v.name}' dim {i} is {d.dim_value}; dims must be "
-                                     f">= 0 (or a symbolic name bound with --shape)")
+                                     f">= 0, -1 (dynamic) or a symbolic name bound with --shape")
 
 
 def _held(t: onnx.TensorProto) -> tuple[int, int] | None:

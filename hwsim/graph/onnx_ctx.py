@@ -34,8 +34,10 @@ class Importer:
         #: first outputs of nodes already folded into an earlier IR op (MatMul + bias Add)
         self.fused: set[str] = set()
         self.graph_outputs = {o.name for o in model.graph.output}
-        for node in model.graph.node:
-            for t in node.input:
+        from hwsim.graph.onnx_generic import outer_names
+
+        for node in model.graph.node:  # subgraphs' reads of outer values count as reads by their node
+            for t in dict.fromkeys(list(node.input) + outer_names(node)):
                 self.consumers.setdefault(t, []).append(node)
 
     # ------------------------------------------------------------------ naming and lookup
@@ -174,7 +176,12 @@ class Importer:
         """Evaluate a node whose inputs are all constants with onnx's reference evaluator."""
         from onnx.reference import ReferenceEvaluator
 
+        from hwsim.graph.onnx_generic import outer_names
+
         feeds = {n: self.const(node, i, "input") for i, n in enumerate(node.input) if n}
+        for n in outer_names(node):  # values the node's subgraphs read from this scope
+            v = self.values[n]
+            feeds[n] = v.value if isinstance(v, Const) else _codes_value(v)
         ins = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
                for n, a in feeds.items()]
         outs = [helper.make_tensor_value_info(n, 0, None) for n in node.output if n]

@@ -138,8 +138,10 @@ def _check_params(model: str, builder: Callable[..., Graph], params: dict[str, A
             raise _bad(model, key, value, "a string", default)
 
 
-def load_model(model: str | Path | Graph, shapes: dict[str, int] | None = None) -> Graph:
-    """Resolve a model argument (zoo name with parameters, model YAML path, ONNX path, or Graph)."""
+def load_model(model: str | Path | Graph, shapes: dict | None = None, values: dict | None = None) -> Graph:
+    """Resolve a model argument (zoo name with parameters, model YAML path, ONNX path, or Graph).
+
+    ``values`` (input arrays by name) give an ONNX model its input shapes and control values."""
     if isinstance(model, Graph):
         return model
     text = str(model)
@@ -149,7 +151,7 @@ def load_model(model: str | Path | Graph, shapes: dict[str, int] | None = None) 
             raise UnknownModelError(f"ONNX file {text!r} not found")
         from hwsim.graph.onnx import load_onnx
 
-        return load_onnx(path, shapes or {})
+        return load_onnx(path, shapes or {}, values=values)
     if text.endswith((".yaml", ".yml")):
         if not path.is_file():
             raise UnknownModelError(f"model YAML {text!r} not found")

@@ -60,7 +60,9 @@ def random_inputs(graph: Graph, rng: np.random.Generator, batch: int | None = No
         t = graph.tensors[name]
         shape = t.shape if batch is None else (batch,) + tuple(t.shape[1:])
         dt = container_dtype(t.dtype)
-        if dt.kind in "iub":
+        if t.data is not None:  # an input the graph was specialized to (control flow)
+            out[name] = np.asarray(t.data).astype(dt)
+        elif dt.kind in "iub":
             rows = [graph.tensors[op.inputs[1]].shape[0] for op in graph.consumers(name) if op.op == "embedding"]
             out[name] = rng.integers(0, min([100] + rows) if dt.kind != "b" else 2, shape).astype(dt)
         else:
@@ -159,5 +161,9 @@ def read_inputs(graph: Graph, inputs: dict) -> tuple[dict[str, np.ndarray], list
     for name in graph.inputs:
         t = graph.tensors[name]
         arr = check_input(t, inputs[name])
+        if t.data is not None and not np.array_equal(arr, t.data):  # the graph was specialized to a value
+            raise InputDataError(f"input '{name}' decides the model's control flow and the model was imported "
+                                 f"for the value {np.asarray(t.data).reshape(-1)[:4].tolist()}; import it again "
+                                 "with these inputs")
         real[name] = to_real(t, arr)
     return real, notes

@@ -85,25 +85,32 @@ def test_unbound_dim_names_input_dim_and_flag(tmp_path):
     assert any("seq_len matched no dynamic dim" in n and "batch, sequence" in n for n in g.notes)
 
 
-def test_two_unsupported_ops_listed_with_node_names(tmp_path):
+def test_unsupported_ops_listed_with_node_names_subgraphs_included(tmp_path):
     x = h.make_tensor_value_info("x", TP.FLOAT, [4, 8])
-    nodes = [h.make_node("TopK", ["x", "k"], ["v", "i"], name="topk", axis=-1),
-             h.make_node("LeakyRelu", ["v"], ["r"], name="leaky_1"),
-             h.make_node("Relu", ["r"], ["y"], name="ok"),
-             h.make_node("Greater", ["x", "zero"], ["c"], name="gt"),
-             h.make_node("Where", ["c", "x", "zero"], ["w"], name="select")]
+    inner = h.make_graph([h.make_node("MyOp", ["x"], ["t"], name="inner_custom", domain="my.domain")], "body", [],
+                         [h.make_tensor_value_info("t", TP.FLOAT, None)])
+    nodes = [h.make_node("TopK", ["x", "k"], ["v", "i"], name="topk", axis=-1),  # generic: fine
+             h.make_node("Einsum", ["v", "v"], ["e"], name="einsum", equation="ij,kj->ik"),  # MAC op, no kernel
+             h.make_node("Relu", ["e"], ["y"], name="ok"),
+             h.make_node("Custom", ["x"], ["c"], name="custom_1", domain="my.domain"),
+             h.make_node("ReduceMax", ["x"], ["m"], name="rmax", keepdims=0),
+             h.make_node("Greater", ["m", "zero"], ["cond"], name="gt"),
+             h.make_node("If", ["cond"], ["w"], name="branch", then_branch=inner, else_branch=inner)]
     model = h.make_model(h.make_graph(nodes, "bad", [x], [h.make_tensor_value_info("y", TP.FLOAT, None),
+                                                          h.make_tensor_value_info("c", TP.FLOAT, None),
                                                           h.make_tensor_value_info("w", TP.FLOAT, None)],
                                       [nh.from_array(np.array([3], np.int64), "k"),
                                        nh.from_array(np.float32(0), "zero")]),
-                         opset_imports=[h.make_opsetid("", 17)])
+                         opset_imports=[h.make_opsetid("", 17), h.make_opsetid("my.domain", 1)])
     path = _save(model, tmp_path)
     with pytest.raises(UnsupportedOpError) as err:
         load_onnx(path, {})
     msg = str(err.value)
-    assert msg.startswith("unsupported ONNX ops: TopK (node 'topk'), LeakyRelu (node 'leaky_1'), "
-                          "Greater (node 'gt')")
-    assert "Relu (node 'ok')" not in msg and "Where" not in msg  # downstream of an unsupported node
+    assert msg.startswith("unsupported ONNX ops: Einsum (node 'einsum'): a MAC op")
+    assert "my.domain.Custom (node 'custom_1')" in msg
+    assert "my.domain.MyOp (node 'inner_custom' in If 'branch' then_branch)" in msg
+    assert "TopK" not in msg and "Relu (node 'ok')" not in msg  # generic / downstream of a failed node
+    assert ".py" not in msg  # never points pip users to a source file
 
 
 def test_garbage_and_truncated_files_are_config_errors(tmp_path):

@@ -152,6 +152,43 @@ def test_dynamic_quantize_parts():
 def test_every_op_kind_is_covered_here():
     covered = {"conv2d", "matmul", "binary", "linear", "pool", "reshape", "transpose", "flatten", "squeeze",
                "unsqueeze", "concat", "slice", "gather", "embedding", "reduce", "global_avgpool", "softmax",
-               "layernorm", "rotary", "kv_cache_append", "dynamic_quantize"}
+               "layernorm", "rotary", "kv_cache_append", "dynamic_quantize",
+               "conv3d", "conv_transpose", "lstm", "gru", "onnx"}  # the last five: test_imported_mac_op_shapes
     trivial = {"unary", "batchnorm", "kv_cache_read", "quantize", "dequantize", "cast"}  # identity shapes
     assert set(O.OP_CLASSES) - covered - trivial == set(), "new op kind: add its shape test"
+
+
+def test_imported_mac_op_shapes():
+    """conv3d / conv_transpose / lstm / gru / onnx shapes and MACs against onnx shape inference."""
+    import onnx
+    from onnx import helper as h
+
+    def onnx_shape(node, shapes):
+        ins = [h.make_tensor_value_info(n, 1, s) for n, s in zip(node.input, shapes)]
+        m = h.make_model(h.make_graph([node], "g", ins, [h.make_empty_tensor_value_info(node.output[0])]),
+                         opset_imports=[h.make_opsetid("", 18)])
+        out = onnx.shape_inference.infer_shapes(m, strict_mode=True).graph.output[0]
+        return tuple(d.dim_value for d in out.type.tensor_type.shape.dim)
+
+    node = h.make_node("Conv", ["x", "w"], ["y"], strides=[1, 2, 2], pads=[1, 0, 1, 1, 0, 1], group=2)
+    c3 = _op(O.Conv3d, 2, stride=(1, 2, 2), padding=(1, 0, 1, 1, 0, 1), groups=2)
+    x, w = (1, 4, 5, 9, 8), (6, 2, 3, 3, 2)
+    assert c3.infer([x, w]) == [onnx_shape(node, [x, w])]
+    assert c3.macs([x, w], c3.infer([x, w])) == int(np.prod(c3.infer([x, w])[0])) * 2 * 3 * 3 * 2
+    node = h.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 3], pads=[1, 0, 0, 2], output_padding=[1, 0])
+    ct = _op(O.ConvTranspose, 2, stride=(2, 3), padding=(1, 0, 0, 2), output_padding=(1, 0))
+    x, w = (2, 3, 5, 4), (3, 4, 3, 3)
+    assert ct.infer([x, w]) == [onnx_shape(node, [x, w])]
+    assert ct.macs([x, w], ct.infer([x, w])) == 2 * 3 * 5 * 4 * 4 * 3 * 3
+    lstm = _op(O.LSTM, 3, hidden=4, direction="bidirectional", activations=("Sigmoid", "Tanh", "Tanh") * 2)
+    assert lstm.infer([(7, 2, 3), (2, 16, 7), (2, 32)]) == [(9, 2, 2, 4)]  # Y rows + Y_h + Y_c
+    assert lstm.macs([(7, 2, 3), (2, 16, 7), (2, 32)], []) == 7 * 2 * 2 * 16 * 7
+    gru = _op(O.GRU, 3, hidden=4, activations=("Sigmoid", "Tanh"))
+    assert gru.infer([(7, 2, 3), (1, 12, 7), (1, 24)]) == [(8, 1, 2, 4)]
+    with pytest.raises(ShapeError, match="W|R"):
+        gru.infer([(7, 2, 3), (1, 12, 6), (1, 24)])
+    gen = _op(O.OnnxNode, 1, op_type="Pad", node_b64="", opset=18, names=("i0",), elem_types=(1,),
+              in_shapes=((2, 3),), out_shape=(4, 3))
+    assert gen.infer([(2, 3)]) == [(4, 3)] and gen.elementwise_ops([(2, 3)], [(4, 3)]) == 12
+    with pytest.raises(ShapeError, match="imported with"):
+        gen.infer([(2, 4)])

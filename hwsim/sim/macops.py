@@ -1,0 +1,214 @@
+"""Executors of the MAC ops added for imported ONNX models: conv3d, conv_transpose, lstm, gru.
+
+conv3d and conv_transpose have an integer path like conv2d's (:mod:`hwsim.sim.compute`): when the
+activation and the weight carry integer specs with scales, codes minus zero points are multiplied
+and accumulated exactly in int64, the op's accumulator overflow rule is applied to the sums, the
+int32 bias is added as codes, and the result is requantized (integer output) or dequantized.
+Otherwise they compute in float64 on the (already rounded) operand values.
+
+lstm and gru follow the ONNX operator definitions (gate order iofc / zrh, optional peepholes,
+clip, linear_before_reset) in float64 on the operand values as quantized by their specs; the gate
+arithmetic itself is not quantized (a quantized LSTM cell's internal formats are not modelled).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.sim import qspec
+from hwsim.sim.compute import _acc, _add_bias_int, _finish_int, _int_spec, _overflow, _scales, _zp
+from hwsim.sim.registry import register_exec
+
+
+# ------------------------------------------------------------------ conv3d
+def im2col_3d(x: np.ndarray, kernel, op) -> np.ndarray:
+    """(N, C, D, H, W) -> (N, OD, OH, OW, C*kd*kh*kw) patches, k = (c, kd, kh, kw) in C order."""
+    p = op.padding
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[3]), (p[1], p[4]), (p[2], p[5])))
+    span = [d * (k - 1) + 1 for d, k in zip(op.dilation, kernel)]
+    win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(2, 3, 4))
+    (sd, sh, sw), (dd, dh, dw) = op.stride, op.dilation
+    win = win[:, :, ::sd, ::sh, ::sw, ::dd, ::dh, ::dw]
+    n, c, od, oh, ow = win.shape[:5]
+    return win.transpose(0, 2, 3, 4, 1, 5, 6, 7).reshape(n, od, oh, ow, -1)
+
+
+def conv3d_dot(x: np.ndarray, w: np.ndarray, op, dot=np.dot) -> np.ndarray:
+    """Grouped 3-D convolution by im2col: (N, O, OD, OH, OW), ``dot(cols (P, K), w (K, Og))``."""
+    o, cg = w.shape[:2]
+    og = o // op.groups
+    outs = []
+    for g in range(op.groups):
+        cols = im2col_3d(x[:, g * cg:(g + 1) * cg], w.shape[2:], op)
+        res = dot(cols.reshape(-1, cols.shape[-1]), w[g * og:(g + 1) * og].reshape(og, -1).T)
+        outs.append(res.reshape(cols.shape[:4] + (og,)))
+    return np.concatenate(outs, axis=-1).transpose(0, 4, 1, 2, 3)
+
+
+def _bias(y, xs):
+    return y + xs[2].reshape((1, -1) + (1,) * (y.ndim - 2)) if len(xs) > 2 else y
+
+
+def _int_operands(ctx, op, xs):
+    """(x codes - zp, w codes - zp (per channel along axis 0 or 1), scales, acc bits, overflow) or None."""
+    sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
+    axis = 1 if op.op == "conv_transpose" else 0
+    if ctx.reference or not (_int_spec(sx) and _int_spec(sw, weight=True)) or (
+            sw.granularity == "channel" and sw.axis % xs[1].ndim != axis):
+        return None
+    bits, overflow = _acc(ctx, op)
+    s_x, s_w = _scales(sx, sw)
+    zw = _zp(sw)
+    shape = [1] * xs[1].ndim
+    if zw.size > 1:
+        shape[axis] = -1
+    cx = qspec.codes(xs[0], sx).astype(np.int64) - _zp(sx)[0]
+    cw = qspec.codes(xs[1], sw).astype(np.int64) - zw.reshape(shape)
+    return cx, cw, s_x, s_w, bits, overflow
+
+
+def _int_finish(ctx, op, acc, xs, s_x, s_w, bits, overflow):
+    acc = _overflow(acc.astype(np.int64), bits, overflow)
+    acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, 1, bits, overflow)
+    return _finish_int(ctx, op, acc, s_x, s_w, 1)
+
+
+@register_exec("conv3d")
+def _conv3d(ctx, op, xs):
+    ints = _int_operands(ctx, op, xs)
+    if ints is None:
+        return _bias(conv3d_dot(xs[0], xs[1], op), xs)
+    cx, cw, s_x, s_w, bits, overflow = ints
+    return _int_finish(ctx, op, conv3d_dot(cx, cw, op), xs, s_x, s_w, bits, overflow)
+
+
+# ------------------------------------------------------------------ conv_transpose
+def conv_transpose_2d(x: np.ndarray, w: np.ndarray, op, out_hw: tuple[int, int]) -> np.ndarray:
+    """ONNX ConvTranspose by scattering every input pixel's products (exact for integer arrays).
+
+    x (N, C, H, W), w (C, Og, kh, kw) -> (N, Og * groups, OH, OW) with OH, OW = ``out_hw``.
+    """
+    n, c, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    cg = c // op.groups
+    (sh, sw), (dh, dw) = op.stride, op.dilation
+    pt, pl = op.padding[0], op.padding[1]
+    full_h = sh * (h - 1) + dh * (kh - 1) + 1 + max(0, out_hw[0] + pt - (sh * (h - 1) + dh * (kh - 1) + 1))
+    full_w = sw * (wd - 1) + dw * (kw - 1) + 1 + max(0, out_hw[1] + pl - (sw * (wd - 1) + dw * (kw - 1) + 1))
+    dtype = np.int64 if x.dtype.kind in "iu" and w.dtype.kind in "iu" else np.float64
+    y = np.zeros((n, og * op.groups, full_h, full_w), dtype)
+    for g in range(op.groups):
+        xg = x[:, g * cg:(g + 1) * cg].astype(dtype)
+        wg = w[g * cg:(g + 1) * cg].astype(dtype)
+        prod = np.einsum("nchw,cokl->nohwkl", xg, wg)  # (N, Og, H, W, kh, kw)
+        for i in range(kh):
+            for j in range(kw):
+                y[:, g * og:(g + 1) * og, i * dh:i * dh + sh * (h - 1) + 1:sh,
+                  j * dw:j * dw + sw * (wd - 1) + 1:sw] += prod[..., i, j]
+    return y[:, :, pt:pt + out_hw[0], pl:pl + out_hw[1]]
+
+
+@register_exec("conv_transpose")
+def _conv_transpose(ctx, op, xs):
+    out_hw = ctx.graph.tensors[op.outputs[0]].shape[2:]
+    ints = _int_operands(ctx, op, xs)
+    if ints is None:
+        return _bias(conv_transpose_2d(np.asarray(xs[0], np.float64), np.asarray(xs[1], np.float64), op, out_hw), xs)
+    cx, cw, s_x, s_w, bits, overflow = ints
+    return _int_finish(ctx, op, conv_transpose_2d(cx, cw, op, out_hw), xs, s_x, s_w, bits, overflow)
+
+
+# ------------------------------------------------------------------ lstm / gru
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+ACTIVATIONS = {"Sigmoid": _sigmoid, "Tanh": np.tanh, "Relu": lambda x: np.maximum(x, 0.0),
+               "Softsign": lambda x: x / (1 + np.abs(x)), "Softplus": lambda x: np.logaddexp(0.0, x)}
+
+
+def _extras(op, xs, dirs, batch, hidden):
+    got = dict(zip(op.extras, xs[3:]))
+    h0 = got.get("initial_h", np.zeros((dirs, batch, hidden)))
+    c0 = got.get("initial_c", np.zeros((dirs, batch, hidden)))
+    p = got.get("P", np.zeros((dirs, 3 * hidden)))
+    return np.asarray(h0, np.float64), np.asarray(c0, np.float64), np.asarray(p, np.float64)
+
+
+def _steps(direction: str, d: int, seq: int):
+    backward = direction == "reverse" or (direction == "bidirectional" and d == 1)
+    return range(seq - 1, -1, -1) if backward else range(seq)
+
+
+def _clipper(op):
+    """``clip`` bounds every gate's whole pre-activation (peephole term included, as onnxruntime does;
+    the ONNX text leaves the order open)."""
+    if op.clip is None:
+        return lambda v: v
+    return lambda v: np.clip(v, -op.clip, op.clip)
+
+
+def lstm_reference(op, xs) -> np.ndarray:
+    """Packed (seq + 2, dirs, batch, hidden): Y, then Y_h, then Y_c (ONNX LSTM, layout 0)."""
+    x, wr, b = (np.asarray(a, np.float64) for a in xs[:3])
+    seq, batch, isz = x.shape
+    hsz, dirs = op.hidden, op.dirs
+    h0, c0, peep = _extras(op, xs, dirs, batch, hsz)
+    clip = _clipper(op)
+    out = np.zeros((seq + 2, dirs, batch, hsz))
+    for d in range(dirs):
+        f, g, hf = (ACTIVATIONS[a] for a in op.activations[3 * d:3 * d + 3])
+        w, r = wr[d, :, :isz], wr[d, :, isz:]
+        bias = b[d, :4 * hsz] + b[d, 4 * hsz:]
+        pi, po, pf = np.split(peep[d], 3)
+        h, c = h0[d], c0[d]
+        for t in _steps(op.direction, d, seq):
+            gi, go, gf, gc = np.split(x[t] @ w.T + h @ r.T + bias, 4, axis=-1)
+            i = f(clip(gi + pi * c))
+            fg = f(clip(gf + pf * c))
+            c = fg * c + i * g(clip(gc))
+            o = f(clip(go + po * c))
+            h = o * hf(c)
+            out[t, d] = h
+        out[seq, d], out[seq + 1, d] = h, c
+    return out
+
+
+def gru_reference(op, xs) -> np.ndarray:
+    """Packed (seq + 1, dirs, batch, hidden): Y, then Y_h (ONNX GRU, layout 0)."""
+    x, wr, b = (np.asarray(a, np.float64) for a in xs[:3])
+    seq, batch, isz = x.shape
+    hsz, dirs = op.hidden, op.dirs
+    h0, _, _ = _extras(op, xs, dirs, batch, hsz)
+    clip = _clipper(op)
+    out = np.zeros((seq + 1, dirs, batch, hsz))
+    for d in range(dirs):
+        f, g = (ACTIVATIONS[a] for a in op.activations[2 * d:2 * d + 2])
+        w, r = wr[d, :, :isz], wr[d, :, isz:]
+        wb, rb = b[d, :3 * hsz], b[d, 3 * hsz:]
+        rz, rr, rh = np.split(r, 3, axis=0)
+        h = h0[d]
+        for t in _steps(op.direction, d, seq):
+            xw = x[t] @ w.T + wb
+            xz, xr, xh = np.split(xw, 3, axis=-1)
+            bz, br, bh = np.split(rb, 3)
+            z = f(clip(xz + h @ rz.T + bz))
+            rg = f(clip(xr + h @ rr.T + br))
+            if op.linear_before_reset:
+                hh = g(clip(xh + rg * (h @ rh.T + bh)))
+            else:
+                hh = g(clip(xh + (rg * h) @ rh.T + bh))
+            h = (1 - z) * hh + z * h
+            out[t, d] = h
+        out[seq, d] = h
+    return out
+
+
+@register_exec("lstm")
+def _lstm(ctx, op, xs):
+    return lstm_reference(op, xs)
+
+
+@register_exec("gru")
+def _gru(ctx, op, xs):
+    return gru_reference(op, xs)

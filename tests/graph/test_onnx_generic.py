@@ -1,0 +1,173 @@
+"""The generic ONNX path (non-MAC standard ops through shape inference + the ONNX definition),
+control flow decided by input values, and input-shape binding (--shape NAME=AxB, -1, '?')."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto as TP
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+from hwsim.cli import main
+from hwsim.cost import estimate
+from hwsim.errors import ShapeError, UnsupportedOpError
+from hwsim.graph.onnx import load_onnx
+from hwsim.sim import run
+
+
+def _save(model, tmp_path, name="m.onnx") -> str:
+    path = str(tmp_path / name)
+    onnx.save(model, path)
+    return path
+
+
+def _ort(path, feeds):
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+
+
+def _assert_close(got, want, rel=1e-4):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape
+    span = max(float(np.ptp(want)) if want.size else 0.0, 1e-12)
+    assert np.max(np.abs(got - want), initial=0.0) <= rel * span
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=18):
+    return h.make_model(h.make_graph(nodes, "g", inputs, outputs, list(inits)),
+                        opset_imports=[h.make_opsetid("", opset)])
+
+
+def test_generic_ops_match_onnxruntime(tmp_path):
+    rng = np.random.default_rng(0)
+    x = h.make_tensor_value_info("x", TP.FLOAT, [1, 3, 6, 8])
+    outs = [h.make_empty_tensor_value_info(n) for n in ("sel", "pad", "up", "lin", "gnd", "topv", "topi", "nan")]
+    nodes = [
+        h.make_node("Floor", ["x"], ["fl"]),
+        h.make_node("Equal", ["fl", "zero"], ["eq"]),
+        h.make_node("Greater", ["x", "zero"], ["gt"]),
+        h.make_node("And", ["eq", "gt"], ["both"]),
+        h.make_node("Where", ["both", "x", "neg"], ["sel"]),  # run-time condition
+        h.make_node("Pad", ["x", "pads", "padv"], ["pad"], mode="constant"),
+        h.make_node("Resize", ["x", "", "scales"], ["up"], mode="nearest"),
+        h.make_node("Resize", ["x", "", "", "sizes"], ["lin"], mode="linear",
+                    coordinate_transformation_mode="half_pixel"),
+        h.make_node("GatherND", ["x", "idx"], ["gnd"]),
+        h.make_node("LeakyRelu", ["x"], ["lr"], alpha=0.1),
+        h.make_node("TopK", ["lr", "k"], ["topv", "topi"], axis=-1),
+        h.make_node("Div", ["x", "zero"], ["inf"]),
+        h.make_node("Sub", ["inf", "inf"], ["maybe_nan"]),
+        h.make_node("IsNaN", ["maybe_nan"], ["nan"]),
+    ]
+    inits = [nh.from_array(np.float32(0), "zero"), nh.from_array(np.float32(-1), "neg"),
+             nh.from_array(np.array([0, 0, 1, 2, 0, 0, 1, 2], np.int64), "pads"), nh.from_array(np.float32(0.5), "padv"),
+             nh.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+             nh.from_array(np.array([1, 3, 9, 13], np.int64), "sizes"),
+             nh.from_array(np.array([[0, 1], [0, 2]], np.int64), "idx"), nh.from_array(np.array([3], np.int64), "k")]
+    path = _save(_model(nodes, [x], outs, inits), tmp_path)
+    feed = {"x": (rng.standard_normal((1, 3, 6, 8)) * 2).astype(np.float32)}
+    feed["x"][0, 0, 0, :3] = 0.0
+    g = load_onnx(path, {})
+    assert {o.op_type for o in g.ops() if o.op == "onnx"} >= {"Equal", "Where", "Pad", "Resize", "GatherND", "TopK",
+                                                             "IsNaN", "And", "Floor"}
+    res = run(g, feed)
+    want = _ort(path, feed)
+    for name, ref in want.items():
+        _assert_close(res.output_values[name], ref)
+    rep = estimate(g, "int8-npu")
+    assert rep.total.latency_s > 0 and {r.op for r in rep.layers} >= {"onnx"}
+
+
+@pytest.mark.parametrize("mode,ctm,nearest", [
+    ("nearest", "asymmetric", "floor"), ("nearest", "half_pixel", "round_prefer_floor"),
+    ("nearest", "align_corners", "round_prefer_ceil"), ("linear", "align_corners", ""),
+    ("linear", "pytorch_half_pixel", ""), ("linear", "asymmetric", ""), ("linear", "half_pixel_symmetric", "")])
+def test_resize_numpy_path_matches_onnxruntime(tmp_path, mode, ctm, nearest):
+    x = h.make_tensor_value_info("x", TP.FLOAT, [1, 2, 5, 7])
+    kw = {"nearest_mode": nearest} if nearest else {}
+    node = h.make_node("Resize", ["x", "", "scales"], ["y"], mode=mode, coordinate_transformation_mode=ctm, **kw)
+    inits = [nh.from_array(np.array([1, 1, 2.5, 1.5], np.float32), "scales")]
+    path = _save(_model([node], [x], [h.make_empty_tensor_value_info("y")], inits, opset=19), tmp_path)
+    feed = {"x": np.random.default_rng(1).standard_normal((1, 2, 5, 7)).astype(np.float32)}
+    _assert_close(run(load_onnx(path, {}), feed).output_values["y"], _ort(path, feed)["y"], rel=1e-6)
+
+
+def _vad_like(with_mac_in_branch: bool = True):
+    """If on Equal(sr, 16000): then = Conv-free scaling by 2 or a MatMul (a MAC op) by a weight."""
+    x = h.make_tensor_value_info("x", TP.FLOAT, [1, 4])
+    sr = h.make_tensor_value_info("sr", TP.INT64, [])
+    then_nodes = [h.make_node("MatMul", ["x", "w"], ["t_out"])] if with_mac_in_branch else \
+        [h.make_node("Mul", ["x", "two"], ["t_out"])]
+    then_g = h.make_graph(then_nodes, "then", [], [h.make_tensor_value_info("t_out", TP.FLOAT, None)])
+    else_g = h.make_graph([h.make_node("Neg", ["x"], ["e_out"])], "else", [],
+                          [h.make_tensor_value_info("e_out", TP.FLOAT, None)])
+    nodes = [h.make_node("Equal", ["sr", "k16"], ["is16"]),
+             h.make_node("If", ["is16"], ["y"], name="by_rate", then_branch=then_g, else_branch=else_g)]
+    inits = [nh.from_array(np.int64(16000), "k16"), nh.from_array(np.eye(4, dtype=np.float32) * 3, "w"),
+             nh.from_array(np.float32(2), "two")]
+    return _model(nodes, [x, sr], [h.make_tensor_value_info("y", TP.FLOAT, None)], inits)
+
+
+def test_if_on_an_input_value_runs_the_taken_branch(tmp_path):
+    path = _save(_vad_like(), tmp_path)
+    x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    with pytest.raises(UnsupportedOpError, match=r"If \(node 'by_rate'\).*graph input\(s\) \['sr'\]"):
+        load_onnx(path, {})  # never silently picks a branch
+    for rate in (16000, 8000):
+        feed = {"x": x, "sr": np.array(rate, np.int64)}
+        g = load_onnx(path, {}, values=feed)
+        assert any("specialized" in n for n in g.notes)
+        assert g.total_macs == (4 * 4 if rate == 16000 else 0)
+        np.testing.assert_allclose(run(g, feed).output_values["y"], _ort(path, feed)["y"])
+        with pytest.raises(Exception, match="sr"):  # a different value than the one it was specialized to
+            run(g, {"x": x, "sr": np.array(24000 - rate, np.int64)})
+
+
+def test_if_decided_at_run_time_without_macs_runs_generically(tmp_path):
+    path = _save(_vad_like(with_mac_in_branch=False), tmp_path)
+    g = load_onnx(path, {})
+    assert [o.op_type for o in g.ops() if o.op == "onnx"] == ["Equal", "If"]
+    for rate in (16000, 8000):
+        feed = {"x": np.ones((1, 4), np.float32), "sr": np.array(rate, np.int64)}
+        np.testing.assert_allclose(run(g, feed).output_values["y"], _ort(path, feed)["y"])
+
+
+def test_cli_takes_control_values_and_shapes_from_inputs(tmp_path, capsys):
+    path = _save(_vad_like(), tmp_path)
+    npz = str(tmp_path / "in.npz")
+    np.savez(npz, x=np.ones((1, 4), np.float32), sr=np.array(16000, np.int64))
+    for cmd in (["simulate", path, "--inputs", npz], ["summary", path, "--inputs", npz],
+                ["estimate", path, "--target", "int8-npu", "--inputs", npz]):
+        assert main(cmd) == 0, cmd
+    assert main(["summary", path]) == 2
+    assert "sr" in capsys.readouterr().err
+
+
+def _dyn_input(dims):
+    x = h.make_tensor_value_info("x", TP.FLOAT, dims)
+    return _model([h.make_node("Relu", ["x"], ["y"])], [x], [h.make_tensor_value_info("y", TP.FLOAT, None)])
+
+
+def test_paddle_minus_one_and_question_mark_dims_are_dynamic(tmp_path):
+    m = _dyn_input([-1, 3, "?", "?"])
+    m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -1
+    path = _save(m, tmp_path)
+    with pytest.raises(ShapeError, match=r"'x\.0'.*--shape x=Nx3xNxN"):
+        load_onnx(path, {})
+    g = load_onnx(path, {"x": (1, 3, 48, 192)})
+    assert g.tensors["x"].shape == (1, 3, 48, 192)
+    g = load_onnx(path, {"x.0": 2, "x.2": 48, "x.3": 192})
+    assert g.tensors["x"].shape == (2, 3, 48, 192)
+    with pytest.raises(ShapeError, match="declares"):
+        load_onnx(path, {"x": (1, 4, 48, 192)})  # the static 3 does not match
+    g = load_onnx(path, {}, values={"x": np.zeros((1, 3, 8, 16), np.float32)})
+    assert g.tensors["x"].shape == (1, 3, 8, 16)
+
+
+def test_cli_shape_binds_a_whole_input(tmp_path, capsys):
+    path = _save(_dyn_input(["?", 3, "?", "?"]), tmp_path)
+    assert main(["summary", path, "--all", "--shape", "x=1x3x48x192"]) == 0
+    assert "1x3x48x192" in capsys.readouterr().out

@@ -1,0 +1,206 @@
+"""MAC ops of imported models (Conv 1-D/3-D, ConvTranspose, LSTM, GRU): ONNX's own node tests
+(generators shipped in the onnx wheel) and onnxruntime on random cases, through load_onnx + run;
+MACs against the definition; the float kernels against slow loop references."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+from hwsim.graph.onnx import load_onnx
+from hwsim.sim import run
+from hwsim.sim.macops import conv3d_dot, conv_transpose_2d
+
+#: input positions that stay graph inputs; the rest (weights, biases, peepholes) become initializers
+RUNTIME = {"Conv": (0,), "ConvTranspose": (0,), "LSTM": (0, 5, 6), "GRU": (0, 5)}
+
+
+def _collect(modules):
+    cases = []
+    for m in modules:
+        mod = importlib.import_module(f"onnx.backend.test.case.node.{m}")
+        saved = mod.expect
+        mod.expect = lambda node, inputs, outputs, name, **kw: cases.append((name, node, inputs, outputs))
+        try:
+            for cls in vars(mod).values():
+                if isinstance(cls, type) and cls.__module__ == mod.__name__:
+                    for k, f in vars(cls).items():
+                        if k.startswith("export"):
+                            f.__func__() if isinstance(f, staticmethod) else f()
+        finally:
+            mod.expect = saved
+    return cases
+
+
+CASES = _collect(["conv", "convtranspose", "lstm", "gru"])
+#: node-test cases hwsim refuses, with the reason (each is checked to be refused, not mis-run)
+REFUSED = {"test_convtranspose_3d": "3-D ConvTranspose"}
+
+
+def _model(node, inputs, outputs, tmp_path):
+    keep = RUNTIME[node.op_type]
+    names = [n for n in node.input]
+    graph_in, inits = [], []
+    for i, (name, arr) in enumerate(zip(names, inputs)):
+        if not name:
+            continue
+        if i in keep:
+            graph_in.append(h.make_tensor_value_info(name, h.np_dtype_to_tensor_dtype(arr.dtype), arr.shape))
+        else:
+            inits.append(nh.from_array(np.asarray(arr), name))
+    outs = [h.make_empty_tensor_value_info(o) for o in node.output if o]
+    model = h.make_model(h.make_graph([node], "case", graph_in, outs, inits), opset_imports=[h.make_opsetid("", 21)])
+    path = str(tmp_path / "case.onnx")
+    onnx.save(model, path)
+    feeds = {n: a for i, (n, a) in enumerate(zip(names, inputs)) if n and i in keep}
+    return path, feeds
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_onnx_node_tests(case, tmp_path):
+    name, node, inputs, outputs = case
+    path, feeds = _model(node, inputs, outputs, tmp_path)
+    if name in REFUSED:
+        from hwsim.errors import UnsupportedOpError
+
+        if "onnxruntime" in REFUSED[name]:
+            pytest.skip(REFUSED[name])
+        with pytest.raises(UnsupportedOpError):
+            load_onnx(path, {})
+        return
+    g = load_onnx(path, {})
+    res = run(g, feeds)
+    for out_name, want in zip([o for o in node.output if o], outputs):
+        np.testing.assert_allclose(res.output_values[out_name], want, rtol=1e-4, atol=1e-5, err_msg=out_name)
+        np.testing.assert_allclose(res.reference_outputs[out_name], want, rtol=1e-4, atol=1e-5, err_msg=out_name)
+
+
+def _ort_vs_hwsim(node, inits, feeds, tmp_path, oracle="onnxruntime"):
+    ins = [h.make_tensor_value_info(n, h.np_dtype_to_tensor_dtype(a.dtype), a.shape) for n, a in feeds.items()]
+    outs = [h.make_empty_tensor_value_info(o) for o in node.output if o]
+    model = h.make_model(h.make_graph([node], "g", ins, outs, [nh.from_array(a, n) for n, a in inits.items()]),
+                         opset_imports=[h.make_opsetid("", 17)])
+    path = str(tmp_path / "m.onnx")
+    onnx.save(model, path)
+    if oracle == "onnxruntime":
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    else:  # onnxruntime has no batchwise (layout=1) RNNs
+        from onnx.reference import ReferenceEvaluator
+
+        want = dict(zip([o for o in node.output if o], ReferenceEvaluator(model).run(None, feeds)))
+    g = load_onnx(path, {})
+    got = run(g, feeds).output_values
+    for k, v in want.items():
+        span = max(float(np.ptp(v)), 1e-6)
+        assert np.max(np.abs(got[k] - v)) <= 1e-4 * span, k
+    return g
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lstm_gru_bidirectional_batchwise_match_onnxruntime(seed, tmp_path):
+    rng = np.random.default_rng(seed)
+    seq, batch, isz, hid = 5, 2, 3, 4
+    direction = ["forward", "reverse", "bidirectional", "bidirectional"][seed]
+    dirs = 2 if direction == "bidirectional" else 1
+    layout = seed % 2
+    xshape = (seq, batch, isz) if not layout else (batch, seq, isz)
+    hshape = (dirs, batch, hid) if not layout else (batch, dirs, hid)
+    for op, gates in (("LSTM", 4), ("GRU", 3)):
+        inits = {"W": rng.standard_normal((dirs, gates * hid, isz)).astype(np.float32) * 0.5,
+                 "R": rng.standard_normal((dirs, gates * hid, hid)).astype(np.float32) * 0.5,
+                 "B": rng.standard_normal((dirs, 2 * gates * hid)).astype(np.float32) * 0.1}
+        feeds = {"X": rng.standard_normal(xshape).astype(np.float32),
+                 "h0": rng.standard_normal(hshape).astype(np.float32)}
+        ins = ["X", "W", "R", "B", "", "h0"]
+        outs = ["Y", "Y_h"]
+        kw = {}
+        if op == "LSTM":
+            feeds["c0"] = rng.standard_normal(hshape).astype(np.float32)
+            inits["P"] = rng.standard_normal((dirs, 3 * hid)).astype(np.float32) * 0.3
+            ins += ["c0", "P"]
+            outs.append("Y_c")
+            if not layout:  # the ONNX reference ignores clip
+                kw["clip"] = 0.7
+        else:
+            kw["linear_before_reset"] = seed % 2
+        node = h.make_node(op, ins, outs, hidden_size=hid, direction=direction, layout=layout, **kw)
+        g = _ort_vs_hwsim(node, inits, feeds, tmp_path, "reference" if layout else "onnxruntime")
+        macs = seq * batch * dirs * gates * hid * (isz + hid)
+        assert g.total_macs == macs
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_conv1d_conv3d_convtranspose_match_onnxruntime(seed, tmp_path):
+    rng = np.random.default_rng(seed)
+    groups = [1, 2, 1][seed]
+    x1 = rng.standard_normal((2, 4, 11)).astype(np.float32)
+    w1 = rng.standard_normal((6, 4 // groups, 3)).astype(np.float32)
+    node = h.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 2], strides=[2], dilations=[seed + 1], group=groups)
+    g = _ort_vs_hwsim(node, {"w": w1, "b": rng.standard_normal(6).astype(np.float32)}, {"x": x1}, tmp_path)
+    assert g.total_macs == int(np.prod(g.tensors["y"].shape)) * (4 // groups) * 3
+    x3 = rng.standard_normal((1, 4, 5, 6, 7)).astype(np.float32)
+    w3 = rng.standard_normal((4, 4 // groups, 2, 3, 2)).astype(np.float32)
+    node = h.make_node("Conv", ["x", "w"], ["y"], pads=[1, 0, 1, 0, 1, 1], strides=[1, 2, 1], group=groups)
+    g = _ort_vs_hwsim(node, {"w": w3}, {"x": x3}, tmp_path)
+    assert g.total_macs == int(np.prod(g.tensors["y"].shape)) * (4 // groups) * 12
+    xt = rng.standard_normal((1, 4, 5, 6)).astype(np.float32)
+    wt = rng.standard_normal((4, 6 // groups, 3, 2)).astype(np.float32)
+    node = h.make_node("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2, 3], pads=[1, 0, 0, 1],
+                       output_padding=[1, seed % 2], dilations=[1, seed + 1], group=groups)
+    g = _ort_vs_hwsim(node, {"w": wt, "b": rng.standard_normal(6).astype(np.float32)}, {"x": xt}, tmp_path)
+    assert g.total_macs == xt.size * (6 // groups) * 6
+    node = h.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2], output_shape=[14])
+    g = _ort_vs_hwsim(node, {"w": rng.standard_normal((4, 3, 4)).astype(np.float32)}, {"x": x1}, tmp_path)
+    assert g.tensors["y"].shape == (2, 3, 14)
+
+
+def _conv_transpose_loops(x, w, stride, pads, dil, groups, out_hw):
+    """The definition: every input pixel scatters its products into the output."""
+    n, c, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    cg = c // groups
+    full = np.zeros((n, og * groups, out_hw[0] + pads[0] + 64, out_hw[1] + pads[1] + 64))
+    for b in range(n):
+        for ci in range(c):
+            g = ci // cg
+            for i in range(h):
+                for j in range(wd):
+                    for o in range(og):
+                        for p in range(kh):
+                            for q in range(kw):
+                                full[b, g * og + o, i * stride[0] + p * dil[0], j * stride[1] + q * dil[1]] += \
+                                    x[b, ci, i, j] * w[ci, o, p, q]
+    return full[:, :, pads[0]:pads[0] + out_hw[0], pads[1]:pads[1] + out_hw[1]]
+
+
+def test_kernels_match_loop_references():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(-9, 9, (1, 4, 3, 4))
+    w = rng.integers(-9, 9, (4, 2, 3, 2))
+    op = SimpleNamespace(stride=(2, 1), dilation=(1, 2), groups=2, padding=(1, 0, 0, 1))
+    got = conv_transpose_2d(x, w, op, (5, 5))
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, _conv_transpose_loops(x, w, (2, 1), (1, 0), (1, 2), 2, (5, 5)))
+    x3 = rng.standard_normal((1, 2, 4, 5, 3))
+    w3 = rng.standard_normal((4, 1, 2, 2, 2))
+    op3 = SimpleNamespace(stride=(1, 2, 1), dilation=(1, 1, 2), groups=2, padding=(0, 1, 0, 1, 0, 1))
+    got = conv3d_dot(x3, w3, op3)
+    xp = np.pad(x3, ((0, 0), (0, 0), (0, 1), (1, 0), (0, 1)))
+    want = np.zeros(got.shape)
+    for o in range(4):
+        g = o // 2
+        for d in range(got.shape[2]):
+            for i in range(got.shape[3]):
+                for j in range(got.shape[4]):
+                    patch = xp[0, g, d:d + 2, 2 * i:2 * i + 2, j:j + 3:2]
+                    want[0, o, d, i, j] = np.sum(patch * w3[o, 0])
+    np.testing.assert_allclose(got, want, atol=1e-12)
