@@ -126,9 +126,35 @@ def _dequantize(ctx, node) -> bool:
         ctx.values[node.output[0]] = Act(x.src)
         return True
     src = ctx.act(name)
-    ctx.annotate(node, src, spec)
     scale_dtype = array_dtype(np.asarray(ctx.const(node, 1, "x_scale")))
+    if _lookup_of_codes(ctx, node, src, spec, scale_dtype):
+        return True
+    ctx.annotate(node, src, spec)
     _one(ctx, node, O.Dequantize, [src], dtype=scale_dtype)
+    return True
+
+
+def _lookup_of_codes(ctx, node, src: str, spec: QuantSpec, dtype: str) -> bool:
+    """``Gather(integer table, ids) -> DequantizeLinear`` (what ``quantize_dynamic`` writes for
+    embeddings): the table becomes a weight holding the codes and ``spec`` (a per-tensor scale
+    commutes with the lookup), the lookup output carries ``spec`` and stands for the DQ output.
+    Other readers of codes that have no scale, or a per-axis scale, are refused: dequantizing
+    after the lookup with the table's grid unknown would return raw codes."""
+    producer = ctx.g.producer(src)
+    op = ctx.g.op(producer) if producer else None
+    if op is None or op.op not in ("embedding", "gather"):
+        return False
+    table = ctx.g.tensors[op.inputs[1] if op.op == "embedding" else op.inputs[0]]
+    if table.data is None or table.data.dtype.kind not in "iu" or table.quant.scale is not None:
+        return False
+    if spec.granularity != "tensor" or not is_code_dtype(table.dtype):
+        raise ctx.fail(node, f"dequantizes a lookup of the integer table '{table.name}' with a "
+                             f"{spec.granularity} scale; hwsim supports a per-tensor scale here")
+    from dataclasses import replace
+
+    ctx.g.tensors[table.name] = replace(table, role="weight", quant=spec)
+    ctx.g.tensors[src] = replace(ctx.g.tensors[src], quant=spec, dtype=dtype)
+    ctx.values[node.output[0]] = Act(src)
     return True
 
 

@@ -73,6 +73,8 @@ def _batchnorm(ctx, op, xs):
 @register_exec("softmax")
 def _softmax(ctx, op, xs):
     x = xs[0]
+    if not ctx.reference and ctx.requant == "onnxruntime" and ortfused.qlinear_applies(ctx, op):
+        return ortfused.qlinear_softmax(ctx, op, x)
     e = np.exp(x - np.max(x, axis=op.axis, keepdims=True))
     return e / np.sum(e, axis=op.axis, keepdims=True)
 

@@ -51,6 +51,14 @@ Float Conv / Gemm that onnxruntime leaves unfused (all of them under ORT_DISABLE
     Convs under ORT_ENABLE_ALL) sum in float32 in MLAS's blocked order; the simulator's integer
     path is exact, so codes can differ by one where the exact result is within float32 error of
     a tie: not modelled (see the test module for measured rates).
+QLinearSoftmax (``requant="onnxruntime"``, 8-bit per-tensor QDQ Softmax, onnxruntime >= 1.16)
+    :func:`qlinear_softmax`: a 256-entry float32 table ``exp((i - 255 + shift) * s_x)`` (computed in
+    double, ``shift = max(0, log(FLT_MAX / D) - 5) / s_x``), indexed by ``code + 255 - max(row)``
+    (int8: ``code + 127 - max(row)`` into a table stored from -128); the float32 row sum in order;
+    ``rint(t * floor(1 / s_y) / sum) + zp_y`` in float32, clamped. ``floor(1 / s_y)`` rather than
+    ``1 / s_y``: with ``s_y = 1/255`` as float32 it is 254, not 255, one step below the literal
+    QDQ result near the top of the range. Transcribed from onnxruntime's
+    ``contrib_ops/cpu/quantization/qlinear_softmax.cc``; tested against onnxruntime.
 MaxPool, Relu, Flatten / Reshape, Concat (QLinearConcat), Sigmoid (QLinearSigmoid table)
     Exact by construction or measured bit-exact (0 mismatches) with the literal semantics.
 """
@@ -111,3 +119,26 @@ def is_dequantized_float32(ctx, name: str) -> bool:
     spec = ctx.spec(name)
     return _int_scaled(spec) and qspec.scale_array(spec.scale).dtype == np.float32 \
         and ctx.graph.tensors[name].dtype in ("float32", "float")
+
+
+def qlinear_softmax(ctx, op, x: np.ndarray) -> np.ndarray:
+    """onnxruntime's QLinearSoftmax (module docstring) on real values ``x``: real output values."""
+    sx, sy = ctx.spec(op.inputs[0]), ctx.spec(op.outputs[0])
+    fmt_x, fmt_y = formats.get(sx.format), formats.get(sy.format)
+    c = np.moveaxis(qspec.codes(x, sx), op.axis, -1)
+    d = c.shape[-1]
+    s_x = float(np.float32(sx.scale[0]))
+    shift = max(0.0, float(np.log(np.float64(np.float32(np.finfo(np.float32).max) / np.float32(d)))) - 5.0) / s_x
+    table = np.exp((np.arange(256, dtype=np.float64) - 255 + shift) * s_x).astype(np.float32)
+    top = 127 if fmt_x.signed else 255
+    idx = c + (top - c.max(axis=-1, keepdims=True)) + (128 if fmt_x.signed else 0)
+    t = table[idx]
+    total = np.zeros(c.shape[:-1] + (1,), np.float32)
+    for k in range(d):  # float32 sum in element order
+        total = total + t[..., k:k + 1]
+    y_scale = np.float32(np.floor(np.float32(1.0) / np.float32(sy.scale[0])))
+    zy = 0 if sy.zero_point is None else int(sy.zero_point[0])
+    q = np.rint((t * y_scale) / total).astype(np.int64) + zy
+    q = np.minimum(q, 255) if not fmt_y.signed else q
+    q = np.clip(q, fmt_y.qmin, fmt_y.qmax)
+    return np.moveaxis(qspec.from_codes(q, sy), -1, op.axis)

@@ -287,3 +287,19 @@ def test_qlinear_conv_u8s8_matches_onnxruntime_on_this_cpu(tmp_path, c, o, k, gr
     want = _ort_feeds(tmp_path / "c.onnx", {"x": x}, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     g = load_onnx(str(tmp_path / "c.onnx"), {})
     np.testing.assert_array_equal(run(g, {"x": x}, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"], want)
+
+
+@pytest.mark.parametrize("dt,ys", [(np.uint8, 1 / 255), (np.uint8, 1 / 256), (np.int8, 1 / 256), (np.uint8, 0.0051)])
+def test_qlinear_softmax_matches_onnxruntime(tmp_path, dt, ys):
+    """QDQ Softmax fused into com.microsoft QLinearSoftmax (table of exp, floor(1 / y_scale))."""
+    rng = np.random.default_rng(int(ys * 1e4))
+    info = np.iinfo(dt)
+    zy = 0 if dt == np.uint8 else -128
+    path = _single(tmp_path, "Softmax", [(6, 4, 37)], (6, 4, 37), [(0.07, int(info.min // 2 + info.max // 2)),
+                                                                   (float(np.float32(ys)), zy)], dt, axis=-1)
+    x = (rng.standard_normal((6, 4, 37)) * 3).astype(np.float32)
+    g = load_onnx(str(path), {})
+    want = _ort_feeds(path, {"x0": x}, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    np.testing.assert_array_equal(run(g, {"x0": x}, requant="onnxruntime").outputs["y"], want)
+    want = _ort_feeds(path, {"x0": x}, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    np.testing.assert_array_equal(run(g, {"x0": x}, requant="exact").outputs["y"], want)
