@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwsim import kernel_api
 from hwsim.sim import qspec
-from hwsim.sim.compute import _acc, _add_bias_int, _finish_int, _int_spec, _overflow, _scales, _zp
+from hwsim.sim.compute import _acc, _add_bias_int, _finish_int, _int_spec, _scales, _zp
 from hwsim.sim.registry import register_exec
 
 
@@ -68,7 +69,7 @@ def _int_operands(ctx, op, xs):
 
 
 def _int_finish(ctx, op, acc, xs, s_x, s_w, bits, overflow):
-    acc = _overflow(acc.astype(np.int64), bits, overflow)
+    acc = kernel_api.apply_overflow(acc.astype(np.int64), bits, overflow)
     acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, 1, bits, overflow)
     return _finish_int(ctx, op, acc, s_x, s_w, 1)
 
