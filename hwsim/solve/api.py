@@ -52,6 +52,15 @@ def _sim_graph(model, shapes: dict, n: int) -> tuple[Graph, int, list[str]]:
     return g, b, [f"model has a fixed batch of {b}: sensitivity measured on {b} sample(s)"]
 
 
+def _batched(model, shapes: dict, n: int):
+    """``m -> the model built for m * n samples`` (None when its batch cannot be set)."""
+    def build(m: int) -> Graph | None:
+        g, b, _ = _sim_graph(model, shapes, m * n)
+        return g if b == m * n else None
+
+    return build
+
+
 def _cost_graph(model, shapes: dict) -> Graph:
     """The model as costed: a dynamic batch dimension is bound to 1 unless ``shapes`` binds it."""
     from hwsim.errors import ShapeError
@@ -104,7 +113,8 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
         ref = None if data is None else float_values(g, data, seed)[1]
         sens = measure_proxy(graph, chs, ref, seed)
     else:
-        sens = measure(g, chs, data, metric, SensitivityCache(cache_dir), seed, progress)
+        sens = measure(g, chs, data, metric, SensitivityCache(cache_dir), seed, progress,
+                       None if isinstance(model, Graph) else _batched(model, shapes, n))
     t2 = time.perf_counter()
     costs = cost_table(graph, t, chs, seed)
     timings = {"load_s": t1 - t0, "sensitivity_s": t2 - t1, "costs_s": time.perf_counter() - t2}

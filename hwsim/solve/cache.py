@@ -1,5 +1,11 @@
 """On-disk cache of simulated sensitivities, keyed by a hash of model, data, metric, layer and choice.
 
+The key also holds hwsim's version and :data:`CACHE_SCHEMA` (the meaning of a value: simulator
+semantics, metric definitions, how sensitivity is measured), so an upgrade never reads stale
+values. An entry is trusted only if it holds a finite JSON number (non-negative where the metric
+is); anything else (NaN, Infinity, a string, a negative MSE, a truncated file) reads as a miss
+and is measured again.
+
 Location: the ``cache_dir`` parameter (``--cache-dir``) if given, else ``$XDG_CACHE_HOME/hwsim``, else ``~/.cache/hwsim``
 (read when a cache is created, never at import). One small JSON file per entry under
 ``sensitivity/<2 hex>/<hash>.json``, written atomically (temporary file, then rename), so
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -17,8 +24,9 @@ import numpy as np
 
 from hwsim.graph.ir import Graph
 
-#: bump when the meaning of a cached value changes (simulator semantics, metric definitions)
-CACHE_SCHEMA = 1
+#: bump when the meaning of a cached value changes (simulator semantics, metric definitions,
+#: the measurement itself). 2: tail runs compared against the whole model's float reference
+CACHE_SCHEMA = 2
 
 
 def default_cache_dir() -> Path:
@@ -50,18 +58,28 @@ class SensitivityCache:
 
     @staticmethod
     def key(model_digest: str, data_digest: str, metric: str, seed: int, layer: str, choice) -> str:
-        text = json.dumps([CACHE_SCHEMA, model_digest, data_digest, metric, seed, layer,
+        """sha256 of hwsim's version, the cache schema and every input of one measurement."""
+        from hwsim import __version__
+
+        text = json.dumps([__version__, CACHE_SCHEMA, model_digest, data_digest, metric, seed, layer,
                            choice.model_dump(mode="json")], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> float | None:
+    def get(self, key: str, nonnegative: bool = False) -> float | None:
+        """The cached value, or None when absent or not a valid value (see module docstring)."""
         try:
-            return float(json.loads(self._path(key).read_text())["value"])
+            value = json.loads(self._path(key).read_text())["value"]
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        value = float(value)
+        if not math.isfinite(value) or (nonnegative and value < 0):
+            return None
+        return value
 
     def put(self, key: str, value: float) -> None:
         path = self._path(key)

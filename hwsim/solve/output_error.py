@@ -20,7 +20,9 @@ Simulated values are cached on disk (:mod:`hwsim.solve.cache`).
 from __future__ import annotations
 
 import time
+from typing import Callable
 
+import networkx as nx
 import numpy as np
 
 from hwsim.errors import HwsimError
@@ -33,7 +35,7 @@ from hwsim.solve.configs import layer_config
 from hwsim.solve.data import CalibData
 from hwsim.solve.layers import prunable, solver_layers
 from hwsim.solve.sensitivity_table import Metric, ProgressFn, SensitivityTable
-from hwsim.solve.tail import boundary_values, tail_graph
+from hwsim.solve.tail import boundary_names, boundary_values, subgraph
 
 
 def _score(metric: str, out: dict, ref: dict, labels: np.ndarray | None) -> float:
@@ -64,12 +66,15 @@ def float_values(graph: Graph, data: CalibData, seed: int = 0) -> tuple[Graph, d
 
 
 def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric = "output_mse",
-            cache: SensitivityCache | None = None, seed: int = 0, progress: ProgressFn | None = None) -> SensitivityTable:
+            cache: SensitivityCache | None = None, seed: int = 0, progress: ProgressFn | None = None,
+            batched: Callable[[int], Graph | None] | None = None) -> SensitivityTable:
     """Simulated sensitivity (``output_mse`` or ``task_loss``) of every (layer, choice).
 
     ``graph`` must take ``data.samples`` samples in one run (its batch dimension). ``progress``
-    is called with ``(done, total, "layer choice")`` after each pair. An error of the simulator
-    propagates, its message naming the layer and the choice.
+    is called with ``(done, total, "layer choice")`` after each pair. ``batched(m)``, when given,
+    returns the same model built for ``m`` times the samples (or None): the descendants of a
+    layer then run once for all its choices, stacked along the batch (see :func:`_layer_values`).
+    An error of the simulator propagates, its message naming the layer and the choice.
     """
     from hwsim.errors import InputDataError
     from hwsim.sim.runner import ensure_weights
@@ -79,41 +84,130 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     t0 = time.perf_counter()
     layers = solver_layers(graph)
     vals = np.full((len(layers), len(choices)), np.inf)
-    g, ref = ensure_weights(graph, seed), {}
+    g, ref = ensure_weights(graph, seed), None
     key_base = (graph_digest(g), data.digest(), metric, seed)
+    stacked = _Stacked(g, batched, seed)
     hits, done, total = 0, 0, len(layers) * len(choices)
     for i, layer in enumerate(layers):
-        tail, tail_ref = None, None
+        todo, keys = [], {}
+        for j, ch in enumerate(choices):
+            if not prunable(g, layer, ch):
+                continue
+            keys[j] = cache.key(*key_base, layer, ch) if cache else None
+            hit = cache.get(keys[j], nonnegative=metric == "output_mse") if cache else None
+            if hit is None:
+                todo.append(j)
+            else:
+                vals[i, j], hits = hit, hits + 1
+        if todo:
+            ref = ref or float_values(g, data, seed)[1]  # only when something is not cached
+            outs = _layer_values(g, layer, [choices[j] for j in todo], ref, seed, stacked)
+            for j, out in zip(todo, outs):
+                vals[i, j] = _score(metric, out, {n: ref[n] for n in out}, data.labels)
+                if cache and np.isfinite(vals[i, j]):
+                    cache.put(keys[j], vals[i, j])
         for j, ch in enumerate(choices):
             done += 1
-            if prunable(g, layer, ch):
-                key = cache.key(*key_base, layer, ch) if cache else None
-                hit = cache.get(key) if cache else None
-                if hit is not None:
-                    vals[i, j], hits = hit, hits + 1
-                else:
-                    if tail is None:
-                        ref = ref or float_values(g, data, seed)[1]  # only when something is not cached
-                        tail = tail_graph(g, layer)
-                    r = _run_choice(tail, layer, ch, boundary_values(tail, ref), tail_ref, seed)
-                    tail_ref = r.reference
-                    vals[i, j] = _score(metric, r.output_values, r.reference_outputs, data.labels)
-                    if cache:
-                        cache.put(key, vals[i, j])
             if progress:
                 progress(done, total, f"{layer} {ch.label}")
     notes = list(data.notes) + [f"sensitivity metric {metric} on {data.samples} samples from {data.source}"]
     return SensitivityTable(layers, choices, vals, metric, notes, time.perf_counter() - t0, hits)
 
 
-def _run_choice(tail: Graph, layer: str, choice: Choice, feed: dict, tail_ref, seed: int):
-    """One tail run with ``layer`` at ``choice``; errors name the layer and the choice."""
+def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int, stacked: "_Stacked") -> list[dict]:
+    """Graph outputs downstream of ``layer`` (real values) with ``layer`` at each choice.
+
+    The layer runs alone once per choice (its inputs and weights quantized, the rest float).
+    Its descendants then run once for all choices, their inputs from the layer (its outputs, and
+    its quantized inputs where descendants read them too) stacked along the batch axis, on the
+    model built for that many samples; else once per choice. Together they run exactly what a
+    run of the layer and its descendants runs; outputs are compared with the whole model's
+    float reference.
+    """
+    after = nx.descendants(g.nx, layer)
+    one = subgraph(g, {layer}, f"{g.name}[{layer}]")
+    op = g.op(layer)
+    read_after = {t for o in after for t in g.op(o).inputs}
+    one.outputs = list(dict.fromkeys(one.outputs + [t for t in op.outputs if t in read_after]
+                                     + [t for t in op.inputs if t in read_after and t in one.inputs]))
+    feed = boundary_values(one, ref)
+    firsts, one_ref = [], None
+    for ch in chs:
+        r = _run(apply_config(one, layer_config(layer, ch)), _where(layer, [ch]), feed, one_ref, seed)
+        one_ref = r.reference
+        firsts.append(r.output_values)
+    outs = _descendants(g, layer, after, chs, firsts, ref, seed, stacked) if after else [{} for _ in chs]
+    return [{n: {**f, **o}[n] for n in g.outputs if n in f or n in o} for f, o in zip(firsts, outs)]
+
+
+def _descendants(g, layer, after, chs, firsts, ref, seed, stacked) -> list[dict]:
+    """Outputs of the descendants of ``layer`` fed with each choice's values (see above)."""
+    from hwsim.sim.runner import FloatCache
+
+    post = subgraph(g, after, f"{g.name}[{layer}:]+")
+    names = boundary_names(post, ref)
+    big = stacked.graph(len(chs)) if len(chs) > 1 else None
+    if big is not None:
+        bigpost = subgraph(big, after, post.name)
+        m = len(chs)
+        if all(_stacks(post.tensors[n].shape, bigpost.tensors[n].shape, m) for n in names + post.outputs):
+            feed = {n: np.concatenate([f[n] if n in f else ref[n] for f in firsts]).astype(np.float32) for n in names}
+            rest = FloatCache(values={n: np.concatenate([ref[n]] * m) for n in _needed(bigpost)}, inputs={})
+            r = _run(bigpost, _where(layer, chs), feed, rest, seed)
+            return [{o: v[k * len(v) // m:(k + 1) * len(v) // m] for o, v in r.output_values.items()}
+                    for k in range(m)]
+    rest = FloatCache(values={n: ref[n] for n in _needed(post)}, inputs={})
+    return [_run(post, _where(layer, [ch]), {n: np.asarray(f[n] if n in f else ref[n], np.float32) for n in names},
+                 rest, seed).output_values for ch, f in zip(chs, firsts)]
+
+
+def _stacks(shape: tuple, big: tuple, m: int) -> bool:
+    """Whether ``big`` is ``shape`` with ``m`` times the leading (batch) dimension."""
+    return len(shape) == len(big) > 0 and big[0] == m * shape[0] and tuple(big[1:]) == tuple(shape[1:])
+
+
+def _needed(post: Graph) -> list[str]:
+    """Tensors whose float reference a run of ``post`` reads: outputs, and scales to calibrate."""
+    from hwsim.sim import qspec
+
+    scaled = [n for n, t in post.tensors.items() if t.role in ("input", "activation", "kv_cache")
+              and t.quant.scale is None and qspec.needs_scale(t.quant)]
+    return list(dict.fromkeys(post.outputs + scaled))
+
+
+def _where(layer: str, chs: list[Choice]) -> str:
+    return f"measuring the sensitivity of layer {layer!r} at {', '.join(c.label for c in chs)}"
+
+
+class _Stacked:
+    """The model built for ``m`` x the samples (memoised per ``m``), when it has the same weights."""
+
+    def __init__(self, g: Graph, build: Callable[[int], Graph | None] | None, seed: int):
+        self.g, self.build, self.seed, self.memo = g, build, seed, {}
+
+    def graph(self, m: int) -> Graph | None:
+        from hwsim.sim.runner import ensure_weights
+
+        if self.build is None:
+            return None
+        if m not in self.memo:
+            big = self.build(m)
+            if big is not None:
+                big = ensure_weights(big, self.seed)
+                same = set(big.tensors) == set(self.g.tensors) and all(
+                    t.data is None or np.array_equal(t.data, big.tensors[n].data) for n, t in self.g.tensors.items()
+                    if t.role in ("weight", "bias", "buffer", "const"))
+                big = big if same else None
+            self.memo[m] = big
+        return self.memo[m]
+
+
+def _run(graph: Graph, where: str, feed: dict, reference, seed: int):
+    """One simulator run; an error names ``where`` (the layer and the choices)."""
     from hwsim import sim
 
-    where = f"measuring the sensitivity of layer {layer!r} at {choice.label}"
     try:
-        return sim.run(apply_config(tail, layer_config(layer, choice)), feed, seed=seed, reference=tail_ref,
-                       metrics=False)
+        return sim.run(graph, feed, seed=seed, reference=reference, metrics=False)
     except HwsimError as exc:
         raise type(exc)(f"{where}: {exc}") from exc
     except Exception as exc:  # a simulator bug: propagate it, saying where it happened

@@ -155,3 +155,79 @@ def test_transformer_with_kv_cache_measures_every_layer(phase):
     t = measure(g, parse_choices("w=int8,int2;a=int8"), synthetic(g, 2))
     assert not any("failed" in n for n in t.notes)
     assert np.isfinite(t.values).all() and (t.values[:, 0] < t.values[:, 1]).all()
+
+
+def _two_fc_onnx(path, names):
+    """x (4, 8) -> MatMul names[0] -> Relu -> MatMul names[1] -> y, seeded weights."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    w0 = numpy_helper.from_array(rng.standard_normal((8, 8)).astype(np.float32), "w0")
+    w1 = numpy_helper.from_array(rng.standard_normal((8, 4)).astype(np.float32), "w1")
+    nodes = [helper.make_node("MatMul", ["x", "w0"], ["h"], name=names[0]),
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "w1"], ["y"], name=names[1])]
+    graph = helper.make_graph(nodes, "two_fc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])], [w0, w1])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return str(path)
+
+
+def test_layer_names_are_not_globs(tmp_path):
+    """Issue 12 item 3: a layer named 'fc[0]' used to be measured as the glob matching 'fc0'."""
+    chs = parse_choices("w=int2;a=int8")
+    tricky = load_model(_two_fc_onnx(tmp_path / "a.onnx", ["fc[0]", "fc0"]))
+    plain = load_model(_two_fc_onnx(tmp_path / "b.onnx", ["first", "fc0"]))
+    a = measure(tricky, chs, synthetic(tricky, 4))
+    b = measure(plain, chs, synthetic(plain, 4))
+    assert a.layers == ["fc[0]", "fc0"] and b.layers == ["first", "fc0"]
+    np.testing.assert_array_equal(a.values, b.values)
+    assert a.values[0, 0] != a.values[1, 0]
+
+
+@pytest.mark.parametrize("stored", ['{"value": NaN}', '{"value": Infinity}', '{"value": -1.0}', '{"value": "0.5"}',
+                                    '{"value": true}', '{"value": [1]}', '{"valu', ""])
+def test_invalid_cache_entries_are_measured_again(digits16, tmp_path, stored):
+    """Issue 12 item 6: NaN, Infinity, negative or string values used to be trusted."""
+    g, data = digits16
+    chs = parse_choices("w=int4;a=int8")
+    cache = SensitivityCache(tmp_path)
+    first = measure(g, chs, data, "output_mse", cache)
+    paths = sorted(cache.root.rglob("*.json"))
+    assert len(paths) == first.values.size
+    for p in paths:
+        p.write_text(stored)
+    again = measure(g, chs, data, "output_mse", cache)
+    assert again.cache_hits == 0
+    np.testing.assert_array_equal(first.values, again.values)
+    assert measure(g, chs, data, "output_mse", cache).cache_hits == first.values.size  # rewritten, valid
+
+
+def test_cache_key_holds_version_and_schema(digits16, monkeypatch):
+    import hwsim
+    from hwsim.solve import cache as cache_mod
+
+    g, data = digits16
+    (ch,) = parse_choices("w=int4;a=int8")
+    args = (graph_digest(g), data.digest(), "output_mse", 0, "fc1", ch)
+    k = SensitivityCache.key(*args)
+    monkeypatch.setattr(hwsim, "__version__", hwsim.__version__ + ".post1")
+    k_version = SensitivityCache.key(*args)
+    monkeypatch.setattr(cache_mod, "CACHE_SCHEMA", cache_mod.CACHE_SCHEMA + 1)
+    assert len({k, k_version, SensitivityCache.key(*args)}) == 3
+
+
+def test_negative_task_loss_is_a_valid_cache_value(tmp_path):
+    cache = SensitivityCache(tmp_path)
+    cache.put("ab" * 32, -0.25)
+    assert cache.get("ab" * 32) == -0.25 and cache.get("ab" * 32, nonnegative=True) is None
+
+
+def test_stacked_choices_equal_one_run_per_choice(digits16):
+    """The batched descendants run gives the values of one run per choice, bit for bit."""
+    g, data = digits16
+    chs = parse_choices("w=int8,int4,int2;a=int8,int4;prune=0,50%")
+    one = measure(g, chs, data)
+    stacked = measure(g, chs, data, batched=lambda m: load_model(DIGITS, {"batch": 16 * m}))
+    np.testing.assert_array_equal(one.values, stacked.values)
