@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "hwsim.commands.targets",
     "hwsim.commands.solve",
     "hwsim.commands.sweep",
+    "hwsim.commands.validate",
+    "hwsim.commands.calibrate",
 ]
 
 

@@ -103,7 +103,8 @@ def _prepare(model, target, weights, activations, config, shapes, values=None) -
 
 def estimate(model: str | Path | Graph, target: str | Path | Target, weights: str | None = None,
              activations: str | None = None, config=None, shapes: dict[str, int] | None = None,
-             seed: int = 0, inputs: dict | None = None) -> CostReport:
+             seed: int = 0, inputs: dict | None = None,
+             weights_resident: bool = True) -> CostReport:
     """Latency and energy of ``model`` on ``target``, per layer and in total.
 
     Parameters
@@ -123,6 +124,9 @@ def estimate(model: str | Path | Graph, target: str | Path | Target, weights: st
         Seed of synthetic weights, used only by targets whose cost depends on weight values.
     inputs : dict, optional
         Input arrays by name: an ONNX model takes its input shapes and control values from them.
+    weights_resident : bool
+        True: weights live in the innermost level that holds them all between runs. False: they come
+        from the outermost level every run (other work evicts them between runs).
 
     Returns
     -------
@@ -144,7 +148,8 @@ def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None)
     sizes = [m.size_bytes for m in t.memory]
     stats = _Stats(g, t, seed)
     kv_bytes = sum(x.size_bytes for x in g.tensors.values() if x.role == "kv_cache")
-    ctx = Ctx(graph=g, target=t, weight_home=home_level(g.total_weight_bytes, sizes),
+    whome = home_level(g.total_weight_bytes, sizes) if weights_resident else len(sizes) - 1
+    ctx = Ctx(graph=g, target=t, weight_home=whome,
               kv_home=home_level(kv_bytes, sizes), streamed=_streamed(g), stats=stats)
     missing = sorted({op.op for op in g.ops()} - set(COSTS))
     if missing:

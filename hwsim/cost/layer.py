@@ -4,7 +4,8 @@ A cost function takes ``(op, ctx)`` and returns a :class:`~hwsim.cost.report.Lay
 pure (reads the graph, the target and cached statistics only). Register one per op kind with
 ``@register_cost("conv2d")``; :data:`COSTS` must cover :data:`hwsim.graph.ops.OP_CLASSES`.
 
-latency = max(compute_s, transfer_s of every level) + target.layer_overhead_s
+latency = max(compute_s, transfer_s of every level, dynamic energy / (power_cap_w - static_power_w))
+          + target.layer_overhead_s
 energy  = arithmetic + decode + sum over levels (read bits x read pJ/bit + written bits x write
           pJ/bit) + static_power_w x latency
 """
@@ -86,6 +87,15 @@ class Work:
     overhead: bool = True
 
 
+def throttle(t: Target, busy_s: float, bottleneck: str, dynamic_j: float) -> tuple[float, str]:
+    """(busy time, bottleneck) after the power cap: dynamic power above ``power_cap_w - static_power_w``
+    lowers the clock, which stretches the busy time until the power fits (the energy is unchanged)."""
+    if t.power_cap_w is None or busy_s <= 0:
+        return busy_s, bottleneck
+    capped = dynamic_j / (t.power_cap_w - t.static_power_w)
+    return (capped, "power") if capped > busy_s else (busy_s, bottleneck)
+
+
 def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
     """Price ``work``: transfer times, latency, bottleneck and the energy breakdown."""
     t = ctx.target
@@ -97,10 +107,11 @@ def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
     for name, s in transfer.items():
         if s > bound:
             bound, bottleneck = s, name
-    latency = bound + (t.layer_overhead_s if work.overhead else 0.0)
     energy = {"mac": work.arith_pj * 1e-12, "decode": work.decode_pj * 1e-12}
     for i, m in enumerate(t.memory):
         energy[m.name] = 8e-12 * (reads[i] * m.read_energy_pj_per_bit + writes[i] * m.write_energy_pj_per_bit)
+    bound, bottleneck = throttle(t, bound, bottleneck, sum(energy.values()))
+    latency = bound + (t.layer_overhead_s if work.overhead else 0.0)
     energy["static"] = t.static_power_w * latency
     return LayerCost(
         name=op.name, op=op.op, macs=work.macs, executed_ops=work.executed_ops, latency_s=latency,

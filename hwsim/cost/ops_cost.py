@@ -138,7 +138,7 @@ def _dot(op, ctx: Ctx):
     x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
     wfmt = w.quant.format
     rate, exact = select_rate(t.compute.rates, x.quant.format, wfmt)
-    util = utilization(t, shape) * t.compute.efficiency
+    util = utilization(t, shape) * (rate.efficiency or t.compute.efficiency)
     executed, density, note = _effectual(op, ctx, shape, macs)
     operands, wnote = _operands(op, ctx, shape, rate, density)
     flow = t.compute.dataflow if t.compute.mapping == "systolic" else None

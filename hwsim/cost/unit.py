@@ -98,7 +98,10 @@ def mac_arith_energy_pj(target: Target, activation: str, weight: str, accumulato
 
 
 def unit_mac_energy_pj(target: Target, rate: MacRate) -> float:
-    """Energy of one MAC on the unit running ``rate``'s pair, plus the unit's per-MAC overhead, pJ."""
+    """Energy of one MAC on the unit running ``rate``'s pair, plus the unit's per-MAC overhead, pJ
+    (the measured ``energy_per_mac_pj`` of the pair where the target has one)."""
+    if rate.energy_per_mac_pj is not None:
+        return rate.energy_per_mac_pj
     return mac_arith_energy_pj(target, rate.activation, rate.weight, rate.accumulator) + target.compute.mac_overhead_pj
 
 
@@ -137,6 +140,8 @@ def utilization(target: Target, s: DotShape) -> float:
     if cu.mapping == "vector":
         tiles = s.groups * math.ceil(s.m / cu.tile_rows) * math.ceil(s.n / cu.vector_macs)
         fill = s.m * s.n * s.groups / (tiles * cu.tile_rows * cu.vector_macs)
+        if cu.split_k_depth and tiles < cu.cores:  # split the reduction over otherwise idle cores
+            tiles *= max(1, min(cu.cores // tiles, s.k // cu.split_k_depth))
         return fill * tiles / (math.ceil(tiles / cu.cores) * cu.cores)
     r, c = cu.rows, cu.cols
     if cu.dataflow == "weight_stationary":

@@ -37,6 +37,10 @@ class MacRate(_Record):
         None, gt=0, description="Systolic only: MACs per cycle of one PE (2 for int4 packed two per int8 PE); "
                                 "macs_per_cycle = rows x cols x this, so a bigger array is priced as one.")
     accumulator: str = Field(description="Accumulator format: 'fx' (product range + 12 bits), intN or a float name.")
+    efficiency: float | None = Field(None, gt=0, le=1, description="Fraction of this pair's peak a real kernel "
+                                     "library reaches (measured); null = the unit's efficiency.")
+    energy_per_mac_pj: float | None = Field(None, ge=0, description="Measured dynamic energy per MAC of this pair "
+                                            "at the target's energy_scope, pJ; null = gate model + mac_overhead_pj.")
     source: str = Field(description="Where the rate comes from.")
 
     _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
@@ -74,6 +78,9 @@ class ComputeUnit(_Record):
     vector_macs: int = Field(16, ge=1, description="MACs issued together along output channels (simd lane "
                                                    "group / tensor-core tile edge); pads partial vectors.")
     tile_rows: int = Field(1, ge=1, description="Output rows per work tile (vector mapping wave quantisation).")
+    split_k_depth: int | None = Field(None, ge=1, description="Vector mapping: when output tiles leave cores idle "
+                                      "the reduction is split into slices of at least this depth, one per idle "
+                                      "core (split-K / stream-K kernels); null = never split.")
     rates: tuple[MacRate, ...] = Field(min_length=1, description="Supported format pairs.")
     efficiency: float = Field(1.0, gt=0, le=1, description="Fraction of peak a real kernel library reaches.")
     efficiency_source: str = Field("assumption: peak", description="Source of efficiency.")
@@ -181,6 +188,21 @@ class Area(_Record):
     _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
 
 
+class Validation(_Record):
+    """Measurements a target is held against, and the drift it tolerates (``hwsim validate``)."""
+
+    measurements: tuple[str, ...] = Field(min_length=1, description="JSONL measurement files, relative to the "
+                                          "target file's folder (bundled: targets/).")
+    latency_tolerance: float = Field(gt=0, description="Relative latency error counted as agreement, e.g. 0.25.")
+    energy_tolerance: float | None = Field(None, gt=0, description="Relative energy error counted as agreement; "
+                                           "null = energy not checked.")
+    min_fraction_within: float = Field(gt=0, le=1, description="validate fails when fewer records than this "
+                                       "fraction are within tolerance.")
+    source: str = Field(description="What the measurements are (machine, date, script or paper and table).")
+
+    _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
+
+
 class Target(_Record):
     """A hardware target as read from YAML (after ``extends:`` is resolved)."""
 
@@ -194,6 +216,14 @@ class Target(_Record):
     clock_hz: float = Field(gt=0, description="Clock frequency, Hz.")
     static_power_w: float = Field(ge=0, description="Leakage and always-on power while running, W.")
     layer_overhead_s: float = Field(0.0, ge=0, description="Fixed time per layer (kernel launch, sync), s.")
+    energy_scope: Literal["board", "chip", "core"] | None = Field(
+        None, description="What the energy model covers: the whole board (as NVML or a wall meter measures), "
+                          "the chip (package, RAPL) or the compute core alone; null = not stated.")
+    idle_power_w: float | None = Field(None, ge=0, description="Power while idle (not counted per layer), W.")
+    power_cap_w: float | None = Field(None, gt=0, description="Power limit: when a layer's static + dynamic power "
+                                      "would exceed it, the clock throttles and the layer stretches until it fits.")
+    validation: Validation | None = Field(None, description="Measurements this target is validated against; "
+                                          "null = uncalibrated.")
     source: str = Field(description="Source of clock, technology, static power and overhead.")
     compute: ComputeUnit
     memory: tuple[MemoryLevel, ...] = Field(min_length=1, description="Innermost first; last is unbounded.")
@@ -210,6 +240,8 @@ class Target(_Record):
         names = [m.name for m in self.memory]
         if len(set(names)) != len(names):
             raise ValueError(f"memory level names must be unique, got {names}")
+        if self.power_cap_w is not None and self.power_cap_w <= self.static_power_w:
+            raise ValueError(f"power_cap_w ({self.power_cap_w}) must exceed static_power_w ({self.static_power_w})")
         if self.memory[-1].size_bytes is not None:
             raise ValueError("the last memory level is the unbounded backing store: set its size_bytes: null")
         if any(m.size_bytes is None for m in self.memory[:-1]):

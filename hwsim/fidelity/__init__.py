@@ -1,0 +1,1 @@
+"""Measured fidelity: measurement records, validation of a target against them, calibration."""

@@ -1,0 +1,248 @@
+"""``hwsim calibrate``: fit a target's physical parameters to measurements (scipy least squares).
+
+Fitted, each an interpretable quantity that extrapolates to shapes and formats not measured:
+
+- ``rates[].efficiency``: achieved fraction of each format pair's peak MAC rate;
+- ``memory[].bandwidth_bytes_per_s``: achieved bandwidth per level;
+- ``compute.elementwise_ops_per_cycle``: achieved rate of non-MAC ops;
+- ``layer_overhead_s``: fixed time per kernel (launch and tail);
+- ``static_power_w``: power drawn while running, beyond the dynamic energy of the work;
+- ``rates[].energy_per_mac_pj``: dynamic energy per MAC of each pair;
+- ``memory[].read/write_energy_pj_per_bit``: dynamic energy per bit moved at each level.
+
+Shape efficiency (wave and tile quantisation over the cores, split-K) is the target's own
+:func:`hwsim.cost.unit.utilization`; the power cap is the measured ``power_limit_w`` (throttling as in
+:func:`hwsim.cost.layer.throttle`). The cost model is linear in these parameters per layer, up to the
+max() of compute and transfer time, so one estimate per record at the starting target gives every
+layer's work (MACs, ops, bytes per level) and the fit re-prices that work; the fitted target is then
+checked with the full cost model (:func:`hwsim.fidelity.validate.validate`) on the training and the
+held-out records.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.errors import ConfigError
+from hwsim.fidelity.records import Measurement, load_measurements
+from hwsim.fidelity.validate import Validation, predict, validate
+from hwsim.targets import Target, load_target
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What :func:`calibrate` returns: the fitted target and its errors."""
+
+    target: Target
+    train: Validation
+    holdout: Validation | None
+    train_ids: tuple[str, ...]
+    holdout_ids: tuple[str, ...]
+    parameters: dict[str, float]
+
+
+def _pair_of(label: str) -> tuple[str, str] | None:
+    if not label:
+        return None
+    run = label.split(" as ")[-1]
+    act, rest = run.split(" x ", 1)
+    return act.strip(), rest.split(" -> ")[0].strip()
+
+
+@dataclass
+class _Work:
+    """Every layer of every record, as arrays (row = layer)."""
+
+    rec: np.ndarray
+    pair: np.ndarray        # index into pairs, -1 for non-MAC ops
+    compute_s: np.ndarray   # at the starting target's rate
+    bytes: np.ndarray       # (layers, levels)
+    overhead: np.ndarray    # 1 where the layer pays layer_overhead_s
+    macs: np.ndarray        # executed MACs (dot layers)
+    fixed_j: np.ndarray     # dynamic energy not fitted (elementwise arithmetic, decode)
+
+
+def _extract(records, base: Target, folder: Path, pairs: list) -> _Work:
+    t0 = base.model_copy(update={"power_cap_w": None})
+    cols = {k: [] for k in ("rec", "pair", "compute_s", "bytes", "overhead", "macs", "fixed_j")}
+    names = [m.name for m in base.memory]
+    for i, rec in enumerate(records):
+        for r in predict(rec, t0, folder).layers:
+            p = _pair_of(r.formats)
+            if p is not None and p not in pairs:
+                pairs.append(p)
+            busy = max([r.compute_s] + list(r.transfer_s.values()))
+            cols["rec"].append(i)
+            cols["pair"].append(-1 if p is None else pairs.index(p))
+            cols["compute_s"].append(r.compute_s)
+            cols["bytes"].append([r.bytes.get(n, 0.0) for n in names])
+            cols["overhead"].append(1.0 if r.latency_s - busy > 1e-15 else 0.0)
+            cols["macs"].append(r.executed_ops if p is not None else 0.0)
+            br = r.energy_breakdown_j
+            cols["fixed_j"].append(br.get("decode", 0.0) + (0.0 if p is not None else br.get("mac", 0.0)))
+    return _Work(**{k: np.asarray(v, dtype=float if k not in ("rec", "pair") else int) for k, v in cols.items()})
+
+
+class _Model:
+    """The vectorised cost model over parameters theta (natural logs of the physical values)."""
+
+    def __init__(self, base: Target, work: _Work, pairs: list, n_records: int, cap_w: float | None,
+                 clock_ratio: float = 1.0):
+        self.base, self.w, self.pairs, self.n, self.cap = base, work, pairs, n_records, cap_w
+        self.clock_ratio = clock_ratio  # measured top clock / the target's clock: bounds the efficiency
+        rates = {(r.activation, r.weight): r for r in base.compute.rates}
+        self.eff0 = np.array([rates[p].efficiency or base.compute.efficiency if p in rates
+                              else base.compute.efficiency for p in pairs])
+        self.levels = [m.name for m in base.memory]
+        names = [f"efficiency[{a} x {b}]" for a, b in pairs] + [f"bandwidth_bytes_per_s[{n}]" for n in self.levels]
+        names += ["elementwise_ops_per_cycle", "layer_overhead_s", "static_power_w"]
+        names += [f"energy_per_mac_pj[{a} x {b}]" for a, b in pairs]
+        names += [f"energy_pj_per_bit[{n}]" for n in self.levels]
+        self.names = names
+        cu = base.compute
+        # memory levels: the outermost as a value, each inner one as its ratio to the next level out
+        # (inner levels are at least as fast and at most as costly per bit: keeps the fit identifiable)
+        mem = base.memory
+        bw_x0 = [max(mem[i].bandwidth_bytes_per_s / mem[i + 1].bandwidth_bytes_per_s, 1.0)
+                 for i in range(len(mem) - 1)] + [mem[-1].bandwidth_bytes_per_s]
+        e_x0 = [min(max(mem[i].read_energy_pj_per_bit, 1e-4) / max(mem[i + 1].read_energy_pj_per_bit, 1e-4), 1.0)
+                for i in range(len(mem) - 1)] + [max(mem[-1].read_energy_pj_per_bit, 1e-3)]
+        x0 = list(self.eff0) + bw_x0
+        x0 += [cu.elementwise_ops_per_cycle, max(base.layer_overhead_s, 1e-6), max(base.static_power_w, 1.0)]
+        x0 += [1.0] * len(pairs) + e_x0
+        lo = [0.02] * len(pairs) + [1.0] * (len(mem) - 1) + [0.05 * mem[-1].bandwidth_bytes_per_s]
+        hi = [clock_ratio] * len(pairs) + [100.0] * (len(mem) - 1) + [mem[-1].bandwidth_bytes_per_s]
+        lo += [cu.elementwise_ops_per_cycle / 50, 1e-8, 0.0 + 1e-3]
+        hi += [cu.elementwise_ops_per_cycle * 50, 1e-4, (cap_w or 1e4) * 0.95]
+        lo += [1e-3] * len(pairs) + [1e-3] * (len(mem) - 1) + [1e-3]
+        hi += [100.0] * len(pairs) + [1.0] * (len(mem) - 1) + [100.0]
+        self.lo, self.hi = np.log(lo), np.log(hi)
+        self.x0 = np.clip(np.log(x0), self.lo + 1e-9, self.hi - 1e-9)
+
+    def split(self, theta):
+        v = np.exp(theta)
+        k, L = len(self.pairs), len(self.levels)
+        eff = v[:k]
+        bw = np.cumprod(v[k:k + L][::-1])[::-1]
+        ew, ovh, ps = v[k + L:k + L + 3]
+        e_mac, e_bit = v[k + L + 3:2 * k + L + 3], np.cumprod(v[2 * k + L + 3:][::-1])[::-1]
+        return eff, bw, ew, ovh, ps, e_mac, e_bit
+
+    def values(self, theta) -> dict[str, float]:
+        """Parameter name -> physical value."""
+        eff, bw, ew, ovh, ps, e_mac, e_bit = self.split(theta)
+        eff, ew = eff / self.clock_ratio, ew / self.clock_ratio  # per cycle at the measured clock
+        vals = list(eff) + list(bw) + [ew, ovh, ps] + list(e_mac) + list(e_bit)
+        return dict(zip(self.names, (float(x) for x in vals)))
+
+    def predict(self, theta) -> tuple[np.ndarray, np.ndarray]:
+        eff, bw, ew, ovh, ps, e_mac, e_bit = self.split(theta)
+        w = self.w
+        dot = w.pair >= 0
+        scale = np.where(dot, self.eff0[np.maximum(w.pair, 0)] / eff[np.maximum(w.pair, 0)],
+                         self.base.compute.elementwise_ops_per_cycle / ew)
+        busy = np.maximum(w.compute_s * scale, (w.bytes / bw).max(axis=1))
+        dyn = w.fixed_j + np.where(dot, e_mac[np.maximum(w.pair, 0)] * w.macs, 0.0) * 1e-12
+        dyn = dyn + (w.bytes * 8 * e_bit).sum(axis=1) * 1e-12
+        if self.cap is not None:
+            busy = np.where(busy > 0, np.maximum(busy, dyn / (self.cap - ps)), busy)
+        lat = busy + ovh * w.overhead
+        en = dyn + ps * lat
+        return (np.bincount(w.rec, lat, minlength=self.n), np.bincount(w.rec, en, minlength=self.n))
+
+
+def _split(records, holdout: float, seed: int):
+    if not 0 <= holdout < 1:
+        raise ConfigError(f"holdout must be in [0, 1), got {holdout}")
+    idx = list(range(len(records)))
+    random.Random(seed).shuffle(idx)
+    n_hold = int(round(holdout * len(records)))
+    hold = sorted(idx[:n_hold])
+    train = sorted(idx[n_hold:])
+    if not train:
+        raise ConfigError("no training records left: lower holdout")
+    return train, hold
+
+
+def _fitted_target(base: Target, m: _Model, theta, cap_w, source: str) -> Target:
+    eff, bw, ew, ovh, ps, e_mac, e_bit = m.split(theta)
+    eff, ew = eff / m.clock_ratio, ew / m.clock_ratio  # rates per cycle at the measured clock
+    d = base.model_dump()
+    if m.clock_ratio != 1.0:
+        d["clock_hz"] = float(f"{base.clock_hz * m.clock_ratio:.6g}")
+    fit = {p: (float(eff[i]), float(e_mac[i])) for i, p in enumerate(m.pairs)}
+    for r in d["compute"]["rates"]:
+        p = (r["activation"], r["weight"])
+        if p in fit:
+            r["efficiency"], r["energy_per_mac_pj"] = round(fit[p][0], 4), round(fit[p][1], 4)
+            r["source"] = f"{r['source']}; efficiency and energy_per_mac_pj fitted to {source}"
+    d["compute"]["elementwise_ops_per_cycle"] = round(float(ew), 3)
+    d["compute"]["source"] = f"{d['compute']['source']}; elementwise_ops_per_cycle fitted to {source}"
+    for i, lvl in enumerate(d["memory"]):
+        lvl["bandwidth_bytes_per_s"] = float(f"{bw[i]:.4g}")
+        lvl["read_energy_pj_per_bit"] = lvl["write_energy_pj_per_bit"] = float(f"{e_bit[i]:.4g}")
+        lvl["source"] = f"{lvl['source']}; bandwidth and energy per bit fitted to {source}"
+    d["layer_overhead_s"] = float(f"{ovh:.4g}")
+    d["static_power_w"] = round(float(ps), 2)
+    d["power_cap_w"] = cap_w
+    d["source"] = (f"{d['source']}; layer_overhead_s, static_power_w fitted, power_cap_w (power_limit_w) "
+                   f"and clock_hz (max_sm_clock_mhz) measured in {source}")
+    return Target.model_validate(d)
+
+
+def calibrate(target: str | Path | Target, measurements: str | Path, holdout: float = 0.3, seed: int = 0,
+              source: str | None = None) -> Calibration:
+    """Fit ``target`` to the records of ``measurements``; validate on the training and held-out parts.
+
+    Parameters
+    ----------
+    target : str, Path or Target
+        Starting target (its structure, peak rates and tile shape are kept).
+    measurements : path
+        JSONL measurement file; records without a model are not used.
+    holdout : float
+        Fraction of records (random, ``seed``) kept out of the fit and reported separately.
+    source : str, optional
+        How the fitted fields cite the measurements (default: the file name).
+
+    Returns
+    -------
+    Calibration
+    """
+    base = load_target(target)
+    path = Path(measurements)
+    records = [r for r in load_measurements(path) if r.model is not None]
+    if len(records) < 3:
+        raise ConfigError(f"{path}: calibration needs at least 3 records with a model, found {len(records)}")
+    train_i, hold_i = _split(records, holdout, seed)
+    train = [records[i] for i in train_i]
+    pairs: list = []
+    work = _extract(train, base, path.parent, pairs)
+    caps = [r.conditions.power_limit_w for r in records if r.conditions.power_limit_w]
+    cap_w = max(caps) if caps else None
+    clocks = [r.conditions.max_sm_clock_mhz for r in records if r.conditions.max_sm_clock_mhz]
+    m = _Model(base, work, pairs, len(train), cap_w, max(clocks) * 1e6 / base.clock_hz if clocks else 1.0)
+    lat = np.array([r.latency_s for r in train])
+    has_e = np.array([r.energy_j is not None and r.conditions.energy_scope == base.energy_scope for r in train])
+    en = np.array([r.energy_j if h else 1.0 for r, h in zip(train, has_e)])
+
+    def resid(theta):
+        pl, pe = m.predict(theta)
+        return np.concatenate([np.log(pl / lat), np.log(pe[has_e] / en[has_e])])
+
+    from scipy.optimize import least_squares
+
+    sol = least_squares(resid, m.x0, bounds=(m.lo, m.hi), method="trf", loss="soft_l1", f_scale=0.1,
+                        max_nfev=4000)
+    src = source or path.name
+    fitted = _fitted_target(base, m, sol.x, cap_w, src)
+    params = m.values(sol.x)
+    tv = validate(fitted, [path], records=tuple(train))
+    hv = validate(fitted, [path], records=tuple(records[i] for i in hold_i)) if hold_i else None
+    return Calibration(target=fitted, train=tv, holdout=hv, train_ids=tuple(r.id for r in train),
+                       holdout_ids=tuple(records[i].id for i in hold_i), parameters=params)
+

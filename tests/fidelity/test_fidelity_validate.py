@@ -1,0 +1,131 @@
+"""Measurement records, ``hwsim validate`` and ``hwsim calibrate`` on small synthetic files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hwsim.cli import main
+from hwsim.cost import estimate
+from hwsim.errors import ConfigError
+from hwsim.fidelity.calibrate import calibrate
+from hwsim.fidelity.records import load_measurements
+from hwsim.fidelity.validate import summarize, validate
+from hwsim.fidelity.yaml_out import target_yaml
+from hwsim.targets import load_target
+
+GEMMS = [(m, k, n) for m in (1, 64, 512, 4096) for k, n in ((1024, 1024), (4096, 4096), (4096, 1024))]
+
+
+def _record(i, m, k, n, lat, en, scope="board"):
+    return {"id": f"g{i}", "kind": "gemm", "model": f"gemm:m={m},k={k},n={n}", "activations": "bf16",
+            "weights": "bf16", "params": {"m": m, "k": k, "n": n}, "latency_s": lat, "energy_j": en,
+            "weights_resident": False,
+            "conditions": {"runtime": "synthetic", "device": "test", "energy_scope": scope}}
+
+
+def _write(path, recs):
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return path
+
+
+def _truth(target, scale_lat=1.0, scale_en=1.0, scope="board"):
+    out = []
+    for i, (m, k, n) in enumerate(GEMMS):
+        rep = estimate(f"gemm:m={m},k={k},n={n}", target, weights="bf16", activations="bf16",
+                       weights_resident=False)
+        out.append(_record(i, m, k, n, rep.total.latency_s * scale_lat, rep.total.energy_j * scale_en, scope))
+    return out
+
+
+def test_records_reject_bad_lines(tmp_path):
+    p = tmp_path / "m.jsonl"
+    p.write_text('{"id": "a"}\n')
+    with pytest.raises(ConfigError, match=r"m.jsonl:1: not a measurement record"):
+        load_measurements(p)
+    p.write_text("not json\n")
+    with pytest.raises(ConfigError, match="not JSON"):
+        load_measurements(p)
+    rec = _record(0, 1, 64, 64, 1e-5, None)
+    _write(p, [rec, rec])
+    with pytest.raises(ConfigError, match="duplicate id"):
+        load_measurements(p)
+
+
+def test_validate_exact_and_scaled(tmp_path):
+    t = load_target("h100-sxm")
+    p = _write(tmp_path / "m.jsonl", _truth(t))
+    v = validate(t, p)
+    assert v.latency.within_10 == 1.0 and abs(v.latency.median_error) < 1e-9
+    assert v.energy.n == len(GEMMS) and abs(v.energy.median_error) < 1e-9
+    p2 = _write(tmp_path / "m2.jsonl", _truth(t, scale_lat=2.0, scale_en=0.5))
+    v2 = validate(t, p2)
+    assert v2.latency.median_error == pytest.approx(-0.5) and v2.latency.within_25 == 0.0
+    assert v2.energy.median_error == pytest.approx(1.0)
+
+
+def test_energy_scope_must_match(tmp_path):
+    t = load_target("h100-sxm")
+    v = validate(t, _write(tmp_path / "m.jsonl", _truth(t, scope="chip")))
+    assert v.energy is None and "energy not compared" in v.energy_note
+
+
+def test_summarize_counts_band_edges():
+    s = summarize([0.1, -0.25, 0.3, -0.05], 0.25)
+    assert (s.n, s.within_10, s.within_25, s.within_tolerance) == (4, 0.5, 0.75, 0.75)
+
+
+def _documented(tmp_path, scale):
+    t = load_target("h100-sxm")
+    _write(tmp_path / "runs.jsonl", _truth(t, scale_lat=scale, scale_en=scale))
+    d = t.model_dump()
+    d["validation"] = {"measurements": ["runs.jsonl"], "latency_tolerance": 0.15, "energy_tolerance": 0.2,
+                       "min_fraction_within": 0.9, "source": "synthetic test file"}
+    y = tmp_path / "t.yaml"
+    y.write_text(target_yaml(t.model_validate(d)))
+    return y
+
+
+def test_cli_validate_exit_status_follows_documented_tolerance(tmp_path, capsys):
+    assert main(["validate", str(_documented(tmp_path, 1.05))]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["validate", str(_documented(tmp_path, 1.4))]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_cli_validate_json_and_plot(tmp_path, capsys):
+    y = _documented(tmp_path, 1.0)
+    png = tmp_path / "v.png"
+    assert main(["validate", str(y), "--json", "--plot", str(png)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["passed"] is True and len(d["records"]) == len(GEMMS)
+    assert png.stat().st_size > 1000
+
+
+def test_cli_validate_bad_file_exits_2(tmp_path, capsys):
+    assert main(["validate", "h100-sxm", str(tmp_path / "missing.jsonl")]) == 2
+    assert "cannot read measurement file" in capsys.readouterr().err
+
+
+def test_calibrate_recovers_known_parameters(tmp_path):
+    """Records made by a target with known overhead, static power and bandwidth are fitted back."""
+    base = load_target("h100-sxm")
+    d = base.model_dump()
+    d["layer_overhead_s"], d["static_power_w"], d["power_cap_w"] = 7e-6, 180.0, None
+    d["memory"][-1]["bandwidth_bytes_per_s"] = 2.0e12
+    true = base.model_validate(d)
+    p = _write(tmp_path / "m.jsonl", _truth(true))
+    c = calibrate(base, p, holdout=0.0)
+    assert c.parameters["layer_overhead_s"] == pytest.approx(7e-6, rel=0.1)
+    assert c.parameters["static_power_w"] == pytest.approx(180.0, rel=0.1)
+    assert c.parameters["bandwidth_bytes_per_s[hbm]"] == pytest.approx(2.0e12, rel=0.1)
+    assert c.train.latency.within_10 == 1.0
+    assert "m.jsonl" in c.target.source and "fitted to m.jsonl" in c.target.memory[-1].source
+    assert load_target(_yaml(tmp_path, c.target)) == c.target
+
+
+def _yaml(tmp_path, t):
+    y = tmp_path / "fit.yaml"
+    y.write_text(target_yaml(t))
+    return str(y)
