@@ -134,10 +134,11 @@ def estimate(model: str | Path | Graph, target: str | Path | Target, weights: st
         Per-op rows (seconds, joules, bytes per memory level) and totals.
     """
     g, t, notes = _prepare(model, target, weights, activations, config, shapes, inputs)
-    return price(g, t, notes, seed)
+    return price(g, t, notes, seed, weights_resident=weights_resident)
 
 
-def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None) -> CostReport:
+def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None,
+          weights_resident: bool = True) -> CostReport:
     """Price an annotated graph on a target (the body of :func:`estimate`).
 
     ``layer_cost(op, ctx, cost_fn)``, when given, replaces ``cost_fn(op, ctx)`` for every op, so a
