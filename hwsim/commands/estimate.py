@@ -48,7 +48,9 @@ def run_estimate(args: argparse.Namespace) -> int:
     print(table(["layer", "op", "latency (ms)", "energy", "bottleneck", "util", "formats"], _rows(report),
                 "llrrlrl"))
     tot = report.total
-    parts = ", ".join(f"{k} {si(v, 'J')}" for k, v in tot.energy_breakdown_j.items() if v > 0)
+    levels = " + ".join(f"{k} {si(v, 'J')}" for k, v in tot.memory_energy_j.items() if v > 0)
+    parts = ", ".join(f"{k} {si(v, 'J')}" + (f" = {levels}" if k == "memory" and levels else "")
+                      for k, v in tot.energy_breakdown_j.items() if v > 0)
     print(f"\n{report.model} on {report.target}: {tot.latency_s * 1e3:.4g} ms, {si(tot.energy_j, 'J')} "
           f"({parts}), {si(tot.macs)} MACs, {si(tot.weight_bytes, 'B')} of weights")
     if report.area is not None:

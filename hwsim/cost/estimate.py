@@ -10,7 +10,7 @@ import numpy as np
 from hwsim.cost import ops_cost  # noqa: F401  (registers the cost functions)
 from hwsim.cost.area import area
 from hwsim.cost.layer import COSTS, Ctx
-from hwsim.cost.report import CostReport, CostTotal
+from hwsim.cost.report import ENERGY_COMPONENTS, CostReport, CostTotal
 from hwsim.cost.stats import SAMPLE_ELEMENTS, weight_stats
 from hwsim.cost.traffic import home_level
 from hwsim.errors import UnsupportedOpError
@@ -160,13 +160,11 @@ def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None,
     else:
         rows = [layer_cost(op, ctx, COSTS[op.op]) for op in g.ops()]
     rows = tuple(r for r in rows if r.latency_s > 0 or r.energy_j > 0)
-    breakdown: dict[str, float] = {}
-    for r in rows:
-        for k, v in r.energy_breakdown_j.items():
-            breakdown[k] = breakdown.get(k, 0.0) + v
+    breakdown = {k: sum(r.energy_breakdown_j[k] for r in rows) for k in ENERGY_COMPONENTS}
+    levels = {m.name: sum(r.memory_energy_j[m.name] for r in rows) for m in t.memory}
     if stats.synthetic or SYNTHETIC_NOTE in g.notes:
         notes.append(SYNTHETIC_NOTE)
     total = CostTotal(latency_s=sum(r.latency_s for r in rows), energy_j=sum(r.energy_j for r in rows),
                       macs=sum(r.macs for r in rows), weight_bytes=g.total_weight_bytes,
-                      energy_breakdown_j=breakdown)
+                      energy_breakdown_j=breakdown, memory_energy_j=levels)
     return CostReport(model=g.name, target=t.name, total=total, layers=rows, notes=tuple(notes), area=area(t))

@@ -6,8 +6,9 @@ pure (reads the graph, the target and cached statistics only). Register one per 
 
 latency = max(compute_s, transfer_s of every level, dynamic energy / (power_cap_w - static_power_w))
           + target.layer_overhead_s
-energy  = arithmetic + decode + sum over levels (read bits x read pJ/bit + written bits x write
-          pJ/bit) + static_power_w x latency
+energy  = arithmetic + decode + memory + static_power_w x latency, where memory = sum over levels
+          (read bits x read pJ/bit + written bits x write pJ/bit), itemised per level apart from the
+          other components (a level may be called 'mac' or 'static')
 """
 
 from __future__ import annotations
@@ -107,9 +108,9 @@ def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
     for name, s in transfer.items():
         if s > bound:
             bound, bottleneck = s, name
-    energy = {"mac": work.arith_pj * 1e-12, "decode": work.decode_pj * 1e-12}
-    for i, m in enumerate(t.memory):
-        energy[m.name] = 8e-12 * (reads[i] * m.read_energy_pj_per_bit + writes[i] * m.write_energy_pj_per_bit)
+    levels = {m.name: 8e-12 * (reads[i] * m.read_energy_pj_per_bit + writes[i] * m.write_energy_pj_per_bit)
+              for i, m in enumerate(t.memory)}
+    energy = {"mac": work.arith_pj * 1e-12, "decode": work.decode_pj * 1e-12, "memory": sum(levels.values())}
     bound, bottleneck = throttle(t, bound, bottleneck, sum(energy.values()))
     latency = bound + (t.layer_overhead_s if work.overhead else 0.0)
     energy["static"] = t.static_power_w * latency
@@ -118,4 +119,4 @@ def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
         energy_j=sum(energy.values()), bottleneck=bottleneck, utilization=work.utilization,
         compute_s=work.compute_s, transfer_s=transfer,
         bytes={m.name: reads[i] + writes[i] for i, m in enumerate(t.memory)},
-        energy_breakdown_j=energy, formats=work.formats, weight_density=work.density, note=work.note)
+        energy_breakdown_j=energy, memory_energy_j=levels, formats=work.formats, weight_density=work.density, note=work.note)

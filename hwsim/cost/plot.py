@@ -42,11 +42,13 @@ def plot_report(report: CostReport, target: Target, path: str | Path, top: int =
             ylabel="attained ops/s (executed MACs x 2 / latency)", title=f"{report.model} on {report.target}: roofline")
     ax1.legend(fontsize=7)
     rows = sorted(report.layers, key=lambda r: r.energy_j, reverse=True)[:top]
-    keys = list(report.total.energy_breakdown_j)
+    parts = [(k, lambda r, k=k: r.energy_breakdown_j[k]) for k in ("mac", "decode")]
+    parts += [(f"{k} (memory)", lambda r, k=k: r.memory_energy_j[k]) for k in report.total.memory_energy_j]
+    parts += [("static", lambda r: r.energy_breakdown_j["static"])]
     bottom = [0.0] * len(rows)
-    for k in keys:
-        vals = [r.energy_breakdown_j.get(k, 0.0) * 1e3 for r in rows]
-        ax2.bar(range(len(rows)), vals, bottom=bottom, label=k)
+    for label, get in parts:
+        vals = [get(r) * 1e3 for r in rows]
+        ax2.bar(range(len(rows)), vals, bottom=bottom, label=label)
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax2.set_xticks(range(len(rows)), [r.name for r in rows], rotation=90, fontsize=6)
     ax2.set(ylabel="energy (mJ)", title=f"energy breakdown, top {len(rows)} layers")

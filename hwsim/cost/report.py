@@ -10,6 +10,10 @@ from hwsim.cost.area import AreaReport
 from hwsim.records import Record
 
 
+#: keys of every energy_breakdown_j, in report order; memory levels are itemised in memory_energy_j
+ENERGY_COMPONENTS = ("mac", "decode", "memory", "static")
+
+
 class LayerCost(Record):
     """Cost of one op on one target."""
 
@@ -26,7 +30,11 @@ class LayerCost(Record):
     transfer_s: dict[str, float] = Field(description="Transfer time per memory level, s.")
     bytes: dict[str, float] = Field(description="Bytes read + written per memory level.")
     energy_breakdown_j: dict[str, float] = Field(
-        description="'mac' (arithmetic), 'decode' (unpack / table look-ups), one key per memory level, 'static'.")
+        description="Components, always the keys of ENERGY_COMPONENTS: 'mac' (arithmetic), 'decode' (unpack / "
+                    "table look-ups), 'memory' (all levels, = sum of memory_energy_j), 'static'.")
+    memory_energy_j: dict[str, float] = Field(
+        description="Energy per memory level (read + write), J; kept apart from energy_breakdown_j so a level "
+                    "may have any name.")
     formats: str = Field(description="Formats the unit ran, e.g. 'int8 x int4 -> int32'; '' for non-MAC ops.")
     weight_density: float = Field(1.0, description="Fraction of non-zero weights (1 when not measured).")
     note: str = Field("", description="Fallbacks and assumptions that apply to this op.")
@@ -45,7 +53,9 @@ class CostTotal(Record):
     energy_j: float = Field(description="Sum of layer energies, J.")
     macs: int = Field(description="Total MACs.")
     weight_bytes: float = Field(description="Stored weight bytes at their formats (scales included).")
-    energy_breakdown_j: dict[str, float] = Field(description="Energy per component summed over layers, J.")
+    energy_breakdown_j: dict[str, float] = Field(description="Energy per component (ENERGY_COMPONENTS) summed "
+                                                             "over layers, J.")
+    memory_energy_j: dict[str, float] = Field(description="Energy per memory level summed over layers, J.")
 
 
 class CostReport(Record):

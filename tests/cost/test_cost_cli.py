@@ -59,4 +59,5 @@ def test_estimate_via_subprocess():
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     row = json.loads(p.stdout)["layers"][0]
-    assert row["executed_ops"] < row["macs"] and set(row["energy_breakdown_j"]) == {"mac", "decode", "buffer", "dram", "static"}
+    assert row["executed_ops"] < row["macs"] and set(row["energy_breakdown_j"]) == {"mac", "decode", "memory", "static"}
+    assert set(row["memory_energy_j"]) == {"buffer", "dram"}

@@ -24,7 +24,8 @@ def test_json_shape_matches_the_issue():
     assert {"latency_s", "energy_j", "macs", "weight_bytes"} <= set(j["total"])
     row = j["layers"][0]
     assert {"name", "op", "latency_s", "energy_j", "bottleneck", "utilization", "energy_breakdown_j"} <= set(row)
-    assert set(row["energy_breakdown_j"]) == {"mac", "decode", "l1", "l2", "l3", "dram", "static"}
+    assert set(row["energy_breakdown_j"]) == {"mac", "decode", "memory", "static"}
+    assert set(row["memory_energy_j"]) == {"l1", "l2", "l3", "dram"}
     assert j["total"]["macs"] == 1_814_073_344
 
 
