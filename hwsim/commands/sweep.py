@@ -47,7 +47,7 @@ class _Bar:
         sys.stderr.flush()
 
 
-def _front_rows(tab, objectives: list[str], params: list[str]) -> list[dict]:
+def _front_rows(tab, objectives: list[str]) -> list[dict]:
     rows = [r for r in tab.to_pylist() if r["pareto"]]
     return sorted(rows, key=lambda r: (r["model"], *[r[o] for o in objectives]))
 
@@ -66,8 +66,8 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
         return 130
     tab = res.table
     objectives = list(spec.objectives)
-    params = [n for n in tab.column_names if "." in n or n in ("clock_hz", "technology_nm", "static_power_w")]
-    front = _front_rows(tab, objectives, params)
+    params = res.params
+    front = _front_rows(tab, objectives)
     status = tab.column("status").to_pylist()
     counts = {s: status.count(s) for s in ("ok", "infeasible", "error")}
     if args.plot:

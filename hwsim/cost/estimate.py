@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -137,24 +138,40 @@ def estimate(model: str | Path | Graph, target: str | Path | Target, weights: st
     return price(g, t, notes, seed, weights_resident=weights_resident)
 
 
+@dataclass
+class GraphFacts:
+    """What pricing reads from a graph whatever the target: computed once per graph, reusable."""
+
+    weight_bytes: float
+    kv_bytes: float
+    streamed: set[str]
+    nbytes: dict[str, float] = field(default_factory=dict)  # tensor -> bytes, filled by Ctx.nbytes
+
+
+def graph_facts(g: Graph) -> GraphFacts:
+    """:class:`GraphFacts` of ``g``; refuses op kinds without a cost function."""
+    missing = sorted({op.op for op in g.ops()} - set(COSTS))
+    if missing:
+        raise UnsupportedOpError(f"no cost function for op kind(s) {missing}")
+    return GraphFacts(g.total_weight_bytes, sum(x.size_bytes for x in g.tensors.values() if x.role == "kv_cache"),
+                      _streamed(g))
+
+
 def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None,
-          weights_resident: bool = True) -> CostReport:
+          weights_resident: bool = True, facts: GraphFacts | None = None) -> CostReport:
     """Price an annotated graph on a target (the body of :func:`estimate`).
 
     ``layer_cost(op, ctx, cost_fn)``, when given, replaces ``cost_fn(op, ctx)`` for every op, so a
     caller can reuse rows across targets (``hwsim.sweep.layercache``); it must return what
-    ``cost_fn`` would.
+    ``cost_fn`` would. ``facts``: :func:`graph_facts` of ``g``, when the caller keeps them.
     """
     notes = list(notes)
+    facts = facts or graph_facts(g)
     sizes = [m.size_bytes for m in t.memory]
     stats = _Stats(g, t, seed)
-    kv_bytes = sum(x.size_bytes for x in g.tensors.values() if x.role == "kv_cache")
-    whome = home_level(g.total_weight_bytes, sizes) if weights_resident else len(sizes) - 1
-    ctx = Ctx(graph=g, target=t, weight_home=whome,
-              kv_home=home_level(kv_bytes, sizes), streamed=_streamed(g), stats=stats)
-    missing = sorted({op.op for op in g.ops()} - set(COSTS))
-    if missing:
-        raise UnsupportedOpError(f"no cost function for op kind(s) {missing}")
+    whome = home_level(facts.weight_bytes, sizes) if weights_resident else len(sizes) - 1
+    ctx = Ctx(graph=g, target=t, weight_home=whome, kv_home=home_level(facts.kv_bytes, sizes),
+              streamed=facts.streamed, stats=stats, byte_cache=facts.nbytes)
     if layer_cost is None:
         rows = [COSTS[op.op](op, ctx) for op in g.ops()]
     else:
@@ -165,6 +182,6 @@ def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None,
     if stats.synthetic or SYNTHETIC_NOTE in g.notes:
         notes.append(SYNTHETIC_NOTE)
     total = CostTotal(latency_s=sum(r.latency_s for r in rows), energy_j=sum(r.energy_j for r in rows),
-                      macs=sum(r.macs for r in rows), weight_bytes=g.total_weight_bytes,
+                      macs=sum(r.macs for r in rows), weight_bytes=facts.weight_bytes,
                       energy_breakdown_j=breakdown, memory_energy_j=levels)
     return CostReport(model=g.name, target=t.name, total=total, layers=rows, notes=tuple(notes), area=area(t))

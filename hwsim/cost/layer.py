@@ -49,6 +49,7 @@ class Ctx:
     capacities: list[float] = field(default_factory=list)
     sizes: list[float | None] = field(default_factory=list)
     level_names: list[str] = field(default_factory=list)
+    byte_cache: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         t = self.target
@@ -57,8 +58,12 @@ class Ctx:
         self.capacities = [t.compute.register_bytes] + [float(s) for s in self.sizes[:-1]]
 
     def nbytes(self, tensor: str) -> float:
-        t = self.graph.tensors[tensor]
-        return t.numel * t.quant.bits / 8.0
+        """Bytes of ``tensor`` at its format (memoised in ``byte_cache``, which may outlive this Ctx)."""
+        b = self.byte_cache.get(tensor)
+        if b is None:
+            t = self.graph.tensors[tensor]
+            b = self.byte_cache[tensor] = t.numel * t.quant.bits / 8.0
+        return b
 
     def activation_home(self, nbytes: float) -> int:
         from hwsim.cost.traffic import home_level

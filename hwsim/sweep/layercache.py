@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 
-from hwsim.cost.estimate import price
+from hwsim.cost.estimate import graph_facts, price
 from hwsim.cost.report import CostReport
 
 #: op kinds priced on the MAC unit (their rows depend on every compute field)
@@ -25,10 +25,12 @@ _LIMIT = 200_000
 
 
 class LayerCache:
-    """Rows of one graph, keyed by (op name, the target fields the op's cost reads, seed)."""
+    """Rows of one graph, keyed by (op name, the target fields the op's cost reads, seed), and the
+    graph's :class:`~hwsim.cost.estimate.GraphFacts`. Use one LayerCache per graph."""
 
     def __init__(self):
         self.rows: dict = {}
+        self.facts = None
         self.hits = 0
         self.misses = 0
 
@@ -52,7 +54,9 @@ class LayerCache:
                 self.hits += 1
             return row
 
-        return price(graph, target, [], seed, layer_cost)
+        if self.facts is None:
+            self.facts = graph_facts(graph)
+        return price(graph, target, [], seed, layer_cost=layer_cost, facts=self.facts)
 
 
 def target_keys(target) -> tuple[str, str]:

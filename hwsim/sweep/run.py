@@ -38,6 +38,7 @@ class SweepResult:
     skipped: int             # points already present (--resume)
     elapsed_s: float
     workers: int
+    params: list[str]        # the varied target fields (parameter columns)
 
 
 def _digest(path: str) -> str | None:
@@ -139,7 +140,8 @@ def run_sweep(spec: SweepSpec | str | Path, out: str | Path, cluster: str | None
             n_workers, done = _execute(job, todo, store, cluster, workers, batch_size, progress, start)
     finally:
         table = store.finish(list(spec.objectives))
-    return SweepResult(Path(out), table, done, len(space.points) - len(todo), time.perf_counter() - start, n_workers)
+    return SweepResult(Path(out), table, done, len(space.points) - len(todo), time.perf_counter() - start, n_workers,
+                       list(space.param_types))
 
 
 def _execute(job: Job, todo: list, store: Store, cluster, workers, batch_size, progress, start) -> tuple[int, int]:

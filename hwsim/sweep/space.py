@@ -159,8 +159,8 @@ def _list_index(node: list, part: str, where: str) -> int:
 
 
 def point_id(model: str, family: str, base: str, params, quant: str) -> str:
-    """Stable identity of a point: a hash of what it is."""
-    text = json.dumps([model, family, base, [[k, v] for k, v in params], quant], sort_keys=True)
+    """Stable identity of a point: a hash of what it is (not of the order the SPEC lists things in)."""
+    text = json.dumps([model, family, base, sorted([k, v] for k, v in params), quant], sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 

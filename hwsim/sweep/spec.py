@@ -173,9 +173,13 @@ class Quant(_Spec):
     @field_validator("weights", "activations")
     @classmethod
     def _fmt(cls, v):
+        from hwsim.errors import HwsimError
         from hwsim.graph.quant import canonical_format
 
-        return None if v is None else canonical_format(v)
+        try:
+            return None if v is None else canonical_format(v)
+        except HwsimError as exc:
+            raise ValueError(str(exc).split(";")[0]) from None
 
     @model_validator(mode="after")
     def _one_kind(self):

@@ -111,10 +111,11 @@ def _uniform_accuracy(job: Job, model: str, q) -> float | None:
 
 
 def _solve_point(job: Job, p: Point, t, area, q, row: dict) -> None:
+    from dataclasses import replace
+
     from hwsim.cost import estimate
     from hwsim.solve.api import Tables, plan_from
     from hwsim.solve.costs import cost_table
-    from hwsim.solve.sensitivity import SensitivityTable
 
     limits = q.solve.budgets.limits()
     area_limit = limits.pop("area_mm2", None)
@@ -124,7 +125,7 @@ def _solve_point(job: Job, p: Point, t, area, q, row: dict) -> None:
         return
     graph, full, chs = job.graphs[p.model], job.sensitivity[p.model], job.choices[p.quant_idx]
     cols = [full.choices.index(c) for c in chs]
-    sens = SensitivityTable(full.layers, chs, full.values[:, cols], full.metric, list(full.notes))
+    sens = replace(full, choices=chs, values=full.values[:, cols])
     tb = Tables(graph, t, sens, cost_table(graph, t, chs, job.spec.seed))
     plan = plan_from(tb, limits, seed=job.spec.seed)
     if plan.status == "infeasible":

@@ -114,3 +114,27 @@ def test_resume_after_an_interrupt(cluster, reference, tmp_path):
     res = run_sweep(parse_spec(SPEC, "spec"), out, cluster=address, batch_size=3, resume=True)
     assert res.skipped == kept and res.computed == N - kept
     assert out.read_bytes() == reference.read_bytes()
+
+
+@pytest.mark.slow
+def test_cli_through_the_address(cluster, reference, tmp_path, capsys):
+    import json
+
+    import yaml
+
+    from hwsim.cli import main
+
+    address, _ = cluster
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(SPEC, sort_keys=False))
+    out, png = tmp_path / "cli.parquet", tmp_path / "front.png"
+    assert main(["sweep", str(spec), "--out", str(out), "--cluster", address, "--plot", str(png), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["points"] == N and summary["status"]["ok"] == N and summary["front"]
+    assert all(r["pareto"] for r in summary["front"]) and png.stat().st_size > 1000
+    assert out.read_bytes() == reference.read_bytes()
+    assert main(["sweep", str(spec), "--out", str(out), "--cluster", address, "--workers", "2"]) == 2
+    assert "workers applies to the local cluster" in capsys.readouterr().err
+    spec.write_text("models: [resnet18]\ntargets: [{base: int8-npu}]\nquantization: [{weights: int8}]\nobjective: []\n")
+    assert main(["sweep", str(spec), "--out", str(out)]) == 2
+    assert "objective: unknown field" in capsys.readouterr().err
