@@ -26,12 +26,8 @@ ACCUMULATORS_HELP = "use fx (fixed point, product range + 12 bits), intN (e.g. i
 
 
 def default_accumulators(fmt: Format) -> tuple[str, ...]:
-    """Accumulators shown for ``fmt`` when none are asked for (see module docstring)."""
-    if fmt.kind == "float":
-        return ("fp16", "fp32")
-    if fmt.kind == "block":
-        return ("fp32",)
-    return ("fx",)
+    """Accumulators shown for ``fmt`` when none are asked for (``fmt.default_accumulators``)."""
+    return fmt.default_accumulators
 
 
 def check_accumulator(name: str) -> str:

@@ -15,21 +15,11 @@ from hwsim import formats
 from hwsim.cost import arith
 from hwsim.targets.schema import MacRate, Target
 
-_DISCRETE = ("binary", "ternary", "signed_binary", "pow2")
-
-
 def _covers(have: str, need: str) -> float | None:
     """Excess bits if format ``have`` represents every value of ``need`` exactly, else None."""
     if have == need:
         return 0.0
-    h, n = formats.get(have), formats.get(need)
-    if n.kind == "vq":  # decoded centroids are int8 (see hwsim.cost.arith)
-        n = formats.get("int8")
-    if n.kind in _DISCRETE:
-        bits = {"binary": 2, "ternary": 2, "signed_binary": 2}.get(n.kind, getattr(n, "bits", 8) + 1)
-        return h.bits - bits if h.kind == "int" and h.bits >= bits else None
-    if n.kind == "block":
-        n = n.element
+    h, n = formats.get(have), formats.get(formats.get(need).mac_operand)  # e.g. ternary -> int2
     if h.kind == "int" and n.kind == "int":
         need_bits = n.bits + (0 if n.signed or not h.signed else 1)
         return h.bits - need_bits if h.bits >= need_bits else None

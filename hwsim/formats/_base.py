@@ -143,6 +143,35 @@ class Format(abc.ABC):
         """Most negative finite value of the unscaled format (0 for unsigned formats)."""
         return -self.max if self.signed else 0.0
 
+    # ---- policy: what the rest of hwsim asks the format instead of branching on ``kind`` ------
+    @property
+    def scale_rule(self) -> str:
+        """How a missing scale is calibrated from data (:func:`hwsim.sim.qspec.calibrate`).
+
+        ``max_abs``: ``max|x| / self.max``; ``mean_abs``: ``mean|x|`` (TWN / XNOR-Net: max-abs
+        would zero almost every weight); ``min_max``: asymmetric over ``[min(x, 0), max(x, 0)]``
+        with a zero point; ``none``: the format takes no scale (wide floats, MX blocks, VQ).
+        """
+        return "max_abs"
+
+    @property
+    def weight_granularity(self) -> str:
+        """Default scale sharing of a weight in this format: ``tensor`` or ``channel`` (axis 0)."""
+        return "tensor"
+
+    @property
+    def mac_operand(self) -> str:
+        """Name of the plain int/float format one element enters a MAC as (cost model operand
+        matching): itself for int and float, the element of a block format, int8 for decoded
+        VQ centroids, the narrowest signed int holding a discrete format's values."""
+        return self.name
+
+    @property
+    def default_accumulators(self) -> tuple[str, ...]:
+        """Accumulators a MAC of this format is compared with by default (``fx``: fixed point,
+        product range + 12 bits)."""
+        return ("fx",)
+
     @property
     def has_zero(self) -> bool:
         """True if 0 is always representable, so pruned (zeroed) weights stay zero when quantized.

@@ -52,6 +52,19 @@ class BlockFormat(Format):
         return "block"
 
     @property
+    def scale_rule(self) -> str:
+        return "none"  # the shared block scales are the scale
+
+    @property
+    def mac_operand(self) -> str:
+        return self.element.name
+
+    @property
+    def default_accumulators(self) -> tuple[str, ...]:
+        """OCP MX v1.0 defines the dot product result in FP32."""
+        return ("fp32",)
+
+    @property
     def bits(self) -> int:
         return self.element.bits
 

@@ -98,6 +98,14 @@ class TernaryFormat(_TableFormat):
         return "ternary"
 
     @property
+    def scale_rule(self) -> str:
+        return "mean_abs"
+
+    @property
+    def mac_operand(self) -> str:
+        return "int2"
+
+    @property
     def bits(self) -> int:
         return 2
 
@@ -121,6 +129,14 @@ class BinaryFormat(_TableFormat):
     @property
     def kind(self) -> str:
         return "binary"
+
+    @property
+    def scale_rule(self) -> str:
+        return "mean_abs"
+
+    @property
+    def mac_operand(self) -> str:
+        return "int2"
 
     @property
     def bits(self) -> int:
@@ -162,6 +178,14 @@ class Pow2Format(_TableFormat):
     @property
     def kind(self) -> str:
         return "pow2"
+
+    @property
+    def weight_granularity(self) -> str:
+        return "channel"
+
+    @property
+    def mac_operand(self) -> str:
+        return f"int{self.bits + 1}"
 
     @property
     def exponent_codes(self) -> int:

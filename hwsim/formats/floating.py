@@ -115,6 +115,16 @@ class FloatFormat(Format):
         return "float"
 
     @property
+    def scale_rule(self) -> str:
+        """fp16 and wider carry real values as they are; narrower floats are max-abs scaled."""
+        return "none" if self.bits >= 16 else "max_abs"
+
+    @property
+    def default_accumulators(self) -> tuple[str, ...]:
+        """Both cases of van Baalen et al. 2023's headline: fp16 and fp32 accumulation."""
+        return ("fp16", "fp32")
+
+    @property
     def bits(self) -> int:
         return 1 + self.exponent_bits + self.mantissa_bits
 

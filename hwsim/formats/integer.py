@@ -54,6 +54,14 @@ class IntFormat(Format):
         return "int"
 
     @property
+    def scale_rule(self) -> str:
+        return "max_abs" if self.signed else "min_max"
+
+    @property
+    def weight_granularity(self) -> str:
+        return "channel"
+
+    @property
     def qmin(self) -> int:
         """Smallest integer code value."""
         if not self.signed:

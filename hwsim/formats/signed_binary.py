@@ -29,6 +29,14 @@ class SignedBinaryFormat(Format):
         return "signed_binary"
 
     @property
+    def scale_rule(self) -> str:
+        return "mean_abs"
+
+    @property
+    def mac_operand(self) -> str:
+        return "int2"
+
+    @property
     def bits(self) -> int:
         return 1
 

@@ -42,6 +42,14 @@ class VQFormat(Format):
         return "vq"
 
     @property
+    def scale_rule(self) -> str:
+        return "none"  # the fitted codebook holds real values
+
+    @property
+    def mac_operand(self) -> str:
+        return "int8"  # decoded centroids enter the MAC as int8 (hwsim.cost.arith)
+
+    @property
     def bits(self) -> int:
         return self.index_bits
 

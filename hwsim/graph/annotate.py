@@ -20,8 +20,9 @@ Rules (documented because they are choices):
 - ``activations`` in ``defaults`` sets every activation-like tensor; a per-layer ``activations``
   sets that layer's activation inputs. A tensor read by two layers with different formats keeps
   the one with more bits (the producer must write what the more precise reader needs).
-- Integer and pow2 weights default to per-output-channel scales (axis 0); float, block, ternary,
-  binary and codebook formats to per-tensor (MX blocks carry their own scales).
+- Weights default to the format's ``weight_granularity``: per output channel (axis 0) for integer
+  and pow2, per tensor for float, block, ternary, binary and codebook formats (MX blocks carry
+  their own scales).
 - Biases of a layer with integer weights *and* integer activations become ``int32`` (scale
   ``s_x * s_w``), as integer engines store them; otherwise they stay ``fp32``.
 - Integer id inputs (token ids) and constants keep their types.
@@ -40,8 +41,6 @@ from hwsim.errors import ConfigError
 from hwsim.graph.ir import Graph
 from hwsim.graph.quant import Pruning, QuantSpec, canonical_format
 from hwsim.yamlio import parse_versioned, read_mapping, read_text
-
-_INTEGER_KINDS = ("int", "pow2")
 
 
 class LayerRule(BaseModel):
@@ -95,15 +94,11 @@ class QuantConfig(BaseModel):
         return cls(defaults=LayerRule(weights=weights, activations=activations))
 
 
-def _kind(fmt: str) -> str:
-    from hwsim import formats
-
-    return formats.get(fmt).kind
-
-
 def weight_spec(fmt: str, granularity: str | None, group_size: int | None) -> QuantSpec:
     """The QuantSpec of a weight for a format and requested granularity (see module rules)."""
-    gran = granularity or ("channel" if _kind(fmt) in _INTEGER_KINDS else "tensor")
+    from hwsim import formats
+
+    gran = granularity or formats.get(fmt).weight_granularity
     if gran == "group" and group_size is None:
         raise ConfigError("weight_granularity 'group' needs group_size, e.g. group_size: 128")
     if gran == "tensor":
@@ -164,13 +159,19 @@ def apply_config(graph: Graph, config: QuantConfig) -> Graph:
     return g.verify()
 
 
+def _kind(fmt: str) -> str:
+    from hwsim import formats
+
+    return formats.get(fmt).kind
+
+
 def _set_biases(g: Graph) -> None:
     for op in g.layers():
         slots = type(op).bias_slots
         if not slots or len(op.inputs) <= slots[0]:
             continue
         w, xs = g.weight(op), g.activation_inputs(op)
-        integer = (w is not None and _kind(w.quant.format) in _INTEGER_KINDS
+        integer = (w is not None and _kind(w.quant.format) in ("int", "pow2")
                    and xs and all(_kind(x.quant.format) == "int" for x in xs))
         g.set_quant(op.inputs[slots[0]], QuantSpec(format="int32" if integer else "fp32"))
 

@@ -11,12 +11,14 @@ floats, so a scale tuple whose values are all exactly float32 is used as float32
 
 Calibration (scales left ``None``): max-abs over the float reference values.
 
-- signed integer: symmetric, ``scale = max|x| / qmax``, zero point 0;
-- unsigned integer: ``scale = max(x) / qmax`` for non-negative tensors, else asymmetric
+Each format names its rule (``Format.scale_rule``); this module applies it:
+
+- ``max_abs`` (signed integer, fp8/fp6/fp4, pow2, nvfp4's tensor scale): ``max|x| / format.max``,
+  zero point 0;
+- ``min_max`` (unsigned integer): ``max(x) / qmax`` for non-negative tensors, else asymmetric
   ``scale = (max - min) / (qmax - qmin)``, ``zp = round(qmin - min / scale)``;
-- fp8/fp6/fp4, pow2: ``scale = max|x| / format.max``; ternary, binary, signed binary:
-  ``scale = mean|x|`` (TWN / XNOR-Net style: max-abs would zero almost every weight);
-- fp16/bf16/fp32, MX block and VQ formats: no scale (block formats carry their own).
+- ``mean_abs`` (ternary, binary, signed binary): ``scale = mean|x|`` (TWN / XNOR-Net style);
+- ``none`` (fp16/bf16/fp32, MX block and VQ formats): no scale (block formats carry their own).
 
 Weights calibrate per output channel (axis 0) or per group when the spec says so; activations
 per tensor.
@@ -31,16 +33,9 @@ import numpy as np
 from hwsim import formats
 from hwsim.graph.quant import Pruning, QuantSpec
 
-_UNSCALED_KINDS = ("block", "vq")
-_MEAN_ABS_KINDS = ("ternary", "binary", "signed_binary")
-
-
 def needs_scale(spec: QuantSpec) -> bool:
     """True if the spec's format works on scaled values and the scale is still missing."""
-    fmt = formats.get(spec.format)
-    if spec.scale is not None or fmt.kind in _UNSCALED_KINDS:
-        return False
-    return not (fmt.kind == "float" and fmt.bits >= 16)
+    return spec.scale is None and formats.get(spec.format).scale_rule != "none"
 
 
 def is_passthrough(spec: QuantSpec) -> bool:
@@ -83,8 +78,7 @@ def quantize(x: np.ndarray, spec: QuantSpec, saturate: bool | None = None, seed:
     x = np.asarray(x, dtype=np.float64)
     if scale is not None and scale.dtype == np.float32:
         x = x.astype(np.float32)
-    kw = {"seed": seed} if fmt.kind == "vq" else {}
-    return fmt.quantize(x, scale=scale, zero_point=zp, axis=axis, group_size=gs, saturate=saturate, **kw)
+    return fmt.quantize(x, scale=scale, zero_point=zp, axis=axis, group_size=gs, saturate=saturate, seed=seed)
 
 
 def _broadcast(p, spec: QuantSpec, shape, default):
@@ -148,9 +142,10 @@ def calibrate(spec: QuantSpec, ref: np.ndarray) -> QuantSpec:
     if x.size == 0:
         return spec
     zp = None
-    if fmt.kind in _MEAN_ABS_KINDS:
+    rule = fmt.scale_rule
+    if rule == "mean_abs":
         scale = _reduce(np.abs(x), spec, np.mean)
-    elif fmt.kind == "int" and not fmt.signed and x.min() < 0:
+    elif rule == "min_max" and x.min() < 0:  # non-negative data: the same as max_abs with zp 0
         lo = np.minimum(_reduce(x, spec, np.min), 0.0)
         hi = np.maximum(_reduce(x, spec, np.max), 0.0)
         scale = (hi - lo) / (fmt.qmax - fmt.qmin)

@@ -18,7 +18,7 @@ from hwsim.sim import qspec
 from hwsim.targets import load_target
 
 FAMILIES = ["int8", "int4", "uint8", "int2", "ternary", "binary", "signed_binary", "pow2_4",
-            "fp8_e4m3fn", "fp4_e2m1fn", "mxfp4_e2m1", "mxint8", "vq_d2_b6"]
+            "fp8_e4m3fn", "fp4_e2m1fn", "mxfp4_e2m1", "mxint8", "nvfp4", "vq_d2_b6"]
 PRUNINGS = ["0", "50%", "2:4", "ch25%"]
 MODEL = "conv2d:c=8,h=6,w=6,k=16,r=2,stride=1"
 
