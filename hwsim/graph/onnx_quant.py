@@ -165,20 +165,17 @@ def _params_const(ctx, node) -> bool:
 def _runtime_params(ctx, node, op_cls, codes_dtype: str, out_dtype: str, shape, **kw) -> None:
     """Q/DQ whose scale / zero point are run-time tensors: an explicit op reading them as inputs.
 
-    The codes tensor (Quantize output, Dequantize input) carries a QuantSpec with the format and
-    granularity but no scale (``scale=None``: the values come from the op's inputs 1 and 2).
+    The codes tensor (Quantize output, Dequantize input) carries a per-tensor QuantSpec with the
+    format and no scale (its values are codes); the op carries ``axis`` (when the scale is 1-D with
+    more than one element) and ``block_size``, and the simulator uses the values of inputs 1 and 2.
     """
     ins = [ctx.act(n) for n in node.input if n]
     rank = len(shape)
     block = int(attrs(node).get("block_size", 0))
-    scale_rank = len(ctx.shape(node.input[1]))
-    fmt = _fmt(ctx, node, codes_dtype)
-    if block:
-        spec = QuantSpec(format=fmt, granularity="group", axis=_axis(node, rank), group_size=block)
-    elif scale_rank == 1 and rank and ctx.shape(node.input[1])[0] > 1:
-        spec = QuantSpec(format=fmt, granularity="channel", axis=_axis(node, rank))
-    else:
-        spec = QuantSpec(format=fmt)
+    scale_shape = ctx.shape(node.input[1])
+    per_axis = block or (len(scale_shape) == 1 and scale_shape[0] > 1)
+    kw.update(axis=_axis(node, rank) if per_axis else None, block_size=block)
+    spec = QuantSpec(format=_fmt(ctx, node, codes_dtype))
     if op_cls is O.Quantize:
         _one(ctx, node, op_cls, ins, dtype=out_dtype, quant=spec, **kw)
     else:

@@ -194,6 +194,9 @@ class Quantize(OpBase):
 
     op: Literal["quantize"] = "quantize"
     saturate: bool = True
+    #: with run-time scale / zero point inputs (1, 2): ONNX ``axis`` of a 1-D scale, ``block_size``
+    axis: int | None = None
+    block_size: int = 0
     arity: ClassVar = (1, 3)
 
     def infer(self, shapes):
@@ -204,6 +207,9 @@ class Dequantize(OpBase):
     """ONNX DequantizeLinear: the input tensor's QuantSpec holds format, scale and zero point."""
 
     op: Literal["dequantize"] = "dequantize"
+    #: with run-time scale / zero point inputs (1, 2): ONNX ``axis`` of a 1-D scale, ``block_size``
+    axis: int | None = None
+    block_size: int = 0
     arity: ClassVar = (1, 3)
 
     def infer(self, shapes):

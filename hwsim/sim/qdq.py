@@ -6,7 +6,9 @@ output tensor's QuantSpec (``saturate`` as the op says; integers and FP4/FP6 alw
 ``cast`` to a float format rounds half-even with the op's ``saturate``; cast to an integer format
 truncates toward zero and wraps two's complement (ml_dtypes / numpy ``astype``, what the ONNX
 reference does). Scales and zero points normally sit on the QuantSpecs; when the importer passes
-them as runtime inputs (inputs 1 and 2) and the spec has no scale, the runtime values are used.
+them as run-time inputs (inputs 1 and 2: graph inputs, or computed), the values given are used,
+always, and in the float reference too (the op then works on codes, which the reference cannot
+undo).
 
 The float reference treats quantize, dequantize and casts to float formats as identities (it is
 the unquantized model); casts to integer formats keep their meaning there too.
@@ -23,29 +25,84 @@ from hwsim.sim import qspec
 from hwsim.sim.registry import register_exec
 
 
-def _runtime_spec(spec: QuantSpec, xs: list) -> QuantSpec:
-    """Fill a missing scale / zero point from runtime inputs 1 and 2 (DynamicQuantizeLinear)."""
-    if spec.scale is not None or len(xs) < 2:
-        return spec
-    scale = np.asarray(xs[1], np.float64).reshape(-1)
-    upd: dict = {"scale": tuple(float(s) for s in scale)}
-    if len(xs) > 2 and xs[2] is not None:
-        upd["zero_point"] = tuple(int(z) for z in np.rint(np.asarray(xs[2])).reshape(-1))
-    return spec.model_copy(update=upd)
+_NUMPY_INTS = ("uint8", "int8", "uint16", "int16", "int32", "uint4", "int4", "uint2", "int2")
+
+
+def _runtime_spec(ctx, op, name: str, xs: list) -> QuantSpec | None:
+    """The QuantSpec of tensor ``name`` with the scale / zero point given at run time as the op's
+    inputs 1 and 2 (a Q/DQ whose parameters are graph inputs or computed), else None.
+
+    The values given are always the ones used: the tensor's own spec (which calibration fills
+    with scale 1.0 for integer boundary types) only contributes format and granularity.
+    """
+    if len(xs) < 2:
+        return None
+    base = ctx.spec(name)
+    if op.block_size:
+        base = base.model_copy(update={"granularity": "group", "axis": op.axis % np.ndim(xs[0]),
+                                       "group_size": op.block_size})
+    elif op.axis is not None:
+        base = base.model_copy(update={"granularity": "channel", "axis": op.axis % np.ndim(xs[0])})
+    scale = np.asarray(xs[1]).astype(ctx.graph.tensors[op.inputs[1]].dtype.replace("bfloat16", "float32"))
+    upd: dict = {"scale": tuple(float(v) for v in scale.reshape(-1))}
+    if len(xs) > 2:
+        zspec, zdtype = ctx.spec(op.inputs[2]), ctx.graph.tensors[op.inputs[2]].dtype
+        if zdtype in _NUMPY_INTS:
+            int_spec = formats.get(zspec.format).kind == "int" and zspec.scale is not None
+            z = qspec.codes(xs[2], zspec) if int_spec else np.rint(np.asarray(xs[2]))
+            upd["zero_point"] = tuple(int(v) for v in np.asarray(z).reshape(-1))
+        else:  # float8/float4 zero points are 0; their presence matters (-0 -> +0)
+            upd["zero_point"] = (0,) * scale.size
+    elif formats.get(base.format).kind == "int":
+        upd["zero_point"] = (0,) * scale.size
+    else:
+        upd["zero_point"] = None
+    return base.model_copy(update=upd)
+
+
+def _view(spec: QuantSpec) -> QuantSpec:
+    """A codes tensor's own spec: calibration gives integer boundary tensors scale 1.0 (one value,
+    whatever their granularity): that is a per-tensor view."""
+    if spec.scale is not None and len(spec.scale) == 1 and spec.granularity != "tensor":
+        return spec.model_copy(update={"granularity": "tensor", "axis": None, "group_size": None,
+                                       "zero_point": None if spec.zero_point is None else spec.zero_point[:1]})
+    return spec
+
+
+def _domain(x: np.ndarray, spec: QuantSpec) -> np.ndarray:
+    """Values of tensor ``x`` in its format's own domain: integer codes, or unscaled float values."""
+    spec = _view(spec)
+    if formats.get(spec.format).kind == "int":
+        return qspec.codes(x, spec).astype(np.float64) if spec.scale is not None else np.rint(np.asarray(x, np.float64))
+    return qspec.unscaled(x, spec) if spec.scale is not None else np.asarray(x, np.float64)
+
+
+def _from_domain(v: np.ndarray, spec: QuantSpec) -> np.ndarray:
+    """Inverse of :func:`_domain`: real values of domain values ``v`` under ``spec``."""
+    spec = _view(spec)
+    if spec.scale is None:
+        return np.asarray(v, np.float64)
+    if formats.get(spec.format).kind == "int":
+        return qspec.from_codes(np.rint(v).astype(np.int64), spec)
+    return np.asarray(v, np.float64) * qspec._broadcast(qspec.spec_params(spec, np.shape(v))[0], spec,
+                                                        np.shape(v), 1.0).astype(np.float64)
 
 
 @register_exec("quantize")
 def _quantize(ctx, op, xs):
-    if ctx.reference:
+    runtime = _runtime_spec(ctx, op, op.outputs[0], xs)
+    if ctx.reference and runtime is None:
         return xs[0]
-    spec = _runtime_spec(ctx.spec(op.outputs[0]), xs)
+    spec = runtime or ctx.spec(op.outputs[0])
     fmt = formats.get(spec.format)
-    if fmt.kind == "float" and fmt.bits < 8 and spec.zero_point is not None and spec.scale is not None:
-        return _quantize_fp4_fp6(xs[0], spec)
     try:
-        return qspec.quantize(xs[0], spec, saturate=op.saturate, seed=ctx.seed)
+        if fmt.kind == "float" and fmt.bits < 8 and spec.zero_point is not None and spec.scale is not None:
+            y = _quantize_fp4_fp6(xs[0], spec)
+        else:
+            y = qspec.quantize(xs[0], spec, saturate=op.saturate, seed=ctx.seed)
     except InputDataError as exc:
         raise InputDataError(f"quantize '{op.name}' -> '{op.outputs[0]}': {exc}") from None
+    return y if runtime is None else _from_domain(_domain(y, runtime), ctx.spec(op.outputs[0]))
 
 
 def _quantize_fp4_fp6(x, spec: QuantSpec) -> np.ndarray:
@@ -60,11 +117,9 @@ def _quantize_fp4_fp6(x, spec: QuantSpec) -> np.ndarray:
 @register_exec("dequantize")
 def _dequantize(ctx, op, xs):
     x = xs[0]
-    spec_in = ctx.spec(op.inputs[0])
-    if spec_in.scale is None and len(xs) > 1 and not ctx.reference:
-        s = qspec.scale_array(np.asarray(xs[1]).reshape(-1))
-        zp = np.rint(np.asarray(xs[2])).astype(np.int64) if len(xs) > 2 else 0
-        x = ((x - zp).astype(s.dtype) * s.reshape(np.shape(xs[1]))).astype(np.float64)
+    runtime = _runtime_spec(ctx, op, op.inputs[0], xs)
+    if runtime is not None:  # run-time scale: (code - zero point) * scale, also in the reference
+        x = _from_domain(_domain(x, ctx.spec(op.inputs[0])), runtime)
     return round_to_dtype(x, ctx.graph.tensors[op.outputs[0]].dtype)
 
 
