@@ -49,22 +49,77 @@ def container_dtype(dtype: str) -> np.dtype:
         return np.dtype(np.float32)
 
 
-def random_inputs(graph: Graph, rng: np.random.Generator, batch: int | None = None) -> dict[str, np.ndarray]:
-    """Seeded inputs for models without data, in their boundary containers.
+#: ops an index tensor may pass through on its way to the table it indexes
+_INDEX_PATH = ("cast", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "slice", "concat")
 
-    Float inputs: N(0, 1). Integer inputs: uniform ids below 100 and below the rows of every
-    embedding table they index. Bool inputs: 0 or 1. ``batch`` replaces the leading dimension.
+
+def index_bound(graph: Graph, name: str) -> int | None:
+    """Rows of the smallest table that tensor ``name`` indexes (an embedding table, or the gathered
+    axis of a Gather), following it through casts and reshapes; None when it indexes none."""
+    bounds, todo, seen = [], [name], {name}
+    while todo:
+        t = todo.pop()
+        for op in graph.consumers(t):
+            if op.op == "embedding" and op.inputs[0] == t:
+                bounds.append(graph.tensors[op.inputs[1]].shape[0])
+            elif op.op == "gather" and op.inputs[1] == t:
+                data = graph.tensors[op.inputs[0]].shape
+                bounds.append(data[op.axis % len(data)])
+            elif op.op in _INDEX_PATH and op.outputs[0] not in seen:
+                seen.add(op.outputs[0])
+                todo.append(op.outputs[0])
+    return min(bounds) if bounds else None
+
+
+def input_rule(graph: Graph, name: str) -> tuple[str, int | None]:
+    """How :func:`random_inputs` fills input ``name``: ("mask", None) ones for attention masks;
+    ("positions", bound) 0, 1, 2, ... along the last axis for position ids; ("ids", vocab) token
+    ids in [0, vocab) for integer inputs that index an embedding table; ("integers", 100) other
+    integer inputs; ("bool", 2); ("normal", None) N(0, 1) for float inputs."""
+    t = graph.tensors[name]
+    key = name.lower().replace("-", "_")
+    kind = container_dtype(t.dtype).kind
+    bound = index_bound(graph, name) if kind in "iu" else None
+    if "mask" in key:
+        return "mask", None
+    if kind in "iu" and ("position" in key or key in ("pos_ids", "pos")):
+        return "positions", bound
+    if kind == "b":
+        return "bool", 2
+    if kind in "iu":
+        return ("ids", bound) if bound else ("integers", 100)
+    return "normal", None
+
+
+def describe_inputs(graph: Graph) -> str:
+    """One phrase per input saying how :func:`random_inputs` fills it (for notes)."""
+    words = {"mask": "ones", "positions": "0, 1, 2, ...", "bool": "random 0/1", "normal": "N(0, 1)"}
+    parts = []
+    for name in graph.inputs:
+        kind, bound = input_rule(graph, name)
+        text = {"ids": f"ids in [0, {bound})", "integers": f"integers in [0, {bound})"}.get(kind, words.get(kind))
+        parts.append(f"{name} {text}")
+    return ", ".join(parts)
+
+
+def random_inputs(graph: Graph, rng: np.random.Generator, batch: int | None = None) -> dict[str, np.ndarray]:
+    """Seeded inputs for models without data, in their boundary containers (see :func:`input_rule`).
+
+    ``batch`` replaces the leading dimension.
     """
     out = {}
     for name in graph.inputs:
         t = graph.tensors[name]
         shape = t.shape if batch is None else (batch,) + tuple(t.shape[1:])
         dt = container_dtype(t.dtype)
-        if t.data is not None:  # an input the graph was specialized to (control flow)
-            out[name] = np.asarray(t.data).astype(dt)
-        elif dt.kind in "iub":
-            rows = [graph.tensors[op.inputs[1]].shape[0] for op in graph.consumers(name) if op.op == "embedding"]
-            out[name] = rng.integers(0, min([100] + rows) if dt.kind != "b" else 2, shape).astype(dt)
+        kind, bound = input_rule(graph, name)
+        if kind == "mask":
+            out[name] = np.ones(shape, dt)
+        elif kind == "positions":
+            pos = np.arange(shape[-1]) if shape else np.zeros(())
+            out[name] = np.broadcast_to(np.minimum(pos, (bound or pos.size) - 1), shape).astype(dt)
+        elif kind in ("ids", "integers", "bool"):
+            out[name] = rng.integers(0, bound, shape).astype(dt)
         else:
             out[name] = rng.standard_normal(shape).astype(dt)
     return out

@@ -15,7 +15,7 @@ import numpy as np
 
 from hwsim.errors import InputDataError
 from hwsim.graph.ir import Graph
-from hwsim.sim.boundary import random_inputs
+from hwsim.sim.boundary import describe_inputs, random_inputs
 from hwsim.sim.npzio import npz_names, read_npz
 from hwsim.sim.metrics import class_labels
 
@@ -89,11 +89,12 @@ def load_npz(path: str | Path, graph: Graph, samples: int | None = None) -> Cali
 
 
 def synthetic(graph: Graph, samples: int, seed: int = 0) -> CalibData:
-    """Seeded N(0, 1) inputs (integer inputs: uniform ids below 100 and the tables they index) for
-    models without data.
+    """Seeded inputs for models without data (:func:`hwsim.sim.boundary.random_inputs`: N(0, 1)
+    floats, token ids below the vocabulary of the table they index, attention masks of ones,
+    position ids 0, 1, 2, ...).
 
     The graph's leading input dimension is taken as its batch; ``samples`` rows are drawn.
     """
     inputs = random_inputs(graph, np.random.default_rng([seed, 11]), batch=samples)
-    return CalibData(inputs, None, f"synthetic N(0,1) inputs, seed {seed}",
+    return CalibData(inputs, None, f"synthetic inputs ({describe_inputs(graph)}), seed {seed}",
                      [f"sensitivity measured on {samples} seeded synthetic input samples (no calibration data given)"])

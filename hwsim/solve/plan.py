@@ -101,6 +101,7 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
     t0 = time.perf_counter()
     eff = {k: v - costs.base[k] for k, v in budgets.items()}
     tables = {k: costs.tables[k] for k in budgets}
+    _check_usable(values, tables, costs, metric)
     notes = list(notes or []) + list(costs.notes)
     plan = None
     ties = tie_groups(graph, costs.layers)
@@ -136,6 +137,24 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
         plan = plan.model_copy(update={"status": "budget_missed"})
     return plan.model_copy(update={"solve_s": time.perf_counter() - t0, "milp_s": milp_s, "estimate_s": estimate_s,
                                    "notes": tuple(notes)})
+
+
+def _check_usable(values: np.ndarray, tables: dict, costs: CostTable, metric: str) -> None:
+    """A ConfigError naming the first layer left without a usable choice, and why."""
+    finite_cost = np.ones(values.shape, bool)
+    for t in tables.values():
+        finite_cost &= np.isfinite(t)
+    dead = np.flatnonzero(~(np.isfinite(values) & finite_cost).any(axis=1))
+    if not dead.size:
+        return
+    i = int(dead[0])
+    row = ", ".join(f"{c.label}: {v:.3g}" for c, v in zip(costs.choices, values[i]))
+    if not finite_cost[i].any():
+        why = "no choice can be applied to it or priced (e.g. N:M pruning needs M to divide its reduction length)"
+    else:
+        why = f"its {metric} is not finite for any choice ({row}): the simulated outputs overflow or are NaN"
+    raise ConfigError(f"layer {costs.layers[i]!r} has no usable choice: {why}"
+                      + (f" (and {dead.size - 1} more layer(s))" if dead.size > 1 else ""))
 
 
 def _plan(r, picks: list[Choice], values, costs: CostTable, budgets, actual, predicted, reach, metric, rep,
