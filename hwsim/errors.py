@@ -55,3 +55,7 @@ class InputDataError(HwsimError):
 
 class InfeasibleBudgetError(HwsimError):
     """Budgets that no choice of formats and pruning can meet."""
+
+
+class MemoryLimitError(HwsimError):
+    """A run whose estimated memory exceeds what the machine has available (refused up front)."""

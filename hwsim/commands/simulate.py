@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, MemoryLimitError
 
 
 def add_parsers(sub) -> None:
@@ -61,10 +61,21 @@ def accuracy(result, labels: np.ndarray) -> dict[str, float]:
             "simulated_nan_rows": sim.nan_rows, "float_nan_rows": ref.nan_rows}
 
 
+def memory_report(result) -> dict:
+    """Estimated peak memory of the run by part, and this process's measured peak RSS (bytes)."""
+    from dataclasses import asdict
+
+    from hwsim.sim.memory import peak_rss_bytes
+
+    est = result.memory
+    return {"estimated_peak_bytes": est.total_bytes, **asdict(est), "peak_rss_bytes": peak_rss_bytes()}
+
+
 def report(result, model: str, requant: str, acc: dict | None = None) -> dict:
     """The --report-json object (SQNR null = not finite: identical outputs give +inf)."""
     return {
         "model": model, "requant": requant, **({"accuracy": acc} if acc else {}),
+        "memory": memory_report(result),
         "layers": [{"name": e.name, "op": e.op, "sqnr_db": _num(e.sqnr_db), "mse": _num(e.mse)}
                    for e in result.layers],
         "outputs": {n: {"shape": list(a.shape), "dtype": str(a.dtype)} for n, a in result.outputs.items()},
@@ -111,7 +122,11 @@ def run_simulate(args: argparse.Namespace) -> int:
 
         inputs = random_inputs(graph, np.random.default_rng(args.seed))
         notes.append(f"no --inputs: seeded random inputs (seed {args.seed})")
-    result = run(graph, inputs, requant=args.requant, seed=args.seed, pairwise_int16=args.pairwise_int16)
+    try:
+        result = run(graph, inputs, requant=args.requant, seed=args.seed, pairwise_int16=args.pairwise_int16)
+    except MemoryLimitError as exc:
+        raise MemoryLimitError(f"{exc}. Model parameters are set with --shape, e.g. --shape layers=2,context=128 "
+                               "(zoo models), or --shape batch=1 (ONNX dims)") from None
     result.notes[:0] = notes
     print(f"{graph.name}: simulated with requant={args.requant}")
     print(table(["layer", "op", "SQNR dB", "MSE"], _rows(result, args.all_ops), "llrr"))
@@ -125,6 +140,9 @@ def run_simulate(args: argparse.Namespace) -> int:
                       "count as wrong")
     for n in result.notes:
         print(f"note: {n}")
+    mem = memory_report(result)
+    rss = f", peak resident {mem['peak_rss_bytes'] / 2**30:.2f} GiB" if mem["peak_rss_bytes"] else ""
+    print(f"memory: estimated peak {mem['estimated_peak_bytes'] / 2**30:.2f} GiB{rss}")
     if args.out:  # through a file object: np.savez would append '.npz' to a name without it
         write_output(args.out, "--out", lambda p: _save_npz(p, result.outputs))
     if args.report_json:

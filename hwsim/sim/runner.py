@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwsim import requant as requant_modes
-from hwsim.errors import ConfigError, InputDataError
+from hwsim.errors import ConfigError, InputDataError, MemoryLimitError
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.weights import synthesize_weights
-from hwsim.sim import boundary, ortfused, qspec
+from hwsim.sim import boundary, memory, ortfused, qspec
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
 from hwsim.sim.metrics import errors, nonfinite_notes, rounding_notes
@@ -73,6 +73,9 @@ class SimResult:
         The calibrated graph that was run (scales filled in).
     reference : FloatCache
         The float reference (pass it back as ``reference=`` to skip recomputing it).
+    memory : MemoryEstimate
+        Peak memory estimated before the run (:mod:`hwsim.sim.memory`), checked against what
+        was available.
     """
 
     outputs: dict[str, np.ndarray]
@@ -82,6 +85,7 @@ class SimResult:
     notes: list[str]
     graph: Graph
     reference: FloatCache = field(repr=False)
+    memory: memory.MemoryEstimate | None = None
 
     def layer(self, name: str) -> LayerError:
         for e in self.layers:
@@ -109,10 +113,16 @@ def _kv_values(graph: Graph, inputs: dict, seed: int, notes: list[str]) -> dict[
     return out
 
 
-def _execute(ctx: ExecContext, values: dict, prepare) -> dict:
-    """Run every op; ``values`` holds inputs (and receives every op output)."""
+def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
+    """Run every op; ``values`` holds inputs (and receives every op output).
+
+    With ``after`` (the quantized run), ``after(op, y)`` sees each output as it is made and
+    values die after their last reader (:func:`hwsim.sim.memory.liveness`); the reference keeps
+    every value.
+    """
     g = ctx.graph
-    for op in g.ops():
+    dead = memory.liveness(g) if after is not None else None
+    for i, op in enumerate(g.ops()):
         xs = [values[t] if t in values else prepare(op, i, t) for i, t in enumerate(op.inputs)]
         if not ctx.reference and not op.is_compute and op.op not in _EXPLICIT:
             xs = [ortfused.dequantized_input(ctx, t, x) for t, x in zip(op.inputs, xs)]
@@ -121,6 +131,11 @@ def _execute(ctx: ExecContext, values: dict, prepare) -> dict:
         if not ctx.reference and op.op not in _EXPLICIT:
             y = _round_output(ctx, op, out, y)
         values[op.outputs[0]] = y
+        if after is not None:
+            after(op, y)
+            for t in dead[i]:
+                values.pop(t, None)
+                prepare.release(t)
     return values
 
 
@@ -182,6 +197,11 @@ class _Weights:
     def __init__(self, ctx: ExecContext):
         self.ctx, self.cache = ctx, {}
 
+    def release(self, name: str) -> None:
+        """Forget the prepared copies of constant ``name`` (its last reader has run)."""
+        for key in [k for k in self.cache if k[0] == name]:
+            del self.cache[key]
+
     def __call__(self, op, slot: int, name: str) -> np.ndarray:
         g = self.ctx.graph
         t = g.tensors[name]
@@ -207,7 +227,8 @@ def check_requant(requant: str) -> str:
 def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         calibration: list[dict] | dict | None = None, reference: FloatCache | None = None,
         overflow: str = "wrap", pairwise_int16: bool = False, ort_e4m3fn_cast: bool = False,
-        float_order: str = "sequential", metrics: bool = True) -> SimResult:
+        float_order: str = "sequential", metrics: bool = True,
+        memory_limit_bytes: int | None = None) -> SimResult:
     """Simulate ``graph`` on ``inputs`` bit-accurately beside a float reference.
 
     Parameters
@@ -235,6 +256,9 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     metrics : bool
         Compute the per-op SQNR / MSE (``layers``); False leaves ``layers`` empty (faster when
         only the outputs are needed, as in sensitivity tail runs).
+    memory_limit_bytes : int, optional
+        Refuse (MemoryLimitError, before allocating anything) when the estimated peak memory is
+        larger; default the memory available now. 0 disables the check.
 
     Returns
     -------
@@ -243,6 +267,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     check_requant(requant)
     if overflow not in ("wrap", "saturate"):
         raise ConfigError(f"unknown overflow rule {overflow!r}; use wrap or saturate")
+    need = check_memory(graph, memory_limit_bytes)
     notes: list[str] = []
     g = ensure_weights(graph, seed)
     notes += [n for n in g.notes if n not in graph.notes or "synthetic" in n]
@@ -260,17 +285,41 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     start = {n: _round_input(gq.tensors[n], v, ctx) for n, v in real_inputs.items()}
     for n in gq.inputs:
         notes += rounding_notes(f"input '{n}'", gq.tensors[n].quant.format, real_inputs[n], start[n])
-    values = _execute(ctx, start, _Weights(ctx))
-    layers = [LayerError(op.name, op.op, *errors(ref.values[op.outputs[0]], values[op.outputs[0]]))
-              for op in gq.ops()] if metrics else []
-    watched = [(f"output '{n}'", n) for n in gq.outputs]
-    watched += [(f"{op.op} '{op.name}'", op.outputs[0]) for op in gq.ops() if metrics and op.outputs[0] not in gq.outputs]
-    notes += nonfinite_notes((label, ref.values[n], values[n]) for label, n in watched)
+    layers: list[LayerError] = []
+    nonfinite: list[tuple] = []  # only tensors holding NaN / inf are kept for their notes
+
+    def after(op, y):
+        name = op.outputs[0]
+        if metrics:
+            layers.append(LayerError(op.name, op.op, *errors(ref.values[name], y)))
+            if name not in gq.outputs and y.dtype.kind in "fc" and not np.isfinite(y).all():
+                nonfinite.append((f"{op.op} '{op.name}'", ref.values[name], y))
+
+    values = _execute(ctx, start, _Weights(ctx), after)
+    watched = [(f"output '{n}'", ref.values[n], values[n]) for n in gq.outputs]
+    notes += nonfinite_notes(watched + nonfinite)
     return SimResult(
         outputs={n: boundary.from_real(gq.tensors[n], values[n]) for n in gq.outputs},
         output_values={n: values[n] for n in gq.outputs},
         reference_outputs={n: ref.values[n] for n in gq.outputs},
-        layers=layers, notes=list(dict.fromkeys(notes)), graph=gq, reference=ref)
+        layers=layers, notes=list(dict.fromkeys(notes)), graph=gq, reference=ref, memory=need)
+
+
+def check_memory(graph: Graph, limit_bytes: int | None = None) -> memory.MemoryEstimate:
+    """The memory estimate of simulating ``graph``; MemoryLimitError if it exceeds ``limit_bytes``
+    (default: the memory available now; 0: no check)."""
+    need = memory.estimate(graph)
+    limit = memory.available_bytes() if limit_bytes is None else limit_bytes
+    if limit and need.total_bytes > limit:
+        gib = memory.gib
+        raise MemoryLimitError(
+            f"simulating '{graph.name}' needs about {gib(need.total_bytes)} of memory, more than the "
+            f"{gib(limit)} available (constants {gib(need.constants_bytes)}: stored values plus a float64 "
+            f"reference copy; float reference activations {gib(need.reference_bytes)}; live quantized "
+            f"values {gib(need.live_bytes)}; largest op workspace {gib(need.workspace_bytes)} in "
+            f"'{need.workspace_op}'). Reduce it: fewer layers, a smaller batch, sequence or context "
+            "(model parameters), or simulate a part of the model; nothing was allocated")
+    return need
 
 
 def _round_input(t: Tensor, v: np.ndarray, ctx: ExecContext) -> np.ndarray:
