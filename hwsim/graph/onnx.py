@@ -281,6 +281,7 @@ def _walk_nodes(ctx: Importer, nodes: list, failed: list[str], poisoned: set[str
             continue
         if branch is not None:
             onnx_generic.bind_branch_initializers(ctx, branch)
+            ctx.add_readers(branch.node, [o.name for o in branch.output])
             inner = f" in If '{node.name or node.output[0]}' {'then' if branch is _then(node) else 'else'}_branch"
             before = len(failed)
             _walk_nodes(ctx, list(branch.node), failed, poisoned, inner + where)
@@ -431,7 +432,12 @@ def _convert(ctx: Importer, node: onnx.NodeProto, opset: int, where: str):
 
 def _outputs(ctx: Importer, model: onnx.ModelProto) -> None:
     for out in model.graph.output:
-        t = ctx.act(out.name)
+        v = ctx.values.get(out.name)
+        if isinstance(v, Const) and out.name not in ctx.g.tensors:  # a constant output: placed under
+            ctx.values[f"{out.name}.value"] = v                      # another name, copied by identity
+            t = ctx.act(f"{out.name}.value")
+        else:
+            t = ctx.act(out.name)
         if t != out.name:
             ctx.add(O.Unary(name=ctx._unique(f"{out.name}.identity"), fn="identity", inputs=(t,),
                             outputs=(out.name,)), dtype=ctx.g.tensors[t].dtype, quant=ctx.g.tensors[t].quant)

@@ -34,11 +34,17 @@ class Importer:
         #: first outputs of nodes already folded into an earlier IR op (MatMul + bias Add)
         self.fused: set[str] = set()
         self.graph_outputs = {o.name for o in model.graph.output}
+        self.add_readers(model.graph.node, [])
+
+    def add_readers(self, nodes, outputs: list[str]) -> None:
+        """Record who reads what (subgraphs' reads of outer values count as reads by their node);
+        ``outputs`` are read from outside (graph outputs, an inlined branch's outputs)."""
         from hwsim.graph.onnx_generic import outer_names
 
-        for node in model.graph.node:  # subgraphs' reads of outer values count as reads by their node
+        for node in nodes:
             for t in dict.fromkeys(list(node.input) + outer_names(node)):
                 self.consumers.setdefault(t, []).append(node)
+        self.graph_outputs.update(outputs)
 
     # ------------------------------------------------------------------ naming and lookup
     def op_name(self, node: onnx.NodeProto, suffix: str = "") -> str:

@@ -78,7 +78,8 @@ def body_mac_ops(node: onnx.NodeProto) -> list[str]:
 
 
 def input_cone(model: onnx.ModelProto, name: str) -> list[str]:
-    """Graph inputs (not initializers) that tensor ``name`` depends on, through any node."""
+    """Graph inputs (not initializers) whose values tensor ``name`` depends on (through any node
+    but Shape and Size, whose outputs depend only on the bound shapes)."""
     producer = {o: n for n in model.graph.node for o in n.output if o}
     inits = {t.name for t in model.graph.initializer}
     graph_inputs = {i.name for i in model.graph.input} - inits
@@ -91,7 +92,7 @@ def input_cone(model: onnx.ModelProto, name: str) -> list[str]:
         if t in graph_inputs:
             hits.append(t)
         n = producer.get(t)
-        if n is not None:
+        if n is not None and n.op_type not in ("Shape", "Size"):
             stack.extend(i for i in list(n.input) + outer_names(n) if i)
     return sorted(hits)
 

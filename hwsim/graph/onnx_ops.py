@@ -316,12 +316,17 @@ def _pool(ctx, node):
 
 @converter("GlobalAveragePool")
 def _gap(ctx, node):
-    _one(ctx, node, O.GlobalAvgPool, [ctx.act(node.input[0])])
+    rank = len(ctx.shape(node.input[0]))
+    if rank == 4:
+        _one(ctx, node, O.GlobalAvgPool, [ctx.act(node.input[0])])
+    else:  # 1-D / 3-D: a mean over every spatial axis
+        _one(ctx, node, O.Reduce, [ctx.act(node.input[0])], fn="mean", axes=tuple(range(2, rank)), keepdims=True)
 
 
 @converter("GlobalMaxPool")
 def _gmp(ctx, node):
-    _one(ctx, node, O.Reduce, [ctx.act(node.input[0])], fn="max", axes=(2, 3), keepdims=True)
+    rank = len(ctx.shape(node.input[0]))
+    _one(ctx, node, O.Reduce, [ctx.act(node.input[0])], fn="max", axes=tuple(range(2, rank)), keepdims=True)
 
 
 @converter("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin")
