@@ -11,6 +11,7 @@ from hwsim.errors import ConfigError, UnknownFormatError
 from hwsim.formats._base import Format
 from hwsim.formats.block import BlockFormat
 from hwsim.formats.discrete import BinaryFormat, Pow2Format, TernaryFormat
+from hwsim.formats.e8m0 import E8M0Format
 from hwsim.formats.floating import FloatFormat, policy_from_suffix
 from hwsim.formats.integer import IntFormat
 from hwsim.formats.nvfp4 import NVFP4Format
@@ -24,22 +25,23 @@ _BUNDLED = (
     "fp6_e2m3fn", "fp6_e3m2fn", "fp4_e2m1fn",
     "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4_e2m1", "mxint8",
     "vq_d2_b6", "vq_d2_b8", "vq_d4_b8",
-    "nvfp4",
+    "nvfp4", "e8m0",
 )
 _FIXED = {
     "ternary": TernaryFormat, "binary": BinaryFormat, "signed_binary": SignedBinaryFormat,
     "fp32": lambda: FloatFormat(8, 23), "fp16": lambda: FloatFormat(5, 10),
     "bf16": lambda: FloatFormat(8, 7), "fp64": lambda: FloatFormat(11, 52),
-    "nvfp4": NVFP4Format,
+    "nvfp4": NVFP4Format, "e8m0": E8M0Format,
 }
 _ALIASES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64",
-            "half": "fp16", "float": "fp32", "double": "fp64"}
+            "half": "fp16", "float": "fp32", "double": "fp64",
+            "float8_e8m0fnu": "e8m0", "float8_e8m0": "e8m0", "fp8_e8m0fnu": "e8m0", "float8e8m0": "e8m0"}
 _HELP = ("valid names: intN (N=2..32), uintN (N=1..32), add _narrow for a symmetric signed range; "
          "ternary, binary, signed_binary, pow2_N (N=2..8); fp32, fp16, bf16, fp64; fpN_eXmY with "
          "N = 1+X+Y and optional suffix fn / fnuz (e.g. fp8_e4m3fn, fp8_e5m2, fp6_e2m3fn, "
          "fp4_e2m1fn, fp8_e3m4) and optional _bBIAS; the ml_dtypes spellings float8_e4m3fn etc.; "
          "MX: mxfp8_e4m3, mxfp8_e5m2, mxfp6_e2m3, mxfp6_e3m2, mxfp4_e2m1, mxint8 (optional _kBLOCK); "
-         "VQ: vq_dD_bB (e.g. vq_d2_b8); NVIDIA's nvfp4")
+         "VQ: vq_dD_bB (e.g. vq_d2_b8); NVIDIA's nvfp4; e8m0 (the MX scale type, float8_e8m0fnu)")
 
 _INT = re.compile(r"(u?)int(\d+)(_narrow)?")
 _POW2 = re.compile(r"pow2_(\d+)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.errors import ShapeError
+from hwsim.errors import ShapeError, UnsupportedOpError
 
 from hwsim.graph import ops as O
 from hwsim.graph.onnx_ops import _ints, _one, _param, attrs, converter
@@ -111,8 +111,12 @@ def _cast(ctx, node):
         dtype = dtype_name(int(a["to"]))
     fmt = format_of(dtype)
     quant = QuantSpec(format=fmt) if fmt and fmt != "fp32" else None
+    mode = a.get("round_mode", b"up")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode not in ("up", "down", "nearest"):
+        raise UnsupportedOpError(f"Cast node '{node.name}': round_mode {mode!r} is not an ONNX mode (up, down, nearest)")
     _one(ctx, node, O.Cast, [ctx.act(node.input[0])], dtype=dtype, quant=quant, to=fmt or dtype,
-         saturate=bool(a.get("saturate", 1)))
+         saturate=bool(a.get("saturate", 1)), round_mode=mode)
 
 
 @converter("Expand")

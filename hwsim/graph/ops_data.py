@@ -217,11 +217,13 @@ class Dequantize(OpBase):
 
 
 class Cast(OpBase):
-    """ONNX Cast to the format ``to`` (rounding half-even; ``saturate`` as ONNX for float8)."""
+    """ONNX Cast to the format ``to`` (rounding half-even; ``saturate`` as ONNX for float8;
+    ``round_mode`` as ONNX opset 24 for e8m0, the only format it applies to)."""
 
     op: Literal["cast"] = "cast"
     to: str
     saturate: bool = True
+    round_mode: Literal["up", "down", "nearest"] = "up"
 
     def infer(self, shapes):
         return [shapes[0]]

@@ -150,10 +150,12 @@ def _format_or_none(name: str):
         return None
 
 
-def cast_values(x: np.ndarray, to: str, saturate: bool, ort_e4m3fn: bool = False) -> np.ndarray:
+def cast_values(x: np.ndarray, to: str, saturate: bool, ort_e4m3fn: bool = False,
+                round_mode: str = "up") -> np.ndarray:
     """ONNX Cast of real values ``x`` to the format ``to`` (float64 values of the result).
 
-    ``saturate`` applies to formats of at most 8 bits, as in ONNX (fp16/bf16 overflow to inf).
+    ``saturate`` applies to formats of at most 8 bits, as in ONNX (fp16/bf16 overflow to inf);
+    ``round_mode`` to e8m0 only (ONNX opset 24).
     """
     x = np.asarray(x, np.float64)
     fmt = _format_or_none(to)
@@ -167,6 +169,8 @@ def cast_values(x: np.ndarray, to: str, saturate: bool, ort_e4m3fn: bool = False
         if fmt.signed:
             t = np.where(t >= (1 << (fmt.bits - 1)), t - (1 << fmt.bits), t)
         return t.astype(np.float64)
+    if fmt.name == "e8m0":
+        return fmt.quantize(x, rounding=round_mode, saturate=saturate)
     if fmt.kind != "float":
         return qspec.quantize(x, QuantSpec(format=fmt.name), saturate=saturate)
     y = formats.cast(x, fmt, saturate=saturate if fmt.bits <= 8 else False)
@@ -180,7 +184,7 @@ def _cast(ctx, op, xs):
     fmt = _format_or_none(op.to)
     if ctx.reference and fmt is not None and fmt.kind != "int":
         return xs[0]
-    y = cast_values(xs[0], op.to, op.saturate, ctx.ort_e4m3fn_cast)
+    y = cast_values(xs[0], op.to, op.saturate, ctx.ort_e4m3fn_cast, op.round_mode)
     return round_to_dtype(y, ctx.graph.tensors[op.outputs[0]].dtype) if fmt is not None and fmt.name in ("fp32", "fp64") else y
 
 

@@ -83,7 +83,7 @@ def test_encode_matches_ml_dtypes_bits(name):
 @pytest.mark.parametrize("name", F.names())
 def test_every_code_round_trips(name):
     fmt = F.get(name)
-    if fmt.kind in ("block", "vq", "signed_binary") or fmt.bits > 16:
+    if fmt.kind in ("block", "vq", "signed_binary", "e8m0") or fmt.bits > 16:
         pytest.skip("covered in its own test file")
     codes = np.arange(fmt.num_codes if fmt.kind != "ternary" else 3)
     vals = fmt.decode(codes)

@@ -27,12 +27,7 @@ RUNTIME = {"QuantizeLinear": (0,), "DequantizeLinear": (0,), "DynamicQuantizeLin
            "QLinearMatMul": (0, 3), "QLinearConv": (0,), "MatMulInteger": (0, 1), "ConvInteger": (0,),
            "Cast": (0,), "CastLike": (0,)}
 #: cases the IR cannot express, with the reason (none so far)
-NOT_EXPRESSIBLE: dict[str, str] = {
-    "test_cast_e8m0_FLOAT_to_FLOAT8E8M0": "E8M0 (scale-only type) is not an IR tensor format",
-    "test_cast_e8m0_FLOAT16_to_FLOAT8E8M0": "E8M0 (scale-only type) is not an IR tensor format",
-    "test_cast_e8m0_FLOAT8E8M0_to_FLOAT": "E8M0 (scale-only type) is not an IR tensor format",
-    "test_cast_e8m0_FLOAT8E8M0_to_FLOAT16": "E8M0 (scale-only type) is not an IR tensor format",
-}
+NOT_EXPRESSIBLE: dict[str, str] = {}
 
 #: cases that fail for a known, reported reason outside the simulator (strict xfail: a fix shows)
 KNOWN_GAPS: dict[str, str] = {}
