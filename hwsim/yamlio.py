@@ -170,5 +170,6 @@ def validation_message(exc: ValidationError, explain: Callable[[dict], str] | No
     parts = []
     for e in exc.errors():
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
-        parts.append(f"field '{loc}': {explain(e) if explain else e['msg']}")
+        msg = (explain(e) if explain else e["msg"]).removeprefix("Value error, ")
+        parts.append(f"field '{loc}': {msg}")
     return "; ".join(parts)

@@ -14,7 +14,7 @@ from hwsim.cost.layer import COSTS, Ctx
 from hwsim.cost.report import ENERGY_COMPONENTS, CostReport, CostTotal
 from hwsim.cost.stats import SAMPLE_ELEMENTS, weight_stats
 from hwsim.cost.traffic import home_level
-from hwsim.errors import UnsupportedOpError
+from hwsim.errors import ConfigError, UnsupportedOpError
 from hwsim.graph.ir import Graph
 from hwsim.graph.weights import SYNTHETIC_NOTE, kaiming_columns, synthetic_values
 from hwsim.targets import Target, load_target
@@ -157,6 +157,20 @@ def graph_facts(g: Graph) -> GraphFacts:
                       _streamed(g))
 
 
+def _check_finite(t: Target, rows) -> None:
+    """ConfigError naming the layer and the target part whose time or energy overflowed (a clock,
+    rate or bandwidth too small for float64), instead of an 'inf ms' report."""
+    for r in rows:
+        if math.isfinite(r.latency_s) and math.isfinite(r.energy_j):
+            continue
+        causes = [] if math.isfinite(r.compute_s) else ["compute time (clock_hz, compute.rates, efficiency)"]
+        causes += [f"memory level '{k}' (bandwidth_bytes_per_s)" for k, v in r.transfer_s.items() if not math.isfinite(v)]
+        causes += [f"memory level '{k}' (energy per bit)" for k, v in r.memory_energy_j.items() if not math.isfinite(v)]
+        causes = causes or ["energy (static_power_w, energy_per_gate_fj)"]
+        raise ConfigError(f"target '{t.name}': layer '{r.name}' is priced at a value that is not finite, from "
+                          f"{', '.join(causes)}; fix the value that is too small or too large")
+
+
 def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None,
           weights_resident: bool = True, facts: GraphFacts | None = None) -> CostReport:
     """Price an annotated graph on a target (the body of :func:`estimate`).
@@ -177,6 +191,8 @@ def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None,
     else:
         rows = [layer_cost(op, ctx, COSTS[op.op]) for op in g.ops()]
     rows = tuple(r for r in rows if r.latency_s > 0 or r.energy_j > 0)
+    _check_finite(t, rows)
+    notes += ops_cost.fallback_notes(ctx, rows)
     breakdown = {k: sum(r.energy_breakdown_j[k] for r in rows) for k in ENERGY_COMPONENTS}
     levels = {m.name: sum(r.memory_energy_j[m.name] for r in rows) for m in t.memory}
     if stats.synthetic or SYNTHETIC_NOTE in g.notes:

@@ -11,10 +11,10 @@ import math
 
 from hwsim import formats
 from hwsim.cost import arith
-from hwsim.cost.layer import Ctx, Work, finish, register_cost
+from hwsim.cost.layer import COSTS, Ctx, Work, finish, register_cost
 from hwsim.cost.traffic import Operands, dot_traffic, reuse, stream_traffic
 from hwsim.cost.unit import (DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
-                             gate_energy_fj, select_rate, unit_mac_energy_pj, utilization)
+                             gate_energy_fj, represents, select_rate, unit_mac_energy_pj, utilization)
 
 _RELU = ("relu", "relu6")
 
@@ -130,14 +130,42 @@ def _operands(op, ctx: Ctx, shape: DotShape, rate, density: float) -> tuple[Oper
                     input_home=ctx.home_of(x.name, ib + ob), output_home=ctx.activation_home(ib + ob)), wnote
 
 
+def dot_pair(op, ctx: Ctx) -> tuple[str, str, object, bool]:
+    """(activation format, weight format, rate used, exact) of a MAC layer: the one decision that
+    both its price and the report's fallback summary read."""
+    g = ctx.graph
+    act, wfmt = g.tensors[op.inputs[0]].quant.format, g.tensors[op.inputs[1]].quant.format
+    rate, exact = select_rate(ctx.target.compute.rates, act, wfmt)
+    return act, wfmt, rate, exact
+
+
+def fallback_notes(ctx: Ctx, rows) -> list[str]:
+    """Report notes naming every pair the target lacks that some layers run on, and those layers."""
+    dots = [r for r in rows if COSTS.get(r.op) is _dot]
+    groups: dict[str, list[str]] = {}
+    assumed: set[str] = set()
+    for r in dots:
+        act, wfmt, rate, exact = dot_pair(ctx.graph.op(r.name), ctx)
+        if not exact:
+            groups.setdefault(r.formats, []).append(r.name)
+            if not represents(rate, act, wfmt):
+                assumed.add(r.formats)
+    notes = []
+    for label, names in groups.items():
+        shown = ", ".join(names[:4]) + (f", ... {len(names) - 4} more" if len(names) > 4 else "")
+        tail = "; priced as an assumption (no pair holds these values)" if label in assumed else ""
+        notes.append(f"{len(names)} of {len(dots)} MAC layers run on a pair {ctx.target.name} lacks: {label} "
+                     f"({shown}){tail}")
+    return notes
+
+
 def _dot(op, ctx: Ctx):
     """conv2d / linear / matmul on the MAC unit (see module and hwsim.cost.layer docstrings)."""
     g, t = ctx.graph, ctx.target
     ins, outs = g.shapes(op)
     macs, shape = g.macs(op), dot_shape(op, ins, outs)
     x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
-    wfmt = w.quant.format
-    rate, exact = select_rate(t.compute.rates, x.quant.format, wfmt)
+    _, wfmt, rate, exact = dot_pair(op, ctx)
     util = utilization(t, shape) * (rate.efficiency or t.compute.efficiency)
     executed, density, note = _effectual(op, ctx, shape, macs)
     operands, wnote = _operands(op, ctx, shape, rate, density)
@@ -159,8 +187,15 @@ def _dot(op, ctx: Ctx):
         label, note = f"{rate.activation} x {wfmt} table look-ups (LUT-GEMM)", "codebook look-ups replace the multiplies"
     elif not exact:
         fallback = f"{x.quant.format} x {wfmt} not native, runs as {label}" + (" + decode" if n_decode and decode_pj else "")
+        if not represents(rate, x.quant.format, wfmt):
+            fallback += (f"; no pair of {t.name} holds {x.quant.format} x {wfmt} values, so this price is an "
+                         "assumption")
         note = "; ".join(filter(None, [fallback, note]))
         label = f"{x.quant.format} x {wfmt} as {label}"
+    acc = getattr(op, "accumulator", None)
+    if acc and acc != rate.accumulator:
+        note = "; ".join(filter(None, [note, f"accumulator {acc} of the quant config is not priced: {t.name} "
+                                             f"accumulates {rate.activation} x {rate.weight} in {rate.accumulator}"]))
     return finish(op, ctx, Work(
         macs=macs, executed_ops=executed, compute_s=cycles / (t.compute.cores * t.clock_hz), arith_pj=arith_pj,
         decode_pj=decode_pj, reads=reads, writes=writes, utilization=util, formats=label, density=density,

@@ -49,6 +49,12 @@ def select_rate(rates: tuple[MacRate, ...], act: str, weight: str) -> tuple[MacR
     return widest, False
 
 
+def represents(rate: MacRate, act: str, weight: str) -> bool:
+    """Whether ``rate``'s operand formats hold every value of ``act`` and ``weight`` (a covering
+    fallback), as opposed to the widest pair taken when none does."""
+    return _covers(rate.activation, act) is not None and _covers(rate.weight, weight) is not None
+
+
 def decode_cycles_per_weight(target: Target, weight: str, rate: MacRate) -> float:
     """Extra core cycles per weight element read, to turn stored codes into the unit's operand.
 

@@ -45,6 +45,55 @@ class MacRate(_Record):
 
     _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
 
+    @field_validator("activation", "weight")
+    @classmethod
+    def _operand(cls, v: str) -> str:
+        return _format_name(v)
+
+    @field_validator("accumulator")
+    @classmethod
+    def _accumulator(cls, v: str) -> str:
+        return v if v == "fx" else _format_name(v)
+
+    @model_validator(mode="after")
+    def _holds_a_product(self):
+        """An integer accumulator narrower than one product, or one that sums float products, cannot be
+        built as described (the simulator would keep int32 while the cost model priced the narrow one)."""
+        from hwsim import formats
+
+        if self.accumulator == "fx":
+            return self
+        acc, a, w = (formats.get(n) for n in (self.accumulator, self.activation, self.weight))
+        if acc.kind != "int":
+            return self
+        if a.kind not in _INT_KINDS or w.kind not in _INT_KINDS:
+            raise ValueError(f"accumulator {self.accumulator} sums {self.activation} x {self.weight} products, which "
+                             "are not integers; use a float accumulator (e.g. fp32) or 'fx'")
+        need = _operand_bits(a) + _operand_bits(w)
+        if acc.bits < need:
+            raise ValueError(f"accumulator {self.accumulator} cannot hold one {self.activation} x {self.weight} "
+                             f"product ({need} bits); use int{max(need, 16)} or wider, or 'fx'")
+        return self
+
+
+_INT_KINDS = ("int", "binary", "ternary", "signed_binary", "pow2")
+
+
+def _operand_bits(f) -> int:
+    """Bits of an integer-like operand as a MAC sees it (discrete codes take a sign and a magnitude bit)."""
+    return f.bits if f.kind == "int" else max(2, int(getattr(f, "bits", 2)))
+
+
+def _format_name(v: str) -> str:
+    """A format name hwsim can parse, as a ValueError for the field otherwise."""
+    from hwsim import formats
+    from hwsim.errors import HwsimError
+
+    try:
+        return formats.get(v).name
+    except HwsimError as exc:
+        raise ValueError(str(exc)) from None
+
 
 #: an explicit systolic rate further than this factor from one MAC per PE per cycle contradicts rows x cols
 _MAX_PER_PE_FACTOR = 8
@@ -213,7 +262,8 @@ class Target(_Record):
     technology_nm: float = Field(gt=0, description="Process node in nm (scales energy per gate).")
     energy_per_gate_fj: float | None = Field(None, gt=0, description="Override of the gate energy, fJ; "
                                              "null = Horowitz 45 nm calibration scaled by technology_nm / 45.")
-    clock_hz: float = Field(gt=0, description="Clock frequency, Hz.")
+    clock_hz: float = Field(description="Clock frequency, Hz (1 kHz .. 100 GHz; outside that range a value is "
+                                        "a unit slip, e.g. GHz written as Hz).")
     static_power_w: float = Field(ge=0, description="Leakage and always-on power while running, W.")
     layer_overhead_s: float = Field(0.0, ge=0, description="Fixed time per layer (kernel launch, sync), s.")
     energy_scope: Literal["board", "chip", "core"] | None = Field(
@@ -233,6 +283,13 @@ class Target(_Record):
 
     _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
 
+    @field_validator("clock_hz")
+    @classmethod
+    def _clock(cls, v: float) -> float:
+        if not 1e3 <= v <= 1e11:
+            raise ValueError(f"{v:g} Hz is outside 1 kHz .. 100 GHz; give the clock in Hz, e.g. 1.5e9")
+        return v
+
     @model_validator(mode="after")
     def _levels(self):
         if self.schema_version != SCHEMA_VERSION:
@@ -246,6 +303,10 @@ class Target(_Record):
             raise ValueError("the last memory level is the unbounded backing store: set its size_bytes: null")
         if any(m.size_bytes is None for m in self.memory[:-1]):
             raise ValueError("only the last memory level may have size_bytes: null")
+        for i, (inner, outer) in enumerate(zip(self.memory[:-2], self.memory[1:-1])):
+            if inner.size_bytes > outer.size_bytes:
+                raise ValueError(f"memory[{i}] '{inner.name}' ({inner.size_bytes:g} B) is larger than memory[{i + 1}] "
+                                 f"'{outer.name}' ({outer.size_bytes:g} B); list levels innermost (smallest) first")
         bounded = [m.name for m in self.memory if m.size_bytes is not None]
         bad = [n for n in (self.area.sram_levels if self.area else ()) if n not in bounded]
         if bad:
