@@ -1,7 +1,10 @@
 """Per-layer costs reused across the points of a sweep.
 
 A layer's cost is a pure function of the graph, the op and the target fields its cost function
-reads. Dot products (conv2d, linear, matmul) read the whole compute unit, so they are keyed by the
+reads. What it reads of the graph is the op's *signature*: its kind and attributes, and the shape,
+role, format, dtype and KV-streaming of each tensor it touches, the producer of each input (ReLU
+inputs gate MACs), and the weight's name when it holds data (measured statistics); ops with equal
+signatures (ResNet's repeated 3x3 convolutions) share one row, renamed. Dot products (conv2d, linear, matmul) read the whole compute unit, so they are keyed by the
 whole target. Every other op kind runs on the elementwise path or moves data: it reads the memory
 levels, clock, node, static power, overhead, features and only :data:`STREAM_COMPUTE_FIELDS` of the
 compute unit, so points that differ only in the MAC array (rows, cols, rates, dataflow, ...) share
@@ -30,6 +33,7 @@ class LayerCache:
 
     def __init__(self):
         self.rows: dict = {}
+        self.signatures: dict[str, str] = {}
         self.facts = None
         self.hits = 0
         self.misses = 0
@@ -42,7 +46,10 @@ class LayerCache:
         full, stream = keys or target_keys(target)
 
         def layer_cost(op, ctx, fn):
-            key = (op.name, full if op.op in DOT_KINDS else stream, seed)
+            sig = self.signatures.get(op.name)
+            if sig is None:
+                sig = self.signatures[op.name] = signature(graph, op, self.facts.streamed)
+            key = (sig, full if op.op in DOT_KINDS else stream, seed)
             row = self.rows.get(key)
             if row is None:
                 self.misses += 1
@@ -50,13 +57,27 @@ class LayerCache:
                 if len(self.rows) >= _LIMIT:
                     self.rows.clear()
                 self.rows[key] = row
-            else:
-                self.hits += 1
-            return row
+                return row
+            self.hits += 1
+            return row if row.name == op.name else row.model_copy(update={"name": op.name})
 
         if self.facts is None:
             self.facts = graph_facts(graph)
         return price(graph, target, [], seed, layer_cost=layer_cost, facts=self.facts)
+
+
+def signature(graph, op, streamed) -> str:
+    """What the cost function of ``op`` reads of the graph (see module docstring), as a string."""
+    parts: list = [type(op).__name__, op.model_dump(exclude={"name", "inputs", "outputs"})]
+    for i, name in enumerate((*op.inputs, *op.outputs)):
+        t = graph.tensors[name]
+        parts.append((t.shape, t.role, repr(t.quant), t.dtype, name in streamed,
+                      name if t.data is not None else None))
+        prod = graph.producer(name) if i < len(op.inputs) else None
+        if prod is not None:
+            p = graph.op(prod)
+            parts.append((type(p).__name__, p.model_dump(exclude={"name", "inputs", "outputs"})))
+    return repr(parts)
 
 
 def target_keys(target) -> tuple[str, str]:

@@ -121,9 +121,10 @@ def hardware_points(ts: TargetSpec, method: str, n: int | None, seed: int) -> li
     return _dedupe(out) if out and paths else out[:1]
 
 
-def set_path(raw: dict, path: str, value: Any) -> dict:
-    """A copy of ``raw`` with the dotted ``path`` set; list entries by index or by their ``name``."""
-    out = copy.deepcopy(raw)
+def set_path(raw: dict, path: str, value: Any, copy_first: bool = True) -> dict:
+    """``raw`` (a copy unless ``copy_first`` is False) with the dotted ``path`` set; list entries by
+    index or by their ``name``."""
+    out = copy.deepcopy(raw) if copy_first else raw
     node: Any = out
     parts = path.split(".")
     for i, part in enumerate(parts):
@@ -169,8 +170,9 @@ def build_target(base: tuple[dict, str], params) -> Any:
     from hwsim.targets.load import target_from_mapping
 
     raw, origin = base
+    raw = copy.deepcopy(raw)
     for path, value in params:
-        raw = set_path(raw, path, value)
+        raw = set_path(raw, path, value, copy_first=False)
     shown = ", ".join(f"{k}={v}" for k, v in params)
     return target_from_mapping(raw, f"{origin} with {shown}" if shown else origin)
 

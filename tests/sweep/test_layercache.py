@@ -31,6 +31,18 @@ def test_cached_rows_equal_fresh_estimates(model):
     assert cache.hits > 0
 
 
+def test_repeated_layers_share_a_row_on_data_dependent_targets():
+    """rs-engine prices weights by their values (zero-skipping, repetition): shared rows must still match."""
+    g = quantize_graph(load_model("resnet18"), "ternary", "int8")
+    base = target_mapping("rs-engine")
+    cache = LayerCache()
+    for params in ((), (("clock_hz", 1.0e9),), ()):
+        t = build_target(base, params)
+        got, want = cache.report(g, t).to_json(), estimate(g, t).to_json()
+        assert got["layers"] == want["layers"] and got["total"] == want["total"]
+    assert cache.hits > len(want["layers"])  # the third target is all hits; repeated convs share before
+
+
 def test_non_mac_ops_read_only_the_declared_compute_fields():
     """Change every compute field but STREAM_COMPUTE_FIELDS: rows of non-dot ops must not move."""
     base = target_mapping("int8-npu")
