@@ -28,6 +28,10 @@ def add_parsers(sub) -> None:
     p.set_defaults(run=run_sweep_cmd)
 
 
+#: front rows printed per model (the file holds them all)
+_SHOWN = 15
+
+
 class _Bar:
     """Progress on stderr: a bar, points/s and ETA (only when stderr is a terminal or forced)."""
 
@@ -87,9 +91,13 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     for r in errors[:3]:
         print(f"error at point {r['point']} ({r['model']}, {r['target']}, {r['quantization']}): {r['message']}")
     print(f"\nPareto front over {', '.join(objectives)} ({len(front)} points, per model):")
+    shown = [r for m in dict.fromkeys(r["model"] for r in front)
+             for r in [x for x in front if x["model"] == m][:_SHOWN]]
     heads = ["model", "target", *params, "quantization", *objectives]
     print(table(heads, [[r["model"], r["target"], *[r[p] for p in params], r["quantization"],
-                         *[si(r[o]) for o in objectives]] for r in front]))
+                         *[si(r[o]) for o in objectives]] for r in shown]))
+    if len(shown) < len(front):
+        print(f"({len(front) - len(shown)} more front rows in {res.out}: the rows with pareto = true)")
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
