@@ -7,7 +7,7 @@ import json
 import re
 import sys
 
-from hwsim.commands.common import check_output, parse_shape_args, positive_int, seed_int, write_output
+from hwsim.commands.common import check_output, input_values, parse_shape_args, positive_int, seed_int, write_output
 from hwsim.errors import ConfigError, HwsimError, InfeasibleBudgetError
 from hwsim.render import ProgressBar, si, table
 
@@ -33,6 +33,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--choices", metavar="SPEC",
                    help='per-layer options, e.g. "w=int8,int4,int2;a=int8;prune=0,2:4,50%%" '
                         "(default: the format pairs and sparsity the target supports)")
+    p.add_argument("--inputs", metavar="IN.npz", help="input arrays by graph input name: an ONNX model takes its "
+                   "input shapes and control values (e.g. an If on a sample-rate input) from them")
     p.add_argument("--calib", metavar="DATA.npz", help="calibration inputs by graph input name (+ 'labels'); "
                    "default: seeded synthetic inputs")
     p.add_argument("--samples", type=positive_int, metavar="N", help="calibration samples simulated (default 16 from --calib, 8 synthetic)")
@@ -100,7 +102,7 @@ def _run_solve(args: argparse.Namespace) -> int:
     bar = None if args.quiet else ProgressBar("sensitivity")
     try:
         tb = tables(args.model, args.target, args.choices, args.metric, args.calib, args.samples, args.cache_dir,
-                    parse_shape_args(args.shape), args.seed, progress=bar)
+                    parse_shape_args(args.shape), args.seed, progress=bar, inputs=input_values(args))
     finally:
         if bar is not None:
             bar.close()

@@ -180,12 +180,16 @@ def infer_outputs(ctx: Importer, node: onnx.NodeProto, names, types, shapes) -> 
         raise ctx.fail(node, f"onnx shape inference rejects it ({type(exc).__name__}: {str(exc)[:200]})") from None
     found = {v.name: v.type.tensor_type for v in list(inferred.graph.output) + list(inferred.graph.value_info)
              if v.type.HasField("tensor_type")}
+    declared = _body_shapes(ctx, node)
     result = []
-    for o in node.output:
+    for k, o in enumerate(node.output):
         if not o:
             result.append((0, ()))
             continue
         tt = found.get(o)
+        if declared and declared[k] is not None and (tt is None or not tt.HasField("shape")):
+            result.append(declared[k])
+            continue
         dims = None if tt is None or not tt.HasField("shape") else [
             d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         if not tt or not tt.elem_type or dims is None or any(d is None for d in dims):
@@ -193,6 +197,36 @@ def infer_outputs(ctx: Importer, node: onnx.NodeProto, names, types, shapes) -> 
                                  "cannot give it a static shape)")
         result.append((tt.elem_type, tuple(int(d) for d in dims)))
     return result
+
+
+def _static(v: onnx.ValueInfoProto) -> tuple[int, tuple[int, ...]] | None:
+    tt = v.type.tensor_type
+    if not v.type.HasField("tensor_type") or not tt.HasField("shape") or not tt.elem_type:
+        return None
+    if any(not d.HasField("dim_value") for d in tt.shape.dim):
+        return None
+    return tt.elem_type, tuple(int(d.dim_value) for d in tt.shape.dim)
+
+
+def _body_shapes(ctx: Importer, node: onnx.NodeProto) -> list | None:
+    """Output (type, shape) of a Loop / If from the static shapes its bodies declare (onnx shape
+    inference leaves loop-carried shapes open): a Loop's carried values by the body's outputs, its
+    scan outputs with a constant trip count in front; an If's when both branches agree."""
+    if node.op_type == "Loop":
+        body = next(g for a, g in subgraphs(node) if a == "body")
+        n_carried = len(node.input) - 2
+        trips = np.asarray(ctx.const(node, 0, "trip count")) if ctx.is_const(node.input[0] or None) else None
+        out = []
+        for k, v in enumerate(body.output[1:]):
+            st = _static(v)
+            if st is not None and k >= n_carried:
+                st = None if trips is None else (st[0], (int(trips),) + st[1])
+            out.append(st)
+        return out
+    if node.op_type == "If":
+        a, b = (g for _, g in subgraphs(node))
+        return [sa if sa == _static(vb) else None for sa, vb in ((_static(va), vb) for va, vb in zip(a.output, b.output))]
+    return None
 
 
 def decode_node(node_b64: str) -> onnx.NodeProto:

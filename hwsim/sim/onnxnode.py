@@ -26,10 +26,15 @@ def _evaluator(node_b64: str, names: tuple[str, ...], types: tuple[int, ...], op
 
     node = decode_node(node_b64)
     ins = [helper.make_tensor_value_info(n, t, None) for n, t in zip(names, types)]
+    extra = {}
+    if node.op_type == "Loop" and not node.input[1]:  # onnx.reference runs no iteration for an omitted
+        node.input[1] = "hwsim.loop.cond.true"      # condition; ONNX means "true" (onnxruntime agrees)
+        extra[node.input[1]] = np.array(True)
+        ins.append(helper.make_tensor_value_info(node.input[1], 9, []))
     outs = [helper.make_tensor_value_info(o, 0, None) for o in node.output if o]
     model = helper.make_model(helper.make_graph([node], "node", ins, outs),
                               opset_imports=[helper.make_opsetid("", opset)])
-    return ReferenceEvaluator(model), node
+    return ReferenceEvaluator(model), node, extra
 
 
 def _inputs(ctx, op, xs) -> list[np.ndarray]:
@@ -47,14 +52,14 @@ def _inputs(ctx, op, xs) -> list[np.ndarray]:
 @register_exec("onnx")
 def _onnx(ctx, op, xs):
     ins = _inputs(ctx, op, xs)
-    evaluator, node = _evaluator(op.node_b64, op.names, op.elem_types, op.opset)
+    evaluator, node, extra = _evaluator(op.node_b64, op.names, op.elem_types, op.opset)
     fast = FAST.get(op.op_type)
     try:
         if fast is not None:
             res = fast(node, op, ins)
             if res is not None:
                 return np.asarray(res)
-        results = evaluator.run(None, dict(zip(op.names, ins)))
+        results = evaluator.run(None, {**dict(zip(op.names, ins)), **extra})
     except InputDataError:
         raise
     except Exception as exc:

@@ -36,43 +36,43 @@ class Tables:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _sim_graph(model, shapes: dict, n: int) -> tuple[Graph, int, list[str]]:
+def _sim_graph(model, shapes: dict, n: int, inputs: dict | None = None) -> tuple[Graph, int, list[str]]:
     """The model built with batch ``n`` when it has a batch parameter / dynamic dim, else as is."""
     from hwsim.graph.zoo import load_model
 
     if not isinstance(model, Graph):
         try:
-            g = load_model(model, {**shapes, "batch": n})
+            g = load_model(model, {**shapes, "batch": n}, inputs)
             if all(g.tensors[i].shape[:1] == (n,) for i in g.inputs):
                 return g, n, []
         except HwsimError:  # no batch parameter or dim: fall back to the model's own batch
             pass
-    g = model if isinstance(model, Graph) else load_model(model, shapes)
+    g = model if isinstance(model, Graph) else load_model(model, shapes, inputs)
     b = g.tensors[g.inputs[0]].shape[0] if g.inputs and g.tensors[g.inputs[0]].shape else 1
     return g, b, [f"model has a fixed batch of {b}: sensitivity measured on {b} sample(s)"]
 
 
-def _batched(model, shapes: dict, n: int):
+def _batched(model, shapes: dict, n: int, inputs: dict | None = None):
     """``m -> the model built for m * n samples`` (None when its batch cannot be set)."""
     def build(m: int) -> Graph | None:
-        g, b, _ = _sim_graph(model, shapes, m * n)
+        g, b, _ = _sim_graph(model, shapes, m * n, inputs)
         return g if b == m * n else None
 
     return build
 
 
-def _cost_graph(model, shapes: dict) -> Graph:
+def _cost_graph(model, shapes: dict, inputs: dict | None = None) -> Graph:
     """The model as costed: a dynamic batch dimension is bound to 1 unless ``shapes`` binds it."""
     from hwsim.errors import ShapeError
     from hwsim.graph.zoo import load_model
 
     try:
-        return load_model(model, shapes)
+        return load_model(model, shapes, inputs)
     except ShapeError:
         if "batch" in shapes:
             raise
         shapes["batch"] = 1
-        return load_model(model, shapes)
+        return load_model(model, shapes, inputs)
 
 
 def _data(graph: Graph, calib, samples: int, seed: int) -> CalibData:
@@ -86,8 +86,10 @@ def _data(graph: Graph, calib, samples: int, seed: int) -> CalibData:
 def tables(model, target, choices: str | list[Choice] | None = None, metric: str = "output_mse",
            calib: str | Path | CalibData | None = None, samples: int | None = None,
            cache_dir: str | Path | None = None, shapes: dict | None = None, seed: int = 0,
-           progress: ProgressFn | None = None) -> Tables:
+           progress: ProgressFn | None = None, inputs: dict | None = None) -> Tables:
     """Choices, sensitivity table and cost table of a model on a target.
+
+    ``inputs`` (arrays by input name) give an ONNX model its input shapes and control values.
 
     ``progress`` is called with ``(done, total, what)`` while sensitivities are measured.
     """
@@ -98,14 +100,14 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
     t0 = time.perf_counter()
     shapes = dict(shapes or {})
     t = load_target(target)
-    graph = _cost_graph(model, shapes)
+    graph = _cost_graph(model, shapes, inputs)
     chs = choices if isinstance(choices, list) else choices_for(choices, t)
     n = samples or (DEFAULT_SAMPLES if calib is not None else DEFAULT_SYNTHETIC_SAMPLES)
     if calib is not None:  # never ask for more samples than the file holds
         n = min(n, _data(graph, calib, 0, seed).samples)
     g, data = graph, None
     if metric != "proxy" or calib is not None:
-        g, n, notes = _sim_graph(model, shapes, n)
+        g, n, notes = _sim_graph(model, shapes, n, inputs)
         data = _data(g, calib, n, seed)
         data = CalibData(data.inputs, data.labels, data.source, data.notes + notes)
     t1 = time.perf_counter()
@@ -114,7 +116,7 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
         sens = measure_proxy(graph, chs, ref, seed)
     else:
         sens = measure(g, chs, data, metric, SensitivityCache(cache_dir), seed, progress,
-                       None if isinstance(model, Graph) else _batched(model, shapes, n))
+                       None if isinstance(model, Graph) else _batched(model, shapes, n, inputs))
     t2 = time.perf_counter()
     costs = cost_table(graph, t, chs, seed)
     timings = {"load_s": t1 - t0, "sensitivity_s": t2 - t1, "costs_s": time.perf_counter() - t2}

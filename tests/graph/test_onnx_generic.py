@@ -171,3 +171,23 @@ def test_cli_shape_binds_a_whole_input(tmp_path, capsys):
     path = _save(_dyn_input(["?", 3, "?", "?"]), tmp_path)
     assert main(["summary", path, "--all", "--shape", "x=1x3x48x192"]) == 0
     assert "1x3x48x192" in capsys.readouterr().out
+
+
+def test_loop_without_macs_runs_generically_with_a_macs_body_refused(tmp_path):
+    body = h.make_graph([h.make_node("Add", ["acc_in", "x"], ["acc_out"]), h.make_node("Identity", ["cond_in"], ["cond_out"])],
+                        "body", [h.make_tensor_value_info("i", TP.INT64, []), h.make_tensor_value_info("cond_in", TP.BOOL, []),
+                                 h.make_tensor_value_info("acc_in", TP.FLOAT, [2, 3])],
+                        [h.make_tensor_value_info("cond_out", TP.BOOL, []), h.make_tensor_value_info("acc_out", TP.FLOAT, [2, 3])])
+    nodes = [h.make_node("Loop", ["n", "", "zeros"], ["acc"], name="sum_n", body=body)]
+    ins = [h.make_tensor_value_info("x", TP.FLOAT, [2, 3]), h.make_tensor_value_info("n", TP.INT64, [])]
+    model = _model(nodes, ins, [h.make_tensor_value_info("acc", TP.FLOAT, [2, 3])],
+                   [nh.from_array(np.zeros((2, 3), np.float32), "zeros")])
+    path = _save(model, tmp_path)
+    feed = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.array(4, np.int64)}
+    g = load_onnx(path, {}, values=feed)
+    assert [o.op_type for o in g.ops() if o.op == "onnx"] == ["Loop"]
+    np.testing.assert_allclose(run(g, feed).output_values["acc"], _ort(path, feed)["acc"])
+    model.graph.node[0].attribute[0].g.node[0].op_type = "MatMul"  # a MAC op in the body: hwsim cannot price its trip count's work
+    path = _save(model, tmp_path, "mm.onnx")
+    with pytest.raises(UnsupportedOpError, match=r"Loop \(node 'sum_n'\).*MatMul"):
+        load_onnx(path, {}, values=feed)

@@ -69,3 +69,12 @@ def test_speech_model_needs_the_sample_rate(capsys):
     assert main(["summary", path, "--shape", "batch=1,samples=512"]) == 2
     err = capsys.readouterr().err
     assert "by_sample_rate" in err and "'sr'" in err
+
+
+def test_solve_takes_shapes_and_the_sample_rate_from_inputs(tmp_path, capsys):
+    path = str(DATA / "speech_like.onnx")
+    npz = str(tmp_path / "in.npz")
+    np.savez(npz, **CASES["speech_like@8k"])
+    rc = main(["solve", path, "--target", "int8-npu", "--inputs", npz, "--metric", "proxy", "--quiet",
+               "--budget", "size_bytes<=1e9", "--cache-dir", str(tmp_path / "cache")])
+    assert rc == 0, capsys.readouterr().err
