@@ -137,7 +137,10 @@ def apply_config(graph: Graph, config: QuantConfig) -> Graph:
         rule = _merge([d] + [r for r in config.layers if fnmatch.fnmatchcase(op.name, r.match)])
         w = g.weight(op)
         if w is not None and rule.get("weights"):
-            g.set_quant(w.name, weight_spec(rule["weights"], rule.get("weight_granularity"), rule.get("group_size")))
+            spec = weight_spec(rule["weights"], rule.get("weight_granularity"), rule.get("group_size"))
+            if spec.granularity == "channel":  # the weight's output-channel axis (1 for conv_transpose)
+                spec = spec.model_copy(update={"axis": type(op).weight_out_axis})
+            g.set_quant(w.name, spec)
         if op.is_compute:
             updates = {}
             if rule.get("accumulator"):

@@ -32,6 +32,8 @@ class OpBase(BaseModel):
     arity: ClassVar[tuple[int, int]] = (1, 1)
     #: True for ops that move no data arithmetic (views, copies).
     is_view: ClassVar[bool] = False
+    #: Axis of the main weight that indexes output channels (per-channel weight scales).
+    weight_out_axis: ClassVar[int] = 0
 
     def infer(self, shapes: list[Shape]) -> list[Shape]:
         """Output shapes for the given input shapes; raises ShapeError on mismatch."""

@@ -102,6 +102,7 @@ class ConvTranspose(WeightedComputeOp):
     """
 
     op: Literal["conv_transpose"] = "conv_transpose"
+    weight_out_axis: ClassVar[int] = 1
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     output_padding: tuple[int, int] = (0, 0)

@@ -116,6 +116,8 @@ def _conv_transpose(ctx, op, xs):
     if ints is None:
         return _bias(conv_transpose_2d(np.asarray(xs[0], np.float64), np.asarray(xs[1], np.float64), op, out_hw), xs)
     cx, cw, s_x, s_w, bits, overflow = ints
+    if s_w.size > 1:  # weight scales index the C_out / groups channels of each group
+        s_w = np.tile(s_w, op.groups)
     return _int_finish(ctx, op, conv_transpose_2d(cx, cw, op, out_hw), xs, s_x, s_w, bits, overflow)
 
 

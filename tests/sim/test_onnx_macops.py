@@ -204,3 +204,39 @@ def test_kernels_match_loop_references():
                     patch = xp[0, g, d:d + 2, 2 * i:2 * i + 2, j:j + 3:2]
                     want[0, o, d, i, j] = np.sum(patch * w3[o, 0])
     np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["conv_transpose", "conv3d"])
+def test_integer_path_equals_float_on_the_quantized_values(kind, tmp_path):
+    """int8 x int8 codes accumulated exactly == float64 product of the dequantized values."""
+    from hwsim.graph.annotate import quantize_graph
+    from hwsim.graph.quant import FP32
+    from hwsim.sim import macops, qspec
+    from hwsim.sim.registry import EXECUTORS, ExecContext
+
+    rng = np.random.default_rng(7)
+    if kind == "conv_transpose":
+        node = h.make_node("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2, 2], pads=[1, 0, 0, 1], group=2)
+        x, w = rng.standard_normal((1, 4, 5, 5)), rng.standard_normal((4, 3, 3, 2))
+    else:
+        node = h.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 0, 0, 1, 1])
+        x, w = rng.standard_normal((1, 4, 4, 5, 3)), rng.standard_normal((6, 4, 2, 2, 3))
+    o = 6
+    inits = [nh.from_array(w.astype(np.float32), "w"), nh.from_array(rng.standard_normal(o).astype(np.float32), "b")]
+    model = h.make_model(h.make_graph([node], "g", [h.make_tensor_value_info("x", 1, x.shape)],
+                                      [h.make_empty_tensor_value_info("y")], inits), opset_imports=[h.make_opsetid("", 17)])
+    path = str(tmp_path / "m.onnx")
+    onnx.save(model, path)
+    g = quantize_graph(load_onnx(path, {}), "int8", "int8", None)
+    gq = run(g, {"x": x.astype(np.float32)}).graph
+    gq.set_quant("y", FP32)
+    op = gq.ops()[0]
+    xq = qspec.quantize(x, gq.tensors["x"].quant)
+    wq = qspec.quantize(w.astype(np.float32).astype(np.float64), gq.tensors["w"].quant)
+    b = gq.tensors["b"].data.astype(np.float64)
+    ctx = ExecContext(graph=gq, reference=False)
+    assert macops._int_operands(ctx, op, [xq, wq, b]) is not None  # the integer path is taken
+    got = EXECUTORS[kind](ctx, op, [xq, wq, b])
+    ctx_ref = ExecContext(graph=gq, reference=True)
+    want = EXECUTORS[kind](ctx_ref, op, [xq, wq, b])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-4 * np.abs(want).max())
