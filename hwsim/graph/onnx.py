@@ -280,19 +280,16 @@ def _walk_nodes(ctx: Importer, nodes: list, failed: list[str], poisoned: set[str
             poisoned.update(node.output)
             continue
         if branch is not None:
+            attr, branch = branch
             onnx_generic.bind_branch_initializers(ctx, branch)
             ctx.add_readers(branch.node, [o.name for o in branch.output])
-            inner = f" in If '{node.name or node.output[0]}' {'then' if branch is _then(node) else 'else'}_branch"
+            inner = f" in If '{node.name or node.output[0]}' {attr}"
             before = len(failed)
             _walk_nodes(ctx, list(branch.node), failed, poisoned, inner + where)
             if len(failed) > before:
                 poisoned.update(node.output)
             else:
                 onnx_generic.bind_branch_outputs(ctx, node, branch)
-
-
-def _then(node: onnx.NodeProto):
-    return next(g for a, g in onnx_generic.subgraphs(node) if a == "then_branch")
 
 
 def _bind_inputs(ctx: Importer, model: onnx.ModelProto, shapes: dict, constants: dict[str, np.ndarray],
@@ -394,7 +391,7 @@ def _keep_output_names(model: onnx.ModelProto) -> None:
 
 
 def _convert(ctx: Importer, node: onnx.NodeProto, opset: int, where: str):
-    """Convert one node; returns the branch to walk when it is an If decided at import."""
+    """Convert one node; returns (attribute, branch) to walk when it is an If decided at import."""
     if node.output and node.output[0] in ctx.fused:
         return None
     std = node.domain in _STANDARD

@@ -237,15 +237,15 @@ def decode_node(node_b64: str) -> onnx.NodeProto:
 
 
 # ------------------------------------------------------------------ If with a known condition
-def taken_branch(ctx: Importer, node: onnx.NodeProto) -> onnx.GraphProto | None:
-    """The branch an If takes when its condition is known at import, else None."""
+def taken_branch(ctx: Importer, node: onnx.NodeProto) -> tuple[str, onnx.GraphProto] | None:
+    """(attribute name, graph) of the branch an If takes when its condition is known at import."""
     if node.op_type != "If" or not ctx.is_const(node.input[0]):
         return None
     cond = np.asarray(ctx.const(node, 0, "condition"))
     if cond.size != 1:
         raise ctx.fail(node, f"condition has {cond.size} elements (ONNX needs one)")
     name = "then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"
-    return next(g for a, g in subgraphs(node) if a == name)
+    return name, next(g for a, g in subgraphs(node) if a == name)
 
 
 def bind_branch_outputs(ctx: Importer, node: onnx.NodeProto, branch: onnx.GraphProto) -> None:
