@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "hwsim.commands.estimate",
     "hwsim.commands.targets",
     "hwsim.commands.solve",
+    "hwsim.commands.export",
     "hwsim.commands.sweep",
     "hwsim.commands.validate",
     "hwsim.commands.calibrate",
