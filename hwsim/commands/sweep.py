@@ -51,6 +51,14 @@ class _Bar:
         sys.stderr.flush()
 
 
+def _cell(value) -> str:
+    """A parameter value in the front table: numbers short, long JSON values cut."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = "-" if value is None else str(value)
+    return text if len(text) <= 32 else text[:29] + "..."
+
+
 def _front_rows(tab, objectives: list[str]) -> list[dict]:
     rows = [r for r in tab.to_pylist() if r["pareto"]]
     return sorted(rows, key=lambda r: (r["model"], *[r[o] for o in objectives]))
@@ -83,10 +91,9 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
                           "skipped": res.skipped, "status": counts, "elapsed_s": res.elapsed_s,
                           "workers": res.workers, "objectives": objectives, "front": front}))
         return 0
-    rate = res.computed / res.elapsed_s if res.elapsed_s > 0 else 0.0
-    print(f"{tab.num_rows} points in {res.out} ({res.computed} computed at {rate:.1f} points/s on {res.workers} "
-          f"worker(s), {res.skipped} already present): {counts['ok']} ok, {counts['infeasible']} infeasible, "
-          f"{counts['error']} error")
+    print(f"{tab.num_rows} points in {res.out} ({res.computed} computed on {res.workers} worker(s) in "
+          f"{res.elapsed_s:.1f} s, cluster start included; {res.skipped} already present): {counts['ok']} ok, "
+          f"{counts['infeasible']} infeasible, {counts['error']} error")
     errors = [r for r in tab.to_pylist() if r["status"] == "error"]
     for r in errors[:3]:
         print(f"error at point {r['point']} ({r['model']}, {r['target']}, {r['quantization']}): {r['message']}")
@@ -94,7 +101,7 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     shown = [r for m in dict.fromkeys(r["model"] for r in front)
              for r in [x for x in front if x["model"] == m][:_SHOWN]]
     heads = ["model", "target", *params, "quantization", *objectives]
-    print(table(heads, [[r["model"], r["target"], *[r[p] for p in params], r["quantization"],
+    print(table(heads, [[r["model"], r["target"], *[_cell(r[p]) for p in params], r["quantization"],
                          *[si(r[o]) for o in objectives]] for r in shown]))
     if len(shown) < len(front):
         print(f"({len(front) - len(shown)} more front rows in {res.out}: the rows with pareto = true)")
