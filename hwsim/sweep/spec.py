@@ -62,54 +62,51 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Range(_Spec):
-    """Evenly spaced values from lo to hi (both included)."""
+def _bounds(v, positive: bool) -> tuple:
+    lo, hi = quantity(v[0]), quantity(v[1])
+    if not (0 < lo < hi if positive else lo < hi):
+        raise ValueError(f"needs {'0 < ' if positive else ''}lo < hi, got [{v[0]}, {v[1]}]")
+    return lo, hi
 
-    range: tuple[Any, Any] = Field(description="[lo, hi]; numbers or sizes (64KiB).")
+
+class _Span(_Spec):
+    """Values from lo to hi (both included), evenly (range) or geometrically (log_range) spaced."""
+
     points: int | None = Field(None, ge=2, description="How many values (grid sampling: required; random, "
                                                        "sobol and lhs then draw among these values).")
 
-    @field_validator("range")
-    @classmethod
-    def _bounds(cls, v):
-        lo, hi = quantity(v[0]), quantity(v[1])
-        if not lo < hi:
-            raise ValueError(f"needs lo < hi, got [{v[0]}, {v[1]}]")
-        return lo, hi
+    @property
+    def bounds(self) -> tuple:
+        raise NotImplementedError
+
+    def at(self, u: float) -> float:
+        """The value at fraction ``u`` in [0, 1] of the span."""
+        lo, hi = self.bounds
+        return lo * (hi / lo) ** u if isinstance(self, LogRange) else lo + u * (hi - lo)
+
+
+class Range(_Span):
+    """Evenly spaced values from lo to hi."""
+
+    range: tuple[Any, Any] = Field(description="[lo, hi]; numbers or sizes (64KiB).")
+
+    _check = field_validator("range")(classmethod(lambda cls, v: _bounds(v, positive=False)))
 
     @property
     def bounds(self) -> tuple:
         return self.range
 
-    def at(self, u: float) -> float:
-        """The value at fraction ``u`` in [0, 1] of the span."""
-        lo, hi = self.range
-        return lo + u * (hi - lo)
 
-
-class LogRange(_Spec):
-    """Geometrically spaced values from lo to hi (both included, both > 0)."""
+class LogRange(_Span):
+    """Geometrically spaced values from lo to hi (both > 0)."""
 
     log_range: tuple[Any, Any] = Field(description="[lo, hi], lo > 0; numbers or sizes (64KiB, 8MiB).")
-    points: int | None = Field(None, ge=2, description="How many values (grid sampling: required; random, "
-                                                       "sobol and lhs then draw among these values).")
 
-    @field_validator("log_range")
-    @classmethod
-    def _bounds(cls, v):
-        lo, hi = quantity(v[0]), quantity(v[1])
-        if not 0 < lo < hi:
-            raise ValueError(f"needs 0 < lo < hi, got [{v[0]}, {v[1]}]")
-        return lo, hi
+    _check = field_validator("log_range")(classmethod(lambda cls, v: _bounds(v, positive=True)))
 
     @property
     def bounds(self) -> tuple:
         return self.log_range
-
-    def at(self, u: float) -> float:
-        """The value at fraction ``u`` in [0, 1] of the span, geometrically."""
-        lo, hi = self.log_range
-        return lo * (hi / lo) ** u
 
 
 Values = Union[list[Any], LogRange, Range]
