@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, HwsimError, UnknownFormatError
 from hwsim.graph.ir import Graph
 from hwsim.graph.quant import Pruning, QuantSpec, canonical_format
 from hwsim.yamlio import parse_versioned, read_mapping, read_text
@@ -59,12 +59,21 @@ class LayerRule(BaseModel):
     @field_validator("weights", "activations", "accumulator")
     @classmethod
     def _fmt(cls, v):
-        return None if v is None else canonical_format(v)
+        return None if v is None else _as_value_error(canonical_format, v)
 
     @field_validator("pruning", mode="before")
     @classmethod
     def _prune(cls, v):
-        return None if v is None else Pruning.parse(str(v)).label
+        return None if v is None else _as_value_error(lambda t: Pruning.parse(t).label, str(v))
+
+
+def _as_value_error(fn, value):
+    """``fn(value)`` with a HwsimError turned into the one-line ValueError pydantic puts under the field's
+    name (so the message says file and field: ``q.yaml: field 'layers.1.pruning': ...``)."""
+    try:
+        return fn(value)
+    except HwsimError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class QuantConfig(BaseModel):
@@ -91,16 +100,26 @@ class QuantConfig(BaseModel):
 
     @classmethod
     def simple(cls, weights: str | None, activations: str | None) -> "QuantConfig":
-        return cls(defaults=LayerRule(weights=weights, activations=activations))
+        try:
+            return cls(defaults=LayerRule(weights=weights, activations=activations))
+        except ValidationError as exc:
+            raise UnknownFormatError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
 
 
-def weight_spec(fmt: str, granularity: str | None, group_size: int | None) -> QuantSpec:
-    """The QuantSpec of a weight for a format and requested granularity (see module rules)."""
+def weight_spec(fmt: str, granularity: str | None, group_size: int | None, axis_len: int | None = None) -> QuantSpec:
+    """The QuantSpec of a weight for a format and requested granularity (see module rules).
+
+    ``axis_len``: length of the weight's last axis (groups run along it); a larger group_size is
+    refused, since no group could be filled (and padding to it could exhaust memory).
+    """
     from hwsim import formats
 
     gran = granularity or formats.get(fmt).weight_granularity
     if gran == "group" and group_size is None:
         raise ConfigError("weight_granularity 'group' needs group_size, e.g. group_size: 128")
+    if gran == "group" and axis_len is not None and group_size > axis_len:
+        raise ConfigError(f"group_size {group_size} is larger than the {axis_len} weights along the last axis "
+                          f"(groups run along it); use group_size <= {axis_len} or weight_granularity: channel")
     if gran == "tensor":
         return QuantSpec(format=fmt)
     if gran == "channel":
@@ -115,16 +134,13 @@ def _merge(rules: list[LayerRule]) -> dict:
     return out
 
 
-def apply_config(graph: Graph, config: QuantConfig) -> Graph:
-    """A copy of ``graph`` with formats and pruning set by ``config``; verified."""
+def apply_config(graph: Graph, config: QuantConfig, origin: str = "quant config") -> Graph:
+    """A copy of ``graph`` with formats and pruning set by ``config``; verified. ``origin`` (the
+    config's file) starts every error message."""
     from hwsim import formats
 
     g = graph.copy()
-    names = [o.name for o in g.ops()]
-    unmatched = [r.match for r in config.layers if not fnmatch.filter(names, r.match)]
-    if unmatched:
-        raise ConfigError(f"quant config rule(s) {unmatched} match no layer of model '{g.name}'; "
-                          f"layer names look like {[o.name for o in g.layers()[:3]]}")
+    _check_rules(g, config, origin)
     d = config.defaults
     if d.activations:
         for name, t in g.tensors.items():
@@ -132,12 +148,17 @@ def apply_config(graph: Graph, config: QuantConfig) -> Graph:
                 g.set_quant(name, QuantSpec(format=d.activations))
     act_claims: dict[str, str] = {}
     for op in g.ops():
-        if not (op.is_compute or op.op == "embedding"):
+        if not _takes_rules(op):
             continue
         rule = _merge([d] + [r for r in config.layers if fnmatch.fnmatchcase(op.name, r.match)])
         w = g.weight(op)
         if w is not None and rule.get("weights"):
-            spec = weight_spec(rule["weights"], rule.get("weight_granularity"), rule.get("group_size"))
+            try:
+                spec = weight_spec(rule["weights"], rule.get("weight_granularity"), rule.get("group_size"),
+                                   w.shape[-1] if w.shape else None)
+            except ConfigError as exc:
+                raise ConfigError(f"{origin}: layer '{op.name}': {exc}".replace(
+                    "along the last axis", f"along the last axis of '{w.name}'")) from None
             if spec.granularity == "channel":  # the weight's output-channel axis (1 for conv_transpose)
                 spec = spec.model_copy(update={"axis": type(op).weight_out_axis})
             g.set_quant(w.name, spec)
@@ -168,6 +189,26 @@ def _kind(fmt: str) -> str:
     return formats.get(fmt).kind
 
 
+def _takes_rules(op) -> bool:
+    """Ops a rule can change: compute layers and embeddings (formats and pruning act on these only)."""
+    return op.is_compute or op.op == "embedding"
+
+
+def _check_rules(g: Graph, config: QuantConfig, origin: str) -> None:
+    """Refuse a rule that matches no op, or only ops no rule field can change (it would do nothing)."""
+    ops = list(g.ops())
+    for i, r in enumerate(config.layers):
+        hit = [o for o in ops if fnmatch.fnmatchcase(o.name, r.match)]
+        where = f"{origin}: layers[{i}] (match '{r.match}')"
+        if not hit:
+            raise ConfigError(f"{where} matches no layer of model '{g.name}'; layer names look like "
+                              f"{[o.name for o in g.layers()[:3]]}")
+        if not any(_takes_rules(o) for o in hit):
+            shown = ", ".join(f"{o.op} '{o.name}'" for o in hit[:3]) + (", ..." if len(hit) > 3 else "")
+            raise ConfigError(f"{where} matches only ops without weights or MACs ({shown}), whose formats follow "
+                              "their neighbours; match the conv2d / linear / matmul / embedding layers instead")
+
+
 def _set_biases(g: Graph) -> None:
     for op in g.layers():
         slots = type(op).bias_slots
@@ -192,5 +233,6 @@ def quantize_graph(graph: Graph, weights: str | None = None, activations: str | 
             return graph
         config = QuantConfig.simple(weights, activations)
     elif not isinstance(config, QuantConfig):
-        config = QuantConfig.load(config)
+        origin = str(config)
+        return apply_config(graph, QuantConfig.load(config), origin)
     return apply_config(graph, config)

@@ -131,10 +131,13 @@ class Pruning(BaseModel):
             amount = float(t[:-1]) / 100 if t.endswith("%") else float(t)
             return cls(kind=kind, amount=amount)
         except ValueError as exc:
+            from pydantic import ValidationError
+
             from hwsim.errors import ConfigError
 
+            detail = exc.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(exc, ValidationError) else exc
             raise ConfigError(
-                f"bad pruning {text!r}: use 0, 50% (unstructured), 2:4 (N:M) or ch25% (channels) ({exc})"
+                f"bad pruning {text!r}: use 0, 50% (unstructured), 2:4 (N:M) or ch25% (channels) ({detail})"
             ) from None
 
 

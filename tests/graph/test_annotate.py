@@ -58,8 +58,8 @@ layers:
 
 def test_per_layer_activation_conflict_keeps_more_bits():
     cfg = QuantConfig(**{"defaults": {"activations": "int8"},
-                         "layers": [{"match": "layer1.0.conv1", "activations": "int4"},
-                                    {"match": "layer1.0.add", "activations": "int8"}]})
+                         "layers": [{"match": "layer1.0.conv1", "activations": "int4"}]})
+    # (a rule on the residual add itself did nothing and is now refused: test_annotate_errors.py)
     g = quantize_graph(load_model("resnet18"), config=cfg)
     # layer1.0.conv1 reads maxpool.out, which the residual add also reads at int8 -> int4 rule applies only
     # to that tensor for conv1; no other reader asks for more bits, so it is int4
@@ -78,7 +78,7 @@ def test_config_round_trip_dump(tmp_path):
     ("schema_version: 1\ndefaults: {weights: int9x}\n", "int9x"),
     ("schema_version: 1\ndefaults: {wieghts: int8}\n", "wieghts"),
     ("schema_version: 2\n", "schema_version"),
-    ("schema_version: 1\nlayers: [{match: 'nope*', weights: int8}]\n", "match no layer"),
+    ("schema_version: 1\nlayers: [{match: 'nope*', weights: int8}]\n", "matches no layer"),
     ("schema_version: 1\ndefaults: {pruning: '5:4'}\n", "n < m"),
     ("schema_version: 1\ndefaults: {weights: int8, weight_granularity: group}\n", "group_size"),
     ("defaults: [unclosed\n", "not valid YAML"),
