@@ -50,7 +50,7 @@ def _mse(fmt: Format, x: np.ndarray, log2_scale: float) -> float:
 
 def search_window(fmt: Format, x: np.ndarray) -> tuple[float, float]:
     """Range of ``log2(scale)`` searched for ``fmt`` on ``x`` (see the module docstring)."""
-    if fmt.kind == "block":
+    if fmt.scale_rule == "none":  # block formats scale themselves: only a nudge of the extra scale
         return -1.0, 0.0
     amax = float(np.max(np.abs(x)))
     hi = math.log2(amax / fmt.max)

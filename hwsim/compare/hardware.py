@@ -39,7 +39,7 @@ def check_accumulator(name: str) -> str:
         f = get(acc)
     except Exception:
         raise ConfigError(f"unknown accumulator {name!r}; {ACCUMULATORS_HELP}") from None
-    if f.kind not in ("int", "float"):
+    if not f.can_accumulate:
         raise ConfigError(f"accumulator {name!r} is a {f.kind} format; {ACCUMULATORS_HELP}")
     return f.name
 

@@ -37,6 +37,7 @@ import math
 from dataclasses import dataclass
 
 from hwsim import formats
+from hwsim.formats import MacOperand
 from hwsim.errors import ConfigError
 
 AND2 = OR2 = 1
@@ -88,33 +89,12 @@ def shifter_gates(n: int, k: int) -> int:
     return 0 if k <= 0 else n * math.ceil(math.log2(k + 1)) * MUX2
 
 
-@dataclass(frozen=True)
-class _Operand:
-    kind: str          # int, float, binary, ternary, signed_binary, pow2
-    sig_bits: int      # significand bits entering the multiplier (int: all bits)
-    exp_bits: int      # exponent field bits (0 for integers)
-    signed: bool
-    block: int = 0     # MX block size (shared exponent add amortised), 0 = none
-    shift: int = 0     # pow2: largest shift
+#: how a format enters the multiplier: the format answers (hwsim.formats.MacOperand)
+_Operand = MacOperand
 
 
 def _operand(name: str) -> _Operand:
-    f = formats.get(name)
-    kind = f.kind
-    if kind == "int":
-        return _Operand("int", f.bits, 0, f.signed)
-    if kind == "float":
-        return _Operand("float", f.mantissa_bits + 1, f.exponent_bits, True)
-    if kind == "block":
-        inner = _operand(f.element.name)
-        return _Operand(inner.kind, inner.sig_bits, inner.exp_bits, True, f.block_size)
-    if kind == "vq":
-        return _Operand("int", 8, 0, True)
-    if kind == "pow2":
-        return _Operand("pow2", 1, 0, True, shift=f.exponent_codes - 1)
-    if kind in ("binary", "ternary", "signed_binary"):
-        return _Operand(kind, 1, 0, True)
-    raise ConfigError(f"no arithmetic model for format {name!r} of kind {kind}")
+    return formats.get(name).mac_operand_spec()
 
 
 def _special_multiply(a: _Operand, w: _Operand) -> tuple[int, int]:
@@ -197,11 +177,11 @@ def mac_gates(act_format: str, weight_format: str, accumulator: str = "fx") -> G
             align += shifter_gates(p, 1 << pe)
     else:
         f = formats.get(acc)
-        if f.kind == "int":
+        if f.can_accumulate and f.integer_codes:
             align, norm = _fixed_accumulate(f.bits)
             if pe:
                 align += shifter_gates(p, 1 << pe)
-        elif f.kind == "float":
+        elif f.can_accumulate:
             align, norm = _float_accumulate(p, pe, f)
         else:
             raise ConfigError(f"accumulator {accumulator!r} must be 'fx', an integer or a float format")

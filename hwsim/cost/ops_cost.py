@@ -47,7 +47,7 @@ def _stored_weight_bytes(ctx: Ctx, tensor: str, density: float, pruning) -> tupl
     """Bytes of a weight as stored: dense, or compressed with metadata where the target skips zeros."""
     t = ctx.graph.tensors[tensor]
     f = formats.get(t.quant.format)
-    dense = t.size_bytes + (f.codebook_bits() / 8 if f.kind == "vq" else 0.0)
+    dense = t.size_bytes + f.side_bits_per_tensor / 8
     feats = ctx.target.features
     if pruning.kind == "nm" and any(p.n >= pruning.n and p.m == pruning.m for p in feats.nm_sparsity):
         kept = t.numel * pruning.n / pruning.m
@@ -101,7 +101,7 @@ def _vq_lut(ctx: Ctx, wfmt: str, shape: DotShape, macs: int, rate, util: float):
     one add. Returns (core cycles, arithmetic pJ, decode pJ, executed ops).
     """
     f = formats.get(wfmt)
-    if f.kind != "vq":
+    if not f.codebook_entries:
         return None
     t = ctx.target
     lookups = macs / f.dim
@@ -208,10 +208,10 @@ for _kind in ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "lstm", 
 
 def _elementwise_pj(ctx: Ctx, fmt: str) -> float:
     f = formats.get(fmt)
-    if f.kind == "float":
+    if f.can_accumulate and f.is_float:  # a float unit adds in its own format
         gates = arith.mac_gates(fmt, fmt, fmt).total
     else:
-        gates = arith.mac_gates("int8" if f.kind != "int" else fmt, "int8", "int32").total
+        gates = arith.mac_gates(fmt if f.integer_codes else "int8", "int8", "int32").total
     return 0.5 * gates * gate_energy_fj(ctx.target) * 1e-3
 
 

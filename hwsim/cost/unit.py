@@ -19,16 +19,7 @@ def _covers(have: str, need: str) -> float | None:
     """Excess bits if format ``have`` represents every value of ``need`` exactly, else None."""
     if have == need:
         return 0.0
-    h, n = formats.get(have), formats.get(formats.get(need).mac_operand)  # e.g. ternary -> int2
-    if h.kind == "int" and n.kind == "int":
-        need_bits = n.bits + (0 if n.signed or not h.signed else 1)
-        return h.bits - need_bits if h.bits >= need_bits else None
-    if h.kind == "float" and n.kind == "float":
-        ok = h.exponent_bits >= n.exponent_bits and h.mantissa_bits >= n.mantissa_bits
-        return h.bits - n.bits if ok else None
-    if h.kind == "float" and n.kind == "int":
-        return h.bits - n.bits if h.mantissa_bits + 1 >= n.bits else None
-    return None
+    return formats.get(have).covers(formats.get(need))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -64,8 +55,8 @@ def decode_cycles_per_weight(target: Target, weight: str, rate: MacRate) -> floa
     """
     cu = target.compute
     f = formats.get(weight)
-    if f.kind == "vq":
-        return math.ceil(f.num_centroids / cu.lut_table_entries) / cu.lut_lookups_per_cycle
+    if f.codebook_entries:
+        return math.ceil(f.codebook_entries / cu.lut_table_entries) / cu.lut_lookups_per_cycle
     if weight != rate.weight and f.bits_per_element < formats.get(rate.weight).bits:
         return 1.0 / cu.unpack_weights_per_cycle
     return 0.0
@@ -76,8 +67,8 @@ def decode_energy_pj(target: Target, weight: str, rate: MacRate) -> float:
     f = formats.get(weight)
     if decode_cycles_per_weight(target, weight, rate) == 0:
         return 0.0
-    if f.kind == "vq":  # read a table entry of 8 bits from registers: a 2^B-input mux tree per bit
-        gates = 8 * (f.num_centroids - 1) * arith.MUX2
+    if f.codebook_entries:  # read a table entry of 8 bits from registers: a 2^B-input mux tree per bit
+        gates = 8 * (f.codebook_entries - 1) * arith.MUX2
     else:
         gates = arith.unpack_gates(max(1, int(round(f.bits_per_element))))
     return gates * gate_energy_fj(target) * 1e-3

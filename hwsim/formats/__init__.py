@@ -25,7 +25,7 @@ Decisions, with the module that documents each:
   ``stochastic`` (seeded with ``seed``) (:func:`hwsim.formats._base.round_integer`).
 """
 
-from hwsim.formats._base import ROUNDING_MODES, Format
+from hwsim.formats._base import ROUNDING_MODES, Format, MacOperand
 from hwsim.formats.block import BlockFormat
 from hwsim.formats.discrete import BinaryFormat, Pow2Format, TernaryFormat
 from hwsim.formats.floating import FloatFormat
@@ -36,5 +36,5 @@ from hwsim.formats.vq import VQFormat
 
 __all__ = [
     "ROUNDING_MODES", "BinaryFormat", "BlockFormat", "FloatFormat", "Format", "IntFormat",
-    "Pow2Format", "SignedBinaryFormat", "TernaryFormat", "VQFormat", "cast", "get", "names",
+    "MacOperand", "Pow2Format", "SignedBinaryFormat", "TernaryFormat", "VQFormat", "cast", "get", "names",
 ]

@@ -99,6 +99,34 @@ def broadcast_param(p, x: np.ndarray, axis: int | None, group_size: int | None, 
 
 
 @dataclass(frozen=True)
+class MacOperand:
+    """How one element of a format enters a multiplier (the cost model's operand description).
+
+    Attributes
+    ----------
+    kind : str
+        Multiplier family: ``int``, ``float``, ``binary``, ``ternary``, ``signed_binary``, ``pow2``.
+    sig_bits : int
+        Significand bits entering the multiplier (integers: all bits).
+    exp_bits : int
+        Exponent field bits (0 for integers).
+    signed : bool
+        Whether the operand carries a sign.
+    block : int
+        Elements sharing one block scale (its exponent add is amortised over them), 0 = none.
+    shift : int
+        pow2: the largest shift.
+    """
+
+    kind: str
+    sig_bits: int
+    exp_bits: int
+    signed: bool
+    block: int = 0
+    shift: int = 0
+
+
+@dataclass(frozen=True)
 class Format(abc.ABC):
     """A number format. Subclasses are frozen dataclasses; all constants are derived properties.
 
@@ -165,6 +193,38 @@ class Format(abc.ABC):
         matching): itself for int and float, the element of a block format, int8 for decoded
         VQ centroids, the narrowest signed int holding a discrete format's values."""
         return self.name
+
+    def mac_operand_spec(self) -> MacOperand:
+        """The element as a multiplier operand (:class:`MacOperand`, read by hwsim.cost.arith)."""
+        from hwsim.errors import ConfigError
+
+        raise ConfigError(f"no arithmetic model for format {self.name!r}: it is not a MAC operand")
+
+    @property
+    def integer_codes(self) -> bool:
+        """True if values are ``scale * (integer code - zero_point)`` (integer formats): the
+        integer kernels, requantization and ONNX integer types apply."""
+        return False
+
+    @property
+    def can_accumulate(self) -> bool:
+        """True if the format can hold a MAC accumulator (plain integer and float formats)."""
+        return False
+
+    def covers(self, other: "Format") -> float | None:
+        """Excess bits if this (accumulator-capable) format holds every value of ``other``'s MAC
+        operand exactly, else None. Used to run a pair a unit lacks on a wider one."""
+        return 0.0 if other.name == self.name else None
+
+    @property
+    def codebook_entries(self) -> int:
+        """Entries of a decoding table the format's codes index (VQ centroids), 0 if none."""
+        return 0
+
+    @property
+    def side_bits_per_tensor(self) -> float:
+        """Bits stored once per tensor beside the codes (a VQ codebook), 0 if none."""
+        return 0.0
 
     @property
     def default_accumulators(self) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.formats._base import Format, check_rounding
+from hwsim.formats._base import Format, MacOperand, check_rounding
 from hwsim.formats.floating import FloatFormat
 from hwsim.formats.integer import IntFormat
 
@@ -50,6 +50,10 @@ class BlockFormat(Format):
     @property
     def kind(self) -> str:
         return "block"
+
+    def mac_operand_spec(self) -> MacOperand:
+        inner = self.element.mac_operand_spec()
+        return MacOperand(inner.kind, inner.sig_bits, inner.exp_bits, True, self.block_size)
 
     @property
     def scale_rule(self) -> str:

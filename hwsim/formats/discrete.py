@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import ConfigError, InputDataError
-from hwsim.formats._base import Format
+from hwsim.formats._base import Format, MacOperand
 
 
 def round_to_table(t, table, rounding, rng):
@@ -97,6 +97,9 @@ class TernaryFormat(_TableFormat):
     def kind(self) -> str:
         return "ternary"
 
+    def mac_operand_spec(self) -> MacOperand:
+        return MacOperand(self.kind, 1, 0, True)
+
     @property
     def scale_rule(self) -> str:
         return "mean_abs"
@@ -129,6 +132,9 @@ class BinaryFormat(_TableFormat):
     @property
     def kind(self) -> str:
         return "binary"
+
+    def mac_operand_spec(self) -> MacOperand:
+        return MacOperand(self.kind, 1, 0, True)
 
     @property
     def scale_rule(self) -> str:
@@ -178,6 +184,9 @@ class Pow2Format(_TableFormat):
     @property
     def kind(self) -> str:
         return "pow2"
+
+    def mac_operand_spec(self) -> MacOperand:
+        return MacOperand("pow2", 1, 0, True, shift=self.exponent_codes - 1)
 
     @property
     def weight_granularity(self) -> str:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import ConfigError
-from hwsim.formats._base import Format, round_integer
+from hwsim.formats._base import Format, MacOperand, round_integer
 from hwsim.formats._kernels import POLICY_CODES, _float_codes
 
 NAN_POLICIES = ("ieee", "fn", "fnuz", "finite")
@@ -113,6 +113,25 @@ class FloatFormat(Format):
     @property
     def kind(self) -> str:
         return "float"
+
+    def mac_operand_spec(self) -> MacOperand:
+        return MacOperand("float", self.mantissa_bits + 1, self.exponent_bits, True)
+
+    @property
+    def can_accumulate(self) -> bool:
+        return True
+
+    def covers(self, other: Format) -> float | None:
+        """A float holds floats with no wider fields, and integers within its significand."""
+        from hwsim.formats.registry import get
+
+        n = get(other.mac_operand)
+        if isinstance(n, FloatFormat):
+            ok = self.exponent_bits >= n.exponent_bits and self.mantissa_bits >= n.mantissa_bits
+            return self.bits - n.bits if ok else None
+        if n.integer_codes:
+            return self.bits - n.bits if self.mantissa_bits + 1 >= n.bits else None
+        return None
 
     @property
     def scale_rule(self) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import ConfigError, InputDataError
-from hwsim.formats._base import Format, round_integer
+from hwsim.formats._base import Format, MacOperand, round_integer
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,27 @@ class IntFormat(Format):
     @property
     def kind(self) -> str:
         return "int"
+
+    def mac_operand_spec(self) -> MacOperand:
+        return MacOperand("int", self.bits, 0, self.signed)
+
+    @property
+    def integer_codes(self) -> bool:
+        return True
+
+    @property
+    def can_accumulate(self) -> bool:
+        return True
+
+    def covers(self, other: Format) -> float | None:
+        """An integer holds integers of fewer bits (one more bit for an unsigned into a signed)."""
+        from hwsim.formats.registry import get
+
+        n = get(other.mac_operand)
+        if not n.integer_codes:
+            return None
+        need = n.bits + (0 if n.signed or not self.signed else 1)
+        return self.bits - need if self.bits >= need else None
 
     @property
     def scale_rule(self) -> str:

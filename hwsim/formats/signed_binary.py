@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import ConfigError, InputDataError
-from hwsim.formats._base import Format, broadcast_param
+from hwsim.formats._base import Format, MacOperand, broadcast_param
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class SignedBinaryFormat(Format):
     @property
     def kind(self) -> str:
         return "signed_binary"
+
+    def mac_operand_spec(self) -> MacOperand:
+        return MacOperand("signed_binary", 1, 0, True)
 
     @property
     def scale_rule(self) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import ConfigError, InputDataError
-from hwsim.formats._base import Format
+from hwsim.formats._base import Format, MacOperand
 from hwsim.formats._kernels import _nearest_centroid
 
 
@@ -40,6 +40,17 @@ class VQFormat(Format):
     @property
     def kind(self) -> str:
         return "vq"
+
+    def mac_operand_spec(self) -> MacOperand:
+        return MacOperand("int", 8, 0, True)
+
+    @property
+    def codebook_entries(self) -> int:
+        return self.num_centroids
+
+    @property
+    def side_bits_per_tensor(self) -> float:
+        return float(self.codebook_bits())
 
     @property
     def scale_rule(self) -> str:

@@ -143,7 +143,7 @@ def _integer_range(dtype: str) -> tuple[int, int]:
 def _int_spec(t: Tensor):
     """The tensor's spec if it is an integer format with a scale, else None (codes are values)."""
     q = t.quant
-    return q if q.scale is not None and formats.get(q.format).kind == "int" else None
+    return q if q.scale is not None and formats.get(q.format).integer_codes else None
 
 
 def to_real(t: Tensor, arr: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from hwsim.sim.registry import register_exec
 
 # ------------------------------------------------------------------ shared pieces
 def _int_spec(spec, weight: bool = False) -> bool:
-    if spec.scale is None or formats.get(spec.format).kind != "int":
+    if spec.scale is None or not formats.get(spec.format).integer_codes:
         return False
     return spec.granularity == "tensor" or (weight and spec.granularity == "channel")
 
@@ -36,7 +36,7 @@ def _acc(ctx, op) -> tuple[int, str]:
     """(accumulator bits, overflow) of an integer layer."""
     if op.accumulator:
         fmt = formats.get(op.accumulator)
-        if fmt.kind == "int":
+        if fmt.integer_codes:
             return fmt.bits, ctx.overflow
         ctx.note(f"{op.name}: accumulator {op.accumulator} on an integer layer: int32 used")
     return 32, ctx.overflow
@@ -52,7 +52,7 @@ def _scales(*specs) -> list[np.ndarray]:
 
 def _bias_codes(ctx, op, bias, s_acc: np.ndarray) -> np.ndarray:
     spec = ctx.spec(op.inputs[2])
-    if spec.scale is not None and formats.get(spec.format).kind == "int":
+    if spec.scale is not None and formats.get(spec.format).integer_codes:
         return qspec.codes(bias, spec)
     return np.rint(np.asarray(bias, np.float64) / s_acc).astype(np.int64)
 

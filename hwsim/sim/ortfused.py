@@ -72,7 +72,7 @@ from hwsim.sim import qspec
 
 
 def _int_scaled(spec) -> bool:
-    return spec.scale is not None and formats.get(spec.format).kind == "int"
+    return spec.scale is not None and formats.get(spec.format).integer_codes
 
 
 def dequantized_input(ctx, name: str, x: np.ndarray) -> np.ndarray:

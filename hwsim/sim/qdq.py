@@ -48,12 +48,12 @@ def _runtime_spec(ctx, op, name: str, xs: list) -> QuantSpec | None:
     if len(xs) > 2:
         zspec, zdtype = ctx.spec(op.inputs[2]), ctx.graph.tensors[op.inputs[2]].dtype
         if zdtype in _NUMPY_INTS:
-            int_spec = formats.get(zspec.format).kind == "int" and zspec.scale is not None
+            int_spec = formats.get(zspec.format).integer_codes and zspec.scale is not None
             z = qspec.codes(xs[2], zspec) if int_spec else np.rint(np.asarray(xs[2]))
             upd["zero_point"] = tuple(int(v) for v in np.asarray(z).reshape(-1))
         else:  # float8/float4 zero points are 0; their presence matters (-0 -> +0)
             upd["zero_point"] = (0,) * scale.size
-    elif formats.get(base.format).kind == "int":
+    elif formats.get(base.format).integer_codes:
         upd["zero_point"] = (0,) * scale.size
     else:
         upd["zero_point"] = None
@@ -72,7 +72,7 @@ def _view(spec: QuantSpec) -> QuantSpec:
 def _domain(x: np.ndarray, spec: QuantSpec) -> np.ndarray:
     """Values of tensor ``x`` in its format's own domain: integer codes, or unscaled float values."""
     spec = _view(spec)
-    if formats.get(spec.format).kind == "int":
+    if formats.get(spec.format).integer_codes:
         return qspec.codes(x, spec).astype(np.float64) if spec.scale is not None else np.rint(np.asarray(x, np.float64))
     return qspec.unscaled(x, spec) if spec.scale is not None else np.asarray(x, np.float64)
 
@@ -82,7 +82,7 @@ def _from_domain(v: np.ndarray, spec: QuantSpec) -> np.ndarray:
     spec = _view(spec)
     if spec.scale is None:
         return np.asarray(v, np.float64)
-    if formats.get(spec.format).kind == "int":
+    if formats.get(spec.format).integer_codes:
         return qspec.from_codes(np.rint(v).astype(np.int64), spec)
     return np.asarray(v, np.float64) * qspec._broadcast(qspec.spec_params(spec, np.shape(v))[0], spec,
                                                         np.shape(v), 1.0).astype(np.float64)
@@ -96,7 +96,7 @@ def _quantize(ctx, op, xs):
     spec = runtime or ctx.spec(op.outputs[0])
     fmt = formats.get(spec.format)
     try:
-        if fmt.kind == "float" and fmt.bits < 8 and spec.zero_point is not None and spec.scale is not None:
+        if isinstance(fmt, formats.FloatFormat) and fmt.bits < 8 and spec.zero_point is not None and spec.scale is not None:
             y = _quantize_fp4_fp6(xs[0], spec)
         else:
             y = qspec.quantize(xs[0], spec, saturate=op.saturate, seed=ctx.seed)
@@ -162,7 +162,7 @@ def cast_values(x: np.ndarray, to: str, saturate: bool, ort_e4m3fn: bool = False
     if fmt is None:  # a numpy type without a hwsim format (int64, bool, float64)
         with np.errstate(invalid="ignore", over="ignore"):
             return x.astype(np.dtype(to)).astype(np.float64)
-    if fmt.kind == "int":
+    if fmt.integer_codes:
         with np.errstate(invalid="ignore"):
             t = np.trunc(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)).astype(np.int64)
         t = t & ((1 << fmt.bits) - 1)
@@ -171,7 +171,7 @@ def cast_values(x: np.ndarray, to: str, saturate: bool, ort_e4m3fn: bool = False
         return t.astype(np.float64)
     if fmt.name == "e8m0":
         return fmt.quantize(x, rounding=round_mode, saturate=saturate)
-    if fmt.kind != "float":
+    if not isinstance(fmt, formats.FloatFormat):
         return qspec.quantize(x, QuantSpec(format=fmt.name), saturate=saturate)
     y = formats.cast(x, fmt, saturate=saturate if fmt.bits <= 8 else False)
     if ort_e4m3fn and fmt.name == "fp8_e4m3fn" and not saturate:
@@ -182,7 +182,7 @@ def cast_values(x: np.ndarray, to: str, saturate: bool, ort_e4m3fn: bool = False
 @register_exec("cast")
 def _cast(ctx, op, xs):
     fmt = _format_or_none(op.to)
-    if ctx.reference and fmt is not None and fmt.kind != "int":
+    if ctx.reference and fmt is not None and not fmt.integer_codes:
         return xs[0]
     y = cast_values(xs[0], op.to, op.saturate, ctx.ort_e4m3fn_cast, op.round_mode)
     return round_to_dtype(y, ctx.graph.tensors[op.outputs[0]].dtype) if fmt is not None and fmt.name in ("fp32", "fp64") else y

@@ -200,7 +200,7 @@ def prepare_weight(real: np.ndarray, spec: QuantSpec, pruning: Pruning | None, s
 def const_real(t) -> np.ndarray:
     """Real values of a constant tensor (integer codes dequantized with their spec)."""
     data = np.asarray(t.data)
-    if data.dtype.kind in "iub" and formats.get(t.quant.format).kind == "int" and t.quant.scale is not None:
+    if data.dtype.kind in "iub" and formats.get(t.quant.format).integer_codes and t.quant.scale is not None:
         return from_codes(data, t.quant)
     return data.astype(np.float64)
 

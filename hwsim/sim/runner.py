@@ -173,7 +173,7 @@ def calibrate_graph(graph: Graph, ref: dict[str, np.ndarray], memo: dict | None 
             if t.quant.scale is not None or t.role not in ("input", "activation", "kv_cache"):
                 continue
             if boundary.is_integer_type(t.dtype) or boundary._key(t.dtype).startswith(boundary._LOWP_FLOAT):
-                if qspec.formats.get(t.quant.format).kind == "int":
+                if qspec.formats.get(t.quant.format).integer_codes:
                     g.set_quant(name, t.quant.model_copy(update={"scale": (1.0,)}))
                 continue
             src = producers.get(name)
