@@ -8,7 +8,6 @@ in the SPEC), which ``--resume`` matches on.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -121,30 +120,24 @@ def hardware_points(ts: TargetSpec, method: str, n: int | None, seed: int) -> li
     return _dedupe(out) if out and paths else out[:1]
 
 
-def set_path(raw: dict, path: str, value: Any, copy_first: bool = True) -> dict:
-    """``raw`` (a copy unless ``copy_first`` is False) with the dotted ``path`` set; list entries by
-    index or by their ``name``."""
-    out = copy.deepcopy(raw) if copy_first else raw
-    node: Any = out
-    parts = path.split(".")
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        where = ".".join(parts[:i + 1])
-        if isinstance(node, list):
-            idx = _list_index(node, part, where)
-            if last:
-                node[idx] = value
-            else:
-                node = node[idx]
-        elif isinstance(node, dict):
-            if last:
-                node[part] = value
-            elif part not in node:
-                raise ConfigError(f"vary.{path}: the target has no {where!r}")
-            else:
-                node = node[part]
-        else:
-            raise ConfigError(f"vary.{path}: {'.'.join(parts[:i])!r} is a value, not a mapping or list")
+def set_path(raw: dict, path: str, value: Any) -> dict:
+    """``raw`` with the dotted ``path`` set to ``value``, as a new mapping: the containers on the path
+    are copied, the rest is shared. List entries by index or by their ``name``."""
+    return _set(raw, path.split("."), 0, value, path)
+
+
+def _set(node: Any, parts: list[str], i: int, value: Any, path: str) -> Any:
+    part, last, where = parts[i], i == len(parts) - 1, ".".join(parts[:i + 1])
+    if isinstance(node, list):
+        idx = _list_index(node, part, where)
+        out = list(node)
+    elif isinstance(node, dict):
+        if not last and part not in node:
+            raise ConfigError(f"vary.{path}: the target has no {where!r}")
+        idx, out = part, dict(node)
+    else:
+        raise ConfigError(f"vary.{path}: {'.'.join(parts[:i])!r} is a value, not a mapping or list")
+    out[idx] = value if last else _set(node[idx], parts, i + 1, value, path)
     return out
 
 
@@ -170,9 +163,8 @@ def build_target(base: tuple[dict, str], params) -> Any:
     from hwsim.targets.load import target_from_mapping
 
     raw, origin = base
-    raw = copy.deepcopy(raw)
     for path, value in params:
-        raw = set_path(raw, path, value, copy_first=False)
+        raw = set_path(raw, path, value)
     shown = ", ".join(f"{k}={v}" for k, v in params)
     return target_from_mapping(raw, f"{origin} with {shown}" if shown else origin)
 
