@@ -11,6 +11,7 @@ import math
 
 from hwsim import formats
 from hwsim.cost import arith
+from hwsim.cost.constants import ELEMENTWISE_OP_MAC_FRACTION, LUT_ADD_BITS
 from hwsim.cost.layer import COSTS, Ctx, Work, finish, register_cost
 from hwsim.cost.traffic import Operands, dot_traffic, reuse, stream_traffic
 from hwsim.cost.unit import (DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
@@ -109,7 +110,7 @@ def _vq_lut(ctx: Ctx, wfmt: str, shape: DotShape, macs: int, rate, util: float):
     tables = math.ceil(f.num_centroids / t.compute.lut_table_entries)
     cycles = (lookups * (tables + 1) / t.compute.lut_lookups_per_cycle
               + table_macs / rate.macs_per_cycle) / util
-    add_pj = arith.add_energy_pj(16, 45.0) * gate_energy_fj(t) / arith.ENERGY_PER_GATE_45NM_FJ
+    add_pj = arith.adder_gates(int(LUT_ADD_BITS.value)) * gate_energy_fj(t) * 1e-3
     arith_pj = table_macs * unit_mac_energy_pj(t, rate) + lookups * add_pj
     return cycles, arith_pj, lookups * decode_energy_pj(t, wfmt, rate), lookups + table_macs
 
@@ -212,7 +213,7 @@ def _elementwise_pj(ctx: Ctx, fmt: str) -> float:
         gates = arith.mac_gates(fmt, fmt, fmt).total
     else:
         gates = arith.mac_gates(fmt if f.integer_codes else "int8", "int8", "int32").total
-    return 0.5 * gates * gate_energy_fj(ctx.target) * 1e-3
+    return ELEMENTWISE_OP_MAC_FRACTION.value * gates * gate_energy_fj(ctx.target) * 1e-3
 
 
 def _stream(op, ctx: Ctx):

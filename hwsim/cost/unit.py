@@ -122,7 +122,7 @@ def utilization(target: Target, s: DotShape) -> float:
     cu = target.compute
     if cu.mapping == "simd":
         lanes = _fold(s.n * s.groups, cu.vector_macs) if s.groups > 1 else _fold(s.n, cu.vector_macs)
-        tiles = math.ceil(s.m / 4) * math.ceil(s.n * s.groups / cu.vector_macs)
+        tiles = math.ceil(s.m / cu.tile_rows) * math.ceil(s.n * s.groups / cu.vector_macs)
         return lanes * tiles / (math.ceil(tiles / cu.cores) * cu.cores)
     if cu.mapping == "vector":
         tiles = s.groups * math.ceil(s.m / cu.tile_rows) * math.ceil(s.n / cu.vector_macs)

@@ -126,7 +126,7 @@ class ComputeUnit(_Record):
         "weight_stationary", description="Systolic dataflow.")
     vector_macs: int = Field(16, ge=1, description="MACs issued together along output channels (simd lane "
                                                    "group / tensor-core tile edge); pads partial vectors.")
-    tile_rows: int = Field(1, ge=1, description="Output rows per work tile (vector mapping wave quantisation).")
+    tile_rows: int = Field(1, ge=1, description="Output rows per work tile (simd micro-kernel rows; vector mapping wave quantisation).")
     split_k_depth: int | None = Field(None, ge=1, description="Vector mapping: when output tiles leave cores idle "
                                       "the reduction is split into slices of at least this depth, one per idle "
                                       "core (split-K / stream-K kernels); null = never split.")
