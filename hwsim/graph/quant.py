@@ -142,3 +142,24 @@ class Pruning(BaseModel):
 
 
 NO_PRUNING = Pruning()
+
+
+def pruning_problem(pruning: Pruning, weight_format: str, weight_shape: tuple[int, ...]) -> str | None:
+    """Why ``pruning`` cannot be honoured on a weight of this format and shape, or None.
+
+    N:M needs M to divide the reduction length (all axes after axis 0); a format that cannot hold
+    a zero (binary, codebooks: ``Format.has_zero``) would turn pruned weights back into non-zeros.
+    """
+    from hwsim import formats
+
+    if pruning.kind == "none":
+        return None
+    if not formats.get(weight_format).has_zero:
+        return (f"pruning {pruning.label} with {weight_format} weights: the format has no zero, so pruned "
+                f"weights would not stay zero; use pruning 0 or a format with a zero (e.g. ternary)")
+    k = 1
+    for d in weight_shape[1:]:
+        k *= d
+    if pruning.kind == "nm" and k % pruning.m:  # type: ignore[operator]
+        return f"N:M pruning {pruning.label} needs the reduction length {k} divisible by {pruning.m}"
+    return None

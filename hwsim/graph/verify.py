@@ -11,6 +11,7 @@ import networkx as nx
 
 from hwsim.errors import GraphError, ShapeError
 from hwsim.graph.ops import OP_CLASSES, OpBase
+from hwsim.graph.quant import pruning_problem
 
 Rule = Callable[["object", OpBase], "str | None"]
 
@@ -75,12 +76,8 @@ def _kv_cache(g, op):
 
 def _pruning(g, op):
     p = getattr(op, "pruning", None)
-    if p is not None and p.kind == "nm":
-        w = g.weight(op)
-        k = w.shape[1] * (w.shape[2] * w.shape[3] if len(w.shape) == 4 else 1)
-        if k % p.m:
-            return f"N:M pruning {p.label} needs the reduction length {k} divisible by {p.m}"
-    return None
+    w = g.weight(op)
+    return None if p is None or w is None else pruning_problem(p, w.quant.format, tuple(w.shape))
 
 
 COMMON: tuple[Rule, ...] = (_arity, _inputs_defined, _shapes, _weight_roles, _data_shapes, _quant_axes)

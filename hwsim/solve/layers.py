@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from hwsim.graph.ir import Graph
+from hwsim.graph.quant import pruning_problem
 from hwsim.solve.choices import Choice
 
 
@@ -46,6 +47,4 @@ def prunable(graph: Graph, layer: str, choice: Choice) -> bool:
     if choice.pruning.kind == "none":
         return True
     w = graph.weight(graph.op(layer))
-    if w is None:
-        return False
-    return choice.pruning.kind != "nm" or (w.numel // w.shape[0]) % choice.pruning.m == 0
+    return w is not None and pruning_problem(choice.pruning, choice.weight_format, tuple(w.shape)) is None

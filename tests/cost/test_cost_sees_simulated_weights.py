@@ -12,6 +12,7 @@ import hwsim
 import hwsim.formats
 from hwsim.cost.estimate import _Stats
 from hwsim.cost.stats import weight_stats
+from hwsim.errors import GraphError
 from hwsim.graph.annotate import LayerRule, QuantConfig, quantize_graph
 from hwsim.sim import EXECUTORS
 from hwsim.sim import qspec
@@ -43,6 +44,10 @@ def _executed_weights(g, monkeypatch):
 @pytest.mark.parametrize("fmt", FAMILIES)
 def test_cost_codes_equal_simulated_codes(fmt, pruning, monkeypatch):
     rule = LayerRule(weights=fmt, activations="int8", pruning=pruning)
+    if pruning != "0" and not hwsim.formats.get(fmt).has_zero:  # binary, VQ: pruning is refused
+        with pytest.raises(GraphError, match="has no zero"):
+            quantize_graph(hwsim.load_model(MODEL), config=QuantConfig(defaults=rule))
+        return
     g = quantize_graph(hwsim.load_model(MODEL), config=QuantConfig(defaults=rule))
     executed, spec = _executed_weights(g, monkeypatch)
     sim_codes = qspec.weight_codes(executed, spec)
@@ -58,5 +63,5 @@ def test_cost_codes_equal_simulated_codes(fmt, pruning, monkeypatch):
     got = weight_stats(cost_codes, 1, nm, 4)
     assert got == want
     assert got.density == pytest.approx(np.count_nonzero(executed) / executed.size)
-    if pruning == "2:4" and hwsim.formats.get(fmt).has_zero:  # binary / VQ may not keep a zero
+    if pruning == "2:4":
         assert got.nm_compliance[(2, 4)] == 1.0
