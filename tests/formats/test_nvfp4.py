@@ -131,6 +131,7 @@ def test_nvfp4_through_simulate_estimate_and_compare():
     rep = hwsim.estimate(model, "h100-sxm", weights="nvfp4", activations="nvfp4")
     row = next(r for r in rep.layers if r.macs)
     assert "nvfp4 x nvfp4 not native, runs as fp8_e4m3fn x fp8_e4m3fn" in row.note  # H100 has no FP4
+    assert any("lacks: nvfp4 x nvfp4 as fp8_e4m3fn x fp8_e4m3fn" in n for n in rep.notes)
     assert rep.total.energy_breakdown_j["decode"] > 0
     numel = sum(t.numel for t in g.tensors.values() if t.role == "weight")
     assert rep.total.weight_bytes == numel * 4.5 / 8  # 4-bit codes + an 8-bit scale per 16
