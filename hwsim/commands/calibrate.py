@@ -48,7 +48,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     c = calibrate(args.target, args.measurements, holdout=args.holdout, seed=args.seed)
     try:
         with open(args.out, "w") as f:
-            f.write(target_yaml(c.target))
+            f.write(target_yaml(c.target, f"written by: hwsim calibrate {args.target} {args.measurements} "
+                                          f"--holdout {args.holdout} --seed {args.seed}"))
     except OSError as exc:
         raise write_error(args.out, "--out", exc) from None
     print("fitted parameters:")

@@ -6,9 +6,9 @@ pure (reads the graph, the target and cached statistics only). Register one per 
 
 latency = max(compute_s, transfer_s of every level, dynamic energy / (power_cap_w - static_power_w))
           + target.layer_overhead_s
-energy  = arithmetic + decode + memory + static_power_w x latency, where memory = sum over levels
-          (read bits x read pJ/bit + written bits x write pJ/bit), itemised per level apart from the
-          other components (a level may be called 'mac' or 'static')
+energy  = arithmetic + decode + memory + static_power_w x busy time + idle_power_w x overhead, where
+          memory = sum over levels (read bits x read pJ/bit + written bits x write pJ/bit), itemised per
+          level apart from the other components (a level may be called 'mac' or 'static')
 """
 
 from __future__ import annotations
@@ -117,8 +117,11 @@ def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
               for i, m in enumerate(t.memory)}
     energy = {"mac": work.arith_pj * 1e-12, "decode": work.decode_pj * 1e-12, "memory": sum(levels.values())}
     bound, bottleneck = throttle(t, bound, bottleneck, sum(energy.values()))
-    latency = bound + (t.layer_overhead_s if work.overhead else 0.0)
-    energy["static"] = t.static_power_w * latency
+    overhead = t.layer_overhead_s if work.overhead else 0.0
+    latency = bound + overhead
+    # the unit draws static_power_w while busy; during the per-layer overhead (launch gaps) it idles
+    idle_w = t.static_power_w if t.idle_power_w is None else t.idle_power_w
+    energy["static"] = t.static_power_w * bound + idle_w * overhead
     return LayerCost(
         name=op.name, op=op.op, macs=work.macs, executed_ops=work.executed_ops, latency_s=latency,
         energy_j=sum(energy.values()), bottleneck=bottleneck, utilization=work.utilization,

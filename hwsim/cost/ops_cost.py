@@ -208,6 +208,8 @@ for _kind in ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "lstm", 
 
 
 def _elementwise_pj(ctx: Ctx, fmt: str) -> float:
+    if ctx.target.compute.elementwise_energy_pj is not None:  # measured on this target
+        return ctx.target.compute.elementwise_energy_pj
     f = formats.get(fmt)
     if f.can_accumulate and f.is_float:  # a float unit adds in its own format
         gates = arith.mac_gates(fmt, fmt, fmt).total

@@ -7,9 +7,11 @@ import yaml
 from hwsim.targets import Target
 
 
-def target_yaml(t: Target) -> str:
-    """YAML that :func:`hwsim.targets.load_target` reads back to an equal Target."""
+def target_yaml(t: Target, header: str = "") -> str:
+    """YAML that :func:`hwsim.targets.load_target` reads back to an equal Target (``header`` lines
+    become ``#`` comments at the top)."""
     d = t.model_dump()
     for key in [k for k, v in d.items() if v is None]:  # top-level optional fields left unset
         del d[key]
-    return yaml.safe_dump(d, sort_keys=False, width=110, allow_unicode=True)
+    head = "".join(f"# {line}\n" for line in header.splitlines())
+    return head + yaml.safe_dump(d, sort_keys=False, width=110, allow_unicode=True)

@@ -134,6 +134,9 @@ class ComputeUnit(_Record):
     efficiency: float = Field(1.0, gt=0, le=1, description="Fraction of peak a real kernel library reaches.")
     efficiency_source: str = Field("assumption: peak", description="Source of efficiency.")
     elementwise_ops_per_cycle: float = Field(gt=0, description="Non-MAC ops (activations, norms) per cycle per core.")
+    elementwise_energy_pj: float | None = Field(None, ge=0, description="Measured dynamic energy of one non-MAC "
+                                                "op at the target's energy_scope, pJ; null = half the gate energy "
+                                                "of a MAC of the op's format.")
     unpack_weights_per_cycle: float = Field(
         gt=0, description="Sub-byte weights unpacked (shift/mask) per cycle per core when a pair falls back.")
     lut_lookups_per_cycle: float = Field(
@@ -269,7 +272,8 @@ class Target(_Record):
     energy_scope: Literal["board", "chip", "core"] | None = Field(
         None, description="What the energy model covers: the whole board (as NVML or a wall meter measures), "
                           "the chip (package, RAPL) or the compute core alone; null = not stated.")
-    idle_power_w: float | None = Field(None, ge=0, description="Power while idle (not counted per layer), W.")
+    idle_power_w: float | None = Field(None, ge=0, description="Power while idle, drawn during each layer's "
+                                       "layer_overhead_s (launch gaps); null = static_power_w.")
     power_cap_w: float | None = Field(None, gt=0, description="Power limit: when a layer's static + dynamic power "
                                       "would exceed it, the clock throttles and the layer stretches until it fits.")
     validation: Validation | None = Field(None, description="Measurements this target is validated against; "

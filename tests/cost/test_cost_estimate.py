@@ -112,14 +112,16 @@ def test_nm_sparsity_on_h100_halves_compute():
     model = "gemm:m=8192,k=8192,n=8192"
     d = estimate(model, "h100-sxm", config=dense).layers[0]
     s = estimate(model, "h100-sxm", config=sparse).layers[0]
-    assert d.bottleneck == "compute" and s.compute_s == pytest.approx(d.compute_s / 2)
+    assert d.bottleneck in ("compute", "power") and s.compute_s == pytest.approx(d.compute_s / 2)
     assert s.bytes["hbm"] < d.bytes["hbm"]
 
 
 def test_h100_fp8_gemm_reaches_library_efficiency():
     r = estimate("gemm:m=8192,k=8192,n=8192", "h100-sxm", weights="fp8_e4m3fn", activations="fp8_e4m3fn")
     tflops = 2 * r.total.macs / r.total.latency_s / 1e12
-    assert 1400 < tflops < 1700  # cuBLASLt measures ~1610 of 1979
+    # torch._scaled_mm measured 1247 TFLOPS of 1979 on the calibration H100, at its 700 W cap
+    # (targets/measurements/h100-sxm.jsonl, gemm-fp8-m8192-k8192-n8192)
+    assert 1247 * 0.85 < tflops < 1247 * 1.15
 
 
 def test_eyeriss_gates_zero_activations_after_relu():

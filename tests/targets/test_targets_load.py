@@ -15,7 +15,7 @@ def test_bundled_targets_and_published_numbers():
     h = ts["h100-sxm"]
     fp8 = next(r for r in h.compute.rates if r.weight == "fp8_e4m3fn")
     assert 2 * fp8.macs_per_cycle * h.compute.cores * h.clock_hz == pytest.approx(1979e12, rel=0.01)
-    assert h.memory[-1].bandwidth_bytes_per_s == 3.35e12
+    assert 2.0e12 < h.memory[-1].bandwidth_bytes_per_s <= 3.35e12  # achieved (fitted) <= HBM3 datasheet
     a78 = ts["cortex-a78"]
     assert {(r.activation, r.weight): r.macs_per_cycle for r in a78.compute.rates}[("int8", "int8")] == 32
     e = ts["eyeriss"].memory
