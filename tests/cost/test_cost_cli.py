@@ -50,7 +50,8 @@ def test_targets_listing(capsys):
     for name in ("cortex-a78", "int8-npu", "h100-sxm", "rs-engine", "eyeriss"):
         assert name in out
     assert main(["targets", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["h100-sxm"]["memory"][-1]["bandwidth_bytes_per_s"] == 3.35e12
+    hbm = json.loads(capsys.readouterr().out)["h100-sxm"]["memory"][-1]
+    assert hbm["name"] == "hbm" and 2.0e12 < hbm["bandwidth_bytes_per_s"] <= 3.35e12  # achieved (fitted)
 
 
 def test_estimate_via_subprocess():
