@@ -81,8 +81,24 @@ class _TableFormat(Format):
         return self.values[codes]
 
 
+class SignWeights:
+    """Policy shared by the {-1, 0, +1}-valued weight formats (ternary, binary, signed binary):
+    mean-abs scales (TWN / XNOR-Net), and a MAC that only negates, masks or adds (an int2 operand)."""
+
+    def mac_operand_spec(self) -> MacOperand:
+        return MacOperand(self.kind, 1, 0, True)
+
+    @property
+    def scale_rule(self) -> str:
+        return "mean_abs"
+
+    @property
+    def mac_operand(self) -> str:
+        return "int2"
+
+
 @dataclass(frozen=True)
-class TernaryFormat(_TableFormat):
+class TernaryFormat(SignWeights, _TableFormat):
     """Ternary weights {-1, 0, +1} (2-bit codes 0, 1, 2 -> -1, 0, +1; code 3 unused).
 
     ``quantize(x, scale)`` rounds x/scale to the nearest of the three values, i.e. threshold
@@ -97,17 +113,6 @@ class TernaryFormat(_TableFormat):
     def kind(self) -> str:
         return "ternary"
 
-    def mac_operand_spec(self) -> MacOperand:
-        return MacOperand(self.kind, 1, 0, True)
-
-    @property
-    def scale_rule(self) -> str:
-        return "mean_abs"
-
-    @property
-    def mac_operand(self) -> str:
-        return "int2"
-
     @property
     def bits(self) -> int:
         return 2
@@ -118,7 +123,7 @@ class TernaryFormat(_TableFormat):
 
 
 @dataclass(frozen=True)
-class BinaryFormat(_TableFormat):
+class BinaryFormat(SignWeights, _TableFormat):
     """Binary weights {-1, +1} (1-bit codes 0 -> -1, 1 -> +1). x = 0 rounds to +1 (sign(0) = +1)."""
 
     @property
@@ -132,17 +137,6 @@ class BinaryFormat(_TableFormat):
     @property
     def kind(self) -> str:
         return "binary"
-
-    def mac_operand_spec(self) -> MacOperand:
-        return MacOperand(self.kind, 1, 0, True)
-
-    @property
-    def scale_rule(self) -> str:
-        return "mean_abs"
-
-    @property
-    def mac_operand(self) -> str:
-        return "int2"
 
     @property
     def bits(self) -> int:

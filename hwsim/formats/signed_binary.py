@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import ConfigError, InputDataError
-from hwsim.formats._base import Format, MacOperand, broadcast_param
+from hwsim.formats._base import Format, broadcast_param
+from hwsim.formats.discrete import SignWeights
 
 
 @dataclass(frozen=True)
-class SignedBinaryFormat(Format):
+class SignedBinaryFormat(SignWeights, Format):
     """1-bit codes (0 -> 0, 1 -> the region's sign) plus one sign per region.
 
     A region is a slice along ``axis`` (0, the output channel of a weight, when None). The sign of a
@@ -27,17 +28,6 @@ class SignedBinaryFormat(Format):
     @property
     def kind(self) -> str:
         return "signed_binary"
-
-    def mac_operand_spec(self) -> MacOperand:
-        return MacOperand("signed_binary", 1, 0, True)
-
-    @property
-    def scale_rule(self) -> str:
-        return "mean_abs"
-
-    @property
-    def mac_operand(self) -> str:
-        return "int2"
 
     @property
     def bits(self) -> int:
