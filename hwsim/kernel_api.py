@@ -49,8 +49,15 @@ def _bound(x):
 def _matmul2d(a, b, bits, mode, pairwise):
     """Dispatch a validated 2-D integer product to the exact (BLAS) or sequential kernel."""
     k = a.shape[1]
+    if pairwise:
+        # int16 pairs: no partial sum of |clamped pair| <= min(32768, 2 |a| |b|) leaves the accumulator
+        safe = (k + 1) // 2 * min(32768, 2 * _bound(a) * _bound(b)) < 2 ** (bits - 1)
+        if mode == _ig.MODE_SATURATE and not safe:
+            return _ig.loop_matmul(a, b, bits, mode, pairwise)
+        out = _ig.exact_matmul(a, b) - _ig.pair_excess(a, b)
+        return apply_overflow(out, bits, "wrap") if mode == _ig.MODE_WRAP else out
     safe = k * _bound(a) * _bound(b) < 2 ** (bits - 1)
-    if pairwise or (mode == _ig.MODE_SATURATE and not safe):
+    if mode == _ig.MODE_SATURATE and not safe:
         return _ig.loop_matmul(a, b, bits, mode, pairwise)
     if mode == _ig.MODE_SATURATE:
         mode = _ig.MODE_NONE
@@ -122,6 +129,11 @@ def _sub_zero_point(name, x, zp, axis_len):
     return x.astype(np.int64) - zp
 
 
+#: groups with at most this many (input x output) channels run as a direct convolution, not a GEMM
+#: per group (depthwise: 1)
+_DIRECT_MAX_CHANNELS = 16
+
+
 def _conv_out_hw(x, w, stride, padding, dilation):
     span_h = x.shape[2] + padding[0] + padding[2] - dilation[0] * (w.shape[2] - 1) - 1
     span_w = x.shape[3] + padding[1] + padding[3] - dilation[1] * (w.shape[3] - 1) - 1
@@ -129,6 +141,21 @@ def _conv_out_hw(x, w, stride, padding, dilation):
     if oh < 1 or ow < 1:
         raise ShapeError(f"convolution of {x.shape} by {w.shape} leaves no output; add padding")
     return oh, ow
+
+
+def im2col(x, kernel, stride, padding, dilation, channels=None, dtype=np.float64, fill=0, channels_last=False):
+    """Convolution patches of ``x`` (N, C, H, W): an array (N, OH, OW, cg * KH * KW) of ``dtype``.
+
+    ``channels`` = (first, count) selects a channel group (default all); ``padding`` is ONNX
+    (top, left, bottom, right), padded positions hold ``fill``; columns are k = (c, kh, kw), or
+    (kh, kw, c) with ``channels_last``. Values are copied, not rounded: ``dtype`` must hold them.
+    """
+    stride, dilation = _pair("stride", stride, 2), _pair("dilation", dilation, 2)
+    padding = _pair("padding", padding, 4)
+    oh, ow = _conv_out_hw(x, np.empty((1, 1) + tuple(kernel)), stride, padding, dilation)
+    c0, cg = channels or (0, x.shape[1])
+    cols = _conv.im2col(np.ascontiguousarray(x), c0, cg, kernel, stride, padding[:2], dilation, (oh, ow), dtype, fill, channels_last)
+    return cols.reshape(x.shape[0], oh, ow, -1)
 
 
 def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1,
@@ -170,6 +197,8 @@ def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), group
     xc = _sub_zero_point("x", x, x_zero_point, 1)
     wc = _sub_zero_point("w", w, w_zero_point, w.shape[0])
     n, og, cg = x.shape[0], w.shape[0] // groups, w.shape[1]
+    if groups > 1 and cg * og <= _DIRECT_MAX_CHANNELS:
+        return _conv.direct_conv(xc, wc, stride, padding[:2], dilation, groups, bits, mode, (oh, ow))
     out = np.empty((n, w.shape[0], oh, ow), np.int64)
     for g in range(groups):
         cols = _conv.im2col(xc, g * cg, cg, w.shape[2:], stride, padding[:2], dilation, (oh, ow))

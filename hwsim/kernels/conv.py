@@ -8,46 +8,109 @@ row, then kernel column.
 import numpy as np
 from numba import njit, prange
 
+from hwsim.kernels.intgemm import MODE_SATURATE, MODE_WRAP, _accumulate, _wrap
+
 
 @njit(cache=True, parallel=True)
-def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out):
-    """Fill ``out`` (N*oh*ow, cg*kh*kw) from channels ``c0 .. c0+cg`` of ``x``; padding is 0.
+def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, channels_last, out):
+    """Fill ``out`` (N*oh*ow, cg*kh*kw) from channels ``c0 .. c0+cg`` of ``x``.
 
-    ``ph``/``pw`` are the top/left pads; positions outside ``x`` read as zero.
+    Column order k = (c, kh, kw), or (kh, kw, c) with ``channels_last`` (MLAS's NHWC im2col).
+    ``ph``/``pw`` are the top/left pads; positions outside ``x`` read as ``fill``.
     """
     n, _, h, w = x.shape
     for row in prange(n * oh * ow):
         b = row // (oh * ow)
         y = (row // ow) % oh
         xo = row % ow
-        col = 0
         for c in range(cg):
             for i in range(kh):
                 yy = y * sh - ph + i * dh
                 for j in range(kw):
                     xx = xo * sw - pw + j * dw
+                    col = (i * kw + j) * cg + c if channels_last else (c * kh + i) * kw + j
                     if 0 <= yy < h and 0 <= xx < w:
                         out[row, col] = x[b, c0 + c, yy, xx]
                     else:
-                        out[row, col] = 0
-                    col += 1
+                        out[row, col] = fill
 
 
-def im2col(x, c0, cg, kernel, stride, pads, dilation, out_hw):
-    """Wrapper of :func:`_im2col`; returns an int64 array (N*OH*OW, cg*KH*KW).
+def im2col(x, c0, cg, kernel, stride, pads, dilation, out_hw, dtype=np.int64, fill=0, channels_last=False):
+    """Wrapper of :func:`_im2col`; returns an array of ``dtype`` (N*OH*OW, cg*KH*KW).
 
     Parameters
     ----------
     x : np.ndarray
-        Integer input (N, C, H, W), zero point already subtracted.
+        Input (N, C, H, W): integer codes (zero point already subtracted, or ``fill`` = the zero
+        point) or float values.
     c0, cg : int
         First input channel and channel count of the group.
     kernel, stride, pads, dilation, out_hw : tuple of int
         (KH, KW), (SH, SW), (top, left), (DH, DW), (OH, OW).
+    dtype : numpy dtype
+        Element type of the patches (values are copied, never rounded: pass a type that holds them).
+    fill : int or float
+        Value of padded positions.
+    channels_last : bool
+        Columns in (kh, kw, c) order instead of (c, kh, kw).
     """
     n = x.shape[0]
     (kh, kw), (oh, ow) = kernel, out_hw
-    out = np.empty((n * oh * ow, cg * kh * kw), np.int64)
+    out = np.empty((n * oh * ow, cg * kh * kw), dtype)
     _im2col(x, c0, cg, kh, kw, stride[0], stride[1], pads[0], pads[1],
-            dilation[0], dilation[1], oh, ow, out)
+            dilation[0], dilation[1], oh, ow, out.dtype.type(fill), channels_last, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _direct_conv(x, w, sh, sw, ph, pw, dh, dw, groups, bits, mode, out):
+    """Direct grouped convolution: ``out`` (N, O, OH, OW) int64 from ``x`` (N, C, H, W) and ``w``
+    (O, C/groups, KH, KW), both int64 with zero points subtracted; padding contributes 0.
+
+    Per output, k = (c, kh, kw) ascending, one accumulator step per product: saturating steps
+    clamp every partial sum; otherwise the exact int64 sum (products of |x|, |w| < 2**31, at most
+    2**31 of them, are summed without int64 overflow by the caller's bound) is wrapped once at
+    the end, which equals wrapping every step. Skipped padding products are 0 and leave every
+    accumulator rule unchanged. int64 overflow of the sum is the caller's bound, as for the
+    sequential kernel of :mod:`hwsim.kernels.intgemm`. For groups with few channels (depthwise), where a GEMM per group
+    would be all overhead.
+    """
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    _, _, oh, ow = out.shape
+    og = o // groups
+    lo = -(np.int64(1) << (bits - 1)) if bits < 64 else np.iinfo(np.int64).min
+    hi = (np.int64(1) << (bits - 1)) - 1 if bits < 64 else np.iinfo(np.int64).max
+    for idx in prange(n * o):
+        b = idx // o
+        oc = idx % o
+        c0 = (oc // og) * cg
+        for y in range(oh):
+            for xo in range(ow):
+                acc = np.int64(0)
+                for ci in range(cg):
+                    for i in range(kh):
+                        yy = y * sh - ph + i * dh
+                        if yy < 0 or yy >= h:
+                            continue
+                        for j in range(kw):
+                            xx = xo * sw - pw + j * dw
+                            if xx < 0 or xx >= wd:
+                                continue
+                            v = x[b, c0 + ci, yy, xx] * w[oc, ci, i, j]
+                            if mode == MODE_SATURATE:
+                                acc = _accumulate(acc, v, bits, mode, lo, hi)
+                            else:
+                                acc += v
+                out[b, oc, y, xo] = _wrap(acc, bits) if mode == MODE_WRAP else acc
+
+
+def direct_conv(x, w, stride, pads, dilation, groups, bits, mode, out_hw):
+    """Wrapper of :func:`_direct_conv`; ``x``, ``w`` int64 with zero points subtracted.
+
+    Returns an int64 array (N, O, OH, OW).
+    """
+    out = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), np.int64)
+    _direct_conv(np.ascontiguousarray(x, np.int64), np.ascontiguousarray(w, np.int64), stride[0], stride[1],
+                 pads[0], pads[1], dilation[0], dilation[1], groups, bits, mode, out)
     return out

@@ -131,6 +131,65 @@ def _loop_matmul(a, b, bits, mode, pairwise):
     return out
 
 
+@njit(cache=True)
+def _col_bounds(b, bmin, bmax):
+    k, n = b.shape
+    for kk in range(k):
+        lo = np.int64(b[kk, 0])
+        hi = lo
+        for j in range(1, n):
+            v = np.int64(b[kk, j])
+            lo = min(lo, v)
+            hi = max(hi, v)
+        bmin[kk], bmax[kk] = lo, hi
+
+
+@njit(cache=True, parallel=True)
+def _pair_excess(a, b, bmin, bmax, out):
+    """``out[i, j]`` = sum over pairs t of ``p - clamp(p, -32768, 32767)``, where
+    ``p = a[i, 2t] * b[2t, j] + a[i, 2t+1] * b[2t+1, j]`` (an odd last k pairs with 0).
+
+    So ``sum_t clamp(p) = a @ b - out`` exactly: the int16-saturated pair sum of VPMADDUBSW
+    from the exact (BLAS) product. A pair is visited only if it can saturate for some j:
+    ``p <= max(a0 * bmax[2t], a0 * bmin[2t]) + max(a1 * bmax[2t+1], a1 * bmin[2t+1])`` (and the
+    same with min for the lower bound), with ``bmin``/``bmax`` the extremes of each row of ``b``;
+    when both bounds are inside int16 no j saturates and the pair adds 0.
+    """
+    m, k = a.shape
+    n = b.shape[1]
+    for i in prange(m):
+        for k0 in range(0, k, 2):
+            a0 = np.int64(a[i, k0])
+            hi = max(a0 * bmax[k0], a0 * bmin[k0])
+            lo = min(a0 * bmax[k0], a0 * bmin[k0])
+            a1 = np.int64(0)
+            if k0 + 1 < k:
+                a1 = np.int64(a[i, k0 + 1])
+                hi += max(a1 * bmax[k0 + 1], a1 * bmin[k0 + 1])
+                lo += min(a1 * bmax[k0 + 1], a1 * bmin[k0 + 1])
+            if hi <= 32767 and lo >= -32768:
+                continue
+            for j in range(n):
+                p = a0 * np.int64(b[k0, j])
+                if k0 + 1 < k:
+                    p += a1 * np.int64(b[k0 + 1, j])
+                if p > 32767:
+                    out[i, j] += p - 32767
+                elif p < -32768:
+                    out[i, j] += p + 32768
+
+
+def pair_excess(a, b):
+    """What int16 pair saturation removes from ``a @ b`` (:func:`_pair_excess`); int64 (M, N)."""
+    a, b = _native(a), _native(b)
+    bmin, bmax = np.zeros(b.shape[0], np.int64), np.zeros(b.shape[0], np.int64)
+    out = np.zeros((a.shape[0], b.shape[1]), np.int64)
+    if out.size and a.shape[1]:
+        _col_bounds(b, bmin, bmax)
+        _pair_excess(a, b, bmin, bmax, out)
+    return out
+
+
 def plan_exact(a_min, a_max, b_min, b_max, k):
     """Centres and chunk length for :func:`exact_matmul`.
 

@@ -192,24 +192,27 @@ def _matmul(ctx, op, xs):
 
 
 # ------------------------------------------------------------------ conv2d
-def im2col(x: np.ndarray, kh: int, kw: int, op) -> np.ndarray:
-    """(N, C, H, W) -> (N, OH, OW, C*kh*kw) patches, k = (c, kh, kw) in C order."""
-    pt, pl, pb, pr = op.padding
-    (sh, sw), (dh, dw) = op.stride, op.dilation
-    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    win = np.lib.stride_tricks.sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
-    win = win[:, :, ::sh, ::sw, ::dh, ::dw]
-    n, c, oh, ow = win.shape[:4]
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n, oh, ow, c * kh * kw)
+def im2col(x: np.ndarray, kh: int, kw: int, op, channels=None, dtype=None, fill=0,
+           channels_last: bool = False) -> np.ndarray:
+    """(N, C, H, W) -> (N, OH, OW, C*kh*kw) patches, k = (c, kh, kw) in C order, by
+    :func:`hwsim.kernel_api.im2col` (``channels``, ``fill``, ``channels_last`` as there)."""
+    return kernel_api.im2col(x, (kh, kw), op.stride, op.padding, op.dilation, channels,
+                             x.dtype if dtype is None else dtype, fill, channels_last)
 
 
 def conv2d_float(x: np.ndarray, w: np.ndarray, op, dot=np.dot) -> np.ndarray:
     """Grouped conv2d by im2col and ``dot(cols (P, K), w (K, Og))``; float64 (N, O, OH, OW)."""
     o, cg, kh, kw = w.shape
     og = o // op.groups
+    if op.groups > 1 and dot is np.dot:  # every group in one stacked product (depthwise: 1000s of groups)
+        cols = im2col(x, kh, kw, op)
+        n, oh, ow, _ = cols.shape
+        cols = cols.reshape(n * oh * ow, op.groups, -1).transpose(1, 0, 2)
+        res = np.matmul(cols, w.reshape(op.groups, og, -1).transpose(0, 2, 1))  # (groups, P, og)
+        return res.transpose(1, 0, 2).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
     outs = []
     for g in range(op.groups):
-        cols = im2col(x[:, g * cg:(g + 1) * cg], kh, kw, op)
+        cols = im2col(x, kh, kw, op, (g * cg, cg))
         n, oh, ow, k = cols.shape
         res = dot(cols.reshape(-1, k), w[g * og:(g + 1) * og].reshape(og, -1).T)
         outs.append(res.reshape(n, oh, ow, og))
@@ -257,12 +260,12 @@ def _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow) -> np.ndarray:
     og = o // op.groups
     outs = []
     for g in range(op.groups):
-        cols = im2col(cx[:, g * cg:(g + 1) * cg] - zx, kh, kw, op)
+        cols = im2col(cx, kh, kw, op, (g * cg, cg), dtype=np.int64, fill=zx, channels_last=True)
         n, oh, ow, _ = cols.shape
-        cols = cols.reshape(n, oh, ow, cg, kh, kw).transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, -1)
+        cols = cols.reshape(n * oh * ow, -1)
         wg = cw[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T
         zg = zw[g * og:(g + 1) * og] if zw.size > 1 else zw
-        acc = _int_dot(ctx, cols + zx, zx, wg.astype(np.int64), zg.reshape(1, -1),
+        acc = _int_dot(ctx, cols, zx, wg.astype(np.int64), zg.reshape(1, -1),
                        bits, overflow, True)
         outs.append(acc.reshape(n, oh, ow, og))
     return np.concatenate(outs, axis=-1).transpose(0, 3, 1, 2)

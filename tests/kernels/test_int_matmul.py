@@ -138,3 +138,23 @@ def test_qlinear_pairwise_adds_zero_point_terms_after_the_raw_sum(rng):
     want = kernel_api.requantize(acc, np.float32(1 / 512), 128, "onnxruntime", np.uint8)
     np.testing.assert_array_equal(got, want)
     assert not np.array_equal(raw, a.astype(np.int64) @ b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 6), k=st.integers(0, 80), n=st.integers(1, 7), seed=st.integers(0, 2**31),
+       da=st.sampled_from([np.uint8, np.int8, np.int16]), db=st.sampled_from([np.int8, np.uint8]),
+       extreme=st.booleans(), bits=st.sampled_from([32, 64]))
+def test_pairwise_exact_minus_excess_matches_oracle(m, k, n, seed, da, db, extreme, bits):
+    """The BLAS product minus the pair excess equals the sequential int16-pair oracle, including
+    operands at the ends of their ranges (every pair saturating, both signs) and an odd last k."""
+    rng = np.random.default_rng(seed)
+    a, b = _rand(rng, da, (m, k)), _rand(rng, db, (k, n))
+    if extreme:
+        ia, ib = np.iinfo(da), np.iinfo(db)
+        a = rng.choice(np.array([ia.min, ia.max, 0], np.int64), (m, k)).astype(da)
+        b = rng.choice(np.array([ib.min, ib.max], np.int64), (k, n)).astype(db)
+    got = kernel_api.int_matmul(a, b, bits, "wrap", pairwise_int16=True)
+    np.testing.assert_array_equal(got, ref.int_matmul(a, b, bits, "wrap", True))
+    excess = kernel_api._ig.pair_excess(a, b)
+    np.testing.assert_array_equal(a.astype(np.int64) @ b.astype(np.int64) - excess,
+                                  ref.int_matmul(a, b, 64, "none", True))
