@@ -8,6 +8,7 @@ each names a *family* from the explicit registry :data:`FAMILIES`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from importlib import resources
@@ -54,6 +55,12 @@ def _bundled_dir():
 
 def bundled_models() -> dict[str, ModelSpec]:
     """Name -> spec of every model YAML shipped in ``models/``."""
+    return dict(_bundled_models())
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_models() -> dict[str, ModelSpec]:
+    """Parsed once per process: the bundled files do not change while it runs, specs are frozen."""
     out = {}
     for entry in sorted(_bundled_dir().iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".yaml"):
