@@ -62,6 +62,7 @@ class Store:
     def __init__(self, out: str | Path, sch, resume: bool):
         self.out, self.schema = Path(out), sch
         self.parts = self.out.with_name(self.out.name + ".parts")
+        self.resume = resume  # without it, rows already in ``out`` are replaced, never merged
         if not resume:
             shutil.rmtree(self.parts, ignore_errors=True)
         self.parts.mkdir(parents=True, exist_ok=True)
@@ -70,7 +71,7 @@ class Store:
     def _tables(self) -> list:
         import pyarrow.parquet as pq
 
-        files = ([self.out] if self.out.is_file() else []) + sorted(self.parts.glob("*.parquet"))
+        files = ([self.out] if self.resume and self.out.is_file() else []) + sorted(self.parts.glob("*.parquet"))
         out = []
         for f in files:
             try:

@@ -54,3 +54,13 @@ def test_resume_refuses_a_file_of_another_spec(tmp_path):
     s.finish(["latency_s"])
     with pytest.raises(ConfigError, match="another SPEC"):
         Store(out, schema({}, ["sram"], []), resume=True)
+
+
+def test_without_resume_an_existing_file_is_replaced_not_merged(tmp_path):
+    out = tmp_path / "r.parquet"
+    old = Store(out, schema({}, ["sram"], []), resume=False)  # rows of another SPEC
+    old.append([{**_row(7, 7.0), "point_id": "old"}])
+    old.finish(["latency_s"])
+    s = Store(out, SCHEMA, resume=False)
+    s.append([_row(1, 1.0)])
+    assert s.finish(["latency_s"]).column("point_id").to_pylist() == ["id1"]
