@@ -71,8 +71,8 @@ def _sensitivities(space: Space) -> tuple[dict, dict, dict]:
     metric = acc.metric if acc else "proxy"
     graphs, sens = {}, {}
     for m in spec.models:
-        tb = tables(m, base, union, metric, acc.calib if acc else None, acc.samples if acc else None,
-                    seed=spec.seed)
+        tb = tables(m, base, choices=union, metric=metric, calib=acc.calib if acc else None,
+                    samples=acc.samples if acc else None, seed=spec.seed)
         graphs[m], sens[m] = tb.graph, tb.sensitivity
     return graphs, sens, choices
 
