@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,12 +231,3 @@ def _check_models(spec: SweepSpec) -> None:
                 QuantConfig.load(q.config)
             except HwsimError as exc:
                 raise ConfigError(f"quantization[{j}].config: {exc}") from None
-
-
-def objective_count(space: Space) -> int:
-    """Points in the space (for progress and messages)."""
-    return len(space.points)
-
-
-def is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

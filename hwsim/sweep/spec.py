@@ -120,15 +120,36 @@ class TargetSpec(_Spec):
                                     "{range: [lo, hi], points: N} or {log_range: [lo, hi], points: N}.")
     label: str | None = Field(None, description="Name of this hardware family in the rows (default: base).")
 
-    @field_validator("vary")
+    @field_validator("vary", mode="before")
     @classmethod
-    def _lists(cls, v):
+    def _values(cls, v):
+        """Each entry: a non-empty list, {range: ...} or {log_range: ...}; one message per bad entry."""
+        if not isinstance(v, dict):
+            return v
+        out = {}
         for path, values in v.items():
-            if not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", path):
+            if not isinstance(path, str) or not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", path):
                 raise ValueError(f"{path!r} is not a dotted field path like compute.rows")
-            if isinstance(values, list) and not values:
-                raise ValueError(f"{path}: the list of values is empty")
-        return v
+            out[path] = _vary_values(path, values)
+        return out
+
+
+def _vary_values(path: str, values: Any):
+    if isinstance(values, list):
+        if not values:
+            raise ValueError(f"{path}: the list of values is empty")
+        return values
+    kind = LogRange if isinstance(values, dict) and "log_range" in values else Range
+    if not isinstance(values, dict) or not ({"range", "log_range"} & set(values)):
+        raise ValueError(f"{path}: give a list of values, {{range: [lo, hi], points: N}} or "
+                         f"{{log_range: [lo, hi], points: N}}")
+    try:
+        return kind(**values)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        where = ".".join(str(x) for x in e["loc"])
+        msg = "unknown field; remove it" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
+        raise ValueError(f"{path}{'.' + where if where else ''}: {msg}") from None
 
 
 class Budgets(_Spec):
@@ -232,8 +253,7 @@ class SweepSpec(_Spec):
     quantization: list[Quant] = Field(min_length=1, description="Formats, configs or solves tried at every point.")
     sampling: Sampling = Field(default_factory=Sampling)
     objectives: list[Literal["latency_s", "energy_j", "area_mm2", "weight_bytes", "accuracy_proxy"]] = Field(
-        ["latency_s", "energy_j"], min_length=1,
-                                                  description="Minimised; rows on the front get pareto = true.")
+        ["latency_s", "energy_j"], min_length=1, description="Minimised; rows on the front get pareto = true.")
     accuracy: Accuracy | None = Field(None, description="Add accuracy_proxy to every row.")
     seed: int = Field(0, ge=0, description="Seed of synthetic weights and calibration inputs.")
 
@@ -267,7 +287,7 @@ def _location(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part not in ("list[any]", "LogRange", "Range", "function-after[_bounds(), Range]"):
+        else:
             out += ("." if out else "") + str(part)
     return out
 

@@ -16,9 +16,6 @@ import numpy as np
 from hwsim.errors import HwsimError
 from hwsim.sweep.space import Point, build_target
 
-STATUSES = ("ok", "infeasible", "error")
-
-
 @dataclass(frozen=True)
 class Job:
     """Everything a worker needs besides the points; built once in the client."""
