@@ -138,21 +138,26 @@ def _conv_transpose(ctx, node):
 
 
 # ------------------------------------------------------------------ LSTM / GRU
+def _real(ctx, node, i: int) -> np.ndarray:
+    """A float constant input, or a DequantizeLinear'd one as the float32 values the LSTM / GRU reads."""
+    v = ctx.values[node.input[i]]
+    if isinstance(v, QConst):
+        ctx.g.notes.append(f"{node.op_type} '{node.name or node.output[0]}': quantized input {i} read as the "
+                           "float values DequantizeLinear gives (the recurrent weights are not re-quantized)")
+        return v.real()
+    if not isinstance(v, Const):
+        raise ctx.fail(node, f"input {i} ('{node.input[i]}') is computed at run time; hwsim needs it constant")
+    return np.asarray(v.value, np.float32)
+
+
 def _recurrent_weights(ctx, node, gates: int, hidden: int, dirs: int) -> tuple[str, str]:
-    """(W|R weight, bias) tensors: float constants concatenated (quantized W/R are refused)."""
-    w, r = (ctx.values[node.input[i]] for i in (1, 2))
-    if not (isinstance(w, Const) and isinstance(r, Const)):
-        raise ctx.fail(node, "W and R must be float constants (quantized or run-time recurrent weights are "
-                             "not supported)")
-    wr = np.concatenate([np.asarray(w.value, np.float32), np.asarray(r.value, np.float32)], axis=2)
+    """(W|R weight, bias) tensors: W and R (float, or dequantized constants) concatenated."""
+    wr = np.concatenate([_real(ctx, node, 1), _real(ctx, node, 2)], axis=2)
     out = node.output[0] or node.name
     ctx.values[f"{out}.WR"] = Const(wr, True)
     wname = ctx.place(f"{node.input[1]}|{node.input[2]}", ctx.values[f"{out}.WR"], "weight")
     if ctx.input(node, 3):
-        b = ctx.values[node.input[3]]
-        if not isinstance(b, Const):
-            raise ctx.fail(node, "B must be a constant")
-        bname = ctx.place(node.input[3], Const(np.asarray(b.value, np.float32), True), "bias")
+        bname = ctx.place(f"{node.input[3]}.float", Const(_real(ctx, node, 3), True), "bias")
     else:
         bname = ctx.place(f"{out}.B", Const(np.zeros((dirs, 2 * gates * hidden), np.float32)), "const")
     return wname, bname

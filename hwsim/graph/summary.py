@@ -60,5 +60,5 @@ def _label(graph: Graph, op) -> str:
     if op.op == "conv2d" and op.groups > 1:
         c = graph.tensors[op.inputs[0]].shape[1]
         return "conv2d/dw" if op.groups == c else f"conv2d/g{op.groups}"
-    fn = getattr(op, "fn", None) or getattr(op, "kind", None)
+    fn = getattr(op, "fn", None) or getattr(op, "kind", None) or getattr(op, "op_type", None)
     return f"{op.op}/{fn}" if fn else op.op

@@ -240,3 +240,25 @@ def test_integer_path_equals_float_on_the_quantized_values(kind, tmp_path):
     ctx_ref = ExecContext(graph=gq, reference=True)
     want = EXECUTORS[kind](ctx_ref, op, [xq, wq, b])
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-4 * np.abs(want).max())
+
+
+def test_lstm_with_dequantized_weights_matches_onnxruntime(tmp_path):
+    """quantize_static-style QDQ around LSTM weights: the LSTM reads DequantizeLinear's floats."""
+    rng = np.random.default_rng(3)
+    hid, isz = 4, 3
+    w = rng.integers(-100, 100, (1, 16, isz)).astype(np.int8)
+    r = rng.integers(-100, 100, (1, 16, hid)).astype(np.int8)
+    nodes = [h.make_node("DequantizeLinear", ["Wq", "s"], ["W"]), h.make_node("DequantizeLinear", ["Rq", "s"], ["R"]),
+             h.make_node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], hidden_size=hid)]
+    inits = [nh.from_array(w, "Wq"), nh.from_array(r, "Rq"), nh.from_array(np.float32(0.01), "s")]
+    model = h.make_model(h.make_graph(nodes, "g", [h.make_tensor_value_info("X", 1, [5, 2, isz])],
+                                      [h.make_empty_tensor_value_info("Y"), h.make_empty_tensor_value_info("Y_h")],
+                                      inits), opset_imports=[h.make_opsetid("", 17)])
+    path = str(tmp_path / "q.onnx")
+    onnx.save(model, path)
+    feeds = {"X": rng.standard_normal((5, 2, isz)).astype(np.float32)}
+    want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, feeds)
+    g = load_onnx(path, {})
+    got = run(g, feeds).output_values
+    np.testing.assert_allclose(got["Y"], want[0], atol=1e-6)
+    assert any("DequantizeLinear" in n for n in g.notes)
