@@ -44,32 +44,17 @@ def add_inputs_arg(p: argparse.ArgumentParser) -> None:
 
 
 def input_values(args: argparse.Namespace) -> dict | None:
-    """The arrays of --inputs, if given (read once per command)."""
+    """The arrays of --inputs named like the graph inputs of an ONNX MODEL (its shapes and control
+    values; other members are not decompressed), or None."""
     path = getattr(args, "inputs", None)
-    if not path:
+    if not path or not str(args.model).endswith(".onnx"):
         return None
     if getattr(args, "_input_values", None) is None:
+        from hwsim.graph.onnx import input_names
         from hwsim.sim.boundary import read_npz
 
-        # Only the members an ONNX model takes as graph inputs are decompressed: a zoo or YAML model
-        # takes no shapes or control values from them, and an unused member is never inflated.
-        names = _onnx_input_names(getattr(args, "model", ""))
-        args._input_values = read_npz(path, names=names) if names else {}
+        args._input_values = read_npz(path, names=input_names(args.model))
     return args._input_values
-
-
-def _onnx_input_names(model) -> list[str]:
-    """Graph-input names of an ``.onnx`` model file (initializers excluded); [] for any other model."""
-    if not str(model).endswith(".onnx"):
-        return []
-    import onnx
-
-    try:
-        proto = onnx.load(str(model), load_external_data=False)
-    except Exception:  # unreadable here: load_model reports it with its own message
-        return []
-    inits = {t.name for t in proto.graph.initializer}
-    return [i.name for i in proto.graph.input if i.name not in inits]
 
 
 def load_graph(args: argparse.Namespace):

@@ -160,6 +160,7 @@ def load_onnx(path: str | Path, shapes: dict[str, int | tuple[int, ...]],
     _keep_output_names(model)
     ctx = Importer(model, Path(path).stem)
     ctx.elem_types = _elem_types(model)
+    ctx.run_values = dict(values or {})
     _bind_inputs(ctx, model, dict(shapes), constants or {}, values or {})
     _walk(ctx, model)
     _outputs(ctx, model)
@@ -182,6 +183,16 @@ def read_model(path: str | Path) -> onnx.ModelProto:
         raise ConfigError(f"{path}: not an ONNX model (no graph outputs or opset); export it again "
                           "with torch.onnx.export or check the file")
     return model
+
+
+def input_names(path: str | Path) -> list[str]:
+    """Names of the graph inputs (not initializers) of an ONNX file, read without weights."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:
+        return []  # load_onnx reports the unreadable file
+    inits = {t.name for t in model.graph.initializer}
+    return [i.name for i in model.graph.input if i.name not in inits]
 
 
 def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
@@ -399,16 +410,16 @@ def _convert(ctx: Importer, node: onnx.NodeProto, opset: int, where: str):
         if std and node.op_type in onnx_generic.MAC_OPS:
             raise ctx.fail(node, "a MAC op hwsim has no kernel for")
         raise UnsupportedOpError(_label(node, where))
-    inside = _unknown_inside(node, opset, where)
-    if inside:
-        raise UnsupportedOpError(", ".join(inside))
     try:
         handler = PRE.get(node.op_type) if std else None
         if handler is not None and handler(ctx, node):
             return None
         branch = onnx_generic.taken_branch(ctx, node)
-        if branch is not None:
+        if branch is not None:  # its nodes are walked (and checked) like any others
             return branch
+        inside = _unknown_inside(node, opset, where)
+        if inside:
+            raise UnsupportedOpError(", ".join(inside))
         if all(ctx.is_const(n) for n in list(node.input) + onnx_generic.outer_names(node) if n):
             ctx.fold(node)
         elif std and node.op_type in CONVERTERS:

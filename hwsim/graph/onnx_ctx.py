@@ -27,6 +27,8 @@ class Importer:
         self.model = model
         self.values: dict[str, Value] = {}
         self.elem_types: dict[str, int] = {}
+        #: the inputs the model will run on, when given (shapes of value-dependent outputs)
+        self.run_values: dict = {}
         self.consumers: dict[str, list[onnx.NodeProto]] = {}
         self._placed: dict[tuple, str] = {}
         self._materialized: dict[str, str] = {}

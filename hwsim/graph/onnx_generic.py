@@ -193,10 +193,48 @@ def infer_outputs(ctx: Importer, node: onnx.NodeProto, names, types, shapes) -> 
         dims = None if tt is None or not tt.HasField("shape") else [
             d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         if not tt or not tt.elem_type or dims is None or any(d is None for d in dims):
-            raise ctx.fail(node, f"the shape of output '{o}' depends on run-time values (onnx shape inference "
-                                 "cannot give it a static shape)")
+            seen = observed_outputs(ctx, node, names, types)
+            if seen is None:
+                raise ctx.fail(node, f"the shape of output '{o}' depends on run-time values (onnx shape inference "
+                                     "cannot give it a static shape; give the inputs to import it for them)")
+            ctx.g.notes.append(f"{node.op_type} '{node.name or o}': output shapes depend on values; imported for "
+                               f"the given inputs ({', '.join(str(s) for _, s in seen if s)})")
+            return seen
         result.append((tt.elem_type, tuple(int(d) for d in dims)))
     return result
+
+
+def observed_outputs(ctx: Importer, node: onnx.NodeProto, names, types) -> list | None:
+    """(type, shape) of the node's outputs for the inputs the model will run on (``values`` of
+    load_onnx): the IR built so far runs its float reference on them and the node is evaluated by
+    ``onnx.reference``. None when the inputs are not known."""
+    from onnx.reference import ReferenceEvaluator
+
+    from hwsim.sim.boundary import read_inputs
+    from hwsim.sim.runner import float_reference
+
+    run_values = ctx.run_values
+    if not run_values or any(n not in run_values for n in ctx.g.inputs):
+        return None
+    real, _ = read_inputs(ctx.g, {n: run_values[n] for n in ctx.g.inputs})
+    ref = float_reference(ctx.g, real).values
+    feeds = {}
+    for n, et in zip(names, types):
+        v = ctx.values[n]
+        arr = v.value if isinstance(v, Const) else ref[ctx.act(n)]
+        feeds[n] = np.asarray(arr).astype(helper.tensor_dtype_to_np_dtype(et))
+    ins = [helper.make_tensor_value_info(n, et, None) for n, et in zip(names, types)]
+    outs = [helper.make_tensor_value_info(o, 0, None) for o in node.output if o]
+    model = helper.make_model(helper.make_graph([node], "observe", ins, outs), opset_imports=list(ctx.model.opset_import))
+    res = iter(ReferenceEvaluator(model).run(None, feeds))
+    out = []
+    for o in node.output:
+        if not o:
+            out.append((0, ()))
+            continue
+        a = np.asarray(next(res))
+        out.append((helper.np_dtype_to_tensor_dtype(a.dtype), tuple(int(d) for d in a.shape)))
+    return out
 
 
 def _static(v: onnx.ValueInfoProto) -> tuple[int, tuple[int, ...]] | None:

@@ -66,7 +66,12 @@ def _onnx(ctx, op, xs):
         raise InputDataError(f"{op.op_type} '{op.name}': its ONNX definition fails on these inputs "
                              f"({type(exc).__name__}: {str(exc)[:300]})") from None
     k = [o for o in node.output if o].index(node.output[op.index])
-    return np.asarray(results[k])
+    out = np.asarray(results[k])
+    if out.shape != tuple(op.out_shape):
+        raise InputDataError(f"{op.op_type} '{op.name}' gives shape {out.shape} on these inputs; the model was "
+                             f"imported for {tuple(op.out_shape)} (its output shape depends on values: import it "
+                             "again with these inputs)")
+    return out
 
 
 # ------------------------------------------------------------------ Resize in numpy

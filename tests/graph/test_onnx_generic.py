@@ -191,3 +191,37 @@ def test_loop_without_macs_runs_generically_with_a_macs_body_refused(tmp_path):
     path = _save(model, tmp_path, "mm.onnx")
     with pytest.raises(UnsupportedOpError, match=r"Loop \(node 'sum_n'\).*MatMul"):
         load_onnx(path, {}, values=feed)
+
+
+def test_an_unknown_op_in_the_untaken_branch_does_not_matter(tmp_path):
+    x = h.make_tensor_value_info("x", TP.FLOAT, [2])
+    odd = h.make_graph([h.make_node("Mystery", ["x"], ["t"], domain="my.domain")], "odd", [],
+                       [h.make_tensor_value_info("t", TP.FLOAT, None)])
+    ok = h.make_graph([h.make_node("Neg", ["x"], ["e"])], "ok", [], [h.make_tensor_value_info("e", TP.FLOAT, None)])
+    flag = h.make_tensor_value_info("flag", TP.BOOL, [])
+    model = h.make_model(h.make_graph([h.make_node("If", ["flag"], ["y"], name="pick", then_branch=odd, else_branch=ok)],
+                                      "g", [x, flag], [h.make_tensor_value_info("y", TP.FLOAT, None)]),
+                         opset_imports=[h.make_opsetid("", 18), h.make_opsetid("my.domain", 1)])
+    path = _save(model, tmp_path)
+    feed = {"x": np.array([1.0, -2.0], np.float32), "flag": np.array(False)}
+    g = load_onnx(path, {}, values=feed)
+    np.testing.assert_allclose(run(g, feed).output_values["y"], [-1.0, 2.0])
+    with pytest.raises(UnsupportedOpError, match=r"my.domain.Mystery \(node '.*' in If 'pick' then_branch\)"):
+        load_onnx(path, {}, values={**feed, "flag": np.array(True)})
+
+
+def test_value_dependent_shapes_are_imported_for_the_given_inputs(tmp_path):
+    x = h.make_tensor_value_info("x", TP.FLOAT, [3, 4])
+    nodes = [h.make_node("Greater", ["x", "zero"], ["pos"]), h.make_node("NonZero", ["pos"], ["idx"], name="nz"),
+             h.make_node("Transpose", ["idx"], ["idx_t"], perm=[1, 0]), h.make_node("GatherND", ["x", "idx_t"], ["vals"]),
+             h.make_node("Relu", ["vals"], ["y"])]
+    path = _save(_model(nodes, [x], [h.make_tensor_value_info("y", TP.FLOAT, None)],
+                        [nh.from_array(np.float32(0), "zero")]), tmp_path)
+    feed = {"x": np.array([[1, -2, 3, 0], [-1, 5, 6, -7], [0, 0, 2, 1]], np.float32)}
+    with pytest.raises(UnsupportedOpError, match=r"NonZero \(node 'nz'\).*depends on run-time values"):
+        load_onnx(path, {})
+    g = load_onnx(path, {}, values=feed)
+    assert g.tensors["y"].shape == (6,) and any("NonZero 'nz'" in n for n in g.notes)
+    np.testing.assert_allclose(run(g, feed).output_values["y"], _ort(path, feed)["y"])
+    with pytest.raises(Exception, match="imported for"):
+        run(g, {"x": -feed["x"]})  # another count of positives: refused, not mis-shaped
