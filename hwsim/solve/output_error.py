@@ -25,7 +25,7 @@ from typing import Callable
 import networkx as nx
 import numpy as np
 
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, MemoryLimitError
 from hwsim.graph.annotate import apply_config
 from hwsim.graph.ir import Graph
 from hwsim.sim.metrics import class_labels
@@ -153,9 +153,13 @@ def _descendants(g, layer, after, chs, firsts, ref, seed, stacked) -> list[dict]
         if all(_stacks(post.tensors[n].shape, bigpost.tensors[n].shape, m) for n in names + post.outputs):
             feed = {n: np.concatenate([f[n] if n in f else ref[n] for f in firsts]).astype(np.float32) for n in names}
             rest = FloatCache(values={n: np.concatenate([ref[n]] * m) for n in _needed(bigpost)}, inputs={})
-            r = _run(bigpost, _where(layer, chs), feed, rest, seed)
-            return [{o: v[k * len(v) // m:(k + 1) * len(v) // m] for o, v in r.output_values.items()}
-                    for k in range(m)]
+            try:
+                r = _run(bigpost, _where(layer, chs), feed, rest, seed)
+            except MemoryLimitError:  # m times the samples do not fit: one run per choice below
+                r = None
+            if r is not None:
+                return [{o: v[k * len(v) // m:(k + 1) * len(v) // m] for o, v in r.output_values.items()}
+                        for k in range(m)]
     rest = FloatCache(values={n: ref[n] for n in _needed(post)}, inputs={})
     return [_run(post, _where(layer, [ch]), {n: np.asarray(f[n] if n in f else ref[n], np.float32) for n in names},
                  rest, seed).output_values for ch, f in zip(chs, firsts)]

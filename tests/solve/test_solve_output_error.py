@@ -231,3 +231,22 @@ def test_stacked_choices_equal_one_run_per_choice(digits16):
     one = measure(g, chs, data)
     stacked = measure(g, chs, data, batched=lambda m: load_model(DIGITS, {"batch": 16 * m}))
     np.testing.assert_array_equal(one.values, stacked.values)
+
+
+def test_stacked_run_that_does_not_fit_falls_back_to_one_run_per_choice(digits16, monkeypatch):
+    from hwsim import sim
+    from hwsim.errors import MemoryLimitError
+
+    g, data = digits16
+    chs = parse_choices("w=int8,int2;a=int8")
+    want = measure(g, chs, data).values
+    real = sim.run
+
+    def small_machine(graph, inputs, **kw):
+        if next(iter(inputs.values())).shape[0] > 16:
+            raise MemoryLimitError("needs more memory than available")
+        return real(graph, inputs, **kw)
+
+    monkeypatch.setattr(sim, "run", small_machine)
+    got = measure(g, chs, data, batched=lambda m: load_model(DIGITS, {"batch": 16 * m}))
+    np.testing.assert_array_equal(want, got.values)
