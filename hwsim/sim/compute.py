@@ -111,7 +111,7 @@ def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False):
     if not pairwise:
         return kernel_api.int_matmul(a - az, b - bz, bits, overflow)
     raw = kernel_api.int_matmul(a, b, bits, overflow, pairwise_int16=True)
-    corr = -bz * a.sum(-1, keepdims=True) - az * b.sum(0) + a.shape[-1] * az * bz
+    corr = -bz * a.sum(-1, keepdims=True, dtype=np.int64) - az * b.sum(0, dtype=np.int64) + a.shape[-1] * az * bz
     return kernel_api.apply_overflow(raw + corr, bits, overflow)
 
 
@@ -260,7 +260,7 @@ def _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow) -> np.ndarray:
     og = o // op.groups
     outs = []
     for g in range(op.groups):
-        cols = im2col(cx, kh, kw, op, (g * cg, cg), dtype=np.int64, fill=zx, channels_last=True)
+        cols = im2col(cx, kh, kw, op, (g * cg, cg), dtype=np.uint8, fill=zx, channels_last=True)  # u8 codes
         n, oh, ow, _ = cols.shape
         cols = cols.reshape(n * oh * ow, -1)
         wg = cw[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T

@@ -158,3 +158,23 @@ def test_pairwise_exact_minus_excess_matches_oracle(m, k, n, seed, da, db, extre
     excess = kernel_api._ig.pair_excess(a, b)
     np.testing.assert_array_equal(a.astype(np.int64) @ b.astype(np.int64) - excess,
                                   ref.int_matmul(a, b, 64, "none", True))
+
+
+@settings(max_examples=25, deadline=None)
+@given(dx=st.sampled_from([np.uint8, np.int8, np.int16]), seed=st.integers(0, 2**31),
+       mode_bits=st.sampled_from([("wrap", 32), ("wrap", 16), ("none", 64)]), extreme=st.booleans(),
+       cg=st.sampled_from([1, 5, 70, 130]), groups=st.sampled_from([1, 2]))
+def test_int_conv2d_8bit_patches_match_oracle(dx, seed, mode_bits, extreme, cg, groups):
+    """8-bit patches padded with the zero point (x @ w - zx * colsum w): max-magnitude codes,
+    zero points at the ends of the range, K = cg * 9 past one float32 chunk (2**24 / (255 * 128))."""
+    rng = np.random.default_rng(seed)
+    mode, bits = mode_bits
+    x, w = _rand(rng, dx, (1, cg * groups, 5, 4)), _rand(rng, np.int8, (3 * groups, cg, 3, 3))
+    info = np.iinfo(dx)
+    if extreme:
+        x = rng.choice(np.array([info.min, info.max], np.int64), x.shape).astype(dx)
+        w = rng.choice(np.array([-128, 127], np.int64), w.shape).astype(np.int8)
+    xzp = int(rng.choice([info.min, info.max, 0]))
+    got = kernel_api.int_conv2d(x, w, (1, 2), (1, 2, 0, 1), (1, 1), groups, bits, mode, xzp, 0)
+    want = ref.int_conv2d(x, w, (1, 2), (1, 2, 0, 1), (1, 1), groups, bits, mode, xzp, 0)
+    np.testing.assert_array_equal(got, want)
