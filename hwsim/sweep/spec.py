@@ -264,6 +264,10 @@ class SweepSpec(_Spec):
         if self.accuracy is not None and any(q.config for q in self.quantization):
             raise ValueError("accuracy is computed for weights/activations and solve entries; a config entry has "
                              "no per-layer sensitivity here: drop accuracy or the config entries")
+        if self.accuracy is not None and any((q.weights is None) != (q.activations is None) for q in self.quantization
+                                             if q.solve is None and q.config is None):
+            raise ValueError("accuracy needs both weights and activations in every uniform entry (the sensitivity "
+                             "of a format pair); add the missing one")
         if self.grid_size() > 10 ** 7:
             raise ValueError(f"the grid has {self.grid_size():.3g} points; sample it (method: random / sobol / lhs)")
         labels = [q.label for q in self.quantization]

@@ -46,6 +46,8 @@ def test_the_issue_spec_as_written():
     (_spec(quantization=[{"weights": "int8", "config": "x.yaml"}]), r"quantization\[0\].*exactly one"),
     (_spec(quantization=[{"weights": "int7.5"}]), r"quantization\[0\]\.weights"),
     (_spec(objectives=["latency_s", "accuracy_proxy"]), "needs an accuracy: block"),
+    (_spec(objectives=["latency_s"], accuracy={"metric": "proxy"}, quantization=[{"weights": "int4"}]),
+     "accuracy needs both weights and activations"),
     (_spec(sampling={"method": "sobol"}), "needs n"),
     (_spec(sampling={"method": "grid", "n": 4}), "n applies to random"),
     (_spec(quantization=[{"solve": {"budgets": {}}}]), "at least one limit"),
