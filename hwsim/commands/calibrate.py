@@ -9,8 +9,8 @@ from hwsim.commands.common import check_output, write_error
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("calibrate", help="fit a target's rates, overheads and energies to measurements")
-    p.add_argument("target", metavar="TARGET", nargs="?", help="starting target (bundled name or .yaml path)")
-    p.add_argument("measurements", metavar="MEASUREMENTS.jsonl", nargs="?", help="measurement file")
+    p.add_argument("target", metavar="TARGET", help="starting target (bundled name or .yaml path)")
+    p.add_argument("measurements", metavar="MEASUREMENTS.jsonl", help="measurement file (hwsim/fidelity/records.py)")
     p.add_argument("--out", required=True, metavar="FITTED.yaml", help="where to write the fitted target")
     p.add_argument("--holdout", type=float, default=0.3, help="fraction of records kept out of the fit (default 0.3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/held-out split")
@@ -38,13 +38,10 @@ def _by_kind(v) -> list[str]:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    from hwsim.errors import ConfigError
     from hwsim.fidelity.calibrate import calibrate
     from hwsim.fidelity.yaml_out import target_yaml
 
     check_output(args.out, "--out")
-    if args.target is None or args.measurements is None:
-        raise ConfigError("give TARGET and MEASUREMENTS.jsonl (e.g. hwsim calibrate h100-sxm runs.jsonl --out fit.yaml)")
     c = calibrate(args.target, args.measurements, holdout=args.holdout, seed=args.seed)
     try:
         with open(args.out, "w") as f:

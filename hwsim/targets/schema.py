@@ -270,8 +270,11 @@ class Target(_Record):
     static_power_w: float = Field(ge=0, description="Leakage and always-on power while running, W.")
     layer_overhead_s: float = Field(0.0, ge=0, description="Fixed time per layer (kernel launch, sync), s.")
     energy_scope: Literal["board", "chip", "core"] | None = Field(
-        None, description="What the energy model covers: the whole board (as NVML or a wall meter measures), "
-                          "the chip (package, RAPL) or the compute core alone; null = not stated.")
+        None, description="What the energy model covers: 'board' = the whole board or module with its memory "
+                          "and static power (as NVML or a wall meter measures); 'chip' = the die, plus the "
+                          "energy of the DRAM accesses where the target prices a DRAM level; 'core' = the "
+                          "compute core alone; null = not stated. validate compares energy only where a "
+                          "measurement's scope is the same.")
     idle_power_w: float | None = Field(None, ge=0, description="Power while idle, drawn during each layer's "
                                        "layer_overhead_s (launch gaps); null = static_power_w.")
     power_cap_w: float | None = Field(None, gt=0, description="Power limit: when a layer's static + dynamic power "
