@@ -16,7 +16,8 @@ def add_parsers(sub) -> None:
         description="Evaluate every point of a SPEC (models, targets with varied fields, quantization) and "
                     "write one row per point to Parquet as points finish. Without --cluster a local Dask "
                     "cluster of worker processes runs the sweep; with --cluster an existing scheduler does.")
-    p.add_argument("spec", metavar="SPEC.yaml", help="sweep SPEC (README section 'Sweep: hardware x quantization co-design', examples/codesign/sweep.yaml)")
+    p.add_argument("spec", metavar="SPEC.yaml", help="sweep SPEC (README section 'Sweep: hardware x quantization "
+                                                     "co-design'; example: examples/codesign/sweep.yaml)")
     p.add_argument("--out", required=True, metavar="OUT.parquet", help="Parquet file of the rows")
     p.add_argument("--cluster", metavar="tcp://HOST:8786", help="address of a running Dask scheduler")
     p.add_argument("--workers", type=positive_int, metavar="N",
