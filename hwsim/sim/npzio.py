@@ -16,25 +16,11 @@ import zipfile
 import numpy as np
 
 from hwsim.errors import InputDataError
+from hwsim.sim import memory
 from hwsim.render import si
 from hwsim.yamlio import brief
 
 _FIX = "write it with numpy.savez(path, name=array, ...) using numeric arrays"
-
-
-def available_bytes() -> float:
-    """Memory available to this process now, bytes (``MemAvailable``; inf when unknown)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return math.inf
 
 
 def _open(path: str, what: str) -> zipfile.ZipFile:
@@ -86,7 +72,8 @@ def read_npz(path: str, what: str = "inputs", names=None) -> dict[str, np.ndarra
 
 
 def _check_sizes(path: str, what: str, wanted: dict[str, zipfile.ZipInfo]) -> None:
-    free = available_bytes()
+    free = memory.available_bytes()
+    free = math.inf if free is None else free
     for name, info in wanted.items():
         if info.file_size > free:
             raise InputDataError(f"{what} file {path!r}: member {name!r} is {si(info.file_size, 'B')} uncompressed; "
@@ -119,3 +106,4 @@ def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, path: str
                                  f"corrupt, {_FIX}")
     with z.open(info) as f:
         return fmt.read_array(f, allow_pickle=False)
+

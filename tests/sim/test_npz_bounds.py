@@ -13,7 +13,7 @@ import pytest
 
 from hwsim.cli import main
 from hwsim.errors import InputDataError
-from hwsim.sim import npzio
+from hwsim.sim import memory
 from hwsim.sim.npzio import npz_names, read_npz
 
 GEMM = "gemm:m=2,k=8,n=4"
@@ -83,7 +83,7 @@ def test_header_shorter_than_data_refused(tmp_path):
 
 
 def test_member_larger_than_memory_refused(bomb, monkeypatch):
-    monkeypatch.setattr(npzio, "available_bytes", lambda: 2**20)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2**20)
     with pytest.raises(InputDataError, match=r"member 'junk' is 67.1 MB uncompressed; about 1.05 MB"):
         read_npz(str(bomb))
     assert list(read_npz(str(bomb), names=["input"])) == ["input"]
