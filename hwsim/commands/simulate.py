@@ -90,11 +90,6 @@ def _rows(result, all_ops: bool):
             for e in result.layers if e.name in keep]
 
 
-def _save_npz(path: str, arrays: dict) -> None:
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-
-
 def _write_text(path: str, text: str) -> None:
     with open(path, "w") as f:
         f.write(text)
@@ -143,8 +138,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     mem = memory_report(result)
     rss = f", peak resident {mem['peak_rss_bytes'] / 2**30:.2f} GiB" if mem["peak_rss_bytes"] else ""
     print(f"memory: estimated peak {mem['estimated_peak_bytes'] / 2**30:.2f} GiB{rss}")
-    if args.out:  # through a file object: np.savez would append '.npz' to a name without it
-        write_output(args.out, "--out", lambda p: _save_npz(p, result.outputs))
+    if args.out:
+        from hwsim.sim.npzio import write_npz
+
+        write_output(args.out, "--out", lambda p: write_npz(p, result.outputs))
     if args.report_json:
         text = json.dumps(report(result, args.model, args.requant, acc), indent=2)
         write_output(args.report_json, "--report-json", lambda p: _write_text(p, text))

@@ -107,3 +107,12 @@ def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, path: str
     with z.open(info) as f:
         return fmt.read_array(f, allow_pickle=False)
 
+
+def write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` at exactly ``path`` (no '.npz' appended), byte-reproducible: members in the
+    given order with a fixed timestamp (np.savez stamps the current time, so equal outputs differed)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for name, a in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with z.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(a), allow_pickle=False)
