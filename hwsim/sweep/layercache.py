@@ -4,8 +4,8 @@ A layer's cost is a pure function of the graph, the op and the target fields its
 reads. What it reads of the graph is the op's *signature*: its kind and attributes, and the shape,
 role, format, dtype and KV-streaming of each tensor it touches, the producer of each input (ReLU
 inputs gate MACs), and the weight's name when it holds data (measured statistics); ops with equal
-signatures (ResNet's repeated 3x3 convolutions) share one row, renamed. Dot products (conv2d, linear, matmul) read the whole compute unit, so they are keyed by the
-whole target. Every other op kind runs on the elementwise path or moves data: it reads the memory
+signatures (ResNet's repeated 3x3 convolutions) share one row, renamed. Dot products (conv2d, linear, matmul) read the whole compute unit, so their rows are shared only
+within one call (one target). Every other op kind runs on the elementwise path or moves data: it reads the memory
 levels, clock, node, static power, overhead, features and only :data:`STREAM_COMPUTE_FIELDS` of the
 compute unit, so points that differ only in the MAC array (rows, cols, rates, dataflow, ...) share
 those rows. ``tests/sweep/test_layercache.py`` checks the claim against the cost functions: it
@@ -24,7 +24,8 @@ DOT_KINDS = frozenset({"conv2d", "linear", "matmul"})
 #: the only compute-unit fields that the cost functions of other op kinds read
 STREAM_COMPUTE_FIELDS = ("elementwise_ops_per_cycle", "cores")
 
-_LIMIT = 200_000
+#: rows kept per graph before the cache starts over (bounds a worker's memory)
+_LIMIT = 50_000
 
 
 class LayerCache:
@@ -38,25 +39,28 @@ class LayerCache:
         self.hits = 0
         self.misses = 0
 
-    def report(self, graph, target, seed: int = 0, keys: tuple[str, str] | None = None) -> CostReport:
+    def report(self, graph, target, seed: int = 0, key: str | None = None) -> CostReport:
         """:func:`hwsim.cost.estimate.price` of ``graph`` on ``target``, reusing cached rows.
 
-        ``keys``: :func:`target_keys` of ``target`` when the caller already has them.
+        ``key``: :func:`stream_key` of ``target`` when the caller already has it.
         """
-        full, stream = keys or target_keys(target)
+        stream = key or stream_key(target)
+        this_point: dict = {}  # dot-product rows: shared by equal layers of this call only (no two points of
+                               # a sweep price one graph on one target, so keeping them would only hold memory)
 
         def layer_cost(op, ctx, fn):
             sig = self.signatures.get(op.name)
             if sig is None:
                 sig = self.signatures[op.name] = signature(graph, op, self.facts.streamed)
-            key = (sig, full if op.op in DOT_KINDS else stream, seed)
-            row = self.rows.get(key)
+            dot = op.op in DOT_KINDS
+            rows, key = (this_point, sig) if dot else (self.rows, (sig, stream, seed))
+            row = rows.get(key)
             if row is None:
                 self.misses += 1
                 row = fn(op, ctx)
-                if len(self.rows) >= _LIMIT:
-                    self.rows.clear()
-                self.rows[key] = row
+                if len(rows) >= _LIMIT:
+                    rows.clear()
+                rows[key] = row
                 return row
             self.hits += 1
             return row if row.name == op.name else row.model_copy(update={"name": op.name})
@@ -80,12 +84,11 @@ def signature(graph, op, streamed) -> str:
     return repr(parts)
 
 
-def target_keys(target) -> tuple[str, str]:
-    """(key of the whole target, key of what non-dot op kinds read)."""
+def stream_key(target) -> str:
+    """Digest of the target fields that non-dot op kinds read (all but most of the compute unit)."""
     dump = target.model_dump(mode="json")
-    full = _digest(dump)
     dump["compute"] = {k: dump["compute"][k] for k in STREAM_COMPUTE_FIELDS}
-    return full, _digest(dump)
+    return _digest(dump)
 
 
 def _digest(obj) -> str:

@@ -57,12 +57,12 @@ def _graph(job: Job, model: str, q) -> tuple:
 
 
 def _target(job: Job, p: Point) -> tuple:
-    """(validated Target, its layer-cache keys) of a hardware point."""
-    from hwsim.sweep.layercache import target_keys
+    """(validated Target, its layer-cache key) of a hardware point."""
+    from hwsim.sweep.layercache import stream_key
 
     def make():
         t = build_target(job.bases[p.target_idx], p.params)
-        return t, target_keys(t)
+        return t, stream_key(t)
 
     return _remember(_TARGETS, (job.base_keys[p.target_idx], json_key(p.params)), make)
 
@@ -141,7 +141,7 @@ def evaluate(job: Job, p: Point) -> dict:
 
     row = empty_row(job, p)
     try:
-        t, keys = _target(job, p)
+        t, key = _target(job, p)
         area = area_of(t)
         row["area_mm2"] = area.area_mm2 if area is not None else None
         q = job.spec.quantization[p.quant_idx]
@@ -149,7 +149,7 @@ def evaluate(job: Job, p: Point) -> dict:
             _solve_point(job, p, t, area, q, row)
             return row
         graph, cache = _graph(job, p.model, q)
-        _fill(row, cache.report(graph, t, job.spec.seed, keys), job)
+        _fill(row, cache.report(graph, t, job.spec.seed, key), job)
         row.update(status="ok", accuracy_proxy=_uniform_accuracy(job, p.model, q) if job.spec.accuracy else None)
     except HwsimError as exc:
         row.update(status="error", message=str(exc))
