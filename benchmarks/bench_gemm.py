@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/bench_gemm.py [--m 512 --k 4096 --n 4096 --repeat 5]``
 
-Prints, for an (M, K) @ (K, N) product, the best-of-``repeat`` wall time of
+Prints, for an (M, K) @ (K, N) product, the median-of-``repeat`` wall time of
 
 * exact int8 GEMM (``hwsim.kernel_api.int_matmul(..., overflow="none")``) vs onnxruntime
   MatMulInteger (B a constant initializer, so ORT may prepack it), u8*u8 and s8*s8;
@@ -24,17 +24,17 @@ from hwsim import kernel_api
 
 
 def best_times(fns, repeat):
-    """Best wall time in seconds of each of ``fns`` over ``repeat`` interleaved rounds (after one
+    """Median wall time in seconds of each of ``fns`` over ``repeat`` interleaved rounds (after one
     warm-up call each), so a load change on a shared machine hits all of them alike."""
     for fn in fns:
         fn()
-    best = [float("inf")] * len(fns)
+    times = [[] for _ in fns]
     for _ in range(repeat):
         for i, fn in enumerate(fns):
             t0 = time.perf_counter()
             fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
+            times[i].append(time.perf_counter() - t0)
+    return [float(np.median(t)) for t in times]
 
 
 def ort_matmul_integer(b):

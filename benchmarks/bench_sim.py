@@ -11,6 +11,12 @@ b. a QDQ resnet-like ONNX model (3x3 convs, 64 channels, 56x56, residual Add, GA
    ``onnxruntime.quantization.quantize_static``, ``requant="onnxruntime"`` (full run: float
    reference included), against onnxruntime's own ``InferenceSession.run`` on the same inputs in the
    same process; the outputs are also compared bit for bit.
+d. (``--qdq``, issue 13's goal) QDQ models made by ``quantize_static`` (u8 activations, s8
+   weights; ``benchmarks/qdq_zoo.py``): a ResNet-18-shaped CNN at batch 8 (224x224), a BERT-shaped
+   encoder (4 BERT-base layers) at sequence 128, a MobileNetV2 at batch 8; ``requant="onnxruntime"``
+   with ``pairwise_int16`` set from what onnxruntime does on this CPU, against onnxruntime's
+   ``InferenceSession.run`` (ORT_ENABLE_ALL, 2 threads) in the same process, median of
+   ``repeat`` after one warm-up; outputs compared bit for bit.
 c. the solver's use: one ``hwsim.solve.output_error`` tail run (``tail_graph`` from a middle layer
    of resnet18 batch 8, int8/int8 choice, tail reference reused), as ``measure`` calls it.
 
@@ -169,15 +175,75 @@ def case_c(repeat: int) -> dict:
     return out
 
 
+def median_time(fn, repeat: int) -> float:
+    """Median wall time in seconds of ``fn`` over ``repeat`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def _pairs_saturate() -> bool:
+    """What onnxruntime's u8 x s8 kernel does on this CPU (tests/sim/ort_cpu.py asks it)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tests.sim.ort_cpu import ort_u8s8_pairs_saturate
+
+    return ort_u8s8_pairs_saturate()
+
+
+def case_qdq(repeat: int, names=("resnet18", "bert", "mobilenet_v2")) -> dict:
+    import onnxruntime as ort
+
+    import qdq_zoo
+    from hwsim.graph.onnx import load_onnx
+    from hwsim.sim import run
+
+    pw, out = _pairs_saturate(), {}
+    builders = {"resnet18": qdq_zoo.resnet18, "bert": qdq_zoo.bert, "mobilenet_v2": qdq_zoo.mobilenet_v2}
+    for name in names:
+        with tempfile.TemporaryDirectory() as d:
+            path = qdq_zoo.quantized(*builders[name](), os.path.join(d, "q.onnx"))
+            g = load_onnx(path, {})
+            so = ort.SessionOptions()
+            so.log_severity_level, so.intra_op_num_threads = 3, 2
+            sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        x = {"x": np.random.default_rng(11).standard_normal(g.tensors["x"].shape).astype(np.float32)}
+        want = sess.run(None, x)[0]
+        sim = lambda: run(g, x, requant="onnxruntime", pairwise_int16=pw)  # noqa: E731
+        got = next(iter(sim().output_values.values()))
+        t_sim, t_ort = median_time(sim, repeat), median_time(lambda: sess.run(None, x), max(repeat, 5))
+        out[name] = {"sim_s": t_sim, "ort_s": t_ort, "pairwise_int16": pw,
+                     "mismatches": int(np.sum(got != want)), "outputs": int(want.size),
+                     "max_abs_diff": float(np.max(np.abs(got - want)))}
+    return out
+
+
+def report_qdq(now: dict, before: dict | None) -> None:
+    print("\n| QDQ model | hwsim s | onnxruntime s | ratio | outputs differing from ORT |"
+          + (" before: hwsim s, ratio |" if before else ""))
+    print("|---|---:|---:|---:|---|" + ("---|" if before else ""))
+    for name, r in now.items():
+        row = (f"| {name} | {r['sim_s']:.2f} | {r['ort_s']:.4f} | {r['sim_s'] / r['ort_s']:.1f}x | "
+               f"{r['mismatches']} of {r['outputs']} (max {r['max_abs_diff']:.3g}) |")
+        if before and name in before:
+            b = before[name]
+            row += f" {b['sim_s']:.2f}, {b['sim_s'] / b['ort_s']:.1f}x |"
+        print(row)
+    print(f"pairwise_int16 (onnxruntime u8 x s8 pairs saturate on this CPU): {next(iter(now.values()))['pairwise_int16']}")
+
+
 def measure(repeat: int, profile: str | None) -> dict:
     return {**case_a(repeat, profile), **case_b(repeat), **case_c(repeat)}
 
 
-def _baseline(src: str, repeat: int) -> dict:
+def _baseline(src: str, repeat: int, fn: str = "measure({repeat}, None)") -> dict:
     code = (f"import sys, json; sys.path.insert(0, {os.path.abspath(src)!r}); sys.argv = ['x'];"
             f"sys.path.insert(1, {os.path.dirname(os.path.abspath(__file__))!r}); import bench_sim, hwsim;"
             f"assert hwsim.__file__.startswith({os.path.abspath(src)!r}), hwsim.__file__;"
-            f"print(json.dumps(bench_sim.measure({repeat}, None)))")
+            f"print(json.dumps(bench_sim.{fn.format(repeat=repeat)}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir())
     if proc.returncode:
         sys.exit(f"baseline run failed:\n{proc.stderr}")
@@ -212,8 +278,17 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--baseline-src", help="directory holding the hwsim package to measure as 'before'")
     p.add_argument("--profile", help="write a cProfile of case a (metrics on) to this file")
+    p.add_argument("--qdq", nargs="*", metavar="MODEL", help="only the QDQ cases d (default all three: "
+                   "resnet18 bert mobilenet_v2)")
     args = p.parse_args()
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}")
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}")
+    if args.qdq is not None:
+        names = tuple(args.qdq) or ("resnet18", "bert", "mobilenet_v2")
+        fn = f"case_qdq({{repeat}}, {names!r})"
+        before = _baseline(args.baseline_src, args.repeat, fn) if args.baseline_src else None
+        report_qdq(case_qdq(args.repeat, names), before)
+        return
     before = _baseline(args.baseline_src, args.repeat) if args.baseline_src else None
     report(measure(args.repeat, args.profile), before)
 
