@@ -72,7 +72,7 @@ def dask_run(workers: int, out: Path) -> tuple[float, float]:
     from distributed import Client, LocalCluster
 
     marks = []
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.ERROR) as lc, Client(lc) as client:
         client.run(lambda: __import__("hwsim.sweep.worker") and None)
         cpu0 = sum(client.run(time.process_time).values())

@@ -107,7 +107,8 @@ def _client(cluster: str | None, workers: int | None):
                               "`dask scheduler` and workers with `dask worker ADDRESS`") from None
         return client, None, max(1, len(client.scheduler_info().get("workers", {})))
     n = workers or os.cpu_count() or 1
-    local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+    # ":0": any free port for the HTTP endpoint (None still binds the default 8787, taken on shared hosts)
+    local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                          silence_logs=logging.ERROR)
     return Client(local), local, n
 
