@@ -350,14 +350,14 @@ def _transposed(spec: QuantSpec) -> QuantSpec:
 
 
 def _codes(values: np.ndarray, spec: QuantSpec) -> np.ndarray:
-    if formats.get(spec.format).kind == "int":
+    if formats.get(spec.format).integer_codes:
         return qspec.codes(values, spec)
     return qspec.unscaled(values, spec)
 
 
 def _pack(codes: np.ndarray, spec: QuantSpec) -> np.ndarray:
     """Codes in the form ``helper.make_tensor`` takes for the ONNX type (float8/float4: float values)."""
-    if formats.get(spec.format).kind == "int":
+    if formats.get(spec.format).integer_codes:
         return np.asarray(codes, np.int64)
     return np.asarray(codes, np.float32)
 

@@ -64,7 +64,7 @@ class MacRate(_Record):
         if self.accumulator == "fx":
             return self
         acc, a, w = (formats.get(n) for n in (self.accumulator, self.activation, self.weight))
-        if acc.kind != "int":
+        if not acc.integer_codes:
             return self
         if a.kind not in _INT_KINDS or w.kind not in _INT_KINDS:
             raise ValueError(f"accumulator {self.accumulator} sums {self.activation} x {self.weight} products, which "
