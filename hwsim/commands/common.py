@@ -35,6 +35,9 @@ def add_model_args(p: argparse.ArgumentParser, quant: bool = True) -> None:
         p.add_argument("--weights", metavar="FMT", help="weight format for every layer, e.g. int8, int4, fp8_e4m3fn")
         p.add_argument("--activations", metavar="FMT", help="activation format for every layer, e.g. int8")
         p.add_argument("--config", metavar="Q.yaml", help="quant config YAML (defaults + per-layer overrides)")
+        p.add_argument("--scope", metavar="SCOPE", help="which activations --activations (or the config's default) "
+                       "quantizes: all (default), mac_inputs (inputs of conv/linear/matmul), or op kinds, "
+                       "e.g. linear,matmul,softmax")
 
 
 def add_inputs_arg(p: argparse.ArgumentParser) -> None:
@@ -64,7 +67,7 @@ def load_graph(args: argparse.Namespace):
 
     graph = load_model(args.model, parse_shape_args(getattr(args, "shape", None)), values=input_values(args))
     return quantize_graph(graph, getattr(args, "weights", None), getattr(args, "activations", None),
-                          getattr(args, "config", None))
+                          getattr(args, "config", None), getattr(args, "scope", None))
 
 
 def seed_int(text: str) -> int:

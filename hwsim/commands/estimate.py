@@ -35,7 +35,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     target = load_target(args.target)
     report = estimate(args.model, target, weights=args.weights, activations=args.activations,
                       config=args.config, shapes=parse_shape_args(args.shape) or None, seed=args.seed,
-                      inputs=input_values(args))
+                      inputs=input_values(args), scope=args.scope)
     if args.plot:
         from hwsim.cost.plot import plot_report
 

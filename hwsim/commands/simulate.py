@@ -76,18 +76,24 @@ def report(result, model: str, requant: str, acc: dict | None = None) -> dict:
     return {
         "model": model, "requant": requant, **({"accuracy": acc} if acc else {}),
         "memory": memory_report(result),
-        "layers": [{"name": e.name, "op": e.op, "sqnr_db": _num(e.sqnr_db), "mse": _num(e.mse)}
-                   for e in result.layers],
+        "layers": [{"name": e.name, "op": e.op, "activations": act_formats(result.graph, result.graph.op(e.name)),
+                    "sqnr_db": _num(e.sqnr_db), "mse": _num(e.mse)} for e in result.layers],
         "outputs": {n: {"shape": list(a.shape), "dtype": str(a.dtype)} for n, a in result.outputs.items()},
         "notes": result.notes,
     }
 
 
+def act_formats(g, op) -> str:
+    """``in -> out``: formats of an op's activation inputs and of its output (which were quantized)."""
+    ins = ",".join(dict.fromkeys(t.quant.format for t in g.activation_inputs(op))) or "-"
+    return f"{ins} -> {g.tensors[op.outputs[0]].quant.format}"
+
+
 def _rows(result, all_ops: bool):
     g = result.graph
-    keep = {op.name for op in g.ops() if all_ops or op.is_compute or op.outputs[0] in g.outputs}
-    return [(e.name, e.op, "inf" if e.sqnr_db == float("inf") else f"{e.sqnr_db:.2f}", f"{e.mse:.3g}")
-            for e in result.layers if e.name in keep]
+    ops = {op.name: op for op in g.ops() if all_ops or op.is_compute or op.outputs[0] in g.outputs}
+    return [(e.name, e.op, "inf" if e.sqnr_db == float("inf") else f"{e.sqnr_db:.2f}", f"{e.mse:.3g}",
+             act_formats(g, ops[e.name])) for e in result.layers if e.name in ops]
 
 
 def _write_text(path: str, text: str) -> None:
@@ -124,7 +130,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                                "(zoo models), or --shape batch=1 (ONNX dims)") from None
     result.notes[:0] = notes
     print(f"{graph.name}: simulated with requant={args.requant}")
-    print(table(["layer", "op", "SQNR dB", "MSE"], _rows(result, args.all_ops), "llrr"))
+    print(table(["layer", "op", "SQNR dB", "MSE", "activations in -> out"], _rows(result, args.all_ops), "llrrl"))
     acc = accuracy(result, labels) if labels is not None else None
     if acc:
         print(f"top-1 accuracy on {labels.shape[0]} labelled inputs: {acc['simulated']:.2%} simulated, "

@@ -85,7 +85,8 @@ def _streamed(graph: Graph) -> set[str]:
     return out
 
 
-def _prepare(model, target, weights, activations, config, shapes, values=None) -> tuple[Graph, Target, list[str]]:
+def _prepare(model, target, weights, activations, config, shapes, values=None,
+             scope=None) -> tuple[Graph, Target, list[str]]:
     from hwsim.graph.annotate import quantize_graph
     from hwsim.graph.zoo import load_model
 
@@ -93,10 +94,10 @@ def _prepare(model, target, weights, activations, config, shapes, values=None) -
     g = load_model(model, shapes, values)
     notes = []
     if weights or activations or config is not None:
-        g = quantize_graph(g, weights, activations, config)
+        g = quantize_graph(g, weights, activations, config, scope)
     elif all(x.quant.is_float32 for x in g.tensors.values()):
         native = t.compute.rates[0]
-        g = quantize_graph(g, native.weight, native.activation)
+        g = quantize_graph(g, native.weight, native.activation, scope=scope)
         notes.append(f"formats: {native.activation} activations x {native.weight} weights, the target's "
                      f"native pair (pass weights=/activations= to change)")
     return g, t, notes
@@ -105,7 +106,7 @@ def _prepare(model, target, weights, activations, config, shapes, values=None) -
 def estimate(model: str | Path | Graph, target: str | Path | Target, weights: str | None = None,
              activations: str | None = None, config=None, shapes: dict[str, int] | None = None,
              seed: int = 0, inputs: dict | None = None,
-             weights_resident: bool = True) -> CostReport:
+             weights_resident: bool = True, scope: str | None = None) -> CostReport:
     """Latency and energy of ``model`` on ``target``, per layer and in total.
 
     Parameters
@@ -128,13 +129,15 @@ def estimate(model: str | Path | Graph, target: str | Path | Target, weights: st
     weights_resident : bool
         True: weights live in the innermost level that holds them all between runs. False: they come
         from the outermost level every run (other work evicts them between runs).
+    scope : str, optional
+        Which activations the activation format quantizes (:func:`hwsim.graph.annotate.scoped_activations`).
 
     Returns
     -------
     CostReport
         Per-op rows (seconds, joules, bytes per memory level) and totals.
     """
-    g, t, notes = _prepare(model, target, weights, activations, config, shapes, inputs)
+    g, t, notes = _prepare(model, target, weights, activations, config, shapes, inputs, scope)
     return price(g, t, notes, seed, weights_resident=weights_resident)
 
 

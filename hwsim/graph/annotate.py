@@ -17,7 +17,12 @@ A quant-config YAML::
         accumulator: int32
 
 Rules (documented because they are choices):
-- ``activations`` in ``defaults`` sets every activation-like tensor; a per-layer ``activations``
+- ``scope`` (top level; default ``all``) says which activations ``defaults.activations`` sets:
+  ``all`` every activation-like tensor (graph inputs, every op output, KV caches: what an integer
+  engine that keeps every tensor in its integer format stores), ``mac_inputs`` only the
+  activation inputs of MAC ops (conv, linear, matmul, LSTM/GRU: onnxruntime's quantizers restricted
+  to MatMul/Conv; softmax inputs, attention masks and norms stay fp32), or a list of op kinds
+  (``[linear, matmul, softmax]``) whose activation inputs it sets. A per-layer ``activations``
   sets that layer's activation inputs. A tensor read by two layers with different formats keeps
   the one with more bits (the producer must write what the more precise reader needs).
 - Weights default to the format's ``weight_granularity``: per output channel (axis 0) for integer
@@ -82,8 +87,18 @@ class QuantConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int = Field(1, description="This hwsim reads version 1.")
+    scope: Literal["all", "mac_inputs"] | tuple[str, ...] = Field(
+        "all", description="Which activations the default 'activations' format quantizes: 'all' (every "
+                           "activation), 'mac_inputs' (the activation inputs of MAC ops: conv, linear, matmul, "
+                           "LSTM/GRU...), or a list of op kinds whose activation inputs it quantizes, "
+                           "e.g. [linear, matmul, softmax].")
     defaults: LayerRule = Field(default_factory=LayerRule)
     layers: tuple[LayerRule, ...] = ()
+
+    @field_validator("scope", mode="before")
+    @classmethod
+    def _scope(cls, v):
+        return parse_scope(v) if isinstance(v, (str, list, tuple)) else v
 
     @classmethod
     def load(cls, path: str | Path) -> "QuantConfig":
@@ -99,9 +114,9 @@ class QuantConfig(BaseModel):
         return yaml.safe_dump(data, sort_keys=False)
 
     @classmethod
-    def simple(cls, weights: str | None, activations: str | None) -> "QuantConfig":
+    def simple(cls, weights: str | None, activations: str | None, scope="all") -> "QuantConfig":
         try:
-            return cls(defaults=LayerRule(weights=weights, activations=activations))
+            return cls(defaults=LayerRule(weights=weights, activations=activations), scope=scope)
         except ValidationError as exc:
             raise UnknownFormatError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
 
@@ -143,9 +158,8 @@ def apply_config(graph: Graph, config: QuantConfig, origin: str = "quant config"
     _check_rules(g, config, origin)
     d = config.defaults
     if d.activations:
-        for name, t in g.tensors.items():
-            if t.role in ("input", "activation", "kv_cache") and not t.dtype.startswith(("int", "uint", "bool")):
-                g.set_quant(name, QuantSpec(format=d.activations))
+        for name in scoped_activations(g, config.scope):
+            g.set_quant(name, QuantSpec(format=d.activations))
     act_claims: dict[str, str] = {}
     for op in g.ops():
         if not _takes_rules(op):
@@ -170,10 +184,13 @@ def apply_config(graph: Graph, config: QuantConfig, origin: str = "quant config"
                 updates["pruning"] = Pruning.parse(rule["pruning"])
             if updates:
                 g.replace_op(op.model_copy(update=updates))
-            if rule.get("activations"):
+            own = _merge([r for r in config.layers if fnmatch.fnmatchcase(op.name, r.match)]).get("activations")
+            in_scope = config.scope in ("all", "mac_inputs") or op.op in config.scope
+            acts = own or (d.activations if in_scope else None)
+            if acts:
                 for t in g.activation_inputs(op):
                     prev = act_claims.get(t.name)
-                    fmt = rule["activations"]
+                    fmt = acts
                     if prev and formats.get(prev).bits_per_element > formats.get(fmt).bits_per_element:
                         fmt = prev
                     act_claims[t.name] = fmt
@@ -220,19 +237,63 @@ def _set_biases(g: Graph) -> None:
         g.set_quant(op.inputs[slots[0]], QuantSpec(format="int32" if integer else "fp32"))
 
 
+SCOPES = ("all", "mac_inputs")
+
+
+def parse_scope(value) -> str | tuple[str, ...]:
+    """``all``, ``mac_inputs`` or op kinds (a list, or one comma-separated string); ValueError
+    naming the valid kinds otherwise."""
+    from hwsim.graph.ops import OP_CLASSES
+
+    if isinstance(value, str) and value.strip() in SCOPES:
+        return value.strip()
+    kinds = tuple(k.strip() for k in (value.split(",") if isinstance(value, str) else value) if str(k).strip())
+    bad = [k for k in kinds if k not in OP_CLASSES]
+    if bad or not kinds:
+        raise ValueError(f"scope {value!r}: use 'all', 'mac_inputs' or op kinds among {', '.join(sorted(OP_CLASSES))}"
+                         + (f" (unknown: {', '.join(map(str, bad))})" if bad else ""))
+    return kinds
+
+
+def scoped_activations(g: Graph, scope: str | tuple[str, ...]) -> list[str]:
+    """Names of the float activation tensors (graph inputs, op outputs, KV caches) a scope quantizes.
+
+    ``all``: every one. ``mac_inputs``: those read as activation inputs by MAC ops (``is_compute``:
+    conv, linear, matmul, LSTM, GRU...), as onnxruntime's quantizers restricted to MatMul/Conv do.
+    Op kinds: those read as activation inputs by ops of these kinds.
+    """
+    def floats(ts):
+        return [t.name for t in ts if t.role in ("input", "activation", "kv_cache")
+                and not t.dtype.startswith(("int", "uint", "bool"))]
+
+    if scope == "all":
+        return floats(g.tensors.values())
+    picked = [op for op in g.ops() if (op.is_compute if scope == "mac_inputs" else op.op in scope)]
+    return list(dict.fromkeys(n for op in picked for n in floats(g.activation_inputs(op))))
+
+
 def quantize_graph(graph: Graph, weights: str | None = None, activations: str | None = None,
-                   config: QuantConfig | str | Path | None = None) -> Graph:
-    """Apply ``--weights/--activations`` or a config (not both) to a graph."""
+                   config: QuantConfig | str | Path | None = None, scope: str | None = None) -> Graph:
+    """Apply ``--weights/--activations`` or a config (not both) to a graph; ``scope`` (``--scope``)
+    replaces the config's scope of the default activation format."""
     for option, value in (("--weights", weights), ("--activations", activations)):
         if value is not None and not str(value).strip():
             raise ConfigError(f"{option} is empty; give a format name such as int8 (or leave the option out)")
     if config is not None and (weights or activations):
         raise ConfigError("give either --config or --weights/--activations, not both")
+    if scope is not None:
+        try:
+            scope = parse_scope(scope)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    origin = "quant config"
     if config is None:
         if not weights and not activations:
             return graph
-        config = QuantConfig.simple(weights, activations)
+        config = QuantConfig.simple(weights, activations, scope or "all")
     elif not isinstance(config, QuantConfig):
         origin = str(config)
-        return apply_config(graph, QuantConfig.load(config), origin)
-    return apply_config(graph, config)
+        config = QuantConfig.load(config)
+    if scope is not None:
+        config = config.model_copy(update={"scope": scope})
+    return apply_config(graph, config, origin)
