@@ -19,7 +19,7 @@ def fidelity_rows() -> list[tuple[str, ...]]:
             continue
         v = validate(t, target_measurements(t, None))
         lat, en = v.latency, v.energy
-        rows.append((name, t.validation.source.split(", by ")[0], str(lat.n),
+        rows.append((name, t.validation.source.split(" (")[0], str(lat.n),
                      f"{100 * lat.within_25:.0f}%", f"{100 * lat.median_error:+.1f}%",
                      "-" if en is None else f"{100 * en.within_25:.0f}%",
                      "-" if en is None else f"{100 * en.median_error:+.1f}%"))

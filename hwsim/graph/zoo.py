@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hwsim.errors import ConfigError, UnknownModelError
 from hwsim.graph.ir import Graph
-from hwsim.graph.zoo_cnn import conv2d, gemm, mobilenet_v2, resnet
+from hwsim.graph.zoo_cnn import alexnet, conv2d, gemm, mobilenet_v2, resnet, vgg16
 from hwsim.graph.zoo_transformer import bert, llama, vit
 from hwsim.yamlio import brief, load_yaml, parse_versioned, read_mapping, read_text
 
@@ -33,6 +33,8 @@ FAMILIES: dict[str, Callable[..., Graph]] = {
     "llama": llama,
     "gemm": gemm,
     "conv2d": conv2d,
+    "alexnet": alexnet,
+    "vgg16": vgg16,
 }
 
 

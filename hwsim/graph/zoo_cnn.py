@@ -98,3 +98,48 @@ def gemm(name: str, m: int = 512, k: int = 4096, n: int = 4096, bias: bool = Fal
     x = b.input("input", (m, k))
     b.output(b.linear(x, n, "gemm", bias=bias))
     return b.g
+
+
+def alexnet(name: str, batch: int = 1, resolution: int = 227, num_classes: int = 1000,
+            classifier: bool = True) -> Graph:
+    """AlexNet as Krizhevsky et al. 2012 built it (two-group CONV2/4/5, biases, no LRN): 2,334,080 CONV
+    weights and 665,784,864 CONV MACs at 227x227, as Eyeriss (Chen et al. JSSC'17) ran it.
+    ``classifier=false`` keeps the five CONV layers with their ReLUs and pools only."""
+    b = Builder(name)
+    x = b.input("input", (batch, 3, resolution, resolution))
+    for i, (out, k, stride, pad, groups, pool) in enumerate(
+            [(96, 11, 4, 0, 1, True), (256, 5, 1, 2, 2, True), (384, 3, 1, 1, 1, False),
+             (384, 3, 1, 1, 2, False), (256, 3, 1, 1, 2, True)], 1):
+        x = b.act(b.conv(x, out, k, f"conv{i}", stride=stride, pad=pad, groups=groups, bias=True), "relu", f"relu{i}")
+        if pool and (classifier or i < 5):
+            x = b.pool(x, "max", 3, 2, f"pool{i}")
+    if classifier:
+        x = b.flatten(x, "flatten")
+        for j, width in enumerate((4096, 4096), 6):
+            x = b.act(b.linear(x, width, f"fc{j}"), "relu", f"relu{j}")
+        b.output(b.linear(x, num_classes, "fc8"))
+    else:
+        b.output(x)
+    return b.g
+
+
+def vgg16(name: str, batch: int = 1, resolution: int = 224, num_classes: int = 1000,
+          classifier: bool = True) -> Graph:
+    """VGG-16 (Simonyan and Zisserman 2015, configuration D, as torchvision.models.vgg16 without dropout).
+    ``classifier=false`` keeps the 13 CONV layers with their ReLUs and the pools between stages (the part
+    Eyeriss measured: Chen et al. JSSC'17, Sec. VI-B)."""
+    b = Builder(name)
+    x = b.input("input", (batch, 3, resolution, resolution))
+    for s, (width, n) in enumerate([(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)], 1):
+        for i in range(1, n + 1):
+            x = b.act(b.conv(x, width, 3, f"conv{s}_{i}", pad=1, bias=True), "relu", f"relu{s}_{i}")
+        if classifier or s < 5:
+            x = b.pool(x, "max", 2, 2, f"pool{s}")
+    if classifier:
+        x = b.flatten(x, "flatten")
+        for j in (6, 7):
+            x = b.act(b.linear(x, 4096, f"fc{j}"), "relu", f"relu{j}")
+        b.output(b.linear(x, num_classes, "fc8"))
+    else:
+        b.output(x)
+    return b.g

@@ -12,7 +12,16 @@ PUBLISHED = {
     "bert-base": (None, 109_482_240),
     "vit-b16": (17_563_828_224, 86_567_656),
     "llama2-7b": (None, 6_738_415_616),
+    "alexnet": (None, 60_965_224),  # Krizhevsky et al. 2012 with groups (Caffe bvlc_alexnet)
+    "vgg16": (15_470_264_320, 138_357_544),  # torchvision.models.vgg16
 }
+
+
+def test_conv_only_counts_match_eyeriss():
+    """ISSCC'16 Eyeriss: AlexNet CONV 2.3 M weights / 666 M MACs, VGG-16 CONV 14.7 M / 15.3 G."""
+    a, v = load_model("alexnet:classifier=false"), load_model("vgg16:classifier=false")
+    assert a.total_macs == 665_784_864 and round(a.total_params / 1e5) == 23
+    assert round(v.total_macs / 1e8) == 153 and round(v.total_params / 1e5) == 147
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
