@@ -65,6 +65,10 @@ class E8M0Format(Format):
     def scale_rule(self) -> str:
         return "none"  # powers of two carried as they are
 
+    def mac_operand_spec(self):
+        raise ConfigError("e8m0 is the MX scale type (unsigned powers of two, no zero), not a MAC operand: "
+                          "use it through an MX format (e.g. mxfp8_e4m3, mxint8) for weights or activations")
+
     def codes_of(self, x, rounding: str = "up", saturate: bool = True) -> np.ndarray:
         """E8M0 codes (uint8) of real values ``x`` (float32 semantics, module docstring)."""
         if rounding not in ROUND_MODES:

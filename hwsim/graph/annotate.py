@@ -66,6 +66,16 @@ class LayerRule(BaseModel):
     def _fmt(cls, v):
         return None if v is None else _as_value_error(canonical_format, v)
 
+    @field_validator("weights", "activations")
+    @classmethod
+    def _operand(cls, v):
+        """A MAC operand format: the scale type e8m0 (unsigned, no zero) is refused by the format."""
+        from hwsim import formats
+
+        if v is not None:
+            _as_value_error(lambda name: formats.get(name).mac_operand_spec(), v)
+        return v
+
     @field_validator("pruning", mode="before")
     @classmethod
     def _prune(cls, v):

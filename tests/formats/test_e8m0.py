@@ -70,3 +70,12 @@ def test_cast_round_mode_through_simulator_matches_reference_evaluator(mode, tmp
     (want,) = ReferenceEvaluator(model).run(None, {"x": x})
     got = run(load_onnx(path, {}), {"x": x}).outputs["z"]
     np.testing.assert_array_equal(got, want)
+
+
+def test_e8m0_is_refused_as_weight_or_activation_format():
+    import hwsim
+    from hwsim.cli import main
+
+    with pytest.raises(Exception, match="MX scale type"):
+        hwsim.quantize_graph(hwsim.load_model("gemm:m=2,k=32,n=4"), "e8m0", "int8")
+    assert main(["simulate", "gemm:m=2,k=32,n=4", "--activations", "e8m0"]) == 2
