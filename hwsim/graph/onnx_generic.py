@@ -22,7 +22,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from hwsim.graph.onnx_ctx import Importer
-from hwsim.graph.onnx_values import Act, Codes, Const
+from hwsim.graph.onnx_values import Codes, Const
 from hwsim.graph.ops_onnx import OnnxNode
 
 #: standard-domain op types that perform multiply-accumulates: they need a dedicated converter
@@ -296,7 +296,3 @@ def bind_branch_outputs(ctx: Importer, node: onnx.NodeProto, branch: onnx.GraphP
 def bind_branch_initializers(ctx: Importer, branch: onnx.GraphProto) -> None:
     for t in branch.initializer:
         ctx.values[t.name] = Const(numpy_helper.to_array(t), t.data_type in (1, 10, 11, 16))
-
-
-def is_act(ctx: Importer, name: str) -> bool:
-    return isinstance(ctx.values.get(name), Act)
