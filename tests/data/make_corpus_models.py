@@ -4,8 +4,8 @@ script builds).
 
 - yolo_like: a YOLO-style detector. Conv+BN+SiLU backbone (stride 2 x3), SPPF-style MaxPool, an FPN
   neck with a nearest Resize (scales) and a ConvTranspose upsample, per-level 1x1 heads reshaped and
-  concatenated to (batch, anchors, 4 + 1 + 3), a bilinear Resize (sizes) mask head, and TopK over
-  the objectness. Input ``images`` (batch, 3, height, width), all dynamic.
+  concatenated to (batch, anchors, 4 + 1 + 3), NonMaxSuppression over the class scores (an output
+  whose shape depends on values), a bilinear Resize (sizes) mask head, and TopK over the objectness. Input ``images`` (batch, 3, height, width), all dynamic.
 - speech_like: a silero-VAD-style model. ``If(sr == 16000)`` picks a 1-D conv front end (frame 32 /
   hop 16, or 16 / 8 at 8 kHz), then 1-D convs, an LSTM carrying ``state`` (h and c stacked), a 1x1
   conv, Sigmoid and a mean: outputs ``output`` (batch, 1) and ``stateN``.
@@ -79,8 +79,13 @@ def yolo_like() -> onnx.ModelProto:
     pred = b.node("Transpose", [b.node("Concat", heads, axis=2)[0]], perm=[0, 2, 1])[0]
     boxes, obj, cls = b.node("Split", [pred, b.const(np.array([4, 1, 3], np.int64), "split")], 3, axis=2)
     scores = b.node("Sigmoid", [obj])[0]
-    b.nodes.append(h.make_node("Concat", [boxes, scores, b.node("Sigmoid", [cls])[0]], ["output0"], axis=2,
-                               name="output0"))
+    cls_p = b.node("Sigmoid", [cls])[0]
+    b.nodes.append(h.make_node("Concat", [boxes, scores, cls_p], ["output0"], axis=2, name="output0"))
+    b.nodes.append(h.make_node("NonMaxSuppression", [boxes, b.node("Transpose", [cls_p], perm=[0, 2, 1])[0],
+                                                     b.const(np.array([5], np.int64), "max_per_class"),
+                                                     b.const(np.array([0.5], np.float32), "iou"),
+                                                     b.const(np.array([0.55], np.float32), "score_min")],
+                               ["selected"], center_point_box=1, name="nms"))
     flat = b.node("Squeeze", [scores, b.const(np.array([2], np.int64), "ax")])[0]
     b.nodes.append(h.make_node("TopK", [flat, b.const(np.array([10], np.int64), "k")], ["top_scores", "top_index"],
                                axis=1, name="topk"))
@@ -96,6 +101,7 @@ def yolo_like() -> onnx.ModelProto:
                          [h.make_tensor_value_info("output0", TP.FLOAT, ["batch", "anchors", 8]),
                           h.make_tensor_value_info("top_scores", TP.FLOAT, ["batch", 10]),
                           h.make_tensor_value_info("top_index", TP.INT64, ["batch", 10]),
+                          h.make_tensor_value_info("selected", TP.INT64, ["detections", 3]),
                           h.make_tensor_value_info("mask", TP.FLOAT, ["batch", 1, "height", "width"])], b.inits)
     return _finish(graph)
 
