@@ -113,7 +113,9 @@ def predict(rec: Measurement, target: Target, base: Path | None = None):
     """:class:`hwsim.cost.report.CostReport` of a record's workload on ``target``."""
     from hwsim.cost.estimate import estimate
 
-    return estimate(_model_ref(rec, base), target, weights=rec.weights, activations=rec.activations,
+    ref = _model_ref(rec, base)
+    shapes = {k: v for k, v in rec.params.items() if isinstance(v, int)} if ref.lower().endswith(".onnx") else None
+    return estimate(ref, target, weights=rec.weights, activations=rec.activations, shapes=shapes or None,
                     weights_resident=rec.weights_resident)
 
 
