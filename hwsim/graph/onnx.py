@@ -236,7 +236,7 @@ def _known(node: onnx.NodeProto, opset: int) -> bool:
     """True when some path can take the node's op type: a converter, a PRE handler, or (standard
     domain, no MACs) the ONNX reference implementation behind the generic path."""
     if node.domain not in _STANDARD:
-        return False
+        return f"{node.domain}.{node.op_type}" in CONVERTERS
     if node.op_type in CONVERTERS or node.op_type in PRE:
         return True
     if node.op_type in onnx_generic.MAC_OPS:
@@ -420,7 +420,9 @@ def _convert(ctx: Importer, node: onnx.NodeProto, opset: int, where: str):
         inside = _unknown_inside(node, opset, where)
         if inside:
             raise UnsupportedOpError(", ".join(inside))
-        if all(ctx.is_const(n) for n in list(node.input) + onnx_generic.outer_names(node) if n):
+        if not std:  # a custom-domain op with a converter (com.microsoft ops of onnxruntime's quantizers)
+            CONVERTERS[f"{node.domain}.{node.op_type}"](ctx, node)
+        elif all(ctx.is_const(n) for n in list(node.input) + onnx_generic.outer_names(node) if n):
             ctx.fold(node)
         elif std and node.op_type in CONVERTERS:
             before = len(ctx.g.nx)

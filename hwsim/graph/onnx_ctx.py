@@ -98,7 +98,10 @@ class Importer:
         self.g.add_op(op)
         out = op.outputs[0]
         t = self.g.tensors[out]
-        dt = dtype or (dtype_name(self.elem_types[out]) if out in self.elem_types else t.dtype)
+        # an element type onnx inference could not give (downstream of a custom-domain op) is the
+        # first input's: the ops added without an explicit dtype keep their input's type
+        dt = dtype or (dtype_name(self.elem_types[out]) if out in self.elem_types
+                       else self.g.tensors[op.inputs[0]].dtype if op.inputs else t.dtype)
         self.g.tensors[out] = replace(t, dtype=dt, quant=quant or t.quant)
         self.values[out] = Act(out)
         return out

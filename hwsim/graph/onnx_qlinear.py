@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.graph import ops as O
-from hwsim.graph.onnx_ops import _one, conv_attrs, converter
+from hwsim.graph.onnx_ops import _one, attrs, conv_attrs, converter
 from hwsim.graph.onnx_values import (Act, Const, QConst, activation_spec, array_dtype, broadcast_param,
                                      format_of)
 from hwsim.graph.quant import QuantSpec
@@ -152,3 +152,96 @@ def _quantize_runtime(ctx, node):
     ctx.act(node.input[0])
     ctx.values[node.input[0]] = Act(ctx.act(node.input[0]))
     _quantize(ctx, node)
+
+
+# ------------------------------------------------------------------ com.microsoft ops (onnxruntime's quantizers)
+def _expand(ctx, node, nodes) -> None:
+    """Import ``node`` as the standard nodes ``nodes`` that define it (names prefixed by the node's)."""
+    from hwsim.graph.onnx import _convert
+    from hwsim.graph.onnx_generic import _opset
+
+    for n in nodes:
+        for t in n.input:
+            ctx.consumers.setdefault(t, []).append(n)
+    for n in nodes:
+        _convert(ctx, n, _opset(ctx), "")
+
+
+def _mk(op_type, ins, outs, **kw):
+    from onnx import helper
+
+    return helper.make_node(op_type, ins, outs, name=outs[0], **kw)
+
+
+@converter("com.microsoft.QGemm")
+def _qgemm(ctx, node):
+    """QGemm = DequantizeLinear(A), DequantizeLinear(B), int32 bias C at scale a_scale * b_scale,
+    Gemm, QuantizeLinear(y) (float output without y_scale): the QDQ Gemm onnxruntime fuses into it,
+    so the same integer path and requantization (bit-exact with ``requant="onnxruntime"``)."""
+    a = attrs(node)
+    if a.get("transA", 0) or float(a.get("alpha", 1.0)) != 1.0:
+        raise ctx.fail(node, "transA=1 or alpha != 1 is not supported (onnxruntime's quantizer writes neither)")
+    p = (node.name or node.output[0]) + "."
+    b_axis = 0 if a.get("transB", 0) else 1
+    nodes = [_mk("DequantizeLinear", list(node.input[0:3]), [p + "a"]),
+             _mk("DequantizeLinear", list(node.input[3:6]), [p + "b"], axis=b_axis)]
+    ins = [p + "a", p + "b"]
+    if ctx.input(node, 6):
+        s = (np.asarray(ctx.const(node, 1, "a_scale"), np.float32) * np.asarray(ctx.const(node, 4, "b_scale"), np.float32))
+        ctx.values[p + "c_scale"] = Const(np.asarray(s, np.float32).reshape(-1) if s.size > 1 else s.reshape(()))
+        ctx.values[p + "c_zp"] = Const(np.zeros(s.shape, np.int32).reshape(-1) if s.size > 1 else np.zeros((), np.int32))
+        nodes.append(_mk("DequantizeLinear", [node.input[6], p + "c_scale", p + "c_zp"], [p + "c"], axis=0))
+        ins.append(p + "c")
+    quantized = bool(ctx.input(node, 7))
+    nodes.append(_mk("Gemm", ins, [p + "y" if quantized else node.output[0]], transB=int(a.get("transB", 0))))
+    if quantized:
+        nodes.append(_mk("QuantizeLinear", [p + "y"] + [n for n in node.input[7:9]], [node.output[0]]))
+    _expand(ctx, node, nodes)
+
+
+@converter("com.microsoft.DynamicQuantizeMatMul")
+def _dynamic_quantize_matmul(ctx, node):
+    """DynamicQuantizeMatMul = DynamicQuantizeLinear(A), MatMulInteger with B's zero point, the int32
+    product times ``a_scale * b_scale`` (float32), plus the bias: onnxruntime's kernel in that order."""
+    p = (node.name or node.output[0]) + "."
+    zb = [node.input[3]] if ctx.input(node, 3) else []
+    nodes = [_mk("DynamicQuantizeLinear", [node.input[0]], [p + "aq", p + "as", p + "az"]),
+             _mk("MatMulInteger", [p + "aq", node.input[1], p + "az"] + zb, [p + "acc"]),
+             _mk("Cast", [p + "acc"], [p + "accf"], to=1),
+             _mk("Mul", [p + "as", node.input[2]], [p + "s"])]
+    bias = ctx.input(node, 4)
+    nodes.append(_mk("Mul", [p + "accf", p + "s"], [p + "y" if bias else node.output[0]]))
+    if bias:
+        nodes.append(_mk("Add", [p + "y", bias], [node.output[0]]))
+    _expand(ctx, node, nodes)
+
+
+#: com.microsoft QLinear elementwise ops -> (standard op, number of quantized inputs): each one is
+#: DequantizeLinear of its inputs, the float op, QuantizeLinear of the output (what onnxruntime
+#: fuses into it, and the simulator models at requant="onnxruntime"; :mod:`hwsim.sim.ortfused`)
+_QLINEAR_ELEMENTWISE = {"QLinearAdd": ("Add", 2), "QLinearMul": ("Mul", 2), "QLinearSigmoid": ("Sigmoid", 1),
+                        "QLinearGlobalAveragePool": ("GlobalAveragePool", 1), "QLinearSoftmax": ("Softmax", 1)}
+
+
+def _qlinear_elementwise(ctx, node):
+    op_type, n_in = _QLINEAR_ELEMENTWISE[node.op_type]
+    a = attrs(node)
+    if a.get("channels_last", 0):
+        raise ctx.fail(node, "channels_last=1 (NHWC) is not supported")
+    if node.op_type == "QLinearSoftmax" and int(a.get("opset", 13)) < 13:
+        raise ctx.fail(node, "opset < 13 (softmax over flattened trailing axes) is not supported")
+    p = (node.name or node.output[0]) + "."
+    nodes, ins = [], []
+    for i in range(n_in):
+        trio = list(node.input[3 * i:3 * i + 3])
+        nodes.append(_mk("DequantizeLinear", trio if trio[2] else trio[:2], [f"{p}x{i}"]))
+        ins.append(f"{p}x{i}")
+    kw = {"axis": int(a.get("axis", -1))} if op_type == "Softmax" else {}
+    nodes.append(_mk(op_type, ins, [p + "y"], **kw))
+    out = [n for n in node.input[3 * n_in:3 * n_in + 2] if n]
+    nodes.append(_mk("QuantizeLinear", [p + "y"] + out, [node.output[0]]))
+    _expand(ctx, node, nodes)
+
+
+for _name in _QLINEAR_ELEMENTWISE:
+    converter(f"com.microsoft.{_name}")(_qlinear_elementwise)
