@@ -216,12 +216,16 @@ def weight_codes(values: np.ndarray, spec: QuantSpec) -> np.ndarray:
     """Signed element codes (int64, rows = axis 0, reduction axis flattened) of prepared weights.
 
     0 is a zero weight, equal codes are equal format-domain values (the value divided by its
-    scale, so channels with their own scales share codes), |code| ranks the magnitude. This is
+    scale, so channels with their own scales share codes), |code| grows with the magnitude: the
+    integer itself on an integer grid (int, ternary, binary), else the rank of the magnitude. This is
     what the cost model's zero-skipping, N:M and repetition statistics read.
     """
     v = unscaled(values, spec) if spec.scale is not None else np.asarray(values, np.float64)
     v = v.astype(np.float32)  # equal format values divided back by their scale differ by < 1 ulp
     v = v.reshape(v.shape[0], -1) if v.ndim else v.reshape(1, 1)
+    r = np.rint(v)
+    if v.size and np.abs(r).max() < 2**15 and np.array_equal(r, v):  # an integer grid: the codes themselves
+        return r.astype(np.int64)
     mags, inv = np.unique(np.abs(v), return_inverse=True)
     ranks = inv.reshape(v.shape).astype(np.int64) + (0 if mags.size and mags[0] == 0 else 1)
     return ranks * np.sign(v).astype(np.int64)
