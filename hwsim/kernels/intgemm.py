@@ -205,6 +205,15 @@ def plan_exact(a_min, a_max, b_min, b_max, k):
     tuple or None
         ``(ca, cb, chunk, use_f32)``, or None when even float64 chunks of 1 are not exact.
     """
+    # Proof of exactness. With a' = a - ca, b' = b - cb: |a'| <= ra, |b'| <= rb, so every product is
+    # an integer with |a'b'| <= ra * rb = prod, and every partial sum of a chunk of L terms, in
+    # whatever order or FMA grouping BLAS uses, is an integer of magnitude <= L * prod. float32
+    # represents every integer of magnitude <= 2**24 exactly, and a sum or FMA of two exactly
+    # represented values whose exact result is such an integer is that integer (round-to-nearest
+    # of a representable value is itself). So with L <= 2**24 // prod every intermediate is exact
+    # by induction over the additions; likewise float64 with 2**53. 8-bit x 8-bit: ca, cb centre
+    # the ranges so ra, rb <= 128, prod <= 16384, L = 1024 (int8 x int8 uncentred: 2**24 //
+    # (128 * 128) = 1024 as well). Chunk results are added in int64 by _reduce.
     ca, cb = (a_min + a_max) // 2, (b_min + b_max) // 2
     ra = max(a_max - ca, ca - a_min, 1)
     rb = max(b_max - cb, cb - b_min, 1)

@@ -178,3 +178,19 @@ def test_int_conv2d_8bit_patches_match_oracle(dx, seed, mode_bits, extreme, cg, 
     got = kernel_api.int_conv2d(x, w, (1, 2), (1, 2, 0, 1), (1, 1), groups, bits, mode, xzp, 0)
     want = ref.int_conv2d(x, w, (1, 2), (1, 2, 0, 1), (1, 1), groups, bits, mode, xzp, 0)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("k", [1023, 1024, 1025, 2049])
+@pytest.mark.parametrize("da,db", [(np.uint8, np.int8), (np.int8, np.int8), (np.uint8, np.uint8), (np.int16, np.int8)])
+def test_exact_gemm_at_max_magnitude_across_float32_chunks(rng, k, da, db):
+    """Float32 chunks stay exact where every product is at the edge of the range (all-max and
+    all-min operands, and random extremes) and K crosses the 2**24 / (max|a| max|b|) chunk length."""
+    ia, ib = np.iinfo(da), np.iinfo(db)
+    cases = [(np.full((3, k), ia.max, da), np.full((k, 4), ib.min, db)),
+             (np.full((3, k), ia.min, da), np.full((k, 4), ib.min, db)),
+             (rng.choice(np.array([ia.min, ia.max]), (3, k)).astype(da),
+              rng.choice(np.array([ib.min, ib.max]), (k, 4)).astype(db))]
+    for a, b in cases:
+        want = a.astype(np.int64) @ b.astype(np.int64)
+        np.testing.assert_array_equal(kernel_api.int_matmul(a, b, 64, "none"), want)
+        np.testing.assert_array_equal(kernel_api.int_matmul(a, b, 32, "wrap"), ref.wrap(want, 32).astype(np.int64))
