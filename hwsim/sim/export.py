@@ -22,7 +22,8 @@ Formats ONNX cannot carry (ternary, signed binary, VQ codebooks, MX / block form
 weights...) are refused naming the tensor, or, with ``dequantize_unsupported=True``, written as
 float32 dequantized values (the values the simulator uses) with a note. Op kinds without an ONNX
 writer here (rotary, KV-cache ops, LSTM/GRU, conv3d, conv_transpose, generic ONNX nodes, dynamic
-quantize) are refused naming the op.
+quantize) are refused naming the op. Explicit quantize / dequantize ops of an imported model are
+written through the QDQ pair of the tensor that carries their spec (run-time scales refused).
 """
 
 from __future__ import annotations
@@ -308,6 +309,29 @@ class _Writer:
         self._node("Reshape", [self._in(op, 0), shape], out)
 
     _op_flatten = _op_squeeze = _op_unsqueeze = _op_reshape
+
+    def _op_quantize(self, op, out):
+        """The output tensor carries the spec: its QuantizeLinear -> DequantizeLinear pair is written
+        after it (:meth:`_activation`), so in the real-value view the op itself is an Identity."""
+        if len(op.inputs) > 1:
+            raise UnsupportedOpError(f"export: '{op.name}' quantizes with run-time scales; export needs them constant")
+        self._node("Identity", [self._in(op, 0)], out)
+
+    def _op_dequantize(self, op, out):
+        """The input carries the spec (its QDQ pair, or codes + DequantizeLinear for a constant)."""
+        self._op_quantize(op, out)
+
+    def _op_cast(self, op, out):
+        to = self.g.tensors[out].dtype
+        if to in ("float32", "float"):
+            self._node("Identity", [self._in(op, 0)], out)
+        elif to in ("float16", "bfloat16"):
+            c = self._node("Cast", [self._in(op, 0)], f"{out}.cast", to=_elem(to))
+            self._node("Cast", [c], out, to=TensorProto.FLOAT)
+        elif np.dtype(to).kind in "iub":
+            self._node("Cast", [self._in(op, 0)], out, to=_elem(to))
+        else:
+            raise UnsupportedOpError(f"export: cast '{op.name}' to {to} has no ONNX writer")
 
     def _op_transpose(self, op, out):
         self._node("Transpose", [self._in(op, 0)], out, perm=list(op.perm))

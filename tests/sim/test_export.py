@@ -96,3 +96,21 @@ def test_cli_export_then_simulate(tmp_path, capsys):
 def test_cli_export_refusal_exits_2(tmp_path, capsys):
     rc = main(["export", "gemm", "--shape", "m=2,k=16,n=8", "--weights", "ternary", "--out", str(tmp_path / "t.onnx")])
     assert rc == 2 and "ternary" in capsys.readouterr().err
+
+
+def test_export_of_imported_quantize_static_model_reproduces_it(tmp_path):
+    """tests/data/tiny_bert_qstatic.onnx (onnxruntime's quantize_static) imported and exported again:
+    onnxruntime gives the same logits on both files, and so does hwsim on the original."""
+    from pathlib import Path
+
+    src = Path(__file__).parent.parent / "data" / "tiny_bert_qstatic.onnx"
+    g = load_onnx(src, {"batch": 2, "sequence": 8})
+    feeds = {"input_ids": np.random.default_rng(0).integers(0, 64, (2, 8)).astype(np.int64)}
+    model, _ = export_onnx(g, feeds)
+    onnx.save(model, tmp_path / "re.onnx")
+    for seed in range(2):
+        f = {"input_ids": np.random.default_rng(seed + 5).integers(0, 64, (2, 8)).astype(np.int64)}
+        level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        want = _ort(src, f, level)[0]
+        np.testing.assert_array_equal(_ort(tmp_path / "re.onnx", f, level)[0], want)
+        np.testing.assert_array_equal(run(g, f, requant="exact").outputs["logits"], want)
