@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: library parameter named by an error (HwsimError.param) -> the flag that sets it
+_FLAG_OF = {"shapes": "--shape", "choices": "--choices", "budgets": "--budget", "calib": "--calib"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -47,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except HwsimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        flag = _FLAG_OF.get(exc.param or "")
+        hint = f" [{flag}]" if flag and flag not in str(exc) else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return exc.exit_code
     except MemoryError as exc:  # sizes the user asked for do not fit this machine
         print(f"error: out of memory ({exc or 'allocation failed'}); use smaller model parameters or --shape "

@@ -181,7 +181,8 @@ def check_input(t: Tensor, arr) -> np.ndarray:
         raise InputDataError(f"input '{t.name}': not an array ({exc})") from None
     if tuple(arr.shape) != tuple(t.shape):
         raise InputDataError(f"input '{t.name}' has shape {tuple(arr.shape)}; the model expects "
-                             f"{tuple(t.shape)} (bind dynamic dims with --shape)")
+                             f"{tuple(t.shape)} (load the model with its dynamic dims bound to this shape)",
+                             param="shapes")
     if want.kind in "iub":
         if arr.dtype.kind not in "iub":
             raise InputDataError(f"input '{t.name}' has dtype {arr.dtype}; the model expects integer "

@@ -144,3 +144,12 @@ def test_progress_goes_to_a_callback_and_the_cli_draws_it(cache_dir, capsys):
     assert "\rsensitivity [" in err and f"{total}/{total}" in err
     assert re.search(r"time: load [0-9.]+ s, sensitivity [0-9.]+ s, costs [0-9.]+ s, MILP [0-9.]+ s, "
                      r"re-estimate [0-9.]+ s; total", err)
+
+
+def test_cli_names_the_flag_of_a_library_parameter(tmp_path, capsys):
+    """sim.boundary speaks of the model's shapes; hwsim simulate adds the flag that sets them."""
+    x = tmp_path / "x.npz"
+    np.savez(x, input=np.zeros((1, 64, 8, 8), np.float32))
+    assert main(["simulate", "conv2d", "--inputs", str(x)]) == 2
+    err = capsys.readouterr().err
+    assert "has shape (1, 64, 8, 8)" in err and err.rstrip().endswith("[--shape]")
