@@ -33,7 +33,7 @@ def parse_formats(names: str | Iterable[str | Format] | None) -> list[Format]:
         if f not in out:
             out.append(f)
     if not out:
-        raise ConfigError("no formats given; pass e.g. --formats int8,fp8_e4m3fn")
+        raise ConfigError("formats: none given; pass e.g. int8,fp8_e4m3fn", param="formats")
     return out
 
 
@@ -45,7 +45,7 @@ def parse_accumulators(names: str | Iterable[str] | None) -> list[str] | None:
         names = [n for n in (p.strip() for p in names.split(",")) if n]
     out = list(dict.fromkeys(hardware.check_accumulator(n) for n in names))
     if not out:
-        raise ConfigError("no accumulators given; pass e.g. --accumulators fx,fp16,fp32")
+        raise ConfigError("accumulators: none given; pass e.g. fx,fp16,fp32", param="accumulators")
     return out
 
 

@@ -69,8 +69,8 @@ def check_size(graph) -> None:
     """Refuse models whose float reference would take minutes, saying how to shrink them."""
     if graph.total_macs > MAX_REFERENCE_MACS:
         raise ConfigError(f"model {graph.name} has {graph.total_macs:.3g} MACs; capturing its activations "
-                          f"in float64 would take minutes. Shrink it with --shape (e.g. layers=1,context=64 or "
-                          f"sequence=64) or name a smaller model (limit {MAX_REFERENCE_MACS:.0e} MACs)")
+                          f"in float64 would take minutes. Shrink it with shapes (e.g. layers=1,context=64 or "
+                          f"sequence=64) or name a smaller model (limit {MAX_REFERENCE_MACS:.0e} MACs)", param="shapes")
 
 
 def _reference(graph, seed: int) -> dict[str, np.ndarray]:

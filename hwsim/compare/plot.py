@@ -86,7 +86,7 @@ def plot_comparison(res: Comparison, path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ConfigError("--plot needs matplotlib: pip install 'hwsim[plot]'") from None
+        raise ConfigError("plotting needs matplotlib: pip install 'hwsim[plot]'", param="plot") from None
     fmts = list(dict.fromkeys(r.format for r in res.rows))
     cmap = plt.get_cmap("tab10")
     colours = {f: cmap(i % 10) for i, f in enumerate(fmts)}

@@ -13,7 +13,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise ConfigError("--plot needs matplotlib: pip install 'hwsim[plot]' (or pip install matplotlib)") from None
+        raise ConfigError("plotting needs matplotlib: pip install 'hwsim[plot]' (or pip install matplotlib)", param="plot") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

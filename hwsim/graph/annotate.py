@@ -284,13 +284,13 @@ def scoped_activations(g: Graph, scope: str | tuple[str, ...]) -> list[str]:
 
 def quantize_graph(graph: Graph, weights: str | None = None, activations: str | None = None,
                    config: QuantConfig | str | Path | None = None, scope: str | None = None) -> Graph:
-    """Apply ``--weights/--activations`` or a config (not both) to a graph; ``scope`` (``--scope``)
+    """Apply ``weights``/``activations`` or a config (not both) to a graph; ``scope``
     replaces the config's scope of the default activation format."""
-    for option, value in (("--weights", weights), ("--activations", activations)):
+    for option, value in (("weights", weights), ("activations", activations)):
         if value is not None and not str(value).strip():
-            raise ConfigError(f"{option} is empty; give a format name such as int8 (or leave the option out)")
+            raise ConfigError(f"{option} is empty; give a format name such as int8 (or leave it out)", param=option)
     if config is not None and (weights or activations):
-        raise ConfigError("give either --config or --weights/--activations, not both")
+        raise ConfigError("give either config or weights/activations, not both", param="config")
     if scope is not None:
         try:
             scope = parse_scope(scope)

@@ -332,10 +332,10 @@ def _bind_inputs(ctx: Importer, model: onnx.ModelProto, shapes: dict, constants:
         if data is None:
             ctx.values[inp.name] = Act(inp.name)
     if missing:
-        raise ShapeError("; ".join(missing))
+        raise ShapeError("; ".join(missing), param="shapes")
     unused = sorted(set(shapes) - known)
     if unused:  # harmless (every dim is bound), so a note rather than an error
-        ctx.g.notes.append(f"--shape {', '.join(unused)} matched no dynamic dim or input of this model "
+        ctx.g.notes.append(f"shapes {', '.join(unused)} matched no dynamic dim or input of this model "
                            f"(its dynamic dims: {', '.join(sorted(known - {i.name for i in model.graph.input})) or 'none'})")
 
 
@@ -372,12 +372,12 @@ def _input_dims(inp, shapes: dict, values: dict, known: set, missing: list) -> l
         known.add(key)
         if key in shapes and isinstance(shapes[key], int):
             if int(shapes[key]) < 1:
-                raise ShapeError(f"--shape {key}={shapes[key]}: input '{inp.name}' dim {i} must be >= 1, "
-                                 f"e.g. --shape {key}=1")
+                raise ShapeError(f"shapes {key}={shapes[key]}: input '{inp.name}' dim {i} must be >= 1, "
+                                 f"e.g. {key}=1", param="shapes")
             dims.append(int(shapes[key]))
         else:
-            missing.append(f"input '{inp.name}' dim {i} ('{key}') is dynamic: bind it with --shape {key}=VALUE "
-                           f"or the whole input with --shape {inp.name}=" + "x".join(
+            missing.append(f"input '{inp.name}' dim {i} ('{key}') is dynamic: bind it in shapes as {key}=VALUE "
+                           f"or the whole input as {inp.name}=" + "x".join(
                                str(x.dim_value) if x.HasField("dim_value") and x.dim_value >= 0 else "N" for x in decl))
             dims.append(1)
     return dims

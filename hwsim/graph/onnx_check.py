@@ -52,7 +52,7 @@ def _check_dims(g: onnx.GraphProto, origin: str) -> None:
             for i, d in enumerate(v.type.tensor_type.shape.dim):
                 if d.HasField("dim_value") and d.dim_value < -1:  # -1: Paddle's dynamic dim (bound as INPUT.INDEX)
                     raise ShapeError(f"{origin}: graph {kind} '{v.name}' dim {i} is {d.dim_value}; dims must be "
-                                     f">= 0, -1 (dynamic) or a symbolic name bound with --shape")
+                                     f">= 0, -1 (dynamic) or a symbolic name bound in shapes", param="shapes")
 
 
 def _held(t: onnx.TensorProto) -> tuple[int, int] | None:

@@ -38,7 +38,7 @@ def _gather_table(ctx, node) -> bool:
     rows = table.value.shape[0]
     if ids.value.size and not -rows <= int(ids.value.min()) <= int(ids.value.max()) < rows:
         raise ShapeError(f"Gather '{node.name}': constant indices up to {int(ids.value.max())} read a table of "
-                         f"{rows} rows ('{node.input[0]}'); bind a smaller --shape (e.g. a sequence <= {rows})")
+                         f"{rows} rows ('{node.input[0]}'); bind smaller shapes (e.g. a sequence <= {rows})", param="shapes")
     ins = [ctx.act(node.input[1]), _param(ctx, node, 0, "weight")]
     _one(ctx, node, O.Embedding, ins)
     return True

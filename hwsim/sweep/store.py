@@ -77,10 +77,10 @@ class Store:
             try:
                 t = pq.read_table(f)
             except Exception as exc:  # not a Parquet file, or one from another tool
-                raise ConfigError(f"--resume: cannot read {str(f)!r} ({exc}); remove it or run without --resume")
+                raise ConfigError(f"resume: cannot read {str(f)!r} ({exc}); remove it or run without resuming", param="resume")
             if t.schema.remove_metadata() != self.schema:
-                raise ConfigError(f"--resume: {str(f)!r} holds rows of another SPEC (columns differ); use another "
-                                  "--out or run without --resume")
+                raise ConfigError(f"resume: {str(f)!r} holds rows of another SPEC (columns differ); use another "
+                                  "output path or run without resuming", param="resume")
             out.append(t)
         return out
 

@@ -222,7 +222,7 @@ def test_onnx_shape_binding_must_be_positive(capsys, value):
 
     onnx_path = str(resources.files("hwsim._models").joinpath("digits_cnn.onnx"))
     assert_user_error(capsys, ["summary", onnx_path, "--shape", f"batch={value}"],
-                      f"--shape batch={value}", "must be >= 1")
+                      f"shapes batch={value}", "must be >= 1", "[--shape]")
 
 
 def test_fp64_compares_without_crashing(capsys):
@@ -283,7 +283,7 @@ def test_block_format_axis_none_means_last_axis():
 
 def test_empty_format_option(capsys):
     """``--weights ''`` used to leave the model unquantized without a word."""
-    assert_user_error(capsys, ["summary", GEMM, "--weights", ""], "--weights is empty", "int8")
+    assert_user_error(capsys, ["summary", GEMM, "--weights", ""], "weights is empty", "int8", "[--weights]")
 
 
 def test_token_ids_outside_the_embedding_table(capsys, tmp_path):
@@ -326,3 +326,28 @@ def test_bad_input_through_python_m_hwsim(tmp_path):
                        cwd=tmp_path, timeout=120)
     assert p.returncode == 2
     assert p.stderr.startswith("error: model 'gemm': parameter m=-1") and "Traceback" not in p.stderr
+
+
+def test_library_errors_name_parameters_and_the_cli_names_flags():
+    """Issue 9: library messages speak of parameters; only the CLI maps them to its flags."""
+    import re
+    from pathlib import Path
+
+    import hwsim
+
+    root = Path(hwsim.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        if rel == "cli.py" or rel.startswith("commands/"):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"(raise \w+Error|notes\.append)\(.*[\"']--[a-z]", line) or \
+                    re.search(r"^\s+f?[\"'].*(pass e\.g\.|bind it with|Shrink it with) --[a-z]", line):
+                offenders.append(f"{rel}:{n}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_cli_appends_the_flag_of_a_parameter_error(capsys):
+    code, out, err = run_cli(capsys, ["compare-formats", "--formats", " , "])
+    assert code == 2 and "[--formats]" in err, err

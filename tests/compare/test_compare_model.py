@@ -67,8 +67,9 @@ def test_subsample_keeps_whole_rows_and_is_seeded():
 
 
 def test_models_too_big_for_the_reference_say_how_to_shrink():
-    with pytest.raises(ConfigError, match="--shape"):
+    with pytest.raises(ConfigError, match="Shrink it with shapes") as info:
         compare_model("llama2-7b", [get("int8")])
+    assert info.value.param == "shapes"
 
 
 def test_cli_model_json_and_plot(tmp_path, capsys):

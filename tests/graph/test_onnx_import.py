@@ -79,7 +79,7 @@ def test_transformer_folds_shape_subgraphs_and_matches_ort(tmp_path):
 
 def test_unbound_dim_names_input_dim_and_flag(tmp_path):
     path = _save(transformer(), tmp_path)
-    with pytest.raises(ShapeError, match=r"input 'ids' dim 1 \('sequence'\).*--shape sequence=VALUE"):
+    with pytest.raises(ShapeError, match=r"input 'ids' dim 1 \('sequence'\).*shapes as sequence=VALUE"):
         load_onnx(path, {"batch": 1})
     g = load_onnx(path, {"batch": 1, "sequence": 4, "seq_len": 3})  # extra names: a note, not an error
     assert any("seq_len matched no dynamic dim" in n and "batch, sequence" in n for n in g.notes)
@@ -151,7 +151,8 @@ def test_cli_summary_json_and_subprocess(tmp_path, capsys):
     s = json.loads(capsys.readouterr().out)
     assert s["total_macs"] == cnn_macs(2)
     assert main(["summary", path]) == 2
-    assert "--shape batch=VALUE" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "shapes as batch=VALUE" in err and err.rstrip().endswith("[--shape]"), err
     run = subprocess.run([sys.executable, "-m", "hwsim", "summary", path, "--shape", "batch=1"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "conv1" in run.stdout and f"{cnn_macs(1):,}" in run.stdout
