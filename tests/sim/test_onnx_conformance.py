@@ -8,7 +8,6 @@ biases and CastLike's type example; the rest stay graph inputs. One case per op 
 through the CLI (``hwsim simulate`` with .npz files).
 """
 
-import importlib
 
 import ml_dtypes  # noqa: F401  (dtypes of the node-test arrays)
 import numpy as np
@@ -19,6 +18,7 @@ from onnx import helper, numpy_helper
 from hwsim.cli import main
 from hwsim.sim import run
 from hwsim.sim.boundary import container_dtype
+from tests.sim.onnx_node_cases import collect
 
 MODULES = ["quantizelinear", "dequantizelinear", "dynamicquantizelinear", "qlinearmatmul", "qlinearconv",
            "matmulinteger", "convinteger", "cast", "castlike"]
@@ -33,25 +33,7 @@ NOT_EXPRESSIBLE: dict[str, str] = {}
 KNOWN_GAPS: dict[str, str] = {}
 
 
-def _collect():
-    cases = []
-    for m in MODULES:
-        mod = importlib.import_module(f"onnx.backend.test.case.node.{m}")
-        saved = mod.expect
-        mod.expect = lambda node, inputs, outputs, name, **kw: cases.append((name, node, inputs, outputs))
-        try:
-            for cls in vars(mod).values():
-                if isinstance(cls, type) and cls.__module__ == mod.__name__:
-                    for k, f in vars(cls).items():
-                        if k.startswith("export"):
-                            with np.errstate(all="ignore"):
-                                f.__func__() if isinstance(f, staticmethod) else f()
-        finally:
-            mod.expect = saved
-    return cases
-
-
-CASES = _collect()
+CASES = collect(MODULES)
 
 
 def _array(v):

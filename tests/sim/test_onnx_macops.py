@@ -4,7 +4,6 @@ MACs against the definition; the float kernels against slow loop references."""
 
 from __future__ import annotations
 
-import importlib
 
 import numpy as np
 import onnx
@@ -16,29 +15,13 @@ from onnx import numpy_helper as nh
 from hwsim.graph.onnx import load_onnx
 from hwsim.sim import run
 from hwsim.sim.macops import conv3d_dot, conv_transpose_2d
+from tests.sim.onnx_node_cases import collect
 
 #: input positions that stay graph inputs; the rest (weights, biases, peepholes) become initializers
 RUNTIME = {"Conv": (0,), "ConvTranspose": (0,), "LSTM": (0, 5, 6), "GRU": (0, 5)}
 
 
-def _collect(modules):
-    cases = []
-    for m in modules:
-        mod = importlib.import_module(f"onnx.backend.test.case.node.{m}")
-        saved = mod.expect
-        mod.expect = lambda node, inputs, outputs, name, **kw: cases.append((name, node, inputs, outputs))
-        try:
-            for cls in vars(mod).values():
-                if isinstance(cls, type) and cls.__module__ == mod.__name__:
-                    for k, f in vars(cls).items():
-                        if k.startswith("export"):
-                            f.__func__() if isinstance(f, staticmethod) else f()
-        finally:
-            mod.expect = saved
-    return cases
-
-
-CASES = _collect(["conv", "convtranspose", "lstm", "gru"])
+CASES = collect(["conv", "convtranspose", "lstm", "gru"])
 #: node-test cases hwsim refuses, with the reason (each is checked to be refused, not mis-run)
 REFUSED = {"test_convtranspose_3d": "3-D ConvTranspose"}
 
