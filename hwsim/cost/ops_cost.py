@@ -16,6 +16,7 @@ from hwsim.cost.layer import COSTS, Ctx, Work, finish, register_cost
 from hwsim.cost.traffic import Operands, dot_traffic, reuse, stream_traffic
 from hwsim.cost.unit import (DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
                              gate_energy_fj, represents, select_rate, unit_mac_energy_pj, utilization)
+from hwsim.graph.ops_onnx import CONTROL_FLOW
 
 _RELU = ("relu", "relu6")
 
@@ -231,7 +232,22 @@ def _stream(op, ctx: Ctx):
     fmt = g.tensors[op.outputs[0]].quant.format
     rate = t.compute.elementwise_ops_per_cycle * t.compute.cores * t.clock_hz
     return finish(op, ctx, Work(compute_s=n_ops / rate, executed_ops=float(n_ops),
-                                arith_pj=n_ops * _elementwise_pj(ctx, fmt), reads=r, writes=w))
+                                arith_pj=n_ops * _elementwise_pj(ctx, fmt), reads=r, writes=w,
+                                note=CONTROL_FLOW_NOTE if getattr(op, "op_type", "") in CONTROL_FLOW else ""))
+
+
+#: layer note of a run-time If / Loop / Scan (bodies without MAC ops; one with MAC ops is refused at import)
+CONTROL_FLOW_NOTE = "decided at run time: priced as element work on its outputs, not the work of its body"
+
+
+def control_flow_notes(rows) -> list[str]:
+    """Report note naming the run-time control-flow ops whose bodies' work is not priced."""
+    names = [r.name for r in rows if r.note == CONTROL_FLOW_NOTE]
+    if not names:
+        return []
+    shown = ", ".join(names[:4]) + (f", ... {len(names) - 4} more" if len(names) > 4 else "")
+    return [f"{len(names)} If/Loop/Scan op(s) decided at run time are priced by their outputs only, "
+            f"not by the work of their bodies (no MAC ops inside): {shown}"]
 
 
 for _kind in ("binary", "unary", "batchnorm", "softmax", "layernorm", "rotary", "pool", "global_avgpool",

@@ -23,12 +23,11 @@ from onnx import helper, numpy_helper
 
 from hwsim.graph.onnx_ctx import Importer
 from hwsim.graph.onnx_values import Codes, Const
-from hwsim.graph.ops_onnx import OnnxNode
+from hwsim.graph.ops_onnx import CONTROL_FLOW, OnnxNode
 
 #: standard-domain op types that perform multiply-accumulates: they need a dedicated converter
 MAC_OPS = frozenset({"Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "DeformConv", "MatMul", "MatMulInteger",
                      "QLinearMatMul", "Gemm", "Einsum", "LSTM", "GRU", "RNN", "Attention"})
-CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
 _STANDARD = ("", "ai.onnx")
 
 

@@ -33,6 +33,9 @@ from hwsim.graph.ops_compute import WeightedComputeOp
 
 Shape = tuple[int, ...]
 
+#: ONNX control-flow op types (their bodies are subgraphs of the node)
+CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
+
 
 class OnnxNode(OpBase):
     """One output of a standard-domain ONNX node without MACs, executed by its ONNX definition.

@@ -13,6 +13,7 @@ from onnx import numpy_helper as nh
 
 from hwsim.cli import main
 from hwsim.cost import estimate
+from hwsim.cost.ops_cost import CONTROL_FLOW_NOTE
 from hwsim.errors import ShapeError, UnsupportedOpError
 from hwsim.graph.onnx import load_onnx
 from hwsim.sim import run
@@ -187,6 +188,9 @@ def test_loop_without_macs_runs_generically_with_a_macs_body_refused(tmp_path):
     g = load_onnx(path, {}, values=feed)
     assert [o.op_type for o in g.ops() if o.op == "onnx"] == ["Loop"]
     np.testing.assert_allclose(run(g, feed).output_values["acc"], _ort(path, feed)["acc"])
+    report = estimate(g, "int8-npu")  # its body's work (n adds) is not priced: the report says so
+    assert [r.note for r in report.layers if r.name == "sum_n"] == [CONTROL_FLOW_NOTE]
+    assert any("priced by their outputs only" in n and "sum_n" in n for n in report.notes)
     model.graph.node[0].attribute[0].g.node[0].op_type = "MatMul"  # a MAC op in the body: hwsim cannot price its trip count's work
     path = _save(model, tmp_path, "mm.onnx")
     with pytest.raises(UnsupportedOpError, match=r"Loop \(node 'sum_n'\).*MatMul"):
