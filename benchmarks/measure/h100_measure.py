@@ -14,6 +14,7 @@ Method (see docs/fidelity.md):
   transformers BertConfig, and a Llama-2-7B-shaped decoder written here with random weights.
 
 Run: python3 benchmarks/measure/h100_measure.py --out DIR [--only networks,gemm,conv,ops]
+(second session: --only networks2,align,ops_cnn)
 """
 
 from __future__ import annotations
@@ -450,6 +451,118 @@ def run_networks(meter, out, window, llama_layers: int):
         torch.cuda.empty_cache()
 
 
+def _net_record(name, params, model, family, library, res, fmt="bf16"):
+    return {"id": name, "kind": "network", "family": family, "model": model, "activations": fmt,
+            "weights": fmt, "params": params, "library": library, **res}
+
+
+def run_networks2(meter, out, window, llama_layers: int):
+    """More whole networks (second session): other batches of the CNNs, VGG-16, ViT-B/16, MiniLM-L6,
+    BERT-base at batch 8, and the Llama-2-7B-shaped decoder at decode batch 8 and prefill 128."""
+    import torchvision
+
+    torch.backends.cudnn.benchmark = True
+    cnns = [(n, b) for n in ("resnet18", "resnet50", "mobilenet_v2") for b in (8, 64)]
+    cnns += [("vgg16", 1), ("vgg16", 32), ("vit_b_16", 1), ("vit_b_16", 32)]
+    for name, batch in cnns:
+        try:
+            m = getattr(torchvision.models, name)(weights=None).to("cuda", BF16).eval()
+            x = torch.randn(batch, 3, 224, 224, device="cuda", dtype=BF16)
+            if not name.startswith("vit"):
+                m, x = m.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+            res = measure(meter, lambda m=m, x=x: m(x), 1, window)
+        except Exception as exc:  # noqa: BLE001
+            print(f"{name} b{batch}: not run ({type(exc).__name__}: {exc})", flush=True)
+            continue
+        zoo = {"vit_b_16": "vit-b16"}.get(name, name)
+        emit(out, _net_record(f"{zoo}-b{batch}", {"batch": batch}, f"{zoo}:batch={batch}",
+                              "transformer" if name.startswith("vit") else "cnn",
+                              f"torchvision {name} (weights=None)" + ("" if name.startswith("vit") else
+                                                                      ", cuDNN, channels_last"), res))
+        del m
+        torch.cuda.empty_cache()
+    try:
+        from transformers import BertConfig, BertModel
+
+        for zoo, cfg, batch in (("minilm-l6", dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                                                   intermediate_size=1536), 1),
+                                ("minilm-l6", dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                                                   intermediate_size=1536), 32),
+                                ("bert-base", {}, 8)):
+            bert = BertModel(BertConfig(**cfg)).to("cuda", BF16).eval()
+            ids = torch.randint(0, 30522, (batch, 128), device="cuda")
+            res = measure(meter, lambda ids=ids, bert=bert: bert(input_ids=ids), 1, window)
+            emit(out, _net_record(f"{zoo}-b{batch}-s128", {"batch": batch, "sequence": 128},
+                                  f"{zoo}:batch={batch},sequence=128", "transformer",
+                                  f"transformers BertModel(BertConfig({cfg})) random init", res))
+            del bert
+            torch.cuda.empty_cache()
+    except Exception as exc:  # noqa: BLE001
+        print(f"bert: not run ({type(exc).__name__}: {exc})", flush=True)
+    for fp8, batch, phase, ctx in ((False, 8, "decode", 512), (False, 1, "prefill", 128), (True, 1, "prefill", 128)):
+        try:
+            llm = LlamaShaped(layers=llama_layers, fp8=fp8, batch=batch, max_ctx=ctx + 8)
+            ids = torch.randint(0, 32000, (batch, 1 if phase == "decode" else ctx), device="cuda")
+            cached = ctx if phase == "decode" else 0
+            res = measure(meter, lambda ids=ids, cached=cached: llm.forward(ids, cached), 1, window)
+        except Exception as exc:  # noqa: BLE001
+            print(f"llama {phase} {ctx} b{batch} fp8={fp8}: not run ({type(exc).__name__}: {exc})", flush=True)
+            continue
+        fmt = "fp8_e4m3fn" if fp8 else "bf16"
+        emit(out, _net_record(f"llama2-7b-L{llama_layers}-{phase}-ctx{ctx}-b{batch}-{'fp8' if fp8 else 'bf16'}",
+                              {"phase": phase, "context": ctx, "layers": llama_layers, "batch": batch},
+                              f"llama2-7b:phase={phase},context={ctx},layers={llama_layers},batch={batch}", "llm",
+                              "Llama-2-7B-shaped decoder in benchmarks/measure/h100_measure.py (torch.mm "
+                              "/ torch._scaled_mm, SDPA), random weights", res, fmt))
+        del llm
+        torch.cuda.empty_cache()
+
+
+ALIGN_GEMMS = [("int8", 4096, 4096, 1000), ("int8", 4096, 4096, 1008), ("int8", 16384, 1024, 1000),
+               ("bf16", 16384, 2048, 1004), ("bf16", 16384, 2048, 1008), ("int8", 1024, 4104, 4096)]
+
+
+def run_align(meter, out, window):
+    """GEMMs whose output row (n elements) or reduction (k) is, or is not, a multiple of 16 bytes."""
+    for fmt, m, k, n in ALIGN_GEMMS:
+        try:
+            step, reps = gemm_step(fmt, m, k, n)
+            r = measure(meter, step, reps, window)
+        except Exception as exc:  # noqa: BLE001
+            print(f"gemm {fmt} m={m} k={k} n={n}: not run ({type(exc).__name__}: {str(exc)[:100]})", flush=True)
+            continue
+        f = HWSIM_FMT[fmt]
+        emit(out, {"id": f"gemm-{fmt}-m{m}-k{k}-n{n}", "kind": "gemm", "family": "align",
+                   "model": f"gemm:m={m},k={k},n={n}", "activations": f, "weights": f,
+                   "params": {"m": m, "k": k, "n": n}, "weights_resident": False,
+                   "library": "cuBLASLt via " + ("torch._int_mm" if fmt == "int8" else "torch.mm"), **r})
+        torch.cuda.empty_cache()
+
+
+def run_ops_cnn(meter, out, window):
+    """The non-MAC kernels of a torchvision CNN (eval batch norm, ReLU, residual add) on NHWC tensors."""
+    for b, c, h in ((1, 64, 112), (1, 256, 56), (32, 64, 56), (32, 256, 56), (256, 64, 56)):
+        x = torch.randn(b, c, h, h, device="cuda", dtype=BF16).to(memory_format=torch.channels_last)
+        bn = torch.nn.BatchNorm2d(c).to("cuda", BF16).eval()
+        params = {"batch": b, "c": c, "h": h, "w": h}
+        nbytes = 4 * b * c * h * h
+        for op, fn in (("batchnorm", lambda x=x, bn=bn: bn(x)), ("relu", lambda x=x: F.relu(x)),
+                       ("add", lambda x=x: x + x)):
+            reps = _repeats(0.0, nbytes)
+
+            def step(fn=fn, reps=reps):
+                for _ in range(reps):
+                    fn()
+            try:
+                res = measure(meter, step, reps, window)
+            except Exception as exc:  # noqa: BLE001
+                print(f"{op} {params}: not run ({type(exc).__name__}: {exc})", flush=True)
+                continue
+            emit(out, {"id": f"{op}-nhwc-b{b}-c{c}-h{h}", "kind": "op", "family": op, "model": None,
+                       "activations": "bf16", "weights": "bf16", "params": params,
+                       "library": "torch eager kernels, channels_last", **res})
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="folder for h100_*.jsonl")
@@ -485,7 +598,10 @@ def main(argv=None):
                 "networks_repeat": lambda o: run_networks(meter, o, args.window, args.llama_layers),
                 "gemm": lambda o: run_gemms(meter, o, args.window),
                 "conv": lambda o: run_convs(meter, o, args.window),
-                "ops": lambda o: run_ops(meter, o, args.window)}
+                "ops": lambda o: run_ops(meter, o, args.window),
+                "networks2": lambda o: run_networks2(meter, o, args.window, args.llama_layers),
+                "align": lambda o: run_align(meter, o, args.window),
+                "ops_cnn": lambda o: run_ops_cnn(meter, o, args.window)}
     for name in args.only.split(","):
         if time.time() - start > args.budget_s:
             print(f"section {name}: skipped, time budget spent", flush=True)
