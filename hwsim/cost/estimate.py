@@ -37,6 +37,7 @@ class _Stats:
         self.always = bool(f.skip_zero_weights or f.repetition_window)
         self.cache: dict = {}
         self.synthetic = False
+        self.sampled: dict[str, float] = {}  # real weight -> fraction of its columns repetition was measured on
 
     def __call__(self, op):
         w = self.graph.weight(op)
@@ -70,9 +71,21 @@ class _Stats:
         codes = self._codes(op, w)
         window = self.target.features.repetition_window
         try:
-            return weight_stats(codes, groups, self.nm, window)
+            st = weight_stats(codes, groups, self.nm, window)
         except ValueError:  # codes too varied for a 64-bit window key: measure without reuse
             return weight_stats(codes, groups, self.nm, None)
+        if w.data is not None and st.repetition_fraction < 1:
+            self.sampled[w.name] = st.repetition_fraction
+        return st
+
+    def notes(self) -> list[str]:
+        """Report note naming the real weights whose repetition was measured on a column sample."""
+        if not self.sampled:
+            return []
+        shown = ", ".join(f"{n} ({f:.0%})" for n, f in list(self.sampled.items())[:4])
+        more = f", ... {len(self.sampled) - 4} more" if len(self.sampled) > 4 else ""
+        return [f"repetition of {len(self.sampled)} weight tensor(s) over {SAMPLE_ELEMENTS:,} elements is measured on "
+                f"their first columns (fraction measured): {shown}{more}; density and N:M are measured in full"]
 
 
 def _streamed(graph: Graph) -> set[str]:
@@ -195,7 +208,7 @@ def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None,
         rows = [layer_cost(op, ctx, COSTS[op.op]) for op in g.ops()]
     rows = tuple(r for r in rows if r.latency_s > 0 or r.energy_j > 0)
     _check_finite(t, rows)
-    notes += ops_cost.fallback_notes(ctx, rows) + ops_cost.control_flow_notes(rows)
+    notes += ops_cost.fallback_notes(ctx, rows) + ops_cost.control_flow_notes(rows) + stats.notes()
     breakdown = {k: sum(r.energy_breakdown_j[k] for r in rows) for k in ENERGY_COMPONENTS}
     levels = {m.name: sum(r.memory_energy_j[m.name] for r in rows) for m in t.memory}
     if stats.synthetic or SYNTHETIC_NOTE in g.notes:

@@ -4,11 +4,12 @@ The codes measured are those the simulator executes: weights (from the graph, or
 :func:`hwsim.graph.weights.synthetic_values`) go through the one preparation path
 :func:`hwsim.sim.qspec.prepare_weight` (prune, calibrate, quantize) and
 :func:`hwsim.sim.qspec.weight_codes` turns them into signed codes (0 = zero weight, equal codes =
-equal format values) for the kernels in :mod:`hwsim.cost._kernels`. Tensors larger than
-:data:`SAMPLE_ELEMENTS` are measured on their first columns (whole windows, all rows) for density
-and repetition: statistics are per-window averages, and every output channel stays in the sample
-so pattern sharing across channels is seen in full. N:M compliance is all-or-nothing, so it is
-always measured in full.
+equal format values) for the kernels in :mod:`hwsim.cost._kernels`. 
+Density and N:M compliance are always measured on every weight. Repetition (distinct window
+patterns, a hash per window) is measured on the first columns of tensors larger than
+:data:`SAMPLE_ELEMENTS` (whole windows, all rows, so pattern sharing across channels is seen in
+full); :attr:`WeightStats.repetition_fraction` says how much was measured, and the cost report
+names the layers whose repetition is an estimate.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class WeightStats:
         Adds of the channels accumulating their pattern's shared sum, per window position.
     unique_patterns_per_window : float
         Distinct non-zero patterns per window position.
+    repetition_fraction : float
+        Fraction of the weight columns the repetition numbers were measured on (1.0 = all).
     """
 
     density: float
@@ -49,6 +52,7 @@ class WeightStats:
     pattern_adds_per_window_col: float = 0.0
     row_adds_per_window_col: float = 0.0
     unique_patterns_per_window: float = 0.0
+    repetition_fraction: float = 1.0
 
 
 def sample_columns(w2d: np.ndarray, multiple: int) -> np.ndarray:
@@ -64,10 +68,11 @@ def weight_stats(codes: np.ndarray, groups: int, nm: tuple[tuple[int, int], ...]
                  window: int | None) -> WeightStats:
     """Statistics of a layer's (rows, reduction) signed weight codes (:func:`~hwsim.sim.qspec.weight_codes`)."""
     comp = {(n, m): _kernels.nm_compliance(codes, n, m) for n, m in nm}
-    q = np.ascontiguousarray(sample_columns(codes, window or 1))
-    density = 1.0 - _kernels.zero_fraction(q)
+    density = 1.0 - _kernels.zero_fraction(codes)
     if not window:
         return WeightStats(density, comp)
+    q = np.ascontiguousarray(sample_columns(codes, window))
     cols = math.ceil(q.shape[1] / window)
     uniq, padds, radds = _kernels.repetition(q, window, groups)
-    return WeightStats(density, comp, window, padds / cols, radds / cols, uniq / cols / groups)
+    return WeightStats(density, comp, window, padds / cols, radds / cols, uniq / cols / groups,
+                       q.shape[1] / codes.shape[1] if codes.shape[1] else 1.0)

@@ -65,3 +65,35 @@ def test_cost_codes_equal_simulated_codes(fmt, pruning, monkeypatch):
     assert got.density == pytest.approx(np.count_nonzero(executed) / executed.size)
     if pruning == "2:4":
         assert got.nm_compliance[(2, 4)] == 1.0
+
+
+def test_density_is_measured_in_full_and_a_sampled_repetition_is_named(tmp_path):
+    """A real weight over SAMPLE_ELEMENTS: its density counts every zero (the last reduction columns
+    are all zero here, which a sample of the first columns would miss), and the report names the
+    repetition sample."""
+    import onnx
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    from hwsim.cost import estimate
+    from hwsim.cost.stats import SAMPLE_ELEMENTS
+
+    rng = np.random.default_rng(0)
+    k, n = 2048, 1024
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    w[k // 2:, :] = 0.0  # MatMul weight (k, n): the second half of the reduction axis is all zero
+    assert w.size > SAMPLE_ELEMENTS
+    model = h.make_model(h.make_graph([h.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
+                                      [h.make_tensor_value_info("x", TP.FLOAT, [1, k])],
+                                      [h.make_tensor_value_info("y", TP.FLOAT, [1, n])], [nh.from_array(w, "w")]),
+                         opset_imports=[h.make_opsetid("", 17)])
+    path = str(tmp_path / "big.onnx")
+    onnx.save(model, path)
+    g = quantize_graph(hwsim.graph.zoo.load_model(path, {}), "ternary", "int8")
+    st = _Stats(g, load_target("rs-engine"), 0)(g.op("mm"))
+    assert st.density == pytest.approx(1.0 - np.mean(qspec.weight_codes(*qspec.prepare_constant(
+        g.tensors[g.op("mm").inputs[1]], None, 0)) == 0), abs=1e-12)
+    assert st.density < 0.5 and 0 < st.repetition_fraction < 1
+    report = estimate(g, "rs-engine")
+    assert any("measured on their first columns" in x and "(fraction measured)" in x for x in report.notes)
