@@ -19,7 +19,7 @@ from typing import Callable
 from hwsim.cost.report import LayerCost
 from hwsim.graph.ir import Graph
 from hwsim.graph.ops import OpBase
-from hwsim.targets.schema import Target
+from hwsim.targets.schema import NON_MEMORY_BOTTLENECKS, Target
 
 CostFn = Callable[[OpBase, "Ctx"], LayerCost]
 #: op kind -> cost function
@@ -99,7 +99,7 @@ def throttle(t: Target, busy_s: float, bottleneck: str, dynamic_j: float) -> tup
     if t.power_cap_w is None or busy_s <= 0:
         return busy_s, bottleneck
     capped = dynamic_j / (t.power_cap_w - t.static_power_w)
-    return (capped, "power") if capped > busy_s else (busy_s, bottleneck)
+    return (capped, NON_MEMORY_BOTTLENECKS[1]) if capped > busy_s else (busy_s, bottleneck)
 
 
 def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
@@ -109,7 +109,7 @@ def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
     reads = work.reads or [0.0] * n
     writes = work.writes or [0.0] * n
     transfer = {m.name: (reads[i] + writes[i]) / m.bandwidth_bytes_per_s for i, m in enumerate(t.memory)}
-    bound, bottleneck = work.compute_s, "compute"
+    bound, bottleneck = work.compute_s, NON_MEMORY_BOTTLENECKS[0]
     for name, s in transfer.items():
         if s > bound:
             bound, bottleneck = s, name

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 SCHEMA_VERSION = 1
 
+#: bottleneck labels that are not memory levels: the MAC unit, and the power cap (see hwsim.cost.layer.finish)
+NON_MEMORY_BOTTLENECKS = ("compute", "power")
+
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -304,6 +307,11 @@ class Target(_Record):
         names = [m.name for m in self.memory]
         if len(set(names)) != len(names):
             raise ValueError(f"memory level names must be unique, got {names}")
+        taken = sorted(set(names) & set(NON_MEMORY_BOTTLENECKS))
+        if taken:
+            raise ValueError(f"memory level name(s) {taken} are bottleneck labels of their own "
+                             f"({', '.join(NON_MEMORY_BOTTLENECKS)}): a layer bound by that level would read as bound "
+                             "by something else; rename the level (e.g. 'sram', 'dram')")
         if self.power_cap_w is not None and self.power_cap_w <= self.static_power_w:
             raise ValueError(f"power_cap_w ({self.power_cap_w}) must exceed static_power_w ({self.static_power_w})")
         if self.memory[-1].size_bytes is not None:

@@ -1,4 +1,4 @@
-"""A memory level may be called anything, including mac / decode / static / memory: level energies
+"""A memory level may be called anything but a bottleneck label (compute, power), including mac / decode / static / memory: level energies
 live in their own mapping (``memory_energy_j``), apart from the other components, so no name can
 overwrite another's energy (issue 12: a level named 'mac' dropped 1.21 mJ to 1.02 mJ)."""
 
@@ -41,3 +41,13 @@ def test_json_shape(tmp_path):
     assert set(d["total"]["energy_breakdown_j"]) == COMPONENTS
     assert set(d["total"]["memory_energy_j"]) == {"sram", "dram"}
     assert set(d["layers"][0]["memory_energy_j"]) == {"sram", "dram"}
+
+
+@pytest.mark.parametrize("name", ["compute", "power"])
+def test_level_named_like_a_bottleneck_label_is_refused(tmp_path, name):
+    """'compute' and 'power' name the MAC unit and the power cap in the bottleneck column: a level
+    called so would make a memory-bound layer read as compute- or power-bound."""
+    from hwsim.errors import HwsimError
+
+    with pytest.raises(HwsimError, match=rf"\['{name}'\] are bottleneck labels.*rename the level"):
+        load_target(_renamed(tmp_path, name))
