@@ -119,7 +119,7 @@ from pydantic import ValidationError
 
 from hwsim.errors import ConfigError, ShapeError, UnsupportedOpError
 from hwsim.graph import ops as O
-from hwsim.graph import onnx_generic, onnx_macs, onnx_movement, onnx_qlinear  # noqa: F401  (register converters)
+from hwsim.graph import onnx_generic, onnx_macs, onnx_movement, onnx_msops, onnx_qlinear  # noqa: F401  (register)
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.onnx_check import check_structure
 from hwsim.graph.onnx_ctx import Importer

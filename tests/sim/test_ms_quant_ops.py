@@ -5,9 +5,13 @@ that define them, against onnxruntime.
   QLinearGlobalAveragePool and QGemm; bit-exact at ORT_ENABLE_ALL and ORT_DISABLE_ALL.
 - DynamicQuantizeMatMul (onnxruntime's fusion of DynamicQuantizeLinear + MatMulInteger + scale):
   bit-exact.
-- Ops hwsim has no definition for (QAttention, MatMulNBits, DynamicQuantizeLSTM, FusedMatMul...) are
-  refused naming the node.
+- MatMulNBits (``MatMulNBitsQuantizer``, committed models made by tests/data/make_ms_quant_models.py, and
+  hand-packed 2/4/8-bit nodes): within 2e-6 of the output range (float32 summation order).
+- Ops hwsim has no definition for (FusedMatMul...) are refused naming the node.
 """
+
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -74,9 +78,93 @@ def test_dynamic_quantize_matmul_bit_exact(tmp_path, wdt, bias):
 
 
 def test_ops_without_definition_are_refused_naming_the_node(tmp_path):
-    node = helper.make_node("MatMulNBits", ["x", "b", "s"], ["y"], domain="com.microsoft", name="nbits", K=32, N=8,
-                            bits=4, block_size=32)
-    inits = [numpy_helper.from_array(np.zeros((8, 1, 16), np.uint8), "b"), numpy_helper.from_array(np.ones(8, np.float32), "s")]
+    node = helper.make_node("FusedMatMul", ["x", "b"], ["y"], domain="com.microsoft", name="fused", alpha=2.0)
+    inits = [numpy_helper.from_array(np.ones((32, 8), np.float32), "b")]
     _ms_model(tmp_path / "m.onnx", node, [helper.make_tensor_value_info("x", TensorProto.FLOAT, (2, 32))], inits, (2, 8))
-    with pytest.raises(UnsupportedOpError, match="com.microsoft.MatMulNBits \\(node 'nbits'\\)"):
+    with pytest.raises(UnsupportedOpError, match="com.microsoft.FusedMatMul \\(node 'fused'\\)"):
+        load_onnx(tmp_path / "m.onnx", {})
+
+
+# ------------------------------------------------------------------ MatMulNBits
+DATA = Path(__file__).parents[1] / "data"
+
+
+def _data_script():
+    spec = importlib.util.spec_from_file_location("make_ms_quant_models", DATA / "make_ms_quant_models.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("name", ["mlp_nbits4", "mlp_nbits4_sym", "lstm_qdynamic", "lstm_qdynamic_pc"])
+def test_committed_model_is_what_the_script_builds(name):
+    assert (DATA / f"{name}.onnx").read_bytes() == _data_script().MODELS[name]().SerializeToString()
+
+
+def _ort_run(path, feeds):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+@pytest.mark.parametrize("name,shape", [("mlp_nbits4", (2, 5, 80)), ("mlp_nbits4_sym", (3, 80))])
+def test_matmul_nbits_quantizer_models_match_onnxruntime(name, shape):
+    """MatMulNBitsQuantizer output (asymmetric: packed zero points; symmetric: negative scales, no
+    zero points) imports as linear layers with uint4 per-block weights; MACs = rows x K x N."""
+    g = load_onnx(DATA / f"{name}.onnx", {"x": shape})
+    ws = [t for t in g.tensors.values() if t.role == "weight"]
+    assert [(t.quant.format, t.quant.granularity, t.quant.group_size, t.shape) for t in ws] == [
+        ("uint4", "group", 32, (48, 80)), ("uint4", "group", 32, (24, 48))]
+    assert g.total_macs == int(np.prod(shape[:-1])) * (80 * 48 + 48 * 24)
+    for seed in range(3):
+        x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32) * (seed + 1)
+        want = _ort_run(DATA / f"{name}.onnx", {"x": x})[0]
+        got = run(g, {"x": x}).outputs["y"]
+        assert np.max(np.abs(got - want)) <= 2e-6 * np.ptp(want)
+
+
+def _pack(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Rows of codes packed lowest bits first (written out independently of hwsim's unpacker)."""
+    per = 8 // bits
+    rows, n = codes.shape
+    padded = np.zeros((rows, -(-n // per) * per), np.int64)
+    padded[:, :n] = codes
+    out = np.zeros((rows, padded.shape[1] // per), np.int64)
+    for j in range(per):
+        out |= padded[:, j::per] << (j * bits)
+    return out.astype(np.uint8)
+
+
+@pytest.mark.parametrize("bits,zp,bias", [(4, True, True), (4, False, False), (8, True, False), (2, True, True)])
+def test_matmul_nbits_hand_packed_matches_onnxruntime(tmp_path, bits, zp, bias):
+    rng = np.random.default_rng(bits)
+    k, n, block = 72, 20, 16
+    blocks = -(-k // block)
+    codes = rng.integers(0, 1 << bits, (n, blocks * block))
+    b = _pack(codes, bits).reshape(n, blocks, -1)
+    scales = (rng.uniform(0.01, 0.1, (n, blocks)) * rng.choice([-1, 1], (n, blocks))).astype(np.float32)
+    inits = [numpy_helper.from_array(b, "b"), numpy_helper.from_array(scales.ravel(), "s")]
+    ins = ["x", "b", "s"]
+    if zp:
+        inits.append(numpy_helper.from_array(_pack(rng.integers(0, 1 << bits, (n, blocks)), bits).ravel(), "z"))
+        ins.append("z")
+    if bias:
+        inits.append(numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), "bias"))
+        ins += [""] * (5 - len(ins)) + ["bias"]
+    node = helper.make_node("MatMulNBits", ins, ["y"], domain="com.microsoft", K=k, N=n, bits=bits, block_size=block)
+    _ms_model(tmp_path / "m.onnx", node, [helper.make_tensor_value_info("x", TensorProto.FLOAT, (4, k))], inits, (4, n))
+    x = rng.standard_normal((4, k)).astype(np.float32)
+    want = _ort_run(tmp_path / "m.onnx", {"x": x})[0]
+    got = run(load_onnx(tmp_path / "m.onnx", {}), {"x": x}).outputs["y"]
+    assert np.max(np.abs(got - want)) <= 2e-6 * np.ptp(want)
+
+
+def test_matmul_nbits_act_order_is_refused(tmp_path):
+    k, n = 32, 8
+    inits = [numpy_helper.from_array(np.zeros((n, 2, 8), np.uint8), "b"), numpy_helper.from_array(np.ones(2 * n, np.float32), "s"),
+             numpy_helper.from_array(np.arange(k, dtype=np.int32)[::-1] // 16, "g")]
+    node = helper.make_node("MatMulNBits", ["x", "b", "s", "", "g"], ["y"], domain="com.microsoft", name="nb", K=k, N=n,
+                            bits=4, block_size=16)
+    _ms_model(tmp_path / "m.onnx", node, [helper.make_tensor_value_info("x", TensorProto.FLOAT, (2, k))], inits, (2, n))
+    with pytest.raises(UnsupportedOpError, match="MatMulNBits \\(node 'nb'\\): g_idx"):
         load_onnx(tmp_path / "m.onnx", {})
