@@ -7,7 +7,7 @@ count of 2-input gates, with components
     AND2 = OR2 = 1, AO21 = 2, MUX2 = XOR = HA = 3, FA = 7, FF = 6;
     N-bit adder = (N-1) FA + HA;  N x M multiplier = N*M AND2 + (N-1)(M-1) FA + (max(N,M)-1) HA;
     shifter of N bits by up to k places = N * ceil(log2(k+1)) MUX2;
-    fixed-point accumulator "fx" = product bits + 12 (INT8: 15 + 12 = 27 bits).
+    fixed-point accumulator "fx" = product bits + 12 (INT8: 15 + 12 = 27 bits; FP8-E4: 25 + 12 = 37).
 
 Integer MAC: multiplier + accumulator adder + accumulator register.
 Floating-point MAC (either operand float, or a float accumulator) is fused (FMA-like): significand
@@ -146,8 +146,28 @@ def _float_accumulate(p: int, pe: int, acc) -> tuple[float, float]:
     return align, norm
 
 
-def _kulisch_width(p: int, pe: int) -> int:
-    return p + (1 << pe) + FX_GUARD_BITS if pe else p + FX_GUARD_BITS
+def fx_accumulator_bits(act_format: str, weight_format: str) -> int:
+    """Width of the fixed-point ("FX+12") accumulator for one MAC, bits.
+
+    Sec. 3.3 of van Baalen et al. sizes it as the product's fixed-point width plus 12 bits "to allow
+    for 2^12 = 4096 extreme products": "For INT8, this means a 15+12 = 27-bit accumulator, and for
+    e.g., FP8-E4, this would be INT37". A float product of ``p`` significand bits is placed over
+    ``2^e`` positions (``e`` the operands' exponent bits) plus a sign: ``p + 2^e + 1``, which gives the
+    paper's 25 + 12 = 37 for E4M3 x E4M3. The paper states only those two widths; E2, E3, E5 and mixed
+    pairs follow the same form (unchecked).
+    """
+    a, w = _operand(act_format), _operand(weight_format)
+    _, p, _ = _multiply(a, w)
+    return _fx_width(p, _placement_exp_bits(a, w))
+
+
+def _placement_exp_bits(a: _Operand, w: _Operand) -> int:
+    """Exponent bits that place a product in a fixed-point register (0: integer product)."""
+    return max(a.exp_bits, w.exp_bits)
+
+
+def _fx_width(p: int, e: int) -> int:
+    return p + (1 << e) + 1 + FX_GUARD_BITS if e else p + FX_GUARD_BITS
 
 
 @functools.lru_cache(maxsize=4096)
@@ -170,17 +190,17 @@ def mac_gates(act_format: str, weight_format: str, accumulator: str = "fx") -> G
     a, w = _operand(act_format), _operand(weight_format)
     mul, p, pe = _multiply(a, w)
     acc = accumulator.strip().lower()
+    e = _placement_exp_bits(a, w)
     if acc == "fx":
-        width = _kulisch_width(p, pe)
-        align, norm = _fixed_accumulate(width)
-        if pe:  # place the float product in the wide fixed-point register
-            align += shifter_gates(p, 1 << pe)
+        align, norm = _fixed_accumulate(_fx_width(p, e))
+        if e:  # place the float product in the wide fixed-point register (2^e positions)
+            align += shifter_gates(p, 1 << e)
     else:
         f = formats.get(acc)
         if f.can_accumulate and f.integer_codes:
             align, norm = _fixed_accumulate(f.bits)
-            if pe:
-                align += shifter_gates(p, 1 << pe)
+            if e:
+                align += shifter_gates(p, 1 << e)
         elif f.can_accumulate:
             align, norm = _float_accumulate(p, pe, f)
         else:

@@ -16,11 +16,36 @@ def test_components_follow_app_b():
     assert int8 == GateCount(428.0, 185.0, 162.0, 775.0)
 
 
-@pytest.mark.parametrize("acc, paper", [("fp16", 1.53), ("fp32", 2.83)])
-def test_fp8_vs_int8_gate_ratio_within_10_percent(acc, paper):
-    ratio = mac_gates("fp8_e4m3fn", "fp8_e4m3fn", acc).total / mac_gates("int8", "int8", "fx").total
-    assert abs(ratio / paper - 1) < 0.10
-    assert abs(ratio / paper - 1) < 0.03  # what the model actually achieves (1.56x, 2.78x)
+#: Every number van Baalen et al. 2023 (arXiv 2303.17951v2) publish as text about the gate model,
+#: with where it stands. Fig. 3's per-config bars (15 configs x 3 components) are a chart whose values
+#: are printed nowhere we could find (docs/fidelity.md, "Gate model"), so they are not in this table.
+PAPER_GATE_NUMBERS = [
+    # (quantity, act, weight, accumulator, paper value, where)
+    ("fx_bits", "int8", "int8", "fx", 27, 'Sec. 3.3: "For INT8, this means a 15+12 = 27-bit accumulator"'),
+    ("fx_bits", "fp8_e4m3fn", "fp8_e4m3fn", "fx", 37, 'Sec. 3.3: "for e.g., FP8-E4, this would be INT37"'),
+    ("ratio", "fp8_e4m3fn", "fp8_e4m3fn", "fp16", 1.53, "Sec. 3.3 / abstract: FP8-E4 + FP16 acc. 53% more than INT8 + FX"),
+    ("ratio", "fp8_e4m3fn", "fp8_e4m3fn", "fp32", 2.83, "Sec. 3.3 / abstract: FP8-E4 + FP32 acc. 183% more than INT8 + FX"),
+]
+
+
+@pytest.mark.parametrize("quantity, act, weight, acc, paper, where", PAPER_GATE_NUMBERS,
+                         ids=[f"{q}-{a}-{c}" for q, a, _, c, _, _ in PAPER_GATE_NUMBERS])
+def test_gate_model_against_published_numbers(quantity, act, weight, acc, paper, where):
+    if quantity == "fx_bits":
+        assert arith.fx_accumulator_bits(act, weight) == paper, where
+    else:
+        ratio = mac_gates(act, weight, acc).total / mac_gates("int8", "int8", "fx").total
+        assert abs(ratio / paper - 1) < 0.10, where
+        assert abs(ratio / paper - 1) < 0.03, where  # what the model achieves (1.56x, 2.78x)
+
+
+def test_fx_accumulator_is_the_one_the_fx_mac_prices():
+    # the width the paper states is the width whose adder and register mac_gates counts
+    for f in ("int8", "fp8_e2m5", "fp8_e3m4", "fp8_e4m3fn", "fp8_e5m2"):
+        bits = arith.fx_accumulator_bits(f, f)
+        g = mac_gates(f, f, "fx")
+        assert g.normalize_accumulate == bits * arith.FF
+        assert g.align_add >= arith.adder_gates(bits)
 
 
 def test_horowitz_45nm_points():
