@@ -74,6 +74,7 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int):
         acc = kernel_api.apply_overflow(acc, 32, "wrap")
     q = kernel_api.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, np.int32, axis)
     q = np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
+    ctx.mark_on_grid(op.outputs[0])
     return qspec.from_codes(q, spec_y)
 
 

@@ -3,10 +3,11 @@
 What :func:`hwsim.sim.runner.run` holds (bytes per element):
 
 - every constant (weights, biases, buffers, index constants): its stored data (float32 for
-  synthetic weights, else the file's dtype) plus a float64 copy in the float reference; the
-  quantized float64 copy a compute op reads lives only until its last reader has run;
-- every activation: a float64 value in the float reference, kept for the whole run (per-op
-  error and reuse by the solver need it); the quantized run keeps a float64 value only while it is
+  synthetic weights, else the file's dtype); the quantized float64 copy a compute op reads lives
+  only until its last reader has run;
+- the float reference (unless the run has none): a float64 copy of every constant and every
+  activation, kept for the whole run (per-op error and reuse by the solver need it);
+- every activation of the quantized run: a float64 value only while it is
   live (from its producer to its last reader; graph outputs to the end);
 - the workspace of the op being executed (im2col patches, integer codes, packed GEMM operands and
   the integer accumulator), largest over the ops.
@@ -86,8 +87,10 @@ def _workspace(graph: Graph, op) -> int:
     return F64 * sum(ins) + _ROUNDING_COPIES * F64 * out + extra
 
 
-def estimate(graph: Graph) -> MemoryEstimate:
-    """Peak bytes :func:`hwsim.sim.runner.run` needs for ``graph`` (shapes only, nothing allocated)."""
+def estimate(graph: Graph, reference: bool = True) -> MemoryEstimate:
+    """Peak bytes :func:`hwsim.sim.runner.run` needs for ``graph`` (shapes only, nothing allocated);
+    ``reference=False``: a run without the float reference (no float64 copies of constants and
+    activations kept for the whole run)."""
     consts = ref = 0
     size: dict[str, int] = {}
     for name, t in graph.tensors.items():
@@ -95,9 +98,8 @@ def estimate(graph: Graph) -> MemoryEstimate:
         size[name] = n
         if t.role in _CONST_ROLES:
             stored = t.data.dtype.itemsize if t.data is not None else 4
-            consts += n * (stored + F64)
-        else:
-            ref += n * F64
+            consts += n * stored
+        ref += n * F64
     live = peak_live = sum(size[n] for n in graph.inputs) * F64
     peak_ws, ws_op = 0, ""
     for op, dead in zip(graph.ops(), liveness(graph)):
@@ -109,7 +111,7 @@ def estimate(graph: Graph) -> MemoryEstimate:
             peak_ws, ws_op = ws, op.name
         peak_live = max(peak_live, live)
         live -= sum(size[t] for t in dead if graph.tensors[t].role not in _CONST_ROLES) * F64
-    return MemoryEstimate(consts, ref, peak_live, peak_ws, ws_op)
+    return MemoryEstimate(consts, ref if reference else 0, peak_live, peak_ws, ws_op)
 
 
 def available_bytes() -> int | None:

@@ -139,7 +139,8 @@ def _g(x: float) -> str:
 
 
 def nonfinite_notes(items: Iterable[tuple[str, np.ndarray, np.ndarray]], limit: int = 3) -> list[str]:
-    """Notes for ``(label, reference, simulated)`` triples whose simulated values are NaN or inf.
+    """Notes for ``(label, reference, simulated)`` triples whose simulated values are NaN or inf
+    (``reference`` None: no float reference to compare with, the non-finite count is said).
 
     An all-NaN tensor is said as such; otherwise the values that are non-finite where the float
     reference is finite (overflow inside the simulated formats). At most ``limit`` notes, then a
@@ -147,24 +148,28 @@ def nonfinite_notes(items: Iterable[tuple[str, np.ndarray, np.ndarray]], limit: 
     """
     notes, more = [], 0
     for label, ref, out in items:
-        out = np.asarray(out)
-        if out.dtype.kind not in "fc" or np.isfinite(out).all():
-            continue
-        ref = np.asarray(ref)
-        nan = np.isnan(out)
-        if out.size and nan.all():
-            where = " (so is the float reference)" if np.isnan(ref).all() else " where the float reference is finite"
-            msg = f"{label}: all {out.size} values are NaN{where}; no SQNR"
-        else:
-            new = ~np.isfinite(out) & np.isfinite(ref)
-            if not new.any():
-                continue
-            msg = (f"{label}: {int(new.sum())} of {out.size} values are NaN or inf where the float "
-                   "reference is finite (overflow of the simulated format)")
-        if len(notes) < limit:
+        msg = _nonfinite_msg(label, ref, np.asarray(out))
+        if msg and len(notes) < limit:
             notes.append(msg)
-        else:
+        elif msg:
             more += 1
     if more:
         notes.append(f"... and {more} more tensors with NaN or inf values")
     return notes
+
+
+def _nonfinite_msg(label: str, ref, out: np.ndarray) -> str | None:
+    if out.dtype.kind not in "fc" or np.isfinite(out).all():
+        return None
+    if ref is None:
+        bad = int(out.size - np.isfinite(out).sum())
+        return f"{label}: {bad} of {out.size} values are NaN or inf (no float reference was run)"
+    ref = np.asarray(ref)
+    if out.size and np.isnan(out).all():
+        where = " (so is the float reference)" if np.isnan(ref).all() else " where the float reference is finite"
+        return f"{label}: all {out.size} values are NaN{where}; no SQNR"
+    new = ~np.isfinite(out) & np.isfinite(ref)
+    if not new.any():
+        return None
+    return (f"{label}: {int(new.sum())} of {out.size} values are NaN or inf where the float "
+            "reference is finite (overflow of the simulated format)")

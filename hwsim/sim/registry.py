@@ -55,6 +55,9 @@ class ExecContext:
         Seed of stochastic parts (VQ codebooks, stochastic rounding).
     notes : list of str
         Messages for the result (deduplicated by the runner).
+    on_grid : set of str
+        Outputs an executor has already rounded onto their own tensor's QuantSpec (the runner
+        does not round them again; see :meth:`mark_on_grid`).
     """
 
     graph: Graph
@@ -66,6 +69,12 @@ class ExecContext:
     float_order: str = "sequential"
     seed: int = 0
     notes: list[str] = field(default_factory=list)
+    on_grid: set = field(default_factory=set)
+
+    def mark_on_grid(self, tensor: str) -> None:
+        """Say that the value being returned for ``tensor`` is already on its spec's grid
+        (``qspec.from_codes`` of codes in the format's range: rounding it again is the identity)."""
+        self.on_grid.add(tensor)
 
     def spec(self, tensor: str):
         return self.graph.tensors[tensor].quant

@@ -64,15 +64,16 @@ class SimResult:
     output_values : dict
         Graph outputs as real float64 values.
     reference_outputs : dict
-        Float reference of the graph outputs, real float64 values.
+        Float reference of the graph outputs, real float64 values (empty without a reference).
     layers : list of LayerError
         One entry per op, in execution order (empty when run with ``metrics=False``).
     notes : list of str
         What the run assumed or met (synthetic weights, NaN counts, fallbacks).
     graph : Graph
         The calibrated graph that was run (scales filled in).
-    reference : FloatCache
-        The float reference (pass it back as ``reference=`` to skip recomputing it).
+    reference : FloatCache or None
+        The float reference (pass it back as ``reference=`` to skip recomputing it); None when
+        run with ``float_reference=False``.
     memory : MemoryEstimate
         Peak memory estimated before the run (:mod:`hwsim.sim.memory`), checked against what
         was available.
@@ -84,7 +85,7 @@ class SimResult:
     layers: list[LayerError]
     notes: list[str]
     graph: Graph
-    reference: FloatCache = field(repr=False)
+    reference: FloatCache | None = field(repr=False)
     memory: memory.MemoryEstimate | None = None
 
     def layer(self, name: str) -> LayerError:
@@ -128,7 +129,7 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
             xs = [ortfused.dequantized_input(ctx, t, x) for t, x in zip(op.inputs, xs)]
         y = np.asarray(EXECUTORS[op.op](ctx, op, xs), dtype=np.float64)
         out = g.tensors[op.outputs[0]]
-        if not ctx.reference and op.op not in _EXPLICIT:
+        if not ctx.reference and op.op not in _EXPLICIT and out.name not in ctx.on_grid:
             y = _round_output(ctx, op, out, y)
         values[op.outputs[0]] = y
         if after is not None:
@@ -155,6 +156,9 @@ def float_reference(graph: Graph, real_inputs: dict, seed: int = 0) -> FloatCach
     consts = {n: const_real(t) for n, t in graph.tensors.items() if t.data is not None}
     values = _execute(ctx, {**consts, **real_inputs}, None)
     return FloatCache(values=values, inputs=dict(real_inputs))
+
+
+_reference_run = float_reference  # run() has a parameter of that name
 
 
 def calibrate_graph(graph: Graph, ref: dict[str, np.ndarray], memo: dict | None = None) -> Graph:
@@ -228,7 +232,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         calibration: list[dict] | dict | None = None, reference: FloatCache | None = None,
         overflow: str = "wrap", pairwise_int16: bool = False, ort_e4m3fn_cast: bool = False,
         float_order: str = "sequential", metrics: bool = True,
-        memory_limit_bytes: int | None = None) -> SimResult:
+        memory_limit_bytes: int | None = None, float_reference: bool = True) -> SimResult:
     """Simulate ``graph`` on ``inputs`` bit-accurately beside a float reference.
 
     Parameters
@@ -259,6 +263,12 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     memory_limit_bytes : int, optional
         Refuse (MemoryLimitError, before allocating anything) when the estimated peak memory is
         larger; default the memory available now. 0 disables the check.
+    float_reference : bool
+        Run the float64 reference beside the simulation (per-op metrics, ``reference_outputs``).
+        False: outputs only, about half the work on conv nets; ``layers`` and
+        ``reference_outputs`` are empty and ``reference`` is None, unless missing activation
+        scales must be calibrated on the reference (then it runs anyway, for that alone, and is
+        returned; ``layers`` stays empty).
 
     Returns
     -------
@@ -267,18 +277,20 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     check_requant(requant)
     if overflow not in ("wrap", "saturate"):
         raise ConfigError(f"unknown overflow rule {overflow!r}; use wrap or saturate")
-    need = check_memory(graph, memory_limit_bytes)
+    with_ref = bool(reference) or float_reference or (calibration is None and needs_calibration(graph))
+    need = check_memory(graph, memory_limit_bytes, reference=with_ref)
     notes: list[str] = []
     g = ensure_weights(graph, seed)
     notes += [n for n in g.notes if n not in graph.notes or "synthetic" in n]
     real_inputs, input_notes = boundary.read_inputs(g, inputs)
     notes += input_notes
     real_inputs.update(_kv_values(g, inputs, seed, notes))
-    ref = reference or float_reference(g, real_inputs, seed)
-    calib_values = ref.values
+    ref = (reference or _reference_run(g, real_inputs, seed)) if with_ref else None
     if calibration is not None:
-        calib_values = _calibration_stats(g, calibration, seed)
-    gq = calibrate_graph(g, calib_values, ref.calibrated if calibration is None else None)
+        gq = calibrate_graph(g, _calibration_stats(g, calibration, seed))
+    else:
+        gq = calibrate_graph(g, ref.values, ref.calibrated) if ref is not None else g
+    metrics = metrics and float_reference
     ctx = ExecContext(graph=gq, reference=False, requant=requant, overflow=overflow,
                       pairwise_int16=pairwise_int16, ort_e4m3fn_cast=ort_e4m3fn_cast,
                       float_order=float_order, seed=seed, notes=notes)
@@ -296,26 +308,33 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
                 nonfinite.append((f"{op.op} '{op.name}'", ref.values[name], y))
 
     values = _execute(ctx, start, _Weights(ctx), after)
-    watched = [(f"output '{n}'", ref.values[n], values[n]) for n in gq.outputs]
+    watched = [(f"output '{n}'", None if ref is None else ref.values[n], values[n]) for n in gq.outputs]
     notes += nonfinite_notes(watched + nonfinite)
     return SimResult(
         outputs={n: boundary.from_real(gq.tensors[n], values[n]) for n in gq.outputs},
         output_values={n: values[n] for n in gq.outputs},
-        reference_outputs={n: ref.values[n] for n in gq.outputs},
+        reference_outputs={} if ref is None else {n: ref.values[n] for n in gq.outputs},
         layers=layers, notes=list(dict.fromkeys(notes)), graph=gq, reference=ref, memory=need)
 
 
-def check_memory(graph: Graph, limit_bytes: int | None = None) -> memory.MemoryEstimate:
-    """The memory estimate of simulating ``graph``; MemoryLimitError if it exceeds ``limit_bytes``
-    (default: the memory available now; 0: no check)."""
-    need = memory.estimate(graph)
+def needs_calibration(graph: Graph) -> bool:
+    """True if some input or activation of ``graph`` still lacks the scale its format needs
+    (:func:`calibrate_graph` would set it from reference values)."""
+    return any(t.role in ("input", "activation", "kv_cache") and qspec.needs_scale(t.quant)
+               for t in graph.tensors.values())
+
+
+def check_memory(graph: Graph, limit_bytes: int | None = None, reference: bool = True) -> memory.MemoryEstimate:
+    """The memory estimate of simulating ``graph`` (with or without the float ``reference``);
+    MemoryLimitError if it exceeds ``limit_bytes`` (default: the memory available now; 0: no check)."""
+    need = memory.estimate(graph, reference)
     limit = memory.available_bytes() if limit_bytes is None else limit_bytes
     if limit and need.total_bytes > limit:
         gib = memory.gib
         raise MemoryLimitError(
             f"simulating '{graph.name}' needs about {gib(need.total_bytes)} of memory, more than the "
-            f"{gib(limit)} available (constants {gib(need.constants_bytes)}: stored values plus a float64 "
-            f"reference copy; float reference activations {gib(need.reference_bytes)}; live quantized "
+            f"{gib(limit)} available (stored constants {gib(need.constants_bytes)}; float64 reference of "
+            f"constants and activations {gib(need.reference_bytes)}; live quantized "
             f"values {gib(need.live_bytes)}; largest op workspace {gib(need.workspace_bytes)} in "
             f"'{need.workspace_op}'). Reduce it: fewer layers, a smaller batch, sequence or context "
             "(model parameters), or simulate a part of the model; nothing was allocated")
