@@ -183,7 +183,7 @@ class Graph:
     def weights(self, op: OpBase) -> list[Tensor]:
         """Parameter and buffer tensors the op reads (weights, biases, norm and bn parameters)."""
         slots = set(type(op).weight_slots) | set(type(op).bias_slots)
-        return [self.tensors[t] for i, t in enumerate(op.inputs)
+        return [self.tensors[t] for i, t in enumerate(getattr(op, "operands", op.inputs))
                 if i in slots or self.tensors[t].role in ("weight", "bias", "buffer")]
 
     def weight(self, op: OpBase) -> Tensor | None:

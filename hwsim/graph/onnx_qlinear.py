@@ -51,12 +51,76 @@ def _out_spec(ctx, node, s_i: int, zp_i: int) -> tuple[QuantSpec, str]:
     return spec, dtype
 
 
+#: ONNX input position of each scale / zero point, by the role it has on the IR op
+#: (:data:`hwsim.graph.ops_compute.QParamRole`: x = input 0, w = the weight / second operand, y = output)
+QPARAM_INPUTS = {
+    "QLinearConv": {"x_scale": 1, "x_zero_point": 2, "w_scale": 4, "w_zero_point": 5, "y_scale": 6, "y_zero_point": 7},
+    "QLinearMatMul": {"x_scale": 1, "x_zero_point": 2, "w_scale": 4, "w_zero_point": 5, "y_scale": 6,
+                      "y_zero_point": 7},
+    "MatMulInteger": {"x_zero_point": 2, "w_zero_point": 3},
+    "ConvInteger": {"x_zero_point": 2, "w_zero_point": 3},
+}
+
+
+def _runtime_params(ctx, node, *also: int) -> bool:
+    """True when a scale or zero point of ``node`` (or one of its inputs ``also``) is not a constant."""
+    idx = list(QPARAM_INPUTS[node.op_type].values()) + list(also)
+    return any(not ctx.is_const(n) for n in (ctx.input(node, i) for i in idx) if n is not None)
+
+
+def _runtime_op(ctx, node, op_cls, operands: list[int], out_dtype: str, out_quant: QuantSpec, **kw) -> None:
+    """``node`` as ``op_cls`` reading its scales and zero points as run-time inputs (constant or
+    not: all of them, so that every value the node was given is the one computed with).
+
+    Operands and parameters become IR inputs as they are (graph inputs, computed tensors or
+    constants); the op lists the parameters' roles in ``runtime_quant`` and the simulator builds
+    the QuantSpecs from their values (:func:`hwsim.sim.qdq.run_with_runtime_quant`). Scales and
+    zero points of x and y must hold one value, the weight's one or one per output channel;
+    anything else is refused naming the input.
+    """
+    for i in operands[:2]:
+        dtype = ctx.g.tensors[ctx.act(node.input[i])].dtype
+        fmt = format_of(dtype)
+        if fmt is None or not fmt.startswith(("int", "uint")) or dtype == "int32":
+            raise ctx.fail(node, f"input {i} ('{node.input[i]}') has type {dtype}, expected an 8-bit (or narrower) "
+                                 "integer type")
+    w_shape = ctx.shape(node.input[operands[1]])
+    channels = w_shape[-1] if op_cls is O.MatMul else w_shape[0]
+    roles, params = [], []
+    for role, i in QPARAM_INPUTS[node.op_type].items():
+        name = ctx.input(node, i)
+        if name is None:
+            continue
+        size = int(np.prod(ctx.shape(name)))
+        if size != 1 and not (role.startswith("w_") and len(ctx.shape(name)) == 1 and size == channels):
+            per = "per row" if role.startswith("x_") and op_cls is O.MatMul else "several"
+            raise ctx.fail(node, f"{role} (input {i}, '{name}') holds {size} values ({per}); hwsim takes one"
+                                 + (f", or one per output channel ({channels})" if role.startswith("w_") else ""))
+        roles.append(role)
+        params.append(ctx.act(name))
+    ins = [ctx.act(node.input[i]) for i in operands]
+    _one(ctx, node, op_cls, ins + params, dtype=out_dtype, quant=out_quant, runtime_quant=tuple(roles), **kw)
+
+
+def _runtime_out(ctx, node, zp_i: int) -> tuple[str, QuantSpec]:
+    """(dtype, spec holding only the format) of a QLinear output whose scale is given at run time:
+    the type of y_zero_point, else of input 0 (the ONNX rule)."""
+    name = ctx.input(node, zp_i) or node.input[0]
+    v = ctx.values[name]
+    dtype = array_dtype(np.asarray(v.value)) if isinstance(v, Const) else ctx.g.tensors[ctx.act(name)].dtype
+    return dtype, QuantSpec(format=format_of(dtype))
+
+
 @converter("QLinearConv")
 def _qlinear_conv(ctx, node):
+    kw = conv_attrs(ctx, node, ctx.shape(node.input[3])[2:])
+    if _runtime_params(ctx, node, 3, 8):
+        dtype, spec = _runtime_out(ctx, node, 7)
+        _runtime_op(ctx, node, O.Conv2d, [0, 3] + ([8] if ctx.input(node, 8) else []), dtype, spec, **kw)
+        return
     c = lambda i, what: ctx.const(node, i, what)  # noqa: E731
     x_s, w_s = np.float32(c(1, "x_scale")), np.asarray(c(4, "w_scale"), np.float32)
     x = _act_in(ctx, node, 0, x_s, c(2, "x_zero_point"), None)
-    kw = conv_attrs(ctx, node, ctx.shape(node.input[3])[2:])
     ins = [x, _weight(ctx, node, 3, w_s, c(5, "w_zero_point"), 0)]
     if ctx.input(node, 8):
         ins.append(_int32_bias(ctx, node, 8, (x_s * w_s).astype(np.float32)))
@@ -75,6 +139,10 @@ def _int32_bias(ctx, node, i: int, scale: np.ndarray) -> str:
 
 @converter("QLinearMatMul")
 def _qlinear_matmul(ctx, node):
+    if _runtime_params(ctx, node):
+        dtype, spec = _runtime_out(ctx, node, 7)
+        _runtime_op(ctx, node, O.MatMul, [0, 3], dtype, spec)
+        return
     c = lambda i, what: ctx.const(node, i, what)  # noqa: E731
     a = _act_in(ctx, node, 0, c(1, "a_scale"), c(2, "a_zero_point"), -2)
     spec, dtype = _out_spec(ctx, node, 6, 7)
@@ -101,21 +169,38 @@ def _dynamic_in(ctx, node, i: int, zp_i: int, axis: int) -> str:
     if zp is None or ctx.is_const(zp):
         return _act_in(ctx, node, i, 1.0, ctx.const(node, zp_i, "zero point"), axis)
     x, z = ctx.act(node.input[i]), ctx.act(zp)
-    px, pz = (ctx.g.producer(t) for t in (x, z))
-    ox = ctx.g.op(px) if px else None
-    oz = ctx.g.op(pz) if pz else None
-    if not (ox is not None and oz is not None and ox.op == oz.op == "dynamic_quantize"
-            and ox.part == "y" and oz.part == "zero_point" and ox.inputs == oz.inputs):
-        raise ctx.fail(node, f"zero point '{zp}' is computed at run time and does not come from the "
-                             "DynamicQuantizeLinear that produced the input")
     out = f"{x}.centered"
     if out not in ctx.g.tensors:
         _one(ctx, node, O.Binary, [x, z], ".center", out=out, dtype="int16", quant=CENTERED, fn="sub")
     return out
 
 
+def _from_dynamic_quantize(ctx, node, i: int, zp_i: int) -> bool:
+    """True when input ``i``'s zero point is the one computed by the DynamicQuantizeLinear that
+    produced input ``i`` (what onnxruntime's ``quantize_dynamic`` writes)."""
+    zp = ctx.input(node, zp_i)
+    if zp is None or ctx.is_const(zp) or ctx.is_const(node.input[i]):
+        return False
+    px, pz = (ctx.g.producer(ctx.act(t)) for t in (node.input[i], zp))
+    ox = ctx.g.op(px) if px else None
+    oz = ctx.g.op(pz) if pz else None
+    return (ox is not None and oz is not None and ox.op == oz.op == "dynamic_quantize"
+            and ox.part == "y" and oz.part == "zero_point" and ox.inputs == oz.inputs)
+
+
+def _integer_runtime(ctx, node, *also: int) -> bool:
+    """MatMulInteger / ConvInteger taking the run-time path: a zero point (or input ``also``) that
+    is not a constant, except input 0's zero point computed by its DynamicQuantizeLinear."""
+    if _from_dynamic_quantize(ctx, node, 0, 2):
+        return any(not ctx.is_const(n) for n in (ctx.input(node, i) for i in (3,) + also) if n is not None)
+    return _runtime_params(ctx, node, *also)
+
+
 @converter("MatMulInteger")
 def _matmul_integer(ctx, node):
+    if _integer_runtime(ctx, node):
+        _runtime_op(ctx, node, O.MatMul, [0, 1], "int32", INT32)
+        return
     a = _dynamic_in(ctx, node, 0, 2, -2)
     zp = ctx.const(node, 3, "b_zero_point")
     if isinstance(ctx.values[node.input[1]], Act) or len(ctx.shape(node.input[1])) != 2:
@@ -128,8 +213,11 @@ def _matmul_integer(ctx, node):
 
 @converter("ConvInteger")
 def _conv_integer(ctx, node):
-    x = _dynamic_in(ctx, node, 0, 2, 1)
     kw = conv_attrs(ctx, node, ctx.shape(node.input[1])[2:])
+    if _integer_runtime(ctx, node, 1):
+        _runtime_op(ctx, node, O.Conv2d, [0, 1], "int32", INT32, **kw)
+        return
+    x = _dynamic_in(ctx, node, 0, 2, 1)
     w = _weight(ctx, node, 1, 1.0, ctx.const(node, 3, "w_zero_point"), 0)
     _one(ctx, node, O.Conv2d, [x, w], dtype="int32", quant=INT32, **kw)
 

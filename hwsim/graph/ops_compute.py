@@ -15,14 +15,33 @@ from hwsim.graph.quant import NO_PRUNING, Pruning
 
 
 # ---------------------------------------------------------------- dot-product (compute) ops
+#: what a trailing run-time quantization input of a compute op holds: x = input 0, w = input 1
+#: (the weight, or MatMul's second operand), y = the output
+QParamRole = Literal["x_scale", "x_zero_point", "w_scale", "w_zero_point", "y_scale", "y_zero_point"]
+
+
 class ComputeOp(OpBase):
-    """A dot-product op: the layers whose formats, accumulator and pruning the solver chooses."""
+    """A dot-product op: the layers whose formats, accumulator and pruning the solver chooses.
+
+    ``runtime_quant`` names the trailing inputs that hold scales and zero points known only at run
+    time (ONNX QLinear* / *Integer nodes whose parameters are graph inputs or computed): the op's
+    operands are the inputs before them, and the simulator quantizes with the values they carry
+    (:func:`hwsim.sim.qdq.run_with_runtime_quant`). Empty (the usual case): the QuantSpecs on the
+    tensors hold every scale and zero point.
+    """
 
     accumulator: str | None = Field(None, description="Accumulator format; None = default for the formats.")
+    runtime_quant: tuple[QParamRole, ...] = Field(
+        (), description="Roles of the trailing inputs holding run-time scales / zero points, in input order.")
 
     @property
     def is_compute(self) -> bool:
         return True
+
+    @property
+    def operands(self) -> tuple[str, ...]:
+        """The inputs without the trailing run-time quantization parameters."""
+        return self.inputs[:len(self.inputs) - len(self.runtime_quant)]
 
 
 class WeightedComputeOp(ComputeOp):
@@ -34,11 +53,11 @@ class WeightedComputeOp(ComputeOp):
     arity: ClassVar = (2, 3)
 
     def _check_bias(self, shapes: list[Shape], out_channels: int) -> None:
-        if len(shapes) == 3 and shapes[2] != (out_channels,):
+        if len(self.operands) == 3 and shapes[2] != (out_channels,):
             raise self._fail(f"bias shape {shapes[2]} != ({out_channels},)")
 
     def elementwise_ops(self, in_shapes, out_shapes):
-        return numel(out_shapes[0]) if len(in_shapes) == 3 else 0
+        return numel(out_shapes[0]) if len(self.operands) == 3 else 0
 
 
 class Conv2d(WeightedComputeOp):
@@ -101,7 +120,7 @@ class MatMul(ComputeOp):
     arity: ClassVar = (2, 2)
 
     def infer(self, shapes):
-        a, b = shapes
+        a, b = shapes[0], shapes[1]
         if len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
             raise self._fail(f"cannot multiply {a} by {b}")
         batch = broadcast_shapes(self, a[:-2], b[:-2])

@@ -5,6 +5,7 @@ Run after every pass (import, quant config, pruning). Each rule returns an error
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import networkx as nx
@@ -16,10 +17,15 @@ from hwsim.graph.quant import pruning_problem
 Rule = Callable[["object", OpBase], "str | None"]
 
 
+def _operands(op) -> tuple[str, ...]:
+    """Inputs without a compute op's trailing run-time quantization parameters."""
+    return getattr(op, "operands", op.inputs)
+
+
 def _arity(g, op):
     lo, hi = type(op).arity
-    if not lo <= len(op.inputs) <= hi:
-        return f"takes {lo}..{hi} inputs, has {len(op.inputs)}"
+    if not lo <= len(_operands(op)) <= hi:
+        return f"takes {lo}..{hi} inputs, has {len(_operands(op))}"
     if len(op.outputs) != 1:
         return f"must have exactly one output, has {len(op.outputs)}"
     return None
@@ -40,11 +46,15 @@ def _shapes(g, op):
 
 
 def _weight_roles(g, op):
+    """Weights and biases are constants, except in an op with run-time quantization parameters
+    (ONNX QLinearConv / ConvInteger whose weight is a graph input, as ONNX allows)."""
+    ins = _operands(op)
+    runtime = ("input", "activation") if getattr(op, "runtime_quant", ()) else ()
     for i in type(op).weight_slots:
-        if i < len(op.inputs) and g.tensors[op.inputs[i]].role not in ("weight", "bias", "buffer", "const"):
-            return f"input {i} ('{op.inputs[i]}') must be a weight, is {g.tensors[op.inputs[i]].role}"
+        if i < len(ins) and g.tensors[ins[i]].role not in ("weight", "bias", "buffer", "const") + runtime:
+            return f"input {i} ('{ins[i]}') must be a weight, is {g.tensors[ins[i]].role}"
     for i in type(op).bias_slots:
-        if i < len(op.inputs) and g.tensors[op.inputs[i]].role not in ("bias", "weight", "const"):
+        if i < len(ins) and g.tensors[ins[i]].role not in ("bias", "weight", "const") + runtime:
             return f"input {i} ('{op.inputs[i]}') must be a bias, is {g.tensors[op.inputs[i]].role}"
     return None
 
@@ -80,13 +90,29 @@ def _pruning(g, op):
     return None if p is None or w is None else pruning_problem(p, w.quant.format, tuple(w.shape))
 
 
+def _runtime_quant(g, op):
+    """Run-time quantization inputs: distinct roles, scalar parameters (a weight's may hold one
+    value per output channel), float scales, integer zero points."""
+    roles = op.runtime_quant
+    if len(set(roles)) != len(roles) or len(roles) > len(op.inputs) - 2:
+        return f"runtime_quant {roles} must name distinct roles of trailing inputs after the operands"
+    for role, name in zip(roles, op.inputs[len(op.inputs) - len(roles):]):
+        t = g.tensors[name]
+        if math.prod(t.shape) != 1 and not (role.startswith("w_") and len(t.shape) == 1):
+            return f"{role} '{name}' has shape {t.shape}: a scalar (or one value per output channel for w_)"
+        if t.dtype.startswith(("float", "bfloat")) != role.endswith("scale"):
+            return f"{role} '{name}' has type {t.dtype}"
+    return None
+
+
 COMMON: tuple[Rule, ...] = (_arity, _inputs_defined, _shapes, _weight_roles, _data_shapes, _quant_axes)
 
 #: op kind -> extra rules beyond COMMON
 RULES: dict[str, tuple[Rule, ...]] = {k: () for k in OP_CLASSES}
 RULES.update({
-    "conv2d": (_pruning,),
-    "linear": (_pruning,),
+    "conv2d": (_pruning, _runtime_quant),
+    "linear": (_pruning, _runtime_quant),
+    "matmul": (_runtime_quant,),
     "kv_cache_read": (_kv_cache,),
 })
 

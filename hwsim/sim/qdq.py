@@ -16,6 +16,8 @@ the unquantized model); casts to integer formats keep their meaning there too.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from hwsim import formats
@@ -26,6 +28,16 @@ from hwsim.sim.registry import register_exec
 
 
 _NUMPY_INTS = ("uint8", "int8", "uint16", "int16", "int32", "uint4", "int4", "uint2", "int2")
+
+
+def _scale_values(ctx, name: str, x) -> np.ndarray:
+    """Run-time scale values in their tensor's own float type (bfloat16 read as float32)."""
+    return np.asarray(x).astype(ctx.graph.tensors[name].dtype.replace("bfloat16", "float32"))
+
+
+def _zero_point_values(ctx, name: str, x) -> np.ndarray:
+    """Run-time zero-point codes (int64) of tensor ``name`` whatever its own spec."""
+    return np.asarray(_domain(x, ctx.spec(name))).astype(np.int64)
 
 
 def _runtime_spec(ctx, op, name: str, xs: list) -> QuantSpec | None:
@@ -43,20 +55,77 @@ def _runtime_spec(ctx, op, name: str, xs: list) -> QuantSpec | None:
                                        "group_size": op.block_size})
     elif op.axis is not None:
         base = base.model_copy(update={"granularity": "channel", "axis": op.axis % np.ndim(xs[0])})
-    scale = np.asarray(xs[1]).astype(ctx.graph.tensors[op.inputs[1]].dtype.replace("bfloat16", "float32"))
+    scale = _scale_values(ctx, op.inputs[1], xs[1])
     upd: dict = {"scale": tuple(float(v) for v in scale.reshape(-1))}
     if len(xs) > 2:
-        zspec, zdtype = ctx.spec(op.inputs[2]), ctx.graph.tensors[op.inputs[2]].dtype
-        if zdtype in _NUMPY_INTS:
-            int_spec = formats.get(zspec.format).integer_codes and zspec.scale is not None
-            z = qspec.codes(xs[2], zspec) if int_spec else np.rint(np.asarray(xs[2]))
-            upd["zero_point"] = tuple(int(v) for v in np.asarray(z).reshape(-1))
+        if ctx.graph.tensors[op.inputs[2]].dtype in _NUMPY_INTS:
+            upd["zero_point"] = tuple(int(v) for v in _zero_point_values(ctx, op.inputs[2], xs[2]).reshape(-1))
         else:  # float8/float4 zero points are 0; their presence matters (-0 -> +0)
             upd["zero_point"] = (0,) * scale.size
     elif formats.get(base.format).integer_codes:
         upd["zero_point"] = (0,) * scale.size
     else:
         upd["zero_point"] = None
+    return base.model_copy(update=upd)
+
+
+#: codes of an int32 bias read by an op with run-time scales (its scale s_x * s_w is applied by the op)
+_BIAS_CODES = QuantSpec(format="int32", scale=(1.0,), zero_point=(0,))
+
+
+def run_with_runtime_quant(ctx, op, xs: list, executor) -> np.ndarray:
+    """Run compute op ``op`` (conv2d / linear / matmul) whose scales and zero points, some or all,
+    are the values of its trailing ``runtime_quant`` inputs.
+
+    For each of x (input 0), w (input 1) and y (the output) that has a run-time scale or zero
+    point, a QuantSpec is built from the values given (a missing scale is 1.0, a missing zero
+    point 0; more than one value for w: one per output channel). The operands' codes are read
+    under their tensors' own specs (codes are what ONNX passes, whatever grid hwsim keeps them
+    on), turned into real values under the run-time specs, and the op's own executor runs on
+    them with those specs standing in for the tensors' (``ctx.specs``): the same integer
+    kernels and the same requantization (``ctx.requant``) as constant scales. An output with a
+    run-time spec is returned as codes in its tensor's own domain. The float reference runs the
+    same arithmetic: inputs and output are codes, which a float model cannot stand in for.
+    """
+    n = len(op.operands)
+    params = {role: (name, x) for role, name, x in zip(op.runtime_quant, op.inputs[n:], xs[n:])}
+    specs = {}
+    for key, name in (("x", op.inputs[0]), ("w", op.inputs[1]), ("y", op.outputs[0])):
+        if f"{key}_scale" in params or f"{key}_zero_point" in params:
+            specs[name] = _operand_spec(ctx, op, key, name, params)
+    if n > 2:
+        specs[op.inputs[2]] = _BIAS_CODES
+    values = [_from_domain(_domain(x, ctx.spec(t)), specs[t]) if t in specs else x
+              for t, x in zip(op.inputs[:n], xs[:n])]
+    sub = replace(ctx, reference=False, specs=specs)
+    y = executor(sub, op.model_copy(update={"inputs": op.operands, "runtime_quant": ()}), values)
+    out = op.outputs[0]
+    return _from_domain(_domain(y, specs[out]), ctx.spec(out)) if out in specs else y
+
+
+def _operand_spec(ctx, op, key: str, name: str, params: dict) -> QuantSpec:
+    """Per-tensor spec of ``name`` from the run-time ``{key}_scale`` / ``{key}_zero_point``; for
+    the weight (``key == "w"``) per output channel when either holds more than one value."""
+    base, dtype = ctx.spec(name), ctx.graph.tensors[name].dtype
+    if not formats.get(base.format).integer_codes:  # an integer-typed tensor kept as its codes
+        fmt = _format_or_none(dtype)
+        if fmt is None or not fmt.integer_codes:
+            raise InputDataError(f"{op.op} '{op.name}': '{name}' has type {dtype}; run-time scales and "
+                                 "zero points apply to integer codes")
+        base = QuantSpec(format=fmt.name)
+    scale = (_scale_values(ctx, *params[f"{key}_scale"]).reshape(-1) if f"{key}_scale" in params
+             else np.ones(1, np.float32))
+    zp = (_zero_point_values(ctx, *params[f"{key}_zero_point"]).reshape(-1) if f"{key}_zero_point" in params
+          else np.zeros(1, np.int64))
+    count = max(scale.size, zp.size)
+    if key != "w" and count > 1:
+        raise InputDataError(f"{op.op} '{op.name}': {key}_scale / {key}_zero_point of '{name}' hold {count} "
+                             "values; hwsim takes one per tensor here")
+    upd = {"scale": tuple(float(v) for v in np.broadcast_to(scale, (count,))),
+           "zero_point": tuple(int(v) for v in np.broadcast_to(zp, (count,))),
+           "granularity": "tensor", "axis": None, "group_size": None}
+    if count > 1:
+        upd.update(granularity="channel", axis=-1 if op.op == "matmul" else type(op).weight_out_axis)
     return base.model_copy(update=upd)
 
 

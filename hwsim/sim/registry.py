@@ -58,6 +58,9 @@ class ExecContext:
     on_grid : set of str
         Outputs an executor has already rounded onto their own tensor's QuantSpec (the runner
         does not round them again; see :meth:`mark_on_grid`).
+    specs : dict
+        QuantSpecs that stand for some tensors' own while one op runs (scales and zero points
+        given at run time: :func:`hwsim.sim.qdq.run_with_runtime_quant`).
     """
 
     graph: Graph
@@ -70,6 +73,7 @@ class ExecContext:
     seed: int = 0
     notes: list[str] = field(default_factory=list)
     on_grid: set = field(default_factory=set)
+    specs: dict = field(default_factory=dict)
 
     def mark_on_grid(self, tensor: str) -> None:
         """Say that the value being returned for ``tensor`` is already on its spec's grid
@@ -77,8 +81,18 @@ class ExecContext:
         self.on_grid.add(tensor)
 
     def spec(self, tensor: str):
-        return self.graph.tensors[tensor].quant
+        return self.specs.get(tensor) or self.graph.tensors[tensor].quant
 
     def note(self, msg: str) -> None:
         if msg not in self.notes:
             self.notes.append(msg)
+
+
+def execute(ctx: ExecContext, op: OpBase, xs: list) -> np.ndarray:
+    """Run ``op``'s executor; a compute op with run-time scales / zero points through
+    :func:`hwsim.sim.qdq.run_with_runtime_quant`."""
+    if getattr(op, "runtime_quant", ()):
+        from hwsim.sim.qdq import run_with_runtime_quant
+
+        return run_with_runtime_quant(ctx, op, xs, EXECUTORS[op.op])
+    return EXECUTORS[op.op](ctx, op, xs)

@@ -25,7 +25,7 @@ from hwsim.sim import boundary, memory, ortfused, qspec
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
 from hwsim.sim.metrics import errors, nonfinite_notes, rounding_notes
-from hwsim.sim.registry import EXECUTORS, ExecContext
+from hwsim.sim.registry import ExecContext, execute
 
 _EXPLICIT = ("quantize", "dequantize", "cast")
 #: ops whose output keeps the input's scale when formats agree (no arithmetic on the grid)
@@ -127,7 +127,7 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
         xs = [values[t] if t in values else prepare(op, i, t) for i, t in enumerate(op.inputs)]
         if not ctx.reference and not op.is_compute and op.op not in _EXPLICIT:
             xs = [ortfused.dequantized_input(ctx, t, x) for t, x in zip(op.inputs, xs)]
-        y = np.asarray(EXECUTORS[op.op](ctx, op, xs), dtype=np.float64)
+        y = np.asarray(execute(ctx, op, xs), dtype=np.float64)
         out = g.tensors[op.outputs[0]]
         if not ctx.reference and op.op not in _EXPLICIT and out.name not in ctx.on_grid:
             y = _round_output(ctx, op, out, y)
