@@ -45,3 +45,32 @@ def test_per_pe_rate_needs_a_systolic_unit(tmp_path):
                  "    - {activation: int8, weight: int8, macs_per_pe_per_cycle: 1, accumulator: int32, source: x}\n")
     with pytest.raises(ConfigError, match="needs mapping: systolic"):
         load_target(str(p))
+
+
+def test_weight_stationary_packs_small_groups_block_diagonally():
+    """Depthwise 3x3 on 64 x 64: 7 blocks of 9 x 1 per pass (the other rows of a column hold zeros)."""
+    from hwsim.cost.unit import DotShape, utilization
+
+    t = load_target("int8-npu")
+    m = 112 * 112
+    ramp = m / (m + 64 + 64)
+    dw = DotShape(m=m, n=1, k=9, groups=32)
+    assert utilization(t, dw) == pytest.approx(32 * 9 / (5 * 64 * 64) * ramp)  # ceil(32 / 7) = 5 passes
+    one_block = 9 / 64 * 1 / 64 * ramp  # what one group per pass would give
+    assert utilization(t, dw) > 6 * one_block
+    # a group block that fills the rows cannot share them: the plain fold, as for groups = 1
+    big = DotShape(m=m, n=128, k=1200, groups=2)
+    assert utilization(t, big) == pytest.approx(1200 / 1216 * 1.0 * ramp)
+    dense = DotShape(m=m, n=64, k=576)
+    assert utilization(t, dense) == pytest.approx(ramp)
+
+
+@pytest.mark.parametrize("groups", [2, 7, 32, 96, 960])
+@pytest.mark.parametrize("k, n", [(9, 1), (9, 2), (25, 4), (63, 8), (64, 64)])
+def test_block_diagonal_never_below_one_group_per_pass(groups, k, n):
+    from hwsim.cost.unit import DotShape, _fold, utilization
+
+    t = load_target("int8-npu")
+    s = DotShape(m=100, n=n, k=k, groups=groups)
+    assert 0 < utilization(t, s) <= 1
+    assert utilization(t, s) >= _fold(k, 64) * _fold(n, 64) * 100 / 228 - 1e-12
