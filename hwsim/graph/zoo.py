@@ -20,13 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hwsim.errors import ConfigError, UnknownModelError
 from hwsim.graph.ir import Graph
-from hwsim.graph.zoo_cnn import alexnet, conv2d, gemm, mobilenet_v2, resnet, vgg16
+from hwsim.graph.zoo_cnn import alexnet, conv2d, gemm, mobilenet_v1, mobilenet_v2, resnet, vgg16
 from hwsim.graph.zoo_transformer import bert, llama, vit
 from hwsim.yamlio import brief, load_yaml, parse_versioned, read_mapping, read_text
 
 #: family name -> builder(name, **params) -> Graph
 FAMILIES: dict[str, Callable[..., Graph]] = {
     "resnet": resnet,
+    "mobilenet_v1": mobilenet_v1,
     "mobilenet_v2": mobilenet_v2,
     "bert": bert,
     "vit": vit,

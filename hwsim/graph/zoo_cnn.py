@@ -1,4 +1,4 @@
-"""Model families for convolutional networks: ResNet (basic / bottleneck), MobileNetV2, single conv.
+"""Model families for convolutional networks: ResNet (basic / bottleneck), MobileNet v1/v2, AlexNet, VGG, single conv.
 
 Definitions follow torchvision exactly (layer shapes, strides, where batch-norm sits), so the MAC
 and parameter counts match the published ones.
@@ -77,6 +77,31 @@ def mobilenet_v2(name: str, width_mult: float = 1.0, num_classes: int = 1000, ba
     x = b.act(b.bn(b.conv(x, last, 1, f"features.{idx}.0"), f"features.{idx}.1"), "relu6", f"features.{idx}.2")
     x = b.flatten(b.gap(x, "avgpool"), "flatten")
     b.output(b.linear(x, num_classes, "classifier.1"))
+    return b.g
+
+
+def mobilenet_v1(name: str, width_mult: float = 1.0, num_classes: int = 1000, batch: int = 1,
+                 resolution: int = 224) -> Graph:
+    """MobileNet v1 (Howard et al. 2017, Table 1): a 3x3 stem, 13 depthwise-separable blocks (depthwise
+    3x3 + batch-norm + ReLU6, pointwise 1x1 + batch-norm + ReLU6), global pool, a 1000-way classifier
+    with bias (the 1x1 conv of TF-slim's mobilenet_v1). 1.0 at 224x224: 568,740,352 MACs ("569
+    million mult-adds", Table 8) and 4,231,976 parameters ("4.2 million")."""
+    b = Builder(name)
+    x = b.input("input", (batch, 3, resolution, resolution))
+
+    def ch(c):
+        return max(8, int(c * width_mult))
+    x = b.act(b.bn(b.conv(x, ch(32), 3, "conv0", stride=2), "conv0.bn"), "relu6", "conv0.relu")
+    in_ch = ch(32)
+    blocks = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+    for i, (out, stride) in enumerate(blocks, 1):
+        p = f"block{i}"
+        x = b.act(b.bn(b.conv(x, in_ch, 3, f"{p}.dw", stride=stride, groups=in_ch), f"{p}.dw.bn"), "relu6",
+                  f"{p}.dw.relu")
+        x = b.act(b.bn(b.conv(x, ch(out), 1, f"{p}.pw"), f"{p}.pw.bn"), "relu6", f"{p}.pw.relu")
+        in_ch = ch(out)
+    x = b.flatten(b.gap(x, "avgpool"), "flatten")
+    b.output(b.linear(x, num_classes, "classifier"))
     return b.g
 
 

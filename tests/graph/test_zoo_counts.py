@@ -8,6 +8,7 @@ from hwsim.graph.zoo import bundled_models, load_model
 PUBLISHED = {
     "resnet18": (1_814_073_344, 11_689_512),
     "resnet50": (4_089_184_256, 25_557_032),
+    "mobilenet_v1": (568_740_352, 4_231_976),  # Howard et al. 2017 Table 8: 569 M mult-adds, 4.2 M
     "mobilenet_v2": (300_774_272, 3_504_872),
     "bert-base": (None, 109_482_240),
     "vit-b16": (17_563_828_224, 86_567_656),
