@@ -6,7 +6,7 @@ import yaml
 from hwsim.errors import ConfigError, UnknownTargetError
 from hwsim.targets import bundled_targets, load_target
 
-BUNDLED = ["cortex-a78", "eyeriss", "h100-sxm", "int8-npu", "rs-engine"]
+BUNDLED = ["cortex-a78", "edgetpu", "eyeriss", "h100-sxm", "int8-npu", "rs-engine"]
 
 
 def test_bundled_targets_and_published_numbers():
@@ -18,6 +18,9 @@ def test_bundled_targets_and_published_numbers():
     assert 2.0e12 < h.memory[-1].bandwidth_bytes_per_s <= 3.35e12  # achieved (fitted) <= HBM3 datasheet
     a78 = ts["cortex-a78"]
     assert {(r.activation, r.weight): r.macs_per_cycle for r in a78.compute.rates}[("int8", "int8")] == 32
+    et = ts["edgetpu"]  # coral.ai: ~8 MB SRAM; PCIe Gen2 x1 = 5 GT/s with 8b/10b
+    assert et.memory[0].size_bytes == 8 * 2**20 and et.memory[-1].bandwidth_bytes_per_s == 5.0e8
+    assert et.compute == ts["int8-npu"].compute
     e = ts["eyeriss"].memory
     rel = [m.read_energy_pj_per_bit / e[0].read_energy_pj_per_bit for m in e]
     assert rel == pytest.approx([1, 2, 6, 200], rel=0.01)
