@@ -16,7 +16,12 @@ def add_parsers(sub) -> None:
                                                        "bandwidth) and write a target for it")
     p.add_argument("--models", nargs="*", metavar="M.onnx[:dim=v,...]", default=[],
                    help="--host: ONNX networks to time in onnxruntime and validate against")
-    p.add_argument("--seconds", type=float, default=1.0, help="--host: seconds per microbenchmark (default 1)")
+    p.add_argument("--no-zoo", action="store_true", help="--host: validate on --models only, not on the zoo "
+                                                          "networks (resnet18, mobilenet_v2, minilm-l6 in fp32 and int8)")
+    p.add_argument("--seconds", type=float, default=0.5, help="--host: seconds of copy timings per memory level "
+                                                              "(default 0.5)")
+    p.add_argument("--runs", type=int, default=20, help="--host: profiled onnxruntime runs per microbenchmark "
+                                                        "(networks: half; default 20)")
     p.add_argument("--out", required=True, metavar="FITTED.yaml", help="where to write the fitted target")
     p.add_argument("--holdout", type=float, default=0.3, help="fraction of records kept out of the fit (default 0.3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/held-out split")
@@ -79,53 +84,58 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table(v) -> list[str]:
+    lines = [f"    {'record':44s} {'measured ms':>12s} {'predicted ms':>13s} {'error':>7s}"]
+    for r in v.rows:
+        lines.append(f"    {r.id:44s} {r.measured_latency_s * 1e3:12.3f} {r.predicted_latency_s * 1e3:13.3f} "
+                     f"{100 * r.latency_error:+6.0f}%")
+    return lines
+
+
 def run_host(args: argparse.Namespace) -> int:
-    """``hwsim calibrate --host``: measure this machine, write host.yaml and host.jsonl, validate."""
-    import json
-    import time
+    """``hwsim calibrate --host``: measure this machine, fit on microbenchmarks, validate on networks."""
+    import sys
     from pathlib import Path
 
-    from hwsim.fidelity.host import host_target, kernel_overhead_s, measure_host, time_onnx_model
-    from hwsim.fidelity.validate import validate
+    from hwsim.errors import ConfigError
+    from hwsim.fidelity.host_run import calibrate_host
     from hwsim.fidelity.yaml_out import target_yaml
-    from hwsim.targets import load_target
-    from hwsim.targets.schema import Target
 
-    date = time.strftime("%Y-%m-%d", time.gmtime())
-    facts = measure_host(args.seconds)
-    overhead = kernel_overhead_s(facts.cores, args.seconds)
-    out = Path(args.out)
-    runs = out.with_suffix(".jsonl")
-    t = Target.model_validate(host_target(facts, overhead, date))
-    t = t.model_validate({**t.model_dump(), "validation": {
-        "measurements": [runs.name], "latency_tolerance": 0.2, "energy_tolerance": None,
-        "min_fraction_within": 0.9, "source": f"onnxruntime whole-network runs on this machine, {date}"}})
-    records = []
+    models = []
     for spec in args.models:
         path, _, shape_text = spec.partition(":")
-        shapes = dict((k, int(v)) for k, v in (kv.split("=") for kv in shape_text.split(",") if kv))
-        lat = time_onnx_model(path, shapes, facts.cores, args.seconds)
-        records.append({"id": f"ort-{Path(path).stem}-{'-'.join(f'{k}{v}' for k, v in shapes.items()) or 'default'}",
-                        "kind": "network", "family": "onnx", "model": str(Path(path).resolve()),
-                        "activations": "fp32", "weights": "fp32", "params": shapes,
-                        "library": "onnxruntime CPUExecutionProvider", "latency_s": lat,
-                        "conditions": {"runtime": "onnxruntime", "device": "host", "threads": facts.cores}})
+        try:
+            shapes = dict((k, int(v)) for k, v in (kv.split("=") for kv in shape_text.split(",") if kv))
+        except ValueError:
+            raise ConfigError(f"--models {spec!r}: write M.onnx or M.onnx:dim=value,... (e.g. "
+                              f"bert.onnx:batch=1,sequence=128)") from None
+        if not Path(path).is_file():
+            raise ConfigError(f"--models: ONNX file {path!r} not found")
+        models.append((path, shapes))
+    c = calibrate_host(args.out, models, zoo=not args.no_zoo, seconds=args.seconds, runs=args.runs,
+                       progress=lambda line: print(line, file=sys.stderr))
     try:
-        out.write_text(target_yaml(t, f"written by: hwsim calibrate --host ({date}); measured on this machine"))
-        runs.write_text("".join(json.dumps(r) + "\n" for r in records))
+        with open(args.out, "w") as f:
+            f.write(target_yaml(c.target, f"written by: hwsim calibrate --host; measured on this machine"))
     except OSError as exc:
-        raise write_error(str(out), "--out", exc) from None
-    print(f"{facts.cores} physical cores at {facts.clock_hz / 1e9:.3g} GHz; caches "
-          f"{', '.join(f'L{lv} {size // 1024} KB' for lv, size in facts.caches)}")
-    print("bandwidth: " + ", ".join(f"{m.name} {m.bandwidth_bytes_per_s / 1e9:.3g} GB/s" for m in t.memory))
-    print(f"onnxruntime: fp32 MatMul {facts.rates['fp32'] / 1e9:.3g} GMAC/s, int8 MatMulInteger "
-          f"{facts.rates['int8'] / 1e9:.3g} GMAC/s; per-node overhead {overhead * 1e6:.3g} us")
-    print("energy: " + ("package RAPL readable" if facts.rapl else "uncalibrated (RAPL not readable)"))
-    if records:
-        v = validate(load_target(out), [runs])
-        for r in v.rows:
-            print(f"  {r.id}: measured {r.measured_latency_s * 1e3:.3g} ms, predicted "
-                  f"{r.predicted_latency_s * 1e3:.3g} ms ({100 * r.latency_error:+.0f}%)")
-        print(f"whole networks: {100 * v.latency.within_tolerance:.0f}% within +-20%")
-    print(f"target written to {out}, runs to {runs}")
+        raise write_error(args.out, "--out", exc) from None
+    f = c.facts
+    print(f"{f.cores} physical cores at {f.clock_hz / 1e9:.3g} GHz; caches "
+          f"{', '.join(f'L{lv} {size // 1024} KB' for lv, size in f.caches)}; load average {c.load[0]:.2f} "
+          f"before, {c.load[1]:.2f} after")
+    print("fitted: " + ", ".join(f"{m.name} {m.bandwidth_bytes_per_s / 1e9:.3g} GB/s" for m in c.target.memory)
+          + f"; per-node overhead {c.target.layer_overhead_s * 1e6:.3g} us")
+    for r in c.target.compute.rates:
+        peak = r.macs_per_cycle * f.cores * c.target.clock_hz
+        print(f"  {r.activation} x {r.weight}: peak {peak / 1e9:.3g} GMAC/s, efficiency gemm {r.efficiency:.3g}, "
+              f"conv {r.conv_efficiency or r.efficiency:.3g}, depthwise {r.depthwise_efficiency or r.conv_efficiency or r.efficiency:.3g}")
+    print("energy: " + ("package RAPL readable" if f.rapl else "uncalibrated (RAPL not readable)"))
+    print(f"microbenchmarks (fitted on), {c.micro_path.name}:")
+    print(_line("latency", c.micro.latency))
+    if c.networks is not None:
+        print(f"whole networks (held out), {c.networks_path.name}:")
+        print("\n".join(_table(c.networks)))
+        print(f"  {100 * c.networks.latency.within_tolerance:.0f}% of {c.networks.latency.n} within +-20% "
+              f"(median error {100 * c.networks.latency.median_error:+.1f}%)")
+    print(f"target written to {args.out}")
     return 0

@@ -15,7 +15,7 @@ from hwsim.cost.constants import ELEMENTWISE_OP_MAC_FRACTION, LUT_ADD_BITS
 from hwsim.cost.layer import COSTS, Ctx, Work, finish, register_cost
 from hwsim.cost.traffic import Operands, dot_traffic, reuse, stream_traffic
 from hwsim.cost.unit import (DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
-                             gate_energy_fj, represents, select_rate, unit_mac_energy_pj, utilization)
+                             gate_energy_fj, op_efficiency, represents, select_rate, unit_mac_energy_pj, utilization)
 from hwsim.graph.ops_onnx import CONTROL_FLOW
 
 _RELU = ("relu", "relu6")
@@ -168,7 +168,8 @@ def _dot(op, ctx: Ctx):
     macs, shape = g.macs(op), dot_shape(op, ins, outs)
     x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
     _, wfmt, rate, exact = dot_pair(op, ctx)
-    util = utilization(t, shape) * (rate.efficiency or t.compute.efficiency)
+    depthwise = op.op == "conv2d" and shape.groups > 1 and ins[1][1] == 1
+    util = utilization(t, shape) * op_efficiency(t, rate, op.op, depthwise)
     executed, density, note = _effectual(op, ctx, shape, macs)
     operands, wnote = _operands(op, ctx, shape, rate, density)
     flow = t.compute.dataflow if t.compute.mapping == "systolic" else None

@@ -30,7 +30,8 @@ def select_rate(rates: tuple[MacRate, ...], act: str, weight: str) -> tuple[MacR
         ca, cw = _covers(r.activation, act), _covers(r.weight, weight)
         if ca is None or cw is None:
             continue
-        key = (ca + cw, -r.macs_per_cycle)
+        # an exact pair wins over an equally exact-valued one (uint8 with a zero point holds int8's 256 values)
+        key = (ca + cw, (r.activation, r.weight) != (act, weight), -r.macs_per_cycle)
         if best_key is None or key < best_key:
             best, best_key = r, key
     if best is not None:
@@ -110,6 +111,17 @@ class DotShape:
     groups: int = 1
     kernel_h: int = 1
     out_h: int = 1
+
+
+def op_efficiency(target: Target, rate: MacRate, op_kind: str, depthwise: bool) -> float:
+    """Fraction of ``rate``'s peak the kernel library reaches on this op class: depthwise convolutions
+    take ``depthwise_efficiency``, other convolutions ``conv_efficiency``, GEMMs and the rest
+    ``efficiency`` (each falling back to the next, then to the unit's efficiency)."""
+    base = rate.efficiency or target.compute.efficiency
+    if op_kind != "conv2d":
+        return base
+    conv = rate.conv_efficiency or base
+    return (rate.depthwise_efficiency or conv) if depthwise else conv
 
 
 def _fold(x: int, width: int) -> float:

@@ -174,34 +174,42 @@ def _split(records, holdout: float, seed: int):
     return train, hold
 
 
-def _fitted_target(base: Target, m: _Model, theta, cap_w, source: str) -> Target:
+def _fitted_target(base: Target, m: _Model, theta, cap_w, source: str, energy: bool = True) -> Target:
+    """The fitted target; ``energy`` False (no record measured energy at the target's scope) keeps the
+    base target's energy fields, which the fit could not see."""
     eff, bw, ew, ovh, ps, e_ew, p_idle, e_mac, e_bit = m.split(theta)
     d = base.model_dump()
     fit = {p: (float(eff[i]), float(e_mac[i])) for i, p in enumerate(m.pairs)}
+    what = "efficiency and energy_per_mac_pj" if energy else "efficiency"
     for r in d["compute"]["rates"]:
         p = (r["activation"], r["weight"])
         if p in fit:
-            r["efficiency"], r["energy_per_mac_pj"] = round(fit[p][0], 4), round(fit[p][1], 4)
-            r["source"] = f"{r['source']}; efficiency and energy_per_mac_pj fitted to {source}"
+            r["efficiency"] = round(fit[p][0], 4)
+            if energy:
+                r["energy_per_mac_pj"] = round(fit[p][1], 4)
+            r["source"] = f"{r['source']}; {what} fitted to {source}"
     d["compute"]["elementwise_ops_per_cycle"] = round(float(ew), 3)
-    d["compute"]["elementwise_energy_pj"] = float(f"{e_ew:.4g}")
-    d["compute"]["source"] = (f"{d['compute']['source']}; elementwise_ops_per_cycle and elementwise_energy_pj "
-                              f"fitted to {source}")
+    if energy:
+        d["compute"]["elementwise_energy_pj"] = float(f"{e_ew:.4g}")
+    d["compute"]["source"] = (f"{d['compute']['source']}; elementwise_ops_per_cycle"
+                              f"{' and elementwise_energy_pj' if energy else ''} fitted to {source}")
     for i, lvl in enumerate(d["memory"]):
         lvl["bandwidth_bytes_per_s"] = float(f"{bw[i]:.4g}")
-        lvl["read_energy_pj_per_bit"] = lvl["write_energy_pj_per_bit"] = float(f"{e_bit[i]:.4g}")
-        lvl["source"] = f"{lvl['source']}; bandwidth and energy per bit fitted to {source}"
+        if energy:
+            lvl["read_energy_pj_per_bit"] = lvl["write_energy_pj_per_bit"] = float(f"{e_bit[i]:.4g}")
+        lvl["source"] = f"{lvl['source']}; bandwidth{' and energy per bit' if energy else ''} fitted to {source}"
     d["layer_overhead_s"] = float(f"{ovh:.4g}")
-    d["static_power_w"] = round(float(ps), 2)
-    d["idle_power_w"] = round(float(p_idle), 2)
+    if energy:
+        d["static_power_w"] = round(float(ps), 2)
+        d["idle_power_w"] = round(float(p_idle), 2)
     d["power_cap_w"] = cap_w
-    d["source"] = (f"{d['source']}; layer_overhead_s, static_power_w, idle_power_w fitted and power_cap_w "
-                   f"(power_limit_w) measured in {source}")
+    d["source"] = (f"{d['source']}; layer_overhead_s{', static_power_w, idle_power_w' if energy else ''} fitted "
+                   f"and power_cap_w (power_limit_w) measured in {source}")
     return Target.model_validate(d)
 
 
 def calibrate(target: str | Path | Target, measurements: str | Path, holdout: float = 0.3, seed: int = 0,
-              source: str | None = None) -> Calibration:
+              source: str | None = None, records: tuple[Measurement, ...] | None = None) -> Calibration:
     """Fit ``target`` to the records of ``measurements``; validate on the training and held-out parts.
 
     Parameters
@@ -214,6 +222,8 @@ def calibrate(target: str | Path | Target, measurements: str | Path, holdout: fl
         Fraction of records (random, ``seed``) kept out of the fit and reported separately.
     source : str, optional
         How the fitted fields cite the measurements (default: the file name).
+    records : tuple of Measurement, optional
+        Fit these records instead of the file's (the file still sets the folder of model paths).
 
     Returns
     -------
@@ -221,7 +231,7 @@ def calibrate(target: str | Path | Target, measurements: str | Path, holdout: fl
     """
     base = load_target(target)
     path = Path(measurements)
-    records = [r for r in load_measurements(path) if r.model is not None]
+    records = [r for r in (load_measurements(path) if records is None else records) if r.model is not None]
     if len(records) < 3:
         raise ConfigError(f"{path}: calibration needs at least 3 records with a model, found {len(records)}")
     train_i, hold_i = _split(records, holdout, seed)
@@ -252,7 +262,7 @@ def calibrate(target: str | Path | Target, measurements: str | Path, holdout: fl
     sol = min((least_squares(resid, x, bounds=(m.lo, m.hi), method="trf", loss="soft_l1", f_scale=0.1,
                              max_nfev=2000) for x in starts), key=lambda r: r.cost)
     src = source or path.name
-    fitted = _fitted_target(base, m, sol.x, cap_w, src)
+    fitted = _fitted_target(base, m, sol.x, cap_w, src, energy=bool(has_e.any()))
     params = m.values(sol.x)
     tv = validate(fitted, [path], records=tuple(train))
     hv = validate(fitted, [path], records=tuple(records[i] for i in hold_i)) if hold_i else None

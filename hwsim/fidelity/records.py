@@ -48,6 +48,11 @@ class Conditions(_Rec):
     temperature_c: float | None = Field(None, description="Highest temperature seen, C.")
     window_s: float | None = Field(None, gt=0, description="Length of the timed window, s.")
     replays: int | None = Field(None, ge=1, description="Replays (or calls) in the window.")
+    run_min_s: float | None = Field(None, gt=0, description="Fastest whole run, s, where latency_s is built "
+                                    "otherwise (per-node minima on a shared machine).")
+    run_median_s: float | None = Field(None, gt=0, description="Median whole run, s (with run_min_s).")
+    load_average: float | None = Field(None, ge=0, description="1-minute load average of the machine when "
+                                       "measured (os.getloadavg), for shared machines.")
     ops_per_replay: int | None = Field(None, ge=1, description="Copies of the workload per replay.")
 
 
@@ -62,6 +67,12 @@ class Measurement(_Rec):
     activations: str = Field(description="Activation format as hwsim names it (bf16, fp8_e4m3fn, int8, fp32).")
     weights: str = Field(description="Weight format as hwsim names it.")
     params: dict[str, int | float | str] = Field(default_factory=dict, description="Batch and shape parameters.")
+    scope: Literal["all", "mac_inputs"] | None = Field(None, description="Which activations the activation "
+                                                       "format quantizes (hwsim.graph.annotate); null = hwsim's "
+                                                       "default.")
+    formats_from_file: bool = Field(False, description="True: the model file carries its own formats (an ONNX "
+                                    "QDQ, QLinear or integer-op model) and is priced as written; activations and "
+                                    "weights then only describe it.")
     weights_resident: bool = Field(True, description="False when the run streamed its weights from the "
                                    "outermost memory every time (rotated past the caches), as hwsim then "
                                    "prices them; True when they may stay cached between runs.")

@@ -115,8 +115,10 @@ def predict(rec: Measurement, target: Target, base: Path | None = None):
 
     ref = _model_ref(rec, base)
     shapes = {k: v for k, v in rec.params.items() if isinstance(v, int)} if ref.lower().endswith(".onnx") else None
+    if rec.formats_from_file:
+        return estimate(ref, target, shapes=shapes or None, weights_resident=rec.weights_resident)
     return estimate(ref, target, weights=rec.weights, activations=rec.activations, shapes=shapes or None,
-                    weights_resident=rec.weights_resident)
+                    weights_resident=rec.weights_resident, scope=rec.scope)
 
 
 def target_measurements(target: Target, where: Path | None) -> list[Path]:

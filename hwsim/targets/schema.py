@@ -42,6 +42,12 @@ class MacRate(_Record):
     accumulator: str = Field(description="Accumulator format: 'fx' (product range + 12 bits), intN or a float name.")
     efficiency: float | None = Field(None, gt=0, le=1, description="Fraction of this pair's peak a real kernel "
                                      "library reaches (measured); null = the unit's efficiency.")
+    conv_efficiency: float | None = Field(None, gt=0, le=1, description="Fraction of this pair's peak a real "
+                                          "kernel library reaches on dense convolutions (measured, e.g. where "
+                                          "they run through im2col or unfused dequantization); null = efficiency.")
+    depthwise_efficiency: float | None = Field(None, gt=0, le=1, description="The same for depthwise "
+                                               "convolutions (one input channel per group), whose short reductions "
+                                               "use the unit worse; null = conv_efficiency.")
     energy_per_mac_pj: float | None = Field(None, ge=0, description="Measured dynamic energy per MAC of this pair "
                                             "at the target's energy_scope, pJ; null = gate model + mac_overhead_pj.")
     source: str = Field(description="Where the rate comes from.")

@@ -1,0 +1,78 @@
+"""Fit the host target to its microbenchmarks (``hwsim calibrate --host``), never to whole networks.
+
+Two steps, each reading only microbenchmark records (:mod:`hwsim.fidelity.host_bench`):
+
+1. The shared least-squares fit (:func:`hwsim.fidelity.calibrate.calibrate`) on the GEMM and
+   elementwise records: each format pair's efficiency against its best measured rate, the bandwidth
+   of every memory level, the elementwise rate and the per-node overhead.
+2. Per pair, the efficiency of dense and of depthwise convolutions (``conv_efficiency``,
+   ``depthwise_efficiency``): onnxruntime runs them through other kernels than its GEMMs (im2col,
+   NCHWc, unfused dequantization), so they get their own measured fraction. Each convolution record
+   gives the efficiency at which the fitted target predicts its measured time exactly; the median
+   over the class's records is kept.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from hwsim.fidelity.calibrate import calibrate
+from hwsim.fidelity.records import Measurement
+from hwsim.fidelity.validate import predict
+from hwsim.targets import Target
+
+#: efficiencies are kept within these bounds (a measured time the memory alone explains gives the top)
+EFFICIENCY_RANGE = (0.005, 1.0)
+
+
+def _is_depthwise(rec: Measurement) -> bool:
+    return rec.family == "depthwise"
+
+
+def conv_efficiency(target: Target, rec: Measurement, folder: Path) -> float:
+    """The efficiency of ``rec``'s convolution at which ``target`` predicts its measured latency.
+
+    The record's MAC layer is priced at efficiency 1 (compute ``c``, slowest transfer ``t``); the rest
+    of the record (its other layers, the overheads) is fixed; the compute time that remains to explain
+    is ``measured - rest``, so the efficiency is ``c / (measured - rest)`` where that exceeds ``t``.
+    """
+    rep = predict(rec, target, folder)
+    dots = [r for r in rep.layers if r.op == "conv2d"]
+    if len(dots) != 1:
+        raise ValueError(f"record {rec.id!r} is not one convolution")
+    row = dots[0]
+    busy = max([row.compute_s] + list(row.transfer_s.values()))
+    rest = rep.total.latency_s - busy
+    left = rec.latency_s - rest
+    if left <= max(row.transfer_s.values(), default=0.0) or left <= 0:
+        return EFFICIENCY_RANGE[1]
+    return min(max(row.compute_s / left, EFFICIENCY_RANGE[0]), EFFICIENCY_RANGE[1])
+
+
+def _with_rates(target: Target, update: dict[tuple[str, str], dict]) -> Target:
+    d = target.model_dump()
+    for r in d["compute"]["rates"]:
+        r.update(update.get((r["activation"], r["weight"]), {}))
+    return Target.model_validate(d)
+
+
+def fit_host(base: Target, records: list[Measurement], path: Path, seed: int = 0) -> Target:
+    """The host target fitted to the microbenchmark ``records`` (of the file ``path``)."""
+    shared = tuple(r for r in records if r.kind != "conv2d")
+    fitted = calibrate(base, path, holdout=0.0, seed=seed, records=shared,
+                       source=f"{path.name} (GEMM and elementwise microbenchmarks)").target
+    pairs = [(r.activation, r.weight) for r in fitted.compute.rates]
+    flat = _with_rates(fitted, {p: {"conv_efficiency": 1.0, "depthwise_efficiency": 1.0} for p in pairs})
+    update: dict[tuple[str, str], dict] = {}
+    for p in pairs:
+        convs = [r for r in records if r.kind == "conv2d" and (r.activations, r.weights) == p]
+        for field, pick in (("conv_efficiency", lambda r: not _is_depthwise(r)), ("depthwise_efficiency", _is_depthwise)):
+            effs = [conv_efficiency(flat, r, path.parent) for r in convs if pick(r)]
+            if effs:
+                update.setdefault(p, {})[field] = round(statistics.median(effs), 4)
+        if p in update:
+            src = next(r["source"] for r in fitted.model_dump()["compute"]["rates"] if (r["activation"], r["weight"]) == p)
+            update[p]["source"] = (f"{src}; conv_efficiency / depthwise_efficiency: median over the convolution "
+                                   f"microbenchmarks of {path.name} of the efficiency that explains each")
+    return _with_rates(fitted, update)

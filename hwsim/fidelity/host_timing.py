@@ -1,0 +1,127 @@
+"""Timing ONNX models in onnxruntime on a shared, loaded machine (``hwsim calibrate --host``).
+
+A machine that others use at the same time slows a run down by whatever else the cores are doing;
+the minimum over repeats estimates the unloaded time only if some repeat ran undisturbed, which a
+run of hundreds of milliseconds on two busy cores rarely does. So a model's latency is measured
+per node: onnxruntime's profiler gives every node's kernel time in every run, and
+
+    latency_s = sum over nodes of (minimum kernel time of that node over the runs)
+              + minimum over the runs of (run time - sum of that run's kernel times)
+
+(the second term is the executor's own time between kernels). Each node is short, so its minimum
+is seen undisturbed far more often than a whole run. The plain minimum and median of whole runs are
+kept beside it (:class:`Timing`), so the two can be compared; on an idle machine they agree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+#: onnxruntime graph optimizer that fails on signed int8 QDQ MatMul + Add in onnxruntime 1.2x
+#: ("output_dtype INT8 does not match y_zero_point type UINT8"); disabled only for sessions that fail
+FAILING_FUSION = "MatMulAddFusion"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One model timed in onnxruntime."""
+
+    latency_s: float       # per-node minima + minimum executor overhead (module docstring)
+    run_min_s: float       # fastest whole run
+    run_median_s: float    # median whole run
+    runs: int
+    nodes: int             # kernels onnxruntime ran per run (after its graph fusions)
+    note: str = ""         # how the session differs from onnxruntime's defaults, if it does
+
+
+def session(model, threads: int, profile_dir: str | None = None):
+    """(onnxruntime CPU session of ``model`` (ModelProto, bytes or path), note); ``threads`` intra-op
+    threads, one inter-op. Retries without :data:`FAILING_FUSION` where the default optimizer fails."""
+    import onnxruntime as ort
+
+    data = model.SerializeToString() if hasattr(model, "SerializeToString") else model
+    note = ""
+    for attempt in range(2):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        if profile_dir is not None:
+            so.enable_profiling = True
+            so.profile_file_prefix = os.path.join(profile_dir, "ort")
+        if attempt:
+            so.add_session_config_entry("optimization.disable_specified_optimizers", FAILING_FUSION)
+            note = f"onnxruntime's {FAILING_FUSION} disabled (it fails on this model)"
+        try:
+            return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"]), note
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+            if attempt or FAILING_FUSION.lower() not in str(exc).lower() and "y_zero_point" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _per_run(events: list[dict]) -> tuple[list[float], list[dict[str, float]]]:
+    """(run seconds, {node: kernel seconds}) per profiled run."""
+    runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
+                  key=lambda e: e["ts"])
+    nodes = sorted((e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")),
+                   key=lambda e: e["ts"])
+    walls, kernels, j = [], [], 0
+    for r in runs:
+        end, got = r["ts"] + r["dur"], {}
+        while j < len(nodes) and nodes[j]["ts"] < r["ts"]:
+            j += 1
+        while j < len(nodes) and nodes[j]["ts"] <= end:
+            got[nodes[j]["name"]] = got.get(nodes[j]["name"], 0.0) + nodes[j]["dur"] * 1e-6
+            j += 1
+        walls.append(r["dur"] * 1e-6)
+        kernels.append(got)
+    return walls, kernels
+
+
+def time_model(model, feeds: dict, threads: int, runs: int = 10, seconds: float | None = None) -> Timing:
+    """Time ``model`` on ``feeds``: ``runs`` profiled runs after one warm-up, or more while
+    ``seconds`` have not passed (see the module docstring for what ``latency_s`` is)."""
+    with tempfile.TemporaryDirectory(prefix="hwsim-ort-") as tmp:
+        sess, note = session(model, threads, tmp)
+        sess.run(None, feeds)
+        walls, n = [], 0
+        end = time.perf_counter() + (seconds or 0.0)
+        while n < runs or time.perf_counter() < end:
+            t0 = time.perf_counter()
+            sess.run(None, feeds)
+            walls.append(time.perf_counter() - t0)
+            n += 1
+        with open(sess.end_profiling()) as f:
+            events = json.load(f)
+    prof_walls, kernels = _per_run(events)
+    prof_walls, kernels = prof_walls[1:], kernels[1:]  # the warm-up run
+    names = set().union(*kernels) if kernels else set()
+    per_node = sum(min(k.get(name, 0.0) for k in kernels if name in k) for name in names)
+    gap = min((w - sum(k.values()) for w, k in zip(prof_walls, kernels)), default=0.0)
+    return Timing(latency_s=per_node + max(gap, 0.0), run_min_s=float(min(walls)),
+                  run_median_s=float(np.median(walls)), runs=n, nodes=len(names), note=note)
+
+
+def random_feeds(sess, shapes: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs for every graph input of ``sess`` (dynamic dims from ``shapes``, else 1);
+    integer inputs get 0/1, valid for any embedding table, mask or index input."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for inp in sess.get_inputs():
+        dims = [d if isinstance(d, int) else shapes.get(str(d), 1) for d in inp.shape]
+        if inp.type == "tensor(uint8)":
+            feeds[inp.name] = rng.integers(0, 256, dims).astype(np.uint8)
+        elif inp.type == "tensor(int8)":
+            feeds[inp.name] = rng.integers(-128, 128, dims).astype(np.int8)
+        elif "int" in inp.type:
+            feeds[inp.name] = rng.integers(0, 2, dims).astype(np.int64 if "64" in inp.type else np.int32)
+        else:
+            feeds[inp.name] = rng.standard_normal(dims).astype(np.float32)
+    return feeds
