@@ -27,6 +27,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--pairwise-int16", action="store_true",
                    help="model x86 AVX2 integer kernels without VNNI (onnxruntime's u8*s8 MatMul/Conv/Gemm): "
                         "each pair of uint8*int8 products saturates to int16 before it is summed")
+    p.add_argument("--ort-threads", type=int, default=1, metavar="N",
+                   help="onnxruntime intra-op threads to model where its result depends on them "
+                        "(DynamicQuantizeLSTM with batch >= 2 quantizes each thread's share of the batch on its own)")
     p.add_argument("--report-json", metavar="R.json", help="write the per-layer report as JSON")
     p.add_argument("--labels", metavar="KEY", default="labels",
                    help="array in IN.npz holding class labels for the first output: top-1 accuracy of the "
@@ -132,7 +135,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         notes.append(f"no --inputs: seeded random inputs (seed {args.seed})")
     try:
         result = run(graph, inputs, requant=args.requant, seed=args.seed, pairwise_int16=args.pairwise_int16,
-                     float_reference=not args.no_reference)
+                     float_reference=not args.no_reference, ort_threads=args.ort_threads)
     except MemoryLimitError as exc:
         raise MemoryLimitError(f"{exc}. Model parameters are set with --shape, e.g. --shape layers=2,context=128 "
                                "(zoo models), or --shape batch=1 (ONNX dims)") from None

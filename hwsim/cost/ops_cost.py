@@ -41,6 +41,10 @@ def dot_shape(op, ins, outs) -> DotShape:
         seq, batch = ins[0][:2]
         dirs, gh, k = ins[1]
         return DotShape(seq * batch, gh, k, dirs, 1, seq * batch)
+    if op.op == "dynamic_quantize_lstm":  # per direction: (seq x batch) rows through the R gate GEMM
+        seq, batch = ins[0][:2]
+        rows, k = ins[1]
+        return DotShape(seq * batch, rows // op.dirs, k, op.dirs, 1, seq * batch)
     out = outs[0]
     return DotShape(out[-2], out[-1], ins[0][-1], math.prod(out[:-2]), 1, out[-2])
 
@@ -205,7 +209,7 @@ def _dot(op, ctx: Ctx):
         note="; ".join(filter(None, [note, wnote]))))
 
 
-for _kind in ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "lstm", "gru"):
+for _kind in ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "lstm", "gru", "dynamic_quantize_lstm"):
     register_cost(_kind)(_dot)
 
 

@@ -175,6 +175,14 @@ def _check_activations(ctx, node, a: dict, n: int, dirs: int) -> tuple[str, ...]
     return tuple(acts)
 
 
+def full_lengths(ctx, node, seq: int) -> None:
+    """Refuse a ``sequence_lens`` input (input 4) unless every sequence has the full length."""
+    if ctx.input(node, 4):
+        lens = ctx.values[node.input[4]]
+        if not isinstance(lens, Const) or np.any(np.asarray(lens.value) != seq):
+            raise ctx.fail(node, "sequence_lens shorter than the sequence (or known only at run time)")
+
+
 def _recurrent(ctx, node, cls, n_act: int, extras_at: dict[str, int], **kw):
     a = attrs(node)
     direction = a.get("direction", b"forward")
@@ -185,10 +193,7 @@ def _recurrent(ctx, node, cls, n_act: int, extras_at: dict[str, int], **kw):
     acts = _check_activations(ctx, node, a, n_act, dirs)
     x = ctx.act(node.input[0])
     seq, batch = ctx.shape(node.input[0])[:2] if layout == 0 else ctx.shape(node.input[0])[1::-1]
-    if ctx.input(node, 4):
-        lens = ctx.values[node.input[4]]
-        if not isinstance(lens, Const) or np.any(np.asarray(lens.value) != seq):
-            raise ctx.fail(node, "sequence_lens shorter than the sequence (or known only at run time)")
+    full_lengths(ctx, node, seq)
     out = node.output[0] or next(o for o in node.output if o)
     if layout:
         x = _one(ctx, node, O.Transpose, [x], ".layout_x", out=f"{out}.x_seq_first", perm=(1, 0, 2))

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from hwsim.graph import ops as O
-from hwsim.graph.onnx_ops import _one, attrs, converter
+from hwsim.graph.onnx_ops import _one, _param, attrs, converter
 from hwsim.graph.onnx_values import Const, QConst
 
 
@@ -94,3 +94,76 @@ def _matmul_nbits(ctx, node):
         bias = np.asarray(ctx.const(node, 5, "bias"), np.float32).reshape(-1)
         ins.append(ctx.place(node.input[5], Const(bias, True), "bias"))
     _one(ctx, node, O.Linear, ins)
+
+
+# ------------------------------------------------------------------ DynamicQuantizeLSTM
+def _per_row(ctx, node, i: int, what: str, dirs: int, rows: int) -> np.ndarray:
+    """A DynamicQuantizeLSTM scale or zero point ([dirs] or [dirs, 4 * hidden]) as (dirs, rows)."""
+    v = np.asarray(ctx.const(node, i, what))
+    if v.shape not in ((dirs,), (dirs, rows)):
+        raise ctx.fail(node, f"{what} has shape {v.shape}; expected ({dirs},) or ({dirs}, {rows})")
+    return np.broadcast_to(v.reshape(dirs, -1), (dirs, rows))
+
+
+def _lstm_weight(ctx, node, i: int, dirs: int, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(codes (dirs, K, rows), scale (dirs, rows), zero point (dirs, rows)) of W (i=1) or R (i=2)."""
+    codes = np.asarray(ctx.const(node, i, "W" if i == 1 else "R"))
+    if codes.dtype not in (np.int8, np.uint8) or codes.ndim != 3 or codes.shape[0] != dirs or codes.shape[2] != rows:
+        raise ctx.fail(node, f"input {i} has type {codes.dtype} and shape {codes.shape}; expected int8 / uint8 "
+                             f"({dirs}, K, {rows})")
+    j = 8 if i == 1 else 10
+    scale = _per_row(ctx, node, j, f"input {j} (scale)", dirs, rows).astype(np.float32)
+    zp = _per_row(ctx, node, j + 1, f"input {j + 1} (zero point)", dirs, rows)
+    if np.any(zp != zp[:, :1]):  # onnxruntime's kernel reads one zero point per direction
+        raise ctx.fail(node, f"zero points of input {i} differ within a direction; onnxruntime uses the first")
+    return codes, scale, zp.astype(codes.dtype)
+
+
+@converter("com.microsoft.DynamicQuantizeLSTM")
+def _dynamic_quantize_lstm(ctx, node):
+    """DynamicQuantizeLSTM as onnxruntime computes it: the input projection of the whole sequence
+    (DynamicQuantizeLinear of X, integer product with W, times ``x_scale * w_scale``) as the
+    standard nodes of DynamicQuantizeMatMul, then a ``dynamic_quantize_lstm`` op whose every step
+    quantizes the hidden state to uint8 for the integer product with R."""
+    from hwsim.graph.onnx_macs import _check_activations, _real, _unpack, full_lengths
+    from hwsim.graph.onnx_qlinear import _expand, _mk
+
+    a = attrs(node)
+    if a.get("input_forget", 0):
+        raise ctx.fail(node, "input_forget=1 (coupled input and forget gates)")
+    direction = a.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    dirs = 2 if direction == "bidirectional" else 1
+    hidden = int(a["hidden_size"])
+    acts = _check_activations(ctx, node, a, 3, dirs)
+    seq, batch, isz = ctx.shape(node.input[0])
+    full_lengths(ctx, node, seq)
+    rows = 4 * hidden
+    w, ws, wz = _lstm_weight(ctx, node, 1, dirs, rows)
+    r, rs, rz = _lstm_weight(ctx, node, 2, dirs, rows)
+    p = (node.name or node.output[0]) + "."
+    ctx.values[p + "W"] = Const(w.transpose(1, 0, 2).reshape(isz, dirs * rows))  # (K, dirs x rows) columns
+    ctx.values[p + "Wz"] = Const(wz.reshape(-1) if np.any(wz != wz.flat[0]) else wz.reshape(-1)[:1].reshape(()))
+    ctx.values[p + "Ws"] = Const(ws.reshape(-1))
+    _expand(ctx, node, [_mk("DynamicQuantizeLinear", [node.input[0]], [p + "xq", p + "xs", p + "xz"]),
+                        _mk("MatMulInteger", [p + "xq", p + "W", p + "xz", p + "Wz"], [p + "acc"]),
+                        _mk("Cast", [p + "acc"], [p + "accf"], to=1),
+                        _mk("Mul", [p + "xs", p + "Ws"], [p + "s"]),
+                        _mk("Mul", [p + "accf", p + "s"], [p + "xw"])])
+    rq = QConst(r.transpose(0, 2, 1).reshape(dirs * rows, hidden), str(r.dtype), node.input[2],
+                rs.reshape(-1, 1), rz.reshape(-1, 1).astype(np.int64))
+    where = f"DynamicQuantizeLSTM (node '{node.name or node.output[0]}')"
+    ins = [ctx.act(p + "xw"), ctx.place(node.input[2], rq, "weight", where=where)]
+    if ctx.input(node, 3):
+        ins.append(ctx.place(f"{node.input[3]}.float", Const(_real(ctx, node, 3), True), "bias"))
+    else:
+        ins.append(ctx.place(p + "B", Const(np.zeros((dirs, 2 * rows), np.float32)), "const"))
+    extras = []
+    for name, i in (("initial_h", 5), ("initial_c", 6), ("P", 7)):
+        if ctx.input(node, i):
+            ins.append(ctx.act(node.input[i]) if name != "P" else _param(ctx, node, i, "weight"))
+            extras.append(name)
+    clip = a.get("clip")
+    packed = _one(ctx, node, O.DynamicQuantizeLSTM, ins, out=p + "packed", direction=direction, hidden=hidden,
+                  activations=acts, clip=None if clip is None else float(clip), extras=tuple(extras))
+    _unpack(ctx, node, packed, seq, 0, 2)

@@ -134,14 +134,24 @@ def _dequantize(ctx, node) -> bool:
     return True
 
 
+_VIEWS = ("transpose", "reshape", "squeeze", "unsqueeze", "flatten")
+
+
 def _lookup_of_codes(ctx, node, src: str, spec: QuantSpec, dtype: str) -> bool:
     """``Gather(integer table, ids) -> DequantizeLinear`` (what ``quantize_dynamic`` writes for
     embeddings): the table becomes a weight holding the codes and ``spec`` (a per-tensor scale
     commutes with the lookup), the lookup output carries ``spec`` and stands for the DQ output.
     Other readers of codes that have no scale, or a per-axis scale, are refused: dequantizing
-    after the lookup with the table's grid unknown would return raw codes."""
+    after the lookup with the table's grid unknown would return raw codes. Views between the
+    lookup and the DequantizeLinear (``quantize_dynamic`` moves it past a Transpose) carry the
+    spec too."""
+    chain = [src]
     producer = ctx.g.producer(src)
     op = ctx.g.op(producer) if producer else None
+    while op is not None and op.op in _VIEWS and len(op.inputs) == 1:
+        chain.append(op.inputs[0])
+        producer = ctx.g.producer(op.inputs[0])
+        op = ctx.g.op(producer) if producer else None
     if op is None or op.op not in ("embedding", "gather"):
         return False
     table = ctx.g.tensors[op.inputs[1] if op.op == "embedding" else op.inputs[0]]
@@ -153,7 +163,8 @@ def _lookup_of_codes(ctx, node, src: str, spec: QuantSpec, dtype: str) -> bool:
     from dataclasses import replace
 
     ctx.g.tensors[table.name] = replace(table, role="weight", quant=spec)
-    ctx.g.tensors[src] = replace(ctx.g.tensors[src], quant=spec, dtype=dtype)
+    for t in chain:
+        ctx.g.tensors[t] = replace(ctx.g.tensors[t], quant=spec, dtype=dtype)
     ctx.values[node.output[0]] = Act(src)
     return True
 

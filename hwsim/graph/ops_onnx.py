@@ -20,6 +20,8 @@ MAC conventions (see :mod:`hwsim.graph.ops`)
 - lstm / gru: the gate GEMMs of every timestep and direction, input and recurrent parts:
   ``seq x dirs x batch x gates x hidden x (input_size + hidden)`` with 4 gates (LSTM) or 3 (GRU).
   Peepholes, biases and the gate nonlinearities are elementwise ops.
+- dynamic_quantize_lstm: the recurrent GEMMs only, ``seq x dirs x batch x gates x hidden x hidden``;
+  the input GEMMs are the ``linear`` before it (together: the LSTM count).
 """
 
 from __future__ import annotations
@@ -197,3 +199,31 @@ class GRU(Recurrent):
     gates: ClassVar[int] = 3
     packed_rows: ClassVar[int] = 1
     arity: ClassVar = (3, 4)
+
+
+class DynamicQuantizeLSTM(Recurrent):
+    """The recurrent half of onnxruntime's com.microsoft DynamicQuantizeLSTM (gates i, o, f, c).
+
+    The input projection ``X @ W`` of every step is computed before it, by an ordinary integer
+    ``linear`` (DynamicQuantizeLinear of the whole sequence, as onnxruntime does). Inputs: XW
+    (seq, batch, dirs * 4 * hidden) float, R (dirs * 4 * hidden, hidden): the recurrent weight
+    codes (int8 / uint8, scales per direction or per gate row), B (dirs, 8 * hidden), then the
+    ``extras``. Every step quantizes the hidden state dynamically to uint8 (one scale for the
+    batch) before the integer product with R. Output packed as :class:`LSTM`'s.
+    """
+
+    op: Literal["dynamic_quantize_lstm"] = "dynamic_quantize_lstm"
+
+    def infer(self, shapes):
+        xw, r, b = shapes[:3]
+        rows = self.dirs * self.gates * self.hidden
+        if len(xw) != 3 or xw[2] != rows:
+            raise self._fail(f"XW must be (seq, batch, {rows}), got {xw}")
+        if r != (rows, self.hidden):
+            raise self._fail(f"R has shape {r}, expected {(rows, self.hidden)}")
+        return super().infer([(xw[0], xw[1], 0), (self.dirs, self.gates * self.hidden, self.hidden), b,
+                              *shapes[3:]])
+
+    def macs(self, in_shapes, out_shapes):
+        seq, batch, _ = in_shapes[0]
+        return seq * batch * numel(in_shapes[1])

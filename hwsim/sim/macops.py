@@ -18,6 +18,7 @@ import numpy as np
 from hwsim import kernel_api
 from hwsim.sim import qspec
 from hwsim.sim.compute import _acc, _add_bias_int, _finish_int, _int_spec, _scales, _zp
+from hwsim.sim.qdq import dynamic_quantize
 from hwsim.sim.registry import register_exec
 
 
@@ -154,19 +155,26 @@ def _clipper(op):
 def lstm_reference(op, xs) -> np.ndarray:
     """Packed (seq + 2, dirs, batch, hidden): Y, then Y_h, then Y_c (ONNX LSTM, layout 0)."""
     x, wr, b = (np.asarray(a, np.float64) for a in xs[:3])
-    seq, batch, isz = x.shape
+    isz = x.shape[2]
+    return lstm_cells(op, x.shape[0], x.shape[1], b, _extras(op, xs, op.dirs, x.shape[1], op.hidden),
+                      lambda t, d, h: x[t] @ wr[d, :, :isz].T + h @ wr[d, :, isz:].T)
+
+
+def lstm_cells(op, seq: int, batch: int, b, extras, gates, dtype=np.float64) -> np.ndarray:
+    """The LSTM recurrence (ONNX equations, gate order iofc) given ``gates(t, d, h)``, the
+    pre-activations of step ``t`` of direction ``d`` without bias; arithmetic in ``dtype``."""
     hsz, dirs = op.hidden, op.dirs
-    h0, c0, peep = _extras(op, xs, dirs, batch, hsz)
+    h0, c0, peep = (np.asarray(v, dtype) for v in extras)
+    b = np.asarray(b, dtype)
     clip = _clipper(op)
-    out = np.zeros((seq + 2, dirs, batch, hsz))
+    out = np.zeros((seq + 2, dirs, batch, hsz), dtype)
     for d in range(dirs):
         f, g, hf = (ACTIVATIONS[a] for a in op.activations[3 * d:3 * d + 3])
-        w, r = wr[d, :, :isz], wr[d, :, isz:]
         bias = b[d, :4 * hsz] + b[d, 4 * hsz:]
         pi, po, pf = np.split(peep[d], 3)
         h, c = h0[d], c0[d]
         for t in _steps(op.direction, d, seq):
-            gi, go, gf, gc = np.split(x[t] @ w.T + h @ r.T + bias, 4, axis=-1)
+            gi, go, gf, gc = np.split(np.asarray(gates(t, d, h), dtype) + bias, 4, axis=-1)
             i = f(clip(gi + pi * c))
             fg = f(clip(gf + pf * c))
             c = fg * c + i * g(clip(gc))
@@ -215,3 +223,57 @@ def _lstm(ctx, op, xs):
 @register_exec("gru")
 def _gru(ctx, op, xs):
     return gru_reference(op, xs)
+
+
+@register_exec("dynamic_quantize_lstm")
+def _dynamic_quantize_lstm(ctx, op, xs):
+    """onnxruntime's quantized LSTM step: the hidden state quantized to uint8 (DynamicQuantizeLinear
+    over each thread's share of the batch, :func:`state_rows`), its integer product with R's codes
+    (int16 pairs with ``ctx.pairwise_int16`` for int8 R), ``C = XW + float32(acc) * (h_scale *
+    r_scale)`` in float32, then the gates in float32. The float reference uses R's real values."""
+    xw, r = np.asarray(xs[0]), np.asarray(xs[1])
+    seq, batch = xw.shape[:2]
+    rows = 4 * op.hidden
+    extras = _extras(op, xs, op.dirs, batch, op.hidden)
+    spec = ctx.spec(op.inputs[1])
+    if ctx.reference or not _int_spec(spec, weight=True):
+        xw64, r64 = xw.astype(np.float64), r.astype(np.float64)
+        return lstm_cells(op, seq, batch, xs[2], extras, lambda t, d, h: xw64[t, :, d * rows:(d + 1) * rows]
+                          + h @ r64[d * rows:(d + 1) * rows].T)
+    codes = qspec.codes(r, spec).astype(np.int64)
+    zp = np.broadcast_to(_zp(spec), (r.shape[0],))
+    scale = np.broadcast_to(_scales(spec)[0].astype(np.float32), (r.shape[0],))
+    part = state_rows(batch, op.hidden, ctx.ort_threads)
+    pairs = ctx.pairwise_int16 and spec.format == "int8"
+
+    def gates(t, d, h):
+        sl = slice(d * rows, (d + 1) * rows)
+        return np.concatenate([quantized_step(xw[t, i:i + part, sl].astype(np.float32), h[i:i + part], codes[sl],
+                                              int(zp[sl][0]), scale[sl], pairs) for i in range(0, batch, part)])
+
+    return lstm_cells(op, seq, batch, xs[2], extras, gates, np.float32)
+
+
+def state_rows(batch: int, hidden: int, threads: int) -> int:
+    """Sequences whose hidden states share one dynamic scale: onnxruntime splits the batch over its
+    intra-op threads (``ceil(batch / threads)`` each) when ``batch > 4`` or ``batch >= 2`` and
+    ``hidden <= 256`` (``UniDirectionalLstm::SetNumThreads``), else quantizes the whole batch."""
+    if batch > 4 or (batch >= 2 and hidden <= 256):
+        return -(-batch // threads)
+    return batch
+
+
+def quantized_step(xw: np.ndarray, h: np.ndarray, codes: np.ndarray, zp: int, scale: np.ndarray,
+                   pairs: bool = False) -> np.ndarray:
+    """``xw + float32(acc) * (s_h * scale)`` (float32) with ``acc`` the integer product of ``h``
+    (rows, hidden) quantized to uint8 by DynamicQuantizeLinear and ``codes - zp`` (4 * hidden,
+    hidden); with ``pairs`` the raw uint8 x int8 products are summed in int16-saturated pairs, as
+    x86 VPMADDUBSW does, and the zero points corrected after (as MLAS does)."""
+    hq, hs, hz = dynamic_quantize(h)
+    a, b = hq.astype(np.int64), codes.T
+    if pairs:
+        raw = kernel_api.int_matmul(a, b, 32, "wrap", pairwise_int16=True)
+        acc = raw - zp * a.sum(-1, keepdims=True) - int(hz) * b.sum(0) + a.shape[-1] * int(hz) * zp
+    else:
+        acc = (a - int(hz)) @ (b - zp)
+    return xw + acc.astype(np.float32) * (np.float32(hs) * scale)

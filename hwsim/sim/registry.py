@@ -51,6 +51,8 @@ class ExecContext:
         Model onnxruntime's FLOAT8E4M3FN cast with saturate=0 ([480, 496) -> +-448).
     float_order : str
         Summation order of low-precision float matmuls (sequential | pairwise | blocked).
+    ort_threads : int
+        onnxruntime intra-op threads modelled (DynamicQuantizeLSTM's batch split).
     seed : int
         Seed of stochastic parts (VQ codebooks, stochastic rounding).
     notes : list of str
@@ -70,6 +72,7 @@ class ExecContext:
     pairwise_int16: bool = False
     ort_e4m3fn_cast: bool = False
     float_order: str = "sequential"
+    ort_threads: int = 1
     seed: int = 0
     notes: list[str] = field(default_factory=list)
     on_grid: set = field(default_factory=set)

@@ -232,7 +232,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         calibration: list[dict] | dict | None = None, reference: FloatCache | None = None,
         overflow: str = "wrap", pairwise_int16: bool = False, ort_e4m3fn_cast: bool = False,
         float_order: str = "sequential", metrics: bool = True,
-        memory_limit_bytes: int | None = None, float_reference: bool = True) -> SimResult:
+        memory_limit_bytes: int | None = None, float_reference: bool = True, ort_threads: int = 1) -> SimResult:
     """Simulate ``graph`` on ``inputs`` bit-accurately beside a float reference.
 
     Parameters
@@ -260,6 +260,9 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     metrics : bool
         Compute the per-op SQNR / MSE (``layers``); False leaves ``layers`` empty (faster when
         only the outputs are needed, as in sensitivity tail runs).
+    ort_threads : int
+        onnxruntime intra-op threads to model where its result depends on them (DynamicQuantizeLSTM
+        splits the batch over threads, one hidden-state scale per part); default 1.
     memory_limit_bytes : int, optional
         Refuse (MemoryLimitError, before allocating anything) when the estimated peak memory is
         larger; default the memory available now. 0 disables the check.
@@ -277,6 +280,8 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     check_requant(requant)
     if overflow not in ("wrap", "saturate"):
         raise ConfigError(f"unknown overflow rule {overflow!r}; use wrap or saturate")
+    if int(ort_threads) < 1:
+        raise ConfigError(f"ort_threads must be >= 1, got {ort_threads}", param="ort_threads")
     with_ref = bool(reference) or float_reference or (calibration is None and needs_calibration(graph))
     need = check_memory(graph, memory_limit_bytes, reference=with_ref)
     notes: list[str] = []
@@ -293,7 +298,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     metrics = metrics and float_reference
     ctx = ExecContext(graph=gq, reference=False, requant=requant, overflow=overflow,
                       pairwise_int16=pairwise_int16, ort_e4m3fn_cast=ort_e4m3fn_cast,
-                      float_order=float_order, seed=seed, notes=notes)
+                      float_order=float_order, seed=seed, notes=notes, ort_threads=int(ort_threads))
     start = {n: _round_input(gq.tensors[n], v, ctx) for n, v in real_inputs.items()}
     for n in gq.inputs:
         notes += rounding_notes(f"input '{n}'", gq.tensors[n].quant.format, real_inputs[n], start[n])

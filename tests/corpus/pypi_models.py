@@ -217,7 +217,8 @@ def output_range(ref: np.ndarray) -> float:
 
 
 def run_case(path: Path, feeds: dict, target: str = "int8-npu", tol: float = 1e-4) -> Outcome:
-    """Simulate against onnxruntime (error relative to each output's range) and estimate."""
+    """Simulate against onnxruntime (error relative to each output's range) and estimate; integer
+    layers as onnxruntime requantizes them, with its int16 pairs where this CPU saturates them."""
     import onnxruntime as ort
 
     from hwsim.cost import estimate
@@ -225,12 +226,19 @@ def run_case(path: Path, feeds: dict, target: str = "int8-npu", tol: float = 1e-
     from hwsim.graph.onnx import load_onnx
     from hwsim.sim import run
 
+    if str(Path(__file__).parents[2]) not in sys.path:  # run as a script: the repository's tests package
+        sys.path.insert(0, str(Path(__file__).parents[2]))
+    from tests.sim.ort_cpu import ort_u8s8_pairs_saturate
+
     t0 = time.perf_counter()
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1  # DynamicQuantizeLSTM's result depends on the threads (hwsim: ort_threads=1)
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
     try:
         g = load_onnx(path, {}, values=feeds)
-        got = run(g, {k: v for k, v in feeds.items() if k in g.inputs}, metrics=False).output_values
+        got = run(g, {k: v for k, v in feeds.items() if k in g.inputs}, metrics=False, requant="onnxruntime",
+                  pairwise_int16=ort_u8s8_pairs_saturate()).output_values
         estimate(g, target)
     except HwsimError as exc:
         return Outcome(path.name, "error", None, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"[:400])

@@ -153,7 +153,8 @@ def test_every_op_kind_is_covered_here():
     covered = {"conv2d", "matmul", "binary", "linear", "pool", "reshape", "transpose", "flatten", "squeeze",
                "unsqueeze", "concat", "slice", "gather", "embedding", "reduce", "global_avgpool", "softmax",
                "layernorm", "rotary", "kv_cache_append", "dynamic_quantize",
-               "conv3d", "conv_transpose", "lstm", "gru", "onnx"}  # the last five: test_imported_mac_op_shapes
+               "conv3d", "conv_transpose", "lstm", "gru", "onnx",  # these: test_imported_mac_op_shapes
+               "dynamic_quantize_lstm"}
     trivial = {"unary", "batchnorm", "kv_cache_read", "quantize", "dequantize", "cast"}  # identity shapes
     assert set(O.OP_CLASSES) - covered - trivial == set(), "new op kind: add its shape test"
 
@@ -183,6 +184,11 @@ def test_imported_mac_op_shapes():
     lstm = _op(O.LSTM, 3, hidden=4, direction="bidirectional", activations=("Sigmoid", "Tanh", "Tanh") * 2)
     assert lstm.infer([(7, 2, 3), (2, 16, 7), (2, 32)]) == [(9, 2, 2, 4)]  # Y rows + Y_h + Y_c
     assert lstm.macs([(7, 2, 3), (2, 16, 7), (2, 32)], []) == 7 * 2 * 2 * 16 * 7
+    dq = _op(O.DynamicQuantizeLSTM, 3, hidden=4, direction="bidirectional", activations=("Sigmoid", "Tanh", "Tanh") * 2)
+    assert dq.infer([(7, 2, 32), (32, 4), (2, 32)]) == [(9, 2, 2, 4)]  # XW, R rows of both directions
+    assert dq.macs([(7, 2, 32), (32, 4), (2, 32)], []) == 7 * 2 * 2 * 16 * 4  # the recurrent GEMMs only
+    with pytest.raises(ShapeError, match="R has shape"):
+        dq.infer([(7, 2, 32), (16, 4), (2, 32)])
     gru = _op(O.GRU, 3, hidden=4, activations=("Sigmoid", "Tanh"))
     assert gru.infer([(7, 2, 3), (1, 12, 7), (1, 24)]) == [(8, 1, 2, 4)]
     with pytest.raises(ShapeError, match="W|R"):

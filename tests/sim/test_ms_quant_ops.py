@@ -168,3 +168,118 @@ def test_matmul_nbits_act_order_is_refused(tmp_path):
     _ms_model(tmp_path / "m.onnx", node, [helper.make_tensor_value_info("x", TensorProto.FLOAT, (2, k))], inits, (2, n))
     with pytest.raises(UnsupportedOpError, match="MatMulNBits \\(node 'nb'\\): g_idx"):
         load_onnx(tmp_path / "m.onnx", {})
+
+
+# ------------------------------------------------------------------ DynamicQuantizeLSTM
+THREADS = 2  # onnxruntime's result depends on its intra-op threads (batch split); both sides use 2
+
+
+def _ort_threads(path, feeds, threads=THREADS):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+@pytest.mark.parametrize("name", ["lstm_qdynamic", "lstm_qdynamic_pc"])
+def test_quantize_dynamic_lstm_matches_onnxruntime(name):
+    """quantize_dynamic's DynamicQuantizeLSTM (int8 weights, per tensor / per gate row) through an
+    int8 embedding and a dynamically quantized head: within 3e-7 of the logits' range at batch 1..5
+    (often bit-exact; the gates are float32 and onnxruntime's Sigmoid / Tanh are approximations)."""
+    path = DATA / f"{name}.onnx"
+    for batch in (1, 2, 3, 5):
+        ids = np.random.default_rng(batch).integers(0, 30, (batch, 9)).astype(np.int64)
+        g = load_onnx(path, {"ids": ids.shape})
+        assert g.total_macs == 9 * batch * (2 * 40 * (12 + 10) + 20 * 7)
+        want = _ort_threads(path, {"ids": ids})[0]
+        got = run(g, {"ids": ids}, requant="onnxruntime", pairwise_int16=PAIRS, ort_threads=THREADS).outputs["logits"]
+        assert np.max(np.abs(got - want)) <= 3e-7 * np.ptp(want)
+
+
+def _dq_lstm_node(tmp_path, rng, direction, wdt, extras: bool, hid=6, isz=5, seq=4, batch=2, per_row=False):
+    dirs = 2 if direction == "bidirectional" else 1
+    info = np.iinfo(wdt)
+    shape = (dirs, 4 * hid) if per_row else (dirs,)
+    zp = rng.integers(info.min // 8 + info.max // 8, info.max // 4, dirs).astype(wdt) if wdt == np.uint8 else np.zeros(dirs, wdt)
+    zps = np.broadcast_to(zp[:1], shape).copy() if per_row else zp  # onnxruntime: per-row zero points all equal
+    inits = {"W": rng.integers(info.min, info.max + 1, (dirs, isz, 4 * hid)).astype(wdt),
+             "R": rng.integers(info.min, info.max + 1, (dirs, hid, 4 * hid)).astype(wdt),
+             "B": (rng.standard_normal((dirs, 8 * hid)) * 0.3).astype(np.float32),
+             "ws": rng.uniform(0.002, 0.01, shape).astype(np.float32), "wz": zps,
+             "rs": rng.uniform(0.002, 0.01, shape).astype(np.float32), "rz": zps.copy()}
+    ins = ["X", "W", "R", "B", "", "", "", "", "ws", "wz", "rs", "rz"]
+    feeds = {"X": rng.standard_normal((seq, batch, isz)).astype(np.float32)}
+    kw = {}
+    if extras:
+        feeds["h0"] = (rng.standard_normal((dirs, batch, hid)) * 0.5).astype(np.float32)
+        feeds["c0"] = (rng.standard_normal((dirs, batch, hid)) * 0.5).astype(np.float32)
+        inits["P"] = (rng.standard_normal((dirs, 3 * hid)) * 0.3).astype(np.float32)
+        ins[5:8] = ["h0", "c0", "P"]
+        kw = {"clip": 2.5}
+    node = helper.make_node("DynamicQuantizeLSTM", ins, ["Y", "Y_h", "Y_c"], domain="com.microsoft", name="dq",
+                            hidden_size=hid, direction=direction, **kw)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in feeds.items()],
+                              [helper.make_empty_tensor_value_info(o) for o in ("Y", "Y_h", "Y_c")],
+                              [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 9
+    onnx.save(model, tmp_path / "m.onnx")
+    return tmp_path / "m.onnx", feeds
+
+
+@pytest.mark.parametrize("direction,wdt,extras,per_row", [
+    ("forward", np.int8, False, False), ("reverse", np.uint8, True, False), ("bidirectional", np.int8, True, True),
+    ("bidirectional", np.uint8, False, True)])
+def test_dynamic_quantize_lstm_node_matches_onnxruntime(tmp_path, direction, wdt, extras, per_row):
+    """Single nodes with int8 / uint8 weights (uint8: zero points), scales per direction or per gate
+    row, initial states, peepholes and clip: Y, Y_h, Y_c within 2e-6 of their range."""
+    rng = np.random.default_rng(len(direction) + extras)
+    path, feeds = _dq_lstm_node(tmp_path, rng, direction, wdt, extras, per_row=per_row)
+    g = load_onnx(path, {})
+    dirs = 2 if direction == "bidirectional" else 1
+    assert g.total_macs == 4 * 2 * dirs * 4 * 6 * (5 + 6)
+    got = run(g, feeds, pairwise_int16=PAIRS, ort_threads=THREADS).outputs
+    for name, want in zip(("Y", "Y_h", "Y_c"), _ort_threads(path, feeds)):
+        assert np.max(np.abs(got[name] - want)) <= 2e-6 * np.ptp(want), name
+
+
+def test_dynamic_quantize_lstm_state_scale_follows_onnxruntime_threads(tmp_path):
+    """With batch 3 onnxruntime on 1 thread quantizes the whole batch's hidden state with one scale,
+    on 3 threads each sequence with its own: hwsim follows ``ort_threads`` (and differs when it
+    does not match)."""
+    path, feeds = _dq_lstm_node(tmp_path, np.random.default_rng(11), "forward", np.int8, False, batch=3, seq=6)
+    g = load_onnx(path, {})
+    for threads in (1, 3):
+        want = _ort_threads(path, feeds, threads)[0]
+        got = run(g, feeds, pairwise_int16=PAIRS, ort_threads=threads).outputs["Y"]
+        other = run(g, feeds, pairwise_int16=PAIRS, ort_threads=4 - threads).outputs["Y"]
+        assert np.max(np.abs(got - want)) <= 2e-6 * np.ptp(want)
+        assert np.max(np.abs(other - want)) > 1e-4 * np.ptp(want)
+
+
+def test_dynamic_quantize_lstm_refusals_name_the_node(tmp_path):
+    path, _ = _dq_lstm_node(tmp_path, np.random.default_rng(0), "forward", np.int8, False)
+    m = onnx.load(path)
+    m.graph.node[0].attribute.append(helper.make_attribute("input_forget", 1))
+    onnx.save(m, path)
+    with pytest.raises(UnsupportedOpError, match="DynamicQuantizeLSTM \\(node 'dq'\\): input_forget"):
+        load_onnx(path, {})
+    path, _ = _dq_lstm_node(tmp_path, np.random.default_rng(0), "forward", np.uint8, False, per_row=True)
+    m = onnx.load(path)
+    zp = next(i for i in m.graph.initializer if i.name == "rz")
+    zp.CopyFrom(numpy_helper.from_array(np.arange(24, dtype=np.uint8).reshape(1, 24), "rz"))
+    onnx.save(m, path)
+    with pytest.raises(UnsupportedOpError, match="zero points of input 2 differ within a direction"):
+        load_onnx(path, {})
+
+
+def test_dynamic_quantize_lstm_estimate_prices_int8_weights(tmp_path, capsys):
+    from hwsim.cli import main
+
+    ids = np.random.default_rng(0).integers(0, 30, (1, 9)).astype(np.int64)
+    np.savez(tmp_path / "in.npz", ids=ids)
+    assert main(["estimate", str(DATA / "lstm_qdynamic.onnx"), "--target", "int8-npu", "--inputs",
+                 str(tmp_path / "in.npz")]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "dynamic_quantize_lstm" in line)
+    assert "x int8" in row
