@@ -59,6 +59,7 @@ QPARAM_INPUTS = {
                       "y_zero_point": 7},
     "MatMulInteger": {"x_zero_point": 2, "w_zero_point": 3},
     "ConvInteger": {"x_zero_point": 2, "w_zero_point": 3},
+    "QGemm": {"x_scale": 1, "x_zero_point": 2, "w_scale": 4, "w_zero_point": 5, "y_scale": 7, "y_zero_point": 8},
 }
 
 
@@ -68,26 +69,29 @@ def _runtime_params(ctx, node, *also: int) -> bool:
     return any(not ctx.is_const(n) for n in (ctx.input(node, i) for i in idx) if n is not None)
 
 
-def _runtime_op(ctx, node, op_cls, operands: list[int], out_dtype: str, out_quant: QuantSpec, **kw) -> None:
+def _runtime_op(ctx, node, op_cls, operands: list[int | str], out_dtype: str, out_quant: QuantSpec | None,
+                roles: dict[str, int] | None = None, **kw) -> None:
     """``node`` as ``op_cls`` reading its scales and zero points as run-time inputs (constant or
     not: all of them, so that every value the node was given is the one computed with).
 
-    Operands and parameters become IR inputs as they are (graph inputs, computed tensors or
-    constants); the op lists the parameters' roles in ``runtime_quant`` and the simulator builds
-    the QuantSpecs from their values (:func:`hwsim.sim.qdq.run_with_runtime_quant`). Scales and
-    zero points of x and y must hold one value, the weight's one or one per output channel;
-    anything else is refused naming the input.
+    ``operands`` are ONNX input positions of x, w (and the bias), or IR tensor names. Operands
+    and parameters become IR inputs as they are (graph inputs, computed tensors or constants);
+    the op lists the parameters' roles in ``runtime_quant`` and the simulator builds the
+    QuantSpecs from their values (:func:`hwsim.sim.qdq.run_with_runtime_quant`). Scales and zero
+    points of x and y must hold one value, the weight's one or one per output channel; anything
+    else is refused naming the input. ``roles`` (role -> ONNX input position) defaults to
+    :data:`QPARAM_INPUTS` of the node's type.
     """
-    for i in operands[:2]:
-        dtype = ctx.g.tensors[ctx.act(node.input[i])].dtype
+    ins = [ctx.act(node.input[i]) if isinstance(i, int) else i for i in operands]
+    for i, t in zip(operands[:2], ins):
+        dtype = ctx.g.tensors[t].dtype
         fmt = format_of(dtype)
         if fmt is None or not fmt.startswith(("int", "uint")) or dtype == "int32":
-            raise ctx.fail(node, f"input {i} ('{node.input[i]}') has type {dtype}, expected an 8-bit (or narrower) "
-                                 "integer type")
-    w_shape = ctx.shape(node.input[operands[1]])
+            raise ctx.fail(node, f"input '{t}' has type {dtype}, expected an 8-bit (or narrower) integer type")
+    w_shape = ctx.g.tensors[ins[1]].shape
     channels = w_shape[-1] if op_cls is O.MatMul else w_shape[0]
-    roles, params = [], []
-    for role, i in QPARAM_INPUTS[node.op_type].items():
+    given, params = [], []
+    for role, i in (roles or QPARAM_INPUTS[node.op_type]).items():
         name = ctx.input(node, i)
         if name is None:
             continue
@@ -96,10 +100,9 @@ def _runtime_op(ctx, node, op_cls, operands: list[int], out_dtype: str, out_quan
             per = "per row" if role.startswith("x_") and op_cls is O.MatMul else "several"
             raise ctx.fail(node, f"{role} (input {i}, '{name}') holds {size} values ({per}); hwsim takes one"
                                  + (f", or one per output channel ({channels})" if role.startswith("w_") else ""))
-        roles.append(role)
+        given.append(role)
         params.append(ctx.act(name))
-    ins = [ctx.act(node.input[i]) for i in operands]
-    _one(ctx, node, op_cls, ins + params, dtype=out_dtype, quant=out_quant, runtime_quant=tuple(roles), **kw)
+    _one(ctx, node, op_cls, ins + params, dtype=out_dtype, quant=out_quant, runtime_quant=tuple(given), **kw)
 
 
 def _runtime_out(ctx, node, zp_i: int) -> tuple[str, QuantSpec]:
@@ -269,6 +272,9 @@ def _qgemm(ctx, node):
     a = attrs(node)
     if a.get("transA", 0) or float(a.get("alpha", 1.0)) != 1.0:
         raise ctx.fail(node, "transA=1 or alpha != 1 is not supported (onnxruntime's quantizer writes neither)")
+    if _runtime_params(ctx, node, 3, 6):
+        _qgemm_runtime(ctx, node, bool(a.get("transB", 0)))
+        return
     p = (node.name or node.output[0]) + "."
     b_axis = 0 if a.get("transB", 0) else 1
     nodes = [_mk("DequantizeLinear", list(node.input[0:3]), [p + "a"]),
@@ -285,6 +291,28 @@ def _qgemm(ctx, node):
     if quantized:
         nodes.append(_mk("QuantizeLinear", [p + "y"] + [n for n in node.input[7:9]], [node.output[0]]))
     _expand(ctx, node, nodes)
+
+
+def _qgemm_runtime(ctx, node, trans_b: bool) -> None:
+    """QGemm with run-time scales / zero points (or B, C not constants): a linear op over B laid
+    out (N, K) (a transpose first when transB=0), the int32 bias C, and the parameters as run-time
+    inputs; y is requantized, or without y_scale the int32 result is scaled in float32."""
+    b = ctx.act(node.input[3])
+    if not trans_b:
+        k, n = ctx.g.tensors[b].shape
+        b = _one(ctx, node, O.Transpose, [b], ".transB", out=f"{node.output[0]}.transB",
+                 dtype=ctx.g.tensors[b].dtype, quant=QuantSpec(format=format_of(ctx.g.tensors[b].dtype)), perm=(1, 0))
+    operands = [0, b] + ([6] if ctx.input(node, 6) else [])
+    if ctx.input(node, 7):
+        _runtime_op(ctx, node, O.Linear, operands, *_runtime_out(ctx, node, 8))
+        return
+    # float output: float32(int32 accumulator + C) * float32(a_scale * b_scale), onnxruntime's order
+    p = (node.name or node.output[0]) + "."
+    _runtime_op(ctx, node, O.Linear, operands, "int32", INT32, roles={"x_zero_point": 2, "w_zero_point": 5},
+                out=p + "acc")
+    _expand(ctx, node, [_mk("Cast", [p + "acc"], [p + "accf"], to=1),
+                        _mk("Mul", [node.input[1], node.input[4]], [p + "scale"]),
+                        _mk("Mul", [p + "accf", p + "scale"], [node.output[0]])])
 
 
 @converter("com.microsoft.DynamicQuantizeMatMul")

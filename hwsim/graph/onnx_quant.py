@@ -110,7 +110,7 @@ def _dq_qconst(ctx, node, codes: np.ndarray, src: str) -> QConst:
 def _dequantize(ctx, node) -> bool:
     name = node.input[0]
     x = ctx.values[name]
-    if isinstance(x, Const):
+    if isinstance(x, Const) and _params_const(ctx, node):
         ctx.values[node.output[0]] = _dq_qconst(ctx, node, x.value, name)
         return True
     shape = ctx.shape(name)

@@ -143,3 +143,57 @@ def test_per_row_a_scale_is_refused_naming_the_input(tmp_path):
     _model(tmp_path / "m.onnx", node, {k: np.asarray(v) for k, v in feeds.items()}, np.uint8)
     with pytest.raises(UnsupportedOpError, match=r"node 'qmm'.*x_scale \(input 1, 'a_scale'\) holds 3 values"):
         load_onnx(tmp_path / "m.onnx", {})
+
+
+def _ms_node(op, ins, **kw):
+    return helper.make_node(op, ins, ["y"], domain="com.microsoft", **kw)
+
+
+def _check_ort(tmp_path, nodes, feeds, inits, out_type, ms=False):
+    from onnx import numpy_helper
+
+    feeds = {k: np.asarray(v) for k, v in feeds.items()}
+    ins = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape) for n, a in feeds.items()]
+    opsets = [helper.make_opsetid("", 21)] + ([helper.make_opsetid("com.microsoft", 1)] if ms else [])
+    graph = helper.make_graph(nodes, "case", ins, [helper.make_tensor_value_info("y", out_type, None)],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 10
+    onnx.save(model, tmp_path / "m.onnx")
+    got = run(load_onnx(tmp_path / "m.onnx", {}), feeds, requant="onnxruntime",
+              pairwise_int16=ort_u8s8_pairs_saturate()).outputs["y"]
+    want = _ort(model, feeds)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("trans_b,bias,quantized_out,per_column",
+                         [(0, False, True, False), (1, True, True, True), (0, True, False, False), (1, False, False, True)])
+def test_qgemm_runtime_against_onnxruntime(tmp_path, trans_b, bias, quantized_out, per_column):
+    """com.microsoft QGemm with every scale and zero point a graph input: the integer path."""
+    rng = np.random.default_rng(7)
+    n = (4,) if per_column else ()
+    b = _codes(rng, np.int8, (4, 6) if trans_b else (6, 4))
+    feeds = {"A": _codes(rng, np.uint8, (3, 6)), "a_scale": _scale(rng), "a_zp": np.uint8(99), "B": b,
+             "b_scale": _scale(rng, n), "b_zp": np.zeros(n, np.int8)}
+    names = list(feeds) + [""]
+    if bias:
+        feeds["C"] = rng.integers(-3000, 3000, 4).astype(np.int32)
+        names[-1] = "C"
+    if quantized_out:
+        feeds.update(y_scale=np.float32(0.05), y_zp=np.uint8(128))
+        names += ["y_scale", "y_zp"]
+    while not names[-1]:
+        names.pop()
+    _check_ort(tmp_path, [_ms_node("QGemm", names, transB=trans_b)], feeds, {},
+               onnx.TensorProto.UINT8 if quantized_out else onnx.TensorProto.FLOAT, ms=True)
+
+
+@pytest.mark.parametrize("axis", [None, 0])
+def test_dequantize_initializer_with_runtime_scale(tmp_path, axis):
+    """DequantizeLinear of stored codes whose scale / zero point are graph inputs (was refused)."""
+    rng = np.random.default_rng(8)
+    kw = {} if axis is None else {"axis": axis}
+    feeds = {"s": _scale(rng, () if axis is None else (3,)), "z": np.zeros(() if axis is None else (3,), np.int8)}
+    _check_ort(tmp_path, [helper.make_node("DequantizeLinear", ["w", "s", "z"], ["y"], **kw)], feeds,
+               {"w": _codes(rng, np.int8, (3, 5))}, onnx.TensorProto.FLOAT)
