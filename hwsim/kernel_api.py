@@ -54,7 +54,7 @@ def _matmul2d(a, b, bits, mode, pairwise):
         safe = (k + 1) // 2 * min(32768, 2 * _bound(a) * _bound(b)) < 2 ** (bits - 1)
         if mode == _ig.MODE_SATURATE and not safe:
             return _ig.loop_matmul(a, b, bits, mode, pairwise)
-        out = _ig.exact_matmul(a, b) - _ig.pair_excess(a, b)
+        out = _ig.pairwise_matmul(a, b)
         return apply_overflow(out, bits, "wrap") if mode == _ig.MODE_WRAP else out
     safe = k * _bound(a) * _bound(b) < 2 ** (bits - 1)
     if mode == _ig.MODE_SATURATE and not safe:
@@ -70,8 +70,7 @@ def apply_overflow(acc, bits, overflow):
     leaves it. The one copy of the rule the simulator and the QLinear functions share."""
     mode = _choice("overflow", overflow, OVERFLOW_MODES)
     if mode == _ig.MODE_WRAP and bits < 64:
-        half = 1 << (bits - 1)
-        return ((acc + half) & ((1 << bits) - 1)) - half
+        return _ig.wrap_array(acc, bits)
     if mode == _ig.MODE_SATURATE and bits < 64:
         return np.clip(acc, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
     return acc

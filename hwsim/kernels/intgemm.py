@@ -4,7 +4,9 @@ Summation order, for every kernel here: for each output element, k ascending (k 
 Only the saturating accumulator and the int16-pair mode depend on that order; a wrapping
 accumulator equals the exact sum modulo 2**P whatever the order.
 
-Exact sums use BLAS (a stacked ``np.matmul`` in the wrapper): operands are centred (``x - c``),
+Exact sums of operands that fit int16 (8-bit codes, codes minus zero points) run on the AVX2
+multiply-add kernels of :mod:`hwsim.kernels.simdgemm` where the host has them; otherwise they
+use BLAS (a stacked ``np.matmul`` in the wrapper): operands are centred (``x - c``),
 converted to float32 and multiplied in K chunks short enough that every partial sum is an integer
 of magnitude <= 2**24 (float64 and 2**53 when products are too wide); chunks are added in int64,
 and the centring is undone with row and column sums. Integer-valued floats below those bounds are
@@ -14,6 +16,8 @@ sequential int64 loop.
 
 import numpy as np
 from numba import njit, prange
+
+from hwsim.kernels import simdgemm
 
 MODE_NONE, MODE_WRAP, MODE_SATURATE = 0, 1, 2
 F32_EXACT = 2**24
@@ -179,6 +183,25 @@ def _pair_excess(a, b, bmin, bmax, out):
                     out[i, j] += p + 32768
 
 
+def wrap_array(v, bits):
+    """Two's-complement wrap of an int64 array to ``bits`` bits (2 <= bits <= 64)."""
+    if bits >= 64:
+        return v
+    half = np.int64(1) << (bits - 1)
+    return ((v + half) & ((np.int64(1) << bits) - 1)) - half
+
+
+def pairwise_matmul(a, b):
+    """int64 sum over pairs t of clamp16(a[:, 2t] b[2t] + a[:, 2t+1] b[2t+1]) (VPMADDUBSW pairs;
+    an odd last k pairs with 0): the AVX2 kernel itself when ``a`` is in [0, 255] and ``b`` in
+    [-128, 127] (what the instruction multiplies), else the exact product minus :func:`pair_excess`."""
+    a, b = _native(a), _native(b)
+    if a.size and b.size and simdgemm.available() and 0 <= int(a.min()) and int(a.max()) <= 255 \
+            and -128 <= int(b.min()) and int(b.max()) <= 127:
+        return simdgemm.maddubs(a.astype(np.uint8, copy=False), b.astype(np.int8, copy=False))
+    return exact_matmul(a, b) - pair_excess(a, b)
+
+
 def pair_excess(a, b):
     """What int16 pair saturation removes from ``a @ b`` (:func:`_pair_excess`); int64 (M, N)."""
     a, b = _native(a), _native(b)
@@ -242,7 +265,12 @@ def exact_matmul(a, b, bits=64, wrap=False):
     out = np.zeros((m, n), np.int64)
     if out.size == 0 or k == 0:
         return out
-    plan = plan_exact(int(a.min()), int(a.max()), int(b.min()), int(b.max()), k)
+    a_min, a_max, b_min, b_max = int(a.min()), int(a.max()), int(b.min()), int(b.max())
+    ra, rb = max(-a_min, a_max), max(-b_min, b_max)
+    if simdgemm.fits(ra, rb) and simdgemm.available():
+        out = simdgemm.madd16(a, b, ra, rb)
+        return wrap_array(out, bits) if wrap else out
+    plan = plan_exact(a_min, a_max, b_min, b_max, k)
     mode = MODE_WRAP if wrap else MODE_NONE
     if plan is None:
         return loop_matmul(a, b, bits, mode, False)

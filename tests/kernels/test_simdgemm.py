@@ -1,0 +1,56 @@
+"""The AVX2 multiply-add GEMM kernels (hwsim.kernels.simdgemm) against the plain-numpy oracle."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.kernels import simdgemm
+
+from tests.kernels import reference as ref
+
+pytestmark = pytest.mark.skipif(not simdgemm.available(), reason="needs an AVX2 host and numba JIT")
+
+
+def _operands(rng, m, k, n, lo_a, hi_a, lo_b, hi_b, extreme):
+    a = rng.integers(lo_a, hi_a, (m, k), endpoint=True)
+    b = rng.integers(lo_b, hi_b, (k, n), endpoint=True)
+    if extreme:  # every pair at the largest magnitude: saturates, and fills the int32 lanes
+        a[:], b[:] = hi_a, (lo_b if extreme == "low" else hi_b)
+    return a, b
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 11), k=st.integers(1, 300), n=st.integers(1, 37), seed=st.integers(0, 2**31),
+       ranges=st.sampled_from([(0, 255, 0, 255), (-128, 127, -128, 127), (0, 255, -128, 127), (-255, 255, -255, 255)]),
+       dtype=st.sampled_from([np.int64, "narrow"]), extreme=st.sampled_from([None, "high", "low"]))
+def test_madd16_is_the_exact_product(m, k, n, seed, ranges, dtype, extreme):
+    a, b = _operands(np.random.default_rng(seed), m, k, n, *ranges, extreme)
+    if dtype == "narrow" and ranges[0] >= -128 and ranges[3] <= 255:
+        a = a.astype(np.uint8 if ranges[0] == 0 else np.int8)
+        b = b.astype(np.uint8 if ranges[2] == 0 else np.int8)
+    got = simdgemm.madd16(a, b, int(np.abs(a).max()), int(np.abs(b).max()))
+    np.testing.assert_array_equal(got, ref.int_matmul(a, b, 64, "none"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 11), k=st.integers(1, 300), n=st.integers(1, 37), seed=st.integers(0, 2**31),
+       extreme=st.sampled_from([None, "high", "low"]))
+def test_maddubs_saturates_pairs_like_the_oracle(m, k, n, seed, extreme):
+    a, b = _operands(np.random.default_rng(seed), m, k, n, 0, 255, -128, 127, extreme)
+    got = simdgemm.maddubs(a.astype(np.uint8), b.astype(np.int8))
+    np.testing.assert_array_equal(got, ref.int_matmul(a, b, 64, "none", pairwise=True))
+
+
+def test_long_k_is_split_where_int32_would_overflow():
+    """u8 x u8 at 255: one int32 lane holds 33 025 products; k = 70 001 needs three chunks."""
+    a, b = np.full((5, 70001), 255, np.uint8), np.full((70001, 3), 255, np.uint8)
+    np.testing.assert_array_equal(simdgemm.madd16(a, b, 255, 255), np.full((5, 3), 70001 * 255 * 255))
+    s = np.full((70001, 3), -128, np.int8)
+    np.testing.assert_array_equal(simdgemm.maddubs(a, s), np.full((5, 3), -32768 * 35000 + 255 * -128))
+
+
+def test_operands_too_wide_are_refused():
+    assert simdgemm.fits(255, 255) and not simdgemm.fits(32767, 32767)
+    with pytest.raises(ValueError, match="exactly"):
+        simdgemm.madd16(np.zeros((1, 1), np.int64), np.zeros((1, 1), np.int64), 32767, 32767)
