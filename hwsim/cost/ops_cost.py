@@ -33,11 +33,11 @@ def dot_shape(op, ins, outs) -> DotShape:
         o, i, kd, kh, kw = ins[1]
         n_, _, od, oh, ow = outs[0]
         return DotShape(n_ * od * oh * ow, o // op.groups, i * kd * kh * kw, op.groups, kh, oh)
-    if op.op == "conv_transpose":  # every input pixel times the group's (C_out / groups) x kh x kw weights
-        ci, og, kh, kw = ins[1]
-        n_, _, h, w = ins[0]
-        return DotShape(n_ * h * w, og * kh * kw, ci // op.groups, op.groups, kh, h)
-    if op.op in ("lstm", "gru"):  # per direction: (seq x batch) rows through the W|R gate GEMM
+    if op.op in ("conv_transpose", "conv_transpose3d"):  # every input pixel x the group's C_out/groups x kernel
+        ci, og, kh = ins[1][:3]
+        pixels = math.prod(ins[0][2:])
+        return DotShape(ins[0][0] * pixels, og * math.prod(ins[1][2:]), ci // op.groups, op.groups, kh, ins[0][2])
+    if op.op in ("lstm", "gru", "rnn"):  # per direction: (seq x batch) rows through the W|R gate GEMM
         seq, batch = ins[0][:2]
         dirs, gh, k = ins[1]
         return DotShape(seq * batch, gh, k, dirs, 1, seq * batch)
@@ -209,7 +209,8 @@ def _dot(op, ctx: Ctx):
         note="; ".join(filter(None, [note, wnote]))))
 
 
-for _kind in ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "lstm", "gru", "dynamic_quantize_lstm"):
+for _kind in ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "conv_transpose3d", "lstm", "gru", "rnn",
+              "dynamic_quantize_lstm"):
     register_cost(_kind)(_dot)
 
 

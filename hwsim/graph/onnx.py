@@ -43,9 +43,9 @@ Concat, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice; Split -> one sli
 Cast/CastLike -> cast; Where with a constant condition and one constant branch (causal masks) ->
 ``x * keep + fill`` (binary mul, add; exact for finite x); Expand of a run-time tensor to a larger
 shape -> binary mul by a ones constant. Conv 1-D (through conv2d views) / 3-D, ConvTranspose
-1-D / 2-D, LSTM and GRU: :mod:`hwsim.graph.onnx_macs`. Everything else without MACs (comparisons,
+1-D / 2-D / 3-D, LSTM, GRU and RNN: :mod:`hwsim.graph.onnx_macs`. Everything else without MACs (comparisons,
 logic, Pad, Resize, TopK, GatherND, 1-D/3-D pooling...): the generic path. Not handled
-(reported): Einsum, RNN, 3-D ConvTranspose, custom domains. A decomposed LayerNorm stays as its
+(reported): Einsum, custom domains without a converter. A decomposed LayerNorm stays as its
 primitive ops. Float initializers become tensors of role weight (bias for conv/linear biases,
 buffer for batch-norm statistics) with float32 data; scalars and integer constants role const.
 

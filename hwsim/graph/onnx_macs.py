@@ -4,9 +4,10 @@
 - Conv with a 3-D input (1-D convolution): ``unsqueeze`` to (N, C, 1, L), a ``conv2d`` with a
   (O, I, 1, K) weight, ``squeeze`` back (the 2-D kernels, integer paths and cost apply as they
   are). 4-D input: ``conv2d``. 5-D input: ``conv3d``.
-- ConvTranspose with a 4-D input: ``conv_transpose``; 3-D input: the same through views; pads
+- ConvTranspose with a 4-D input: ``conv_transpose``; 5-D: ``conv_transpose3d``; 3-D input: the 2-D op
+  through views; pads
   from ``output_shape`` / ``auto_pad`` as the ONNX spec gives them.
-- LSTM / GRU (layout 0 or 1, any direction): ``lstm`` / ``gru`` with W and R concatenated into one
+- LSTM / GRU / RNN (layout 0 or 1, any direction): ``lstm`` / ``gru`` / ``rnn`` with W and R concatenated into one
   weight (dirs, gates * hidden, input + hidden), B zeros when absent; the packed output is sliced
   into Y, Y_h (and Y_c). ``sequence_lens`` is accepted when every sequence has the full length;
   ``input_forget`` and activations with parameters are refused.
@@ -114,8 +115,8 @@ def _conv_transpose(ctx, node):
     x_shape = ctx.shape(node.input[0])
     kernel = ctx.shape(node.input[1])[2:]
     rank = len(kernel)
-    if rank not in (1, 2) or len(x_shape) != rank + 2:
-        raise ctx.fail(node, f"{rank}-D ConvTranspose (hwsim handles 1-D and 2-D)")
+    if rank not in (1, 2, 3) or len(x_shape) != rank + 2:
+        raise ctx.fail(node, f"{rank}-D ConvTranspose (hwsim handles 1-D, 2-D and 3-D)")
     a = attrs(node)
     strides = list(a.get("strides", [1] * rank))
     dil = list(a.get("dilations", [1] * rank))
@@ -125,10 +126,10 @@ def _conv_transpose(ctx, node):
         raise ctx.fail(node, f"negative begin pads {begin}")
     groups = int(a.get("group", 1))
     bias = [_param(ctx, node, 2, "bias")] if ctx.input(node, 2) else []
-    if rank == 2:
-        _one(ctx, node, O.ConvTranspose, [ctx.act(node.input[0]), _param(ctx, node, 1, "weight"), *bias],
-             stride=tuple(strides), padding=(begin[0], begin[1], end[0], end[1]), output_padding=tuple(out_pad),
-             dilation=tuple(dil), groups=groups)
+    if rank in (2, 3):
+        _one(ctx, node, O.ConvTranspose if rank == 2 else O.ConvTranspose3d,
+             [ctx.act(node.input[0]), _param(ctx, node, 1, "weight"), *bias], stride=tuple(strides),
+             padding=tuple(begin + end), output_padding=tuple(out_pad), dilation=tuple(dil), groups=groups)
         return
     x2 = _as_2d(ctx, node, ctx.act(node.input[0]))
     y2 = _one(ctx, node, O.ConvTranspose, [x2, _weight_as_2d(ctx, node, 1, "weight"), *bias],
@@ -165,7 +166,7 @@ def _recurrent_weights(ctx, node, gates: int, hidden: int, dirs: int) -> tuple[s
 
 def _check_activations(ctx, node, a: dict, n: int, dirs: int) -> tuple[str, ...]:
     acts = [s.decode() if isinstance(s, bytes) else s for s in a.get("activations", [])]
-    defaults = ["Sigmoid", "Tanh", "Tanh"][:n]
+    defaults = ["Tanh"] if n == 1 else ["Sigmoid", "Tanh", "Tanh"][:n]  # RNN: Tanh; GRU f, g; LSTM f, g, h
     acts = acts or defaults * dirs
     if len(acts) != n * dirs:
         raise ctx.fail(node, f"{len(acts)} activations for {dirs} direction(s) (ONNX needs {n * dirs})")
@@ -235,6 +236,11 @@ def _lstm(ctx, node):
     if attrs(node).get("input_forget", 0):
         raise ctx.fail(node, "input_forget=1 (coupled input and forget gates)")
     _recurrent(ctx, node, O.LSTM, 3, {"initial_h": 5, "initial_c": 6, "P": 7})
+
+
+@converter("RNN")
+def _rnn(ctx, node):
+    _recurrent(ctx, node, O.RNN, 1, {"initial_h": 5})
 
 
 @converter("GRU")

@@ -31,14 +31,14 @@ from hwsim.graph.ops_data import (
     Cast, Concat, Dequantize, DynamicQuantize, Embedding, Flatten, Gather, KVCacheAppend, KVCacheRead,
     Quantize, Reshape, Slice, Squeeze, Transpose, Unsqueeze,
 )
-from hwsim.graph.ops_onnx import GRU, LSTM, Conv3d, ConvTranspose, DynamicQuantizeLSTM, OnnxNode
+from hwsim.graph.ops_onnx import GRU, LSTM, RNN, Conv3d, ConvTranspose, ConvTranspose3d, DynamicQuantizeLSTM, OnnxNode
 
 Op = Annotated[
     Union[
         Conv2d, Linear, MatMul, Binary, Unary, BatchNorm, Softmax, LayerNorm, Rotary, Pool,
         GlobalAvgPool, Reduce, Embedding, Gather, Concat, Reshape, Transpose, Flatten, Squeeze,
         Unsqueeze, Slice, KVCacheRead, KVCacheAppend, Quantize, Dequantize, Cast, DynamicQuantize,
-        OnnxNode, Conv3d, ConvTranspose, LSTM, GRU, DynamicQuantizeLSTM,
+        OnnxNode, Conv3d, ConvTranspose, ConvTranspose3d, LSTM, GRU, RNN, DynamicQuantizeLSTM,
     ],
     Field(discriminator="op"),
 ]

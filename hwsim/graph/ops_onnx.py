@@ -14,11 +14,11 @@ the bytes it reads and writes. A node with several outputs becomes one op per us
 MAC conventions (see :mod:`hwsim.graph.ops`)
 --------------------------------------------
 - conv3d: ``output elements x (in_channels / groups) x kd x kh x kw``.
-- conv_transpose: every input element is multiplied by every weight of its group's output
-  channels: ``N x C_in x H x W x (C_out / groups) x kh x kw`` (padding crops outputs, it saves no
+- conv_transpose / conv_transpose3d: every input element is multiplied by every weight of its group's output
+  channels: ``N x C_in x H x W x (C_out / groups) x kh x kw`` (and x D x kd in 3-D) (padding crops outputs, it saves no
   MACs on hardware that scatters the full products).
 - lstm / gru: the gate GEMMs of every timestep and direction, input and recurrent parts:
-  ``seq x dirs x batch x gates x hidden x (input_size + hidden)`` with 4 gates (LSTM) or 3 (GRU).
+  ``seq x dirs x batch x gates x hidden x (input_size + hidden)`` with 4 gates (LSTM), 3 (GRU) or 1 (RNN).
   Peepholes, biases and the gate nonlinearities are elementwise ops.
 - dynamic_quantize_lstm: the recurrent GEMMs only, ``seq x dirs x batch x gates x hidden x hidden``;
   the input GEMMs are the ``linear`` before it (together: the LSTM count).
@@ -116,16 +116,17 @@ class ConvTranspose(WeightedComputeOp):
 
     def infer(self, shapes):
         x, w = shapes[0], shapes[1]
-        if len(x) != 4 or len(w) != 4:
-            raise self._fail(f"expects 4-D input and weight, got {x} and {w}")
+        n = len(self.stride)
+        if len(x) != n + 2 or len(w) != n + 2:
+            raise self._fail(f"expects {n + 2}-D input and weight, got {x} and {w}")
         if x[1] != w[0] or w[0] % self.groups:
             raise self._fail(f"input has {x[1]} channels, weight {w} with groups {self.groups}")
         o = w[1] * self.groups
         self._check_bias(shapes, o)
         out = []
-        for i in range(2):
+        for i in range(n):
             size = (self.stride[i] * (x[2 + i] - 1) + self.output_padding[i] + (w[2 + i] - 1) * self.dilation[i] + 1
-                    - self.padding[i] - self.padding[2 + i])
+                    - self.padding[i] - self.padding[n + i])
             if size <= 0:
                 raise self._fail(f"output size {size} <= 0 for input {x} and padding {self.padding}")
             out.append(size)
@@ -133,6 +134,17 @@ class ConvTranspose(WeightedComputeOp):
 
     def macs(self, in_shapes, out_shapes):
         return numel(in_shapes[0]) * numel(in_shapes[1][1:])
+
+
+class ConvTranspose3d(ConvTranspose):
+    """3-D transposed convolution, NCDHW; weight (C_in, C_out / groups, kd, kh, kw); ``padding``
+    (front, top, left, back, bottom, right) as ONNX orders pads."""
+
+    op: Literal["conv_transpose3d"] = "conv_transpose3d"
+    stride: tuple[int, int, int] = (1, 1, 1)
+    padding: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
+    output_padding: tuple[int, int, int] = (0, 0, 0)
+    dilation: tuple[int, int, int] = (1, 1, 1)
 
 
 class Recurrent(WeightedComputeOp):
@@ -197,6 +209,15 @@ class GRU(Recurrent):
     op: Literal["gru"] = "gru"
     linear_before_reset: bool = False
     gates: ClassVar[int] = 3
+    packed_rows: ClassVar[int] = 1
+    arity: ClassVar = (3, 4)
+
+
+class RNN(Recurrent):
+    """ONNX RNN (one gate: ``H = f(X W^T + H R^T + Wb + Rb)``, activation per direction)."""
+
+    op: Literal["rnn"] = "rnn"
+    gates: ClassVar[int] = 1
     packed_rows: ClassVar[int] = 1
     arity: ClassVar = (3, 4)
 

@@ -1,4 +1,4 @@
-"""Executors of the MAC ops added for imported ONNX models: conv3d, conv_transpose, lstm, gru.
+"""Executors of the MAC ops added for imported ONNX models: conv3d, conv_transpose, lstm, gru, rnn.
 
 conv3d and conv_transpose have an integer path like conv2d's (:mod:`hwsim.sim.compute`): when the
 activation and the weight carry integer specs with scales, codes minus zero points are multiplied
@@ -54,7 +54,7 @@ def _bias(y, xs):
 def _int_operands(ctx, op, xs):
     """(x codes - zp, w codes - zp (per channel along axis 0 or 1), scales, acc bits, overflow) or None."""
     sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
-    axis = 1 if op.op == "conv_transpose" else 0
+    axis = type(op).weight_out_axis
     if ctx.reference or not (_int_spec(sx) and _int_spec(sw, weight=True)) or (
             sw.granularity == "channel" and sw.axis % xs[1].ndim != axis):
         return None
@@ -85,32 +85,35 @@ def _conv3d(ctx, op, xs):
 
 
 # ------------------------------------------------------------------ conv_transpose
-def conv_transpose_2d(x: np.ndarray, w: np.ndarray, op, out_hw: tuple[int, int]) -> np.ndarray:
+def conv_transpose_2d(x: np.ndarray, w: np.ndarray, op, out_hw) -> np.ndarray:
     """ONNX ConvTranspose by scattering every input pixel's products (exact for integer arrays).
 
-    x (N, C, H, W), w (C, Og, kh, kw) -> (N, Og * groups, OH, OW) with OH, OW = ``out_hw``.
+    x (N, C, *spatial), w (C, Og, *kernel) -> (N, Og * groups, *out) with ``out`` = ``out_hw``; any
+    number of spatial axes (``op.stride``, ``op.dilation`` and ``op.padding``, begins then ends,
+    have one entry per axis).
     """
-    n, c, h, wd = x.shape
-    _, og, kh, kw = w.shape
+    n, c = x.shape[:2]
+    og, kernel = w.shape[1], w.shape[2:]
+    rank = len(kernel)
     cg = c // op.groups
-    (sh, sw), (dh, dw) = op.stride, op.dilation
-    pt, pl = op.padding[0], op.padding[1]
-    full_h = sh * (h - 1) + dh * (kh - 1) + 1 + max(0, out_hw[0] + pt - (sh * (h - 1) + dh * (kh - 1) + 1))
-    full_w = sw * (wd - 1) + dw * (kw - 1) + 1 + max(0, out_hw[1] + pl - (sw * (wd - 1) + dw * (kw - 1) + 1))
+    sizes = x.shape[2:]
+    begin = op.padding[:rank]
+    reach = [s * (i - 1) + d * (k - 1) + 1 for s, i, d, k in zip(op.stride, sizes, op.dilation, kernel)]
+    full = [r + max(0, o + b - r) for r, o, b in zip(reach, out_hw, begin)]
     dtype = np.int64 if x.dtype.kind in "iu" and w.dtype.kind in "iu" else np.float64
-    y = np.zeros((n, og * op.groups, full_h, full_w), dtype)
+    y = np.zeros((n, og * op.groups, *full), dtype)
+    letters = "pqr"[:rank]
     for g in range(op.groups):
         xg = x[:, g * cg:(g + 1) * cg].astype(dtype)
         wg = w[g * cg:(g + 1) * cg].astype(dtype)
-        prod = np.einsum("nchw,cokl->nohwkl", xg, wg)  # (N, Og, H, W, kh, kw)
-        for i in range(kh):
-            for j in range(kw):
-                y[:, g * og:(g + 1) * og, i * dh:i * dh + sh * (h - 1) + 1:sh,
-                  j * dw:j * dw + sw * (wd - 1) + 1:sw] += prod[..., i, j]
-    return y[:, :, pt:pt + out_hw[0], pl:pl + out_hw[1]]
+        prod = np.einsum(f"nc{letters},co{letters.upper()}->no{letters}{letters.upper()}", xg, wg)
+        for tap in np.ndindex(*kernel):  # (N, Og, *spatial) products of this kernel tap
+            where = tuple(slice(t * d, t * d + s * (i - 1) + 1, s)
+                          for t, d, s, i in zip(tap, op.dilation, op.stride, sizes))
+            y[(slice(None), slice(g * og, (g + 1) * og)) + where] += prod[(Ellipsis,) + tap]
+    return y[(slice(None), slice(None)) + tuple(slice(b, b + o) for b, o in zip(begin, out_hw))]
 
 
-@register_exec("conv_transpose")
 def _conv_transpose(ctx, op, xs):
     out_hw = ctx.graph.tensors[op.outputs[0]].shape[2:]
     ints = _int_operands(ctx, op, xs)
@@ -120,6 +123,10 @@ def _conv_transpose(ctx, op, xs):
     if s_w.size > 1:  # weight scales index the C_out / groups channels of each group
         s_w = np.tile(s_w, op.groups)
     return _int_finish(ctx, op, conv_transpose_2d(cx, cw, op, out_hw), xs, s_x, s_w, bits, overflow)
+
+
+register_exec("conv_transpose")(_conv_transpose)
+register_exec("conv_transpose3d")(_conv_transpose)
 
 
 # ------------------------------------------------------------------ lstm / gru
@@ -213,6 +220,30 @@ def gru_reference(op, xs) -> np.ndarray:
             out[t, d] = h
         out[seq, d] = h
     return out
+
+
+def rnn_reference(op, xs) -> np.ndarray:
+    """Packed (seq + 1, dirs, batch, hidden): Y, then Y_h (ONNX RNN, layout 0)."""
+    x, wr, b = (np.asarray(a, np.float64) for a in xs[:3])
+    seq, batch, isz = x.shape
+    h0, _, _ = _extras(op, xs, op.dirs, batch, op.hidden)
+    clip = _clipper(op)
+    out = np.zeros((seq + 1, op.dirs, batch, op.hidden))
+    for d in range(op.dirs):
+        f = ACTIVATIONS[op.activations[d]]
+        w, r = wr[d, :, :isz], wr[d, :, isz:]
+        bias = b[d, :op.hidden] + b[d, op.hidden:]
+        h = h0[d]
+        for t in _steps(op.direction, d, seq):
+            h = f(clip(x[t] @ w.T + h @ r.T + bias))
+            out[t, d] = h
+        out[seq, d] = h
+    return out
+
+
+@register_exec("rnn")
+def _rnn(ctx, op, xs):
+    return rnn_reference(op, xs)
 
 
 @register_exec("lstm")

@@ -154,7 +154,7 @@ def test_every_op_kind_is_covered_here():
                "unsqueeze", "concat", "slice", "gather", "embedding", "reduce", "global_avgpool", "softmax",
                "layernorm", "rotary", "kv_cache_append", "dynamic_quantize",
                "conv3d", "conv_transpose", "lstm", "gru", "onnx",  # these: test_imported_mac_op_shapes
-               "dynamic_quantize_lstm"}
+               "dynamic_quantize_lstm", "rnn", "conv_transpose3d"}
     trivial = {"unary", "batchnorm", "kv_cache_read", "quantize", "dequantize", "cast"}  # identity shapes
     assert set(O.OP_CLASSES) - covered - trivial == set(), "new op kind: add its shape test"
 
@@ -184,6 +184,15 @@ def test_imported_mac_op_shapes():
     lstm = _op(O.LSTM, 3, hidden=4, direction="bidirectional", activations=("Sigmoid", "Tanh", "Tanh") * 2)
     assert lstm.infer([(7, 2, 3), (2, 16, 7), (2, 32)]) == [(9, 2, 2, 4)]  # Y rows + Y_h + Y_c
     assert lstm.macs([(7, 2, 3), (2, 16, 7), (2, 32)], []) == 7 * 2 * 2 * 16 * 7
+    node = h.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 1, 3], pads=[1, 0, 0, 0, 2, 1],
+                       output_padding=[1, 0, 2])
+    ct3 = _op(O.ConvTranspose3d, 2, stride=(2, 1, 3), padding=(1, 0, 0, 0, 2, 1), output_padding=(1, 0, 2))
+    x, w = (1, 3, 4, 5, 3), (3, 2, 2, 3, 4)
+    assert ct3.infer([x, w]) == [onnx_shape(node, [x, w])]
+    assert ct3.macs([x, w], ct3.infer([x, w])) == 3 * 4 * 5 * 3 * 2 * 2 * 3 * 4
+    rnn = _op(O.RNN, 3, hidden=4, activations=("Tanh",))
+    assert rnn.infer([(7, 2, 3), (1, 4, 7), (1, 8)]) == [(8, 1, 2, 4)]  # Y rows + Y_h
+    assert rnn.macs([(7, 2, 3), (1, 4, 7), (1, 8)], []) == 7 * 2 * 4 * 7
     dq = _op(O.DynamicQuantizeLSTM, 3, hidden=4, direction="bidirectional", activations=("Sigmoid", "Tanh", "Tanh") * 2)
     assert dq.infer([(7, 2, 32), (32, 4), (2, 32)]) == [(9, 2, 2, 4)]  # XW, R rows of both directions
     assert dq.macs([(7, 2, 32), (32, 4), (2, 32)], []) == 7 * 2 * 2 * 16 * 4  # the recurrent GEMMs only

@@ -18,12 +18,12 @@ from hwsim.sim.macops import conv3d_dot, conv_transpose_2d
 from tests.sim.onnx_node_cases import collect
 
 #: input positions that stay graph inputs; the rest (weights, biases, peepholes) become initializers
-RUNTIME = {"Conv": (0,), "ConvTranspose": (0,), "LSTM": (0, 5, 6), "GRU": (0, 5)}
+RUNTIME = {"Conv": (0,), "ConvTranspose": (0,), "LSTM": (0, 5, 6), "GRU": (0, 5), "RNN": (0, 5)}
 
 
-CASES = collect(["conv", "convtranspose", "lstm", "gru"])
+CASES = collect(["conv", "convtranspose", "lstm", "gru", "rnn"])
 #: node-test cases hwsim refuses, with the reason (each is checked to be refused, not mis-run)
-REFUSED = {"test_convtranspose_3d": "3-D ConvTranspose"}
+REFUSED: dict[str, str] = {}
 
 
 def _model(node, inputs, outputs, tmp_path):
@@ -95,7 +95,7 @@ def test_lstm_gru_bidirectional_batchwise_match_onnxruntime(seed, tmp_path):
     layout = seed % 2
     xshape = (seq, batch, isz) if not layout else (batch, seq, isz)
     hshape = (dirs, batch, hid) if not layout else (batch, dirs, hid)
-    for op, gates in (("LSTM", 4), ("GRU", 3)):
+    for op, gates in (("LSTM", 4), ("GRU", 3), ("RNN", 1)):
         inits = {"W": rng.standard_normal((dirs, gates * hid, isz)).astype(np.float32) * 0.5,
                  "R": rng.standard_normal((dirs, gates * hid, hid)).astype(np.float32) * 0.5,
                  "B": rng.standard_normal((dirs, 2 * gates * hid)).astype(np.float32) * 0.1}
@@ -111,8 +111,10 @@ def test_lstm_gru_bidirectional_batchwise_match_onnxruntime(seed, tmp_path):
             outs.append("Y_c")
             if not layout:  # the ONNX reference ignores clip
                 kw["clip"] = 0.7
-        else:
+        elif op == "GRU":
             kw["linear_before_reset"] = seed % 2
+        elif seed == 2:  # onnxruntime; the ONNX reference knows Tanh and Sigmoid only
+            kw["activations"] = ["Relu", "Sigmoid"]
         node = h.make_node(op, ins, outs, hidden_size=hid, direction=direction, layout=layout, **kw)
         g = _ort_vs_hwsim(node, inits, feeds, tmp_path, "reference" if layout else "onnxruntime")
         macs = seq * batch * dirs * gates * hid * (isz + hid)
@@ -139,6 +141,12 @@ def test_conv1d_conv3d_convtranspose_match_onnxruntime(seed, tmp_path):
                        output_padding=[1, seed % 2], dilations=[1, seed + 1], group=groups)
     g = _ort_vs_hwsim(node, {"w": wt, "b": rng.standard_normal(6).astype(np.float32)}, {"x": xt}, tmp_path)
     assert g.total_macs == xt.size * (6 // groups) * 6
+    x5 = rng.standard_normal((2, 4, 3, 4, 3)).astype(np.float32)
+    w5 = rng.standard_normal((4, 6 // groups, 2, 3, 2)).astype(np.float32)
+    node = h.make_node("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2, 1, 2], pads=[1, 0, 0, 0, 1, 1],
+                       output_padding=[seed % 2, 0, 1], dilations=[1, seed + 1, 1], group=groups)
+    g = _ort_vs_hwsim(node, {"w": w5, "b": rng.standard_normal(6).astype(np.float32)}, {"x": x5}, tmp_path)
+    assert g.total_macs == x5.size * (6 // groups) * 12
     node = h.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2], output_shape=[14])
     g = _ort_vs_hwsim(node, {"w": rng.standard_normal((4, 3, 4)).astype(np.float32)}, {"x": x1}, tmp_path)
     assert g.tensors["y"].shape == (2, 3, 14)
@@ -173,6 +181,14 @@ def test_kernels_match_loop_references():
     got = conv_transpose_2d(x, w, op, (5, 5))
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, _conv_transpose_loops(x, w, (2, 1), (1, 0), (1, 2), 2, (5, 5)))
+    x5 = rng.integers(-9, 9, (1, 2, 2, 3, 2))
+    w5 = rng.integers(-9, 9, (2, 3, 2, 2, 3))
+    op5 = SimpleNamespace(stride=(2, 1, 2), dilation=(1, 2, 1), groups=1, padding=(1, 0, 1, 0, 1, 0))
+    got = conv_transpose_2d(x5, w5, op5, (3, 5, 5))
+    full = np.zeros((1, 3, 10, 10, 10), np.int64)
+    for ci, i, j, k, o, p, q, r in np.ndindex(2, 2, 3, 2, 3, 2, 2, 3):
+        full[0, o, 2 * i + p, j + 2 * q, 2 * k + r] += x5[0, ci, i, j, k] * w5[ci, o, p, q, r]
+    np.testing.assert_array_equal(got, full[:, :, 1:4, 0:5, 1:6])
     x3 = rng.standard_normal((1, 2, 4, 5, 3))
     w3 = rng.standard_normal((4, 1, 2, 2, 2))
     op3 = SimpleNamespace(stride=(1, 2, 1), dilation=(1, 1, 2), groups=2, padding=(0, 1, 0, 1, 0, 1))
@@ -189,7 +205,7 @@ def test_kernels_match_loop_references():
     np.testing.assert_allclose(got, want, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", ["conv_transpose", "conv3d"])
+@pytest.mark.parametrize("kind", ["conv_transpose", "conv3d", "conv_transpose3d"])
 def test_integer_path_equals_float_on_the_quantized_values(kind, tmp_path):
     """int8 x int8 codes accumulated exactly == float64 product of the dequantized values."""
     from hwsim.graph.annotate import quantize_graph
@@ -201,6 +217,9 @@ def test_integer_path_equals_float_on_the_quantized_values(kind, tmp_path):
     if kind == "conv_transpose":
         node = h.make_node("ConvTranspose", ["x", "w", "b"], ["y"], strides=[2, 2], pads=[1, 0, 0, 1], group=2)
         x, w = rng.standard_normal((1, 4, 5, 5)), rng.standard_normal((4, 3, 3, 2))
+    elif kind == "conv_transpose3d":
+        node = h.make_node("ConvTranspose", ["x", "w", "b"], ["y"], strides=[1, 2, 2], pads=[0, 1, 0, 1, 0, 1], group=2)
+        x, w = rng.standard_normal((1, 4, 3, 4, 3)), rng.standard_normal((4, 3, 2, 3, 2))
     else:
         node = h.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 0, 0, 1, 1])
         x, w = rng.standard_normal((1, 4, 4, 5, 3)), rng.standard_normal((6, 4, 2, 2, 3))
