@@ -192,8 +192,8 @@ def _from_dynamic_quantize(ctx, node, i: int, zp_i: int) -> bool:
 
 
 def _integer_runtime(ctx, node, *also: int) -> bool:
-    """MatMulInteger / ConvInteger taking the run-time path: a zero point (or input ``also``) that
-    is not a constant, except input 0's zero point computed by its DynamicQuantizeLinear."""
+    """MatMulInteger / ConvInteger taking the run-time path: a zero point or input ``also`` (B, the
+    weight) that is not a constant, except input 0's zero point computed by its DynamicQuantizeLinear."""
     if _from_dynamic_quantize(ctx, node, 0, 2):
         return any(not ctx.is_const(n) for n in (ctx.input(node, i) for i in (3,) + also) if n is not None)
     return _runtime_params(ctx, node, *also)
@@ -201,7 +201,7 @@ def _integer_runtime(ctx, node, *also: int) -> bool:
 
 @converter("MatMulInteger")
 def _matmul_integer(ctx, node):
-    if _integer_runtime(ctx, node):
+    if _integer_runtime(ctx, node, 1):
         _runtime_op(ctx, node, O.MatMul, [0, 1], "int32", INT32)
         return
     a = _dynamic_in(ctx, node, 0, 2, -2)
@@ -315,28 +315,48 @@ def _qgemm_runtime(ctx, node, trans_b: bool) -> None:
                         _mk("Mul", [p + "accf", p + "scale"], [node.output[0]])])
 
 
+def _integer_matmul_to_float(p: str, a: str, b: str, a_scale: str, b_scale: str, a_zp: str | None,
+                             b_zp: str | None, bias: str | None, out: str) -> list:
+    """Standard nodes of onnxruntime's integer matmul with float output, in its order:
+    MatMulInteger, the int32 product cast to float32 and multiplied by ``float32(a_scale *
+    b_scale)``, then the bias added. Names of new values start with ``p``."""
+    zps = [a_zp or "", b_zp] if b_zp else ([a_zp] if a_zp else [])
+    nodes = [_mk("MatMulInteger", [a, b] + zps, [p + "acc"]),
+             _mk("Cast", [p + "acc"], [p + "accf"], to=1),
+             _mk("Mul", [a_scale, b_scale], [p + "s"]),
+             _mk("Mul", [p + "accf", p + "s"], [p + "y" if bias else out])]
+    if bias:
+        nodes.append(_mk("Add", [p + "y", bias], [out]))
+    return nodes
+
+
 @converter("com.microsoft.DynamicQuantizeMatMul")
 def _dynamic_quantize_matmul(ctx, node):
-    """DynamicQuantizeMatMul = DynamicQuantizeLinear(A), MatMulInteger with B's zero point, the int32
-    product times ``a_scale * b_scale`` (float32), plus the bias: onnxruntime's kernel in that order."""
+    """DynamicQuantizeMatMul(A, B, b_scale, b_zero_point, bias) = DynamicQuantizeLinear(A), then
+    :func:`_integer_matmul_to_float` with A's computed scale and zero point."""
     p = (node.name or node.output[0]) + "."
-    zb = [node.input[3]] if ctx.input(node, 3) else []
-    nodes = [_mk("DynamicQuantizeLinear", [node.input[0]], [p + "aq", p + "as", p + "az"]),
-             _mk("MatMulInteger", [p + "aq", node.input[1], p + "az"] + zb, [p + "acc"]),
-             _mk("Cast", [p + "acc"], [p + "accf"], to=1),
-             _mk("Mul", [p + "as", node.input[2]], [p + "s"])]
-    bias = ctx.input(node, 4)
-    nodes.append(_mk("Mul", [p + "accf", p + "s"], [p + "y" if bias else node.output[0]]))
-    if bias:
-        nodes.append(_mk("Add", [p + "y", bias], [node.output[0]]))
+    nodes = [_mk("DynamicQuantizeLinear", [node.input[0]], [p + "aq", p + "as", p + "az"])]
+    nodes += _integer_matmul_to_float(p, p + "aq", node.input[1], p + "as", node.input[2], p + "az",
+                                      ctx.input(node, 3), ctx.input(node, 4), node.output[0])
     _expand(ctx, node, nodes)
+
+
+@converter("com.microsoft.MatMulIntegerToFloat")
+def _matmul_integer_to_float(ctx, node):
+    """MatMulIntegerToFloat(A, B, a_scale, b_scale, a_zero_point, b_zero_point, bias) (what
+    onnxruntime fuses MatMulInteger -> Cast -> Mul into): :func:`_integer_matmul_to_float`; scales
+    and zero points may be constants or run-time values."""
+    p = (node.name or node.output[0]) + "."
+    _expand(ctx, node, _integer_matmul_to_float(p, *node.input[:4], ctx.input(node, 4), ctx.input(node, 5),
+                                                ctx.input(node, 6), node.output[0]))
 
 
 #: com.microsoft QLinear elementwise ops -> (standard op, number of quantized inputs): each one is
 #: DequantizeLinear of its inputs, the float op, QuantizeLinear of the output (what onnxruntime
 #: fuses into it, and the simulator models at requant="onnxruntime"; :mod:`hwsim.sim.ortfused`)
 _QLINEAR_ELEMENTWISE = {"QLinearAdd": ("Add", 2), "QLinearMul": ("Mul", 2), "QLinearSigmoid": ("Sigmoid", 1),
-                        "QLinearGlobalAveragePool": ("GlobalAveragePool", 1), "QLinearSoftmax": ("Softmax", 1)}
+                        "QLinearGlobalAveragePool": ("GlobalAveragePool", 1), "QLinearSoftmax": ("Softmax", 1),
+                        "QLinearLeakyRelu": ("LeakyRelu", 1)}
 
 
 def _qlinear_elementwise(ctx, node):
@@ -353,6 +373,8 @@ def _qlinear_elementwise(ctx, node):
         nodes.append(_mk("DequantizeLinear", trio if trio[2] else trio[:2], [f"{p}x{i}"]))
         ins.append(f"{p}x{i}")
     kw = {"axis": int(a.get("axis", -1))} if op_type == "Softmax" else {}
+    if op_type == "LeakyRelu":
+        kw = {"alpha": float(a.get("alpha", 0.01))}
     nodes.append(_mk(op_type, ins, [p + "y"], **kw))
     out = [n for n in node.input[3 * n_in:3 * n_in + 2] if n]
     nodes.append(_mk("QuantizeLinear", [p + "y"] + out, [node.output[0]]))

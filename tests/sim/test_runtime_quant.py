@@ -197,3 +197,38 @@ def test_dequantize_initializer_with_runtime_scale(tmp_path, axis):
     feeds = {"s": _scale(rng, () if axis is None else (3,)), "z": np.zeros(() if axis is None else (3,), np.int8)}
     _check_ort(tmp_path, [helper.make_node("DequantizeLinear", ["w", "s", "z"], ["y"], **kw)], feeds,
                {"w": _codes(rng, np.int8, (3, 5))}, onnx.TensorProto.FLOAT)
+
+
+@pytest.mark.parametrize("runtime", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_matmul_integer_to_float_against_onnxruntime(tmp_path, runtime, bias):
+    """com.microsoft MatMulIntegerToFloat (onnxruntime's fusion of MatMulInteger -> Cast -> Mul)."""
+    rng = np.random.default_rng(9)
+    params = {"a_scale": _scale(rng), "b_scale": _scale(rng, (4,)), "a_zp": np.uint8(77), "b_zp": np.zeros(4, np.int8)}
+    feeds = {"A": _codes(rng, np.uint8, (3, 6)), "B": _codes(rng, np.int8, (6, 4))}
+    inits = {}
+    (feeds if runtime else inits).update(params)
+    names = ["A", "B", "a_scale", "b_scale", "a_zp", "b_zp"]
+    if bias:
+        inits["bias"] = rng.standard_normal(4).astype(np.float32)
+        names.append("bias")
+    _check_ort(tmp_path, [_ms_node("MatMulIntegerToFloat", names)], feeds, inits, onnx.TensorProto.FLOAT, ms=True)
+
+
+QLINEAR_MS = [("QLinearAdd", 2, {}), ("QLinearMul", 2, {}), ("QLinearSigmoid", 1, {}),
+              ("QLinearLeakyRelu", 1, {"alpha": 0.1}), ("QLinearGlobalAveragePool", 1, {})]
+
+
+@pytest.mark.parametrize("op,n_in,kw", QLINEAR_MS, ids=[q[0] for q in QLINEAR_MS])
+def test_ms_qlinear_elementwise_runtime(tmp_path, op, n_in, kw):
+    """com.microsoft QLinear elementwise ops with every scale and zero point a graph input, over
+    every uint8 code."""
+    rng = np.random.default_rng(10)
+    codes = np.arange(256).astype(np.uint8).reshape(1, 4, 8, 8)
+    feeds, names = {}, []
+    for i in range(n_in):
+        feeds.update({f"x{i}": codes if i == 0 else rng.permutation(codes.ravel()).reshape(codes.shape),
+                      f"s{i}": _scale(rng), f"z{i}": np.uint8(rng.integers(0, 256))})
+        names += [f"x{i}", f"s{i}", f"z{i}"]
+    feeds.update(ys=np.float32(rng.uniform(0.02, 0.05)), yz=np.uint8(rng.integers(0, 256)))
+    _check_ort(tmp_path, [_ms_node(op, names + ["ys", "yz"], **kw)], feeds, {}, onnx.TensorProto.UINT8, ms=True)
