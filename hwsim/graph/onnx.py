@@ -45,7 +45,8 @@ Cast/CastLike -> cast; Where with a constant condition and one constant branch (
 shape -> binary mul by a ones constant. Conv 1-D (through conv2d views) / 3-D, ConvTranspose
 1-D / 2-D / 3-D, LSTM, GRU and RNN: :mod:`hwsim.graph.onnx_macs`. Everything else without MACs (comparisons,
 logic, Pad, Resize, TopK, GatherND, 1-D/3-D pooling...): the generic path. Not handled
-(reported): Einsum, custom domains without a converter. A decomposed LayerNorm stays as its
+(reported): Einsum of three or more operands (two: :mod:`hwsim.graph.onnx_einsum`), custom domains
+without a converter. A decomposed LayerNorm stays as its
 primitive ops. Float initializers become tensors of role weight (bias for conv/linear biases,
 buffer for batch-norm statistics) with float32 data; scalars and integer constants role const.
 
@@ -119,7 +120,8 @@ from pydantic import ValidationError
 
 from hwsim.errors import ConfigError, ShapeError, UnsupportedOpError
 from hwsim.graph import ops as O
-from hwsim.graph import onnx_generic, onnx_macs, onnx_movement, onnx_msops, onnx_qlinear  # noqa: F401  (register)
+from hwsim.graph import (onnx_einsum, onnx_generic, onnx_macs, onnx_movement, onnx_msops,  # noqa: F401  (register)
+                         onnx_qlinear)
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.onnx_check import check_structure
 from hwsim.graph.onnx_ctx import Importer

@@ -117,9 +117,10 @@ def control_inputs(model: onnx.ModelProto) -> set[str]:
 
 
 # ------------------------------------------------------------------ the generic op
-def convert_generic(ctx: Importer, node: onnx.NodeProto) -> None:
-    """Add :class:`OnnxNode` ops for every used output of ``node`` (see the module docstring)."""
-    if node.op_type in MAC_OPS:
+def convert_generic(ctx: Importer, node: onnx.NodeProto, no_macs: bool = False) -> None:
+    """Add :class:`OnnxNode` ops for every used output of ``node`` (see the module docstring);
+    ``no_macs``: the caller checked that this node of a MAC op type multiplies nothing (Einsum of one operand)."""
+    if node.op_type in MAC_OPS and not no_macs:
         raise ctx.fail(node, "a MAC op in a form hwsim has no kernel for")
     if node.op_type in CONTROL_FLOW:
         macs = body_mac_ops(node)

@@ -90,7 +90,7 @@ def test_unsupported_ops_listed_with_node_names_subgraphs_included(tmp_path):
     inner = h.make_graph([h.make_node("MyOp", ["x"], ["t"], name="inner_custom", domain="my.domain")], "body", [],
                          [h.make_tensor_value_info("t", TP.FLOAT, None)])
     nodes = [h.make_node("TopK", ["x", "k"], ["v", "i"], name="topk", axis=-1),  # generic: fine
-             h.make_node("Einsum", ["v", "v"], ["e"], name="einsum", equation="ij,kj->ik"),  # MAC op, no kernel
+             h.make_node("Einsum", ["v", "v", "v"], ["e"], name="einsum", equation="ij,kj,kl->il"),  # no kernel
              h.make_node("Relu", ["e"], ["y"], name="ok"),
              h.make_node("Custom", ["x"], ["c"], name="custom_1", domain="my.domain"),
              h.make_node("ReduceMax", ["x"], ["m"], name="rmax", keepdims=0),

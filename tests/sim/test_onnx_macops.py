@@ -18,10 +18,10 @@ from hwsim.sim.macops import conv3d_dot, conv_transpose_2d
 from tests.sim.onnx_node_cases import collect
 
 #: input positions that stay graph inputs; the rest (weights, biases, peepholes) become initializers
-RUNTIME = {"Conv": (0,), "ConvTranspose": (0,), "LSTM": (0, 5, 6), "GRU": (0, 5), "RNN": (0, 5)}
+RUNTIME = {"Conv": (0,), "ConvTranspose": (0,), "LSTM": (0, 5, 6), "GRU": (0, 5), "RNN": (0, 5), "Einsum": (0, 1)}
 
 
-CASES = collect(["conv", "convtranspose", "lstm", "gru", "rnn"])
+CASES = collect(["conv", "convtranspose", "lstm", "gru", "rnn", "einsum"])
 #: node-test cases hwsim refuses, with the reason (each is checked to be refused, not mis-run)
 REFUSED: dict[str, str] = {}
 
@@ -41,7 +41,8 @@ def _model(node, inputs, outputs, tmp_path):
     model = h.make_model(h.make_graph([node], "case", graph_in, outs, inits), opset_imports=[h.make_opsetid("", 21)])
     path = str(tmp_path / "case.onnx")
     onnx.save(model, path)
-    feeds = {n: a for i, (n, a) in enumerate(zip(names, inputs)) if n and i in keep}
+    feeds = {n: a.astype(np.float32) if a.dtype.name == "bfloat16" else a  # bf16 inputs are given as float32
+             for i, (n, a) in enumerate(zip(names, inputs)) if n and i in keep}
     return path, feeds
 
 
@@ -264,3 +265,38 @@ def test_lstm_with_dequantized_weights_matches_onnxruntime(tmp_path):
     got = run(g, feeds).output_values
     np.testing.assert_allclose(got["Y"], want[0], atol=1e-6)
     assert any("DequantizeLinear" in n for n in g.notes)
+
+
+@pytest.mark.parametrize("eq,sa,sb,const_b,macs", [
+    ("bhqd,bhkd->bhqk", (2, 3, 4, 5), (2, 3, 6, 5), False, 2 * 3 * 4 * 6 * 5),  # attention scores
+    ("bhqk,bhkd->bqhd", (2, 3, 4, 6), (2, 3, 6, 5), False, 2 * 3 * 4 * 5 * 6),  # output in another order
+    ("...ij,...jk", (2, 3, 4), (2, 4, 5), False, 2 * 3 * 5 * 4),  # ellipsis, implicit output
+    ("bsd,df->bsf", (2, 7, 8), (8, 6), True, 2 * 7 * 6 * 8),  # constant weight: a linear layer
+    ("ij,jk->ki", (3, 4), (4, 5), True, 3 * 5 * 4),
+    ("abc,cd->d", (2, 3, 4), (4, 5), False, 4 * 5),  # a, b summed out of the first operand before the product
+    ("ij,kl->ijkl", (2, 3), (4, 2), False, 2 * 3 * 4 * 2),  # outer product
+    ("ijx,jk->ik", (3, 4, 2), (4, 5), False, 3 * 5 * 4)])  # x summed inside the first operand alone
+def test_einsum_matches_onnxruntime_and_counts_matmul_macs(eq, sa, sb, const_b, macs, tmp_path):
+    rng = np.random.default_rng(len(eq))
+    a, b = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)
+    node = h.make_node("Einsum", ["a", "b"], ["y"], equation=eq)
+    g = _ort_vs_hwsim(node, {"b": b} if const_b else {}, {"a": a, **({} if const_b else {"b": b})}, tmp_path)
+    assert g.total_macs == macs
+    assert sum(op.op in ("linear", "matmul") for op in g.ops()) == 1
+    assert any(op.op == "linear" for op in g.ops()) == const_b
+
+
+@pytest.mark.parametrize("eq,shapes,why", [("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)], "3 operands"),
+                                           ("ii,ij->j", [(3, 3), (3, 4)], "repeated inside one operand"),
+                                           ("ij,jk->ik", [(2, 3), (1, 4)], "sizes 3 and 1")])
+def test_einsum_forms_without_a_kernel_are_refused_naming_the_node(eq, shapes, why, tmp_path):
+    from hwsim.errors import UnsupportedOpError
+
+    names = [f"x{i}" for i in range(len(shapes))]
+    node = h.make_node("Einsum", names, ["y"], name="es", equation=eq)
+    ins = [h.make_tensor_value_info(n, 1, s) for n, s in zip(names, shapes)]
+    model = h.make_model(h.make_graph([node], "g", ins, [h.make_empty_tensor_value_info("y")]),
+                         opset_imports=[h.make_opsetid("", 17)])
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(UnsupportedOpError, match=f"Einsum \\(node 'es'\\): .*{why}"):
+        load_onnx(tmp_path / "m.onnx", {})
