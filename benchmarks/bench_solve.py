@@ -12,12 +12,13 @@
 3. Cold solve (empty sensitivity cache, 8 synthetic samples, the target's default choices,
    output_mse): resnet18 on int8-npu and MiniLM-L6 at sequence 128, through ``tables`` +
    ``plan_from`` (what ``hwsim solve`` runs after parsing), split into load, sensitivity, costs,
-   MILP and re-estimate. Baseline in the same process: the previous sensitivity algorithm (one
-   float reference per tail, one tail run per (layer, choice)), written out below from public
-   pieces; the two tables must agree to 1e-4 relative and give the same plan. Wall time and
+   MILP and re-estimate. Baseline in the same process (``cold-baseline``): every layer's
+   descendants run in the simulator instead of float32 arithmetic; the largest relative
+   difference of the two tables and whether they give the same plan are printed. Wall time and
    process CPU time are both printed: on a shared machine CPU time is the steadier one.
 
-Run: ``python benchmarks/bench_solve.py [mckp] [llama] [cold] [cold-baseline]``.
+Run: ``python benchmarks/bench_solve.py [mckp] [llama] [cold] [cold-baseline] [resnet18] [minilm-l6]``
+(naming models limits the cold solves to them).
 """
 
 from __future__ import annotations
@@ -110,47 +111,27 @@ def bench_llama() -> None:
 COLD = (("resnet18", {}, "int8-npu"), ("minilm-l6", {"sequence": 128}, "int8-npu"))
 
 
-def previous_measure(g, chs, data, seed: int = 0) -> np.ndarray:
-    """The sensitivity algorithm before the stacked one: per layer, a float reference of its tail
-    from float32 boundary values, then one tail run per choice (output_mse)."""
-    from hwsim import sim
-    from hwsim.graph.annotate import apply_config
-    from hwsim.sim.runner import ensure_weights
-    from hwsim.solve.configs import layer_config
-    from hwsim.solve.layers import prunable, solver_layers
-    from hwsim.solve.output_error import float_values
-    from hwsim.solve.tail import boundary_values, tail_graph
+def simulator_tails(on: bool):
+    """Baseline switch: run every layer's descendants in the simulator (float64 ops, outputs
+    rounded to float32) instead of the float32 shortcut (``hwsim.solve.tail.float32_outputs``)."""
+    from hwsim.solve import output_error, tail
 
-    g = ensure_weights(g, seed)
-    ref = float_values(g, data, seed)[1]
-    layers = solver_layers(g)
-    vals = np.full((len(layers), len(chs)), np.inf)
-    for i, layer in enumerate(layers):
-        tail = tail_graph(g, layer)
-        feed, tail_ref = boundary_values(tail, ref), None
-        for j, ch in enumerate(chs):
-            if prunable(g, layer, ch):
-                r = sim.run(apply_config(tail, layer_config(layer, ch)), feed, seed=seed, reference=tail_ref,
-                            metrics=False)
-                tail_ref = r.reference
-                sq = sum(float(np.sum((r.output_values[n] - r.reference_outputs[n]) ** 2)) for n in r.output_values)
-                vals[i, j] = sq / sum(r.reference_outputs[n].size for n in r.output_values)
-    return vals
+    output_error.plain_float = (lambda graph: False) if on else tail.plain_float
 
 
 def _clock():
     return time.perf_counter(), time.process_time()
 
 
-def bench_cold(baseline: bool = True, samples: int = 8) -> None:
+def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = ()) -> None:
     import tempfile
 
     from hwsim.solve import plan_from, tables
-    from hwsim.solve.api import _sim_graph
-    from hwsim.solve.data import synthetic
 
     print(f"\ncold solve: empty cache, {samples} synthetic samples, default choices, output_mse, energy_j <= 1 J")
     for model, shapes, target in COLD:
+        if models and model not in models:
+            continue
         w0, c0 = _clock()
         with tempfile.TemporaryDirectory() as cache:
             tb = tables(model, target, None, "output_mse", None, samples, cache, dict(shapes))
@@ -163,19 +144,20 @@ def bench_cold(baseline: bool = True, samples: int = 8) -> None:
               f"{tb.sensitivity.values.shape[1]} choices")
         if not baseline:
             continue
-        g = _sim_graph(model, dict(shapes), samples)[0]
-        w0, c0 = _clock()
-        old = previous_measure(g, tb.sensitivity.choices, synthetic(g, samples))
-        w1, c1 = _clock()
-        new = tb.sensitivity.values
+        simulator_tails(True)
+        try:
+            w0, c0 = _clock()
+            with tempfile.TemporaryDirectory() as cache:
+                tb_old = tables(model, target, None, "output_mse", None, samples, cache, dict(shapes))
+            w1, c1 = _clock()
+        finally:
+            simulator_tails(False)
+        old, new = tb_old.sensitivity.values, tb.sensitivity.values
         rel = float(np.max(np.abs(old - new) / np.maximum(np.abs(old), 1e-300)))
-        same = [x.weight_format + x.activation_format for x in plan_from(tb, {"energy_j": 1.0}).layers]
-        tb_old = type(tb)(tb.graph, tb.target, type(tb.sensitivity)(tb.sensitivity.layers, tb.sensitivity.choices,
-                                                                    old, "output_mse"), tb.costs)
-        same = same == [x.weight_format + x.activation_format for x in plan_from(tb_old, {"energy_j": 1.0}).layers]
-        print(f"  baseline sensitivity (previous algorithm): {w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU; "
-              f"sensitivity x{(w1 - w0) / t['sensitivity_s']:.2f} faster (wall); values agree to {rel:.1e} "
-              f"relative; same plan: {same}")
+        same = [(x.weight_format, x.activation_format, x.pruning) for x in plan.layers] == [
+            (x.weight_format, x.activation_format, x.pruning) for x in plan_from(tb_old, {"energy_j": 1.0}).layers]
+        print(f"  baseline (descendants in the simulator): {w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU, sensitivity "
+              f"{tb_old.timings['sensitivity_s']:.1f} s wall; values agree to {rel:.1e} relative; same plan: {same}")
 
 
 if __name__ == "__main__":
@@ -187,4 +169,4 @@ if __name__ == "__main__":
     if "llama" in parts:
         bench_llama()
     if "cold" in parts or "cold-baseline" in parts:
-        bench_cold(baseline="cold-baseline" in parts)
+        bench_cold(baseline="cold-baseline" in parts, models=tuple(p for p in parts if p in {m for m, _, _ in COLD}))

@@ -25,8 +25,9 @@ import numpy as np
 from hwsim.graph.ir import Graph
 
 #: bump when the meaning of a cached value changes (simulator semantics, metric definitions,
-#: the measurement itself). 2: tail runs compared against the whole model's float reference
-CACHE_SCHEMA = 2
+#: the measurement itself). 2: tail runs compared against the whole model's float reference;
+#: 3: all-float descendants run in float32 arithmetic
+CACHE_SCHEMA = 3
 
 
 def default_cache_dir() -> Path:

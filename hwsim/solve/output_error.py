@@ -7,7 +7,10 @@ Metrics
     bit-accurate simulator (:func:`hwsim.sim.run`): every other layer stays float, the layer's
     weights are magnitude-pruned (``hwsim.sim.prune``) then quantized, its activation inputs are
     quantized. Only the layer and its descendants are simulated (:mod:`hwsim.solve.tail`), fed
-    with the float reference at their boundary, whose float reference is computed once per layer.
+    with the float reference at their boundary; the float reference is computed once. When every
+    descendant is a float op they run in float32 arithmetic, which changes a value by at most
+    about 2e-3 relative (choices that barely move the outputs are simulated; see
+    :func:`_descendants`).
 ``task_loss``
     The same run, scored as the increase of cross-entropy against the labels (needs labels).
 
@@ -19,7 +22,9 @@ Simulated values are cached on disk (:mod:`hwsim.solve.cache`).
 
 from __future__ import annotations
 
+import math
 import time
+from contextlib import contextmanager
 from typing import Callable
 
 import networkx as nx
@@ -35,7 +40,7 @@ from hwsim.solve.configs import layer_config
 from hwsim.solve.data import CalibData
 from hwsim.solve.layers import prunable, solver_layers
 from hwsim.solve.sensitivity_table import Metric, ProgressFn, SensitivityTable
-from hwsim.solve.tail import boundary_names, boundary_values, subgraph
+from hwsim.solve.tail import boundary_names, boundary_values, float32_outputs, plain_float, subgraph
 
 
 def _score(metric: str, out: dict, ref: dict, labels: np.ndarray | None) -> float:
@@ -120,9 +125,9 @@ def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int,
     The layer runs alone once per choice (its inputs and weights quantized, the rest float).
     Its descendants then run once for all choices, their inputs from the layer (its outputs, and
     its quantized inputs where descendants read them too) stacked along the batch axis, on the
-    model built for that many samples; else once per choice. Together they run exactly what a
-    run of the layer and its descendants runs; outputs are compared with the whole model's
-    float reference.
+    model built for that many samples; else once per choice. Together they run what a run of the
+    layer and its descendants runs (exactly in the simulator; float32 descendants: see
+    :func:`_descendants`); outputs are compared with the whole model's float reference.
     """
     after = nx.descendants(g.nx, layer)
     one = subgraph(g, {layer}, f"{g.name}[{layer}]")
@@ -140,29 +145,73 @@ def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int,
     return [{n: {**f, **o}[n] for n in g.outputs if n in f or n in o} for f, o in zip(firsts, outs)]
 
 
-def _descendants(g, layer, after, chs, firsts, ref, seed, stacked) -> list[dict]:
-    """Outputs of the descendants of ``layer`` fed with each choice's values (see above)."""
-    from hwsim.sim.runner import FloatCache
+#: smallest relative change of the outputs (RMS of the change over RMS of the float outputs) that
+#: a float32 run of the descendants may measure; a choice that changes them less is measured again
+#: in the simulator (see :func:`_descendants`)
+F32_MIN_CHANGE = 1e-3
 
+
+def _descendants(g, layer, after, chs, firsts, ref, seed, stacked) -> list[dict]:
+    """Outputs of the descendants of ``layer`` fed with each choice's values (see above).
+
+    When every descendant is a float op (:func:`hwsim.solve.tail.plain_float`) they run in
+    float32 arithmetic (:func:`hwsim.solve.tail.float32_outputs`) instead of the simulator's
+    float64 ops rounded to float32. Both differ from the exact outputs by float32 roundoff
+    (relative RMS ``eps``, about 1e-7 to 1e-6 measured, see benchmarks/RESULTS.md); a choice whose
+    outputs change by a relative RMS ``r`` then gets an MSE off by at most about ``2 eps / r``
+    relative. Choices with ``r`` below :data:`F32_MIN_CHANGE` (bound 2e-3 at eps = 1e-6) are
+    run again in the simulator.
+    """
     post = subgraph(g, after, f"{g.name}[{layer}:]+")
+    fast = plain_float(post)
+    outs = _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, fast)
+    again = [k for k, out in enumerate(outs) if fast and not _change(out, ref) >= F32_MIN_CHANGE]  # NaN too
+    if again:
+        redo = _tail_runs(post, layer, after, [chs[k] for k in again], [firsts[k] for k in again], ref, seed,
+                          stacked, False)
+        for k, out in zip(again, redo):
+            outs[k] = out
+    return outs
+
+
+def _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, fast: bool) -> list[dict]:
+    """Outputs of ``post`` for each choice: stacked on the batched model when it has one, else one
+    run per choice; in float32 (``fast``) or in the simulator."""
     names = boundary_names(post, ref)
-    big = stacked.graph(len(chs)) if len(chs) > 1 else None
+    m = len(chs)
+    big = stacked.graph(m) if m > 1 else None
     if big is not None:
         bigpost = subgraph(big, after, post.name)
-        m = len(chs)
         if all(_stacks(post.tensors[n].shape, bigpost.tensors[n].shape, m) for n in names + post.outputs):
             feed = {n: np.concatenate([f[n] if n in f else ref[n] for f in firsts]).astype(np.float32) for n in names}
-            rest = FloatCache(values={n: np.concatenate([ref[n]] * m) for n in _needed(bigpost)}, inputs={})
             try:
-                r = _run(bigpost, _where(layer, chs), feed, rest, seed)
+                out = _run_tail(bigpost, _where(layer, chs), feed, ref, seed, m, fast)
             except MemoryLimitError:  # m times the samples do not fit: one run per choice below
-                r = None
-            if r is not None:
-                return [{o: v[k * len(v) // m:(k + 1) * len(v) // m] for o, v in r.output_values.items()}
-                        for k in range(m)]
-    rest = FloatCache(values={n: ref[n] for n in _needed(post)}, inputs={})
-    return [_run(post, _where(layer, [ch]), {n: np.asarray(f[n] if n in f else ref[n], np.float32) for n in names},
-                 rest, seed).output_values for ch, f in zip(chs, firsts)]
+                out = None
+            if out is not None:
+                return [{o: v[k * len(v) // m:(k + 1) * len(v) // m] for o, v in out.items()} for k in range(m)]
+    return [_run_tail(post, _where(layer, [ch]), {n: np.asarray(f[n] if n in f else ref[n], np.float32)
+                                                  for n in names}, ref, seed, 1, fast)
+            for ch, f in zip(chs, firsts)]
+
+
+def _run_tail(post: Graph, where: str, feed: dict, ref: dict, seed: int, m: int, fast: bool) -> dict:
+    """Outputs of the descendants graph ``post`` (``m`` stacked copies of the samples) on ``feed``."""
+    from hwsim.sim.runner import FloatCache, check_memory
+
+    if fast:
+        with _named(where):
+            check_memory(post)
+            return float32_outputs(post, feed, seed)
+    rest = FloatCache(values={n: np.concatenate([ref[n]] * m) for n in _needed(post)}, inputs={})
+    return _run(post, where, feed, rest, seed).output_values
+
+
+def _change(out: dict, ref: dict) -> float:
+    """Relative RMS change of ``out`` against the float reference ``ref`` (0 when nothing moved)."""
+    sq = sum(float(np.sum((v - ref[n]) ** 2)) for n, v in out.items())
+    total = sum(float(np.sum(np.asarray(ref[n], np.float64) ** 2)) for n in out)
+    return math.sqrt(sq / total) if total > 0 else (0.0 if sq == 0 else math.inf)
 
 
 def _stacks(shape: tuple, big: tuple, m: int) -> bool:
@@ -210,8 +259,15 @@ def _run(graph: Graph, where: str, feed: dict, reference, seed: int):
     """One simulator run; an error names ``where`` (the layer and the choices)."""
     from hwsim import sim
 
-    try:
+    with _named(where):
         return sim.run(graph, feed, seed=seed, reference=reference, metrics=False)
+
+
+@contextmanager
+def _named(where: str):
+    """An error raised inside names ``where`` (the layer and the choices being measured)."""
+    try:
+        yield
     except HwsimError as exc:
         raise type(exc)(f"{where}: {exc}") from exc
     except Exception as exc:  # a simulator bug: propagate it, saying where it happened

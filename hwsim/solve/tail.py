@@ -12,7 +12,7 @@ import networkx as nx
 import numpy as np
 
 from hwsim.graph.ir import Graph, Tensor
-from hwsim.graph.quant import FP32
+from hwsim.graph.quant import FP32, NO_PRUNING
 
 _FROM_OUTSIDE = ("input", "activation")  # KV caches stay kv_cache tensors, fed by name
 
@@ -53,3 +53,43 @@ def boundary_names(tail: Graph, reference: dict[str, np.ndarray]) -> list[str]:
 def boundary_values(tail: Graph, reference: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Input arrays of a tail graph (and its KV caches): float reference values, as float32."""
     return {n: np.asarray(reference[n], dtype=np.float32) for n in boundary_names(tail, reference)}
+
+
+def plain_float(graph: Graph) -> bool:
+    """True when every op of ``graph`` is a float op in the simulator: every tensor fp32 without
+    a scale, no pruned op, no explicit quantize / dequantize / cast. The simulator then computes
+    each op in float64 from float32 inputs and rounds its output to float32, which
+    :func:`float32_outputs` approximates in float32 arithmetic."""
+    from hwsim.sim.runner import _EXPLICIT
+
+    return (all(t.quant == FP32 for t in graph.tensors.values())
+            and all(op.op not in _EXPLICIT and getattr(op, "pruning", NO_PRUNING) == NO_PRUNING for op in graph.ops()))
+
+
+def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
+    """Graph outputs (float64 arrays) of a :func:`plain_float` graph run in float32 arithmetic.
+
+    Every float value (inputs, constants, each op's output) is float32, so convolutions and
+    matmuls run as float32 BLAS (sgemm) instead of float64; values of integer-typed tensors stay
+    float64. Against the simulator's run of the same graph (float64 arithmetic, each output
+    rounded to float32) the outputs differ only by float32 accumulation roundoff (a few float32
+    ulps per op; measured and bounded in ``tests/solve/test_solve_output_error.py``).
+    Values die after their last reader.
+    """
+    from hwsim.sim.boundary import is_integer_type
+    from hwsim.sim.memory import liveness
+    from hwsim.sim.qspec import const_real
+    from hwsim.sim.registry import EXECUTORS, ExecContext
+
+    def cast(name: str, x) -> np.ndarray:
+        return np.asarray(x, np.float64 if is_integer_type(graph.tensors[name].dtype) else np.float32)
+
+    ctx = ExecContext(graph=graph, reference=True, seed=seed)
+    values = {n: cast(n, const_real(t)) for n, t in graph.tensors.items() if t.data is not None}
+    values.update({n: cast(n, x) for n, x in feed.items()})
+    dead = liveness(graph)
+    for i, op in enumerate(graph.ops()):
+        values[op.outputs[0]] = cast(op.outputs[0], EXECUTORS[op.op](ctx, op, [values[t] for t in op.inputs]))
+        for t in dead[i]:
+            values.pop(t, None)
+    return {n: values[n].astype(np.float64) for n in graph.outputs}

@@ -224,7 +224,15 @@ def test_negative_task_loss_is_a_valid_cache_value(tmp_path):
     assert cache.get("ab" * 32) == -0.25 and cache.get("ab" * 32, nonnegative=True) is None
 
 
-def test_stacked_choices_equal_one_run_per_choice(digits16):
+@pytest.fixture
+def simulator_tails(monkeypatch):
+    """Descendants always run in the simulator (never the float32 shortcut)."""
+    from hwsim.solve import output_error
+
+    monkeypatch.setattr(output_error, "plain_float", lambda graph: False)
+
+
+def test_stacked_choices_equal_one_run_per_choice(digits16, simulator_tails):
     """The batched descendants run gives the values of one run per choice, bit for bit."""
     g, data = digits16
     chs = parse_choices("w=int8,int4,int2;a=int8,int4;prune=0,50%")
@@ -233,7 +241,53 @@ def test_stacked_choices_equal_one_run_per_choice(digits16):
     np.testing.assert_array_equal(one.values, stacked.values)
 
 
-def test_stacked_run_that_does_not_fit_falls_back_to_one_run_per_choice(digits16, monkeypatch):
+def test_float32_descendants_match_the_simulator(digits16, monkeypatch):
+    """The float32 descendants (stacked or not) give the simulator's values within the documented
+    bound (2 eps / F32_MIN_CHANGE = 2e-3 relative at eps = 1e-6); they really run."""
+    from hwsim.solve import output_error, tail
+
+    g, data = digits16
+    chs = parse_choices("w=int8,int4,int2;a=int8,int4;prune=0,50%")
+    calls = []
+    monkeypatch.setattr(output_error, "float32_outputs", lambda *a: calls.append(1) or tail.float32_outputs(*a))
+    fast = [measure(g, chs, data), measure(g, chs, data, batched=lambda m: load_model(DIGITS, {"batch": 16 * m}))]
+    assert len(calls) == 3 * len(chs) + 3  # conv1, conv2, fc1 have descendants: per choice, then stacked
+    monkeypatch.setattr(output_error, "plain_float", lambda graph: False)
+    exact = measure(g, chs, data).values
+    for table in fast:
+        np.testing.assert_allclose(table.values, exact, rtol=2e-3)
+        assert not np.array_equal(table.values, exact)  # the float32 path was taken
+
+
+def test_tiny_changes_are_measured_in_the_simulator(digits16, monkeypatch):
+    """A choice that moves the outputs by less than F32_MIN_CHANGE gets the simulator's value."""
+    from hwsim.solve import output_error
+
+    g, data = digits16
+    chs = parse_choices("w=fp16,int4;a=fp16")
+    fast = measure(g, chs, data).values
+    monkeypatch.setattr(output_error, "plain_float", lambda graph: False)
+    exact = measure(g, chs, data).values
+    ref = float_values(g, data)[1]["logits"]
+    assert np.sqrt(exact[:3, 0] / np.mean(ref ** 2)).max() < output_error.F32_MIN_CHANGE  # fp16: tiny
+    np.testing.assert_array_equal(fast[:, 0], exact[:, 0])
+    assert not np.array_equal(fast[:3, 1], exact[:3, 1])  # int4 weights: float32 descendants
+
+
+def test_plain_float_only_for_unquantized_unpruned_graphs(digits16):
+    from hwsim.graph.quant import Pruning
+    from hwsim.solve.tail import plain_float
+
+    g, _ = digits16
+    assert plain_float(g)
+    (ch,) = parse_choices("w=int8;a=int8")
+    assert not plain_float(apply_config(g, layer_config("fc2", ch)))
+    pruned = g.copy()
+    pruned.replace_op(pruned.op("fc1").model_copy(update={"pruning": Pruning(kind="unstructured", amount=0.5)}))
+    assert not plain_float(pruned)
+
+
+def test_stacked_run_that_does_not_fit_falls_back_to_one_run_per_choice(digits16, monkeypatch, simulator_tails):
     from hwsim import sim
     from hwsim.errors import MemoryLimitError
 
