@@ -167,9 +167,14 @@ def apply_config(graph: Graph, config: QuantConfig, origin: str = "quant config"
     g = graph.copy()
     _check_rules(g, config, origin)
     d = config.defaults
+    fixed = _runtime_quant_tensors(g)
+    if fixed:
+        g.notes.append("layers with run-time scales and zero points keep their model's quantization: "
+                       + ", ".join(o.name for o in g.layers() if getattr(o, "runtime_quant", ())))
     if d.activations:
         for name in scoped_activations(g, config.scope):
-            g.set_quant(name, QuantSpec(format=d.activations))
+            if name not in fixed:
+                g.set_quant(name, QuantSpec(format=d.activations))
     act_claims: dict[str, str] = {}
     for op in g.ops():
         if not _takes_rules(op):
@@ -217,8 +222,16 @@ def _kind(fmt: str) -> str:
 
 
 def _takes_rules(op) -> bool:
-    """Ops a rule can change: compute layers and embeddings (formats and pruning act on these only)."""
-    return op.is_compute or op.op == "embedding"
+    """Ops a rule can change: compute layers and embeddings (formats and pruning act on these only),
+    except layers quantized by scales and zero points their model gives at run time (``runtime_quant``):
+    their formats and parameters are the model's."""
+    return (op.is_compute or op.op == "embedding") and not getattr(op, "runtime_quant", ())
+
+
+def _runtime_quant_tensors(g: Graph) -> set[str]:
+    """Every input of the layers with run-time scales / zero points: codes and their parameters,
+    which a quant config must not round (they are the model's quantization, not its data)."""
+    return {t for op in g.layers() if getattr(op, "runtime_quant", ()) for t in op.inputs}
 
 
 def _check_rules(g: Graph, config: QuantConfig, origin: str) -> None:

@@ -9,7 +9,7 @@ from hwsim.graph import ops as O
 from hwsim.graph.onnx_ops import _one, attrs, conv_attrs, converter
 from hwsim.graph.onnx_values import (Act, Const, QConst, activation_spec, array_dtype, broadcast_param,
                                      format_of)
-from hwsim.graph.quant import QuantSpec
+from hwsim.graph.quant import FP32, QuantSpec
 
 INT32 = QuantSpec(format="int32", scale=(1.0,), zero_point=(0,))
 
@@ -83,11 +83,13 @@ def _runtime_op(ctx, node, op_cls, operands: list[int | str], out_dtype: str, ou
     :data:`QPARAM_INPUTS` of the node's type.
     """
     ins = [ctx.act(node.input[i]) if isinstance(i, int) else i for i in operands]
-    for i, t in zip(operands[:2], ins):
+    for t in ins[:2]:
         dtype = ctx.g.tensors[t].dtype
         fmt = format_of(dtype)
         if fmt is None or not fmt.startswith(("int", "uint")) or dtype == "int32":
             raise ctx.fail(node, f"input '{t}' has type {dtype}, expected an 8-bit (or narrower) integer type")
+        if ctx.g.tensors[t].quant == FP32:  # codes: their format (for pricing), no scale (values are codes)
+            ctx.g.set_quant(t, QuantSpec(format=fmt))
     w_shape = ctx.g.tensors[ins[1]].shape
     channels = w_shape[-1] if op_cls is O.MatMul else w_shape[0]
     given, params = [], []

@@ -232,3 +232,19 @@ def test_ms_qlinear_elementwise_runtime(tmp_path, op, n_in, kw):
         names += [f"x{i}", f"s{i}", f"z{i}"]
     feeds.update(ys=np.float32(rng.uniform(0.02, 0.05)), yz=np.uint8(rng.integers(0, 256)))
     _check_ort(tmp_path, [_ms_node(op, names + ["ys", "yz"], **kw)], feeds, {}, onnx.TensorProto.UINT8, ms=True)
+
+
+def test_quant_config_leaves_runtime_quantized_layers_alone(tmp_path):
+    """--weights / --activations do not round a run-time-quantized layer's codes or scales: the
+    model's own quantization is what it computes with (the estimate still prices its codes)."""
+    from hwsim.graph.annotate import quantize_graph
+
+    rng = np.random.default_rng(11)
+    feeds = {"x": _codes(rng, np.uint8, (1, 2, 5, 5)), "x_scale": np.float32(0.0137), "x_zero_point": np.uint8(131),
+             "w": _codes(rng, np.uint8, (3, 2, 3, 3)), "w_scale": _scale(rng, (3,)),
+             "w_zero_point": _codes(rng, np.uint8, (3,)), "y_scale": np.float32(0.113), "y_zero_point": np.uint8(5)}
+    feeds = {k: np.asarray(v) for k, v in feeds.items()}
+    want = _check(tmp_path, helper.make_node("QLinearConv", list(feeds), ["y"]), feeds, np.uint8, ort_too=False)
+    graph = quantize_graph(load_onnx(tmp_path / "m.onnx", {}), weights="int4", activations="int8")
+    assert graph.tensors["w"].quant.format == "uint8" and graph.tensors["x_scale"].quant.format == "fp32"
+    np.testing.assert_array_equal(run(graph, feeds).outputs["y"], want)
