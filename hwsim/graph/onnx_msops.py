@@ -167,3 +167,80 @@ def _dynamic_quantize_lstm(ctx, node):
     packed = _one(ctx, node, O.DynamicQuantizeLSTM, ins, out=p + "packed", direction=direction, hidden=hidden,
                   activations=acts, clip=None if clip is None else float(clip), extras=tuple(extras))
     _unpack(ctx, node, packed, seq, 0, 2)
+
+
+# ------------------------------------------------------------------ QAttention
+@converter("com.microsoft.QAttention")
+def _qattention(ctx, node):
+    """QAttention as the standard nodes of onnxruntime's kernel: the QKV projection as MatMulInteger
+    (input and weight codes, their zero points), times ``input_scale * weight_scale``, plus the bias;
+    then per head ``softmax(Q K^T * scale + mask) V`` in float32 (mask: a raw 2-D / 3-D key mask,
+    0 -> ``mask_filter_value``; ``unidirectional``: the causal mask). Past / present, rotary and
+    other mask_index forms are refused naming the node."""
+    from hwsim.graph.onnx_qlinear import _expand, _mk
+
+    a = attrs(node)
+    heads = int(a["num_heads"])
+    batch, seq, _ = ctx.shape(node.input[0])
+    hidden3 = ctx.shape(node.input[1])[1]
+    if hidden3 % (3 * heads):
+        raise ctx.fail(node, f"weight has {hidden3} columns, not 3 x num_heads ({heads}) x head size")
+    if a.get("do_rotary", 0) or a.get("past_present_share_buffer", 0):
+        raise ctx.fail(node, "do_rotary / past_present_share_buffer (hwsim runs the plain attention)")
+    if ctx.input(node, 8) or (len(node.output) > 1 and node.output[1]):
+        raise ctx.fail(node, "past / present (the key-value cache inputs and outputs)")
+    hd = hidden3 // (3 * heads)
+    p = (node.name or node.output[0]) + "."
+    c = lambda name, v: ctx.values.__setitem__(p + name, Const(np.asarray(v))) or p + name  # noqa: E731
+    zp = [n or "" for n in (ctx.input(node, 6), ctx.input(node, 7))]
+    mm_ins = [node.input[0], node.input[1]] + (zp if any(zp) else [])
+    nodes = [_mk("MatMulInteger", mm_ins, [p + "acc"]), _mk("Cast", [p + "acc"], [p + "accf"], to=1),
+             _mk("Mul", [node.input[3], node.input[4]], [p + "s"]), _mk("Mul", [p + "accf", p + "s"], [p + "y0"]),
+             _mk("Add", [p + "y0", node.input[2]], [p + "qkv"]),
+             _mk("Reshape", [p + "qkv", c("qkv_shape", np.array([batch, seq, 3, heads, hd], np.int64))], [p + "r"]),
+             _mk("Transpose", [p + "r"], [p + "t"], perm=[2, 0, 3, 1, 4])]
+    for i, part in enumerate("qkv"):
+        nodes += [_mk("Slice", [p + "t", c(f"{part}0", np.array([i], np.int64)), c(f"{part}1", np.array([i + 1], np.int64)),
+                                c("axis0", np.array([0], np.int64))], [p + part + "5"]),
+                  _mk("Squeeze", [p + part + "5", c("axes0", np.array([0], np.int64))], [p + part])]
+    scale = float(a.get("scale", 0.0)) or 1.0 / math.sqrt(hd)
+    nodes += [_mk("Transpose", [p + "k"], [p + "kt"], perm=[0, 1, 3, 2]),
+              _mk("MatMul", [p + "q", p + "kt"], [p + "qk"]),
+              _mk("Mul", [p + "qk", c("scale", np.float32(scale))], [p + "scores"])]
+    scores = p + "scores"
+    mask = _attention_mask(ctx, node, a, c, nodes, batch, seq)
+    if mask is not None:
+        nodes.append(_mk("Add", [scores, mask], [p + "masked"]))
+        scores = p + "masked"
+    nodes += [_mk("Softmax", [scores], [p + "probs"], axis=-1), _mk("MatMul", [p + "probs", p + "v"], [p + "ctx"]),
+              _mk("Transpose", [p + "ctx"], [p + "ctx_t"], perm=[0, 2, 1, 3]),
+              _mk("Reshape", [p + "ctx_t", c("out_shape", np.array([batch, seq, heads * hd], np.int64))],
+                  [node.output[0]])]
+    _expand(ctx, node, nodes)
+
+
+def _attention_mask(ctx, node, a: dict, c, nodes: list, batch: int, seq: int) -> str | None:
+    """Append the nodes of the additive mask (``mask_filter_value`` where masked, 0 elsewhere,
+    broadcast over heads) and return its name; None without a mask."""
+    from hwsim.graph.onnx_qlinear import _mk
+
+    p = (node.name or node.output[0]) + "."
+    fill = np.float32(a.get("mask_filter_value", -10000.0))
+    parts = []
+    if ctx.input(node, 5):
+        shape = ctx.shape(node.input[5])
+        if shape not in ((batch, seq), (batch, seq, seq)):
+            raise ctx.fail(node, f"mask_index of shape {shape}; hwsim takes a raw key mask ({batch}, {seq}) or "
+                                 f"({batch}, {seq}, {seq}) (not key lengths or start positions)")
+        target = [batch, 1, 1, seq] if len(shape) == 2 else [batch, 1, seq, seq]
+        nodes += [_mk("Greater", [node.input[5], c("zero", np.int32(0))], [p + "keep"]),
+                  _mk("Where", [p + "keep", c("pass", np.float32(0)), c("fill", fill)], [p + "m"]),
+                  _mk("Reshape", [p + "m", c("m_shape", np.array(target, np.int64))], [p + "mask_key"])]
+        parts.append(p + "mask_key")
+    if a.get("unidirectional", 0):
+        causal = np.where(np.arange(seq)[None, :] > np.arange(seq)[:, None], fill, np.float32(0)).astype(np.float32)
+        parts.append(c("causal", causal))
+    if len(parts) == 2:  # a position masked twice holds the fill value once, as onnxruntime writes it
+        nodes.append(_mk("Min", parts, [p + "mask"]))
+        return p + "mask"
+    return parts[0] if parts else None

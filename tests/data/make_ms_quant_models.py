@@ -8,6 +8,9 @@ model built below and goes through one of onnxruntime's own quantizers:
 - ``lstm_qdynamic.onnx``: an embedding, a bidirectional LSTM and a MatMul through ``quantize_dynamic``
   (the text2tashkeel shape) -> ``DynamicQuantizeLSTM`` with int8 weights, per-tensor scales.
 - ``lstm_qdynamic_pc.onnx``: the same LSTM with ``per_channel=True`` (per-gate-row weight scales).
+- ``attention_qdynamic.onnx``: onnxruntime's com.microsoft Attention (4 heads, hidden 32, a raw key
+  mask input) between two MatMuls through ``quantize_dynamic`` -> ``QAttention``.
+- ``attention_causal_qdynamic.onnx``: the same with ``unidirectional=1`` and no mask, per-channel weights.
 """
 
 from __future__ import annotations
@@ -72,6 +75,29 @@ def lstm_float() -> onnx.ModelProto:
                   [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", classes])], inits)
 
 
+def attention_float(causal: bool) -> onnx.ModelProto:
+    """x (batch, seq, 32) -> Attention (4 heads; mask (batch, seq) int32 unless causal) -> MatMul (32 -> 16)."""
+    rng = np.random.default_rng(9)
+    d, heads = 32, 4
+    inits = [numpy_helper.from_array((rng.standard_normal((d, 3 * d)) * 0.3).astype(np.float32), "qkv_w"),
+             numpy_helper.from_array((rng.standard_normal(3 * d) * 0.1).astype(np.float32), "qkv_b"),
+             numpy_helper.from_array((rng.standard_normal((d, 16)) * 0.3).astype(np.float32), "out_w")]
+    ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", d])]
+    attn_in = ["x", "qkv_w", "qkv_b"]
+    if not causal:
+        ins.append(helper.make_tensor_value_info("mask", TensorProto.INT32, ["batch", "seq"]))
+        attn_in.append("mask")
+    nodes = [helper.make_node("Attention", attn_in, ["a"], domain="com.microsoft", num_heads=heads,
+                              unidirectional=int(causal)),
+             helper.make_node("MatMul", ["a", "out_w"], ["y"])]
+    graph = helper.make_graph(nodes, "g", ins, [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", 16])],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                              producer_name="hwsim-tests")
+    model.ir_version = 9
+    return model
+
+
 def _qdynamic(model: onnx.ModelProto, **kw) -> onnx.ModelProto:
     from onnxruntime.quantization import quantize_dynamic
 
@@ -87,6 +113,8 @@ MODELS = {
     "mlp_nbits4_sym": lambda: _nbits(mlp_float(2), symmetric=True),
     "lstm_qdynamic": lambda: _qdynamic(lstm_float()),
     "lstm_qdynamic_pc": lambda: _qdynamic(lstm_float(), per_channel=True),
+    "attention_qdynamic": lambda: _qdynamic(attention_float(False)),
+    "attention_causal_qdynamic": lambda: _qdynamic(attention_float(True), per_channel=True),
 }
 
 

@@ -96,7 +96,8 @@ def _data_script():
     return mod
 
 
-@pytest.mark.parametrize("name", ["mlp_nbits4", "mlp_nbits4_sym", "lstm_qdynamic", "lstm_qdynamic_pc"])
+@pytest.mark.parametrize("name", ["mlp_nbits4", "mlp_nbits4_sym", "lstm_qdynamic", "lstm_qdynamic_pc", "attention_qdynamic",
+                                  "attention_causal_qdynamic"])
 def test_committed_model_is_what_the_script_builds(name):
     assert (DATA / f"{name}.onnx").read_bytes() == _data_script().MODELS[name]().SerializeToString()
 
@@ -283,3 +284,40 @@ def test_dynamic_quantize_lstm_estimate_prices_int8_weights(tmp_path, capsys):
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if "dynamic_quantize_lstm" in line)
     assert "x int8" in row
+
+
+# ------------------------------------------------------------------ QAttention
+@pytest.mark.parametrize("name", ["attention_qdynamic", "attention_causal_qdynamic"])
+def test_quantize_dynamic_attention_matches_onnxruntime(name):
+    """quantize_dynamic's QAttention (per-tensor weights with a raw key mask; per-column weights,
+    causal): within 1e-6 of the output range (mostly bit-exact: the next DynamicQuantizeLinear
+    absorbs the float32 attention's order); MACs = QKV + Q K^T + P V + the head."""
+    path = DATA / f"{name}.onnx"
+    for seed, (batch, seq) in enumerate([(1, 6), (2, 5), (3, 7)]):
+        rng = np.random.default_rng(seed)
+        feeds = {"x": rng.standard_normal((batch, seq, 32)).astype(np.float32)}
+        if "causal" not in name:
+            feeds["mask"] = np.ones((batch, seq), np.int32)
+            feeds["mask"][seed % batch, seq - 1 - seed:] = 0
+        g = load_onnx(path, {k: v.shape for k, v in feeds.items()})
+        assert g.total_macs == batch * seq * (32 * 96 + 2 * seq * 32 + 32 * 16)
+        want = _ort_run(path, feeds)[0]
+        got = run(g, feeds, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"]
+        assert np.max(np.abs(got - want)) <= 1e-6 * np.ptp(want)
+
+
+@pytest.mark.parametrize("what", ["past", "key lengths"])
+def test_qattention_forms_hwsim_does_not_run_are_refused(tmp_path, what):
+    m = onnx.load(DATA / "attention_qdynamic.onnx")
+    node = next(n for n in m.graph.node if n.op_type == "QAttention")
+    node.name = "qa"
+    if what == "past":
+        node.input[8] = "past"
+        m.graph.input.append(helper.make_tensor_value_info("past", TensorProto.FLOAT, [2, 1, 4, 3, 8]))
+        match = "past / present"
+    else:
+        m.graph.input[1].CopyFrom(helper.make_tensor_value_info("mask", TensorProto.INT32, ["batch"]))
+        match = "not key lengths"
+    onnx.save(m, tmp_path / "m.onnx")
+    with pytest.raises(UnsupportedOpError, match=f"QAttention \\(node 'qa'\\): .*{match}"):
+        load_onnx(tmp_path / "m.onnx", {"batch": 1, "seq": 6})
