@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwsim.commands.common import check_output, write_error
+from hwsim.commands.common import check_output, positive_int, write_error
 
 
 def add_parsers(sub) -> None:
@@ -20,8 +20,10 @@ def add_parsers(sub) -> None:
                                                           "networks (resnet18, mobilenet_v2, minilm-l6 in fp32 and int8)")
     p.add_argument("--seconds", type=float, default=0.5, help="--host: seconds of copy timings per memory level "
                                                               "(default 0.5)")
-    p.add_argument("--runs", type=int, default=20, help="--host: profiled onnxruntime runs per microbenchmark "
-                                                        "(networks: half; default 20)")
+    p.add_argument("--runs", type=positive_int, default=20, help="--host: profiled onnxruntime runs per microbenchmark "
+                                                        "and round (networks: half; default 20)")
+    p.add_argument("--rounds", type=positive_int, default=2, help="--host: rounds over all workloads, spread in time; "
+                                                          "per-node minima over all of them (default 2)")
     p.add_argument("--out", required=True, metavar="FITTED.yaml", help="where to write the fitted target")
     p.add_argument("--holdout", type=float, default=0.3, help="fraction of records kept out of the fit (default 0.3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/held-out split")
@@ -112,7 +114,7 @@ def run_host(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise ConfigError(f"--models: ONNX file {path!r} not found")
         models.append((path, shapes))
-    c = calibrate_host(args.out, models, zoo=not args.no_zoo, seconds=args.seconds, runs=args.runs,
+    c = calibrate_host(args.out, models, zoo=not args.no_zoo, seconds=args.seconds, runs=args.runs, rounds=args.rounds,
                        progress=lambda line: print(line, file=sys.stderr))
     try:
         with open(args.out, "w") as f:

@@ -209,7 +209,8 @@ def _fitted_target(base: Target, m: _Model, theta, cap_w, source: str, energy: b
 
 
 def calibrate(target: str | Path | Target, measurements: str | Path, holdout: float = 0.3, seed: int = 0,
-              source: str | None = None, records: tuple[Measurement, ...] | None = None) -> Calibration:
+              source: str | None = None, records: tuple[Measurement, ...] | None = None,
+              fixed: dict[str, float] | None = None) -> Calibration:
     """Fit ``target`` to the records of ``measurements``; validate on the training and held-out parts.
 
     Parameters
@@ -224,6 +225,9 @@ def calibrate(target: str | Path | Target, measurements: str | Path, holdout: fl
         How the fitted fields cite the measurements (default: the file name).
     records : tuple of Measurement, optional
         Fit these records instead of the file's (the file still sets the folder of model paths).
+    fixed : dict, optional
+        Parameters held at these values (names as in :attr:`Calibration.parameters`, e.g.
+        ``{"layer_overhead_s": 7e-6}`` when a microbenchmark measured it directly).
 
     Returns
     -------
@@ -241,6 +245,12 @@ def calibrate(target: str | Path | Target, measurements: str | Path, holdout: fl
     caps = [r.conditions.power_limit_w for r in records if r.conditions.power_limit_w]
     cap_w = max(caps) if caps else None
     m = _Model(base, work, pairs, len(train), cap_w)
+    for name, value in (fixed or {}).items():
+        if name not in m.names:
+            raise ConfigError(f"fixed parameter {name!r} is not one of {', '.join(m.names)}")
+        i = m.names.index(name)
+        m.lo[i], m.hi[i] = np.log(value) - 1e-9, np.log(value) + 1e-9
+        m.x0[i] = np.log(value)
     lat = np.array([r.latency_s for r in train])
     has_e = np.array([r.energy_j is not None and r.conditions.energy_scope == base.energy_scope for r in train])
     en = np.array([r.energy_j if h else 1.0 for r, h in zip(train, has_e)])

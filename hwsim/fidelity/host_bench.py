@@ -180,8 +180,14 @@ def onnx_network(path: str, shapes: dict[str, int], ref: str) -> Bench:
 
     model = onnx.load(path)
     tag = "-".join(f"{k}{v}" for k, v in shapes.items())
-    return Bench(f"onnx-{Path(path).stem}" + (f"-{tag}" if tag else ""), "network", "onnx", ref, "fp32", "fp32",
+    ops = {n.op_type for n in model.graph.node}
+    fmt = "int8" if ops & _INTEGER_OPS or any(o.startswith("QLinear") for o in ops) else "fp32"
+    return Bench(f"onnx-{Path(path).stem}" + (f"-{tag}" if tag else ""), "network", "onnx", ref, fmt, fmt,
                  model, "onnxruntime, ONNX file as given", formats_from_file=True, shapes=tuple(shapes.items()))
+
+
+#: ONNX ops that mark a file as quantized (its records then say int8; the file's own formats are priced)
+_INTEGER_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"}
 
 
 def record(b: Bench, t: Timing, threads: int, device: str) -> dict:

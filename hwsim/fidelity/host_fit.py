@@ -4,7 +4,8 @@ Two steps, each reading only microbenchmark records (:mod:`hwsim.fidelity.host_b
 
 1. The shared least-squares fit (:func:`hwsim.fidelity.calibrate.calibrate`) on the GEMM and
    elementwise records: each format pair's efficiency against its best measured rate, the bandwidth
-   of every memory level, the elementwise rate and the per-node overhead.
+   of every memory level and the elementwise rate; the per-node overhead is held at its direct
+   measurement (a chain of tiny ReLUs).
 2. Per pair, the efficiency of dense and of depthwise convolutions (``conv_efficiency``,
    ``depthwise_efficiency``): onnxruntime runs them through other kernels than its GEMMs (im2col,
    NCHWc, unfused dequantization), so they get their own measured fraction. Each convolution record
@@ -58,10 +59,14 @@ def _with_rates(target: Target, update: dict[tuple[str, str], dict]) -> Target:
 
 
 def fit_host(base: Target, records: list[Measurement], path: Path, seed: int = 0) -> Target:
-    """The host target fitted to the microbenchmark ``records`` (of the file ``path``)."""
+    """The host target fitted to the microbenchmark ``records`` (of the file ``path``).
+
+    ``base.layer_overhead_s`` is held fixed: it is measured directly (a chain of tiny nodes), and a
+    free overhead trades off against the rates of the small GEMMs."""
     shared = tuple(r for r in records if r.kind != "conv2d")
     fitted = calibrate(base, path, holdout=0.0, seed=seed, records=shared,
-                       source=f"{path.name} (GEMM and elementwise microbenchmarks)").target
+                       source=f"{path.name} (GEMM and elementwise microbenchmarks)",
+                       fixed={"layer_overhead_s": base.layer_overhead_s}).target
     pairs = [(r.activation, r.weight) for r in fitted.compute.rates]
     flat = _with_rates(fitted, {p: {"conv_efficiency": 1.0, "depthwise_efficiency": 1.0} for p in pairs})
     update: dict[tuple[str, str], dict] = {}

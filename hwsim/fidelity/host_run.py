@@ -20,6 +20,7 @@ from typing import Callable
 from hwsim.fidelity.host import HostFacts, host_target, measure_host, physical_cores
 from hwsim.fidelity.host_bench import CHAIN, micro_benches, onnx_network, record, time_bench, zoo_networks
 from hwsim.fidelity.host_fit import fit_host
+from hwsim.fidelity.host_timing import merge
 from hwsim.fidelity.records import Measurement
 from hwsim.fidelity.validate import Validation, validate
 from hwsim.targets.schema import Target
@@ -52,13 +53,31 @@ def _device() -> str:
     return "host CPU"
 
 
-def _timed(benches, threads: int, runs: int, device: str, progress) -> list[dict]:
+def _timed(benches, threads: int, runs: int, rounds: int, device: str, progress) -> list[dict]:
+    """Records of ``benches``, each timed in ``rounds`` rounds of ``runs`` runs (merged per node)."""
+    got: dict = {}
+    for i in range(rounds):
+        for b in benches:
+            got[b.id] = merge(got.get(b.id), time_bench(b, threads, runs))
+            t = got[b.id]
+            progress(f"[{i + 1}/{rounds}] {b.id}: {t.latency_s * 1e3:.3f} ms (whole runs: min "
+                     f"{t.run_min_s * 1e3:.3f}, median {t.run_median_s * 1e3:.3f} ms)")
+    return [record(b, got[b.id], threads, device) for b in benches]
+
+
+def _priceable(recs: list[dict], folder: Path, target: Target) -> list[dict]:
+    """Records hwsim cannot price (an op it does not support) keep their timing with ``model: null``
+    and the reason in ``library``; validate lists them as not predicted."""
+    from hwsim.errors import HwsimError
+    from hwsim.fidelity.validate import predict
+
     out = []
-    for b in benches:
-        t = time_bench(b, threads, runs)
-        out.append(record(b, t, threads, device))
-        progress(f"{b.id}: {t.latency_s * 1e3:.3f} ms (whole runs: min {t.run_min_s * 1e3:.3f}, "
-                 f"median {t.run_median_s * 1e3:.3f} ms)")
+    for r in recs:
+        try:
+            predict(Measurement.model_validate(r), target, folder)
+        except HwsimError as exc:
+            r = {**r, "model": None, "library": f"{r['library']}; hwsim cannot price {r['model']}: {str(exc)[:200]}"}
+        out.append(r)
     return out
 
 
@@ -67,7 +86,7 @@ def _write_jsonl(path: Path, recs: list[dict]) -> None:
 
 
 def calibrate_host(out: str | Path, models: list[tuple[str, dict[str, int]]] = (), zoo: bool = True,
-                   seconds: float = 0.5, runs: int = 20, progress: Callable[[str], None] = lambda s: None
+                   seconds: float = 0.5, runs: int = 20, rounds: int = 2, progress: Callable[[str], None] = lambda s: None
                    ) -> HostCalibration:
     """Measure this machine, fit ``out`` (a target YAML path) on microbenchmarks, validate on networks.
 
@@ -83,22 +102,29 @@ def calibrate_host(out: str | Path, models: list[tuple[str, dict[str, int]]] = (
     seconds : float
         Seconds of copy timings per memory level.
     runs : int
-        Profiled onnxruntime runs per workload (networks take half, at least 5).
+        Profiled onnxruntime runs per workload and round (networks take half, at least 5).
+    rounds : int
+        Rounds over all workloads; each workload's per-node minima are taken over every round.
     progress : callable
         Called with one line per measured workload.
     """
     out = Path(out)
     date = time.strftime("%Y-%m-%d", time.gmtime())
+    threads, device = physical_cores(), _device()
+    nets = []
+    for path, shapes in models:  # refuse a model onnxruntime cannot run before minutes of measuring
+        ref = os.path.relpath(Path(path).resolve(), out.parent.resolve())
+        nets.append(onnx_network(path, shapes, ref))
+        time_bench(nets[-1], threads, runs=1)
     load0 = os.getloadavg()[0]
     facts = measure_host(seconds)
-    threads, device = physical_cores(), _device()
     micro_dir = f"{out.stem}-micro"
     benches = micro_benches(micro_dir)
     (out.parent / micro_dir).mkdir(exist_ok=True)
     for b in benches:
         if b.file:
             (out.parent / b.file).write_bytes(b.onnx.SerializeToString())
-    micro = _timed(benches, threads, runs, device, progress)
+    micro = _timed(benches, threads, runs, rounds, device, progress)
     micro_path = out.parent / f"{out.stem}-micro.jsonl"
     _write_jsonl(micro_path, micro)
     rates: dict = {}
@@ -111,11 +137,8 @@ def calibrate_host(out: str | Path, models: list[tuple[str, dict[str, int]]] = (
     micro_recs = [Measurement.model_validate(r) for r in micro]
     fitted = fit_host(base, micro_recs, micro_path)
 
-    nets = zoo_networks() if zoo else []
-    for path, shapes in models:
-        ref = os.path.relpath(Path(path).resolve(), out.parent.resolve())
-        nets.append(onnx_network(path, shapes, ref))
-    net_recs = _timed(nets, threads, max(5, runs // 2), device, progress)
+    nets = (zoo_networks() if zoo else []) + nets
+    net_recs = _priceable(_timed(nets, threads, max(5, runs // 2), rounds, device, progress), out.parent, fitted)
     net_path = out.with_suffix(".jsonl")
     _write_jsonl(net_path, net_recs)
     fitted = Target.model_validate({**fitted.model_dump(), "validation": {

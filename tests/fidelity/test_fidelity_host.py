@@ -13,7 +13,7 @@ from hwsim.cli import main
 from hwsim.fidelity.host import cache_sizes, copy_bandwidth, host_target, physical_cores
 from hwsim.fidelity.host_bench import _relu_chain, _stream_op
 from hwsim.fidelity.host_fit import fit_host
-from hwsim.fidelity.host_timing import _per_run, random_feeds, session, time_model
+from hwsim.fidelity.host_timing import Timing, _per_run, merge, random_feeds, session, time_model
 from hwsim.fidelity.records import Measurement, load_measurements
 from hwsim.fidelity.validate import predict, validate
 from hwsim.targets import load_target
@@ -41,6 +41,13 @@ def test_per_run_splits_kernels_by_run():
     assert [sorted(k) for k in kernels] == [["a_kernel_time", "b_kernel_time"]] * 2
     assert [k["a_kernel_time"] for k in kernels] == pytest.approx([60e-6, 30e-6])
     assert [k["b_kernel_time"] for k in kernels] == pytest.approx([20e-6, 5e-6])
+
+
+def test_merge_takes_each_nodes_minimum_over_rounds():
+    a = Timing(0.0, 5.0, 6.0, 3, 2, node_min_s=(("a", 1.0), ("b", 3.0)), gap_min_s=0.5)
+    b = Timing(0.0, 4.0, 9.0, 5, 2, node_min_s=(("a", 2.0), ("b", 1.0)), gap_min_s=0.25)
+    m = merge(merge(None, a), b)
+    assert m.latency_s == 1.0 + 1.0 + 0.25 and m.run_min_s == 4.0 and m.runs == 8 and m.run_median_s == 9.0
 
 
 def test_time_model_per_node_minimum_is_at_most_the_fastest_run():
@@ -91,14 +98,15 @@ def _synthetic_records(truth: Target, tmp_path) -> list[Measurement]:
 
 
 def test_fit_recovers_a_known_host(tmp_path):
-    """Records priced by a known target; the fit, started from all-1 efficiencies and a 3x wrong
-    overhead, recovers the efficiencies of each op class and predicts every record within 3%."""
+    """Records priced by a known target; the fit, started from all-1 efficiencies, a 2x wrong
+    elementwise rate and the directly measured per-node overhead, recovers the efficiencies of each
+    op class and predicts every record within 3%."""
     truth = _truth(tmp_path)
     recs = _synthetic_records(truth, tmp_path)
     d = truth.model_dump()
     for r in d["compute"]["rates"]:
         r.update(efficiency=1.0, conv_efficiency=None, depthwise_efficiency=None)
-    d["layer_overhead_s"] = 15e-6
+    d["compute"]["elementwise_ops_per_cycle"] = 8.0
     fitted = fit_host(Target.model_validate(d), recs, tmp_path / "micro.jsonl")
     got = {(r.activation, r.weight): r for r in fitted.compute.rates}
     assert got[("fp32", "fp32")].efficiency == pytest.approx(0.8, rel=0.05)
@@ -106,7 +114,8 @@ def test_fit_recovers_a_known_host(tmp_path):
     assert got[("fp32", "fp32")].conv_efficiency == pytest.approx(0.6, rel=0.05)
     assert got[("fp32", "fp32")].depthwise_efficiency == pytest.approx(0.1, rel=0.05)
     assert got[("int8", "int8")].conv_efficiency == pytest.approx(0.3, rel=0.05)
-    assert fitted.layer_overhead_s == pytest.approx(5e-6, rel=0.1)
+    assert fitted.compute.elementwise_ops_per_cycle == pytest.approx(4.0, rel=0.05)
+    assert fitted.layer_overhead_s == pytest.approx(5e-6, rel=1e-6)  # held at its measurement
     errors = [abs(r.latency_error) for r in validate(fitted, [tmp_path / "micro.jsonl"]).rows]
     assert max(errors) < 0.03
     assert fitted.energy_scope is None and "uncalibrated" in fitted.memory[-1].source  # no energy was fitted
