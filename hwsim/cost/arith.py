@@ -149,9 +149,10 @@ def _float_accumulate(p: int, pe: int, acc) -> tuple[float, float]:
 def fx_accumulator_bits(act_format: str, weight_format: str) -> int:
     """Width of the fixed-point ("FX+12") accumulator for one MAC, bits.
 
-    Sec. 3.3 of van Baalen et al. sizes it as the product's fixed-point width plus 12 bits "to allow
-    for 2^12 = 4096 extreme products": "For INT8, this means a 15+12 = 27-bit accumulator, and for
-    e.g., FP8-E4, this would be INT37". A float product of ``p`` significand bits is placed over
+    van Baalen et al. (arXiv 2303.17951v2) size it as the product's fixed-point width plus 12 bits "to
+    allow for 2^12 = 4096 extreme products": "For INT8, this means a 15+12 = 27-bit accumulator, and for
+    e.g., FP8-E4, this would be INT37" (quoted from a literature note; tests/cost/test_cost_arith.py
+    PAPER_GATE_NUMBERS says where). A float product of ``p`` significand bits is placed over
     ``2^e`` positions (``e`` the operands' exponent bits) plus a sign: ``p + 2^e + 1``, which gives the
     paper's 25 + 12 = 37 for E4M3 x E4M3. The paper states only those two widths; E2, E3, E5 and mixed
     pairs follow the same form (unchecked).

@@ -21,8 +21,10 @@ def test_components_follow_app_b():
 #: are printed nowhere we could find (docs/fidelity.md, "Gate model"), so they are not in this table.
 PAPER_GATE_NUMBERS = [
     # (quantity, act, weight, accumulator, paper value, where)
-    ("fx_bits", "int8", "int8", "fx", 27, 'Sec. 3.3: "For INT8, this means a 15+12 = 27-bit accumulator"'),
-    ("fx_bits", "fp8_e4m3fn", "fp8_e4m3fn", "fx", 37, 'Sec. 3.3: "for e.g., FP8-E4, this would be INT37"'),
+    # the FX+12 sentence of arXiv 2303.17951v2 (REFERENCES.md: Sec. 3.3 / App. B), as quoted verbatim in a public
+    # literature note found by find_string "4096 extreme products" (the paper's own text is not stored here)
+    ("fx_bits", "int8", "int8", "fx", 27, '"For INT8, this means a 15+12 = 27-bit accumulator"'),
+    ("fx_bits", "fp8_e4m3fn", "fp8_e4m3fn", "fx", 37, '"and for e.g., FP8-E4, this would be INT37"'),
     ("ratio", "fp8_e4m3fn", "fp8_e4m3fn", "fp16", 1.53, "Sec. 3.3 / abstract: FP8-E4 + FP16 acc. 53% more than INT8 + FX"),
     ("ratio", "fp8_e4m3fn", "fp8_e4m3fn", "fp32", 2.83, "Sec. 3.3 / abstract: FP8-E4 + FP32 acc. 183% more than INT8 + FX"),
 ]
