@@ -50,15 +50,20 @@ def dominance(target: str, cache: str, choices: str = CHOICES) -> None:
     from hwsim.cost import estimate
     from hwsim.graph.annotate import QuantConfig
     from hwsim.solve import plan_from, tables
+    from hwsim.targets import load_target
 
     tb = tables(DIGITS, target, choices, "output_mse", CALIB, 32, cache)
     print(f"\n### {target}: choices `{choices}`\n")
     print("| baseline | energy (J) | held-out acc. | solved plan energy (J) | plan held-out acc. | plan layers |")
     print("|---|---|---|---|---|---|")
     for w in ("int8", "int4", "int2"):
-        cfg = QuantConfig.simple(w, "int8")
+        cfg = QuantConfig.simple(w, "int8", load_target(target).activation_scope)  # simulated as priced
         e = estimate(DIGITS, target, config=cfg, shapes={"batch": 1}).total.energy_j
         plan = plan_from(tb, {"energy_j": e})
+        if plan.status == "infeasible":  # the table's cheapest plan is above the baseline's energy
+            print(f"| uniform {w} | {e:.4g} | {accuracy(cfg):.4f} | infeasible (min reachable "
+                  f"{plan.budgets['energy_j'].min_reachable:.4g}) | - | - |")
+            continue
         print(f"| uniform {w} | {e:.4g} | {accuracy(cfg):.4f} | {plan.budgets['energy_j'].value:.4g} | "
               f"{accuracy(plan.config()):.4f} | {layers_text(plan)} |")
     return tb

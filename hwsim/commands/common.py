@@ -36,8 +36,11 @@ def add_model_args(p: argparse.ArgumentParser, quant: bool = True) -> None:
         p.add_argument("--activations", metavar="FMT", help="activation format for every layer, e.g. int8")
         p.add_argument("--config", metavar="Q.yaml", help="quant config YAML (defaults + per-layer overrides)")
         p.add_argument("--scope", metavar="SCOPE", help="which activations --activations (or the config's default) "
-                       "quantizes: all (default), mac_inputs (inputs of conv/linear/matmul), or op kinds, "
-                       "e.g. linear,matmul,softmax")
+                       "quantizes: mac_inputs (the activation inputs of conv/linear/matmul/LSTM; other tensors "
+                       "stay fp32), all (every activation, attention-mask arithmetic and softmax inputs "
+                       "included), or op kinds, e.g. linear,matmul,softmax. Default: the config's scope, else "
+                       "the target's activation_scope where a target prices the model (all for every bundled "
+                       "target), else mac_inputs")
 
 
 def add_inputs_arg(p: argparse.ArgumentParser) -> None:

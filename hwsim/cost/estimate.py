@@ -107,10 +107,10 @@ def _prepare(model, target, weights, activations, config, shapes, values=None,
     g = load_model(model, shapes, values)
     notes = []
     if weights or activations or config is not None:
-        g = quantize_graph(g, weights, activations, config, scope)
+        g = quantize_graph(g, weights, activations, config, scope, t.activation_scope)
     elif all(x.quant.is_float32 for x in g.tensors.values()):
         native = t.compute.rates[0]
-        g = quantize_graph(g, native.weight, native.activation, scope=scope)
+        g = quantize_graph(g, native.weight, native.activation, scope=scope, target_scope=t.activation_scope)
         notes.append(f"formats: {native.activation} activations x {native.weight} weights, the target's "
                      f"native pair (pass weights=/activations= to change)")
     return g, t, notes

@@ -17,12 +17,19 @@ A quant-config YAML::
         accumulator: int32
 
 Rules (documented because they are choices):
-- ``scope`` (top level; default ``all``) says which activations ``defaults.activations`` sets:
+- ``scope`` (top level) says which activations ``defaults.activations`` sets. Unset, it is the
+  target's ``activation_scope`` where a target prices the model (estimate, solve, validate, sweep;
+  ``all`` for every bundled target) and ``mac_inputs`` (:data:`DEFAULT_SCOPE`) where none does
+  (simulate, summary, export, compare); :func:`effective_scope` decides. Values: ``mac_inputs``
+  only the activation inputs of MAC ops (conv, linear, matmul, LSTM/GRU: what onnxruntime's
+  quantizers restricted to MatMul/Conv quantize; softmax inputs, attention masks, norms, residual
+  sums and the outputs of non-MAC ops that no MAC op reads stay fp32 and are priced at 4 bytes),
   ``all`` every activation-like tensor (graph inputs, every op output, KV caches: what an integer
-  engine that keeps every tensor in its integer format stores), ``mac_inputs`` only the
-  activation inputs of MAC ops (conv, linear, matmul, LSTM/GRU: onnxruntime's quantizers restricted
-  to MatMul/Conv; softmax inputs, attention masks and norms stay fp32), or a list of op kinds
-  (``[linear, matmul, softmax]``) whose activation inputs it sets. A per-layer ``activations``
+  engine that keeps every tensor in its integer format stores; on transformers this quantizes the
+  attention-mask arithmetic and the softmax input too, and accuracy collapses), or a list of op
+  kinds (``[linear, matmul, softmax]``) whose activation inputs it sets. Both ``mac_inputs`` and a
+  list follow an input back through value-preserving views (reshape, transpose, KV-cache
+  read/append) to the tensor that is stored. A per-layer ``activations``
   sets that layer's activation inputs. A tensor read by two layers with different formats keeps
   the one with more bits (the producer must write what the more precise reader needs).
 - Weights default to the format's ``weight_granularity``: per output channel (axis 0) for integer
@@ -46,6 +53,9 @@ from hwsim.errors import ConfigError, HwsimError, UnknownFormatError
 from hwsim.graph.ir import Graph
 from hwsim.graph.quant import Pruning, QuantSpec, canonical_format
 from hwsim.yamlio import parse_versioned, read_mapping, read_text
+
+SCOPES = ("all", "mac_inputs")
+DEFAULT_SCOPE = "mac_inputs"  # the one place the default scope is decided
 
 
 class LayerRule(BaseModel):
@@ -97,10 +107,12 @@ class QuantConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int = Field(1, description="This hwsim reads version 1.")
-    scope: Literal["all", "mac_inputs"] | tuple[str, ...] = Field(
-        "all", description="Which activations the default 'activations' format quantizes: 'all' (every "
-                           "activation), 'mac_inputs' (the activation inputs of MAC ops: conv, linear, matmul, "
-                           "LSTM/GRU...), or a list of op kinds whose activation inputs it quantizes, "
+    scope: Literal["all", "mac_inputs"] | tuple[str, ...] | None = Field(
+        None, description="Which activations the default 'activations' format quantizes: 'mac_inputs' "
+                           "(the activation inputs of MAC ops: conv, linear, matmul, LSTM/GRU...), "
+                           "'all' (every activation, attention-mask arithmetic and softmax inputs included), "
+                           "or a list of op kinds whose activation inputs it quantizes; unset: the target's "
+                           "activation_scope where a target prices the model, else 'mac_inputs'; "
                            "e.g. [linear, matmul, softmax].")
     defaults: LayerRule = Field(default_factory=LayerRule)
     layers: tuple[LayerRule, ...] = ()
@@ -124,7 +136,8 @@ class QuantConfig(BaseModel):
         return yaml.safe_dump(data, sort_keys=False)
 
     @classmethod
-    def simple(cls, weights: str | None, activations: str | None, scope="all") -> "QuantConfig":
+    def simple(cls, weights: str | None, activations: str | None, scope: str | tuple[str, ...] | None = None
+               ) -> "QuantConfig":
         try:
             return cls(defaults=LayerRule(weights=weights, activations=activations), scope=scope)
         except ValidationError as exc:
@@ -159,9 +172,11 @@ def _merge(rules: list[LayerRule]) -> dict:
     return out
 
 
-def apply_config(graph: Graph, config: QuantConfig, origin: str = "quant config") -> Graph:
+def apply_config(graph: Graph, config: QuantConfig, origin: str = "quant config",
+                 target_scope: str | None = None) -> Graph:
     """A copy of ``graph`` with formats and pruning set by ``config``; verified. ``origin`` (the
-    config's file) starts every error message."""
+    config's file) starts every error message; ``target_scope`` is the pricing target's
+    ``activation_scope`` (:func:`effective_scope`)."""
     from hwsim import formats
 
     g = graph.copy()
@@ -171,8 +186,9 @@ def apply_config(graph: Graph, config: QuantConfig, origin: str = "quant config"
     if fixed:
         g.notes.append("layers with run-time scales and zero points keep their model's quantization: "
                        + ", ".join(o.name for o in g.layers() if getattr(o, "runtime_quant", ())))
+    scope = effective_scope(config.scope, target_scope)
     if d.activations:
-        for name in scoped_activations(g, config.scope):
+        for name in scoped_activations(g, scope):
             if name not in fixed:
                 g.set_quant(name, QuantSpec(format=d.activations))
     act_claims: dict[str, str] = {}
@@ -200,7 +216,7 @@ def apply_config(graph: Graph, config: QuantConfig, origin: str = "quant config"
             if updates:
                 g.replace_op(op.model_copy(update=updates))
             own = _merge([r for r in config.layers if fnmatch.fnmatchcase(op.name, r.match)]).get("activations")
-            in_scope = config.scope in ("all", "mac_inputs") or op.op in config.scope
+            in_scope = scope in SCOPES or op.op in scope
             acts = own or (d.activations if in_scope else None)
             if acts:
                 for t in g.activation_inputs(op):
@@ -210,7 +226,8 @@ def apply_config(graph: Graph, config: QuantConfig, origin: str = "quant config"
                         fmt = prev
                     act_claims[t.name] = fmt
                     if not t.dtype.startswith(("int", "uint", "bool")):
-                        g.set_quant(t.name, QuantSpec(format=fmt))
+                        for name in stored_as(g, t.name):  # the layer's input is stored so at its source
+                            g.set_quant(name, QuantSpec(format=fmt))
     _set_biases(g)
     return g.verify()
 
@@ -260,7 +277,6 @@ def _set_biases(g: Graph) -> None:
         g.set_quant(op.inputs[slots[0]], QuantSpec(format="int32" if integer else "fp32"))
 
 
-SCOPES = ("all", "mac_inputs")
 
 
 def parse_scope(value) -> str | tuple[str, ...]:
@@ -278,12 +294,20 @@ def parse_scope(value) -> str | tuple[str, ...]:
     return kinds
 
 
+def effective_scope(scope: str | tuple[str, ...] | None, target_scope: str | None = None) -> str | tuple[str, ...]:
+    """The scope that applies: the one given (``--scope`` or the config's ``scope``), else the
+    pricing target's ``activation_scope``, else :data:`DEFAULT_SCOPE` (``mac_inputs``)."""
+    return scope or target_scope or DEFAULT_SCOPE
+
+
 def scoped_activations(g: Graph, scope: str | tuple[str, ...]) -> list[str]:
     """Names of the float activation tensors (graph inputs, op outputs, KV caches) a scope quantizes.
 
     ``all``: every one. ``mac_inputs``: those read as activation inputs by MAC ops (``is_compute``:
     conv, linear, matmul, LSTM, GRU...), as onnxruntime's quantizers restricted to MatMul/Conv do.
-    Op kinds: those read as activation inputs by ops of these kinds.
+    Op kinds: those read as activation inputs by ops of these kinds. Both follow such an input back
+    through value-preserving views (reshape, transpose, KV-cache read/append: ``_SAME_VALUE_VIEWS``)
+    to the tensor that is stored.
     """
     def floats(ts):
         return [t.name for t in ts if t.role in ("input", "activation", "kv_cache")
@@ -292,13 +316,35 @@ def scoped_activations(g: Graph, scope: str | tuple[str, ...]) -> list[str]:
     if scope == "all":
         return floats(g.tensors.values())
     picked = [op for op in g.ops() if (op.is_compute if scope == "mac_inputs" else op.op in scope)]
-    return list(dict.fromkeys(n for op in picked for n in floats(g.activation_inputs(op))))
+    return list(dict.fromkeys(s for op in picked for n in floats(g.activation_inputs(op)) for s in stored_as(g, n)))
+
+
+def stored_as(g: Graph, name: str) -> list[str]:
+    """``name`` and the float activations it is a value-preserving view of (``_SAME_VALUE_VIEWS``,
+    followed back to the tensor a layer writes): a format set on a view is set on these too."""
+    names = [name]
+    for n in names:  # grows while walked
+        p = g.producer(n)
+        if p is not None and g.op(p).op in _SAME_VALUE_VIEWS:
+            names += [t.name for t in g.activation_inputs(g.op(p)) if t.name not in names
+                      and not t.dtype.startswith(("int", "uint", "bool"))]
+    return names
+
+
+#: views that move values without changing them: the tensor they read holds the same values (the
+#: linear output a reshape/transpose hands to attention, the KV cache an append extends), so a
+#: quantized view is stored quantized at its source (same per-tensor range; a KV cache read by
+#: attention is kept in the activation format, not in fp32)
+_SAME_VALUE_VIEWS = frozenset({"reshape", "transpose", "flatten", "squeeze", "unsqueeze",
+                               "kv_cache_read", "kv_cache_append"})
 
 
 def quantize_graph(graph: Graph, weights: str | None = None, activations: str | None = None,
-                   config: QuantConfig | str | Path | None = None, scope: str | None = None) -> Graph:
+                   config: QuantConfig | str | Path | None = None, scope: str | None = None,
+                   target_scope: str | None = None) -> Graph:
     """Apply ``weights``/``activations`` or a config (not both) to a graph; ``scope``
-    replaces the config's scope of the default activation format."""
+    replaces the config's scope of the default activation format; ``target_scope`` (the pricing
+    target's ``activation_scope``) applies where neither sets one."""
     for option, value in (("weights", weights), ("activations", activations)):
         if value is not None and not str(value).strip():
             raise ConfigError(f"{option} is empty; give a format name such as int8 (or leave it out)", param=option)
@@ -313,10 +359,10 @@ def quantize_graph(graph: Graph, weights: str | None = None, activations: str | 
     if config is None:
         if not weights and not activations:
             return graph
-        config = QuantConfig.simple(weights, activations, scope or "all")
+        config = QuantConfig.simple(weights, activations, scope)
     elif not isinstance(config, QuantConfig):
         origin = str(config)
         config = QuantConfig.load(config)
     if scope is not None:
         config = config.model_copy(update={"scope": scope})
-    return apply_config(graph, config, origin)
+    return apply_config(graph, config, origin, target_scope)

@@ -141,7 +141,9 @@ def actual_totals(graph: Graph, target, config: QuantConfig, seed: int = 0) -> t
     """Totals of a plan from one whole-model estimate (the verification), and the report."""
     from hwsim.cost import estimate
 
-    g = apply_config(graph, config)
+    from hwsim.targets import load_target
+
+    g = apply_config(graph, config, target_scope=load_target(target).activation_scope)
     rep = estimate(g, target, seed=seed)
     bops = 0.0
     for name in solver_layers(g):

@@ -122,7 +122,9 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
             return plan.model_copy(update={"milp_s": milp_s, "estimate_s": estimate_s})
         picks = [costs.choices[c] for c in r.choice]
         t = time.perf_counter()
-        actual, rep = actual_totals(graph, target, cfg := plan_config(graph, costs.layers, picks, costs.default), seed)
+        cfg = plan_config(graph, costs.layers, picks, costs.default)
+        cfg = cfg.model_copy(update={"scope": _scope(target)})  # as priced, so a later simulate agrees
+        actual, rep = actual_totals(graph, target, cfg, seed)
         estimate_s += time.perf_counter() - t
         predicted = costs.totals(r.choice)
         missed = {k: actual[k] - budgets[k] for k in budgets if actual[k] > budgets[k] * (1 + 1e-9)}
@@ -137,6 +139,13 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
         plan = plan.model_copy(update={"status": "budget_missed"})
     return plan.model_copy(update={"solve_s": time.perf_counter() - t0, "milp_s": milp_s, "estimate_s": estimate_s,
                                    "notes": tuple(notes)})
+
+
+def _scope(target) -> str:
+    """The activation scope the plan is priced with: the target's (a plan config states it)."""
+    from hwsim.targets import load_target
+
+    return load_target(target).activation_scope
 
 
 def _check_usable(values: np.ndarray, tables: dict, costs: CostTable, metric: str) -> None:

@@ -44,16 +44,19 @@ def _remember(cache: dict, key, make):
     return cache[key]
 
 
-def _graph(job: Job, model: str, q) -> tuple:
-    """(quantized graph, its LayerCache), kept for the life of the worker process."""
+def _graph(job: Job, model: str, q, target_scope: str | None = None) -> tuple:
+    """(quantized graph, its LayerCache), kept for the life of the worker process; ``target_scope``
+    is the hardware point's ``activation_scope`` (applies where the quantization sets none)."""
     from hwsim.graph.annotate import quantize_graph
     from hwsim.graph.zoo import load_model
     from hwsim.sweep.layercache import LayerCache
 
     def make():
-        return quantize_graph(load_model(model), q.weights, q.activations, q.config), LayerCache()
+        return quantize_graph(load_model(model), q.weights, q.activations, q.config,
+                              target_scope=target_scope), LayerCache()
 
-    return _remember(_GRAPHS, (job.model_keys.get(model, model), q.label, job.model_keys.get(q.config)), make)
+    return _remember(_GRAPHS, (job.model_keys.get(model, model), q.label, job.model_keys.get(q.config),
+                               target_scope), make)
 
 
 def _target(job: Job, p: Point) -> tuple:
@@ -148,7 +151,7 @@ def evaluate(job: Job, p: Point) -> dict:
         if q.solve is not None:
             _solve_point(job, p, t, area, q, row)
             return row
-        graph, cache = _graph(job, p.model, q)
+        graph, cache = _graph(job, p.model, q, t.activation_scope)
         _fill(row, cache.report(graph, t, job.spec.seed, key), job)
         row.update(status="ok", accuracy_proxy=_uniform_accuracy(job, p.model, q) if job.spec.accuracy else None)
     except HwsimError as exc:

@@ -278,6 +278,13 @@ class Target(_Record):
                                         "a unit slip, e.g. GHz written as Hz).")
     static_power_w: float = Field(ge=0, description="Leakage and always-on power while running, W.")
     layer_overhead_s: float = Field(0.0, ge=0, description="Fixed time per layer (kernel launch, sync), s.")
+    activation_scope: Literal["all", "mac_inputs"] = Field(
+        "all", description="Which activations this target keeps in the activation format when neither a quant "
+                           "config nor the caller sets a scope (hwsim.graph.annotate, 'scope'): 'all' (default: "
+                           "an integer datapath that stores every tensor, pooling, norm and activation-function "
+                           "outputs included, in the activation format, as accelerators and full-integer "
+                           "runtimes such as TFLite do) or 'mac_inputs' (only what conv / linear / matmul read; "
+                           "the rest is stored fp32, as onnxruntime's QDQ models restricted to MatMul/Conv).")
     energy_scope: Literal["board", "chip", "core"] | None = Field(
         None, description="What the energy model covers: 'board' = the whole board or module with its memory "
                           "and static power (as NVML or a wall meter measures); 'chip' = the die, plus the "

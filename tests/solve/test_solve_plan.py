@@ -63,7 +63,9 @@ def test_pareto_front_is_monotone(digits_tables):
     e = [p.budgets["energy_j"].value for p in plans]
     obj = [p.objective for p in plans]
     assert all(b <= a + 1e-12 for a, b in zip(obj, obj[1:]))  # more energy never hurts
-    assert all(p.budgets["energy_j"].value <= p.budgets["energy_j"].limit for p in plans)
+    # met as the solver meets budgets, to a relative 1e-9: the cheapest point's limit is the table's
+    # sum, which the re-estimate can exceed by an ulp (summation order)
+    assert all(p.budgets["energy_j"].value <= p.budgets["energy_j"].limit * (1 + 1e-9) for p in plans)
     assert e[0] < e[-1]
 
 
