@@ -42,8 +42,7 @@ def _acc_bits(bits):
     return int(bits)
 
 
-def _bound(x):
-    return max(abs(int(x.min())), abs(int(x.max()))) if x.size else 0
+_bound = _ig.abs_bound
 
 
 def _matmul2d(a, b, bits, mode, pairwise):
@@ -55,11 +54,11 @@ def _matmul2d(a, b, bits, mode, pairwise):
         if mode == _ig.MODE_SATURATE and not safe:
             return _ig.loop_matmul(a, b, bits, mode, pairwise)
         out = _ig.pairwise_matmul(a, b)
-        return apply_overflow(out, bits, "wrap") if mode == _ig.MODE_WRAP else out
+        return apply_overflow(out, bits, "wrap") if mode == _ig.MODE_WRAP and not safe else out
     safe = k * _bound(a) * _bound(b) < 2 ** (bits - 1)
     if mode == _ig.MODE_SATURATE and not safe:
         return _ig.loop_matmul(a, b, bits, mode, pairwise)
-    if mode == _ig.MODE_SATURATE:
+    if mode == _ig.MODE_SATURATE or safe:  # no partial sum can overflow
         mode = _ig.MODE_NONE
     return _ig.exact_matmul(a, b, bits, wrap=mode == _ig.MODE_WRAP)
 

@@ -12,11 +12,9 @@ from hwsim.kernels.intgemm import MODE_SATURATE, MODE_WRAP, _accumulate, _wrap
 
 
 @njit(cache=True, parallel=True)
-def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, channels_last, out):
-    """Fill ``out`` (N*oh*ow, cg*kh*kw) from channels ``c0 .. c0+cg`` of ``x``.
-
-    Column order k = (c, kh, kw), or (kh, kw, c) with ``channels_last`` (MLAS's NHWC im2col).
-    ``ph``/``pw`` are the top/left pads; positions outside ``x`` read as ``fill``.
+def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
+    """Fill ``out`` (N*oh*ow, cg*kh*kw) from channels ``c0 .. c0+cg`` of ``x``, column order
+    k = (c, kh, kw). ``ph``/``pw`` are the top/left pads; positions outside ``x`` read as ``fill``.
     """
     n, _, h, w = x.shape
     for row in prange(n * oh * ow):
@@ -28,11 +26,33 @@ def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, channels_la
                 yy = y * sh - ph + i * dh
                 for j in range(kw):
                     xx = xo * sw - pw + j * dw
-                    col = (i * kw + j) * cg + c if channels_last else (c * kh + i) * kw + j
+                    col = (c * kh + i) * kw + j
                     if 0 <= yy < h and 0 <= xx < w:
                         out[row, col] = x[b, c0 + c, yy, xx]
                     else:
                         out[row, col] = fill
+
+
+@njit(cache=True, parallel=True)
+def _im2col_nhwc(xh, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
+    """Fill ``out`` (N*oh*ow, kh*kw*cg) from channels-last ``xh`` (N, H, W, cg): column order
+    (kh, kw, c), each kernel position one contiguous run of cg values (or ``fill``)."""
+    n, h, w, cg = xh.shape
+    for row in prange(n * oh * ow):
+        b = row // (oh * ow)
+        y = (row // ow) % oh
+        xo = row % ow
+        for i in range(kh):
+            yy = y * sh - ph + i * dh
+            for j in range(kw):
+                xx = xo * sw - pw + j * dw
+                base = (i * kw + j) * cg
+                if 0 <= yy < h and 0 <= xx < w:
+                    for c in range(cg):
+                        out[row, base + c] = xh[b, yy, xx, c]
+                else:
+                    for c in range(cg):
+                        out[row, base + c] = fill
 
 
 def im2col(x, c0, cg, kernel, stride, pads, dilation, out_hw, dtype=np.int64, fill=0, channels_last=False):
@@ -52,13 +72,19 @@ def im2col(x, c0, cg, kernel, stride, pads, dilation, out_hw, dtype=np.int64, fi
     fill : int or float
         Value of padded positions.
     channels_last : bool
-        Columns in (kh, kw, c) order instead of (c, kh, kw).
+        Columns in (kh, kw, c) order instead of (c, kh, kw) (MLAS's NHWC im2col).
     """
     n = x.shape[0]
     (kh, kw), (oh, ow) = kernel, out_hw
     out = np.empty((n * oh * ow, cg * kh * kw), dtype)
+    if channels_last:  # one channels-last copy of the group, then contiguous runs per kernel position
+        xh = np.empty((n,) + x.shape[2:] + (cg,), dtype)
+        xh[...] = x[:, c0:c0 + cg].transpose(0, 2, 3, 1)
+        _im2col_nhwc(xh, kh, kw, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], oh, ow,
+                     out.dtype.type(fill), out)
+        return out
     _im2col(x, c0, cg, kh, kw, stride[0], stride[1], pads[0], pads[1],
-            dilation[0], dilation[1], oh, ow, out.dtype.type(fill), channels_last, out)
+            dilation[0], dilation[1], oh, ow, out.dtype.type(fill), out)
     return out
 
 

@@ -196,10 +196,22 @@ def pairwise_matmul(a, b):
     an odd last k pairs with 0): the AVX2 kernel itself when ``a`` is in [0, 255] and ``b`` in
     [-128, 127] (what the instruction multiplies), else the exact product minus :func:`pair_excess`."""
     a, b = _native(a), _native(b)
-    if a.size and b.size and simdgemm.available() and 0 <= int(a.min()) and int(a.max()) <= 255 \
-            and -128 <= int(b.min()) and int(b.max()) <= 127:
+    if a.size and b.size and simdgemm.available() and _within(a, 0, 255) and _within(b, -128, 127):
         return simdgemm.maddubs(a.astype(np.uint8, copy=False), b.astype(np.int8, copy=False))
     return exact_matmul(a, b) - pair_excess(a, b)
+
+
+def _within(x, lo, hi) -> bool:
+    """True if every value of ``x`` is in [lo, hi] (from the dtype alone when it says so)."""
+    info = np.iinfo(x.dtype)
+    return (lo <= info.min and info.max <= hi) or (lo <= int(x.min()) and int(x.max()) <= hi)
+
+
+def abs_bound(x) -> int:
+    """A bound on |x|: the dtype's for 8-bit arrays (no pass over them), else the values' (0 if empty)."""
+    if x.dtype.itemsize == 1:
+        return max(-int(np.iinfo(x.dtype).min), int(np.iinfo(x.dtype).max))
+    return max(-int(x.min()), int(x.max())) if x.size else 0
 
 
 def pair_excess(a, b):
@@ -265,12 +277,12 @@ def exact_matmul(a, b, bits=64, wrap=False):
     out = np.zeros((m, n), np.int64)
     if out.size == 0 or k == 0:
         return out
-    a_min, a_max, b_min, b_max = int(a.min()), int(a.max()), int(b.min()), int(b.max())
-    ra, rb = max(-a_min, a_max), max(-b_min, b_max)
-    if simdgemm.fits(ra, rb) and simdgemm.available():
-        out = simdgemm.madd16(a, b, ra, rb)
-        return wrap_array(out, bits) if wrap else out
-    plan = plan_exact(a_min, a_max, b_min, b_max, k)
+    if simdgemm.available():
+        ra, rb = abs_bound(a), abs_bound(b)
+        if simdgemm.fits(ra, rb):
+            out = simdgemm.madd16(a, b, ra, rb)
+            return wrap_array(out, bits) if wrap else out
+    plan = plan_exact(int(a.min()), int(a.max()), int(b.min()), int(b.max()), k)
     mode = MODE_WRAP if wrap else MODE_NONE
     if plan is None:
         return loop_matmul(a, b, bits, mode, False)

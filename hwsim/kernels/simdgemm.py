@@ -167,12 +167,18 @@ def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
     for k0 in range(0, k, chunk):
         k1 = min(k0 + chunk, k)
         kq = -(-(k1 - k0) // group)
-        ap = np.empty((mp, group * kq), np.uint8 if saturate_pairs else np.int16)
+        adt = np.dtype(np.uint8 if saturate_pairs else np.int16)
+        if a.dtype == adt and a.shape == (mp, group * kq):  # already the packed layout (one chunk)
+            ap = a
+        else:
+            ap = np.empty((mp, group * kq), adt)
+            _pack_a(a, k0, k1, ap)
         bp = np.empty((npan, kq, group * NR), np.int8 if saturate_pairs else np.int16)
-        _pack_a(a, k0, k1, ap)
         _pack_b(b, k0, k1, group, bp)
         out = np.zeros((mp, NR * npan), np.int32)
         _gemm(ap.view(np.int32), bp, out, saturate_pairs)
+        if k1 == k:
+            return out[:m, :n].astype(np.int64) if k0 == 0 else total + out[:m, :n]
         total += out[:m, :n]
     return total
 

@@ -112,7 +112,11 @@ def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False):
     if not pairwise:
         return kernel_api.int_matmul(a - az, b - bz, bits, overflow)
     raw = kernel_api.int_matmul(a, b, bits, overflow, pairwise_int16=True)
-    corr = -bz * a.sum(-1, keepdims=True, dtype=np.int64) - az * b.sum(0, dtype=np.int64) + a.shape[-1] * az * bz
+    if not np.any(az) and not np.any(bz):
+        return raw
+    corr = -az * b.sum(0, dtype=np.int64) + a.shape[-1] * az * bz
+    if np.any(bz):  # row sums of the patches only when the weights have zero points
+        corr = corr - bz * a.sum(-1, keepdims=True, dtype=np.int64)
     return kernel_api.apply_overflow(raw + corr, bits, overflow)
 
 

@@ -1,0 +1,38 @@
+"""im2col (both column orders) against a plain-numpy loop over output positions."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim import kernel_api
+
+
+def _reference(x, kh, kw, stride, pads, dil, c0, cg, fill, channels_last):
+    n, _, h, w = x.shape
+    oh = (h + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (w + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // stride[1] + 1
+    xp = np.full((n, x.shape[1], h + pads[0] + pads[2], w + pads[1] + pads[3]), fill, x.dtype)
+    xp[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w] = x
+    out = np.empty((n, oh, ow, cg * kh * kw), x.dtype)
+    for y in range(oh):
+        for xo in range(ow):
+            patch = xp[:, c0:c0 + cg, y * stride[0]:y * stride[0] + dil[0] * (kh - 1) + 1:dil[0],
+                       xo * stride[1]:xo * stride[1] + dil[1] * (kw - 1) + 1:dil[1]]  # (n, cg, kh, kw)
+            out[:, y, xo] = (patch.transpose(0, 2, 3, 1) if channels_last else patch).reshape(n, -1)
+    return out
+
+
+@pytest.mark.nojit
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 6), h=st.integers(1, 7), w=st.integers(1, 7), k=st.integers(1, 3),
+       stride=st.integers(1, 2), pad=st.integers(0, 2), dil=st.integers(1, 2), channels_last=st.booleans(),
+       fill=st.integers(0, 255), seed=st.integers(0, 2**31))
+def test_im2col_matches_reference(n, c, h, w, k, stride, pad, dil, channels_last, fill, seed):
+    if h + 2 * pad < dil * (k - 1) + 1 or w + 2 * pad < dil * (k - 1) + 1:
+        return
+    x = np.random.default_rng(seed).integers(0, 256, (n, c, h, w)).astype(np.uint8)
+    c0, cg = (1, c - 1) if c > 1 else (0, c)
+    got = kernel_api.im2col(x, (k, k), (stride,) * 2, (pad,) * 4, (dil,) * 2, (c0, cg), np.uint8, fill, channels_last)
+    want = _reference(x, k, k, (stride,) * 2, (pad,) * 4, (dil,) * 2, c0, cg, fill, channels_last)
+    np.testing.assert_array_equal(got, want)
