@@ -125,10 +125,13 @@ def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int,
     The layer runs alone once per choice (its inputs and weights quantized, the rest float).
     Its descendants then run once for all choices, their inputs from the layer (its outputs, and
     its quantized inputs where descendants read them too) stacked along the batch axis, on the
-    model built for that many samples; else once per choice. Together they run what a run of the
-    layer and its descendants runs (exactly in the simulator; float32 descendants: see
-    :func:`_descendants`); outputs are compared with the whole model's float reference.
+    model built for that many samples; else once per choice. Activation scales are calibrated on
+    the whole model's float reference, as a run of the whole model does. Together they run what
+    a run of the layer and its descendants runs (exactly in the simulator; float32 descendants:
+    see :func:`_descendants`); outputs are compared with the whole model's float reference.
     """
+    from hwsim.sim.runner import FloatCache
+
     after = nx.descendants(g.nx, layer)
     one = subgraph(g, {layer}, f"{g.name}[{layer}]")
     op = g.op(layer)
@@ -136,11 +139,9 @@ def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int,
     one.outputs = list(dict.fromkeys(one.outputs + [t for t in op.outputs if t in read_after]
                                      + [t for t in op.inputs if t in read_after and t in one.inputs]))
     feed = boundary_values(one, ref)
-    firsts, one_ref = [], None
-    for ch in chs:
-        r = _run(apply_config(one, layer_config(layer, ch)), _where(layer, [ch]), feed, one_ref, seed)
-        one_ref = r.reference
-        firsts.append(r.output_values)
+    whole = FloatCache(values=ref, inputs={})  # the model's reference: no float run of the layer
+    firsts = [_run(apply_config(one, layer_config(layer, ch)), _where(layer, [ch]), feed, whole, seed).output_values
+              for ch in chs]
     outs = _descendants(g, layer, after, chs, firsts, ref, seed, stacked) if after else [{} for _ in chs]
     return [{n: {**f, **o}[n] for n in g.outputs if n in f or n in o} for f, o in zip(firsts, outs)]
 
