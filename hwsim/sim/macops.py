@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim import kernel_api
-from hwsim.sim import qspec
+from hwsim.sim import mlas_math, qspec
 from hwsim.sim.compute import _acc, _add_bias_int, _finish_int, _int_spec, _scales, _zp
 from hwsim.sim.qdq import dynamic_quantize
 from hwsim.sim.registry import register_exec
@@ -138,6 +138,10 @@ ACTIVATIONS = {"Sigmoid": _sigmoid, "Tanh": np.tanh, "Relu": lambda x: np.maximu
                "Softsign": lambda x: x / (1 + np.abs(x)), "Softplus": lambda x: np.logaddexp(0.0, x)}
 
 
+#: onnxruntime's float32 Sigmoid / Tanh, for the kernels hwsim reproduces
+ORT_ACTIVATIONS = {"Sigmoid": mlas_math.logistic, "Tanh": mlas_math.tanh}
+
+
 def _extras(op, xs, dirs, batch, hidden):
     got = dict(zip(op.extras, xs[3:]))
     h0 = got.get("initial_h", np.zeros((dirs, batch, hidden)))
@@ -167,26 +171,29 @@ def lstm_reference(op, xs) -> np.ndarray:
                       lambda t, d, h: x[t] @ wr[d, :, :isz].T + h @ wr[d, :, isz:].T)
 
 
-def lstm_cells(op, seq: int, batch: int, b, extras, gates, dtype=np.float64) -> np.ndarray:
+def lstm_cells(op, seq: int, batch: int, b, extras, gates, dtype=np.float64, activations=None) -> np.ndarray:
     """The LSTM recurrence (ONNX equations, gate order iofc) given ``gates(t, d, h)``, the
-    pre-activations of step ``t`` of direction ``d`` without bias; arithmetic in ``dtype``."""
+    pre-activations of step ``t`` of direction ``d`` without bias; arithmetic in ``dtype``, each gate
+    as ``f(clip(pre + peephole * c + bias))`` in onnxruntime's order; ``activations`` replaces
+    :data:`ACTIVATIONS` by name."""
+    acts = {**ACTIVATIONS, **(activations or {})}
     hsz, dirs = op.hidden, op.dirs
     h0, c0, peep = (np.asarray(v, dtype) for v in extras)
     b = np.asarray(b, dtype)
     clip = _clipper(op)
     out = np.zeros((seq + 2, dirs, batch, hsz), dtype)
     for d in range(dirs):
-        f, g, hf = (ACTIVATIONS[a] for a in op.activations[3 * d:3 * d + 3])
-        bias = b[d, :4 * hsz] + b[d, 4 * hsz:]
+        f, g, hf = (acts[a] for a in op.activations[3 * d:3 * d + 3])
+        bi, bo, bf, bc = np.split(b[d, :4 * hsz] + b[d, 4 * hsz:], 4)
         pi, po, pf = np.split(peep[d], 3)
         h, c = h0[d], c0[d]
         for t in _steps(op.direction, d, seq):
-            gi, go, gf, gc = np.split(np.asarray(gates(t, d, h), dtype) + bias, 4, axis=-1)
-            i = f(clip(gi + pi * c))
-            fg = f(clip(gf + pf * c))
-            c = fg * c + i * g(clip(gc))
-            o = f(clip(go + po * c))
-            h = o * hf(c)
+            gi, go, gf, gc = np.split(np.asarray(gates(t, d, h), dtype), 4, axis=-1)
+            i = f(clip(gi + pi * c + bi))
+            fg = f(clip(gf + pf * c + bf))
+            c = fg * c + i * g(clip(gc + bc))
+            o = f(clip(go + po * c + bo))
+            h = hf(c) * o
             out[t, d] = h
         out[seq, d], out[seq + 1, d] = h, c
     return out
@@ -261,7 +268,8 @@ def _dynamic_quantize_lstm(ctx, op, xs):
     """onnxruntime's quantized LSTM step: the hidden state quantized to uint8 (DynamicQuantizeLinear
     over each thread's share of the batch, :func:`state_rows`), its integer product with R's codes
     (int16 pairs with ``ctx.pairwise_int16`` for int8 R), ``C = XW + float32(acc) * (h_scale *
-    r_scale)`` in float32, then the gates in float32. The float reference uses R's real values."""
+    r_scale)`` in float32, then the gates in float32 with onnxruntime's Sigmoid / Tanh
+    (:mod:`hwsim.sim.mlas_math`). The float reference uses R's real values."""
     xw, r = np.asarray(xs[0]), np.asarray(xs[1])
     seq, batch = xw.shape[:2]
     rows = 4 * op.hidden
@@ -282,7 +290,7 @@ def _dynamic_quantize_lstm(ctx, op, xs):
         return np.concatenate([quantized_step(xw[t, i:i + part, sl].astype(np.float32), h[i:i + part], codes[sl],
                                               int(zp[sl][0]), scale[sl], pairs) for i in range(0, batch, part)])
 
-    return lstm_cells(op, seq, batch, xs[2], extras, gates, np.float32)
+    return lstm_cells(op, seq, batch, xs[2], extras, gates, np.float32, ORT_ACTIVATIONS)
 
 
 def state_rows(batch: int, hidden: int, threads: int) -> int:

