@@ -90,11 +90,14 @@ explicit zero_point tuple (zeros when the file has none).
   A run-time B of QLinearMatMul makes a matmul with both inputs annotated (b per column = axis -1).
 - MatMulInteger / ConvInteger: inputs carry integer specs with scale (1.0,) (per-channel weight
   zero points give per-channel specs with scales 1.0); the output is ``QuantSpec("int32",
-  scale=(1.0,), zero_point=(0,))`` with dtype "int32". When the activation and its zero point
-  come from a DynamicQuantizeLinear (onnxruntime ``quantize_dynamic``), the zero point is only
-  known at run time: an explicit ``binary sub`` computes ``y - zero_point`` into ``<y>.centered``
-  (dtype "int16", ``QuantSpec("int16", scale=(1.0,), zero_point=(0,))``, exact integers) and the
-  linear / conv2d reads that.
+  scale=(1.0,), zero_point=(0,))`` with dtype "int32".
+- Scales and zero points known only at run time (graph inputs, or computed: the zero point a
+  DynamicQuantizeLinear gives in ``quantize_dynamic`` models) cannot sit on a spec: they become
+  trailing inputs of the conv2d / linear / matmul, whose ``runtime_quant`` names their roles
+  (x_scale, x_zero_point, w_scale, w_zero_point, y_scale, y_zero_point). The codes tensors they
+  quantize carry their integer format and no scale (their values are codes). For QLinear* nodes
+  every scale and zero point becomes an input once one of them (or the weight) is not a constant;
+  for *Integer nodes with a constant weight only the run-time input zero point does.
 - A QuantizeLinear of a dequantized constant (Q(DQ(codes))) is folded to the new codes with the
   ONNX reference, so the re-quantized constant is again codes + spec.
 - Weight-only: ``Cast(int initializer) -> [Sub zero point] -> Mul scale -> MatMul/Gemm/Conv``

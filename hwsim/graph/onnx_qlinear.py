@@ -159,72 +159,45 @@ def _qlinear_matmul(ctx, node):
         _one(ctx, node, O.Linear, [a, w], dtype=dtype, quant=spec)
 
 
-CENTERED = QuantSpec(format="int16", scale=(1.0,), zero_point=(0,))
+def _integer_in(ctx, node, i: int, zp_i: int, axis: int, w: str, op_cls, **kw) -> None:
+    """MatMulInteger / ConvInteger with a constant weight ``w`` (placed, with its zero point on
+    its spec): input ``i`` carries its zero point on its spec when that is a constant; a zero point
+    known only at run time (the one DynamicQuantizeLinear computes in ``quantize_dynamic`` models)
+    is the op's ``x_zero_point`` input instead."""
+    if ctx.is_const(ctx.input(node, zp_i)) or ctx.input(node, zp_i) is None:
+        x = _act_in(ctx, node, i, 1.0, ctx.const(node, zp_i, "zero point"), axis)
+        _one(ctx, node, op_cls, [x, w], dtype="int32", quant=INT32, **kw)
+    else:
+        _runtime_op(ctx, node, op_cls, [i, w], "int32", INT32, roles={"x_zero_point": zp_i}, **kw)
 
 
-def _dynamic_in(ctx, node, i: int, zp_i: int, axis: int) -> str:
-    """Integer input ``i``; its zero point may be a run-time tensor from DynamicQuantizeLinear.
-
-    A constant (or absent) zero point goes on the input's spec (scale 1.0). A zero point computed
-    at run time by the DynamicQuantizeLinear that produced the input cannot sit on a spec, so an
-    explicit ``binary sub`` writes ``x - zero_point`` (exact integers in [-255, 255]) to a tensor
-    ``<x>.centered`` of spec int16, scale 1.0, zero point 0, which the op reads instead.
-    """
-    zp = ctx.input(node, zp_i)
-    if zp is None or ctx.is_const(zp):
-        return _act_in(ctx, node, i, 1.0, ctx.const(node, zp_i, "zero point"), axis)
-    x, z = ctx.act(node.input[i]), ctx.act(zp)
-    out = f"{x}.centered"
-    if out not in ctx.g.tensors:
-        _one(ctx, node, O.Binary, [x, z], ".center", out=out, dtype="int16", quant=CENTERED, fn="sub")
-    return out
-
-
-def _from_dynamic_quantize(ctx, node, i: int, zp_i: int) -> bool:
-    """True when input ``i``'s zero point is the one computed by the DynamicQuantizeLinear that
-    produced input ``i`` (what onnxruntime's ``quantize_dynamic`` writes)."""
-    zp = ctx.input(node, zp_i)
-    if zp is None or ctx.is_const(zp) or ctx.is_const(node.input[i]):
-        return False
-    px, pz = (ctx.g.producer(ctx.act(t)) for t in (node.input[i], zp))
-    ox = ctx.g.op(px) if px else None
-    oz = ctx.g.op(pz) if pz else None
-    return (ox is not None and oz is not None and ox.op == oz.op == "dynamic_quantize"
-            and ox.part == "y" and oz.part == "zero_point" and ox.inputs == oz.inputs)
-
-
-def _integer_runtime(ctx, node, *also: int) -> bool:
-    """MatMulInteger / ConvInteger taking the run-time path: a zero point or input ``also`` (B, the
-    weight) that is not a constant, except input 0's zero point computed by its DynamicQuantizeLinear."""
-    if _from_dynamic_quantize(ctx, node, 0, 2):
-        return any(not ctx.is_const(n) for n in (ctx.input(node, i) for i in (3,) + also) if n is not None)
-    return _runtime_params(ctx, node, *also)
+def _weight_runtime(ctx, node) -> bool:
+    """True when MatMulInteger's B / ConvInteger's W, or its zero point, is not a constant."""
+    return any(not ctx.is_const(n) for n in (ctx.input(node, 1), ctx.input(node, 3)) if n is not None)
 
 
 @converter("MatMulInteger")
 def _matmul_integer(ctx, node):
-    if _integer_runtime(ctx, node, 1):
-        _runtime_op(ctx, node, O.MatMul, [0, 1], "int32", INT32)
-        return
-    a = _dynamic_in(ctx, node, 0, 2, -2)
-    zp = ctx.const(node, 3, "b_zero_point")
-    if isinstance(ctx.values[node.input[1]], Act) or len(ctx.shape(node.input[1])) != 2:
-        b = _act_in(ctx, node, 1, 1.0, zp, -1)
+    if _weight_runtime(ctx, node) or len(ctx.shape(node.input[1])) != 2:
+        if _runtime_params(ctx, node, 1):
+            _runtime_op(ctx, node, O.MatMul, [0, 1], "int32", INT32)
+            return
+        a = _act_in(ctx, node, 0, 1.0, ctx.const(node, 2, "a_zero_point"), -2)
+        b = _act_in(ctx, node, 1, 1.0, ctx.const(node, 3, "b_zero_point"), -1)
         _one(ctx, node, O.MatMul, [a, b], dtype="int32", quant=INT32)
-    else:
-        w = _weight(ctx, node, 1, 1.0, zp, 1, perm=(1, 0))
-        _one(ctx, node, O.Linear, [a, w], dtype="int32", quant=INT32)
+        return
+    w = _weight(ctx, node, 1, 1.0, ctx.const(node, 3, "b_zero_point"), 1, perm=(1, 0))
+    _integer_in(ctx, node, 0, 2, -2, w, O.Linear)
 
 
 @converter("ConvInteger")
 def _conv_integer(ctx, node):
     kw = conv_attrs(ctx, node, ctx.shape(node.input[1])[2:])
-    if _integer_runtime(ctx, node, 1):
+    if _weight_runtime(ctx, node):
         _runtime_op(ctx, node, O.Conv2d, [0, 1], "int32", INT32, **kw)
         return
-    x = _dynamic_in(ctx, node, 0, 2, 1)
     w = _weight(ctx, node, 1, 1.0, ctx.const(node, 3, "w_zero_point"), 0)
-    _one(ctx, node, O.Conv2d, [x, w], dtype="int32", quant=INT32, **kw)
+    _integer_in(ctx, node, 0, 2, 1, w, O.Conv2d, **kw)
 
 
 @converter("DynamicQuantizeLinear")

@@ -94,19 +94,6 @@ def _pairs_saturate(ctx, sa, sb) -> bool:
     return ctx.pairwise_int16 and sa.format == "uint8" and sb.format == "int8"
 
 
-def _raw_codes(ctx, name: str, c: np.ndarray, zp: int, spec):
-    """(codes, zero point, spec) as MLAS multiplies them. An input centered by the importer
-    (``x - zero_point`` of a DynamicQuantizeLinear, :mod:`hwsim.graph.onnx_qlinear`) is uncentered
-    when pairs saturate: MLAS multiplies the raw uint8 codes. DynamicQuantizeLinear maps
-    ``min(x, 0)`` to code 0, so over the whole tensor ``zero_point = max(0, -min(x - zero_point))``."""
-    producer = ctx.graph.producer(name)
-    op = ctx.graph.op(producer) if producer and ctx.pairwise_int16 else None
-    if op is None or op.op != "binary" or getattr(op, "fn", None) != "sub" or not name.endswith(".centered"):
-        return c, zp, spec
-    z = max(0, -int(c.min())) if c.size else 0
-    return c + z, z, spec.model_copy(update={"format": "uint8", "zero_point": (z,)})
-
-
 def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False):
     """``(a - az) @ (b - bz)`` with a (M, K), b (K, N); MLAS-style pairs when ``pairwise``."""
     if not pairwise:
@@ -153,7 +140,7 @@ def _linear(ctx, op, xs):
     if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 2 == 0):
         bits, overflow = _acc(ctx, op)
         s_x, s_w = _scales(sx, sw)
-        cx, zx, sx = _raw_codes(ctx, op.inputs[0], qspec.codes(x, sx).reshape(-1, x.shape[-1]), _zp(sx)[0], sx)
+        cx, zx = qspec.codes(x, sx).reshape(-1, x.shape[-1]), _zp(sx)[0]
         cw = qspec.codes(w, sw)
         acc = _int_dot(ctx, cx, zx, cw.T, _zp(sw).reshape(1, -1), bits, overflow, _pairs_saturate(ctx, sx, sw))
         acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, -1, bits, overflow)
@@ -182,7 +169,7 @@ def _matmul(ctx, op, xs):
     if _int_spec(sa) and _int_spec(sb, weight=True) and (sb.granularity == "tensor" or sb.axis % b.ndim == b.ndim - 1):
         bits, overflow = _acc(ctx, op)
         s_a, s_b = _scales(sa, sb)
-        ca, za, sa = _raw_codes(ctx, op.inputs[0], qspec.codes(a3, sa), _zp(sa)[0], sa)
+        ca, za = qspec.codes(a3, sa), _zp(sa)[0]
         cb = qspec.codes(b3, sb) if sb.granularity == "tensor" else qspec.codes(b, sb)
         cb = np.broadcast_to(cb, b3.shape) if cb.shape != b3.shape else cb
         pairs = _pairs_saturate(ctx, sa, sb)

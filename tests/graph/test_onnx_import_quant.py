@@ -337,10 +337,10 @@ def test_dynamic_quantization_from_onnxruntime(tmp_path):
     assert sorted(parts) == ["scale", "y", "zero_point"]
     (lin,) = g.layers()
     assert g.tensors[lin.outputs[0]].quant.format == "int32"
-    centered = g.tensors[lin.inputs[0]]  # y - zero_point from the DynamicQuantizeLinear, exact integers
-    assert centered.quant == QuantSpec(format="int16", scale=(1.0,), zero_point=(0,))
-    sub = g.op(g.producer(centered.name))
-    assert (sub.op, sub.fn) == ("binary", "sub") and [g.op(g.producer(t)).part for t in sub.inputs] == ["y", "zero_point"]
+    # the zero point the DynamicQuantizeLinear computes is a run-time input of the linear, beside its codes
+    assert lin.runtime_quant == ("x_zero_point",) and len(lin.operands) == 2
+    assert [g.op(g.producer(t)).part for t in (lin.inputs[0], lin.inputs[2])] == ["y", "zero_point"]
+    assert g.tensors[lin.inputs[0]].quant.format == "uint8"
     assert g.tensors[lin.inputs[1]].data.dtype == np.int8 and g.total_macs == 2 * 16 * 8
 
 
