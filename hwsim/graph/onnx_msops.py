@@ -174,9 +174,9 @@ def _dynamic_quantize_lstm(ctx, node):
 def _qattention(ctx, node):
     """QAttention as the standard nodes of onnxruntime's kernel: the QKV projection as MatMulInteger
     (input and weight codes, their zero points), times ``input_scale * weight_scale``, plus the bias;
-    then per head ``softmax(Q K^T * scale + mask) V`` in float32 (mask: a raw 2-D / 3-D key mask,
-    0 -> ``mask_filter_value``; ``unidirectional``: the causal mask). Past / present, rotary and
-    other mask_index forms are refused naming the node."""
+    then per head ``softmax(Q K^T * scale + mask) V`` in float32 (mask: key lengths / end and start
+    positions, or a raw 2-D / 3-D key mask, 0 -> ``mask_filter_value``; ``unidirectional``: the
+    causal mask). Past / present, rotary and other mask_index forms are refused naming the node."""
     from hwsim.graph.onnx_qlinear import _expand, _mk
 
     a = attrs(node)
@@ -219,6 +219,25 @@ def _qattention(ctx, node):
     _expand(ctx, node, nodes)
 
 
+def _key_length_mask(node, c, batch: int, seq: int, starts: bool) -> list:
+    """Nodes writing ``<p>keep`` (batch, seq): key ``j`` is kept when ``j < end[b]`` (and ``j >=
+    start[b]`` with start positions), as onnxruntime reads a 1-D mask_index."""
+    from hwsim.graph.onnx_qlinear import _mk
+
+    p = (node.name or node.output[0]) + "."
+    ar = c("positions", np.arange(seq, dtype=np.int32))
+    nodes = [_mk("Slice", [node.input[5], c("e0", np.array([0], np.int64)), c("e1", np.array([batch], np.int64))], [p + "end"]),
+             _mk("Reshape", [p + "end", c("col", np.array([batch, 1], np.int64))], [p + "end_col"]),
+             _mk("Less", [ar, p + "end_col"], [p + "before_end" if starts else p + "keep"])]
+    if starts:
+        nodes += [_mk("Slice", [node.input[5], c("s0", np.array([batch], np.int64)),
+                                c("s1", np.array([2 * batch], np.int64))], [p + "start"]),
+                  _mk("Reshape", [p + "start", c("col", np.array([batch, 1], np.int64))], [p + "start_col"]),
+                  _mk("GreaterOrEqual", [ar, p + "start_col"], [p + "after_start"]),
+                  _mk("And", [p + "before_end", p + "after_start"], [p + "keep"])]
+    return nodes
+
+
 def _attention_mask(ctx, node, a: dict, c, nodes: list, batch: int, seq: int) -> str | None:
     """Append the nodes of the additive mask (``mask_filter_value`` where masked, 0 elsewhere,
     broadcast over heads) and return its name; None without a mask."""
@@ -229,12 +248,17 @@ def _attention_mask(ctx, node, a: dict, c, nodes: list, batch: int, seq: int) ->
     parts = []
     if ctx.input(node, 5):
         shape = ctx.shape(node.input[5])
-        if shape not in ((batch, seq), (batch, seq, seq)):
-            raise ctx.fail(node, f"mask_index of shape {shape}; hwsim takes a raw key mask ({batch}, {seq}) or "
-                                 f"({batch}, {seq}, {seq}) (not key lengths or start positions)")
-        target = [batch, 1, 1, seq] if len(shape) == 2 else [batch, 1, seq, seq]
-        nodes += [_mk("Greater", [node.input[5], c("zero", np.int32(0))], [p + "keep"]),
-                  _mk("Where", [p + "keep", c("pass", np.float32(0)), c("fill", fill)], [p + "m"]),
+        mask = node.input[5]
+        if shape in ((batch,), (2 * batch,)):  # key lengths (end positions), then start positions
+            nodes += _key_length_mask(node, c, batch, seq, shape == (2 * batch,))
+            mask = p + "keep"
+        elif shape in ((batch, seq), (batch, seq, seq)):
+            nodes.append(_mk("Greater", [mask, c("zero", np.int32(0))], [p + "keep"]))
+        else:
+            raise ctx.fail(node, f"mask_index of shape {shape}; hwsim takes key lengths ({batch},), end and start "
+                                 f"positions ({2 * batch},) or a raw key mask ({batch}, {seq}) / ({batch}, {seq}, {seq})")
+        target = [batch, 1, seq, seq] if len(shape) == 3 else [batch, 1, 1, seq]
+        nodes += [_mk("Where", [p + "keep", c("pass", np.float32(0)), c("fill", fill)], [p + "m"]),
                   _mk("Reshape", [p + "m", c("m_shape", np.array(target, np.int64))], [p + "mask_key"])]
         parts.append(p + "mask_key")
     if a.get("unidirectional", 0):

@@ -327,7 +327,22 @@ def test_quantize_dynamic_attention_matches_onnxruntime(name):
         assert np.max(np.abs(got - want)) <= 1e-6 * np.ptp(want)
 
 
-@pytest.mark.parametrize("what", ["past", "key lengths"])
+@pytest.mark.parametrize("starts", [False, True])
+def test_qattention_key_length_mask_matches_onnxruntime(tmp_path, starts):
+    """A 1-D mask_index: key lengths (batch,), or end then start positions (2 * batch,)."""
+    m = onnx.load(DATA / "attention_qdynamic.onnx")
+    m.graph.input[1].CopyFrom(helper.make_tensor_value_info("mask", TensorProto.INT32, [6 if starts else 3]))
+    onnx.save(m, tmp_path / "m.onnx")
+    rng = np.random.default_rng(4)
+    feeds = {"x": rng.standard_normal((3, 7, 32)).astype(np.float32),
+             "mask": np.array([7, 4, 5] + ([0, 1, 3] if starts else []), np.int32)}
+    g = load_onnx(tmp_path / "m.onnx", {"x": (3, 7, 32), "mask": feeds["mask"].shape})
+    want = _ort_run(tmp_path / "m.onnx", feeds)[0]
+    got = run(g, feeds, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"]
+    assert np.max(np.abs(got - want)) <= 1e-6 * np.ptp(want)
+
+
+@pytest.mark.parametrize("what", ["past", "mask shape"])
 def test_qattention_forms_hwsim_does_not_run_are_refused(tmp_path, what):
     m = onnx.load(DATA / "attention_qdynamic.onnx")
     node = next(n for n in m.graph.node if n.op_type == "QAttention")
@@ -337,8 +352,8 @@ def test_qattention_forms_hwsim_does_not_run_are_refused(tmp_path, what):
         m.graph.input.append(helper.make_tensor_value_info("past", TensorProto.FLOAT, [2, 1, 4, 3, 8]))
         match = "past / present"
     else:
-        m.graph.input[1].CopyFrom(helper.make_tensor_value_info("mask", TensorProto.INT32, ["batch"]))
-        match = "not key lengths"
+        m.graph.input[1].CopyFrom(helper.make_tensor_value_info("mask", TensorProto.INT32, ["batch", 2, "seq"]))
+        match = "mask_index of shape"
     onnx.save(m, tmp_path / "m.onnx")
     with pytest.raises(UnsupportedOpError, match=f"QAttention \\(node 'qa'\\): .*{match}"):
         load_onnx(tmp_path / "m.onnx", {"batch": 1, "seq": 6})
