@@ -196,6 +196,9 @@ class _Writer:
         if fn is None:
             raise UnsupportedOpError(f"export: op '{op.name}' of kind {op.op} has no ONNX writer; models with "
                                      f"{op.op} ops cannot be exported yet")
+        if getattr(op, "runtime_quant", ()):
+            raise UnsupportedOpError(f"export: {op.op} '{op.name}' quantizes with scales / zero points given at run "
+                                     f"time ({', '.join(op.runtime_quant)}); export needs them constant")
         out = op.outputs[0]
         fn(op, out)
         self._activation(out)

@@ -248,3 +248,17 @@ def test_quant_config_leaves_runtime_quantized_layers_alone(tmp_path):
     graph = quantize_graph(load_onnx(tmp_path / "m.onnx", {}), weights="int4", activations="int8")
     assert graph.tensors["w"].quant.format == "uint8" and graph.tensors["x_scale"].quant.format == "fp32"
     np.testing.assert_array_equal(run(graph, feeds).outputs["y"], want)
+
+
+def test_export_refuses_runtime_scales_naming_the_layer(tmp_path):
+    from hwsim.errors import UnsupportedOpError
+    from hwsim.sim.export import export_onnx
+
+    rng = np.random.default_rng(12)
+    feeds = {"a": _codes(rng, np.uint8, (3, 4)), "a_scale": _scale(rng), "a_zero_point": np.uint8(7),
+             "b": _codes(rng, np.uint8, (4, 2)), "b_scale": _scale(rng), "b_zero_point": np.uint8(3),
+             "y_scale": np.float32(0.1), "y_zero_point": np.uint8(9)}
+    feeds = {k: np.asarray(v) for k, v in feeds.items()}
+    _model(tmp_path / "m.onnx", helper.make_node("QLinearMatMul", list(feeds), ["y"], name="qmm"), feeds, np.uint8)
+    with pytest.raises(UnsupportedOpError, match=r"matmul 'qmm' quantizes with scales / zero points given at run time"):
+        export_onnx(load_onnx(tmp_path / "m.onnx", {}), feeds)
