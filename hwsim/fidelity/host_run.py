@@ -141,12 +141,14 @@ def calibrate_host(out: str | Path, models: list[tuple[str, dict[str, int]]] = (
     net_recs = _priceable(_timed(nets, threads, max(5, runs // 2), rounds, device, progress), out.parent, fitted)
     net_path = out.with_suffix(".jsonl")
     _write_jsonl(net_path, net_recs)
+    load1 = os.getloadavg()[0]
     fitted = Target.model_validate({**fitted.model_dump(), "validation": {
         "measurements": [net_path.name], "latency_tolerance": LATENCY_TOLERANCE, "energy_tolerance": None,
         "min_fraction_within": MIN_FRACTION_WITHIN,
         "source": (f"onnxruntime whole-network runs on this machine ({device}, {threads} threads), {date}; "
-                   f"fitted on {micro_path.name} only")}})
+                   f"fitted on {micro_path.name} only; 1-minute load average {load0:.2f} at the start, "
+                   f"{load1:.2f} at the end")}})
     mv = validate(fitted, [micro_path])
     nv = validate(fitted, [net_path]) if net_recs else None
     return HostCalibration(facts=facts, target=fitted, micro=mv, networks=nv, micro_path=micro_path,
-                           networks_path=net_path, load=(load0, os.getloadavg()[0]))
+                           networks_path=net_path, load=(load0, load1))
