@@ -119,13 +119,17 @@ def test_convinteger_runtime(tmp_path, per_channel):
     _check(tmp_path, node, {k: np.asarray(v) for k, v in feeds.items()}, np.int32, ort_too=not per_channel)
 
 
-def test_scale_changes_the_answer(tmp_path):
-    """The same model fed two different y_scale values gives the two answers of the oracle."""
-    rng = np.random.default_rng(5)
-    feeds = {"a": _codes(rng, np.uint8, (3, 4)), "a_scale": _scale(rng), "a_zero_point": np.uint8(7),
+def _small_qlinearmatmul(rng, a_scale_shape=()) -> dict:
+    """Feeds of a (3, 4) x (4, 2) uint8 QLinearMatMul, every parameter a graph input."""
+    feeds = {"a": _codes(rng, np.uint8, (3, 4)), "a_scale": _scale(rng, a_scale_shape), "a_zero_point": np.uint8(7),
              "b": _codes(rng, np.uint8, (4, 2)), "b_scale": _scale(rng), "b_zero_point": np.uint8(3),
              "y_scale": np.float32(0.1), "y_zero_point": np.uint8(9)}
-    feeds = {k: np.asarray(v) for k, v in feeds.items()}
+    return {k: np.asarray(v) for k, v in feeds.items()}
+
+
+def test_scale_changes_the_answer(tmp_path):
+    """The same model fed two different y_scale values gives the two answers of the oracle."""
+    feeds = _small_qlinearmatmul(np.random.default_rng(5))
     node = helper.make_node("QLinearMatMul", list(feeds), ["y"])
     first = _check(tmp_path, node, feeds, np.uint8)
     second = _check(tmp_path, node, {**feeds, "y_scale": np.asarray(np.float32(0.37))}, np.uint8)
@@ -135,12 +139,8 @@ def test_scale_changes_the_answer(tmp_path):
 def test_per_row_a_scale_is_refused_naming_the_input(tmp_path):
     from hwsim.errors import UnsupportedOpError
 
-    rng = np.random.default_rng(6)
-    feeds = {"a": _codes(rng, np.uint8, (3, 4)), "a_scale": _scale(rng, (3,)), "a_zero_point": np.uint8(7),
-             "b": _codes(rng, np.uint8, (4, 2)), "b_scale": _scale(rng), "b_zero_point": np.uint8(3),
-             "y_scale": np.float32(0.1), "y_zero_point": np.uint8(9)}
-    node = helper.make_node("QLinearMatMul", list(feeds), ["y"], name="qmm")
-    _model(tmp_path / "m.onnx", node, {k: np.asarray(v) for k, v in feeds.items()}, np.uint8)
+    feeds = _small_qlinearmatmul(np.random.default_rng(6), a_scale_shape=(3,))
+    _model(tmp_path / "m.onnx", helper.make_node("QLinearMatMul", list(feeds), ["y"], name="qmm"), feeds, np.uint8)
     with pytest.raises(UnsupportedOpError, match=r"node 'qmm'.*x_scale \(input 1, 'a_scale'\) holds 3 values"):
         load_onnx(tmp_path / "m.onnx", {})
 
@@ -254,11 +254,7 @@ def test_export_refuses_runtime_scales_naming_the_layer(tmp_path):
     from hwsim.errors import UnsupportedOpError
     from hwsim.sim.export import export_onnx
 
-    rng = np.random.default_rng(12)
-    feeds = {"a": _codes(rng, np.uint8, (3, 4)), "a_scale": _scale(rng), "a_zero_point": np.uint8(7),
-             "b": _codes(rng, np.uint8, (4, 2)), "b_scale": _scale(rng), "b_zero_point": np.uint8(3),
-             "y_scale": np.float32(0.1), "y_zero_point": np.uint8(9)}
-    feeds = {k: np.asarray(v) for k, v in feeds.items()}
+    feeds = _small_qlinearmatmul(np.random.default_rng(12))
     _model(tmp_path / "m.onnx", helper.make_node("QLinearMatMul", list(feeds), ["y"], name="qmm"), feeds, np.uint8)
     with pytest.raises(UnsupportedOpError, match=r"matmul 'qmm' quantizes with scales / zero points given at run time"):
         export_onnx(load_onnx(tmp_path / "m.onnx", {}), feeds)
