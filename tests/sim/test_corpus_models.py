@@ -15,8 +15,9 @@ from hwsim.cli import main
 DATA = Path(__file__).parents[1] / "data"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("make_corpus_models", DATA / "make_corpus_models.py")
+def _script(name: str = "make_corpus_models"):
+    """The generator script ``tests/data/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, DATA / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

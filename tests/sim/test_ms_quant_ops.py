@@ -10,9 +10,6 @@ that define them, against onnxruntime.
 - Ops hwsim has no definition for (FusedMatMul...) are refused naming the node.
 """
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -25,6 +22,7 @@ from hwsim.graph.onnx import load_onnx
 from hwsim.sim import run
 from tests.sim import test_sim_qdq_ort as cnn
 from tests.sim.ort_cpu import ort_u8s8_pairs_saturate
+from tests.sim.test_corpus_models import DATA, _script
 
 PAIRS = ort_u8s8_pairs_saturate()
 LEVELS = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
@@ -86,20 +84,10 @@ def test_ops_without_definition_are_refused_naming_the_node(tmp_path):
 
 
 # ------------------------------------------------------------------ MatMulNBits
-DATA = Path(__file__).parents[1] / "data"
-
-
-def _data_script():
-    spec = importlib.util.spec_from_file_location("make_ms_quant_models", DATA / "make_ms_quant_models.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize("name", ["mlp_nbits4", "mlp_nbits4_sym", "lstm_qdynamic", "lstm_qdynamic_pc", "attention_qdynamic",
                                   "attention_causal_qdynamic"])
 def test_committed_model_is_what_the_script_builds(name):
-    assert (DATA / f"{name}.onnx").read_bytes() == _data_script().MODELS[name]().SerializeToString()
+    assert (DATA / f"{name}.onnx").read_bytes() == _script("make_ms_quant_models").MODELS[name]().SerializeToString()
 
 
 def _ort_run(path, feeds):
