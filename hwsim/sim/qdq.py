@@ -115,6 +115,9 @@ def _operand_spec(ctx, op, key: str, name: str, params: dict) -> QuantSpec:
         base = QuantSpec(format=fmt.name)
     scale = (_scale_values(ctx, *params[f"{key}_scale"]).reshape(-1) if f"{key}_scale" in params
              else np.ones(1, np.float32))
+    if not (np.all(np.isfinite(scale)) and np.all(scale > 0)):
+        raise InputDataError(f"{op.op} '{op.name}': {key}_scale '{params[f'{key}_scale'][0]}' is {scale.tolist()}; "
+                             "scales must be finite and positive")
     zp = (_zero_point_values(ctx, *params[f"{key}_zero_point"]).reshape(-1) if f"{key}_zero_point" in params
           else np.zeros(1, np.int64))
     count = max(scale.size, zp.size)

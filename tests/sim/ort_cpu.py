@@ -30,3 +30,12 @@ def ort_u8s8_pairs_saturate() -> bool:
     if y not in (64770, 32767):
         raise RuntimeError(f"onnxruntime MatMulInteger probe gave {y}, neither exact (64770) nor int16-saturated")
     return y == 32767
+
+
+def ort_run(model, feeds: dict) -> list:
+    """Outputs of onnxruntime's CPU provider on ``model`` (a ModelProto), warnings silenced."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, feeds)

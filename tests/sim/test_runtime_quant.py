@@ -14,7 +14,7 @@ from onnx.reference import ReferenceEvaluator
 
 from hwsim.graph.onnx import load_onnx
 from hwsim.sim import run
-from tests.sim.ort_cpu import ort_u8s8_pairs_saturate
+from tests.sim.ort_cpu import ort_run, ort_u8s8_pairs_saturate
 
 _INFO = {np.uint8: (0, 256), np.int8: (-128, 128)}
 
@@ -35,15 +35,6 @@ def _model(path, node, feeds, out_dtype, opset=21):
     return model
 
 
-def _ort(model, feeds):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)[0]
-
-
 def _check(tmp_path, node, feeds, out_dtype, ort_too=True):
     path = tmp_path / "m.onnx"
     model = _model(path, node, feeds, out_dtype)
@@ -54,7 +45,7 @@ def _check(tmp_path, node, feeds, out_dtype, ort_too=True):
     np.testing.assert_array_equal(got, want, err_msg="against onnx.reference")
     if ort_too:
         got = run(graph, feeds, requant="onnxruntime", pairwise_int16=ort_u8s8_pairs_saturate()).outputs[node.output[0]]
-        np.testing.assert_array_equal(got, _ort(model, feeds), err_msg="against onnxruntime")
+        np.testing.assert_array_equal(got, ort_run(model, feeds)[0], err_msg="against onnxruntime")
     return got
 
 
@@ -162,7 +153,7 @@ def _check_ort(tmp_path, nodes, feeds, inits, out_type, ms=False):
     onnx.save(model, tmp_path / "m.onnx")
     got = run(load_onnx(tmp_path / "m.onnx", {}), feeds, requant="onnxruntime",
               pairwise_int16=ort_u8s8_pairs_saturate()).outputs["y"]
-    want = _ort(model, feeds)
+    want = ort_run(model, feeds)[0]
     assert got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)
 
@@ -258,3 +249,14 @@ def test_export_refuses_runtime_scales_naming_the_layer(tmp_path):
     _model(tmp_path / "m.onnx", helper.make_node("QLinearMatMul", list(feeds), ["y"], name="qmm"), feeds, np.uint8)
     with pytest.raises(UnsupportedOpError, match=r"matmul 'qmm' quantizes with scales / zero points given at run time"):
         export_onnx(load_onnx(tmp_path / "m.onnx", {}), feeds)
+
+
+@pytest.mark.parametrize("name,value", [("y_scale", 0.0), ("a_scale", -0.5), ("b_scale", np.nan)])
+def test_bad_runtime_scale_is_an_error_naming_it(tmp_path, name, value):
+    from hwsim.errors import InputDataError
+
+    feeds = _small_qlinearmatmul(np.random.default_rng(13))
+    _model(tmp_path / "m.onnx", helper.make_node("QLinearMatMul", list(feeds), ["y"], name="qmm"), feeds, np.uint8)
+    graph = load_onnx(tmp_path / "m.onnx", {})
+    with pytest.raises(InputDataError, match=rf"matmul 'qmm': \w_scale '{name}' is \[.*\]; scales must be finite"):
+        run(graph, {**feeds, name: np.asarray(value, np.float32)})
