@@ -225,9 +225,33 @@ def _elementwise_pj(ctx: Ctx, fmt: str) -> float:
     return ELEMENTWISE_OP_MAC_FRACTION.value * gates * gate_energy_fj(ctx.target) * 1e-3
 
 
+#: activations a MAC layer's output write can apply (epilogue_fusion)
+_EPILOGUE_FNS = ("relu", "relu6", "clip", "sigmoid", "tanh", "hardsigmoid")
+
+
+def folded_into(op, ctx: Ctx) -> str | None:
+    """Name of the MAC layer ``op`` is folded into under the target's ``epilogue_fusion``, else None."""
+    g = ctx.graph
+    if not ctx.target.compute.epilogue_fusion or not (
+            op.op == "batchnorm" or (op.op == "unary" and op.fn in _EPILOGUE_FNS)):
+        return None
+    name = g.producer(op.inputs[0])
+    if name is None or len(g.consumers(op.inputs[0])) != 1:
+        return None
+    prod = g.op(name)
+    if prod.op in ("conv2d", "linear"):
+        wfmt = formats.get(g.tensors[prod.inputs[1]].quant.format)
+        return name if wfmt.is_float or op.op != "batchnorm" else None
+    return folded_into(prod, ctx)
+
+
 def _stream(op, ctx: Ctx):
-    """Non-MAC arithmetic: read inputs once, compute elementwise, write outputs once."""
+    """Non-MAC arithmetic: read inputs once, compute elementwise, write outputs once (nothing where the
+    target folds it into the MAC layer before it, :func:`folded_into`)."""
     g, t = ctx.graph, ctx.target
+    into = folded_into(op, ctx)
+    if into is not None:
+        return finish(op, ctx, Work(overhead=False, note=f"folded into {into} (epilogue_fusion)"))
     n_ops = g.elementwise_ops(op)
     act = [i for i in op.inputs if g.tensors[i].role in ("input", "activation", "kv_cache")]
     ab = sum(ctx.nbytes(i) for i in act) + sum(ctx.nbytes(o) for o in op.outputs)

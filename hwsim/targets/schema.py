@@ -152,6 +152,12 @@ class ComputeUnit(_Record):
         gt=0, description="Table look-ups (one element each, table of <= lut_table_entries) per cycle per core.")
     lut_table_entries: int = Field(64, ge=2, description="Largest table one look-up instruction indexes.")
     register_bytes: float = Field(gt=0, description="Operand storage inside the unit (registers / PE scratch).")
+    epilogue_fusion: bool = Field(False, description="Batch-norms and simple activations (ReLU, ReLU6/clip, "
+                                  "sigmoid, tanh, hard-sigmoid) that are the only reader of a conv2d / linear "
+                                  "output with float weights (or of such a fused op) are folded into it: the "
+                                  "batch-norm into the weights, the activation into the output write, so they "
+                                  "cost no time, traffic or overhead (onnxruntime's and cuDNN's conv fusions). "
+                                  "Quantized weights cannot absorb a batch-norm, which then stays an op.")
     mac_overhead_pj: float = Field(0.0, ge=0, description="Energy per MAC beyond the arithmetic (instruction "
                                                           "fetch, register file), amortised over SIMD lanes.")
     source: str = Field(description="Where the unit's shape and costs come from.")
