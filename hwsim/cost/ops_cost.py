@@ -27,7 +27,7 @@ def dot_shape(op, ins, outs) -> DotShape:
         o, i, kh, kw = ins[1]
         n_, _, oh, ow = outs[0]
         return DotShape(n_ * oh * ow, o // op.groups, i * kh * kw, op.groups, kh, oh)
-    if op.op == "linear":
+    if op.op in ("linear", "linear_block_int8"):
         return DotShape(math.prod(ins[0][:-1]), ins[1][0], ins[1][1], 1, 1, math.prod(ins[0][:-1]))
     if op.op == "conv3d":
         o, i, kd, kh, kw = ins[1]
@@ -141,6 +141,7 @@ def dot_pair(op, ctx: Ctx) -> tuple[str, str, object, bool]:
     both its price and the report's fallback summary read."""
     g = ctx.graph
     act, wfmt = g.tensors[op.inputs[0]].quant.format, g.tensors[op.inputs[1]].quant.format
+    act = getattr(op, "internal_act_format", None) or act  # an op that quantizes its activations itself
     rate, exact = select_rate(ctx.target.compute.rates, act, wfmt)
     return act, wfmt, rate, exact
 
@@ -171,7 +172,7 @@ def _dot(op, ctx: Ctx):
     ins, outs = g.shapes(op)
     macs, shape = g.macs(op), dot_shape(op, ins, outs)
     x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
-    _, wfmt, rate, exact = dot_pair(op, ctx)
+    act, wfmt, rate, exact = dot_pair(op, ctx)
     depthwise = op.op == "conv2d" and shape.groups > 1 and ins[1][1] == 1
     util = utilization(t, shape) * op_efficiency(t, rate, op.op, depthwise)
     executed, density, note = _effectual(op, ctx, shape, macs)
@@ -193,12 +194,12 @@ def _dot(op, ctx: Ctx):
         cycles, arith_pj, decode_pj, executed = lut
         label, note = f"{rate.activation} x {wfmt} table look-ups (LUT-GEMM)", "codebook look-ups replace the multiplies"
     elif not exact:
-        fallback = f"{x.quant.format} x {wfmt} not native, runs as {label}" + (" + decode" if n_decode and decode_pj else "")
-        if not represents(rate, x.quant.format, wfmt):
-            fallback += (f"; no pair of {t.name} holds {x.quant.format} x {wfmt} values, so this price is an "
+        fallback = f"{act} x {wfmt} not native, runs as {label}" + (" + decode" if n_decode and decode_pj else "")
+        if not represents(rate, act, wfmt):
+            fallback += (f"; no pair of {t.name} holds {act} x {wfmt} values, so this price is an "
                          "assumption")
         note = "; ".join(filter(None, [fallback, note]))
-        label = f"{x.quant.format} x {wfmt} as {label}"
+        label = f"{act} x {wfmt} as {label}"
     acc = getattr(op, "accumulator", None)
     if acc and acc != rate.accumulator:
         note = "; ".join(filter(None, [note, f"accumulator {acc} of the quant config is not priced: {t.name} "
@@ -209,8 +210,8 @@ def _dot(op, ctx: Ctx):
         note="; ".join(filter(None, [note, wnote]))))
 
 
-for _kind in ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "conv_transpose3d", "lstm", "gru", "rnn",
-              "dynamic_quantize_lstm"):
+for _kind in ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "conv_transpose3d", "linear_block_int8",
+              "lstm", "gru", "rnn", "dynamic_quantize_lstm"):
     register_cost(_kind)(_dot)
 
 

@@ -7,7 +7,9 @@
   becomes a ``linear`` whose weight is the (N, K) codes with a per-group QuantSpec (format
   ``uint<bits>``, one scale and zero point per block of ``block_size`` along K): the cost model
   prices the real weight bits and the simulator multiplies the activations by the dequantized
-  weights, as onnxruntime's default (``accuracy_level`` 0: float32) kernel does.
+  weights, as onnxruntime's default (``accuracy_level`` 0: float32) kernel does. With
+  ``accuracy_level`` 4 it is a ``linear_block_int8``: the activations quantized to int8 per block
+  inside the op, as onnxruntime's ``CompInt8`` kernels do (:mod:`hwsim.sim.blockint8`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ def _positive_scales(codes: np.ndarray, scale: np.ndarray, zp: np.ndarray, bits:
     return out
 
 
+def int8_activations(accuracy_level: int, bits: int, block: int) -> bool:
+    """Whether onnxruntime runs MatMulNBits with int8 activations (MLAS ``CompInt8``):
+    ``accuracy_level`` 4 where its kernels exist. Measured on onnxruntime 1.32, x86 AVX2: every
+    2-, 4- and 8-bit block size but 2-bit blocks of 16, which fall back to float32."""
+    return accuracy_level >= 4 and not (bits == 2 and block < 32)
+
+
 @converter("com.microsoft.MatMulNBits")
 def _matmul_nbits(ctx, node):
     a = attrs(node)
@@ -84,16 +93,15 @@ def _matmul_nbits(ctx, node):
         if not np.array_equal(g_idx.ravel(), np.arange(k) // block):
             raise ctx.fail(node, "g_idx reorders the rows of B across blocks (act-order); hwsim takes "
                                  "consecutive blocks of block_size")
-    if int(a.get("accuracy_level", 0)) >= 4:
-        ctx.g.notes.append(f"MatMulNBits '{node.name or node.output[0]}': accuracy_level "
-                           f"{int(a['accuracy_level'])} lets onnxruntime quantize A to int8 per block; hwsim "
-                           "multiplies float32 A by the dequantized weights (the accuracy_level 0 result)")
     w = _nbits_weight(ctx, node, k, n, bits, block)
     ins = [x, ctx.place(node.input[1], w, "weight", where=f"MatMulNBits (node '{node.name or node.output[0]}')")]
     if ctx.input(node, 5):
         bias = np.asarray(ctx.const(node, 5, "bias"), np.float32).reshape(-1)
         ins.append(ctx.place(node.input[5], Const(bias, True), "bias"))
-    _one(ctx, node, O.Linear, ins)
+    if int8_activations(int(a.get("accuracy_level", 0)), bits, block):
+        _one(ctx, node, O.BlockInt8Linear, ins, block_size=block)
+    else:
+        _one(ctx, node, O.Linear, ins)
 
 
 # ------------------------------------------------------------------ DynamicQuantizeLSTM

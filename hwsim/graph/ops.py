@@ -31,7 +31,7 @@ from hwsim.graph.ops_data import (
     Cast, Concat, Dequantize, DynamicQuantize, Embedding, Flatten, Gather, KVCacheAppend, KVCacheRead,
     Quantize, Reshape, Slice, Squeeze, Transpose, Unsqueeze,
 )
-from hwsim.graph.ops_onnx import GRU, LSTM, RNN, Conv3d, ConvTranspose, ConvTranspose3d, DynamicQuantizeLSTM, OnnxNode
+from hwsim.graph.ops_onnx import GRU, LSTM, RNN, BlockInt8Linear, Conv3d, ConvTranspose, ConvTranspose3d, DynamicQuantizeLSTM, OnnxNode
 
 Op = Annotated[
     Union[
@@ -39,6 +39,7 @@ Op = Annotated[
         GlobalAvgPool, Reduce, Embedding, Gather, Concat, Reshape, Transpose, Flatten, Squeeze,
         Unsqueeze, Slice, KVCacheRead, KVCacheAppend, Quantize, Dequantize, Cast, DynamicQuantize,
         OnnxNode, Conv3d, ConvTranspose, ConvTranspose3d, LSTM, GRU, RNN, DynamicQuantizeLSTM,
+        BlockInt8Linear,
     ],
     Field(discriminator="op"),
 ]

@@ -31,7 +31,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from hwsim.graph.ops_base import OpBase, numel
-from hwsim.graph.ops_compute import WeightedComputeOp
+from hwsim.graph.ops_compute import Linear, WeightedComputeOp
 
 Shape = tuple[int, ...]
 
@@ -248,3 +248,15 @@ class DynamicQuantizeLSTM(Recurrent):
     def macs(self, in_shapes, out_shapes):
         seq, batch, _ = in_shapes[0]
         return seq * batch * numel(in_shapes[1])
+
+
+class BlockInt8Linear(Linear):
+    """A ``linear`` whose activations are quantized to int8 inside the op, per block of
+    ``block_size`` along the input features (scale ``amax / 127``, round half to even), each
+    block's integer dot product with the weight codes scaled by ``s_a * s_w`` and summed in
+    float32: onnxruntime's MatMulNBits at ``accuracy_level`` 4 (MLAS ``CompInt8``). MACs as
+    ``linear``'s; the MAC unit runs int8 activations (:attr:`internal_act_format`)."""
+
+    op: Literal["linear_block_int8"] = "linear_block_int8"
+    block_size: int = Field(ge=1, description="Activation elements per int8 scale (the weight's block).")
+    internal_act_format: ClassVar[str] = "int8"

@@ -197,4 +197,4 @@ def _kv_read(ctx, op, xs):
 @register_exec("kv_cache_append")
 def _kv_append(ctx, op, xs):
     return np.concatenate(xs, axis=2)
-from hwsim.sim import macops, onnxnode  # noqa: E402,F401  (register the executors of imported-ONNX ops)
+from hwsim.sim import blockint8, macops, onnxnode  # noqa: E402,F401  (register the executors of imported-ONNX ops)

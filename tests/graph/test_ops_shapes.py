@@ -154,7 +154,7 @@ def test_every_op_kind_is_covered_here():
                "unsqueeze", "concat", "slice", "gather", "embedding", "reduce", "global_avgpool", "softmax",
                "layernorm", "rotary", "kv_cache_append", "dynamic_quantize",
                "conv3d", "conv_transpose", "lstm", "gru", "onnx",  # these: test_imported_mac_op_shapes
-               "dynamic_quantize_lstm", "rnn", "conv_transpose3d"}
+               "dynamic_quantize_lstm", "rnn", "conv_transpose3d", "linear_block_int8"}
     trivial = {"unary", "batchnorm", "kv_cache_read", "quantize", "dequantize", "cast"}  # identity shapes
     assert set(O.OP_CLASSES) - covered - trivial == set(), "new op kind: add its shape test"
 
@@ -190,6 +190,9 @@ def test_imported_mac_op_shapes():
     x, w = (1, 3, 4, 5, 3), (3, 2, 2, 3, 4)
     assert ct3.infer([x, w]) == [onnx_shape(node, [x, w])]
     assert ct3.macs([x, w], ct3.infer([x, w])) == 3 * 4 * 5 * 3 * 2 * 2 * 3 * 4
+    bl, lin = _op(O.BlockInt8Linear, 2, block_size=32), _op(O.Linear, 2)
+    assert bl.infer([(3, 5, 80), (24, 80)]) == lin.infer([(3, 5, 80), (24, 80)]) == [(3, 5, 24)]
+    assert bl.macs([(3, 5, 80), (24, 80)], [(3, 5, 24)]) == 3 * 5 * 24 * 80  # linear's count
     rnn = _op(O.RNN, 3, hidden=4, activations=("Tanh",))
     assert rnn.infer([(7, 2, 3), (1, 4, 7), (1, 8)]) == [(8, 1, 2, 4)]  # Y rows + Y_h
     assert rnn.macs([(7, 2, 3), (1, 4, 7), (1, 8)], []) == 7 * 2 * 4 * 7
