@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim import formats, kernel_api, requant
-from hwsim.sim import qspec
+from hwsim.sim import ortfused, qspec
 from hwsim.sim.registry import register_exec
 
 
@@ -94,6 +94,14 @@ def _pairs_saturate(ctx, sa, sb) -> bool:
     return ctx.pairwise_int16 and sa.format == "uint8" and sb.format == "int8"
 
 
+def _ort_u8(ctx, op, c: np.ndarray, zp: int, spec):
+    """(codes, zero point, spec) as onnxruntime's fused kernel reads an int8 activation it has
+    rewritten to uint8 (``code + 128``; :func:`hwsim.sim.ortfused.fused_as_u8`), else unchanged."""
+    if spec.format != "int8" or not ortfused.fused_as_u8(ctx, op):
+        return c, zp, spec
+    return c + 128, zp + 128, spec.model_copy(update={"format": "uint8", "zero_point": (zp + 128,)})
+
+
 def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False):
     """``(a - az) @ (b - bz)`` with a (M, K), b (K, N); MLAS-style pairs when ``pairwise``."""
     if not pairwise:
@@ -141,6 +149,7 @@ def _linear(ctx, op, xs):
         bits, overflow = _acc(ctx, op)
         s_x, s_w = _scales(sx, sw)
         cx, zx = qspec.codes(x, sx).reshape(-1, x.shape[-1]), _zp(sx)[0]
+        cx, zx, sx = _ort_u8(ctx, op, cx, zx, sx)
         cw = qspec.codes(w, sw)
         acc = _int_dot(ctx, cx, zx, cw.T, _zp(sw).reshape(1, -1), bits, overflow, _pairs_saturate(ctx, sx, sw))
         acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, -1, bits, overflow)
@@ -170,6 +179,7 @@ def _matmul(ctx, op, xs):
         bits, overflow = _acc(ctx, op)
         s_a, s_b = _scales(sa, sb)
         ca, za = qspec.codes(a3, sa), _zp(sa)[0]
+        ca, za, sa = _ort_u8(ctx, op, ca, za, sa)
         cb = qspec.codes(b3, sb) if sb.granularity == "tensor" else qspec.codes(b, sb)
         cb = np.broadcast_to(cb, b3.shape) if cb.shape != b3.shape else cb
         pairs = _pairs_saturate(ctx, sa, sb)
@@ -225,9 +235,10 @@ def _conv2d(ctx, op, xs):
         bits, overflow = _acc(ctx, op)
         s_x, s_w = _scales(sx, sw)
         zw = _zp(sw)
-        if _pairs_saturate(ctx, sx, sw) and _int_spec(ctx.spec(op.outputs[0])) and w.shape[1] * (
+        cx, zx, su = _ort_u8(ctx, op, qspec.codes(x, sx), _zp(sx)[0], sx)
+        if _pairs_saturate(ctx, su, sw) and _int_spec(ctx.spec(op.outputs[0])) and w.shape[1] * (
                 w.shape[0] // op.groups) > 1:
-            acc = _conv2d_pairwise(ctx, op, qspec.codes(x, sx), _zp(sx)[0], qspec.codes(w, sw), zw, bits, overflow)
+            acc = _conv2d_pairwise(ctx, op, cx, zx, qspec.codes(w, sw), zw, bits, overflow)
         else:
             acc = kernel_api.int_conv2d(qspec.codes(x, sx), qspec.codes(w, sw), op.stride, op.padding, op.dilation,
                                  op.groups, bits, overflow, _zp(sx)[0], zw if zw.size > 1 else zw[0])

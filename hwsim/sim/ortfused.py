@@ -26,8 +26,8 @@ Conv / Gemm / MatMul (QLinearConv, QGemm, QLinearMatMul)
     onnxruntime 1.32 on an AMD EPYC AVX2 host: MatMulInteger and QLinearConv u8*s8 saturate;
     u8*u8, s8*s8, s8*u8 and ConvInteger sum exactly. With VNNI or on ARM leave it off. On x86,
     onnxruntime's QDQ transformer also rewrites int8 activations of the ops it fuses to uint8 (+128),
-    which then saturate too; the simulator does not model that rewrite (measured effect:
-    ``tests/sim/test_sim_qdq_ort.py``).
+    which then saturate too: with ``pairwise_int16`` the simulator applies that rewrite to exactly
+    the convs, gemms and matmuls onnxruntime fuses (:func:`fused_as_u8`).
 QLinearGlobalAveragePool (``requant="onnxruntime"``)
     :func:`qlinear_global_avgpool`: integer sum of codes minus ``zp_x * N``, times the float32
     multiplier ``s_x / (s_y * float32(N))``, both in float32, round half-even, plus ``zp_y``,
@@ -78,6 +78,32 @@ def _int_scaled(spec) -> bool:
 def dequantized_input(ctx, name: str, x: np.ndarray) -> np.ndarray:
     """``x`` as DequantizeLinear outputs it: rounded to float32 when its spec has float32 scales."""
     return np.asarray(x, np.float32).astype(np.float64) if is_dequantized_float32(ctx, name) else x
+
+
+def u8_rewritten(ctx, name: str) -> bool:
+    """True when onnxruntime's x86 QDQ transformer (``QDQS8ToU8Transformer``) rewrites the int8
+    Q -> DQ pair of tensor ``name`` to uint8 (codes + 128, zero point + 128): a float32 tensor (a
+    QDQ pair, not the int8 codes a QLinear op reads) with a per-tensor int8 spec and a constant
+    scalar zero point, whose QuantizeLinear feeds exactly one DequantizeLinear.
+    onnxruntime gives every consumer its own DequantizeLinear first, so a tensor read by two nodes
+    keeps int8 (its Q has two DQs); a graph output read by none is rewritten."""
+    spec, g = ctx.spec(name), ctx.graph
+    if spec.format != "int8" or spec.scale is None or spec.granularity != "tensor" or \
+            spec.zero_point is None or len(spec.zero_point) != 1 or g.tensors[name].dtype not in ("float32", "float"):
+        return False  # a float32 tensor with an int8 spec is a Q -> DQ pair; int8 codes feed QLinear ops
+    return len(g.consumers(name)) + (name in g.outputs) == 1
+
+
+def fused_as_u8(ctx, op) -> bool:
+    """True when onnxruntime (``requant="onnxruntime"`` with ``pairwise_int16``: x86 without VNNI)
+    runs int8-activation conv / gemm / matmul ``op`` as a fused QLinear kernel on uint8 codes: on
+    x86 its QDQ selectors fuse a Conv, Gemm or MatMul only when activation input and output have
+    the same type and that type is uint8, i.e. only when the s8 -> u8 rewrite (:func:`u8_rewritten`)
+    reached both. Such an op multiplies ``code + 128`` by the int8 weights, and those pairs
+    saturate like any uint8 x int8 product (measured: the quantize_static CNNs with int8
+    activations in tests/sim/test_sim_qdq_ort.py then match ORT_ENABLE_ALL bit for bit)."""
+    return ctx.pairwise_int16 and ctx.requant == "onnxruntime" and not ctx.reference and \
+        u8_rewritten(ctx, op.inputs[0]) and u8_rewritten(ctx, op.outputs[0])
 
 
 def qlinear_applies(ctx, op) -> bool:
