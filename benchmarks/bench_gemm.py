@@ -7,12 +7,16 @@ Prints, for an (M, K) @ (K, N) product, the median-of-``repeat`` wall time of
 * exact int8 GEMM (``hwsim.kernel_api.int_matmul(..., overflow="none")``) vs onnxruntime
   MatMulInteger (B a constant initializer, so ORT may prepack it), u8*u8 and s8*s8;
 * FP8 (E4M3) GEMM with exact and with sequential fp32 accumulation
-  (``hwsim.kernel_api.float_matmul``) vs numpy float32 matmul on the same values.
+  (``hwsim.kernel_api.float_matmul``) vs numpy float32 matmul on the same values;
+* the same int8 and sequential-fp32 kernels with the AVX2 kernels of ``hwsim.kernels.simdgemm``
+  switched off (the float32-BLAS / loop routes used before them), in the same run.
 
 GOPS counts 2 operations per multiply-accumulate; GMAC/s counts one.
 """
 
 import argparse
+import contextlib
+import os
 import platform
 import time
 
@@ -21,6 +25,25 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from hwsim import kernel_api
+from hwsim.kernels import simdgemm
+
+
+@contextlib.contextmanager
+def without_simd():
+    """The kernels as they ran before hwsim.kernels.simdgemm (float32 BLAS, numba loops)."""
+    saved = simdgemm.available
+    simdgemm.available = lambda: False
+    try:
+        yield
+    finally:
+        simdgemm.available = saved
+
+
+def _old(fn):
+    def run():
+        with without_simd():
+            return fn()
+    return run
 
 
 def best_times(fns, repeat):
@@ -63,11 +86,13 @@ def bench_int8(m, k, n, repeat, rng):
         ours = kernel_api.int_matmul(a, b, overflow="none")
         assert np.array_equal(ours, run_ort(a).astype(np.int64)), "results differ from ORT"
         af, bf = a.astype(np.float32), b.astype(np.float32)
-        fns = [lambda: run_ort(a), lambda: kernel_api.int_matmul(a, b, overflow="none"), lambda: af @ bf]
-        t_ort, t_ours, t_np = best_times(fns, repeat)
+        ours_fn = lambda: kernel_api.int_matmul(a, b, overflow="none")  # noqa: E731
+        fns = [lambda: run_ort(a), ours_fn, lambda: af @ bf, _old(ours_fn)]
+        t_ort, t_ours, t_np, t_old = best_times(fns, repeat)
         name = f"{np.dtype(dt).name}x{np.dtype(dt).name}"
         rows.append((f"exact int GEMM {name}", t_ours, f"ORT MatMulInteger {name}", t_ort))
-        rows.append((f"exact int GEMM {name}", t_ours, "numpy float32 matmul (BLAS ceiling)", t_np))
+        rows.append((f"exact int GEMM {name}, float32-BLAS route (before)", t_old, f"ORT MatMulInteger {name}", t_ort))
+        rows.append((f"exact int GEMM {name}", t_ours, "numpy float32 matmul", t_np))
     return rows
 
 
@@ -77,10 +102,12 @@ def bench_fp8(m, k, n, repeat, rng):
         return x.astype(ml_dtypes.float8_e4m3fn).astype(np.float32)
 
     a, b = fp8((m, k)), fp8((k, n))
-    t_np, t_exact, t_seq = best_times([lambda: a @ b, lambda: kernel_api.float_matmul(a, b, "exact"),
-                                       lambda: kernel_api.float_matmul(a, b, "fp32", "sequential")], repeat)
+    seq = lambda: kernel_api.float_matmul(a, b, "fp32", "sequential")  # noqa: E731
+    t_np, t_exact, t_seq, t_old = best_times([lambda: a @ b, lambda: kernel_api.float_matmul(a, b, "exact"),
+                                              seq, _old(seq)], repeat)
     return [("FP8 GEMM, exact accumulation", t_exact, "numpy float32 matmul", t_np),
-            ("FP8 GEMM, sequential fp32 accumulation", t_seq, "numpy float32 matmul", t_np)]
+            ("FP8 GEMM, sequential fp32 accumulation", t_seq, "numpy float32 matmul", t_np),
+            ("FP8 GEMM, sequential fp32, numba loop (before)", t_old, "numpy float32 matmul", t_np)]
 
 
 def machine():
@@ -92,8 +119,6 @@ def machine():
                 break
     except OSError:
         pass
-    import os
-
     return f"{name}, {os.cpu_count()} logical CPUs"
 
 
@@ -106,14 +131,15 @@ def main():
     args = p.parse_args()
     rng = np.random.default_rng(0)
     macs = args.m * args.k * args.n
-    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d')}; shape "
-          f"{args.m}x{args.k}x{args.n} ({macs / 1e9:.2f} GMAC)")
+    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M')}; load average "
+          f"{os.getloadavg()[0]:.1f}; shape {args.m}x{args.k}x{args.n} ({macs / 1e9:.2f} GMAC)")
     print("| kernel | time s | GOPS | baseline | baseline s | baseline GOPS | ratio |")
     print("|---|---|---|---|---|---|---|")
     for name, t, base, tb in bench_int8(args.m, args.k, args.n, args.repeat, rng) + \
             bench_fp8(args.m, args.k, args.n, args.repeat, rng):
         print(f"| {name} | {t:.4f} | {2 * macs / t / 1e9:.1f} | {base} | {tb:.4f} | "
               f"{2 * macs / tb / 1e9:.1f} | {tb / t:.2f}x |")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

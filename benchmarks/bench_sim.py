@@ -218,16 +218,24 @@ def case_qdq(repeat: int, names=("resnet18", "bert", "mobilenet_v2")) -> dict:
         out[name] = {"sim_s": t_sim, "ort_s": t_ort, "pairwise_int16": pw,
                      "mismatches": int(np.sum(got != want)), "outputs": int(want.size),
                      "max_abs_diff": float(np.max(np.abs(got - want)))}
+        if "float_reference" in inspect.signature(run).parameters:  # outputs only, no float reference
+            bare = lambda: run(g, x, requant="onnxruntime", pairwise_int16=pw, float_reference=False)  # noqa: E731
+            same = bool(np.array_equal(next(iter(bare().outputs.values())), got))
+            t_bare, t_ort2 = median_time(bare, repeat), median_time(lambda: sess.run(None, x), max(repeat, 5))
+            out[name].update({"bare_s": t_bare, "bare_ort_s": t_ort2, "bare_same_outputs": same})
+        out[name]["load"] = os.getloadavg()[0]
     return out
 
 
 def report_qdq(now: dict, before: dict | None) -> None:
-    print("\n| QDQ model | hwsim s | onnxruntime s | ratio | outputs differing from ORT |"
-          + (" before: hwsim s, ratio |" if before else ""))
-    print("|---|---:|---:|---:|---|" + ("---|" if before else ""))
+    print("\n| QDQ model | hwsim s | onnxruntime s | ratio | no float reference: hwsim s / ORT s = ratio "
+          "(same outputs) | outputs differing from ORT | load |" + (" before: hwsim s, ratio |" if before else ""))
+    print("|---|---:|---:|---:|---|---|---:|" + ("---|" if before else ""))
     for name, r in now.items():
-        row = (f"| {name} | {r['sim_s']:.2f} | {r['ort_s']:.4f} | {r['sim_s'] / r['ort_s']:.1f}x | "
-               f"{r['mismatches']} of {r['outputs']} (max {r['max_abs_diff']:.3g}) |")
+        bare = (f"{r['bare_s']:.2f} / {r['bare_ort_s']:.4f} = {r['bare_s'] / r['bare_ort_s']:.1f}x "
+                f"({'yes' if r['bare_same_outputs'] else 'NO'})") if "bare_s" in r else "-"
+        row = (f"| {name} | {r['sim_s']:.2f} | {r['ort_s']:.4f} | {r['sim_s'] / r['ort_s']:.1f}x | {bare} | "
+               f"{r['mismatches']} of {r['outputs']} (max {r['max_abs_diff']:.3g}) | {r.get('load', 0):.1f} |")
         if before and name in before:
             b = before[name]
             row += f" {b['sim_s']:.2f}, {b['sim_s'] / b['ort_s']:.1f}x |"
@@ -277,6 +285,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--baseline-src", help="directory holding the hwsim package to measure as 'before'")
+    p.add_argument("--baseline-repeat", type=int, help="repeats of the 'before' runs (default --repeat)")
     p.add_argument("--profile", help="write a cProfile of case a (metrics on) to this file")
     p.add_argument("--qdq", nargs="*", metavar="MODEL", help="only the QDQ cases d (default all three: "
                    "resnet18 bert mobilenet_v2)")
@@ -286,7 +295,7 @@ def main() -> None:
     if args.qdq is not None:
         names = tuple(args.qdq) or ("resnet18", "bert", "mobilenet_v2")
         fn = f"case_qdq({{repeat}}, {names!r})"
-        before = _baseline(args.baseline_src, args.repeat, fn) if args.baseline_src else None
+        before = _baseline(args.baseline_src, args.baseline_repeat or args.repeat, fn) if args.baseline_src else None
         report_qdq(case_qdq(args.repeat, names), before)
         return
     before = _baseline(args.baseline_src, args.repeat) if args.baseline_src else None

@@ -8,7 +8,7 @@ row, then kernel column.
 import numpy as np
 from numba import njit, prange
 
-from hwsim.kernels.intgemm import MODE_SATURATE, MODE_WRAP, _accumulate, _wrap
+from hwsim.kernels.intgemm import MODE_SATURATE, MODE_WRAP, _accumulate, _wrap, wrap_array
 
 
 @njit(cache=True, parallel=True)
@@ -131,12 +131,50 @@ def _direct_conv(x, w, sh, sw, ph, pw, dh, dw, groups, bits, mode, out):
                 out[b, oc, y, xo] = _wrap(acc, bits) if mode == MODE_WRAP else acc
 
 
+@njit(cache=True, parallel=True)
+def _direct_conv_taps(x, w, sh, sw, ph, pw, dh, dw, groups, out):
+    """The exact int64 sums of :func:`_direct_conv`, kernel tap by kernel tap: each output plane
+    accumulates one weight times a shifted input row at a time (a loop over output columns that
+    vectorises). Integer addition is associative, so the sums equal the k-ascending ones; only
+    saturating accumulators need :func:`_direct_conv`'s per-output order."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    _, _, oh, ow = out.shape
+    og = o // groups
+    for idx in prange(n * o):
+        b = idx // o
+        oc = idx % o
+        c0 = (oc // og) * cg
+        plane = out[b, oc]
+        plane[:, :] = 0
+        for ci in range(cg):
+            for i in range(kh):
+                for j in range(kw):
+                    wv = w[oc, ci, i, j]
+                    off = j * dw - pw
+                    lo = max(0, (-off + sw - 1) // sw)  # first xo with xo*sw + off >= 0
+                    hi = min(ow, (wd - 1 - off) // sw + 1) if wd - 1 - off >= 0 else 0
+                    if wv == 0 or lo >= hi:
+                        continue
+                    for y in range(oh):
+                        yy = y * sh - ph + i * dh
+                        if yy < 0 or yy >= h:
+                            continue
+                        src = x[b, c0 + ci, yy]
+                        row = plane[y]
+                        for xo in range(lo, hi):
+                            row[xo] += src[xo * sw + off] * wv
+
+
 def direct_conv(x, w, stride, pads, dilation, groups, bits, mode, out_hw):
     """Wrapper of :func:`_direct_conv`; ``x``, ``w`` int64 with zero points subtracted.
 
     Returns an int64 array (N, O, OH, OW).
     """
     out = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), np.int64)
-    _direct_conv(np.ascontiguousarray(x, np.int64), np.ascontiguousarray(w, np.int64), stride[0], stride[1],
-                 pads[0], pads[1], dilation[0], dilation[1], groups, bits, mode, out)
-    return out
+    x, w = np.ascontiguousarray(x, np.int64), np.ascontiguousarray(w, np.int64)
+    if mode == MODE_SATURATE:
+        _direct_conv(x, w, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], groups, bits, mode, out)
+        return out
+    _direct_conv_taps(x, w, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], groups, out)
+    return wrap_array(out, bits) if mode == MODE_WRAP else out

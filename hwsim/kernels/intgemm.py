@@ -188,6 +188,8 @@ def wrap_array(v, bits):
     if bits >= 64:
         return v
     half = np.int64(1) << (bits - 1)
+    if v.size and -half <= v.min() and v.max() < half:  # two read passes instead of four with temporaries
+        return v
     return ((v + half) & ((np.int64(1) << bits) - 1)) - half
 
 

@@ -54,3 +54,17 @@ def test_operands_too_wide_are_refused():
     assert simdgemm.fits(255, 255) and not simdgemm.fits(32767, 32767)
     with pytest.raises(ValueError, match="exactly"):
         simdgemm.madd16(np.zeros((1, 1), np.int64), np.zeros((1, 1), np.int64), 32767, 32767)
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 9), k=st.integers(1, 200), n=st.integers(1, 37), seed=st.integers(0, 2**31),
+       spread=st.sampled_from([1.0, 64.0, 2.0**-6]))
+def test_seq_fp32_rounds_every_step_like_the_loop(m, k, n, seed, spread):
+    """FP8 E4M3 operands (products exact in float32); each k step rounded to float32, in order."""
+    import ml_dtypes
+
+    rng = np.random.default_rng(seed)
+    a, b = ((rng.standard_normal(s) * spread).astype(ml_dtypes.float8_e4m3fn).astype(np.float32)
+            for s in ((m, k), (k, n)))
+    got = simdgemm.seq_fp32(a, b)
+    np.testing.assert_array_equal(got, ref.float_matmul_loop(a, b, np.float32))
