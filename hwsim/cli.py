@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 #: library parameter named by an error (HwsimError.param) -> the flag that sets it
 _FLAG_OF = {"shapes": "--shape", "choices": "--choices", "budgets": "--budget", "calib": "--calib",
             "weights": "--weights", "activations": "--activations", "config": "--config", "plot": "--plot",
-            "resume": "--resume", "formats": "--formats", "accumulators": "--accumulators"}
+            "resume": "--resume", "formats": "--formats", "accumulators": "--accumulators",
+            "ort_threads": "--ort-threads"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -355,3 +355,20 @@ def test_qattention_forms_hwsim_does_not_run_are_refused(tmp_path, what):
     onnx.save(m, tmp_path / "m.onnx")
     with pytest.raises(UnsupportedOpError, match=f"QAttention \\(node 'qa'\\): .*{match}"):
         load_onnx(tmp_path / "m.onnx", {"batch": 1, "seq": 6})
+
+
+def test_simulate_cli_reproduces_onnxruntime_threads_and_refuses_zero(tmp_path, capsys):
+    """``hwsim simulate --ort-threads 2`` (with this CPU's pairs) is bit-exact with onnxruntime on 2
+    intra-op threads at batch 3; ``--ort-threads 0`` exits 2 naming the flag."""
+    from hwsim.cli import main
+
+    ids = np.random.default_rng(3).integers(0, 30, (3, 9)).astype(np.int64)
+    np.savez(tmp_path / "in.npz", ids=ids)
+    path = str(DATA / "lstm_qdynamic.onnx")
+    args = ["simulate", path, "--inputs", str(tmp_path / "in.npz"), "--out", str(tmp_path / "out.npz"),
+            "--requant", "onnxruntime", "--ort-threads", "2"] + (["--pairwise-int16"] if PAIRS else [])
+    assert main(args) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npz")["logits"], _ort_threads(path, {"ids": ids}, 2)[0])
+    capsys.readouterr()
+    assert main(["simulate", path, "--inputs", str(tmp_path / "in.npz"), "--ort-threads", "0"]) == 2
+    assert "[--ort-threads]" in capsys.readouterr().err
