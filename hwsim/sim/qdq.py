@@ -56,6 +56,11 @@ def _runtime_spec(ctx, op, name: str, xs: list) -> QuantSpec | None:
     elif op.axis is not None:
         base = base.model_copy(update={"granularity": "channel", "axis": op.axis % np.ndim(xs[0])})
     scale = _scale_values(ctx, op.inputs[1], xs[1])
+    divides = op.op == "quantize"
+    if not np.all(np.isfinite(scale)) or (divides and np.any(scale == 0)):
+        bad = scale[~np.isfinite(scale) | ((scale == 0) if divides else False)].reshape(-1)[0]
+        raise InputDataError(f"{op.op} '{op.name}': scale '{op.inputs[1]}' holds {float(bad):g}; a run-time scale "
+                             f"must be finite{' and non-zero (the op divides by it)' if divides else ''}")
     upd: dict = {"scale": tuple(float(v) for v in scale.reshape(-1))}
     if len(xs) > 2:
         if ctx.graph.tensors[op.inputs[2]].dtype in _NUMPY_INTS:

@@ -136,6 +136,31 @@ def test_per_row_a_scale_is_refused_naming_the_input(tmp_path):
         load_onnx(tmp_path / "m.onnx", {})
 
 
+@pytest.mark.parametrize("value", [0.0, np.inf])
+def test_quantize_linear_zero_or_inf_runtime_scale_is_refused(tmp_path, value):
+    """QuantizeLinear divides by its scale: a run-time scale of 0 or inf was computed, exit 0, into
+    codes 0 and a following DequantizeLinear returned 2.8e17 (onnxruntime saturates, onnx.reference
+    gives 0 or the zero point). Refused naming the node and the input."""
+    from hwsim.errors import InputDataError
+
+    f = onnx.TensorProto.FLOAT
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="ql"),
+         helper.make_node("DequantizeLinear", ["q", "s2", "z"], ["y"], name="dql")], "case",
+        [helper.make_tensor_value_info("x", f, [3, 5]), helper.make_tensor_value_info("s", f, []),
+         helper.make_tensor_value_info("z", onnx.TensorProto.UINT8, []), helper.make_tensor_value_info("s2", f, [])],
+        [helper.make_tensor_value_info("y", f, [3, 5])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    onnx.save(model, tmp_path / "qdq.onnx")
+    g = load_onnx(tmp_path / "qdq.onnx", {})
+    feeds = {"x": np.linspace(-1, 1, 15, dtype=np.float32).reshape(3, 5), "s": np.asarray(np.float32(0.02)),
+             "z": np.asarray(np.uint8(100)), "s2": np.asarray(np.float32(0.03))}
+    np.testing.assert_array_equal(run(g, feeds).outputs["y"], ReferenceEvaluator(model).run(None, feeds)[0])
+    with pytest.raises(InputDataError, match=r"quantize 'ql': scale 's' holds (0|inf); .*non-zero"):
+        run(g, {**feeds, "s": np.asarray(np.float32(value))})
+
+
 def _ms_node(op, ins, **kw):
     return helper.make_node(op, ins, ["y"], domain="com.microsoft", **kw)
 
