@@ -151,6 +151,9 @@ CASES = [
         "src_mask": np.ones((1, 12), bool), "hidden": np.tanh(_rng(2).normal(0, 1, (1, 2, 256))).astype(np.float32)}),
     Case("text2tashkeel", "bilstm.int8.onnx", lambda ins: {"input_ids": token_ids(24, 54)}),
     Case("text2tashkeel", "rawi.int8.onnx", lambda ins: {"input": token_ids(24, 302)}),
+    Case("text2tashkeel", "rawi_v2.int8.onnx", lambda ins: {"input": token_ids(24, 236)}),
+    Case("text2tashkeel", "rawi_v3.int8.onnx", lambda ins: {"input": token_ids(24, 236)}),
+    Case("text2tashkeel", "rawi_ensemble.int8.onnx", lambda ins: {"input": token_ids(24, 236)}),
 ]
 
 
