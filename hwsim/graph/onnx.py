@@ -124,7 +124,7 @@ from pydantic import ValidationError
 from hwsim.errors import ConfigError, ShapeError, UnsupportedOpError
 from hwsim.graph import ops as O
 from hwsim.graph import (onnx_einsum, onnx_generic, onnx_macs, onnx_movement, onnx_msops,  # noqa: F401  (register)
-                         onnx_qlinear)
+                         onnx_qconv, onnx_qlinear)
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.onnx_check import check_structure
 from hwsim.graph.onnx_ctx import Importer

@@ -1,12 +1,13 @@
-"""QLinearConv, QLinearMatMul, MatMulInteger, ConvInteger and DynamicQuantizeLinear -> IR ops
-with integer QuantSpecs (the contract is in :mod:`hwsim.graph.onnx`)."""
+"""QLinearMatMul, MatMulInteger, DynamicQuantizeLinear and onnxruntime's com.microsoft quantized ops
+-> IR ops with integer QuantSpecs (the contract is in :mod:`hwsim.graph.onnx`); the pieces QLinearConv
+and ConvInteger share with them (:mod:`hwsim.graph.onnx_qconv`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from hwsim.graph import ops as O
-from hwsim.graph.onnx_ops import _one, attrs, conv_attrs, converter
+from hwsim.graph.onnx_ops import _one, attrs, converter
 from hwsim.graph.onnx_values import (Act, Const, QConst, activation_spec, array_dtype, broadcast_param,
                                      format_of)
 from hwsim.graph.quant import FP32, QuantSpec
@@ -27,12 +28,13 @@ def _act_in(ctx, node, i: int, scale, zp, axis: int | None) -> str:
     return t
 
 
-def _weight(ctx, node, i: int, scale, zp, axis: int, perm=None) -> str:
-    """Constant integer weight input ``i`` as codes with its QuantSpec (per-tensor or along ``axis``)."""
+def _weight(ctx, node, i: int, scale, zp, axis: int, perm=None, as_2d: bool = False) -> str:
+    """Constant integer weight input ``i`` as codes with its QuantSpec (per-tensor or along ``axis``);
+    ``as_2d``: a 1-D conv's (O, I, K) weight placed as (O, I, 1, K)."""
     v = ctx.values[node.input[i]]
     if not isinstance(v, Const):
         raise ctx.fail(node, f"weight input {i} ('{node.input[i]}') must be an initializer")
-    codes = v.value
+    codes = np.expand_dims(v.value, 2) if as_2d else v.value
     scale = np.asarray(scale, np.float32).ravel()
     zp = None if zp is None else np.asarray(zp).ravel()
     n = max(scale.size, 1 if zp is None else zp.size)
@@ -41,7 +43,8 @@ def _weight(ctx, node, i: int, scale, zp, axis: int, perm=None) -> str:
     per_axis = axis if n > 1 else None
     q = QConst(codes, array_dtype(codes), node.input[i], broadcast_param(scale, codes.ndim, per_axis),
                None if zp is None else broadcast_param(zp, codes.ndim, per_axis))
-    return ctx.place(node.input[i], q, "weight", perm, where=f"{node.op_type} (node '{node.name}')")
+    return ctx.place(node.input[i] + (".2d" if as_2d else ""), q, "weight", perm,
+                     where=f"{node.op_type} (node '{node.name}')")
 
 
 def _out_spec(ctx, node, s_i: int, zp_i: int) -> tuple[QuantSpec, str]:
@@ -116,23 +119,6 @@ def _runtime_out(ctx, node, zp_i: int) -> tuple[str, QuantSpec]:
     return dtype, QuantSpec(format=format_of(dtype))
 
 
-@converter("QLinearConv")
-def _qlinear_conv(ctx, node):
-    kw = conv_attrs(ctx, node, ctx.shape(node.input[3])[2:])
-    if _runtime_params(ctx, node, 3, 8):
-        dtype, spec = _runtime_out(ctx, node, 7)
-        _runtime_op(ctx, node, O.Conv2d, [0, 3] + ([8] if ctx.input(node, 8) else []), dtype, spec, **kw)
-        return
-    c = lambda i, what: ctx.const(node, i, what)  # noqa: E731
-    x_s, w_s = np.float32(c(1, "x_scale")), np.asarray(c(4, "w_scale"), np.float32)
-    x = _act_in(ctx, node, 0, x_s, c(2, "x_zero_point"), None)
-    ins = [x, _weight(ctx, node, 3, w_s, c(5, "w_zero_point"), 0)]
-    if ctx.input(node, 8):
-        ins.append(_int32_bias(ctx, node, 8, (x_s * w_s).astype(np.float32)))
-    spec, dtype = _out_spec(ctx, node, 6, 7)
-    _one(ctx, node, O.Conv2d, ins, dtype=dtype, quant=spec, **kw)
-
-
 def _int32_bias(ctx, node, i: int, scale: np.ndarray) -> str:
     b = np.asarray(ctx.const(node, i, "bias"))
     if b.dtype != np.int32:
@@ -159,16 +145,19 @@ def _qlinear_matmul(ctx, node):
         _one(ctx, node, O.Linear, [a, w], dtype=dtype, quant=spec)
 
 
-def _integer_in(ctx, node, i: int, zp_i: int, axis: int, w: str, op_cls, **kw) -> None:
+def _integer_in(ctx, node, i: int, zp_i: int, axis: int, w: str, op_cls, view=None, **kw) -> None:
     """MatMulInteger / ConvInteger with a constant weight ``w`` (placed, with its zero point on
     its spec): input ``i`` carries its zero point on its spec when that is a constant; a zero point
     known only at run time (the one DynamicQuantizeLinear computes in ``quantize_dynamic`` models)
-    is the op's ``x_zero_point`` input instead."""
+    is the op's ``x_zero_point`` input instead. ``view`` (tensor -> tensor) reshapes the input
+    (a 1-D conv's unsqueeze)."""
+    view = view or (lambda t: t)
     if ctx.is_const(ctx.input(node, zp_i)) or ctx.input(node, zp_i) is None:
-        x = _act_in(ctx, node, i, 1.0, ctx.const(node, zp_i, "zero point"), axis)
+        x = view(_act_in(ctx, node, i, 1.0, ctx.const(node, zp_i, "zero point"), axis))
         _one(ctx, node, op_cls, [x, w], dtype="int32", quant=INT32, **kw)
     else:
-        _runtime_op(ctx, node, op_cls, [i, w], "int32", INT32, roles={"x_zero_point": zp_i}, **kw)
+        _runtime_op(ctx, node, op_cls, [view(ctx.act(node.input[i])), w], "int32", INT32,
+                    roles={"x_zero_point": zp_i}, **kw)
 
 
 def _weight_runtime(ctx, node) -> bool:
@@ -188,16 +177,6 @@ def _matmul_integer(ctx, node):
         return
     w = _weight(ctx, node, 1, 1.0, ctx.const(node, 3, "b_zero_point"), 1, perm=(1, 0))
     _integer_in(ctx, node, 0, 2, -2, w, O.Linear)
-
-
-@converter("ConvInteger")
-def _conv_integer(ctx, node):
-    kw = conv_attrs(ctx, node, ctx.shape(node.input[1])[2:])
-    if _weight_runtime(ctx, node):
-        _runtime_op(ctx, node, O.Conv2d, [0, 1], "int32", INT32, **kw)
-        return
-    w = _weight(ctx, node, 1, 1.0, ctx.const(node, 3, "w_zero_point"), 0)
-    _integer_in(ctx, node, 0, 2, 1, w, O.Conv2d, **kw)
 
 
 @converter("DynamicQuantizeLinear")

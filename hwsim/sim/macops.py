@@ -17,7 +17,7 @@ import numpy as np
 
 from hwsim import kernel_api
 from hwsim.sim import mlas_math, qspec
-from hwsim.sim.compute import _acc, _add_bias_int, _finish_int, _int_spec, _scales, _zp
+from hwsim.sim.compute import _acc, _add_bias_int, _finish_int, _int_spec, _pairs_saturate, _scales, _zp
 from hwsim.sim.qdq import dynamic_quantize
 from hwsim.sim.registry import register_exec
 
@@ -58,6 +58,9 @@ def _int_operands(ctx, op, xs):
     if ctx.reference or not (_int_spec(sx) and _int_spec(sw, weight=True)) or (
             sw.granularity == "channel" and sw.axis % xs[1].ndim != axis):
         return None
+    if _pairs_saturate(ctx, sx, sw):
+        ctx.note(f"{op.op} '{op.name}': onnxruntime's int16 pair saturation (pairwise_int16) is modelled in "
+                 "conv2d / linear / matmul only; this layer sums its products exactly")
     bits, overflow = _acc(ctx, op)
     s_x, s_w = _scales(sx, sw)
     zw = _zp(sw)

@@ -285,3 +285,36 @@ def test_bad_runtime_scale_is_an_error_naming_it(tmp_path, name, value):
     graph = load_onnx(tmp_path / "m.onnx", {})
     with pytest.raises(InputDataError, match=rf"matmul 'qmm': \w_scale '{name}' is \[.*\]; scales must be finite"):
         run(graph, {**feeds, name: np.asarray(value, np.float32)})
+
+
+CONV_ND = [((1, 3, 11), (4, 3, 3), {"pads": [1, 2], "strides": [2]}),
+           ((1, 2, 4, 5, 6), (3, 2, 2, 3, 2), {"pads": [0, 1, 1, 1, 0, 0]})]
+
+
+@pytest.mark.parametrize("shape_x,shape_w,kw", CONV_ND, ids=["1-D", "3-D"])
+@pytest.mark.parametrize("runtime", [False, True])
+def test_qlinearconv_1d_3d(tmp_path, shape_x, shape_w, kw, runtime):
+    """QLinearConv over 1-D (as a 2-D conv of height 1) and 3-D inputs, constant or run-time
+    parameters, per-channel w_scale and a bias: onnxruntime's answer. (onnx.reference's QLinearConv
+    broadcasts a per-channel w_scale as 2-D, so it is no oracle here; 3-D uses u8 weights, whose
+    sums onnxruntime takes exactly.)"""
+    rng = np.random.default_rng(14)
+    wdt = np.int8 if len(shape_w) == 3 else np.uint8
+    params = {"x_scale": np.float32(0.02), "x_zero_point": np.uint8(120), "w_scale": _scale(rng, shape_w[:1]),
+              "w_zero_point": np.full(shape_w[:1], 0 if wdt == np.int8 else 128, wdt), "y_scale": np.float32(0.3),
+              "y_zero_point": np.uint8(128)}
+    consts = {"w": _codes(rng, wdt, shape_w), "B": rng.integers(-500, 500, shape_w[:1]).astype(np.int32)}
+    feeds = {"x": _codes(rng, np.uint8, shape_x)}
+    inits = dict(consts)
+    (feeds if runtime else inits).update({k: np.asarray(v) for k, v in params.items()})
+    node = helper.make_node("QLinearConv", ["x", "x_scale", "x_zero_point", "w", "w_scale", "w_zero_point",
+                                            "y_scale", "y_zero_point", "B"], ["y"], **kw)
+    _check_ort(tmp_path, [node], feeds, inits, onnx.TensorProto.UINT8)
+
+
+@pytest.mark.parametrize("shape_x,shape_w,kw", CONV_ND, ids=["1-D", "3-D"])
+def test_convinteger_1d_3d(tmp_path, shape_x, shape_w, kw):
+    rng = np.random.default_rng(15)
+    feeds = {"x": _codes(rng, np.uint8, shape_x), "w": _codes(rng, np.uint8, shape_w), "x_zero_point": np.uint8(7)}
+    _check(tmp_path, helper.make_node("ConvInteger", list(feeds), ["y"], **kw), {k: np.asarray(v) for k, v in feeds.items()},
+           np.int32)
