@@ -12,8 +12,10 @@ Then, per IR op, one standard ONNX node (opset 21; 23 when a float4 tensor is wr
   read through ``DequantizeLinear`` (per tensor, per channel ``axis``, or per group ``block_size``),
   holding exactly the values the simulator uses (:func:`hwsim.sim.qspec.prepare_constant`);
   a linear weight (out, in) is written transposed, (in, out), as MatMul reads it;
-- an int32 bias of a conv2d is written with scale ``float32(s_x) * float32(s_w)`` (what
-  onnxruntime's quantizer writes); a linear's bias as float32 values after the MatMul;
+- an int32 bias of a conv2d or a linear (an ``Add`` after the MatMul) is written with scale
+  ``float32(s_x) * float32(s_w)``, the codes the simulator adds to the accumulator (what
+  onnxruntime's quantizer writes, and what its QDQ fusion of MatMul + Add into QGemm assumes);
+  a float bias as float32 values;
 - an activation with such a format and a scale is followed by ``QuantizeLinear -> DequantizeLinear``
   (graph inputs too); fp16 / bf16 activations by a ``Cast`` there and back;
 - float tensors are written as float32; a batch norm as ``x * scale + shift`` (float32 constants).
@@ -213,7 +215,8 @@ class _Writer:
                    group=op.groups, kernel_shape=[kh, kw])
 
     def _bias(self, op) -> str:
-        """An int32 bias at scale float32(s_x) * float32(s_w) (onnxruntime's quantizer), else float32."""
+        """An int32 bias (conv2d, linear) at scale float32(s_x) * float32(s_w) (onnxruntime's quantizer), else
+        as its constant."""
         name = op.inputs[2]
         t, sx, sw = self.g.tensors[name], self.g.tensors[op.inputs[0]].quant, self.g.tensors[op.inputs[1]].quant
         if t.quant.format != "int32" or sx.scale is None or sw.scale is None or sw.granularity == "group":
@@ -229,7 +232,7 @@ class _Writer:
         mm = f"{out}.matmul" if len(op.inputs) > 2 else out
         self._node("MatMul", [self._in(op, 0), self._const(op, 1, op.inputs[1], transpose=True)], mm)
         if len(op.inputs) > 2:
-            self._node("Add", [mm, self._const(op, 2, op.inputs[2])], out)
+            self._node("Add", [mm, self._bias(op)], out)
 
     def _op_matmul(self, op, out):
         self._node("MatMul", [self._in(op, 0), self._in(op, 1)], out)

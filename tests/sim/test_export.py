@@ -117,3 +117,21 @@ def test_export_of_imported_quantize_static_model_reproduces_it(tmp_path):
         np.testing.assert_array_equal(_ort(tmp_path / "re.onnx", f, level)[0], want)
         np.testing.assert_array_equal(run(g, f, requant="exact").outputs["logits"], want)
 
+
+
+def test_linear_bias_of_imported_model_survives_onnxruntime_fusion(tmp_path):
+    """models/digits_cnn.onnx (real trained biases, MatMul + Add) exported with the default scope:
+    under ORT_ENABLE_ALL onnxruntime fuses MatMul + Add (+ Relu) into QGemm, which reads the int32
+    bias at scale s_x * s_w. The bias was written at its own calibrated scale (amax / 2^31), so
+    onnxruntime's logits were off by ~1e6 while hwsim simulate of the file, onnx.reference and
+    ORT_DISABLE_ALL were fine. uint8 weights: no AVX2 pair saturation in the comparison."""
+    from pathlib import Path
+
+    models = Path(__file__).parent.parent.parent / "models"
+    g = quantize_graph(load_onnx(models / "digits_cnn.onnx", {"batch": 8}), "uint8", "uint8")
+    feeds = {"image": np.load(models / "digits_test.npz")["image"][:8]}
+    model, _ = export_onnx(g, feeds)
+    onnx.save(model, tmp_path / "m.onnx")
+    want = run(g, feeds, requant="exact").outputs["logits"]
+    got = _ort(tmp_path / "m.onnx", feeds, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)[0]
+    assert np.abs(got - want).max() <= 1e-5 * np.ptp(want)
