@@ -6,8 +6,10 @@ What is measured here (each number's source says so in the written YAML):
   (``/sys/devices/system/cpu/cpu0/cache``);
 - memory bandwidth per level: numpy copies of a buffer sized to half of each cache level and of 64 MB
   for DRAM (bytes read + written per second, best of many short timings);
-- energy: whether package RAPL (``/sys/class/powercap/intel-rapl:0/energy_uj``) is readable; where it is
-  not, the target's energy is marked uncalibrated (``energy_scope: null`` and assumed per-bit energies).
+- energy: package RAPL (``/sys/class/powercap/intel-rapl:0/energy_uj``, :func:`rapl_joules`) where it is
+  readable: each workload's energy per run is the counter's change over its timed runs (chip scope; on a
+  shared machine it includes everything else running). Where it is not readable, the target's energy is
+  marked uncalibrated (``energy_scope: null`` and assumed per-bit energies).
 
 The MAC rates come from the onnxruntime microbenchmarks (:mod:`hwsim.fidelity.host_bench`), the fit
 from :mod:`hwsim.fidelity.host_fit`, the whole command from :mod:`hwsim.fidelity.host_run`.
@@ -34,6 +36,14 @@ class HostFacts:
     caches: list[tuple[int, int]]            # (level, bytes), data/unified caches, innermost first
     bandwidth: list[float]                    # bytes/s per cache level, then DRAM
     rapl: bool
+
+
+def rapl_joules(path: Path = RAPL) -> float | None:
+    """Package energy counter in joules (RAPL ``energy_uj``), or None where it cannot be read."""
+    try:
+        return int(path.read_text()) * 1e-6
+    except (OSError, ValueError):
+        return None
 
 
 def physical_cores() -> int:
@@ -95,7 +105,7 @@ def measure_host(seconds: float = 1.0) -> HostFacts:
     caches = cache_sizes()
     bws = [copy_bandwidth(size // 4, seconds) for _, size in caches]  # source + copy = half the level
     bws.append(copy_bandwidth(64 * 2 ** 20, seconds))
-    readable = RAPL.is_file() and os.access(RAPL, os.R_OK)
+    readable = rapl_joules() is not None
     return HostFacts(cores=physical_cores(), clock_hz=clock_hz(), caches=caches, bandwidth=bws, rapl=readable)
 
 
@@ -113,7 +123,8 @@ def host_target(f: HostFacts, rates: dict[tuple[str, str], tuple[float, str]], o
     how = f"hwsim calibrate --host on {date}"
     names = [f"l{level}" for level, _ in f.caches] + ["dram"]
     e_bits = [0.05 * 2 ** i for i in range(len(f.caches))] + [20.0]
-    e_src = "measured RAPL" if f.rapl else "assumption, uncalibrated (RAPL not readable here)"
+    e_src = ("starting value (assumption), fitted to package RAPL energy" if f.rapl
+             else "assumption, uncalibrated (RAPL not readable here)")
     memory = []
     for i, name in enumerate(names):
         private = i < len(f.caches) and f.caches[i][0] <= 2
@@ -134,7 +145,7 @@ def host_target(f: HostFacts, rates: dict[tuple[str, str], tuple[float, str]], o
         "schema_version": 1, "name": "host",
         "description": f"this machine, {f.cores} physical cores, through onnxruntime (hwsim calibrate --host, {date})",
         "technology_nm": 7.0, "clock_hz": float(f"{f.clock_hz:.4g}"), "static_power_w": 5.0,
-        "energy_scope": None, "layer_overhead_s": float(f"{overhead_s:.3g}"),
+        "energy_scope": "chip" if f.rapl else None, "layer_overhead_s": float(f"{overhead_s:.3g}"),
         "source": (f"clock from /proc/cpuinfo, per-node overhead of onnxruntime measured ({how}); "
                    f"technology_nm 7 and static_power_w 5 are assumptions; energy {e_src}"),
         "compute": {

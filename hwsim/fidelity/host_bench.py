@@ -198,6 +198,10 @@ def record(b: Bench, t: Timing, threads: int, device: str) -> dict:
            "conditions": {"runtime": "onnxruntime CPUExecutionProvider, per-node minima (hwsim.fidelity.host_timing)",
                           "device": device, "threads": threads, "replays": t.runs, "run_min_s": t.run_min_s,
                           "run_median_s": t.run_median_s, "load_average": round(os.getloadavg()[0], 2)}}
+    if t.energy_j is not None:
+        rec["energy_j"] = t.energy_j
+        rec["conditions"].update(energy_scope="chip", energy_source="package RAPL energy_uj over whole runs "
+                                 "(includes everything else the machine ran meanwhile)")
     if b.scope:
         rec["scope"] = b.scope
     if b.formats_from_file:
@@ -205,7 +209,7 @@ def record(b: Bench, t: Timing, threads: int, device: str) -> dict:
     return rec
 
 
-def time_bench(b: Bench, threads: int, runs: int) -> Timing:
+def time_bench(b: Bench, threads: int, runs: int, energy=None) -> Timing:
     """Time one workload with random inputs.
 
     Raises
@@ -218,7 +222,7 @@ def time_bench(b: Bench, threads: int, runs: int) -> Timing:
     try:
         sess, _ = session(b.onnx, threads)
         feeds = random_feeds(sess, dict(b.shapes))
-        return time_model(b.onnx, feeds, threads, runs=runs)
+        return time_model(b.onnx, feeds, threads, runs=runs, energy=energy)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types; say which workload failed
         dims = ", ".join(f"{k}={v}" for k, v in b.shapes) or "none bound"
         raise ConfigError(f"onnxruntime could not run {b.id} (dynamic dims: {dims}): {str(exc)[:300]}; bind "

@@ -20,6 +20,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -40,6 +41,7 @@ class Timing:
     note: str = ""         # how the session differs from onnxruntime's defaults, if it does
     node_min_s: tuple = ()  # (node, minimum kernel seconds) pairs, so timings of rounds can be merged
     gap_min_s: float = 0.0  # minimum executor time between kernels of a run
+    energy_j: float | None = None  # energy counter change per run over the timed runs (None: no counter)
 
 
 def merge(a: Timing | None, b: Timing) -> Timing:
@@ -54,7 +56,8 @@ def merge(a: Timing | None, b: Timing) -> Timing:
     gap = min(a.gap_min_s, b.gap_min_s)
     return Timing(latency_s=sum(nodes.values()) + gap, run_min_s=min(a.run_min_s, b.run_min_s),
                   run_median_s=(a if a.runs >= b.runs else b).run_median_s, runs=a.runs + b.runs,
-                  nodes=len(nodes), note=a.note or b.note, node_min_s=tuple(sorted(nodes.items())), gap_min_s=gap)
+                  nodes=len(nodes), note=a.note or b.note, node_min_s=tuple(sorted(nodes.items())), gap_min_s=gap,
+                  energy_j=min((e for e in (a.energy_j, b.energy_j) if e is not None), default=None))
 
 
 def session(model, threads: int, profile_dir: str | None = None):
@@ -102,19 +105,24 @@ def _per_run(events: list[dict]) -> tuple[list[float], list[dict[str, float]]]:
     return walls, kernels
 
 
-def time_model(model, feeds: dict, threads: int, runs: int = 10, seconds: float | None = None) -> Timing:
+def time_model(model, feeds: dict, threads: int, runs: int = 10, seconds: float | None = None,
+               energy: Callable[[], float | None] | None = None) -> Timing:
     """Time ``model`` on ``feeds``: ``runs`` profiled runs after one warm-up, or more while
-    ``seconds`` have not passed (see the module docstring for what ``latency_s`` is)."""
+    ``seconds`` have not passed (see the module docstring for what ``latency_s`` is). ``energy``, a
+    counter in joules (e.g. :func:`hwsim.fidelity.host.rapl_joules`), gives the energy per run over
+    the timed runs (the lowest of two rounds when merged: the least disturbed)."""
     with tempfile.TemporaryDirectory(prefix="hwsim-ort-") as tmp:
         sess, note = session(model, threads, tmp)
         sess.run(None, feeds)
         walls, n = [], 0
+        e0 = energy() if energy else None
         end = time.perf_counter() + (seconds or 0.0)
         while n < runs or time.perf_counter() < end:
             t0 = time.perf_counter()
             sess.run(None, feeds)
             walls.append(time.perf_counter() - t0)
             n += 1
+        e1 = energy() if energy else None
         with open(sess.end_profiling()) as f:
             events = json.load(f)
     prof_walls, kernels = _per_run(events)
@@ -124,7 +132,8 @@ def time_model(model, feeds: dict, threads: int, runs: int = 10, seconds: float 
     gap = max(min((w - sum(k.values()) for w, k in zip(prof_walls, kernels)), default=0.0), 0.0)
     return Timing(latency_s=sum(nodes.values()) + gap, run_min_s=float(min(walls)),
                   run_median_s=float(np.median(walls)), runs=n, nodes=len(names), note=note,
-                  node_min_s=tuple(sorted(nodes.items())), gap_min_s=gap)
+                  node_min_s=tuple(sorted(nodes.items())), gap_min_s=gap,
+                  energy_j=(e1 - e0) / n if e0 is not None and e1 is not None and e1 > e0 else None)
 
 
 def random_feeds(sess, shapes: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:

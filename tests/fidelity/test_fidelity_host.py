@@ -58,6 +58,24 @@ def test_time_model_per_node_minimum_is_at_most_the_fastest_run():
     assert 0 < t.latency_s <= t.run_min_s * 1.05 and t.run_min_s <= t.run_median_s
 
 
+def test_energy_counter_gives_energy_per_run_and_a_chip_record(tmp_path):
+    """Where a counter is readable (RAPL), each record carries energy per run at chip scope."""
+    import time
+
+    from hwsim.fidelity.host import rapl_joules
+    from hwsim.fidelity.host_bench import Bench, record
+
+    model = _relu_chain(4)
+    sess, _ = session(model, 1)
+    t = time_model(model, random_feeds(sess, {}), threads=1, runs=5, energy=lambda: 10.0 * time.perf_counter())
+    assert t.energy_j is not None and 10.0 * t.run_min_s * 0.9 < t.energy_j < 10.0  # 10 W x (a run, not 1 s)
+    rec = Measurement.model_validate(record(Bench("x", "op", "overhead", "m/x.onnx", "fp32", "fp32", model, "l"), t, 1, "d"))
+    assert rec.energy_j == t.energy_j and rec.conditions.energy_scope == "chip"
+    counter = tmp_path / "energy_uj"
+    counter.write_text("2500000\n")
+    assert rapl_joules(counter) == 2.5 and rapl_joules(tmp_path / "missing") is None
+
+
 def _truth(tmp_path) -> Target:
     """A host target with known efficiencies, overhead and bandwidths (what the fit must recover)."""
     from hwsim.fidelity.host import HostFacts
