@@ -182,9 +182,44 @@ def _dynamic_quantize_lstm(ctx, node):
 def _qattention(ctx, node):
     """QAttention as the standard nodes of onnxruntime's kernel: the QKV projection as MatMulInteger
     (input and weight codes, their zero points), times ``input_scale * weight_scale``, plus the bias;
-    then per head ``softmax(Q K^T * scale + mask) V`` in float32 (mask: key lengths / end and start
-    positions, or a raw 2-D / 3-D key mask, 0 -> ``mask_filter_value``; ``unidirectional``: the
-    causal mask). Past / present, rotary and other mask_index forms are refused naming the node."""
+    then the attention of :func:`_attention`."""
+    from hwsim.graph.onnx_qlinear import _mk
+
+    p = (node.name or node.output[0]) + "."
+    zp = [n or "" for n in (ctx.input(node, 6), ctx.input(node, 7))]
+    mm_ins = [node.input[0], node.input[1]] + (zp if any(zp) else [])
+    proj = [_mk("MatMulInteger", mm_ins, [p + "acc"]), _mk("Cast", [p + "acc"], [p + "accf"], to=1),
+            _mk("Mul", [node.input[3], node.input[4]], [p + "s"]), _mk("Mul", [p + "accf", p + "s"], [p + "y0"]),
+            _mk("Add", [p + "y0", node.input[2]], [p + "qkv"])]
+    _attention(ctx, node, proj, mask_at=5, past_at=8)
+
+
+@converter("com.microsoft.Attention")
+def _float_attention(ctx, node):
+    """onnxruntime's float Attention (what its transformer optimizer writes, and what quantize_dynamic
+    turns into QAttention): ``input @ weights + bias``, then the attention of :func:`_attention`.
+    ``qkv_hidden_sizes`` with unequal parts and ``attention_bias`` are refused naming the node."""
+    from hwsim.graph.onnx_qlinear import _mk
+
+    sizes = list(attrs(node).get("qkv_hidden_sizes", []))
+    if sizes and len(set(sizes)) != 1:
+        raise ctx.fail(node, f"qkv_hidden_sizes {sizes} (Q, K and V of different widths)")
+    if ctx.input(node, 5) or ctx.input(node, 6):
+        raise ctx.fail(node, "attention_bias / past_sequence_length inputs")
+    p = (node.name or node.output[0]) + "."
+    bias = ctx.input(node, 2)
+    proj = [_mk("MatMul", [node.input[0], node.input[1]], [p + "y0" if bias else p + "qkv"])]
+    if bias:
+        proj.append(_mk("Add", [p + "y0", bias], [p + "qkv"]))
+    _attention(ctx, node, proj, mask_at=3, past_at=4)
+
+
+def _attention(ctx, node, proj: list, mask_at: int, past_at: int) -> None:
+    """Import ``proj`` (nodes writing ``<p>qkv``, (batch, seq, 3 x hidden)) and, per head,
+    ``softmax(Q K^T * scale + mask) V`` in float32 as onnxruntime's attention computes it (mask:
+    key lengths / end and start positions, or a raw 2-D / 3-D key mask, masked keys ->
+    ``mask_filter_value``; ``unidirectional``: the causal mask). Past / present, rotary and other
+    mask_index forms are refused naming the node."""
     from hwsim.graph.onnx_qlinear import _expand, _mk
 
     a = attrs(node)
@@ -195,18 +230,14 @@ def _qattention(ctx, node):
         raise ctx.fail(node, f"weight has {hidden3} columns, not 3 x num_heads ({heads}) x head size")
     if a.get("do_rotary", 0) or a.get("past_present_share_buffer", 0):
         raise ctx.fail(node, "do_rotary / past_present_share_buffer (hwsim runs the plain attention)")
-    if ctx.input(node, 8) or (len(node.output) > 1 and node.output[1]):
+    if ctx.input(node, past_at) or (len(node.output) > 1 and node.output[1]):
         raise ctx.fail(node, "past / present (the key-value cache inputs and outputs)")
     hd = hidden3 // (3 * heads)
     p = (node.name or node.output[0]) + "."
     c = lambda name, v: ctx.values.__setitem__(p + name, Const(np.asarray(v))) or p + name  # noqa: E731
-    zp = [n or "" for n in (ctx.input(node, 6), ctx.input(node, 7))]
-    mm_ins = [node.input[0], node.input[1]] + (zp if any(zp) else [])
-    nodes = [_mk("MatMulInteger", mm_ins, [p + "acc"]), _mk("Cast", [p + "acc"], [p + "accf"], to=1),
-             _mk("Mul", [node.input[3], node.input[4]], [p + "s"]), _mk("Mul", [p + "accf", p + "s"], [p + "y0"]),
-             _mk("Add", [p + "y0", node.input[2]], [p + "qkv"]),
-             _mk("Reshape", [p + "qkv", c("qkv_shape", np.array([batch, seq, 3, heads, hd], np.int64))], [p + "r"]),
-             _mk("Transpose", [p + "r"], [p + "t"], perm=[2, 0, 3, 1, 4])]
+    nodes = proj + [
+        _mk("Reshape", [p + "qkv", c("qkv_shape", np.array([batch, seq, 3, heads, hd], np.int64))], [p + "r"]),
+        _mk("Transpose", [p + "r"], [p + "t"], perm=[2, 0, 3, 1, 4])]
     for i, part in enumerate("qkv"):
         nodes += [_mk("Slice", [p + "t", c(f"{part}0", np.array([i], np.int64)), c(f"{part}1", np.array([i + 1], np.int64)),
                                 c("axis0", np.array([0], np.int64))], [p + part + "5"]),
@@ -216,7 +247,7 @@ def _qattention(ctx, node):
               _mk("MatMul", [p + "q", p + "kt"], [p + "qk"]),
               _mk("Mul", [p + "qk", c("scale", np.float32(scale))], [p + "scores"])]
     scores = p + "scores"
-    mask = _attention_mask(ctx, node, a, c, nodes, batch, seq)
+    mask = _attention_mask(ctx, node, a, c, nodes, batch, seq, ctx.input(node, mask_at))
     if mask is not None:
         nodes.append(_mk("Add", [scores, mask], [p + "masked"]))
         scores = p + "masked"
@@ -227,18 +258,18 @@ def _qattention(ctx, node):
     _expand(ctx, node, nodes)
 
 
-def _key_length_mask(node, c, batch: int, seq: int, starts: bool) -> list:
+def _key_length_mask(node, mask: str, c, batch: int, seq: int, starts: bool) -> list:
     """Nodes writing ``<p>keep`` (batch, seq): key ``j`` is kept when ``j < end[b]`` (and ``j >=
     start[b]`` with start positions), as onnxruntime reads a 1-D mask_index."""
     from hwsim.graph.onnx_qlinear import _mk
 
     p = (node.name or node.output[0]) + "."
     ar = c("positions", np.arange(seq, dtype=np.int32))
-    nodes = [_mk("Slice", [node.input[5], c("e0", np.array([0], np.int64)), c("e1", np.array([batch], np.int64))], [p + "end"]),
+    nodes = [_mk("Slice", [mask, c("e0", np.array([0], np.int64)), c("e1", np.array([batch], np.int64))], [p + "end"]),
              _mk("Reshape", [p + "end", c("col", np.array([batch, 1], np.int64))], [p + "end_col"]),
              _mk("Less", [ar, p + "end_col"], [p + "before_end" if starts else p + "keep"])]
     if starts:
-        nodes += [_mk("Slice", [node.input[5], c("s0", np.array([batch], np.int64)),
+        nodes += [_mk("Slice", [mask, c("s0", np.array([batch], np.int64)),
                                 c("s1", np.array([2 * batch], np.int64))], [p + "start"]),
                   _mk("Reshape", [p + "start", c("col", np.array([batch, 1], np.int64))], [p + "start_col"]),
                   _mk("GreaterOrEqual", [ar, p + "start_col"], [p + "after_start"]),
@@ -246,7 +277,7 @@ def _key_length_mask(node, c, batch: int, seq: int, starts: bool) -> list:
     return nodes
 
 
-def _attention_mask(ctx, node, a: dict, c, nodes: list, batch: int, seq: int) -> str | None:
+def _attention_mask(ctx, node, a: dict, c, nodes: list, batch: int, seq: int, mask_index: str | None) -> str | None:
     """Append the nodes of the additive mask (``mask_filter_value`` where masked, 0 elsewhere,
     broadcast over heads) and return its name; None without a mask."""
     from hwsim.graph.onnx_qlinear import _mk
@@ -254,14 +285,12 @@ def _attention_mask(ctx, node, a: dict, c, nodes: list, batch: int, seq: int) ->
     p = (node.name or node.output[0]) + "."
     fill = np.float32(a.get("mask_filter_value", -10000.0))
     parts = []
-    if ctx.input(node, 5):
-        shape = ctx.shape(node.input[5])
-        mask = node.input[5]
+    if mask_index:
+        shape = ctx.shape(mask_index)
         if shape in ((batch,), (2 * batch,)):  # key lengths (end positions), then start positions
-            nodes += _key_length_mask(node, c, batch, seq, shape == (2 * batch,))
-            mask = p + "keep"
+            nodes += _key_length_mask(node, mask_index, c, batch, seq, shape == (2 * batch,))
         elif shape in ((batch, seq), (batch, seq, seq)):
-            nodes.append(_mk("Greater", [mask, c("zero", np.int32(0))], [p + "keep"]))
+            nodes.append(_mk("Greater", [mask_index, c("zero", np.int32(0))], [p + "keep"]))
         else:
             raise ctx.fail(node, f"mask_index of shape {shape}; hwsim takes key lengths ({batch},), end and start "
                                  f"positions ({2 * batch},) or a raw key mask ({batch}, {seq}) / ({batch}, {seq}, {seq})")

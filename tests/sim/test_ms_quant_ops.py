@@ -7,7 +7,8 @@ that define them, against onnxruntime.
   bit-exact.
 - MatMulNBits (``MatMulNBitsQuantizer``, committed models made by tests/data/make_ms_quant_models.py, and
   hand-packed 2/4/8-bit nodes, accuracy_level 0 and 4): within 3e-7 of the output range (float32 order).
-- DynamicQuantizeLSTM: bit-exact. QAttention: within 1e-6 of the output range (mostly bit-exact).
+- DynamicQuantizeLSTM: bit-exact. QAttention: within 1e-6 of the output range (mostly bit-exact); float
+  com.microsoft Attention within 1e-5.
 - Ops hwsim has no definition for (FusedMatMul...) are refused naming the node.
 """
 
@@ -372,3 +373,20 @@ def test_simulate_cli_reproduces_onnxruntime_threads_and_refuses_zero(tmp_path, 
     capsys.readouterr()
     assert main(["simulate", path, "--inputs", str(tmp_path / "in.npz"), "--ort-threads", "0"]) == 2
     assert "[--ort-threads]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_float_attention_matches_onnxruntime(tmp_path, causal):
+    """onnxruntime's float com.microsoft Attention (the models quantize_dynamic turned into the
+    QAttention ones above): within 1e-5 of the output range; MACs as QAttention's."""
+    model = _script("make_ms_quant_models").attention_float(causal)
+    onnx.save(model, tmp_path / "m.onnx")
+    rng = np.random.default_rng(8)
+    feeds = {"x": rng.standard_normal((2, 5, 32)).astype(np.float32)}
+    if not causal:
+        feeds["mask"] = np.array([[1, 1, 1, 1, 0], [1, 1, 0, 0, 0]], np.int32)
+    g = load_onnx(tmp_path / "m.onnx", {k: v.shape for k, v in feeds.items()})
+    assert g.total_macs == 2 * 5 * (32 * 96 + 2 * 5 * 32 + 32 * 16)
+    want = _ort_run(tmp_path / "m.onnx", feeds)[0]
+    got = run(g, feeds).outputs["y"]
+    assert np.max(np.abs(got - want)) <= 1e-5 * np.ptp(want)
