@@ -43,11 +43,12 @@ Concat, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice; Split -> one sli
 Cast/CastLike -> cast; Where with a constant condition and one constant branch (causal masks) ->
 ``x * keep + fill`` (binary mul, add; exact for finite x); Expand of a run-time tensor to a larger
 shape -> binary mul by a ones constant. Conv 1-D (through conv2d views) / 3-D, ConvTranspose
-1-D / 2-D / 3-D, LSTM, GRU and RNN: :mod:`hwsim.graph.onnx_macs`. Everything else without MACs (comparisons,
-logic, Pad, Resize, TopK, GatherND, 1-D/3-D pooling...): the generic path. Not handled
-(reported): Einsum of three or more operands (two: :mod:`hwsim.graph.onnx_einsum`), custom domains
-without a converter. A decomposed LayerNorm stays as its
-primitive ops. Float initializers become tensors of role weight (bias for conv/linear biases,
+1-D / 2-D / 3-D, LSTM, GRU and RNN: :mod:`hwsim.graph.onnx_macs`. Einsum of two operands:
+:mod:`hwsim.graph.onnx_einsum`. com.microsoft MatMulNBits, DynamicQuantizeLSTM, QAttention and
+Attention: :mod:`hwsim.graph.onnx_msops`. Everything else without MACs (comparisons, logic, Pad,
+Resize, TopK, GatherND, 1-D/3-D pooling, Einsum of one operand...): the generic path. Not handled
+(reported): Einsum of three or more operands, custom-domain ops without a converter. A decomposed
+LayerNorm stays as its primitive ops. Float initializers become tensors of role weight (bias for conv/linear biases,
 buffer for batch-norm statistics) with float32 data; scalars and integer constants role const.
 
 IR contract for quantized tensors
