@@ -286,6 +286,10 @@ def _dynamic_quantize_lstm(ctx, op, xs):
     zp = np.broadcast_to(_zp(spec), (r.shape[0],))
     scale = np.broadcast_to(_scales(spec)[0].astype(np.float32), (r.shape[0],))
     part = state_rows(batch, op.hidden, ctx.ort_threads)
+    if state_rows(batch, op.hidden, 1) != state_rows(batch, op.hidden, batch):
+        ctx.note(f"{op.op} '{op.name}': batch {batch}: onnxruntime quantizes the hidden state of each intra-op "
+                 f"thread's share of the batch with its own scale, so its result depends on its thread count; "
+                 f"modelled for {ctx.ort_threads} thread(s) (ort_threads)")
     pairs = ctx.pairwise_int16 and spec.format == "int8"
 
     def gates(t, d, h):
