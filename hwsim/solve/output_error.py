@@ -234,7 +234,8 @@ def _where(layer: str, chs: list[Choice]) -> str:
 
 
 class _Stacked:
-    """The model built for ``m`` x the samples (memoised per ``m``), when it has the same weights."""
+    """The model built for ``m`` x the samples (memoised per ``m``), when it has the same weights
+    (constants with a batch dimension: ``m`` copies of the model's)."""
 
     def __init__(self, g: Graph, build: Callable[[int], Graph | None] | None, seed: int):
         self.g, self.build, self.seed, self.memo = g, build, seed, {}
@@ -249,11 +250,20 @@ class _Stacked:
             if big is not None:
                 big = ensure_weights(big, self.seed)
                 same = set(big.tensors) == set(self.g.tensors) and all(
-                    t.data is None or np.array_equal(t.data, big.tensors[n].data) for n, t in self.g.tensors.items()
+                    t.data is None or _tiled(t.data, big.tensors[n].data, m) for n, t in self.g.tensors.items()
                     if t.role in ("weight", "bias", "buffer", "const"))
                 big = big if same else None
             self.memo[m] = big
         return self.memo[m]
+
+
+def _tiled(small: np.ndarray, big: np.ndarray, m: int) -> bool:
+    """Whether constant ``big`` is ``small``, or ``m`` copies of it along the batch axis (a constant
+    with a batch dimension, e.g. position ids, stacks with the samples)."""
+    small, big = np.asarray(small), np.asarray(big)
+    if small.shape == big.shape:
+        return np.array_equal(small, big)
+    return _stacks(small.shape, big.shape, m) and np.array_equal(np.concatenate([small] * m), big)
 
 
 def _run(graph: Graph, where: str, feed: dict, reference, seed: int):

@@ -304,3 +304,22 @@ def test_stacked_run_that_does_not_fit_falls_back_to_one_run_per_choice(digits16
     monkeypatch.setattr(sim, "run", small_machine)
     got = measure(g, chs, data, batched=lambda m: load_model(DIGITS, {"batch": 16 * m}))
     np.testing.assert_array_equal(want, got.values)
+
+
+TINY_BERT = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "vocab": 100, "sequence": 8}
+
+
+def test_batch_shaped_constants_stack(simulator_tails):
+    """A model whose constants have a batch dimension (minilm's position ids) stacks its choices,
+    bit-identical to one run per choice."""
+    from hwsim.solve.output_error import _Stacked
+    from hwsim.sim.runner import ensure_weights
+
+    def build(m):
+        return load_model("minilm-l6", {**TINY_BERT, "batch": 2 * m})
+
+    g = ensure_weights(build(1), 0)
+    assert g.tensors["position_ids"].shape[0] == 2 and _Stacked(g, build, 0).graph(3) is not None
+    chs = parse_choices("w=int8,int4;a=int8,int16")
+    data = synthetic(g, 2)
+    np.testing.assert_array_equal(measure(g, chs, data).values, measure(g, chs, data, batched=build).values)
