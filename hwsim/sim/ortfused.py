@@ -55,7 +55,10 @@ QLinearSoftmax (``requant="onnxruntime"``, 8-bit per-tensor QDQ Softmax, onnxrun
     :func:`qlinear_softmax`: a 256-entry float32 table ``exp((i - 255 + shift) * s_x)`` (computed in
     double, ``shift = max(0, log(FLT_MAX / D) - 5) / s_x``), indexed by ``code + 255 - max(row)``
     (int8: ``code + 127 - max(row)`` into a table stored from -128); the float32 row sum in order;
-    ``rint(t * floor(1 / s_y) / sum) + zp_y`` in float32, clamped. ``floor(1 / s_y)`` rather than
+    ``rint(t * floor(1 / s_y) / sum) + zp_y`` in float32, clamped; where ``t * floor(1 / s_y)``
+    overflows float32 (a small output scale: near-uniform attention) the code saturates to the
+    top, as measured on onnxruntime 1.32 (255 for uint8, 127 for int8, whatever the zero point;
+    before, hwsim cast the infinity to an integer and got 0). ``floor(1 / s_y)`` rather than
     ``1 / s_y``: with ``s_y = 1/255`` as float32 it is 254, not 255, one step below the literal
     QDQ result near the top of the range. Transcribed from onnxruntime's
     ``contrib_ops/cpu/quantization/qlinear_softmax.cc``; tested against onnxruntime.
@@ -164,7 +167,7 @@ def qlinear_softmax(ctx, op, x: np.ndarray) -> np.ndarray:
         total = total + t[..., k:k + 1]
     y_scale = np.float32(np.floor(np.float32(1.0) / np.float32(sy.scale[0])))
     zy = 0 if sy.zero_point is None else int(sy.zero_point[0])
-    q = np.rint((t * y_scale) / total).astype(np.int64) + zy
-    q = np.minimum(q, 255) if not fmt_y.signed else q
-    q = np.clip(q, fmt_y.qmin, fmt_y.qmax)
+    with np.errstate(over="ignore", invalid="ignore"):  # t * y_scale can overflow float32, as in onnxruntime
+        v = np.rint((t * y_scale) / total).astype(np.float64) + zy
+    q = np.clip(v, fmt_y.qmin, fmt_y.qmax).astype(np.int64)  # inf saturates (measured: 255 / 127)
     return np.moveaxis(qspec.from_codes(q, sy), -1, op.axis)

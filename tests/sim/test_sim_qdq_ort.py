@@ -296,9 +296,11 @@ def test_qlinear_conv_u8s8_matches_onnxruntime_on_this_cpu(tmp_path, c, o, k, gr
     np.testing.assert_array_equal(run(g, {"x": x}, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"], want)
 
 
-@pytest.mark.parametrize("dt,ys", [(np.uint8, 1 / 255), (np.uint8, 1 / 256), (np.int8, 1 / 256), (np.uint8, 0.0051)])
+@pytest.mark.parametrize("dt,ys", [(np.uint8, 1 / 255), (np.uint8, 1 / 256), (np.int8, 1 / 256), (np.uint8, 0.0051),
+                                   (np.uint8, 1e-4), (np.int8, 1e-4)])
 def test_qlinear_softmax_matches_onnxruntime(tmp_path, dt, ys):
-    """QDQ Softmax fused into com.microsoft QLinearSoftmax (table of exp, floor(1 / y_scale))."""
+    """QDQ Softmax fused into com.microsoft QLinearSoftmax (table of exp, floor(1 / y_scale)); with
+    y_scale 1e-4 the float32 product table * 10000 overflows and the code saturates."""
     rng = np.random.default_rng(int(ys * 1e4))
     info = np.iinfo(dt)
     zy = 0 if dt == np.uint8 else -128
