@@ -12,19 +12,23 @@ Then, per IR op, one standard ONNX node (opset 21; 23 when a float4 tensor is wr
   read through ``DequantizeLinear`` (per tensor, per channel ``axis``, or per group ``block_size``),
   holding exactly the values the simulator uses (:func:`hwsim.sim.qspec.prepare_constant`);
   a linear weight (out, in) is written transposed, (in, out), as MatMul reads it;
-- an int32 bias of a conv2d or a linear (an ``Add`` after the MatMul) is written with scale
-  ``float32(s_x) * float32(s_w)``, the codes the simulator adds to the accumulator (what
-  onnxruntime's quantizer writes, and what its QDQ fusion of MatMul + Add into QGemm assumes);
-  a float bias as float32 values;
+- an int32 bias of a conv2d or linear is written as int32 codes read through DequantizeLinear at
+  scale ``float32(s_x) * float32(s_w)`` (what onnxruntime's quantizer writes, and what its QDQ
+  fusion into QGemm assumes: a6cc5f6); a linear is a
+  ``Gemm`` (fused into QGemm by onnxruntime), between two Reshapes and QDQ pairs when its input
+  has more than two dimensions;
 - an activation with such a format and a scale is followed by ``QuantizeLinear -> DequantizeLinear``
   (graph inputs too); fp16 / bf16 activations by a ``Cast`` there and back;
 - float tensors are written as float32; a batch norm as ``x * scale + shift`` (float32 constants).
 
 Formats ONNX cannot carry (ternary, signed binary, VQ codebooks, MX / block formats, pow2, int2
 weights...) are refused naming the tensor, or, with ``dequantize_unsupported=True``, written as
-float32 dequantized values (the values the simulator uses) with a note. Op kinds without an ONNX
-writer here (rotary, KV-cache ops, LSTM/GRU, conv3d, conv_transpose, generic ONNX nodes, dynamic
-quantize) are refused naming the op. Explicit quantize / dequantize ops of an imported model are
+float32 dequantized values (the values the simulator uses) with a note. Generic ONNX nodes of an
+imported model (:class:`hwsim.graph.ops_onnx.OnnxNode`: Resize, Pad, Where, control flow...) are
+written back as imported, reading the exported values (a node whose op changed since the model's
+opset is refused naming it); conv3d, conv_transpose and the KV-cache ops (Identity, Concat) have
+writers too. Op kinds without an ONNX writer here (rotary, LSTM/GRU, dynamic quantize) are refused
+naming the op. Explicit quantize / dequantize ops of an imported model are
 written through the QDQ pair of the tensor that carries their spec (run-time scales refused).
 """
 
@@ -100,6 +104,7 @@ class _Writer:
         self.notes: list[str] = []
         self.opset = 21
         self.readers = {n: [o for o in g.ops() if n in o.inputs] for n in g.tensors}
+        self.written_nodes: set[str] = set()
         for name in g.inputs:
             self._activation(name)
 
@@ -214,6 +219,27 @@ class _Writer:
         self._node("Conv", ins, out, strides=list(op.stride), pads=[pt, pl, pb, pr], dilations=list(op.dilation),
                    group=op.groups, kernel_shape=[kh, kw])
 
+    def _op_conv3d(self, op, out):
+        ins = [self._in(op, 0), self._const(op, 1, op.inputs[1])] + ([self._bias(op)] if len(op.inputs) > 2 else [])
+        self._node("Conv", ins, out, strides=list(op.stride), pads=list(op.padding), dilations=list(op.dilation),
+                   group=op.groups, kernel_shape=list(self.g.tensors[op.inputs[1]].shape[2:]))
+
+    def _op_conv_transpose(self, op, out):
+        """ConvTranspose; an int32 bias through DequantizeLinear when its per-channel weight scales
+        cover every output channel (groups 1), else as its own spec writes it."""
+        ins = [self._in(op, 0), self._const(op, 1, op.inputs[1])]
+        if len(op.inputs) > 2:
+            ins.append(self._bias(op) if op.groups == 1 else self._const(op, 2, op.inputs[2]))
+        self._node("ConvTranspose", ins, out, strides=list(op.stride), pads=list(op.padding),
+                   output_padding=list(op.output_padding), dilations=list(op.dilation), group=op.groups,
+                   kernel_shape=list(self.g.tensors[op.inputs[1]].shape[2:]))
+
+    def _op_kv_cache_read(self, op, out):
+        self._node("Identity", [self._in(op, 0)], out)
+
+    def _op_kv_cache_append(self, op, out):
+        self._node("Concat", [self._in(op, 0), self._in(op, 1)], out, axis=2)
+
     def _bias(self, op) -> str:
         """An int32 bias (conv2d, linear) at scale float32(s_x) * float32(s_w) (onnxruntime's quantizer), else
         as its constant."""
@@ -229,10 +255,33 @@ class _Writer:
         return self._node("DequantizeLinear", [self._init(f"{name}_codes", codes), sc, zp], name, axis=0)
 
     def _op_linear(self, op, out):
-        mm = f"{out}.matmul" if len(op.inputs) > 2 else out
-        self._node("MatMul", [self._in(op, 0), self._const(op, 1, op.inputs[1], transpose=True)], mm)
-        if len(op.inputs) > 2:
-            self._node("Add", [mm, self._bias(op)], out)
+        """2-D input: ``Gemm(x, W^T, bias)`` with the int32 bias read through DequantizeLinear at
+        ``float32(s_x) * float32(s_w)``, as onnxruntime's quantizer writes a Gemm (onnxruntime
+        fuses it into QGemm, bias added to the int32 sums). More dimensions: the same Gemm between
+        two Reshapes, each side of it through its own QDQ pair of the tensor's spec (the values do
+        not change), so onnxruntime fuses it the same way (ONNX Gemm is 2-D only)."""
+        x, w = self._in(op, 0), self._const(op, 1, op.inputs[1], transpose=True)
+        bias = [self._bias(op)] if len(op.inputs) > 2 else []
+        shape = self.g.tensors[op.inputs[0]].shape
+        if len(shape) == 2:
+            self._node("Gemm", [x, w] + bias, out)
+            return
+        x2 = self._node("Reshape", [x, self._init(f"{out}.shape2d", np.asarray([-1, shape[-1]], np.int64))],
+                        f"{out}.in2d")
+        y2 = self._node("Gemm", [self._qdq(x2, op.inputs[0]), w] + bias, f"{out}.gemm")
+        out_shape = self._init(f"{out}.shape", np.asarray(self.g.tensors[out].shape, np.int64))
+        self._node("Reshape", [self._qdq(y2, out), out_shape], out)
+
+    def _qdq(self, name: str, like: str) -> str:
+        """``name`` through a QuantizeLinear -> DequantizeLinear pair with the per-tensor spec of
+        tensor ``like`` (the same values: a reshape of it), so that onnxruntime sees the QDQ pairs
+        of its Gemm selector next to the Gemm; ``name`` itself otherwise."""
+        spec = self.g.tensors[like].quant
+        if onnx_format(spec) is None or spec.scale is None or spec.granularity != "tensor":
+            return name
+        s, z, attrs = self._qparams(name, spec, ())
+        return self._node("DequantizeLinear", [self._node("QuantizeLinear", [name, s, z], f"{name}_q", **attrs), s, z],
+                          f"{name}_dq", **attrs)
 
     def _op_matmul(self, op, out):
         self._node("MatMul", [self._in(op, 0), self._in(op, 1)], out)
@@ -339,6 +388,25 @@ class _Writer:
         else:
             raise UnsupportedOpError(f"export: cast '{op.name}' to {to} has no ONNX writer")
 
+    def _op_onnx(self, op, out):
+        """A generic ONNX node (:class:`hwsim.graph.ops_onnx.OnnxNode`) written back as it was
+        imported, reading the exported values (a quantized input through its QDQ pair). A node
+        with several used outputs is one IR op per output: the node is written once, at the first."""
+        from hwsim.graph.onnx_generic import decode_node
+
+        if op.node_b64 in self.written_nodes:
+            return
+        self.written_nodes.add(op.node_b64)
+        node = decode_node(op.node_b64)
+        _check_opset(op, node, self.opset)
+        read = {n: self._in(op, i) for i, n in enumerate(op.names)}
+        node.input[:] = [read.get(n, n) if n else n for n in node.input]
+        for a in node.attribute:  # If / Loop / Scan bodies read outer values by name
+            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                _rename_outer(sub, read)
+        node.name = node.name or f"{out}.{node.op_type}"
+        self.nodes.append(node)
+
     def _op_transpose(self, op, out):
         self._node("Transpose", [self._in(op, 0)], out, perm=list(op.perm))
 
@@ -371,6 +439,33 @@ class _Writer:
         except Exception as exc:  # a writer bug, not a user error: say what the checker found
             raise ConfigError(f"export produced a model onnx.checker rejects ({type(exc).__name__}: {exc})") from None
         return model
+
+
+def _check_opset(op, node: onnx.NodeProto, opset: int) -> None:
+    """Refuse a generic node whose op changed between its model's opset and the one written."""
+    from onnx import defs
+
+    try:
+        then, now = (defs.get_schema(node.op_type, v).since_version for v in (op.opset, opset))
+    except Exception:  # noqa: BLE001 - onnx raises its own SchemaError
+        raise UnsupportedOpError(f"export: node '{op.name}' ({node.op_type}) has no standard ONNX schema at "
+                                 f"opset {opset}") from None
+    if then != now:
+        raise UnsupportedOpError(f"export: node '{op.name}' is a {node.op_type} of opset {op.opset}, whose "
+                                 f"definition changed at opset {now}; the export is written at opset {opset}. "
+                                 f"Convert the model to opset {opset} first (onnx.version_converter)")
+
+
+def _rename_outer(graph: onnx.GraphProto, read: dict[str, str]) -> None:
+    """Point a subgraph's reads of outer values at the names the export gives them (in place)."""
+    local = {i.name for i in graph.input} | {t.name for t in graph.initializer} | \
+        {o for n in graph.node for o in n.output}
+    inner = {k: v for k, v in read.items() if k not in local}
+    for n in graph.node:
+        n.input[:] = [inner.get(i, i) for i in n.input]
+        for a in n.attribute:
+            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                _rename_outer(sub, inner)
 
 
 def _transposed(spec: QuantSpec) -> QuantSpec:

@@ -118,7 +118,6 @@ def test_export_of_imported_quantize_static_model_reproduces_it(tmp_path):
         np.testing.assert_array_equal(run(g, f, requant="exact").outputs["logits"], want)
 
 
-
 def test_linear_bias_of_imported_model_survives_onnxruntime_fusion(tmp_path):
     """models/digits_cnn.onnx (real trained biases, MatMul + Add) exported with the default scope:
     under ORT_ENABLE_ALL onnxruntime fuses MatMul + Add (+ Relu) into QGemm, which reads the int32
@@ -135,3 +134,94 @@ def test_linear_bias_of_imported_model_survives_onnxruntime_fusion(tmp_path):
     want = run(g, feeds, requant="exact").outputs["logits"]
     got = _ort(tmp_path / "m.onnx", feeds, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)[0]
     assert np.abs(got - want).max() <= 1e-5 * np.ptp(want)
+
+
+def _generic_model(path):
+    """conv -> Resize (nearest x2) -> Pad -> conv -> Where(x > 0, x, 0.1 x) -> GlobalAveragePool:
+    Resize, Pad, Greater and Where come in as generic ONNX nodes."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.3).astype(np.float32), n)
+             for n, s in (("w1", (8, 3, 3, 3)), ("b1", (8,)), ("w2", (8, 8, 3, 3)))]
+    inits += [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+              numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"),
+              numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+              numpy_helper.from_array(np.array(0.1, np.float32), "slope")]
+    n = helper.make_node
+    nodes = [n("Conv", ["x", "w1", "b1"], ["c1"], pads=[1] * 4), n("Resize", ["c1", "", "scales"], ["r"], mode="nearest"),
+             n("Pad", ["r", "pads"], ["p"]), n("Conv", ["p", "w2"], ["c2"]), n("Greater", ["c2", "zero"], ["pos"]),
+             n("Mul", ["c2", "slope"], ["neg"]), n("Where", ["pos", "c2", "neg"], ["lr"]),
+             n("GlobalAveragePool", ["lr"], ["y"])]
+    graph = helper.make_graph(nodes, "generic", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 3, 6, 6))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, (1, 8, 1, 1))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    onnx.save(model, path)
+
+
+def test_generic_onnx_nodes_are_exported(tmp_path):
+    """Generic nodes are written back as imported; the file runs in onnxruntime, computes what hwsim
+    simulated, and hwsim simulate of it is bit-exact with onnxruntime."""
+    from hwsim.graph.ops_onnx import OnnxNode
+
+    _generic_model(tmp_path / "f.onnx")
+    g = quantize_graph(load_onnx(tmp_path / "f.onnx", {}), "int8", "uint8", scope="all")
+    assert {o.op_type for o in g.ops() if isinstance(o, OnnxNode)} >= {"Resize", "Pad", "Greater", "Where"}
+    inputs = random_inputs(g, np.random.default_rng(0))
+    model, _ = export_onnx(g, inputs)
+    onnx.save(model, tmp_path / "m.onnx")
+    assert {"Resize", "Pad", "Where"} <= {n.op_type for n in model.graph.node}
+    want = run(g, inputs, requant="exact").output_values["y"]
+    assert np.abs(_ort(tmp_path / "m.onnx", inputs, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)[0] - want).max() \
+        <= 1e-6 * np.abs(want).max()
+    g2 = load_onnx(tmp_path / "m.onnx", {})
+    for seed in range(3):
+        feeds = random_inputs(g, np.random.default_rng(seed + 10))
+        np.testing.assert_array_equal(run(g2, feeds, requant="exact").outputs["y.out"],
+                                      _ort(tmp_path / "m.onnx", feeds, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)[0])
+        np.testing.assert_array_equal(run(g2, feeds, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y.out"],
+                                      _ort(tmp_path / "m.onnx", feeds, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)[0])
+
+
+def test_generic_node_of_an_older_opset_whose_op_changed_is_refused(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    n = helper.make_node("Pad", ["x"], ["y"], pads=[0, 1, 0, 1])  # opset 2 form: pads as an attribute
+    graph = helper.make_graph([n], "old", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (2, 3))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, (2, 5))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 10)])
+    model.ir_version = 7
+    onnx.save(model, tmp_path / "old.onnx")
+    g = load_onnx(tmp_path / "old.onnx", {})
+    with pytest.raises(UnsupportedOpError, match="Pad.*opset 10.*changed"):
+        export_onnx(g, random_inputs(g, np.random.default_rng(0)))
+
+
+def test_conv_transpose_and_conv3d_are_exported(tmp_path):
+    """ConvTranspose (2-D) and a 3-D Conv are written as ONNX nodes; onnxruntime runs them (in
+    float32, unfused) to within float32 rounding of what hwsim simulates."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.3).astype(np.float32), n)
+             for n, s in (("w1", (4, 6, 3, 3)), ("b1", (6,)), ("w3", (5, 1, 2, 3, 3)), ("b3", (5,)))]
+    inits.append(numpy_helper.from_array(np.array([1, 1, 6, 10, 10], np.int64), "shape5"))
+    n = helper.make_node
+    nodes = [n("ConvTranspose", ["x", "w1", "b1"], ["t"], strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]),
+             n("Reshape", ["t", "shape5"], ["t5"]), n("Conv", ["t5", "w3", "b3"], ["y"], pads=[0, 1, 1, 0, 1, 1])]
+    graph = helper.make_graph(nodes, "ct", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 4, 5, 5))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, (1, 5, 5, 10, 10))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    onnx.save(model, tmp_path / "f.onnx")
+    g = quantize_graph(load_onnx(tmp_path / "f.onnx", {}), "int8", "uint8", scope="all")
+    assert {o.op for o in g.ops()} >= {"conv_transpose", "conv3d"}
+    inputs = random_inputs(g, np.random.default_rng(0))
+    exported, _ = export_onnx(g, inputs)
+    onnx.save(exported, tmp_path / "m.onnx")
+    assert {"ConvTranspose", "Conv"} <= {x.op_type for x in exported.graph.node}
+    res = run(g, inputs, requant="exact")
+    want, step = res.output_values["y"], float(res.graph.tensors["y"].quant.scale[0])
+    got = _ort(tmp_path / "m.onnx", inputs, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)[0]
+    assert np.abs(got - want).max() <= step * 1.001  # at most one output step (float32 order at ties)
