@@ -113,6 +113,7 @@ RULES.update({
     "conv2d": (_pruning, _runtime_quant),
     "linear": (_pruning, _runtime_quant),
     "matmul": (_runtime_quant,),
+    "conv3d": (_runtime_quant,),
     "kv_cache_read": (_kv_cache,),
 })
 

@@ -79,7 +79,7 @@ _BIAS_CODES = QuantSpec(format="int32", scale=(1.0,), zero_point=(0,))
 
 
 def run_with_runtime_quant(ctx, op, xs: list, executor) -> np.ndarray:
-    """Run compute op ``op`` (conv2d / linear / matmul) whose scales and zero points, some or all,
+    """Run compute op ``op`` (conv2d, conv3d, linear, matmul) whose scales and zero points, some or all,
     are the values of its trailing ``runtime_quant`` inputs.
 
     For each of x (input 0), w (input 1) and y (the output) that has a run-time scale or zero
