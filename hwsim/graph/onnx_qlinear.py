@@ -310,7 +310,10 @@ def _matmul_integer_to_float(ctx, node):
 #: fuses into it, and the simulator models at requant="onnxruntime"; :mod:`hwsim.sim.ortfused`)
 _QLINEAR_ELEMENTWISE = {"QLinearAdd": ("Add", 2), "QLinearMul": ("Mul", 2), "QLinearSigmoid": ("Sigmoid", 1),
                         "QLinearGlobalAveragePool": ("GlobalAveragePool", 1), "QLinearSoftmax": ("Softmax", 1),
-                        "QLinearLeakyRelu": ("LeakyRelu", 1)}
+                        "QLinearLeakyRelu": ("LeakyRelu", 1), "QLinearAveragePool": ("AveragePool", 1)}
+#: attributes each float op keeps from its QLinear node
+_KEPT_ATTRS = {"Softmax": ("axis",), "LeakyRelu": ("alpha",),
+               "AveragePool": ("auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides")}
 
 
 def _qlinear_elementwise(ctx, node):
@@ -326,12 +329,27 @@ def _qlinear_elementwise(ctx, node):
         trio = list(node.input[3 * i:3 * i + 3])
         nodes.append(_mk("DequantizeLinear", trio if trio[2] else trio[:2], [f"{p}x{i}"]))
         ins.append(f"{p}x{i}")
-    kw = {"axis": int(a.get("axis", -1))} if op_type == "Softmax" else {}
-    if op_type == "LeakyRelu":
-        kw = {"alpha": float(a.get("alpha", 0.01))}
+    kw = {k: v for k, v in a.items() if k in _KEPT_ATTRS.get(op_type, ())}
     nodes.append(_mk(op_type, ins, [p + "y"], **kw))
     out = [n for n in node.input[3 * n_in:3 * n_in + 2] if n]
     nodes.append(_mk("QuantizeLinear", [p + "y"] + out, [node.output[0]]))
+    _expand(ctx, node, nodes)
+
+
+@converter("com.microsoft.QLinearConcat")
+def _qlinear_concat(ctx, node):
+    """QLinearConcat(Y_scale, Y_zero_point, (X, X_scale, X_zero_point)...) = DequantizeLinear of every
+    input, Concat, QuantizeLinear (onnxruntime requantizes each input that way, by a lookup table)."""
+    p = (node.name or node.output[0]) + "."
+    if (len(node.input) - 2) % 3:
+        raise ctx.fail(node, f"{len(node.input)} inputs; QLinearConcat takes Y_scale, Y_zero_point and triples")
+    nodes, ins = [], []
+    for i in range((len(node.input) - 2) // 3):
+        trio = list(node.input[2 + 3 * i:5 + 3 * i])
+        nodes.append(_mk("DequantizeLinear", trio if trio[2] else trio[:2], [f"{p}x{i}"]))
+        ins.append(f"{p}x{i}")
+    nodes.append(_mk("Concat", ins, [p + "y"], axis=int(attrs(node)["axis"])))
+    nodes.append(_mk("QuantizeLinear", [p + "y"] + [n for n in node.input[:2] if n], [node.output[0]]))
     _expand(ctx, node, nodes)
 
 

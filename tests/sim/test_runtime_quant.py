@@ -232,7 +232,8 @@ def test_matmul_integer_to_float_against_onnxruntime(tmp_path, runtime, bias):
 
 
 QLINEAR_MS = [("QLinearAdd", 2, {}), ("QLinearMul", 2, {}), ("QLinearSigmoid", 1, {}),
-              ("QLinearLeakyRelu", 1, {"alpha": 0.1}), ("QLinearGlobalAveragePool", 1, {})]
+              ("QLinearLeakyRelu", 1, {"alpha": 0.1}), ("QLinearGlobalAveragePool", 1, {}),
+              ("QLinearAveragePool", 1, {"kernel_shape": [2, 3], "strides": [2, 1], "pads": [1, 1, 0, 1]})]
 
 
 @pytest.mark.parametrize("op,n_in,kw", QLINEAR_MS, ids=[q[0] for q in QLINEAR_MS])
@@ -318,3 +319,15 @@ def test_convinteger_1d_3d(tmp_path, shape_x, shape_w, kw):
     feeds = {"x": _codes(rng, np.uint8, shape_x), "w": _codes(rng, np.uint8, shape_w), "x_zero_point": np.uint8(7)}
     _check(tmp_path, helper.make_node("ConvInteger", list(feeds), ["y"], **kw), {k: np.asarray(v) for k, v in feeds.items()},
            np.int32)
+
+
+@pytest.mark.parametrize("runtime", [False, True])
+def test_qlinear_concat_against_onnxruntime(tmp_path, runtime):
+    rng = np.random.default_rng(16)
+    params = {"ys": _scale(rng), "yz": np.uint8(17), "as": _scale(rng), "az": np.uint8(200), "bs": _scale(rng),
+              "bz": np.uint8(3)}
+    feeds = {"a": _codes(rng, np.uint8, (1, 3, 4, 5)), "b": _codes(rng, np.uint8, (1, 2, 4, 5))}
+    inits = {}
+    (feeds if runtime else inits).update({k: np.asarray(v) for k, v in params.items()})
+    node = _ms_node("QLinearConcat", ["ys", "yz", "a", "as", "az", "b", "bs", "bz"], axis=1)
+    _check_ort(tmp_path, [node], feeds, inits, onnx.TensorProto.UINT8, ms=True)
