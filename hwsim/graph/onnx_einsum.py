@@ -1,7 +1,8 @@
 """ONNX Einsum -> IR ops (registered into :data:`hwsim.graph.onnx_ops.CONVERTERS`).
 
-- One operand (transpose, sum over axes, diagonal, trace): no products, so no MACs: the generic
-  path (:mod:`hwsim.graph.onnx_generic`: ``onnx.reference``, priced as elementwise work).
+- One operand: no products, so no MACs: a ``reduce`` (sum over the indices the output drops,
+  priced per input element) and a ``transpose``; a repeated index (diagonal, trace) goes through
+  the generic path (:mod:`hwsim.graph.onnx_generic`: ``onnx.reference``, priced per output element).
 - Two operands: a batched matmul. Every subscript is a batch index (both operands and the
   output), a contracted index (both operands, not the output), a free index of one operand (and
   the output), or an index summed inside one operand only (summed first by a ``reduce``).
@@ -59,8 +60,8 @@ def _einsum(ctx, node):
 
     eq = attrs(node)["equation"]
     eq = eq.decode() if isinstance(eq, bytes) else eq
-    if len(node.input) == 1:  # no products: the generic path
-        convert_generic(ctx, node, no_macs=True)
+    if len(node.input) == 1:
+        _one_operand(ctx, node, eq, convert_generic)
         return
     if len(node.input) != 2:
         raise ctx.fail(node, f"a MAC op in a form hwsim has no kernel for: Einsum of {len(node.input)} operands "
@@ -103,13 +104,33 @@ def _einsum(ctx, node):
         _one(ctx, node, O.Transpose, [y], ".order", out=p, perm=tuple(order.index(c) for c in out))
 
 
-def _sum_alone(ctx, node, i: int, s: str, others: str) -> tuple[str, str]:
-    """Operand ``i`` with the indices no other operand nor the output reads summed out first."""
+def _one_operand(ctx, node, eq: str, convert_generic) -> None:
+    """No products: sums over the indices the output drops (``reduce``) and a transpose; a
+    repeated index (diagonal, trace) goes through the generic path."""
+    try:
+        (s,), out = parse_equation(eq, [len(ctx.shape(node.input[0]))])
+    except ValueError as exc:
+        raise ctx.fail(node, str(exc)) from None
+    if len(set(s)) != len(s):
+        convert_generic(ctx, node, no_macs=True)
+        return
+    kept = "".join(c for c in s if c in out)
+    last = kept == out  # the sum (if any) writes the output
+    x, s = _sum_alone(ctx, node, 0, s, out, node.output[0] if last else None)
+    if s != out:
+        _one(ctx, node, O.Transpose, [ctx.act(x)], ".order", perm=tuple(s.index(c) for c in out))
+    elif x == node.input[0]:  # neither sum nor transpose: an alias, as Identity
+        ctx.values[node.output[0]] = ctx.values[x]
+
+
+def _sum_alone(ctx, node, i: int, s: str, others: str, out: str | None = None) -> tuple[str, str]:
+    """Operand ``i`` with the indices no other operand nor the output reads summed out first (into
+    tensor ``out`` when given)."""
     x = node.input[i]
     alone = [j for j, c in enumerate(s) if c not in others]
     if not alone:
         return x, s
-    y = _one(ctx, node, O.Reduce, [ctx.act(x)], f".sum{i}", out=f"{node.output[0]}.sum{i}", fn="sum",
+    y = _one(ctx, node, O.Reduce, [ctx.act(x)], f".sum{i}", out=out or f"{node.output[0]}.sum{i}", fn="sum",
              axes=tuple(alone), keepdims=False)
     return y, "".join(c for j, c in enumerate(s) if j not in alone)
 

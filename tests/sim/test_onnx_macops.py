@@ -300,3 +300,14 @@ def test_einsum_forms_without_a_kernel_are_refused_naming_the_node(eq, shapes, w
     onnx.save(model, tmp_path / "m.onnx")
     with pytest.raises(UnsupportedOpError, match=f"Einsum \\(node 'es'\\): .*{why}"):
         load_onnx(tmp_path / "m.onnx", {})
+
+
+@pytest.mark.parametrize("eq,shape,ops", [("ij->ji", (3, 4), {"transpose"}), ("ijk->ki", (2, 3, 4), {"reduce", "transpose"}),
+                                          ("ijk->j", (2, 3, 4), {"reduce"}), ("...ii->...i", (2, 3, 3), {"onnx"})])
+def test_einsum_of_one_operand_has_no_macs(eq, shape, ops, tmp_path):
+    """Sums and transposes as reduce / transpose (priced per element they read), a diagonal through
+    the generic path; no MACs; values as onnxruntime's."""
+    node = h.make_node("Einsum", ["a"], ["y"], equation=eq)
+    a = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    g = _ort_vs_hwsim(node, {}, {"a": a}, tmp_path)
+    assert g.total_macs == 0 and {op.op for op in g.ops()} == ops
