@@ -63,11 +63,13 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int):
     shape = [1] * acc.ndim
     if sw.size > 1:
         shape[axis] = sw.size
+    mode = requant.get(ctx.requant)
     if not _int_spec(spec_y, weight=True):
+        if mode.multiplier_dtype is np.float32:  # onnxruntime's float output: float32(acc) * float32(s_x * s_w)
+            return (acc.astype(np.float32) * mode.multiplier(sx, sw, np.ones(1, np.float32)).reshape(shape)).astype(np.float64)
         return acc.astype(np.float64) * (sx.astype(np.float64) * sw.astype(np.float64)).reshape(shape)
     (sy,) = _scales(spec_y)
     fmt = formats.get(spec_y.format)
-    mode = requant.get(ctx.requant)
     mult = mode.multiplier(sx, sw, sy).reshape(-1)
     zp = _zp(spec_y)
     if mode.int32_registers:

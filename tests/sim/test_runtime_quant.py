@@ -331,3 +331,16 @@ def test_qlinear_concat_against_onnxruntime(tmp_path, runtime):
     (feeds if runtime else inits).update({k: np.asarray(v) for k, v in params.items()})
     node = _ms_node("QLinearConcat", ["ys", "yz", "a", "as", "az", "b", "bs", "bz"], axis=1)
     _check_ort(tmp_path, [node], feeds, inits, onnx.TensorProto.UINT8, ms=True)
+
+
+def test_qgemm_float_output_against_onnxruntime(tmp_path):
+    """QuantizeLinear -> QGemm without y_scale, constant parameters: the int32 result (C included)
+    times float32(a_scale * b_scale) in float32, as onnxruntime (was a float64 product: 1 ulp off)."""
+    rng = np.random.default_rng(17)
+    inits = {"s": np.float32(0.02), "z": np.uint8(128), "B": _codes(rng, np.int8, (64, 16)),
+             "b_scale": _scale(rng, (16,)), "b_zp": np.zeros(16, np.int8),
+             "C": rng.integers(-3000, 3000, 16).astype(np.int32)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             _ms_node("QGemm", ["xq", "s", "z", "B", "b_scale", "b_zp", "C"])]
+    _check_ort(tmp_path, nodes, {"x": rng.standard_normal((8, 64)).astype(np.float32)}, inits,
+               onnx.TensorProto.FLOAT, ms=True)
