@@ -63,6 +63,31 @@ def input_values(args: argparse.Namespace) -> dict | None:
     return args._input_values
 
 
+def check_shape_inputs(args: argparse.Namespace) -> None:
+    """For commands that take only shapes and control values from --inputs (summary, estimate,
+    solve): the file's arrays must be ones the model reads (or 'labels'), and a zoo / YAML model,
+    whose shapes come from its parameters, must have the shapes given; refused as simulate
+    refuses them, instead of pricing another shape."""
+    path = getattr(args, "inputs", None)
+    if not path:
+        return
+    from types import SimpleNamespace
+
+    from hwsim.graph.onnx import input_names
+    from hwsim.graph.zoo import load_model
+    from hwsim.sim.boundary import check_input, check_names
+    from hwsim.sim.npzio import npz_names, read_npz
+
+    if str(args.model).endswith(".onnx"):  # shapes come from the file; its names must be the model's
+        check_names(SimpleNamespace(inputs=list(input_names(args.model)), tensors={}), npz_names(path),
+                    extra=("labels",))
+        return
+    graph = load_model(args.model, parse_shape_args(getattr(args, "shape", None)))
+    check_names(graph, npz_names(path), extra=("labels",))
+    for name, arr in read_npz(path, names=graph.inputs).items():
+        check_input(graph.tensors[name], arr)
+
+
 def load_graph(args: argparse.Namespace):
     """Model argument + --shape (+ --inputs) + quant options -> verified, annotated Graph."""
     from hwsim.graph.annotate import quantize_graph

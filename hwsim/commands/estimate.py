@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from hwsim.commands.common import (add_inputs_arg, add_model_args, check_output, input_values, parse_shape_args,
-                                   seed_int, write_output)
+from hwsim.commands.common import (add_inputs_arg, add_model_args, check_output, check_shape_inputs, input_values,
+                                   parse_shape_args, seed_int, write_output)
 from hwsim.render import si, table
 
 
@@ -32,6 +32,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     from hwsim.targets import load_target
 
     check_output(args.plot, "--plot", plot=True)
+    check_shape_inputs(args)
     target = load_target(args.target)
     report = estimate(args.model, target, weights=args.weights, activations=args.activations,
                       config=args.config, shapes=parse_shape_args(args.shape) or None, seed=args.seed,

@@ -7,7 +7,8 @@ import json
 import re
 import sys
 
-from hwsim.commands.common import check_output, input_values, parse_shape_args, positive_int, seed_int, write_output
+from hwsim.commands.common import (check_output, check_shape_inputs, input_values, parse_shape_args, positive_int,
+                                   seed_int, write_output)
 from hwsim.errors import ConfigError, HwsimError, InfeasibleBudgetError
 from hwsim.render import ProgressBar, si, table
 
@@ -99,6 +100,7 @@ def _run_solve(args: argparse.Namespace) -> int:
         raise ConfigError("--plot draws the --pareto front; add --pareto NAME")
     check_output(args.plot, "--plot", plot=True)
     check_output(args.write_config, "--write-config")
+    check_shape_inputs(args)
     bar = None if args.quiet else ProgressBar("sensitivity")
     try:
         tb = tables(args.model, args.target, args.choices, args.metric, args.calib, args.samples, args.cache_dir,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from hwsim.commands.common import add_inputs_arg, add_model_args, load_graph
+from hwsim.commands.common import add_inputs_arg, add_model_args, check_shape_inputs, load_graph
 from hwsim.render import shape_str, si, table
 
 
@@ -24,6 +24,7 @@ def add_parsers(sub) -> None:
 def run_summary(args: argparse.Namespace) -> int:
     from hwsim.graph.summary import summarize
 
+    check_shape_inputs(args)
     s = summarize(load_graph(args), all_ops=args.all)
     if args.json:
         print(json.dumps(s.to_json()))

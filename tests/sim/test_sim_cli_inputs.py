@@ -70,3 +70,24 @@ def test_cli_bad_npz_and_subprocess(tmp_path, capsys):
                         "--weights", "int8", "--activations", "int8"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert "seeded random inputs" in p.stdout and "conv2d" in p.stdout
+
+
+@pytest.mark.parametrize("cmd", [["summary"], ["estimate", "--target", "int8-npu"],
+                                 ["solve", "--target", "int8-npu", "--budget", "latency_s<=1", "--metric", "proxy"]])
+def test_shape_only_commands_refuse_inputs_they_would_ignore(tmp_path, capsys, cmd):
+    """summary / estimate / solve of a zoo model with --inputs at another shape priced the zoo shape
+    (224x224) and exited 0; a file whose arrays the model does not read was ignored. Both refused
+    now, as simulate refuses them; matching inputs are accepted."""
+    from hwsim.cli import main
+
+    small, wrong, ok = tmp_path / "small.npz", tmp_path / "wrong.npz", tmp_path / "ok.npz"
+    np.savez(small, input=np.zeros((1, 3, 64, 64), np.float32))
+    np.savez(wrong, image=np.zeros((1, 3, 32, 32), np.float32))
+    np.savez(ok, input=np.zeros((1, 3, 32, 32), np.float32), labels=np.zeros(1, np.int64))
+    model = cmd[:1] + ["resnet18:resolution=32"] + cmd[1:]
+    assert main(model[:1] + ["resnet18"] + model[2:] + ["--inputs", str(small)]) == 2
+    assert "has shape (1, 3, 64, 64); the model expects (1, 3, 224, 224)" in capsys.readouterr().err
+    assert main(model + ["--inputs", str(wrong)]) == 2
+    assert "unknown input name(s) ['image']" in capsys.readouterr().err
+    if cmd[0] != "solve":
+        assert main(model + ["--inputs", str(ok)]) == 0
