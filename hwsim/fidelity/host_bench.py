@@ -117,13 +117,12 @@ def _stream_op(op: str, shapes: tuple):
 
     names = [f"x{i}" for i in range(len(shapes))]
     attrs = {"axis": -1} if op in ("Softmax", "LayerNormalization") else {}
-    inits = []
     if op == "LayerNormalization":  # scale and bias as graph inputs keep the file free of weights
         names += ["scale", "bias"]
         shapes = shapes + ((shapes[0][-1],), (shapes[0][-1],))
     g = helper.make_graph([helper.make_node(op, names, ["y"], **attrs)], op.lower(),
                           [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s)) for n, s in zip(names, shapes)],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shapes[0]))], inits)
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shapes[0]))])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
