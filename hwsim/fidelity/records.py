@@ -45,6 +45,8 @@ class Conditions(_Rec):
     max_sm_clock_mhz: float | None = Field(None, gt=0, description="Highest clock the device allows, MHz.")
     power_w: float | None = Field(None, ge=0, description="Mean power over the window (energy / time), W.")
     power_limit_w: float | None = Field(None, gt=0, description="Enforced power limit, W.")
+    idle_power_w: float | None = Field(None, gt=0, description="Power of the same device idling at its running "
+                                       "clock, measured in the same session (energy over a quiet window), W.")
     temperature_c: float | None = Field(None, description="Highest temperature seen, C.")
     window_s: float | None = Field(None, gt=0, description="Length of the timed window, s.")
     replays: int | None = Field(None, ge=1, description="Replays (or calls) in the window.")
