@@ -27,6 +27,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", required=True, metavar="FITTED.yaml", help="where to write the fitted target")
     p.add_argument("--holdout", type=float, default=0.3, help="fraction of records kept out of the fit (default 0.3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/held-out split")
+    p.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE",
+                   help="hold fitted parameters at these values (names as printed under 'fitted parameters', "
+                        "e.g. elementwise_ops_per_cycle=256 for a datasheet peak)")
     p.set_defaults(run=run_calibrate)
 
 
@@ -50,6 +53,22 @@ def _by_kind(v) -> list[str]:
     return out
 
 
+def _fixed(items: list[str]) -> dict[str, float]:
+    from hwsim.errors import ConfigError
+
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--fix {item!r}: write NAME=VALUE with a number, e.g. "
+                              f"elementwise_ops_per_cycle=256") from None
+        if out[name] <= 0:
+            raise ConfigError(f"--fix {item!r}: the value must be positive")
+    return out
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     from hwsim.errors import ConfigError
     from hwsim.fidelity.calibrate import calibrate
@@ -63,11 +82,13 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if args.target is None or args.measurements is None:
         raise ConfigError("give TARGET and MEASUREMENTS.jsonl, or --host (e.g. hwsim calibrate h100-sxm runs.jsonl "
                           "--out fit.yaml)")
-    c = calibrate(args.target, args.measurements, holdout=args.holdout, seed=args.seed)
+    fixed = _fixed(args.fix)
+    c = calibrate(args.target, args.measurements, holdout=args.holdout, seed=args.seed, fixed=fixed)
+    fix = f" --fix {' '.join(args.fix)}" if args.fix else ""
     try:
         with open(args.out, "w") as f:
             f.write(target_yaml(c.target, f"written by: hwsim calibrate {args.target} {args.measurements} "
-                                          f"--holdout {args.holdout} --seed {args.seed}"))
+                                          f"--holdout {args.holdout} --seed {args.seed}{fix}"))
     except OSError as exc:
         raise write_error(args.out, "--out", exc) from None
     print("fitted parameters:")

@@ -4,9 +4,12 @@ A cost function takes ``(op, ctx)`` and returns a :class:`~hwsim.cost.report.Lay
 pure (reads the graph, the target and cached statistics only). Register one per op kind with
 ``@register_cost("conv2d")``; :data:`COSTS` must cover :data:`hwsim.graph.ops.OP_CLASSES`.
 
-latency = max(compute_s, transfer_s of every level, dynamic energy / (power_cap_w - static_power_w))
-          + target.layer_overhead_s
-energy  = arithmetic + decode + memory + static_power_w x busy time + idle_power_w x overhead, where
+latency = max(compute_s, transfer_s of every level, dynamic energy / (power_cap_w - busy power))
+          + target.layer_overhead_s (elementwise_overhead_s for non-MAC layers, convolution_overhead_s for
+          convolutions, where set)
+energy  = arithmetic + decode + memory + busy power x latency, where busy power = idle_power_w
+          + (static_power_w - idle_power_w) x occupancy (the fraction of cores the layer's kernel holds,
+          :func:`hwsim.cost.unit.occupancy`; held from launch to tail) and
           memory = sum over levels (read bits x read pJ/bit + written bits x write pJ/bit), itemised per
           level apart from the other components (a level may be called 'mac' or 'static')
 """
@@ -91,15 +94,38 @@ class Work:
     density: float = 1.0
     note: str = ""
     overhead: bool = True
+    elementwise: bool = False
+    convolution: bool = False
+    occupancy: float = 1.0
 
 
-def throttle(t: Target, busy_s: float, bottleneck: str, dynamic_j: float) -> tuple[float, str]:
-    """(busy time, bottleneck) after the power cap: dynamic power above ``power_cap_w - static_power_w``
-    lowers the clock, which stretches the busy time until the power fits (the energy is unchanged)."""
+def busy_power_w(t: Target, occupancy: float) -> float:
+    """Power beyond the dynamic energy while a layer occupying ``occupancy`` of the cores runs, W: the idle
+    floor plus that fraction of the cores' active power."""
+    idle_w = t.static_power_w if t.idle_power_w is None else t.idle_power_w
+    return idle_w + (t.static_power_w - idle_w) * occupancy
+
+
+def throttle(t: Target, busy_s: float, bottleneck: str, dynamic_j: float,
+             occupancy: float = 1.0) -> tuple[float, str]:
+    """(busy time, bottleneck) after the power cap: dynamic power above ``power_cap_w`` less the busy power
+    (:func:`busy_power_w`) lowers the clock, which stretches the busy time until the power fits (the
+    energy is unchanged)."""
     if t.power_cap_w is None or busy_s <= 0:
         return busy_s, bottleneck
-    capped = dynamic_j / (t.power_cap_w - t.static_power_w)
+    capped = dynamic_j / (t.power_cap_w - busy_power_w(t, occupancy))
     return (capped, NON_MEMORY_BOTTLENECKS[1]) if capped > busy_s else (busy_s, bottleneck)
+
+
+def layer_overhead(t: Target, work: Work) -> float:
+    """Fixed time ``work`` pays per layer (launch and tail), s."""
+    if not work.overhead:
+        return 0.0
+    if work.elementwise and t.elementwise_overhead_s is not None:
+        return t.elementwise_overhead_s
+    if work.convolution and t.convolution_overhead_s is not None:
+        return t.convolution_overhead_s
+    return t.layer_overhead_s
 
 
 def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
@@ -116,12 +142,11 @@ def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
     levels = {m.name: 8e-12 * (reads[i] * m.read_energy_pj_per_bit + writes[i] * m.write_energy_pj_per_bit)
               for i, m in enumerate(t.memory)}
     energy = {"mac": work.arith_pj * 1e-12, "decode": work.decode_pj * 1e-12, "memory": sum(levels.values())}
-    bound, bottleneck = throttle(t, bound, bottleneck, sum(energy.values()))
-    overhead = t.layer_overhead_s if work.overhead else 0.0
+    bound, bottleneck = throttle(t, bound, bottleneck, sum(energy.values()), work.occupancy)
+    overhead = layer_overhead(t, work)
     latency = bound + overhead
-    # the unit draws static_power_w while busy; during the per-layer overhead (launch gaps) it idles
-    idle_w = t.static_power_w if t.idle_power_w is None else t.idle_power_w
-    energy["static"] = t.static_power_w * bound + idle_w * overhead
+    # the idle floor plus the occupied cores' active power, for the kernel's whole time (launch and tail too)
+    energy["static"] = busy_power_w(t, work.occupancy) * latency
     return LayerCost(
         name=op.name, op=op.op, macs=work.macs, executed_ops=work.executed_ops, latency_s=latency,
         energy_j=sum(energy.values()), bottleneck=bottleneck, utilization=work.utilization,

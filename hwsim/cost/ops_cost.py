@@ -14,8 +14,9 @@ from hwsim.cost import arith
 from hwsim.cost.constants import ELEMENTWISE_OP_MAC_FRACTION, LUT_ADD_BITS
 from hwsim.cost.layer import COSTS, Ctx, Work, finish, register_cost
 from hwsim.cost.traffic import Operands, dot_traffic, reuse, stream_traffic
-from hwsim.cost.unit import (DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
-                             gate_energy_fj, op_efficiency, represents, select_rate, unit_mac_energy_pj, utilization)
+from hwsim.cost.unit import (UNALIGNED_NOTE, DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
+                             gate_energy_fj, misaligned, occupancy, op_efficiency, represents, select_rate,
+                             unit_mac_energy_pj, utilization)
 from hwsim.graph.ops_onnx import CONTROL_FLOW
 
 _RELU = ("relu", "relu6")
@@ -26,13 +27,13 @@ def dot_shape(op, ins, outs) -> DotShape:
     if op.op == "conv2d":
         o, i, kh, kw = ins[1]
         n_, _, oh, ow = outs[0]
-        return DotShape(n_ * oh * ow, o // op.groups, i * kh * kw, op.groups, kh, oh)
+        return DotShape(n_ * oh * ow, o // op.groups, i * kh * kw, op.groups, kh, oh, convolution=True)
     if op.op in ("linear", "linear_block_int8"):
-        return DotShape(math.prod(ins[0][:-1]), ins[1][0], ins[1][1], 1, 1, math.prod(ins[0][:-1]))
+        return DotShape(math.prod(ins[0][:-1]), ins[1][0], ins[1][1], 1, 1, math.prod(ins[0][:-1]), inner=ins[1][1])
     if op.op == "conv3d":
         o, i, kd, kh, kw = ins[1]
         n_, _, od, oh, ow = outs[0]
-        return DotShape(n_ * od * oh * ow, o // op.groups, i * kd * kh * kw, op.groups, kh, oh)
+        return DotShape(n_ * od * oh * ow, o // op.groups, i * kd * kh * kw, op.groups, kh, oh, convolution=True)
     if op.op in ("conv_transpose", "conv_transpose3d"):  # every input pixel x the group's C_out/groups x kernel
         ci, og, kh = ins[1][:3]
         pixels = math.prod(ins[0][2:])
@@ -133,7 +134,8 @@ def _operands(op, ctx: Ctx, shape: DotShape, rate, density: float) -> tuple[Oper
     acc_b = accumulator_bits(rate) / 8
     return Operands(wb, ib, ob, wb / max(1, shape.n * shape.groups), y.numel * acc_b, m=shape.m,
                     n=shape.n * shape.groups, acc_bytes=acc_b, weight_home=whome,
-                    input_home=ctx.home_of(x.name, ib + ob), output_home=ctx.activation_home(ib + ob)), wnote
+                    input_home=ctx.home_of(x.name, ib + ob), output_home=ctx.activation_home(ib + ob),
+                    groups=shape.groups), wnote
 
 
 def dot_pair(op, ctx: Ctx) -> tuple[str, str, object, bool]:
@@ -176,6 +178,9 @@ def _dot(op, ctx: Ctx):
     depthwise = op.op == "conv2d" and shape.groups > 1 and ins[1][1] == 1
     util = utilization(t, shape) * op_efficiency(t, rate, op.op, depthwise)
     executed, density, note = _effectual(op, ctx, shape, macs)
+    if misaligned(t, shape, formats.get(rate.activation).bits, formats.get(rate.weight).bits):
+        util *= t.compute.unaligned_efficiency
+        note = "; ".join(filter(None, [note, UNALIGNED_NOTE]))
     operands, wnote = _operands(op, ctx, shape, rate, density)
     flow = t.compute.dataflow if t.compute.mapping == "systolic" else None
     reads, writes = dot_traffic(operands, ctx.capacities, flow)
@@ -207,7 +212,7 @@ def _dot(op, ctx: Ctx):
     return finish(op, ctx, Work(
         macs=macs, executed_ops=executed, compute_s=cycles / (t.compute.cores * t.clock_hz), arith_pj=arith_pj,
         decode_pj=decode_pj, reads=reads, writes=writes, utilization=util, formats=label, density=density,
-        note="; ".join(filter(None, [note, wnote]))))
+        note="; ".join(filter(None, [note, wnote])), occupancy=occupancy(t, shape), convolution=shape.convolution))
 
 
 for _kind in ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "conv_transpose3d", "linear_block_int8",
@@ -263,7 +268,7 @@ def _stream(op, ctx: Ctx):
     fmt = g.tensors[op.outputs[0]].quant.format
     rate = t.compute.elementwise_ops_per_cycle * t.compute.cores * t.clock_hz
     return finish(op, ctx, Work(compute_s=n_ops / rate, executed_ops=float(n_ops),
-                                arith_pj=n_ops * _elementwise_pj(ctx, fmt), reads=r, writes=w,
+                                arith_pj=n_ops * _elementwise_pj(ctx, fmt), reads=r, writes=w, elementwise=True,
                                 note=CONTROL_FLOW_NOTE if getattr(op, "op_type", "") in CONTROL_FLOW else ""))
 
 
@@ -319,4 +324,4 @@ def _embedding(op, ctx: Ctx):
     rows = ids.numel * table.shape[1] * table.quant.bits / 8
     out = ctx.nbytes(op.outputs[0])
     r, w = stream_traffic(len(ctx.target.memory), [(rows, ctx.weight_home)], [(out, ctx.activation_home(out))])
-    return finish(op, ctx, Work(reads=r, writes=w, note=f"{ids.numel} row reads"))
+    return finish(op, ctx, Work(reads=r, writes=w, note=f"{ids.numel} row reads", elementwise=True))

@@ -4,7 +4,8 @@ Levels are listed innermost first. Level ``i`` feeds the storage inside it, whos
 ``c = size of level i-1`` (the unit's ``register_bytes`` for level 0). Each tensor has a *home*:
 the level it lives in between layers. A tensor is read at every level from its home inwards.
 
-Reuse (per level): if weights, inputs and outputs fit in ``c`` together every byte moves once.
+Reuse (per level, per group of a grouped or batched product, the groups passing one after another):
+if one group's weights, inputs and outputs fit in ``c`` together every byte moves once.
 Otherwise the inner storage holds a tile of half its capacity and streams the rest past it:
 weight-stationary re-reads the inputs ``ceil(W / (c/2))`` times; input-stationary re-reads the
 weights ``ceil(I / (c/2))`` times; output-stationary keeps an ``a x b`` tile of accumulators
@@ -35,6 +36,7 @@ class Operands:
     weight_home: int
     input_home: int
     output_home: int
+    groups: int = 1             # independent products (grouped convs, batched matmuls), each tiled on its own
 
 
 def reuse(op: Operands, cap: float, dataflow: str | None = None) -> tuple[float, float, int]:
@@ -43,17 +45,18 @@ def reuse(op: Operands, cap: float, dataflow: str | None = None) -> tuple[float,
     ``dataflow`` ("weight_stationary" / "output_stationary") forces that tiling, as a systolic
     array does in its PE registers; None takes the cheapest.
     """
-    w, i, o = op.weight_bytes, op.input_bytes, op.output_bytes
+    g = max(1, op.groups)  # one group's operands: the groups run one after another through the storage
+    w, i, o, n = op.weight_bytes / g, op.input_bytes / g, op.output_bytes / g, max(1, op.n // g)
     if w + i + o <= cap:
         return 1.0, 1.0, 1
     half = cap / 2
     tile = max(1.0, half / op.acc_bytes)
-    a = max(1.0, min(op.m, max(math.floor(math.sqrt(tile)), tile // op.n)))
-    b = max(1.0, min(op.n, tile // a))
+    a = max(1.0, min(op.m, max(math.floor(math.sqrt(tile)), tile // n)))
+    b = max(1.0, min(n, tile // a))
     options = [
         (1.0, float(math.ceil(w / half)), max(1, math.ceil(op.column_weight_bytes / half))),  # WS
         (float(math.ceil(i / half)), 1.0, 1),                                               # IS
-        (float(math.ceil(op.m / a)), float(math.ceil(op.n / b)), 1),                        # OS
+        (float(math.ceil(op.m / a)), float(math.ceil(n / b)), 1),                           # OS
     ]
     if dataflow == "weight_stationary":
         return options[0]

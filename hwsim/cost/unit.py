@@ -111,6 +111,8 @@ class DotShape:
     groups: int = 1
     kernel_h: int = 1
     out_h: int = 1
+    convolution: bool = False
+    inner: int = 0  # contiguous run of the reduction in memory (k of a linear layer; 0 = not checked)
 
 
 def op_efficiency(target: Target, rate: MacRate, op_kind: str, depthwise: bool) -> float:
@@ -146,6 +148,42 @@ def _ws_groups_fill(s: DotShape, r: int, c: int) -> float:
     return s.groups * s.k * s.n / (passes * r * c)
 
 
+def _vector_tiles(target: Target, s: DotShape) -> tuple[float, int]:
+    """(fraction of each tile's MAC slots holding work, tiles after split-K) of the vector mapping."""
+    cu = target.compute
+    tiles = s.groups * math.ceil(s.m / cu.tile_rows) * math.ceil(s.n / cu.vector_macs)
+    fill = s.m * s.n * s.groups / (tiles * cu.tile_rows * cu.vector_macs)
+    if cu.split_k_depth and tiles < cu.cores:  # split the reduction over otherwise idle cores
+        tiles *= max(1, min(cu.cores // tiles, s.k // cu.split_k_depth))
+    return fill, tiles
+
+
+#: layer note of a GEMM or convolution whose operand rows miss the unit's alignment (hwsim.fidelity reads it)
+UNALIGNED_NOTE = "operand rows not a multiple of alignment_bytes: runs at unaligned_efficiency"
+
+
+def misaligned(target: Target, s: DotShape, act_bits: float, weight_bits: float) -> bool:
+    """Whether a weight-bearing GEMM (a linear layer) has an operand row -- its reduction ``inner`` or its
+    ``n`` output channels, at the operands' widths -- that is not a multiple of the unit's ``alignment_bytes``
+    (vector mapping with unaligned_efficiency only). Convolutions are left out: cuDNN's 3-channel image
+    stems and patch embeddings measured far apart (8x slow and on rate), which one factor cannot hold."""
+    cu = target.compute
+    if cu.mapping != "vector" or cu.unaligned_efficiency is None or s.convolution or not s.inner:
+        return False
+    rows = (s.inner * act_bits / 8, s.inner * weight_bits / 8, s.n * act_bits / 8)
+    return any(r % cu.alignment_bytes for r in rows)
+
+
+def occupancy(target: Target, s: DotShape) -> float:
+    """Fraction of the cores working, averaged over the waves of tiles (vector mapping; 1 otherwise):
+    what scales the cores' active power (:func:`hwsim.cost.layer.finish`)."""
+    if target.compute.mapping != "vector":
+        return 1.0
+    _, tiles = _vector_tiles(target, s)
+    cores = target.compute.cores
+    return tiles / (math.ceil(tiles / cores) * cores)
+
+
 def utilization(target: Target, s: DotShape) -> float:
     """Fraction of MAC slots doing useful work for shape ``s`` under the unit's mapping."""
     cu = target.compute
@@ -154,11 +192,8 @@ def utilization(target: Target, s: DotShape) -> float:
         tiles = math.ceil(s.m / cu.tile_rows) * math.ceil(s.n * s.groups / cu.vector_macs)
         return lanes * tiles / (math.ceil(tiles / cu.cores) * cu.cores)
     if cu.mapping == "vector":
-        tiles = s.groups * math.ceil(s.m / cu.tile_rows) * math.ceil(s.n / cu.vector_macs)
-        fill = s.m * s.n * s.groups / (tiles * cu.tile_rows * cu.vector_macs)
-        if cu.split_k_depth and tiles < cu.cores:  # split the reduction over otherwise idle cores
-            tiles *= max(1, min(cu.cores // tiles, s.k // cu.split_k_depth))
-        return fill * tiles / (math.ceil(tiles / cu.cores) * cu.cores)
+        fill, _ = _vector_tiles(target, s)
+        return fill * occupancy(target, s)
     r, c = cu.rows, cu.cols
     if cu.dataflow == "weight_stationary":
         return _ws_groups_fill(s, r, c) * s.m / (s.m + r + c)

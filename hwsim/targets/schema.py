@@ -139,6 +139,12 @@ class ComputeUnit(_Record):
     split_k_depth: int | None = Field(None, ge=1, description="Vector mapping: when output tiles leave cores idle "
                                       "the reduction is split into slices of at least this depth, one per idle "
                                       "core (split-K / stream-K kernels); null = never split.")
+    alignment_bytes: int = Field(16, ge=1, description="Vector mapping: operand rows (reduction run, output "
+                                 "channels) that are multiples of this many bytes take the fast path (GPU: "
+                                 "tensor-memory-accelerator copies need 16-byte strides).")
+    unaligned_efficiency: float | None = Field(None, gt=0, le=1, description="Vector mapping: fraction of the "
+                                               "pair's rate a GEMM or groups-1 convolution keeps when an operand "
+                                               "row misses alignment_bytes; null = no penalty.")
     rates: tuple[MacRate, ...] = Field(min_length=1, description="Supported format pairs.")
     efficiency: float = Field(1.0, gt=0, le=1, description="Fraction of peak a real kernel library reaches.")
     efficiency_source: str = Field("assumption: peak", description="Source of efficiency.")
@@ -291,14 +297,21 @@ class Target(_Record):
                            "outputs included, in the activation format, as accelerators and full-integer "
                            "runtimes such as TFLite do) or 'mac_inputs' (only what conv / linear / matmul read; "
                            "the rest is stored fp32, as onnxruntime's QDQ models restricted to MatMul/Conv).")
+    elementwise_overhead_s: float | None = Field(None, ge=0, description="Fixed time per non-MAC layer "
+                                                 "(elementwise, norm, pooling kernels), s; null = layer_overhead_s.")
+    convolution_overhead_s: float | None = Field(None, ge=0, description="Fixed time per convolution layer "
+                                                 "(implicit-GEMM kernels and their set-up), s; null = "
+                                                 "layer_overhead_s.")
     energy_scope: Literal["board", "chip", "core"] | None = Field(
         None, description="What the energy model covers: 'board' = the whole board or module with its memory "
                           "and static power (as NVML or a wall meter measures); 'chip' = the die, plus the "
                           "energy of the DRAM accesses where the target prices a DRAM level; 'core' = the "
                           "compute core alone; null = not stated. validate compares energy only where a "
                           "measurement's scope is the same.")
-    idle_power_w: float | None = Field(None, ge=0, description="Power while idle, drawn during each layer's "
-                                       "layer_overhead_s (launch gaps); null = static_power_w.")
+    idle_power_w: float | None = Field(None, ge=0, description="Power floor of the powered-on, clocked unit "
+                                       "with no core working; a layer draws it plus the cores' active power "
+                                       "(static_power_w - idle_power_w) times the fraction of cores its kernel "
+                                       "occupies, from launch to tail; null = static_power_w throughout.")
     power_cap_w: float | None = Field(None, gt=0, description="Power limit: when a layer's static + dynamic power "
                                       "would exceed it, the clock throttles and the layer stretches until it fits.")
     validation: Validation | None = Field(None, description="Measurements this target is validated against; "
@@ -331,6 +344,9 @@ class Target(_Record):
             raise ValueError(f"memory level name(s) {taken} are bottleneck labels of their own "
                              f"({', '.join(NON_MEMORY_BOTTLENECKS)}): a layer bound by that level would read as bound "
                              "by something else; rename the level (e.g. 'sram', 'dram')")
+        if self.idle_power_w is not None and self.idle_power_w > self.static_power_w:
+            raise ValueError(f"idle_power_w ({self.idle_power_w}) must not exceed static_power_w "
+                             f"({self.static_power_w}), the power while every core works")
         if self.power_cap_w is not None and self.power_cap_w <= self.static_power_w:
             raise ValueError(f"power_cap_w ({self.power_cap_w}) must exceed static_power_w ({self.static_power_w})")
         if self.memory[-1].size_bytes is not None:

@@ -112,13 +112,16 @@ def test_calibrate_recovers_known_parameters(tmp_path):
     """Records made by a target with known overhead, static power and bandwidth are fitted back."""
     base = load_target("h100-sxm")
     d = base.model_dump()
-    d["layer_overhead_s"], d["static_power_w"], d["power_cap_w"] = 7e-6, 180.0, None
+    d["layer_overhead_s"], d["static_power_w"], d["idle_power_w"], d["power_cap_w"] = 7e-6, 180.0, 60.0, None
     d["memory"][-1]["bandwidth_bytes_per_s"] = 2.0e12
     true = base.model_validate(d)
     p = _write(tmp_path / "m.jsonl", _truth(true))
     c = calibrate(base, p, holdout=0.0)
     assert c.parameters["layer_overhead_s"] == pytest.approx(7e-6, rel=0.1)
-    assert c.parameters["static_power_w"] == pytest.approx(180.0, rel=0.1)
+    # the power of a kernel that holds every SM (idle floor + active power); the floor alone is seen only
+    # through the two GEMMs that hold a quarter of the SMs, too few to pin it down
+    assert c.parameters["idle_power_w"] + c.parameters["active_power_w"] == pytest.approx(180.0, rel=0.1)
+    assert c.target.static_power_w == pytest.approx(180.0, rel=0.1) and c.target.idle_power_w < 180.0
     assert c.parameters["bandwidth_bytes_per_s[hbm]"] == pytest.approx(2.0e12, rel=0.1)
     assert c.train.latency.within_10 == 1.0
     assert "m.jsonl" in c.target.source and "fitted to m.jsonl" in c.target.memory[-1].source
@@ -129,3 +132,30 @@ def _yaml(tmp_path, t):
     y = tmp_path / "fit.yaml"
     y.write_text(target_yaml(t))
     return str(y)
+
+
+def test_calibrate_holds_fixed_parameters_and_the_measured_idle_floor(tmp_path):
+    """``fixed`` keeps a parameter at its value and out of the 'fitted' provenance; records' measured idle
+    power bounds the fitted idle floor from below; unseparated overhead kinds stay unset."""
+    base = load_target("h100-sxm")
+    d = base.model_dump()
+    d["elementwise_overhead_s"] = d["convolution_overhead_s"] = None
+    base = base.model_validate(d)
+    recs = _truth(base)
+    for r in recs:
+        r["conditions"]["idle_power_w"] = 150.0
+    p = _write(tmp_path / "m.jsonl", recs)
+    c = calibrate(base, p, holdout=0.0, fixed={"elementwise_ops_per_cycle": 256.0})
+    assert c.parameters["elementwise_ops_per_cycle"] == pytest.approx(256.0)
+    assert "elementwise_ops_per_cycle" not in c.target.compute.source
+    assert c.parameters["idle_power_w"] >= 150.0 * (1 - 1e-6)
+    assert c.target.elementwise_overhead_s is None and c.target.convolution_overhead_s is None
+    with pytest.raises(ConfigError, match="not one of"):
+        calibrate(base, p, holdout=0.0, fixed={"no_such_parameter": 1.0})
+
+
+def test_cli_calibrate_fix_flag(tmp_path, capsys):
+    p = _write(tmp_path / "m.jsonl", _truth(load_target("h100-sxm"))[:4])
+    assert main(["calibrate", "h100-sxm", str(p), "--out", str(tmp_path / "f.yaml"), "--holdout", "0",
+                 "--fix", "elementwise_ops_per_cycle=x"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
