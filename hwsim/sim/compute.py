@@ -201,6 +201,8 @@ def _matmul(ctx, op, xs):
         s = (1.0 if sa.scale is None else sa.scale[0]) * (1.0 if sb.scale is None else sb.scale[0])
         au, bu = qspec.unscaled(a3, sa), qspec.unscaled(b3, sb)
         return (np.stack([_float_dot(ctx, op, au[i], bu[i]) for i in range(au.shape[0])]) * s).reshape(out_shape)
+    if ortfused.mlas_sgemm_applies(ctx, op, a):
+        return ortfused.mlas_sgemm(a, b)
     return np.matmul(a, b)
 
 
