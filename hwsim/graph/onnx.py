@@ -357,7 +357,8 @@ def _input_dims(inp, shapes: dict, values: dict, known: set, missing: list) -> l
     whole = shapes.get(inp.name)
     if isinstance(whole, int) and len(decl) == 1:
         whole = (whole,)
-    if whole is None and inp.name in values:
+    if inp.name in values:
+        _check_value_shape(inp.name, decl, shapes, tuple(np.shape(values[inp.name])), whole)
         whole = tuple(np.shape(values[inp.name]))
     if whole is not None and not isinstance(whole, int):
         known.add(inp.name)
@@ -387,6 +388,21 @@ def _input_dims(inp, shapes: dict, values: dict, known: set, missing: list) -> l
                                str(x.dim_value) if x.HasField("dim_value") and x.dim_value >= 0 else "N" for x in decl))
             dims.append(1)
     return dims
+
+
+def _check_value_shape(name: str, decl, shapes: dict, given: tuple, whole) -> None:
+    """ShapeError when ``shapes`` binds input ``name`` (whole, or one of its dynamic dims by name or
+    ``INPUT.INDEX``) to other sizes than the array given for it in ``values``: one would be ignored."""
+    if whole is not None and not isinstance(whole, int) and tuple(int(v) for v in whole) != given:
+        raise ShapeError(f"input '{name}' is bound to {'x'.join(map(str, whole))} but the array given for it has "
+                         f"shape {'x'.join(map(str, given))}; give one of the two", param="shapes")
+    for i, d in enumerate(decl):
+        if (d.HasField("dim_value") and d.dim_value >= 0) or i >= len(given):
+            continue
+        key = d.dim_param if d.HasField("dim_param") and d.dim_param not in _ANONYMOUS else f"{name}.{i}"
+        if isinstance(shapes.get(key), int) and int(shapes[key]) != given[i]:
+            raise ShapeError(f"{key}={shapes[key]}, but the array given for input '{name}' has {given[i]} in dim {i} "
+                             f"(shape {'x'.join(map(str, given))}); give one of the two", param="shapes")
 
 
 def _keep_output_names(model: onnx.ModelProto) -> None:

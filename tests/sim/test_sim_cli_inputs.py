@@ -91,3 +91,22 @@ def test_shape_only_commands_refuse_inputs_they_would_ignore(tmp_path, capsys, c
     assert "unknown input name(s) ['image']" in capsys.readouterr().err
     if cmd[0] != "solve":
         assert main(model + ["--inputs", str(ok)]) == 0
+
+
+def test_shape_binding_that_contradicts_the_inputs_is_refused(tmp_path, capsys):
+    """--shape batch=2 (or image=2x1x8x8) with --inputs of batch 4: the inputs' shape silently won
+    for a named dim and the binding silently won for a whole input (summary priced batch 2 while
+    simulate ran 4). Refused naming both; agreeing bindings are fine."""
+    from pathlib import Path
+
+    from hwsim.cli import main
+
+    model = str(Path(__file__).parent.parent.parent / "models" / "digits_cnn.onnx")
+    np.savez(tmp_path / "d4.npz", image=np.zeros((4, 1, 8, 8), np.float32))
+    inputs = ["--inputs", str(tmp_path / "d4.npz")]
+    assert main(["summary", model, "--shape", "batch=2"] + inputs) == 2
+    assert "batch=2, but the array given for input 'image' has 4 in dim 0" in capsys.readouterr().err
+    assert main(["summary", model, "--shape", "image=2x1x8x8"] + inputs) == 2
+    assert "input 'image' is bound to 2x1x8x8 but the array given for it has shape 4x1x8x8" in capsys.readouterr().err
+    assert main(["simulate", model, "--shape", "batch=2"] + inputs) == 2
+    assert main(["summary", model, "--shape", "batch=4"] + inputs) == 0
