@@ -222,8 +222,7 @@ def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), group
         raise ShapeError(f"int_conv2d needs x (N, C, H, W), w (O, C/groups, KH, KW) with groups "
                          f"dividing C and O; got {x.shape}, {w.shape}, groups={groups}")
     oh, ow = _conv_out_hw(x, w, stride, padding, dilation)
-    if mode != _ig.MODE_SATURATE and np.size(x_zero_point) == 1 and not (groups > 1 and w.shape[1] * (
-            w.shape[0] // groups) <= _DIRECT_MAX_CHANNELS):
+    if mode != _ig.MODE_SATURATE and np.size(x_zero_point) == 1 and not small_groups(groups, w.shape):
         zx = int(_int_array("x_zero_point", x_zero_point).reshape(-1)[0]) if np.size(x_zero_point) else 0
         xn = _narrow(x, zx)
         if xn is not None and x.size:
@@ -232,7 +231,7 @@ def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), group
     xc = _sub_zero_point("x", x, x_zero_point, 1)
     wc = _sub_zero_point("w", w, w_zero_point, w.shape[0])
     n, og, cg = x.shape[0], w.shape[0] // groups, w.shape[1]
-    if groups > 1 and cg * og <= _DIRECT_MAX_CHANNELS:
+    if small_groups(groups, w.shape):
         return _conv.direct_conv(xc, wc, stride, padding[:2], dilation, groups, bits, mode, (oh, ow))
     out = np.empty((n, w.shape[0], oh, ow), np.int64)
     for g in range(groups):
@@ -241,6 +240,21 @@ def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), group
         res = _matmul2d(cols, wg, bits, mode, False)
         out[:, g * og:(g + 1) * og] = res.reshape(n, oh, ow, og).transpose(0, 3, 1, 2)
     return out
+
+
+def small_groups(groups, w_shape) -> bool:
+    """True when a grouped conv has few channels per group (depthwise) and runs as a direct
+    convolution rather than a GEMM per group."""
+    return groups > 1 and w_shape[1] * (w_shape[0] // groups) <= _DIRECT_MAX_CHANNELS
+
+
+def float_direct_conv2d(x, w, stride, padding, dilation, groups):
+    """float64 grouped 2-D convolution of few-channel groups (:func:`small_groups`), NCHW / OIHW,
+    ONNX ``padding`` (zeros); per output the taps are summed in (c, kh, kw) ascending order."""
+    stride, dilation = _pair("stride", stride, 2), _pair("dilation", dilation, 2)
+    padding = _pair("padding", padding, 4)
+    oh, ow = _conv_out_hw(x, w, stride, padding, dilation)
+    return _conv.direct_conv_float(x, w, stride, padding[:2], dilation, groups, (oh, ow))
 
 
 def _channel_param(name, v, nc, dtype):

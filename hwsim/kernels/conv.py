@@ -133,7 +133,7 @@ def _direct_conv(x, w, sh, sw, ph, pw, dh, dw, groups, bits, mode, out):
 
 @njit(cache=True, parallel=True)
 def _direct_conv_taps(x, w, sh, sw, ph, pw, dh, dw, groups, out):
-    """The exact int64 sums of :func:`_direct_conv`, kernel tap by kernel tap: each output plane
+    """The exact int64 sums of :func:`_direct_conv` (or float64 sums, taps in order), kernel tap by kernel tap: each output plane
     accumulates one weight times a shifted input row at a time (a loop over output columns that
     vectorises). Integer addition is associative, so the sums equal the k-ascending ones; only
     saturating accumulators need :func:`_direct_conv`'s per-output order."""
@@ -164,6 +164,15 @@ def _direct_conv_taps(x, w, sh, sw, ph, pw, dh, dw, groups, out):
                         row = plane[y]
                         for xo in range(lo, hi):
                             row[xo] += src[xo * sw + off] * wv
+
+
+def direct_conv_float(x, w, stride, pads, dilation, groups, out_hw):
+    """float64 grouped convolution by :func:`_direct_conv_taps` (per output, taps summed in
+    (c, kh, kw) ascending order); ``x`` (N, C, H, W), ``w`` (O, C/groups, KH, KW)."""
+    out = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), np.float64)
+    _direct_conv_taps(np.ascontiguousarray(x, np.float64), np.ascontiguousarray(w, np.float64), stride[0], stride[1],
+                      pads[0], pads[1], dilation[0], dilation[1], groups, out)
+    return out
 
 
 def direct_conv(x, w, stride, pads, dilation, groups, bits, mode, out_hw):

@@ -219,7 +219,13 @@ def conv2d_float(x: np.ndarray, w: np.ndarray, op, dot=np.dot) -> np.ndarray:
     """Grouped conv2d by im2col and ``dot(cols (P, K), w (K, Og))``; float64 (N, O, OH, OW)."""
     o, cg, kh, kw = w.shape
     og = o // op.groups
-    if op.groups > 1 and dot is np.dot:  # every group in one stacked product (depthwise: 1000s of groups)
+    if dot is np.dot and kernel_api.small_groups(op.groups, w.shape):  # depthwise: a direct convolution
+        return kernel_api.float_direct_conv2d(x, w, op.stride, op.padding, op.dilation, op.groups)
+    if dot is np.dot and op.groups == 1 and kh == kw == 1 and not any(op.padding):  # 1x1: no patches
+        xs = x[:, :, ::op.stride[0], ::op.stride[1]]
+        n, _, oh, ow = xs.shape  # one 2-D product (a broadcast np.matmul per image is ~5x slower)
+        return np.dot(xs.transpose(0, 2, 3, 1).reshape(-1, cg), w.reshape(o, cg).T).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+    if op.groups > 1 and dot is np.dot:  # every group in one stacked product
         cols = im2col(x, kh, kw, op)
         n, oh, ow, _ = cols.shape
         cols = cols.reshape(n * oh * ow, op.groups, -1).transpose(1, 0, 2)

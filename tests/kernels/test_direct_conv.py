@@ -24,3 +24,18 @@ def test_depthwise_matches_oracle(c, mult, h, w, kh, kw, sh, sw, pads, dil, mode
     got = kernel_api.int_conv2d(x, wt, (sh, sw), pads, dil, c, bits, mode, 17, 0)
     want = ref.int_conv2d(x, wt, (sh, sw), pads, dil, c, bits, mode, 17, 0)
     np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=25, deadline=None)
+@given(c=st.integers(1, 4), mult=st.integers(1, 2), h=st.integers(1, 8), w=st.integers(1, 8),
+       k=st.integers(1, 3), s=st.integers(1, 2), pad=st.integers(0, 2), seed=st.integers(0, 2**31))
+def test_float_depthwise_matches_exact_sums(c, mult, h, w, k, s, pad, seed):
+    """Small-integer float values: every order of summation is exact, so the sums must be equal."""
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-50, 50, (2, c, h, w)).astype(np.float64)
+    wt = rng.integers(-50, 50, (c * mult, 1, k, k)).astype(np.float64)
+    got = kernel_api.float_direct_conv2d(x, wt, (s, s), (pad,) * 4, (1, 1), c)
+    want = ref.int_conv2d(x.astype(np.int64), wt.astype(np.int64), (s, s), (pad,) * 4, (1, 1), c, 64, "none")
+    np.testing.assert_array_equal(got, want.astype(np.float64))
