@@ -31,7 +31,7 @@ def add_parsers(sub) -> None:
                    help="onnxruntime intra-op threads to model where its result depends on them "
                         "(DynamicQuantizeLSTM with batch >= 2 quantizes each thread's share of the batch on its own)")
     p.add_argument("--report-json", metavar="R.json", help="write the per-layer report as JSON")
-    p.add_argument("--labels", metavar="KEY", default="labels",
+    p.add_argument("--labels", metavar="KEY", default=None,
                    help="array in IN.npz holding class labels for the first output: top-1 accuracy of the "
                         "simulated and the float model is reported (default key: labels, used when present)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of synthetic weights and random inputs")
@@ -118,13 +118,19 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     check_output(args.out, "--out")
     check_output(args.report_json, "--report-json")
+    if args.labels is not None and not args.inputs:
+        raise ConfigError(f"--labels {args.labels}: give the labels in --inputs IN.npz as an array named "
+                          f"'{args.labels}'")
     graph = load_graph(args)
     notes = []
     labels = None
+    key = args.labels or "labels"
     if args.inputs:
-        inputs = load_npz(args.inputs, graph, args.labels)
-        if args.labels in inputs and args.labels not in graph.inputs:
-            labels = inputs.pop(args.labels)
+        inputs = load_npz(args.inputs, graph, key)
+        if args.labels is not None and key not in inputs:
+            raise ConfigError(f"--labels {key}: {args.inputs} has no array '{key}' (it holds {sorted(inputs)})")
+        if key in inputs and key not in graph.inputs:
+            labels = inputs.pop(key)
     elif str(args.model).endswith(".onnx"):
         raise ConfigError("an ONNX model needs --inputs IN.npz (arrays named like the graph inputs "
                           f"{graph.inputs})")

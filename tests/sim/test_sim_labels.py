@@ -38,3 +38,23 @@ def test_digits_accuracy_through_cli(tmp_path, capsys):
     np.savez(path, image=data["image"][:n], targets=data["labels"][:n])
     assert main(["simulate", str(MODELS / "digits_cnn.onnx"), "--shape", f"batch={n}", "--inputs", str(path)]) == 2
     assert "unknown input" in capsys.readouterr().err
+
+
+def test_labels_key_that_is_not_in_the_inputs_is_refused(tmp_path, capsys):
+    """--labels KEY named explicitly but absent from --inputs (or without --inputs): exit 2 naming
+    the key (before: ignored, no accuracy line, exit 0); a key that is there is used, and the default
+    key stays optional."""
+    from pathlib import Path
+
+    model = str(Path(__file__).parent.parent.parent / "models" / "digits_cnn.onnx")
+    np.savez(tmp_path / "d.npz", image=np.zeros((2, 1, 8, 8), np.float32))
+    inputs = ["--inputs", str(tmp_path / "d.npz")]
+    assert main(["simulate", model] + inputs) == 0
+    capsys.readouterr()
+    assert main(["simulate", model, "--labels", "foo"] + inputs) == 2
+    assert "--labels foo: " in capsys.readouterr().err
+    assert main(["simulate", model, "--labels", "foo"]) == 2
+    assert "--labels foo: " in capsys.readouterr().err
+    np.savez(tmp_path / "d.npz", image=np.zeros((2, 1, 8, 8), np.float32), y=np.zeros(2, np.int64))
+    assert main(["simulate", model, "--labels", "y"] + inputs) == 0
+    assert "top-1 accuracy on 2 labelled inputs" in capsys.readouterr().out
