@@ -8,6 +8,7 @@ elementwise path at ``elementwise_ops_per_cycle`` with half the gate energy of a
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from hwsim import formats
 from hwsim.cost import arith
@@ -168,6 +169,29 @@ def fallback_notes(ctx: Ctx, rows) -> list[str]:
     return notes
 
 
+def _in_containers(operands, numel: int, wfmt: str, rate):
+    """``operands`` with dense weight codes stored in the unit's weight width instead of packed."""
+    extra = (formats.get(rate.weight).bits - formats.get(wfmt).bits_per_element) / 8
+    return replace(operands, weight_bytes=operands.weight_bytes + numel * extra,
+                   column_weight_bytes=operands.column_weight_bytes + numel / operands.n * extra)
+
+
+def _container_is_cheaper(ctx: Ctx, operands, reads, writes, numel: int, wfmt: str, rate, n_decode: float,
+                          flow) -> bool:
+    """True when dense integer codes narrower than the unit's weight format cost less energy stored
+    at the unit's width (more bytes moved, no unpack) than packed (one unpack per element read)."""
+    t = ctx.target
+    f = formats.get(wfmt)
+    if f.codebook_entries or not f.integer_codes or decode_cycles_per_weight(t, wfmt, rate) == 0:
+        return False
+    r2, w2 = dot_traffic(_in_containers(operands, numel, wfmt, rate), ctx.capacities, flow)
+
+    def memory_pj(r, w):
+        return 8 * sum(r[i] * m.read_energy_pj_per_bit + w[i] * m.write_energy_pj_per_bit
+                       for i, m in enumerate(t.memory))
+    return memory_pj(r2, w2) < memory_pj(reads, writes) + n_decode * decode_energy_pj(t, wfmt, rate)
+
+
 def _dot(op, ctx: Ctx):
     """conv2d / linear / matmul on the MAC unit (see module and hwsim.cost.layer docstrings)."""
     g, t = ctx.graph, ctx.target
@@ -188,6 +212,14 @@ def _dot(op, ctx: Ctx):
     if t.features.bit_serial:
         cycles *= formats.get(wfmt).bits_per_element / formats.get(rate.weight).bits
     n_decode = w.numel * reuse(operands, ctx.capacities[0], flow)[0] if op.op != "matmul" else 0.0
+    if n_decode and not wnote and _container_is_cheaper(ctx, operands, reads, writes, w.numel, wfmt, rate, n_decode, flow):
+        # a deployment stores these codes in the unit's weight width when unpacking them would
+        # cost more energy than the bytes it saves (e.g. int7 on an int8 unit): no unpack, int8 bytes
+        operands = _in_containers(operands, w.numel, wfmt, rate)
+        reads, writes = dot_traffic(operands, ctx.capacities, flow)
+        n_decode = 0.0
+        wnote = "; ".join(filter(None, [wnote, f"{wfmt} weights stored as {rate.weight} (unpacking would cost "
+                                               "more energy than the bytes it saves)"]))
     cycles += decode_cycles_per_weight(t, wfmt, rate) * n_decode
     gated = t.features.activation_zero_fraction if (
         t.features.skip_zero_activations and _relu_input(ctx, x.name)) else 0.0

@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import hwsim
 from hwsim.cost import COSTS, estimate
@@ -44,6 +44,7 @@ def _laws(report, target):
 @given(target=st.sampled_from(["cortex-a78", "int8-npu", "h100-sxm", "eyeriss", "rs-engine"]),
        c=st.sampled_from([8, 16, 48]), hw=st.sampled_from([7, 14, 28]), k=st.sampled_from([8, 32, 96]),
        r=st.sampled_from([1, 3]), bits=st.tuples(st.integers(2, 8), st.integers(2, 8)))
+@example(target="eyeriss", c=16, hw=14, k=8, r=3, bits=(7, 8))  # int7 unpacked per read cost more than int8
 def test_cost_laws(target, c, hw, k, r, bits):
     """Latency >= compute and every memory bound; energy > 0; fewer weight bits never cost more energy.
 
