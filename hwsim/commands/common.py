@@ -7,9 +7,12 @@ import argparse
 from hwsim.errors import ConfigError
 
 
-def parse_shape_args(text: str | None) -> dict[str, int | tuple[int, ...]]:
+def parse_shape_args(text: str | list[str] | None) -> dict[str, int | tuple[int, ...]]:
     """``batch=1,sequence=128`` -> {'batch': 1, 'sequence': 128}; ``x=1x3x48x192`` binds the whole
-    input ``x`` (as trtexec does) -> {'x': (1, 3, 48, 192)}."""
+    input ``x`` (as trtexec does) -> {'x': (1, 3, 48, 192)}. A list (``--shape`` given several
+    times) is read as one comma-joined text; a name bound twice to different values is refused."""
+    if isinstance(text, list):
+        text = ",".join(text)
     out: dict[str, int | tuple[int, ...]] = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         key, sep, value = part.partition("=")
@@ -20,7 +23,10 @@ def parse_shape_args(text: str | None) -> dict[str, int | tuple[int, ...]]:
             dims = tuple(int(v) for v in value.lower().split("x"))
         except ValueError:
             raise ConfigError(f"--shape {key}: {value!r} is not an integer or a shape like 1x3x224x224") from None
-        out[key.strip()] = dims if "x" in value.lower() else dims[0]
+        value = dims if "x" in value.lower() else dims[0]
+        if out.get(key.strip(), value) != value:
+            raise ConfigError(f"--shape binds {key.strip()!r} twice, to {out[key.strip()]} and {value}; give it once")
+        out[key.strip()] = value
     return out
 
 
@@ -28,9 +34,9 @@ def add_model_args(p: argparse.ArgumentParser, quant: bool = True) -> None:
     p.add_argument("model", metavar="MODEL",
                    help="zoo name with optional parameters (llama2-7b:phase=decode,context=2048), "
                         "a model .yaml, or an .onnx file")
-    p.add_argument("--shape", metavar="K=V,...",
+    p.add_argument("--shape", metavar="K=V,...", action="append",
                    help="bind dynamic ONNX dims / override zoo parameters, e.g. batch=1,sequence=128; "
-                        "NAME=1x3x48x192 binds a whole ONNX input")
+                        "NAME=1x3x48x192 binds a whole ONNX input (repeatable)")
     if quant:
         p.add_argument("--weights", metavar="FMT", help="weight format for every layer, e.g. int8, int4, fp8_e4m3fn")
         p.add_argument("--activations", metavar="FMT", help="activation format for every layer, e.g. int8")

@@ -24,7 +24,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--accumulators", metavar="A,...", help=_ACC_HELP)
     p.add_argument("--target", metavar="T", help="bundled target name or target YAML path")
     p.add_argument("--model", metavar="M", help="zoo name, model .yaml or .onnx: per-layer SQNR (and cost with --target)")
-    p.add_argument("--shape", metavar="K=V,...", help="model parameter overrides, e.g. batch=1,sequence=128")
+    p.add_argument("--shape", metavar="K=V,...", action="append", help="model parameter overrides, e.g. batch=1,sequence=128")
     p.add_argument("--crossover", metavar="INT,FP", default="int8,fp8_e4m3fn",
                    help="integer and float format of the Student-t crossover sweep (default int8,fp8_e4m3fn)")
     p.add_argument("--samples", type=int, default=65536, help="samples per distribution (default 65536)")

@@ -27,7 +27,7 @@ def add_parsers(sub) -> None:
                     "it misses are tightened. Infeasible budgets: exit status 2 with the minimum reachable "
                     "value of each.")
     p.add_argument("model", metavar="MODEL", help="zoo name, model .yaml or .onnx path")
-    p.add_argument("--shape", metavar="K=V,...", help="bind dynamic ONNX dims / override zoo parameters")
+    p.add_argument("--shape", metavar="K=V,...", action="append", help="bind dynamic ONNX dims / override zoo parameters")
     p.add_argument("--target", required=True, metavar="T", help="bundled target name or target .yaml path")
     p.add_argument("--budget", action="append", default=[], metavar="NAME<=VALUE",
                    help="latency_s, energy_j, size_bytes or bops, e.g. --budget energy_j<=0.002 (repeatable)")

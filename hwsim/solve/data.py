@@ -43,7 +43,7 @@ class CalibData:
 
     @property
     def samples(self) -> int:
-        return int(next(iter(self.inputs.values())).shape[0])
+        return int(next(a for a in self.inputs.values() if a.ndim).shape[0])
 
     def digest(self) -> str:
         """sha256 of the arrays (and labels): part of the sensitivity cache key."""
@@ -58,7 +58,8 @@ class CalibData:
     def take(self, n: int) -> "CalibData":
         """The first ``n`` samples."""
         labels = None if self.labels is None else self.labels[:n]
-        return CalibData({k: v[:n] for k, v in self.inputs.items()}, labels, self.source, list(self.notes))
+        return CalibData({k: v[:n] if v.ndim else v for k, v in self.inputs.items()}, labels, self.source,
+                         list(self.notes))
 
 
 def load_npz(path: str | Path, graph: Graph, samples: int | None = None) -> CalibData:
@@ -78,6 +79,9 @@ def load_npz(path: str | Path, graph: Graph, samples: int | None = None) -> Cali
         raise InputDataError(f"{path}: no array for graph input(s) {missing}; the file holds {sorted(names)} "
                              f"(store each input under its name, samples first, and labels under 'labels')")
     counts = {a.shape[0] for a in inputs.values() if a.ndim}
+    if not counts:
+        raise InputDataError(f"{path}: every input is a scalar; store each input with the sample axis first "
+                             "(scalars are taken as one value shared by all samples)")
     if len(counts) != 1:
         raise InputDataError(f"{path}: inputs disagree on the number of samples ({sorted(counts)})")
     if labels is not None:

@@ -229,3 +229,13 @@ def test_value_dependent_shapes_are_imported_for_the_given_inputs(tmp_path):
     np.testing.assert_allclose(run(g, feed).output_values["y"], _ort(path, feed)["y"])
     with pytest.raises(Exception, match="imported for"):
         run(g, {"x": -feed["x"]})  # another count of positives: refused, not mis-shaped
+
+
+def test_cli_shape_repeated_binds_every_name_and_a_conflict_is_refused(tmp_path, capsys):
+    """--shape given twice binds both (it used to keep only the last); one name bound to two values
+    is refused, not silently resolved."""
+    path = _save(_dyn_input(["n", 3, "h", "w"]), tmp_path)
+    assert main(["summary", path, "--all", "--shape", "n=1,h=48", "--shape", "w=192"]) == 0
+    assert "1x3x48x192" in capsys.readouterr().out
+    assert main(["summary", path, "--shape", "n=1,h=48,w=192", "--shape", "h=32"]) == 2
+    assert "binds 'h' twice, to 48 and 32" in capsys.readouterr().err

@@ -107,3 +107,39 @@ def test_a_layer_without_usable_choice_is_named_with_the_cause(tmp_path):
     tb.sensitivity.values[:] = np.nan
     with pytest.raises(ConfigError, match=r"layer '\w+' has no usable choice: its proxy is not finite"):
         plan_from(tb, {"energy_j": 1.0})
+
+
+def test_a_scalar_calibration_input_is_shared_by_every_sample(tmp_path, capsys):
+    """A 0-d member (a run-time scale, a sample rate) has no sample axis: it is one value for all
+    samples (was an internal IndexError from slicing it); a file of scalars only is refused."""
+    import onnx
+    from onnx import TensorProto as TP
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    from hwsim.errors import InputDataError
+    from hwsim.graph.onnx import load_onnx
+    from hwsim.solve.data import load_npz
+
+    rng = np.random.default_rng(0)
+    node = h.make_node("QLinearMatMul", ["a", "a_s", "a_z", "b", "b_s", "b_z", "y_s", "y_z"], ["y"], name="qmm")
+    inits = [nh.from_array(np.uint8(128), "a_z"), nh.from_array(rng.integers(0, 255, (8, 3)).astype(np.uint8), "b"),
+             nh.from_array(np.float32(0.02), "b_s"), nh.from_array(np.uint8(128), "b_z"),
+             nh.from_array(np.float32(0.5), "y_s"), nh.from_array(np.uint8(128), "y_z")]
+    model = h.make_model(h.make_graph([node], "g", [h.make_tensor_value_info("a", TP.UINT8, [4, 8]),
+                                                    h.make_tensor_value_info("a_s", TP.FLOAT, [])],
+                                      [h.make_tensor_value_info("y", TP.UINT8, [4, 3])], inits),
+                         opset_imports=[h.make_opsetid("", 13)])
+    path, calib = str(tmp_path / "q.onnx"), str(tmp_path / "c.npz")
+    onnx.save(model, path)
+    np.savez(calib, a=rng.integers(0, 255, (4, 8)).astype(np.uint8), a_s=np.float32(0.05))
+    data = load_npz(calib, load_onnx(path, {}), samples=2)
+    assert data.samples == 2 and data.inputs["a"].shape == (2, 8) and data.inputs["a_s"].shape == ()
+    assert main(["solve", path, "--target", "int8-npu", "--calib", calib, "--budget", "energy_j<=1"]) == 0
+    assert "status optimal" in capsys.readouterr().out
+    scalar = h.make_model(h.make_graph([h.make_node("Relu", ["x"], ["y"])], "s", [h.make_tensor_value_info("x", TP.FLOAT, [])],
+                                       [h.make_tensor_value_info("y", TP.FLOAT, [])]), opset_imports=[h.make_opsetid("", 13)])
+    onnx.save(scalar, path)
+    np.savez(calib, x=np.float32(0.05))
+    with pytest.raises(InputDataError, match="every input is a scalar"):
+        load_npz(calib, load_onnx(path, {}))
