@@ -92,6 +92,10 @@ def export_onnx(graph: Graph, inputs: dict, seed: int = 0, calibration=None,
     w = _Writer(result.graph, seed, dequantize_unsupported)
     for op in result.graph.ops():
         w.op(op)
+    g = result.graph
+    shapes = ", ".join(f"{n} {'x'.join(map(str, g.tensors[n].shape)) or 'scalar'}" for n in g.inputs)
+    w.notes.append(f"written for fixed input shapes ({shapes}): every dimension is bound as simulated, so the "
+                   "file runs at these shapes only; export again with other shapes for others")
     return w.model(), w.notes
 
 
