@@ -86,6 +86,8 @@ def _runtime_op(ctx, node, op_cls, operands: list[int | str], out_dtype: str, ou
     :data:`QPARAM_INPUTS` of the node's type.
     """
     ins = [ctx.act(node.input[i]) if isinstance(i, int) else i for i in operands]
+    if isinstance(operands[1], int) and isinstance(ctx.values[node.input[operands[1]]], Const):
+        ins[1] = ctx.place(node.input[operands[1]], ctx.values[node.input[operands[1]]], "weight")  # stored: a weight
     for t in ins[:2]:
         dtype = ctx.g.tensors[t].dtype
         fmt = format_of(dtype)

@@ -344,3 +344,28 @@ def test_qgemm_float_output_against_onnxruntime(tmp_path):
              _ms_node("QGemm", ["xq", "s", "z", "B", "b_scale", "b_zp", "C"])]
     _check_ort(tmp_path, nodes, {"x": rng.standard_normal((8, 64)).astype(np.float32)}, inits,
                onnx.TensorProto.FLOAT, ms=True)
+
+
+def test_constant_b_with_a_runtime_scale_is_a_stored_weight(tmp_path):
+    """QLinearMatMul whose B is an initializer but whose b_scale is a graph input: B is the model's
+    weight (summary counts it, estimate prices its bytes as weights; it was 0 B), and the answer
+    stays onnxruntime's."""
+    from onnx import TensorProto as TP
+    from onnx import numpy_helper as nh
+
+    from hwsim.cost import estimate
+
+    rng = np.random.default_rng(0)
+    node = helper.make_node("QLinearMatMul", ["a", "a_s", "a_z", "b", "b_s", "b_z", "y_s", "y_z"], ["y"], name="qmm")
+    inits = [nh.from_array(np.float32(0.05), "a_s"), nh.from_array(np.uint8(128), "a_z"),
+             nh.from_array(rng.integers(0, 255, (64, 32)).astype(np.uint8), "b"), nh.from_array(np.uint8(128), "b_z"),
+             nh.from_array(np.float32(0.5), "y_s"), nh.from_array(np.uint8(128), "y_z")]
+    model = helper.make_model(helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("a", TP.UINT8, [4, 64]), helper.make_tensor_value_info("b_s", TP.FLOAT, [])],
+        [helper.make_tensor_value_info("y", TP.UINT8, [4, 32])], inits), opset_imports=[helper.make_opsetid("", 13)])
+    path = str(tmp_path / "qmm.onnx")
+    onnx.save(model, path)
+    feeds = {"a": rng.integers(0, 255, (4, 64)).astype(np.uint8), "b_s": np.array(0.02, np.float32)}
+    g = load_onnx(path, {}, values=feeds)
+    assert estimate(g, "int8-npu").total.weight_bytes == 64 * 32
+    np.testing.assert_array_equal(run(g, feeds, requant="onnxruntime").outputs["y"], ort_run(model, feeds)[0])
