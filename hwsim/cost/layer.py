@@ -128,6 +128,12 @@ def layer_overhead(t: Target, work: Work) -> float:
     return t.layer_overhead_s
 
 
+def level_energy_j(t: Target, reads, writes) -> dict[str, float]:
+    """Access energy per memory level of ``reads`` / ``writes`` (bytes per level), J."""
+    return {m.name: 8e-12 * (reads[i] * m.read_energy_pj_per_bit + writes[i] * m.write_energy_pj_per_bit)
+            for i, m in enumerate(t.memory)}
+
+
 def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
     """Price ``work``: transfer times, latency, bottleneck and the energy breakdown."""
     t = ctx.target
@@ -139,8 +145,7 @@ def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
     for name, s in transfer.items():
         if s > bound:
             bound, bottleneck = s, name
-    levels = {m.name: 8e-12 * (reads[i] * m.read_energy_pj_per_bit + writes[i] * m.write_energy_pj_per_bit)
-              for i, m in enumerate(t.memory)}
+    levels = level_energy_j(t, reads, writes)
     energy = {"mac": work.arith_pj * 1e-12, "decode": work.decode_pj * 1e-12, "memory": sum(levels.values())}
     bound, bottleneck = throttle(t, bound, bottleneck, sum(energy.values()), work.occupancy)
     overhead = layer_overhead(t, work)

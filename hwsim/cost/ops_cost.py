@@ -13,7 +13,7 @@ from dataclasses import replace
 from hwsim import formats
 from hwsim.cost import arith
 from hwsim.cost.constants import ELEMENTWISE_OP_MAC_FRACTION, LUT_ADD_BITS
-from hwsim.cost.layer import COSTS, Ctx, Work, finish, register_cost
+from hwsim.cost.layer import COSTS, Ctx, Work, finish, level_energy_j, register_cost
 from hwsim.cost.traffic import Operands, dot_traffic, reuse, stream_traffic
 from hwsim.cost.unit import (UNALIGNED_NOTE, DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
                              gate_energy_fj, misaligned, occupancy, op_efficiency, represents, select_rate,
@@ -176,20 +176,18 @@ def _in_containers(operands, numel: int, wfmt: str, rate):
                    column_weight_bytes=operands.column_weight_bytes + numel / operands.n * extra)
 
 
-def _container_is_cheaper(ctx: Ctx, operands, reads, writes, numel: int, wfmt: str, rate, n_decode: float,
-                          flow) -> bool:
-    """True when dense integer codes narrower than the unit's weight format cost less energy stored
-    at the unit's width (more bytes moved, no unpack) than packed (one unpack per element read)."""
+def _container_storage(ctx: Ctx, operands, reads, writes, numel: int, wfmt: str, rate, n_decode: float, flow):
+    """(operands, reads, writes) of dense integer codes narrower than the unit's weight format
+    stored at the unit's width (more bytes moved, no unpack) when that costs less energy than
+    storing them packed (one unpack per element read); None otherwise."""
     t = ctx.target
     f = formats.get(wfmt)
     if f.codebook_entries or not f.integer_codes or decode_cycles_per_weight(t, wfmt, rate) == 0:
-        return False
-    r2, w2 = dot_traffic(_in_containers(operands, numel, wfmt, rate), ctx.capacities, flow)
-
-    def memory_pj(r, w):
-        return 8 * sum(r[i] * m.read_energy_pj_per_bit + w[i] * m.write_energy_pj_per_bit
-                       for i, m in enumerate(t.memory))
-    return memory_pj(r2, w2) < memory_pj(reads, writes) + n_decode * decode_energy_pj(t, wfmt, rate)
+        return None
+    padded = _in_containers(operands, numel, wfmt, rate)
+    r2, w2 = dot_traffic(padded, ctx.capacities, flow)
+    packed_j = sum(level_energy_j(t, reads, writes).values()) + n_decode * decode_energy_pj(t, wfmt, rate) * 1e-12
+    return (padded, r2, w2) if sum(level_energy_j(t, r2, w2).values()) < packed_j else None
 
 
 def _dot(op, ctx: Ctx):
@@ -212,11 +210,12 @@ def _dot(op, ctx: Ctx):
     if t.features.bit_serial:
         cycles *= formats.get(wfmt).bits_per_element / formats.get(rate.weight).bits
     n_decode = w.numel * reuse(operands, ctx.capacities[0], flow)[0] if op.op != "matmul" else 0.0
-    if n_decode and not wnote and _container_is_cheaper(ctx, operands, reads, writes, w.numel, wfmt, rate, n_decode, flow):
+    stored = _container_storage(ctx, operands, reads, writes, w.numel, wfmt, rate, n_decode, flow) \
+        if n_decode and not wnote else None
+    if stored:
         # a deployment stores these codes in the unit's weight width when unpacking them would
         # cost more energy than the bytes it saves (e.g. int7 on an int8 unit): no unpack, int8 bytes
-        operands = _in_containers(operands, w.numel, wfmt, rate)
-        reads, writes = dot_traffic(operands, ctx.capacities, flow)
+        operands, reads, writes = stored
         n_decode = 0.0
         wnote = "; ".join(filter(None, [wnote, f"{wfmt} weights stored as {rate.weight} (unpacking would cost "
                                                "more energy than the bytes it saves)"]))
