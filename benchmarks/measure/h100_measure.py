@@ -303,19 +303,25 @@ def run_ops(meter, out, window):
         cases.append((f"softmax-t{tok}-h{hid}", "softmax", {"tokens": tok, "hidden": hid},
                       lambda x=x: torch.softmax(x, -1)))
     for ident, op, params, fn in cases:
-        nbytes = 4 * math.prod(params.values())
-        reps = _repeats(0.0, nbytes)
+        _measure_op(meter, out, window, ident, fn, 4 * math.prod(params.values()),
+                    {"id": ident, "kind": "op", "family": op, "model": None, "activations": "bf16",
+                     "weights": "bf16", "params": params, "library": "torch eager kernels"})
 
-        def step(fn=fn, reps=reps):
-            for _ in range(reps):
-                fn()
-        try:
-            res = measure(meter, step, reps, window)
-        except Exception as exc:  # noqa: BLE001
-            print(f"{ident}: not run ({type(exc).__name__}: {exc})", flush=True)
-            continue
-        emit(out, {"id": ident, "kind": "op", "family": op, "model": None, "activations": "bf16",
-                   "weights": "bf16", "params": params, "library": "torch eager kernels", **res})
+
+def _measure_op(meter, out, window, label: str, fn, nbytes: float, record: dict) -> None:
+    """Measure ``fn`` (a memory-bound op of ``nbytes`` moved) repeated per step and emit ``record``
+    with the result; an op that fails is reported under ``label`` and skipped."""
+    reps = _repeats(0.0, nbytes)
+
+    def step():
+        for _ in range(reps):
+            fn()
+    try:
+        res = measure(meter, step, reps, window)
+    except Exception as exc:  # noqa: BLE001
+        print(f"{label}: not run ({type(exc).__name__}: {exc})", flush=True)
+        return
+    emit(out, {**record, **res})
 
 
 # ----------------------------------------------------------------------------- networks
@@ -548,19 +554,10 @@ def run_ops_cnn(meter, out, window):
         nbytes = 4 * b * c * h * h
         for op, fn in (("batchnorm", lambda x=x, bn=bn: bn(x)), ("relu", lambda x=x: F.relu(x)),
                        ("add", lambda x=x: x + x)):
-            reps = _repeats(0.0, nbytes)
-
-            def step(fn=fn, reps=reps):
-                for _ in range(reps):
-                    fn()
-            try:
-                res = measure(meter, step, reps, window)
-            except Exception as exc:  # noqa: BLE001
-                print(f"{op} {params}: not run ({type(exc).__name__}: {exc})", flush=True)
-                continue
-            emit(out, {"id": f"{op}-nhwc-b{b}-c{c}-h{h}", "kind": "op", "family": op, "model": None,
-                       "activations": "bf16", "weights": "bf16", "params": params,
-                       "library": "torch eager kernels, channels_last", **res})
+            _measure_op(meter, out, window, f"{op} {params}", fn, nbytes,
+                        {"id": f"{op}-nhwc-b{b}-c{c}-h{h}", "kind": "op", "family": op, "model": None,
+                         "activations": "bf16", "weights": "bf16", "params": params,
+                         "library": "torch eager kernels, channels_last"})
 
 
 def main(argv=None):
