@@ -253,7 +253,11 @@ def _qgemm_runtime(ctx, node, trans_b: bool) -> None:
     """QGemm with run-time scales / zero points (or B, C not constants): a linear op over B laid
     out (N, K) (a transpose first when transB=0), the int32 bias C, and the parameters as run-time
     inputs; y is requantized, or without y_scale the int32 result is scaled in float32."""
-    b = ctx.act(node.input[3])
+    if isinstance(ctx.values[node.input[3]], Const):  # a stored B: a weight, laid out (N, K)
+        b = ctx.place(node.input[3], ctx.values[node.input[3]], "weight", perm=None if trans_b else (1, 0))
+        trans_b = True
+    else:
+        b = ctx.act(node.input[3])
     if not trans_b:
         k, n = ctx.g.tensors[b].shape
         b = _one(ctx, node, O.Transpose, [b], ".transB", out=f"{node.output[0]}.transB",

@@ -369,3 +369,20 @@ def test_constant_b_with_a_runtime_scale_is_a_stored_weight(tmp_path):
     g = load_onnx(path, {}, values=feeds)
     assert estimate(g, "int8-npu").total.weight_bytes == 64 * 32
     np.testing.assert_array_equal(run(g, feeds, requant="onnxruntime").outputs["y"], ort_run(model, feeds)[0])
+
+
+@pytest.mark.parametrize("trans_b,per_column", [(0, True), (1, False)])
+def test_qgemm_constant_b_with_runtime_scales_is_a_weight(tmp_path, trans_b, per_column):
+    """QGemm whose B is an initializer and whose scales are graph inputs: B is priced as a weight
+    (it was read as data: 0 B of weights) and the answer stays onnxruntime's."""
+    from hwsim.cost import estimate
+
+    rng = np.random.default_rng(3)
+    n = (4,) if per_column else ()
+    b = _codes(rng, np.int8, (4, 6) if trans_b else (6, 4))
+    feeds = {"A": _codes(rng, np.uint8, (3, 6)), "a_scale": _scale(rng), "a_zp": np.uint8(99),
+             "b_scale": _scale(rng, n), "b_zp": np.zeros(n, np.int8), "y_scale": np.float32(0.05), "y_zp": np.uint8(128)}
+    names = ["A", "a_scale", "a_zp", "B", "b_scale", "b_zp", "", "y_scale", "y_zp"]
+    _check_ort(tmp_path, [_ms_node("QGemm", names, transB=trans_b)], feeds, {"B": b}, onnx.TensorProto.UINT8, ms=True)
+    g = load_onnx(tmp_path / "m.onnx", {})
+    assert estimate(g, "int8-npu").total.weight_bytes == b.size
