@@ -176,7 +176,7 @@ def pareto(tb: Tables, name: str, points: int = 8, budgets: dict[str, float] | N
     table = tb.costs.tables[name]
     vals = tb.sensitivity.values
     ok = np.isfinite(table) & np.isfinite(vals)
-    lo = tb.costs.base[name] + np.where(ok, table, np.inf).min(axis=1).sum()
+    lo = min(c.base[name] for c in tb.costs.at_shared()) + np.where(ok, table, np.inf).min(axis=1).sum()
     best = np.where(ok, vals, np.inf).argmin(axis=1)
     hi = tb.costs.base[name] + table[np.arange(len(best)), best].sum()
     plans = []

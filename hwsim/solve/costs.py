@@ -3,12 +3,14 @@
 Assumption (checked afterwards): a layer's cost depends only on its own formats and pruning.
 So the whole model is estimated once per distinct choice, with every layer taking that choice,
 and each layer's row is read off. What no layer owns (norms, pooling, attention matmuls, the
-activations between layers) is the *base*, taken from the estimate of the *base choice*: the most
-precise weight format and the most precise activation format among the choices, unpruned
-(:func:`base_choice`). Its formats become the plan's defaults for tensors no layer chooses (the
-residual stream, norm and softmax inputs, attention matmuls), so a per-layer choice of a narrow
-activation format narrows only that layer's inputs; sensitivities, measured one layer at a time
-with the rest of the model in float, never see those shared tensors. The assumption
+activations between layers) is the *base*, taken from the estimate of a *base choice*: the most
+precise weight format among the choices, unpruned, and one of the choices' activation formats
+(:func:`shared_choices`, one base each). Its formats become the plan's defaults for tensors no
+layer chooses (the residual stream, norm and softmax inputs, attention matmuls), so a per-layer
+choice of a narrow activation format narrows only that layer's inputs; sensitivities, measured
+one layer at a time with the rest of the model in float, never see those shared tensors. Which
+activation format they take is decided by :func:`hwsim.solve.plan.solve_tables`: the most precise
+one at which every budget can be met. The assumption
 breaks where the target decides something from the whole model, e.g. whether all weights fit
 on chip; :func:`hwsim.solve.plan.solve` therefore re-estimates every plan as a whole and
 tightens the budgets it misses.
@@ -21,7 +23,7 @@ x activation bits x weight density, summed over layers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -45,11 +47,14 @@ class CostTable:
     tables : dict of str to numpy.ndarray, each (L, C)
         ``latency_s``, ``energy_j``, ``size_bytes``, ``bops``; ``inf`` where the choice does not apply.
     base : dict of str to float
-        Cost outside the solver layers (same keys).
+        Cost outside the solver layers (same keys), with ``default``'s formats.
     default : Choice
         Formats of weights and activations that no solver layer chooses (the base's).
     estimates : int
         Calls to :func:`hwsim.estimate` made.
+    shared : tuple of (Choice, dict of str to float)
+        Every base choice the tensors no solver layer chooses may take, with its base cost; most
+        precise activation format first (``default`` and ``base`` are the first).
     """
 
     layers: list[str]
@@ -59,6 +64,11 @@ class CostTable:
     default: Choice
     estimates: int = 0
     notes: list[str] = field(default_factory=list)
+    shared: tuple = ()
+
+    def at_shared(self) -> list["CostTable"]:
+        """This table with each of the ``shared`` base choices (most precise first)."""
+        return [replace(self, default=d, base=b) for d, b in self.shared] or [self]
 
     def totals(self, choice_idx: np.ndarray) -> dict[str, float]:
         """Predicted totals of a plan (base + the chosen rows)."""
@@ -84,13 +94,11 @@ def cost_table(graph: Graph, target, choices: list[Choice], seed: int = 0) -> Co
     layers = solver_layers(graph)
     mini, rep = stand_in(graph, layers)
     reps = list(dict.fromkeys(rep.values()))
-    default = base_choice(choices)
-    full = estimate(graph, target, config=uniform_config(graph, layers, default), seed=seed)
-    own = set(layers)
-    base = {"latency_s": sum(r.latency_s for r in full.layers if r.name not in own),
-            "energy_j": sum(r.energy_j for r in full.layers if r.name not in own), "bops": 0.0}
-    dq = apply_config(mini, uniform_config(mini, reps, default))
-    base["size_bytes"] = full.total.weight_bytes - sum(_layer_bytes(dq, rep[n]) for n in layers)
+    shared = shared_choices(choices)
+    default = shared[0]
+    fulls = [estimate(graph, target, config=uniform_config(graph, layers, d), seed=seed) for d in shared]
+    bases = [_base(f, mini, rep, reps, layers, d) for f, d in zip(fulls, shared)]
+    full, base = fulls[0], bases[0]
     tables = {k: np.full((len(layers), len(choices)), np.inf) for k in BUDGETS}
     rows_of = {layer: i for i, layer in enumerate(layers)}
     for j, ch in enumerate(choices):
@@ -111,22 +119,33 @@ def cost_table(graph: Graph, target, choices: list[Choice], seed: int = 0) -> Co
             tables["bops"][i, j] = mq.macs(op) * ch.weight_bits * ch.activation_bits * op.pruning.density
     notes = [f"costs: {len(set(rep.values()))} distinct of {len(layers)} layers priced per choice ({len(choices)}) "
              f"on a stand-in graph; whole plan re-estimated"]
-    notes.append(f"tensors no solver layer chooses use weights {default.weight_format}, activations "
-                 f"{default.activation_format} (the most precise among the choices)")
     if default in choices:
         notes += _check_rows(full, tables["energy_j"][:, choices.index(default)], layers)
-    return CostTable(layers, choices, tables, base, default, len(choices) + 1, notes)
+    return CostTable(layers, choices, tables, base, default, len(choices) + len(shared), notes,
+                     tuple(zip(shared, bases)))
 
 
-def base_choice(choices: list[Choice]) -> Choice:
-    """The most precise weight and activation formats among ``choices`` (first on ties), unpruned."""
-    def most_precise(names: list[str]) -> str:
-        from hwsim import formats
+def _base(full, mini: Graph, rep: dict, reps: list[str], layers: list[str], default: Choice) -> dict[str, float]:
+    """Cost outside the solver layers, from the whole-model estimate ``full`` at ``default``."""
+    own = set(layers)
+    base = {"latency_s": sum(r.latency_s for r in full.layers if r.name not in own),
+            "energy_j": sum(r.energy_j for r in full.layers if r.name not in own), "bops": 0.0}
+    dq = apply_config(mini, uniform_config(mini, reps, default))
+    base["size_bytes"] = full.total.weight_bytes - sum(_layer_bytes(dq, rep[n]) for n in layers)
+    return base
 
-        return max(dict.fromkeys(names), key=lambda n: formats.get(n).bits_per_element)
 
-    return Choice(weight_format=most_precise([c.weight_format for c in choices]),
-                  activation_format=most_precise([c.activation_format for c in choices]))
+def shared_choices(choices: list[Choice]) -> list[Choice]:
+    """Formats the tensors no solver layer chooses may take: the most precise weight format among
+    ``choices`` (first on ties), unpruned, with each of their activation formats, most precise first."""
+    from hwsim import formats
+
+    def bits(name: str) -> float:
+        return formats.get(name).bits_per_element
+
+    weights = max(dict.fromkeys(c.weight_format for c in choices), key=bits)
+    acts = sorted(dict.fromkeys(c.activation_format for c in choices), key=bits, reverse=True)
+    return [Choice(weight_format=weights, activation_format=a) for a in acts]
 
 
 def _check_rows(full, predicted: np.ndarray, layers: list[str]) -> list[str]:

@@ -96,9 +96,43 @@ def check_budgets(budgets: dict[str, float]) -> None:
 
 def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: dict[str, float], metric: str,
                  max_rounds: int = 4, seed: int = 0, notes: list[str] | None = None) -> Plan:
-    """Solve, verify by re-estimating, tighten missed budgets; see module docstring."""
+    """Solve, verify by re-estimating, tighten missed budgets; see module docstring.
+
+    Tensors no solver layer chooses take the most precise activation format among the choices
+    (``costs.shared``) at which a plan meets every budget; a less precise one is tried only when
+    a more precise one has no such plan, so a plan that sets every tensor to one of the choices
+    (e.g. uniform int4 weights, int8 activations) is always reachable.
+    """
     check_budgets(budgets)
     t0 = time.perf_counter()
+    tried: list[tuple[CostTable, Plan]] = []
+    for at in costs.at_shared():
+        plan = _solve_shared(graph, target, values, at, budgets, metric, max_rounds, seed, notes)
+        tried.append((at, plan))
+        if plan.status in ("optimal", "time_limit"):
+            break
+    else:
+        at, plan = next(((a, p) for a, p in tried if p.status != "infeasible"), tried[0])
+    extra = [f"tensors no solver layer chooses at activations {a.default.activation_format}: no plan meets every "
+             f"budget ({p.status}; minimum reachable "
+             + ", ".join(f"{k} {b.min_reachable:.4g}" for k, b in p.budgets.items()) + ")"
+             for a, p in tried if p is not plan and len(costs.shared) > 1]
+    if plan.status != "infeasible":
+        d = plan.quant_config.defaults
+        extra.append(f"tensors no solver layer chooses use weights {d.weights}, activations {d.activations} (the "
+                     "most precise activation format among the choices at which the budgets can be met)")
+    # the table's part of a minimum is the same at every shared format; only the base differs
+    uses = {k: b.model_copy(update={"min_reachable": b.min_reachable - at.base[k]
+                                    + min(a.base[k] for a in costs.at_shared())})
+            for k, b in plan.budgets.items()}
+    return plan.model_copy(update={"solve_s": time.perf_counter() - t0, "notes": plan.notes + tuple(extra),
+                                   "budgets": uses, "milp_s": sum(p.milp_s for _, p in tried),
+                                   "estimate_s": sum(p.estimate_s for _, p in tried)})
+
+
+def _solve_shared(graph, target, values: np.ndarray, costs: CostTable, budgets: dict[str, float], metric: str,
+                  max_rounds: int, seed: int, notes: list[str] | None) -> Plan:
+    """:func:`solve_tables` with the tensors no solver layer chooses at ``costs.default``."""
     eff = {k: v - costs.base[k] for k, v in budgets.items()}
     tables = {k: costs.tables[k] for k in budgets}
     _check_usable(values, tables, costs, metric)
@@ -118,7 +152,7 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
             plan = plan.model_copy(update={"status": "budget_missed"})
             break
         if r.status == "infeasible":
-            plan = _infeasible(budgets, reach, metric, costs, rnd, notes, time.perf_counter() - t0)
+            plan = _infeasible(budgets, reach, metric, costs, rnd, notes, 0.0)
             return plan.model_copy(update={"milp_s": milp_s, "estimate_s": estimate_s})
         picks = [costs.choices[c] for c in r.choice]
         t = time.perf_counter()
@@ -137,8 +171,7 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
                      "tightened and re-solved")
     else:
         plan = plan.model_copy(update={"status": "budget_missed"})
-    return plan.model_copy(update={"solve_s": time.perf_counter() - t0, "milp_s": milp_s, "estimate_s": estimate_s,
-                                   "notes": tuple(notes)})
+    return plan.model_copy(update={"milp_s": milp_s, "estimate_s": estimate_s, "notes": tuple(notes)})
 
 
 def _scope(target) -> str:

@@ -119,3 +119,34 @@ def test_tightening_past_the_table_reports_budget_missed(digits_tables):
     assert plan.status == "budget_missed" and plan.layers
     assert plan.budgets["energy_j"].value > plan.budgets["energy_j"].limit
     assert any("no plan left" in n for n in plan.notes)
+
+
+@pytest.fixture(scope="module")
+def npu_tables(cache_dir):
+    from hwsim.solve import tables
+
+    return tables(DIGITS, "int8-npu", "w=int8,int4,int2;a=int8,int16", "proxy")
+
+
+def test_uniform_int4_with_int8_activations_is_reachable(npu_tables):
+    """Tensors no solver layer chooses may take a less precise activation format of the choices
+    when the most precise one leaves no plan: the uniform plan a user writes by hand is reachable
+    (they were always int16, and int8-npu's uniform int4 budget was infeasible)."""
+    cfg = QuantConfig.simple("int4", "int8", npu_tables.target.activation_scope)
+    limit = estimate(DIGITS, "int8-npu", config=cfg, shapes={"batch": 1}).total.energy_j
+    plan = plan_from(npu_tables, {"energy_j": limit})
+    assert plan.status == "optimal"
+    assert plan.budgets["energy_j"].value <= limit
+    assert plan.config().defaults.activations == "int8"
+    assert plan.budgets["energy_j"].min_reachable <= limit
+    assert any("at activations int16: no plan" in n for n in plan.notes)
+
+
+def test_shared_tensors_stay_most_precise_when_the_budget_allows(npu_tables):
+    loose = plan_from(npu_tables, {"energy_j": 1.0})
+    assert loose.status == "optimal" and loose.config().defaults.activations == "int16"
+    lowest = min(c.base["energy_j"] for c in npu_tables.costs.at_shared())
+    lo = lowest + npu_tables.costs.tables["energy_j"].min(axis=1).sum()
+    assert loose.budgets["energy_j"].min_reachable == pytest.approx(lo)
+    none = plan_from(npu_tables, {"energy_j": 0.5 * lo})
+    assert none.status == "infeasible" and none.budgets["energy_j"].min_reachable == pytest.approx(lo)
