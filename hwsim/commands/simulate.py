@@ -115,6 +115,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     from hwsim.commands.common import check_output, load_graph, write_output
     from hwsim.render import table
     from hwsim.sim import run
+    from hwsim.sim.ortfused import HOST_PAIRS_NOTE
 
     check_output(args.out, "--out")
     check_output(args.report_json, "--report-json")
@@ -158,7 +159,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                 print(f"note: {kind}: {acc[f'{kind}_nan_rows']} of {acc['rows']} rows hold NaN logits and "
                       "count as wrong")
     for n in result.notes:
-        print(f"note: {n}")
+        print(f"note: {n}" + (" [--pairwise-int16]" if n == HOST_PAIRS_NOTE else ""))
     mem = memory_report(result)
     rss = f", peak resident {mem['peak_rss_bytes'] / 2**30:.2f} GiB" if mem["peak_rss_bytes"] else ""
     print(f"memory: estimated peak {mem['estimated_peak_bytes'] / 2**30:.2f} GiB{rss}")

@@ -93,7 +93,11 @@ def _pairs_saturate(ctx, sa, sb) -> bool:
     """True when ``ctx.pairwise_int16`` applies: uint8 activations times int8 weights, the only
     pair of types whose x86 AVX2 kernel (VPMADDUBSW) saturates (measured against onnxruntime 1.32
     MatMulInteger and QLinearConv: u8*u8, s8*s8 and s8*u8 sum exactly; see :mod:`hwsim.sim.ortfused`)."""
-    return ctx.pairwise_int16 and sa.format == "uint8" and sb.format == "int8"
+    if not (sa.format == "uint8" and sb.format == "int8"):
+        return False
+    if not ctx.pairwise_int16:
+        ortfused.note_host_pairs(ctx)
+    return ctx.pairwise_int16
 
 
 def _ort_u8(ctx, op, c: np.ndarray, zp: int, spec):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim import kernel_api
-from hwsim.sim import mlas_math, qspec
+from hwsim.sim import mlas_math, ortfused, qspec
 from hwsim.sim.compute import _acc, _add_bias_int, _finish_int, _int_spec, _pairs_saturate, _scales, _zp
 from hwsim.sim.qdq import dynamic_quantize
 from hwsim.sim.registry import register_exec
@@ -291,6 +291,8 @@ def _dynamic_quantize_lstm(ctx, op, xs):
                  f"thread's share of the batch with its own scale, so its result depends on its thread count; "
                  f"modelled for {ctx.ort_threads} thread(s) (ort_threads)")
     pairs = ctx.pairwise_int16 and spec.format == "int8"
+    if spec.format == "int8" and not pairs:  # the hidden state is uint8 (DynamicQuantizeLinear)
+        ortfused.note_host_pairs(ctx)
 
     def gates(t, d, h):
         sl = slice(d * rows, (d + 1) * rows)

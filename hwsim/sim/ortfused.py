@@ -68,6 +68,8 @@ MaxPool, Relu, Flatten / Reshape, Concat (QLinearConcat), Sigmoid (QLinearSigmoi
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from hwsim import formats
@@ -105,8 +107,39 @@ def fused_as_u8(ctx, op) -> bool:
     reached both. Such an op multiplies ``code + 128`` by the int8 weights, and those pairs
     saturate like any uint8 x int8 product (measured: the quantize_static CNNs with int8
     activations in tests/sim/test_sim_qdq_ort.py then match ORT_ENABLE_ALL bit for bit)."""
-    return ctx.pairwise_int16 and ctx.requant == "onnxruntime" and not ctx.reference and \
-        u8_rewritten(ctx, op.inputs[0]) and u8_rewritten(ctx, op.outputs[0])
+    if ctx.requant != "onnxruntime" or ctx.reference or not (
+            u8_rewritten(ctx, op.inputs[0]) and u8_rewritten(ctx, op.outputs[0])):
+        return False
+    if not ctx.pairwise_int16:
+        note_host_pairs(ctx)
+    return ctx.pairwise_int16
+
+
+#: what a run that sums uint8 x int8 products exactly says on a host whose onnxruntime does not
+HOST_PAIRS_NOTE = ("uint8 x int8 products are summed exactly; onnxruntime on this CPU (x86 AVX2 without VNNI) "
+                   "saturates each pair of them to int16, and runs the int8-activation convs / matmuls it "
+                   "fuses on uint8 codes, so its outputs can differ (pairwise_int16 models this host)")
+
+
+def note_host_pairs(ctx) -> None:
+    """Note, once per run, that this host's onnxruntime saturates uint8 x int8 pairs and the run
+    does not (called where a product would saturate with ``pairwise_int16``)."""
+    if host_saturates_pairs():
+        ctx.note(HOST_PAIRS_NOTE)
+
+
+@functools.cache
+def host_saturates_pairs() -> bool:
+    """True when onnxruntime's uint8 x int8 kernels on this CPU saturate pairs of products to int16:
+    x86 with AVX2 and no VNNI (VPMADDUBSW; AVX-VNNI and AVX-512 VNNI hosts, and ARM, sum exactly)."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    from llvmlite import binding
+
+    f = binding.get_host_cpu_features()
+    return bool(f.get("avx2", False)) and not (f.get("avxvnni", False) or f.get("avx512vnni", False))
 
 
 #: K up to which MLAS's SGEMM sums in one pass (its K stride); beyond it the blocks are added

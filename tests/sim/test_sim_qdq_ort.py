@@ -312,3 +312,29 @@ def test_qlinear_softmax_matches_onnxruntime(tmp_path, dt, ys):
     np.testing.assert_array_equal(run(g, {"x0": x}, requant="onnxruntime").outputs["y"], want)
     want = _ort_feeds(path, {"x0": x}, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     np.testing.assert_array_equal(run(g, {"x0": x}, requant="exact").outputs["y"], want)
+
+
+def test_host_detection_agrees_with_onnxruntime_on_this_cpu():
+    """The CPU-feature rule behind the host note against what onnxruntime itself does here."""
+    from hwsim.sim.ortfused import host_saturates_pairs
+
+    assert host_saturates_pairs() == PAIRS
+
+
+@pytest.mark.parametrize("act", ["u8", "s8"])
+def test_exact_sums_say_where_this_hosts_onnxruntime_differs(qdq_models, act, monkeypatch, capsys):
+    """Without pairwise_int16 a run notes, once, that onnxruntime on this kind of CPU saturates u8 x s8
+    pairs (s8 models: through its u8 rewrite); with it, or on a CPU that sums exactly, it does not."""
+    import hwsim.sim.ortfused as ortfused
+
+    path, x = qdq_models[(True, act)], _inputs(1)[0]
+    g = load_onnx(str(path), {})
+    for host in (True, False):
+        monkeypatch.setattr(ortfused, "host_saturates_pairs", lambda: host)
+        notes = run(g, {"x": x}, requant="onnxruntime").notes
+        assert notes.count(ortfused.HOST_PAIRS_NOTE) == int(host)
+        assert ortfused.HOST_PAIRS_NOTE not in run(g, {"x": x}, requant="onnxruntime", pairwise_int16=True).notes
+    np.savez(path.parent / f"in_{act}.npz", x=x)
+    monkeypatch.setattr(ortfused, "host_saturates_pairs", lambda: True)
+    assert main(["simulate", str(path), "--inputs", str(path.parent / f"in_{act}.npz"), "--requant", "onnxruntime"]) == 0
+    assert "saturates each pair of them to int16" in capsys.readouterr().out
