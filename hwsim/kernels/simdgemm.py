@@ -13,7 +13,9 @@ Two products of 8-bit (M, K) and (K, N) arrays, int32 accumulators, k taken in p
 
 The micro-kernel keeps a 4-row x 16-column tile in eight 8-lane int32 registers over a block of
 K (B packed in panels of 16 columns, pairs or quads of k interleaved per column; A rows read as
-one int32 per pair or quad and broadcast). It is written as LLVM IR through a numba intrinsic:
+one int32 per pair or quad and broadcast); blocks of A stay in L2 while they meet every panel of a
+work item (see ``KC``), and the threads take work items from an atomic counter. A constant B
+(a weight) is packed once: :mod:`hwsim.kernels.packcache` keeps the panels, found by content. It is written as LLVM IR through a numba intrinsic:
 numba's loop vectorizer turns a tile loop into 32-bit multiplies, four times slower. Available when
 the host has AVX2 and numba JIT is on (:func:`available`); callers fall back to the float32 BLAS
 path of :mod:`hwsim.kernels.intgemm` otherwise. Plain-numpy references: tests/kernels/reference.py.
@@ -27,8 +29,9 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from hwsim.kernels import packcache
+
 MR, NR = 4, 16  # micro-tile rows x columns
-KC = 128  # pairs (madd16) or quads (maddubs) of k per block: a B block of 8 KiB stays in L1
 _I32, _I64 = ir.IntType(32), ir.IntType(64)
 _V8I32, _V16I16, _V32I8 = ir.VectorType(_I32, 8), ir.VectorType(ir.IntType(16), 16), ir.VectorType(ir.IntType(8), 32)
 _V8F32 = ir.VectorType(ir.FloatType(), 8)
@@ -41,125 +44,136 @@ def available() -> bool:
             and bool(_llvm.get_host_cpu_features().get("avx2", False)))
 
 
-def _tile_intrinsic(kind: str):
-    """Intrinsic ``tile(a, b, out, i0, p, q0, q1)``: out[i0:i0+MR, NR*p:NR*p+NR] += sum over
-    q0 <= q < q1 (ascending) of a[i0+r, q] broadcast times b[p, q, :], by ``kind``:
-    "madd16" (a: int32 = a pair of int16, b: NR pairs of int16, VPMADDWD), "maddubs" (a: int32 =
-    four uint8, b: NR quads of int8, VPMADDUBSW then VPMADDWD by ones), "fma32" (a: float32,
-    b: NR float32, one fused multiply-add per step: the sequential float32 sum when the products
-    are exact in float32)."""
+_KINDS = {"int16": "madd16", "int8": "maddubs", "float32": "fma32"}  # by the dtype of packed b
+
+
+@intrinsic
+def _tile(typingctx, a, b, out, i0, p, q0, q1):
+    """``_tile(a, b, out, i0, p, q0, q1)``: out[i0:i0+MR, NR*p:NR*p+NR] += sum over
+    q0 <= q < q1 (ascending) of a[i0+r, q] broadcast times b[p, q, :], by the dtype of ``b``:
+    int16 "madd16" (a: int32 = a pair of int16, b: NR pairs of int16, VPMADDWD), int8 "maddubs"
+    (a: int32 = four uint8, b: NR quads of int8, VPMADDUBSW then VPMADDWD by ones), float32
+    "fma32" (a: float32, b: NR float32, one fused multiply-add per step: the sequential float32
+    sum when the products are exact in float32)."""
+    kind = _KINDS.get(str(b.dtype))
+    if kind is None or str(a.dtype) != ("float32" if kind == "fma32" else "int32"):
+        return None
     flt = kind == "fma32"
     acc_t = _V8F32 if flt else _V8I32
     b_t, step = {"madd16": (_V16I16, 16), "maddubs": (_V32I8, 32), "fma32": (_V8F32, 8)}[kind]
+    sig = types.void(a, b, out, i0, p, q0, q1)
 
-    @intrinsic
-    def tile(typingctx, a, b, out, i0, p, q0, q1):
-        sig = types.void(a, b, out, i0, p, q0, q1)
+    def codegen(context, builder, signature, args):
+        aa, ba, oa = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3]))
+        i0v, pv, q0v, q1v = args[3:]
+        a_k = cgutils.unpack_tuple(builder, aa.shape)[1]
+        b_k, b_w = cgutils.unpack_tuple(builder, ba.shape)[1:3]
+        o_n = cgutils.unpack_tuple(builder, oa.shape)[1]
+        mod = builder.module
+        madd = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8I32, [_V16I16, _V16I16]),
+                                              "llvm.x86.avx2.pmadd.wd")
+        ub = cgutils.get_or_insert_function(mod, ir.FunctionType(_V16I16, [_V32I8, _V32I8]),
+                                            "llvm.x86.avx2.pmadd.ub.sw")
+        fma = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8F32, [_V8F32] * 3), "llvm.fma.v8f32")
+        const = lambda v: ir.Constant(_I64, v)  # noqa: E731
+        rows = [builder.add(i0v, const(r)) for r in range(MR)]
+        a_rows = [builder.gep(aa.data, [builder.mul(r, a_k)]) for r in rows]
+        b_base = builder.gep(ba.data, [builder.mul(pv, builder.mul(b_k, b_w))])
+        col = builder.mul(pv, const(NR))
+        optrs = [builder.bitcast(builder.gep(oa.data, [builder.add(builder.mul(r, o_n), builder.add(col, const(8 * h)))]),
+                                 acc_t.as_pointer()) for r in rows for h in range(2)]
+        init = [builder.load(ptr, align=4) for ptr in optrs]
+        entry = builder.basic_block
+        header, body, done = (builder.append_basic_block(f"tile.{s}") for s in ("header", "body", "done"))
+        builder.branch(header)
+        builder.position_at_end(header)
+        q = builder.phi(_I64)
+        q.add_incoming(q0v, entry)
+        accs = [builder.phi(acc_t) for _ in init]
+        for ph, v in zip(accs, init):
+            ph.add_incoming(v, entry)
+        builder.cbranch(builder.icmp_signed("<", q, q1v), body, done)
+        builder.position_at_end(body)
+        bp = builder.gep(b_base, [builder.mul(q, b_w)])
+        bv = [builder.load(builder.bitcast(builder.gep(bp, [const(step * h)]), b_t.as_pointer()), align=1)
+              for h in range(2)] if not flt else \
+            [builder.load(builder.bitcast(builder.gep(bp, [const(8 * h)]), b_t.as_pointer()), align=4)
+             for h in range(2)]
+        ones = ir.Constant(_V16I16, [1] * 16)
+        new = []
+        for r in range(MR):
+            av = builder.load(builder.gep(a_rows[r], [q]))
+            bc = builder.shuffle_vector(builder.insert_element(ir.Constant(acc_t, None), av, ir.Constant(_I32, 0)),
+                                        ir.Constant(acc_t, None), ir.Constant(_V8I32, [0] * 8))
+            for h in range(2):
+                if kind == "fma32":
+                    new.append(builder.call(fma, [bc, bv[h], accs[2 * r + h]]))
+                    continue
+                if kind == "maddubs":
+                    prod = builder.call(madd, [builder.call(ub, [builder.bitcast(bc, _V32I8), bv[h]]), ones])
+                else:
+                    prod = builder.call(madd, [builder.bitcast(bc, _V16I16), bv[h]])
+                new.append(builder.add(accs[2 * r + h], prod))
+        q.add_incoming(builder.add(q, const(1)), builder.basic_block)
+        for ph, v in zip(accs, new):
+            ph.add_incoming(v, builder.basic_block)
+        builder.branch(header)
+        builder.position_at_end(done)
+        for ph, ptr in zip(accs, optrs):
+            builder.store(ph, ptr, align=4)
+        return context.get_dummy_value()
 
-        def codegen(context, builder, signature, args):
-            aa, ba, oa = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3]))
-            i0v, pv, q0v, q1v = args[3:]
-            a_k = cgutils.unpack_tuple(builder, aa.shape)[1]
-            b_k, b_w = cgutils.unpack_tuple(builder, ba.shape)[1:3]
-            o_n = cgutils.unpack_tuple(builder, oa.shape)[1]
-            mod = builder.module
-            madd = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8I32, [_V16I16, _V16I16]),
-                                                  "llvm.x86.avx2.pmadd.wd")
-            ub = cgutils.get_or_insert_function(mod, ir.FunctionType(_V16I16, [_V32I8, _V32I8]),
-                                                "llvm.x86.avx2.pmadd.ub.sw")
-            fma = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8F32, [_V8F32] * 3), "llvm.fma.v8f32")
-            const = lambda v: ir.Constant(_I64, v)  # noqa: E731
-            rows = [builder.add(i0v, const(r)) for r in range(MR)]
-            a_rows = [builder.gep(aa.data, [builder.mul(r, a_k)]) for r in rows]
-            b_base = builder.gep(ba.data, [builder.mul(pv, builder.mul(b_k, b_w))])
-            col = builder.mul(pv, const(NR))
-            optrs = [builder.bitcast(builder.gep(oa.data, [builder.add(builder.mul(r, o_n), builder.add(col, const(8 * h)))]),
-                                     acc_t.as_pointer()) for r in rows for h in range(2)]
-            init = [builder.load(ptr, align=4) for ptr in optrs]
-            entry = builder.basic_block
-            header, body, done = (builder.append_basic_block(f"tile.{s}") for s in ("header", "body", "done"))
-            builder.branch(header)
-            builder.position_at_end(header)
-            q = builder.phi(_I64)
-            q.add_incoming(q0v, entry)
-            accs = [builder.phi(acc_t) for _ in init]
-            for ph, v in zip(accs, init):
-                ph.add_incoming(v, entry)
-            builder.cbranch(builder.icmp_signed("<", q, q1v), body, done)
-            builder.position_at_end(body)
-            bp = builder.gep(b_base, [builder.mul(q, b_w)])
-            bv = [builder.load(builder.bitcast(builder.gep(bp, [const(step * h)]), b_t.as_pointer()), align=1)
-                  for h in range(2)] if not flt else \
-                [builder.load(builder.bitcast(builder.gep(bp, [const(8 * h)]), b_t.as_pointer()), align=4)
-                 for h in range(2)]
-            ones = ir.Constant(_V16I16, [1] * 16)
-            new = []
-            for r in range(MR):
-                av = builder.load(builder.gep(a_rows[r], [q]))
-                bc = builder.shuffle_vector(builder.insert_element(ir.Constant(acc_t, None), av, ir.Constant(_I32, 0)),
-                                            ir.Constant(acc_t, None), ir.Constant(_V8I32, [0] * 8))
-                for h in range(2):
-                    if kind == "fma32":
-                        new.append(builder.call(fma, [bc, bv[h], accs[2 * r + h]]))
-                        continue
-                    if kind == "maddubs":
-                        prod = builder.call(madd, [builder.call(ub, [builder.bitcast(bc, _V32I8), bv[h]]), ones])
-                    else:
-                        prod = builder.call(madd, [builder.bitcast(bc, _V16I16), bv[h]])
-                    new.append(builder.add(accs[2 * r + h], prod))
-            q.add_incoming(builder.add(q, const(1)), builder.basic_block)
-            for ph, v in zip(accs, new):
-                ph.add_incoming(v, builder.basic_block)
-            builder.branch(header)
-            builder.position_at_end(done)
-            for ph, ptr in zip(accs, optrs):
-                builder.store(ph, ptr, align=4)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return tile
+    return sig, codegen
 
 
-_tile16, _tile8, _tile_f32 = (_tile_intrinsic(k) for k in ("madd16", "maddubs", "fma32"))
-_ROW_BLOCK = 16  # micro-tiles of rows per work item (64 rows share a B block)
+@intrinsic
+def _claim(typingctx, counter):
+    """``counter[0] += 1`` as one atomic step; returns the value before (int64): threads take
+    work items in turn, so a thread slowed by other processes on its core takes fewer."""
+    sig = types.int64(counter)
+
+    def codegen(context, builder, signature, args):
+        arr = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.atomic_rmw("add", arr.data, ir.Constant(_I64, 1), "monotonic")
+
+    return sig, codegen
+
+
+# Blocking (Goto-style): a work item is a block of up to _ITEM_PANELS panels x _ITEM_TILES row
+# tiles; within it, for each block of KC pairs/quads of k, each block of _L2_TILES row tiles of A
+# (128 KiB at KC=256, kept in L2) meets every panel of the item (a 16 KiB B block kept in L1).
+KC = 256
+_L2_TILES, _ITEM_PANELS, _ITEM_TILES = 32, 8, 128
 
 
 @njit(cache=True)
-def _items(mp, npan):
-    """Work items (panel x block of _ROW_BLOCK row tiles) and row-tile count."""
+def _item_grid(mp, npan):
+    """(items, column groups, row tiles) of a product with ``mp`` rows and ``npan`` panels."""
     nt = mp // MR
-    return npan * ((nt + _ROW_BLOCK - 1) // _ROW_BLOCK), nt
+    ngrp = (npan + _ITEM_PANELS - 1) // _ITEM_PANELS
+    return ngrp * ((nt + _ITEM_TILES - 1) // _ITEM_TILES), ngrp, nt
 
 
 @njit(cache=True, parallel=True)
-def _gemm_f32(a, b, out):
-    """``out`` (Mp, NR*P) float32 += ``a`` (Mp, K) float32 times panels ``b`` (P, K, NR) float32,
-    one FMA per k in ascending order for every output."""
+def _gemm(a, b, out, counter, threads):
+    """``out`` (Mp, NR*P) += packed ``a`` (Mp, Kq) times panels ``b`` (P, Kq, W) by :func:`_tile`
+    (its kind set by the dtype of ``b``). ``threads`` workers claim the work items from
+    ``counter`` (int64, zeroed) in turn, a balanced split however busy each core is."""
     kq, npan = a.shape[1], b.shape[0]
-    items, nt = _items(a.shape[0], npan)
-    for item in prange(items):
-        p, blk = item % npan, item // npan
-        for q0 in range(0, kq, KC):
-            for ib in range(blk * _ROW_BLOCK, min((blk + 1) * _ROW_BLOCK, nt)):
-                _tile_f32(a, b, out, np.int64(ib * MR), np.int64(p), np.int64(q0), np.int64(min(q0 + KC, kq)))
-
-
-@njit(cache=True, parallel=True)
-def _gemm(a, b, out, kind):
-    """``out`` (Mp, NR*P) int32 += packed ``a`` (Mp, Kq) int32 times panels ``b`` (P, Kq, W) by
-    tile ``kind``: 0 madd16 (pairs of int16 x 2*NR int16), 1 maddubs (quads of uint8 x 4*NR int8)."""
-    kq, npan = a.shape[1], b.shape[0]
-    items, nt = _items(a.shape[0], npan)
-    for item in prange(items):
-        p, blk = item % npan, item // npan
-        for q0 in range(0, kq, KC):
-            q1 = min(q0 + KC, kq)
-            for ib in range(blk * _ROW_BLOCK, min((blk + 1) * _ROW_BLOCK, nt)):
-                if kind == 1:
-                    _tile8(a, b, out, np.int64(ib * MR), np.int64(p), np.int64(q0), np.int64(q1))
-                else:
-                    _tile16(a, b, out, np.int64(ib * MR), np.int64(p), np.int64(q0), np.int64(q1))
+    items, ngrp, nt = _item_grid(a.shape[0], npan)
+    for _ in prange(threads):
+        while True:
+            it = _claim(counter)
+            if it >= items:
+                break
+            p0, t0 = (it % ngrp) * _ITEM_PANELS, (it // ngrp) * _ITEM_TILES
+            p1, t1 = min(p0 + _ITEM_PANELS, npan), min(t0 + _ITEM_TILES, nt)
+            for q0 in range(0, kq, KC):
+                q1 = min(q0 + KC, kq)
+                for m0 in range(t0, t1, _L2_TILES):
+                    for p in range(p0, p1):
+                        for ib in range(m0, min(m0 + _L2_TILES, t1)):
+                            _tile(a, b, out, np.int64(ib * MR), np.int64(p), np.int64(q0), np.int64(q1))
 
 
 @njit(cache=True, parallel=True)
@@ -188,34 +202,54 @@ def _pack_b(b, k0, k1, group, out):
 
 # the same kernels without threads, for small products: a parallel region costs milliseconds when
 # other processes hold the cores
-_gemm_1, _gemm_f32_1, _pack_a_1, _pack_b_1 = (njit(cache=True)(getattr(f, "py_func", f))  # plain without JIT
-                                              for f in (_gemm, _gemm_f32, _pack_a, _pack_b))
+_gemm_1, _pack_a_1, _pack_b_1 = (njit(cache=True)(getattr(f, "py_func", f))  # plain without JIT
+                                  for f in (_gemm, _pack_a, _pack_b))
 _PARALLEL_MACS = 2**22
+_PARALLEL_PACK = 2**18  # elements of b
+
+
+def _panels(b, group, chunk, dtype):
+    """``b`` (K, N) packed for :func:`_gemm`: one array of panels (P, Kq, group*NR) of ``dtype``
+    per chunk of ``chunk`` rows of k."""
+    (k, n), out = b.shape, []
+    pack = _pack_b if k * n >= _PARALLEL_PACK else _pack_b_1
+    for k0 in range(0, k, chunk):
+        k1 = min(k0 + chunk, k)
+        bp = np.zeros((-(-n // NR), -(-(k1 - k0) // group), group * NR), dtype)
+        pack(b, k0, k1, group, bp)
+        out.append(bp)
+    return out
+
+
+def _product(ap, bp, m, n, par):
+    """int32 or float32 (m, n) view of packed ``ap`` times panels ``bp`` by :func:`_gemm`."""
+    out = np.zeros((ap.shape[0], NR * bp.shape[0]), np.float32 if bp.dtype == np.float32 else np.int32)
+    (_gemm if par else _gemm_1)(ap if ap.dtype == np.float32 else ap.view(np.int32), bp, out,
+                                np.zeros(1, np.int64), numba.get_num_threads())
+    return out[:m, :n]
 
 
 def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
     (m, k), n = a.shape, b.shape[1]
     group = 4 if saturate_pairs else 2
     chunk = ((2**31 - 1) // max(pair_max, 1)) // KC * KC * 2  # k per chunk: int32 sums exact (fits())
-    mp, npan = m + (-m) % MR, -(-n // NR)
+    bdt = np.dtype(np.int8 if saturate_pairs else np.int16)
+    panels = packcache.packed(b, ("simdgemm", group, chunk, bdt.str), lambda b: _panels(b, group, chunk, bdt))
+    mp = m + (-m) % MR
     total = np.zeros((m, n), np.int64)
-    for k0 in range(0, k, chunk):
+    for k0, bp in zip(range(0, k, chunk), panels):
         k1 = min(k0 + chunk, k)
-        kq = -(-(k1 - k0) // group)
         par = m * n * (k1 - k0) >= _PARALLEL_MACS
         adt = np.dtype(np.uint8 if saturate_pairs else np.int16)
-        if a.dtype == adt and a.shape == (mp, group * kq):  # already the packed layout (one chunk)
+        if a.dtype == adt and a.shape == (mp, group * bp.shape[1]):  # already the packed layout (one chunk)
             ap = a
         else:
-            ap = np.zeros((mp, group * kq), adt)
+            ap = np.zeros((mp, group * bp.shape[1]), adt)
             (_pack_a if par else _pack_a_1)(a, k0, k1, ap)
-        bp = np.zeros((npan, kq, group * NR), np.int8 if saturate_pairs else np.int16)
-        (_pack_b if par else _pack_b_1)(b, k0, k1, group, bp)
-        out = np.zeros((mp, NR * npan), np.int32)
-        (_gemm if par else _gemm_1)(ap.view(np.int32), bp, out, 1 if saturate_pairs else 0)
+        out = _product(ap, bp, m, n, par)
         if k1 == k:
-            return out[:m, :n].astype(np.int64) if k0 == 0 else total + out[:m, :n]
-        total += out[:m, :n]
+            return out.astype(np.int64) if k0 == 0 else total + out
+        total += out
     return total
 
 
@@ -247,14 +281,12 @@ def seq_fp32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ``a[i, k] * b[k, j]`` (each step rounded half-even to float32), for float32 operands whose
     products are all exact in float32 (the caller checks it; then one FMA per step equals
     multiply-then-add). Requires :func:`available`."""
-    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    a, b = np.asarray(a, np.float32), np.ascontiguousarray(b, np.float32)
     (m, k), n = a.shape, b.shape[1]
-    mp, npan = m + (-m) % MR, -(-n // NR)
+    if k == 0:
+        return np.zeros((m, n), np.float32)
+    (bp,) = packcache.packed(b, ("simdgemm", 1, k), lambda b: _panels(b, 1, max(k, 1), np.float32))
     par = m * n * k >= _PARALLEL_MACS
-    ap = np.zeros((mp, k), np.float32)
+    ap = np.zeros((m + (-m) % MR, k), np.float32)
     (_pack_a if par else _pack_a_1)(a, 0, k, ap)
-    bp = np.zeros((npan, k, NR), np.float32)
-    (_pack_b if par else _pack_b_1)(b, 0, k, 1, bp)
-    out = np.zeros((mp, NR * npan), np.float32)
-    (_gemm_f32 if par else _gemm_f32_1)(ap, bp, out)
-    return out[:m, :n]
+    return _product(ap, bp, m, n, par)

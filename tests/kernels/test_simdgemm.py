@@ -68,3 +68,30 @@ def test_seq_fp32_rounds_every_step_like_the_loop(m, k, n, seed, spread):
             for s in ((m, k), (k, n)))
     got = simdgemm.seq_fp32(a, b)
     np.testing.assert_array_equal(got, ref.float_matmul_loop(a, b, np.float32))
+
+
+@settings(max_examples=6, deadline=None)
+@given(m=st.integers(513, 700), n=st.integers(129, 200), seed=st.integers(0, 2**31), saturate=st.booleans())
+def test_threads_claim_every_block_once(m, n, seed, saturate):
+    """Products big enough for the threaded kernel and for several work items in both directions
+    (row blocks of 512 rows, column blocks of 128): every output comes out once and exact."""
+    a, b = _operands(np.random.default_rng(seed), m, 70, n, 0, 255, -128, 127, None)
+    a, b = a.astype(np.uint8), b.astype(np.int8)
+    assert m * n * 70 >= simdgemm._PARALLEL_MACS
+    got = simdgemm.maddubs(a, b) if saturate else simdgemm.madd16(a, b, 255, 128)
+    np.testing.assert_array_equal(got, ref.int_matmul(a, b, 64, "none", pairwise=saturate))
+
+
+def test_a_weight_changed_in_place_is_packed_again():
+    """The packed-operand cache is keyed by content: the same array object, changed in place after
+    its pack was kept, gives the product of its new values (and an equal copy reuses the pack)."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 255, (6, 50), endpoint=True).astype(np.uint8)
+    b = rng.integers(-128, 127, (50, 20), endpoint=True).astype(np.int8)
+    for _ in range(3):  # kept from the second call on
+        np.testing.assert_array_equal(simdgemm.maddubs(a, b), ref.int_matmul(a, b, 64, "none", pairwise=True))
+    b[7, 3] += 1
+    np.testing.assert_array_equal(simdgemm.maddubs(a, b), ref.int_matmul(a, b, 64, "none", pairwise=True))
+    np.testing.assert_array_equal(simdgemm.madd16(a, b, 255, 128), ref.int_matmul(a, b, 64, "none"))
+    f = (a.astype(np.float32), b.astype(np.float32))
+    np.testing.assert_array_equal(simdgemm.seq_fp32(*f), ref.float_matmul_loop(*f, np.float32))
