@@ -36,8 +36,9 @@ def add_parsers(sub) -> None:
                         "(default: the format pairs and sparsity the target supports)")
     p.add_argument("--inputs", metavar="IN.npz", help="input arrays by graph input name: an ONNX model takes its "
                    "input shapes and control values (e.g. an If on a sample-rate input) from them")
-    p.add_argument("--calib", metavar="DATA.npz", help="calibration inputs by graph input name (+ 'labels'); "
-                   "default: seeded synthetic inputs")
+    p.add_argument("--calib", metavar="DATA.npz", help="calibration inputs by graph input name (+ 'labels'), "
+                   "samples first; an ONNX model takes its control values and dynamic dims from them unless "
+                   "--inputs gives them (which must then agree); default: seeded synthetic inputs")
     p.add_argument("--samples", type=positive_int, metavar="N", help="calibration samples simulated (default 16 from --calib, 8 synthetic)")
     p.add_argument("--metric", default="output_mse", choices=("output_mse", "task_loss", "proxy"),
                    help="sensitivity: simulated output MSE (default), task loss (needs labels), or the "

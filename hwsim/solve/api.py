@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,22 +43,78 @@ def _sim_graph(model, shapes: dict, n: int, inputs: dict | None = None) -> tuple
     if not isinstance(model, Graph):
         try:
             g = load_model(model, {**shapes, "batch": n}, inputs)
-            if all(g.tensors[i].shape[:1] == (n,) for i in g.inputs):
+            if all(g.tensors[i].shape[:1] == (n,) for i in g.inputs if g.tensors[i].shape):  # 0-d: shared
                 return g, n, []
         except HwsimError:  # no batch parameter or dim: fall back to the model's own batch
             pass
     g = model if isinstance(model, Graph) else load_model(model, shapes, inputs)
-    b = g.tensors[g.inputs[0]].shape[0] if g.inputs and g.tensors[g.inputs[0]].shape else 1
+    b = next((g.tensors[i].shape[0] for i in g.inputs if g.tensors[i].shape), 1)
     return g, b, [f"model has a fixed batch of {b}: sensitivity measured on {b} sample(s)"]
 
 
-def _batched(model, shapes: dict, n: int, inputs: dict | None = None):
-    """``m -> the model built for m * n samples`` (None when its batch cannot be set)."""
+def _batched(model, shapes: dict, n: int, inputs: dict | None = None, samples: bool = False):
+    """``m -> the model built for m * n samples`` (None when its batch cannot be set). With
+    ``samples``, ``inputs`` are the ``n`` calibration samples, stacked ``m`` times for the build."""
     def build(m: int) -> Graph | None:
-        g, b, _ = _sim_graph(model, shapes, m * n, inputs)
+        values = {k: np.concatenate([v] * m) if v.ndim else v for k, v in inputs.items()} if samples else inputs
+        g, b, _ = _sim_graph(model, shapes, m * n, values)
         return g if b == m * n else None
 
     return build
+
+
+def _calib_inputs(model, calib) -> CalibData | None:
+    """The calibration data of an ONNX model, read before the model (its arrays give the model
+    its shapes and control values); None for other models or without data."""
+    if calib is None or isinstance(model, Graph) or not str(model).endswith(".onnx"):
+        return None
+    if isinstance(calib, CalibData):
+        return calib
+    from types import SimpleNamespace
+
+    from hwsim.graph.onnx import input_names
+
+    return load_npz(calib, SimpleNamespace(inputs=input_names(model)))
+
+
+def _priced_inputs(model, shapes: dict, data: CalibData, inputs: dict | None) -> tuple[Graph, dict, dict, list[str]]:
+    """The priced model, the arrays it was built with, the arrays to build the measured model
+    with, and notes; for an ONNX model with calibration ``data``.
+
+    ``inputs`` given: they must agree with the data on per-sample shapes and scalars (else the
+    model measured would not be the model priced); the measured model is built for the samples.
+    Else the data's scalars (control values) are used, and when the model has dynamic dims
+    besides its batch, the first sample gives them (the measured model is then built for the
+    samples)."""
+    from hwsim.errors import ShapeError
+
+    samples = data.inputs
+    if inputs is not None:
+        _check_agree(inputs, samples)
+        return _cost_graph(model, shapes, inputs), inputs, samples, []
+    scalars = {k: v for k, v in samples.items() if not v.ndim}
+    try:
+        trial = dict(shapes)
+        graph = _cost_graph(model, trial, scalars)
+        shapes.update(trial)
+        return graph, scalars, scalars, []
+    except ShapeError:
+        first = {k: v[:1] if v.ndim else v for k, v in samples.items()}
+        return (_cost_graph(model, shapes, first), first, samples,
+                [f"input shapes and control values priced from the first sample of {data.source}"])
+
+
+def _check_agree(inputs: dict, samples: dict) -> None:
+    for name, v in inputs.items():
+        c = samples.get(name)
+        if c is None:
+            continue
+        if v.ndim != c.ndim or v.shape[1:] != c.shape[1:] or (v.ndim == 0 and not np.array_equal(v, c)):
+            what = f"{v.item()!r} and {c.item()!r}" if v.ndim == 0 == c.ndim else \
+                f"shapes {v.shape} and {c.shape} (samples first)"
+            raise ConfigError(f"calib: input {name!r} differs from the inputs the model is priced with ({what}); "
+                              "sensitivity is measured on the calibration data, so give both one per-sample "
+                              "shape and the same control values", param="calib")
 
 
 def _cost_graph(model, shapes: dict, inputs: dict | None = None) -> Graph:
@@ -100,15 +156,28 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
     t0 = time.perf_counter()
     shapes = dict(shapes or {})
     t = load_target(target)
-    graph = _cost_graph(model, shapes, inputs)
+    cdata, priced = _calib_inputs(model, calib), []
+    if cdata is None:
+        graph, sim_inputs = _cost_graph(model, shapes, inputs), inputs
+    else:  # the data give an ONNX model its shapes and control values
+        graph, inputs, sim_inputs, priced = _priced_inputs(model, shapes, cdata, inputs)
     chs = choices if isinstance(choices, list) else choices_for(choices, t)
     n = samples or (DEFAULT_SAMPLES if calib is not None else DEFAULT_SYNTHETIC_SAMPLES)
     if calib is not None:  # never ask for more samples than the file holds
-        n = min(n, _data(graph, calib, 0, seed).samples)
+        n = min(n, (cdata or _data(graph, calib, 0, seed)).samples)
     g, data = graph, None
+    stacked = cdata is not None and sim_inputs is cdata.inputs  # built for the samples measured
+    if stacked:
+        sim_inputs = cdata.take(n).inputs
     if metric != "proxy" or calib is not None:
-        g, n, notes = _sim_graph(model, shapes, n, inputs)
-        data = _data(g, calib, n, seed)
+        try:
+            g, n, notes = _sim_graph(model, shapes, n, sim_inputs)
+        except HwsimError:
+            if not stacked:
+                raise
+            g, n, notes = _sim_graph(model, shapes, n, inputs)  # e.g. a fixed batch: as priced
+            sim_inputs, stacked = inputs, False
+        data = cdata.take(n) if cdata is not None else _data(g, calib, n, seed)
         data = CalibData(data.inputs, data.labels, data.source, data.notes + notes)
     t1 = time.perf_counter()
     if metric == "proxy":  # with real data, one float run gives the input statistics
@@ -116,7 +185,9 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
         sens = measure_proxy(graph, chs, ref, seed)
     else:
         sens = measure(g, chs, data, metric, SensitivityCache(cache_dir), seed, progress,
-                       None if isinstance(model, Graph) else _batched(model, shapes, n, inputs))
+                       None if isinstance(model, Graph) else _batched(model, shapes, n, sim_inputs, stacked))
+    if priced:
+        sens = replace(sens, notes=priced + list(sens.notes))
     t2 = time.perf_counter()
     costs = cost_table(graph, t, chs, seed)
     timings = {"load_s": t1 - t0, "sensitivity_s": t2 - t1, "costs_s": time.perf_counter() - t2}
