@@ -9,8 +9,8 @@ if one group's weights, inputs and outputs fit in ``c`` together every byte move
 Otherwise the inner storage holds a tile of half its capacity and streams the rest past it:
 weight-stationary re-reads the inputs ``ceil(W / (c/2))`` times; input-stationary re-reads the
 weights ``ceil(I / (c/2))`` times; output-stationary keeps an ``a x b`` tile of accumulators
-(``a*b*acc_bytes <= c/2``, as square as the layer allows) and re-reads the weights ``ceil(m/a)``
-and the inputs ``ceil(n/b)`` times. The cheapest is taken. Under weight-stationary, when one output
+(``a*b*acc_bytes <= c/2``, shaped to move the fewest bytes: :func:`_output_tile`) and re-reads the
+weights ``ceil(m/a)`` and the inputs ``ceil(n/b)`` times. The cheapest is taken. Under weight-stationary, when one output
 channel's weights (``k`` reduction elements) exceed ``c/2`` the reduction is split and partial
 sums at the accumulator width are written and read back ``splits - 1`` times.
 """
@@ -51,18 +51,36 @@ def reuse(op: Operands, cap: float, dataflow: str | None = None) -> tuple[float,
         return 1.0, 1.0, 1
     half = cap / 2
     tile = max(1.0, half / op.acc_bytes)
-    a = max(1.0, min(op.m, max(math.floor(math.sqrt(tile)), tile // n)))
-    b = max(1.0, min(n, tile // a))
     options = [
         (1.0, float(math.ceil(w / half)), max(1, math.ceil(op.column_weight_bytes / half))),  # WS
         (float(math.ceil(i / half)), 1.0, 1),                                               # IS
-        (float(math.ceil(op.m / a)), float(math.ceil(n / b)), 1),                           # OS
+        _output_tile(op.m, n, tile, w, i),                                                  # OS
     ]
     if dataflow == "weight_stationary":
         return options[0]
     if dataflow == "output_stationary":
         return options[2]
     return min(options, key=lambda p: p[0] * w + p[1] * i + 2 * op.psum_bytes * (p[2] - 1))
+
+
+def _output_tile(m: int, n: int, tile: float, w: float, i: float) -> tuple[float, float, int]:
+    """(weight passes, input passes, 1) of the output-stationary tiling: an ``a x b`` block of accumulators
+    (``a * b <= tile``, ``a`` of the ``m`` output rows, ``b`` of the ``n`` output channels); the weights pass
+    ``ceil(m / a)`` times and the inputs ``ceil(n / b)`` times. The block's shape is the one that moves the fewest
+    bytes, ``w * ceil(m / a) + i * ceil(n / b)``, as a mapper (Timeloop, a BLAS blocking) chooses it: near
+    ``a = sqrt(tile * w * m / (i * n))`` where the continuous optimum lies, or the square block."""
+    def passes(a: float) -> tuple[float, float]:
+        a = max(1.0, min(float(m), float(math.floor(a))))
+        b = max(1.0, min(float(n), tile // a))
+        return float(math.ceil(m / a)), float(math.ceil(n / b))
+
+    best = math.sqrt(tile * w * m / (i * n)) if w > 0 and i > 0 else math.sqrt(tile)
+    cands = [math.sqrt(tile), tile // n, best, tile / max(1.0, math.ceil(n * best / tile))]
+    for p in (math.floor(m / best), math.ceil(m / best)):  # a row split of the m rows near the optimum
+        if p >= 1:
+            cands.append(math.ceil(m / p))
+    wp, ip = min((passes(a) for a in cands), key=lambda q: w * q[0] + i * q[1])
+    return wp, ip, 1
 
 
 def dot_traffic(op: Operands, capacities: list[float], dataflow: str | None = None
