@@ -282,6 +282,47 @@ def folded_into(op, ctx: Ctx) -> str | None:
     return folded_into(prod, ctx)
 
 
+def _integer_mac(op, g) -> bool:
+    """A MAC layer that writes its int32 sums (MatMulInteger / ConvInteger style)."""
+    return op.op in ("conv2d", "linear", "matmul") and g.tensors[op.outputs[0]].dtype == "int32"
+
+
+def quantize_fused_into(op, ctx: Ctx) -> str | None:
+    """Name of the integer MAC layer ``op`` runs inside under the target's ``quantize_fusion``, else None.
+
+    Fused (onnxruntime's DynamicQuantizeMatMul / MatMulIntegerToFloat kernels):
+
+    - a dynamic quantization whose outputs only integer MAC layers and scalar products read;
+    - the cast, scale multiply and bias add on an integer MAC layer's int32 output, each the only reader
+      of that chain, the other operand a constant or a scalar;
+    - a product of scalars (the run-time scale) that only such fused ops read.
+    """
+    g = ctx.graph
+    if not ctx.target.compute.quantize_fusion or op.op not in ("dynamic_quantize", "cast", "binary"):
+        return None
+    if op.op == "dynamic_quantize":
+        readers = [c for o in op.outputs for c in g.consumers(o)]
+        macs = [c for c in readers if _integer_mac(c, g)]
+        scalar = [quantize_fused_into(c, ctx) for c in readers if c.op == "binary"]
+        into = [c.name for c in macs] + [s for s in scalar if s]
+        return into[0] if into and len(into) == len(readers) else None
+    if op.op == "binary" and all(g.tensors[i].numel <= 1 for i in op.inputs):
+        readers = g.consumers(op.outputs[0])
+        into = [quantize_fused_into(c, ctx) for c in readers if c.op != "binary" or g.tensors[c.outputs[0]].numel > 1]
+        return into[0] if readers and into and len(into) == len(readers) and all(into) else None
+    for i in op.inputs:
+        name = g.producer(i)
+        if name is None or len(g.consumers(i)) != 1:
+            continue
+        prod = g.op(name)
+        into = name if _integer_mac(prod, g) else quantize_fused_into(prod, ctx)
+        others = [j for j in op.inputs if j != i]
+        if into and all(g.tensors[j].role not in ("input", "activation", "kv_cache") or g.tensors[j].numel <= 1
+                        for j in others):
+            return into
+    return None
+
+
 def _stream(op, ctx: Ctx):
     """Non-MAC arithmetic: read inputs once, compute elementwise, write outputs once (nothing where the
     target folds it into the MAC layer before it, :func:`folded_into`)."""
@@ -289,6 +330,9 @@ def _stream(op, ctx: Ctx):
     into = folded_into(op, ctx)
     if into is not None:
         return finish(op, ctx, Work(overhead=False, note=f"folded into {into} (epilogue_fusion)"))
+    into = quantize_fused_into(op, ctx)
+    if into is not None:
+        return finish(op, ctx, Work(overhead=False, note=f"runs inside {into} (quantize_fusion)"))
     n_ops = g.elementwise_ops(op)
     act = [i for i in op.inputs if g.tensors[i].role in ("input", "activation", "kv_cache")]
     ab = sum(ctx.nbytes(i) for i in act) + sum(ctx.nbytes(o) for o in op.outputs)
@@ -322,9 +366,24 @@ for _kind in ("binary", "unary", "batchnorm", "softmax", "layernorm", "rotary", 
     register_cost(_kind)(_stream)
 
 
+#: data-movement op kinds that copy their output (the others re-label the same buffer)
+COPYING_VIEWS = ("transpose", "slice", "concat", "gather")
+
+
 def _view(op, ctx: Ctx):
-    """Views and copies that a compiler folds into addressing: no arithmetic, no traffic."""
-    return finish(op, ctx, Work(overhead=False))
+    """Views and copies: folded into addressing (no arithmetic, no traffic), or, on a target whose runtime
+    runs them as nodes (``movement_nodes``), one node each: the per-layer overhead, plus a read and a write
+    of the output where the op copies (:data:`COPYING_VIEWS`). Views of constants are folded either way."""
+    g = ctx.graph
+    act = [i for i in op.inputs if g.tensors[i].role in ("input", "activation", "kv_cache")]
+    if not ctx.target.compute.movement_nodes or not act:
+        return finish(op, ctx, Work(overhead=False))
+    if op.op not in COPYING_VIEWS:
+        return finish(op, ctx, Work(elementwise=True, note="runs as a node (movement_nodes)"))
+    out = sum(ctx.nbytes(o) for o in op.outputs)
+    home = ctx.activation_home(2 * out)
+    r, w = stream_traffic(len(ctx.target.memory), [(out, home)], [(out, home)])
+    return finish(op, ctx, Work(reads=r, writes=w, elementwise=True, note="copy node (movement_nodes)"))
 
 
 for _kind in ("reshape", "transpose", "flatten", "squeeze", "unsqueeze", "slice", "concat", "gather"):

@@ -194,7 +194,8 @@ def record(b: Bench, t: Timing, threads: int, device: str) -> dict:
     rec = {"id": b.id, "kind": b.kind, "family": b.family, "model": b.ref, "activations": b.activations,
            "weights": b.weights, "params": dict(b.shapes), "library": b.library + (f"; {t.note}" if t.note else ""),
            "latency_s": t.latency_s,
-           "conditions": {"runtime": "onnxruntime CPUExecutionProvider, per-node minima (hwsim.fidelity.host_timing)",
+           "conditions": {"runtime": "onnxruntime CPUExecutionProvider, per-node minima (hwsim.fidelity.host_timing)"
+                                     + (", dynamic dims bound at session creation" if b.shapes else ""),
                           "device": device, "threads": threads, "replays": t.runs, "run_min_s": t.run_min_s,
                           "run_median_s": t.run_median_s, "load_average": round(os.getloadavg()[0], 2)}}
     if t.energy_j is not None:
@@ -219,9 +220,9 @@ def time_bench(b: Bench, threads: int, runs: int, energy=None) -> Timing:
     from hwsim.errors import ConfigError
 
     try:
-        sess, _ = session(b.onnx, threads)
+        sess, _ = session(b.onnx, threads, dims=dict(b.shapes))
         feeds = random_feeds(sess, dict(b.shapes))
-        return time_model(b.onnx, feeds, threads, runs=runs, energy=energy)
+        return time_model(b.onnx, feeds, threads, runs=runs, energy=energy, dims=dict(b.shapes))
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types; say which workload failed
         dims = ", ".join(f"{k}={v}" for k, v in b.shapes) or "none bound"
         raise ConfigError(f"onnxruntime could not run {b.id} (dynamic dims: {dims}): {str(exc)[:300]}; bind "

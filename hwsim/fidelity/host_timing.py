@@ -60,9 +60,13 @@ def merge(a: Timing | None, b: Timing) -> Timing:
                   energy_j=min((e for e in (a.energy_j, b.energy_j) if e is not None), default=None))
 
 
-def session(model, threads: int, profile_dir: str | None = None):
+def session(model, threads: int, profile_dir: str | None = None, dims: dict[str, int] | None = None):
     """(onnxruntime CPU session of ``model`` (ModelProto, bytes or path), note); ``threads`` intra-op
-    threads, one inter-op. Retries without :data:`FAILING_FUSION` where the default optimizer fails."""
+    threads, one inter-op. Retries without :data:`FAILING_FUSION` where the default optimizer fails.
+
+    ``dims`` binds named dynamic dimensions at session creation (onnxruntime's free-dimension
+    overrides), so onnxruntime optimizes the model at the fixed shapes hwsim prices it at: shape
+    arithmetic (Shape, Gather, Unsqueeze, Concat on shapes) folds away in both."""
     import onnxruntime as ort
 
     data = model.SerializeToString() if hasattr(model, "SerializeToString") else model
@@ -72,6 +76,8 @@ def session(model, threads: int, profile_dir: str | None = None):
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.log_severity_level = 4  # failures are raised, not logged
+        for name, value in (dims or {}).items():
+            so.add_free_dimension_override_by_name(name, value)
         if profile_dir is not None:
             so.enable_profiling = True
             so.profile_file_prefix = os.path.join(profile_dir, "ort")
@@ -106,13 +112,14 @@ def _per_run(events: list[dict]) -> tuple[list[float], list[dict[str, float]]]:
 
 
 def time_model(model, feeds: dict, threads: int, runs: int = 10, seconds: float | None = None,
-               energy: Callable[[], float | None] | None = None) -> Timing:
+               energy: Callable[[], float | None] | None = None, dims: dict[str, int] | None = None) -> Timing:
     """Time ``model`` on ``feeds``: ``runs`` profiled runs after one warm-up, or more while
     ``seconds`` have not passed (see the module docstring for what ``latency_s`` is). ``energy``, a
     counter in joules (e.g. :func:`hwsim.fidelity.host.rapl_joules`), gives the energy per run over
-    the timed runs (the lowest of two rounds when merged: the least disturbed)."""
+    the timed runs (the lowest of two rounds when merged: the least disturbed). ``dims``: fixed
+    dynamic dimensions (:func:`session`)."""
     with tempfile.TemporaryDirectory(prefix="hwsim-ort-") as tmp:
-        sess, note = session(model, threads, tmp)
+        sess, note = session(model, threads, tmp, dims)
         sess.run(None, feeds)
         walls, n = [], 0
         e0 = energy() if energy else None

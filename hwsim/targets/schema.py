@@ -164,6 +164,16 @@ class ComputeUnit(_Record):
                                   "batch-norm into the weights, the activation into the output write, so they "
                                   "cost no time, traffic or overhead (onnxruntime's and cuDNN's conv fusions). "
                                   "Quantized weights cannot absorb a batch-norm, which then stays an op.")
+    quantize_fusion: bool = Field(False, description="Integer MAC layers (int32 sums) run their neighbours "
+                                  "inside the kernel, as onnxruntime's DynamicQuantizeMatMul / MatMulIntegerToFloat "
+                                  "do: a dynamic quantization only they read, the cast, scale multiply and bias add "
+                                  "of their int32 output, and the run-time scale products; those cost no time, "
+                                  "traffic or overhead of their own.")
+    movement_nodes: bool = Field(False, description="Reshapes, transposes, slices, concats and gathers of "
+                                 "activations run as nodes of their own, as an interpreting runtime (onnxruntime) "
+                                 "runs them: each pays the non-MAC per-layer overhead, and those that copy "
+                                 "(transpose, slice, concat, gather) read and write their output's bytes. False "
+                                 "(default): a compiler folds them into addressing, at no cost.")
     mac_overhead_pj: float = Field(0.0, ge=0, description="Energy per MAC beyond the arithmetic (instruction "
                                                           "fetch, register file), amortised over SIMD lanes.")
     source: str = Field(description="Where the unit's shape and costs come from.")

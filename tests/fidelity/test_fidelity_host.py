@@ -58,6 +58,19 @@ def test_time_model_per_node_minimum_is_at_most_the_fastest_run():
     assert 0 < t.latency_s <= t.run_min_s * 1.05 and t.run_min_s <= t.run_median_s
 
 
+def test_bound_dims_let_onnxruntime_fold_shape_arithmetic():
+    """Dynamic dims bound at session creation: onnxruntime folds the Shape / Gather / Unsqueeze / Concat
+    arithmetic the model computes its reshapes with, as hwsim does when it binds them."""
+    dims = {"batch": 1, "sequence": 16}
+    sess, _ = session("tests/data/tiny_bert.onnx", 1)
+    feeds = random_feeds(sess, dims)
+    free = time_model("tests/data/tiny_bert.onnx", feeds, threads=1, runs=2)
+    bound = time_model("tests/data/tiny_bert.onnx", feeds, threads=1, runs=2, dims=dims)
+    assert bound.nodes < free.nodes
+    assert not any("Shape" in n or "Unsqueeze" in n for n, _ in bound.node_min_s)
+    assert any("Unsqueeze" in n for n, _ in free.node_min_s)
+
+
 def test_energy_counter_gives_energy_per_run_and_a_chip_record(tmp_path):
     """Where a counter is readable (RAPL), each record carries energy per run at chip scope."""
     import time
