@@ -40,6 +40,11 @@ def add_parsers(sub) -> None:
                    help="skip the float reference run: no per-layer SQNR table or float accuracy, only the "
                         "simulated outputs (about half the time on conv nets; the reference still runs when "
                         "activation scales must be calibrated on it)")
+    p.add_argument("--reference-precision", choices=("float32", "float64"), default="float32",
+                   help="type of the float reference's convolutions and matrix products (default float32: "
+                        "float32 BLAS, about twice as fast, its rounding far below 8-bit quantization noise; "
+                        "float64 to measure formats near float32's own precision). Other ops run in float64, "
+                        "and a reference that calibrates missing scales always runs in float64")
     p.set_defaults(run=run_simulate)
 
 
@@ -142,7 +147,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         notes.append(f"no --inputs: seeded random inputs (seed {args.seed})")
     try:
         result = run(graph, inputs, requant=args.requant, seed=args.seed, pairwise_int16=args.pairwise_int16,
-                     float_reference=not args.no_reference, ort_threads=args.ort_threads)
+                     float_reference=not args.no_reference, ort_threads=args.ort_threads,
+                     reference_precision=args.reference_precision)
     except MemoryLimitError as exc:
         raise MemoryLimitError(f"{exc}. Model parameters are set with --shape, e.g. --shape layers=2,context=128 "
                                "(zoo models), or --shape batch=1 (ONNX dims)") from None

@@ -13,7 +13,9 @@ Float path (anything else): when both operands are low-precision (not fp32), the
 values are multiplied exactly and summed by :func:`hwsim.kernel_api.float_matmul` in the op's
 accumulator (default fp32, ``ctx.float_order`` summation), then multiplied by the per-tensor /
 per-channel scales; with an fp32 operand the product is taken in float64 (the output is rounded
-to its tensor's format by the runner). The float reference is float64 throughout.
+to its tensor's format by the runner). The float reference holds float64 values; its dot
+products run in ``ctx.reference_dtype`` (float32 BLAS by default in :func:`hwsim.sim.run`, float64
+on request; see ``reference_precision`` there).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from hwsim.sim.registry import register_exec
 
 
 # ------------------------------------------------------------------ shared pieces
+def _ref(ctx, *arrays) -> list[np.ndarray]:
+    """The float reference's operands of a dot product in its precision (``ctx.reference_dtype``)."""
+    return [np.asarray(a, ctx.reference_dtype) for a in arrays]
+
+
 def _int_spec(spec, weight: bool = False) -> bool:
     if spec.scale is None or not formats.get(spec.format).integer_codes:
         return False
@@ -148,7 +155,8 @@ def _unscaled_weight(ctx, w, spec_w):
 def _linear(ctx, op, xs):
     x, w = xs[0], xs[1]
     if ctx.reference:
-        y = _rows_dot(x, w.T)
+        xr, wr = _ref(ctx, x, w)
+        y = _rows_dot(xr, wr.T)
         return y + xs[2] if len(xs) > 2 else y
     sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 2 == 0):
@@ -184,7 +192,7 @@ def _rows_dot(x: np.ndarray, wt: np.ndarray) -> np.ndarray:
 def _matmul(ctx, op, xs):
     a, b = xs
     if ctx.reference:
-        return np.matmul(a, b)
+        return np.matmul(*_ref(ctx, a, b))
     sa, sb = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
@@ -220,7 +228,8 @@ def im2col(x: np.ndarray, kh: int, kw: int, op, channels=None, dtype=None, fill=
 
 
 def conv2d_float(x: np.ndarray, w: np.ndarray, op, dot=np.dot) -> np.ndarray:
-    """Grouped conv2d by im2col and ``dot(cols (P, K), w (K, Og))``; float64 (N, O, OH, OW)."""
+    """Grouped conv2d by im2col and ``dot(cols (P, K), w (K, Og))``: (N, O, OH, OW) in ``x``'s float
+    type (float32 or float64; depthwise convs in float64)."""
     o, cg, kh, kw = w.shape
     og = o // op.groups
     if dot is np.dot and kernel_api.small_groups(op.groups, w.shape):  # depthwise: a direct convolution
@@ -252,7 +261,7 @@ def _bias4(y, xs):
 def _conv2d(ctx, op, xs):
     x, w = xs[0], xs[1]
     if ctx.reference:
-        return _bias4(conv2d_float(x, w, op), xs)
+        return _bias4(conv2d_float(*_ref(ctx, x, w), op), xs)
     sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 4 == 0):
         bits, overflow = _acc(ctx, op)

@@ -40,7 +40,10 @@ class ExecContext:
     graph : Graph
         The (calibrated) graph being run; tensor QuantSpecs are final.
     reference : bool
-        True for the float reference run (quantization ignored, float64 arithmetic).
+        True for the float reference run (quantization ignored, float64 values).
+    reference_dtype : str
+        Type in which the float reference computes its convolutions and matrix products
+        (float64 or float32; ``reference_precision`` of :func:`hwsim.sim.run`).
     requant : str
         Requantization mode of integer layers: exact | onnxruntime | gemmlowp | tflite.
     overflow : str
@@ -67,6 +70,7 @@ class ExecContext:
 
     graph: Graph
     reference: bool
+    reference_dtype: str = "float64"
     requant: str = "exact"
     overflow: str = "wrap"
     pairwise_int16: bool = False

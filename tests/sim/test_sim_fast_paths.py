@@ -4,6 +4,8 @@
 against the default run; a run reusing a reference (memoised calibration) against a fresh one.
 """
 
+import warnings
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,3 +60,49 @@ def test_reused_reference_calibrates_as_a_fresh_run():
     for n in first.outputs:
         np.testing.assert_array_equal(first.outputs[n], again.outputs[n])
     assert [(e.sqnr_db, e.mse) for e in again.layers] == [(e.sqnr_db, e.mse) for e in first.layers]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 9), st.integers(1, 9), st.integers(1, 3),
+       st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.floats(0.0, 1.0), st.integers(0, 2**31))
+def test_max_pool_taps_equal_window_nanmax(n, c, h, w, kh, kw, sh, sw, nan_frac, seed):
+    """The tap-by-tap max pool equals np.nanmax over a sliding-window view (the plain form)."""
+    from hwsim.sim.elementwise import _max_taps
+
+    rng = np.random.default_rng(seed)
+    xp = rng.standard_normal((n, c, h + kh - 1, w + kw - 1))
+    xp[rng.random(xp.shape) < nan_frac] = np.nan  # NaN as padding or as data
+    oh, ow = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+        want = np.nanmax(win, axis=(-2, -1))
+    np.testing.assert_array_equal(_max_taps(xp, (kh, kw), (sh, sw), (oh, ow)), want)
+
+
+def test_reference_precision_float32_same_outputs_close_sqnr():
+    """A float32 reference (dot products on float32 BLAS) changes no output and moves per-layer
+    SQNR far less than the printed precision; calibration still runs on a float64 reference."""
+    g, x = _graph_and_inputs()
+    r64 = run(g, x, reference_precision="float64")
+    cal = run(g, x, reference_precision="float32")  # scales missing: calibrated on float64
+    assert cal.reference.precision == "float64"
+    assert [(e.sqnr_db, e.mse) for e in cal.layers] == [(e.sqnr_db, e.mse) for e in r64.layers]
+    fixed = r64.graph  # scales filled: the float32 reference is used
+    a, b = run(fixed, x, reference_precision="float64"), run(fixed, x, reference_precision="float32")
+    assert b.reference.precision == "float32" and a.reference.precision == "float64"
+    for n in a.outputs:
+        np.testing.assert_array_equal(a.outputs[n], b.outputs[n])
+    assert any(e.op == "conv2d" for e in a.layers)
+    for ea, eb in zip(a.layers, b.layers):
+        assert abs(ea.sqnr_db - eb.sqnr_db) < 1e-4, (ea, eb)
+
+
+def test_reference_precision_refuses_unknown():
+    import pytest
+
+    from hwsim.errors import ConfigError
+
+    g, x = _graph_and_inputs()
+    with pytest.raises(ConfigError, match="float32 or float64"):
+        run(g, x, reference_precision="float16")

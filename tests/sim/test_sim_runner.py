@@ -94,10 +94,13 @@ def _numpy_resnet(g, x):
 def test_tiny_resnet_fp32_matches_numpy_forward():
     g = hwsim.graph.weights.synthesize_weights(_tiny_resnet(), 3)
     x = np.random.default_rng(3).standard_normal((1, 3, 32, 32)).astype(np.float32)
-    r = run(g, {"input": x})
+    r = run(g, {"input": x}, reference_precision="float64")
     want = _numpy_resnet(g, x)
     np.testing.assert_allclose(r.reference_outputs["fc.out"], want, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(r.output_values["fc.out"], want, rtol=1e-4, atol=1e-4)
+    r32 = run(g, {"input": x})  # default: dot products of the reference on float32 BLAS
+    np.testing.assert_allclose(r32.reference_outputs["fc.out"], want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(r32.output_values["fc.out"], r.output_values["fc.out"])
 
 
 def test_gemm_zoo_fp32_matches_numpy():
