@@ -292,7 +292,7 @@ def requantize(acc, multiplier, zero_point=0, mode="exact", out_dtype=np.uint8, 
     np.ndarray
         Array of ``out_dtype``, shape of ``acc``.
     """
-    acc = _int_array("acc", acc).astype(np.int64)
+    acc = _int_array("acc", acc).astype(np.int64, copy=False)
     rq = _requant.get(mode)
     info = np.iinfo(out_dtype)
     if info.bits > 32:
@@ -301,15 +301,30 @@ def requantize(acc, multiplier, zero_point=0, mode="exact", out_dtype=np.uint8, 
         acc, axis = acc.reshape(1), 0
     axis = axis % acc.ndim
     nc = acc.shape[axis] if max(np.size(multiplier), np.size(zero_point)) > 1 else 1
-    acc3 = acc.reshape(int(np.prod(acc.shape[:axis])), nc, -1) if nc > 1 else acc.reshape(1, 1, -1)
+    acc3, restore = _channel_view(acc, axis if nc > 1 else None)
     zp = _channel_param("zero_point", zero_point, nc, np.int64)
     mult = np.asarray(multiplier)
     if mult.dtype.kind != "f" or not np.all(np.isfinite(mult)) or np.any(mult < 0):
         raise InputDataError("multiplier must be finite non-negative floats")
     lo, hi = int(info.min), int(info.max)
     m = _channel_param("multiplier", mult.astype(rq.multiplier_dtype or mult.dtype), nc, np.float64)
-    out = rq.apply(acc3, m, zp, lo, hi)
-    return out.reshape(acc.shape).astype(out_dtype)
+    return restore(rq.apply(acc3, m, zp, lo, hi)).astype(out_dtype)
+
+
+def _channel_view(x, axis):
+    """``x`` as an (outer, C, inner) array in its own memory order (a view when ``x`` is a
+    transpose of a contiguous array, e.g. NCHW axes over channels-last data), C the length of
+    ``axis`` (1 when None), and a function taking an array shaped like that view back to ``x``'s
+    shape with ``x``'s memory layout."""
+    order = sorted(range(x.ndim), key=lambda d: -x.strides[d] if x.shape[d] > 1 else 0)
+    xp = np.ascontiguousarray(x.transpose(order))
+    if axis is None:
+        x3 = xp.reshape(1, 1, -1)
+    else:
+        pos = order.index(axis)
+        x3 = xp.reshape(int(np.prod(xp.shape[:pos])), xp.shape[pos], -1)
+    back = np.argsort(order)
+    return x3, lambda y: y.reshape(xp.shape).transpose(back)
 
 
 def _per_tensor(**params):

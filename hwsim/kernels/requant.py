@@ -1,7 +1,8 @@
 """Requantization of integer accumulators to 8/16/32-bit outputs, one kernel per reproduced library.
 
 Every kernel takes ``acc`` as int64 (outer, C, inner), per-channel parameters of length C (axis 1),
-the output bounds ``lo``/``hi`` and fills ``out`` (same shape, int64).
+the output bounds ``lo``/``hi`` and fills ``out`` (same shape, int64), in memory order, split
+into work items of about ``_BLOCK`` elements (channels-last data is (N*H*W, C, 1)).
 
 * ``_requant_exact``: ONNX reference evaluator (QLinearMatMul / QLinearConv):
   ``rint(float64(acc) * float64(m) + zp)``, then clip; ``m`` already computed in the scale dtype.
@@ -21,14 +22,41 @@ INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
 
+_BLOCK = 16384  # elements per work item
+
+
+@njit(cache=True)
+def _parts(nc, inner):
+    """(work items per outer index, channels per item, inner elements per item) of an
+    (outer, nc, inner) array: whole channels per item while they are short, else blocks of one."""
+    if inner >= _BLOCK:
+        return nc * ((inner + _BLOCK - 1) // _BLOCK), 1, _BLOCK
+    g = max(1, _BLOCK // inner)
+    return (nc + g - 1) // g, g, inner
+
+
+@njit(cache=True)
+def _span(t, per, nc, inner, cg, ib):
+    """Work item ``t`` (of ``outer * per``, :func:`_parts`) as (o, c0, c1, i0, i1)."""
+    o, r = t // per, t % per
+    if ib < inner:
+        nib = (inner + ib - 1) // ib
+        c, i0 = r // nib, (r % nib) * ib
+        return o, c, c + 1, i0, min(i0 + ib, inner)
+    c0 = r * cg
+    return o, c0, min(c0 + cg, nc), 0, inner
+
+
 @njit(cache=True, parallel=True)
 def _requant_exact(acc, mult, zp, lo, hi, out):
     outer, nc, inner = acc.shape
-    for o in prange(outer):
-        for c in range(nc):
+    per, cg, ib = _parts(nc, inner)
+    for t in prange(outer * per):
+        o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
+        for c in range(c0, c1):
             m = np.float64(mult[c])
             z = np.float64(zp[c])
-            for i in range(inner):
+            for i in range(i0, i1):
                 d = np.float64(acc[o, c, i]) * m
                 d = d + z
                 r = np.rint(d)
@@ -38,14 +66,16 @@ def _requant_exact(acc, mult, zp, lo, hi, out):
 @njit(cache=True, parallel=True)
 def _requant_ort(acc, mult, zp, lo, hi, out):
     outer, nc, inner = acc.shape
-    for o in prange(outer):
-        for c in range(nc):
-            m = np.float32(mult[c])
-            fmin = np.float32(lo - zp[c])
-            fmax = np.float32(hi - zp[c])
-            for i in range(inner):
-                f = np.float32(np.float32(acc[o, c, i]) * m)
-                f = min(max(f, fmin), fmax)
+    per, cg, ib = _parts(nc, inner)
+    m, fmin, fmax = np.empty(nc, np.float32), np.empty(nc, np.float32), np.empty(nc, np.float32)
+    for c in range(nc):
+        m[c], fmin[c], fmax[c] = mult[c], lo - zp[c], hi - zp[c]
+    for t in prange(outer * per):
+        o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
+        for c in range(c0, c1):
+            for i in range(i0, i1):
+                f = np.float32(np.float32(acc[o, c, i]) * m[c])
+                f = min(max(f, fmin[c]), fmax[c])
                 out[o, c, i] = np.int64(np.rint(f)) + zp[c]
 
 
@@ -90,9 +120,11 @@ def _mul_fixed(x, q, shift, single):
 @njit(cache=True, parallel=True)
 def _requant_fixed(acc, q31, shift, zp, lo, hi, single, out):
     outer, nc, inner = acc.shape
-    for o in prange(outer):
-        for c in range(nc):
-            for i in range(inner):
+    per, cg, ib = _parts(nc, inner)
+    for t in prange(outer * per):
+        o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
+        for c in range(c0, c1):
+            for i in range(i0, i1):
                 v = _mul_fixed(acc[o, c, i], q31[c], shift[c], single) + zp[c]
                 out[o, c, i] = min(max(v, lo), hi)
 

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwsim import kernel_api
 from hwsim.errors import ConfigError, InputDataError
@@ -87,3 +89,26 @@ def test_requantize_errors():
         kernel_api.requantize(np.array([2**40]), 0.5, mode="gemmlowp")
     with pytest.raises(InputDataError):
         kernel_api.requantize(np.array([1.0]), 0.5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), mode=st.sampled_from(["exact", "onnxruntime", "gemmlowp", "tflite"]),
+       shape=st.sampled_from([(2, 3, 5, 7), (1, 40, 30, 30), (3, 1, 130, 129), (2, 16, 1, 1)]),
+       perm=st.permutations(range(4)), per_channel=st.booleans())
+def test_any_memory_layout_gives_the_per_element_formula(seed, mode, shape, perm, per_channel):
+    """Accumulators in any memory order (a transposed view, e.g. NCHW axes over channels-last data),
+    per channel along axis 1 or per tensor, in work items split inside a channel or across
+    channels: every output is the formula applied to its own element and channel."""
+    rng = np.random.default_rng(seed)
+    mem = rng.integers(-(2**24), 2**24, tuple(shape[p] for p in perm))
+    acc = mem.transpose(np.argsort(perm))  # shape `shape`, memory order `perm`
+    assert acc.shape == shape
+    nc = shape[1] if per_channel else 1
+    mult = (10.0 ** rng.uniform(-6, -3, nc)).astype(np.float32)
+    zp = rng.integers(0, 256, nc)
+    got = kernel_api.requantize(acc, mult if per_channel else mult[0], zp if per_channel else zp[0], mode, np.uint8, axis=1)
+    flat = acc.transpose(1, 0, 2, 3).reshape(shape[1], -1)
+    for c in sorted({0, shape[1] - 1, shape[1] // 2}):
+        k = c if per_channel else 0
+        want = kernel_api.requantize(np.ascontiguousarray(flat[c]), mult[k], zp[k], mode, np.uint8)
+        np.testing.assert_array_equal(got.transpose(1, 0, 2, 3).reshape(shape[1], -1)[c], want)
