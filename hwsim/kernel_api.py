@@ -228,8 +228,13 @@ def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), group
         if xn is not None and x.size:
             return _conv_narrow(xn, zx, _sub_zero_point("w", w, w_zero_point, w.shape[0]), stride, padding,
                                 dilation, groups, bits, mode, (oh, ow))
-    xc = _sub_zero_point("x", x, x_zero_point, 1)
     wc = _sub_zero_point("w", w, w_zero_point, w.shape[0])
+    if mode != _ig.MODE_SATURATE and np.size(x_zero_point) == 1 and groups == x.shape[1] == w.shape[0] > 1 \
+            and x.size and wc.size:
+        out = _depthwise_narrow(x, int(np.asarray(x_zero_point).reshape(-1)[0]), wc, stride, padding, dilation, (oh, ow))
+        if out is not None:
+            return apply_overflow(out, bits, "wrap") if mode == _ig.MODE_WRAP else out
+    xc = _sub_zero_point("x", x, x_zero_point, 1)
     n, og, cg = x.shape[0], w.shape[0] // groups, w.shape[1]
     if small_groups(groups, w.shape):
         return _conv.direct_conv(xc, wc, stride, padding[:2], dilation, groups, bits, mode, (oh, ow))
@@ -240,6 +245,17 @@ def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), group
         res = _matmul2d(cols, wg, bits, mode, False)
         out[:, g * og:(g + 1) * og] = res.reshape(n, oh, ow, og).transpose(0, 3, 1, 2)
     return out
+
+
+def _depthwise_narrow(x, zx, wc, stride, padding, dilation, out_hw):
+    """Exact int64 depthwise conv (channel multiplier 1) of 8-bit codes ``x`` minus ``zx`` by
+    ``wc`` (weights minus zero points) on the channels-last int32 kernel, or None when the
+    operands are too wide for its int32 sums."""
+    xn = _narrow(x, zx)
+    wmax = int(np.abs(wc).max())
+    if xn is None or wc.shape[2] * wc.shape[3] * 255 * wmax >= 2**31:
+        return None
+    return _conv.depthwise_nhwc(xn, zx, wc, stride, padding[:2], dilation, out_hw)
 
 
 def small_groups(groups, w_shape) -> bool:

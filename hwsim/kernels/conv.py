@@ -187,3 +187,47 @@ def direct_conv(x, w, stride, pads, dilation, groups, bits, mode, out_hw):
         return out
     _direct_conv_taps(x, w, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], groups, out)
     return wrap_array(out, bits) if mode == MODE_WRAP else out
+
+
+@njit(cache=True, parallel=True)
+def _depthwise_nhwc(xh, zx, wt, sh, sw, ph, pw, dh, dw, out):
+    """Depthwise convolution (one input channel per output channel) of channels-last 8-bit codes:
+    ``out[b, y, xo, c]`` (int64, (N, OH, OW, C)) = sum over taps (i, j) inside the input of
+    ``(xh[b, yy, xx, c] - zx) * wt[i, j, c]``, ``wt`` (KH, KW, C) int32 holding the weights minus
+    their zero points; padding contributes 0. Sums in int32, exact for 8-bit operands while
+    KH*KW * 255 * 255 < 2**31 (the caller checks); the loop over channels is contiguous and
+    vectorises. One work item per output row (b, y)."""
+    n, h, wd, c = xh.shape
+    kh, kw, _ = wt.shape
+    _, oh, ow, _ = out.shape
+    z = np.int32(zx)
+    for row in prange(n * oh):
+        b, y = row // oh, row % oh
+        acc = np.zeros((ow, c), np.int32)
+        for i in range(kh):
+            yy = y * sh - ph + i * dh
+            if yy < 0 or yy >= h:
+                continue
+            for j in range(kw):
+                wrow = wt[i, j]
+                for xo in range(ow):
+                    xx = xo * sw - pw + j * dw
+                    if xx < 0 or xx >= wd:
+                        continue
+                    src, dst = xh[b, yy, xx], acc[xo]
+                    for ch in range(c):
+                        dst[ch] += (np.int32(src[ch]) - z) * wrow[ch]
+        for xo in range(ow):
+            for ch in range(c):
+                out[b, y, xo, ch] = acc[xo, ch]
+
+
+def depthwise_nhwc(x, zx, w, stride, pads, dilation, out_hw):
+    """Wrapper of :func:`_depthwise_nhwc` for ``x`` (N, C, H, W) uint8/int8 codes in any memory
+    layout (no copy when the data is channels-last), ``w`` (C, 1, KH, KW) integers with the
+    weight zero points subtracted; returns int64 (N, C, OH, OW), a view of channels-last data."""
+    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), np.int32)
+    out = np.empty((x.shape[0],) + tuple(out_hw) + (x.shape[1],), np.int64)
+    _depthwise_nhwc(xh, zx, wt, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], out)
+    return out.transpose(0, 3, 1, 2)

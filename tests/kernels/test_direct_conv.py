@@ -1,6 +1,7 @@
 """Depthwise / small-group convolutions (the direct kernels) against the int64 oracle."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,3 +40,38 @@ def test_float_depthwise_matches_exact_sums(c, mult, h, w, k, s, pad, seed):
     got = kernel_api.float_direct_conv2d(x, wt, (s, s), (pad,) * 4, (1, 1), c)
     want = ref.int_conv2d(x.astype(np.int64), wt.astype(np.int64), (s, s), (pad,) * 4, (1, 1), c, 64, "none")
     np.testing.assert_array_equal(got, want.astype(np.float64))
+
+
+@settings(max_examples=40, deadline=None)
+@given(c=st.integers(2, 40), h=st.integers(1, 9), w=st.integers(1, 9), k=st.sampled_from([(1, 1), (3, 3), (5, 5), (2, 3)]),
+       s=st.tuples(st.integers(1, 2), st.integers(1, 2)), pads=st.tuples(*[st.integers(0, 2)] * 4),
+       dil=st.tuples(st.integers(1, 2), st.integers(1, 2)), signed=st.booleans(), channels_last=st.booleans(),
+       per_channel_wzp=st.booleans(), mode_bits=st.sampled_from([("wrap", 12), ("wrap", 32), ("none", 64)]),
+       seed=st.integers(0, 2**31))
+def test_depthwise_channels_last_kernel_matches_oracle(c, h, w, k, s, pads, dil, signed, channels_last,
+                                                       per_channel_wzp, mode_bits, seed):
+    """The int32 channels-last depthwise kernel (multiplier 1, 8-bit codes): either input layout,
+    uint8 or int8 codes with their zero point, weight zero points per tensor or per channel."""
+    kh, kw = k
+    if h + pads[0] + pads[2] < dil[0] * (kh - 1) + 1 or w + pads[1] + pads[3] < dil[1] * (kw - 1) + 1:
+        return
+    rng = np.random.default_rng(seed)
+    lo, hi, dt = (-128, 127, np.int8) if signed else (0, 255, np.uint8)
+    x = rng.integers(lo, hi, (2, h, w, c), endpoint=True).astype(dt)
+    x = x.transpose(0, 3, 1, 2) if channels_last else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    wt = rng.integers(-128, 127, (c, 1, kh, kw), endpoint=True).astype(np.int8)
+    zx = int(rng.integers(lo, hi, endpoint=True))
+    zw = rng.integers(-128, 127, c, endpoint=True) if per_channel_wzp else int(rng.integers(-128, 127, endpoint=True))
+    mode, bits = mode_bits
+    got = kernel_api.int_conv2d(x, wt, s, pads, dil, c, bits, mode, zx, zw)
+    np.testing.assert_array_equal(got, ref.int_conv2d(x, wt, s, pads, dil, c, bits, mode, zx, zw))
+
+
+@pytest.mark.nojit
+def test_depthwise_channels_last_small_case():
+    """One small case of the kernel above, also run without JIT (test_nojit.py)."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 255, (1, 5, 4, 3), endpoint=True).astype(np.uint8).transpose(0, 3, 1, 2)
+    wt = rng.integers(-128, 127, (3, 1, 3, 3), endpoint=True).astype(np.int8)
+    got = kernel_api.int_conv2d(x, wt, (1, 2), (1, 1, 1, 0), (1, 1), 3, 32, "wrap", 7, 2)
+    np.testing.assert_array_equal(got, ref.int_conv2d(x, wt, (1, 2), (1, 1, 1, 0), (1, 1), 3, 32, "wrap", 7, 2))
