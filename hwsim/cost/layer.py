@@ -68,6 +68,12 @@ class Ctx:
             b = self.byte_cache[tensor] = t.numel * t.quant.bits / 8.0
         return b
 
+    @property
+    def coded_level(self) -> int:
+        """Index of the level that stores activations run-length coded (features.fmap_coding), -1 if none."""
+        coding = self.target.features.fmap_coding
+        return -1 if coding is None else self.level_names.index(coding.level)
+
     def activation_home(self, nbytes: float) -> int:
         from hwsim.cost.traffic import home_level
 

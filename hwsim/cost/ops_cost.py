@@ -100,6 +100,27 @@ def _relu_input(ctx: Ctx, tensor: str) -> bool:
     return (op.op == "unary" and op.fn in _RELU) or op.op == "pool"
 
 
+def _relu_zeroed(ctx: Ctx, tensor: str) -> bool:
+    """Whether ``tensor`` holds ReLU zeros: a ReLU / pool output, or a MAC output whose ReLU is folded into it."""
+    if _relu_input(ctx, tensor):
+        return True
+    readers = ctx.graph.consumers(tensor)
+    if len(readers) != 1:
+        return False
+    reader = readers[0]
+    return reader.op == "unary" and reader.fn in _RELU and folded_into(reader, ctx) is not None
+
+
+def _coded(ctx: Ctx, tensor: str) -> float:
+    """Stored over plain bytes of activation ``tensor`` at the target's run-length-coded level (1 if none, and
+    for the network's inputs, which are stored plain: Chen et al. JSSC'17 Sec. III-B)."""
+    coding = ctx.target.features.fmap_coding
+    if coding is None or ctx.graph.producer(tensor) is None:
+        return 1.0
+    z = ctx.target.features.activation_zero_fraction if _relu_zeroed(ctx, tensor) else 0.0
+    return coding.coded_fraction(z, ctx.graph.tensors[tensor].quant.bits)
+
+
 def _vq_lut(ctx: Ctx, wfmt: str, shape: DotShape, macs: int, rate, util: float):
     """LUT-GEMM path for codebook weights (T-MAC / GPTVQ-style kernels), or None if not VQ.
 
@@ -132,11 +153,12 @@ def _operands(op, ctx: Ctx, shape: DotShape, rate, density: float) -> tuple[Oper
         wb, wnote = _stored_weight_bytes(ctx, w.name, density, getattr(op, "pruning", None))
         whome = ctx.weight_home
     ib, ob = ctx.nbytes(x.name), ctx.nbytes(y.name)
-    acc_b = accumulator_bits(rate) / 8
+    acc_b = (ctx.target.compute.psum_bits or accumulator_bits(rate)) / 8  # partial sums as stored between passes
     return Operands(wb, ib, ob, wb / max(1, shape.n * shape.groups), y.numel * acc_b, m=shape.m,
                     n=shape.n * shape.groups, acc_bytes=acc_b, weight_home=whome,
                     input_home=ctx.home_of(x.name, ib + ob), output_home=ctx.activation_home(ib + ob),
-                    groups=shape.groups), wnote
+                    groups=shape.groups, coded_level=ctx.coded_level, input_coded=_coded(ctx, x.name),
+                    output_coded=_coded(ctx, y.name)), wnote
 
 
 def dot_pair(op, ctx: Ctx) -> tuple[str, str, object, bool]:
@@ -340,6 +362,12 @@ def _stream(op, ctx: Ctx):
     reads += [(ctx.nbytes(i), ctx.weight_home) for i in op.inputs if i not in act]
     writes = [(ctx.nbytes(o), ctx.activation_home(ab)) for o in op.outputs]
     r, w = stream_traffic(len(t.memory), reads, writes)
+    lvl = ctx.coded_level
+    if lvl >= 0:  # activations move run-length coded at that level
+        coded = [(b * _coded(ctx, i), h) for (b, h), i in zip(reads, act)] + reads[len(act):]
+        r[lvl] = stream_traffic(len(t.memory), coded, [])[0][lvl]
+        w[lvl] = stream_traffic(len(t.memory), [], [(b * _coded(ctx, o), h) for (b, h), o in
+                                                    zip(writes, op.outputs)])[1][lvl]
     fmt = g.tensors[op.outputs[0]].quant.format
     rate = t.compute.elementwise_ops_per_cycle * t.compute.cores * t.clock_hz
     return finish(op, ctx, Work(compute_s=n_ops / rate, executed_ops=float(n_ops),

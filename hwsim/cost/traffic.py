@@ -12,7 +12,9 @@ weights ``ceil(I / (c/2))`` times; output-stationary keeps an ``a x b`` tile of 
 (``a*b*acc_bytes <= c/2``, shaped to move the fewest bytes: :func:`_output_tile`) and re-reads the
 weights ``ceil(m/a)`` and the inputs ``ceil(n/b)`` times. The cheapest is taken. Under weight-stationary, when one output
 channel's weights (``k`` reduction elements) exceed ``c/2`` the reduction is split and partial
-sums at the accumulator width are written and read back ``splits - 1`` times.
+sums (at the unit's ``psum_bits``, else the accumulator width) are written and read back ``splits - 1`` times.
+At a level that stores feature maps run-length coded (a target's ``features.fmap_coding``) the inputs and
+outputs move at their coded size; the tiling above sees them plain (they are decoded on chip).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class Operands:
     input_home: int
     output_home: int
     groups: int = 1             # independent products (grouped convs, batched matmuls), each tiled on its own
+    coded_level: int = -1       # level whose inputs / outputs are stored run-length coded (-1: none)
+    input_coded: float = 1.0    # stored over plain bytes of the inputs at coded_level
+    output_coded: float = 1.0   # the same for the outputs
 
 
 def reuse(op: Operands, cap: float, dataflow: str | None = None) -> tuple[float, float, int]:
@@ -93,9 +98,10 @@ def dot_traffic(op: Operands, capacities: list[float], dataflow: str | None = No
     reads, writes = [], []
     for lvl, cap in enumerate(capacities):
         wp, ip, splits = reuse(op, cap, dataflow if lvl == 0 else None)
+        coded = lvl == op.coded_level  # the tiling sees plain maps; the coded level moves them coded
         r = (op.weight_bytes * wp if lvl <= op.weight_home else 0.0)
-        r += op.input_bytes * ip if lvl <= op.input_home else 0.0
-        wr = op.output_bytes if lvl <= op.output_home else 0.0
+        r += op.input_bytes * ip * (op.input_coded if coded else 1.0) if lvl <= op.input_home else 0.0
+        wr = op.output_bytes * (op.output_coded if coded else 1.0) if lvl <= op.output_home else 0.0
         if splits > 1 and lvl <= op.output_home:
             r += op.psum_bytes * (splits - 1)
             wr += op.psum_bytes * (splits - 1)

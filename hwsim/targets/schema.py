@@ -174,6 +174,9 @@ class ComputeUnit(_Record):
                                  "runs them: each pays the non-MAC per-layer overhead, and those that copy "
                                  "(transpose, slice, concat, gather) read and write their output's bytes. False "
                                  "(default): a compiler folds them into addressing, at no cost.")
+    psum_bits: int | None = Field(None, ge=1, description="Width at which partial sums are stored outside the MAC "
+                                  "(scratchpads, buffers) between passes over the reduction, bits; null = the "
+                                  "accumulator's width. Prices traffic only.")
     mac_overhead_pj: float = Field(0.0, ge=0, description="Energy per MAC beyond the arithmetic (instruction "
                                                           "fetch, register file), amortised over SIMD lanes.")
     source: str = Field(description="Where the unit's shape and costs come from.")
@@ -244,6 +247,35 @@ class NMPattern(_Record):
         return self
 
 
+class RunLengthCoding(_Record):
+    """Feature maps stored run-length coded at one memory level: each ``run_bits`` count of zeros is followed by
+    one ``level_bits`` value, ``pairs_per_word`` pairs packed in a ``word_bits`` word (Eyeriss' RLC)."""
+
+    level: str = Field(description="Memory level the coded feature maps are stored in (e.g. dram).")
+    run_bits: int = Field(ge=1, le=16, description="Bits of a zero-run count (runs up to 2^run_bits - 1).")
+    level_bits: int = Field(ge=1, description="Bits of the value after a run.")
+    pairs_per_word: int = Field(ge=1, description="(run, value) pairs per word.")
+    word_bits: int = Field(ge=1, description="Bits of one coded word (pairs plus any flag bits).")
+    source: str = Field(description="Where the code comes from.")
+
+    _src = field_validator("source")(classmethod(lambda cls, v: _need_source(v)))
+
+    @model_validator(mode="after")
+    def _fits(self):
+        if self.pairs_per_word * (self.run_bits + self.level_bits) > self.word_bits:
+            raise ValueError(f"{self.pairs_per_word} pairs of {self.run_bits} + {self.level_bits} bits do not fit a "
+                             f"{self.word_bits}-bit word")
+        return self
+
+    def coded_fraction(self, zero_fraction: float, element_bits: float) -> float:
+        """Stored bits over plain bits of a map whose elements are zero independently with ``zero_fraction``:
+        a pair covers a run of zeros and the value ending it, min(geometric, 2^run_bits) elements on average;
+        at most 1 (where coding would expand the map it is stored plain: assumption)."""
+        z, longest = zero_fraction, 2 ** self.run_bits
+        elements_per_pair = (1 - z ** longest) / (1 - z)
+        return min(1.0, self.word_bits / self.pairs_per_word / elements_per_pair / element_bits)
+
+
 class Features(_Record):
     """Data-dependent savings the hardware can exploit."""
 
@@ -257,6 +289,9 @@ class Features(_Record):
                                           "of this many along the reduction axis; each unique window pattern "
                                           "is summed once and shared by every output channel using it.")
     bit_serial: bool = Field(False, description="MAC time scales with weight bits (Stripes).")
+    fmap_coding: RunLengthCoding | None = Field(None, description="Activations (not the network's inputs) are "
+                                                "stored run-length coded at this level; ReLU outputs at "
+                                                "activation_zero_fraction zeros.")
     source: str = Field("assumption: none", description="Where the features come from.")
 
 
@@ -367,6 +402,9 @@ class Target(_Record):
             if inner.size_bytes > outer.size_bytes:
                 raise ValueError(f"memory[{i}] '{inner.name}' ({inner.size_bytes:g} B) is larger than memory[{i + 1}] "
                                  f"'{outer.name}' ({outer.size_bytes:g} B); list levels innermost (smallest) first")
+        coding = self.features.fmap_coding
+        if coding is not None and coding.level not in names:
+            raise ValueError(f"features.fmap_coding.level {coding.level!r}: name a memory level ({', '.join(names)})")
         bounded = [m.name for m in self.memory if m.size_bytes is not None]
         bad = [n for n in (self.area.sram_levels if self.area else ()) if n not in bounded]
         if bad:
