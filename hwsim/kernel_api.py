@@ -182,7 +182,8 @@ def im2col(x, kernel, stride, padding, dilation, channels=None, dtype=np.float64
     padding = _pair("padding", padding, 4)
     oh, ow = _conv_out_hw(x, np.empty((1, 1) + tuple(kernel)), stride, padding, dilation)
     c0, cg = channels or (0, x.shape[1])
-    cols = _conv.im2col(np.ascontiguousarray(x), c0, cg, kernel, stride, padding[:2], dilation, (oh, ow), dtype, fill, channels_last)
+    x = x if channels_last else np.ascontiguousarray(x)  # channels-last patches read either layout without a copy
+    cols = _conv.im2col(x, c0, cg, kernel, stride, padding[:2], dilation, (oh, ow), dtype, fill, channels_last)
     return cols.reshape(x.shape[0], oh, ow, -1)
 
 

@@ -36,3 +36,19 @@ def test_im2col_matches_reference(n, c, h, w, k, stride, pad, dil, channels_last
     got = kernel_api.im2col(x, (k, k), (stride,) * 2, (pad,) * 4, (dil,) * 2, (c0, cg), np.uint8, fill, channels_last)
     want = _reference(x, k, k, (stride,) * 2, (pad,) * 4, (dil,) * 2, c0, cg, fill, channels_last)
     np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 6), h=st.integers(1, 7), w=st.integers(1, 7),
+       layout=st.sampled_from(["nchw", "nhwc"]), seed=st.integers(0, 2**31))
+def test_1x1_channels_last_patches_are_the_input(n, c, h, w, layout, seed):
+    """A 1x1 conv without stride or padding (the patch copy is skipped) and, next to it, the same
+    with padding (the general path), for a channel group, from either memory layout."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, h, w, c)).astype(np.uint8).transpose(0, 3, 1, 2)
+    x = np.ascontiguousarray(x) if layout == "nchw" else x
+    c0 = int(rng.integers(0, c))
+    cg = c - c0
+    for pad in (0, 1):
+        got = kernel_api.im2col(x, (1, 1), (1, 1), (pad,) * 4, (1, 1), (c0, cg), np.uint8, 9, True)
+        np.testing.assert_array_equal(got, _reference(x, 1, 1, (1, 1), (pad,) * 4, (1, 1), c0, cg, 9, True))
