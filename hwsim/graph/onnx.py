@@ -115,6 +115,7 @@ explicit zero_point tuple (zeros when the file has none).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -178,23 +179,48 @@ def load_onnx(path: str | Path, shapes: dict[str, int | tuple[int, ...]],
     return ctx.g.verify()
 
 
+#: the last ONNX file parsed, ``{(resolved path, blake2b of its bytes): ModelProto}``: a command
+#: reads its model's input names, then imports it, often at several shapes (solve: priced,
+#: measured, stacked), and every one of these reads this one parse (the bytes are hashed, not
+#: dated: a file rewritten within a clock tick with the same size is still read again)
+_LAST_PARSED: dict = {}
+
+
+def _parsed(path: str | Path) -> onnx.ModelProto:
+    """The file's parse, as ``onnx.load`` makes it (shared; never edit it); its exception if it fails."""
+    from onnx.external_data_helper import load_external_data_for_model
+
+    p = Path(path)
+    data = p.read_bytes()
+    key = (str(p.resolve()), hashlib.blake2b(data, digest_size=16).digest())
+    if key not in _LAST_PARSED:
+        model = onnx.load_model_from_string(data)
+        load_external_data_for_model(model, str(p.parent))
+        _LAST_PARSED.clear()
+        _LAST_PARSED[key] = model
+    return _LAST_PARSED[key]
+
+
 def read_model(path: str | Path) -> onnx.ModelProto:
-    """``onnx.load`` with a ConfigError for files that are not (complete) ONNX models."""
+    """``onnx.load`` (a copy of the file's one parse, see :data:`_LAST_PARSED`) with a ConfigError
+    for files that are not (complete) ONNX models."""
     try:
-        model = onnx.load(str(path))
+        parsed = _parsed(path)
     except Exception as exc:
         raise ConfigError(f"{path}: not a readable ONNX model (truncated or another format?): "
                           f"{type(exc).__name__}: {exc}") from None
-    if not model.graph.output or not model.opset_import:
+    if not parsed.graph.output or not parsed.opset_import:
         raise ConfigError(f"{path}: not an ONNX model (no graph outputs or opset); export it again "
                           "with torch.onnx.export or check the file")
+    model = onnx.ModelProto()
+    model.CopyFrom(parsed)  # the import edits its model
     return model
 
 
 def input_names(path: str | Path) -> list[str]:
-    """Names of the graph inputs (not initializers) of an ONNX file, read without weights."""
+    """Names of the graph inputs (not initializers) of an ONNX file."""
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = _parsed(path)
     except Exception:
         return []  # load_onnx reports the unreadable file
     inits = {t.name for t in model.graph.initializer}

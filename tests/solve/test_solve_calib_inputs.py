@@ -77,3 +77,26 @@ def test_inputs_and_calib_must_agree_on_control_values(files, capsys):
     np.savez(other, x=np.zeros((1, 4), np.float32), sr=np.array(8000, np.int64))
     assert _solve(model, "--calib", calib, "--inputs", other, tmp=tmp) == 0
     assert "on 6 samples" in capsys.readouterr().out  # measured on every sample, not --inputs' one
+
+
+@pytest.mark.parametrize("command", [["estimate", "--target", "int8-npu"], ["summary"],
+                                     ["solve", "--target", "int8-npu", "--metric", "proxy", "--quiet",
+                                      "--budget", "size_bytes<=1e9"]])
+def test_inputs_and_calib_parse_the_onnx_file_once(files, command, monkeypatch, capsys):
+    """Input names, the priced model and the measured ones come from one parse of the file (it
+    was parsed for the names, again for the checks, and again for every import)."""
+    import onnx
+
+    import hwsim.graph.onnx as hwonnx
+
+    model, calib, tmp = files
+    inputs = str(tmp / "in.npz")
+    np.savez(inputs, x=np.zeros((1, 4), np.float32), sr=np.array(8000, np.int64))
+    parses = []
+    real = onnx.load_model_from_string
+    monkeypatch.setattr(hwonnx.onnx, "load_model_from_string", lambda *a, **k: parses.append(1) or real(*a, **k))
+    monkeypatch.setattr(hwonnx.onnx, "load", lambda *a, **k: parses.append(1) or onnx.load_model(*a, **k))
+    getattr(hwonnx, "_LAST_PARSED", {}).clear()
+    extra = ["--calib", calib, "--cache-dir", str(tmp / "cache")] if command[0] == "solve" else []
+    assert main([command[0], model, *command[1:], "--inputs", inputs, *extra]) == 0, capsys.readouterr().err
+    assert len(parses) == 1
