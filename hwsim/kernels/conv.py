@@ -195,19 +195,21 @@ def direct_conv(x, w, stride, pads, dilation, groups, bits, mode, out_hw):
 
 @njit(cache=True, parallel=True)
 def _depthwise_nhwc(xh, zx, wt, sh, sw, ph, pw, dh, dw, out):
-    """Depthwise convolution (one input channel per output channel) of channels-last 8-bit codes:
-    ``out[b, y, xo, c]`` (int64, (N, OH, OW, C)) = sum over taps (i, j) inside the input of
-    ``(xh[b, yy, xx, c] - zx) * wt[i, j, c]``, ``wt`` (KH, KW, C) int32 holding the weights minus
-    their zero points; padding contributes 0. Sums in int32, exact for 8-bit operands while
-    KH*KW * 255 * 255 < 2**31 (the caller checks); the loop over channels is contiguous and
-    vectorises. One work item per output row (b, y)."""
+    """Depthwise convolution (one input channel per output channel), channels-last:
+    ``out[b, y, xo, c]`` ((N, OH, OW, C)) = sum over taps (i, j) inside the input, ascending, of
+    ``(xh[b, yy, xx, c] - zx) * wt[i, j, c]``, starting from 0; padding contributes nothing.
+    The sums are taken in the type of ``wt`` (KH, KW, C): int32 for 8-bit codes (exact while
+    KH*KW * 255 * max|wt| < 2**31; the caller checks), float64 for the float reference (each
+    product and partial sum rounded in taps order, as a per-output loop would). The loop over
+    channels is contiguous and vectorises; one work item per output row (b, y)."""
     n, h, wd, c = xh.shape
     kh, kw, _ = wt.shape
     _, oh, ow, _ = out.shape
-    z = np.int32(zx)
+    t = wt.dtype.type
+    z = t(zx)
     for row in prange(n * oh):
         b, y = row // oh, row % oh
-        acc = np.zeros((ow, c), np.int32)
+        acc = np.zeros((ow, c), wt.dtype)
         for i in range(kh):
             yy = y * sh - ph + i * dh
             if yy < 0 or yy >= h:
@@ -220,18 +222,20 @@ def _depthwise_nhwc(xh, zx, wt, sh, sw, ph, pw, dh, dw, out):
                         continue
                     src, dst = xh[b, yy, xx], acc[xo]
                     for ch in range(c):
-                        dst[ch] += (np.int32(src[ch]) - z) * wrow[ch]
+                        dst[ch] += (t(src[ch]) - z) * wrow[ch]
         for xo in range(ow):
             for ch in range(c):
                 out[b, y, xo, ch] = acc[xo, ch]
 
 
 def depthwise_nhwc(x, zx, w, stride, pads, dilation, out_hw):
-    """Wrapper of :func:`_depthwise_nhwc` for ``x`` (N, C, H, W) uint8/int8 codes in any memory
-    layout (no copy when the data is channels-last), ``w`` (C, 1, KH, KW) integers with the
-    weight zero points subtracted; returns int64 (N, C, OH, OW), a view of channels-last data."""
+    """Wrapper of :func:`_depthwise_nhwc` for ``x`` (N, C, H, W) in any memory layout (no copy
+    when the data is channels-last) and ``w`` (C, 1, KH, KW): uint8/int8 codes ``x`` with
+    integer weights minus their zero points give exact int64 sums; float ``x`` and ``w`` (``zx``
+    0) give float64 sums. Returns (N, C, OH, OW), a view of channels-last data."""
+    flt = x.dtype.kind == "f"
     xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-    wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), np.int32)
-    out = np.empty((x.shape[0],) + tuple(out_hw) + (x.shape[1],), np.int64)
+    wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), np.float64 if flt else np.int32)
+    out = np.empty((x.shape[0],) + tuple(out_hw) + (x.shape[1],), np.float64 if flt else np.int64)
     _depthwise_nhwc(xh, zx, wt, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], out)
     return out.transpose(0, 3, 1, 2)

@@ -75,3 +75,27 @@ def test_depthwise_channels_last_small_case():
     wt = rng.integers(-128, 127, (3, 1, 3, 3), endpoint=True).astype(np.int8)
     got = kernel_api.int_conv2d(x, wt, (1, 2), (1, 1, 1, 0), (1, 1), 3, 32, "wrap", 7, 2)
     np.testing.assert_array_equal(got, ref.int_conv2d(x, wt, (1, 2), (1, 1, 1, 0), (1, 1), 3, 32, "wrap", 7, 2))
+
+
+@settings(max_examples=30, deadline=None)
+@given(c=st.integers(2, 20), h=st.integers(1, 8), w=st.integers(1, 8), k=st.integers(1, 3), s=st.integers(1, 2),
+       pad=st.integers(0, 2), dtype=st.sampled_from([np.float32, np.float64]), channels_last=st.booleans(),
+       seed=st.integers(0, 2**31))
+def test_float_depthwise_rounds_taps_in_order(c, h, w, k, s, pad, dtype, channels_last, seed):
+    """Random floats (every rounding matters): each output is the float64 sum of its products in
+    (kh, kw) ascending order from 0, padding contributing nothing; the oracle is a numpy loop over
+    taps with zero-padded input (adding the +-0 products of padding changes no finite sum)."""
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, h, w, c)).astype(dtype).transpose(0, 3, 1, 2)
+    x = x if channels_last else np.ascontiguousarray(x)
+    wt = rng.standard_normal((c, 1, k, k))
+    got = kernel_api.float_direct_conv2d(x, wt, (s, s), (pad,) * 4, (1, 1), c)
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh, ow = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+    want = np.zeros((2, c, oh, ow))
+    for i in range(k):
+        for j in range(k):
+            want = want + xp[:, :, i:i + s * (oh - 1) + 1:s, j:j + s * (ow - 1) + 1:s] * wt[:, 0, i, j].reshape(1, c, 1, 1)
+    np.testing.assert_array_equal(got, want)
