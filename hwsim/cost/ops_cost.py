@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 
 from hwsim import formats
 from hwsim.cost import arith
 from hwsim.cost.constants import ELEMENTWISE_OP_MAC_FRACTION, LUT_ADD_BITS
 from hwsim.cost.layer import COSTS, Ctx, Work, finish, level_energy_j, register_cost
-from hwsim.cost.traffic import Operands, dot_traffic, reuse, stream_traffic
+from hwsim.cost.traffic import Operands, dot_traffic, reuse, scratchpad_traffic, stream_traffic
 from hwsim.cost.unit import (UNALIGNED_NOTE, DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
                              gate_energy_fj, misaligned, occupancy, op_efficiency, represents, select_rate,
                              unit_mac_energy_pj, utilization)
@@ -198,7 +199,17 @@ def _in_containers(operands, numel: int, wfmt: str, rate):
                    column_weight_bytes=operands.column_weight_bytes + numel / operands.n * extra)
 
 
-def _container_storage(ctx: Ctx, operands, reads, writes, numel: int, wfmt: str, rate, n_decode: float, flow):
+def _unit_traffic(ctx: Ctx, operands, flow, executed: float, gated: float, rate) -> tuple[list, list]:
+    """(read, write) bytes per level of a MAC layer: the tiling of :func:`dot_traffic`, except that a
+    row-stationary array works out of its PE scratchpads (level 0), operand by operand (:func:`scratchpad_traffic`)."""
+    reads, writes = dot_traffic(operands, ctx.capacities, flow)
+    if flow == "row_stationary":
+        reads[0], writes[0] = scratchpad_traffic(executed, gated, formats.get(rate.activation).bits / 8,
+                                                 formats.get(rate.weight).bits / 8, operands.acc_bytes)
+    return reads, writes
+
+
+def _container_storage(ctx: Ctx, operands, reads, writes, numel: int, wfmt: str, rate, n_decode: float, traffic):
     """(operands, reads, writes) of dense integer codes narrower than the unit's weight format
     stored at the unit's width (more bytes moved, no unpack) when that costs less energy than
     storing them packed (one unpack per element read); None otherwise."""
@@ -207,7 +218,7 @@ def _container_storage(ctx: Ctx, operands, reads, writes, numel: int, wfmt: str,
     if f.codebook_entries or not f.integer_codes or decode_cycles_per_weight(t, wfmt, rate) == 0:
         return None
     padded = _in_containers(operands, numel, wfmt, rate)
-    r2, w2 = dot_traffic(padded, ctx.capacities, flow)
+    r2, w2 = traffic(padded)
     packed_j = sum(level_energy_j(t, reads, writes).values()) + n_decode * decode_energy_pj(t, wfmt, rate) * 1e-12
     return (padded, r2, w2) if sum(level_energy_j(t, r2, w2).values()) < packed_j else None
 
@@ -227,12 +238,15 @@ def _dot(op, ctx: Ctx):
         note = "; ".join(filter(None, [note, UNALIGNED_NOTE]))
     operands, wnote = _operands(op, ctx, shape, rate, density)
     flow = t.compute.dataflow if t.compute.mapping == "systolic" else None
-    reads, writes = dot_traffic(operands, ctx.capacities, flow)
+    gated = t.features.activation_zero_fraction if (
+        t.features.skip_zero_activations and _relu_input(ctx, x.name)) else 0.0
+    traffic = partial(_unit_traffic, ctx, flow=flow, executed=executed, gated=gated, rate=rate)
+    reads, writes = traffic(operands)
     cycles = executed / (rate.macs_per_cycle * util)
     if t.features.bit_serial:
         cycles *= formats.get(wfmt).bits_per_element / formats.get(rate.weight).bits
     n_decode = w.numel * reuse(operands, ctx.capacities[0], flow)[0] if op.op != "matmul" else 0.0
-    stored = _container_storage(ctx, operands, reads, writes, w.numel, wfmt, rate, n_decode, flow) \
+    stored = _container_storage(ctx, operands, reads, writes, w.numel, wfmt, rate, n_decode, traffic) \
         if n_decode and not wnote else None
     if stored:
         # a deployment stores these codes in the unit's weight width when unpacking them would
@@ -242,8 +256,6 @@ def _dot(op, ctx: Ctx):
         wnote = "; ".join(filter(None, [wnote, f"{wfmt} weights stored as {rate.weight} (unpacking would cost "
                                                "more energy than the bytes it saves)"]))
     cycles += decode_cycles_per_weight(t, wfmt, rate) * n_decode
-    gated = t.features.activation_zero_fraction if (
-        t.features.skip_zero_activations and _relu_input(ctx, x.name)) else 0.0
     label = f"{rate.activation} x {rate.weight} -> {rate.accumulator}"
     arith_pj = executed * unit_mac_energy_pj(t, rate) * (1 - gated)
     decode_pj = n_decode * decode_energy_pj(t, wfmt, rate)

@@ -13,7 +13,9 @@ weights ``ceil(I / (c/2))`` times; output-stationary keeps an ``a x b`` tile of 
 weights ``ceil(m/a)`` and the inputs ``ceil(n/b)`` times. The cheapest is taken. Under weight-stationary, when one output
 channel's weights (``k`` reduction elements) exceed ``c/2`` the reduction is split and partial
 sums (at the unit's ``psum_bits``, else the accumulator width) are written and read back ``splits - 1`` times.
-At a level that stores feature maps run-length coded (a target's ``features.fmap_coding``) the inputs and
+A row-stationary array (Eyeriss) works out of its PE scratchpads, so its innermost level moves each MAC's
+operands (:func:`scratchpad_traffic`) instead of a register tiling. At a level that stores feature maps
+run-length coded (a target's ``features.fmap_coding``) the inputs and
 outputs move at their coded size; the tiling above sees them plain (they are decoded on chip).
 """
 
@@ -108,6 +110,17 @@ def dot_traffic(op: Operands, capacities: list[float], dataflow: str | None = No
         reads.append(r)
         writes.append(wr)
     return reads, writes
+
+
+def scratchpad_traffic(macs: float, gated: float, act_bytes: float, weight_bytes: float, psum_bytes: float
+                       ) -> tuple[float, float]:
+    """(read, write) bytes of a row-stationary PE array's scratchpads: every MAC reads its activation and its
+    weight there and reads and writes back its partial sum (Chen et al. ISCA'16 Sec. V energy model: the
+    1-D row primitive reuses each operand from the PE's register file, one access per operand per MAC); a MAC
+    gated on a zero activation (fraction ``gated``) reads the activation only (JSSC'17 Sec. V-C: data gating
+    skips the filter read and the MAC)."""
+    live = macs * (1.0 - gated)
+    return macs * act_bytes + live * (weight_bytes + psum_bytes), live * psum_bytes
 
 
 def stream_traffic(n_levels: int, reads: list[tuple[float, int]], writes: list[tuple[float, int]]
