@@ -98,8 +98,9 @@ def _priced_inputs(model, shapes: dict, data: CalibData, inputs: dict | None) ->
         graph = _cost_graph(model, trial, scalars)
         shapes.update(trial)
         return graph, scalars, scalars, []
-    except ShapeError:
-        first = {k: v[:1] if v.ndim else v for k, v in samples.items()}
+    except ShapeError:  # priced at batch 1 (as :func:`_cost_graph`) unless shapes bind the batch
+        k = shapes.get("batch", 1) if isinstance(shapes.get("batch", 1), int) else 1
+        first = {name: np.repeat(v[:1], k, axis=0) if v.ndim else v for name, v in samples.items()}
         return (_cost_graph(model, shapes, first), first, samples,
                 [f"input shapes and control values priced from the first sample of {data.source}"])
 

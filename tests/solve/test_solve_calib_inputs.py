@@ -3,6 +3,8 @@ data (before, such a model also needed ``--inputs``), and refuses ``--inputs`` t
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -65,6 +67,10 @@ def test_calib_alone_binds_dynamic_dims_besides_the_batch(tmp_path, capsys):
     assert _solve(model, "--calib", calib, "--metric", "proxy", tmp=tmp_path) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "status optimal" in out and "priced from the first sample of" in out
+    assert _solve(model, "--calib", calib, "--metric", "proxy", "--shape", "batch=3", "--json", tmp=tmp_path) == 0
+    one = json.loads(capsys.readouterr().out)["total"]["macs"]
+    assert _solve(model, "--calib", calib, "--metric", "proxy", "--json", tmp=tmp_path) == 0
+    assert one == 3 * json.loads(capsys.readouterr().out)["total"]["macs"]  # --shape batch priced
 
 
 def test_inputs_and_calib_must_agree_on_control_values(files, capsys):
