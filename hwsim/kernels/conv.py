@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from hwsim.kernels.intgemm import MODE_SATURATE, MODE_WRAP, _accumulate, _wrap, wrap_array
+from hwsim.kernels.workqueue import claim, split
 
 
 @njit(cache=True, parallel=True)
@@ -194,38 +195,44 @@ def direct_conv(x, w, stride, pads, dilation, groups, bits, mode, out_hw):
 
 
 @njit(cache=True, parallel=True)
-def _depthwise_nhwc(xh, zx, wt, sh, sw, ph, pw, dh, dw, out):
+def _depthwise_nhwc(xh, zx, wt, sh, sw, ph, pw, dh, dw, out, counter, threads):
     """Depthwise convolution (one input channel per output channel), channels-last:
     ``out[b, y, xo, c]`` ((N, OH, OW, C)) = sum over taps (i, j) inside the input, ascending, of
     ``(xh[b, yy, xx, c] - zx) * wt[i, j, c]``, starting from 0; padding contributes nothing.
     The sums are taken in the type of ``wt`` (KH, KW, C): int32 for 8-bit codes (exact while
     KH*KW * 255 * max|wt| < 2**31; the caller checks), float64 for the float reference (each
     product and partial sum rounded in taps order, as a per-output loop would). The loop over
-    channels is contiguous and vectorises; one work item per output row (b, y)."""
+    channels is contiguous and vectorises; one work item per output row (b, y), claimed in turn
+    (:mod:`hwsim.kernels.workqueue`)."""
     n, h, wd, c = xh.shape
     kh, kw, _ = wt.shape
     _, oh, ow, _ = out.shape
     t = wt.dtype.type
     z = t(zx)
-    for row in prange(n * oh):
-        b, y = row // oh, row % oh
-        acc = np.zeros((ow, c), wt.dtype)
-        for i in range(kh):
-            yy = y * sh - ph + i * dh
-            if yy < 0 or yy >= h:
-                continue
-            for j in range(kw):
-                wrow = wt[i, j]
-                for xo in range(ow):
-                    xx = xo * sw - pw + j * dw
-                    if xx < 0 or xx >= wd:
-                        continue
-                    src, dst = xh[b, yy, xx], acc[xo]
-                    for ch in range(c):
-                        dst[ch] += (t(src[ch]) - z) * wrow[ch]
-        for xo in range(ow):
-            for ch in range(c):
-                out[b, y, xo, ch] = acc[xo, ch]
+    for _ in prange(threads):
+        acc = np.empty((ow, c), wt.dtype)
+        while True:
+            row = claim(counter)
+            if row >= n * oh:
+                break
+            b, y = row // oh, row % oh
+            acc[:] = 0
+            for i in range(kh):
+                yy = y * sh - ph + i * dh
+                if yy < 0 or yy >= h:
+                    continue
+                for j in range(kw):
+                    wrow = wt[i, j]
+                    for xo in range(ow):
+                        xx = xo * sw - pw + j * dw
+                        if xx < 0 or xx >= wd:
+                            continue
+                        src, dst = xh[b, yy, xx], acc[xo]
+                        for ch in range(c):
+                            dst[ch] += (t(src[ch]) - z) * wrow[ch]
+            for xo in range(ow):
+                for ch in range(c):
+                    out[b, y, xo, ch] = acc[xo, ch]
 
 
 def depthwise_nhwc(x, zx, w, stride, pads, dilation, out_hw):
@@ -237,5 +244,5 @@ def depthwise_nhwc(x, zx, w, stride, pads, dilation, out_hw):
     xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), np.float64 if flt else np.int32)
     out = np.empty((x.shape[0],) + tuple(out_hw) + (x.shape[1],), np.float64 if flt else np.int64)
-    _depthwise_nhwc(xh, zx, wt, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], out)
+    _depthwise_nhwc(xh, zx, wt, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], out, *split())
     return out.transpose(0, 3, 1, 2)

@@ -18,6 +18,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from hwsim.kernels.workqueue import claim, split
+
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
@@ -48,35 +50,43 @@ def _span(t, per, nc, inner, cg, ib):
 
 
 @njit(cache=True, parallel=True)
-def _requant_exact(acc, mult, zp, lo, hi, out):
+def _requant_exact(acc, mult, zp, lo, hi, out, counter, threads):
     outer, nc, inner = acc.shape
     per, cg, ib = _parts(nc, inner)
-    for t in prange(outer * per):
-        o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
-        for c in range(c0, c1):
-            m = np.float64(mult[c])
-            z = np.float64(zp[c])
-            for i in range(i0, i1):
-                d = np.float64(acc[o, c, i]) * m
-                d = d + z
-                r = np.rint(d)
-                out[o, c, i] = np.int64(min(max(r, np.float64(lo)), np.float64(hi)))
+    for _ in prange(threads):
+        while True:
+            t = claim(counter)
+            if t >= outer * per:
+                break
+            o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
+            for c in range(c0, c1):
+                m = np.float64(mult[c])
+                z = np.float64(zp[c])
+                for i in range(i0, i1):
+                    d = np.float64(acc[o, c, i]) * m
+                    d = d + z
+                    r = np.rint(d)
+                    out[o, c, i] = np.int64(min(max(r, np.float64(lo)), np.float64(hi)))
 
 
 @njit(cache=True, parallel=True)
-def _requant_ort(acc, mult, zp, lo, hi, out):
+def _requant_ort(acc, mult, zp, lo, hi, out, counter, threads):
     outer, nc, inner = acc.shape
     per, cg, ib = _parts(nc, inner)
     m, fmin, fmax = np.empty(nc, np.float32), np.empty(nc, np.float32), np.empty(nc, np.float32)
     for c in range(nc):
         m[c], fmin[c], fmax[c] = mult[c], lo - zp[c], hi - zp[c]
-    for t in prange(outer * per):
-        o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
-        for c in range(c0, c1):
-            for i in range(i0, i1):
-                f = np.float32(np.float32(acc[o, c, i]) * m[c])
-                f = min(max(f, fmin[c]), fmax[c])
-                out[o, c, i] = np.int64(np.rint(f)) + zp[c]
+    for _ in prange(threads):
+        while True:
+            t = claim(counter)
+            if t >= outer * per:
+                break
+            o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
+            for c in range(c0, c1):
+                for i in range(i0, i1):
+                    f = np.float32(np.float32(acc[o, c, i]) * m[c])
+                    f = min(max(f, fmin[c]), fmax[c])
+                    out[o, c, i] = np.int64(np.rint(f)) + zp[c]
 
 
 @njit(cache=True)
@@ -118,15 +128,19 @@ def _mul_fixed(x, q, shift, single):
 
 
 @njit(cache=True, parallel=True)
-def _requant_fixed(acc, q31, shift, zp, lo, hi, single, out):
+def _requant_fixed(acc, q31, shift, zp, lo, hi, single, out, counter, threads):
     outer, nc, inner = acc.shape
     per, cg, ib = _parts(nc, inner)
-    for t in prange(outer * per):
-        o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
-        for c in range(c0, c1):
-            for i in range(i0, i1):
-                v = _mul_fixed(acc[o, c, i], q31[c], shift[c], single) + zp[c]
-                out[o, c, i] = min(max(v, lo), hi)
+    for _ in prange(threads):
+        while True:
+            t = claim(counter)
+            if t >= outer * per:
+                break
+            o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
+            for c in range(c0, c1):
+                for i in range(i0, i1):
+                    v = _mul_fixed(acc[o, c, i], q31[c], shift[c], single) + zp[c]
+                    out[o, c, i] = min(max(v, lo), hi)
 
 
 def quantize_multiplier(m, single_rounding=False):
@@ -166,12 +180,12 @@ def requant_fixed(acc3, mults, zp, lo, hi, single):
     q31 = np.array([p[0] for p in pairs], np.int64)
     shift = np.array([p[1] for p in pairs], np.int64)
     out = np.empty(acc3.shape, np.int64)
-    _requant_fixed(acc3, q31, shift, zp, lo, hi, single, out)
+    _requant_fixed(acc3, q31, shift, zp, lo, hi, single, out, *split())
     return out
 
 
 def requant_float(acc3, mults, zp, lo, hi, ort):
     """Wrapper of :func:`_requant_exact` (``ort`` False) or :func:`_requant_ort` (``ort`` True)."""
     out = np.empty(acc3.shape, np.int64)
-    (_requant_ort if ort else _requant_exact)(acc3, mults, zp, lo, hi, out)
+    (_requant_ort if ort else _requant_exact)(acc3, mults, zp, lo, hi, out, *split())
     return out

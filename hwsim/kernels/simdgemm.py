@@ -30,6 +30,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from hwsim.kernels import packcache
+from hwsim.kernels.workqueue import claim, split
 
 MR, NR = 4, 16  # micro-tile rows x columns
 _I32, _I64 = ir.IntType(32), ir.IntType(64)
@@ -126,19 +127,6 @@ def _tile(typingctx, a, b, out, i0, p, q0, q1):
     return sig, codegen
 
 
-@intrinsic
-def _claim(typingctx, counter):
-    """``counter[0] += 1`` as one atomic step; returns the value before (int64): threads take
-    work items in turn, so a thread slowed by other processes on its core takes fewer."""
-    sig = types.int64(counter)
-
-    def codegen(context, builder, signature, args):
-        arr = context.make_array(signature.args[0])(context, builder, args[0])
-        return builder.atomic_rmw("add", arr.data, ir.Constant(_I64, 1), "monotonic")
-
-    return sig, codegen
-
-
 # Blocking (Goto-style): a work item is a block of up to _ITEM_PANELS panels x _ITEM_TILES row
 # tiles; within it, for each block of KC pairs/quads of k, each block of _L2_TILES row tiles of A
 # (128 KiB at KC=256, kept in L2) meets every panel of the item (a 16 KiB B block kept in L1).
@@ -163,7 +151,7 @@ def _gemm(a, b, out, counter, threads):
     items, ngrp, nt = _item_grid(a.shape[0], npan)
     for _ in prange(threads):
         while True:
-            it = _claim(counter)
+            it = claim(counter)
             if it >= items:
                 break
             p0, t0 = (it % ngrp) * _ITEM_PANELS, (it // ngrp) * _ITEM_TILES
@@ -224,8 +212,7 @@ def _panels(b, group, chunk, dtype):
 def _product(ap, bp, m, n, par):
     """int32 or float32 (m, n) view of packed ``ap`` times panels ``bp`` by :func:`_gemm`."""
     out = np.zeros((ap.shape[0], NR * bp.shape[0]), np.float32 if bp.dtype == np.float32 else np.int32)
-    (_gemm if par else _gemm_1)(ap if ap.dtype == np.float32 else ap.view(np.int32), bp, out,
-                                np.zeros(1, np.int64), numba.get_num_threads())
+    (_gemm if par else _gemm_1)(ap if ap.dtype == np.float32 else ap.view(np.int32), bp, out, *split())
     return out[:m, :n]
 
 
