@@ -64,27 +64,59 @@ def _bias_codes(ctx, op, bias, s_acc: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(bias, np.float64) / s_acc).astype(np.int64)
 
 
-def _finish_int(ctx, op, acc, sx, sw, axis: int):
-    """Requantize (integer output) or dequantize (otherwise) an integer accumulator."""
+def _nchw(a: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) -> contiguous (N, C, H, W)."""
+    return np.ascontiguousarray(a.transpose(0, 3, 1, 2))
+
+
+def _finish_int(ctx, op, acc, sx, sw, axis: int, nhwc: bool = False):
+    """Requantize (integer output) or dequantize (otherwise) an integer accumulator whose
+    channels lie along ``axis``; ``nhwc``: ``acc`` is (N, OH, OW, O) (channels last) and the
+    result is returned as (N, O, OH, OW).
+
+    An integer output's codes are kept for the next integer op (``ctx.keep_codes``); 8-bit
+    formats are requantized straight into their numpy type (saturating to uint8 / int8 is
+    saturating to the format) and transposed as bytes."""
     spec_y = ctx.spec(op.outputs[0])
+    axis = -1 if nhwc else axis
     shape = [1] * acc.ndim
     if sw.size > 1:
         shape[axis] = sw.size
     mode = requant.get(ctx.requant)
     if not _int_spec(spec_y, weight=True):
         if mode.multiplier_dtype is np.float32:  # onnxruntime's float output: float32(acc) * float32(s_x * s_w)
-            return (acc.astype(np.float32) * mode.multiplier(sx, sw, np.ones(1, np.float32)).reshape(shape)).astype(np.float64)
-        return acc.astype(np.float64) * (sx.astype(np.float64) * sw.astype(np.float64)).reshape(shape)
+            y = (acc.astype(np.float32) * mode.multiplier(sx, sw, np.ones(1, np.float32)).reshape(shape)).astype(np.float64)
+        else:
+            y = acc.astype(np.float64) * (sx.astype(np.float64) * sw.astype(np.float64)).reshape(shape)
+        return _nchw(y) if nhwc else y
     (sy,) = _scales(spec_y)
     fmt = formats.get(spec_y.format)
     mult = mode.multiplier(sx, sw, sy).reshape(-1)
     zp = _zp(spec_y)
     if mode.int32_registers:
         acc = kernel_api.apply_overflow(acc, 32, "wrap")
-    q = kernel_api.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, np.int32, axis)
-    q = np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
+    narrow = qspec.code_dtype(spec_y)
+    q = kernel_api.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, narrow or np.int32, axis)
+    if narrow is None:
+        q = np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
+    if nhwc:
+        q = _nchw(q)
     ctx.mark_on_grid(op.outputs[0])
-    return qspec.from_codes(q, spec_y)
+    y = _reals(q, spec_y)
+    ctx.keep_codes(op.outputs[0], y, q)
+    return y
+
+
+def _reals(q: np.ndarray, spec) -> np.ndarray:
+    """``qspec.from_codes(q, spec)`` (the same float64 values) with fewer passes for a per-tensor spec."""
+    if spec.granularity != "tensor":
+        return qspec.from_codes(q, spec)
+    y = q.astype(np.float64)
+    z = int(_zp(spec)[0])
+    if z:
+        y -= z  # exact: small integers
+    y *= np.float64(qspec.scale_array(spec.scale)[0])
+    return y
 
 
 def _add_bias_int(ctx, op, acc, xs, sx, sw, axis, bits, overflow):
@@ -93,7 +125,11 @@ def _add_bias_int(ctx, op, acc, xs, sx, sw, axis, bits, overflow):
     b = _bias_codes(ctx, op, xs[2], (sx.astype(np.float64) * sw.astype(np.float64)).reshape(-1))
     shape = [1] * acc.ndim
     shape[axis] = -1
-    return kernel_api.apply_overflow(acc + b.reshape(shape), bits, overflow)
+    if acc.dtype == np.int64 and acc.flags.writeable:  # the executors' own accumulator: add in place
+        acc += b.reshape(shape)
+    else:
+        acc = acc + b.reshape(shape)
+    return kernel_api.apply_overflow(acc, bits, overflow)
 
 
 def _pairs_saturate(ctx, sa, sb) -> bool:
@@ -112,7 +148,8 @@ def _ort_u8(ctx, op, c: np.ndarray, zp: int, spec):
     rewritten to uint8 (``code + 128``; :func:`hwsim.sim.ortfused.fused_as_u8`), else unchanged."""
     if spec.format != "int8" or not ortfused.fused_as_u8(ctx, op):
         return c, zp, spec
-    return c + 128, zp + 128, spec.model_copy(update={"format": "uint8", "zero_point": (zp + 128,)})
+    u = c.view(np.uint8) ^ np.uint8(128) if c.dtype == np.int8 else c.astype(np.int64) + 128  # code + 128
+    return u, zp + 128, spec.model_copy(update={"format": "uint8", "zero_point": (zp + 128,)})
 
 
 def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False):
@@ -162,12 +199,12 @@ def _linear(ctx, op, xs):
     if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 2 == 0):
         bits, overflow = _acc(ctx, op)
         s_x, s_w = _scales(sx, sw)
-        cx, zx = qspec.codes(x, sx).reshape(-1, x.shape[-1]), _zp(sx)[0]
+        cx, zx = ctx.codes_of(op.inputs[0], x).reshape(-1, x.shape[-1]), _zp(sx)[0]
         cx, zx, sx = _ort_u8(ctx, op, cx, zx, sx)
-        cw = qspec.codes(w, sw)
+        cw = ctx.codes_of(op.inputs[1], w)
         acc = _int_dot(ctx, cx, zx, cw.T, _zp(sw).reshape(1, -1), bits, overflow, _pairs_saturate(ctx, sx, sw))
-        acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, -1, bits, overflow)
-        return _finish_int(ctx, op, acc, s_x, s_w, -1).reshape(x.shape[:-1] + (w.shape[0],))
+        acc = _add_bias_int(ctx, op, acc.reshape(x.shape[:-1] + (w.shape[0],)), xs, s_x, s_w, -1, bits, overflow)
+        return _finish_int(ctx, op, acc, s_x, s_w, -1)
     if _lowp(sx, sw):
         xu, s_x = qspec.unscaled(x, sx), (1.0 if sx.scale is None else float(sx.scale[0]))
         wu, s_w = _unscaled_weight(ctx, w, sw)
@@ -201,14 +238,13 @@ def _matmul(ctx, op, xs):
     if _int_spec(sa) and _int_spec(sb, weight=True) and (sb.granularity == "tensor" or sb.axis % b.ndim == b.ndim - 1):
         bits, overflow = _acc(ctx, op)
         s_a, s_b = _scales(sa, sb)
-        ca, za = qspec.codes(a3, sa), _zp(sa)[0]
-        ca, za, sa = _ort_u8(ctx, op, ca, za, sa)
-        cb = qspec.codes(b3, sb) if sb.granularity == "tensor" else qspec.codes(b, sb)
-        cb = np.broadcast_to(cb, b3.shape) if cb.shape != b3.shape else cb
+        ca = np.broadcast_to(ctx.codes_of(op.inputs[0], a), batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
+        ca, za, sa = _ort_u8(ctx, op, ca, _zp(sa)[0], sa)
+        cb = np.broadcast_to(ctx.codes_of(op.inputs[1], b), batch + b.shape[-2:]).reshape(b3.shape)
         pairs = _pairs_saturate(ctx, sa, sb)
         acc = np.stack([_int_dot(ctx, ca[i], za, cb[i], _zp(sb).reshape(1, -1), bits, overflow, pairs)
                         for i in range(ca.shape[0])])
-        return _finish_int(ctx, op, acc, s_a, s_b, -1).reshape(out_shape)
+        return _finish_int(ctx, op, acc.reshape(out_shape), s_a, s_b, -1)
     if _lowp(sa, sb) and sa.granularity == "tensor" and sb.granularity == "tensor":
         s = (1.0 if sa.scale is None else sa.scale[0]) * (1.0 if sb.scale is None else sb.scale[0])
         au, bu = qspec.unscaled(a3, sa), qspec.unscaled(b3, sb)
@@ -267,15 +303,17 @@ def _conv2d(ctx, op, xs):
         bits, overflow = _acc(ctx, op)
         s_x, s_w = _scales(sx, sw)
         zw = _zp(sw)
-        cx, zx, su = _ort_u8(ctx, op, qspec.codes(x, sx), _zp(sx)[0], sx)
-        if _pairs_saturate(ctx, su, sw) and _int_spec(ctx.spec(op.outputs[0])) and w.shape[1] * (
-                w.shape[0] // op.groups) > 1:
-            acc = _conv2d_pairwise(ctx, op, cx, zx, qspec.codes(w, sw), zw, bits, overflow)
+        cx0, cw = ctx.codes_of(op.inputs[0], x), ctx.codes_of(op.inputs[1], w)
+        cx, zx, su = _ort_u8(ctx, op, cx0, _zp(sx)[0], sx)
+        nhwc = _pairs_saturate(ctx, su, sw) and _int_spec(ctx.spec(op.outputs[0])) and w.shape[1] * (
+            w.shape[0] // op.groups) > 1
+        if nhwc:
+            acc = _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow)
         else:
-            acc = kernel_api.int_conv2d(qspec.codes(x, sx), qspec.codes(w, sw), op.stride, op.padding, op.dilation,
-                                 op.groups, bits, overflow, _zp(sx)[0], zw if zw.size > 1 else zw[0])
-        acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, 1, bits, overflow)
-        return _finish_int(ctx, op, acc, s_x, s_w, 1)
+            acc = kernel_api.int_conv2d(cx0, cw, op.stride, op.padding, op.dilation,
+                                        op.groups, bits, overflow, _zp(sx)[0], zw if zw.size > 1 else zw[0])
+        acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, -1 if nhwc else 1, bits, overflow)
+        return _finish_int(ctx, op, acc, s_x, s_w, 1, nhwc)
     if _lowp(sx, sw):
         xu, s_x = qspec.unscaled(x, sx), (1.0 if sx.scale is None else float(sx.scale[0]))
         wu, s_w = _unscaled_weight(ctx, w, sw)
@@ -290,7 +328,8 @@ def _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow) -> np.ndarray:
     code products saturated to int16 in pairs (k = 2t, 2t+1) and the zero-point terms added
     exactly afterwards (:func:`_int_dot`). Depthwise convs (one input and one output channel per
     group) use an exact kernel and do not come here. Measured bit-exact against onnxruntime 1.32
-    (AMD EPYC, AVX2 without VNNI) on grouped, strided and padded convs."""
+    (AMD EPYC, AVX2 without VNNI) on grouped, strided and padded convs. Returns the int64
+    accumulators channels last, (N, OH, OW, O)."""
     o, cg, kh, kw = cw.shape
     og = o // op.groups
     outs = []
@@ -303,4 +342,4 @@ def _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow) -> np.ndarray:
         acc = _int_dot(ctx, cols, zx, wg.astype(np.int64), zg.reshape(1, -1),
                        bits, overflow, True)
         outs.append(acc.reshape(n, oh, ow, og))
-    return np.concatenate(outs, axis=-1).transpose(0, 3, 1, 2)
+    return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)

@@ -98,6 +98,18 @@ def codes(real: np.ndarray, spec: QuantSpec) -> np.ndarray:
     return np.rint(np.asarray(real, dtype=np.float64) / s).astype(np.int64) + z
 
 
+def code_dtype(spec: QuantSpec):
+    """np.uint8 / np.int8 when the codes of ``spec``'s integer format span exactly that type's
+    range (saturating to the type saturates to the format), else None."""
+    fmt = formats.get(spec.format)
+    if not fmt.integer_codes:
+        return None
+    for dt in (np.uint8, np.int8):
+        if (fmt.qmin, fmt.qmax) == (np.iinfo(dt).min, np.iinfo(dt).max):
+            return dt
+    return None
+
+
 def from_codes(c: np.ndarray, spec: QuantSpec) -> np.ndarray:
     """Real values ``scale * (code - zero_point)`` (float64) of integer codes."""
     scale, zp, _, _ = spec_params(spec, np.shape(c))

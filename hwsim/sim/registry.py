@@ -66,6 +66,10 @@ class ExecContext:
     specs : dict
         QuantSpecs that stand for some tensors' own while one op runs (scales and zero points
         given at run time: :func:`hwsim.sim.qdq.run_with_runtime_quant`).
+    codes : dict
+        Tensor name -> (real value array, its integer codes under the tensor's own spec), kept by
+        the integer executors so that the next integer op reads the codes instead of dividing
+        the real values again (:meth:`codes_of`); the runner drops an entry with its value.
     """
 
     graph: Graph
@@ -81,6 +85,7 @@ class ExecContext:
     notes: list[str] = field(default_factory=list)
     on_grid: set = field(default_factory=set)
     specs: dict = field(default_factory=dict)
+    codes: dict = field(default_factory=dict)
 
     def mark_on_grid(self, tensor: str) -> None:
         """Say that the value being returned for ``tensor`` is already on its spec's grid
@@ -89,6 +94,29 @@ class ExecContext:
 
     def spec(self, tensor: str):
         return self.specs.get(tensor) or self.graph.tensors[tensor].quant
+
+    def codes_of(self, tensor: str, real: np.ndarray) -> np.ndarray:
+        """Integer codes of ``real``, the value of ``tensor``, under the tensor's spec
+        (``qspec.codes``; an integer array, 8-bit formats as uint8 / int8): the codes kept for
+        this very array when there are some, else computed (and kept when 8-bit)."""
+        from hwsim.sim import qspec
+
+        hit = self.codes.get(tensor)
+        if hit is not None and hit[0] is real and tensor not in self.specs:
+            return hit[1]
+        spec = self.spec(tensor)
+        c = qspec.codes(real, spec)
+        narrow = qspec.code_dtype(spec)
+        if narrow is not None and tensor not in self.specs and c.size and \
+                np.iinfo(narrow).min <= c.min() and c.max() <= np.iinfo(narrow).max:  # kept only as 8-bit
+            c = c.astype(narrow)
+            self.codes[tensor] = (real, c)
+        return c
+
+    def keep_codes(self, tensor: str, real: np.ndarray, codes: np.ndarray) -> None:
+        """Remember that ``codes`` are the codes of ``real`` (the value returned for ``tensor``)."""
+        if tensor not in self.specs:
+            self.codes[tensor] = (real, codes)
 
     def note(self, msg: str) -> None:
         if msg not in self.notes:

@@ -138,6 +138,7 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
             after(op, y)
             for t in dead[i]:
                 values.pop(t, None)
+                ctx.codes.pop(t, None)
                 prepare.release(t)
     return values
 
