@@ -338,3 +338,19 @@ def test_exact_sums_say_where_this_hosts_onnxruntime_differs(qdq_models, act, mo
     monkeypatch.setattr(ortfused, "host_saturates_pairs", lambda: True)
     assert main(["simulate", str(path), "--inputs", str(path.parent / f"in_{act}.npz"), "--requant", "onnxruntime"]) == 0
     assert "saturates each pair of them to int16" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("weights", ["int8", "int4"])
+def test_requantizing_a_qdq_model_starts_from_the_real_weights_and_biases(qdq_models, weights):
+    """--weights on a QDQ model: its int8 weight codes and int32 bias codes become the reals they
+    stand for before the new format quantizes them (they were read as real values: 0 dB SQNR)."""
+    from hwsim.graph.annotate import quantize_graph
+
+    path = qdq_models[(True, "u8")]
+    g = load_onnx(str(path), {})
+    assert any(g.tensors[op.inputs[2]].dtype == "int32" for op in g.layers() if len(op.inputs) > 2)
+    x = _inputs(1)[0]
+    own = run(g, {"x": x}, requant="onnxruntime").outputs["y"]
+    again = run(quantize_graph(g, weights, None), {"x": x}, requant="onnxruntime").outputs["y"]
+    err = np.sqrt(np.mean((again - own) ** 2)) / np.sqrt(np.mean(own ** 2))
+    assert err < (0.05 if weights == "int8" else 0.5)
