@@ -6,7 +6,7 @@ pure (reads the graph, the target and cached statistics only). Register one per 
 
 latency = max(compute_s, transfer_s of every level, dynamic energy / (power_cap_w - busy power))
           + target.layer_overhead_s (elementwise_overhead_s for non-MAC layers, convolution_overhead_s for
-          convolutions, where set)
+          convolutions, where set) + the separate conversion nodes the runtime runs for it (qdq_nodes)
 energy  = arithmetic + decode + memory + busy power x latency, where busy power = idle_power_w
           + (static_power_w - idle_power_w) x occupancy (the fraction of cores the layer's kernel holds,
           :func:`hwsim.cost.unit.occupancy`; held from launch to tail) and
@@ -103,6 +103,9 @@ class Work:
     elementwise: bool = False
     convolution: bool = False
     occupancy: float = 1.0
+    extra_s: float = 0.0              # separate runtime nodes the layer brings along (qdq_nodes), overheads included
+    extra_reads: list[float] | None = None   # their bytes per level (energy; their time is extra_s)
+    extra_writes: list[float] | None = None
 
 
 def busy_power_w(t: Target, occupancy: float) -> float:
@@ -151,16 +154,17 @@ def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
     for name, s in transfer.items():
         if s > bound:
             bound, bottleneck = s, name
-    levels = level_energy_j(t, reads, writes)
+    er, ew = work.extra_reads or [0.0] * n, work.extra_writes or [0.0] * n
+    levels = level_energy_j(t, [a + b for a, b in zip(reads, er)], [a + b for a, b in zip(writes, ew)])
     energy = {"mac": work.arith_pj * 1e-12, "decode": work.decode_pj * 1e-12, "memory": sum(levels.values())}
     bound, bottleneck = throttle(t, bound, bottleneck, sum(energy.values()), work.occupancy)
     overhead = layer_overhead(t, work)
-    latency = bound + overhead
+    latency = bound + overhead + work.extra_s
     # the idle floor plus the occupied cores' active power, for the kernel's whole time (launch and tail too)
     energy["static"] = busy_power_w(t, work.occupancy) * latency
     return LayerCost(
         name=op.name, op=op.op, macs=work.macs, executed_ops=work.executed_ops, latency_s=latency,
         energy_j=sum(energy.values()), bottleneck=bottleneck, utilization=work.utilization,
         compute_s=work.compute_s, transfer_s=transfer,
-        bytes={m.name: reads[i] + writes[i] for i, m in enumerate(t.memory)},
+        bytes={m.name: reads[i] + writes[i] + er[i] + ew[i] for i, m in enumerate(t.memory)},
         energy_breakdown_j=energy, memory_energy_j=levels, formats=work.formats, weight_density=work.density, note=work.note)

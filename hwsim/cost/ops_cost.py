@@ -14,7 +14,7 @@ from functools import partial
 from hwsim import formats
 from hwsim.cost import arith
 from hwsim.cost.constants import ELEMENTWISE_OP_MAC_FRACTION, LUT_ADD_BITS
-from hwsim.cost.layer import COSTS, Ctx, Work, finish, level_energy_j, register_cost
+from hwsim.cost.layer import COSTS, Ctx, Work, finish, layer_overhead, level_energy_j, register_cost
 from hwsim.cost.traffic import Operands, dot_traffic, reuse, scratchpad_traffic, stream_traffic
 from hwsim.cost.unit import (UNALIGNED_NOTE, DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
                              gate_energy_fj, misaligned, occupancy, op_efficiency, represents, select_rate,
@@ -231,7 +231,8 @@ def _dot(op, ctx: Ctx):
     x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
     act, wfmt, rate, exact = dot_pair(op, ctx)
     depthwise = op.op == "conv2d" and shape.groups > 1 and ins[1][1] == 1
-    util = utilization(t, shape) * op_efficiency(t, rate, op.op, depthwise)
+    pointwise = op.op == "conv2d" and shape.groups == 1 and len(ins[1]) == 4 and ins[1][2] * ins[1][3] == 1
+    util = utilization(t, shape) * op_efficiency(t, rate, op.op, depthwise, pointwise)
     executed, density, note = _effectual(op, ctx, shape, macs)
     if misaligned(t, shape, formats.get(rate.activation).bits, formats.get(rate.weight).bits):
         util *= t.compute.unaligned_efficiency
@@ -274,14 +275,18 @@ def _dot(op, ctx: Ctx):
     if acc and acc != rate.accumulator:
         note = "; ".join(filter(None, [note, f"accumulator {acc} of the quant config is not priced: {t.name} "
                                              f"accumulates {rate.activation} x {rate.weight} in {rate.accumulator}"]))
-    return finish(op, ctx, Work(
-        macs=macs, executed_ops=executed, compute_s=cycles / (t.compute.cores * t.clock_hz), arith_pj=arith_pj,
-        decode_pj=decode_pj, reads=reads, writes=writes, utilization=util, formats=label, density=density,
-        note="; ".join(filter(None, [note, wnote])), occupancy=occupancy(t, shape), convolution=shape.convolution))
+    work = Work(macs=macs, executed_ops=executed, compute_s=cycles / (t.compute.cores * t.clock_hz),
+                arith_pj=arith_pj, decode_pj=decode_pj, reads=reads, writes=writes, utilization=util, formats=label,
+                density=density, note="; ".join(filter(None, [note, wnote])), occupancy=occupancy(t, shape),
+                convolution=shape.convolution)
+    acts = [i for i in op.inputs if g.tensors[i].role in ("input", "activation", "kv_cache")]
+    return finish(op, ctx, _with_qdq(work, op, ctx, acts))
 
 
-for _kind in ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "conv_transpose3d", "linear_block_int8",
-              "lstm", "gru", "rnn", "dynamic_quantize_lstm"):
+#: op kinds priced as MAC layers (:func:`_dot`)
+_MAC_KINDS = ("conv2d", "linear", "matmul", "conv3d", "conv_transpose", "conv_transpose3d", "linear_block_int8",
+              "lstm", "gru", "rnn", "dynamic_quantize_lstm")
+for _kind in _MAC_KINDS:
     register_cost(_kind)(_dot)
 
 
@@ -357,6 +362,60 @@ def quantize_fused_into(op, ctx: Ctx) -> str | None:
     return None
 
 
+#: non-MAC ops with an integer version that runs on quantized codes in and out (onnxruntime's QLinearAdd,
+#: QLinearMul, QLinearSoftmax, QLinearAveragePool, QLinearGlobalAveragePool)
+_INTEGER_STREAM = ("softmax", "pool", "global_avgpool")
+
+
+def _codes(ctx: Ctx, tensor: str) -> bool:
+    """``tensor`` is stored as integer codes of a float value (a quantized activation)."""
+    t = ctx.graph.tensors[tensor]
+    return t.dtype in ("float32", "float") and formats.get(t.quant.format).integer_codes
+
+
+def qdq_nodes(op, ctx: Ctx, acts: list[str]) -> Work:
+    """The conversion nodes a runtime with ``qdq_nodes`` runs around ``op`` (activation inputs ``acts``),
+    as :class:`Work` fields ``extra_s`` / ``extra_reads`` / ``extra_writes`` (empty elsewhere):
+
+    - a QuantizeLinear per quantized graph input ``op`` reads;
+    - for a non-MAC op that computes in float (no integer version, :data:`_INTEGER_STREAM`, binary add /
+      mul; or not every activation around it quantized): a DequantizeLinear per quantized input and a
+      QuantizeLinear for a quantized output.
+
+    Each node is priced as a stream op: the per-layer overhead plus the slower of reading its input and
+    writing its output at their homes (float32 on one side, the codes on the other).
+    """
+    g, t = ctx.graph, ctx.target
+    if not t.compute.qdq_nodes:
+        return Work()
+    convert = [i for i in acts if g.tensors[i].role == "input" and _codes(ctx, i)]
+    if op.op not in _MAC_KINDS:
+        integer = (op.op in _INTEGER_STREAM or op.op == "binary" and op.fn in ("add", "mul")) and all(
+            _codes(ctx, i) or (g.producer(i) is not None and g.op(g.producer(i)).op == "dequantize") for i in acts
+        ) and all(_codes(ctx, o) for o in op.outputs)
+        if not integer:
+            convert = [i for i in acts if _codes(ctx, i)] + [o for o in op.outputs if _codes(ctx, o)]
+    n = len(t.memory)
+    work = Work(extra_reads=[0.0] * n, extra_writes=[0.0] * n)
+    for name in convert:
+        codes, floats = ctx.nbytes(name), 4.0 * g.tensors[name].numel
+        home = ctx.activation_home(codes + floats)
+        r, w = stream_traffic(n, [(floats, home)], [(codes, home)])
+        work.extra_s += layer_overhead(t, Work(elementwise=True)) + max(
+            (r[i] + w[i]) / m.bandwidth_bytes_per_s for i, m in enumerate(t.memory))
+        work.extra_reads = [a + b for a, b in zip(work.extra_reads, r)]
+        work.extra_writes = [a + b for a, b in zip(work.extra_writes, w)]
+    return work
+
+
+def _with_qdq(work: Work, op, ctx: Ctx, acts: list[str]) -> Work:
+    q = qdq_nodes(op, ctx, acts)
+    if not q.extra_s:
+        return work
+    return replace(work, extra_s=q.extra_s, extra_reads=q.extra_reads, extra_writes=q.extra_writes,
+                   note="; ".join(filter(None, [work.note, "+ Quantize/DequantizeLinear nodes (qdq_nodes)"])))
+
+
 def _stream(op, ctx: Ctx):
     """Non-MAC arithmetic: read inputs once, compute elementwise, write outputs once (nothing where the
     target folds it into the MAC layer before it, :func:`folded_into`)."""
@@ -382,9 +441,10 @@ def _stream(op, ctx: Ctx):
                                                     zip(writes, op.outputs)])[1][lvl]
     fmt = g.tensors[op.outputs[0]].quant.format
     rate = t.compute.elementwise_ops_per_cycle * t.compute.cores * t.clock_hz
-    return finish(op, ctx, Work(compute_s=n_ops / rate, executed_ops=float(n_ops),
-                                arith_pj=n_ops * _elementwise_pj(ctx, fmt), reads=r, writes=w, elementwise=True,
-                                note=CONTROL_FLOW_NOTE if getattr(op, "op_type", "") in CONTROL_FLOW else ""))
+    work = Work(compute_s=n_ops / rate, executed_ops=float(n_ops), arith_pj=n_ops * _elementwise_pj(ctx, fmt),
+                reads=r, writes=w, elementwise=True,
+                note=CONTROL_FLOW_NOTE if getattr(op, "op_type", "") in CONTROL_FLOW else "")
+    return finish(op, ctx, _with_qdq(work, op, ctx, act))
 
 
 #: layer note of a run-time If / Loop / Scan (bodies without MAC ops; one with MAC ops is refused at import)

@@ -115,15 +115,18 @@ class DotShape:
     inner: int = 0  # contiguous run of the reduction in memory (k of a linear layer; 0 = not checked)
 
 
-def op_efficiency(target: Target, rate: MacRate, op_kind: str, depthwise: bool) -> float:
+def op_efficiency(target: Target, rate: MacRate, op_kind: str, depthwise: bool, pointwise: bool = False) -> float:
     """Fraction of ``rate``'s peak the kernel library reaches on this op class: depthwise convolutions
-    take ``depthwise_efficiency``, other convolutions ``conv_efficiency``, GEMMs and the rest
-    ``efficiency`` (each falling back to the next, then to the unit's efficiency)."""
+    take ``depthwise_efficiency``, 1x1 dense ones ``pointwise_efficiency``, other convolutions
+    ``conv_efficiency``, GEMMs and the rest ``efficiency`` (each falling back to ``conv_efficiency``,
+    that to ``efficiency``, then to the unit's efficiency)."""
     base = rate.efficiency or target.compute.efficiency
     if op_kind != "conv2d":
         return base
     conv = rate.conv_efficiency or base
-    return (rate.depthwise_efficiency or conv) if depthwise else conv
+    if depthwise:
+        return rate.depthwise_efficiency or conv
+    return (rate.pointwise_efficiency or conv) if pointwise else conv
 
 
 def _fold(x: int, width: int) -> float:

@@ -176,13 +176,14 @@ def host_target(f: HostFacts, rates: dict[tuple[str, str], tuple[float, str]], o
             "efficiency": 1.0, "efficiency_source": "the rates are achieved rates (measured)",
             "elementwise_ops_per_cycle": 8, "unpack_weights_per_cycle": 32, "lut_lookups_per_cycle": 16,
             "lut_table_entries": 64, "register_bytes": 512, "epilogue_fusion": True,
-            "movement_nodes": True, "quantize_fusion": True,
+            "movement_nodes": True, "quantize_fusion": True, "qdq_nodes": True,
             "source": ("assumption: AVX2-class core (8 fp32 lanes, 16 x 32-byte registers) for the "
                        "elementwise, unpack and look-up rates; epilogue_fusion: onnxruntime's graph optimizer "
                        "folds BatchNormalization into Conv weights and Relu/Clip/Sigmoid/Tanh/HardSigmoid into "
                        "Conv and Gemm (fusions at level ALL); movement_nodes: onnxruntime runs every Reshape, Transpose, "
                        "Slice, Concat and Gather as a node of its own (its profiles list them); quantize_fusion: its "
-                       "DynamicQuantizeMatMul and MatMulIntegerToFloat fusions (level EXTENDED)"),
+                       "DynamicQuantizeMatMul and MatMulIntegerToFloat fusions (level EXTENDED); qdq_nodes: the "
+                       "QuantizeLinear / DequantizeLinear nodes its QDQ models keep around float ops"),
         },
         "memory": memory,
     }

@@ -29,9 +29,15 @@ from hwsim.fidelity.host_timing import Timing, random_feeds, session, time_model
 
 #: GEMM shapes (m, k, n): matrix-vector, transformer projections at 128 tokens, square
 GEMMS = ((1, 384, 1536), (16, 384, 384), (128, 384, 1536), (128, 1536, 384), (512, 512, 512))
-#: convolutions (c, hw, k, r, stride, groups): 3x3, late 3x3, 1x1 expand, 7x7 stem, depthwise 3x3
-CONVS = ((64, 56, 64, 3, 1, 1), (256, 14, 256, 3, 1, 1), (32, 56, 192, 1, 1, 1), (3, 224, 64, 7, 2, 1),
-         (144, 56, 144, 3, 1, 144), (960, 7, 960, 3, 1, 960))
+#: convolutions (c, hw, k, r, stride, groups): 3x3, late 3x3, 7x7 stem; 1x1 expand, square, reduce;
+#: depthwise 3x3 early, strided, middle, late
+CONVS = ((64, 56, 64, 3, 1, 1), (256, 14, 256, 3, 1, 1), (3, 224, 64, 7, 2, 1),
+         (32, 56, 192, 1, 1, 1), (256, 14, 256, 1, 1, 1), (1024, 7, 256, 1, 1, 1),
+         (144, 56, 144, 3, 1, 144), (64, 112, 64, 3, 2, 64), (256, 28, 256, 3, 1, 256), (960, 7, 960, 3, 1, 960))
+#: onnxruntime's layout conversions (NCHW <-> its blocked NCHWc) at a float convolution model's edges; a
+#: convolution microbenchmark's record leaves them out: inside a network, convolutions hand the blocked
+#: layout to each other (the networks are timed whole, their edge reorders included)
+LAYOUT_REORDERS = ("ReorderInput", "ReorderOutput")
 #: formats of the MAC microbenchmarks: (activations, weights, how onnxruntime runs them)
 MAC_FORMS = (("fp32", "fp32", "MatMul / Conv fp32"),
              ("int8", "int8", "int8 QDQ (hwsim export, scope mac_inputs)"),
@@ -64,6 +70,7 @@ class Bench:
     file: str | None = None   # where ``onnx`` is written, relative to the records (None: not written)
     shapes: tuple = ()
     macs: int = 0             # MACs of a GEMM / convolution microbenchmark
+    skip_ops: tuple = ()      # onnxruntime node types left out of the timing (LAYOUT_REORDERS)
 
 
 def _ref(name: str, params: dict) -> str:
@@ -136,6 +143,13 @@ def _relu_chain(n: int):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 
 
+def _family(kind: str, s: tuple) -> str:
+    """Record family: gemm, or the convolution class whose efficiency it measures (hwsim.fidelity.host_fit)."""
+    if kind == "gemm":
+        return kind
+    return "depthwise" if s[5] > 1 else "pointwise" if s[3] == 1 else "conv2d"
+
+
 def micro_benches(folder: str) -> list[Bench]:
     """The microbenchmarks; ONNX files of non-zoo ops go to ``folder`` (relative to the records)."""
     out = []
@@ -148,10 +162,11 @@ def micro_benches(folder: str) -> list[Bench]:
                     params = dict(zip(("c", "h", "k", "r", "stride", "groups"), s)) | {"w": s[1]}
                 ref = _ref(kind, params)
                 model = _integer_op(kind, s) if act == "uint8" else _exported(ref, act, wgt)
-                family = "depthwise" if kind == "conv2d" and s[5] > 1 else kind
+                family = _family(kind, s)
+                skip = LAYOUT_REORDERS if kind == "conv2d" else ()
                 out.append(Bench(f"{kind}-{act}x{wgt}-" + "-".join(map(str, s)), kind, family, ref, act, wgt,
-                                 model, f"onnxruntime {how}", scope=SCOPE if act == "int8" else None,
-                                 macs=_macs(kind, s)))
+                                 model, f"onnxruntime {how}" + (f" ({', '.join(skip)} nodes left out)" if skip else ""),
+                                 scope=SCOPE if act == "int8" else None, macs=_macs(kind, s), skip_ops=skip))
     for name, op, shapes in STREAM_OPS:
         file = f"{folder}/{name}.onnx"
         out.append(Bench(f"op-{name}", "op", "stream", file, "fp32", "fp32", _stream_op(op, shapes),
@@ -189,15 +204,16 @@ def onnx_network(path: str, shapes: dict[str, int], ref: str) -> Bench:
 _INTEGER_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"}
 
 
-def record(b: Bench, t: Timing, threads: int, device: str) -> dict:
-    """The measurement record (:class:`hwsim.fidelity.records.Measurement`) of one timed workload."""
+def record(b: Bench, t: Timing, threads: int, device: str, load: float | None = None) -> dict:
+    """The measurement record (:class:`hwsim.fidelity.records.Measurement`) of one timed workload;
+    ``load``: the 1-minute load average while it was timed (None: now)."""
     rec = {"id": b.id, "kind": b.kind, "family": b.family, "model": b.ref, "activations": b.activations,
            "weights": b.weights, "params": dict(b.shapes), "library": b.library + (f"; {t.note}" if t.note else ""),
            "latency_s": t.latency_s,
            "conditions": {"runtime": "onnxruntime CPUExecutionProvider, per-node minima (hwsim.fidelity.host_timing)"
                                      + (", dynamic dims bound at session creation" if b.shapes else ""),
                           "device": device, "threads": threads, "replays": t.runs, "run_min_s": t.run_min_s,
-                          "run_median_s": t.run_median_s, "load_average": round(os.getloadavg()[0], 2)}}
+                          "run_median_s": t.run_median_s, "load_average": round(os.getloadavg()[0] if load is None else load, 2)}}
     if t.energy_j is not None:
         rec["energy_j"] = t.energy_j
         rec["conditions"].update(energy_scope="chip", energy_source="package RAPL energy_uj over whole runs "
@@ -222,7 +238,7 @@ def time_bench(b: Bench, threads: int, runs: int, energy=None) -> Timing:
     try:
         sess, _ = session(b.onnx, threads, dims=dict(b.shapes))
         feeds = random_feeds(sess, dict(b.shapes))
-        return time_model(b.onnx, feeds, threads, runs=runs, energy=energy, dims=dict(b.shapes))
+        return time_model(b.onnx, feeds, threads, runs=runs, energy=energy, dims=dict(b.shapes), skip_ops=b.skip_ops)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types; say which workload failed
         dims = ", ".join(f"{k}={v}" for k, v in b.shapes) or "none bound"
         raise ConfigError(f"onnxruntime could not run {b.id} (dynamic dims: {dims}): {str(exc)[:300]}; bind "

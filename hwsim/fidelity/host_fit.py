@@ -6,9 +6,10 @@ Two steps, each reading only microbenchmark records (:mod:`hwsim.fidelity.host_b
    elementwise records: each format pair's efficiency against its best measured rate, the bandwidth
    of every memory level and the elementwise rate; the per-node overhead is held at its direct
    measurement (a chain of tiny ReLUs).
-2. Per pair, the efficiency of dense and of depthwise convolutions (``conv_efficiency``,
-   ``depthwise_efficiency``): onnxruntime runs them through other kernels than its GEMMs (im2col,
-   NCHWc, unfused dequantization), so they get their own measured fraction. Each convolution record
+2. Per pair, the efficiency of dense, 1x1 and depthwise convolutions (``conv_efficiency``,
+   ``pointwise_efficiency``, ``depthwise_efficiency``; the record's ``family`` says which):
+   onnxruntime runs them through other kernels than its GEMMs (im2col, NCHWc, unfused
+   dequantization), so they get their own measured fraction. Each convolution record
    gives the efficiency at which the fitted target predicts its measured time exactly; the median
    over the class's records is kept.
 """
@@ -27,8 +28,8 @@ from hwsim.targets import Target
 EFFICIENCY_RANGE = (0.005, 1.0)
 
 
-def _is_depthwise(rec: Measurement) -> bool:
-    return rec.family == "depthwise"
+#: convolution efficiency field of each convolution microbenchmark family (hwsim.fidelity.host_bench)
+CONV_FIELDS = {"conv2d": "conv_efficiency", "pointwise": "pointwise_efficiency", "depthwise": "depthwise_efficiency"}
 
 
 def conv_efficiency(target: Target, rec: Measurement, folder: Path) -> float:
@@ -68,16 +69,16 @@ def fit_host(base: Target, records: list[Measurement], path: Path, seed: int = 0
                        source=f"{path.name} (GEMM and elementwise microbenchmarks)",
                        fixed={"layer_overhead_s": base.layer_overhead_s}).target
     pairs = [(r.activation, r.weight) for r in fitted.compute.rates]
-    flat = _with_rates(fitted, {p: {"conv_efficiency": 1.0, "depthwise_efficiency": 1.0} for p in pairs})
+    flat = _with_rates(fitted, {p: dict.fromkeys(CONV_FIELDS.values(), 1.0) for p in pairs})
     update: dict[tuple[str, str], dict] = {}
     for p in pairs:
         convs = [r for r in records if r.kind == "conv2d" and (r.activations, r.weights) == p]
-        for field, pick in (("conv_efficiency", lambda r: not _is_depthwise(r)), ("depthwise_efficiency", _is_depthwise)):
-            effs = [conv_efficiency(flat, r, path.parent) for r in convs if pick(r)]
+        for family, field in CONV_FIELDS.items():
+            effs = [conv_efficiency(flat, r, path.parent) for r in convs if r.family == family]
             if effs:
                 update.setdefault(p, {})[field] = round(statistics.median(effs), 4)
         if p in update:
             src = next(r["source"] for r in fitted.model_dump()["compute"]["rates"] if (r["activation"], r["weight"]) == p)
-            update[p]["source"] = (f"{src}; conv_efficiency / depthwise_efficiency: median over the convolution "
+            update[p]["source"] = (f"{src}; {' / '.join(update[p])}: median over the convolution "
                                    f"microbenchmarks of {path.name} of the efficiency that explains each")
     return _with_rates(fitted, update)

@@ -55,16 +55,21 @@ def _device() -> str:
     return "host CPU"
 
 
-def _timed(benches, threads: int, runs: int, rounds: int, device: str, progress, energy=None) -> list[dict]:
-    """Records of ``benches``, each timed in ``rounds`` rounds of ``runs`` runs (merged per node)."""
+def _timed(work: list[tuple[object, int]], threads: int, rounds: int, device: str, progress, energy=None
+           ) -> list[dict]:
+    """Records of the ``(bench, runs)`` pairs of ``work``, each timed in ``rounds`` rounds of ``runs`` runs
+    (merged per node; the load average recorded is the mean over the rounds). Every round goes over all of ``work`` in turn, microbenchmarks and networks
+    alike, so both meet the same mix of quiet and busy moments of a shared machine."""
     got: dict = {}
+    load: dict = {}
     for i in range(rounds):
-        for b in benches:
+        for b, runs in work:
             got[b.id] = merge(got.get(b.id), time_bench(b, threads, runs, energy))
+            load[b.id] = load.get(b.id, 0.0) + os.getloadavg()[0] / rounds
             t = got[b.id]
             progress(f"[{i + 1}/{rounds}] {b.id}: {t.latency_s * 1e3:.3f} ms (whole runs: min "
                      f"{t.run_min_s * 1e3:.3f}, median {t.run_median_s * 1e3:.3f} ms)")
-    return [record(b, got[b.id], threads, device) for b in benches]
+    return [record(b, got[b.id], threads, device, load[b.id]) for b, _ in work]
 
 
 def _priceable(recs: list[dict], folder: Path, target: Target) -> list[dict]:
@@ -127,7 +132,10 @@ def calibrate_host(out: str | Path, models: list[tuple[str, dict[str, int]]] = (
         if b.file:
             (out.parent / b.file).write_bytes(b.onnx.SerializeToString())
     energy = rapl_joules if facts.rapl else None
-    micro = _timed(benches, threads, runs, rounds, device, progress, energy)
+    nets = (zoo_networks() if zoo else []) + nets
+    timed = _timed([(b, runs) for b in benches] + [(b, max(5, runs // 2)) for b in nets], threads, rounds, device,
+                   progress, energy)
+    micro, net_recs = timed[:len(benches)], timed[len(benches):]
     micro_path = out.parent / f"{out.stem}-micro.jsonl"
     _write_jsonl(micro_path, micro)
     rates: dict = {}
@@ -140,9 +148,7 @@ def calibrate_host(out: str | Path, models: list[tuple[str, dict[str, int]]] = (
     micro_recs = [Measurement.model_validate(r) for r in micro]
     fitted = fit_host(base, micro_recs, micro_path)
 
-    nets = (zoo_networks() if zoo else []) + nets
-    net_recs = _priceable(_timed(nets, threads, max(5, runs // 2), rounds, device, progress, energy), out.parent,
-                          fitted)
+    net_recs = _priceable(net_recs, out.parent, fitted)
     net_path = out.with_suffix(".jsonl")
     _write_jsonl(net_path, net_recs)
     load1 = os.getloadavg()[0]

@@ -112,12 +112,14 @@ def _per_run(events: list[dict]) -> tuple[list[float], list[dict[str, float]]]:
 
 
 def time_model(model, feeds: dict, threads: int, runs: int = 10, seconds: float | None = None,
-               energy: Callable[[], float | None] | None = None, dims: dict[str, int] | None = None) -> Timing:
+               energy: Callable[[], float | None] | None = None, dims: dict[str, int] | None = None,
+               skip_ops: tuple[str, ...] = ()) -> Timing:
     """Time ``model`` on ``feeds``: ``runs`` profiled runs after one warm-up, or more while
     ``seconds`` have not passed (see the module docstring for what ``latency_s`` is). ``energy``, a
     counter in joules (e.g. :func:`hwsim.fidelity.host.rapl_joules`), gives the energy per run over
     the timed runs (the lowest of two rounds when merged: the least disturbed). ``dims``: fixed
-    dynamic dimensions (:func:`session`)."""
+    dynamic dimensions (:func:`session`); ``skip_ops``: onnxruntime node types (after its graph
+    optimizations, e.g. ``ReorderInput``) whose kernel times are left out of ``latency_s``."""
     with tempfile.TemporaryDirectory(prefix="hwsim-ort-") as tmp:
         sess, note = session(model, threads, tmp, dims)
         sess.run(None, feeds)
@@ -134,9 +136,11 @@ def time_model(model, feeds: dict, threads: int, runs: int = 10, seconds: float 
             events = json.load(f)
     prof_walls, kernels = _per_run(events)
     prof_walls, kernels = prof_walls[1:], kernels[1:]  # the warm-up run
+    gap = max(min((w - sum(k.values()) for w, k in zip(prof_walls, kernels)), default=0.0), 0.0)
+    skipped = {e["name"] for e in events if e.get("cat") == "Node" and e.get("args", {}).get("op_name") in skip_ops}
+    kernels = [{n: v for n, v in k.items() if n not in skipped} for k in kernels]
     names = set().union(*kernels) if kernels else set()
     nodes = {name: min(k[name] for k in kernels if name in k) for name in names}
-    gap = max(min((w - sum(k.values()) for w, k in zip(prof_walls, kernels)), default=0.0), 0.0)
     return Timing(latency_s=sum(nodes.values()) + gap, run_min_s=float(min(walls)),
                   run_median_s=float(np.median(walls)), runs=n, nodes=len(names), note=note,
                   node_min_s=tuple(sorted(nodes.items())), gap_min_s=gap,

@@ -45,6 +45,10 @@ class MacRate(_Record):
     conv_efficiency: float | None = Field(None, gt=0, le=1, description="Fraction of this pair's peak a real "
                                           "kernel library reaches on dense convolutions (measured, e.g. where "
                                           "they run through im2col or unfused dequantization); null = efficiency.")
+    pointwise_efficiency: float | None = Field(None, gt=0, le=1, description="The same for 1x1 dense "
+                                               "convolutions, whose reduction over input channels alone reuses "
+                                               "each loaded activation 9x less than a 3x3's; null = "
+                                               "conv_efficiency.")
     depthwise_efficiency: float | None = Field(None, gt=0, le=1, description="The same for depthwise "
                                                "convolutions (one input channel per group), whose short reductions "
                                                "use the unit worse; null = conv_efficiency.")
@@ -169,6 +173,12 @@ class ComputeUnit(_Record):
                                   "do: a dynamic quantization only they read, the cast, scale multiply and bias add "
                                   "of their int32 output, and the run-time scale products; those cost no time, "
                                   "traffic or overhead of their own.")
+    qdq_nodes: bool = Field(False, description="Quantized activations are converted by QuantizeLinear / "
+                            "DequantizeLinear nodes of their own, as onnxruntime runs QDQ models: a quantized graph "
+                            "input pays a quantize node; a non-MAC op that computes in float (no integer version, "
+                            "or not all its activations quantized) pays a dequantize node per quantized input and "
+                            "a quantize node for a quantized output, each the per-layer overhead plus its float32 "
+                            "and code traffic. False (default): ops read and write the codes directly.")
     movement_nodes: bool = Field(False, description="Reshapes, transposes, slices, concats and gathers of "
                                  "activations run as nodes of their own, as an interpreting runtime (onnxruntime) "
                                  "runs them: each pays the non-MAC per-layer overhead, and those that copy "

@@ -20,17 +20,20 @@ def _compute_s(target, ref):
 
 
 @pytest.mark.parametrize("ref", ["conv2d:c=64,h=28,w=28,k=64,r=3", "conv2d:c=64,h=28,w=28,k=64,r=3,groups=64",
-                                 "gemm:m=64,k=256,n=256"])
-def test_conv_and_depthwise_efficiency_scale_only_their_class(ref):
+                                 "conv2d:c=64,h=28,w=28,k=64,r=1", "gemm:m=64,k=256,n=256"])
+def test_conv_pointwise_and_depthwise_efficiency_scale_only_their_class(ref):
     plain = _compute_s(_cpu(), ref)
     conv = _compute_s(_cpu(conv_efficiency=0.4), ref) / plain
     dw = _compute_s(_cpu(conv_efficiency=0.4, depthwise_efficiency=0.1), ref) / plain
+    pw = _compute_s(_cpu(conv_efficiency=0.4, pointwise_efficiency=0.2), ref) / plain
     if ref.startswith("gemm"):
-        assert conv == pytest.approx(1) and dw == pytest.approx(1)
+        assert conv == pytest.approx(1) and dw == pytest.approx(1) and pw == pytest.approx(1)
     elif "groups" in ref:  # depthwise: its own efficiency, else the convolutions'
-        assert conv == pytest.approx(2) and dw == pytest.approx(8)
+        assert conv == pytest.approx(2) and dw == pytest.approx(8) and pw == pytest.approx(2)
+    elif "r=1" in ref:  # 1x1: its own efficiency, else the convolutions'
+        assert conv == pytest.approx(2) and dw == pytest.approx(2) and pw == pytest.approx(4)
     else:
-        assert conv == pytest.approx(2) and dw == pytest.approx(2)
+        assert conv == pytest.approx(2) and dw == pytest.approx(2) and pw == pytest.approx(2)
 
 
 def test_an_exact_pair_wins_over_a_faster_equivalent_one():

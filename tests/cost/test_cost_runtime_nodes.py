@@ -44,3 +44,26 @@ def test_quantize_fusion_runs_dynamic_quantization_and_rescale_inside_the_intege
 
 def test_quantize_fusion_leaves_float_models_alone():
     assert _rows("tests/data/tiny_bert.onnx", quantize_fusion=True).keys() == _rows("tests/data/tiny_bert.onnx").keys()
+
+
+def test_qdq_nodes_price_the_conversions_around_float_ops():
+    """tiny_bert_qstatic (QDQ, every activation uint8): layer norms, divisions and erf compute in float, so
+    each pays a dequantize node per input and a quantize node for its output; adds, multiplies and
+    softmax have integer versions and run on the codes."""
+    plain = _rows("tests/data/tiny_bert_qstatic.onnx")
+    qdq = _rows("tests/data/tiny_bert_qstatic.onnx", qdq_nodes=True)
+    assert plain.keys() == qdq.keys()
+    grew = {n for n in plain if qdq[n].latency_s > plain[n].latency_s * (1 + 1e-9)}
+    assert {qdq[n].op for n in grew} == {"layernorm", "binary", "unary"}
+    assert all(qdq[n].op != "binary" or n.endswith("Div") or "Div_" in n for n in grew)
+    for n in grew:  # at least one node's overhead each, and the conversion traffic in the bytes
+        assert qdq[n].latency_s - plain[n].latency_s >= 5e-6
+        assert sum(qdq[n].bytes.values()) > sum(plain[n].bytes.values())
+    assert "qdq_nodes" in qdq[next(iter(grew))].note
+
+
+def test_qdq_nodes_leave_float_models_alone():
+    fp32 = {"weights": "fp32", "activations": "fp32"}
+    t = _target(qdq_nodes=True)
+    assert estimate("tests/data/tiny_bert.onnx", t, shapes=SHAPES, **fp32).layers == estimate(
+        "tests/data/tiny_bert.onnx", _target(), shapes=SHAPES, **fp32).layers

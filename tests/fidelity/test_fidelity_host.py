@@ -58,6 +58,13 @@ def test_time_model_per_node_minimum_is_at_most_the_fastest_run():
     assert 0 < t.latency_s <= t.run_min_s * 1.05 and t.run_min_s <= t.run_median_s
 
 
+def test_skipped_node_types_leave_the_timing():
+    model = _relu_chain(4)
+    sess, _ = session(model, 1)
+    t = time_model(model, random_feeds(sess, {}), threads=1, runs=3, skip_ops=("Relu",))
+    assert t.nodes == 0 and t.latency_s == t.gap_min_s
+
+
 def test_bound_dims_let_onnxruntime_fold_shape_arithmetic():
     """Dynamic dims bound at session creation: onnxruntime folds the Shape / Gather / Unsqueeze / Concat
     arithmetic the model computes its reshapes with, as hwsim does when it binds them."""
@@ -99,7 +106,8 @@ def _truth(tmp_path) -> Target:
                                           5e-6, "test"))
     d = t.model_dump()
     d["compute"]["elementwise_ops_per_cycle"] = 4.0
-    d["compute"]["rates"][0].update(efficiency=0.8, conv_efficiency=0.6, depthwise_efficiency=0.1)
+    d["compute"]["rates"][0].update(efficiency=0.8, conv_efficiency=0.6, pointwise_efficiency=0.4,
+                                    depthwise_efficiency=0.1)
     d["compute"]["rates"][1].update(efficiency=0.5, conv_efficiency=0.3)
     return Target.model_validate(d)
 
@@ -119,7 +127,8 @@ def _synthetic_records(truth: Target, tmp_path) -> list[Measurement]:
     recs = []
     for i, (kind, ref, f) in enumerate(work):
         rec = Measurement.model_validate({
-            "id": f"r{i}", "kind": kind, "family": "depthwise" if "groups" in ref else kind, "model": ref,
+            "id": f"r{i}", "kind": kind, "model": ref,
+            "family": "depthwise" if "groups" in ref else "pointwise" if "r=1" in ref else kind,
             "activations": f, "weights": f, "latency_s": 1.0, "scope": "mac_inputs" if f == "int8" else None,
             "conditions": {"runtime": "synthetic", "device": "none"}})
         lat = predict(rec, truth, tmp_path).total.latency_s
@@ -136,13 +145,14 @@ def test_fit_recovers_a_known_host(tmp_path):
     recs = _synthetic_records(truth, tmp_path)
     d = truth.model_dump()
     for r in d["compute"]["rates"]:
-        r.update(efficiency=1.0, conv_efficiency=None, depthwise_efficiency=None)
+        r.update(efficiency=1.0, conv_efficiency=None, pointwise_efficiency=None, depthwise_efficiency=None)
     d["compute"]["elementwise_ops_per_cycle"] = 8.0
     fitted = fit_host(Target.model_validate(d), recs, tmp_path / "micro.jsonl")
     got = {(r.activation, r.weight): r for r in fitted.compute.rates}
     assert got[("fp32", "fp32")].efficiency == pytest.approx(0.8, rel=0.05)
     assert got[("int8", "int8")].efficiency == pytest.approx(0.5, rel=0.05)
     assert got[("fp32", "fp32")].conv_efficiency == pytest.approx(0.6, rel=0.05)
+    assert got[("fp32", "fp32")].pointwise_efficiency == pytest.approx(0.4, rel=0.05)
     assert got[("fp32", "fp32")].depthwise_efficiency == pytest.approx(0.1, rel=0.05)
     assert got[("int8", "int8")].conv_efficiency == pytest.approx(0.3, rel=0.05)
     assert fitted.compute.elementwise_ops_per_cycle == pytest.approx(4.0, rel=0.05)
