@@ -17,7 +17,14 @@
    difference of the two tables and whether they give the same plan are printed. Wall time and
    process CPU time are both printed: on a shared machine CPU time is the steadier one.
 
-Run: ``python benchmarks/bench_solve.py [mckp] [llama] [cold] [cold-baseline] [resnet18] [minilm-l6]``
+4. ``cut``: the sampled-gain estimate (``tails="cut"``, :mod:`hwsim.solve.cut_gain`) against the
+   exact table (``tails="exact"``) on the same models: cold time of each, the ratio of their
+   values, and plans at several energy budgets (from the minimum reachable to the unconstrained
+   plan's energy) solved on each table and measured in the simulator as whole plans (output MSE
+   of the quantized model against its float reference, the same 8 samples). The exact table is
+   read from ``--cache`` (a directory kept between runs) when given there.
+
+Run: ``python benchmarks/bench_solve.py [mckp] [llama] [cold] [cold-baseline] [cut] [resnet18] [minilm-l6]``
 (naming models limits the cold solves to them).
 """
 
@@ -160,6 +167,63 @@ def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = ()) -> N
               f"{tb_old.timings['sensitivity_s']:.1f} s wall; values agree to {rel:.1e} relative; same plan: {same}")
 
 
+def plan_mse(model: str, shapes: dict, plan, samples: int = 8) -> float:
+    """Output MSE of the whole plan simulated against the float reference (the solve's samples)."""
+    from hwsim import sim
+    from hwsim.graph.annotate import apply_config
+    from hwsim.graph.zoo import load_model
+    from hwsim.solve.data import synthetic
+
+    g = load_model(model, {**shapes, "batch": samples})
+    data = synthetic(g, samples, 0)
+    r = sim.run(apply_config(g, plan.config()), data.inputs, metrics=False)
+    sq = sum(float(np.sum((np.asarray(r.output_values[n], np.float64) - r.reference_outputs[n]) ** 2))
+             for n in r.reference_outputs)
+    return sq / sum(np.asarray(v).size for v in r.reference_outputs.values())
+
+
+def bench_cut(models: tuple = (), samples: int = 8, points: int = 6, cache: str | None = None) -> None:
+    import tempfile
+
+    from hwsim.solve import plan_from, tables
+
+    print(f"\ntails=cut against tails=exact: {samples} synthetic samples, default choices, output_mse")
+    for model, shapes, target in COLD:
+        if models and model not in models:
+            continue
+        got = {}
+        for tails in ("cut", "exact"):
+            w0, c0 = _clock()
+            with tempfile.TemporaryDirectory() as tmp:
+                got[tails] = tables(model, target, None, "output_mse", None, samples,
+                                    cache if cache and tails == "exact" else tmp, dict(shapes), tails=tails)
+            w1, c1 = _clock()
+            t = got[tails].timings
+            print(f"{model} tails={tails}: {w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU (load {t['load_s']:.1f}, "
+                  f"sensitivity {t['sensitivity_s']:.1f}, costs {t['costs_s']:.1f} s wall; "
+                  f"{got[tails].sensitivity.cache_hits} cached)")
+        ex, est = got["exact"].sensitivity.values, got["cut"].sensitivity.values
+        ok = np.isfinite(ex) & (ex > 0)
+        ratio = est[ok] / ex[ok]
+        print(f"  cut / exact per value: median {np.median(ratio):.2f}, 10-90% {np.quantile(ratio, 0.1):.2f}-"
+              f"{np.quantile(ratio, 0.9):.2f}, min {ratio.min():.2f}, max {ratio.max():.2f}; exact (ratio 1): "
+              f"{int(np.sum(np.abs(ratio - 1) < 1e-9))} of {ratio.size}")
+        energy = got["exact"].costs.tables["energy_j"]
+        base = got["exact"].costs.base["energy_j"]
+        lo = base + np.where(np.isfinite(energy), energy, np.inf).min(axis=1).sum()
+        hi = base + energy[np.arange(len(energy)), np.where(ok, ex, np.inf).argmin(axis=1)].sum()
+        print(f"  {'energy_j limit':>14} {'plan mse exact':>15} {'plan mse cut':>13} {'cut/exact':>9} same plan")
+        for limit in np.linspace(lo * 1.0005, hi, points):
+            plans = {k: plan_from(tb, {"energy_j": float(limit)}) for k, tb in got.items()}
+            if any(p.status == "infeasible" for p in plans.values()):
+                print(f"  {limit:>14.6g} infeasible")
+                continue
+            mse = {k: plan_mse(model, shapes, p, samples) for k, p in plans.items()}
+            same = [(x.weight_format, x.activation_format, x.pruning) for x in plans["cut"].layers] == [
+                (x.weight_format, x.activation_format, x.pruning) for x in plans["exact"].layers]
+            print(f"  {limit:>14.6g} {mse['exact']:>15.4g} {mse['cut']:>13.4g} {mse['cut'] / mse['exact']:>9.3f} {same}")
+
+
 if __name__ == "__main__":
     import sys
 
@@ -168,5 +232,8 @@ if __name__ == "__main__":
         bench_mckp()
     if "llama" in parts:
         bench_llama()
+    if "cut" in parts:
+        bench_cut(models=tuple(p for p in parts if p in {m for m, _, _ in COLD}),
+                  cache=next((p.split("=", 1)[1] for p in parts if p.startswith("--cache=")), None))
     if "cold" in parts or "cold-baseline" in parts:
         bench_cold(baseline="cold-baseline" in parts, models=tuple(p for p in parts if p in {m for m, _, _ in COLD}))

@@ -15,7 +15,7 @@ from hwsim.render import ProgressBar, si, table
 _BUDGET = re.compile(r"^\s*([a-z_]+)\s*<=\s*([^\s]+)\s*$")
 #: library parameter -> the flag that sets it (library errors name parameters, the CLI names flags)
 _FLAGS = {"choices": "--choices", "budgets": "--budget", "name": "--pareto", "points": "--points",
-          "metric": "--metric", "calib": "--calib", "samples": "--samples", "shapes": "--shape"}
+          "metric": "--metric", "calib": "--calib", "samples": "--samples", "shapes": "--shape", "tails": "--tails"}
 
 
 def add_parsers(sub) -> None:
@@ -43,6 +43,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--metric", default="output_mse", choices=("output_mse", "task_loss", "proxy"),
                    help="sensitivity: simulated output MSE (default), task loss (needs labels), or the "
                         "no-simulation proxy")
+    p.add_argument("--tails", default="exact", choices=("exact", "cut"),
+                   help="output_mse: run every layer's descendants (exact, default), or estimate most values "
+                        "from the error at the next cut of the graph (cut: fewer simulations, an estimate; "
+                        "see benchmarks/RESULTS.md)")
     p.add_argument("--cache-dir", metavar="DIR", help="sensitivity cache (default $XDG_CACHE_HOME/hwsim or ~/.cache/hwsim)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--pareto", metavar="NAME", help="sweep budget NAME and print the sensitivity-cost front")
@@ -105,7 +109,7 @@ def _run_solve(args: argparse.Namespace) -> int:
     bar = None if args.quiet else ProgressBar("sensitivity")
     try:
         tb = tables(args.model, args.target, args.choices, args.metric, args.calib, args.samples, args.cache_dir,
-                    parse_shape_args(args.shape), args.seed, progress=bar, inputs=input_values(args))
+                    parse_shape_args(args.shape), args.seed, progress=bar, inputs=input_values(args), tails=args.tails)
     finally:
         if bar is not None:
             bar.close()

@@ -17,7 +17,7 @@ from hwsim.solve.data import CalibData, load_npz, synthetic
 from hwsim.solve.plan import Plan, solve_tables
 from hwsim.solve.output_error import float_values, measure
 from hwsim.solve.proxy import measure_proxy
-from hwsim.solve.sensitivity_table import METRICS, ProgressFn, SensitivityTable
+from hwsim.solve.sensitivity_table import METRICS, ProgressFn, SensitivityTable, Tails
 
 #: samples simulated for sensitivity: from calibration data, and synthetic (zoo models, no data)
 DEFAULT_SAMPLES = 16
@@ -143,10 +143,11 @@ def _data(graph: Graph, calib, samples: int, seed: int) -> CalibData:
 def tables(model, target, choices: str | list[Choice] | None = None, metric: str = "output_mse",
            calib: str | Path | CalibData | None = None, samples: int | None = None,
            cache_dir: str | Path | None = None, shapes: dict | None = None, seed: int = 0,
-           progress: ProgressFn | None = None, inputs: dict | None = None) -> Tables:
+           progress: ProgressFn | None = None, inputs: dict | None = None, tails: Tails = "exact") -> Tables:
     """Choices, sensitivity table and cost table of a model on a target.
 
     ``inputs`` (arrays by input name) give an ONNX model its input shapes and control values.
+    ``tails``: ``"exact"`` or ``"cut"`` (an estimate, output_mse only: :mod:`hwsim.solve.cut_gain`).
 
     ``progress`` is called with ``(done, total, what)`` while sensitivities are measured.
     """
@@ -154,6 +155,9 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
 
     if metric not in METRICS:
         raise ConfigError(f"metric: {metric!r} is unknown; use one of {', '.join(METRICS)}", param="metric")
+    if tails != "exact" and metric != "output_mse":
+        raise ConfigError(f"tails: {tails!r} estimates output_mse only; use tails 'exact' with metric {metric}",
+                          param="tails")
     t0 = time.perf_counter()
     shapes = dict(shapes or {})
     t = load_target(target)
@@ -186,7 +190,7 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
         sens = measure_proxy(graph, chs, ref, seed)
     else:
         sens = measure(g, chs, data, metric, SensitivityCache(cache_dir), seed, progress,
-                       None if isinstance(model, Graph) else _batched(model, shapes, n, sim_inputs, stacked))
+                       None if isinstance(model, Graph) else _batched(model, shapes, n, sim_inputs, stacked), tails)
     if priced:
         sens = replace(sens, notes=priced + list(sens.notes))
     t2 = time.perf_counter()
@@ -198,7 +202,7 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
 def solve(model, target, budgets: dict[str, float], choices: str | list[Choice] | None = None,
           metric: str = "output_mse", calib=None, samples: int | None = None, cache_dir=None,
           shapes: dict | None = None, seed: int = 0, progress: ProgressFn | None = None,
-          max_rounds: int = 4) -> Plan:
+          max_rounds: int = 4, tails: Tails = "exact") -> Plan:
     """Per-layer formats and pruning minimising summed sensitivity under every budget.
 
     Parameters
@@ -217,13 +221,16 @@ def solve(model, target, budgets: dict[str, float], choices: str | list[Choice] 
         Samples simulated (default 16 from ``calib``, 8 synthetic).
     cache_dir : path, optional
         Sensitivity cache (default ``$XDG_CACHE_HOME/hwsim`` or ``~/.cache/hwsim``).
+    tails : {"exact", "cut"}
+        ``cut`` estimates most output_mse values from the error at the next cut of the graph
+        (:mod:`hwsim.solve.cut_gain`); ``exact`` runs every layer's descendants.
 
     Returns
     -------
     Plan
         Status ``infeasible`` carries each budget's minimum reachable value.
     """
-    tb = tables(model, target, choices, metric, calib, samples, cache_dir, shapes, seed, progress)
+    tb = tables(model, target, choices, metric, calib, samples, cache_dir, shapes, seed, progress, tails=tails)
     return plan_from(tb, budgets, max_rounds, seed)
 
 

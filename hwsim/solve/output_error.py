@@ -22,6 +22,7 @@ Simulated values are cached on disk (:mod:`hwsim.solve.cache`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ from hwsim.solve.choices import Choice
 from hwsim.solve.configs import layer_config
 from hwsim.solve.data import CalibData
 from hwsim.solve.layers import prunable, solver_layers
-from hwsim.solve.sensitivity_table import Metric, ProgressFn, SensitivityTable
+from hwsim.solve.sensitivity_table import TAILS, Metric, ProgressFn, SensitivityTable, Tails
 from hwsim.solve.tail import boundary_names, boundary_values, float32_outputs, plain_float, subgraph
 
 
@@ -72,63 +73,139 @@ def float_values(graph: Graph, data: CalibData, seed: int = 0) -> tuple[Graph, d
 
 def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric = "output_mse",
             cache: SensitivityCache | None = None, seed: int = 0, progress: ProgressFn | None = None,
-            batched: Callable[[int], Graph | None] | None = None) -> SensitivityTable:
+            batched: Callable[[int], Graph | None] | None = None, tails: Tails = "exact") -> SensitivityTable:
     """Simulated sensitivity (``output_mse`` or ``task_loss``) of every (layer, choice).
 
     ``graph`` must take ``data.samples`` samples in one run (its batch dimension). ``progress``
     is called with ``(done, total, "layer choice")`` after each pair. ``batched(m)``, when given,
     returns the same model built for ``m`` times the samples (or None): the descendants of a
     layer then run once for all its choices, stacked along the batch (see :func:`_layer_values`).
+    ``tails="cut"`` (``output_mse`` only) estimates most values from the error at the next cut
+    of the graph (:mod:`hwsim.solve.cut_gain`) instead of running every layer's descendants.
     An error of the simulator propagates, its message naming the layer and the choice.
     """
-    from hwsim.errors import InputDataError
+    from hwsim.errors import ConfigError, InputDataError
     from hwsim.sim.runner import ensure_weights
 
+    if tails not in TAILS:
+        raise ConfigError(f"tails: {tails!r} is unknown; use one of {', '.join(TAILS)}", param="tails")
+    if tails == "cut" and metric != "output_mse":
+        raise ConfigError(f"tails: 'cut' estimates output_mse only; use tails 'exact' with metric {metric}",
+                          param="tails")
     if metric == "task_loss" and data.labels is None:
         raise InputDataError("metric task_loss needs labels in the calibration data ('labels')")
     t0 = time.perf_counter()
     layers = solver_layers(graph)
     vals = np.full((len(layers), len(choices)), np.inf)
     g, ref = ensure_weights(graph, seed), None
-    key_base = (graph_digest(g), data.digest(), metric, seed)
+    key_base = (graph_digest(g), data.digest(), metric if tails == "exact" else f"{metric}@{tails}", seed)
     stacked = _Stacked(g, batched, seed)
     hits, done, total = 0, 0, len(layers) * len(choices)
-    for i, layer in enumerate(layers):
+    for group, cut in _groups(g, layers, tails):
         todo, keys = [], {}
-        for j, ch in enumerate(choices):
-            if not prunable(g, layer, ch):
+        for i, j in itertools.product(group, range(len(choices))):
+            if not prunable(g, layers[i], choices[j]):
                 continue
-            keys[j] = cache.key(*key_base, layer, ch) if cache else None
-            hit = cache.get(keys[j], nonnegative=metric == "output_mse") if cache else None
+            keys[i, j] = cache.key(*key_base, layers[i], choices[j]) if cache else None
+            hit = cache.get(keys[i, j], nonnegative=metric == "output_mse") if cache else None
             if hit is None:
-                todo.append(j)
+                todo.append((i, j))
             else:
                 vals[i, j], hits = hit, hits + 1
         if todo:
             ref = ref or float_values(g, data, seed)[1]  # only when something is not cached
-            outs = _layer_values(g, layer, [choices[j] for j in todo], ref, seed, stacked)
-            for j, out in zip(todo, outs):
-                vals[i, j] = _score(metric, out, {n: ref[n] for n in out}, data.labels)
+            new = _group_values(g, [layers[i] for i in group], choices, [[j for j in range(len(choices))
+                                if (i, j) in keys] for i in group], ref, seed, stacked, metric, data.labels, cut)
+            for i, j in todo:
+                vals[i, j] = new[group.index(i), j]
                 if cache and np.isfinite(vals[i, j]):
-                    cache.put(keys[j], vals[i, j])
-        for j, ch in enumerate(choices):
+                    cache.put(keys[i, j], vals[i, j])
+        for i, j in itertools.product(group, range(len(choices))):
             done += 1
             if progress:
-                progress(done, total, f"{layer} {ch.label}")
-    notes = list(data.notes) + [f"sensitivity metric {metric} on {data.samples} samples from {data.source}"]
+                progress(done, total, f"{layers[i]} {choices[j].label}")
+    how = "" if tails == "exact" else ", most values scaled from the error at the next cut (tails=cut)"
+    notes = list(data.notes) + [f"sensitivity metric {metric} on {data.samples} samples from {data.source}{how}"]
     return SensitivityTable(layers, choices, vals, metric, notes, time.perf_counter() - t0, hits)
+
+
+def _groups(g: Graph, layers: list[str], tails: str) -> list[tuple[list[int], tuple[int, str] | None]]:
+    """Layers measured together: one each (exact), or those sharing a first cut (tails=cut;
+    a layer without a cut, or alone at its cut, is measured exactly)."""
+    from hwsim.solve.cut_gain import first_cuts
+
+    if tails == "exact":
+        return [([i], None) for i in range(len(layers))]
+    cuts = first_cuts(g, layers)
+    by_cut: dict = {}
+    for i, layer in enumerate(layers):
+        by_cut.setdefault(cuts.get(layer, (None, layer)), []).append(i)
+    return [(group, None if key[0] is None or len(group) == 1 else key) for key, group in by_cut.items()]
+
+
+def _group_values(g, names, choices, applicable, ref, seed, stacked, metric, labels, cut) -> np.ndarray:
+    """Values (len(names), len(choices)) of a group of layers (see :func:`_groups`)."""
+    vals = np.full((len(names), len(choices)), np.inf)
+    if cut is None:
+        for r, (layer, js) in enumerate(zip(names, applicable)):
+            outs = _layer_values(g, layer, [choices[j] for j in js], ref, seed, stacked)
+            for j, out in zip(js, outs):
+                vals[r, j] = _score(metric, out, {n: ref[n] for n in out}, labels)
+        return vals
+    return _cut_values(g, names, choices, applicable, ref, seed, stacked, cut)
+
+
+def _cut_values(g, names, choices, applicable, ref, seed, stacked, cut) -> np.ndarray:
+    """output_mse of layers sharing the cut ``(op index, tensor)``, scaled from probes
+    (:mod:`hwsim.solve.cut_gain`)."""
+    from hwsim.solve.cut_gain import cut_mse, probe_rows, scaled_values, segment_ops
+
+    index, tensor = cut
+    errors = np.full((len(names), len(choices)), np.inf)
+    at_cut = {}
+    for r, (layer, js) in enumerate(zip(names, applicable)):
+        chs = [choices[j] for j in js]
+        firsts, _ = _alone(g, layer, chs, ref, seed)
+        seg = segment_ops(g, layer, index)
+        outs = firsts if not seg else _descendants(g, layer, seg, chs, firsts, ref, seed, stacked, [tensor])
+        for j, out in zip(js, outs):
+            at_cut[r, j] = np.asarray(out[tensor], np.float32)
+            errors[r, j] = cut_mse(out[tensor], ref[tensor])
+    probes = probe_rows(errors)
+    cols = [j for j, p in enumerate(probes) if p is not None]
+    firsts = [{tensor: at_cut[probes[j], j]} for j in cols]
+    after = nx.descendants(g.nx, g.producer(tensor))
+    probe = names[probes[cols[0]]] if cols else names[0]
+    outs = _descendants(g, probe, after, [choices[j] for j in cols], firsts, ref, seed, stacked) if after and cols \
+        else [{} for _ in cols]
+    values = {}
+    for j, f, o in zip(cols, firsts, outs):
+        out = {n: {**f, **o}[n] for n in g.outputs if n in f or n in o}
+        values[j] = _score("output_mse", out, {n: ref[n] for n in out}, None)
+    return scaled_values(errors, probes, values)
 
 
 def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int, stacked: "_Stacked") -> list[dict]:
     """Graph outputs downstream of ``layer`` (real values) with ``layer`` at each choice.
 
-    The layer runs alone once per choice (its inputs and weights quantized, the rest float).
-    Its descendants then run once for all choices, their inputs from the layer (its outputs, and
-    its quantized inputs where descendants read them too) stacked along the batch axis, on the
-    model built for that many samples; else once per choice. Activation scales are calibrated on
-    the whole model's float reference, as a run of the whole model does. Together they run what
-    a run of the layer and its descendants runs (exactly in the simulator; float32 descendants:
-    see :func:`_descendants`); outputs are compared with the whole model's float reference.
+    The layer runs alone once per choice (:func:`_alone`). Its descendants then run once for all
+    choices, their inputs from the layer (its outputs, and its quantized inputs where descendants
+    read them too) stacked along the batch axis, on the model built for that many samples; else
+    once per choice. Together they run what a run of the layer and its descendants runs (exactly
+    in the simulator; float32 descendants: see :func:`_descendants`); outputs are compared with
+    the whole model's float reference.
+    """
+    firsts, after = _alone(g, layer, chs, ref, seed)
+    outs = _descendants(g, layer, after, chs, firsts, ref, seed, stacked) if after else [{} for _ in chs]
+    return [{n: {**f, **o}[n] for n in g.outputs if n in f or n in o} for f, o in zip(firsts, outs)]
+
+
+def _alone(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int) -> tuple[list[dict], set[str]]:
+    """(values of ``layer`` run alone at each choice, its descendants).
+
+    The values are its outputs and those of its quantized inputs that descendants read (its
+    inputs and weights quantized, fed with the float reference). Activation scales are
+    calibrated on the whole model's float reference, as a run of the whole model does.
     """
     from hwsim.sim.runner import FloatCache
 
@@ -142,8 +219,7 @@ def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int,
     whole = FloatCache(values=ref, inputs={})  # the model's reference: no float run of the layer
     firsts = [_run(apply_config(one, layer_config(layer, ch)), _where(layer, [ch]), feed, whole, seed).output_values
               for ch in chs]
-    outs = _descendants(g, layer, after, chs, firsts, ref, seed, stacked) if after else [{} for _ in chs]
-    return [{n: {**f, **o}[n] for n in g.outputs if n in f or n in o} for f, o in zip(firsts, outs)]
+    return firsts, after
 
 
 #: smallest relative change of the outputs (RMS of the change over RMS of the float outputs) that
@@ -152,7 +228,7 @@ def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int,
 F32_MIN_CHANGE = 1e-3
 
 
-def _descendants(g, layer, after, chs, firsts, ref, seed, stacked) -> list[dict]:
+def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list[str] | None = None) -> list[dict]:
     """Outputs of the descendants of ``layer`` fed with each choice's values (see above).
 
     When every descendant is a float op (:func:`hwsim.solve.tail.plain_float`) they run in
@@ -161,9 +237,12 @@ def _descendants(g, layer, after, chs, firsts, ref, seed, stacked) -> list[dict]
     (relative RMS ``eps``, about 1e-7 to 1e-6 measured, see benchmarks/RESULTS.md); a choice whose
     outputs change by a relative RMS ``r`` then gets an MSE off by at most about ``2 eps / r``
     relative. Choices with ``r`` below :data:`F32_MIN_CHANGE` (bound 2e-3 at eps = 1e-6) are
-    run again in the simulator.
+    run again in the simulator. ``outputs`` (default: the graph outputs among them) are the
+    tensors returned.
     """
     post = subgraph(g, after, f"{g.name}[{layer}:]+")
+    if outputs is not None:
+        post.outputs = list(outputs)
     fast = plain_float(post)
     outs = _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, fast)
     again = [k for k, out in enumerate(outs) if fast and not _change(out, ref) >= F32_MIN_CHANGE]  # NaN too
@@ -183,6 +262,7 @@ def _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, fast: bool) 
     big = stacked.graph(m) if m > 1 else None
     if big is not None:
         bigpost = subgraph(big, after, post.name)
+        bigpost.outputs = list(post.outputs)
         if all(_stacks(post.tensors[n].shape, bigpost.tensors[n].shape, m) for n in names + post.outputs):
             feed = {n: np.concatenate([f[n] if n in f else ref[n] for f in firsts]).astype(np.float32) for n in names}
             try:

@@ -16,6 +16,12 @@ from hwsim.solve.choices import Choice
 Metric = Literal["output_mse", "task_loss", "proxy"]
 METRICS = ("output_mse", "task_loss", "proxy")
 
+#: how simulated output_mse reaches the outputs: every layer's descendants run (``exact``), or
+#: most values are scaled from the error at the next cut of the graph (``cut``,
+#: :mod:`hwsim.solve.cut_gain`)
+Tails = Literal["exact", "cut"]
+TAILS = ("exact", "cut")
+
 #: progress callback: ``(done, total, what)`` after each (layer, choice) is measured or read
 ProgressFn = Callable[[int, int, str], None]
 
