@@ -254,24 +254,27 @@ def test_float32_descendants_match_the_simulator(digits16, monkeypatch):
     assert len(calls) == 3 * len(chs) + 3  # conv1, conv2, fc1 have descendants: per choice, then stacked
     monkeypatch.setattr(output_error, "plain_float", lambda graph: False)
     exact = measure(g, chs, data).values
-    for table in fast:
+    for table in fast:  # the float32 path was taken (calls above); since the simulator's float
+        # convolutions and products run in float32 BLAS too (ea1f214) the values may be identical
         np.testing.assert_allclose(table.values, exact, rtol=2e-3)
-        assert not np.array_equal(table.values, exact)  # the float32 path was taken
 
 
 def test_tiny_changes_are_measured_in_the_simulator(digits16, monkeypatch):
     """A choice that moves the outputs by less than F32_MIN_CHANGE gets the simulator's value."""
-    from hwsim.solve import output_error
+    from hwsim.solve import output_error, tail
 
     g, data = digits16
     chs = parse_choices("w=fp16,int4;a=fp16")
+    calls = []
+    monkeypatch.setattr(output_error, "float32_outputs", lambda *a: calls.append(1) or tail.float32_outputs(*a))
     fast = measure(g, chs, data).values
+    assert len(calls) == 2 * 3  # int4 weights: float32 descendants of conv1, conv2, fc1 (fp16 rerun)
     monkeypatch.setattr(output_error, "plain_float", lambda graph: False)
     exact = measure(g, chs, data).values
     ref = float_values(g, data)[1]["logits"]
     assert np.sqrt(exact[:3, 0] / np.mean(ref ** 2)).max() < output_error.F32_MIN_CHANGE  # fp16: tiny
     np.testing.assert_array_equal(fast[:, 0], exact[:, 0])
-    assert not np.array_equal(fast[:3, 1], exact[:3, 1])  # int4 weights: float32 descendants
+    np.testing.assert_allclose(fast[:3, 1], exact[:3, 1], rtol=2e-3)
 
 
 def test_plain_float_only_for_unquantized_unpruned_graphs(digits16):
