@@ -211,8 +211,10 @@ def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None,
     notes += ops_cost.fallback_notes(ctx, rows) + ops_cost.control_flow_notes(rows) + stats.notes()
     breakdown = {k: sum(r.energy_breakdown_j[k] for r in rows) for k in ENERGY_COMPONENTS}
     levels = {m.name: sum(r.memory_energy_j[m.name] for r in rows) for m in t.memory}
-    if stats.synthetic or SYNTHETIC_NOTE in g.notes:
+    if stats.synthetic:
         notes.append(SYNTHETIC_NOTE)
+    notes += g.notes  # the import's and the config's (e.g. shapes that bound nothing, run-time scales kept)
+    notes = list(dict.fromkeys(notes))
     total = CostTotal(latency_s=sum(r.latency_s for r in rows), energy_j=sum(r.energy_j for r in rows),
                       macs=sum(r.macs for r in rows), weight_bytes=facts.weight_bytes,
                       energy_breakdown_j=breakdown, memory_energy_j=levels)

@@ -388,6 +388,8 @@ def _input_dims(inp, shapes: dict, values: dict, known: set, missing: list) -> l
         whole = tuple(np.shape(values[inp.name]))
     if whole is not None and not isinstance(whole, int):
         known.add(inp.name)
+        known.update(_dim_key(inp.name, i, d) for i, d in enumerate(decl)  # bound too: a shape key that
+                     if not (d.HasField("dim_value") and d.dim_value >= 0))  # names one is not unused
         whole = tuple(int(v) for v in whole)
         fixed = [d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else None for d in decl]
         if len(whole) != len(decl) or any(f is not None and f != w for f, w in zip(fixed, whole)) or min(whole, default=1) < 1:
@@ -400,8 +402,7 @@ def _input_dims(inp, shapes: dict, values: dict, known: set, missing: list) -> l
         if d.HasField("dim_value") and d.dim_value >= 0:
             dims.append(int(d.dim_value))
             continue
-        named = d.HasField("dim_param") and d.dim_param not in _ANONYMOUS
-        key = d.dim_param if named else f"{inp.name}.{i}"
+        key = _dim_key(inp.name, i, d)
         known.add(key)
         if key in shapes and isinstance(shapes[key], int):
             if int(shapes[key]) < 1:
@@ -416,6 +417,11 @@ def _input_dims(inp, shapes: dict, values: dict, known: set, missing: list) -> l
     return dims
 
 
+def _dim_key(name: str, i: int, d) -> str:
+    """The ``shapes`` key of dynamic dim ``i`` of input ``name``: its name, or ``INPUT.INDEX``."""
+    return d.dim_param if d.HasField("dim_param") and d.dim_param not in _ANONYMOUS else f"{name}.{i}"
+
+
 def _check_value_shape(name: str, decl, shapes: dict, given: tuple, whole) -> None:
     """ShapeError when ``shapes`` binds input ``name`` (whole, or one of its dynamic dims by name or
     ``INPUT.INDEX``) to other sizes than the array given for it in ``values``: one would be ignored."""
@@ -425,7 +431,7 @@ def _check_value_shape(name: str, decl, shapes: dict, given: tuple, whole) -> No
     for i, d in enumerate(decl):
         if (d.HasField("dim_value") and d.dim_value >= 0) or i >= len(given):
             continue
-        key = d.dim_param if d.HasField("dim_param") and d.dim_param not in _ANONYMOUS else f"{name}.{i}"
+        key = _dim_key(name, i, d)
         if isinstance(shapes.get(key), int) and int(shapes[key]) != given[i]:
             raise ShapeError(f"{key}={shapes[key]}, but the array given for input '{name}' has {given[i]} in dim {i} "
                              f"(shape {'x'.join(map(str, given))}); give one of the two", param="shapes")

@@ -317,7 +317,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     need = check_memory(graph, memory_limit_bytes, reference=with_ref)
     notes: list[str] = []
     g = ensure_weights(graph, seed)
-    notes += [n for n in g.notes if n not in graph.notes or "synthetic" in n]
+    notes += list(dict.fromkeys(g.notes))  # the import's and the config's notes too (e.g. --shape keys unused)
     real_inputs, input_notes = boundary.read_inputs(g, inputs)
     notes += input_notes
     real_inputs.update(_kv_values(g, inputs, seed, notes))

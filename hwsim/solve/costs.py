@@ -117,7 +117,8 @@ def cost_table(graph: Graph, target, choices: list[Choice], seed: int = 0) -> Co
             tables["energy_j"][i, j] = rows[r].energy_j if r in rows else 0.0
             tables["size_bytes"][i, j] = nbytes[r]
             tables["bops"][i, j] = mq.macs(op) * ch.weight_bits * ch.activation_bits * op.pruning.density
-    notes = [f"costs: {len(set(rep.values()))} distinct of {len(layers)} layers priced per choice ({len(choices)}) "
+    notes = list(dict.fromkeys(graph.notes))  # the import's (e.g. shapes that bound nothing)
+    notes += [f"costs: {len(set(rep.values()))} distinct of {len(layers)} layers priced per choice ({len(choices)}) "
              f"on a stand-in graph; whole plan re-estimated"]
     if default in choices:
         notes += _check_rows(full, tables["energy_j"][:, choices.index(default)], layers)
