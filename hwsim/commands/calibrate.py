@@ -152,7 +152,8 @@ def run_host(args: argparse.Namespace) -> int:
         peak = r.macs_per_cycle * f.cores * c.target.clock_hz
         print(f"  {r.activation} x {r.weight}: peak {peak / 1e9:.3g} GMAC/s, efficiency gemm {r.efficiency:.3g}, "
               f"conv {r.conv_efficiency or r.efficiency:.3g}, 1x1 {r.pointwise_efficiency or r.conv_efficiency or r.efficiency:.3g}, "
-              f"depthwise {r.depthwise_efficiency or r.conv_efficiency or r.efficiency:.3g}")
+              f"depthwise {r.depthwise_efficiency or r.conv_efficiency or r.efficiency:.3g}"
+              + (f" + {r.depthwise_overhead_s * 1e6:.3g} us" if r.depthwise_overhead_s else ""))
     print("energy: " + ("package RAPL readable" if f.rapl else "uncalibrated (RAPL not readable)"))
     print(f"microbenchmarks (fitted on), {c.micro_path.name}:")
     print(_line("latency", c.micro.latency))

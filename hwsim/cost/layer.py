@@ -6,7 +6,8 @@ pure (reads the graph, the target and cached statistics only). Register one per 
 
 latency = max(compute_s, transfer_s of every level, dynamic energy / (power_cap_w - busy power))
           + target.layer_overhead_s (elementwise_overhead_s for non-MAC layers, convolution_overhead_s for
-          convolutions, where set) + the separate conversion nodes the runtime runs for it (qdq_nodes)
+          convolutions, where set) + the kernel's fixed time (depthwise_overhead_s) + the separate
+          conversion nodes the runtime runs for it (qdq_nodes)
 energy  = arithmetic + decode + memory + busy power x latency, where busy power = idle_power_w
           + (static_power_w - idle_power_w) x occupancy (the fraction of cores the layer's kernel holds,
           :func:`hwsim.cost.unit.occupancy`; held from launch to tail) and
@@ -103,6 +104,7 @@ class Work:
     elementwise: bool = False
     convolution: bool = False
     occupancy: float = 1.0
+    fixed_s: float = 0.0              # the kernel's own fixed time beyond the per-layer overhead (depthwise_overhead_s)
     extra_s: float = 0.0              # separate runtime nodes the layer brings along (qdq_nodes), overheads included
     extra_reads: list[float] | None = None   # their bytes per level (energy; their time is extra_s)
     extra_writes: list[float] | None = None
@@ -159,7 +161,7 @@ def finish(op: OpBase, ctx: Ctx, work: Work) -> LayerCost:
     energy = {"mac": work.arith_pj * 1e-12, "decode": work.decode_pj * 1e-12, "memory": sum(levels.values())}
     bound, bottleneck = throttle(t, bound, bottleneck, sum(energy.values()), work.occupancy)
     overhead = layer_overhead(t, work)
-    latency = bound + overhead + work.extra_s
+    latency = bound + overhead + work.fixed_s + work.extra_s
     # the idle floor plus the occupied cores' active power, for the kernel's whole time (launch and tail too)
     energy["static"] = busy_power_w(t, work.occupancy) * latency
     return LayerCost(

@@ -278,7 +278,7 @@ def _dot(op, ctx: Ctx):
     work = Work(macs=macs, executed_ops=executed, compute_s=cycles / (t.compute.cores * t.clock_hz),
                 arith_pj=arith_pj, decode_pj=decode_pj, reads=reads, writes=writes, utilization=util, formats=label,
                 density=density, note="; ".join(filter(None, [note, wnote])), occupancy=occupancy(t, shape),
-                convolution=shape.convolution)
+                convolution=shape.convolution, fixed_s=(rate.depthwise_overhead_s or 0.0) if depthwise else 0.0)
     acts = [i for i in op.inputs if g.tensors[i].role in ("input", "activation", "kv_cache")]
     return finish(op, ctx, _with_qdq(work, op, ctx, acts))
 
@@ -412,7 +412,7 @@ def _with_qdq(work: Work, op, ctx: Ctx, acts: list[str]) -> Work:
     q = qdq_nodes(op, ctx, acts)
     if not q.extra_s:
         return work
-    return replace(work, extra_s=q.extra_s, extra_reads=q.extra_reads, extra_writes=q.extra_writes,
+    return replace(work, extra_s=work.extra_s + q.extra_s, extra_reads=q.extra_reads, extra_writes=q.extra_writes,
                    note="; ".join(filter(None, [work.note, "+ Quantize/DequantizeLinear nodes (qdq_nodes)"])))
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+import numpy as np
+
 from hwsim.fidelity.calibrate import calibrate
 from hwsim.fidelity.records import Measurement
 from hwsim.fidelity.validate import predict
@@ -32,13 +34,9 @@ EFFICIENCY_RANGE = (0.005, 1.0)
 CONV_FIELDS = {"conv2d": "conv_efficiency", "pointwise": "pointwise_efficiency", "depthwise": "depthwise_efficiency"}
 
 
-def conv_efficiency(target: Target, rec: Measurement, folder: Path) -> float:
-    """The efficiency of ``rec``'s convolution at which ``target`` predicts its measured latency.
-
-    The record's MAC layer is priced at efficiency 1 (compute ``c``, slowest transfer ``t``); the rest
-    of the record (its other layers, the overheads) is fixed; the compute time that remains to explain
-    is ``measured - rest``, so the efficiency is ``c / (measured - rest)`` where that exceeds ``t``.
-    """
+def _explain(target: Target, rec: Measurement, folder: Path) -> tuple[float, float, float]:
+    """(compute ``c`` at efficiency 1, time left to explain ``measured - rest``, slowest transfer ``t``)
+    of ``rec``'s one convolution: the rest of the record (its other layers, the overheads) is fixed."""
     rep = predict(rec, target, folder)
     dots = [r for r in rep.layers if r.op == "conv2d"]
     if len(dots) != 1:
@@ -46,10 +44,33 @@ def conv_efficiency(target: Target, rec: Measurement, folder: Path) -> float:
     row = dots[0]
     busy = max([row.compute_s] + list(row.transfer_s.values()))
     rest = rep.total.latency_s - busy
-    left = rec.latency_s - rest
-    if left <= max(row.transfer_s.values(), default=0.0) or left <= 0:
+    return row.compute_s, rec.latency_s - rest, max(row.transfer_s.values(), default=0.0)
+
+
+def conv_efficiency(target: Target, rec: Measurement, folder: Path) -> float:
+    """The efficiency of ``rec``'s convolution at which ``target`` predicts its measured latency:
+    ``c / (measured - rest)`` where that time exceeds the slowest transfer (:func:`_explain`)."""
+    c, left, t = _explain(target, rec, folder)
+    if left <= t or left <= 0:
         return EFFICIENCY_RANGE[1]
-    return min(max(row.compute_s / left, EFFICIENCY_RANGE[0]), EFFICIENCY_RANGE[1])
+    return min(max(c / left, EFFICIENCY_RANGE[0]), EFFICIENCY_RANGE[1])
+
+
+def fixed_and_rate(points: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """(efficiency, fixed seconds) with ``left = c / efficiency + fixed`` closest to the ``(c, left)``
+    points in relative terms (least squares on ``left``-scaled rows); None where fewer than three
+    points, or where the fit gives no positive fixed time or an efficiency outside the bounds."""
+    if len(points) < 3:
+        return None
+    c = np.array([p[0] for p in points])
+    left = np.array([p[1] for p in points])
+    if (left <= 0).any():
+        return None
+    a = np.stack([c, np.ones_like(c)], axis=1) / left[:, None]
+    (inv_eff, fixed), *_ = np.linalg.lstsq(a, np.ones_like(c), rcond=None)
+    if fixed <= 0 or inv_eff <= 0 or not EFFICIENCY_RANGE[0] <= 1 / inv_eff <= EFFICIENCY_RANGE[1]:
+        return None
+    return float(1 / inv_eff), float(fixed)
 
 
 def _with_rates(target: Target, update: dict[tuple[str, str], dict]) -> Target:
@@ -77,8 +98,15 @@ def fit_host(base: Target, records: list[Measurement], path: Path, seed: int = 0
             effs = [conv_efficiency(flat, r, path.parent) for r in convs if r.family == family]
             if effs:
                 update.setdefault(p, {})[field] = round(statistics.median(effs), 4)
+        dw = fixed_and_rate([_explain(flat, r, path.parent)[:2] for r in convs if r.family == "depthwise"])
+        if dw is not None:
+            update[p].update(depthwise_efficiency=round(dw[0], 4), depthwise_overhead_s=float(f"{dw[1]:.3g}"))
         if p in update:
             src = next(r["source"] for r in fitted.model_dump()["compute"]["rates"] if (r["activation"], r["weight"]) == p)
-            update[p]["source"] = (f"{src}; {' / '.join(update[p])}: median over the convolution "
-                                   f"microbenchmarks of {path.name} of the efficiency that explains each")
+            how = (f"{' / '.join(f for f in update[p] if f.endswith('efficiency'))}: median over the convolution "
+                   f"microbenchmarks of {path.name} of the efficiency that explains each")
+            if "depthwise_overhead_s" in update[p]:
+                how += ("; depthwise_efficiency and depthwise_overhead_s: least-squares line (relative) through "
+                        "the depthwise ones instead")
+            update[p]["source"] = f"{src}; {how}"
     return _with_rates(fitted, update)

@@ -6,10 +6,12 @@ run of hundreds of milliseconds on two busy cores rarely does. So a model's late
 per node: onnxruntime's profiler gives every node's kernel time in every run, and
 
     latency_s = sum over nodes of (minimum kernel time of that node over the runs)
-              + minimum over the runs of (run time - sum of that run's kernel times)
+              + sum over nodes of (minimum executor time before that node's kernel over the runs)
+              + minimum executor time after the last kernel
 
-(the second term is the executor's own time between kernels). Each node is short, so its minimum
-is seen undisturbed far more often than a whole run. The plain minimum and median of whole runs are
+(the executor's own time between kernels is taken gap by gap, like the kernels: the minimum of a
+whole run's gaps needs every one of them quiet in the same run, which a loaded machine rarely gives).
+Each node is short, so its minimum is seen undisturbed far more often than a whole run. The plain minimum and median of whole runs are
 kept beside it (:class:`Timing`), so the two can be compared; on an idle machine they agree.
 """
 
@@ -40,7 +42,8 @@ class Timing:
     nodes: int             # kernels onnxruntime ran per run (after its graph fusions)
     note: str = ""         # how the session differs from onnxruntime's defaults, if it does
     node_min_s: tuple = ()  # (node, minimum kernel seconds) pairs, so timings of rounds can be merged
-    gap_min_s: float = 0.0  # minimum executor time between kernels of a run
+    gap_min_s: float = 0.0  # executor time between kernels: the sum of gap_each_s
+    gap_each_s: tuple = ()  # (node, minimum executor seconds before its kernel) pairs; "" = after the last
     energy_j: float | None = None  # energy counter change per run over the timed runs (None: no counter)
 
 
@@ -50,14 +53,22 @@ def merge(a: Timing | None, b: Timing) -> Timing:
     shared machine than one round does."""
     if a is None:
         return b
-    nodes = dict(a.node_min_s)
-    for name, v in b.node_min_s:
-        nodes[name] = min(nodes.get(name, v), v)
-    gap = min(a.gap_min_s, b.gap_min_s)
+    nodes, gaps = _minima(a.node_min_s, b.node_min_s), _minima(a.gap_each_s, b.gap_each_s)
+    gap = sum(gaps.values())
     return Timing(latency_s=sum(nodes.values()) + gap, run_min_s=min(a.run_min_s, b.run_min_s),
                   run_median_s=(a if a.runs >= b.runs else b).run_median_s, runs=a.runs + b.runs,
                   nodes=len(nodes), note=a.note or b.note, node_min_s=tuple(sorted(nodes.items())), gap_min_s=gap,
+                  gap_each_s=tuple(sorted(gaps.items())),
                   energy_j=min((e for e in (a.energy_j, b.energy_j) if e is not None), default=None))
+
+
+def _minima(*groups) -> dict[str, float]:
+    """Per-key minimum over the (key, seconds) pairs or dicts of ``groups``."""
+    out: dict[str, float] = {}
+    for g in groups:
+        for name, v in (g.items() if isinstance(g, dict) else g):
+            out[name] = min(out.get(name, v), v)
+    return out
 
 
 def session(model, threads: int, profile_dir: str | None = None, dims: dict[str, int] | None = None):
@@ -92,23 +103,29 @@ def session(model, threads: int, profile_dir: str | None = None, dims: dict[str,
     raise AssertionError("unreachable")
 
 
-def _per_run(events: list[dict]) -> tuple[list[float], list[dict[str, float]]]:
-    """(run seconds, {node: kernel seconds}) per profiled run."""
+def _per_run(events: list[dict]) -> tuple[list[float], list[dict[str, float]], list[dict[str, float]]]:
+    """(run seconds, {node: kernel seconds}, {node: executor seconds before its kernel, "": after the
+    last kernel}) per profiled run."""
     runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
                   key=lambda e: e["ts"])
     nodes = sorted((e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")),
                    key=lambda e: e["ts"])
-    walls, kernels, j = [], [], 0
+    walls, kernels, gaps, j = [], [], [], 0
     for r in runs:
-        end, got = r["ts"] + r["dur"], {}
+        end, got, gap, last = r["ts"] + r["dur"], {}, {}, r["ts"]
         while j < len(nodes) and nodes[j]["ts"] < r["ts"]:
             j += 1
         while j < len(nodes) and nodes[j]["ts"] <= end:
-            got[nodes[j]["name"]] = got.get(nodes[j]["name"], 0.0) + nodes[j]["dur"] * 1e-6
+            name = nodes[j]["name"]
+            got[name] = got.get(name, 0.0) + nodes[j]["dur"] * 1e-6
+            gap[name] = gap.get(name, 0.0) + max(nodes[j]["ts"] - last, 0) * 1e-6
+            last = max(last, nodes[j]["ts"] + nodes[j]["dur"])
             j += 1
+        gap[""] = max(end - last, 0) * 1e-6
         walls.append(r["dur"] * 1e-6)
         kernels.append(got)
-    return walls, kernels
+        gaps.append(gap)
+    return walls, kernels, gaps
 
 
 def time_model(model, feeds: dict, threads: int, runs: int = 10, seconds: float | None = None,
@@ -134,16 +151,15 @@ def time_model(model, feeds: dict, threads: int, runs: int = 10, seconds: float 
         e1 = energy() if energy else None
         with open(sess.end_profiling()) as f:
             events = json.load(f)
-    prof_walls, kernels = _per_run(events)
-    prof_walls, kernels = prof_walls[1:], kernels[1:]  # the warm-up run
-    gap = max(min((w - sum(k.values()) for w, k in zip(prof_walls, kernels)), default=0.0), 0.0)
+    prof_walls, kernels, gaps = _per_run(events)
+    kernels, gaps = kernels[1:], gaps[1:]  # the warm-up run
     skipped = {e["name"] for e in events if e.get("cat") == "Node" and e.get("args", {}).get("op_name") in skip_ops}
-    kernels = [{n: v for n, v in k.items() if n not in skipped} for k in kernels]
-    names = set().union(*kernels) if kernels else set()
-    nodes = {name: min(k[name] for k in kernels if name in k) for name in names}
+    nodes = _minima(*({n: v for n, v in k.items() if n not in skipped} for k in kernels))
+    between = _minima(*({n: v for n, v in g.items() if n not in skipped} for g in gaps))
+    gap = sum(between.values())
     return Timing(latency_s=sum(nodes.values()) + gap, run_min_s=float(min(walls)),
-                  run_median_s=float(np.median(walls)), runs=n, nodes=len(names), note=note,
-                  node_min_s=tuple(sorted(nodes.items())), gap_min_s=gap,
+                  run_median_s=float(np.median(walls)), runs=n, nodes=len(nodes), note=note,
+                  node_min_s=tuple(sorted(nodes.items())), gap_min_s=gap, gap_each_s=tuple(sorted(between.items())),
                   energy_j=(e1 - e0) / n if e0 is not None and e1 is not None and e1 > e0 else None)
 
 

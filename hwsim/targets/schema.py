@@ -52,6 +52,9 @@ class MacRate(_Record):
     depthwise_efficiency: float | None = Field(None, gt=0, le=1, description="The same for depthwise "
                                                "convolutions (one input channel per group), whose short reductions "
                                                "use the unit worse; null = conv_efficiency.")
+    depthwise_overhead_s: float | None = Field(None, ge=0, description="Fixed time of a depthwise convolution "
+                                               "of this pair beyond the per-layer overhead (its kernel's set-up "
+                                               "and per-channel loops; measured), s; null = none.")
     energy_per_mac_pj: float | None = Field(None, ge=0, description="Measured dynamic energy per MAC of this pair "
                                             "at the target's energy_scope, pJ; null = gate model + mac_overhead_pj.")
     source: str = Field(description="Where the rate comes from.")

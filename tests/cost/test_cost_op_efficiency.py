@@ -44,3 +44,11 @@ def test_an_exact_pair_wins_over_a_faster_equivalent_one():
     rates = Target.model_validate(d).compute.rates
     assert select_rate(rates, "int8", "int8") == (rates[0], True)
     assert select_rate(rates, "uint8", "int8") == (rates[1], True)
+
+
+@pytest.mark.parametrize("ref", ["conv2d:c=64,h=28,w=28,k=64,r=3,groups=64", "conv2d:c=64,h=28,w=28,k=64,r=3"])
+def test_depthwise_overhead_adds_to_depthwise_convolutions_only(ref):
+    def latency(t):
+        return sum(r.latency_s for r in estimate(ref, t, weights="fp32", activations="fp32").layers if r.macs)
+    extra = latency(_cpu(depthwise_overhead_s=3e-5)) - latency(_cpu())
+    assert extra == pytest.approx(3e-5 if "groups" in ref else 0.0, abs=1e-12)

@@ -36,18 +36,21 @@ def test_per_run_splits_kernels_by_run():
           {"cat": "Node", "name": "a_kernel_time", "ts": 205, "dur": 30},
           {"cat": "Node", "name": "a_fence_before", "ts": 204, "dur": 1},
           {"cat": "Node", "name": "b_kernel_time", "ts": 240, "dur": 5}]
-    walls, kernels = _per_run(ev)
+    walls, kernels, gaps = _per_run(ev)
     assert walls == pytest.approx([100e-6, 50e-6])
+    assert gaps[0] == pytest.approx({"a_kernel_time": 10e-6, "b_kernel_time": 5e-6, "": 5e-6})
+    assert gaps[1] == pytest.approx({"a_kernel_time": 5e-6, "b_kernel_time": 5e-6, "": 5e-6})
     assert [sorted(k) for k in kernels] == [["a_kernel_time", "b_kernel_time"]] * 2
     assert [k["a_kernel_time"] for k in kernels] == pytest.approx([60e-6, 30e-6])
     assert [k["b_kernel_time"] for k in kernels] == pytest.approx([20e-6, 5e-6])
 
 
 def test_merge_takes_each_nodes_minimum_over_rounds():
-    a = Timing(0.0, 5.0, 6.0, 3, 2, node_min_s=(("a", 1.0), ("b", 3.0)), gap_min_s=0.5)
-    b = Timing(0.0, 4.0, 9.0, 5, 2, node_min_s=(("a", 2.0), ("b", 1.0)), gap_min_s=0.25)
+    a = Timing(0.0, 5.0, 6.0, 3, 2, node_min_s=(("a", 1.0), ("b", 3.0)), gap_each_s=(("a", 0.25), ("", 0.25)))
+    b = Timing(0.0, 4.0, 9.0, 5, 2, node_min_s=(("a", 2.0), ("b", 1.0)), gap_each_s=(("a", 0.5), ("", 0.125)))
     m = merge(merge(None, a), b)
-    assert m.latency_s == 1.0 + 1.0 + 0.25 and m.run_min_s == 4.0 and m.runs == 8 and m.run_median_s == 9.0
+    assert m.gap_min_s == 0.25 + 0.125  # each gap's minimum, like the kernels'
+    assert m.latency_s == 1.0 + 1.0 + 0.375 and m.run_min_s == 4.0 and m.runs == 8 and m.run_median_s == 9.0
 
 
 def test_time_model_per_node_minimum_is_at_most_the_fastest_run():
@@ -107,7 +110,7 @@ def _truth(tmp_path) -> Target:
     d = t.model_dump()
     d["compute"]["elementwise_ops_per_cycle"] = 4.0
     d["compute"]["rates"][0].update(efficiency=0.8, conv_efficiency=0.6, pointwise_efficiency=0.4,
-                                    depthwise_efficiency=0.1)
+                                    depthwise_efficiency=0.1, depthwise_overhead_s=20e-6)
     d["compute"]["rates"][1].update(efficiency=0.5, conv_efficiency=0.3)
     return Target.model_validate(d)
 
@@ -122,7 +125,9 @@ def _synthetic_records(truth: Target, tmp_path) -> list[Measurement]:
                                                                                (512, 512, 512)) for f in ("fp32", "int8")]
     work += [("conv2d", "conv2d:c=64,h=56,w=56,k=64,r=3", f) for f in ("fp32", "int8")]
     work += [("conv2d", "conv2d:c=32,h=28,w=28,k=96,r=1", "fp32"),
-             ("conv2d", "conv2d:c=144,h=56,w=56,k=144,r=3,groups=144", "fp32")]
+             ("conv2d", "conv2d:c=144,h=56,w=56,k=144,r=3,groups=144", "fp32"),
+             ("conv2d", "conv2d:c=256,h=28,w=28,k=256,r=3,groups=256", "fp32"),
+             ("conv2d", "conv2d:c=960,h=7,w=7,k=960,r=3,groups=960", "fp32")]
     work += [("op", name, "fp32") for name in files]
     recs = []
     for i, (kind, ref, f) in enumerate(work):
@@ -145,7 +150,8 @@ def test_fit_recovers_a_known_host(tmp_path):
     recs = _synthetic_records(truth, tmp_path)
     d = truth.model_dump()
     for r in d["compute"]["rates"]:
-        r.update(efficiency=1.0, conv_efficiency=None, pointwise_efficiency=None, depthwise_efficiency=None)
+        r.update(efficiency=1.0, conv_efficiency=None, pointwise_efficiency=None, depthwise_efficiency=None,
+                 depthwise_overhead_s=None)
     d["compute"]["elementwise_ops_per_cycle"] = 8.0
     fitted = fit_host(Target.model_validate(d), recs, tmp_path / "micro.jsonl")
     got = {(r.activation, r.weight): r for r in fitted.compute.rates}
@@ -154,6 +160,7 @@ def test_fit_recovers_a_known_host(tmp_path):
     assert got[("fp32", "fp32")].conv_efficiency == pytest.approx(0.6, rel=0.05)
     assert got[("fp32", "fp32")].pointwise_efficiency == pytest.approx(0.4, rel=0.05)
     assert got[("fp32", "fp32")].depthwise_efficiency == pytest.approx(0.1, rel=0.05)
+    assert got[("fp32", "fp32")].depthwise_overhead_s == pytest.approx(20e-6, rel=0.05)
     assert got[("int8", "int8")].conv_efficiency == pytest.approx(0.3, rel=0.05)
     assert fitted.compute.elementwise_ops_per_cycle == pytest.approx(4.0, rel=0.05)
     assert fitted.layer_overhead_s == pytest.approx(5e-6, rel=1e-6)  # held at its measurement
