@@ -194,3 +194,22 @@ def test_exact_gemm_at_max_magnitude_across_float32_chunks(rng, k, da, db):
         want = a.astype(np.int64) @ b.astype(np.int64)
         np.testing.assert_array_equal(kernel_api.int_matmul(a, b, 64, "none"), want)
         np.testing.assert_array_equal(kernel_api.int_matmul(a, b, 32, "wrap"), ref.wrap(want, 32).astype(np.int64))
+
+
+@settings(max_examples=20, deadline=None)
+@given(m=st.integers(1, 9), k=st.integers(1, 70), n=st.integers(1, 40), pairwise=st.booleans(),
+       seed=st.integers(0, 2**31))
+def test_hosts_without_avx2_take_the_blas_route(m, k, n, pairwise, seed):
+    """With the AVX2 kernels reported unavailable (a CI host without AVX2), exact and pairwise u8 x s8
+    products run on the float32-BLAS / pair-excess route with JIT on, and still equal the oracle."""
+    from hwsim.kernels import simdgemm
+
+    rng = np.random.default_rng(seed)
+    a, b = _rand(rng, np.uint8, (m, k)), _rand(rng, np.int8, (k, n))
+    saved = simdgemm.available
+    simdgemm.available = lambda: False
+    try:
+        got = kernel_api.int_matmul(a, b, 64, "none", pairwise_int16=pairwise)
+    finally:
+        simdgemm.available = saved
+    np.testing.assert_array_equal(got, ref.int_matmul(a, b, 64, "none", pairwise=pairwise))
