@@ -421,18 +421,24 @@ class _Writer:
             ins.append(i("steps", op.steps))
         self._node("Slice", ins, out)
 
+    def _rename(self, old: str, new: str) -> None:
+        """Every node input and output called ``old`` is called ``new``."""
+        for node in self.nodes:
+            for seq in (node.input, node.output):
+                for k, name in enumerate(seq):
+                    if name == old:
+                        seq[k] = new
+
     # ------------------------------------------------------------------ model
     def model(self) -> onnx.ModelProto:
         g = self.g
         ins = [helper.make_tensor_value_info(n, _elem(g.tensors[n].dtype), g.tensors[n].shape) for n in g.inputs]
         outs = []
         for n in g.outputs:
-            if self.read[n] != n:  # the graph output is what readers see (after its QDQ pair)
-                self._node("Identity", [self.read[n]], f"{n}.out")
-                n2 = f"{n}.out"
-            else:
-                n2 = n
-            outs.append(helper.make_tensor_value_info(n2, TensorProto.FLOAT if g.tensors[n].dtype.startswith("float")
+            if self.read[n] != n:  # the graph output is what readers see (after its QDQ pair), under its name
+                self._rename(n, f"{n}.pre")
+                self._node("Identity", [self.read[n]], n)
+            outs.append(helper.make_tensor_value_info(n, TensorProto.FLOAT if g.tensors[n].dtype.startswith("float")
                                                       else _elem(g.tensors[n].dtype), g.tensors[n].shape))
         graph = helper.make_graph(self.nodes, g.name, ins, outs, self.inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)],

@@ -179,9 +179,9 @@ def test_generic_onnx_nodes_are_exported(tmp_path):
     g2 = load_onnx(tmp_path / "m.onnx", {})
     for seed in range(3):
         feeds = random_inputs(g, np.random.default_rng(seed + 10))
-        np.testing.assert_array_equal(run(g2, feeds, requant="exact").outputs["y.out"],
+        np.testing.assert_array_equal(run(g2, feeds, requant="exact").outputs["y"],
                                       _ort(tmp_path / "m.onnx", feeds, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)[0])
-        np.testing.assert_array_equal(run(g2, feeds, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y.out"],
+        np.testing.assert_array_equal(run(g2, feeds, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"],
                                       _ort(tmp_path / "m.onnx", feeds, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)[0])
 
 
@@ -226,3 +226,13 @@ def test_conv_transpose_and_conv3d_are_exported(tmp_path):
     want, step = res.output_values["y"], float(res.graph.tensors["y"].quant.scale[0])
     got = _ort(tmp_path / "m.onnx", inputs, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)[0]
     assert np.abs(got - want).max() <= step * 1.001  # at most one output step (float32 order at ties)
+
+
+def test_export_keeps_the_output_names_of_quantized_outputs(tmp_path):
+    """A graph output stored quantized (scope all) is read after its QDQ pair under its own name
+    (it was renamed NAME.out, so a caller asking onnxruntime for the model's outputs by name failed)."""
+    g, inputs, path = _export(tmp_path, "resnet18", {"resolution": 32, "num_classes": 10}, "int8", "int8")
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in sess.get_outputs()] == list(g.outputs)
+    got = sess.run(list(g.outputs), inputs)[0]
+    assert np.array_equal(got, _ort(path, inputs, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)[0])
