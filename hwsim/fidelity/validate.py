@@ -113,12 +113,17 @@ def predict(rec: Measurement, target: Target, base: Path | None = None):
     """:class:`hwsim.cost.report.CostReport` of a record's workload on ``target``."""
     from hwsim.cost.estimate import estimate
 
+    from hwsim.errors import HwsimError
+
     ref = _model_ref(rec, base)
     shapes = {k: v for k, v in rec.params.items() if isinstance(v, int)} if ref.lower().endswith(".onnx") else None
-    if rec.formats_from_file:
-        return estimate(ref, target, shapes=shapes or None, weights_resident=rec.weights_resident)
-    return estimate(ref, target, weights=rec.weights, activations=rec.activations, shapes=shapes or None,
-                    weights_resident=rec.weights_resident, scope=rec.scope)
+    try:
+        if rec.formats_from_file:
+            return estimate(ref, target, shapes=shapes or None, weights_resident=rec.weights_resident)
+        return estimate(ref, target, weights=rec.weights, activations=rec.activations, shapes=shapes or None,
+                        weights_resident=rec.weights_resident, scope=rec.scope)
+    except HwsimError as exc:  # say which record of which file (a file holds many)
+        raise type(exc)(f"measurement {rec.id!r}: {exc}", param=exc.param) from None
 
 
 def target_measurements(target: Target, where: Path | None) -> list[Path]:

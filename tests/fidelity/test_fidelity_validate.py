@@ -159,3 +159,18 @@ def test_cli_calibrate_fix_flag(tmp_path, capsys):
     assert main(["calibrate", "h100-sxm", str(p), "--out", str(tmp_path / "f.yaml"), "--holdout", "0",
                  "--fix", "elementwise_ops_per_cycle=x"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field,value,says", [("model", "nosuchmodel", "unknown model"),
+                                               ("activations", "int99", "bad number format")])
+def test_a_record_that_cannot_be_priced_is_named(tmp_path, capsys, field, value, says):
+    """A record whose workload cannot be priced names itself (the error said only what was wrong)."""
+    from pathlib import Path
+
+    rec = json.loads((Path(__file__).parents[2] / "targets" / "measurements" / "edgetpu.jsonl").read_text()
+                     .splitlines()[0])
+    rec[field] = value
+    (tmp_path / "m.jsonl").write_text(json.dumps(rec) + "\n")
+    assert main(["validate", "edgetpu", str(tmp_path / "m.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert f"measurement '{rec['id']}'" in err and says in err
