@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.errors import ConfigError, HwsimError
+from hwsim.errors import ConfigError, HwsimError, ShapeError
 from hwsim.sweep.spec import LogRange, Range, SweepSpec, TargetSpec, quantity
 
 
@@ -223,6 +223,9 @@ def _check_models(spec: SweepSpec) -> None:
     for i, m in enumerate(spec.models):
         try:
             load_model(m)
+        except ShapeError as exc:  # its advice (bind it in shapes) has no place in a SPEC
+            raise ConfigError(f"models[{i}]: {exc}. A sweep SPEC binds no ONNX dims: give a model whose inputs "
+                              "have fixed shapes (e.g. set with onnx.tools.update_model_dims)") from None
         except HwsimError as exc:
             raise ConfigError(f"models[{i}]: {exc}") from None
     for j, q in enumerate(spec.quantization):

@@ -110,3 +110,12 @@ def test_point_ids_do_not_depend_on_order():
     ids = {p.point_id for p in _plan(raw).points}
     raw["quantization"] = raw["quantization"][::-1]
     assert {p.point_id for p in _plan(raw).points} == ids
+
+
+def test_an_onnx_model_with_dynamic_dims_is_refused_with_advice_a_spec_can_follow():
+    """The import's advice (bind the dims in shapes) names nothing a SPEC holds: say what to do."""
+    from pathlib import Path
+
+    model = str(Path(__file__).parents[1] / "data" / "tiny_bert.onnx")
+    with pytest.raises(ConfigError, match=r"models\[0\].*'sequence'.*A sweep SPEC binds no ONNX dims"):
+        _plan(_spec(models=[model]))
