@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim import formats, kernel_api, requant
-from hwsim.sim import ortfused, qspec
+from hwsim.sim import ortfused, qspec, refblas
 from hwsim.sim.registry import register_exec
 
 
@@ -193,7 +193,7 @@ def _linear(ctx, op, xs):
     x, w = xs[0], xs[1]
     if ctx.reference:
         xr, wr = _ref(ctx, x, w)
-        y = _rows_dot(xr, wr.T)
+        y = refblas.dot(xr.reshape(-1, x.shape[-1]), wr.T).reshape(x.shape[:-1] + (w.shape[0],))
         return y + xs[2] if len(xs) > 2 else y
     sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 2 == 0):
@@ -229,7 +229,7 @@ def _rows_dot(x: np.ndarray, wt: np.ndarray) -> np.ndarray:
 def _matmul(ctx, op, xs):
     a, b = xs
     if ctx.reference:
-        return np.matmul(*_ref(ctx, a, b))
+        return refblas.matmul(*_ref(ctx, a, b))
     sa, sb = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
@@ -265,28 +265,33 @@ def im2col(x: np.ndarray, kh: int, kw: int, op, channels=None, dtype=None, fill=
 
 def conv2d_float(x: np.ndarray, w: np.ndarray, op, dot=np.dot) -> np.ndarray:
     """Grouped conv2d by im2col and ``dot(cols (P, K), w (K, Og))``: (N, O, OH, OW) in ``x``'s float
-    type (float32 or float64; depthwise convs in float64)."""
+    type (float32 or float64; depthwise convs in float64). ``dot`` np.dot or
+    :func:`hwsim.sim.refblas.dot` (the float reference) take the direct paths below."""
     o, cg, kh, kw = w.shape
     og = o // op.groups
-    if dot is np.dot and kernel_api.small_groups(op.groups, w.shape):  # depthwise: a direct convolution
+    plain = dot is np.dot or dot is refblas.dot  # exact float products: direct paths allowed
+    if plain and kernel_api.small_groups(op.groups, w.shape):  # depthwise: a direct convolution
         return kernel_api.float_direct_conv2d(x, w, op.stride, op.padding, op.dilation, op.groups)
-    if dot is np.dot and op.groups == 1 and kh == kw == 1 and not any(op.padding):  # 1x1: no patches
+    if plain and op.groups == 1 and kh == kw == 1 and not any(op.padding):  # 1x1: no patches
         xs = x[:, :, ::op.stride[0], ::op.stride[1]]
         n, _, oh, ow = xs.shape  # one 2-D product (a broadcast np.matmul per image is ~5x slower)
-        return np.dot(xs.transpose(0, 2, 3, 1).reshape(-1, cg), w.reshape(o, cg).T).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
-    if op.groups > 1 and dot is np.dot:  # every group in one stacked product
+        return dot(xs.transpose(0, 2, 3, 1).reshape(-1, cg), w.reshape(o, cg).T).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+    if op.groups > 1 and plain:  # every group in one stacked product
         cols = im2col(x, kh, kw, op)
         n, oh, ow, _ = cols.shape
         cols = cols.reshape(n * oh * ow, op.groups, -1).transpose(1, 0, 2)
-        res = np.matmul(cols, w.reshape(op.groups, og, -1).transpose(0, 2, 1))  # (groups, P, og)
+        stacked = refblas.matmul if dot is refblas.dot else np.matmul
+        res = stacked(cols, w.reshape(op.groups, og, -1).transpose(0, 2, 1))  # (groups, P, og)
         return res.transpose(1, 0, 2).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+    last = dot is refblas.dot  # the reference: channels-last patches (k = (kh, kw, c)), ~4x faster to copy
     outs = []
     for g in range(op.groups):
-        cols = im2col(x, kh, kw, op, (g * cg, cg))
+        cols = im2col(x, kh, kw, op, (g * cg, cg), channels_last=last)
         n, oh, ow, k = cols.shape
-        res = dot(cols.reshape(-1, k), w[g * og:(g + 1) * og].reshape(og, -1).T)
+        wg = w[g * og:(g + 1) * og]
+        res = dot(cols.reshape(-1, k), (wg.transpose(0, 2, 3, 1) if last else wg).reshape(og, -1).T)
         outs.append(res.reshape(n, oh, ow, og))
-    return np.concatenate(outs, axis=-1).transpose(0, 3, 1, 2)
+    return (outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)).transpose(0, 3, 1, 2)
 
 
 def _bias4(y, xs):
@@ -297,7 +302,7 @@ def _bias4(y, xs):
 def _conv2d(ctx, op, xs):
     x, w = xs[0], xs[1]
     if ctx.reference:
-        return _bias4(conv2d_float(*_ref(ctx, x, w), op), xs)
+        return _bias4(conv2d_float(*_ref(ctx, x, w), op, refblas.dot), xs)
     sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 4 == 0):
         bits, overflow = _acc(ctx, op)

@@ -106,3 +106,20 @@ def test_reference_precision_refuses_unknown():
     g, x = _graph_and_inputs()
     with pytest.raises(ConfigError, match="float32 or float64"):
         run(g, x, reference_precision="float16")
+
+
+def test_refblas_products_match_numpy_and_repeat():
+    """The float reference's row-block products equal numpy's to float rounding and are the
+    same from call to call (blocks do not depend on threads)."""
+    from hwsim.sim import refblas
+
+    rng = np.random.default_rng(5)
+    for dt in (np.float32, np.float64):
+        a = rng.standard_normal((1000, 300)).astype(dt)
+        b = rng.standard_normal((300, 70)).astype(dt)
+        got = refblas.dot(a, b)
+        assert got.dtype == dt and np.array_equal(got, refblas.dot(a, b))
+        np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-4)
+        s, t = rng.standard_normal((2, 3, 40, 30)).astype(dt), rng.standard_normal((3, 30, 20)).astype(dt)
+        np.testing.assert_allclose(refblas.matmul(s, t), np.matmul(s, t), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(refblas.matmul(s[0, 0], t[0]), s[0, 0] @ t[0], rtol=1e-5, atol=1e-5)

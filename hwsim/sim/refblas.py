@@ -1,0 +1,87 @@
+"""Float products of the float reference on BLAS, in row blocks shared out to threads on demand.
+
+OpenBLAS splits one product statically between its threads and joins them at the end: when
+other processes hold the cores, the product waits for its slowest thread. On this project's
+2-core machine at load 9 (2026-11-26), float32 (128, 3072) x (3072, 768) took 276 ms on
+OpenBLAS's 2 threads and 50 ms on one; a stack of BERT-base attention products,
+(12, 128, 64) x (12, 64, 128), 134-360 ms against 3-5 ms. Here each block of
+:data:`ROWS_PER_TASK` rows (one matrix of a stack) is one single-threaded BLAS call, and a pool
+of one Python thread per CPU takes blocks as it frees up (numpy releases the GIL inside BLAS).
+
+The blocks do not depend on the CPU count or the load, so the values are the same on every
+run with the same BLAS; they may differ in the last bits from one whole-matrix BLAS call
+(float32 GEMM sums in another order on one thread), which is why only the float reference, whose
+values feed error metrics, uses this; the simulated path keeps numpy's own products.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+#: rows of the left operand per task (fixed: the values do not depend on the thread count)
+ROWS_PER_TASK = 256
+#: products smaller than this (MACs) run as one call on the calling thread
+_MIN_SPLIT_MACS = 1 << 22
+
+_lock = threading.Lock()
+_state: dict = {}
+
+
+def _workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _pool_and_limit():
+    """(thread pool, threadpoolctl controller), made on first use."""
+    with _lock:
+        if not _state:
+            from threadpoolctl import ThreadpoolController
+
+            _state["pool"] = ThreadPoolExecutor(_workers(), thread_name_prefix="hwsim-refblas")
+            _state["ctl"] = ThreadpoolController()
+        return _state["pool"], _state["ctl"]
+
+
+def _run(tasks: list) -> None:
+    pool, ctl = _pool_and_limit()
+    with ctl.limit(limits=1, user_api="blas"):
+        if len(tasks) == 1 or _workers() == 1:
+            for t in tasks:
+                t()
+        else:
+            for f in [pool.submit(t) for t in tasks]:
+                f.result()
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D float ``a`` (M, K) and ``b`` (K, N), in blocks of rows of ``a``."""
+    a, b = np.ascontiguousarray(a), np.asarray(b)
+    m, n = a.shape[0], b.shape[1]
+    out = np.empty((m, n), np.result_type(a, b))
+    if m * a.shape[1] * n < _MIN_SPLIT_MACS:
+        _run([lambda: np.dot(a, b, out=out)])
+        return out
+    starts = range(0, m, ROWS_PER_TASK)
+    _run([lambda i=i: np.dot(a[i:i + ROWS_PER_TASK], b, out=out[i:i + ROWS_PER_TASK]) for i in starts])
+    return out
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.matmul(a, b)`` of float arrays: 2-D by :func:`dot`, a stack one matrix per task."""
+    if a.ndim == 2 and b.ndim == 2:
+        return dot(a, b)
+    if a.ndim < 2 or b.ndim < 2:
+        return np.matmul(a, b)
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
+    b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+    out = np.empty((a3.shape[0], a.shape[-2], b.shape[-1]), np.result_type(a, b))
+    _run([lambda i=i: np.matmul(a3[i], b3[i], out=out[i]) for i in range(a3.shape[0])])
+    return out.reshape(batch + out.shape[-2:])
