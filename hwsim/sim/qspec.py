@@ -218,10 +218,48 @@ def const_real(t) -> np.ndarray:
 
 
 def prepare_constant(t, pruning: Pruning | None, seed: int = 0) -> tuple[np.ndarray, QuantSpec]:
-    """:func:`prepare_weight` of a graph constant ``t`` (a Tensor with data): what the simulator runs."""
+    """:func:`prepare_weight` of a graph constant ``t`` (a Tensor with data): what the simulator runs.
+
+    Unpruned codes on their own spec's grid (:func:`stored_codes_on_grid`) are returned as their
+    real values without the quantize pass, which would give them back unchanged.
+    """
     from hwsim.sim.boundary import is_integer_type
 
+    if grid_codes(t, pruning) is not None:
+        return const_real(t), t.quant
     return prepare_weight(const_real(t), t.quant, pruning, seed, is_integer_type(t.dtype))
+
+
+def grid_codes(t, pruning: Pruning | None = None) -> np.ndarray | None:
+    """The stored codes of constant ``t`` (uint8 / int8 for 8-bit formats, else int64) when they
+    are what the simulator runs (:func:`prepare_constant`): no pruning, and codes of the
+    tensor's own integer format on its grid (:func:`_stored_codes_on_grid`); else None."""
+    if (pruning is not None and pruning.kind != "none") or not _stored_codes_on_grid(t):
+        return None
+    narrow = code_dtype(t.quant)
+    return np.asarray(t.data).astype(narrow or np.int64, copy=False)
+
+
+def _stored_codes_on_grid(t) -> bool:
+    """True when constant ``t`` stores codes of its own spec's integer format of at most 16 bits,
+    within its range, with normal positive scales (per tensor or per channel): then
+    :func:`quantize` of their real values returns those values. ``(c - z) * s`` is exact in
+    float64 (at most 17 + 24 significant bits); rounded to float32 and divided by ``s`` in
+    float32 it is within ``2**16 * 2**-23 = 2**-7`` of ``c - z``, which rint restores, and the
+    clip leaves codes in range alone; a float64 scale divides in float64, closer still."""
+    data, spec = np.asarray(t.data), t.quant
+    if data.dtype.kind not in "iu" or spec.scale is None or spec.granularity == "group":
+        return False
+    fmt = formats.get(spec.format)
+    if not fmt.integer_codes or fmt.bits > 16:
+        return False
+    scale = np.asarray(spec.scale, np.float64)
+    if not np.all(np.isfinite(scale) & (scale >= np.finfo(np.float32).tiny)):
+        return False
+    info = np.iinfo(data.dtype)
+    if fmt.qmin <= info.min and info.max <= fmt.qmax:
+        return True
+    return not data.size or (fmt.qmin <= int(data.min()) and int(data.max()) <= fmt.qmax)
 
 
 def weight_codes(values: np.ndarray, spec: QuantSpec) -> np.ndarray:

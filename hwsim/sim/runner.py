@@ -235,10 +235,13 @@ class _Weights:
             return const_real(t)
         key = (name, op.pruning.label if compute_weight else "")
         if key not in self.cache:
-            spec = t.quant
-            values, new_spec = qspec.prepare_constant(t, op.pruning if compute_weight else None, self.ctx.seed)
+            spec, pruning = t.quant, op.pruning if compute_weight else None
+            values, new_spec = qspec.prepare_constant(t, pruning, self.ctx.seed)
             if new_spec is not spec:
                 g.set_quant(name, new_spec)
+            codes = qspec.grid_codes(t, pruning)
+            if codes is not None:  # the integer ops read the stored codes themselves
+                self.ctx.keep_codes(name, values, codes)
             self.cache[key] = values
         return self.cache[key]
 

@@ -108,6 +108,33 @@ def test_reference_precision_refuses_unknown():
         run(g, x, reference_precision="float16")
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["int8", "uint8", "int4", "int16"]), st.booleans(), st.integers(0, 2**31), st.floats(-30, 10))
+def test_stored_codes_skip_quantize_same_values(fmt_name, per_channel, seed, log2_scale):
+    """Unpruned codes on their own grid are returned as their reals without quantizing: the
+    values equal prepare_weight's (which quantizes them), for scales over 40 octaves."""
+    from hwsim import formats
+    from hwsim.graph.ir import Tensor
+    from hwsim.graph.quant import QuantSpec
+    from hwsim.sim import qspec
+
+    rng = np.random.default_rng(seed)
+    fmt = formats.get(fmt_name)
+    dtype = {"int8": np.int8, "uint8": np.uint8, "int4": np.int8, "int16": np.int16}[fmt_name]
+    data = rng.integers(fmt.qmin, fmt.qmax + 1, (6, 5)).astype(dtype)
+    n = 6 if per_channel else 1
+    scale = tuple(float(np.float32(2.0 ** log2_scale * rng.uniform(1, 2))) for _ in range(n))
+    zp = tuple(int(z) for z in rng.integers(fmt.qmin, fmt.qmax + 1, n))
+    spec = QuantSpec(format=fmt_name, scale=scale, zero_point=zp, granularity="channel" if per_channel else "tensor",
+                     axis=0 if per_channel else None)
+    t = Tensor(name="w", shape=data.shape, dtype=str(np.dtype(dtype)), role="weight", quant=spec, data=data)
+    codes = qspec.grid_codes(t)
+    assert codes is not None and np.array_equal(codes.astype(np.int64), data.astype(np.int64))
+    fast, _ = qspec.prepare_constant(t, None)
+    slow, _ = qspec.prepare_weight(qspec.const_real(t), spec, None, 0, True)
+    np.testing.assert_array_equal(fast, slow)
+
+
 def test_refblas_products_match_numpy_and_repeat():
     """The float reference's row-block products equal numpy's to float rounding and are the
     same from call to call (blocks do not depend on threads)."""
