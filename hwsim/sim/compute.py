@@ -342,9 +342,8 @@ def _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow) -> np.ndarray:
         cols = im2col(cx, kh, kw, op, (g * cg, cg), dtype=np.uint8, fill=zx, channels_last=True)  # u8 codes
         n, oh, ow, _ = cols.shape
         cols = cols.reshape(n * oh * ow, -1)
-        wg = cw[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T
+        wg = np.ascontiguousarray(cw[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)  # int8 codes
         zg = zw[g * og:(g + 1) * og] if zw.size > 1 else zw
-        acc = _int_dot(ctx, cols, zx, wg.astype(np.int64), zg.reshape(1, -1),
-                       bits, overflow, True)
+        acc = _int_dot(ctx, cols, zx, wg, zg.reshape(1, -1), bits, overflow, True)
         outs.append(acc.reshape(n, oh, ow, og))
     return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)

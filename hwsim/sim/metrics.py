@@ -41,11 +41,12 @@ def errors(ref: np.ndarray, out: np.ndarray) -> tuple[float, float]:
     """``(sqnr_db(ref, out), mse(ref, out))`` with one difference pass (same values as the two)."""
     ref, out = np.asarray(ref, np.float64), np.asarray(out, np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
-        d2 = (ref - out) ** 2
-        noise, signal = float(np.sum(d2)), float(np.sum(ref ** 2))
+        d2 = np.asarray(ref - out)  # 0-d inputs give a scalar
+        np.square(d2, out=d2)  # in place: one temporary
+        noise, signal = float(np.sum(d2)), float(np.sum(np.square(ref)))
     if not ref.size or not (np.isfinite(noise) and np.isfinite(signal)):  # non-finite values (or sums):
         return sqnr_db(ref, out), mse(ref, out)  # the plain functions' rules, no finiteness pass here
-    err = float(np.mean(d2))
+    err = noise / d2.size  # np.mean's value: the same sum divided by the count
     if noise == 0.0:
         return float("inf"), err
     if signal == 0.0:
