@@ -78,6 +78,14 @@ def load_npz(path: str | Path, graph: Graph, samples: int | None = None) -> Cali
     if missing:
         raise InputDataError(f"{path}: no array for graph input(s) {missing}; the file holds {sorted(names)} "
                              f"(store each input under its name, samples first, and labels under 'labels')")
+    for n, a in inputs.items():
+        bad = ~np.isfinite(a) if a.dtype.kind in "fc" else None
+        if bad is not None and bad.any():
+            rows = np.unique(np.nonzero(bad.reshape(len(a), -1) if a.ndim else bad.reshape(1, 1))[0])
+            raise InputDataError(f"{path}: input {n!r} holds {int(bad.sum())} NaN or inf value(s) (sample(s) "
+                                 f"{', '.join(map(str, rows[:5]))}{', ...' if rows.size > 5 else ''}); the float "
+                                 "reference of such a sample is not finite, so no sensitivity can be measured "
+                                 "on it: remove those samples")
     counts = {a.shape[0] for a in inputs.values() if a.ndim}
     if not counts:
         raise InputDataError(f"{path}: every input is a scalar; store each input with the sample axis first "

@@ -106,3 +106,17 @@ def test_inputs_and_calib_parse_the_onnx_file_once(files, command, monkeypatch, 
     extra = ["--calib", calib, "--cache-dir", str(tmp / "cache")] if command[0] == "solve" else []
     assert main([command[0], model, *command[1:], "--inputs", inputs, *extra]) == 0, capsys.readouterr().err
     assert len(parses) == 1
+
+
+@pytest.mark.parametrize("metric", ["output_mse", "proxy"])
+def test_non_finite_calibration_samples_are_refused_naming_them(files, metric, capsys):
+    """A NaN sample made every sensitivity NaN ('no usable choice ... outputs overflow or are NaN') or
+    failed inside the proxy ('int8: cannot quantize NaN'), neither naming the data."""
+    model, _, tmp = files
+    bad = str(tmp / "nan.npz")
+    x = np.ones((4, 4), np.float32)
+    x[2, 1] = np.nan
+    np.savez(bad, x=x, sr=np.array(8000, np.int64))
+    assert _solve(model, "--calib", bad, "--metric", metric, tmp=tmp) == 2
+    err = capsys.readouterr().err
+    assert "'x' holds 1 NaN or inf value(s) (sample(s) 2)" in err
