@@ -65,7 +65,10 @@ def _resolve(ref: str, base: Path | None, depth: int = 0) -> tuple[dict, str]:
         return raw, origin
     if depth >= _MAX_DEPTH:
         raise ConfigError(f"{origin}: 'extends' chain deeper than {_MAX_DEPTH} (a cycle?); fix the extends: lines")
-    parent_raw, _ = _resolve(str(parent), where, depth + 1)
+    try:
+        parent_raw, _ = _resolve(str(parent), where, depth + 1)
+    except UnknownTargetError as exc:  # say whose extends: line names it
+        raise UnknownTargetError(f"{origin}: extends: {exc}") from None
     parent_raw = {k: v for k, v in parent_raw.items() if k not in ("name", "description")}
     return _merge(parent_raw, raw), origin
 

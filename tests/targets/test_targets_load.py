@@ -93,3 +93,11 @@ def test_missing_source(tmp_path):
 def test_unknown_target():
     with pytest.raises(UnknownTargetError, match="bundled name"):
         load_target("tpu-v9")
+
+
+def test_an_unknown_extends_base_names_the_file_that_extends_it(tmp_path):
+    """The error named the unknown base only, not which target file's extends: line held it."""
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: int8-npuu\nname: child\ndescription: x\n")
+    with pytest.raises(UnknownTargetError, match=r"child\.yaml: extends: unknown target 'int8-npuu'"):
+        load_target(str(child))
