@@ -278,7 +278,8 @@ def _dot(op, ctx: Ctx):
     work = Work(macs=macs, executed_ops=executed, compute_s=cycles / (t.compute.cores * t.clock_hz),
                 arith_pj=arith_pj, decode_pj=decode_pj, reads=reads, writes=writes, utilization=util, formats=label,
                 density=density, note="; ".join(filter(None, [note, wnote])), occupancy=occupancy(t, shape),
-                convolution=shape.convolution, fixed_s=(rate.depthwise_overhead_s or 0.0) if depthwise else 0.0)
+                convolution=shape.convolution,
+                fixed_s=((rate.depthwise_overhead_s or 0.0) if depthwise else 0.0) + gemm_reshapes(op, ctx, ins))
     acts = [i for i in op.inputs if g.tensors[i].role in ("input", "activation", "kv_cache")]
     return finish(op, ctx, _with_qdq(work, op, ctx, acts))
 
@@ -319,6 +320,17 @@ def folded_into(op, ctx: Ctx) -> str | None:
         wfmt = formats.get(g.tensors[prod.inputs[1]].quant.format)
         return name if wfmt.is_float or op.op != "batchnorm" else None
     return folded_into(prod, ctx)
+
+
+def gemm_reshapes(op, ctx: Ctx, ins) -> float:
+    """Fixed time of the two Reshape nodes around a linear with a bias on more than 2-D input, which
+    onnxruntime runs as a 2-D Gemm (its MatMul + Add fusion; ``hwsim export`` writes it so), on
+    ``movement_nodes`` targets, s."""
+    g, t = ctx.graph, ctx.target
+    if (t.compute.movement_nodes and op.op == "linear" and len(ins[0]) > 2 and len(op.inputs) > 2
+            and g.tensors[op.inputs[2]].role == "bias" and not _integer_mac(op, g)):
+        return 2 * layer_overhead(t, Work(elementwise=True))
+    return 0.0
 
 
 def _integer_mac(op, g) -> bool:

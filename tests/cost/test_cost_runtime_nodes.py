@@ -28,7 +28,9 @@ def test_movement_nodes_pay_the_overhead_and_copies_move_their_bytes():
         assert r.latency_s >= 5e-6
         moved = sum(r.bytes.values())
         assert (moved > 0) == (r.op != "reshape")  # a reshape re-labels its buffer; the others copy
-    assert all(nodes[n].latency_s == plain[n].latency_s for n in plain)
+    for n in plain:  # a biased linear on 3-D input runs as Reshape -> Gemm -> Reshape: two more nodes
+        extra = 2 * 5e-6 if plain[n].op == "linear" else 0.0
+        assert nodes[n].latency_s == pytest.approx(plain[n].latency_s + extra, rel=1e-9)
 
 
 def test_quantize_fusion_runs_dynamic_quantization_and_rescale_inside_the_integer_layer():
