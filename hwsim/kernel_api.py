@@ -327,7 +327,7 @@ def requantize(acc, multiplier, zero_point=0, mode="exact", out_dtype=np.uint8, 
         raise InputDataError("multiplier must be finite non-negative floats")
     lo, hi = int(info.min), int(info.max)
     m = _channel_param("multiplier", mult.astype(rq.multiplier_dtype or mult.dtype), nc, np.float64)
-    return restore(rq.apply(acc3, m, zp, lo, hi)).astype(out_dtype)
+    return restore(rq.apply(acc3, m, zp, lo, hi)).astype(out_dtype, copy=False)
 
 
 def _channel_view(x, axis):

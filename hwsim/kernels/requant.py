@@ -1,7 +1,8 @@
 """Requantization of integer accumulators to 8/16/32-bit outputs, one kernel per reproduced library.
 
 Every kernel takes ``acc`` as int64 (outer, C, inner), per-channel parameters of length C (axis 1),
-the output bounds ``lo``/``hi`` and fills ``out`` (same shape, int64), in memory order, split
+the output bounds ``lo``/``hi`` and fills ``out`` (same shape, an integer type holding
+[lo, hi]), in memory order, split
 into work items of about ``_BLOCK`` elements (channels-last data is (N*H*W, C, 1)).
 
 * ``_requant_exact``: ONNX reference evaluator (QLinearMatMul / QLinearConv):
@@ -49,44 +50,80 @@ def _span(t, per, nc, inner, cg, ib):
     return o, c0, min(c0 + cg, nc), 0, inner
 
 
+@njit(cache=True, inline="always")
+def _exact1(v, m, z, lo, hi):
+    return np.int64(min(max(np.rint(np.float64(v) * m + z), lo), hi))
+
+
 @njit(cache=True, parallel=True)
 def _requant_exact(acc, mult, zp, lo, hi, out, counter, threads):
     outer, nc, inner = acc.shape
     per, cg, ib = _parts(nc, inner)
+    z = zp.astype(np.float64)
+    flo, fhi = np.float64(lo), np.float64(hi)
     for _ in prange(threads):
         while True:
             t = claim(counter)
             if t >= outer * per:
                 break
             o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
-            for c in range(c0, c1):
-                m = np.float64(mult[c])
-                z = np.float64(zp[c])
-                for i in range(i0, i1):
-                    d = np.float64(acc[o, c, i]) * m
-                    d = d + z
-                    r = np.rint(d)
-                    out[o, c, i] = np.int64(min(max(r, np.float64(lo)), np.float64(hi)))
+            if inner == 1:  # channels last: the contiguous loop runs over channels
+                for c in range(c0, c1):
+                    out[o, c, 0] = _exact1(acc[o, c, 0], mult[c], z[c], flo, fhi)
+            else:
+                for c in range(c0, c1):
+                    for i in range(i0, i1):
+                        out[o, c, i] = _exact1(acc[o, c, i], mult[c], z[c], flo, fhi)
+
+
+@njit(cache=True, inline="always")
+def _ort1(f, m, fmin, fmax):
+    """MLAS requantization of ``f`` = float32(acc) before the zero point is added: the product
+    rounded to float32, clamped to [lo - zp, hi - zp], rounded half-even (still float32)."""
+    return np.rint(min(max(np.float32(f * m), fmin), fmax))
 
 
 @njit(cache=True, parallel=True)
 def _requant_ort(acc, mult, zp, lo, hi, out, counter, threads):
+    """A work item whose accumulators all fit int32 (onnxruntime's own do) converts them to
+    float32 through int32, and its results to integers through int32 when the clamp bounds fit
+    it: both vectorise on AVX2, int64 <-> float32 does not. The values are the same either way."""
     outer, nc, inner = acc.shape
     per, cg, ib = _parts(nc, inner)
     m, fmin, fmax = np.empty(nc, np.float32), np.empty(nc, np.float32), np.empty(nc, np.float32)
+    z = np.empty(nc, np.int32)
+    small = True
     for c in range(nc):
-        m[c], fmin[c], fmax[c] = mult[c], lo - zp[c], hi - zp[c]
+        m[c], fmin[c], fmax[c], z[c] = mult[c], lo - zp[c], hi - zp[c], zp[c]
+        small = small and max(abs(lo - zp[c]), abs(hi - zp[c])) < 2**30
     for _ in prange(threads):
         while True:
             t = claim(counter)
             if t >= outer * per:
                 break
             o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
-            for c in range(c0, c1):
-                for i in range(i0, i1):
-                    f = np.float32(np.float32(acc[o, c, i]) * m[c])
-                    f = min(max(f, fmin[c]), fmax[c])
-                    out[o, c, i] = np.int64(np.rint(f)) + zp[c]
+            lo_v, hi_v = np.int64(0), np.int64(0)
+            if inner == 1:  # channels last: the contiguous loops run over channels
+                row, dst = acc[o, c0:c1, 0], out[o, c0:c1, 0]
+                for c in range(c1 - c0):
+                    lo_v, hi_v = min(lo_v, row[c]), max(hi_v, row[c])
+            else:
+                for c in range(c0, c1):
+                    for i in range(i0, i1):
+                        lo_v, hi_v = min(lo_v, acc[o, c, i]), max(hi_v, acc[o, c, i])
+            fast = small and lo_v >= -(2**31) and hi_v < 2**31
+            if fast and inner == 1:
+                mc, lc, hc, zc = m[c0:c1], fmin[c0:c1], fmax[c0:c1], z[c0:c1]
+                for c in range(c1 - c0):
+                    dst[c] = np.int32(_ort1(np.float32(np.int32(row[c])), mc[c], lc[c], hc[c])) + zc[c]
+            elif fast:
+                for c in range(c0, c1):
+                    for i in range(i0, i1):
+                        out[o, c, i] = np.int32(_ort1(np.float32(np.int32(acc[o, c, i])), m[c], fmin[c], fmax[c])) + z[c]
+            else:
+                for c in range(c0, c1):
+                    for i in range(i0, i1):
+                        out[o, c, i] = np.int64(_ort1(np.float32(acc[o, c, i]), m[c], fmin[c], fmax[c])) + zp[c]
 
 
 @njit(cache=True)
@@ -174,18 +211,28 @@ def quantize_multiplier(m, single_rounding=False):
     return int(q_fixed), int(shift)
 
 
+def _out_dtype(lo, hi):
+    """The narrowest integer type holding [lo, hi] (the outputs, clamped there)."""
+    for dt in (np.uint8, np.int8, np.int16, np.int32):
+        if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
+            return dt
+    return np.int64
+
+
 def requant_fixed(acc3, mults, zp, lo, hi, single):
-    """Wrapper: per-channel float64 multipliers -> Q31 + shift, then :func:`_requant_fixed`."""
+    """Wrapper: per-channel float64 multipliers -> Q31 + shift, then :func:`_requant_fixed`;
+    an array of the narrowest integer type holding [lo, hi]."""
     pairs = [quantize_multiplier(float(m), single) for m in mults]
     q31 = np.array([p[0] for p in pairs], np.int64)
     shift = np.array([p[1] for p in pairs], np.int64)
-    out = np.empty(acc3.shape, np.int64)
+    out = np.empty(acc3.shape, _out_dtype(lo, hi))
     _requant_fixed(acc3, q31, shift, zp, lo, hi, single, out, *split())
     return out
 
 
 def requant_float(acc3, mults, zp, lo, hi, ort):
-    """Wrapper of :func:`_requant_exact` (``ort`` False) or :func:`_requant_ort` (``ort`` True)."""
-    out = np.empty(acc3.shape, np.int64)
+    """Wrapper of :func:`_requant_exact` (``ort`` False) or :func:`_requant_ort` (``ort`` True);
+    an array of the narrowest integer type holding [lo, hi]."""
+    out = np.empty(acc3.shape, _out_dtype(lo, hi))
     (_requant_ort if ort else _requant_exact)(acc3, mults, zp, lo, hi, out, *split())
     return out

@@ -112,3 +112,19 @@ def test_any_memory_layout_gives_the_per_element_formula(seed, mode, shape, perm
         k = c if per_channel else 0
         want = kernel_api.requantize(np.ascontiguousarray(flat[c]), mult[k], zp[k], mode, np.uint8)
         np.testing.assert_array_equal(got.transpose(1, 0, 2, 3).reshape(shape[1], -1)[c], want)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32])
+def test_onnxruntime_mode_beyond_int32(rng, dtype):
+    """Accumulators beyond int32 (int64 -> float32 conversion) and int32 outputs with a zero point
+    (clamp bounds beyond int32 after subtracting it) take the int64 route; channels-last blocks
+    next to int32-range blocks take the int32 one; all equal the numpy formula."""
+    info = np.iinfo(dtype)
+    acc = rng.integers(-(2**20), 2**20, (4, 20000, 6))
+    acc[1, 5, :] = [2**40, -(2**40), 2**31, -(2**31) - 1, 2**33 + 1, 7]
+    mult = (10.0 ** rng.uniform(-4, 2, 6)).astype(np.float32)
+    zp = rng.integers(-5, 5, 6) + (0 if dtype == np.int32 else 100)
+    got = kernel_api.requantize(acc, mult, zp, "onnxruntime", dtype, axis=2)
+    f = np.clip(acc.astype(np.float32) * mult, (info.min - zp).astype(np.float32), (info.max - zp).astype(np.float32))
+    np.testing.assert_array_equal(got, (np.rint(f).astype(np.int64) + zp).astype(dtype))  # MLAS adds zp in int32
+    assert got.dtype == dtype
