@@ -208,7 +208,8 @@ def price(g: Graph, t: Target, notes: list[str], seed: int = 0, layer_cost=None,
         rows = [layer_cost(op, ctx, COSTS[op.op]) for op in g.ops()]
     rows = tuple(r for r in rows if r.latency_s > 0 or r.energy_j > 0)
     _check_finite(t, rows)
-    notes += ops_cost.fallback_notes(ctx, rows) + ops_cost.control_flow_notes(rows) + stats.notes()
+    notes += ops_cost.fallback_notes(ctx, rows) + ops_cost.unexploited_pruning_notes(ctx, rows) \
+        + ops_cost.control_flow_notes(rows) + stats.notes()
     breakdown = {k: sum(r.energy_breakdown_j[k] for r in rows) for k in ENERGY_COMPONENTS}
     levels = {m.name: sum(r.memory_energy_j[m.name] for r in rows) for m in t.memory}
     if stats.synthetic:

@@ -192,6 +192,25 @@ def fallback_notes(ctx: Ctx, rows) -> list[str]:
     return notes
 
 
+def unexploited_pruning_notes(ctx: Ctx, rows) -> list[str]:
+    """A note naming the pruned MAC layers the target prices dense: it neither runs their N:M
+    pattern nor skips zero weights (nor reuses repeated ones), so pruning saves it nothing."""
+    feats = ctx.target.features
+    if feats.skip_zero_weights or feats.repetition_window:
+        return []
+    dense: dict[str, list[str]] = {}
+    for r in rows:
+        p = getattr(ctx.graph.op(r.name), "pruning", None) if COSTS.get(r.op) is _dot else None
+        if p is None or p.kind == "none" or (p.kind == "nm" and any(
+                q.n >= p.n and q.m == p.m for q in feats.nm_sparsity)):
+            continue
+        dense.setdefault(p.label, []).append(r.name)
+    return [f"pruning {label} priced dense on {len(names)} layer(s) ({', '.join(names[:4])}"
+            f"{', ...' if len(names) > 4 else ''}): {ctx.target.name} neither runs that pattern nor skips zero "
+            "weights, so it saves no time, energy or bytes there (it still changes the simulated values)"
+            for label, names in dense.items()]
+
+
 def _in_containers(operands, numel: int, wfmt: str, rate):
     """``operands`` with dense weight codes stored in the unit's weight width instead of packed."""
     extra = (formats.get(rate.weight).bits - formats.get(wfmt).bits_per_element) / 8

@@ -158,3 +158,18 @@ def test_target_yaml_path_and_graph_inputs(tmp_path):
     a = estimate(load_model(GEMM), str(p), weights="int8", activations="int8")
     b = estimate(GEMM, "int8-npu", weights="int8", activations="int8")
     assert a.total.latency_s == b.total.latency_s and math.isfinite(a.total.energy_j)
+
+
+@pytest.mark.parametrize("target,dense", [("int8-npu", True), ("h100-sxm", False), ("rs-engine", False)])
+def test_pruning_a_target_cannot_exploit_is_said_to_be_priced_dense(target, dense):
+    """2:4 pruning on a dense array costs exactly what no pruning costs; the report says so (it
+    was silent, so a pruned plan looked like a free saving the target does not make)."""
+    from hwsim.graph.annotate import LayerRule, QuantConfig
+
+    cfg = QuantConfig(defaults=LayerRule(weights="int8", activations="int8", pruning="2:4"))
+    rep = estimate("gemm:m=4,k=64,n=32", target, config=cfg)
+    said = [n for n in rep.notes if n.startswith("pruning 2:4 priced dense")]
+    assert bool(said) == dense
+    if dense:
+        plain = estimate("gemm:m=4,k=64,n=32", target, config=QuantConfig.simple("int8", "int8"))
+        assert rep.total.energy_j == plain.total.energy_j
