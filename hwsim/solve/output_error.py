@@ -41,7 +41,7 @@ from hwsim.solve.configs import layer_config
 from hwsim.solve.data import CalibData
 from hwsim.solve.layers import prunable, solver_layers
 from hwsim.solve.sensitivity_table import TAILS, Metric, ProgressFn, SensitivityTable, Tails
-from hwsim.solve.tail import boundary_names, boundary_values, float32_outputs, plain_float, subgraph
+from hwsim.solve.tail import boundary_names, boundary_values, float32_outputs, one_blas_thread, plain_float, subgraph
 
 
 def _score(metric: str, out: dict, ref: dict, labels: np.ndarray | None) -> float:
@@ -285,7 +285,8 @@ def _run_tail(post: Graph, where: str, feed: dict, ref: dict, seed: int, m: int,
             check_memory(post)
             return float32_outputs(post, feed, seed)
     rest = FloatCache(values={n: np.concatenate([ref[n]] * m) for n in _needed(post)}, inputs={})
-    return _run(post, where, feed, rest, seed).output_values
+    with one_blas_thread():  # see hwsim.solve.tail.one_blas_thread
+        return _run(post, where, feed, rest, seed).output_values
 
 
 def _change(out: dict, ref: dict) -> float:

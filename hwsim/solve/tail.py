@@ -8,6 +8,9 @@ tail becomes a graph input carrying its float reference value. Weights are share
 
 from __future__ import annotations
 
+import functools
+from contextlib import nullcontext
+
 import networkx as nx
 import numpy as np
 
@@ -69,9 +72,10 @@ def plain_float(graph: Graph) -> bool:
 def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
     """Graph outputs (float64 arrays) of a :func:`plain_float` graph run in float32 arithmetic.
 
-    Every float value (inputs, constants, each op's output) is float32, so convolutions and
-    matmuls run as float32 BLAS (sgemm) instead of float64; values of integer-typed tensors stay
-    float64. Against the simulator's run of the same graph (float64 arithmetic, each output
+    Every float value (inputs, constants, each op's output) is float32, and convolutions and
+    matmuls run as float32 BLAS (sgemm, the executors' ``reference_dtype``) instead of float64;
+    values of integer-typed tensors stay float64. Matmuls of two activations run on one BLAS
+    thread (:func:`one_blas_thread`). Against the simulator's run of the same graph (float64 arithmetic, each output
     rounded to float32) the outputs differ only by float32 accumulation roundoff (a few float32
     ulps per op; measured and bounded in ``tests/solve/test_solve_output_error.py``).
     Values die after their last reader.
@@ -84,12 +88,32 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) ->
     def cast(name: str, x) -> np.ndarray:
         return np.asarray(x, np.float64 if is_integer_type(graph.tensors[name].dtype) else np.float32)
 
-    ctx = ExecContext(graph=graph, reference=True, seed=seed)
+    ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype="float32")
     values = {n: cast(n, const_real(t)) for n, t in graph.tensors.items() if t.data is not None}
     values.update({n: cast(n, x) for n, x in feed.items()})
     dead = liveness(graph)
     for i, op in enumerate(graph.ops()):
-        values[op.outputs[0]] = cast(op.outputs[0], EXECUTORS[op.op](ctx, op, [values[t] for t in op.inputs]))
+        with one_blas_thread() if op.op == "matmul" else nullcontext():
+            values[op.outputs[0]] = cast(op.outputs[0], EXECUTORS[op.op](ctx, op, [values[t] for t in op.inputs]))
         for t in dead[i]:
             values.pop(t, None)
     return {n: values[n].astype(np.float64) for n in graph.outputs}
+
+
+def one_blas_thread():
+    """A context in which BLAS uses one thread.
+
+    A matmul of two activations is many small products (one per batch row and head); OpenBLAS
+    splits each over its threads, which then wait for each other: on this project's 2-core
+    machine under load, MiniLM-L6's attention products took 3-5x the CPU time of one thread and
+    longer in wall time too (benchmarks/RESULTS.md, "Cold solve, third session"). Used for those
+    products in :func:`float32_outputs` and for the tails run in the simulator.
+    """
+    return _controller().limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()

@@ -254,9 +254,9 @@ def test_float32_descendants_match_the_simulator(digits16, monkeypatch):
     assert len(calls) == 3 * len(chs) + 3  # conv1, conv2, fc1 have descendants: per choice, then stacked
     monkeypatch.setattr(output_error, "plain_float", lambda graph: False)
     exact = measure(g, chs, data).values
-    for table in fast:  # the float32 path was taken (calls above); since the simulator's float
-        # convolutions and products run in float32 BLAS too (ea1f214) the values may be identical
+    for table in fast:  # the float32 path was taken (calls above) and computed in float32
         np.testing.assert_allclose(table.values, exact, rtol=2e-3)
+        assert not np.array_equal(table.values, exact)
 
 
 def test_tiny_changes_are_measured_in_the_simulator(digits16, monkeypatch):
@@ -275,6 +275,7 @@ def test_tiny_changes_are_measured_in_the_simulator(digits16, monkeypatch):
     assert np.sqrt(exact[:3, 0] / np.mean(ref ** 2)).max() < output_error.F32_MIN_CHANGE  # fp16: tiny
     np.testing.assert_array_equal(fast[:, 0], exact[:, 0])
     np.testing.assert_allclose(fast[:3, 1], exact[:3, 1], rtol=2e-3)
+    assert not np.array_equal(fast[:3, 1], exact[:3, 1])  # int4 weights: float32 descendants
 
 
 def test_plain_float_only_for_unquantized_unpruned_graphs(digits16):
