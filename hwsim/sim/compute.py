@@ -84,6 +84,10 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int, nhwc: bool = False):
         shape[axis] = sw.size
     mode = requant.get(ctx.requant)
     if not _int_spec(spec_y, weight=True):
+        if mode.name in ("gemmlowp", "tflite"):  # its fixed-point rounding has nothing to round here
+            ctx.note(f"requant {mode.name}: layers with float outputs (scope mac_inputs leaves every layer "
+                     "output float) dequantize their accumulators exactly; the mode's fixed-point rounding "
+                     "applies only to layers with integer outputs")
         if mode.multiplier_dtype is np.float32:  # onnxruntime's float output: float32(acc) * float32(s_x * s_w)
             y = (acc.astype(np.float32) * mode.multiplier(sx, sw, np.ones(1, np.float32)).reshape(shape)).astype(np.float64)
         else:

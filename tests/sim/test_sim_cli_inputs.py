@@ -128,3 +128,15 @@ def test_every_command_says_a_shape_key_bound_nothing(command, tmp_path, capsys)
     assert main([command, model, "--shape", "batch=1,sequence=16,seqlen=16", *extra]) == 0
     out = capsys.readouterr().out
     assert "shapes seqlen matched no dynamic dim or input" in out and "batch, seqlen" not in out
+
+
+@pytest.mark.parametrize("mode", ["tflite", "gemmlowp"])
+def test_a_requant_mode_with_nothing_to_round_says_so(mode):
+    """With float layer outputs (scope mac_inputs) gemmlowp / tflite requantization changes
+    nothing; the run said nothing, so it looked like the mode had been simulated."""
+    g = hwsim.quantize_graph(hwsim.load_model("gemm:m=2,k=8,n=4"), "int8", "int8")
+    x = {"input": np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32)}
+    r = run(g, x, requant=mode)
+    assert any(n.startswith(f"requant {mode}: layers with float outputs") for n in r.notes)
+    np.testing.assert_array_equal(r.outputs["gemm.out"], run(g, x, requant="exact").outputs["gemm.out"])
+    assert not any("layers with float outputs" in n for n in run(g, x, requant="exact").notes)
