@@ -39,8 +39,13 @@ def _parts(nc, inner):
 
 
 @njit(cache=True)
-def _span(t, per, nc, inner, cg, ib):
-    """Work item ``t`` (of ``outer * per``, :func:`_parts`) as (o, c0, c1, i0, i1)."""
+def _take(counter, outer, nc, inner):
+    """Claims the next work item of an (outer, nc, inner) array (:func:`_parts`) as
+    (o, c0, c1, i0, i1), or o = -1 when none is left."""
+    per, cg, ib = _parts(nc, inner)
+    t = claim(counter)
+    if t >= outer * per:
+        return -1, 0, 0, 0, 0
     o, r = t // per, t % per
     if ib < inner:
         nib = (inner + ib - 1) // ib
@@ -58,15 +63,13 @@ def _exact1(v, m, z, lo, hi):
 @njit(cache=True, parallel=True)
 def _requant_exact(acc, mult, zp, lo, hi, out, counter, threads):
     outer, nc, inner = acc.shape
-    per, cg, ib = _parts(nc, inner)
     z = zp.astype(np.float64)
     flo, fhi = np.float64(lo), np.float64(hi)
     for _ in prange(threads):
         while True:
-            t = claim(counter)
-            if t >= outer * per:
+            o, c0, c1, i0, i1 = _take(counter, outer, nc, inner)
+            if o < 0:
                 break
-            o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
             if inner == 1:  # channels last: the contiguous loop runs over channels
                 for c in range(c0, c1):
                     out[o, c, 0] = _exact1(acc[o, c, 0], mult[c], z[c], flo, fhi)
@@ -89,7 +92,6 @@ def _requant_ort(acc, mult, zp, lo, hi, out, counter, threads):
     float32 through int32, and its results to integers through int32 when the clamp bounds fit
     it: both vectorise on AVX2, int64 <-> float32 does not. The values are the same either way."""
     outer, nc, inner = acc.shape
-    per, cg, ib = _parts(nc, inner)
     m, fmin, fmax = np.empty(nc, np.float32), np.empty(nc, np.float32), np.empty(nc, np.float32)
     z = np.empty(nc, np.int32)
     small = True
@@ -98,10 +100,9 @@ def _requant_ort(acc, mult, zp, lo, hi, out, counter, threads):
         small = small and max(abs(lo - zp[c]), abs(hi - zp[c])) < 2**30
     for _ in prange(threads):
         while True:
-            t = claim(counter)
-            if t >= outer * per:
+            o, c0, c1, i0, i1 = _take(counter, outer, nc, inner)
+            if o < 0:
                 break
-            o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
             lo_v, hi_v = np.int64(0), np.int64(0)
             if inner == 1:  # channels last: the contiguous loops run over channels
                 row, dst = acc[o, c0:c1, 0], out[o, c0:c1, 0]
@@ -167,13 +168,11 @@ def _mul_fixed(x, q, shift, single):
 @njit(cache=True, parallel=True)
 def _requant_fixed(acc, q31, shift, zp, lo, hi, single, out, counter, threads):
     outer, nc, inner = acc.shape
-    per, cg, ib = _parts(nc, inner)
     for _ in prange(threads):
         while True:
-            t = claim(counter)
-            if t >= outer * per:
+            o, c0, c1, i0, i1 = _take(counter, outer, nc, inner)
+            if o < 0:
                 break
-            o, c0, c1, i0, i1 = _span(t, per, nc, inner, cg, ib)
             for c in range(c0, c1):
                 for i in range(i0, i1):
                     v = _mul_fixed(acc[o, c, i], q31[c], shift[c], single) + zp[c]
