@@ -97,6 +97,7 @@ def _run_solve(args: argparse.Namespace) -> int:
     from hwsim.solve import pareto, plan_from, tables
     from hwsim.solve.plan import check_budgets, infeasible_message
 
+    args.started_s = _process_age_s()
     budgets = parse_budgets(args.budget)
     check_budgets(budgets)
     if not budgets and not args.pareto:
@@ -117,7 +118,7 @@ def _run_solve(args: argparse.Namespace) -> int:
         return _run_pareto(args, tb, budgets, pareto)
     plan = plan_from(tb, budgets, seed=args.seed)
     if args.verbose:
-        _print_times(tb, [plan])
+        _print_times(tb, [plan], args.started_s)
     if args.json:
         print(json.dumps(plan.to_json()))
     else:
@@ -133,16 +134,32 @@ def _run_solve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_times(tb, plans) -> None:
-    """The time split of a solve, on stderr (stdout may carry --json)."""
+def _print_times(tb, plans, started_s: float | None) -> None:
+    """The time split of a solve (wall time), on stderr (stdout may carry --json). ``started_s``:
+    the process's age when the command began (Python start and imports), None where unknown."""
     t = tb.timings
     milp, est = sum(p.milp_s for p in plans), sum(p.estimate_s for p in plans)
-    parts = [("load", t.get("load_s", 0.0)), ("sensitivity", t.get("sensitivity_s", 0.0)),
-             ("costs", t.get("costs_s", 0.0)), ("MILP", milp), ("re-estimate", est)]
+    parts = [("start and imports", started_s)] if started_s is not None else []
+    parts += [("load", t.get("load_s", 0.0)), ("sensitivity", t.get("sensitivity_s", 0.0)),
+              ("costs", t.get("costs_s", 0.0)), ("MILP", milp), ("re-estimate", est)]
     total = sum(v for _, v in parts)
     hits = tb.sensitivity.cache_hits
     print("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in parts) + f"; total {total:.2f} s "
           f"({hits} of {tb.sensitivity.values.size} sensitivities from the cache)", file=sys.stderr)
+
+
+def _process_age_s() -> float | None:
+    """Wall seconds since this process started (Linux /proc), or None elsewhere."""
+    import os
+
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rpartition(")")[2].split()[19])  # field 22: starttime
+        with open("/proc/uptime") as f:
+            uptime_s = float(f.read().split()[0])
+        return max(uptime_s - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _write(path: str, text: str) -> None:
@@ -175,7 +192,7 @@ def _print_plan(plan) -> None:
 def _run_pareto(args, tb, budgets, pareto) -> int:
     plans = pareto(tb, args.pareto, args.points, budgets, seed=args.seed)
     if args.verbose:
-        _print_times(tb, plans)
+        _print_times(tb, plans, args.started_s)
     name = args.pareto
     if args.json:
         print(json.dumps({"budget": name, "points": [p.to_json() for p in plans]}))

@@ -142,8 +142,11 @@ def test_progress_goes_to_a_callback_and_the_cli_draws_it(cache_dir, capsys):
                  "--calib", CALIB, "--samples", "4", "--cache-dir", str(cache_dir), "--verbose"]) == 0
     err = capsys.readouterr().err
     assert "\rsensitivity [" in err and f"{total}/{total}" in err
-    assert re.search(r"time: load [0-9.]+ s, sensitivity [0-9.]+ s, costs [0-9.]+ s, MILP [0-9.]+ s, "
-                     r"re-estimate [0-9.]+ s; total", err)
+    m = re.search(r"time: start and imports ([0-9.]+) s, load ([0-9.]+) s, sensitivity ([0-9.]+) s, "
+                  r"costs ([0-9.]+) s, MILP ([0-9.]+) s, re-estimate ([0-9.]+) s; total ([0-9.]+) s", err)
+    parts = [float(x) for x in m.groups()]
+    assert sum(parts[:-1]) == pytest.approx(parts[-1], abs=0.06)
+    assert parts[0] > 0  # this process (pytest) started before the command
 
 
 def test_cli_names_the_flag_of_a_library_parameter(tmp_path, capsys):
