@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from hwsim.kernels.intgemm import MODE_SATURATE, MODE_WRAP, _accumulate, _wrap, wrap_array
-from hwsim.kernels.workqueue import claim, split
+from hwsim.kernels.workqueue import claim, pick, serial
 
 
 @njit(cache=True, parallel=True)
@@ -235,6 +235,9 @@ def _depthwise_nhwc(xh, zx, wt, sh, sw, ph, pw, dh, dw, out, counter, threads):
                     out[b, y, xo, ch] = acc[xo, ch]
 
 
+_depthwise_nhwc_1 = serial(_depthwise_nhwc)
+
+
 def depthwise_nhwc(x, zx, w, stride, pads, dilation, out_hw):
     """Wrapper of :func:`_depthwise_nhwc` for ``x`` (N, C, H, W) in any memory layout (no copy
     when the data is channels-last) and ``w`` (C, 1, KH, KW): uint8/int8 codes ``x`` with
@@ -244,5 +247,6 @@ def depthwise_nhwc(x, zx, w, stride, pads, dilation, out_hw):
     xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), np.float64 if flt else np.int32)
     out = np.empty((x.shape[0],) + tuple(out_hw) + (x.shape[1],), np.float64 if flt else np.int64)
-    _depthwise_nhwc(xh, zx, wt, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], out, *split())
+    kernel, split = pick(_depthwise_nhwc, _depthwise_nhwc_1, out.size * wt.shape[0] * wt.shape[1])
+    kernel(xh, zx, wt, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], out, *split)
     return out.transpose(0, 3, 1, 2)

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from hwsim.kernels.workqueue import claim, split
+from hwsim.kernels.workqueue import claim, pick, serial
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -179,6 +179,9 @@ def _requant_fixed(acc, q31, shift, zp, lo, hi, single, out, counter, threads):
                     out[o, c, i] = min(max(v, lo), hi)
 
 
+_requant_exact_1, _requant_ort_1, _requant_fixed_1 = (serial(f) for f in (_requant_exact, _requant_ort, _requant_fixed))
+
+
 def quantize_multiplier(m, single_rounding=False):
     """TFLite ``QuantizeMultiplier``: real multiplier -> (Q31 int, shift), frexp, round half away.
 
@@ -225,7 +228,8 @@ def requant_fixed(acc3, mults, zp, lo, hi, single):
     q31 = np.array([p[0] for p in pairs], np.int64)
     shift = np.array([p[1] for p in pairs], np.int64)
     out = np.empty(acc3.shape, _out_dtype(lo, hi))
-    _requant_fixed(acc3, q31, shift, zp, lo, hi, single, out, *split())
+    kernel, split = pick(_requant_fixed, _requant_fixed_1, acc3.size)
+    kernel(acc3, q31, shift, zp, lo, hi, single, out, *split)
     return out
 
 
@@ -233,5 +237,6 @@ def requant_float(acc3, mults, zp, lo, hi, ort):
     """Wrapper of :func:`_requant_exact` (``ort`` False) or :func:`_requant_ort` (``ort`` True);
     an array of the narrowest integer type holding [lo, hi]."""
     out = np.empty(acc3.shape, _out_dtype(lo, hi))
-    (_requant_ort if ort else _requant_exact)(acc3, mults, zp, lo, hi, out, *split())
+    kernel, split = pick(*((_requant_ort, _requant_ort_1) if ort else (_requant_exact, _requant_exact_1)), acc3.size)
+    kernel(acc3, mults, zp, lo, hi, out, *split)
     return out

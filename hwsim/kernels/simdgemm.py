@@ -30,7 +30,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from hwsim.kernels import packcache
-from hwsim.kernels.workqueue import claim, split
+from hwsim.kernels.workqueue import PARALLEL_MIN, claim, serial, split
 
 MR, NR = 4, 16  # micro-tile rows x columns
 _I32, _I64 = ir.IntType(32), ir.IntType(64)
@@ -190,9 +190,8 @@ def _pack_b(b, k0, k1, group, out):
 
 # the same kernels without threads, for small products: a parallel region costs milliseconds when
 # other processes hold the cores
-_gemm_1, _pack_a_1, _pack_b_1 = (njit(cache=True)(getattr(f, "py_func", f))  # plain without JIT
-                                  for f in (_gemm, _pack_a, _pack_b))
-_PARALLEL_MACS = 2**22
+_gemm_1, _pack_a_1, _pack_b_1 = (serial(f) for f in (_gemm, _pack_a, _pack_b))
+_PARALLEL_MACS = PARALLEL_MIN
 _PARALLEL_PACK = 2**18  # elements of b
 
 

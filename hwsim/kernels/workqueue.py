@@ -15,10 +15,12 @@ takes items with :func:`claim` until none are left, so a thread that gets less C
 Without JIT (NUMBA_DISABLE_JIT=1) ``claim`` is the plain Python below and the loop runs serially.
 """
 
+from types import FunctionType
+
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.extending import intrinsic, overload
 
 
@@ -45,6 +47,32 @@ def _claim_compiled(counter):
     return lambda counter: _atomic_claim(counter)
 
 
-def split():
-    """(counter, threads) for one call of a kernel that claims its work items."""
-    return np.zeros(1, np.int64), numba.get_num_threads()
+#: work (elements, MACs) below which a kernel runs on the calling thread: starting a parallel region
+#: costs tens of milliseconds when other processes hold the cores (measured at load 13: requantizing
+#: 0.4M elements took as long as 9.6M)
+PARALLEL_MIN = 2**22
+
+
+def split(work=PARALLEL_MIN):
+    """(counter, threads) for one call of a kernel that claims its work items: one thread when
+    ``work`` is under :data:`PARALLEL_MIN`."""
+    return np.zeros(1, np.int64), numba.get_num_threads() if work >= PARALLEL_MIN else 1
+
+
+def serial(kernel):
+    """``kernel`` compiled without threads (its ``prange`` runs as ``range``), for small work.
+    The twin is a copy of the function named ``<name>_serial``: numba's cache is keyed by the
+    function's name and code, not by ``parallel``, so under the same name the two would load
+    each other's machine code."""
+    f = getattr(kernel, "py_func", kernel)
+    name = f.__name__ + "_serial"
+    twin = FunctionType(f.__code__.replace(co_name=name, co_qualname=f.__qualname__ + "_serial"),
+                        f.__globals__, name, f.__defaults__, f.__closure__)
+    twin.__qualname__, twin.__doc__ = f.__qualname__ + "_serial", f.__doc__
+    return njit(cache=True)(twin)
+
+
+def pick(kernel, kernel_1, work):
+    """(the kernel to call, its (counter, threads)) for ``work``: the threaded ``kernel`` or its
+    :func:`serial` twin ``kernel_1``."""
+    return (kernel if work >= PARALLEL_MIN else kernel_1), split(work)
