@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim import formats, kernel_api, requant
+from hwsim.kernels.intgemm import abs_bound
 from hwsim.sim import ortfused, qspec, refblas
 from hwsim.sim.registry import register_exec
 
@@ -163,9 +164,17 @@ def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False):
     raw = kernel_api.int_matmul(a, b, bits, overflow, pairwise_int16=True)
     if not np.any(az) and not np.any(bz):
         return raw
-    corr = -az * b.sum(0, dtype=np.int64) + a.shape[-1] * az * bz
+    k = a.shape[-1]
+    corr = -az * b.sum(0, dtype=np.int64) + k * az * bz
     if np.any(bz):  # row sums of the patches only when the weights have zero points
         corr = corr - bz * a.sum(-1, keepdims=True, dtype=np.int64)
+    # |raw| <= (pairs) * 2**15 and |corr| from the operands' bounds (from the dtype for 8-bit codes):
+    # when the sum cannot leave the accumulator, the overflow rule is the identity (no passes)
+    za, zb = abs(int(az)), int(np.max(np.abs(bz)))
+    bound = (k + 1) // 2 * 2**15 + k * (za * abs_bound(b) + za * zb + zb * abs_bound(a))
+    if bound < 2 ** (bits - 1) and raw.dtype == np.int64 and raw.flags.writeable:
+        raw += corr
+        return raw
     return kernel_api.apply_overflow(raw + corr, bits, overflow)
 
 
