@@ -6,7 +6,7 @@ pure (reads the graph, the target and cached statistics only). Register one per 
 
 latency = max(compute_s, transfer_s of every level, dynamic energy / (power_cap_w - busy power))
           + target.layer_overhead_s (elementwise_overhead_s for non-MAC layers, convolution_overhead_s for
-          convolutions, where set) + the kernel's fixed time (depthwise_overhead_s) + the separate
+          convolutions, where set) per kernel the layer launches + the kernel's fixed time (depthwise_overhead_s) + the separate
           conversion nodes the runtime runs for it (qdq_nodes)
 energy  = arithmetic + decode + memory + busy power x latency, where busy power = idle_power_w
           + (static_power_w - idle_power_w) x occupancy (the fraction of cores the layer's kernel holds,
@@ -54,6 +54,7 @@ class Ctx:
     sizes: list[float | None] = field(default_factory=list)
     level_names: list[str] = field(default_factory=list)
     byte_cache: dict[str, float] = field(default_factory=dict)
+    roles: dict[str, str] | None = None
 
     def __post_init__(self):
         t = self.target
@@ -74,6 +75,17 @@ class Ctx:
         """Index of the level that stores activations run-length coded (features.fmap_coding), -1 if none."""
         coding = self.target.features.fmap_coding
         return -1 if coding is None else self.level_names.index(coding.level)
+
+    def attention_role(self, op: OpBase) -> str | None:
+        """Role of ``op`` in a fused attention kernel ("qk", "inner", "av"; :mod:`hwsim.cost.fusion`), None when
+        the target does not fuse attention or ``op`` is in no attention chain."""
+        if not self.target.compute.fused_attention:
+            return None
+        if self.roles is None:
+            from hwsim.cost.fusion import attention_roles
+
+            self.roles = attention_roles(self.graph)
+        return self.roles.get(op.name)
 
     def activation_home(self, nbytes: float) -> int:
         from hwsim.cost.traffic import home_level
@@ -108,6 +120,7 @@ class Work:
     extra_s: float = 0.0              # separate runtime nodes the layer brings along (qdq_nodes), overheads included
     extra_reads: list[float] | None = None   # their bytes per level (energy; their time is extra_s)
     extra_writes: list[float] | None = None
+    kernels: int = 1
 
 
 def busy_power_w(t: Target, occupancy: float) -> float:
@@ -129,14 +142,14 @@ def throttle(t: Target, busy_s: float, bottleneck: str, dynamic_j: float,
 
 
 def layer_overhead(t: Target, work: Work) -> float:
-    """Fixed time ``work`` pays per layer (launch and tail), s."""
+    """Fixed time ``work`` pays per layer (launch and tail of each of its ``kernels``), s."""
     if not work.overhead:
         return 0.0
     if work.elementwise and t.elementwise_overhead_s is not None:
-        return t.elementwise_overhead_s
+        return t.elementwise_overhead_s * work.kernels
     if work.convolution and t.convolution_overhead_s is not None:
-        return t.convolution_overhead_s
-    return t.layer_overhead_s
+        return t.convolution_overhead_s * work.kernels
+    return t.layer_overhead_s * work.kernels
 
 
 def level_energy_j(t: Target, reads, writes) -> dict[str, float]:

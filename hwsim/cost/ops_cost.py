@@ -14,11 +14,12 @@ from functools import partial
 from hwsim import formats
 from hwsim.cost import arith
 from hwsim.cost.constants import ELEMENTWISE_OP_MAC_FRACTION, LUT_ADD_BITS
+from hwsim.cost.fusion import FUSED_ATTENTION_NOTE
 from hwsim.cost.layer import COSTS, Ctx, Work, finish, layer_overhead, level_energy_j, register_cost
 from hwsim.cost.traffic import Operands, dot_traffic, reuse, scratchpad_traffic, stream_traffic
-from hwsim.cost.unit import (UNALIGNED_NOTE, DotShape, accumulator_bits, decode_cycles_per_weight, decode_energy_pj,
-                             gate_energy_fj, misaligned, occupancy, op_efficiency, represents, select_rate,
-                             unit_mac_energy_pj, utilization)
+from hwsim.cost.unit import (NARROW_CONV_NOTE, UNALIGNED_NOTE, DotShape, accumulator_bits, decode_cycles_per_weight,
+                             decode_energy_pj, gate_energy_fj, misaligned, narrow_conv_rate, occupancy, op_efficiency,
+                             represents, select_rate, unit_mac_energy_pj, utilization)
 from hwsim.graph.ops_onnx import CONTROL_FLOW
 
 _RELU = ("relu", "relu6")
@@ -251,12 +252,18 @@ def _dot(op, ctx: Ctx):
     act, wfmt, rate, exact = dot_pair(op, ctx)
     depthwise = op.op == "conv2d" and shape.groups > 1 and ins[1][1] == 1
     pointwise = op.op == "conv2d" and shape.groups == 1 and len(ins[1]) == 4 and ins[1][2] * ins[1][3] == 1
-    util = utilization(t, shape) * op_efficiency(t, rate, op.op, depthwise, pointwise)
+    role = ctx.attention_role(op)
+    narrow = narrow_conv_rate(t, shape, ins[1][1], formats.get(rate.activation).bits) if exact else None
+    unit_rate = narrow or rate
+    util = utilization(t, shape) * op_efficiency(t, unit_rate, op.op, depthwise, pointwise, attention=role is not None)
     executed, density, note = _effectual(op, ctx, shape, macs)
     if misaligned(t, shape, formats.get(rate.activation).bits, formats.get(rate.weight).bits):
         util *= t.compute.unaligned_efficiency
         note = "; ".join(filter(None, [note, UNALIGNED_NOTE]))
     operands, wnote = _operands(op, ctx, shape, rate, density)
+    if role is not None:  # flash attention: the scores are neither written by q k^T nor read by the second product
+        operands = replace(operands, output_home=-1) if role == "qk" else replace(operands, input_home=-1)
+        note = "; ".join(filter(None, [note, FUSED_ATTENTION_NOTE]))
     flow = t.compute.dataflow if t.compute.mapping == "systolic" else None
     gated = t.features.activation_zero_fraction if (
         t.features.skip_zero_activations and _relu_input(ctx, x.name)) else 0.0
@@ -277,7 +284,11 @@ def _dot(op, ctx: Ctx):
                                                "more energy than the bytes it saves)"]))
     cycles += decode_cycles_per_weight(t, wfmt, rate) * n_decode
     label = f"{rate.activation} x {rate.weight} -> {rate.accumulator}"
-    arith_pj = executed * unit_mac_energy_pj(t, rate) * (1 - gated)
+    if narrow is not None:
+        cycles *= rate.macs_per_cycle / narrow.macs_per_cycle
+        label = f"{act} x {wfmt} as {narrow.activation} x {narrow.weight} -> {narrow.accumulator}"
+        note = "; ".join(filter(None, [note, NARROW_CONV_NOTE]))
+    arith_pj = executed * unit_mac_energy_pj(t, unit_rate) * (1 - gated)
     decode_pj = n_decode * decode_energy_pj(t, wfmt, rate)
     lut = None if exact else _vq_lut(ctx, wfmt, shape, macs, rate, util)
     if lut is not None and lut[0] < cycles:
@@ -298,7 +309,8 @@ def _dot(op, ctx: Ctx):
                 arith_pj=arith_pj, decode_pj=decode_pj, reads=reads, writes=writes, utilization=util, formats=label,
                 density=density, note="; ".join(filter(None, [note, wnote])), occupancy=occupancy(t, shape),
                 convolution=shape.convolution,
-                fixed_s=((rate.depthwise_overhead_s or 0.0) if depthwise else 0.0) + gemm_reshapes(op, ctx, ins))
+                fixed_s=((rate.depthwise_overhead_s or 0.0) if depthwise else 0.0) + gemm_reshapes(op, ctx, ins),
+                overhead=role != "qk")
     acts = [i for i in op.inputs if g.tensors[i].role in ("input", "activation", "kv_cache")]
     return finish(op, ctx, _with_qdq(work, op, ctx, acts))
 
@@ -458,6 +470,10 @@ def _stream(op, ctx: Ctx):
     if into is not None:
         return finish(op, ctx, Work(overhead=False, note=f"runs inside {into} (quantize_fusion)"))
     n_ops = g.elementwise_ops(op)
+    fmt = g.tensors[op.outputs[0]].quant.format
+    if ctx.attention_role(op) == "inner":
+        return finish(op, ctx, Work(executed_ops=float(n_ops), arith_pj=n_ops * _elementwise_pj(ctx, fmt),
+                                    overhead=False, elementwise=True, note=f"inside the {FUSED_ATTENTION_NOTE}"))
     act = [i for i in op.inputs if g.tensors[i].role in ("input", "activation", "kv_cache")]
     ab = sum(ctx.nbytes(i) for i in act) + sum(ctx.nbytes(o) for o in op.outputs)
     reads = [(ctx.nbytes(i), ctx.home_of(i, ab)) for i in act]
@@ -470,10 +486,9 @@ def _stream(op, ctx: Ctx):
         r[lvl] = stream_traffic(len(t.memory), coded, [])[0][lvl]
         w[lvl] = stream_traffic(len(t.memory), [], [(b * _coded(ctx, o), h) for (b, h), o in
                                                     zip(writes, op.outputs)])[1][lvl]
-    fmt = g.tensors[op.outputs[0]].quant.format
     rate = t.compute.elementwise_ops_per_cycle * t.compute.cores * t.clock_hz
     work = Work(compute_s=n_ops / rate, executed_ops=float(n_ops), arith_pj=n_ops * _elementwise_pj(ctx, fmt),
-                reads=r, writes=w, elementwise=True,
+                reads=r, writes=w, elementwise=True, kernels=t.compute.batchnorm_kernels if op.op == "batchnorm" else 1,
                 note=CONTROL_FLOW_NOTE if getattr(op, "op_type", "") in CONTROL_FLOW else "")
     return finish(op, ctx, _with_qdq(work, op, ctx, act))
 

@@ -115,12 +115,16 @@ class DotShape:
     inner: int = 0  # contiguous run of the reduction in memory (k of a linear layer; 0 = not checked)
 
 
-def op_efficiency(target: Target, rate: MacRate, op_kind: str, depthwise: bool, pointwise: bool = False) -> float:
+def op_efficiency(target: Target, rate: MacRate, op_kind: str, depthwise: bool, pointwise: bool = False,
+                  attention: bool = False) -> float:
     """Fraction of ``rate``'s peak the kernel library reaches on this op class: depthwise convolutions
     take ``depthwise_efficiency``, 1x1 dense ones ``pointwise_efficiency``, other convolutions
-    ``conv_efficiency``, GEMMs and the rest ``efficiency`` (each falling back to ``conv_efficiency``,
-    that to ``efficiency``, then to the unit's efficiency)."""
+    ``conv_efficiency``, the products of a fused attention ``attention_efficiency``, GEMMs and the rest
+    ``efficiency`` (each falling back to ``conv_efficiency``, that to ``efficiency``, then to the unit's
+    efficiency)."""
     base = rate.efficiency or target.compute.efficiency
+    if attention:
+        return rate.attention_efficiency or base
     if op_kind != "conv2d":
         return base
     conv = rate.conv_efficiency or base
@@ -175,6 +179,23 @@ def misaligned(target: Target, s: DotShape, act_bits: float, weight_bits: float)
         return False
     rows = (s.inner * act_bits / 8, s.inner * weight_bits / 8, s.n * act_bits / 8)
     return any(r % cu.alignment_bytes for r in rows)
+
+
+#: layer note of a convolution moved off the matrix units by unaligned input channels
+NARROW_CONV_NOTE = "input channels miss alignment_bytes: runs on the fp32 lanes (unaligned_conv_on_fp32)"
+
+
+def narrow_conv_rate(target: Target, s: DotShape, channels: int, act_bits: float):
+    """The fp32 x fp32 rate a groups-1 convolution with ``channels`` input channels (one tap's reduction run,
+    at ``act_bits``) off ``alignment_bytes`` runs at where the target sets ``unaligned_conv_on_fp32``; else
+    None."""
+    cu = target.compute
+    if not (cu.unaligned_conv_on_fp32 and cu.mapping == "vector" and s.convolution and s.groups == 1):
+        return None
+    if channels * act_bits / 8 % cu.alignment_bytes == 0:
+        return None
+    rate, exact = select_rate(cu.rates, "fp32", "fp32")
+    return rate if exact else None
 
 
 def occupancy(target: Target, s: DotShape) -> float:

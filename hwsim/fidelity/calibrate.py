@@ -40,6 +40,7 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.fidelity.records import Measurement, load_measurements
 from hwsim.fidelity.validate import Validation, predict, validate
+from hwsim.cost.fusion import FUSED_ATTENTION_NOTE
 from hwsim.cost.unit import UNALIGNED_NOTE
 from hwsim.targets import Target, load_target
 
@@ -65,12 +66,15 @@ class Calibration:
     parameters: dict[str, float]
 
 
-def _pair_of(label: str) -> tuple[str, str] | None:
+def _pair_of(label: str, note: str = "") -> tuple[str, ...] | None:
+    """(activation, weight) of the rate a MAC layer ran at, with "attention" appended for the products of a
+    fused attention kernel (their efficiency is fitted apart, their energy per MAC is the pair's)."""
     if not label:
         return None
     run = label.split(" as ")[-1]
     act, rest = run.split(" x ", 1)
-    return act.strip(), rest.split(" -> ")[0].strip()
+    pair = (act.strip(), rest.split(" -> ")[0].strip())
+    return pair + ("attention",) if FUSED_ATTENTION_NOTE in note else pair
 
 
 @dataclass
@@ -79,9 +83,10 @@ class _Work:
 
     rec: np.ndarray
     pair: np.ndarray        # index into pairs, -1 for non-MAC ops
+    energy_pair: np.ndarray  # index into pairs of the energy per MAC (the base pair of a fused attention)
     compute_s: np.ndarray   # at the starting target's rate
     bytes: np.ndarray       # (layers, levels)
-    overhead: np.ndarray    # 1 where the layer pays layer_overhead_s
+    overhead: np.ndarray    # kernels the layer launches, each paying its kind's overhead (0: none)
     elementwise: np.ndarray  # 1 where that overhead is elementwise_overhead_s (a non-MAC kernel)
     convolution: np.ndarray  # 1 where it is convolution_overhead_s
     unaligned: np.ndarray   # 1 where the layer runs at unaligned_efficiency
@@ -90,8 +95,17 @@ class _Work:
     fixed_j: np.ndarray     # dynamic energy not fitted (decode)
 
 
-#: probe overheads, s: tell the two kinds of layer overhead apart in the probe estimate
-_PROBE_MAC_S, _PROBE_ELEMENTWISE_S, _PROBE_CONV_S = 1e-6, 2e-6, 3e-6
+#: probe overheads, s: tell the kinds of layer overhead, and how many kernels pay it, apart in the probe estimate
+#: (a layer launches fewer than 100 kernels)
+_PROBE_MAC_S, _PROBE_ELEMENTWISE_S, _PROBE_CONV_S = 1e-6, 1e-4, 1e-2
+
+
+def _kernels(ovh: float) -> tuple[float, str]:
+    """(kernels, kind) of a probe layer's overhead ``ovh``."""
+    for probe, kind in ((_PROBE_CONV_S, "convolution"), (_PROBE_ELEMENTWISE_S, "elementwise"), (_PROBE_MAC_S, "mac")):
+        if ovh > probe / 2:
+            return float(round(ovh / probe)), kind
+    return 0.0, "mac"
 
 
 def _probe(base: Target) -> Target:
@@ -109,23 +123,26 @@ def _extract(records, base: Target, folder: Path, pairs: list) -> _Work:
     names = [m.name for m in base.memory]
     for i, rec in enumerate(records):
         for r in predict(rec, t0, folder).layers:
-            p = _pair_of(r.formats)
-            if p is not None and p not in pairs:
-                pairs.append(p)
+            p = _pair_of(r.formats, r.note)
+            for q in (p, p and p[:2]):
+                if q is not None and q not in pairs:
+                    pairs.append(q)
             busy = max([r.compute_s] + list(r.transfer_s.values()))
-            ovh = r.latency_s - busy
+            kernels, kind = _kernels(r.latency_s - busy)
             cols["rec"].append(i)
             cols["pair"].append(-1 if p is None else pairs.index(p))
+            cols["energy_pair"].append(-1 if p is None else pairs.index(p[:2]))
             cols["compute_s"].append(r.compute_s)
             cols["bytes"].append([r.bytes.get(n, 0.0) for n in names])
-            cols["overhead"].append(1.0 if ovh > _PROBE_MAC_S / 2 else 0.0)
-            cols["elementwise"].append(1.0 if abs(ovh - _PROBE_ELEMENTWISE_S) < _PROBE_MAC_S / 2 else 0.0)
-            cols["convolution"].append(1.0 if abs(ovh - _PROBE_CONV_S) < _PROBE_MAC_S / 2 else 0.0)
+            cols["overhead"].append(kernels)
+            cols["elementwise"].append(1.0 if kind == "elementwise" else 0.0)
+            cols["convolution"].append(1.0 if kind == "convolution" else 0.0)
             cols["unaligned"].append(1.0 if UNALIGNED_NOTE in r.note else 0.0)
             cols["occupancy"].append(min(1.0, r.energy_breakdown_j["static"] / busy) if busy > 0 else 1.0)
             cols["macs"].append(r.executed_ops)  # MACs of dot layers, elementwise ops of the others
             cols["fixed_j"].append(r.energy_breakdown_j.get("decode", 0.0))
-    return _Work(**{k: np.asarray(v, dtype=int if k in ("rec", "pair") else float) for k, v in cols.items()})
+    return _Work(**{k: np.asarray(v, dtype=int if k in ("rec", "pair", "energy_pair") else float)
+                    for k, v in cols.items()})
 
 
 class _Model:
@@ -135,13 +152,18 @@ class _Model:
                  idle_min_w: float | None, idle_max_w: float | None = None):
         self.base, self.w, self.pairs, self.n, self.cap = base, work, pairs, n_records, cap_w
         rates = {(r.activation, r.weight): r for r in base.compute.rates}
-        self.eff0 = np.array([rates[p].efficiency or base.compute.efficiency if p in rates
-                              else base.compute.efficiency for p in pairs])
+
+        def eff(p):
+            r = rates.get(p[:2])
+            base_eff = (r.efficiency if r else None) or base.compute.efficiency
+            return (r.attention_efficiency if r and len(p) > 2 else None) or base_eff
+        self.eff0 = np.array([eff(p) for p in pairs])
         self.levels = [m.name for m in base.memory]
-        names = [f"efficiency[{a} x {b}]" for a, b in pairs] + [f"bandwidth_bytes_per_s[{n}]" for n in self.levels]
+        names = [f"{'attention_' if len(p) > 2 else ''}efficiency[{p[0]} x {p[1]}]" for p in pairs]
+        names += [f"bandwidth_bytes_per_s[{n}]" for n in self.levels]
         names += ["elementwise_ops_per_cycle", "layer_overhead_s", "elementwise_overhead_s", "convolution_overhead_s",
                   "idle_power_w", "active_power_w", "elementwise_energy_pj", "unaligned_efficiency"]
-        names += [f"energy_per_mac_pj[{a} x {b}]" for a, b in pairs]
+        names += [f"energy_per_mac_pj[{p[0]} x {p[1]}{' attention' if len(p) > 2 else ''}]" for p in pairs]
         names += [f"energy_pj_per_bit[{n}]" for n in self.levels]
         self.names = names
         cu = base.compute
@@ -180,6 +202,10 @@ class _Model:
             if unused:
                 i = names.index(name)
                 self.hold(i, x0[i])
+        k0 = len(pairs) + len(mem) + 8  # first energy_per_mac slot
+        for j, p in enumerate(pairs):  # a fused attention's energy per MAC is its pair's: this slot is unused
+            if len(p) > 2:
+                self.hold(k0 + j, x0[k0 + j])
 
     def hold(self, i: int, value: float) -> None:
         """Keep parameter ``i`` at ``value`` (physical units) in every start of the fit."""
@@ -210,7 +236,7 @@ class _Model:
                          self.base.compute.elementwise_ops_per_cycle / ew)
         scale = scale * np.where(w.unaligned > 0, self.u0 / u, 1.0)
         busy = np.maximum(w.compute_s * scale, (w.bytes / bw).max(axis=1))
-        dyn = w.fixed_j + np.where(dot, e_mac[np.maximum(w.pair, 0)], e_ew) * w.macs * 1e-12
+        dyn = w.fixed_j + np.where(dot, e_mac[np.maximum(w.energy_pair, 0)], e_ew) * w.macs * 1e-12
         dyn = dyn + (w.bytes * 8 * e_bit).sum(axis=1) * 1e-12
         p_busy = p_idle + p_act * w.occupancy
         if self.cap is not None:
@@ -250,14 +276,21 @@ def _fitted_target(base: Target, m: _Model, theta, cap_w, source: str, energy: b
     if u_fitted:
         d["compute"]["unaligned_efficiency"] = round(float(u), 4)
     fit = {p: (float(eff[i]), float(e_mac[i])) for i, p in enumerate(m.pairs)}
-    what = "efficiency and energy_per_mac_pj" if energy else "efficiency"
     for r in d["compute"]["rates"]:
         p = (r["activation"], r["weight"])
+        what = []
         if p in fit:
             r["efficiency"] = round(fit[p][0], 4)
+            what.append("efficiency")
             if energy:
                 r["energy_per_mac_pj"] = round(fit[p][1], 4)
-            r["source"] = _recite(r["source"], f"{what} fitted to {source}")
+                what.append("energy_per_mac_pj")
+        if p + ("attention",) in fit:
+            r["attention_efficiency"] = round(fit[p + ("attention",)][0], 4)
+            if f"attention_efficiency[{p[0]} x {p[1]}]" not in held:
+                what.insert(0, "attention_efficiency")
+        if what:
+            r["source"] = _recite(r["source"], f"{' and '.join(what)} fitted to {source}")
     d["compute"]["elementwise_ops_per_cycle"] = round(float(ew), 3)
     if energy:
         d["compute"]["elementwise_energy_pj"] = float(f"{e_ew:.4g}")
@@ -326,9 +359,13 @@ def calibrate(target: str | Path | Target, measurements: str | Path, holdout: fl
     drawn = [r.energy_j / r.latency_s for r in train
              if r.energy_j is not None and r.conditions.energy_scope == base.energy_scope]
     m = _Model(base, work, pairs, len(train), cap_w, min(idles) if idles else None, min(drawn) if drawn else None)
+    inner = [f"{kind}[{n}]" for kind in ("bandwidth_bytes_per_s", "energy_pj_per_bit") for n in m.levels[:-1]]
     for name, value in (fixed or {}).items():
         if name not in m.names:
             raise ConfigError(f"fixed parameter {name!r} is not one of {', '.join(m.names)}")
+        if name in inner:  # fitted as its ratio to the next level out: a value cannot be held
+            raise ConfigError(f"fixed parameter {name!r} belongs to an inner memory level, which the fit prices "
+                              f"relative to the next level out; only {m.levels[-1]}'s values can be held")
         m.hold(m.names.index(name), value)
     lat = np.array([r.latency_s for r in train])
     has_e = np.array([r.energy_j is not None and r.conditions.energy_scope == base.energy_scope for r in train])

@@ -55,6 +55,9 @@ class MacRate(_Record):
     depthwise_overhead_s: float | None = Field(None, ge=0, description="Fixed time of a depthwise convolution "
                                                "of this pair beyond the per-layer overhead (its kernel's set-up "
                                                "and per-channel loops; measured), s; null = none.")
+    attention_efficiency: float | None = Field(None, gt=0, le=1, description="The same for the two products of "
+                                               "a fused attention kernel (compute.fused_attention; short head "
+                                               "dimensions, softmax between them); null = efficiency.")
     energy_per_mac_pj: float | None = Field(None, ge=0, description="Measured dynamic energy per MAC of this pair "
                                             "at the target's energy_scope, pJ; null = gate model + mac_overhead_pj.")
     source: str = Field(description="Where the rate comes from.")
@@ -190,6 +193,17 @@ class ComputeUnit(_Record):
     psum_bits: int | None = Field(None, ge=1, description="Width at which partial sums are stored outside the MAC "
                                   "(scratchpads, buffers) between passes over the reduction, bits; null = the "
                                   "accumulator's width. Prices traffic only.")
+    fused_attention: bool = Field(False, description="softmax(q k^T x scale) v runs as one kernel (flash "
+                                  "attention): the scores stay on chip, scale and softmax cost no time or traffic "
+                                  "of their own, one kernel overhead, both products at the pair's "
+                                  "attention_efficiency (hwsim.cost.fusion; PyTorch scaled_dot_product_attention).")
+    batchnorm_kernels: int = Field(1, ge=1, description="Kernels one inference batch norm launches, each paying the "
+                                   "non-MAC overhead (PyTorch eval on channels-last tensors: 3, the running "
+                                   "statistics to a scale, a copy, the transform).")
+    unaligned_conv_on_fp32: bool = Field(False, description="Vector mapping: a groups-1 convolution whose input "
+                                         "channels (one kernel tap's reduction run) miss alignment_bytes runs off the "
+                                         "matrix units, at the target's fp32 x fp32 rate (cuDNN's CUDA-core kernels "
+                                         "for 3-channel image stems and patch embeddings).")
     mac_overhead_pj: float = Field(0.0, ge=0, description="Energy per MAC beyond the arithmetic (instruction "
                                                           "fetch, register file), amortised over SIMD lanes.")
     source: str = Field(description="Where the unit's shape and costs come from.")

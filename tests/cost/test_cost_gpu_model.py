@@ -62,11 +62,13 @@ def test_kinds_of_layer_overhead():
     busy = {r.name: max([r.compute_s] + list(r.transfer_s.values())) for r in rep.layers}
     gap = {r.name: r.latency_s - busy[r.name] for r in rep.layers}
     assert gap["conv1"] == pytest.approx(3e-6)
-    assert gap["bn1"] == pytest.approx(2e-6) and gap["relu"] == pytest.approx(2e-6)
+    bn = t.compute.batchnorm_kernels  # eval batch norm: that many kernels, each paying the overhead
+    assert gap["bn1"] == pytest.approx(bn * 2e-6) and gap["relu"] == pytest.approx(2e-6)
     assert gap["fc"] == pytest.approx(1e-6)
     unset = _h100(layer_overhead_s=1e-6, elementwise_overhead_s=None, convolution_overhead_s=None, power_cap_w=None)
     rows = estimate("resnet18", unset, weights="bf16", activations="bf16").layers
-    assert all(r.latency_s - max([r.compute_s] + list(r.transfer_s.values())) == pytest.approx(1e-6)
+    assert all(r.latency_s - max([r.compute_s] + list(r.transfer_s.values()))
+               == pytest.approx(1e-6 * (bn if r.op == "batchnorm" else 1))
                for r in rows if r.op in ("conv2d", "batchnorm", "linear"))
 
 

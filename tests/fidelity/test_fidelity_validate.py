@@ -174,3 +174,48 @@ def test_a_record_that_cannot_be_priced_is_named(tmp_path, capsys, field, value,
     assert main(["validate", "edgetpu", str(tmp_path / "m.jsonl")]) == 2
     err = capsys.readouterr().err
     assert f"measurement '{rec['id']}'" in err and says in err
+
+
+def test_calibrate_refuses_to_hold_an_inner_memory_level(tmp_path):
+    """Inner levels are fitted as ratios to the next level out, so a held value would be silently misread."""
+    p = _write(tmp_path / "m.jsonl", _truth(load_target("h100-sxm"))[:4])
+    with pytest.raises(ConfigError, match="inner memory level"):
+        calibrate("h100-sxm", p, holdout=0.0, fixed={"bandwidth_bytes_per_s[smem]": 3e13})
+
+
+def test_calibrate_fits_attention_efficiency_and_counts_batchnorm_kernels(tmp_path, monkeypatch):
+    """Networks priced by a target with a known fused-attention efficiency and per-kernel overhead (batch norm
+    as three kernels) are fitted back; the attention products' energy per MAC is their pair's."""
+    import hwsim.fidelity.calibrate as cal
+
+    monkeypatch.setattr(cal, "RESTARTS", 1)
+    base = load_target("h100-sxm")
+    d = base.model_dump()
+    d["power_cap_w"] = None
+    d["compute"].update(fused_attention=True, batchnorm_kernels=3)
+    d["elementwise_overhead_s"] = 3e-6
+    for r in d["compute"]["rates"]:
+        if r["activation"] == "bf16":
+            r["attention_efficiency"] = 0.3
+    true = base.model_validate(d)
+    models = [f"bert-base:layers=1,sequence=512,batch={b}" for b in (1, 4, 16)] + ["resnet18"]
+    recs = []
+    for i, model in enumerate(models):
+        rep = estimate(model, true, weights="bf16", activations="bf16")
+        recs.append({**_record(i, 1, 1, 1, rep.total.latency_s, rep.total.energy_j), "id": f"n{i}", "kind": "network",
+                     "model": model, "params": {}, "weights_resident": True})
+    recs += _truth(true)[::2]
+    p = _write(tmp_path / "m.jsonl", recs)
+    d["elementwise_overhead_s"] = 6e-6
+    for r in d["compute"]["rates"]:
+        r["attention_efficiency"] = None
+    bf16 = next(r for r in true.compute.rates if r.activation == "bf16")
+    # the pair's own efficiency held at its truth: with it free, these few noise-free records leave a valley
+    # along which the two trade off, and one start of the fit may stop anywhere in it
+    c = calibrate(base.model_validate(d), p, holdout=0.0, fixed={"efficiency[bf16 x bf16]": bf16.efficiency})
+    assert c.parameters["attention_efficiency[bf16 x bf16]"] == pytest.approx(0.3, rel=0.1)
+    assert c.parameters["elementwise_overhead_s"] == pytest.approx(3e-6, rel=0.1)
+    assert "energy_per_mac_pj[bf16 x bf16 attention]" in c.parameters  # held, unused: the pair's is used
+    bf16 = next(r for r in c.target.compute.rates if r.activation == "bf16")
+    assert bf16.attention_efficiency == pytest.approx(0.3, rel=0.1)
+    assert "attention_efficiency" in bf16.source
