@@ -77,7 +77,8 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int, nhwc: bool = False):
 
     An integer output's codes are kept for the next integer op (``ctx.keep_codes``); 8-bit
     formats are requantized straight into their numpy type (saturating to uint8 / int8 is
-    saturating to the format) and transposed as bytes."""
+    saturating to the format); channels-last codes and reals are returned as (N, C, H, W) views
+    of channels-last memory."""
     spec_y = ctx.spec(op.outputs[0])
     axis = -1 if nhwc else axis
     shape = [1] * acc.ndim
@@ -104,8 +105,8 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int, nhwc: bool = False):
     q = kernel_api.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, narrow or np.int32, axis)
     if narrow is None:
         q = np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
-    if nhwc:
-        q = _nchw(q)
+    if nhwc:  # a view: the next conv reads the codes channels last without a copy either way
+        q = q.transpose(0, 3, 1, 2)
     ctx.mark_on_grid(op.outputs[0])
     y = _reals(q, spec_y)
     ctx.keep_codes(op.outputs[0], y, q)
@@ -124,7 +125,10 @@ def _reals(q: np.ndarray, spec) -> np.ndarray:
     return y
 
 
-def _add_bias_int(ctx, op, acc, xs, sx, sw, axis, bits, overflow):
+def _add_bias_int(ctx, op, acc, xs, sx, sw, axis, bits, overflow, bound=None):
+    """``acc`` plus the bias codes along ``axis`` under the overflow rule; ``bound`` (optional) a
+    bound on ``|acc|``: when it and the bias cannot leave the accumulator the rule is the
+    identity and is skipped (no passes over ``acc``)."""
     if len(xs) < 3:
         return acc
     b = _bias_codes(ctx, op, xs[2], (sx.astype(np.float64) * sw.astype(np.float64)).reshape(-1))
@@ -134,7 +138,19 @@ def _add_bias_int(ctx, op, acc, xs, sx, sw, axis, bits, overflow):
         acc += b.reshape(shape)
     else:
         acc = acc + b.reshape(shape)
+    if bound is not None and bound + abs_bound(b) < 2 ** (bits - 1):
+        return acc
     return kernel_api.apply_overflow(acc, bits, overflow)
+
+
+def _dot_bound(k: int, a, az, b, bz, pairwise: bool) -> int:
+    """A bound on ``|sum_k (a - az)(b - bz)|`` (from the dtype for 8-bit codes, no pass over
+    them); ``pairwise``: of :func:`_int_dot`'s result, raw products saturated in int16 pairs
+    (|raw| <= pairs * 2**15) plus the zero-point terms."""
+    za, zb = abs(int(az)), int(np.max(np.abs(bz)))
+    if pairwise:
+        return (k + 1) // 2 * 2**15 + k * (za * abs_bound(b) + za * zb + zb * abs_bound(a))
+    return k * (abs_bound(a) + za) * (abs_bound(b) + zb)
 
 
 def _pairs_saturate(ctx, sa, sb) -> bool:
@@ -170,9 +186,7 @@ def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False):
         corr = corr - bz * a.sum(-1, keepdims=True, dtype=np.int64)
     # |raw| <= (pairs) * 2**15 and |corr| from the operands' bounds (from the dtype for 8-bit codes):
     # when the sum cannot leave the accumulator, the overflow rule is the identity (no passes)
-    za, zb = abs(int(az)), int(np.max(np.abs(bz)))
-    bound = (k + 1) // 2 * 2**15 + k * (za * abs_bound(b) + za * zb + zb * abs_bound(a))
-    if bound < 2 ** (bits - 1) and raw.dtype == np.int64 and raw.flags.writeable:
+    if _dot_bound(k, a, az, b, bz, True) < 2 ** (bits - 1) and raw.dtype == np.int64 and raw.flags.writeable:
         raw += corr
         return raw
     return kernel_api.apply_overflow(raw + corr, bits, overflow)
@@ -330,7 +344,8 @@ def _conv2d(ctx, op, xs):
         else:
             acc = kernel_api.int_conv2d(cx0, cw, op.stride, op.padding, op.dilation,
                                         op.groups, bits, overflow, _zp(sx)[0], zw if zw.size > 1 else zw[0])
-        acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, -1 if nhwc else 1, bits, overflow)
+        bound = _dot_bound(int(np.prod(w.shape[1:])), cx, zx, cw, zw, nhwc) if cx.dtype.itemsize == 1 else None
+        acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, -1 if nhwc else 1, bits, overflow, bound)
         return _finish_int(ctx, op, acc, s_x, s_w, 1, nhwc)
     if _lowp(sx, sw):
         xu, s_x = qspec.unscaled(x, sx), (1.0 if sx.scale is None else float(sx.scale[0]))

@@ -11,8 +11,9 @@ import numpy as np
 
 def _sum_sq(x: np.ndarray) -> float:
     """``sum(x ** 2)`` in one pass without a temporary (einsum's SIMD sum of products; 2.3x
-    faster than np.sum(x ** 2) on a 9.6M-element activation), the one sum every metric here uses."""
-    flat = np.asarray(x, np.float64).reshape(-1)
+    faster than np.sum(x ** 2) on a 9.6M-element activation), the one sum every metric here uses.
+    Summed in memory order (no copy of a channels-last (N, C, H, W) view)."""
+    flat = np.asarray(x, np.float64).ravel(order="K")
     return float(np.einsum("i,i->", flat, flat))
 
 
