@@ -6,8 +6,8 @@ form is kept: :func:`packed` returns ``make(b)`` for an array whose bytes, dtype
 those of an array it packed before with the same ``tag``, and calls ``make`` otherwise.
 
 Keyed safely: an entry holds a private copy of the operand it was made from, and is used only after
-a byte-for-byte comparison of the new operand with that copy (a memory-speed pass, about 1% of
-packing). Changing an array in place, reusing its memory or its ``id``, or passing an equal array
+a byte-for-byte comparison of the new operand with that copy (a memory-speed pass of every byte,
+about 1% of packing). Changing an array in place, reusing its memory or its ``id``, or passing an equal array
 through another object can therefore never return a stale pack. An operand is stored the second
 time its content is seen (the first sighting records only a small fingerprint), so operands used
 once (activations) cost no copy; entries are dropped least recently used first beyond
@@ -36,6 +36,15 @@ def _fingerprint(b: np.ndarray, tag) -> tuple:
     return tag, b.dtype.str, b.shape, zlib.crc32(sample.view(np.uint8))
 
 
+def _same_bytes(x: np.ndarray, y: np.ndarray) -> bool:
+    """True if flat C-contiguous ``x`` and ``y`` hold the same bytes: every byte compared, eight at
+    a time when the length allows (2.2 ms instead of 5 ms for 16 MiB here)."""
+    if x.nbytes != y.nbytes:
+        return False
+    wide = np.uint64 if x.nbytes % 8 == 0 else np.uint8
+    return bool(np.array_equal(x.view(np.uint8).view(wide), y.view(np.uint8).view(wide)))
+
+
 def _nbytes(packed) -> int:
     return sum(p.nbytes for p in packed) if isinstance(packed, (list, tuple)) else packed.nbytes
 
@@ -55,7 +64,7 @@ def packed(b: np.ndarray, tag, make):
     key = _fingerprint(b, tag)
     with _lock:
         hit = _entries.get(key)
-        if hit is not None and np.array_equal(hit[0].view(np.uint8), b.reshape(-1).view(np.uint8)):
+        if hit is not None and _same_bytes(hit[0], b.reshape(-1)):
             _entries.move_to_end(key)
             return hit[1]
         keep = key in _seen or hit is not None
