@@ -129,9 +129,9 @@ def _add_bias_int(ctx, op, acc, xs, sx, sw, axis, bits, overflow, bound=None):
     """``acc`` plus the bias codes along ``axis`` under the overflow rule; ``bound`` (optional) a
     bound on ``|acc|``: when it and the bias cannot leave the accumulator the rule is the
     identity and is skipped (no passes over ``acc``)."""
-    if len(xs) < 3:
+    b = _bias_vec(ctx, op, xs, sx, sw)
+    if b is None:
         return acc
-    b = _bias_codes(ctx, op, xs[2], (sx.astype(np.float64) * sw.astype(np.float64)).reshape(-1))
     shape = [1] * acc.ndim
     shape[axis] = -1
     if acc.dtype == np.int64 and acc.flags.writeable:  # the executors' own accumulator: add in place
@@ -141,6 +141,13 @@ def _add_bias_int(ctx, op, acc, xs, sx, sw, axis, bits, overflow, bound=None):
     if bound is not None and bound + abs_bound(b) < 2 ** (bits - 1):
         return acc
     return kernel_api.apply_overflow(acc, bits, overflow)
+
+
+def _bias_vec(ctx, op, xs, sx, sw) -> np.ndarray | None:
+    """The bias as int64 codes at the accumulator's scale ``sx * sw`` (1-D), None without a bias."""
+    if len(xs) < 3:
+        return None
+    return _bias_codes(ctx, op, xs[2], (sx.astype(np.float64) * sw.astype(np.float64)).reshape(-1))
 
 
 def _dot_bound(k: int, a, az, b, bz, pairwise: bool) -> int:
@@ -173,17 +180,24 @@ def _ort_u8(ctx, op, c: np.ndarray, zp: int, spec):
     return u, zp + 128, spec.model_copy(update={"format": "uint8", "zero_point": (zp + 128,)})
 
 
-def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False):
-    """``(a - az) @ (b - bz)`` with a (M, K), b (K, N); MLAS-style pairs when ``pairwise``."""
+def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False, bias=None):
+    """``(a - az) @ (b - bz)`` with a (M, K), b (K, N); MLAS-style pairs when ``pairwise``.
+    ``bias`` (pairwise only; int64 (N,)) is added with the zero-point terms, in the same pass:
+    the caller has proven with :func:`_dot_bound` that the sum cannot leave the accumulator."""
     if not pairwise:
         return kernel_api.int_matmul(a - az, b - bz, bits, overflow)
     raw = kernel_api.int_matmul(a, b, bits, overflow, pairwise_int16=True)
-    if not np.any(az) and not np.any(bz):
-        return raw
     k = a.shape[-1]
-    corr = -az * b.sum(0, dtype=np.int64) + k * az * bz
-    if np.any(bz):  # row sums of the patches only when the weights have zero points
-        corr = corr - bz * a.sum(-1, keepdims=True, dtype=np.int64)
+    if not np.any(az) and not np.any(bz):
+        if bias is None:
+            return raw
+        corr = bias
+    else:
+        corr = -az * b.sum(0, dtype=np.int64) + k * az * bz
+        if np.any(bz):  # row sums of the patches only when the weights have zero points
+            corr = corr - bz * a.sum(-1, keepdims=True, dtype=np.int64)
+        if bias is not None:
+            corr = corr + bias
     # |raw| <= (pairs) * 2**15 and |corr| from the operands' bounds (from the dtype for 8-bit codes):
     # when the sum cannot leave the accumulator, the overflow rule is the identity (no passes)
     if _dot_bound(k, a, az, b, bz, True) < 2 ** (bits - 1) and raw.dtype == np.int64 and raw.flags.writeable:
@@ -339,12 +353,17 @@ def _conv2d(ctx, op, xs):
         cx, zx, su = _ort_u8(ctx, op, cx0, _zp(sx)[0], sx)
         nhwc = _pairs_saturate(ctx, su, sw) and _int_spec(ctx.spec(op.outputs[0])) and w.shape[1] * (
             w.shape[0] // op.groups) > 1
+        bias = _bias_vec(ctx, op, xs, s_x, s_w)
+        k = int(np.prod(w.shape[1:]))
+        if nhwc and bias is not None and _dot_bound(k, cx, zx, cw, zw, True) + abs_bound(bias) < 2 ** (bits - 1):
+            acc = _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow, bias)  # bias added in the product's pass
+            return _finish_int(ctx, op, acc, s_x, s_w, 1, nhwc)
         if nhwc:
             acc = _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow)
         else:
             acc = kernel_api.int_conv2d(cx0, cw, op.stride, op.padding, op.dilation,
                                         op.groups, bits, overflow, _zp(sx)[0], zw if zw.size > 1 else zw[0])
-        bound = _dot_bound(int(np.prod(w.shape[1:])), cx, zx, cw, zw, nhwc) if cx.dtype.itemsize == 1 else None
+        bound = _dot_bound(k, cx, zx, cw, zw, nhwc) if cx.dtype.itemsize == 1 else None
         acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, -1 if nhwc else 1, bits, overflow, bound)
         return _finish_int(ctx, op, acc, s_x, s_w, 1, nhwc)
     if _lowp(sx, sw):
@@ -355,7 +374,7 @@ def _conv2d(ctx, op, xs):
     return _bias4(conv2d_float(x, w, op), xs)
 
 
-def _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow) -> np.ndarray:
+def _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow, bias=None) -> np.ndarray:
     """onnxruntime's QLinearConv on x86 AVX2 for u8 x s8 (``ctx.pairwise_int16``): per group an
     NHWC im2col GEMM, k = (kh, kw, c) ascending, padding filled with the input zero point, raw
     code products saturated to int16 in pairs (k = 2t, 2t+1) and the zero-point terms added
@@ -372,6 +391,7 @@ def _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow) -> np.ndarray:
         cols = cols.reshape(n * oh * ow, -1)
         wg = np.ascontiguousarray(cw[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)  # int8 codes
         zg = zw[g * og:(g + 1) * og] if zw.size > 1 else zw
-        acc = _int_dot(ctx, cols, zx, wg, zg.reshape(1, -1), bits, overflow, True)
+        bg = None if bias is None else bias[g * og:(g + 1) * og]
+        acc = _int_dot(ctx, cols, zx, wg, zg.reshape(1, -1), bits, overflow, True, bg)
         outs.append(acc.reshape(n, oh, ow, og))
     return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
