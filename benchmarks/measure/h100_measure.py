@@ -472,6 +472,28 @@ def _net_record(name, params, model, family, library, res, fmt="bf16"):
             "weights": fmt, "params": params, "library": library, **res}
 
 
+def measure_llamas(meter, out, window, llama_layers: int, configs) -> None:
+    """Time the Llama-2-7B-shaped decoder once per (fp8, batch, phase, context) in configs and emit a
+    network record for each; a configuration that fails is reported and skipped."""
+    for fp8, batch, phase, ctx in configs:
+        try:
+            llm = LlamaShaped(layers=llama_layers, fp8=fp8, batch=batch, max_ctx=ctx + 8)
+            ids = torch.randint(0, 32000, (batch, 1 if phase == "decode" else ctx), device="cuda")
+            cached = ctx if phase == "decode" else 0
+            res = measure(meter, lambda ids=ids, cached=cached, llm=llm: llm.forward(ids, cached), 1, window)
+        except Exception as exc:  # noqa: BLE001
+            print(f"llama {phase} {ctx} b{batch} fp8={fp8}: not run ({type(exc).__name__}: {exc})", flush=True)
+            continue
+        fmt = "fp8_e4m3fn" if fp8 else "bf16"
+        emit(out, _net_record(f"llama2-7b-L{llama_layers}-{phase}-ctx{ctx}-b{batch}-{'fp8' if fp8 else 'bf16'}",
+                              {"phase": phase, "context": ctx, "layers": llama_layers, "batch": batch},
+                              f"llama2-7b:phase={phase},context={ctx},layers={llama_layers},batch={batch}", "llm",
+                              "Llama-2-7B-shaped decoder in benchmarks/measure/h100_measure.py (torch.mm "
+                              "/ torch._scaled_mm, SDPA), random weights", res, fmt))
+        del llm
+        torch.cuda.empty_cache()
+
+
 def run_networks2(meter, out, window, llama_layers: int):
     """More whole networks (second session): other batches of the CNNs, VGG-16, ViT-B/16, MiniLM-L6,
     BERT-base at batch 8, and the Llama-2-7B-shaped decoder at decode batch 8 and prefill 128."""
@@ -515,23 +537,8 @@ def run_networks2(meter, out, window, llama_layers: int):
             torch.cuda.empty_cache()
     except Exception as exc:  # noqa: BLE001
         print(f"bert: not run ({type(exc).__name__}: {exc})", flush=True)
-    for fp8, batch, phase, ctx in ((False, 8, "decode", 512), (False, 1, "prefill", 128), (True, 1, "prefill", 128)):
-        try:
-            llm = LlamaShaped(layers=llama_layers, fp8=fp8, batch=batch, max_ctx=ctx + 8)
-            ids = torch.randint(0, 32000, (batch, 1 if phase == "decode" else ctx), device="cuda")
-            cached = ctx if phase == "decode" else 0
-            res = measure(meter, lambda ids=ids, cached=cached: llm.forward(ids, cached), 1, window)
-        except Exception as exc:  # noqa: BLE001
-            print(f"llama {phase} {ctx} b{batch} fp8={fp8}: not run ({type(exc).__name__}: {exc})", flush=True)
-            continue
-        fmt = "fp8_e4m3fn" if fp8 else "bf16"
-        emit(out, _net_record(f"llama2-7b-L{llama_layers}-{phase}-ctx{ctx}-b{batch}-{'fp8' if fp8 else 'bf16'}",
-                              {"phase": phase, "context": ctx, "layers": llama_layers, "batch": batch},
-                              f"llama2-7b:phase={phase},context={ctx},layers={llama_layers},batch={batch}", "llm",
-                              "Llama-2-7B-shaped decoder in benchmarks/measure/h100_measure.py (torch.mm "
-                              "/ torch._scaled_mm, SDPA), random weights", res, fmt))
-        del llm
-        torch.cuda.empty_cache()
+    measure_llamas(meter, out, window, llama_layers,
+                   ((False, 8, "decode", 512), (False, 1, "prefill", 128), (True, 1, "prefill", 128)))
 
 
 ALIGN_GEMMS = [("int8", 4096, 4096, 1000), ("int8", 4096, 4096, 1008), ("int8", 16384, 1024, 1000),

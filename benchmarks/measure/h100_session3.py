@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from h100_measure import (BF16, HWSIM_FMT, LlamaShaped, Meter, _net_record, bert_forward, capture,  # noqa: E402
-                          emit, gemm_step, measure)
+                          emit, gemm_step, measure, measure_llamas)
 
 T0 = time.time()
 TRACE_REPLAYS = 2
@@ -257,23 +257,8 @@ def run_net3(meter, out, out_hf, window, llama_layers: int = 32) -> None:
                                        f"transformers BertModel(BertConfig({BERT_CFG[zoo]})) random init, {how}", r))
         del bert
         torch.cuda.empty_cache()
-    for fp8, batch, phase, ctx in ((False, 1, "decode", 1024), (False, 1, "prefill", 256), (True, 4, "decode", 256)):
-        try:
-            llm = LlamaShaped(layers=llama_layers, fp8=fp8, batch=batch, max_ctx=ctx + 8)
-            ids = torch.randint(0, 32000, (batch, 1 if phase == "decode" else ctx), device="cuda")
-            cached = ctx if phase == "decode" else 0
-            r = measure(meter, lambda ids=ids, cached=cached, llm=llm: llm.forward(ids, cached), 1, window)
-        except Exception as exc:  # noqa: BLE001
-            print(f"llama {phase} {ctx} b{batch} fp8={fp8}: not run ({type(exc).__name__}: {exc})", flush=True)
-            continue
-        fmt = "fp8_e4m3fn" if fp8 else "bf16"
-        emit(out, _net_record(f"llama2-7b-L{llama_layers}-{phase}-ctx{ctx}-b{batch}-{'fp8' if fp8 else 'bf16'}",
-                              {"phase": phase, "context": ctx, "layers": llama_layers, "batch": batch},
-                              f"llama2-7b:phase={phase},context={ctx},layers={llama_layers},batch={batch}", "llm",
-                              "Llama-2-7B-shaped decoder in benchmarks/measure/h100_measure.py (torch.mm "
-                              "/ torch._scaled_mm, SDPA), random weights", r, fmt))
-        del llm
-        torch.cuda.empty_cache()
+    measure_llamas(meter, out, window, llama_layers,
+                   ((False, 1, "decode", 1024), (False, 1, "prefill", 256), (True, 4, "decode", 256)))
 
 
 def run_bertfix(meter, out, window) -> None:
