@@ -16,6 +16,7 @@ values feed error metrics, uses this; the simulated path keeps numpy's own produ
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -38,20 +39,37 @@ def _workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _pool_and_limit():
-    """(thread pool, threadpoolctl controller), made on first use."""
+@functools.cache
+def _controller():
+    """The process's threadpoolctl controller (it scans the loaded BLAS libraries once)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context in which BLAS uses one thread.
+
+    For the row blocks here, and for solve's tails (hwsim.solve.tail): a matmul of two activations
+    is many small products (one per batch row and head), which OpenBLAS splits over its threads
+    that then wait for each other; on this project's 2-core machine under load, MiniLM-L6's
+    attention products took 3-5x the CPU time of one thread and longer in wall time too
+    (benchmarks/RESULTS.md, "Cold solve, third session").
+    """
+    return _controller().limit(limits=1, user_api="blas")
+
+
+def _pool():
+    """The thread pool, made on first use."""
     with _lock:
         if not _state:
-            from threadpoolctl import ThreadpoolController
-
             _state["pool"] = ThreadPoolExecutor(_workers(), thread_name_prefix="hwsim-refblas")
-            _state["ctl"] = ThreadpoolController()
-        return _state["pool"], _state["ctl"]
+        return _state["pool"]
 
 
 def _run(tasks: list) -> None:
-    pool, ctl = _pool_and_limit()
-    with ctl.limit(limits=1, user_api="blas"):
+    pool = _pool()
+    with one_blas_thread():
         if len(tasks) == 1 or _workers() == 1:
             for t in tasks:
                 t()

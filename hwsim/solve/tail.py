@@ -8,7 +8,6 @@ tail becomes a graph input carrying its float reference value. Weights are share
 
 from __future__ import annotations
 
-import functools
 from contextlib import nullcontext
 
 import networkx as nx
@@ -16,6 +15,7 @@ import numpy as np
 
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.quant import FP32, NO_PRUNING
+from hwsim.sim.refblas import one_blas_thread
 
 _FROM_OUTSIDE = ("input", "activation")  # KV caches stay kv_cache tensors, fed by name
 
@@ -100,20 +100,3 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) ->
     return {n: values[n].astype(np.float64) for n in graph.outputs}
 
 
-def one_blas_thread():
-    """A context in which BLAS uses one thread.
-
-    A matmul of two activations is many small products (one per batch row and head); OpenBLAS
-    splits each over its threads, which then wait for each other: on this project's 2-core
-    machine under load, MiniLM-L6's attention products took 3-5x the CPU time of one thread and
-    longer in wall time too (benchmarks/RESULTS.md, "Cold solve, third session"). Used for those
-    products in :func:`float32_outputs` and for the tails run in the simulator.
-    """
-    return _controller().limit(limits=1, user_api="blas")
-
-
-@functools.cache
-def _controller():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
