@@ -16,6 +16,7 @@ import numpy as np
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.quant import FP32, NO_PRUNING
 from hwsim.sim.refblas import one_blas_thread
+from hwsim.solve.tail_cnn import ChannelsLast
 
 _FROM_OUTSIDE = ("input", "activation")  # KV caches stay kv_cache tensors, fed by name
 
@@ -75,10 +76,12 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) ->
     Every float value (inputs, constants, each op's output) is float32, and convolutions and
     matmuls run as float32 BLAS (sgemm, the executors' ``reference_dtype``) instead of float64;
     values of integer-typed tensors stay float64. Matmuls of two activations run on one BLAS
-    thread (:func:`one_blas_thread`). Against the simulator's run of the same graph (float64 arithmetic, each output
-    rounded to float32) the outputs differ only by float32 accumulation roundoff (a few float32
-    ulps per op; measured and bounded in ``tests/solve/test_solve_output_error.py``).
-    Values die after their last reader.
+    thread (:func:`one_blas_thread`). Convolutions, ReLU, add and max pooling run channels last
+    with batch norms folded into their convolutions (:mod:`hwsim.solve.tail_cnn`). Against the
+    simulator's run of the same graph (float64 arithmetic, each output rounded to float32) the
+    outputs differ only by float32 roundoff (a few float32 ulps per op; measured and bounded in
+    ``tests/solve/test_solve_output_error.py`` and ``test_solve_tail_cnn.py``). Values die after
+    their last reader; constants are converted when first read.
     """
     from hwsim.sim.boundary import is_integer_type
     from hwsim.sim.memory import liveness
@@ -88,13 +91,24 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) ->
     def cast(name: str, x) -> np.ndarray:
         return np.asarray(x, np.float64 if is_integer_type(graph.tensors[name].dtype) else np.float32)
 
+    def value(name: str) -> np.ndarray:  # constants converted when first read
+        if name not in values:
+            values[name] = cast(name, const_real(graph.tensors[name]))
+        return values[name]
+
     ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype="float32")
-    values = {n: cast(n, const_real(t)) for n, t in graph.tensors.items() if t.data is not None}
-    values.update({n: cast(n, x) for n, x in feed.items()})
+    values = {n: cast(n, x) for n, x in feed.items()}
+    cnn = ChannelsLast(graph)
     dead = liveness(graph)
     for i, op in enumerate(graph.ops()):
-        with one_blas_thread() if op.op == "matmul" else nullcontext():
-            values[op.outputs[0]] = cast(op.outputs[0], EXECUTORS[op.op](ctx, op, [values[t] for t in op.inputs]))
+        if cnn.folded(op):  # its convolution computed it
+            values[op.outputs[0]] = values[op.inputs[0]]
+            cnn.fold_output(op)
+        elif (y := cnn.run(op, value)) is not None:
+            values[op.outputs[0]] = y
+        else:
+            with one_blas_thread() if op.op == "matmul" else nullcontext():
+                values[op.outputs[0]] = cast(op.outputs[0], EXECUTORS[op.op](ctx, op, [value(t) for t in op.inputs]))
         for t in dead[i]:
             values.pop(t, None)
     return {n: values[n].astype(np.float64) for n in graph.outputs}

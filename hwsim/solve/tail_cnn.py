@@ -1,0 +1,181 @@
+"""Float32 executors of a tail's CNN ops in channels-last memory (see :func:`hwsim.solve.tail.float32_outputs`).
+
+A tail of a convolutional network spends its time in convolutions. Here a convolution (one
+group) is one float32 GEMM of channels-last patches, k = (kh, kw, c), by its weights; the GEMM
+runs in the float reference's fixed row blocks (:func:`hwsim.sim.refblas.dot`), so values do not
+depend on the thread count or the load. Its output stays channels last in memory: each 4-D value
+is an (N, C, H, W) view of an (N, H, W, C) array, which numpy's elementwise ops keep, and the
+next convolution reads its patches without a transpose.
+
+A batch norm whose input is a convolution's output read by nothing else is folded into the
+convolution: weights ``w * gamma / sqrt(var + eps)`` and bias ``(b - mean) * gamma / sqrt(var +
+eps) + beta``, computed in float64 and rounded to float32 once. Against the simulator's batch
+norm after the convolution (float64, the output rounded to float32) this moves a value by float32
+rounding, as the float32 GEMM itself does. ReLU and add write into an input that nothing else
+reads. Max pooling takes a running maximum over the taps, as the simulator's executor does.
+
+Ops these executors do not take (grouped convolutions, other kinds) return None and run in the
+simulator's executors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.graph.ir import Graph
+from hwsim.sim import refblas
+
+#: prepared (folded, channels-last) weights by the identity of the arrays they come from; the
+#: entry holds those arrays, so an identity is never reused while its entry lives
+_PREPARED: dict[tuple, tuple] = {}
+_PREPARED_MAX = 512
+
+
+class ChannelsLast:
+    """Float32 CNN executors over one tail graph (see module docstring).
+
+    ``run(op, xs)`` returns the op's output or None (not taken here). ``folded(op)``: the batch
+    norm is folded into the convolution before it, whose output the batch norm's output is.
+    """
+
+    def __init__(self, graph: Graph):
+        self.g = graph
+        readers: dict[str, int] = {}
+        for op in graph.ops():
+            for t in op.inputs:
+                readers[t] = readers.get(t, 0) + 1
+        self.readers = readers
+        outputs = set(graph.outputs)
+        self.bn_of: dict[str, object] = {}  # conv name -> the batch norm folded into it
+        self._folded: set[str] = set()
+        for op in graph.ops():
+            if op.op != "batchnorm" or not all(graph.tensors[t].data is not None for t in op.inputs[1:]):
+                continue
+            src = graph.producer(op.inputs[0])
+            conv = graph.op(src) if src is not None and src in graph.nx else None
+            if conv is not None and self._conv_taken(conv) and readers.get(op.inputs[0]) == 1 \
+                    and op.inputs[0] not in outputs:
+                self.bn_of[conv.name] = op
+                self._folded.add(op.name)
+        self.owned: set[str] = set()  # tensors whose arrays were made here and are read once, by one op
+        self._outputs = outputs
+
+    def _conv_taken(self, op) -> bool:
+        w = self.g.tensors[op.inputs[1]]
+        return op.op == "conv2d" and op.groups == 1 and w.data is not None and len(w.shape) == 4 and (
+            len(op.inputs) < 3 or self.g.tensors[op.inputs[2]].data is not None)
+
+    def folded(self, op) -> bool:
+        return op.name in self._folded
+
+    def _mine(self, name: str) -> bool:
+        """Whether ``name``'s array may be overwritten: made here and read only by the op now running."""
+        return name in self.owned and self.readers.get(name) == 1 and name not in self._outputs
+
+    def run(self, op, value) -> np.ndarray | None:
+        """``op``'s output, its inputs read with ``value(name)``; None when not taken here."""
+        if op.op == "conv2d" and self._conv_taken(op):
+            y = _conv(op, value(op.inputs[0]), self.g.tensors[op.inputs[1]].shape[2:], self._weights(op))
+        elif op.op in ("unary", "binary", "pool"):
+            xs = [value(t) for t in op.inputs]
+            if not all(x.dtype == np.float32 for x in xs):
+                return None
+            if op.op == "unary" and op.fn == "relu":
+                y = np.maximum(xs[0], np.float32(0), out=xs[0] if self._mine(op.inputs[0]) else None)
+            elif op.op == "binary" and op.fn == "add":
+                y = _add(xs, [self._mine(t) for t in op.inputs])
+            elif op.op == "pool" and op.kind == "max" and xs[0].ndim == 4:
+                y = _max_pool(op, xs[0], self.g.tensors[op.outputs[0]].shape)
+            else:
+                return None
+        else:
+            return None
+        self.owned.add(op.outputs[0])
+        return y
+
+    def fold_output(self, op) -> None:
+        """The folded batch norm ``op``'s output is its input's array (see :meth:`folded`)."""
+        if op.inputs[0] in self.owned:
+            self.owned.add(op.outputs[0])
+
+    def _weights(self, op) -> tuple[np.ndarray, np.ndarray | None]:
+        """(weights (KH*KW*C, O) float32, bias (O,) float32 or None), the batch norm folded in."""
+        bn = self.bn_of.get(op.name)
+        arrays = [self.g.tensors[t].data for t in op.inputs[1:]]
+        if bn is not None:
+            arrays += [self.g.tensors[t].data for t in bn.inputs[1:]]
+        key = (op.name, bn.eps if bn is not None else None) + tuple(id(a) for a in arrays)
+        hit = _PREPARED.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], arrays)):
+            return hit[1]
+        from hwsim.sim.qspec import const_real
+
+        w = const_real(self.g.tensors[op.inputs[1]])
+        b = const_real(self.g.tensors[op.inputs[2]]) if len(op.inputs) > 2 else None
+        if bn is not None:
+            gamma, beta, mean, var = (const_real(self.g.tensors[t]) for t in bn.inputs[1:])
+            # the simulator's batch norm rounds its constants to float32 first (float32 feeds)
+            gamma, beta, mean, var = (np.asarray(v, np.float32).astype(np.float64) for v in (gamma, beta, mean, var))
+            inv = gamma / np.sqrt(var + bn.eps)
+            w = np.asarray(w, np.float32).astype(np.float64) * inv.reshape(-1, 1, 1, 1)
+            b0 = np.zeros_like(mean) if b is None else np.asarray(b, np.float32).astype(np.float64)
+            b = (b0 - mean) * inv + beta
+        wk = np.ascontiguousarray(np.asarray(w, np.float32).transpose(2, 3, 1, 0).reshape(-1, w.shape[0]))
+        prepared = (wk, None if b is None else np.asarray(b, np.float32))
+        if len(_PREPARED) >= _PREPARED_MAX:
+            _PREPARED.pop(next(iter(_PREPARED)))
+        _PREPARED[key] = (arrays, prepared)
+        return prepared
+
+
+def _conv(op, x: np.ndarray, kernel: tuple, prepared) -> np.ndarray:
+    """One-group convolution of float32 ``x`` (N, C, H, W), any memory layout, by the ``kernel``
+    (KH, KW) weights ``prepared``: (N, O, OH, OW) view of a channels-last array."""
+    from hwsim import kernel_api
+
+    wk, bias = prepared
+    n, c = x.shape[:2]
+    kh, kw = kernel
+    x = np.asarray(x, np.float32)
+    if (kh, kw) == (1, 1) and not any(op.padding):
+        xh = x.transpose(0, 2, 3, 1)[:, ::op.stride[0], ::op.stride[1]]
+        oh, ow = xh.shape[1:3]
+        cols = np.ascontiguousarray(xh).reshape(-1, c)
+    else:
+        cols = kernel_api.im2col(x, (kh, kw), op.stride, op.padding, op.dilation, None, np.float32, 0, True)
+        oh, ow = cols.shape[1:3]
+        cols = cols.reshape(-1, cols.shape[-1])
+    y = refblas.dot(cols, wk)
+    if bias is not None:
+        y += bias
+    return y.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
+
+
+def _add(xs: list, mine: list[bool]) -> np.ndarray:
+    """``xs[0] + xs[1]`` (float32), written into an input of the output's shape that may be overwritten."""
+    a, b = xs
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    if mine[0] and a.shape == shape:
+        return np.add(a, b, out=a)
+    if mine[1] and b.shape == shape:
+        return np.add(b, a, out=b)  # float addition commutes exactly
+    return np.add(a, b)
+
+
+def _max_pool(op, x: np.ndarray, out_shape: tuple) -> np.ndarray:
+    """Max pooling as the simulator's (NaN padding, running ``np.fmax`` over the taps), in float32
+    channels-last memory."""
+    n, c, h, w = x.shape
+    _, _, oh, ow = out_shape
+    (kh, kw), (sh, sw) = op.kernel, op.stride
+    pt, pl, pb, pr = op.padding
+    eh = max(0, (oh - 1) * sh + kh - (h + pt + pb))
+    ew = max(0, (ow - 1) * sw + kw - (w + pl + pr))
+    xp = np.full((n, h + pt + pb + eh, w + pl + pr + ew, c), np.nan, np.float32)
+    xp[:, pt:pt + h, pl:pl + w] = x.transpose(0, 2, 3, 1)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+            out = tap.copy() if out is None else np.fmax(out, tap, out=out)
+    return out.transpose(0, 3, 1, 2)
