@@ -327,3 +327,22 @@ def test_batch_shaped_constants_stack(simulator_tails):
     chs = parse_choices("w=int8,int4;a=int8,int16")
     data = synthetic(g, 2)
     np.testing.assert_array_equal(measure(g, chs, data).values, measure(g, chs, data, batched=build).values)
+
+
+def test_float32_tail_of_a_transformer_matches_the_float_run(monkeypatch):
+    """float32_outputs of a whole tiny BERT equals the model's float reference within float32
+    roundoff, with its float32 ops (hwsim.float32_ops) really taken."""
+    from hwsim import float32_ops
+    from hwsim.sim.runner import ensure_weights
+    from hwsim.solve.tail import float32_outputs
+
+    g = ensure_weights(load_model("minilm-l6", {**TINY_BERT, "batch": 2}), 0)
+    ref = float_values(g, synthetic(g, 2))[1]
+    calls = []
+    real = float32_ops.gelu_erf
+    monkeypatch.setattr(float32_ops, "gelu_erf", lambda x: calls.append(x.dtype) or real(x))
+    out = float32_outputs(g, {n: ref[n] for n in g.inputs})
+    assert calls == [np.float32]  # one encoder layer: one GELU, on float32 values
+    for name in g.outputs:
+        err = np.sqrt(np.mean((out[name] - ref[name]) ** 2) / np.mean(np.asarray(ref[name], np.float64) ** 2))
+        assert 0 < err < 1e-6, name

@@ -1,0 +1,78 @@
+"""Float32 ops of solve's tails (hwsim.float32_ops) against float64 oracles from scipy/numpy."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import erf, erfc
+
+from hwsim import float32_ops
+from hwsim.errors import InputDataError
+
+
+def _ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance in float32 ulps (same-sign finite values; both NaN: 0)."""
+    ia, ib = a.view(np.int32).astype(np.int64), b.view(np.int32).astype(np.int64)
+    d = np.abs(np.where(ia < 0, -(ia & 0x7FFFFFFF), ia) - np.where(ib < 0, -(ib & 0x7FFFFFFF), ib))
+    return np.where(np.isnan(a) & np.isnan(b), 0, d)
+
+
+def _true_gelu(x: np.ndarray) -> np.ndarray:
+    """0.5 x (1 + erf(x / sqrt 2)) in float64 without cancellation (erfc on the negative side),
+    rounded to float32."""
+    xd = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        y = np.where(xd >= 0, 0.5 * xd * (2 - erfc(xd / np.sqrt(2))), 0.5 * xd * erfc(-xd / np.sqrt(2)))
+    return y.astype(np.float32)
+
+
+def test_erfc_table_relative_error():
+    from hwsim.kernels.floatops import ERFC_STEPS_PER_UNIT, ERFC_T_MAX
+
+    coef = float32_ops.erfc_table()
+    t = np.linspace(0, ERFC_T_MAX, 1_000_001)[:-1]
+    k = np.minimum((t * ERFC_STEPS_PER_UNIT).astype(int), len(coef) - 1)
+    u = t * ERFC_STEPS_PER_UNIT - k
+    p = np.zeros_like(t)
+    for j in range(coef.shape[1] - 1, -1, -1):
+        p = p * u + coef[k, j]
+    assert np.max(np.abs(p / erfc(t) - 1)) < 2e-13
+
+
+@pytest.mark.nojit
+def test_gelu_within_one_ulp_of_float64(rng):
+    x = np.concatenate([rng.standard_normal(4000) * 3, rng.uniform(-9, 9, 2000), np.linspace(-8.6, 8.6, 3001),
+                        [0.0, -0.0, 1e-30, -1e-30, 1e-45, -1e-45, 50, -50, 8.48, -8.48, 8.49, -8.49]]).astype(np.float32)
+    got = float32_ops.gelu_erf(x)
+    want = _true_gelu(x)
+    assert got.dtype == np.float32 and got.shape == x.shape
+    inside = np.abs(x) < 8.48  # t = |x| / sqrt 2 < 6: the interpolated range
+    assert _ulps(got[inside], want[inside]).max() <= 1
+    assert np.all(np.abs(got[~inside & (x < 0)]) <= 1e-15)
+    np.testing.assert_array_equal(got[~inside & (x > 0)], x[~inside & (x > 0)])
+    # the simulator's formula (float64 erf) agrees where it does not cancel
+    xd = x.astype(np.float64)
+    sim = (0.5 * xd * (1.0 + erf(xd / np.sqrt(2.0)))).astype(np.float32)
+    safe = x > -5
+    assert _ulps(got[safe], sim[safe]).max() <= 1
+
+
+def test_gelu_specials_and_shape():
+    x = np.array([[np.nan, np.inf], [-np.inf, -0.0]], np.float32)
+    got = float32_ops.gelu_erf(x)
+    with np.errstate(invalid="ignore"):
+        want = (0.5 * x.astype(np.float64) * (1.0 + erf(x.astype(np.float64) / np.sqrt(2.0)))).astype(np.float32)
+    np.testing.assert_array_equal(got, want)  # NaN, inf, NaN (-inf * 0), -0.0
+    assert np.signbit(got[1, 1])
+    with pytest.raises(InputDataError, match="float32"):
+        float32_ops.gelu_erf(np.zeros(3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-20, 20, width=32), min_size=1, max_size=50))
+def test_gelu_property(values):
+    x = np.array(values, np.float32)
+    got, want = float32_ops.gelu_erf(x), _true_gelu(x)
+    inside = np.abs(x) < 8.48
+    assert _ulps(got[inside], want[inside]).max(initial=0) <= 1
+    assert np.all(np.abs(got[~inside] - want[~inside]) <= 1e-15)
