@@ -24,6 +24,8 @@ _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divi
 
 @register_exec("binary")
 def _binary(ctx, op, xs):
+    if ortfused.qlinear_add_applies(ctx, op, xs):
+        return ortfused.qlinear_add(ctx, op, xs)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return _BINARY[op.fn](xs[0], xs[1])
 

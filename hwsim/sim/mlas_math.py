@@ -32,6 +32,28 @@ def _fma(a: np.ndarray, b: np.ndarray, c) -> np.ndarray:
     return (a.astype(np.float64) * b.astype(np.float64) + np.float64(c)).astype(_F)
 
 
+def fma32(a, b, c) -> np.ndarray:
+    """float32 fused multiply-add ``round_f32(a * b + c)`` of float32 values, correctly rounded
+    (half-even), as VFMADD computes it. The product of two float32 values is exact in float64;
+    the float64 sum ``s`` may round, and its error ``e`` is recovered exactly (Knuth's TwoSum).
+    Rounding ``s`` to float32 is then the right answer except where ``s`` lies exactly halfway
+    between two float32 values and ``e`` is not 0: there the exact sum is on ``e``'s side of the
+    tie, so ``s`` is moved one float64 step that way first (it cannot cross another float32
+    value or halfway point: those are float64 values at least that far apart)."""
+    p = np.asarray(a, _F).astype(np.float64) * np.asarray(b, _F).astype(np.float64)
+    c = np.asarray(c, _F).astype(np.float64)
+    s = p + c
+    bp = s - c
+    e = (p - bp) + (c - (s - bp))  # TwoSum: p + c == s + e exactly
+    r = s.astype(_F)
+    other = np.nextafter(r, np.where(s > r, _F(np.inf), _F(-np.inf)))
+    tie = (e != 0) & (s == (r.astype(np.float64) + other.astype(np.float64)) / 2)
+    if np.any(tie):
+        s = np.where(tie, np.nextafter(s, np.where(e > 0, np.inf, -np.inf)), s)
+        r = s.astype(_F)
+    return r
+
+
 def _ratio(x: np.ndarray, bound: float, p_coef: tuple, q_coef: tuple) -> np.ndarray:
     x = np.clip(np.asarray(x, _F), _F(-bound), _F(bound))
     x2 = x * x
