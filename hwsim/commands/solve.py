@@ -24,8 +24,9 @@ def add_parsers(sub) -> None:
         description="Pick, per conv/linear layer, a weight format, an activation format and a pruning that "
                     "minimise the summed sensitivity (measured with the bit-accurate simulator, cached) "
                     "under every budget, exactly (MILP). The plan is re-estimated as a whole and budgets "
-                    "it misses are tightened. Infeasible budgets: exit status 2 with the minimum reachable "
-                    "value of each.")
+                    "it misses are tightened; candidate plans are simulated as whole models on the "
+                    "calibration samples and the one measured best is returned. Infeasible budgets: exit "
+                    "status 2 with the minimum reachable value of each.")
     p.add_argument("model", metavar="MODEL", help="zoo name, model .yaml or .onnx path")
     p.add_argument("--shape", metavar="K=V,...", action="append", help="bind dynamic ONNX dims / override zoo parameters")
     p.add_argument("--target", required=True, metavar="T", help="bundled target name or target .yaml path")
@@ -47,6 +48,9 @@ def add_parsers(sub) -> None:
                    help="output_mse: run every layer's descendants (exact, default), or estimate most values "
                         "from the error at the next cut of the graph (cut: fewer simulations, an estimate; "
                         "see benchmarks/RESULTS.md)")
+    p.add_argument("--no-simulate-plans", dest="simulate_plans", action="store_false",
+                   help="do not simulate candidate plans as whole models: pick by the summed sensitivity alone "
+                        "(faster; the plan's measured error is then not reported)")
     p.add_argument("--cache-dir", metavar="DIR", help="sensitivity cache (default $XDG_CACHE_HOME/hwsim or ~/.cache/hwsim)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--pareto", metavar="NAME", help="sweep budget NAME and print the sensitivity-cost front")
@@ -56,7 +60,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=seed_int, default=0, help="seed of synthetic weights and inputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--verbose", action="store_true",
-                   help="print where the time went: load, sensitivity, costs, MILP, re-estimate")
+                   help="print where the time went: load, sensitivity, costs, MILP, re-estimate, simulate plans")
     p.set_defaults(run=run_solve)
 
 
@@ -116,7 +120,7 @@ def _run_solve(args: argparse.Namespace) -> int:
             bar.close()
     if args.pareto:
         return _run_pareto(args, tb, budgets, pareto)
-    plan = plan_from(tb, budgets, seed=args.seed)
+    plan = plan_from(tb, budgets, seed=args.seed, simulate_plans=args.simulate_plans)
     if args.verbose:
         _print_times(tb, [plan], args.started_s)
     if args.json:
@@ -139,9 +143,10 @@ def _print_times(tb, plans, started_s: float | None) -> None:
     the process's age when the command began (Python start and imports), None where unknown."""
     t = tb.timings
     milp, est = sum(p.milp_s for p in plans), sum(p.estimate_s for p in plans)
+    simulated = sum(p.simulate_s for p in plans)
     parts = [("start and imports", started_s)] if started_s is not None else []
     parts += [("load", t.get("load_s", 0.0)), ("sensitivity", t.get("sensitivity_s", 0.0)),
-              ("costs", t.get("costs_s", 0.0)), ("MILP", milp), ("re-estimate", est)]
+              ("costs", t.get("costs_s", 0.0)), ("MILP", milp), ("re-estimate", est), ("simulate plans", simulated)]
     total = sum(v for _, v in parts)
     hits = tb.sensitivity.cache_hits
     print("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in parts) + f"; total {total:.2f} s "
@@ -180,6 +185,8 @@ def _print_plan(plan) -> None:
             for k, b in plan.budgets.items()]
     print(table(["budget", "limit", "plan (re-estimated)", "predicted", "min reachable"], rows, "lrrrr"))
     obj = "-" if plan.objective is None else f"{plan.objective:.6g}"
+    if plan.measured is not None:
+        obj += f" (whole plan simulated: {plan.measured:.6g})"
     extra = ""
     if plan.total:
         extra = f"; latency {plan.total['latency_s']:.4g} s, energy {si(plan.total['energy_j'], 'J')}"
@@ -190,18 +197,20 @@ def _print_plan(plan) -> None:
 
 
 def _run_pareto(args, tb, budgets, pareto) -> int:
-    plans = pareto(tb, args.pareto, args.points, budgets, seed=args.seed)
+    plans = pareto(tb, args.pareto, args.points, budgets, seed=args.seed, simulate_plans=args.simulate_plans)
     if args.verbose:
         _print_times(tb, plans, args.started_s)
     name = args.pareto
     if args.json:
         print(json.dumps({"budget": name, "points": [p.to_json() for p in plans]}))
     else:
-        rows = [(f"{p.budgets[name].limit:.6g}", f"{p.budgets[name].value:.6g}", f"{p.objective:.6g}", p.status,
+        rows = [(f"{p.budgets[name].limit:.6g}", f"{p.budgets[name].value:.6g}", f"{p.objective:.6g}",
+                 "-" if p.measured is None else f"{p.measured:.6g}", p.status, p.config().defaults.activations,
                  " ".join(f"{x.weight_format}/{x.activation_format}" + ("" if x.pruning == "0" else f"/{x.pruning}")
                           for x in p.layers)[:80]) for p in plans]
-        print(table([f"{name} limit", f"{name} plan", f"summed {tb.sensitivity.metric}", "status", "layers"], rows,
-                    "rrrll"))
+        metric = tb.sensitivity.metric
+        print(table([f"{name} limit", f"{name} plan", f"summed {metric}", f"simulated {metric}", "status",
+                     "other activations", "layers"], rows, "rrrrlll"))
         for note in tb.sensitivity.notes + tb.costs.notes:
             print(f"note: {note}")
     if args.plot:

@@ -18,6 +18,7 @@ from hwsim.solve.plan import Plan, solve_tables
 from hwsim.solve.output_error import float_values, measure
 from hwsim.solve.proxy import measure_proxy
 from hwsim.solve.sensitivity_table import METRICS, ProgressFn, SensitivityTable, Tails
+from hwsim.solve.verify import PlanMeter
 
 #: samples simulated for sensitivity: from calibration data, and synthetic (zoo models, no data)
 DEFAULT_SAMPLES = 16
@@ -34,6 +35,8 @@ class Tables:
     costs: CostTable
     #: wall time of each step, s: ``load_s`` (model, target, data), ``sensitivity_s``, ``costs_s``
     timings: dict[str, float] = field(default_factory=dict)
+    #: simulates whole plans on the sensitivity's samples (None: metric proxy, plans are not simulated)
+    meter: PlanMeter | None = None
 
 
 def _sim_graph(model, shapes: dict, n: int, inputs: dict | None = None) -> tuple[Graph, int, list[str]]:
@@ -185,24 +188,29 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
         data = cdata.take(n) if cdata is not None else _data(g, calib, n, seed)
         data = CalibData(data.inputs, data.labels, data.source, data.notes + notes)
     t1 = time.perf_counter()
+    meter = None
     if metric == "proxy":  # with real data, one float run gives the input statistics
         ref = None if data is None else float_values(g, data, seed)[1]
         sens = measure_proxy(graph, chs, ref, seed)
     else:
-        sens = measure(g, chs, data, metric, SensitivityCache(cache_dir), seed, progress,
-                       None if isinstance(model, Graph) else _batched(model, shapes, n, sim_inputs, stacked), tails)
+        from hwsim.sim.runner import ensure_weights
+
+        meter = PlanMeter(ensure_weights(g, seed), data, metric, seed)
+        sens = measure(meter.graph, chs, data, metric, SensitivityCache(cache_dir), seed, progress,
+                       None if isinstance(model, Graph) else _batched(model, shapes, n, sim_inputs, stacked), tails,
+                       meter.reference)
     if priced:
         sens = replace(sens, notes=priced + list(sens.notes))
     t2 = time.perf_counter()
     costs = cost_table(graph, t, chs, seed)
     timings = {"load_s": t1 - t0, "sensitivity_s": t2 - t1, "costs_s": time.perf_counter() - t2}
-    return Tables(graph, t, sens, costs, timings)
+    return Tables(graph, t, sens, costs, timings, meter)
 
 
 def solve(model, target, budgets: dict[str, float], choices: str | list[Choice] | None = None,
           metric: str = "output_mse", calib=None, samples: int | None = None, cache_dir=None,
           shapes: dict | None = None, seed: int = 0, progress: ProgressFn | None = None,
-          max_rounds: int = 4, tails: Tails = "exact") -> Plan:
+          max_rounds: int = 4, tails: Tails = "exact", simulate_plans: bool = True) -> Plan:
     """Per-layer formats and pruning minimising summed sensitivity under every budget.
 
     Parameters
@@ -224,6 +232,9 @@ def solve(model, target, budgets: dict[str, float], choices: str | list[Choice] 
     tails : {"exact", "cut"}
         ``cut`` estimates most output_mse values from the error at the next cut of the graph
         (:mod:`hwsim.solve.cut_gain`); ``exact`` runs every layer's descendants.
+    simulate_plans : bool
+        Simulate candidate plans as whole models on the samples and return the one measured best
+        (:func:`plan_from`); False: pick by summed sensitivity alone.
 
     Returns
     -------
@@ -231,20 +242,29 @@ def solve(model, target, budgets: dict[str, float], choices: str | list[Choice] 
         Status ``infeasible`` carries each budget's minimum reachable value.
     """
     tb = tables(model, target, choices, metric, calib, samples, cache_dir, shapes, seed, progress, tails=tails)
-    return plan_from(tb, budgets, max_rounds, seed)
+    return plan_from(tb, budgets, max_rounds, seed, simulate_plans)
 
 
-def plan_from(tb: Tables, budgets: dict[str, float], max_rounds: int = 4, seed: int = 0) -> Plan:
-    """Solve on already built tables (reuse them across budgets)."""
+def plan_from(tb: Tables, budgets: dict[str, float], max_rounds: int = 4, seed: int = 0,
+              simulate_plans: bool = True) -> Plan:
+    """Solve on already built tables (reuse them across budgets).
+
+    With ``simulate_plans`` and a simulated metric, the candidate plans (one per activation format
+    the tensors no solver layer chooses may take, where it meets every budget) are simulated as
+    whole models on the sensitivity's samples and the one measured best is returned, its
+    ``measured`` set (:func:`hwsim.solve.plan.solve_tables`, :mod:`hwsim.solve.verify`).
+    """
+    meter = tb.meter if simulate_plans else None
     return solve_tables(tb.graph, tb.target, tb.sensitivity.values, tb.costs, budgets, tb.sensitivity.metric,
-                        max_rounds, seed, tb.sensitivity.notes)
+                        max_rounds, seed, tb.sensitivity.notes, meter)
 
 
 def pareto(tb: Tables, name: str, points: int = 8, budgets: dict[str, float] | None = None,
-           max_rounds: int = 4, seed: int = 0) -> list[Plan]:
+           max_rounds: int = 4, seed: int = 0, simulate_plans: bool = True) -> list[Plan]:
     """Plans along budget ``name`` from its minimum reachable value to the unconstrained plan's cost.
 
     Other ``budgets`` stay in force. Points are spaced evenly; infeasible points are dropped.
+    ``simulate_plans``: as :func:`plan_from`, at every point.
     """
     from hwsim.solve.costs import BUDGETS
 
@@ -260,7 +280,7 @@ def pareto(tb: Tables, name: str, points: int = 8, budgets: dict[str, float] | N
     hi = tb.costs.base[name] + table[np.arange(len(best)), best].sum()
     plans = []
     for limit in np.linspace(lo, max(hi, lo), points):
-        p = plan_from(tb, {**(budgets or {}), name: float(limit)}, max_rounds, seed)
+        p = plan_from(tb, {**(budgets or {}), name: float(limit)}, max_rounds, seed, simulate_plans)
         if p.status != "infeasible":
             plans.append(p)
     return plans

@@ -73,7 +73,8 @@ def float_values(graph: Graph, data: CalibData, seed: int = 0) -> tuple[Graph, d
 
 def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric = "output_mse",
             cache: SensitivityCache | None = None, seed: int = 0, progress: ProgressFn | None = None,
-            batched: Callable[[int], Graph | None] | None = None, tails: Tails = "exact") -> SensitivityTable:
+            batched: Callable[[int], Graph | None] | None = None, tails: Tails = "exact",
+            reference: Callable[[], dict] | None = None) -> SensitivityTable:
     """Simulated sensitivity (``output_mse`` or ``task_loss``) of every (layer, choice).
 
     ``graph`` must take ``data.samples`` samples in one run (its batch dimension). ``progress``
@@ -82,7 +83,9 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     layer then run once for all its choices, stacked along the batch (see :func:`_layer_values`).
     ``tails="cut"`` (``output_mse`` only) estimates most values from the error at the next cut
     of the graph (:mod:`hwsim.solve.cut_gain`) instead of running every layer's descendants.
-    An error of the simulator propagates, its message naming the layer and the choice.
+    ``reference()``, when given, returns the float reference of every tensor on ``data`` (as
+    :func:`float_values`; e.g. kept to simulate whole plans later); it is called only when a value
+    is not cached. An error of the simulator propagates, its message naming the layer and the choice.
     """
     from hwsim.errors import ConfigError, InputDataError
     from hwsim.sim.runner import ensure_weights
@@ -113,7 +116,7 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
             else:
                 vals[i, j], hits = hit, hits + 1
         if todo:
-            ref = ref or float_values(g, data, seed)[1]  # only when something is not cached
+            ref = ref or (reference() if reference else float_values(g, data, seed)[1])  # only when not cached
             new = _group_values(g, [layers[i] for i in group], choices, [[j for j in range(len(choices))
                                 if (i, j) in keys] for i in group], ref, seed, stacked, metric, data.labels, cut)
             for i, j in todo:

@@ -64,6 +64,10 @@ class Plan(Record):
     solve_s: float = Field(0.0, description="Wall time of the whole solve, s.")
     milp_s: float = Field(0.0, description="Part of solve_s in the knapsack solver (all rounds), s.")
     estimate_s: float = Field(0.0, description="Part of solve_s re-estimating plans as a whole, s.")
+    measured: float | None = Field(None, description="The metric of the whole plan simulated on the calibration "
+                                                     "samples (every layer at its choice, the other tensors at the "
+                                                     "plan's defaults); None when not simulated.")
+    simulate_s: float = Field(0.0, description="Part of solve_s simulating candidate plans as a whole, s.")
     notes: tuple[str, ...] = Field((), description="Data used, assumptions, tightening rounds.")
 
     def config(self) -> QuantConfig:
@@ -73,14 +77,15 @@ class Plan(Record):
         return self.quant_config
 
     def to_json(self) -> dict:
-        """{"status", "objective", "budgets": {NAME: {"limit", "value"}}, "layers": [...], "total"}."""
+        """{"status", "objective", "metric", "budgets": {NAME: {"limit", "value", ...}}, "layers": [...],
+        "measured", "total", "rounds", "notes"}."""
         return {
             "status": self.status, "objective": self.objective, "metric": self.metric,
             "budgets": {k: {"limit": b.limit, "value": b.value, "predicted": b.predicted,
                             "min_reachable": b.min_reachable} for k, b in self.budgets.items()},
             "layers": [{"name": x.name, "weight_format": x.weight_format, "activation_format": x.activation_format,
                         "pruning": x.pruning} for x in self.layers],
-            "total": self.total, "rounds": self.rounds, "notes": list(self.notes),
+            "measured": self.measured, "total": self.total, "rounds": self.rounds, "notes": list(self.notes),
         }
 
 
@@ -95,13 +100,17 @@ def check_budgets(budgets: dict[str, float]) -> None:
 
 
 def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: dict[str, float], metric: str,
-                 max_rounds: int = 4, seed: int = 0, notes: list[str] | None = None) -> Plan:
+                 max_rounds: int = 4, seed: int = 0, notes: list[str] | None = None, meter=None) -> Plan:
     """Solve, verify by re-estimating, tighten missed budgets; see module docstring.
 
-    Tensors no solver layer chooses take the most precise activation format among the choices
-    (``costs.shared``) at which a plan meets every budget; a less precise one is tried only when
-    a more precise one has no such plan, so a plan that sets every tensor to one of the choices
-    (e.g. uniform int4 weights, int8 activations) is always reachable.
+    Tensors no solver layer chooses take one of the choices' activation formats (``costs.shared``).
+    Without ``meter``: the most precise one at which a plan meets every budget; a less precise one
+    is tried only when a more precise one has no such plan, so a plan that sets every tensor to
+    one of the choices (e.g. uniform int4 weights, int8 activations) is always reachable. With
+    ``meter`` (:class:`hwsim.solve.verify.PlanMeter`): a plan is solved at every format, those
+    that meet every budget are simulated as whole models, and the one measured best is returned
+    (the most precise on ties), with its ``measured`` value; more bits are not always better
+    (see :mod:`hwsim.solve.verify`).
     """
     check_budgets(budgets)
     t0 = time.perf_counter()
@@ -109,25 +118,53 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
     for at in costs.at_shared():
         plan = _solve_shared(graph, target, values, at, budgets, metric, max_rounds, seed, notes)
         tried.append((at, plan))
-        if plan.status in ("optimal", "time_limit"):
+        if plan.status in _MEETS and meter is None:
             break
-    else:
-        at, plan = next(((a, p) for a, p in tried if p.status != "infeasible"), tried[0])
+    t = time.perf_counter()
+    at, plan, why = _pick(tried, meter, target, metric)
+    simulate_s = time.perf_counter() - t if meter is not None else 0.0
     extra = [f"tensors no solver layer chooses at activations {a.default.activation_format}: no plan meets every "
              f"budget ({p.status}; minimum reachable "
              + ", ".join(f"{k} {b.min_reachable:.4g}" for k, b in p.budgets.items()) + ")"
-             for a, p in tried if p is not plan and len(costs.shared) > 1]
+             for a, p in tried if p is not plan and p.status not in _MEETS and len(costs.shared) > 1]
     if plan.status != "infeasible":
         d = plan.quant_config.defaults
-        extra.append(f"tensors no solver layer chooses use weights {d.weights}, activations {d.activations} (the "
-                     "most precise activation format among the choices at which the budgets can be met)")
+        extra.append(f"tensors no solver layer chooses use weights {d.weights}, activations {d.activations} ({why})")
+    if plan.measured is not None:
+        extra.append(f"whole plan simulated on {meter.describe()}: {metric} {plan.measured:.4g} (the summed "
+                     f"per-layer values predicted {plan.objective:.4g})")
     # the table's part of a minimum is the same at every shared format; only the base differs
     uses = {k: b.model_copy(update={"min_reachable": b.min_reachable - at.base[k]
                                     + min(a.base[k] for a in costs.at_shared())})
             for k, b in plan.budgets.items()}
     return plan.model_copy(update={"solve_s": time.perf_counter() - t0, "notes": plan.notes + tuple(extra),
                                    "budgets": uses, "milp_s": sum(p.milp_s for _, p in tried),
-                                   "estimate_s": sum(p.estimate_s for _, p in tried)})
+                                   "estimate_s": sum(p.estimate_s for _, p in tried), "simulate_s": simulate_s})
+
+
+#: plan statuses that meet every budget
+_MEETS = ("optimal", "time_limit")
+
+
+def _pick(tried: list[tuple[CostTable, Plan]], meter, target, metric: str) -> tuple[CostTable, Plan, str]:
+    """(table, plan, why) of the plan returned among those solved at each shared format (most
+    precise first): the first that meets every budget, or with ``meter`` the one of those whose
+    whole-model simulation measures best (the first on ties); the rest as :func:`solve_tables`."""
+    meets = [(a, p) for a, p in tried if p.status in _MEETS]
+    at, plan = meets[0] if meets else next(((a, p) for a, p in tried if p.status != "infeasible"), tried[0])
+    why = "the most precise activation format among the choices at which the budgets can be met"
+    if meter is None or plan.status == "infeasible":
+        return at, plan, why
+    pool = meets or [(at, plan)]
+    scope = _scope(target)
+    errors = [meter.error(p.config(), scope) for _, p in pool]
+    best = min(range(len(pool)), key=lambda i: errors[i])
+    at, plan = pool[best]
+    if len(pool) > 1:
+        got = ", ".join(f"{a.default.activation_format} {e:.4g}" for (a, _), e in zip(pool, errors))
+        why = (f"of the activation formats among the choices at which the budgets can be met, the one whose "
+               f"plan simulated best, {metric}: {got}" + ("" if best == 0 else "; the more precise measured worse"))
+    return at, plan.model_copy(update={"measured": errors[best]}), why
 
 
 def _solve_shared(graph, target, values: np.ndarray, costs: CostTable, budgets: dict[str, float], metric: str,

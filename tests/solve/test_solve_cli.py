@@ -143,9 +143,10 @@ def test_progress_goes_to_a_callback_and_the_cli_draws_it(cache_dir, capsys):
     err = capsys.readouterr().err
     assert "\rsensitivity [" in err and f"{total}/{total}" in err
     m = re.search(r"time: start and imports ([0-9.]+) s, load ([0-9.]+) s, sensitivity ([0-9.]+) s, "
-                  r"costs ([0-9.]+) s, MILP ([0-9.]+) s, re-estimate ([0-9.]+) s; total ([0-9.]+) s", err)
+                  r"costs ([0-9.]+) s, MILP ([0-9.]+) s, re-estimate ([0-9.]+) s, simulate plans ([0-9.]+) s; "
+                  r"total ([0-9.]+) s", err)
     parts = [float(x) for x in m.groups()]
-    assert sum(parts[:-1]) == pytest.approx(parts[-1], abs=0.06)
+    assert sum(parts[:-1]) == pytest.approx(parts[-1], abs=0.07)
     assert parts[0] > 0  # this process (pytest) started before the command
 
 

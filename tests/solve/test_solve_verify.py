@@ -1,0 +1,95 @@
+"""Whole plans simulated: solve reports the plan's measured error and picks by it (hwsim.solve.verify)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from solve_paths import CALIB, CHOICES, DIGITS
+
+from hwsim import sim
+from hwsim.cli import main
+from hwsim.graph.annotate import apply_config
+from hwsim.graph.zoo import load_model
+from hwsim.solve import pareto, plan_from, tables
+from hwsim.solve.data import synthetic
+
+#: a BERT whose synthetic attention flattens with depth: softmax(int16) @ V(int16) overflows
+#: int32 accumulators in its last layers (as MiniLM-L6 at sequence 128 does, hwsim.solve.verify)
+FLAT_BERT = {"layers": 4, "hidden": 32, "heads": 1, "intermediate": 64, "vocab": 100, "sequence": 64,
+             "pooler": False}
+
+
+def _simulated_mse(config, scope: str) -> float:
+    """Output MSE of the whole model under ``config``, simulated on its own (fresh float reference)."""
+    g = load_model("minilm-l6", {**FLAT_BERT, "batch": 1})
+    r = sim.run(apply_config(g, config, target_scope=scope), synthetic(g, 1, 0).inputs, metrics=False)
+    sq = sum(float(np.sum((np.asarray(r.output_values[n], np.float64) - r.reference_outputs[n]) ** 2))
+             for n in r.reference_outputs)
+    return sq / sum(v.size for v in r.reference_outputs.values())
+
+
+@pytest.fixture(scope="module")
+def flat_bert(cache_dir):
+    return tables("minilm-l6", "int8-npu", "w=int8;a=int16,int8", "output_mse", None, 1, cache_dir, FLAT_BERT)
+
+
+def test_more_precise_shared_tensors_that_simulate_worse_are_not_chosen(flat_bert):
+    """Both plans meet the budget; the summed sensitivities cannot see the tensors no layer chooses.
+    At int16 the attention products overflow their int32 accumulators: the solver must notice by
+    simulating, and return the int8 plan, whose measured error it reports."""
+    scope = flat_bert.target.activation_scope
+    by_sum = plan_from(flat_bert, {"energy_j": 1.0}, simulate_plans=False)
+    plan = plan_from(flat_bert, {"energy_j": 1.0})
+    assert by_sum.config().defaults.activations == "int16" and by_sum.measured is None
+    assert plan.status == "optimal" and plan.config().defaults.activations == "int8"
+    assert plan.budgets["energy_j"].value <= 1.0
+    mine, other = _simulated_mse(plan.config(), scope), _simulated_mse(by_sum.config(), scope)
+    assert plan.measured == pytest.approx(mine, rel=1e-9)
+    assert other > 100 * mine
+    assert plan.simulate_s > 0
+    assert any("simulated best" in n and "the more precise measured worse" in n for n in plan.notes)
+    assert any(n.startswith("whole plan simulated on 1 samples") for n in plan.notes)
+
+
+def test_the_most_precise_plan_is_kept_when_it_measures_best(digits_tables):
+    """On the digits CNN with one activation format there is one candidate: it is simulated and kept."""
+    plan = plan_from(digits_tables, {"energy_j": 7e-8})
+    assert plan.status == "optimal" and plan.measured is not None and plan.measured > 0
+    g = load_model(DIGITS, {"batch": 16})
+    with np.load(CALIB) as z:
+        r = sim.run(apply_config(g, plan.config(), target_scope=digits_tables.target.activation_scope),
+                    {"image": z["image"][:16]}, metrics=False)
+    mse = float(np.mean((r.output_values["logits"].astype(np.float64) - r.reference_outputs["logits"]) ** 2))
+    assert plan.measured == pytest.approx(mse, rel=1e-9)
+
+
+def test_proxy_plans_are_not_simulated():
+    tb = tables(DIGITS, "int8-npu", "w=int8,int4;a=int8,int16", "proxy")
+    plan = plan_from(tb, {"energy_j": 1.0})
+    assert tb.meter is None and plan.measured is None and plan.simulate_s == 0
+    assert plan.config().defaults.activations == "int16"
+
+
+def test_pareto_points_carry_their_measured_error(flat_bert):
+    plans = pareto(flat_bert, "energy_j", 3)
+    assert plans and all(p.measured is not None for p in plans)
+    assert all(p.config().defaults.activations == "int8" for p in plans)
+
+
+def _args(cache_dir, *extra):
+    return ["solve", DIGITS, "--target", "rs-engine", "--choices", CHOICES, "--calib", CALIB, "--samples", "16",
+            "--cache-dir", str(cache_dir), "--quiet", "--budget", "energy_j<=7e-8", *extra]
+
+
+def test_cli_reports_the_measured_error_and_its_time(cache_dir, capsys):
+    assert main(_args(cache_dir, "--json", "--verbose")) == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    assert out["measured"] > 0
+    assert "simulate plans" in cap.err
+    assert main(_args(cache_dir, "--json", "--no-simulate-plans")) == 0
+    assert json.loads(capsys.readouterr().out)["measured"] is None
+    assert main(_args(cache_dir)) == 0
+    assert f"(whole plan simulated: {out['measured']:.6g})" in capsys.readouterr().out
