@@ -46,14 +46,23 @@ def _old(fn):
     return run
 
 
+#: seconds of rest before each timed call. onnxruntime's intra-op threads spin for a while after a
+#: run returns (its default); back to back, they took a core from whatever ran next: here our
+#: kernel, always timed right after it (at load 7-8: 0.66x measured right after onnxruntime, 0.92x
+#: the same code measured second). numba's OpenMP workers spin after a parallel region the same way.
+PAUSE_S = 0.05
+
+
 def best_times(fns, repeat):
     """Median wall time in seconds of each of ``fns`` over ``repeat`` interleaved rounds (after one
-    warm-up call each), so a load change on a shared machine hits all of them alike."""
+    warm-up call each), so a load change on a shared machine hits all of them alike; each call
+    starts after :data:`PAUSE_S` of rest, so no call pays for the one before it."""
     for fn in fns:
         fn()
     times = [[] for _ in fns]
     for _ in range(repeat):
         for i, fn in enumerate(fns):
+            time.sleep(PAUSE_S)
             t0 = time.perf_counter()
             fn()
             times[i].append(time.perf_counter() - t0)

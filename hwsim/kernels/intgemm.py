@@ -276,9 +276,8 @@ def exact_matmul(a, b, bits=64, wrap=False):
     """
     a, b = _native(a), _native(b)
     (m, k), n = a.shape, b.shape[1]
-    out = np.zeros((m, n), np.int64)
-    if out.size == 0 or k == 0:
-        return out
+    if m * n == 0 or k == 0:
+        return np.zeros((m, n), np.int64)
     if simdgemm.available():
         ra, rb = abs_bound(a), abs_bound(b)
         if simdgemm.fits(ra, rb):
@@ -288,6 +287,7 @@ def exact_matmul(a, b, bits=64, wrap=False):
     mode = MODE_WRAP if wrap else MODE_NONE
     if plan is None:
         return loop_matmul(a, b, bits, mode, False)
+    out = np.zeros((m, n), np.int64)
     ca, cb, chunk, use_f32 = plan
     nchunk = (k + chunk - 1) // chunk
     ftype = np.float32 if use_f32 else np.float64

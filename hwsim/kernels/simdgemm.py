@@ -4,7 +4,9 @@ Two products of 8-bit (M, K) and (K, N) arrays, int32 accumulators, k taken in p
 
 ``madd16``   operands widened to int16; VPMADDWD adds the exact products of a pair into an int32
              lane, so every partial sum is exact while it fits int32 (the wrapper splits K so it
-             does: at most (2**31 - 1) // max|pair| pairs a chunk, chunks added in int64).
+             does: at most (2**31 - 1) // max|pair| pairs a chunk, chunks added in int64). An
+             8-bit B stays 8-bit in its panels (half the bytes of int16 panels, as onnxruntime's
+             u8 x u8 kernel keeps them) and is widened in the register (VPMOVZXBW / VPMOVSXBW).
 ``maddubs``  uint8 x int8; VPMADDUBSW adds a pair's products and saturates the pair to int16
              (x86 without VNNI, onnxruntime's u8 x s8 kernels), VPMADDWD by ones adds two
              saturated pairs exactly into int32. The result is sum_t clamp16(pair_t): what
@@ -21,6 +23,8 @@ the host has AVX2 and numba JIT is on (:func:`available`); callers fall back to 
 path of :mod:`hwsim.kernels.intgemm` otherwise. Plain-numpy references: tests/kernels/reference.py.
 """
 
+import functools
+
 import numba
 import numpy as np
 from llvmlite import binding as _llvm
@@ -30,7 +34,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from hwsim.kernels import packcache
-from hwsim.kernels.workqueue import PARALLEL_MIN, claim, serial, split
+from hwsim.kernels.workqueue import PARALLEL_MIN, claim, pick, serial
 
 MR, NR = 4, 16  # micro-tile rows x columns
 _I32, _I64 = ir.IntType(32), ir.IntType(64)
@@ -38,35 +42,51 @@ _V8I32, _V16I16, _V32I8 = ir.VectorType(_I32, 8), ir.VectorType(ir.IntType(16), 
 _V8F32 = ir.VectorType(ir.FloatType(), 8)
 
 
+@functools.lru_cache(maxsize=1)
+def _host_avx2() -> bool:
+    return bool(_llvm.get_host_cpu_features().get("avx2", False))
+
+
 def available() -> bool:
     """True when the AVX2 kernels can run here (host CPU with AVX2, numba JIT on, host target)."""
     cpu = numba.config.CPU_NAME
-    return (not numba.config.DISABLE_JIT and (cpu is None or cpu == "host")
-            and bool(_llvm.get_host_cpu_features().get("avx2", False)))
+    return not numba.config.DISABLE_JIT and (cpu is None or cpu == "host") and _host_avx2()
 
 
-_KINDS = {"int16": "madd16", "int8": "maddubs", "float32": "fma32"}  # by the dtype of packed b
+def _kind(a_dtype, b_dtype):
+    """The multiply-add a (packed A element type, packed B element type) pair selects, or None:
+    int16 A pairs with int16, uint8 (widened by zero extension) or int8 (sign extension) B pairs
+    "madd" (VPMADDWD); uint8 A quads with int8 B quads "maddubs"; float32 with float32 "fma32"."""
+    a, b = str(a_dtype), str(b_dtype)
+    if a == "int16" and b in ("int16", "uint8", "int8"):
+        return "madd"
+    return {("uint8", "int8"): "maddubs", ("float32", "float32"): "fma32"}.get((a, b))
 
 
 @intrinsic
-def _tile(typingctx, a, b, out, i0, p, q0, q1):
-    """``_tile(a, b, out, i0, p, q0, q1)``: out[i0:i0+MR, NR*p:NR*p+NR] += sum over
-    q0 <= q < q1 (ascending) of a[i0+r, q] broadcast times b[p, q, :], by the dtype of ``b``:
-    int16 "madd16" (a: int32 = a pair of int16, b: NR pairs of int16, VPMADDWD), int8 "maddubs"
-    (a: int32 = four uint8, b: NR quads of int8, VPMADDUBSW then VPMADDWD by ones), float32
-    "fma32" (a: float32, b: NR float32, one fused multiply-add per step: the sequential float32
-    sum when the products are exact in float32)."""
-    kind = _KINDS.get(str(b.dtype))
-    if kind is None or str(a.dtype) != ("float32" if kind == "fma32" else "int32"):
+def _tile(typingctx, a, b, out, i0, p, q0, q1, fresh):
+    """``_tile(a, b, out, i0, p, q0, q1, fresh)``: out[i0:i0+MR, NR*p:NR*p+NR] = (0 if ``fresh``
+    else its value) + sum over
+    q0 <= q < q1 (ascending) of step q of rows a[i0+r] times panel b[p, q, :], by :func:`_kind`:
+    "madd" (a: int16, a step is a pair of k; b: NR pairs of int16, or of 8-bit values widened to
+    int16 in the register, VPMOVZXBW/VPMOVSXBW; VPMADDWD), "maddubs" (a: uint8, a step is four k;
+    b: NR quads of int8, VPMADDUBSW then VPMADDWD by ones), "fma32" (a, b: float32, one k a step,
+    one fused multiply-add: the sequential float32 sum when the products are exact in float32).
+    The step of A is read as one 32-bit value and broadcast to the eight lanes."""
+    kind = _kind(a.dtype, b.dtype)
+    if kind is None:
         return None
     flt = kind == "fma32"
     acc_t = _V8F32 if flt else _V8I32
-    b_t, step = {"madd16": (_V16I16, 16), "maddubs": (_V32I8, 32), "fma32": (_V8F32, 8)}[kind]
-    sig = types.void(a, b, out, i0, p, q0, q1)
+    group = {"madd": 2, "maddubs": 4, "fma32": 1}[kind]
+    widen = {"uint8": "zext", "int8": "sext"}.get(str(b.dtype)) if kind == "madd" else None
+    half = NR * group // 2  # B elements in half a panel row (one register's worth)
+    b_load_t = ir.VectorType(ir.IntType(b.dtype.bitwidth), half) if not flt else _V8F32
+    sig = types.void(a, b, out, i0, p, q0, q1, fresh)
 
     def codegen(context, builder, signature, args):
         aa, ba, oa = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3]))
-        i0v, pv, q0v, q1v = args[3:]
+        i0v, pv, q0v, q1v, fresh_v = args[3:]
         a_k = cgutils.unpack_tuple(builder, aa.shape)[1]
         b_k, b_w = cgutils.unpack_tuple(builder, ba.shape)[1:3]
         o_n = cgutils.unpack_tuple(builder, oa.shape)[1]
@@ -78,12 +98,26 @@ def _tile(typingctx, a, b, out, i0, p, q0, q1):
         fma = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8F32, [_V8F32] * 3), "llvm.fma.v8f32")
         const = lambda v: ir.Constant(_I64, v)  # noqa: E731
         rows = [builder.add(i0v, const(r)) for r in range(MR)]
-        a_rows = [builder.gep(aa.data, [builder.mul(r, a_k)]) for r in rows]
+        a_rows = [builder.bitcast(builder.gep(aa.data, [builder.mul(r, a_k)]),
+                                  (ir.FloatType() if flt else _I32).as_pointer()) for r in rows]
         b_base = builder.gep(ba.data, [builder.mul(pv, builder.mul(b_k, b_w))])
         col = builder.mul(pv, const(NR))
         optrs = [builder.bitcast(builder.gep(oa.data, [builder.add(builder.mul(r, o_n), builder.add(col, const(8 * h)))]),
                                  acc_t.as_pointer()) for r in rows for h in range(2)]
-        init = [builder.load(ptr, align=4) for ptr in optrs]
+        # a fresh tile starts from zeros and never reads ``out`` (a new array's pages are then
+        # touched once, by the store, instead of a read fault and a copy-on-write fault)
+        with builder.if_else(builder.icmp_signed("!=", fresh_v, ir.Constant(fresh_v.type, 0))) as (zero, keep):
+            with zero:
+                zero_bb = builder.basic_block
+            with keep:
+                loaded = [builder.load(ptr, align=4) for ptr in optrs]
+                keep_bb = builder.basic_block
+        init = []
+        for v in loaded:
+            ph = builder.phi(acc_t)
+            ph.add_incoming(ir.Constant(acc_t, None), zero_bb)
+            ph.add_incoming(v, keep_bb)
+            init.append(ph)
         entry = builder.basic_block
         header, body, done = (builder.append_basic_block(f"tile.{s}") for s in ("header", "body", "done"))
         builder.branch(header)
@@ -96,14 +130,20 @@ def _tile(typingctx, a, b, out, i0, p, q0, q1):
         builder.cbranch(builder.icmp_signed("<", q, q1v), body, done)
         builder.position_at_end(body)
         bp = builder.gep(b_base, [builder.mul(q, b_w)])
-        bv = [builder.load(builder.bitcast(builder.gep(bp, [const(step * h)]), b_t.as_pointer()), align=1)
-              for h in range(2)] if not flt else \
-            [builder.load(builder.bitcast(builder.gep(bp, [const(8 * h)]), b_t.as_pointer()), align=4)
-             for h in range(2)]
+        bv = [builder.load(builder.bitcast(builder.gep(bp, [const(half * h)]), b_load_t.as_pointer()), align=1)
+              for h in range(2)]
+        if widen == "zext":
+            bv = [builder.zext(v, _V16I16) for v in bv]
+        elif widen == "sext":
+            bv = [builder.sext(v, _V16I16) for v in bv]
+        elif kind == "madd":
+            bv = [builder.bitcast(v, _V16I16) for v in bv]
+        elif kind == "maddubs":
+            bv = [builder.bitcast(v, _V32I8) for v in bv]
         ones = ir.Constant(_V16I16, [1] * 16)
         new = []
         for r in range(MR):
-            av = builder.load(builder.gep(a_rows[r], [q]))
+            av = builder.load(builder.gep(a_rows[r], [q]), align=1)
             bc = builder.shuffle_vector(builder.insert_element(ir.Constant(acc_t, None), av, ir.Constant(_I32, 0)),
                                         ir.Constant(acc_t, None), ir.Constant(_V8I32, [0] * 8))
             for h in range(2):
@@ -129,7 +169,8 @@ def _tile(typingctx, a, b, out, i0, p, q0, q1):
 
 # Blocking (Goto-style): a work item is a block of up to _ITEM_PANELS panels x _ITEM_TILES row
 # tiles; within it, for each block of KC pairs/quads of k, each block of _L2_TILES row tiles of A
-# (128 KiB at KC=256, kept in L2) meets every panel of the item (a 16 KiB B block kept in L1).
+# (128 KiB at KC=256, kept in L2) meets every panel of the item (a B block of 8 KiB for 8-bit
+# panels, 16 KiB for int16, kept in L1).
 KC = 256
 _L2_TILES, _ITEM_PANELS, _ITEM_TILES = 32, 8, 128
 
@@ -144,10 +185,11 @@ def _item_grid(mp, npan):
 
 @njit(cache=True, parallel=True)
 def _gemm(a, b, out, counter, threads):
-    """``out`` (Mp, NR*P) += packed ``a`` (Mp, Kq) times panels ``b`` (P, Kq, W) by :func:`_tile`
-    (its kind set by the dtype of ``b``). ``threads`` workers claim the work items from
-    ``counter`` (int64, zeroed) in turn, a balanced split however busy each core is."""
-    kq, npan = a.shape[1], b.shape[0]
+    """``out`` (Mp, NR*P) = packed ``a`` (Mp, group*Kq) times panels ``b`` (P, Kq, group*NR), Kq > 0,
+    by :func:`_tile` (its kind set by the dtypes of ``a`` and ``b``); ``out`` is written, never
+    read. ``threads`` workers claim the work items from ``counter`` (int64, zeroed) in turn, a
+    balanced split however busy each core is."""
+    kq, npan = b.shape[1], b.shape[0]
     items, ngrp, nt = _item_grid(a.shape[0], npan)
     for _ in prange(threads):
         while True:
@@ -161,7 +203,8 @@ def _gemm(a, b, out, counter, threads):
                 for m0 in range(t0, t1, _L2_TILES):
                     for p in range(p0, p1):
                         for ib in range(m0, min(m0 + _L2_TILES, t1)):
-                            _tile(a, b, out, np.int64(ib * MR), np.int64(p), np.int64(q0), np.int64(q1))
+                            _tile(a, b, out, np.int64(ib * MR), np.int64(p), np.int64(q0), np.int64(q1),
+                                  np.int64(q0 == 0))
 
 
 @njit(cache=True, parallel=True)
@@ -211,8 +254,12 @@ def _pack_a(a, k0, k1, rows, width, dtype):
 
 def _product(ap, bp, m, n, par):
     """int32 or float32 (m, n) view of packed ``ap`` times panels ``bp`` by :func:`_gemm`."""
-    out = np.zeros((ap.shape[0], NR * bp.shape[0]), np.float32 if bp.dtype == np.float32 else np.int32)
-    (_gemm if par else _gemm_1)(ap if ap.dtype == np.float32 else ap.view(np.int32), bp, out, *split())
+    dtype = np.float32 if bp.dtype == np.float32 else np.int32
+    if bp.shape[1] == 0:
+        return np.zeros((m, n), dtype)
+    out = np.empty((ap.shape[0], NR * bp.shape[0]), dtype)
+    kernel, split = pick(_gemm, _gemm_1, PARALLEL_MIN if par else 0)
+    kernel(ap, bp, out, *split)
     return out[:m, :n]
 
 
@@ -220,10 +267,10 @@ def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
     (m, k), n = a.shape, b.shape[1]
     group = 4 if saturate_pairs else 2
     chunk = ((2**31 - 1) // max(pair_max, 1)) // KC * KC * 2  # k per chunk: int32 sums exact (fits())
-    bdt = np.dtype(np.int8 if saturate_pairs else np.int16)
+    bdt = np.dtype(np.int8 if saturate_pairs else (b.dtype if b.dtype.itemsize == 1 else np.int16))
     panels = packcache.packed(b, ("simdgemm", group, chunk, bdt.str), lambda b: _panels(b, group, chunk, bdt))
     mp = m + (-m) % MR
-    total = np.zeros((m, n), np.int64)
+    total = None
     for k0, bp in zip(range(0, k, chunk), panels):
         k1 = min(k0 + chunk, k)
         par = m * n * (k1 - k0) >= _PARALLEL_MACS
@@ -233,10 +280,11 @@ def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
         else:
             ap = _pack_a(a, k0, k1, mp, group * bp.shape[1], adt)
         out = _product(ap, bp, m, n, par)
-        if k1 == k:
-            return out.astype(np.int64) if k0 == 0 else total + out
-        total += out
-    return total
+        if total is None:
+            total = out.astype(np.int64)
+        else:
+            total += out
+    return np.zeros((m, n), np.int64) if total is None else total
 
 
 def fits(bound_a: int, bound_b: int) -> bool:

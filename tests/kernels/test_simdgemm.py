@@ -23,11 +23,14 @@ def _operands(rng, m, k, n, lo_a, hi_a, lo_b, hi_b, extreme):
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(1, 11), k=st.integers(1, 300), n=st.integers(1, 37), seed=st.integers(0, 2**31),
        ranges=st.sampled_from([(0, 255, 0, 255), (-128, 127, -128, 127), (0, 255, -128, 127), (-255, 255, -255, 255)]),
-       dtype=st.sampled_from([np.int64, "narrow"]), extreme=st.sampled_from([None, "high", "low"]))
+       dtype=st.sampled_from([np.int64, "narrow", "narrow b"]), extreme=st.sampled_from([None, "high", "low"]))
 def test_madd16_is_the_exact_product(m, k, n, seed, ranges, dtype, extreme):
+    """int16 panels (wide B), and 8-bit panels widened in the register (uint8 B zero-extended,
+    int8 B sign-extended), with 8-bit or wider A."""
     a, b = _operands(np.random.default_rng(seed), m, k, n, *ranges, extreme)
-    if dtype == "narrow" and ranges[0] >= -128 and ranges[3] <= 255:
-        a = a.astype(np.uint8 if ranges[0] == 0 else np.int8)
+    if dtype != np.int64 and ranges[0] >= -128 and ranges[3] <= 255:
+        if dtype == "narrow":
+            a = a.astype(np.uint8 if ranges[0] == 0 else np.int8)
         b = b.astype(np.uint8 if ranges[2] == 0 else np.int8)
     got = simdgemm.madd16(a, b, int(np.abs(a).max()), int(np.abs(b).max()))
     np.testing.assert_array_equal(got, ref.int_matmul(a, b, 64, "none"))

@@ -25,3 +25,27 @@ def test_every_item_is_claimed_once(items):
     _mark(items, hits, counter, max(threads, 2))
     np.testing.assert_array_equal(hits[:items], 1)
     assert counter[0] >= items
+
+
+def test_threads_now_leaves_the_cpus_other_tasks_hold(monkeypatch, tmp_path):
+    """/proc/loadavg's running count includes the caller: 1 running -> every thread; one running
+    task per CPU besides the caller -> 1; an unreadable file -> numba's count."""
+    import numba
+    import os
+
+    from hwsim.kernels import workqueue
+
+    monkeypatch.undo()  # the conftest's all_threads fixture
+    want = numba.get_num_threads()
+    path = tmp_path / "loadavg"
+    monkeypatch.setattr(workqueue, "_LOADAVG", str(path))
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    for running, expected in ((1, min(want, 4)), (2, min(want, 3)), (4, 1), (9, 1)):
+        path.write_text(f"0.5 0.4 0.3 {running}/321 4567\n")
+        assert workqueue.threads_now() == max(1, expected)
+    path.write_text("garbage\n")
+    assert workqueue.free_cpus() is None and workqueue.threads_now() == want
+    path.unlink()
+    assert workqueue.threads_now() == want
+    path.write_text("0.1 0.1 0.1 1/100 1\n")
+    assert workqueue.split(0)[1] == 1  # under PARALLEL_MIN: one thread whatever is free
