@@ -12,8 +12,9 @@
 3. Cold solve (empty sensitivity cache, 8 synthetic samples, the target's default choices,
    output_mse): resnet18 on int8-npu and MiniLM-L6 at sequence 128, through ``tables`` +
    ``plan_from`` (what ``hwsim solve`` runs after parsing), split into load, sensitivity, costs,
-   MILP and re-estimate. Baseline in the same process (``cold-baseline``): every layer's
-   descendants run in the simulator instead of float32 arithmetic; the largest relative
+   MILP, re-estimate and simulating the candidate plans whole. Baseline in the same process
+   (``cold-baseline``): every layer's descendants run in the simulator instead of float32
+   arithmetic; the largest relative
    difference of the two tables and whether they give the same plan are printed. Wall time and
    process CPU time are both printed: on a shared machine CPU time is the steadier one.
 
@@ -147,7 +148,8 @@ def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = ()) -> N
         t = tb.timings
         print(f"{model} on {target}: {w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU (load {t['load_s']:.1f}, "
               f"sensitivity {t['sensitivity_s']:.1f}, costs {t['costs_s']:.1f}, MILP {plan.milp_s:.2f}, "
-              f"re-estimate {plan.estimate_s:.2f} s wall); {tb.sensitivity.values.shape[0]} layers x "
+              f"re-estimate {plan.estimate_s:.2f}, simulate plans {plan.simulate_s:.2f} s wall; whole plan "
+              f"{plan.measured:.4g}, summed {plan.objective:.4g}); {tb.sensitivity.values.shape[0]} layers x "
               f"{tb.sensitivity.values.shape[1]} choices")
         if not baseline:
             continue

@@ -186,6 +186,15 @@ def layers_text(plan) -> str:
     return ", ".join(f"{n}x {k}" for k, n in c.most_common())
 
 
+def _solved(plan) -> dict:
+    """What solve decided beyond the layers: the activation format of the tensors no layer chooses,
+    and the plan's output_mse simulated whole on the calibration sentences (None: not simulated)."""
+    if plan.status == "infeasible":
+        return {}
+    return {"plan_other_activations": plan.config().defaults.activations, "plan_calib_mse": plan.measured,
+            "simulate_s": plan.simulate_s}
+
+
 def run_target(target, choices, baselines, calib_g, calib, test_g, test, cache, rows, points=0) -> None:
     from hwsim.cost import estimate
     from hwsim.graph.annotate import QuantConfig
@@ -205,13 +214,13 @@ def run_target(target, choices, baselines, calib_g, calib, test_g, test, cache, 
             evaluate(test_g, plan.config(), ids, mask, ref_emb, ref_nn, ref_cache)[0], plan.budgets["energy_j"].value)
         row = {"target": target, "baseline": f"w{w}/a{a}", "energy_j": e, "base": base, "plan_status": plan.status,
                "plan_energy_j": pe, "plan": pm, "plan_layers": layers_text(plan) if pm else "",
-               "min_reachable_j": plan.budgets["energy_j"].min_reachable}
+               "min_reachable_j": plan.budgets["energy_j"].min_reachable, **_solved(plan)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     for p in pareto(tb, "energy_j", points) if points else []:
         m, _ = evaluate(test_g, p.config(), ids, mask, ref_emb, ref_nn, ref_cache)
         row = {"target": target, "front_limit_j": p.budgets["energy_j"].limit, "plan_energy_j": p.budgets["energy_j"].value,
-               "objective": p.objective, "plan": m, "plan_layers": layers_text(p)}
+               "objective": p.objective, "plan": m, "plan_layers": layers_text(p), **_solved(p)}
         rows.append(row)
         print(json.dumps(row), flush=True)
 
