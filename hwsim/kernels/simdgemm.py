@@ -28,18 +28,11 @@ import functools
 import numba
 import numpy as np
 from llvmlite import binding as _llvm
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit, prange
 
 from hwsim.kernels import packcache
+from hwsim.kernels.tileir import MR, NR, _tile, _tile_rq
 from hwsim.kernels.workqueue import PARALLEL_MIN, claim, pick, serial
-
-MR, NR = 4, 16  # micro-tile rows x columns
-_I32, _I64 = ir.IntType(32), ir.IntType(64)
-_V8I32, _V16I16, _V32I8 = ir.VectorType(_I32, 8), ir.VectorType(ir.IntType(16), 16), ir.VectorType(ir.IntType(8), 32)
-_V8F32 = ir.VectorType(ir.FloatType(), 8)
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,120 +44,6 @@ def available() -> bool:
     """True when the AVX2 kernels can run here (host CPU with AVX2, numba JIT on, host target)."""
     cpu = numba.config.CPU_NAME
     return not numba.config.DISABLE_JIT and (cpu is None or cpu == "host") and _host_avx2()
-
-
-def _kind(a_dtype, b_dtype):
-    """The multiply-add a (packed A element type, packed B element type) pair selects, or None:
-    int16 A pairs with int16, uint8 (widened by zero extension) or int8 (sign extension) B pairs
-    "madd" (VPMADDWD); uint8 A quads with int8 B quads "maddubs"; float32 with float32 "fma32"."""
-    a, b = str(a_dtype), str(b_dtype)
-    if a == "int16" and b in ("int16", "uint8", "int8"):
-        return "madd"
-    return {("uint8", "int8"): "maddubs", ("float32", "float32"): "fma32"}.get((a, b))
-
-
-@intrinsic
-def _tile(typingctx, a, b, out, i0, p, q0, q1, fresh):
-    """``_tile(a, b, out, i0, p, q0, q1, fresh)``: out[i0:i0+MR, NR*p:NR*p+NR] = (0 if ``fresh``
-    else its value) + sum over
-    q0 <= q < q1 (ascending) of step q of rows a[i0+r] times panel b[p, q, :], by :func:`_kind`:
-    "madd" (a: int16, a step is a pair of k; b: NR pairs of int16, or of 8-bit values widened to
-    int16 in the register, VPMOVZXBW/VPMOVSXBW; VPMADDWD), "maddubs" (a: uint8, a step is four k;
-    b: NR quads of int8, VPMADDUBSW then VPMADDWD by ones), "fma32" (a, b: float32, one k a step,
-    one fused multiply-add: the sequential float32 sum when the products are exact in float32).
-    The step of A is read as one 32-bit value and broadcast to the eight lanes."""
-    kind = _kind(a.dtype, b.dtype)
-    if kind is None:
-        return None
-    flt = kind == "fma32"
-    acc_t = _V8F32 if flt else _V8I32
-    group = {"madd": 2, "maddubs": 4, "fma32": 1}[kind]
-    widen = {"uint8": "zext", "int8": "sext"}.get(str(b.dtype)) if kind == "madd" else None
-    half = NR * group // 2  # B elements in half a panel row (one register's worth)
-    b_load_t = ir.VectorType(ir.IntType(b.dtype.bitwidth), half) if not flt else _V8F32
-    sig = types.void(a, b, out, i0, p, q0, q1, fresh)
-
-    def codegen(context, builder, signature, args):
-        aa, ba, oa = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3]))
-        i0v, pv, q0v, q1v, fresh_v = args[3:]
-        a_k = cgutils.unpack_tuple(builder, aa.shape)[1]
-        b_k, b_w = cgutils.unpack_tuple(builder, ba.shape)[1:3]
-        o_n = cgutils.unpack_tuple(builder, oa.shape)[1]
-        mod = builder.module
-        madd = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8I32, [_V16I16, _V16I16]),
-                                              "llvm.x86.avx2.pmadd.wd")
-        ub = cgutils.get_or_insert_function(mod, ir.FunctionType(_V16I16, [_V32I8, _V32I8]),
-                                            "llvm.x86.avx2.pmadd.ub.sw")
-        fma = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8F32, [_V8F32] * 3), "llvm.fma.v8f32")
-        const = lambda v: ir.Constant(_I64, v)  # noqa: E731
-        rows = [builder.add(i0v, const(r)) for r in range(MR)]
-        a_rows = [builder.bitcast(builder.gep(aa.data, [builder.mul(r, a_k)]),
-                                  (ir.FloatType() if flt else _I32).as_pointer()) for r in rows]
-        b_base = builder.gep(ba.data, [builder.mul(pv, builder.mul(b_k, b_w))])
-        col = builder.mul(pv, const(NR))
-        optrs = [builder.bitcast(builder.gep(oa.data, [builder.add(builder.mul(r, o_n), builder.add(col, const(8 * h)))]),
-                                 acc_t.as_pointer()) for r in rows for h in range(2)]
-        # a fresh tile starts from zeros and never reads ``out`` (a new array's pages are then
-        # touched once, by the store, instead of a read fault and a copy-on-write fault)
-        with builder.if_else(builder.icmp_signed("!=", fresh_v, ir.Constant(fresh_v.type, 0))) as (zero, keep):
-            with zero:
-                zero_bb = builder.basic_block
-            with keep:
-                loaded = [builder.load(ptr, align=4) for ptr in optrs]
-                keep_bb = builder.basic_block
-        init = []
-        for v in loaded:
-            ph = builder.phi(acc_t)
-            ph.add_incoming(ir.Constant(acc_t, None), zero_bb)
-            ph.add_incoming(v, keep_bb)
-            init.append(ph)
-        entry = builder.basic_block
-        header, body, done = (builder.append_basic_block(f"tile.{s}") for s in ("header", "body", "done"))
-        builder.branch(header)
-        builder.position_at_end(header)
-        q = builder.phi(_I64)
-        q.add_incoming(q0v, entry)
-        accs = [builder.phi(acc_t) for _ in init]
-        for ph, v in zip(accs, init):
-            ph.add_incoming(v, entry)
-        builder.cbranch(builder.icmp_signed("<", q, q1v), body, done)
-        builder.position_at_end(body)
-        bp = builder.gep(b_base, [builder.mul(q, b_w)])
-        bv = [builder.load(builder.bitcast(builder.gep(bp, [const(half * h)]), b_load_t.as_pointer()), align=1)
-              for h in range(2)]
-        if widen == "zext":
-            bv = [builder.zext(v, _V16I16) for v in bv]
-        elif widen == "sext":
-            bv = [builder.sext(v, _V16I16) for v in bv]
-        elif kind == "madd":
-            bv = [builder.bitcast(v, _V16I16) for v in bv]
-        elif kind == "maddubs":
-            bv = [builder.bitcast(v, _V32I8) for v in bv]
-        ones = ir.Constant(_V16I16, [1] * 16)
-        new = []
-        for r in range(MR):
-            av = builder.load(builder.gep(a_rows[r], [q]), align=1)
-            bc = builder.shuffle_vector(builder.insert_element(ir.Constant(acc_t, None), av, ir.Constant(_I32, 0)),
-                                        ir.Constant(acc_t, None), ir.Constant(_V8I32, [0] * 8))
-            for h in range(2):
-                if kind == "fma32":
-                    new.append(builder.call(fma, [bc, bv[h], accs[2 * r + h]]))
-                    continue
-                if kind == "maddubs":
-                    prod = builder.call(madd, [builder.call(ub, [builder.bitcast(bc, _V32I8), bv[h]]), ones])
-                else:
-                    prod = builder.call(madd, [builder.bitcast(bc, _V16I16), bv[h]])
-                new.append(builder.add(accs[2 * r + h], prod))
-        q.add_incoming(builder.add(q, const(1)), builder.basic_block)
-        for ph, v in zip(accs, new):
-            ph.add_incoming(v, builder.basic_block)
-        builder.branch(header)
-        builder.position_at_end(done)
-        for ph, ptr in zip(accs, optrs):
-            builder.store(ph, ptr, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 # Blocking (Goto-style): a work item is a block of up to _ITEM_PANELS panels x _ITEM_TILES row
@@ -184,10 +63,13 @@ def _item_grid(mp, npan):
 
 
 @njit(cache=True, parallel=True)
-def _gemm(a, b, out, counter, threads):
+def _gemm(a, b, out, epi, counter, threads):
     """``out`` (Mp, NR*P) = packed ``a`` (Mp, group*Kq) times panels ``b`` (P, Kq, group*NR), Kq > 0,
-    by :func:`_tile` (its kind set by the dtypes of ``a`` and ``b``); ``out`` is written, never
-    read. ``threads`` workers claim the work items from ``counter`` (int64, zeroed) in turn, a
+    by :func:`~hwsim.kernels.tileir._tile` (its kind set by the dtypes of ``a`` and ``b``);
+    ``out`` is written, never read before. With ``epi`` (not None; see
+    :func:`~hwsim.kernels.tileir._tile_rq`) the last block of K is requantized in the registers
+    into ``epi[0]`` instead, and ``out`` holds only the partial sums of the blocks before it.
+    ``threads`` workers claim the work items from ``counter`` (int64, zeroed) in turn, a
     balanced split however busy each core is."""
     kq, npan = b.shape[1], b.shape[0]
     items, ngrp, nt = _item_grid(a.shape[0], npan)
@@ -200,11 +82,17 @@ def _gemm(a, b, out, counter, threads):
             p1, t1 = min(p0 + _ITEM_PANELS, npan), min(t0 + _ITEM_TILES, nt)
             for q0 in range(0, kq, KC):
                 q1 = min(q0 + KC, kq)
+                fresh = np.int64(q0 == 0)
                 for m0 in range(t0, t1, _L2_TILES):
                     for p in range(p0, p1):
                         for ib in range(m0, min(m0 + _L2_TILES, t1)):
-                            _tile(a, b, out, np.int64(ib * MR), np.int64(p), np.int64(q0), np.int64(q1),
-                                  np.int64(q0 == 0))
+                            i0, pp, k0, k1 = np.int64(ib * MR), np.int64(p), np.int64(q0), np.int64(q1)
+                            if epi is None:
+                                _tile(a, b, out, i0, pp, k0, k1, fresh)
+                            elif q1 < kq:
+                                _tile(a, b, out, i0, pp, k0, k1, fresh)
+                            else:
+                                _tile_rq(a, b, out, i0, pp, k0, k1, fresh, epi)
 
 
 @njit(cache=True, parallel=True)
@@ -259,32 +147,85 @@ def _product(ap, bp, m, n, par):
         return np.zeros((m, n), dtype)
     out = np.empty((ap.shape[0], NR * bp.shape[0]), dtype)
     kernel, split = pick(_gemm, _gemm_1, PARALLEL_MIN if par else 0)
-    kernel(ap, bp, out, *split)
+    kernel(ap, bp, out, None, *split)
     return out[:m, :n]
 
 
-def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
-    (m, k), n = a.shape, b.shape[1]
+def _packed_b(b, pair_max: int, saturate_pairs: bool):
+    """(group, chunk, panels, packed A dtype) of ``b`` for :func:`_gemm`: k in groups of
+    ``group``, chunks of ``chunk`` k whose int32 sums are exact (:func:`fits`), one array of
+    panels per chunk (kept by :mod:`hwsim.kernels.packcache`)."""
     group = 4 if saturate_pairs else 2
     chunk = ((2**31 - 1) // max(pair_max, 1)) // KC * KC * 2  # k per chunk: int32 sums exact (fits())
     bdt = np.dtype(np.int8 if saturate_pairs else (b.dtype if b.dtype.itemsize == 1 else np.int16))
     panels = packcache.packed(b, ("simdgemm", group, chunk, bdt.str), lambda b: _panels(b, group, chunk, bdt))
+    return group, chunk, panels, np.dtype(np.uint8 if saturate_pairs else np.int16)
+
+
+def _packed_a(a, k0, k1, mp, width, adt):
+    """``a[:, k0:k1]`` packed for :func:`_gemm` (``a`` itself when it already is)."""
+    if a.dtype == adt and a.shape == (mp, width) and k0 == 0:
+        return a
+    return _pack_a(a, k0, k1, mp, width, adt)
+
+
+def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
+    (m, k), n = a.shape, b.shape[1]
+    group, chunk, panels, adt = _packed_b(b, pair_max, saturate_pairs)
     mp = m + (-m) % MR
     total = None
     for k0, bp in zip(range(0, k, chunk), panels):
         k1 = min(k0 + chunk, k)
-        par = m * n * (k1 - k0) >= _PARALLEL_MACS
-        adt = np.dtype(np.uint8 if saturate_pairs else np.int16)
-        if a.dtype == adt and a.shape == (mp, group * bp.shape[1]):  # already the packed layout (one chunk)
-            ap = a
-        else:
-            ap = _pack_a(a, k0, k1, mp, group * bp.shape[1], adt)
-        out = _product(ap, bp, m, n, par)
+        out = _product(_packed_a(a, k0, k1, mp, group * bp.shape[1], adt), bp, m, n, m * n * (k1 - k0) >= _PARALLEL_MACS)
         if total is None:
             total = out.astype(np.int64)
         else:
             total += out
     return np.zeros((m, n), np.int64) if total is None else total
+
+
+def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi: int) -> np.ndarray:
+    """8-bit codes ``requant(a @ b + col + row)``, the requantization done in the registers of
+    the GEMM's last K block (no array of accumulators): ``y[i, j] = zp[j] + rint(clamp(
+    float32(s[i, j]) * mult[j], lo - zp[j], hi - zp[j]))``, half to even, with ``s`` the int32
+    sum of the product (:func:`maddubs`'s saturated pairs if ``saturate_pairs``, else the exact
+    :func:`madd16` product) plus ``col[j] + row[i]``: onnxruntime's ``MlasRequantizeOutput``
+    (:func:`hwsim.kernels.requant._requant_ort`) without its int64 input.
+
+    ``a`` (M, K) and ``b`` (K, N) 8-bit (uint8 x int8 with ``saturate_pairs``), K within one
+    chunk (``fits``); ``col`` (N,), ``row`` (M,) or None, int32 values; ``mult`` (N,) float32;
+    ``zp`` (N,) int; [lo, hi] within uint8 or int8 (the output type). The caller bounds
+    ``|s|`` below 2**31 (it is not checked here). Returns (M, N) codes, a view of a padded
+    array when N is not a multiple of 16. Requires :func:`available`.
+    """
+    (m, k), n = a.shape, b.shape[1]
+    dt = np.uint8 if lo >= 0 and hi <= 255 else np.int8
+    if not (np.iinfo(dt).min <= lo <= hi <= np.iinfo(dt).max) or a.dtype.itemsize != 1 or b.dtype.itemsize != 1:
+        raise ValueError("requant_product takes 8-bit operands and an 8-bit output range")
+    group, chunk, panels, adt = _packed_b(np.ascontiguousarray(b), 32768 if saturate_pairs else 2 * 255 * 255,
+                                          saturate_pairs)
+    if k > chunk or k == 0:
+        raise ValueError(f"requant_product needs 0 < K <= {chunk}, got {k}")
+    (bp,) = panels
+    mp, np_ = m + (-m) % MR, NR * bp.shape[0]
+    ap = _packed_a(np.ascontiguousarray(a), 0, k, mp, group * bp.shape[1], adt)
+
+    def per_col(v, dtype):
+        out = np.zeros(np_, dtype)
+        out[:n] = v
+        return out
+
+    zp32 = per_col(zp, np.int32)
+    rows = np.zeros(mp, np.int32)
+    if row is not None:
+        rows[:m] = row
+    codes = np.empty((mp, np_), dt)
+    epi = (codes, per_col(col, np.int32), rows, per_col(mult, np.float32),
+           (lo - zp32).astype(np.float32), (hi - zp32).astype(np.float32), zp32)
+    scratch = np.empty((mp, np_) if bp.shape[1] > KC else (1, 1), np.int32)  # partial sums between K blocks
+    kernel, split = pick(_gemm, _gemm_1, m * n * k)
+    kernel(ap, bp, scratch, epi, *split)
+    return codes[:m, :n]
 
 
 def fits(bound_a: int, bound_b: int) -> bool:

@@ -179,3 +179,13 @@ def mx_matmul(a, sa, b, sb, ftype):
                 acc = ftype(float(v))
             out[i, j] = float(acc)
     return out
+
+
+def requant_ort(acc, mult, zp, lo, hi):
+    """onnxruntime MlasRequantizeOutput on an int array whose last axis holds the channels:
+    float32(acc) * float32(mult), clamped to [lo - zp, hi - zp] in float32, rounded half to even,
+    plus zp."""
+    mult, zp = np.asarray(mult, np.float32), np.asarray(zp, np.int64)
+    f = np.asarray(acc).astype(np.float32) * mult
+    f = np.minimum(np.maximum(f, (lo - zp).astype(np.float32)), (hi - zp).astype(np.float32))
+    return np.rint(f).astype(np.int64) + zp

@@ -1,0 +1,61 @@
+"""The GEMM with requantization in its epilogue (simdgemm.requant_product) against the
+plain-numpy oracles: the integer product (saturated pairs or exact), plus the corrections, then
+onnxruntime's MlasRequantizeOutput formula."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.kernels import simdgemm
+
+from tests.kernels import reference as ref
+
+pytestmark = pytest.mark.skipif(not simdgemm.available(), reason="needs an AVX2 host and numba JIT")
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 13), k=st.sampled_from([1, 3, 27, 96, 511, 513, 1025, 2100]), n=st.integers(1, 40),
+       seed=st.integers(0, 2**31), saturate=st.booleans(), b_type=st.sampled_from(["int8", "uint8"]),
+       out=st.sampled_from([(0, 255), (-128, 127), (10, 200)]), scale=st.sampled_from(["tie", "small", "big"]))
+def test_requant_product_is_requant_of_the_product(m, k, n, seed, saturate, b_type, out, scale):
+    """K past one block of the kernel (partial sums kept between blocks), M and N off the tile
+    grid, exact halves (mult 0.5) for the half-even rounding, outputs that clamp at both ends."""
+    rng = np.random.default_rng(seed)
+    b_type = "int8" if saturate else b_type  # VPMADDUBSW multiplies uint8 by int8
+    info = np.iinfo(b_type)
+    a = rng.integers(0, 255, (m, k), endpoint=True).astype(np.uint8)
+    b = rng.integers(info.min, info.max, (k, n), endpoint=True).astype(b_type)
+    col, row = rng.integers(-70000, 70000, n), rng.integers(-70000, 70000, m)
+    mult = {"tie": np.full(n, 0.5), "small": rng.random(n) * 2e-4, "big": rng.random(n) * 0.05}[scale]
+    lo, hi = out
+    zp = rng.integers(lo, hi, n, endpoint=True)
+    got = simdgemm.requant_product(a, b, saturate, col, row, mult.astype(np.float32), zp, lo, hi)
+    acc = ref.int_matmul(a, b, 64, "none", pairwise=saturate) + col + row[:, None]
+    want = ref.requant_ort(acc, mult, zp, lo, hi)
+    assert got.dtype == (np.uint8 if lo >= 0 else np.int8)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_threaded_requant_product_without_row_terms():
+    """Big enough for the threaded kernel and several work items; no row corrections."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 255, (700, 300), endpoint=True).astype(np.uint8)
+    b = rng.integers(-128, 127, (300, 150), endpoint=True).astype(np.int8)
+    col = rng.integers(-1000, 1000, 150)
+    mult, zp = np.full(150, 1e-3, np.float32), np.full(150, 7)
+    assert 700 * 300 * 150 >= simdgemm._PARALLEL_MACS
+    got = simdgemm.requant_product(a, b, True, col, None, mult, zp, 0, 255)
+    want = ref.requant_ort(ref.int_matmul(a, b, 64, "none", pairwise=True) + col, mult, zp, 0, 255)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_requant_product_refuses_what_it_cannot_compute():
+    a, b = np.zeros((2, 3), np.uint8), np.zeros((3, 2), np.int8)
+    one = (np.zeros(2), None, np.ones(2, np.float32), np.zeros(2))
+    with pytest.raises(ValueError, match="8-bit"):
+        simdgemm.requant_product(a, b, True, *one, 0, 1000)
+    with pytest.raises(ValueError, match="8-bit"):
+        simdgemm.requant_product(a.astype(np.int16), b, True, *one, 0, 255)
+    with pytest.raises(ValueError, match="K"):
+        simdgemm.requant_product(a[:, :0], b[:0], True, *one, 0, 255)
