@@ -132,28 +132,32 @@ def _sub_zero_point(name, x, zp, axis_len):
 _DIRECT_MAX_CHANNELS = 16
 
 
-def _narrow(x, fill=0):
-    """``x`` as uint8 or int8 when its values and ``fill`` fit one of them, else None."""
+def _narrow(x, fill=0, wide=False):
+    """``x`` as uint8 or int8 (or, ``wide``, uint16 or int16) when its values and ``fill`` fit
+    one of them, else None."""
     if not x.size:
         return None
     lo, hi = min(int(x.min()), fill), max(int(x.max()), fill)
-    for dt in (np.uint8, np.int8):
+    for dt in (np.uint8, np.int8) + ((np.uint16, np.int16) if wide else ()):
         if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
             return x.astype(dt, copy=False)
     return None
 
 
 def _conv_narrow(x, zx, wc, stride, padding, dilation, groups, bits, mode, out_hw):
-    """Convolution of 8-bit codes ``x`` (zero point ``zx``) by int64 ``wc`` (weight zero point
-    subtracted): 8-bit patches padded with ``zx``, ``(x - zx) @ w = x @ w - zx * colsum(w)`` exactly
-    in int64, wrapped once (a wrap of the exact sum equals wrapping every step)."""
+    """Convolution of 8- or 16-bit codes ``x`` (zero point ``zx``) by int64 ``wc`` (weight zero
+    point subtracted): patches of ``x``'s type padded with ``zx``, ``(x - zx) @ w = x @ w - zx *
+    colsum(w)`` exactly in int64, wrapped once (a wrap of the exact sum equals wrapping every
+    step). The sum is exact, so k's order is free: channels-last patches, k = (kh, kw, c), the
+    faster copy."""
     n, (oh, ow) = x.shape[0], out_hw
     o, cg = wc.shape[0], wc.shape[1]
     og = o // groups
     out = np.empty((n, o, oh, ow), np.int64)
     for g in range(groups):
-        cols = _conv.im2col(x, g * cg, cg, wc.shape[2:], stride, padding[:2], dilation, out_hw, x.dtype, zx)
-        wg = np.ascontiguousarray(wc[g * og:(g + 1) * og].reshape(og, -1).T)
+        cols = _conv.im2col(x, g * cg, cg, wc.shape[2:], stride, padding[:2], dilation, out_hw, x.dtype, zx,
+                            channels_last=True)
+        wg = np.ascontiguousarray(wc[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)
         res = _ig.exact_matmul(cols, _narrow(wg) if _narrow(wg) is not None else wg)
         res -= zx * wg.sum(0)
         if mode == _ig.MODE_WRAP:
@@ -225,7 +229,7 @@ def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), group
     oh, ow = _conv_out_hw(x, w, stride, padding, dilation)
     if mode != _ig.MODE_SATURATE and np.size(x_zero_point) == 1 and not small_groups(groups, w.shape):
         zx = int(_int_array("x_zero_point", x_zero_point).reshape(-1)[0]) if np.size(x_zero_point) else 0
-        xn = _narrow(x, zx)
+        xn = _narrow(x, zx, wide=True)
         if xn is not None and x.size:
             return _conv_narrow(xn, zx, _sub_zero_point("w", w, w_zero_point, w.shape[0]), stride, padding,
                                 dilation, groups, bits, mode, (oh, ow))
