@@ -32,7 +32,8 @@ _lock = threading.Lock()
 _state: dict = {}
 
 
-def _workers() -> int:
+def cpu_count() -> int:
+    """CPUs this process may run on (the pool's threads; solve's layer threads)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -63,14 +64,14 @@ def _pool():
     """The thread pool, made on first use."""
     with _lock:
         if not _state:
-            _state["pool"] = ThreadPoolExecutor(_workers(), thread_name_prefix="hwsim-refblas")
+            _state["pool"] = ThreadPoolExecutor(cpu_count(), thread_name_prefix="hwsim-refblas")
         return _state["pool"]
 
 
 def _run(tasks: list) -> None:
     pool = _pool()
     with one_blas_thread():
-        if len(tasks) == 1 or _workers() == 1:
+        if len(tasks) == 1 or cpu_count() == 1:
             for t in tasks:
                 t()
         else:

@@ -104,6 +104,7 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     key_base = (graph_digest(g), data.digest(), metric if tails == "exact" else f"{metric}@{tails}", seed)
     stacked = _Stacked(g, batched, seed)
     hits, done, total = 0, 0, len(layers) * len(choices)
+    pending = []  # (group, cut, pairs to measure, cache keys) in table order
     for group, cut in _groups(g, layers, tails):
         todo, keys = [], {}
         for i, j in itertools.product(group, range(len(choices))):
@@ -115,14 +116,21 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
                 todo.append((i, j))
             else:
                 vals[i, j], hits = hit, hits + 1
-        if todo:
-            ref = ref or (reference() if reference else float_values(g, data, seed)[1])  # only when not cached
-            new = _group_values(g, [layers[i] for i in group], choices, [[j for j in range(len(choices))
-                                if (i, j) in keys] for i in group], ref, seed, stacked, metric, data.labels, cut)
-            for i, j in todo:
-                vals[i, j] = new[group.index(i), j]
-                if cache and np.isfinite(vals[i, j]):
-                    cache.put(keys[i, j], vals[i, j])
+        pending.append((group, cut, todo, keys))
+    if any(todo for _, _, todo, _ in pending):  # the reference only when something is not cached
+        ref = reference() if reference else float_values(g, data, seed)[1]
+
+    def values_of(item):
+        group, cut, todo, keys = item
+        return _group_values(g, [layers[i] for i in group], choices, [[j for j in range(len(choices))
+                             if (i, j) in keys] for i in group], ref, seed, stacked, metric, data.labels,
+                             cut) if todo else None
+
+    for (group, _, todo, keys), new in zip(pending, _each(values_of, pending)):
+        for i, j in todo:
+            vals[i, j] = new[group.index(i), j]
+            if cache and np.isfinite(vals[i, j]):
+                cache.put(keys[i, j], vals[i, j])
         for i, j in itertools.product(group, range(len(choices))):
             done += 1
             if progress:
@@ -130,6 +138,23 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     how = "" if tails == "exact" else ", most values scaled from the error at the next cut (tails=cut)"
     notes = list(data.notes) + [f"sensitivity metric {metric} on {data.samples} samples from {data.source}{how}"]
     return SensitivityTable(layers, choices, vals, metric, notes, time.perf_counter() - t0, hits)
+
+
+def _each(fn: Callable, items: list):
+    """``fn(item)`` of each item, yielded in order; on one thread per CPU (groups of layers are
+    independent), BLAS held at one thread meanwhile so that no two of them set its thread count
+    against each other (threadpoolctl limits are process-wide). Values do not depend on the
+    number of threads: every product runs in fixed blocks (:mod:`hwsim.sim.refblas`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hwsim.sim.refblas import cpu_count
+
+    workers = min(cpu_count(), sum(1 for _ in items))
+    if workers < 2:
+        yield from map(fn, items)
+        return
+    with one_blas_thread(), ThreadPoolExecutor(workers, thread_name_prefix="hwsim-sensitivity") as pool:
+        yield from pool.map(fn, items)
 
 
 def _groups(g: Graph, layers: list[str], tails: str) -> list[tuple[list[int], tuple[int, str] | None]]:
@@ -322,13 +347,20 @@ class _Stacked:
     (constants with a batch dimension: ``m`` copies of the model's)."""
 
     def __init__(self, g: Graph, build: Callable[[int], Graph | None] | None, seed: int):
+        import threading
+
         self.g, self.build, self.seed, self.memo = g, build, seed, {}
+        self.lock = threading.Lock()  # layers are measured on several threads (see _each)
 
     def graph(self, m: int) -> Graph | None:
-        from hwsim.sim.runner import ensure_weights
-
         if self.build is None:
             return None
+        with self.lock:
+            return self._graph(m)
+
+    def _graph(self, m: int) -> Graph | None:
+        from hwsim.sim.runner import ensure_weights
+
         if m not in self.memo:
             big = self.build(m)
             if big is not None:

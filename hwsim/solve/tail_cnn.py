@@ -20,6 +20,8 @@ simulator's executors.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from hwsim.graph.ir import Graph
@@ -29,6 +31,7 @@ from hwsim.sim import refblas
 #: entry holds those arrays, so an identity is never reused while its entry lives
 _PREPARED: dict[tuple, tuple] = {}
 _PREPARED_MAX = 512
+_PREPARED_LOCK = threading.Lock()
 
 
 class ChannelsLast:
@@ -105,7 +108,8 @@ class ChannelsLast:
         if bn is not None:
             arrays += [self.g.tensors[t].data for t in bn.inputs[1:]]
         key = (op.name, bn.eps if bn is not None else None) + tuple(id(a) for a in arrays)
-        hit = _PREPARED.get(key)
+        with _PREPARED_LOCK:
+            hit = _PREPARED.get(key)
         if hit is not None and all(a is b for a, b in zip(hit[0], arrays)):
             return hit[1]
         from hwsim.sim.qspec import const_real
@@ -122,9 +126,10 @@ class ChannelsLast:
             b = (b0 - mean) * inv + beta
         wk = np.ascontiguousarray(np.asarray(w, np.float32).transpose(2, 3, 1, 0).reshape(-1, w.shape[0]))
         prepared = (wk, None if b is None else np.asarray(b, np.float32))
-        if len(_PREPARED) >= _PREPARED_MAX:
-            _PREPARED.pop(next(iter(_PREPARED)))
-        _PREPARED[key] = (arrays, prepared)
+        with _PREPARED_LOCK:
+            if len(_PREPARED) >= _PREPARED_MAX:
+                _PREPARED.pop(next(iter(_PREPARED)))
+            _PREPARED[key] = (arrays, prepared)
         return prepared
 
 

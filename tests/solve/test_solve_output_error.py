@@ -346,3 +346,17 @@ def test_float32_tail_of_a_transformer_matches_the_float_run(monkeypatch):
     for name in g.outputs:
         err = np.sqrt(np.mean((out[name] - ref[name]) ** 2) / np.mean(np.asarray(ref[name], np.float64) ** 2))
         assert 0 < err < 1e-6, name
+
+
+def test_layers_on_threads_give_the_values_of_one_thread(digits16, monkeypatch):
+    """Layers measured on one thread per CPU (output_error._each) give the same table, bit for bit,
+    as one thread; the float32 descendants and the simulator both run."""
+    from hwsim.sim import refblas
+
+    g, data = digits16
+    chs = parse_choices("w=int8,int2;a=int8,fp16")
+    batched = lambda m: load_model(DIGITS, {"batch": 16 * m})  # noqa: E731
+    monkeypatch.setattr(refblas, "cpu_count", lambda: 1)
+    one = measure(g, chs, data, batched=batched).values
+    monkeypatch.setattr(refblas, "cpu_count", lambda: 2)
+    np.testing.assert_array_equal(measure(g, chs, data, batched=batched).values, one)
