@@ -44,3 +44,78 @@ def _gelu_erf(x, out, coef):
         e = e if t < ERFC_T_MAX else 0.0
         f = 2.0 - e if v >= 0 else e
         out[i] = np.float32(0.5 * v * f)
+
+
+#: exp(d) for d below this is taken as 0 (softmax: e^d / sum, sum >= 1, is then below the
+#: smallest float32 subnormal 1.4e-45 = e^-103.3 and rounds to 0)
+EXP_FLOOR = -110.0
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _exp_nonpositive(d):
+    """exp(d) for d <= 0 to about 1e-12 relative: exp(d / 256) by its degree-12 Taylor
+    polynomial (|d / 256| <= 0.43: remainder < 3e-15), squared 8 times; 0 below EXP_FLOOR, NaN
+    for NaN. Arithmetic only, so loops over it vectorise."""
+    keep = d > EXP_FLOOR or d != d
+    r = (d if keep else 0.0) * 0.00390625
+    p = 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    return p if keep else 0.0
+
+
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def _softmax_rows(x, out):
+    """Softmax over each row of float32 ``x`` (rows, n) into ``out``: exp(x - max) / sum in
+    float64 (the sums in any order: float64, far below a float32 ulp), each value rounded once."""
+    n = x.shape[1]
+    e = np.empty(n)
+    for r in range(x.shape[0]):
+        m = -np.inf
+        for j in range(n):
+            v = np.float64(x[r, j])
+            m = v if v > m or v != v else m
+        s = 0.0
+        for j in range(n):
+            e[j] = _exp_nonpositive(np.float64(x[r, j]) - m)
+        for j in range(n):
+            s += e[j]
+        for j in range(n):
+            out[r, j] = np.float32(e[j] / s)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def _layernorm_rows(x, gamma, beta, eps, out):
+    """LayerNorm of each row of float32 ``x`` (rows, n): (x - mean) / sqrt(var + eps) * gamma
+    + beta in float64 (var the mean of squared deviations, two passes), rounded once."""
+    n = x.shape[1]
+    for r in range(x.shape[0]):
+        s = 0.0
+        for j in range(n):
+            s += np.float64(x[r, j])
+        mu = s / n
+        q = 0.0
+        for j in range(n):
+            d = np.float64(x[r, j]) - mu
+            q += d * d
+        inv = 1.0 / np.sqrt(q / n + eps)
+        for j in range(n):
+            out[r, j] = np.float32((np.float64(x[r, j]) - mu) * inv * np.float64(gamma[j]) + np.float64(beta[j]))

@@ -104,3 +104,10 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.empty((a3.shape[0], a.shape[-2], b.shape[-1]), np.result_type(a, b))
     _run([lambda i=i: np.matmul(a3[i], b3[i], out=out[i]) for i in range(a3.shape[0])])
     return out.reshape(batch + out.shape[-2:])
+
+
+def run_tasks(tasks: list) -> None:
+    """Run ``tasks`` (callables that release the GIL: BLAS calls, ``nogil`` numba kernels) on
+    this module's pool, BLAS on one thread in each, and wait for all (solve's float32 tails
+    share the pool this way)."""
+    _run(tasks)

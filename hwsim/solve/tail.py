@@ -16,6 +16,7 @@ import numpy as np
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.quant import FP32, NO_PRUNING
 from hwsim.sim.refblas import one_blas_thread
+from hwsim.solve import tail_tf
 from hwsim.solve.tail_cnn import ChannelsLast
 
 _FROM_OUTSIDE = ("input", "activation")  # KV caches stay kv_cache tensors, fed by name
@@ -81,9 +82,9 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) ->
     simulator's run of the same graph (float64 arithmetic, each output rounded to float32) the
     outputs differ only by float32 roundoff (a few float32 ulps per op; measured and bounded in
     ``tests/solve/test_solve_output_error.py`` and ``test_solve_tail_cnn.py``). Values die after
-    their last reader; constants are converted when first read. Ops with a float32 version in
-    :mod:`hwsim.float32_ops` (:func:`_float32_op`: GELU) run that: the same float64 formula
-    rounded to float32, within 1 ulp.
+    their last reader; constants are converted when first read. Linears, attention products,
+    softmax, LayerNorm and GELU run in :mod:`hwsim.solve.tail_tf` (the last three as the float64
+    formula rounded once to float32, within 1 ulp).
     """
     from hwsim.sim.boundary import is_integer_type
     from hwsim.sim.memory import liveness
@@ -108,8 +109,8 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) ->
             cnn.fold_output(op)
         elif (y := cnn.run(op, value)) is not None:
             values[op.outputs[0]] = y
-        elif (fast := _float32_op(op)) is not None:
-            values[op.outputs[0]] = fast([value(t) for t in op.inputs])
+        elif (y := tail_tf.run(op, value, graph)) is not None:
+            values[op.outputs[0]] = y
         else:
             with one_blas_thread() if op.op == "matmul" else nullcontext():
                 values[op.outputs[0]] = cast(op.outputs[0], EXECUTORS[op.op](ctx, op, [value(t) for t in op.inputs]))
@@ -117,12 +118,3 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) ->
             values.pop(t, None)
     return {n: values[n].astype(np.float64) for n in graph.outputs}
 
-
-def _float32_op(op):
-    """The float32 version of ``op`` from :mod:`hwsim.float32_ops` (a function of the op's
-    input arrays), or None where the executor runs."""
-    from hwsim import float32_ops
-
-    if op.op == "unary" and op.fn == "gelu":
-        return lambda xs: float32_ops.gelu_erf(xs[0])
-    return None

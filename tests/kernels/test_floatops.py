@@ -76,3 +76,69 @@ def test_gelu_property(values):
     inside = np.abs(x) < 8.48
     assert _ulps(got[inside], want[inside]).max(initial=0) <= 1
     assert np.all(np.abs(got[~inside] - want[~inside]) <= 1e-15)
+
+
+def _softmax64(x: np.ndarray) -> np.ndarray:
+    xd = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        e = np.exp(xd - np.max(xd, axis=-1, keepdims=True))
+        return (e / np.sum(e, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _layernorm64(x, g, b, eps):
+    xd = x.astype(np.float64)
+    mu = xd.mean(-1, keepdims=True)
+    var = ((xd - mu) ** 2).mean(-1, keepdims=True)
+    return ((xd - mu) / np.sqrt(var + eps) * g.astype(np.float64) + b.astype(np.float64)).astype(np.float32)
+
+
+@pytest.mark.nojit
+def test_softmax_within_one_ulp_of_float64(rng):
+    for shape, scale in [((3, 4, 7, 128), 4.0), ((5, 9), 40.0), ((2, 1), 1.0), ((6, 300), 0.01)]:
+        x = (rng.standard_normal(shape) * scale).astype(np.float32)
+        got, want = float32_ops.softmax(x), _softmax64(x)
+        assert got.shape == x.shape and got.dtype == np.float32
+        assert _ulps(got, want).max() <= 1, shape
+
+
+def test_softmax_underflow_and_specials():
+    x = np.array([[0.0, -103.0, -104.0, -110.5, -1000.0, -np.inf],
+                  [np.nan, 1.0, 2.0, 3.0, 4.0, 5.0],
+                  [np.inf, 1.0, 2.0, 3.0, 4.0, 5.0],
+                  [-np.inf] * 6], np.float32)
+    got, want = float32_ops.softmax(x), _softmax64(x)
+    assert _ulps(got, want).max() <= 1
+    assert np.isnan(got[1:]).all() and not np.isnan(got[0]).any()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.floats(-200, 200, width=32), min_size=1, max_size=40))
+def test_softmax_property(values):
+    x = np.array(values, np.float32)
+    assert _ulps(float32_ops.softmax(x), _softmax64(x)).max() <= 1
+
+
+@pytest.mark.nojit
+def test_layernorm_within_one_ulp_of_float64(rng):
+    for shape, eps in [((4, 16, 384), 1e-12), ((3, 5), 1e-5), ((2, 1), 1e-5), ((7, 64), 0.5)]:
+        x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+        g = rng.standard_normal(shape[-1]).astype(np.float32)
+        b = rng.standard_normal(shape[-1]).astype(np.float32)
+        got, want = float32_ops.layernorm(x, g, b, eps), _layernorm64(x, g, b, eps)
+        assert got.shape == x.shape and got.dtype == np.float32
+        assert _ulps(got, want).max() <= 1, shape
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.floats(-1e4, 1e4, width=32), min_size=2, max_size=40), st.sampled_from([1e-12, 1e-5]))
+def test_layernorm_property(values, eps):
+    x = np.array(values, np.float32)
+    g, b = np.linspace(-2, 2, x.size).astype(np.float32), np.linspace(1, -1, x.size).astype(np.float32)
+    got, want = float32_ops.layernorm(x, g, b, eps), _layernorm64(x, g, b, eps)
+    # values that cancel to near 0 in "* gamma + beta" hold few significant bits in both
+    assert np.all((_ulps(got, want) <= 1) | (np.abs(got.astype(np.float64) - want) <= 1e-6))
+
+
+def test_layernorm_rejects_mismatched_parameters():
+    with pytest.raises(InputDataError, match=r"\(4,\)"):
+        float32_ops.layernorm(np.zeros((2, 4), np.float32), np.ones(3, np.float32), np.zeros(4, np.float32), 1e-5)

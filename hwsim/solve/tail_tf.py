@@ -1,0 +1,84 @@
+"""Float32 executors of a tail's transformer ops (see :func:`hwsim.solve.tail.float32_outputs`).
+
+A transformer tail spends its time in linears, attention products, softmax, LayerNorm and GELU.
+Here the last three run as the numba kernels of :mod:`hwsim.float32_ops` (the float64 formula
+rounded once to float32, within 1 ulp), and every op is split into blocks of rows (of the
+stack, for attention products) that the float reference's thread pool takes as threads free up
+(:func:`hwsim.sim.refblas.run_tasks`): a block's values do not depend on the split, so they do
+not depend on the thread count or the load. Linears are :func:`hwsim.sim.refblas.dot` (fixed
+row blocks) with the bias added in place. Attention products are one ``np.matmul`` per block of
+the stack on one BLAS thread: the same per-matrix products as one task per matrix, at a
+fraction of the task overhead (288 matrices of 128 x 32 x 128 per MiniLM-L6 tail product).
+
+Ops these executors do not take return None and run in the simulator's executors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim import float32_ops
+from hwsim.sim import refblas
+
+#: elements per task of a row-wise op (enough to amortise a task, ~20 tasks per MiniLM-L6 op)
+_ELEMENTS_PER_TASK = 1 << 18
+
+
+def run(op, value, graph) -> np.ndarray | None:
+    """``op``'s output, its inputs read with ``value(name)``; None when not taken here."""
+    if op.op == "unary" and op.fn == "gelu":
+        fn = float32_ops.gelu_erf
+    elif op.op == "softmax" and op.axis in (-1, len(graph.tensors[op.inputs[0]].shape) - 1):
+        fn = float32_ops.softmax
+    elif op.op == "layernorm" and not op.rms and len(op.inputs) == 3:
+        eps = op.eps
+        gamma, beta = value(op.inputs[1]), value(op.inputs[2])
+        if gamma.dtype != np.float32 or beta.dtype != np.float32 or gamma.ndim != 1:
+            return None
+        fn = lambda x: float32_ops.layernorm(x, gamma, beta, eps)  # noqa: E731
+    elif op.op == "matmul":
+        return _matmul(value(op.inputs[0]), value(op.inputs[1]))
+    elif op.op == "linear":
+        return _linear(op, value)
+    else:
+        return None
+    x = value(op.inputs[0])
+    return _rowwise(fn, x) if x.dtype == np.float32 else None
+
+
+def _rowwise(fn, x: np.ndarray) -> np.ndarray:
+    """``fn`` (a float32 op over the last axis) applied in blocks of rows on the pool."""
+    x = np.ascontiguousarray(x)
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(1, -1)
+    out = np.empty_like(rows)
+    step = max(1, _ELEMENTS_PER_TASK // max(1, rows.shape[1]))
+    refblas.run_tasks([lambda i=i: out.__setitem__(slice(i, i + step), fn(rows[i:i + step]))
+                       for i in range(0, rows.shape[0], step)])
+    return out.reshape(x.shape)
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """``np.matmul`` of two float32 stacks, in blocks of the (broadcast) stack."""
+    if a.dtype != np.float32 or b.dtype != np.float32 or a.ndim < 3 or b.ndim < 3:
+        return None
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
+    b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+    out = np.empty((a3.shape[0], a.shape[-2], b.shape[-1]), np.float32)
+    per = a.shape[-2] * a.shape[-1] * b.shape[-1]
+    step = max(1, (1 << 22) // max(1, per))  # ~4M MACs per task
+    refblas.run_tasks([lambda i=i: np.matmul(a3[i:i + step], b3[i:i + step], out=out[i:i + step])
+                       for i in range(0, a3.shape[0], step)])
+    return out.reshape(batch + out.shape[-2:])
+
+
+def _linear(op, value) -> np.ndarray | None:
+    """``x @ w.T + b`` in float32 (refblas row blocks), the bias added in place."""
+    x, w = value(op.inputs[0]), value(op.inputs[1])
+    b = value(op.inputs[2]) if len(op.inputs) > 2 else None
+    if any(v is not None and v.dtype != np.float32 for v in (x, w, b)) or w.ndim != 2:
+        return None
+    y = refblas.dot(x.reshape(-1, x.shape[-1]), w.T)
+    if b is not None:
+        y += b
+    return y.reshape(x.shape[:-1] + (w.shape[0],))
