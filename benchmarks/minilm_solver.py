@@ -205,8 +205,8 @@ def run_target(target, choices, baselines, calib_g, calib, test_g, test, cache, 
     tb = tables(calib_g, target, choices, "output_mse", calib, calib.samples, cache, progress=ProgressBar("sensitivity"))
     print(f"\n[{target}] tables {time.perf_counter() - t0:.0f} s, {tb.sensitivity.values.shape} (layers x choices)")
     ids, mask, ref_emb, ref_nn, ref_cache = test
-    for w, a in baselines:
-        cfg = QuantConfig.simple(w, a)
+    for w, a in baselines:  # simulated with the scope it is priced with (the target's activation_scope)
+        cfg = QuantConfig.simple(w, a, tb.target.activation_scope)
         e = estimate(calib_g, target, config=cfg).total.energy_j
         base, _ = evaluate(test_g, cfg, ids, mask, ref_emb, ref_nn, ref_cache)
         plan = plan_from(tb, {"energy_j": e})

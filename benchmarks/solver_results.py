@@ -42,8 +42,13 @@ def accuracy(config) -> float:
 
 
 def layers_text(plan) -> str:
-    return ", ".join(f"{x.name} {x.weight_format}" + ("" if x.pruning == "0" else f"/{x.pruning}")
-                     for x in plan.layers)
+    """Each layer's weights (and pruning); with several activation formats in the plan, each layer's
+    activations and the format of the tensors no layer chooses too."""
+    rest = plan.config().defaults.activations
+    one = {x.activation_format for x in plan.layers} == {rest}
+    text = ", ".join(f"{x.name} {x.weight_format}" + ("" if one else f"/a{x.activation_format}")
+                     + ("" if x.pruning == "0" else f"/{x.pruning}") for x in plan.layers)
+    return text if one else f"{text}; other tensors {rest}"
 
 
 def dominance(target: str, cache: str, choices: str = CHOICES) -> None:
@@ -66,6 +71,7 @@ def dominance(target: str, cache: str, choices: str = CHOICES) -> None:
             continue
         print(f"| uniform {w} | {e:.4g} | {accuracy(cfg):.4f} | {plan.budgets['energy_j'].value:.4g} | "
               f"{accuracy(plan.config()):.4f} | {layers_text(plan)} |")
+        print(f"  (calibration output_mse of the plan: simulated whole {plan.measured:.4g}, summed {plan.objective:.4g})")
     return tb
 
 

@@ -264,7 +264,9 @@ def pareto(tb: Tables, name: str, points: int = 8, budgets: dict[str, float] | N
     """Plans along budget ``name`` from its minimum reachable value to the unconstrained plan's cost.
 
     Other ``budgets`` stay in force. Points are spaced evenly; infeasible points are dropped.
-    ``simulate_plans``: as :func:`plan_from`, at every point.
+    ``simulate_plans``: as :func:`plan_from`, at every point; and a point whose plan simulates worse
+    than the plan of a tighter point (which meets its budgets too) takes that plan instead, its
+    notes saying so, so the simulated error never rises along the front.
     """
     from hwsim.solve.costs import BUDGETS
 
@@ -278,9 +280,27 @@ def pareto(tb: Tables, name: str, points: int = 8, budgets: dict[str, float] | N
     lo = min(c.base[name] for c in tb.costs.at_shared()) + np.where(ok, table, np.inf).min(axis=1).sum()
     best = np.where(ok, vals, np.inf).argmin(axis=1)
     hi = tb.costs.base[name] + table[np.arange(len(best)), best].sum()
-    plans = []
+    plans: list[Plan] = []
     for limit in np.linspace(lo, max(hi, lo), points):
         p = plan_from(tb, {**(budgets or {}), name: float(limit)}, max_rounds, seed, simulate_plans)
         if p.status != "infeasible":
-            plans.append(p)
+            plans.append(_kept_if_better(plans, p, name))
     return plans
+
+
+def _kept_if_better(tighter: list[Plan], plan: Plan, name: str) -> Plan:
+    """``plan``, or the best-measured of the ``tighter`` points' plans where that one simulated
+    better and meets every budget (always, when met at a tighter limit of ``name``), with the
+    limits of ``plan`` and a note saying why."""
+    met = [p for p in tighter if p.measured is not None and p.status in ("optimal", "time_limit")]
+    if plan.measured is None or not met:
+        return plan
+    best = min(met, key=lambda p: p.measured)
+    if best.measured >= plan.measured:
+        return plan
+    uses = {k: best.budgets[k].model_copy(update={"limit": b.limit}) for k, b in plan.budgets.items()}
+    why = (f"the plan solved at {name} <= {plan.budgets[name].limit:.6g} simulated to {plan.metric} "
+           f"{plan.measured:.4g}; this plan, solved at the tighter {name} <= {best.budgets[name].limit:.6g}, "
+           f"simulated to {best.measured:.4g} and meets these budgets too, so it is kept")
+    spent = {k: getattr(plan, k) for k in ("solve_s", "milp_s", "estimate_s", "simulate_s")}  # this point's work
+    return best.model_copy(update={"budgets": uses, "notes": best.notes + (why,), **spent})

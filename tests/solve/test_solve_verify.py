@@ -93,3 +93,30 @@ def test_cli_reports_the_measured_error_and_its_time(cache_dir, capsys):
     assert json.loads(capsys.readouterr().out)["measured"] is None
     assert main(_args(cache_dir)) == 0
     assert f"(whole plan simulated: {out['measured']:.6g})" in capsys.readouterr().out
+
+
+def test_a_front_point_keeps_a_tighter_plan_that_simulates_better(digits_tables):
+    """A table that lies about one (layer, choice) -- fc1 at int2 / 75% pruned: no error, the dearest
+    choice -- makes the loose points pick it; simulated, it is far worse than the tight points'
+    plans, which meet the loose budgets too, so the front keeps the better one and says why."""
+    import dataclasses
+
+    sens, costs = digits_tables.sensitivity, digits_tables.costs
+    i = sens.layers.index("fc1")
+    j = [c.label for c in sens.choices].index("w=int2,a=int8/75%")
+    values = sens.values.copy()
+    values[i, j] = 0.0
+    energy = costs.tables["energy_j"].copy()
+    energy[i, j] = 2 * np.nanmax(np.where(np.isfinite(energy[i]), energy[i], np.nan))
+    fake = dataclasses.replace(digits_tables, sensitivity=dataclasses.replace(sens, values=values),
+                               costs=dataclasses.replace(costs, tables={**costs.tables, "energy_j": energy}))
+    plans = pareto(fake, "energy_j", 4)
+    loosest = plan_from(fake, {"energy_j": plans[-1].budgets["energy_j"].limit})
+    assert loosest.layers[i].weight_format == "int2"
+    assert loosest.measured > min(p.measured for p in plans[:-1])  # the lie, measured
+    measured = [p.measured for p in plans]
+    assert all(b <= a for a, b in zip(measured, measured[1:]))
+    kept = [p for p in plans if any("so it is kept" in n for n in p.notes)]
+    assert kept and all(p.layers[i].weight_format != "int2" for p in kept)
+    for p in plans:
+        assert all(b.value <= b.limit * (1 + 1e-9) for b in p.budgets.values())
