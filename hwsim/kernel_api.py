@@ -175,19 +175,25 @@ def _conv_out_hw(x, w, stride, padding, dilation):
     return oh, ow
 
 
-def im2col(x, kernel, stride, padding, dilation, channels=None, dtype=np.float64, fill=0, channels_last=False):
+def im2col(x, kernel, stride, padding, dilation, channels=None, dtype=np.float64, fill=0, channels_last=False,
+           out=None):
     """Convolution patches of ``x`` (N, C, H, W): an array (N, OH, OW, cg * KH * KW) of ``dtype``.
 
     ``channels`` = (first, count) selects a channel group (default all); ``padding`` is ONNX
     (top, left, bottom, right), padded positions hold ``fill``; columns are k = (c, kh, kw), or
     (kh, kw, c) with ``channels_last``. Values are copied, not rounded: ``dtype`` must hold them.
+    ``out``: a contiguous 1-D buffer of ``dtype`` to write them into (see
+    :func:`hwsim.kernels.conv.im2col`).
     """
     stride, dilation = _pair("stride", stride, 2), _pair("dilation", dilation, 2)
     padding = _pair("padding", padding, 4)
     oh, ow = _conv_out_hw(x, np.empty((1, 1) + tuple(kernel)), stride, padding, dilation)
     c0, cg = channels or (0, x.shape[1])
     x = x if channels_last else np.ascontiguousarray(x)  # channels-last patches read either layout without a copy
-    cols = _conv.im2col(x, c0, cg, kernel, stride, padding[:2], dilation, (oh, ow), dtype, fill, channels_last)
+    if out is not None and (out.dtype != np.dtype(dtype) or out.ndim != 1 or not out.flags.c_contiguous
+                            or out.size < x.shape[0] * oh * ow * cg * kernel[0] * kernel[1]):
+        raise ShapeError(f"im2col: out must be a contiguous 1-D {np.dtype(dtype)} buffer with room for the patches")
+    cols = _conv.im2col(x, c0, cg, kernel, stride, padding[:2], dilation, (oh, ow), dtype, fill, channels_last, out)
     return cols.reshape(x.shape[0], oh, ow, -1)
 
 

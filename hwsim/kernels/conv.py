@@ -56,7 +56,8 @@ def _im2col_nhwc(xh, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
                         out[row, base + c] = fill
 
 
-def im2col(x, c0, cg, kernel, stride, pads, dilation, out_hw, dtype=np.int64, fill=0, channels_last=False):
+def im2col(x, c0, cg, kernel, stride, pads, dilation, out_hw, dtype=np.int64, fill=0, channels_last=False,
+           out=None):
     """Wrapper of :func:`_im2col`; returns an array of ``dtype`` (N*OH*OW, cg*KH*KW).
 
     Parameters
@@ -74,17 +75,23 @@ def im2col(x, c0, cg, kernel, stride, pads, dilation, out_hw, dtype=np.int64, fi
         Value of padded positions.
     channels_last : bool
         Columns in (kh, kw, c) order instead of (c, kh, kw) (MLAS's NHWC im2col).
+    out : np.ndarray, optional
+        A contiguous 1-D buffer of ``dtype`` with room for the patches: they are written to its
+        start and returned as a view (a buffer reused across calls saves first-touch page faults).
     """
     n = x.shape[0]
     (kh, kw), (oh, ow) = kernel, out_hw
-    out = np.empty((n * oh * ow, cg * kh * kw), dtype)
+    shape = (n * oh * ow, cg * kh * kw)
+    out = np.empty(shape, dtype) if out is None else out[:shape[0] * shape[1]].reshape(shape)
     if channels_last and (kh, kw, oh, ow) == (1, 1) + x.shape[2:] and tuple(stride) == (1, 1):
         # a 1x1 conv without stride or padding: the patches are the channels-last input itself
         out[...] = x[:, c0:c0 + cg].transpose(0, 2, 3, 1).reshape(n * oh * ow, cg)
         return out
-    if channels_last:  # one channels-last copy of the group, then contiguous runs per kernel position
-        xh = np.empty((n,) + x.shape[2:] + (cg,), dtype)
-        xh[...] = x[:, c0:c0 + cg].transpose(0, 2, 3, 1)
+    if channels_last:  # one channels-last copy of the group (none if it is one), then contiguous runs
+        xh = x[:, c0:c0 + cg].transpose(0, 2, 3, 1)
+        if xh.dtype != out.dtype or not xh.flags.c_contiguous:
+            xh = np.empty((n,) + x.shape[2:] + (cg,), dtype)
+            xh[...] = x[:, c0:c0 + cg].transpose(0, 2, 3, 1)
         _im2col_nhwc(xh, kh, kw, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], oh, ow,
                      out.dtype.type(fill), out)
         return out

@@ -62,6 +62,7 @@ class ChannelsLast:
                 self._folded.add(op.name)
         self.owned: set[str] = set()  # tensors whose arrays were made here and are read once, by one op
         self._outputs = outputs
+        self.patches = np.empty(0, np.float32)  # one buffer for every convolution's patches
 
     def _conv_taken(self, op) -> bool:
         w = self.g.tensors[op.inputs[1]]
@@ -78,7 +79,8 @@ class ChannelsLast:
     def run(self, op, value) -> np.ndarray | None:
         """``op``'s output, its inputs read with ``value(name)``; None when not taken here."""
         if op.op == "conv2d" and self._conv_taken(op):
-            y = _conv(op, value(op.inputs[0]), self.g.tensors[op.inputs[1]].shape[2:], self._weights(op))
+            y = _conv(op, value(op.inputs[0]), self.g.tensors[op.inputs[1]].shape[2:], self._weights(op),
+                      self._patches(op))
         elif op.op in ("unary", "binary", "pool"):
             xs = [value(t) for t in op.inputs]
             if not all(x.dtype == np.float32 for x in xs):
@@ -100,6 +102,14 @@ class ChannelsLast:
         """The folded batch norm ``op``'s output is its input's array (see :meth:`folded`)."""
         if op.inputs[0] in self.owned:
             self.owned.add(op.outputs[0])
+
+    def _patches(self, op) -> np.ndarray:
+        """The patch buffer, with room for ``op``'s patches."""
+        (_, _, oh, ow), w = self.g.tensors[op.outputs[0]].shape, self.g.tensors[op.inputs[1]].shape
+        size = self.g.tensors[op.inputs[0]].shape[0] * oh * ow * int(np.prod(w[1:]))
+        if self.patches.size < size:
+            self.patches = np.empty(size, np.float32)
+        return self.patches
 
     def _weights(self, op) -> tuple[np.ndarray, np.ndarray | None]:
         """(weights (KH*KW*C, O) float32, bias (O,) float32 or None), the batch norm folded in."""
@@ -133,9 +143,10 @@ class ChannelsLast:
         return prepared
 
 
-def _conv(op, x: np.ndarray, kernel: tuple, prepared) -> np.ndarray:
+def _conv(op, x: np.ndarray, kernel: tuple, prepared, patches: np.ndarray) -> np.ndarray:
     """One-group convolution of float32 ``x`` (N, C, H, W), any memory layout, by the ``kernel``
-    (KH, KW) weights ``prepared``: (N, O, OH, OW) view of a channels-last array."""
+    (KH, KW) weights ``prepared``: (N, O, OH, OW) view of a channels-last array. ``patches``: the
+    buffer the patches are written to."""
     from hwsim import kernel_api
 
     wk, bias = prepared
@@ -147,7 +158,7 @@ def _conv(op, x: np.ndarray, kernel: tuple, prepared) -> np.ndarray:
         oh, ow = xh.shape[1:3]
         cols = np.ascontiguousarray(xh).reshape(-1, c)
     else:
-        cols = kernel_api.im2col(x, (kh, kw), op.stride, op.padding, op.dilation, None, np.float32, 0, True)
+        cols = kernel_api.im2col(x, (kh, kw), op.stride, op.padding, op.dilation, None, np.float32, 0, True, patches)
         oh, ow = cols.shape[1:3]
         cols = cols.reshape(-1, cols.shape[-1])
     y = refblas.dot(cols, wk)

@@ -52,3 +52,27 @@ def test_1x1_channels_last_patches_are_the_input(n, c, h, w, layout, seed):
     for pad in (0, 1):
         got = kernel_api.im2col(x, (1, 1), (1, 1), (pad,) * 4, (1, 1), (c0, cg), np.uint8, 9, True)
         np.testing.assert_array_equal(got, _reference(x, 1, 1, (1, 1), (pad,) * 4, (1, 1), c0, cg, 9, True))
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 6), h=st.integers(2, 7), w=st.integers(2, 7), k=st.integers(1, 3),
+       stride=st.integers(1, 2), pad=st.integers(0, 1), layout=st.sampled_from(["nchw", "nhwc"]),
+       seed=st.integers(0, 2**31))
+def test_patches_written_into_a_buffer(n, c, h, w, k, stride, pad, layout, seed):
+    """``out``: the patches land at the start of a larger reused buffer (a view of it), from a
+    channels-last input read without a copy or an NCHW one; a buffer too small is refused."""
+    from hwsim.errors import ShapeError
+
+    if h + 2 * pad < k or w + 2 * pad < k:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32).transpose(0, 3, 1, 2)
+    x = np.ascontiguousarray(x) if layout == "nchw" else x
+    buf = np.full(n * h * w * c * k * k * 4 + 7, np.nan, np.float32)
+    args = ((k, k), (stride,) * 2, (pad,) * 4, (1, 1), None, np.float32, 0, True)
+    got = kernel_api.im2col(x, *args, buf)
+    assert np.shares_memory(got, buf)
+    want = _reference(x, k, k, (stride,) * 2, (pad,) * 4, (1, 1), 0, c, 0, True)
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ShapeError):
+        kernel_api.im2col(x, *args, buf[:got.size - 1])
