@@ -16,6 +16,7 @@ from hwsim.errors import ConfigError, InputDataError, ShapeError
 from hwsim.kernels import conv as _conv
 from hwsim.kernels import floatgemm as _fg
 from hwsim.kernels import intgemm as _ig
+from hwsim.kernels import simdgemm as _sg
 from hwsim import requant as _requant
 
 OVERFLOW_MODES = {"none": _ig.MODE_NONE, "wrap": _ig.MODE_WRAP, "saturate": _ig.MODE_SATURATE}
@@ -338,6 +339,63 @@ def requantize(acc, multiplier, zero_point=0, mode="exact", out_dtype=np.uint8, 
     lo, hi = int(info.min), int(info.max)
     m = _channel_param("multiplier", mult.astype(rq.multiplier_dtype or mult.dtype), nc, np.float64)
     return restore(rq.apply(acc3, m, zp, lo, hi)).astype(out_dtype, copy=False)
+
+
+def qgemm_codes(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range,
+                pairwise_int16=False):
+    """8-bit codes of a quantized GEMM, requantized in the GEMM's epilogue (from the registers,
+    no accumulator array): ``requantize(sum_k (a - a_zp)(b - b_zp) + bias, multiplier,
+    y_zero_point, "onnxruntime")`` saturated to ``y_range``, the same values :func:`int_matmul`
+    and :func:`requantize` give (MLAS ``MlasRequantizeOutput``).
+
+    Parameters
+    ----------
+    a, b : np.ndarray
+        Codes (M, K) and (K, N), uint8 or int8 (uint8 x int8 with ``pairwise_int16``).
+    a_zero_point : int
+        Per tensor.
+    b_zero_point : int or np.ndarray
+        Scalar or per column (N,).
+    bias : np.ndarray or None
+        Integer (N,), added to the accumulator.
+    multiplier : float or np.ndarray
+        ``s_a * s_b / s_y`` already in float32, scalar or per column.
+    y_zero_point : int or np.ndarray
+        Scalar or per column.
+    y_range : tuple of int
+        (lo, hi) of the output codes, within uint8 (then uint8 codes) or int8.
+    pairwise_int16 : bool
+        As :func:`int_matmul`: raw code products saturated in int16 pairs (VPMADDUBSW), the
+        zero-point terms added exactly afterwards (MLAS u8 x s8 on AVX2 without VNNI).
+
+    Returns
+    -------
+    np.ndarray or None
+        (M, N) codes; None where the fused kernel cannot give that result (no AVX2 kernels,
+        other operand types, K longer than one exact int32 chunk, per-column ``b`` zero points
+        that are not all zero, or accumulators that could leave int32): the caller then takes
+        :func:`int_matmul` and :func:`requantize`.
+    """
+    (m, k), n = a.shape, b.shape[1]
+    lo, hi = (int(v) for v in y_range)
+    pairs_ok = a.dtype == np.uint8 and b.dtype == np.int8
+    if not (_sg.available() and a.dtype.itemsize == 1 and b.dtype.itemsize == 1 and 0 < k <= _sg.MAX_K_FUSED and m * n
+            and (pairs_ok or not pairwise_int16) and (-128 <= lo <= hi <= 127 or 0 <= lo <= hi <= 255)):
+        return None
+    az, bz = int(a_zero_point), np.asarray(b_zero_point, np.int64).reshape(-1)
+    if bz.size > 1 and np.any(bz):
+        return None  # - bz[j] * rowsum(a)[i] is not a row term plus a column term
+    bz = int(bz[0]) if bz.size else 0
+    col = (k * az * bz - az * b.sum(0, dtype=np.int64)) if az else np.zeros(n, np.int64)
+    if bias is not None:
+        col = col + np.asarray(bias, np.int64).reshape(-1)
+    row = -bz * a.sum(1, dtype=np.int64) if bz else None
+    raw = (k + 1) // 2 * 2**15 if pairwise_int16 else k * _bound(a) * _bound(b)
+    if raw + int(np.abs(col).max()) + abs(bz) * k * _bound(a) >= 2**31:
+        return None
+    mult = np.broadcast_to(np.asarray(multiplier, np.float32).reshape(-1), (n,))
+    zp = np.broadcast_to(np.asarray(y_zero_point, np.int64).reshape(-1), (n,))
+    return _sg.requant_product(a, b, pairwise_int16, col, row, mult, zp, lo, hi)
 
 
 def _channel_view(x, axis):

@@ -184,6 +184,11 @@ def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
     return np.zeros((m, n), np.int64) if total is None else total
 
 
+#: the longest K :func:`requant_product` takes: one chunk of exact int32 sums of 8-bit x 8-bit
+#: pairs (``(2**31 - 1) // (2 * 255 * 255)`` pairs, whole KC blocks of them)
+MAX_K_FUSED = ((2**31 - 1) // (2 * 255 * 255)) // KC * KC * 2
+
+
 def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi: int) -> np.ndarray:
     """8-bit codes ``requant(a @ b + col + row)``, the requantization done in the registers of
     the GEMM's last K block (no array of accumulators): ``y[i, j] = zp[j] + rint(clamp(
@@ -193,7 +198,7 @@ def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi:
     (:func:`hwsim.kernels.requant._requant_ort`) without its int64 input.
 
     ``a`` (M, K) and ``b`` (K, N) 8-bit (uint8 x int8 with ``saturate_pairs``), K within one
-    chunk (``fits``); ``col`` (N,), ``row`` (M,) or None, int32 values; ``mult`` (N,) float32;
+    chunk (K <= :data:`MAX_K_FUSED`); ``col`` (N,), ``row`` (M,) or None, int32 values; ``mult`` (N,) float32;
     ``zp`` (N,) int; [lo, hi] within uint8 or int8 (the output type). The caller bounds
     ``|s|`` below 2**31 (it is not checked here). Returns (M, N) codes, a view of a padded
     array when N is not a multiple of 16. Requires :func:`available`.
@@ -204,8 +209,8 @@ def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi:
         raise ValueError("requant_product takes 8-bit operands and an 8-bit output range")
     group, chunk, panels, adt = _packed_b(np.ascontiguousarray(b), 32768 if saturate_pairs else 2 * 255 * 255,
                                           saturate_pairs)
-    if k > chunk or k == 0:
-        raise ValueError(f"requant_product needs 0 < K <= {chunk}, got {k}")
+    if not 0 < k <= MAX_K_FUSED:
+        raise ValueError(f"requant_product needs 0 < K <= {MAX_K_FUSED}, got {k}")
     (bp,) = panels
     mp, np_ = m + (-m) % MR, NR * bp.shape[0]
     ap = _packed_a(np.ascontiguousarray(a), 0, k, mp, group * bp.shape[1], adt)

@@ -35,6 +35,9 @@ class RequantMode:
     apply : callable
         ``apply(acc3, mults, zp, lo, hi) -> int64 array``: ``acc3`` is int64 (outer, C, inner),
         ``mults`` float64 (C,) already in ``multiplier_dtype``, ``zp`` int64 (C,).
+    in_gemm_epilogue : bool
+        The integer GEMM computes this rule in its epilogue, from the registers, into 8-bit
+        codes (:func:`hwsim.kernel_api.qgemm_codes`); the same values as ``apply``.
     """
 
     name: str
@@ -42,6 +45,7 @@ class RequantMode:
     multiplier_dtype: type | None
     int32_registers: bool
     apply: Callable[..., np.ndarray]
+    in_gemm_epilogue: bool = False
 
     def multiplier(self, s_in, s_w, s_out) -> np.ndarray:
         """``s_in * s_w / s_out`` in the arithmetic of the reproduced library."""

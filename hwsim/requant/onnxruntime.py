@@ -18,4 +18,4 @@ def _apply(acc3, m, zp, lo, hi):
 MODE = register(RequantMode(
     name="onnxruntime", description="onnxruntime MLAS MlasRequantizeOutput: float32 product, half-even",
     multiplier_dtype=np.float32, int32_registers=False,
-    apply=_apply))
+    apply=_apply, in_gemm_epilogue=True))

@@ -105,6 +105,27 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int, nhwc: bool = False):
     q = kernel_api.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, narrow or np.int32, axis)
     if narrow is None:
         q = np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
+    return _codes_out(ctx, op, q, nhwc)
+
+
+def _epilogue_requant(ctx, op, sx, sw):
+    """(multiplier (float32), output zero points, (lo, hi)) when the layer's integer output can be
+    requantized in the GEMM's epilogue (:func:`hwsim.kernel_api.qgemm_codes`): the requant mode
+    is one the GEMM computes there and the output codes are 8-bit; else None."""
+    spec_y = ctx.spec(op.outputs[0])
+    mode = requant.get(ctx.requant)
+    narrow = qspec.code_dtype(spec_y) if _int_spec(spec_y, weight=True) else None
+    if not mode.in_gemm_epilogue or mode.int32_registers or narrow is None:
+        return None
+    (sy,) = _scales(spec_y)
+    info = np.iinfo(narrow)
+    return mode.multiplier(sx, sw, sy).reshape(-1), _zp(spec_y), (int(info.min), int(info.max))
+
+
+def _codes_out(ctx, op, q, nhwc: bool = False):
+    """The output of an integer layer from its codes ``q`` (channels last, (N, OH, OW, O), with
+    ``nhwc``): see :func:`_finish_int`."""
+    spec_y = ctx.spec(op.outputs[0])
     if nhwc:  # a view: the next conv reads the codes channels last without a copy either way
         q = q.transpose(0, 3, 1, 2)
     ctx.mark_on_grid(op.outputs[0])
@@ -243,7 +264,12 @@ def _linear(ctx, op, xs):
         cx, zx = ctx.codes_of(op.inputs[0], x).reshape(-1, x.shape[-1]), _zp(sx)[0]
         cx, zx, sx = _ort_u8(ctx, op, cx, zx, sx)
         cw = ctx.codes_of(op.inputs[1], w)
-        acc = _int_dot(ctx, cx, zx, cw.T, _zp(sw).reshape(1, -1), bits, overflow, _pairs_saturate(ctx, sx, sw))
+        pairs = _pairs_saturate(ctx, sx, sw)
+        ep = _epilogue_requant(ctx, op, s_x, s_w)
+        q = None if ep is None else _fused_dot(cx, zx, cw.T, _zp(sw), _bias_vec(ctx, op, xs, s_x, s_w), ep, bits, pairs)
+        if q is not None:
+            return _codes_out(ctx, op, q.reshape(x.shape[:-1] + (w.shape[0],)))
+        acc = _int_dot(ctx, cx, zx, cw.T, _zp(sw).reshape(1, -1), bits, overflow, pairs)
         acc = _add_bias_int(ctx, op, acc.reshape(x.shape[:-1] + (w.shape[0],)), xs, s_x, s_w, -1, bits, overflow)
         return _finish_int(ctx, op, acc, s_x, s_w, -1)
     if _lowp(sx, sw):
@@ -355,6 +381,9 @@ def _conv2d(ctx, op, xs):
             w.shape[0] // op.groups) > 1
         bias = _bias_vec(ctx, op, xs, s_x, s_w)
         k = int(np.prod(w.shape[1:]))
+        q = _conv2d_fused(ctx, op, cx, zx, cw, zw, bias, s_x, s_w, bits) if nhwc else None
+        if q is not None:
+            return _codes_out(ctx, op, q, nhwc)
         if nhwc and bias is not None and _dot_bound(k, cx, zx, cw, zw, True) + abs_bound(bias) < 2 ** (bits - 1):
             acc = _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow, bias)  # bias added in the product's pass
             return _finish_int(ctx, op, acc, s_x, s_w, 1, nhwc)
@@ -394,4 +423,40 @@ def _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow, bias=None) -> np.n
         bg = None if bias is None else bias[g * og:(g + 1) * og]
         acc = _int_dot(ctx, cols, zx, wg, zg.reshape(1, -1), bits, overflow, True, bg)
         outs.append(acc.reshape(n, oh, ow, og))
+    return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
+
+
+def _fused_dot(a, az, b, bz, bias, ep, bits, pairwise):
+    """The output codes of ``(a - az) @ (b - bz) + bias`` requantized in the GEMM's epilogue
+    (:func:`hwsim.kernel_api.qgemm_codes`; the same codes as :func:`_int_dot`, the bias add and
+    :func:`_finish_int`) with ``ep`` = (multiplier, zero points, range) of ``b``'s columns from
+    :func:`_epilogue_requant`; None where the accumulator could overflow (its overflow rule would
+    then act) or the kernel declines."""
+    if _dot_bound(a.shape[-1], a, az, b, bz, pairwise) + (0 if bias is None else abs_bound(bias)) \
+            >= 2 ** (min(bits, 32) - 1):
+        return None
+    mult, zp, y_range = ep
+    return kernel_api.qgemm_codes(a, b, az, bz, bias, mult, zp, y_range, pairwise)
+
+
+def _conv2d_fused(ctx, op, cx, zx, cw, zw, bias, sx, sw, bits):
+    """:func:`_conv2d_pairwise` and :func:`_finish_int` in one: per group the NHWC im2col GEMM
+    requantized in its epilogue (:func:`_fused_dot`). Output codes channels last, (N, OH, OW, O),
+    or None where the fused GEMM does not apply."""
+    ep = _epilogue_requant(ctx, op, sx, sw)
+    if ep is None:
+        return None
+    o, cg, kh, kw = cw.shape
+    og = o // op.groups
+    per = lambda v, g: v if v is None or v.size == 1 else v[g * og:(g + 1) * og]  # noqa: E731
+    outs = []
+    for g in range(op.groups):
+        cols = im2col(cx, kh, kw, op, (g * cg, cg), dtype=np.uint8, fill=zx, channels_last=True)  # u8 codes
+        n, oh, ow, _ = cols.shape
+        wg = np.ascontiguousarray(cw[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)  # int8 codes
+        q = _fused_dot(cols.reshape(n * oh * ow, -1), zx, wg, per(zw, g), per(bias, g),
+                       (per(ep[0], g), per(ep[1], g), ep[2]), bits, True)
+        if q is None:
+            return None
+        outs.append(q.reshape(n, oh, ow, og))
     return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)

@@ -59,3 +59,46 @@ def test_requant_product_refuses_what_it_cannot_compute():
         simdgemm.requant_product(a.astype(np.int16), b, True, *one, 0, 255)
     with pytest.raises(ValueError, match="K"):
         simdgemm.requant_product(a[:, :0], b[:0], True, *one, 0, 255)
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 9), k=st.integers(1, 1100), n=st.integers(1, 35), seed=st.integers(0, 2**31),
+       pairwise=st.booleans(), types=st.sampled_from([("uint8", "int8"), ("uint8", "uint8"), ("int8", "int8")]),
+       zps=st.sampled_from(["none", "a", "ab", "per-column zero"]), bias=st.booleans(), per_col=st.booleans())
+def test_qgemm_codes_is_int_matmul_then_requantize(m, k, n, seed, pairwise, types, zps, bias, per_col):
+    """kernel_api.qgemm_codes against the oracle (the integer product with its zero points, the
+    bias, then MlasRequantizeOutput) and against int_matmul + requantize("onnxruntime")."""
+    from hwsim import kernel_api
+
+    rng = np.random.default_rng(seed)
+    pairwise = pairwise and types == ("uint8", "int8")
+    ia, ib = np.iinfo(types[0]), np.iinfo(types[1])
+    a = rng.integers(ia.min, ia.max, (m, k), endpoint=True).astype(types[0])
+    b = rng.integers(ib.min, ib.max, (k, n), endpoint=True).astype(types[1])
+    az = int(rng.integers(ia.min, ia.max)) if zps in ("a", "ab") else 0
+    bz = int(rng.integers(ib.min, ib.max)) if zps == "ab" else (np.zeros(n, np.int64) if zps == "per-column zero" else 0)
+    bvec = rng.integers(-2**20, 2**20, n) if bias else None
+    mult = (rng.random(n) * 1e-4 if per_col else np.full(n, 3e-5)).astype(np.float32)
+    yzp = int(rng.integers(0, 255))
+    got = kernel_api.qgemm_codes(a, b, az, bz, bvec, mult, yzp, (0, 255), pairwise)
+    if pairwise:
+        acc = ref.int_matmul(a, b, 64, "none", pairwise=True) - az * b.astype(np.int64).sum(0) \
+            - np.asarray(bz) * a.astype(np.int64).sum(1, keepdims=True) + k * az * np.asarray(bz)
+    else:
+        acc = ref.int_matmul(a.astype(np.int64) - az, b.astype(np.int64) - np.asarray(bz), 64, "none")
+    acc = acc + (0 if bvec is None else bvec)
+    np.testing.assert_array_equal(got, ref.requant_ort(acc, mult, yzp, 0, 255))
+    api = kernel_api.requantize(acc, mult, yzp, "onnxruntime", np.uint8)
+    np.testing.assert_array_equal(got, api)
+
+
+def test_qgemm_codes_declines_what_it_cannot_fuse():
+    from hwsim import kernel_api
+
+    a, b = np.zeros((2, 3), np.uint8), np.zeros((3, 2), np.int8)
+    args = (None, np.ones(2, np.float32), 0, (0, 255))
+    assert kernel_api.qgemm_codes(a, b, 0, np.array([1, 0]), *args) is None  # per-column b zero points
+    assert kernel_api.qgemm_codes(a.astype(np.int16), b, 0, 0, *args) is None
+    assert kernel_api.qgemm_codes(a, b, 0, 0, np.array([2**31, 0]), *args[1:]) is None  # leaves int32
+    assert kernel_api.qgemm_codes(a.view(np.int8), b, 0, 0, *args, pairwise_int16=True) is None
+    assert kernel_api.qgemm_codes(a, b, 0, 0, *args) is not None

@@ -155,6 +155,34 @@ def test_pairwise_option_is_what_makes_u8_models_exact_on_avx2(qdq_models):
 
 
 @pytest.mark.parametrize("per_channel,act", CONFIGS)
+def test_gemm_epilogue_requantization_is_taken_and_changes_nothing(qdq_models, per_channel, act, monkeypatch):
+    """Where the host has the AVX2 kernels, the integer convs requantize in the GEMM's epilogue
+    (kernel_api.qgemm_codes), and the outputs equal onnxruntime's and the unfused path's
+    (the onnxruntime mode with ``in_gemm_epilogue`` off) bit for bit."""
+    import dataclasses
+
+    from hwsim import kernel_api, requant
+    from hwsim.kernels import simdgemm
+
+    if not simdgemm.available():
+        pytest.skip("needs an AVX2 host and numba JIT")
+    path = qdq_models[(per_channel, act)]
+    g = load_onnx(str(path), {})
+    taken, fused = [], kernel_api.qgemm_codes
+    monkeypatch.setattr(kernel_api, "qgemm_codes", lambda *a, **k: taken.append(fused(*a, **k)) or taken[-1])
+    mode = requant.get("onnxruntime")
+    for x in _inputs(2):
+        got = run(g, {"x": x}, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"]
+        np.testing.assert_array_equal(got, _ort(path, x, ort.GraphOptimizationLevel.ORT_ENABLE_ALL))
+        with monkeypatch.context() as m:
+            m.setitem(requant._MODES, "onnxruntime", dataclasses.replace(mode, in_gemm_epilogue=False))
+            n = len(taken)
+            np.testing.assert_array_equal(got, run(g, {"x": x}, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"])
+            assert len(taken) == n  # the unfused run did not fuse
+    assert PAIRS is False or sum(q is not None for q in taken) >= 4  # the four convs of each run
+
+
+@pytest.mark.parametrize("per_channel,act", CONFIGS)
 def test_exact_mode_equals_ort_disable_all(qdq_models, per_channel, act):
     path = qdq_models[(per_channel, act)]
     g = load_onnx(str(path), {})
