@@ -34,7 +34,19 @@ def _fma(a: np.ndarray, b: np.ndarray, c) -> np.ndarray:
 
 def fma32(a, b, c) -> np.ndarray:
     """float32 fused multiply-add ``round_f32(a * b + c)`` of float32 values, correctly rounded
-    (half-even), as VFMADD computes it. The product of two float32 values is exact in float64;
+    (half-even), as VFMADD computes it: the numba kernel :func:`hwsim.kernels.fma.fma32`, or
+    :func:`fma32_numpy` without JIT (the same values; a test compares the two)."""
+    import numba
+
+    if numba.config.DISABLE_JIT:
+        return fma32_numpy(a, b, c)
+    from hwsim.kernels import fma as _kfma  # numba loads on first use
+
+    return _kfma.fma32(a, b, c)
+
+
+def fma32_numpy(a, b, c) -> np.ndarray:
+    """:func:`fma32` in numpy. The product of two float32 values is exact in float64;
     the float64 sum ``s`` may round, and its error ``e`` is recovered exactly (Knuth's TwoSum).
     Rounding ``s`` to float32 is then the right answer except where ``s`` lies exactly halfway
     between two float32 values and ``e`` is not 0: there the exact sum is on ``e``'s side of the

@@ -1,0 +1,47 @@
+"""Correctly rounded float32 fused multiply-add over arrays: ``round_f32(a * b + c)``, half to
+even, one rounding, as VFMADD computes it (LLVM's ``llvm.fma.f32``: the FMA instruction where
+the host has one, a correctly rounded library call otherwise). The plain-numpy version (float64
+sum with Knuth's TwoSum fix-up at float32 ties) is :func:`hwsim.sim.mlas_math.fma32_numpy`, the
+oracle the tests compare this kernel with."""
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+@intrinsic
+def _fma_f32(typingctx, a, b, c):
+    if not all(t == types.float32 for t in (a, b, c)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        f32 = ir.FloatType()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f32, [f32] * 3), "llvm.fma.f32")
+        return builder.call(fn, args)
+
+    return types.float32(types.float32, types.float32, types.float32), codegen
+
+
+@njit(cache=True)
+def _fma(a, b, c, out):
+    """``out[i] = fma(a[i], b[i], c[i])`` over flat float32 arrays; a length-1 ``b`` or ``c`` is
+    broadcast."""
+    sb, sc = b.size > 1, c.size > 1
+    for i in range(out.size):
+        out[i] = _fma_f32(a[i], b[i if sb else 0], c[i if sc else 0])
+
+
+def fma32(a, b, c) -> np.ndarray:
+    """``round_f32(a * b + c)`` elementwise over float32 values broadcast together (a 0-d array
+    for scalars). Requires numba JIT."""
+    a, b, c = (np.asarray(x, np.float32) for x in (a, b, c))
+    shape = np.broadcast_shapes(a.shape, b.shape, c.shape)
+    flat = [np.ascontiguousarray(x).reshape(-1) if x.size == 1 else np.ascontiguousarray(np.broadcast_to(x, shape)).reshape(-1)
+            for x in (a, b, c)]
+    if flat[0].size == 1 and int(np.prod(shape)) != 1:  # the first operand runs over every element
+        flat[0] = np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
+    out = np.empty(shape, np.float32)
+    _fma(*flat, out.reshape(-1))
+    return out
