@@ -11,17 +11,17 @@ Public API (each also a CLI command):
 
 import importlib
 
-from hwsim.graph.annotate import QuantConfig, quantize_graph
-from hwsim.graph.ir import Graph, Tensor
-from hwsim.graph.summary import summarize
-from hwsim.graph.zoo import load_model
-
 __version__ = "0.1.0"
 
-#: Imported on first use, so ``import hwsim`` (and every CLI call) does not pay for numba, the cost
-#: model and the solver: name -> (module, attribute or None for the module itself). ``hwsim.solve``
-#: is the package; its entry point is :func:`hwsim.solve.solve`.
-_LAZY = {"estimate": ("hwsim.cost.estimate", "estimate"), "simulate": ("hwsim.sim", "run"),
+#: Imported on first use, so ``import hwsim`` (and every CLI call, which imports
+#: :mod:`hwsim.errors`) does not pay for networkx, pydantic, numba, the cost model and the solver:
+#: name -> (module, attribute or None for the module itself). ``hwsim.solve`` is the package; its
+#: entry point is :func:`hwsim.solve.solve`.
+_LAZY = {"QuantConfig": ("hwsim.graph.annotate", "QuantConfig"),
+         "quantize_graph": ("hwsim.graph.annotate", "quantize_graph"),
+         "Graph": ("hwsim.graph.ir", "Graph"), "Tensor": ("hwsim.graph.ir", "Tensor"),
+         "summarize": ("hwsim.graph.summary", "summarize"), "load_model": ("hwsim.graph.zoo", "load_model"),
+         "estimate": ("hwsim.cost.estimate", "estimate"), "simulate": ("hwsim.sim", "run"),
          "solve": ("hwsim.solve", None)}
 
 

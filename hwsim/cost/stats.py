@@ -19,8 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.cost import _kernels
-
 SAMPLE_ELEMENTS = 1 << 20
 
 
@@ -67,6 +65,8 @@ def sample_columns(w2d: np.ndarray, multiple: int) -> np.ndarray:
 def weight_stats(codes: np.ndarray, groups: int, nm: tuple[tuple[int, int], ...],
                  window: int | None) -> WeightStats:
     """Statistics of a layer's (rows, reduction) signed weight codes (:func:`~hwsim.sim.qspec.weight_codes`)."""
+    from hwsim.cost import _kernels  # numba: imported on first use (an estimate without weights needs none)
+
     comp = {(n, m): _kernels.nm_compliance(codes, n, m) for n, m in nm}
     density = 1.0 - _kernels.zero_fraction(codes)
     if not window:

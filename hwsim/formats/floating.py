@@ -34,7 +34,6 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 from hwsim.formats._base import Format, MacOperand, round_integer
-from hwsim.formats._kernels import POLICY_CODES, _float_codes
 
 NAN_POLICIES = ("ieee", "fn", "fnuz", "finite")
 _SPECIAL_NAMES = {(8, 23, "ieee"): "fp32", (5, 10, "ieee"): "fp16", (8, 7, "ieee"): "bf16",
@@ -248,6 +247,8 @@ class FloatFormat(Format):
     def _to_codes(self, v, zero_point):
         v = np.ascontiguousarray(v, dtype=np.float64)
         nan_code = 0 if self.nan_code is None else self.nan_code
+        from hwsim.formats._kernels import POLICY_CODES, _float_codes  # numba: imported on first use
+
         codes = _float_codes(v.reshape(-1), self.exponent_bits, self.mantissa_bits, self.bias,
                              POLICY_CODES[self.nan_policy], nan_code)
         return codes.reshape(v.shape).astype(self.code_dtype())

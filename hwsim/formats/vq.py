@@ -8,7 +8,6 @@ import numpy as np
 
 from hwsim.errors import ConfigError, InputDataError
 from hwsim.formats._base import Format, MacOperand
-from hwsim.formats._kernels import _nearest_centroid
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,8 @@ class VQFormat(Format):
         if v.ndim != 2 or cb.ndim != 2 or v.shape[1] != self.dim or cb.shape[1] != self.dim:
             raise InputDataError(f"{self.name}: vectors and codebook must be 2-D with {self.dim} "
                                  f"columns, got {v.shape} and {cb.shape}")
+        from hwsim.formats._kernels import _nearest_centroid  # numba: imported on first use
+
         return _nearest_centroid(v, cb)
 
     def fit(self, x, seed=0, iterations: int = 8, max_fit_vectors: int = 1 << 16) -> np.ndarray:

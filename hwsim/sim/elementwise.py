@@ -8,7 +8,6 @@ onnxruntime's float32 kernel sums (:mod:`hwsim.sim.ortfused`).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erf
 
 from hwsim.sim import ortfused
 from hwsim.sim.registry import register_exec
@@ -28,6 +27,14 @@ def _binary(ctx, op, xs):
         return ortfused.qlinear_add(ctx, op, xs)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return _BINARY[op.fn](xs[0], xs[1])
+
+
+def erf(x):
+    """scipy's float64 erf, imported on first use (scipy.special takes a few tenths of a second to
+    import, and only GELU / Erf models need it)."""
+    from scipy.special import erf as _erf
+
+    return _erf(x)
 
 
 def _sigmoid(x):

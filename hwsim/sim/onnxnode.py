@@ -12,17 +12,20 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from onnx import helper
 
 from hwsim.errors import InputDataError
-from hwsim.graph.onnx_generic import decode_node
 from hwsim.sim.registry import register_exec
+
+# onnx is imported where a generic node first runs: simulating a zoo model does not load it
 
 
 @lru_cache(maxsize=512)
 def _evaluator(node_b64: str, names: tuple[str, ...], types: tuple[int, ...], opset: int):
     """A ReferenceEvaluator of the single node (cached per distinct node), and the node."""
+    from onnx import helper
     from onnx.reference import ReferenceEvaluator
+
+    from hwsim.graph.onnx_generic import decode_node
 
     node = decode_node(node_b64)
     ins = [helper.make_tensor_value_info(n, t, None) for n, t in zip(names, types)]
@@ -38,6 +41,8 @@ def _evaluator(node_b64: str, names: tuple[str, ...], types: tuple[int, ...], op
 
 
 def _inputs(ctx, op, xs) -> list[np.ndarray]:
+    from onnx import helper
+
     out = []
     for name, x, et in zip(op.inputs, xs, op.elem_types):
         t = ctx.graph.tensors[name]
@@ -76,6 +81,8 @@ def _onnx(ctx, op, xs):
 
 # ------------------------------------------------------------------ Resize in numpy
 def _attr(node, name, default):
+    from onnx import helper
+
     for a in node.attribute:
         if a.name == name:
             v = helper.get_attribute_value(a)
