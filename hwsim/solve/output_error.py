@@ -254,6 +254,8 @@ def _alone(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int) -> tup
 #: a float32 run of the descendants may measure; a choice that changes them less is measured again
 #: in the simulator (see :func:`_descendants`)
 F32_MIN_CHANGE = 1e-3
+#: how those choices run again (see :func:`_descendants`)
+RERUN_PRODUCTS = "float64"
 
 
 def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list[str] | None = None) -> list[dict]:
@@ -265,26 +267,29 @@ def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list
     (relative RMS ``eps``, about 1e-7 to 1e-6 measured, see benchmarks/RESULTS.md); a choice whose
     outputs change by a relative RMS ``r`` then gets an MSE off by at most about ``2 eps / r``
     relative. Choices with ``r`` below :data:`F32_MIN_CHANGE` (bound 2e-3 at eps = 1e-6) are
-    run again in the simulator. ``outputs`` (default: the graph outputs among them) are the
-    tensors returned.
+    run again with float64 products (``float32_outputs(..., products="float64")``: the
+    simulator's arithmetic, float64 ops each rounded to float32, without its executor). Other
+    descendants run in the simulator. ``outputs`` (default: the graph outputs among them) are
+    the tensors returned.
     """
     post = subgraph(g, after, f"{g.name}[{layer}:]+")
     if outputs is not None:
         post.outputs = list(outputs)
-    fast = plain_float(post)
-    outs = _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, fast)
-    again = [k for k, out in enumerate(outs) if fast and not _change(out, ref) >= F32_MIN_CHANGE]  # NaN too
+    products = "float32" if plain_float(post) else None
+    outs = _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, products)
+    again = [k for k, out in enumerate(outs) if products and not _change(out, ref) >= F32_MIN_CHANGE]  # NaN too
     if again:
         redo = _tail_runs(post, layer, after, [chs[k] for k in again], [firsts[k] for k in again], ref, seed,
-                          stacked, False)
+                          stacked, RERUN_PRODUCTS)
         for k, out in zip(again, redo):
             outs[k] = out
     return outs
 
 
-def _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, fast: bool) -> list[dict]:
+def _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, products: str | None) -> list[dict]:
     """Outputs of ``post`` for each choice: stacked on the batched model when it has one, else one
-    run per choice; in float32 (``fast``) or in the simulator."""
+    run per choice; by :func:`float32_outputs` with ``products`` ("float32" or "float64"), or in
+    the simulator (None)."""
     names = boundary_names(post, ref)
     m = len(chs)
     big = stacked.graph(m) if m > 1 else None
@@ -294,24 +299,25 @@ def _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, fast: bool) 
         if all(_stacks(post.tensors[n].shape, bigpost.tensors[n].shape, m) for n in names + post.outputs):
             feed = {n: np.concatenate([f[n] if n in f else ref[n] for f in firsts]).astype(np.float32) for n in names}
             try:
-                out = _run_tail(bigpost, _where(layer, chs), feed, ref, seed, m, fast)
+                out = _run_tail(bigpost, _where(layer, chs), feed, ref, seed, m, products)
             except MemoryLimitError:  # m times the samples do not fit: one run per choice below
                 out = None
             if out is not None:
                 return [{o: v[k * len(v) // m:(k + 1) * len(v) // m] for o, v in out.items()} for k in range(m)]
     return [_run_tail(post, _where(layer, [ch]), {n: np.asarray(f[n] if n in f else ref[n], np.float32)
-                                                  for n in names}, ref, seed, 1, fast)
+                                                  for n in names}, ref, seed, 1, products)
             for ch, f in zip(chs, firsts)]
 
 
-def _run_tail(post: Graph, where: str, feed: dict, ref: dict, seed: int, m: int, fast: bool) -> dict:
-    """Outputs of the descendants graph ``post`` (``m`` stacked copies of the samples) on ``feed``."""
+def _run_tail(post: Graph, where: str, feed: dict, ref: dict, seed: int, m: int, products: str | None) -> dict:
+    """Outputs of the descendants graph ``post`` (``m`` stacked copies of the samples) on ``feed``
+    (``products``: see :func:`_tail_runs`)."""
     from hwsim.sim.runner import FloatCache, check_memory
 
-    if fast:
+    if products:
         with _named(where):
             check_memory(post)
-            return float32_outputs(post, feed, seed)
+            return float32_outputs(post, feed, seed, products)
     rest = FloatCache(values={n: np.concatenate([ref[n]] * m) for n in _needed(post)}, inputs={})
     with one_blas_thread():  # see hwsim.solve.tail.one_blas_thread
         return _run(post, where, feed, rest, seed).output_values

@@ -71,7 +71,8 @@ def plain_float(graph: Graph) -> bool:
             and all(op.op not in _EXPLICIT and getattr(op, "pruning", NO_PRUNING) == NO_PRUNING for op in graph.ops()))
 
 
-def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
+def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
+                    products: str = "float32") -> dict[str, np.ndarray]:
     """Graph outputs (float64 arrays) of a :func:`plain_float` graph run in float32 arithmetic.
 
     Every float value (inputs, constants, each op's output) is float32, and convolutions and
@@ -85,6 +86,11 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) ->
     their last reader; constants are converted when first read. Linears, attention products,
     softmax, LayerNorm and GELU run in :mod:`hwsim.solve.tail_tf` (the last three as the float64
     formula rounded once to float32, within 1 ulp).
+
+    ``products="float64"``: convolutions and matmuls take float64 operands and sum in float64
+    (each output rounded to float32), and convolutions run in the simulator's executors: the
+    simulator's arithmetic throughout, up to the summation order of float64 products and the
+    1-ulp kernels above.
     """
     from hwsim.sim.boundary import is_integer_type
     from hwsim.sim.memory import liveness
@@ -99,17 +105,19 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0) ->
             values[name] = cast(name, const_real(graph.tensors[name]))
         return values[name]
 
-    ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype="float32")
+    if products not in ("float32", "float64"):
+        raise ValueError(f"products must be 'float32' or 'float64', got {products!r}")
+    ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype=products)
     values = {n: cast(n, x) for n, x in feed.items()}
-    cnn = ChannelsLast(graph)
+    cnn = ChannelsLast(graph) if products == "float32" else None
     dead = liveness(graph)
     for i, op in enumerate(graph.ops()):
-        if cnn.folded(op):  # its convolution computed it
+        if cnn is not None and cnn.folded(op):  # its convolution computed it
             values[op.outputs[0]] = values[op.inputs[0]]
             cnn.fold_output(op)
-        elif (y := cnn.run(op, value)) is not None:
+        elif cnn is not None and (y := cnn.run(op, value)) is not None:
             values[op.outputs[0]] = y
-        elif (y := tail_tf.run(op, value, graph)) is not None:
+        elif (y := tail_tf.run(op, value, graph, products)) is not None:
             values[op.outputs[0]] = y
         else:
             with one_blas_thread() if op.op == "matmul" else nullcontext():

@@ -24,8 +24,10 @@ from hwsim.sim import refblas
 _ELEMENTS_PER_TASK = 1 << 18
 
 
-def run(op, value, graph) -> np.ndarray | None:
-    """``op``'s output, its inputs read with ``value(name)``; None when not taken here."""
+def run(op, value, graph, products: str = "float32") -> np.ndarray | None:
+    """``op``'s output, its inputs read with ``value(name)``; None when not taken here.
+    ``products="float64"``: linears and attention products sum float64 operands in float64,
+    each output rounded to float32 (the simulator's arithmetic)."""
     if op.op == "unary" and op.fn == "gelu":
         fn = float32_ops.gelu_erf
     elif op.op == "softmax" and op.axis in (-1, len(graph.tensors[op.inputs[0]].shape) - 1):
@@ -37,9 +39,9 @@ def run(op, value, graph) -> np.ndarray | None:
             return None
         fn = lambda x: float32_ops.layernorm(x, gamma, beta, eps)  # noqa: E731
     elif op.op == "matmul":
-        return _matmul(value(op.inputs[0]), value(op.inputs[1]))
+        return _matmul(value(op.inputs[0]), value(op.inputs[1]), np.dtype(products))
     elif op.op == "linear":
-        return _linear(op, value)
+        return _linear(op, value, np.dtype(products))
     else:
         return None
     x = value(op.inputs[0])
@@ -57,28 +59,30 @@ def _rowwise(fn, x: np.ndarray) -> np.ndarray:
     return out.reshape(x.shape)
 
 
-def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """``np.matmul`` of two float32 stacks, in blocks of the (broadcast) stack."""
+def _matmul(a: np.ndarray, b: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+    """``np.matmul`` of two float32 stacks in ``dtype``, in blocks of the (broadcast) stack; float32 out."""
     if a.dtype != np.float32 or b.dtype != np.float32 or a.ndim < 3 or b.ndim < 3:
         return None
+    a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
     b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
-    out = np.empty((a3.shape[0], a.shape[-2], b.shape[-1]), np.float32)
+    out = np.empty((a3.shape[0], a.shape[-2], b.shape[-1]), dtype)
     per = a.shape[-2] * a.shape[-1] * b.shape[-1]
     step = max(1, (1 << 22) // max(1, per))  # ~4M MACs per task
     refblas.run_tasks([lambda i=i: np.matmul(a3[i:i + step], b3[i:i + step], out=out[i:i + step])
                        for i in range(0, a3.shape[0], step)])
-    return out.reshape(batch + out.shape[-2:])
+    return out.reshape(batch + out.shape[-2:]).astype(np.float32, copy=False)
 
 
-def _linear(op, value) -> np.ndarray | None:
-    """``x @ w.T + b`` in float32 (refblas row blocks), the bias added in place."""
+def _linear(op, value, dtype: np.dtype) -> np.ndarray | None:
+    """``x @ w.T + b`` of float32 values in ``dtype`` (refblas row blocks), the bias added in
+    place; float32 out."""
     x, w = value(op.inputs[0]), value(op.inputs[1])
     b = value(op.inputs[2]) if len(op.inputs) > 2 else None
     if any(v is not None and v.dtype != np.float32 for v in (x, w, b)) or w.ndim != 2:
         return None
-    y = refblas.dot(x.reshape(-1, x.shape[-1]), w.T)
+    y = refblas.dot(x.reshape(-1, x.shape[-1]).astype(dtype, copy=False), w.T.astype(dtype, copy=False))
     if b is not None:
         y += b
-    return y.reshape(x.shape[:-1] + (w.shape[0],))
+    return y.reshape(x.shape[:-1] + (w.shape[0],)).astype(np.float32, copy=False)

@@ -260,15 +260,17 @@ def test_float32_descendants_match_the_simulator(digits16, monkeypatch):
 
 
 def test_tiny_changes_are_measured_in_the_simulator(digits16, monkeypatch):
-    """A choice that moves the outputs by less than F32_MIN_CHANGE gets the simulator's value."""
+    """A choice that moves the outputs by less than F32_MIN_CHANGE gets the simulator's value,
+    run again with float64 products."""
     from hwsim.solve import output_error, tail
 
     g, data = digits16
     chs = parse_choices("w=fp16,int4;a=fp16")
     calls = []
-    monkeypatch.setattr(output_error, "float32_outputs", lambda *a: calls.append(1) or tail.float32_outputs(*a))
+    monkeypatch.setattr(output_error, "float32_outputs", lambda *a: calls.append(a[3]) or tail.float32_outputs(*a))
     fast = measure(g, chs, data).values
-    assert len(calls) == 2 * 3  # int4 weights: float32 descendants of conv1, conv2, fc1 (fp16 rerun)
+    # descendants of conv1, conv2, fc1: float32 products for both choices, fp16 again in float64
+    assert sorted(calls) == ["float32"] * 6 + ["float64"] * 3
     monkeypatch.setattr(output_error, "plain_float", lambda graph: False)
     exact = measure(g, chs, data).values
     ref = float_values(g, data)[1]["logits"]
@@ -362,3 +364,21 @@ def test_layers_on_threads_give_the_values_of_one_thread(digits16, monkeypatch):
     one = measure(g, chs, data, batched=batched).values
     monkeypatch.setattr(refblas, "cpu_count", lambda: 2)
     np.testing.assert_array_equal(measure(g, chs, data, batched=batched).values, one)
+
+
+def test_transformer_reruns_in_float64_match_the_simulator(monkeypatch):
+    """Choices that barely move a tiny BERT's outputs, run again with float64 products, get the
+    simulator's values (within float32 rounding of the outputs)."""
+    from hwsim.solve import output_error
+
+    g = load_model("minilm-l6", {**TINY_BERT, "batch": 2})
+    chs = parse_choices("w=int8,fp16;a=fp16")  # fp16 moves the outputs by less than F32_MIN_CHANGE
+    data = synthetic(g, 2)
+    calls = []
+    real = output_error.float32_outputs
+    monkeypatch.setattr(output_error, "float32_outputs", lambda *a: calls.append(a[3]) or real(*a))
+    got = measure(g, chs, data).values
+    assert "float64" in calls
+    monkeypatch.setattr(output_error, "RERUN_PRODUCTS", None)  # the simulator
+    want = measure(g, chs, data).values
+    np.testing.assert_allclose(got, want, rtol=1e-5)
