@@ -5,31 +5,40 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwsim import sim
 from hwsim.graph.zoo import load_model
 from hwsim.solve.data import synthetic
 from hwsim.solve.output_error import float_values
 from hwsim.solve.tail import boundary_values, float32_outputs, subgraph
-from hwsim.solve.tail_cnn import ChannelsLast
+from hwsim.solve import tail_cnn
+from hwsim.solve.tail_cnn import ChannelsLast, _winograd_conv, _winograd_weights
 
 
 @pytest.fixture(scope="module")
 def small_resnet():
-    g = load_model("resnet18", {"batch": 2, "resolution": 40, "width": 8})
+    """ResNet-18 with 32-channel stem: layer3 and layer4 (128, 256 channels) run as Winograd, on
+    3x3 (odd: cropped tiles) and 2x2 maps."""
+    g = load_model("resnet18", {"batch": 2, "resolution": 48, "width": 32})
     g, ref = float_values(g, synthetic(g, 2, 0))
     return g, ref
 
 
-@pytest.mark.parametrize("layer", ["conv1", "layer1.0.conv2", "layer2.0.downsample.0", "layer4.1.conv1"])
-def test_channels_last_tail_matches_the_simulator(small_resnet, layer):
+@pytest.mark.parametrize("layer", ["conv1", "layer1.0.conv2", "layer2.0.downsample.0", "layer3.1.conv1",
+                                   "layer4.1.conv1"])
+def test_channels_last_tail_matches_the_simulator(small_resnet, layer, monkeypatch):
     """Descendants of ``layer`` fed with perturbed values: float32 channels-last outputs equal the
-    simulator's (float64 ops, each output rounded to float32) within float32 roundoff; batch norms
-    are folded, and no fed array is overwritten."""
+    simulator's (float64 ops, each output rounded to float32) within float32 roundoff (relative
+    RMS under 1e-6, the eps of output_error.F32_MIN_CHANGE); batch norms are folded, Winograd
+    convolutions run, and no fed array is overwritten."""
     g, ref = small_resnet
     post = subgraph(g, nx.descendants(g.nx, layer), "tail")
     cnn = ChannelsLast(post)
     assert cnn.bn_of and any(op.op == "conv2d" for op in post.ops())
+    wino = []
+    monkeypatch.setattr(tail_cnn, "_winograd_conv", lambda *a: wino.append(1) or _winograd_conv(*a))
     rng = np.random.default_rng(1)
     feed = {n: (v * (1 + 0.05 * rng.standard_normal(v.shape))).astype(np.float32)
             for n, v in boundary_values(post, ref).items()}
@@ -42,4 +51,29 @@ def test_channels_last_tail_matches_the_simulator(small_resnet, layer):
         want = np.asarray(exact[n], np.float64)
         scale = np.sqrt(np.mean(want ** 2))
         err = np.sqrt(np.mean((fast[n] - want) ** 2)) / scale
-        assert 0 < err < 1e-5, (n, err)
+        assert 0 < err < 1e-6, (n, err)
+    # 3x3 stride-1 convs of 128+ channels after the layer: layer3.0.conv2, 3.1.conv1/2, 4.0.conv2, 4.1.conv1/2
+    assert len(wino) == {"layer3.1.conv1": 4, "layer4.1.conv1": 1}.get(layer, 6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 9), o=st.integers(1, 7), h=st.integers(1, 9), w=st.integers(1, 9),
+       pads=st.tuples(*[st.integers(0, 2)] * 4), bias=st.booleans(), seed=st.integers(0, 2**31))
+def test_winograd_conv_matches_a_float64_convolution(n, c, o, h, w, pads, bias, seed):
+    """Winograd F(2x2, 3x3) against a plain float64 loop over the 9 taps, odd and even output
+    sizes, any padding: float32 roundoff (relative RMS under 1e-6)."""
+    top, left, bottom, right = pads
+    oh, ow = h + top + bottom - 2, w + left + right - 2
+    if oh < 1 or ow < 1:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((o, c, 3, 3))
+    b = rng.standard_normal(o).astype(np.float32) if bias else None
+    got = _winograd_conv(x, _winograd_weights(wt), b, pads)
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
+    want = sum(np.einsum("nchw,oc->nhwo", xp[:, :, i:i + oh, j:j + ow], wt[:, :, i, j])
+               for i in range(3) for j in range(3)) + (0 if b is None else b)
+    assert got.shape == (n, oh, ow, o) and got.dtype == np.float32
+    err = np.sqrt(np.mean((got - want) ** 2) / np.mean(want ** 2))
+    assert err < 1e-6, err
