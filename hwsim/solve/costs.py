@@ -3,14 +3,14 @@
 Assumption (checked afterwards): a layer's cost depends only on its own formats and pruning.
 So the whole model is estimated once per distinct choice, with every layer taking that choice,
 and each layer's row is read off. What no layer owns (norms, pooling, attention matmuls, the
-activations between layers) is the *base*, taken from the estimate of a *base choice*: the most
-precise weight format among the choices, unpruned, and one of the choices' activation formats
-(:func:`shared_choices`, one base each). Its formats become the plan's defaults for tensors no
-layer chooses (the residual stream, norm and softmax inputs, attention matmuls), so a per-layer
-choice of a narrow activation format narrows only that layer's inputs; sensitivities, measured
-one layer at a time with the rest of the model in float, never see those shared tensors. Which
-activation format they take is decided by :func:`hwsim.solve.plan.solve_tables`: the most precise
-one at which every budget can be met. The assumption
+activations between layers) is the *base*, taken from the estimate of a *base choice*: one of
+the choices' weight formats, unpruned, and one of their activation formats (:func:`shared_choices`
+lists them, one base each). Its formats become the plan's defaults for tensors no layer chooses
+(embeddings, the residual stream, norm and softmax inputs, attention matmuls), so a per-layer
+choice of a narrow activation format narrows only that layer's inputs; sensitivities, measured one layer at a
+time with the rest of the model in float, never see those shared tensors. Which formats they take
+is decided by :func:`hwsim.solve.plan.solve_tables` (the most precise weight format at which every
+budget can be met, and the activation format whose plan simulates best). The assumption
 breaks where the target decides something from the whole model, e.g. whether all weights fit
 on chip; :func:`hwsim.solve.plan.solve` therefore re-estimates every plan as a whole and
 tightens the budgets it misses.
@@ -94,9 +94,8 @@ def cost_table(graph: Graph, target, choices: list[Choice], seed: int = 0) -> Co
     layers = solver_layers(graph)
     mini, rep = stand_in(graph, layers)
     reps = list(dict.fromkeys(rep.values()))
-    shared = shared_choices(choices)
+    shared, fulls = _shared_estimates(graph, target, layers, shared_choices(choices), seed)
     default = shared[0]
-    fulls = [estimate(graph, target, config=uniform_config(graph, layers, d), seed=seed) for d in shared]
     bases = [_base(f, mini, rep, reps, layers, d) for f, d in zip(fulls, shared)]
     full, base = fulls[0], bases[0]
     tables = {k: np.full((len(layers), len(choices)), np.inf) for k in BUDGETS}
@@ -136,17 +135,40 @@ def _base(full, mini: Graph, rep: dict, reps: list[str], layers: list[str], defa
     return base
 
 
+def _shared_estimates(graph: Graph, target, layers: list[str], shared: list[Choice], seed: int):
+    """(base choices, whole-model estimate at each): a less precise weight format that the tensors no
+    solver layer chooses cannot take (e.g. a block format on an embedding) is left out."""
+    from hwsim.cost import estimate
+    from hwsim.errors import ConfigError
+
+    kept, fulls = [], []
+    for d in shared:
+        try:
+            fulls.append(estimate(graph, target, config=uniform_config(graph, layers, d), seed=seed))
+        except ConfigError:
+            if d.weight_format == shared[0].weight_format:
+                raise
+            continue
+        kept.append(d)
+    return kept, fulls
+
+
 def shared_choices(choices: list[Choice]) -> list[Choice]:
-    """Formats the tensors no solver layer chooses may take: the most precise weight format among
-    ``choices`` (first on ties), unpruned, with each of their activation formats, most precise first."""
+    """Formats the tensors no solver layer chooses may take, unpruned: the most precise weight format
+    among ``choices`` with each of their activation formats (most precise first; first on ties),
+    then the least precise weight format with the least precise activation format (every tensor
+    at the cheapest formats, e.g. the uniform int4 plan a user can write by hand). Formats in
+    between are not offered: each base costs a whole-model estimate (36 on llama2-7b's h100-sxm
+    choices took 36 s)."""
     from hwsim import formats
 
     def bits(name: str) -> float:
         return formats.get(name).bits_per_element
 
-    weights = max(dict.fromkeys(c.weight_format for c in choices), key=bits)
+    weights = sorted(dict.fromkeys(c.weight_format for c in choices), key=bits, reverse=True)
     acts = sorted(dict.fromkeys(c.activation_format for c in choices), key=bits, reverse=True)
-    return [Choice(weight_format=weights, activation_format=a) for a in acts]
+    cheapest = [Choice(weight_format=weights[-1], activation_format=acts[-1])] if len(weights) > 1 else []
+    return [Choice(weight_format=weights[0], activation_format=a) for a in acts] + cheapest
 
 
 def _check_rows(full, predicted: np.ndarray, layers: list[str]) -> list[str]:

@@ -103,27 +103,29 @@ def solve_tables(graph, target, values: np.ndarray, costs: CostTable, budgets: d
                  max_rounds: int = 4, seed: int = 0, notes: list[str] | None = None, meter=None) -> Plan:
     """Solve, verify by re-estimating, tighten missed budgets; see module docstring.
 
-    Tensors no solver layer chooses take one of the choices' activation formats (``costs.shared``).
-    Without ``meter``: the most precise one at which a plan meets every budget; a less precise one
-    is tried only when a more precise one has no such plan, so a plan that sets every tensor to
-    one of the choices (e.g. uniform int4 weights, int8 activations) is always reachable. With
-    ``meter`` (:class:`hwsim.solve.verify.PlanMeter`): a plan is solved at every format, those
-    that meet every budget are simulated as whole models, and the one measured best is returned
-    (the most precise on ties), with its ``measured`` value; more bits are not always better
-    (see :mod:`hwsim.solve.verify`).
+    Tensors no solver layer chooses take one of the choices' weight formats and one of their
+    activation formats (``costs.shared``): the most precise weight format at which a plan meets
+    every budget (a less precise one is tried only when a more precise one has no such plan, so a
+    plan that sets every tensor to one of the choices, e.g. uniform int4 weights with int8
+    activations, is always reachable). Activations: without ``meter``, likewise the most precise
+    one at which a plan meets every budget; with ``meter`` (:class:`hwsim.solve.verify.PlanMeter`)
+    a plan is solved at every activation format, those that meet every budget are simulated as
+    whole models, and the one measured best is returned (the most precise on ties), with its
+    ``measured`` value: more bits are not always better (see :mod:`hwsim.solve.verify`).
     """
     check_budgets(budgets)
     t0 = time.perf_counter()
     tried: list[tuple[CostTable, Plan]] = []
-    for at in costs.at_shared():
-        plan = _solve_shared(graph, target, values, at, budgets, metric, max_rounds, seed, notes)
-        tried.append((at, plan))
-        if plan.status in _MEETS and meter is None:
+    for at in costs.at_shared():  # most precise weight format first: a less precise one only if none meets
+        if any(p.status in _MEETS and (meter is None or a.default.weight_format != at.default.weight_format)
+               for a, p in tried):
             break
+        tried.append((at, _solve_shared(graph, target, values, at, budgets, metric, max_rounds, seed, notes)))
     t = time.perf_counter()
     at, plan, why = _pick(tried, meter, target, metric)
     simulate_s = time.perf_counter() - t if meter is not None else 0.0
-    extra = [f"tensors no solver layer chooses at activations {a.default.activation_format}: no plan meets every "
+    extra = [f"tensors no solver layer chooses at weights {a.default.weight_format}, activations "
+             f"{a.default.activation_format}: no plan meets every "
              f"budget ({p.status}; minimum reachable "
              + ", ".join(f"{k} {b.min_reachable:.4g}" for k, b in p.budgets.items()) + ")"
              for a, p in tried if p is not plan and p.status not in _MEETS and len(costs.shared) > 1]
@@ -152,7 +154,7 @@ def _pick(tried: list[tuple[CostTable, Plan]], meter, target, metric: str) -> tu
     whole-model simulation measures best (the first on ties); the rest as :func:`solve_tables`."""
     meets = [(a, p) for a, p in tried if p.status in _MEETS]
     at, plan = meets[0] if meets else next(((a, p) for a, p in tried if p.status != "infeasible"), tried[0])
-    why = "the most precise activation format among the choices at which the budgets can be met"
+    why = "the most precise formats among the choices at which the budgets can be met"
     if meter is None or plan.status == "infeasible":
         return at, plan, why
     pool = meets or [(at, plan)]
@@ -162,8 +164,9 @@ def _pick(tried: list[tuple[CostTable, Plan]], meter, target, metric: str) -> tu
     at, plan = pool[best]
     if len(pool) > 1:
         got = ", ".join(f"{a.default.activation_format} {e:.4g}" for (a, _), e in zip(pool, errors))
-        why = (f"of the activation formats among the choices at which the budgets can be met, the one whose "
-               f"plan simulated best, {metric}: {got}" + ("" if best == 0 else "; the more precise measured worse"))
+        why = (f"the most precise weight format at which the budgets can be met; of the activation formats, the "
+               f"one whose plan simulated best, {metric}: {got}" + ("" if best == 0 else
+                                                                   "; the more precise measured worse"))
     return at, plan.model_copy(update={"measured": errors[best]}), why
 
 
