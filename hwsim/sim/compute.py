@@ -29,6 +29,12 @@ from hwsim.sim.registry import register_exec
 
 
 # ------------------------------------------------------------------ shared pieces
+def _coded_operands(xs: list) -> list:
+    """The inputs with only the two operands possibly :class:`~hwsim.sim.qspec.Coded` (read
+    through ``ctx.codes_of`` on the integer paths, ``qspec.real_of`` on the others)."""
+    return xs[:2] + [qspec.real_of(x) for x in xs[2:]]
+
+
 def _ref(ctx, *arrays) -> list[np.ndarray]:
     """The float reference's operands of a dot product in its precision (``ctx.reference_dtype``)."""
     return [np.asarray(a, ctx.reference_dtype) for a in arrays]
@@ -75,10 +81,11 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int, nhwc: bool = False):
     channels lie along ``axis``; ``nhwc``: ``acc`` is (N, OH, OW, O) (channels last) and the
     result is returned as (N, O, OH, OW).
 
-    An integer output's codes are kept for the next integer op (``ctx.keep_codes``); 8-bit
-    formats are requantized straight into their numpy type (saturating to uint8 / int8 is
-    saturating to the format); channels-last codes and reals are returned as (N, C, H, W) views
-    of channels-last memory."""
+    An integer output is returned as its codes (a :class:`~hwsim.sim.qspec.Coded`: the next
+    integer op reads them, float readers get the reals made from them); 8-bit formats are
+    requantized straight into their numpy type (saturating to uint8 / int8 is saturating to the
+    format); channels-last codes and reals are returned as (N, C, H, W) views of channels-last
+    memory."""
     spec_y = ctx.spec(op.outputs[0])
     axis = -1 if nhwc else axis
     shape = [1] * acc.ndim
@@ -129,20 +136,9 @@ def _codes_out(ctx, op, q, nhwc: bool = False):
     if nhwc:  # a view: the next conv reads the codes channels last without a copy either way
         q = q.transpose(0, 3, 1, 2)
     ctx.mark_on_grid(op.outputs[0])
-    y = _reals(q, spec_y)
-    ctx.keep_codes(op.outputs[0], y, q)
-    return y
-
-
-def _reals(q: np.ndarray, spec) -> np.ndarray:
-    """``qspec.from_codes(q, spec)`` (the same float64 values) with fewer passes for a per-tensor spec."""
-    if spec.granularity != "tensor":
-        return qspec.from_codes(q, spec)
-    y = q.astype(np.float64)
-    z = int(_zp(spec)[0])
-    if z:
-        y -= z  # exact: small integers
-    y *= np.float64(qspec.scale_array(spec.scale)[0])
+    y = qspec.Coded(q, spec_y)
+    if op.outputs[0] in ctx.specs:  # a run-time spec (qdq.run_with_runtime_quant): real values
+        return y.real()
     return y
 
 
@@ -250,8 +246,9 @@ def _unscaled_weight(ctx, w, spec_w):
 
 
 # ------------------------------------------------------------------ linear
-@register_exec("linear")
+@register_exec("linear", coded_inputs=True)
 def _linear(ctx, op, xs):
+    xs = _coded_operands(xs)
     x, w = xs[0], xs[1]
     if ctx.reference:
         xr, wr = _ref(ctx, x, w)
@@ -272,6 +269,7 @@ def _linear(ctx, op, xs):
         acc = _int_dot(ctx, cx, zx, cw.T, _zp(sw).reshape(1, -1), bits, overflow, pairs)
         acc = _add_bias_int(ctx, op, acc.reshape(x.shape[:-1] + (w.shape[0],)), xs, s_x, s_w, -1, bits, overflow)
         return _finish_int(ctx, op, acc, s_x, s_w, -1)
+    x, w = qspec.real_of(x), qspec.real_of(w)
     if _lowp(sx, sw):
         xu, s_x = qspec.unscaled(x, sx), (1.0 if sx.scale is None else float(sx.scale[0]))
         wu, s_w = _unscaled_weight(ctx, w, sw)
@@ -292,26 +290,27 @@ def _rows_dot(x: np.ndarray, wt: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ matmul (two activations)
-@register_exec("matmul")
+@register_exec("matmul", coded_inputs=True)
 def _matmul(ctx, op, xs):
     a, b = xs
     if ctx.reference:
         return refblas.matmul(*_ref(ctx, a, b))
     sa, sb = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
-    b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
     out_shape = batch + (a.shape[-2], b.shape[-1])
     if _int_spec(sa) and _int_spec(sb, weight=True) and (sb.granularity == "tensor" or sb.axis % b.ndim == b.ndim - 1):
         bits, overflow = _acc(ctx, op)
         s_a, s_b = _scales(sa, sb)
         ca = np.broadcast_to(ctx.codes_of(op.inputs[0], a), batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
         ca, za, sa = _ort_u8(ctx, op, ca, _zp(sa)[0], sa)
-        cb = np.broadcast_to(ctx.codes_of(op.inputs[1], b), batch + b.shape[-2:]).reshape(b3.shape)
+        cb = np.broadcast_to(ctx.codes_of(op.inputs[1], b), batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
         pairs = _pairs_saturate(ctx, sa, sb)
         acc = np.stack([_int_dot(ctx, ca[i], za, cb[i], _zp(sb).reshape(1, -1), bits, overflow, pairs)
                         for i in range(ca.shape[0])])
         return _finish_int(ctx, op, acc.reshape(out_shape), s_a, s_b, -1)
+    a, b = qspec.real_of(a), qspec.real_of(b)
+    a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
+    b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
     if _lowp(sa, sb) and sa.granularity == "tensor" and sb.granularity == "tensor":
         s = (1.0 if sa.scale is None else sa.scale[0]) * (1.0 if sb.scale is None else sb.scale[0])
         au, bu = qspec.unscaled(a3, sa), qspec.unscaled(b3, sb)
@@ -365,8 +364,9 @@ def _bias4(y, xs):
     return y + xs[2].reshape(1, -1, 1, 1) if len(xs) > 2 else y
 
 
-@register_exec("conv2d")
+@register_exec("conv2d", coded_inputs=True)
 def _conv2d(ctx, op, xs):
+    xs = _coded_operands(xs)
     x, w = xs[0], xs[1]
     if ctx.reference:
         return _bias4(conv2d_float(*_ref(ctx, x, w), op, refblas.dot), xs)
@@ -395,6 +395,7 @@ def _conv2d(ctx, op, xs):
         bound = _dot_bound(k, cx, zx, cw, zw, nhwc) if cx.dtype.itemsize == 1 else None
         acc = _add_bias_int(ctx, op, acc, xs, s_x, s_w, -1 if nhwc else 1, bits, overflow, bound)
         return _finish_int(ctx, op, acc, s_x, s_w, 1, nhwc)
+    x, w = qspec.real_of(x), qspec.real_of(w)
     if _lowp(sx, sw):
         xu, s_x = qspec.unscaled(x, sx), (1.0 if sx.scale is None else float(sx.scale[0]))
         wu, s_w = _unscaled_weight(ctx, w, sw)

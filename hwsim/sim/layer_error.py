@@ -14,7 +14,7 @@ from hwsim.graph.ir import Graph
 from hwsim.graph.quant import FP32, Pruning, QuantSpec
 from hwsim.sim import qspec
 from hwsim.sim.metrics import mse, sqnr_db
-from hwsim.sim.registry import ExecContext, execute
+from hwsim.sim.registry import ExecContext, execute, takes_coded
 from hwsim.sim.runner import FloatCache, LayerError, _Weights, check_requant, ensure_weights
 
 
@@ -68,6 +68,8 @@ def layer_output_error(graph: Graph, reference: FloatCache, layer: str, weight_f
     prep = _Weights(ctx)
     xs = [qspec.quantize(reference.values[t], g.tensors[t].quant) if t in reference.values and g.tensors[t].data is None
           else prep(op, i, t) for i, t in enumerate(op.inputs)]
+    if not takes_coded(op):
+        xs = [qspec.real_of(x) for x in xs]
     y = qspec.quantize(execute(ctx, op, xs), FP32)
     ref = reference.values[op.outputs[0]]
     return LayerError(op.name, op.op, sqnr_db(ref, y), mse(ref, y))

@@ -51,12 +51,38 @@ def errors(ref: np.ndarray, out: np.ndarray) -> tuple[float, float]:
         noise, signal = _sum_sq(ref - out), _sum_sq(ref)
     if not ref.size or not (np.isfinite(noise) and np.isfinite(signal)):  # non-finite values (or sums):
         return sqnr_db(ref, out), mse(ref, out)  # the plain functions' rules, no finiteness pass here
-    err = noise / ref.size  # mse's value: the same sum over the count
+    return _from_sums(noise, signal, ref.size)
+
+
+def _from_sums(noise: float, signal: float, size: int) -> tuple[float, float]:
+    """(SQNR dB, MSE) of finite sums ``noise = sum (ref - out)**2``, ``signal = sum ref**2``."""
+    err = noise / size  # mse's value: the same sum over the count
     if noise == 0.0:
         return float("inf"), err
     if signal == 0.0:
         return float("-inf"), err
     return 10.0 * float(np.log10(signal / noise)), err
+
+
+def coded_errors(ref: np.ndarray, out) -> tuple[float, float]:
+    """:func:`errors` of ``out``, an array or a :class:`~hwsim.sim.qspec.Coded`: the latter's
+    per-tensor codes are read as they are (one pass, :mod:`hwsim.kernels.errsum`, no real
+    values made) where they and ``ref`` share one memory order; the sums are the same up to
+    float64 summation order (relative ~1e-15). Non-finite references take :func:`errors`."""
+    from hwsim.sim.qspec import Coded, flat_pair
+
+    if not isinstance(out, Coded):
+        return errors(ref, out)
+    params = out.per_tensor()
+    flat = None if params is None else flat_pair(np.asarray(ref), out.codes)
+    if flat is None or flat[0].dtype != np.float64:
+        return errors(ref, out.real())
+    from hwsim.kernels.errsum import _coded_sums
+
+    noise, signal = _coded_sums(flat[0], flat[1], np.float64(params[0]), np.float64(params[1]))
+    if not flat[0].size or not (np.isfinite(noise) and np.isfinite(signal)):
+        return errors(ref, out.real())
+    return _from_sums(noise, signal, flat[0].size)
 
 
 def class_labels(labels, classes: int | None = None, origin: str = "labels") -> np.ndarray:

@@ -103,7 +103,7 @@ def run_with_runtime_quant(ctx, op, xs: list, executor) -> np.ndarray:
     values = [_from_domain(_domain(x, ctx.spec(t)), specs[t]) if t in specs else x
               for t, x in zip(op.inputs[:n], xs[:n])]
     sub = replace(ctx, reference=False, specs=specs)
-    y = executor(sub, op.model_copy(update={"inputs": op.operands, "runtime_quant": ()}), values)
+    y = qspec.real_of(executor(sub, op.model_copy(update={"inputs": op.operands, "runtime_quant": ()}), values))
     out = op.outputs[0]
     return _from_domain(_domain(y, specs[out]), ctx.spec(out)) if out in specs else y
 

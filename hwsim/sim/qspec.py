@@ -118,6 +118,97 @@ def from_codes(c: np.ndarray, spec: QuantSpec) -> np.ndarray:
     return (np.asarray(c).astype(np.int64) - z).astype(np.float64) * s
 
 
+class Coded:
+    """The real value of a tensor held as its integer codes under ``spec``: ``(code - zero_point)
+    * scale`` (float64, as :func:`from_codes`), made once, only when something reads it.
+
+    Integer executors return one for an integer output whose codes they keep
+    (:func:`hwsim.sim.compute._finish_int`): the next integer op reads the codes
+    (:meth:`hwsim.sim.registry.ExecContext.codes_of`), the per-layer metrics read them too
+    (:func:`hwsim.sim.metrics.coded_errors`), and every other reader gets :meth:`real`.
+    """
+
+    __slots__ = ("codes", "spec", "_real")
+
+    def __init__(self, codes: np.ndarray, spec: QuantSpec):
+        self.codes, self.spec, self._real = codes, spec, None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.codes.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.codes.ndim
+
+    def per_tensor(self) -> tuple[int, float] | None:
+        """(zero point, scale as float64) of a per-tensor spec, else None."""
+        if self.spec.granularity != "tensor":
+            return None
+        zp = 0 if self.spec.zero_point is None else int(self.spec.zero_point[0])
+        return zp, float(scale_array(self.spec.scale)[0])
+
+    def real(self) -> np.ndarray:
+        """The real values (float64, the codes' memory layout), made on the first call."""
+        if self._real is None:
+            pt = self.per_tensor()
+            if pt is None:
+                self._real = from_codes(self.codes, self.spec)
+            else:  # from_codes' values with fewer passes
+                y = self.codes.astype(np.float64)
+                if pt[0]:
+                    y -= pt[0]  # exact: small integers
+                y *= np.float64(pt[1])
+                self._real = y
+        return self._real
+
+
+def quantize_coded(x: np.ndarray, spec: QuantSpec) -> Coded | None:
+    """:func:`quantize` of real values ``x`` (half-even, saturating) as a :class:`Coded` holding
+    the 8-bit codes, in one pass without float64 temporaries (:mod:`hwsim.kernels.quantize`), for
+    a per-tensor scaled spec whose codes span uint8 / int8 (:func:`code_dtype`); its real values
+    equal :func:`quantize`'s. None for any other spec, for non-float or non-finite-scale input
+    and when ``x`` holds NaN (:func:`quantize` says what is wrong)."""
+    narrow = code_dtype(spec)
+    x = np.asarray(x)
+    if narrow is None or spec.granularity != "tensor" or spec.scale is None or x.dtype not in (np.float32, np.float64):
+        return None
+    from hwsim.kernels import quantize as _qk
+
+    scale = scale_array(spec.scale)[0]
+    if not (np.isfinite(scale) and scale > 0):
+        return None
+    out = np.empty_like(x, dtype=narrow)  # x's memory order
+    flat = flat_pair(x, out)
+    if flat is None:
+        x = np.ascontiguousarray(x)
+        out = np.empty(x.shape, narrow)
+        flat = x.reshape(-1), out.reshape(-1)
+    fmt = formats.get(spec.format)
+    zp = 0 if spec.zero_point is None else int(spec.zero_point[0])
+    kernel = _qk._codes_f32 if scale.dtype == np.float32 else _qk._codes_f64
+    if kernel(flat[0], scale, np.float64(zp), np.float64(fmt.qmin), np.float64(fmt.qmax), flat[1]):
+        return None
+    return Coded(out, spec)
+
+
+def flat_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """1-D views of ``a`` and ``b`` (same shape) in one memory order, or None when no order
+    lays both out contiguously (no copy is made)."""
+    if a.shape != b.shape:
+        return None
+    order = sorted(range(a.ndim), key=lambda i: -a.strides[i])
+    at, bt = a.transpose(order), b.transpose(order)
+    if not (at.flags.c_contiguous and bt.flags.c_contiguous):
+        return None
+    return at.reshape(-1), bt.reshape(-1)
+
+
+def real_of(x):
+    """``x`` itself, or the real values of a :class:`Coded`."""
+    return x.real() if isinstance(x, Coded) else x
+
+
 def unscaled(real: np.ndarray, spec: QuantSpec) -> np.ndarray:
     """Format-domain values ``real / scale`` (float64) for float-like formats."""
     scale, _, _, _ = spec_params(spec, np.shape(real))

@@ -14,21 +14,34 @@ import numpy as np
 
 from hwsim.graph.ir import Graph
 from hwsim.graph.ops import OpBase
+from hwsim.sim import qspec
 
 Executor = Callable[["ExecContext", OpBase, list], np.ndarray]
 EXECUTORS: dict[str, Executor] = {}
+#: op kinds whose executors take :class:`~hwsim.sim.qspec.Coded` inputs (read through
+#: :meth:`ExecContext.codes_of`, or :func:`~hwsim.sim.qspec.real_of` on their other paths)
+CODED_INPUTS: set[str] = set()
 
 
-def register_exec(kind: str) -> Callable[[Executor], Executor]:
-    """Decorator: register ``fn`` as the executor of op kind ``kind`` (one per kind)."""
+def register_exec(kind: str, coded_inputs: bool = False) -> Callable[[Executor], Executor]:
+    """Decorator: register ``fn`` as the executor of op kind ``kind`` (one per kind);
+    ``coded_inputs``: it accepts :class:`~hwsim.sim.qspec.Coded` input values."""
 
     def deco(fn: Executor) -> Executor:
         if kind in EXECUTORS:
             raise ValueError(f"executor for {kind!r} registered twice")
         EXECUTORS[kind] = fn
+        if coded_inputs:
+            CODED_INPUTS.add(kind)
         return fn
 
     return deco
+
+
+def takes_coded(op: OpBase) -> bool:
+    """True when ``op``'s executor may be handed :class:`~hwsim.sim.qspec.Coded` input values
+    (not through run-time scales: :func:`hwsim.sim.qdq.run_with_runtime_quant` reads arrays)."""
+    return op.op in CODED_INPUTS and not getattr(op, "runtime_quant", ())
 
 
 @dataclass
@@ -67,9 +80,10 @@ class ExecContext:
         QuantSpecs that stand for some tensors' own while one op runs (scales and zero points
         given at run time: :func:`hwsim.sim.qdq.run_with_runtime_quant`).
     codes : dict
-        Tensor name -> (real value array, its integer codes under the tensor's own spec), kept by
-        the integer executors so that the next integer op reads the codes instead of dividing
-        the real values again (:meth:`codes_of`); the runner drops an entry with its value.
+        Tensor name -> (real value array, its 8-bit integer codes under the tensor's own spec),
+        kept by :meth:`codes_of` when it divides a real value (a float op's output) so that a
+        second integer reader does not divide again; the runner drops an entry with its value.
+        (Integer outputs and stored weight codes travel as :class:`~hwsim.sim.qspec.Coded`.)
     """
 
     graph: Graph
@@ -97,10 +111,13 @@ class ExecContext:
 
     def codes_of(self, tensor: str, real: np.ndarray) -> np.ndarray:
         """Integer codes of ``real``, the value of ``tensor``, under the tensor's spec
-        (``qspec.codes``; an integer array, 8-bit formats as uint8 / int8): the codes kept for
-        this very array when there are some, else computed (and kept when 8-bit)."""
-        from hwsim.sim import qspec
-
+        (``qspec.codes``; an integer array, 8-bit formats as uint8 / int8): the codes of a
+        :class:`~hwsim.sim.qspec.Coded` value, or those kept for this very array when there are
+        some, else computed (and kept when 8-bit)."""
+        if isinstance(real, qspec.Coded):
+            if tensor not in self.specs:
+                return real.codes
+            real = real.real()
         hit = self.codes.get(tensor)
         if hit is not None and hit[0] is real and tensor not in self.specs:
             return hit[1]
@@ -112,11 +129,6 @@ class ExecContext:
             c = c.astype(narrow)
             self.codes[tensor] = (real, c)
         return c
-
-    def keep_codes(self, tensor: str, real: np.ndarray, codes: np.ndarray) -> None:
-        """Remember that ``codes`` are the codes of ``real`` (the value returned for ``tensor``)."""
-        if tensor not in self.specs:
-            self.codes[tensor] = (real, codes)
 
     def note(self, msg: str) -> None:
         if msg not in self.notes:

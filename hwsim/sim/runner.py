@@ -24,8 +24,8 @@ from hwsim.graph.weights import synthesize_weights
 from hwsim.sim import boundary, memory, ortfused, qspec
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
-from hwsim.sim.metrics import errors, nonfinite_notes, rounding_notes
-from hwsim.sim.registry import ExecContext, execute
+from hwsim.sim.metrics import coded_errors, nonfinite_notes, rounding_notes
+from hwsim.sim.registry import ExecContext, execute, takes_coded
 
 _EXPLICIT = ("quantize", "dequantize", "cast")
 #: ops whose output keeps the input's scale when formats agree (no arithmetic on the grid)
@@ -121,18 +121,25 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
 
     With ``after`` (the quantized run), ``after(op, y)`` sees each output as it is made and
     values die after their last reader (:func:`hwsim.sim.memory.liveness`); the reference keeps
-    every value.
+    every value. Integer outputs stay :class:`~hwsim.sim.qspec.Coded` (reals made when a reader
+    needs them).
     """
     g = ctx.graph
     dead = memory.liveness(g) if after is not None else None
     for i, op in enumerate(g.ops()):
         xs = [values[t] if t in values else prepare(op, i, t) for i, t in enumerate(op.inputs)]
+        if not takes_coded(op):
+            xs = [qspec.real_of(x) for x in xs]
         if not ctx.reference and not op.is_compute and op.op not in _EXPLICIT:
             xs = [ortfused.dequantized_input(ctx, t, x) for t, x in zip(op.inputs, xs)]
-        y = np.asarray(execute(ctx, op, xs), dtype=np.float64)
-        out = g.tensors[op.outputs[0]]
-        if not ctx.reference and op.op not in _EXPLICIT and out.name not in ctx.on_grid:
-            y = _round_output(ctx, op, out, y)
+        y = execute(ctx, op, xs)
+        if ctx.reference:  # the reference keeps arrays (FloatCache.values)
+            y = qspec.real_of(y)
+        if not isinstance(y, qspec.Coded):  # codes are on their grid
+            y = np.asarray(y, dtype=np.float64)
+            out = g.tensors[op.outputs[0]]
+            if not ctx.reference and op.op not in _EXPLICIT and out.name not in ctx.on_grid:
+                y = _round_output(ctx, op, out, y)
         values[op.outputs[0]] = y
         if after is not None:
             after(op, y)
@@ -146,6 +153,9 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
 def _round_output(ctx: ExecContext, op, out: Tensor, y: np.ndarray) -> np.ndarray:
     if boundary.is_integer_type(out.dtype) and qspec.is_passthrough(out.quant):
         return y
+    coded = None if op is None else qspec.quantize_coded(y, out.quant)  # an 8-bit grid: its codes
+    if coded is not None:
+        return coded
     try:
         return qspec.quantize(y, out.quant, seed=ctx.seed)
     except InputDataError as exc:
@@ -225,7 +235,10 @@ class _Weights:
         for key in [k for k in self.cache if k[0] == name]:
             del self.cache[key]
 
-    def __call__(self, op, slot: int, name: str) -> np.ndarray:
+    def __call__(self, op, slot: int, name: str) -> np.ndarray | qspec.Coded:
+        """The value op ``op`` reads in input ``slot`` from constant ``name``: stored codes the
+        simulator runs as they are (:func:`qspec.grid_codes`) as a :class:`qspec.Coded`, else
+        the prepared real values."""
         g = self.ctx.graph
         t = g.tensors[name]
         if t.data is None:
@@ -236,12 +249,13 @@ class _Weights:
         key = (name, op.pruning.label if compute_weight else "")
         if key not in self.cache:
             spec, pruning = t.quant, op.pruning if compute_weight else None
+            codes = qspec.grid_codes(t, pruning)
+            if codes is not None:  # what prepare_constant runs: the integer ops read the codes themselves
+                self.cache[key] = qspec.Coded(codes, spec)
+                return self.cache[key]
             values, new_spec = qspec.prepare_constant(t, pruning, self.ctx.seed)
             if new_spec is not spec:
                 g.set_quant(name, new_spec)
-            codes = qspec.grid_codes(t, pruning)
-            if codes is not None:  # the integer ops read the stored codes themselves
-                self.ctx.keep_codes(name, values, codes)
             self.cache[key] = values
         return self.cache[key]
 
@@ -343,14 +357,16 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     def after(op, y):
         name = op.outputs[0]
         if metrics:
-            err = LayerError(op.name, op.op, *errors(ref.values[name], y))
+            err = LayerError(op.name, op.op, *coded_errors(ref.values[name], y))
             layers.append(err)
-            # a finite mse is a finite sum of (ref - y)**2: y holds no NaN or inf (no pass to ask)
-            if name not in gq.outputs and y.dtype.kind in "fc" and not np.isfinite(err.mse) \
-                    and not np.isfinite(y).all():
+            # a finite mse is a finite sum of (ref - y)**2: y holds no NaN or inf (no pass to ask);
+            # codes are finite
+            if name not in gq.outputs and not isinstance(y, qspec.Coded) and y.dtype.kind in "fc" \
+                    and not np.isfinite(err.mse) and not np.isfinite(y).all():
                 nonfinite.append((f"{op.op} '{op.name}'", ref.values[name], y))
 
     values = _execute(ctx, start, _Weights(ctx), after)
+    values.update({n: qspec.real_of(values[n]) for n in gq.outputs})
     watched = [(f"output '{n}'", None if ref is None else ref.values[n], values[n]) for n in gq.outputs]
     notes += nonfinite_notes(watched + nonfinite)
     return SimResult(

@@ -7,6 +7,7 @@ against the default run; a run reusing a reference (memoised calibration) agains
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -150,3 +151,47 @@ def test_refblas_products_match_numpy_and_repeat():
         s, t = rng.standard_normal((2, 3, 40, 30)).astype(dt), rng.standard_normal((3, 30, 20)).astype(dt)
         np.testing.assert_allclose(refblas.matmul(s, t), np.matmul(s, t), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(refblas.matmul(s[0, 0], t[0]), s[0, 0] @ t[0], rtol=1e-5, atol=1e-5)
+
+
+def _coded(codes, zp, scale, granularity="tensor"):
+    from hwsim.graph.quant import QuantSpec
+    from hwsim.sim.qspec import Coded
+
+    if granularity == "tensor":
+        spec = QuantSpec(format="uint8", scale=(scale,), zero_point=(zp,))
+    else:
+        c = codes.shape[1]
+        spec = QuantSpec(format="uint8", scale=(scale,) * c, zero_point=(zp,) * c, granularity="channel", axis=1)
+    return Coded(codes, spec)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc_view", "mixed", "channel"])
+def test_coded_errors_equal_errors_of_the_reals(layout):
+    """Metrics read from codes equal errors() of the real values made from them (same rules,
+    sums equal up to summation order), whatever the memory layouts; the reals equal from_codes."""
+    from hwsim.sim.metrics import coded_errors, errors
+    from hwsim.sim.qspec import from_codes
+
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 256, (2, 3, 4, 5)).astype(np.uint8)
+    ref = rng.standard_normal((2, 3, 4, 5)) * 0.5
+    if layout in ("nhwc_view", "mixed"):  # channels-last memory seen as (N, C, H, W)
+        codes = np.ascontiguousarray(codes.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    if layout == "nhwc_view":
+        ref = np.ascontiguousarray(ref.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    coded = _coded(codes, 7, 0.03125, "channel" if layout == "channel" else "tensor")
+    real = from_codes(codes, coded.spec)
+    np.testing.assert_array_equal(coded.real(), real)
+    got, want = coded_errors(ref, coded), errors(ref, real)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_coded_errors_non_finite_reference_as_errors(bad):
+    from hwsim.sim.metrics import coded_errors, errors
+
+    codes = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    ref = np.linspace(-1, 1, 24).reshape(2, 3, 4)
+    ref[1, 2, 3] = bad
+    coded = _coded(codes, 3, 0.5)
+    np.testing.assert_array_equal(coded_errors(ref, coded), errors(ref, coded.real()))

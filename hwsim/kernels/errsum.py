@@ -1,0 +1,24 @@
+"""Error sums of integer codes against a float reference, in one pass, for the per-layer metrics.
+
+``_coded_sums(ref, codes, zero_point, scale)`` returns ``(sum (ref - y)**2, sum ref**2)`` with
+``y = (float64(code) - zero_point) * scale`` (the real value of each code, computed as
+``hwsim.sim.qspec.from_codes`` computes it for a per-tensor spec), over two 1-D arrays of the same
+length read in memory order. The reals ``y`` are never stored: the pass reads 8 + 1 bytes per
+element where making ``y`` and then differencing it moves about 40. The float64 sums may be
+reassociated (vectorised); NaN and inf propagate as in a plain sum.
+"""
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _coded_sums(ref, codes, zero_point, scale):
+    noise = 0.0
+    signal = 0.0
+    for i in range(ref.size):
+        r = ref[i]
+        d = r - (np.float64(codes[i]) - zero_point) * scale
+        noise += d * d
+        signal += r * r
+    return noise, signal

@@ -1,0 +1,34 @@
+"""Per-tensor integer quantization of real values straight to 8-bit codes, in one pass.
+
+``_codes_f32(x, scale, zero_point, qmin, qmax, out)`` / ``_codes_f64(...)`` fill ``out`` (uint8 or
+int8, 1-D like ``x``) with ``clip(rint(t) + zero_point, qmin, qmax)``, ``t = x / scale`` divided in
+float32 (``x`` rounded to float32 first, as ONNX QuantizeLinear with a float32 scale) or in
+float64; ``rint`` rounds half to even. They return the count of NaN values met (a NaN cannot be
+quantized to an integer format: the caller refuses it; its code here is meaningless). These are
+``hwsim.formats`` integer ``quantize`` (half_even, saturating) followed by its codes, without the
+float64 temporaries; tested against it (tests/kernels/test_quantize_codes.py).
+"""
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _codes_f32(x, scale, zero_point, qmin, qmax, out):
+    s = np.float32(scale)
+    nans = 0
+    for i in range(x.size):
+        t = np.float64(np.float32(np.float32(x[i]) / s))
+        nans += t != t
+        out[i] = min(max(np.rint(t) + zero_point, qmin), qmax) if t == t else 0
+    return nans
+
+
+@njit(cache=True)
+def _codes_f64(x, scale, zero_point, qmin, qmax, out):
+    nans = 0
+    for i in range(x.size):
+        t = np.float64(x[i]) / scale
+        nans += t != t
+        out[i] = min(max(np.rint(t) + zero_point, qmin), qmax) if t == t else 0
+    return nans
