@@ -270,6 +270,55 @@ def _depthwise_narrow(x, zx, wc, stride, padding, dilation, out_hw):
     return _conv.depthwise_nhwc(xn, zx, wc, stride, padding[:2], dilation, out_hw)
 
 
+def qdepthwise_codes(x, x_zero_point, w, w_zero_point, bias, multiplier, y_zero_point, y_range,
+                     stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1)):
+    """8-bit codes of a quantized depthwise convolution (channel multiplier 1) with the bias and
+    onnxruntime's requantization done in the convolution's own pass (no accumulator array):
+    ``requantize(int_conv2d(x, w, ..., groups=C) + bias, multiplier, y_zero_point,
+    "onnxruntime")`` saturated to ``y_range``.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        uint8/int8 codes (N, C, H, W), any memory layout (channels-last data is read in place).
+    x_zero_point : int
+        Per tensor.
+    w : np.ndarray
+        Integer weights (C, 1, KH, KW); ``w_zero_point`` scalar or per channel.
+    bias : np.ndarray or None
+        Integer (C,).
+    multiplier, y_zero_point
+        float32 ``s_x * s_w / s_y`` and the output zero point, scalar or per channel.
+    y_range : tuple of int
+        (lo, hi) of the codes, within uint8 (uint8 codes) or int8.
+    stride, padding, dilation
+        As :func:`int_conv2d`.
+
+    Returns
+    -------
+    np.ndarray or None
+        (N, C, OH, OW) codes (a view of channels-last data); None where this kernel does not
+        give that result (``x`` not 8-bit codes, not depthwise, sums that could leave int32):
+        the caller then takes :func:`int_conv2d` and :func:`requantize`.
+    """
+    lo, hi = (int(v) for v in y_range)
+    c = x.shape[1]
+    if x.ndim != 4 or x.dtype.itemsize != 1 or w.shape[:2] != (c, 1) or not x.size \
+            or not (-128 <= lo <= hi <= 127 or 0 <= lo <= hi <= 255):
+        return None
+    stride, dilation, padding = _pair("stride", stride, 2), _pair("dilation", dilation, 2), _pair("padding", padding, 4)
+    wc = _sub_zero_point("w", _int_array("w", w), w_zero_point, c)
+    zx = int(x_zero_point)
+    b = np.zeros(c, np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
+    bound = wc.shape[2] * wc.shape[3] * max(abs(int(np.iinfo(x.dtype).min) - zx), abs(int(np.iinfo(x.dtype).max) - zx)) \
+        * int(np.abs(wc).max()) + int(np.abs(b).max())
+    if bound >= 2**31:
+        return None
+    oh, ow = _conv_out_hw(x, wc, stride, padding, dilation)
+    return _conv.depthwise_nhwc_codes(x, zx, wc, stride, padding[:2], dilation, (oh, ow), b,
+                                      np.asarray(multiplier, np.float32), y_zero_point, lo, hi)
+
+
 def small_groups(groups, w_shape) -> bool:
     """True when a grouped conv has few channels per group (depthwise) and runs as a direct
     convolution rather than a GEMM per group."""

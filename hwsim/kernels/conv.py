@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from hwsim.kernels.intgemm import MODE_SATURATE, MODE_WRAP, _accumulate, _wrap, wrap_array
+from hwsim.kernels.requant import _ort1
 from hwsim.kernels.workqueue import claim, pick, serial
 
 
@@ -202,7 +203,7 @@ def direct_conv(x, w, stride, pads, dilation, groups, bits, mode, out_hw):
 
 
 @njit(cache=True, parallel=True)
-def _depthwise_nhwc(xh, zx, wt, sh, sw, ph, pw, dh, dw, out, counter, threads):
+def _depthwise_nhwc(xh, zx, wt, sh, sw, ph, pw, dh, dw, out, epi, counter, threads):
     """Depthwise convolution (one input channel per output channel), channels-last:
     ``out[b, y, xo, c]`` ((N, OH, OW, C)) = sum over taps (i, j) inside the input, ascending, of
     ``(xh[b, yy, xx, c] - zx) * wt[i, j, c]``, starting from 0; padding contributes nothing.
@@ -210,7 +211,10 @@ def _depthwise_nhwc(xh, zx, wt, sh, sw, ph, pw, dh, dw, out, counter, threads):
     KH*KW * 255 * max|wt| < 2**31; the caller checks), float64 for the float reference (each
     product and partial sum rounded in taps order, as a per-output loop would). The loop over
     channels is contiguous and vectorises; one work item per output row (b, y), claimed in turn
-    (:mod:`hwsim.kernels.workqueue`)."""
+    (:mod:`hwsim.kernels.workqueue`). With ``epi`` = (bias int32, mult, fmin, fmax float32,
+    zp int32), all (C,), not None, ``out`` receives 8-bit codes instead: onnxruntime's
+    requantization (:func:`hwsim.kernels.requant._ort1`) of each int32 row sum plus its bias,
+    in the same pass (the caller bounds the sums within int32)."""
     n, h, wd, c = xh.shape
     kh, kw, _ = wt.shape
     _, oh, ow, _ = out.shape
@@ -237,9 +241,16 @@ def _depthwise_nhwc(xh, zx, wt, sh, sw, ph, pw, dh, dw, out, counter, threads):
                         src, dst = xh[b, yy, xx], acc[xo]
                         for ch in range(c):
                             dst[ch] += (t(src[ch]) - z) * wrow[ch]
-            for xo in range(ow):
-                for ch in range(c):
-                    out[b, y, xo, ch] = acc[xo, ch]
+            if epi is None:
+                for xo in range(ow):
+                    for ch in range(c):
+                        out[b, y, xo, ch] = acc[xo, ch]
+            else:
+                bias, m, fmin, fmax, zp = epi
+                for xo in range(ow):
+                    src, dst = acc[xo], out[b, y, xo]
+                    for ch in range(c):
+                        dst[ch] = np.int32(_ort1(np.float32(src[ch] + bias[ch]), m[ch], fmin[ch], fmax[ch])) + zp[ch]
 
 
 _depthwise_nhwc_1 = serial(_depthwise_nhwc)
@@ -255,5 +266,23 @@ def depthwise_nhwc(x, zx, w, stride, pads, dilation, out_hw):
     wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), np.float64 if flt else np.int32)
     out = np.empty((x.shape[0],) + tuple(out_hw) + (x.shape[1],), np.float64 if flt else np.int64)
     kernel, split = pick(_depthwise_nhwc, _depthwise_nhwc_1, out.size * wt.shape[0] * wt.shape[1])
-    kernel(xh, zx, wt, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], out, *split)
+    kernel(xh, zx, wt, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], out, None, *split)
+    return out.transpose(0, 3, 1, 2)
+
+
+def depthwise_nhwc_codes(x, zx, w, stride, pads, dilation, out_hw, bias, mult, zp, lo, hi):
+    """:func:`depthwise_nhwc` of 8-bit codes ``x`` by integer ``w`` (C, 1, KH, KW) (zero points
+    subtracted) with the bias (C,) added and onnxruntime's requantization (``mult`` float32,
+    ``zp`` per channel, output range [lo, hi] within uint8 or int8) in the kernel's own pass:
+    8-bit codes (N, C, OH, OW), a view of channels-last data. The caller bounds every
+    ``|sum + bias|`` below 2**31."""
+    c = x.shape[1]
+    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), np.int32)
+    per = lambda v, dt: np.ascontiguousarray(np.broadcast_to(np.asarray(v).reshape(-1), (c,)), dt)  # noqa: E731
+    zp32 = per(zp, np.int32)
+    epi = (per(bias, np.int32), per(mult, np.float32), (lo - zp32).astype(np.float32), (hi - zp32).astype(np.float32), zp32)
+    out = np.empty((x.shape[0],) + tuple(out_hw) + (c,), np.uint8 if lo >= 0 else np.int8)
+    kernel, split = pick(_depthwise_nhwc, _depthwise_nhwc_1, out.size * wt.shape[0] * wt.shape[1])
+    kernel(xh, zx, wt, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], out, epi, *split)
     return out.transpose(0, 3, 1, 2)

@@ -37,7 +37,8 @@ class RequantMode:
         ``mults`` float64 (C,) already in ``multiplier_dtype``, ``zp`` int64 (C,).
     in_gemm_epilogue : bool
         The integer GEMM computes this rule in its epilogue, from the registers, into 8-bit
-        codes (:func:`hwsim.kernel_api.qgemm_codes`); the same values as ``apply``.
+        codes (:func:`hwsim.kernel_api.qgemm_codes`), and the depthwise kernel in its own pass
+        (:func:`hwsim.kernel_api.qdepthwise_codes`); the same values as ``apply``.
     """
 
     name: str

@@ -387,6 +387,9 @@ def _conv2d(ctx, op, xs):
         if nhwc and bias is not None and _dot_bound(k, cx, zx, cw, zw, True) + abs_bound(bias) < 2 ** (bits - 1):
             acc = _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow, bias)  # bias added in the product's pass
             return _finish_int(ctx, op, acc, s_x, s_w, 1, nhwc)
+        q = None if nhwc else _depthwise_fused(ctx, op, cx0, _zp(sx)[0], cw, zw, bias, s_x, s_w, bits)
+        if q is not None:
+            return _codes_out(ctx, op, q)
         if nhwc:
             acc = _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow)
         else:
@@ -461,3 +464,17 @@ def _conv2d_fused(ctx, op, cx, zx, cw, zw, bias, sx, sw, bits):
             return None
         outs.append(q.reshape(n, oh, ow, og))
     return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
+
+
+def _depthwise_fused(ctx, op, cx, zx, cw, zw, bias, sx, sw, bits):
+    """Output codes (N, C, OH, OW) of a depthwise conv with the bias and the requantization in
+    the convolution's pass (:func:`hwsim.kernel_api.qdepthwise_codes`), or None where that does
+    not apply (not depthwise, not a requantization the kernels compute, an accumulator bound
+    that lets the overflow rule act, or the kernel declines)."""
+    o, cg, kh, kw = cw.shape
+    ep = _epilogue_requant(ctx, op, sx, sw) if cg == 1 and op.groups == o == cx.shape[1] > 1 else None
+    if ep is None or _dot_bound(kh * kw, cx, zx, cw, zw, False) + (0 if bias is None else abs_bound(bias)) \
+            >= 2 ** (min(bits, 32) - 1):
+        return None
+    return kernel_api.qdepthwise_codes(cx, zx, cw, zw if zw.size > 1 else zw[0], bias, ep[0], ep[1], ep[2],
+                                       op.stride, op.padding, op.dilation)

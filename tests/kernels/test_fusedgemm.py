@@ -102,3 +102,35 @@ def test_qgemm_codes_declines_what_it_cannot_fuse():
     assert kernel_api.qgemm_codes(a, b, 0, 0, np.array([2**31, 0]), *args[1:]) is None  # leaves int32
     assert kernel_api.qgemm_codes(a.view(np.int8), b, 0, 0, *args, pairwise_int16=True) is None
     assert kernel_api.qgemm_codes(a, b, 0, 0, *args) is not None
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 40), hw=st.integers(1, 9), k=st.sampled_from([1, 3, 5]),
+       stride=st.integers(1, 2), pad=st.integers(0, 2), seed=st.integers(0, 2**31), x_type=st.sampled_from(["uint8", "int8"]),
+       out=st.sampled_from([(0, 255), (-128, 127)]), per_channel=st.booleans(), channels_last=st.booleans())
+def test_qdepthwise_codes_is_int_conv2d_then_requantize(n, c, hw, k, stride, pad, seed, x_type, out, per_channel,
+                                                       channels_last):
+    """kernel_api.qdepthwise_codes against the direct-convolution oracle plus the bias, then
+    MlasRequantizeOutput per channel; inputs in NCHW or channels-last memory."""
+    from hwsim import kernel_api
+
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(x_type)
+    x = rng.integers(info.min, info.max, (n, c, hw, hw), endpoint=True).astype(x_type)
+    if channels_last:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    w = rng.integers(-128, 127, (c, 1, k, k), endpoint=True).astype(np.int8)
+    zx = int(rng.integers(info.min, info.max))
+    zw = rng.integers(-3, 3, c) if per_channel else 0
+    bias = rng.integers(-20000, 20000, c)
+    mult = (rng.random(c) * 3e-3 if per_channel else np.full(c, 2e-3)).astype(np.float32)
+    lo, hi = out
+    yzp = rng.integers(lo, hi, c, endpoint=True) if per_channel else int(rng.integers(lo, hi))
+    pads = (pad,) * 4
+    if hw + 2 * pad < k:
+        return
+    got = kernel_api.qdepthwise_codes(x, zx, w, zw, bias, mult, yzp, (lo, hi), (stride, stride), pads)
+    acc = ref.int_conv2d(x, w, (stride, stride), pads, (1, 1), c, 64, "none", zx, zw) + bias.reshape(1, -1, 1, 1)
+    want = ref.requant_ort(acc.transpose(0, 2, 3, 1), mult, yzp, lo, hi).transpose(0, 3, 1, 2)
+    assert got.dtype == (np.uint8 if lo >= 0 else np.int8)
+    np.testing.assert_array_equal(got, want)

@@ -182,6 +182,42 @@ def test_gemm_epilogue_requantization_is_taken_and_changes_nothing(qdq_models, p
     assert PAIRS is False or sum(q is not None for q in taken) >= 4  # the four convs of each run
 
 
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_depthwise_requantization_in_its_pass_is_taken_and_changes_nothing(tmp_path, per_channel, monkeypatch):
+    """A stem conv, a biased depthwise conv and a 1x1 conv (u8 activations, s8 weights): the
+    depthwise conv requantizes in its own pass (kernel_api.qdepthwise_codes), and the outputs
+    equal onnxruntime's and the unfused path's bit for bit."""
+    import dataclasses
+
+    from hwsim import kernel_api, requant
+
+    rng = np.random.default_rng(4)
+    w = lambda name, *shape: numpy_helper.from_array((rng.standard_normal(shape) * 0.4).astype(np.float32), name)  # noqa: E731
+    n = helper.make_node
+    nodes = [n("Conv", ["x", "w1", "b1"], ["c1"], pads=[1] * 4), n("Relu", ["c1"], ["r1"]),
+             n("Conv", ["r1", "wd", "bd"], ["c2"], pads=[1] * 4, group=C, strides=[2, 2]), n("Relu", ["c2"], ["r2"]),
+             n("Conv", ["r2", "w3", "b3"], ["y"])]
+    graph = helper.make_graph(nodes, "dw", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [w("w1", C, 3, 3, 3), w("b1", C), w("wd", C, 1, 3, 3), w("bd", C), w("w3", 4, C, 1, 1), w("b3", 4)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, tmp_path / "f.onnx")
+    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), _Reader(), quant_format=QuantFormat.QDQ,
+                    per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    g = load_onnx(str(tmp_path / "q.onnx"), {})
+    taken, fused = [], kernel_api.qdepthwise_codes
+    monkeypatch.setattr(kernel_api, "qdepthwise_codes", lambda *a, **k: taken.append(fused(*a, **k)) or taken[-1])
+    mode = requant.get("onnxruntime")
+    for x in _inputs(2):
+        got = run(g, {"x": x}, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"]
+        np.testing.assert_array_equal(got, _ort(tmp_path / "q.onnx", x, ort.GraphOptimizationLevel.ORT_ENABLE_ALL))
+        with monkeypatch.context() as m:
+            m.setitem(requant._MODES, "onnxruntime", dataclasses.replace(mode, in_gemm_epilogue=False))
+            np.testing.assert_array_equal(got, run(g, {"x": x}, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"])
+    assert sum(q is not None for q in taken) == 2  # the depthwise conv of each fused run
+
+
 @pytest.mark.parametrize("per_channel,act", CONFIGS)
 def test_exact_mode_equals_ort_disable_all(qdq_models, per_channel, act):
     path = qdq_models[(per_channel, act)]
