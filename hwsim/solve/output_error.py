@@ -370,13 +370,28 @@ class _Stacked:
         if m not in self.memo:
             big = self.build(m)
             if big is not None:
-                big = ensure_weights(big, self.seed)
+                big = ensure_weights(_shared_weights(big, self.g), self.seed)
                 same = set(big.tensors) == set(self.g.tensors) and all(
-                    t.data is None or _tiled(t.data, big.tensors[n].data, m) for n, t in self.g.tensors.items()
-                    if t.role in ("weight", "bias", "buffer", "const"))
+                    t.data is None or t.data is big.tensors[n].data or _tiled(t.data, big.tensors[n].data, m)
+                    for n, t in self.g.tensors.items() if t.role in ("weight", "bias", "buffer", "const"))
                 big = big if same else None
             self.memo[m] = big
         return self.memo[m]
+
+
+def _shared_weights(big: Graph, g: Graph) -> Graph:
+    """``big`` with the arrays of ``g``'s parameters where ``big`` has none of the same shape (the
+    synthetic weights :func:`hwsim.sim.runner.ensure_weights` would draw again for it)."""
+    names = [n for n, t in big.tensors.items() if t.data is None and t.role in ("weight", "bias", "buffer")
+             and n in g.tensors and g.tensors[n].data is not None and g.tensors[n].shape == t.shape]
+    if not names:
+        return big
+    big = big.copy()
+    for n in names:
+        big.set_data(n, g.tensors[n].data)
+    if g.notes != big.notes:
+        big.notes = list(dict.fromkeys(big.notes + g.notes))
+    return big
 
 
 def _tiled(small: np.ndarray, big: np.ndarray, m: int) -> bool:
