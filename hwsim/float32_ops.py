@@ -68,12 +68,17 @@ def _rows(x: np.ndarray) -> np.ndarray:
     return x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
 
 
-def softmax(x) -> np.ndarray:
+def softmax(x, scale=None) -> np.ndarray:
     """Softmax over the last axis of a float32 array, as float32: exp(x - max) / sum in float64
-    (exp to about 1e-12 relative), rounded once; within 1 ulp of the float64 formula."""
+    (exp to about 1e-12 relative), rounded once; within 1 ulp of the float64 formula.
+    ``scale`` (a float32 number): the softmax of ``x * scale`` rounded to float32 first, as a
+    float32 multiply before it gives."""
     x = _float32("x", x)
+    s = np.float32(1.0) if scale is None else np.asarray(scale)
+    if s.dtype != np.float32 or s.size != 1:
+        raise InputDataError(f"softmax: scale must be one float32 number, got {s.dtype} of size {s.size}")
     out = np.empty_like(x)
-    _fo._softmax_rows(_rows(x), _rows(out))
+    _fo._softmax_rows(_rows(x), float(s.reshape(-1)[0]), _rows(out))
     return out
 
 

@@ -83,19 +83,22 @@ def _exp_nonpositive(d):
 
 
 @njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
-def _softmax_rows(x, out):
-    """Softmax over each row of float32 ``x`` (rows, n) into ``out``: exp(x - max) / sum in
-    float64 (the sums in any order: float64, far below a float32 ulp), each value rounded once."""
+def _softmax_rows(x, scale, out):
+    """Softmax over each row of ``v = float32(x * scale)`` (float32 ``x`` (rows, n), ``scale`` a
+    float32 value as float64; 1.0 leaves x as it is) into ``out``: exp(v - max) / sum in float64
+    (the sums in any order: float64, far below a float32 ulp), each value rounded once."""
     n = x.shape[1]
     e = np.empty(n)
     for r in range(x.shape[0]):
+        for j in range(n):
+            e[j] = np.float64(np.float32(np.float64(x[r, j]) * scale))
         m = -np.inf
         for j in range(n):
-            v = np.float64(x[r, j])
+            v = e[j]
             m = v if v > m or v != v else m
         s = 0.0
         for j in range(n):
-            e[j] = _exp_nonpositive(np.float64(x[r, j]) - m)
+            e[j] = _exp_nonpositive(e[j] - m)
         for j in range(n):
             s += e[j]
         for j in range(n):

@@ -110,6 +110,7 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
     ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype=products)
     values = {n: cast(n, x) for n, x in feed.items()}
     cnn = ChannelsLast(graph) if products == "float32" else None
+    tf = tail_tf.Transformer(graph, products)
     dead = liveness(graph)
     for i, op in enumerate(graph.ops()):
         if cnn is not None and cnn.folded(op):  # its convolution computed it
@@ -117,7 +118,7 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
             cnn.fold_output(op)
         elif cnn is not None and (y := cnn.run(op, value)) is not None:
             values[op.outputs[0]] = y
-        elif (y := tail_tf.run(op, value, graph, products)) is not None:
+        elif (y := tf.run(op, value)) is not None:
             values[op.outputs[0]] = y
         else:
             with one_blas_thread() if op.op == "matmul" else nullcontext():

@@ -9,6 +9,7 @@ not depend on the thread count or the load. Linears are :func:`hwsim.sim.refblas
 row blocks) with the bias added in place. Attention products are one ``np.matmul`` per block of
 the stack on one BLAS thread: the same per-matrix products as one task per matrix, at a
 fraction of the task overhead (288 matrices of 128 x 32 x 128 per MiniLM-L6 tail product).
+Attention's multiply of the scores by a constant scale is folded into the softmax after it.
 
 Ops these executors do not take return None and run in the simulator's executors.
 """
@@ -24,28 +25,64 @@ from hwsim.sim import refblas
 _ELEMENTS_PER_TASK = 1 << 18
 
 
-def run(op, value, graph, products: str = "float32") -> np.ndarray | None:
-    """``op``'s output, its inputs read with ``value(name)``; None when not taken here.
-    ``products="float64"``: linears and attention products sum float64 operands in float64,
-    each output rounded to float32 (the simulator's arithmetic)."""
-    if op.op == "unary" and op.fn == "gelu":
-        fn = float32_ops.gelu_erf
-    elif op.op == "softmax" and op.axis in (-1, len(graph.tensors[op.inputs[0]].shape) - 1):
-        fn = float32_ops.softmax
-    elif op.op == "layernorm" and not op.rms and len(op.inputs) == 3:
-        eps = op.eps
-        gamma, beta = value(op.inputs[1]), value(op.inputs[2])
-        if gamma.dtype != np.float32 or beta.dtype != np.float32 or gamma.ndim != 1:
+class Transformer:
+    """Float32 executors over one tail graph (see module docstring); ``products`` as in
+    :func:`hwsim.solve.tail.float32_outputs`.
+
+    A multiply by a one-element constant whose output only a softmax reads (attention's
+    ``scores * scale``) is folded into the softmax: the multiply passes its input through, and the
+    softmax computes ``float32(x * scale)`` for each value first, what the multiply gives.
+    """
+
+    def __init__(self, graph, products: str = "float32"):
+        self.g, self.dtype = graph, np.dtype(products)
+        readers: dict[str, int] = {}
+        for op in graph.ops():
+            for t in op.inputs:
+                readers[t] = readers.get(t, 0) + 1
+        self.passed: dict[str, str] = {}  # folded multiply -> the input it passes through
+        self.scale_of: dict[str, str] = {}  # softmax -> the constant its input was multiplied by
+        for op in graph.ops():
+            if op.op != "softmax" or not self._last_axis(op):
+                continue
+            src = graph.producer(op.inputs[0])
+            mul = graph.op(src) if src is not None and src in graph.nx else None
+            if mul is None or mul.op != "binary" or mul.fn != "mul" or readers.get(mul.outputs[0]) != 1 \
+                    or mul.outputs[0] in graph.outputs:
+                continue
+            for x, c in (mul.inputs, mul.inputs[::-1]):
+                t, tc = graph.tensors[x], graph.tensors[c]
+                if tc.data is not None and np.size(tc.data) == 1 and t.shape == graph.tensors[mul.outputs[0]].shape:
+                    self.passed[mul.name], self.scale_of[op.name] = x, c
+                    break
+
+    def _last_axis(self, op) -> bool:
+        return op.axis in (-1, len(self.g.tensors[op.inputs[0]].shape) - 1)
+
+    def run(self, op, value) -> np.ndarray | None:
+        """``op``'s output, its inputs read with ``value(name)``; None when not taken here."""
+        if op.name in self.passed:
+            x = value(self.passed[op.name])
+            return x if x.dtype == np.float32 else None
+        if op.op == "unary" and op.fn == "gelu":
+            fn = float32_ops.gelu_erf
+        elif op.op == "softmax" and self._last_axis(op):
+            scale = value(self.scale_of[op.name]) if op.name in self.scale_of else None
+            fn = lambda x: float32_ops.softmax(x, scale)  # noqa: E731
+        elif op.op == "layernorm" and not op.rms and len(op.inputs) == 3:
+            eps = op.eps
+            gamma, beta = value(op.inputs[1]), value(op.inputs[2])
+            if gamma.dtype != np.float32 or beta.dtype != np.float32 or gamma.ndim != 1:
+                return None
+            fn = lambda x: float32_ops.layernorm(x, gamma, beta, eps)  # noqa: E731
+        elif op.op == "matmul":
+            return _matmul(value(op.inputs[0]), value(op.inputs[1]), self.dtype)
+        elif op.op == "linear":
+            return _linear(op, value, self.dtype)
+        else:
             return None
-        fn = lambda x: float32_ops.layernorm(x, gamma, beta, eps)  # noqa: E731
-    elif op.op == "matmul":
-        return _matmul(value(op.inputs[0]), value(op.inputs[1]), np.dtype(products))
-    elif op.op == "linear":
-        return _linear(op, value, np.dtype(products))
-    else:
-        return None
-    x = value(op.inputs[0])
-    return _rowwise(fn, x) if x.dtype == np.float32 else None
+        x = value(op.inputs[0])
+        return _rowwise(fn, x) if x.dtype == np.float32 else None
 
 
 def _rowwise(fn, x: np.ndarray) -> np.ndarray:

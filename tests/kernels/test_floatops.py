@@ -142,3 +142,11 @@ def test_layernorm_property(values, eps):
 def test_layernorm_rejects_mismatched_parameters():
     with pytest.raises(InputDataError, match=r"\(4,\)"):
         float32_ops.layernorm(np.zeros((2, 4), np.float32), np.ones(3, np.float32), np.zeros(4, np.float32), 1e-5)
+
+
+def test_softmax_of_scaled_values_is_softmax_after_a_float32_multiply(rng):
+    x = (rng.standard_normal((6, 128)) * 20).astype(np.float32)
+    s = np.float32(0.17677669)
+    np.testing.assert_array_equal(float32_ops.softmax(x, s), float32_ops.softmax(x * s))
+    with pytest.raises(InputDataError, match="scale"):
+        float32_ops.softmax(x, 0.5)
