@@ -4,7 +4,9 @@ Layers that read one activation tensor are tied: they must choose the same activ
 (the tensor has one). Loop: solve the knapsack with each budget reduced by the base cost; estimate the whole model
 under the plan; if a total misses its limit, tighten that budget by the miss and solve again
 (by 1.25 times the miss, at most ``max_rounds`` times). The returned Plan carries the re-estimated totals, never the
-predicted ones, and its status says whether every budget is met.
+predicted ones, and its status says whether every budget is met. Given a
+:class:`hwsim.solve.verify.PlanMeter`, the candidate plans (one per format of the tensors no solver layer
+chooses) are simulated as whole models and the one measured best is returned, its ``measured`` set.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def test_more_precise_shared_tensors_that_simulate_worse_are_not_chosen(flat_ber
     assert any(n.startswith("whole plan simulated on 1 samples") for n in plan.notes)
 
 
-def test_the_most_precise_plan_is_kept_when_it_measures_best(digits_tables):
+def test_a_single_candidate_is_simulated_and_its_error_reported(digits_tables):
     """On the digits CNN with one activation format there is one candidate: it is simulated and kept."""
     plan = plan_from(digits_tables, {"energy_j": 7e-8})
     assert plan.status == "optimal" and plan.measured is not None and plan.measured > 0
