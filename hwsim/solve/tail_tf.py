@@ -35,6 +35,8 @@ class Transformer:
     """
 
     def __init__(self, graph, products: str = "float32"):
+        from hwsim.sim.boundary import is_integer_type
+
         self.g, self.dtype = graph, np.dtype(products)
         readers: dict[str, int] = {}
         for op in graph.ops():
@@ -42,6 +44,7 @@ class Transformer:
                 readers[t] = readers.get(t, 0) + 1
         self.passed: dict[str, str] = {}  # folded multiply -> the input it passes through
         self.scale_of: dict[str, str] = {}  # softmax -> the constant its input was multiplied by
+        self.softmax_of: dict[str, str] = {}  # folded multiply -> its softmax
         for op in graph.ops():
             if op.op != "softmax" or not self._last_axis(op):
                 continue
@@ -52,8 +55,9 @@ class Transformer:
                 continue
             for x, c in (mul.inputs, mul.inputs[::-1]):
                 t, tc = graph.tensors[x], graph.tensors[c]
-                if tc.data is not None and np.size(tc.data) == 1 and t.shape == graph.tensors[mul.outputs[0]].shape:
-                    self.passed[mul.name], self.scale_of[op.name] = x, c
+                if tc.data is not None and np.size(tc.data) == 1 and not is_integer_type(tc.dtype) \
+                        and t.shape == graph.tensors[mul.outputs[0]].shape:
+                    self.passed[mul.name], self.scale_of[op.name], self.softmax_of[mul.name] = x, c, op.name
                     break
 
     def _last_axis(self, op) -> bool:
@@ -63,7 +67,10 @@ class Transformer:
         """``op``'s output, its inputs read with ``value(name)``; None when not taken here."""
         if op.name in self.passed:
             x = value(self.passed[op.name])
-            return x if x.dtype == np.float32 else None
+            if x.dtype != np.float32:  # not folded: the multiply runs, its softmax takes no scale
+                self.scale_of.pop(self.softmax_of[op.name])
+                return None
+            return x
         if op.op == "unary" and op.fn == "gelu":
             fn = float32_ops.gelu_erf
         elif op.op == "softmax" and self._last_axis(op):
