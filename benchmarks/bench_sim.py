@@ -245,9 +245,9 @@ def report_qdq(now: dict, before: dict | None) -> None:
           "with its own arithmetic, which requant=onnxruntime models (hwsim/sim/ortfused.py). Known and not "
           "modelled: QLinearSoftmax rounds a few quotients that are exact float32 ties the other way (its float32 "
           "row sum is not summed in the order modelled; 1-2 of 196,608 codes per softmax of the BERT shape, which "
-          "the layers after it spread over most outputs). ORT_DISABLE_ALL runs the QDQ graph literally, with "
-          "float32 convs and matmuls whose sums round, so it differs from every integer model, the ONNX reference "
-          "evaluator's included (benchmarks/RESULTS.md, 'Who is right').")
+          "the layers after it spread over most outputs). ORT_DISABLE_ALL (the QDQ graph run literally, float32 "
+          "convs and matmuls) is not the reference here: its float32 sums round single codes at ties differently "
+          "from requant=exact and from the ONNX reference evaluator alike (benchmarks/RESULTS.md, 'Who is right').")
 
 
 def measure(repeat: int, profile: str | None) -> dict:
