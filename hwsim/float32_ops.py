@@ -51,15 +51,26 @@ def erfc_table() -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([low, high], -1))
 
 
-def gelu_erf(x) -> np.ndarray:
+def _out(out, x: np.ndarray) -> np.ndarray:
+    """``out`` if given (a float32 array of ``x``'s shape, written in place), else a new one."""
+    if out is None:
+        return np.empty_like(x)
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != x.shape \
+            or not out.flags.c_contiguous:
+        raise InputDataError(f"out must be a C-contiguous float32 array of shape {x.shape}")
+    return out
+
+
+def gelu_erf(x, out=None) -> np.ndarray:
     """``0.5 x (1 + erf(x / sqrt 2))`` (exact GELU) of a float32 array, as float32.
 
     Equals the float64 formula rounded to float32 to within 1 ulp, except where float64 erf
     itself cancels (x < -5.9, where it returns 0 and this returns the true value, below 1e-15 in
-    magnitude); NaN and infinities as the formula gives them.
+    magnitude); NaN and infinities as the formula gives them. ``out``: a float32 array of x's
+    shape to write into (C-contiguous), as for :func:`softmax` and :func:`layernorm`.
     """
     x = _float32("x", x)
-    out = np.empty_like(x)
+    out = _out(out, x)
     _fo._gelu_erf(x.reshape(-1), out.reshape(-1), erfc_table())
     return out
 
@@ -68,7 +79,7 @@ def _rows(x: np.ndarray) -> np.ndarray:
     return x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
 
 
-def softmax(x, scale=None) -> np.ndarray:
+def softmax(x, scale=None, out=None) -> np.ndarray:
     """Softmax over the last axis of a float32 array, as float32: exp(x - max) / sum in float64
     (exp to about 1e-12 relative), rounded once; within 1 ulp of the float64 formula.
     ``scale`` (a float32 number): the softmax of ``x * scale`` rounded to float32 first, as a
@@ -77,12 +88,12 @@ def softmax(x, scale=None) -> np.ndarray:
     s = np.float32(1.0) if scale is None else np.asarray(scale)
     if s.dtype != np.float32 or s.size != 1:
         raise InputDataError(f"softmax: scale must be one float32 number, got {s.dtype} of size {s.size}")
-    out = np.empty_like(x)
+    out = _out(out, x)
     _fo._softmax_rows(_rows(x), float(s.reshape(-1)[0]), _rows(out))
     return out
 
 
-def layernorm(x, gamma, beta, eps: float) -> np.ndarray:
+def layernorm(x, gamma, beta, eps: float, out=None) -> np.ndarray:
     """LayerNorm over the last axis of a float32 array, as float32: (x - mean) / sqrt(var + eps)
     * gamma + beta in float64 (var the mean of squared deviations), rounded once; within 1 ulp of
     the float64 formula. ``gamma`` and ``beta``: float32, one value per element of the last axis."""
@@ -91,6 +102,6 @@ def layernorm(x, gamma, beta, eps: float) -> np.ndarray:
     if gamma.shape != (n,) or beta.shape != (n,):
         raise InputDataError(f"layernorm: gamma {gamma.shape} and beta {beta.shape} must both be ({n},), "
                              "one value per element of the last axis")
-    out = np.empty_like(x)
+    out = _out(out, x)
     _fo._layernorm_rows(_rows(x), gamma, beta, float(eps), _rows(out))
     return out

@@ -75,13 +75,13 @@ class Transformer:
             fn = float32_ops.gelu_erf
         elif op.op == "softmax" and self._last_axis(op):
             scale = value(self.scale_of[op.name]) if op.name in self.scale_of else None
-            fn = lambda x: float32_ops.softmax(x, scale)  # noqa: E731
+            fn = lambda x, out: float32_ops.softmax(x, scale, out)  # noqa: E731
         elif op.op == "layernorm" and not op.rms and len(op.inputs) == 3:
             eps = op.eps
             gamma, beta = value(op.inputs[1]), value(op.inputs[2])
             if gamma.dtype != np.float32 or beta.dtype != np.float32 or gamma.ndim != 1:
                 return None
-            fn = lambda x: float32_ops.layernorm(x, gamma, beta, eps)  # noqa: E731
+            fn = lambda x, out: float32_ops.layernorm(x, gamma, beta, eps, out)  # noqa: E731
         elif op.op == "matmul":
             return _matmul(value(op.inputs[0]), value(op.inputs[1]), self.dtype)
         elif op.op == "linear":
@@ -93,13 +93,12 @@ class Transformer:
 
 
 def _rowwise(fn, x: np.ndarray) -> np.ndarray:
-    """``fn`` (a float32 op over the last axis) applied in blocks of rows on the pool."""
+    """``fn(x, out)`` (a float32 op over the last axis, writing ``out``) in blocks of rows on the pool."""
     x = np.ascontiguousarray(x)
     rows = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(1, -1)
     out = np.empty_like(rows)
     step = max(1, _ELEMENTS_PER_TASK // max(1, rows.shape[1]))
-    refblas.run_tasks([lambda i=i: out.__setitem__(slice(i, i + step), fn(rows[i:i + step]))
-                       for i in range(0, rows.shape[0], step)])
+    refblas.run_tasks([lambda i=i: fn(rows[i:i + step], out[i:i + step]) for i in range(0, rows.shape[0], step)])
     return out.reshape(x.shape)
 
 

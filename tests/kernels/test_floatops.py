@@ -150,3 +150,15 @@ def test_softmax_of_scaled_values_is_softmax_after_a_float32_multiply(rng):
     np.testing.assert_array_equal(float32_ops.softmax(x, s), float32_ops.softmax(x * s))
     with pytest.raises(InputDataError, match="scale"):
         float32_ops.softmax(x, 0.5)
+
+
+def test_out_arrays_are_written_in_place(rng):
+    x = rng.standard_normal((4, 8)).astype(np.float32)
+    g, b = np.ones(8, np.float32), np.zeros(8, np.float32)
+    for fn, args in ((float32_ops.gelu_erf, ()), (float32_ops.softmax, (None,)),
+                     (float32_ops.layernorm, (g, b, 1e-5))):
+        out = np.full_like(x, np.nan)
+        assert fn(x, *args, out=out) is out
+        np.testing.assert_array_equal(out, fn(x, *args))
+        with pytest.raises(InputDataError, match="C-contiguous"):
+            fn(x, *args, out=np.empty((8, 4), np.float32).T)

@@ -342,7 +342,8 @@ def test_float32_tail_of_a_transformer_matches_the_float_run(monkeypatch):
     ref = float_values(g, synthetic(g, 2))[1]
     calls, scales = [], []
     real_softmax = float32_ops.softmax
-    monkeypatch.setattr(float32_ops, "softmax", lambda x, scale=None: scales.append(scale) or real_softmax(x, scale))
+    monkeypatch.setattr(float32_ops, "softmax",
+                        lambda x, scale=None, out=None: scales.append(scale) or real_softmax(x, scale, out))
     for name in ("gelu_erf", "softmax", "layernorm"):
         real = getattr(float32_ops, name)
         monkeypatch.setattr(float32_ops, name, lambda x, *a, real=real, name=name: calls.append(name) or real(x, *a))
