@@ -2,9 +2,9 @@
 
 Layers that read one activation tensor are tied: they must choose the same activation format
 (the tensor has one). Loop: solve the knapsack with each budget reduced by the base cost; estimate the whole model
-under the plan; if a total misses its limit, tighten that budget by the miss and solve again
-(by 1.25 times the miss, at most ``max_rounds`` times). The returned Plan carries the re-estimated totals, never the
-predicted ones, and its status says whether every budget is met. Given a
+under the plan; if a total misses its limit, tighten that budget to the plan's own predicted total less 1.25
+times the miss (so the same plan is excluded) and solve again, at most ``max_rounds`` times. The returned Plan
+carries the re-estimated totals, never the predicted ones, and its status says whether every budget is met. Given a
 :class:`hwsim.solve.verify.PlanMeter`, the candidate plans (one per format of the tensors no solver layer
 chooses) are simulated as whole models and the one measured best is returned, its ``measured`` set.
 """
@@ -207,8 +207,8 @@ def _solve_shared(graph, target, values: np.ndarray, costs: CostTable, budgets: 
         plan = _plan(r, picks, values, costs, budgets, actual, predicted, reach, metric, rep, rnd, notes, cfg)
         if not missed:
             break
-        for k, miss in missed.items():
-            eff[k] -= _OVERSHOOT * miss
+        for k, miss in missed.items():  # from this plan's own predicted total, so that it is excluded
+            eff[k] = min(eff[k], predicted[k] - costs.base[k]) - _OVERSHOOT * miss
         notes.append(f"round {rnd}: re-estimate missed {', '.join(f'{k} by {v:.4g}' for k, v in missed.items())}; "
                      "tightened and re-solved")
     else:
