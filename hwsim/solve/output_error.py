@@ -34,6 +34,7 @@ import numpy as np
 from hwsim.errors import HwsimError, MemoryLimitError
 from hwsim.graph.annotate import apply_config
 from hwsim.graph.ir import Graph
+from hwsim.heap import keep_freed_memory
 from hwsim.sim.metrics import class_labels
 from hwsim.solve.cache import SensitivityCache, graph_digest
 from hwsim.solve.choices import Choice
@@ -117,24 +118,25 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
             else:
                 vals[i, j], hits = hit, hits + 1
         pending.append((group, cut, todo, keys))
-    if any(todo for _, _, todo, _ in pending):  # the reference only when something is not cached
-        ref = reference() if reference else float_values(g, data, seed)[1]
+    with keep_freed_memory():  # large arrays come and go (hwsim.heap)
+        if any(todo for _, _, todo, _ in pending):  # the reference only when something is not cached
+            ref = reference() if reference else float_values(g, data, seed)[1]
 
-    def values_of(item):
-        group, cut, todo, keys = item
-        return _group_values(g, [layers[i] for i in group], choices, [[j for j in range(len(choices))
-                             if (i, j) in keys] for i in group], ref, seed, stacked, metric, data.labels,
-                             cut) if todo else None
+        def values_of(item):
+            group, cut, todo, keys = item
+            return _group_values(g, [layers[i] for i in group], choices, [[j for j in range(len(choices))
+                                 if (i, j) in keys] for i in group], ref, seed, stacked, metric, data.labels,
+                                 cut) if todo else None
 
-    for (group, _, todo, keys), new in zip(pending, _each(values_of, pending)):
-        for i, j in todo:
-            vals[i, j] = new[group.index(i), j]
-            if cache and np.isfinite(vals[i, j]):
-                cache.put(keys[i, j], vals[i, j])
-        for i, j in itertools.product(group, range(len(choices))):
-            done += 1
-            if progress:
-                progress(done, total, f"{layers[i]} {choices[j].label}")
+        for (group, _, todo, keys), new in zip(pending, _each(values_of, pending)):
+            for i, j in todo:
+                vals[i, j] = new[group.index(i), j]
+                if cache and np.isfinite(vals[i, j]):
+                    cache.put(keys[i, j], vals[i, j])
+            for i, j in itertools.product(group, range(len(choices))):
+                done += 1
+                if progress:
+                    progress(done, total, f"{layers[i]} {choices[j].label}")
     how = "" if tails == "exact" else ", most values scaled from the error at the next cut (tails=cut)"
     notes = list(data.notes) + [f"sensitivity metric {metric} on {data.samples} samples from {data.source}{how}"]
     return SensitivityTable(layers, choices, vals, metric, notes, time.perf_counter() - t0, hits)
