@@ -22,3 +22,22 @@ def _coded_sums(ref, codes, zero_point, scale):
         noise += d * d
         signal += r * r
     return noise, signal
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _biased_coded_sums(y, bias, codes, zero_point, scale):
+    """:func:`_coded_sums` of the reference ``float64(y[i]) + bias[i % C]`` (``C = bias.size``, the
+    innermost axis of the memory order, ``y.size`` a multiple of it: a float product plus its
+    per-channel bias, not added up front)."""
+    c = bias.size
+    y2, codes2 = y.reshape(-1, c), codes.reshape(-1, c)  # row views: the inner loop vectorises
+    noise = 0.0
+    signal = 0.0
+    for i in range(y2.shape[0]):
+        yr, cr = y2[i], codes2[i]
+        for j in range(c):
+            r = np.float64(yr[j]) + bias[j]
+            d = r - (np.float64(cr[j]) - zero_point) * scale
+            noise += d * d
+            signal += r * r
+    return noise, signal

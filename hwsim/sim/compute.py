@@ -24,7 +24,7 @@ import numpy as np
 
 from hwsim import formats, kernel_api, requant
 from hwsim.kernels.intgemm import abs_bound
-from hwsim.sim import ortfused, qspec, refblas
+from hwsim.sim import ortfused, qspec, refblas, refvalues
 from hwsim.sim.registry import register_exec
 
 
@@ -36,8 +36,23 @@ def _coded_operands(xs: list) -> list:
 
 
 def _ref(ctx, *arrays) -> list[np.ndarray]:
-    """The float reference's operands of a dot product in its precision (``ctx.reference_dtype``)."""
-    return [np.asarray(a, ctx.reference_dtype) for a in arrays]
+    """The float reference's operands of a dot product in its precision (``ctx.reference_dtype``;
+    a :class:`~hwsim.sim.refvalues.Biased` rounds to float32 in one pass)."""
+    return [refvalues.as_dtype(a, ctx.reference_dtype) for a in arrays]
+
+
+def _ref_bias(ctx, y: np.ndarray, xs: list, axis: int):
+    """The float reference's ``y`` plus the op's bias ``xs[2]`` along ``axis``: with
+    ``ctx.deferred_sums``, for a 1-D bias of one value per channel, a deferred
+    :class:`~hwsim.sim.refvalues.Biased` (its float64 values made when read); ``y`` itself
+    without a bias."""
+    if len(xs) < 3:
+        return y
+    b = np.asarray(xs[2])
+    if b.ndim != 1 or b.size != y.shape[axis]:
+        return y + b
+    biased = refvalues.Biased(y, b, axis)
+    return biased if ctx.deferred_sums else biased.real()
 
 
 def _int_spec(spec, weight: bool = False) -> bool:
@@ -253,7 +268,7 @@ def _linear(ctx, op, xs):
     if ctx.reference:
         xr, wr = _ref(ctx, x, w)
         y = refblas.dot(xr.reshape(-1, x.shape[-1]), wr.T).reshape(x.shape[:-1] + (w.shape[0],))
-        return y + xs[2] if len(xs) > 2 else y
+        return _ref_bias(ctx, y, xs, -1)
     sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 2 == 0):
         bits, overflow = _acc(ctx, op)
@@ -369,7 +384,7 @@ def _conv2d(ctx, op, xs):
     xs = _coded_operands(xs)
     x, w = xs[0], xs[1]
     if ctx.reference:
-        return _bias4(conv2d_float(*_ref(ctx, x, w), op, refblas.dot), xs)
+        return _ref_bias(ctx, conv2d_float(*_ref(ctx, x, w), op, refblas.dot), xs, 1)
     sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 4 == 0):
         bits, overflow = _acc(ctx, op)

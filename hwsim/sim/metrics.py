@@ -64,25 +64,35 @@ def _from_sums(noise: float, signal: float, size: int) -> tuple[float, float]:
     return 10.0 * float(np.log10(signal / noise)), err
 
 
-def coded_errors(ref: np.ndarray, out) -> tuple[float, float]:
-    """:func:`errors` of ``out``, an array or a :class:`~hwsim.sim.qspec.Coded`: the latter's
-    per-tensor codes are read as they are (one pass, :mod:`hwsim.kernels.errsum`, no real
-    values made) where they and ``ref`` share one memory order; the sums are the same up to
-    float64 summation order (relative ~1e-15). Non-finite references take :func:`errors`."""
-    from hwsim.sim.qspec import Coded, flat_pair
+def coded_errors(ref, out) -> tuple[float, float]:
+    """:func:`errors` of ``out`` against ``ref``, each an array or a deferred value: per-tensor
+    codes (:class:`~hwsim.sim.qspec.Coded`) are read as they are, and a reference product plus
+    its bias (:class:`~hwsim.sim.refvalues.Biased`) is summed as it is read, in one pass
+    (:mod:`hwsim.kernels.errsum`) where the two share one memory order; the sums equal those of
+    :func:`errors` on the float64 values up to summation order (relative ~1e-15). Anything else,
+    and non-finite sums, take :func:`errors` on the float64 values."""
+    from hwsim.sim.qspec import Coded, flat_pair, real_of
+    from hwsim.sim.refvalues import Biased
 
-    if not isinstance(out, Coded):
-        return errors(ref, out)
-    params = out.per_tensor()
-    flat = None if params is None else flat_pair(np.asarray(ref), out.codes)
-    if flat is None or flat[0].dtype != np.float64:
-        return errors(ref, out.real())
-    from hwsim.kernels.errsum import _coded_sums
+    params = out.per_tensor() if isinstance(out, Coded) else None
+    sums = None
+    if params is not None and isinstance(ref, Biased):
+        y = ref.flat()
+        pair = None if y is None else flat_pair(ref.y, out.codes)
+        if pair is not None:
+            from hwsim.kernels.errsum import _biased_coded_sums
 
-    noise, signal = _coded_sums(flat[0], flat[1], np.float64(params[0]), np.float64(params[1]))
-    if not flat[0].size or not (np.isfinite(noise) and np.isfinite(signal)):
-        return errors(ref, out.real())
-    return _from_sums(noise, signal, flat[0].size)
+            sums = _biased_coded_sums(pair[0], ref.bias, pair[1], np.float64(params[0]), np.float64(params[1]))
+    elif params is not None:
+        ref = np.asarray(ref)
+        pair = flat_pair(ref, out.codes) if ref.dtype == np.float64 else None
+        if pair is not None:
+            from hwsim.kernels.errsum import _coded_sums
+
+            sums = _coded_sums(pair[0], pair[1], np.float64(params[0]), np.float64(params[1]))
+    if sums is None or not (np.isfinite(sums[0]) and np.isfinite(sums[1])) or not np.size(out.codes):
+        return errors(real_of(ref), real_of(out))
+    return _from_sums(sums[0], sums[1], out.codes.size)
 
 
 def class_labels(labels, classes: int | None = None, origin: str = "labels") -> np.ndarray:

@@ -118,7 +118,16 @@ def from_codes(c: np.ndarray, spec: QuantSpec) -> np.ndarray:
     return (np.asarray(c).astype(np.int64) - z).astype(np.float64) * s
 
 
-class Coded:
+class Deferred:
+    """A value whose float64 array is made only when something reads it (:meth:`real`)."""
+
+    __slots__ = ()
+
+    def real(self) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Coded(Deferred):
     """The real value of a tensor held as its integer codes under ``spec``: ``(code - zero_point)
     * scale`` (float64, as :func:`from_codes`), made once, only when something reads it.
 
@@ -147,6 +156,24 @@ class Coded:
             return None
         zp = 0 if self.spec.zero_point is None else int(self.spec.zero_point[0])
         return zp, float(scale_array(self.spec.scale)[0])
+
+    def as_float32(self) -> np.ndarray:
+        """``real()`` rounded to float32. With float32 scales and codes of at most 16 bits it is
+        computed in float32 straight from the codes: ``code - zero_point`` is exact there and the
+        product with a float32 scale, exact in float64, is rounded once either way."""
+        if self.codes.dtype.itemsize > 2 or self.spec.granularity == "group" or self._real is not None:
+            return np.asarray(self.real(), np.float32)
+        shape = np.shape(self.codes)
+        scale, zp, _, _ = spec_params(self.spec, shape)
+        if scale is None or scale.dtype != np.float32:
+            return np.asarray(self.real(), np.float32)
+        s = _broadcast(scale, self.spec, shape, 1.0)
+        z = _broadcast(zp, self.spec, shape, 0)
+        y = self.codes.astype(np.float32)
+        if np.any(z):
+            y -= np.asarray(z, np.float32)  # exact: integers below 2**17
+        y *= np.asarray(s, np.float32)
+        return y
 
     def real(self) -> np.ndarray:
         """The real values (float64, the codes' memory layout), made on the first call."""
@@ -205,8 +232,9 @@ def flat_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | N
 
 
 def real_of(x):
-    """``x`` itself, or the real values of a :class:`Coded`."""
-    return x.real() if isinstance(x, Coded) else x
+    """``x`` itself, or the real values of a :class:`Deferred` (a :class:`Coded`, or a float
+    reference value :class:`hwsim.sim.refvalues.Biased`)."""
+    return x.real() if isinstance(x, Deferred) else x
 
 
 def unscaled(real: np.ndarray, spec: QuantSpec) -> np.ndarray:
@@ -298,6 +326,15 @@ def prepare_weight(real: np.ndarray, spec: QuantSpec, pruning: Pruning | None, s
     if stored_codes and is_passthrough(spec):
         return np.asarray(real), spec
     return quantize(real, spec, seed=seed), spec
+
+
+def const_value(t) -> np.ndarray | Coded:
+    """:func:`const_real` of a constant tensor, deferred (a :class:`Coded`) where it is made from
+    stored integer codes."""
+    data = np.asarray(t.data)
+    if data.dtype.kind in "iu" and formats.get(t.quant.format).integer_codes and t.quant.scale is not None:
+        return Coded(data, t.quant)
+    return const_real(t)
 
 
 def const_real(t) -> np.ndarray:

@@ -84,6 +84,10 @@ class ExecContext:
         kept by :meth:`codes_of` when it divides a real value (a float op's output) so that a
         second integer reader does not divide again; the runner drops an entry with its value.
         (Integer outputs and stored weight codes travel as :class:`~hwsim.sim.qspec.Coded`.)
+    deferred_sums : bool
+        The reference's conv2d / linear may return their output as a product plus its bias,
+        :class:`~hwsim.sim.refvalues.Biased` (the runner's float reference reads them; other
+        callers of the executors get arrays).
     """
 
     graph: Graph
@@ -100,6 +104,7 @@ class ExecContext:
     on_grid: set = field(default_factory=set)
     specs: dict = field(default_factory=dict)
     codes: dict = field(default_factory=dict)
+    deferred_sums: bool = False
 
     def mark_on_grid(self, tensor: str) -> None:
         """Say that the value being returned for ``tensor`` is already on its spec's grid

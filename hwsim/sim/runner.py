@@ -21,7 +21,7 @@ from hwsim import requant as requant_modes
 from hwsim.errors import ConfigError, InputDataError, MemoryLimitError
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.weights import synthesize_weights
-from hwsim.sim import boundary, memory, ortfused, qspec
+from hwsim.sim import boundary, memory, ortfused, qspec, refvalues
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
 from hwsim.sim.metrics import coded_errors, nonfinite_notes, rounding_notes
@@ -47,6 +47,8 @@ class LayerError:
 class FloatCache:
     """Float reference values of every tensor for one set of inputs (reuse it across runs)."""
 
+    #: tensor name -> float64 values (a :class:`~hwsim.sim.refvalues.RefValues` from
+    #: :func:`float_reference`: values read as float64 arrays, made from a deferred sum on first read)
     values: dict[str, np.ndarray]
     inputs: dict[str, np.ndarray]
     #: type the dot products were computed in (``reference_precision`` of :func:`run`)
@@ -133,9 +135,9 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
         if not ctx.reference and not op.is_compute and op.op not in _EXPLICIT:
             xs = [ortfused.dequantized_input(ctx, t, x) for t, x in zip(op.inputs, xs)]
         y = execute(ctx, op, xs)
-        if ctx.reference:  # the reference keeps arrays (FloatCache.values)
-            y = qspec.real_of(y)
-        if not isinstance(y, qspec.Coded):  # codes are on their grid
+        if ctx.reference and isinstance(y, qspec.Coded):  # the reference keeps reals (a Biased stays)
+            y = y.real()
+        if not isinstance(y, qspec.Deferred):  # codes are on their grid; a Biased is the reference's
             y = np.asarray(y, dtype=np.float64)
             out = g.tensors[op.outputs[0]]
             if not ctx.reference and op.op not in _EXPLICIT and out.name not in ctx.on_grid:
@@ -174,10 +176,10 @@ def float_reference(graph: Graph, real_inputs: dict, seed: int = 0, precision: s
     of :func:`run`); everything else runs in float64.
     """
     check_reference_precision(precision)
-    ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype=precision)
-    consts = {n: const_real(t) for n, t in graph.tensors.items() if t.data is not None}
+    ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype=precision, deferred_sums=True)
+    consts = {n: qspec.const_value(t) for n, t in graph.tensors.items() if t.data is not None}
     values = _execute(ctx, {**consts, **real_inputs}, None)
-    return FloatCache(values=values, inputs=dict(real_inputs), precision=precision)
+    return FloatCache(values=refvalues.RefValues(values), inputs=dict(real_inputs), precision=precision)
 
 
 def check_reference_precision(precision: str) -> str:
@@ -357,7 +359,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     def after(op, y):
         name = op.outputs[0]
         if metrics:
-            err = LayerError(op.name, op.op, *coded_errors(ref.values[name], y))
+            err = LayerError(op.name, op.op, *coded_errors(refvalues.raw_value(ref.values, name), y))
             layers.append(err)
             # a finite mse is a finite sum of (ref - y)**2: y holds no NaN or inf (no pass to ask);
             # codes are finite

@@ -35,3 +35,34 @@ def test_coded_sums_propagate_nan_and_inf():
     assert np.isnan(noise) and np.isnan(signal)
     noise, signal = _coded_sums(np.array([0.0, np.inf, 1.0]), codes, 0.0, 1.0)
     assert noise == np.inf and signal == np.inf
+
+
+@pytest.mark.nojit
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 60), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**31))
+def test_biased_coded_sums_equal_numpy(channels, rows, ydtype, seed):
+    """The reference ``y + bias`` (bias per channel, channels innermost) summed as it is read."""
+    from hwsim.kernels.errsum import _biased_coded_sums
+
+    rng = np.random.default_rng(seed)
+    y = rng.standard_normal(rows * channels).astype(ydtype)
+    bias = rng.standard_normal(channels)
+    codes = rng.integers(0, 256, y.size).astype(np.uint8)
+    ref = (y.reshape(rows, channels).astype(np.float64) + bias).reshape(-1)
+    got = _biased_coded_sums(y, bias, codes, np.float64(5), np.float64(0.02))
+    np.testing.assert_allclose(got, _numpy_sums(ref, codes, 5, 0.02), rtol=1e-12, atol=0)
+
+
+@pytest.mark.nojit
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 60), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**31))
+def test_add_bias_f32_equals_numpy(channels, rows, ydtype, seed):
+    from hwsim.kernels.biasround import _add_bias_f32
+
+    rng = np.random.default_rng(seed)
+    y = (rng.standard_normal(rows * channels) * 10.0 ** rng.integers(-3, 4)).astype(ydtype)
+    bias = rng.standard_normal(channels) / 3
+    out = np.empty(y.size, np.float32)
+    _add_bias_f32(y, bias, out)
+    want = (y.reshape(rows, channels).astype(np.float64) + bias).astype(np.float32).reshape(-1)
+    np.testing.assert_array_equal(out, want)

@@ -1,0 +1,114 @@
+"""Values of the float reference that stay a float product plus its bias until they are read.
+
+The reference's conv2d and linear outputs are ``float64(y) + bias`` with ``y`` the product
+(float32 BLAS by default, :mod:`hwsim.sim.refblas`). Making that float64 array costs a pass that
+writes 8 bytes per value, and the next layer then rounds it to float32 in another pass. A
+:class:`Biased` keeps ``y`` and the bias: the next layer's float32 operand is made in one pass
+(:meth:`Biased.as_float32`, :mod:`hwsim.kernels.biasround`), the per-layer metrics add the bias
+as they read (:func:`hwsim.sim.metrics.coded_errors`), and the float64 values (the same values
+``y + bias`` gives) are made only for a reader that wants them (:meth:`Biased.real`).
+:class:`RefValues` holds a reference run's values and hands out float64 arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+import numpy as np
+
+from hwsim.sim.qspec import Coded, Deferred, flat_pair, real_of
+
+
+class Biased(Deferred):
+    """``float64(y) + bias`` along ``axis`` (the channel axis of ``y``; ``bias`` 1-D, one value
+    per channel), made on first read."""
+
+    __slots__ = ("y", "bias", "axis", "_real", "_f32")
+
+    def __init__(self, y: np.ndarray, bias: np.ndarray, axis: int):
+        self.y, self.bias, self.axis = y, np.asarray(bias, np.float64), axis % y.ndim
+        self._real = self._f32 = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.y.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.y.ndim
+
+    def real(self) -> np.ndarray:
+        """The float64 values ``y + bias`` (numpy's promotion, ``y``'s memory order), made once."""
+        if self._real is None:
+            shape = [1] * self.y.ndim
+            shape[self.axis] = -1
+            self._real = self.y + self.bias.reshape(shape)
+        return self._real
+
+    def flat(self) -> np.ndarray | None:
+        """``y`` as a 1-D view whose innermost axis is the channel axis (element ``i`` has the
+        bias ``bias[i % C]``), or None when ``y`` is not laid out so."""
+        if self.y.shape[self.axis] != self.bias.size or not self.y.size:
+            return None
+        pair = flat_pair(self.y, self.y)
+        if pair is None or min(range(self.y.ndim), key=lambda i: (self.y.strides[i], -i)) != self.axis:
+            return None
+        return pair[0]
+
+    def as_float32(self) -> np.ndarray:
+        """``real()`` rounded to float32 (the next layer's float32 operand), in one pass from
+        ``y`` when its layout allows, made once."""
+        if self._f32 is None:
+            flat = self.flat()
+            if flat is None:
+                self._f32 = self.real().astype(np.float32)
+            else:
+                from hwsim.kernels.biasround import _add_bias_f32
+
+                out = np.empty_like(self.y, dtype=np.float32)
+                _add_bias_f32(flat, self.bias, flat_pair(self.y, out)[1])
+                self._f32 = out
+        return self._f32
+
+
+def as_dtype(x, dtype) -> np.ndarray:
+    """``x`` (an array or a deferred value) as an array of ``dtype`` (float32 from a
+    :class:`Biased` in one pass)."""
+    if isinstance(x, (Biased, Coded)) and np.dtype(dtype) == np.float32:
+        return x.as_float32()
+    return np.asarray(real_of(x), dtype)
+
+
+class RefValues(MutableMapping):
+    """Tensor name -> float64 values of a reference run; deferred values are made on first
+    read (:meth:`raw` gives them as stored)."""
+
+    def __init__(self, values: dict):
+        self._values = values
+
+    def raw(self, name: str):
+        """The value as stored (possibly deferred)."""
+        return self._values[name]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return real_of(self._values[name])  # a deferred value keeps its array (the metrics read the same way)
+
+    def __setitem__(self, name: str, value) -> None:
+        self._values[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._values[name]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, name) -> bool:
+        return name in self._values
+
+
+def raw_value(values, name: str):
+    """``values[name]`` as stored (a :class:`RefValues` keeps deferred values deferred)."""
+    return values.raw(name) if isinstance(values, RefValues) else values[name]
