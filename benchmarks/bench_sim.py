@@ -175,14 +175,18 @@ def case_c(repeat: int) -> dict:
     return out
 
 
-def median_time(fn, repeat: int) -> float:
-    """Median wall time in seconds of ``fn`` over ``repeat`` calls after one warm-up call."""
+def median_time(fn, repeat: int, cpu: list | None = None) -> float:
+    """Median wall time in seconds of ``fn`` over ``repeat`` calls after one warm-up call; the
+    median CPU time (``process_time``, all threads) is appended to ``cpu`` when given."""
     fn()
-    times = []
+    times, cpus = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    if cpu is not None:
+        cpu.append(float(np.median(cpus)))
     return float(np.median(times))
 
 
@@ -214,31 +218,38 @@ def case_qdq(repeat: int, names=("resnet18", "bert", "mobilenet_v2")) -> dict:
         want = sess.run(None, x)[0]
         sim = lambda: run(g, x, requant="onnxruntime", pairwise_int16=pw)  # noqa: E731
         got = next(iter(sim().outputs.values()))  # boundary type (float32), as onnxruntime returns it
-        t_sim, t_ort = median_time(sim, repeat), median_time(lambda: sess.run(None, x), max(repeat, 5))
-        out[name] = {"sim_s": t_sim, "ort_s": t_ort, "pairwise_int16": pw,
+        cpu: list = []
+        t_sim, t_ort = median_time(sim, repeat, cpu), median_time(lambda: sess.run(None, x), max(repeat, 5))
+        out[name] = {"sim_s": t_sim, "sim_cpu_s": cpu[0], "ort_s": t_ort, "pairwise_int16": pw,
                      "mismatches": int(np.sum(got != want)), "outputs": int(want.size),
                      "max_abs_diff": float(np.max(np.abs(got - want)))}
         if "float_reference" in inspect.signature(run).parameters:  # outputs only, no float reference
             bare = lambda: run(g, x, requant="onnxruntime", pairwise_int16=pw, float_reference=False)  # noqa: E731
             same = bool(np.array_equal(next(iter(bare().outputs.values())), got))
-            t_bare, t_ort2 = median_time(bare, repeat), median_time(lambda: sess.run(None, x), max(repeat, 5))
-            out[name].update({"bare_s": t_bare, "bare_ort_s": t_ort2, "bare_same_outputs": same})
+            t_bare, t_ort2 = median_time(bare, repeat, cpu), median_time(lambda: sess.run(None, x), max(repeat, 5))
+            out[name].update({"bare_s": t_bare, "bare_cpu_s": cpu[-1], "bare_ort_s": t_ort2, "bare_same_outputs": same})
         out[name]["load"] = os.getloadavg()[0]
     return out
 
 
+def _cpu(r: dict, key: str) -> str:
+    return f" ({r[key]:.2f})" if key in r else ""
+
+
 def report_qdq(now: dict, before: dict | None) -> None:
-    print("\n| QDQ model | hwsim s | onnxruntime s | ratio | no float reference: hwsim s / ORT s = ratio "
-          "(same outputs) | outputs differing from ORT | load |" + (" before: hwsim s, ratio |" if before else ""))
+    print("\n| QDQ model | hwsim s (CPU s) | onnxruntime s | ratio | no float reference: hwsim s (CPU s) / ORT s = ratio "
+          "(same outputs) | outputs differing from ORT | load |" + (" before: hwsim s (CPU s), ratio / no ref. |" if before else ""))
     print("|---|---:|---:|---:|---|---|---:|" + ("---|" if before else ""))
     for name, r in now.items():
-        bare = (f"{r['bare_s']:.2f} / {r['bare_ort_s']:.4f} = {r['bare_s'] / r['bare_ort_s']:.1f}x "
+        bare = (f"{r['bare_s']:.2f}{_cpu(r, 'bare_cpu_s')} / {r['bare_ort_s']:.4f} = {r['bare_s'] / r['bare_ort_s']:.1f}x "
                 f"({'yes' if r['bare_same_outputs'] else 'NO'})") if "bare_s" in r else "-"
-        row = (f"| {name} | {r['sim_s']:.2f} | {r['ort_s']:.4f} | {r['sim_s'] / r['ort_s']:.1f}x | {bare} | "
+        row = (f"| {name} | {r['sim_s']:.2f}{_cpu(r, 'sim_cpu_s')} | {r['ort_s']:.4f} | {r['sim_s'] / r['ort_s']:.1f}x | {bare} | "
                f"{r['mismatches']} of {r['outputs']} (max {r['max_abs_diff']:.3g}) | {r.get('load', 0):.1f} |")
         if before and name in before:
             b = before[name]
-            row += f" {b['sim_s']:.2f}, {b['sim_s'] / b['ort_s']:.1f}x |"
+            row += f" {b['sim_s']:.2f}{_cpu(b, 'sim_cpu_s')}, {b['sim_s'] / b['ort_s']:.1f}x"
+            row += (f" / {b['bare_s']:.2f}{_cpu(b, 'bare_cpu_s')}, {b['bare_s'] / b['bare_ort_s']:.1f}x |"
+                    if "bare_s" in b else " |")
         print(row)
     print(f"pairwise_int16 (onnxruntime u8 x s8 pairs saturate on this CPU): {next(iter(now.values()))['pairwise_int16']}")
     print("outputs differing from ORT: onnxruntime (ORT_ENABLE_ALL) fuses each QDQ pattern into a QLinear kernel "
