@@ -158,7 +158,12 @@ def _packed_b(b, pair_max: int, saturate_pairs: bool):
     group = 4 if saturate_pairs else 2
     chunk = ((2**31 - 1) // max(pair_max, 1)) // KC * KC * 2  # k per chunk: int32 sums exact (fits())
     bdt = np.dtype(np.int8 if saturate_pairs else (b.dtype if b.dtype.itemsize == 1 else np.int16))
-    panels = packcache.packed(b, ("simdgemm", group, chunk, bdt.str), lambda b: _panels(b, group, chunk, bdt))
+    if b.flags.f_contiguous and not b.flags.c_contiguous:  # a transposed weight (w.T): keyed by w itself, no copy
+        panels = packcache.packed(b.T, ("simdgemm", group, chunk, bdt.str, "T"),
+                                  lambda bt: _panels(bt.T, group, chunk, bdt))
+    else:
+        panels = packcache.packed(np.ascontiguousarray(b), ("simdgemm", group, chunk, bdt.str),
+                                  lambda b: _panels(b, group, chunk, bdt))
     return group, chunk, panels, np.dtype(np.uint8 if saturate_pairs else np.int16)
 
 
@@ -197,7 +202,8 @@ def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi:
     :func:`madd16` product) plus ``col[j] + row[i]``: onnxruntime's ``MlasRequantizeOutput``
     (:func:`hwsim.kernels.requant._requant_ort`) without its int64 input.
 
-    ``a`` (M, K) and ``b`` (K, N) 8-bit (uint8 x int8 with ``saturate_pairs``), K within one
+    ``a`` (M, K) and ``b`` (K, N) 8-bit (uint8 x int8 with ``saturate_pairs``; ``b`` in any
+    layout, a transposed weight ``w.T`` is packed from ``w`` without a copy), K within one
     chunk (K <= :data:`MAX_K_FUSED`); ``col`` (N,), ``row`` (M,) or None, int32 values; ``mult`` (N,) float32;
     ``zp`` (N,) int; [lo, hi] within uint8 or int8 (the output type). The caller bounds
     ``|s|`` below 2**31 (it is not checked here). Returns (M, N) codes, a view of a padded
@@ -207,8 +213,7 @@ def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi:
     dt = np.uint8 if lo >= 0 and hi <= 255 else np.int8
     if not (np.iinfo(dt).min <= lo <= hi <= np.iinfo(dt).max) or a.dtype.itemsize != 1 or b.dtype.itemsize != 1:
         raise ValueError("requant_product takes 8-bit operands and an 8-bit output range")
-    group, chunk, panels, adt = _packed_b(np.ascontiguousarray(b), 32768 if saturate_pairs else 2 * 255 * 255,
-                                          saturate_pairs)
+    group, chunk, panels, adt = _packed_b(b, 32768 if saturate_pairs else 2 * 255 * 255, saturate_pairs)
     if not 0 < k <= MAX_K_FUSED:
         raise ValueError(f"requant_product needs 0 < K <= {MAX_K_FUSED}, got {k}")
     (bp,) = panels

@@ -134,3 +134,21 @@ def test_qdepthwise_codes_is_int_conv2d_then_requantize(n, c, hw, k, stride, pad
     want = ref.requant_ort(acc.transpose(0, 2, 3, 1), mult, yzp, lo, hi).transpose(0, 3, 1, 2)
     assert got.dtype == (np.uint8 if lo >= 0 else np.int8)
     np.testing.assert_array_equal(got, want)
+
+
+def test_a_transposed_weight_is_packed_from_its_own_memory():
+    """``w.T`` (F-contiguous, as the simulator's linears pass it) gives the product of the values
+    it shows, and its pack is kept under the weight's own bytes: changing ``w`` in place packs
+    again."""
+    rng = np.random.default_rng(9)
+    a = rng.integers(0, 255, (7, 90), endpoint=True).astype(np.uint8)
+    w = rng.integers(-128, 127, (20, 90), endpoint=True).astype(np.int8)
+    col, mult, zp = np.zeros(20), np.full(20, 1e-3, np.float32), np.full(20, 3)
+    for _ in range(3):  # kept from the second call on
+        want = ref.requant_ort(ref.int_matmul(a, w.T, 64, "none", pairwise=True), mult, zp, 0, 255)
+        np.testing.assert_array_equal(simdgemm.requant_product(a, w.T, True, col, None, mult, zp, 0, 255), want)
+    w[3, 5] = 127 if w[3, 5] != 127 else -128
+    want = ref.requant_ort(ref.int_matmul(a, w.T, 64, "none", pairwise=True), mult, zp, 0, 255)
+    np.testing.assert_array_equal(simdgemm.requant_product(a, w.T, True, col, None, mult, zp, 0, 255), want)
+    np.testing.assert_array_equal(simdgemm.requant_product(a, np.ascontiguousarray(w.T), True, col, None, mult, zp, 0, 255),
+                                  want)
