@@ -205,12 +205,13 @@ def _run_pareto(args, tb, budgets, pareto) -> int:
         print(json.dumps({"budget": name, "points": [p.to_json() for p in plans]}))
     else:
         rows = [(f"{p.budgets[name].limit:.6g}", f"{p.budgets[name].value:.6g}", f"{p.objective:.6g}",
-                 "-" if p.measured is None else f"{p.measured:.6g}", p.status, p.config().defaults.activations,
+                 "-" if p.measured is None else f"{p.measured:.6g}", p.status,
+                 f"{p.config().defaults.weights}/{p.config().defaults.activations}",
                  " ".join(f"{x.weight_format}/{x.activation_format}" + ("" if x.pruning == "0" else f"/{x.pruning}")
                           for x in p.layers)[:80]) for p in plans]
         metric = tb.sensitivity.metric
         print(table([f"{name} limit", f"{name} plan", f"summed {metric}", f"simulated {metric}", "status",
-                     "other activations", "layers"], rows, "rrrrlll"))
+                     "other tensors", "layers"], rows, "rrrrlll"))
         for note in tb.sensitivity.notes + tb.costs.notes:
             print(f"note: {note}")
     if args.plot:

@@ -120,3 +120,13 @@ def test_a_front_point_keeps_a_tighter_plan_that_simulates_better(digits_tables)
     assert kept and all(p.layers[i].weight_format != "int2" for p in kept)
     for p in plans:
         assert all(b.value <= b.limit * (1 + 1e-9) for b in p.budgets.values())
+
+
+def test_cli_front_shows_the_simulated_error_and_the_other_tensors(cache_dir, capsys):
+    args = ["solve", DIGITS, "--target", "rs-engine", "--choices", CHOICES, "--calib", CALIB, "--samples", "16",
+            "--cache-dir", str(cache_dir), "--quiet", "--pareto", "energy_j", "--points", "3"]
+    assert main(args) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert "simulated output_mse" in head and "other tensors" in head
+    assert main(args + ["--no-simulate-plans", "--json"]) == 0
+    assert all(p["measured"] is None for p in json.loads(capsys.readouterr().out)["points"])
