@@ -17,10 +17,12 @@ The micro-kernel keeps a 4-row x 16-column tile in eight 8-lane int32 registers 
 K (B packed in panels of 16 columns, pairs or quads of k interleaved per column; A rows read as
 one int32 per pair or quad and broadcast); blocks of A stay in L2 while they meet every panel of a
 work item (see ``KC``), and the threads take work items from an atomic counter. A constant B
-(a weight) is packed once: :mod:`hwsim.kernels.packcache` keeps the panels, found by content. It is written as LLVM IR through a numba intrinsic:
-numba's loop vectorizer turns a tile loop into 32-bit multiplies, four times slower. Available when
-the host has AVX2 and numba JIT is on (:func:`available`); callers fall back to the float32 BLAS
-path of :mod:`hwsim.kernels.intgemm` otherwise. Plain-numpy references: tests/kernels/reference.py.
+(a weight) is packed once: :mod:`hwsim.kernels.packcache` keeps the panels, found by content. The
+tile is LLVM IR (:mod:`hwsim.kernels.tileir`). :func:`requant_product` requantizes the last K
+block's registers straight into 8-bit codes (onnxruntime's requantization in the GEMM epilogue).
+Available when the host has AVX2 and numba JIT is on (:func:`available`); callers fall back to the
+float32 BLAS path of :mod:`hwsim.kernels.intgemm` otherwise. Plain-numpy references:
+tests/kernels/reference.py.
 """
 
 import functools

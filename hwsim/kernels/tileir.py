@@ -5,7 +5,7 @@ requantized in the registers and stored as 8-bit codes (:func:`_tile_rq`, onnxru
 ``MlasRequantizeOutput``).
 
 Written as LLVM IR through numba intrinsics: numba's loop vectorizer turns a tile loop into
-32-bit multiplies, four times slower. Imports numpy-free llvmlite and numba only.
+32-bit multiplies, four times slower. Imports llvmlite and numba only.
 """
 
 from llvmlite import ir
