@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, MemoryLimitError
 from hwsim.graph.annotate import QuantConfig
 from hwsim.records import Record
 from hwsim.solve.choices import Choice
@@ -161,7 +161,10 @@ def _pick(tried: list[tuple[CostTable, Plan]], meter, target, metric: str) -> tu
         return at, plan, why
     pool = meets or [(at, plan)]
     scope = _scope(target)
-    errors = [meter.error(p.config(), scope) for _, p in pool]
+    try:
+        errors = [meter.error(p.config(), scope) for _, p in pool]
+    except MemoryLimitError as exc:  # the whole model does not fit where each layer's tail did
+        return at, plan, f"{why}; the plans were not simulated: {exc}"
     best = min(range(len(pool)), key=lambda i: errors[i])
     at, plan = pool[best]
     if len(pool) > 1:

@@ -42,12 +42,16 @@ class PlanMeter:
         ``output_mse`` or ``task_loss`` (what :func:`hwsim.solve.output_error.measure` scores).
     seed : int
         Seed of the simulator (stochastic rounding, KV caches).
+    memory_limit_bytes : int, optional
+        As :func:`hwsim.sim.run` (default: the memory available now); a plan that would need more
+        raises :class:`hwsim.errors.MemoryLimitError` before anything is allocated.
     """
 
     graph: Graph
     data: CalibData
     metric: str
     seed: int = 0
+    memory_limit_bytes: int | None = None
     _reference: object = field(default=None, repr=False)
     _errors: dict = field(default_factory=dict, repr=False)
 
@@ -73,7 +77,8 @@ class PlanMeter:
         if key not in self._errors:
             g = apply_config(self.graph, config, target_scope=target_scope)
             ref = self._float()
-            out = sim.run(g, self.data.inputs, seed=self.seed, reference=ref, metrics=False).output_values
+            out = sim.run(g, self.data.inputs, seed=self.seed, reference=ref, metrics=False,
+                          memory_limit_bytes=self.memory_limit_bytes).output_values
             value = _score(self.metric, out, {n: ref.values[n] for n in out}, self.data.labels)
             self._errors[key] = value if np.isfinite(value) else float("inf")
         return self._errors[key]

@@ -130,3 +130,13 @@ def test_cli_front_shows_the_simulated_error_and_the_other_tensors(cache_dir, ca
     assert "simulated output_mse" in head and "other tensors" in head
     assert main(args + ["--no-simulate-plans", "--json"]) == 0
     assert all(p["measured"] is None for p in json.loads(capsys.readouterr().out)["points"])
+
+
+def test_plans_too_large_to_simulate_are_picked_by_the_table_and_say_so(digits_tables):
+    import dataclasses
+
+    meter = dataclasses.replace(digits_tables.meter, memory_limit_bytes=1, _errors={})  # nothing memoised
+    plan = plan_from(dataclasses.replace(digits_tables, meter=meter), {"energy_j": 7e-8})
+    assert plan.status == "optimal" and plan.measured is None
+    assert any("the plans were not simulated: simulating" in n and "memory" in n for n in plan.notes)
+    assert plan.layers == plan_from(digits_tables, {"energy_j": 7e-8}, simulate_plans=False).layers
