@@ -21,10 +21,11 @@ _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divi
            "pow": np.power, "max": np.maximum, "min": np.minimum}
 
 
-@register_exec("binary")
+@register_exec("binary", coded_inputs=True)
 def _binary(ctx, op, xs):
-    if ortfused.qlinear_add_applies(ctx, op, xs):
+    if ortfused.qlinear_add_applies(ctx, op, xs):  # reads codes, returns codes
         return ortfused.qlinear_add(ctx, op, xs)
+    xs = [ortfused.dequantized_value(ctx, t, x) for t, x in zip(op.inputs, xs)]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return _BINARY[op.fn](xs[0], xs[1])
 

@@ -85,8 +85,21 @@ def _int_scaled(spec) -> bool:
 
 
 def dequantized_input(ctx, name: str, x: np.ndarray) -> np.ndarray:
-    """``x`` as DequantizeLinear outputs it: rounded to float32 when its spec has float32 scales."""
+    """``x`` as DequantizeLinear outputs it: rounded to float32 when its spec has float32 scales.
+    A deferred value (:class:`~hwsim.sim.qspec.Deferred`) is returned as it is: the executor that
+    takes it reads its codes, or its reals through :func:`dequantized_value`."""
+    if isinstance(x, qspec.Deferred):
+        return x
     return np.asarray(x, np.float32).astype(np.float64) if is_dequantized_float32(ctx, name) else x
+
+
+def dequantized_value(ctx, name: str, x) -> np.ndarray:
+    """The value an executor that takes deferred inputs reads: a deferred value's reals, rounded
+    by :func:`dequantized_input` in the quantized run (the float reference's as they are); an
+    array as it is (the runner has passed it through :func:`dequantized_input`)."""
+    if not isinstance(x, qspec.Deferred):
+        return x
+    return x.real() if ctx.reference else dequantized_input(ctx, name, x.real())
 
 
 def u8_rewritten(ctx, name: str) -> bool:
@@ -215,7 +228,7 @@ def qlinear_add(ctx, op, xs) -> np.ndarray:
     ra, rb = f32(sa.scale[0]) / f32(sc.scale[0]), f32(sb.scale[0]) / f32(sc.scale[0])
     za, zb, zc = (f32((int(s.zero_point[0]) if s.zero_point is not None else 0) + shift) for s in (sa, sb, sc))
     fixed = f32(zc - fma32(ra, za, f32(rb * zb)))
-    ca, cb = ((qspec.codes(x, s) + shift).astype(f32) for x, s in zip(xs[:2], (sa, sb)))
+    ca, cb = (_codes_of(ctx, t, x, s).astype(f32) + f32(shift) for t, x, s in zip(op.inputs[:2], xs[:2], (sa, sb)))
     if ca.size == 1 and cb.size != 1:
         t = fma32(cb, rb, f32(fixed + f32(ca.reshape(()) * ra)))
     elif cb.size == 1 and ca.size != 1:
@@ -224,7 +237,19 @@ def qlinear_add(ctx, op, xs) -> np.ndarray:
         t = fma32(ca, ra, fma32(cb, rb, fixed))
     fmt = formats.get(sc.format)
     q = np.clip(np.rint(t), fmt.qmin + shift, fmt.qmax + shift).astype(np.int64) - shift
-    return qspec.from_codes(q, sc)
+    narrow = qspec.code_dtype(sc)
+    if narrow is None or op.outputs[0] in ctx.specs:
+        return qspec.from_codes(q, sc)
+    ctx.mark_on_grid(op.outputs[0])  # the output's own codes: the runner's rounding is the identity
+    return qspec.Coded(q.astype(narrow), sc)
+
+
+def _codes_of(ctx, name: str, x, spec) -> np.ndarray:
+    """The codes of input ``x`` (tensor ``name``) under ``spec``: a :class:`~hwsim.sim.qspec.Coded`
+    of that spec gives its own, anything else is divided (its dequantized float32 values)."""
+    if isinstance(x, qspec.Coded) and x.spec == spec and name not in ctx.specs:
+        return x.codes
+    return qspec.codes(dequantized_value(ctx, name, x), spec)
 
 
 def _kernel_type(ctx, name: str, spec) -> str:
