@@ -39,6 +39,7 @@ def test_threads_now_leaves_the_cpus_other_tasks_hold(monkeypatch, tmp_path):
     want = numba.get_num_threads()
     path = tmp_path / "loadavg"
     monkeypatch.setattr(workqueue, "_LOADAVG", str(path))
+    monkeypatch.setattr(workqueue, "_OWN_TASKS", str(tmp_path / "no-such-dir"))  # own: the caller only
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     for running, expected in ((1, min(want, 4)), (2, min(want, 3)), (4, 1), (9, 1)):
         path.write_text(f"0.5 0.4 0.3 {running}/321 4567\n")
@@ -49,3 +50,30 @@ def test_threads_now_leaves_the_cpus_other_tasks_hold(monkeypatch, tmp_path):
     assert workqueue.threads_now() == want
     path.write_text("0.1 0.1 0.1 1/100 1\n")
     assert workqueue.split(0)[1] == 1  # under PARALLEL_MIN: one thread whatever is free
+
+
+def test_threads_now_does_not_count_this_processs_own_runnable_threads(monkeypatch, tmp_path):
+    """Our own spinning BLAS/OpenMP workers are runnable in /proc/loadavg too; they must not be read
+    as other tasks holding CPUs (with them counted, an idle machine gave one thread). A thread name
+    with spaces and parentheses does not confuse the state field."""
+    import os
+
+    from hwsim.kernels import workqueue
+
+    monkeypatch.undo()
+    tasks = tmp_path / "task"
+    for tid, comm, state in ((101, "python", "R"), (102, "numba (worker) 1", "R"), (103, "openblas", "R"),
+                             (104, "sleeper", "S")):
+        (tasks / str(tid)).mkdir(parents=True)
+        (tasks / str(tid) / "stat").write_text(f"{tid} ({comm}) {state} 1 2 3 4\n")
+    loadavg = tmp_path / "loadavg"
+    monkeypatch.setattr(workqueue, "_LOADAVG", str(loadavg))
+    monkeypatch.setattr(workqueue, "_OWN_TASKS", str(tasks))
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert workqueue._own_running() == 3
+    for running, free in ((3, 4), (4, 3), (7, 0)):  # 3 of the running tasks are ours
+        loadavg.write_text(f"0.1 0.1 0.1 {running}/200 1\n")
+        assert workqueue.free_cpus() == free
+    (tasks / "103" / "stat").write_text("103 (openblas) S 1 2 3 4\n")
+    loadavg.write_text("0.1 0.1 0.1 3/200 1\n")
+    assert workqueue.free_cpus() == 3  # 2 of ours run: 1 other task
