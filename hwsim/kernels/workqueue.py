@@ -16,6 +16,7 @@ Without JIT (NUMBA_DISABLE_JIT=1) ``claim`` is the plain Python below and the lo
 """
 
 import os
+import time
 from types import FunctionType
 
 import numba
@@ -98,14 +99,36 @@ def free_cpus():
     return (os.cpu_count() or 1) - max(0, running - (1 if own is None else max(own, 1)))
 
 
+#: seconds one reading of :func:`free_cpus` serves :func:`threads_now`. Reading /proc costs
+#: 0.15-1 ms (0.22 ms CPU, 0.45 ms wall at load 6.5 on 2 cores, 2026-11-26) and a simulate calls
+#: parallel kernels about 60 times (MobileNetV2), often within a few milliseconds of each other;
+#: the scheduler's own view of the load changes on its tick (4 ms at 250 Hz).
+FREE_CPUS_TTL_S = 0.005
+_reading = (-float("inf"), None, None)  # (time.monotonic() of the last reading, free_cpus(), the function read)
+
+
+def _free_cpus_recent():
+    """:func:`free_cpus`, read again only when the last reading is older than
+    :data:`FREE_CPUS_TTL_S` (or was taken through another ``free_cpus``, e.g. a test's stand-in).
+    Threads may race here; each gets a reading at most that old."""
+    global _reading
+    now = time.monotonic()
+    t, free, fn = _reading
+    if fn is free_cpus and 0.0 <= now - t < FREE_CPUS_TTL_S:
+        return free
+    free = free_cpus()
+    _reading = (now, free, free_cpus)
+    return free
+
+
 def threads_now():
     """numba's thread count, less the CPUs other tasks hold right now (at least 1): OpenMP's
     dynamic-threads rule, taken at the call instead of from the load average. Measured at load
     7-9 on 2 cores (512x4096x4096 u8 x u8): two threads used 0.23 s of CPU and one 0.18 s for the
     same product; the worker that is not scheduled holds its work item while the other waits.
     The thread count never changes a result (work items are claimed, every sum is exact or in a
-    fixed order)."""
-    want, free = numba.get_num_threads(), free_cpus()
+    fixed order). "Right now" is within :data:`FREE_CPUS_TTL_S`."""
+    want, free = numba.get_num_threads(), _free_cpus_recent()
     return want if free is None else max(1, min(want, free))
 
 

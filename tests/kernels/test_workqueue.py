@@ -36,6 +36,7 @@ def test_threads_now_leaves_the_cpus_other_tasks_hold(monkeypatch, tmp_path):
     from hwsim.kernels import workqueue
 
     monkeypatch.undo()  # the conftest's all_threads fixture
+    monkeypatch.setattr(workqueue, "FREE_CPUS_TTL_S", 0.0)  # every call reads the file
     want = numba.get_num_threads()
     path = tmp_path / "loadavg"
     monkeypatch.setattr(workqueue, "_LOADAVG", str(path))
@@ -77,3 +78,31 @@ def test_threads_now_does_not_count_this_processs_own_runnable_threads(monkeypat
     (tasks / "103" / "stat").write_text("103 (openblas) S 1 2 3 4\n")
     loadavg.write_text("0.1 0.1 0.1 3/200 1\n")
     assert workqueue.free_cpus() == 3  # 2 of ours run: 1 other task
+
+
+def test_threads_now_reads_proc_at_most_once_per_ttl(monkeypatch, tmp_path):
+    """A reading of /proc/loadavg serves threads_now for FREE_CPUS_TTL_S, then is read again."""
+    import os
+    import types
+
+    import numba
+
+    from hwsim.kernels import workqueue
+
+    monkeypatch.undo()
+    if numba.get_num_threads() < 2:
+        pytest.skip("needs 2 numba threads")
+    clock = [1000.0]
+    monkeypatch.setattr(workqueue, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(workqueue, "_reading", (-float("inf"), None, None))
+    loadavg = tmp_path / "loadavg"
+    monkeypatch.setattr(workqueue, "_LOADAVG", str(loadavg))
+    monkeypatch.setattr(workqueue, "_OWN_TASKS", str(tmp_path / "no-such-dir"))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    loadavg.write_text("0.1 0.1 0.1 1/200 1\n")
+    assert workqueue.threads_now() == 2
+    loadavg.write_text("0.1 0.1 0.1 5/200 1\n")  # others now hold both CPUs
+    clock[0] += workqueue.FREE_CPUS_TTL_S / 2
+    assert workqueue.threads_now() == 2  # the reading is still fresh
+    clock[0] += workqueue.FREE_CPUS_TTL_S
+    assert workqueue.threads_now() == 1
