@@ -45,7 +45,12 @@ from hwsim.solve.sensitivity_table import TAILS, Metric, ProgressFn, Sensitivity
 from hwsim.solve.tail import boundary_names, boundary_values, float32_outputs, one_blas_thread, plain_float, subgraph
 
 
-def _score(metric: str, out: dict, ref: dict, labels: np.ndarray | None) -> float:
+def score(metric: Metric, out: dict, ref: dict, labels: np.ndarray | None) -> float:
+    """The metric (module docstring) of simulated outputs ``out`` against the float reference
+    ``ref`` (output name -> values; the outputs scored are ``ref``'s): ``output_mse`` the mean
+    squared error over every element of them; ``task_loss`` the cross-entropy of the first
+    output against ``labels`` less that of the reference. The one scoring of sensitivities and of
+    whole plans (:mod:`hwsim.solve.verify`)."""
     if metric == "task_loss":
         (name,) = list(ref)[:1]
         return _xent(out[name], labels) - _xent(ref[name], labels)
@@ -180,7 +185,7 @@ def _group_values(g, names, choices, applicable, ref, seed, stacked, metric, lab
         for r, (layer, js) in enumerate(zip(names, applicable)):
             outs = _layer_values(g, layer, [choices[j] for j in js], ref, seed, stacked)
             for j, out in zip(js, outs):
-                vals[r, j] = _score(metric, out, {n: ref[n] for n in out}, labels)
+                vals[r, j] = score(metric, out, {n: ref[n] for n in out}, labels)
         return vals
     return _cut_values(g, names, choices, applicable, ref, seed, stacked, cut)
 
@@ -211,7 +216,7 @@ def _cut_values(g, names, choices, applicable, ref, seed, stacked, cut) -> np.nd
     values = {}
     for j, f, o in zip(cols, firsts, outs):
         out = {n: {**f, **o}[n] for n in g.outputs if n in f or n in o}
-        values[j] = _score("output_mse", out, {n: ref[n] for n in out}, None)
+        values[j] = score("output_mse", out, {n: ref[n] for n in out}, None)
     return scaled_values(errors, probes, values)
 
 

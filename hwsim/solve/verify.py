@@ -71,7 +71,7 @@ class PlanMeter:
         """The metric of the whole model under ``config`` (as priced with ``target_scope``);
         ``inf`` where its outputs are not finite. Each distinct config is simulated once."""
         from hwsim import sim
-        from hwsim.solve.output_error import _score
+        from hwsim.solve.output_error import score
 
         key = (config.model_dump_json(), target_scope)
         if key not in self._errors:
@@ -79,7 +79,7 @@ class PlanMeter:
             ref = self._float()
             out = sim.run(g, self.data.inputs, seed=self.seed, reference=ref, metrics=False,
                           memory_limit_bytes=self.memory_limit_bytes).output_values
-            value = _score(self.metric, out, {n: ref.values[n] for n in out}, self.data.labels)
+            value = score(self.metric, out, {n: ref.values[n] for n in out}, self.data.labels)
             self._errors[key] = value if np.isfinite(value) else float("inf")
         return self._errors[key]
 
