@@ -579,12 +579,24 @@ def conv_integer(x, w, x_zero_point=0, w_zero_point=0, strides=(1, 1), pads=(0, 
                       x_zero_point, w_zero_point).astype(np.int32)
 
 
-def _float_array(name, x):
-    """Contiguous float32/float64 view or copy of ``x``; rejects non-float and non-finite data."""
+def _not_finite(name):
+    return InputDataError(f"{name} must be a finite float array (values of a narrow format)")
+
+
+def _float_values(name, x):
+    """Contiguous float32/float64 view or copy of ``x``; rejects non-float data."""
     x = np.asarray(x)
-    if x.dtype.kind != "f" or not np.isfinite(x).all():
-        raise InputDataError(f"{name} must be a finite float array (values of a narrow format)")
+    if x.dtype.kind != "f":
+        raise _not_finite(name)
     return np.ascontiguousarray(x, x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
+
+
+def _float_array(name, x):
+    """:func:`_float_values`, also rejecting non-finite data."""
+    x = _float_values(name, x)
+    if not np.isfinite(x).all():
+        raise _not_finite(name)
+    return x
 
 
 def float_matmul(a, b, accumulator="fp32", order="sequential", block_k=32):
@@ -610,12 +622,16 @@ def float_matmul(a, b, accumulator="fp32", order="sequential", block_k=32):
     """
     fmt = _choice("accumulator", accumulator, ACCUMULATORS)
     order_code = _choice("order", order, ORDERS)
-    a, b = _float_array("a", a), _float_array("b", b)
+    a, b = _float_values("a", a), _float_values("b", b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ShapeError(f"float_matmul needs a (M, K) and b (K, N); got {a.shape} and {b.shape}")
     if not isinstance(block_k, (int, np.integer)) or block_k < 1:
         raise ConfigError(f"block_k={block_k!r} must be a positive integer")
-    return _fg.float_matmul(a, b, fmt, order_code, int(block_k))
+    scans = _fg.scan(a), _fg.scan(b)  # one pass each: finiteness and the exactness stats
+    for name, sc in zip("ab", scans):
+        if not sc.finite:
+            raise _not_finite(name)
+    return _fg.float_matmul(a, b, fmt, order_code, int(block_k), scans)
 
 
 def _mx_scales(name, s, shape):
