@@ -336,6 +336,36 @@ def float_direct_conv2d(x, w, stride, padding, dilation, groups):
     return _conv.direct_conv_float(x, w, stride, padding[:2], dilation, groups, (oh, ow))
 
 
+def max_pool2d(x, kernel, stride, padding, out_hw):
+    """2-D max pooling of ``x`` (N, C, H, W; float, uint8 or int8, any memory layout: no copy when
+    it is channels-last) with ONNX ``padding`` (top, left, ...) ignored, as ``np.nanmax`` over a
+    NaN-padded copy gives it (:mod:`hwsim.kernels.maxpool`). Returns (N, C, OH, OW) of ``x``'s
+    type, a view of channels-last data. Integer data needs a tap inside the input in every window
+    (:func:`max_pool_windows_inside`)."""
+    from hwsim.kernels import maxpool as _mp
+    from hwsim.kernels.workqueue import pick
+
+    x = np.asarray(x)
+    if x.ndim != 4 or x.dtype.kind not in "fiu":
+        raise ShapeError(f"max_pool2d: x must be a 4-D numeric array, got shape {x.shape} of {x.dtype}")
+    (kh, kw), (sh, sw), (oh, ow) = _pair("kernel", kernel, 2), _pair("stride", stride, 2), _pair("out_hw", out_hw, 2)
+    pt, pl = _pair("padding", padding, 4)[:2]
+    lo = np.nan if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    out = np.empty((x.shape[0], oh, ow, x.shape[1]), x.dtype)
+    kernel_fn, split = pick(_mp._max_pool_nhwc, _mp._max_pool_nhwc_1, out.size * kh * kw)
+    kernel_fn(xh, kh, kw, sh, sw, pt, pl, x.dtype.type(lo), out, *split)
+    return out.transpose(0, 3, 1, 2)
+
+
+def max_pool_windows_inside(in_hw, kernel, stride, padding, out_hw) -> bool:
+    """True when every window of a 2-D pooling holds at least one tap inside the input."""
+    for n, k, s, p, o in zip(in_hw, kernel, stride, padding[:2], out_hw):
+        if o and (p >= k or (o - 1) * s - p >= n):
+            return False
+    return True
+
+
 def _channel_param(name, v, nc, dtype):
     v = np.asarray(v)
     if v.size not in (1, nc) or v.ndim > 1:
