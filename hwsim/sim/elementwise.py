@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim import kernel_api
-from hwsim.sim import ortfused, qspec, refvalues
+from hwsim.sim import codetable, ortfused, qspec, refvalues
 from hwsim.sim.registry import register_exec
 
 
@@ -24,6 +24,11 @@ _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divi
 
 @register_exec("binary", coded_inputs=True)
 def _binary(ctx, op, xs):
+    y = codetable.lookup(ctx, op, xs, _binary_values)
+    return _binary_values(ctx, op, xs) if y is None else y
+
+
+def _binary_values(ctx, op, xs):
     if ortfused.qlinear_add_applies(ctx, op, xs):  # reads codes, returns codes
         return ortfused.qlinear_add(ctx, op, xs)
     xs = [ortfused.dequantized_value(ctx, t, x) for t, x in zip(op.inputs, xs)]
@@ -67,10 +72,16 @@ _UNARY = {
 }
 
 
-@register_exec("unary")
+@register_exec("unary", coded_inputs=True)
 def _unary(ctx, op, xs):
+    y = codetable.lookup(ctx, op, xs, _unary_values)
+    return _unary_values(ctx, op, xs) if y is None else y
+
+
+def _unary_values(ctx, op, xs):
+    x = ortfused.dequantized_value(ctx, op.inputs[0], xs[0])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _UNARY[op.fn](np.asarray(xs[0], np.float64), op)
+        return _UNARY[op.fn](np.asarray(x, np.float64), op)
 
 
 @register_exec("batchnorm")
