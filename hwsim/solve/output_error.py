@@ -25,7 +25,9 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Callable
 
 import networkx as nx
@@ -240,21 +242,100 @@ def _alone(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int) -> tup
 
     The values are its outputs and those of its quantized inputs that descendants read (its
     inputs and weights quantized, fed with the float reference). Activation scales are
-    calibrated on the whole model's float reference, as a run of the whole model does.
+    calibrated on the whole model's float reference, as a run of the whole model does. The
+    choices run side by side in one simulator run (:func:`_side_by_side`: what they share is
+    rounded and quantized once); where that run fails (it would not fit in memory, or an error:
+    then the error of the choice that raises it propagates) one run each (:func:`_alone_each`).
     """
     from hwsim.sim.runner import FloatCache
 
     after = nx.descendants(g.nx, layer)
+    one, feed = _one_op(g, layer, after, ref)
+    configured = [apply_config(one, layer_config(layer, ch)) for ch in chs]
+    if len(chs) > 1:
+        both, renames = _side_by_side(configured, [ch.label for ch in chs])
+        try:
+            out = _run(both, _where(layer, chs), {r[n]: v for r in renames for n, v in feed.items()},
+                       FloatCache(values=_Renamed(ref, renames), inputs={}), seed).output_values
+        except Exception:  # noqa: BLE001  (too big, or an error: one run each below names the choice)
+            pass
+        else:
+            return [{n: out[r[n]] for n in one.outputs} for r in renames], after
+    return _alone_each(configured, layer, chs, feed, ref, seed), after
+
+
+def _one_op(g: Graph, layer: str, after: set[str], ref: dict) -> tuple[Graph, dict[str, np.ndarray]]:
+    """The graph of ``layer`` alone (its outputs, and those of its inputs that ops in ``after``
+    read too) and its input values (the float reference)."""
     one = subgraph(g, {layer}, f"{g.name}[{layer}]")
     op = g.op(layer)
     read_after = {t for o in after for t in g.op(o).inputs}
     one.outputs = list(dict.fromkeys(one.outputs + [t for t in op.outputs if t in read_after]
                                      + [t for t in op.inputs if t in read_after and t in one.inputs]))
-    feed = boundary_values(one, ref)
+    return one, boundary_values(one, ref)
+
+
+def _alone_each(configured: list[Graph], layer: str, chs: list[Choice], feed: dict, ref: dict,
+                seed: int) -> list[dict]:
+    """Output values of each configured one-op graph, one simulator run each."""
+    from hwsim.sim.runner import FloatCache
+
     whole = FloatCache(values=ref, inputs={})  # the model's reference: no float run of the layer
-    firsts = [_run(apply_config(one, layer_config(layer, ch)), _where(layer, [ch]), feed, whole, seed).output_values
-              for ch in chs]
-    return firsts, after
+    return [_run(gk, _where(layer, [ch]), feed, whole, seed).output_values for gk, ch in zip(configured, chs)]
+
+
+def _side_by_side(graphs: list[Graph], labels: list[str]) -> tuple[Graph, list[dict[str, str]]]:
+    """One graph running every graph of ``graphs`` (the same ops, configured differently) side
+    by side, and for each graph its tensor names there.
+
+    A tensor that two graphs hold alike (name, shape, role, spec, type and the same data array)
+    is one tensor: a graph input on the same grid is rounded once, a weight in the same format
+    quantized once. Each graph's ops and the tensors they produce are its own; those of graph
+    ``k`` > 0 are named with `` at `` ``labels[k]``. Each op computes from equal inputs with the
+    same spec what it computes in its own graph, so every output is the same.
+    """
+    both = Graph(graphs[0].name)
+    both.notes = list(dict.fromkeys(n for gk in graphs for n in gk.notes))
+    held: dict = {}  # (tensor, id of its data) -> name in both
+    renames = []
+    for k, gk in enumerate(graphs):
+        name = (lambda n: n) if k == 0 else (lambda n, at=f" at {labels[k]}": n + at)  # noqa: E731
+        produced = {t for op in gk.ops() for t in op.outputs}
+        rename = {}
+        for n, t in gk.tensors.items():
+            key = (t, id(t.data))
+            if n in produced or key not in held:
+                rename[n] = name(n)
+                both.add_tensor(replace(t, name=rename[n]))
+                if n not in produced:
+                    held[key] = rename[n]
+            else:
+                rename[n] = held[key]
+        for op in gk.ops():
+            both.add_op(op.model_copy(update={"name": name(op.name), "inputs": [rename[t] for t in op.inputs],
+                                              "outputs": [rename[t] for t in op.outputs]}))
+        both.outputs = list(dict.fromkeys(both.outputs + [rename[t] for t in gk.outputs]))
+        renames.append(rename)
+    return both.verify(), renames
+
+
+class _Renamed(Mapping):
+    """Float reference values under the names of :func:`_side_by_side`'s graph (read lazily)."""
+
+    def __init__(self, ref: dict, renames: list[dict[str, str]]):
+        self.ref, self.origin = ref, {new: old for r in renames for old, new in r.items()}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.ref[self.origin[name]]
+
+    def __contains__(self, name) -> bool:
+        return name in self.origin and self.origin[name] in self.ref
+
+    def __iter__(self):
+        return (n for n in self.origin if n in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 #: smallest relative change of the outputs (RMS of the change over RMS of the float outputs) that
