@@ -25,30 +25,25 @@ def _float32(name: str, x) -> np.ndarray:
 
 
 @functools.cache
-def erfc_table() -> np.ndarray:
-    """Piecewise degree-7 polynomials of erfc on [0, ERFC_T_MAX], one row per interval of
-    1 / ERFC_STEPS_PER_UNIT, lowest degree first, in the position u in [0, 1) of the interval.
+def erfc_coefficients() -> np.ndarray:
+    """Power coefficients (lowest degree first) of the polynomial P in z with
+    erfc(t) = exp(-t^2) P(z) / (1 + 2 t) on [0, ERFC_T_MAX] (z: see
+    :data:`hwsim.kernels.floatops.ERFC_DEGREE`).
 
-    Each piece is the Hermite interpolant of erfc and its first three derivatives at the two
-    ends (erfc from scipy; erfc' = -c exp(-t^2), erfc'' = 2 t c exp(-t^2),
-    erfc''' = c (2 - 4 t^2) exp(-t^2), c = 2 / sqrt(pi)). Its relative error is below 2e-13 on
-    the whole range (``tests/kernels/test_floatops.py``), 3e5 times below a float32 ulp.
+    P interpolates erfcx(t) (1 + 2 t) (scipy's scaled erfc, smooth and bounded in z) at the
+    Chebyshev points of z by a least-squares Chebyshev fit, converted to powers of z. With the
+    exp of the kernel, the relative error of erfc is below 2e-12 on the whole range
+    (``tests/kernels/test_floatops.py``), 3e4 times below a float32 ulp.
     """
-    from scipy.special import erfc
+    from numpy.polynomial import chebyshev
+    from scipy.special import erfcx
 
-    deg = _fo.ERFC_DEGREE
-    half = (deg + 1) // 2  # derivatives matched at each end
-    h = 1.0 / _fo.ERFC_STEPS_PER_UNIT
-    t = np.arange(round(_fo.ERFC_T_MAX * _fo.ERFC_STEPS_PER_UNIT) + 1) * h
-    c, ex = 2 / math.sqrt(math.pi), np.exp(-t * t)
-    d = np.stack([erfc(t), -c * ex, 2 * t * c * ex, c * (2 - 4 * t * t) * ex], -1)[:, :half]
-    scaled = d * h ** np.arange(half)  # derivatives in u: h^j erfc^(j)
-    low = scaled[:-1] / np.array([math.factorial(j) for j in range(half)])  # Taylor at u = 0
-    # p^(i)(1) = sum_j coef_j perm(j, i) must equal scaled[1:, i] (the next node)
-    lo = np.array([[math.perm(j, i) for j in range(half)] for i in range(half)], float)
-    hi = np.array([[math.perm(j, i) for j in range(half, deg + 1)] for i in range(half)], float)
-    high = np.linalg.solve(hi, (scaled[1:] - low @ lo.T).T).T
-    return np.ascontiguousarray(np.concatenate([low, high], -1))
+    n = 8 * (_fo.ERFC_DEGREE + 1)
+    z = np.cos(np.pi * (np.arange(n) + 0.5) / n)
+    u = (z + 1) / 2 * (_fo.ERFC_U_MAX + 1) - 1
+    t = _fo.ERFC_K * (1 + u) / (1 - u)
+    c = chebyshev.chebfit(z, erfcx(t) * (1 + 2 * t), _fo.ERFC_DEGREE)
+    return np.ascontiguousarray(chebyshev.cheb2poly(c), dtype=np.float64)
 
 
 def _out(out, x: np.ndarray) -> np.ndarray:
@@ -64,14 +59,14 @@ def _out(out, x: np.ndarray) -> np.ndarray:
 def gelu_erf(x, out=None) -> np.ndarray:
     """``0.5 x (1 + erf(x / sqrt 2))`` (exact GELU) of a float32 array, as float32.
 
-    Equals the float64 formula rounded to float32 to within 1 ulp, except where float64 erf
-    itself cancels (x < -5.9, where it returns 0 and this returns the true value, below 1e-15 in
-    magnitude); NaN and infinities as the formula gives them. ``out``: a float32 array of x's
+    Equals the float64 formula rounded to float32 to within 1 ulp (erfc to 2e-12 relative, see
+    :func:`erfc_coefficients`), except where float64 erf itself cancels (x < -5.9, where it
+    returns 0 and this returns the true value, below 1e-15 in magnitude); NaN and infinities as the formula gives them. ``out``: a float32 array of x's
     shape to write into (C-contiguous), as for :func:`softmax` and :func:`layernorm`.
     """
     x = _float32("x", x)
     out = _out(out, x)
-    _fo._gelu_erf(x.reshape(-1), out.reshape(-1), erfc_table())
+    _fo._gelu_erf(x.reshape(-1), out.reshape(-1), erfc_coefficients())
     return out
 
 

@@ -336,6 +336,36 @@ def float_direct_conv2d(x, w, stride, padding, dilation, groups):
     return _conv.direct_conv_float(x, w, stride, padding[:2], dilation, groups, (oh, ow))
 
 
+def max_pool2d(x, kernel, stride, padding, out_hw):
+    """2-D max pooling of ``x`` (N, C, H, W; float, uint8 or int8, any memory layout: no copy when
+    it is channels-last) with ONNX ``padding`` (top, left, ...) ignored, as ``np.nanmax`` over a
+    NaN-padded copy gives it (:mod:`hwsim.kernels.maxpool`). Returns (N, C, OH, OW) of ``x``'s
+    type, a view of channels-last data. Integer data needs a tap inside the input in every window
+    (:func:`max_pool_windows_inside`)."""
+    from hwsim.kernels import maxpool as _mp
+    from hwsim.kernels.workqueue import pick
+
+    x = np.asarray(x)
+    if x.ndim != 4 or x.dtype.kind not in "fiu":
+        raise ShapeError(f"max_pool2d: x must be a 4-D numeric array, got shape {x.shape} of {x.dtype}")
+    (kh, kw), (sh, sw), (oh, ow) = _pair("kernel", kernel, 2), _pair("stride", stride, 2), _pair("out_hw", out_hw, 2)
+    pt, pl = _pair("padding", padding, 4)[:2]
+    lo = np.nan if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    out = np.empty((x.shape[0], oh, ow, x.shape[1]), x.dtype)
+    kernel_fn, split = pick(_mp._max_pool_nhwc, _mp._max_pool_nhwc_1, out.size * kh * kw)
+    kernel_fn(xh, kh, kw, sh, sw, pt, pl, x.dtype.type(lo), out, *split)
+    return out.transpose(0, 3, 1, 2)
+
+
+def max_pool_windows_inside(in_hw, kernel, stride, padding, out_hw) -> bool:
+    """True when every window of a 2-D pooling holds at least one tap inside the input."""
+    for n, k, s, p, o in zip(in_hw, kernel, stride, padding[:2], out_hw):
+        if o and (p >= k or (o - 1) * s - p >= n):
+            return False
+    return True
+
+
 def _channel_param(name, v, nc, dtype):
     v = np.asarray(v)
     if v.size not in (1, nc) or v.ndim > 1:
@@ -579,12 +609,24 @@ def conv_integer(x, w, x_zero_point=0, w_zero_point=0, strides=(1, 1), pads=(0, 
                       x_zero_point, w_zero_point).astype(np.int32)
 
 
-def _float_array(name, x):
-    """Contiguous float32/float64 view or copy of ``x``; rejects non-float and non-finite data."""
+def _not_finite(name):
+    return InputDataError(f"{name} must be a finite float array (values of a narrow format)")
+
+
+def _float_values(name, x):
+    """Contiguous float32/float64 view or copy of ``x``; rejects non-float data."""
     x = np.asarray(x)
-    if x.dtype.kind != "f" or not np.isfinite(x).all():
-        raise InputDataError(f"{name} must be a finite float array (values of a narrow format)")
+    if x.dtype.kind != "f":
+        raise _not_finite(name)
     return np.ascontiguousarray(x, x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
+
+
+def _float_array(name, x):
+    """:func:`_float_values`, also rejecting non-finite data."""
+    x = _float_values(name, x)
+    if not np.isfinite(x).all():
+        raise _not_finite(name)
+    return x
 
 
 def float_matmul(a, b, accumulator="fp32", order="sequential", block_k=32):
@@ -610,12 +652,16 @@ def float_matmul(a, b, accumulator="fp32", order="sequential", block_k=32):
     """
     fmt = _choice("accumulator", accumulator, ACCUMULATORS)
     order_code = _choice("order", order, ORDERS)
-    a, b = _float_array("a", a), _float_array("b", b)
+    a, b = _float_values("a", a), _float_values("b", b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ShapeError(f"float_matmul needs a (M, K) and b (K, N); got {a.shape} and {b.shape}")
     if not isinstance(block_k, (int, np.integer)) or block_k < 1:
         raise ConfigError(f"block_k={block_k!r} must be a positive integer")
-    return _fg.float_matmul(a, b, fmt, order_code, int(block_k))
+    scans = _fg.scan(a), _fg.scan(b)  # one pass each: finiteness and the exactness stats
+    for name, sc in zip("ab", scans):
+        if not sc.finite:
+            raise _not_finite(name)
+    return _fg.float_matmul(a, b, fmt, order_code, int(block_k), scans)
 
 
 def _mx_scales(name, s, shape):

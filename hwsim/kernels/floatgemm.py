@@ -19,6 +19,7 @@ The exact accumulator is Shewchuk's exact summation (``math.fsum``), rounded onc
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -299,11 +300,81 @@ def _stats_bits(u, mbits, bias):
 
 
 def _stats(x):
-    """:func:`_stats_bits` of a contiguous float32 or float64 array."""
+    """:func:`_stats_bits` of a contiguous float32 or float64 array (exact; a scalar pass)."""
     x = np.ascontiguousarray(x).reshape(-1)
     if x.dtype == np.float32:
         return _stats_bits(x.view(np.int32), 23, 127)
     return _stats_bits(x.astype(np.float64, copy=False).view(np.int64), 52, 1023)
+
+
+_BIG = 2**63 - 1  # above every float64 pattern with the sign cleared
+
+
+@njit(cache=True)
+def _scan_bits(u, mbits, ebits):
+    """Over float bit patterns ``u`` (int32 or int64) with ``mbits`` mantissa and ``ebits``
+    exponent bits, sign cleared: (the largest, the smallest normal, the smallest non-zero, the OR
+    of the normals' patterns); ``_BIG`` where there is none. Independent min/max/or reductions,
+    so LLVM vectorises the loop: 7.5 ms for 16M float32 here, where :func:`_stats_bits` took
+    42-60 ms (2026-11-26, load 4-7)."""
+    body = (np.int64(1) << (mbits + ebits)) - 1
+    hidden = np.int64(1) << mbits
+    big = np.int64(_BIG)
+    max_w, min_norm, min_nz, or_n = np.int64(0), big, big, np.int64(0)
+    for t in range(u.size):
+        w = u[t] & body
+        normal = w >= hidden
+        max_w = max(max_w, w)
+        min_nz = min(min_nz, w if w != 0 else big)
+        min_norm = min(min_norm, w if normal else big)
+        or_n |= w if normal else hidden
+    return max_w, min_norm, min_nz, or_n
+
+
+class Scan(NamedTuple):
+    """What one pass over an operand tells (:func:`scan`), over its non-zero values: ``finite``;
+    ``bits`` the most significant bits of one value; ``lsb`` a lower bound of the least exponent
+    of a last set bit (the least exponent plus the fewest trailing zeros; :func:`_stats` has the
+    exact value); ``top`` the least e with every ``|x| < 2**e``. (0, 10**6, -10**6) without
+    non-zero values, as :func:`_stats_bits`."""
+    finite: bool
+    bits: int
+    lsb: int
+    top: int
+
+
+def scan(x) -> Scan:
+    """:class:`Scan` of a float32 or float64 array (other float types are read as float64), in one
+    pass at memory speed; subnormals, where present, in a second exact scalar pass."""
+    x = np.ascontiguousarray(x).reshape(-1)
+    if x.dtype != np.float32:
+        x = x.astype(np.float64, copy=False)
+    mbits, ebits, bias = (23, 8, 127) if x.dtype == np.float32 else (52, 11, 1023)
+    u = x.view(np.int32 if x.dtype == np.float32 else np.int64)
+    max_w, min_norm, min_nz, or_n = (int(v) for v in _scan_bits(u, mbits, ebits))
+    finite = (max_w >> mbits) < (1 << ebits) - 1
+    bits, lsb, top = 0, 10**6, -(10**6)
+    if min_norm < _BIG:
+        mant = (or_n & ((1 << mbits) - 1)) | (1 << mbits)
+        tz = (mant & -mant).bit_length() - 1
+        bits, lsb, top = mbits + 1 - tz, (min_norm >> mbits) + tz - bias - mbits, (max_w >> mbits) + 1 - bias
+    if min_nz < (1 << mbits):  # subnormals
+        sb, sl, st = _stats_subnormal(u, mbits, bias)
+        bits, lsb, top = max(bits, sb), min(lsb, sl), max(top, st)
+    return Scan(finite, bits, lsb, top)
+
+
+def _holds(a, b, sa, sb, rule) -> bool:
+    """``rule(bits_a, lsb_a, top_a, bits_b, lsb_b, top_b)`` on the exact stats of ``a`` and ``b``.
+    Tried first on the scans ``sa``, ``sb`` (:func:`scan` where None), whose ``lsb`` is a lower
+    bound: every rule here only holds more easily for a larger lsb, so where it holds on the
+    bound it holds; where not, it is decided on the exact :func:`_stats`."""
+    sa, sb = sa or scan(a), sb or scan(b)
+    if rule(*sa[1:], *sb[1:]):
+        return True
+    if not rule(sa.bits, 10**6, sa.top, sb.bits, 10**6, sb.top):
+        return False  # fails whatever the lsbs are
+    return rule(*_stats(a), *_stats(b))
 
 
 @njit(cache=True, parallel=True)
@@ -329,28 +400,28 @@ def _mx(a, sa, b, sb, block, fmt, out):
             out[i, j] = _fsum_result(tot, ct) if fmt < 0 else acc
 
 
-def products_exact_in_f32(a, b):
-    """True when every ``a[i, k] * b[k, j]`` is exactly representable in float32."""
-    (ba, la, ta), (bb, lb, tb) = _stats(a), _stats(b)
-    return ba + bb <= 24 and la + lb >= -149 and ta + tb <= 128
+def products_exact_in_f32(a, b, sa=None, sb=None):
+    """True when every ``a[i, k] * b[k, j]`` is exactly representable in float32 (``sa``, ``sb``:
+    the operands' :func:`scan` where the caller has it)."""
+    return _holds(a, b, sa, sb, lambda ba, la, ta, bb, lb, tb: ba + bb <= 24 and la + lb >= -149 and ta + tb <= 128)
 
 
-def blas_is_exact(a, b):
+def blas_is_exact(a, b, sa=None, sb=None):
     """True when float64 BLAS computes ``a @ b`` exactly (all partial sums representable)."""
-    (ba, la, ta), (bb, lb, tb) = _stats(a), _stats(b)
-    k = max(a.shape[1], 1)
-    return ba + bb <= 53 and (ta + tb + math.ceil(math.log2(k))) - (la + lb) <= 53
+    lk = math.ceil(math.log2(max(a.shape[1], 1)))
+    return _holds(a, b, sa, sb, lambda ba, la, ta, bb, lb, tb: ba + bb <= 53 and (ta + tb + lk) - (la + lb) <= 53)
 
 
-def float_matmul(a, b, fmt, order, block):
-    """Wrapper: float32/float64 (M, K) @ (K, N), accumulator ``fmt`` (-1 = exact), ``order``.
+def float_matmul(a, b, fmt, order, block, scans=(None, None)):
+    """Wrapper: float32/float64 (M, K) @ (K, N), accumulator ``fmt`` (-1 = exact), ``order``;
+    ``scans`` the operands' :func:`scan` where the caller has them.
 
     Exact sums use float64 BLAS when :func:`blas_is_exact` proves it exact, else fsum.
     """
     out = np.empty((a.shape[0], b.shape[1]))
-    if fmt < 0 and blas_is_exact(a, b):
+    if fmt < 0 and blas_is_exact(a, b, *scans):
         return np.matmul(a.astype(np.float64), b.astype(np.float64), out=out)
-    if fmt == FMT_FP32 and order == ORDER_SEQ and products_exact_in_f32(a, b):
+    if fmt == FMT_FP32 and order == ORDER_SEQ and products_exact_in_f32(a, b, *scans):
         return seq_fp32(a, b)
     a, b = a.astype(np.float64), b.astype(np.float64)
     if fmt < 0:

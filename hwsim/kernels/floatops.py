@@ -7,57 +7,57 @@ float64 formula rounded once to float32 (up to the approximation error stated pe
 import numpy as np
 from numba import njit
 
-#: erfc(t) is interpolated on [0, ERFC_T_MAX] in steps of 1 / ERFC_STEPS_PER_UNIT
+#: erfc(t) is computed on [0, ERFC_T_MAX] (beyond, it is below 2.2e-17 and taken as 0)
 ERFC_T_MAX = 6.0
-ERFC_STEPS_PER_UNIT = 64
-#: coefficients per interval: a degree-7 polynomial in the position u in [0, 1) of the interval
-ERFC_DEGREE = 7
+#: erfc(t) = exp(-t^2) P(z) / (1 + 2 t), P a polynomial of this degree in
+#: z = 2 (u + 1) / (ERFC_U_MAX + 1) - 1, u = (t - ERFC_K) / (t + ERFC_K) (z in [-1, 1])
+ERFC_DEGREE = 16
+ERFC_K = 3.0
+ERFC_U_MAX = (ERFC_T_MAX - ERFC_K) / (ERFC_T_MAX + ERFC_K)
+_INV_SQRT2 = 0.7071067811865476
 
-
-#: elements per block of :func:`_gelu_erf` (its coefficient buffers: 9 x 256 float64, in L1)
-_GELU_BLOCK = 256
-
-
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 def _gelu_erf(x, out, coef):
     """``out = 0.5 x (1 + erf(x / sqrt 2))`` over flat float32 arrays.
 
     With t = |x| / sqrt 2 and E = erfc(t): 0.5 x (2 - E) for x >= 0, 0.5 x E for x < 0 (no
-    cancellation on either side). E is the piecewise polynomial ``coef`` (one row per interval
-    of 1 / ERFC_STEPS_PER_UNIT, lowest degree first, in u in [0, 1)); beyond t = ERFC_T_MAX,
-    E < 2.2e-17 is taken as 0, as float64 erf does (it returns +-1 there). Per block of
-    elements, a first loop gathers each element's coefficients, a second evaluates them (that
-    loop vectorises; a gather inside it kept the whole loop scalar, 1.35x slower). The Horner
-    steps are written out for ERFC_DEGREE = 7.
+    cancellation on either side). E = exp(-t^2) P(z) / (1 + 2 t) with ``coef`` the power
+    coefficients of P, lowest first (see ERFC_DEGREE; exp by :func:`_exp_nonpositive`); beyond
+    t = ERFC_T_MAX, E < 2.2e-17 is taken as 0, as float64 erf does (it returns +-1 there). The
+    same arithmetic for every element, no table lookups, the coefficients held in registers
+    (the Horner steps are written out for ERFC_DEGREE = 16), so the loop vectorises
+    (error_model "numpy": numba's zero-division check would keep the divisions scalar).
     """
-    n = coef.shape[0]
-    flat = coef.ravel()
-    width = ERFC_DEGREE + 1
-    cs = np.empty((width, _GELU_BLOCK))
-    ws = np.empty(_GELU_BLOCK)
-    for start in range(0, x.size, _GELU_BLOCK):
-        m = min(_GELU_BLOCK, x.size - start)
-        for j in range(m):
-            t = abs(np.float64(x[start + j])) * 0.7071067811865476
-            s = (t if t < ERFC_T_MAX else ERFC_T_MAX) * ERFC_STEPS_PER_UNIT  # NaN -> the end: index in range
-            k = min(int(s), n - 1)
-            ws[j] = s - k
-            for q in range(width):
-                cs[q, j] = flat[width * k + q]
-        for j in range(m):
-            v = np.float64(x[start + j])
-            w = ws[j]
-            e = cs[7, j]
-            e = e * w + cs[6, j]
-            e = e * w + cs[5, j]
-            e = e * w + cs[4, j]
-            e = e * w + cs[3, j]
-            e = e * w + cs[2, j]
-            e = e * w + cs[1, j]
-            e = e * w + cs[0, j]
-            e = e if abs(v) * 0.7071067811865476 < ERFC_T_MAX else 0.0
-            f = 2.0 - e if v >= 0 else e
-            out[start + j] = np.float32(0.5 * v * f)
+    c0, c1, c2, c3, c4, c5, c6, c7, c8 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8]
+    c9, c10, c11, c12, c13, c14, c15, c16 = coef[9], coef[10], coef[11], coef[12], coef[13], coef[14], coef[15], coef[16]
+    zscale = 2.0 / (ERFC_U_MAX + 1.0)
+    for j in range(x.size):
+        v = np.float64(x[j])
+        t = abs(v) * _INV_SQRT2
+        inside = t < ERFC_T_MAX
+        t = t if inside else ERFC_T_MAX  # NaN -> the end: finite z
+        z = ((t - ERFC_K) / (t + ERFC_K) + 1.0) * zscale - 1.0
+        e = c16
+        e = e * z + c15
+        e = e * z + c14
+        e = e * z + c13
+        e = e * z + c12
+        e = e * z + c11
+        e = e * z + c10
+        e = e * z + c9
+        e = e * z + c8
+        e = e * z + c7
+        e = e * z + c6
+        e = e * z + c5
+        e = e * z + c4
+        e = e * z + c3
+        e = e * z + c2
+        e = e * z + c1
+        e = e * z + c0
+        e = _exp_nonpositive(-(t * t)) * e / (1.0 + 2.0 * t)
+        e = e if inside else 0.0
+        f = 2.0 - e if v >= 0 else e
+        out[j] = np.float32(0.5 * v * f)
 
 
 #: exp(d) for d below this is taken as 0 (softmax: e^d / sum, sum >= 1, is then below the

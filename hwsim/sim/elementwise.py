@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.sim import ortfused
+from hwsim import kernel_api
+from hwsim.sim import codetable, ortfused, qspec, refvalues
 from hwsim.sim.registry import register_exec
 
 
@@ -23,6 +24,11 @@ _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divi
 
 @register_exec("binary", coded_inputs=True)
 def _binary(ctx, op, xs):
+    y = codetable.lookup(ctx, op, xs, _binary_values)
+    return _binary_values(ctx, op, xs) if y is None else y
+
+
+def _binary_values(ctx, op, xs):
     if ortfused.qlinear_add_applies(ctx, op, xs):  # reads codes, returns codes
         return ortfused.qlinear_add(ctx, op, xs)
     xs = [ortfused.dequantized_value(ctx, t, x) for t, x in zip(op.inputs, xs)]
@@ -66,10 +72,16 @@ _UNARY = {
 }
 
 
-@register_exec("unary")
+@register_exec("unary", coded_inputs=True)
 def _unary(ctx, op, xs):
+    y = codetable.lookup(ctx, op, xs, _unary_values)
+    return _unary_values(ctx, op, xs) if y is None else y
+
+
+def _unary_values(ctx, op, xs):
+    x = ortfused.dequantized_value(ctx, op.inputs[0], xs[0])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _UNARY[op.fn](np.asarray(xs[0], np.float64), op)
+        return _UNARY[op.fn](np.asarray(x, np.float64), op)
 
 
 @register_exec("batchnorm")
@@ -114,9 +126,12 @@ def _rotary(ctx, op, xs):
     return np.concatenate([xr * cos + rot * sin, x[..., rd:]], -1)
 
 
-@register_exec("pool")
+@register_exec("pool", coded_inputs=True)
 def _pool(ctx, op, xs):
     x = xs[0]
+    if op.kind == "max":
+        return _max_pool(ctx, op, x)
+    x = ortfused.dequantized_value(ctx, op.inputs[0], x)
     n, c, h, w = x.shape
     _, _, oh, ow = _out_shape(ctx, op)
     (kh, kw), (sh, sw) = op.kernel, op.stride
@@ -125,8 +140,6 @@ def _pool(ctx, op, xs):
     ew = max(0, (ow - 1) * sw + kw - (w + pl + pr))
     xp = np.full((n, c, h + pt + pb + eh, w + pl + pr + ew), np.nan)
     xp[:, :, pt:pt + h, pl:pl + w] = x
-    if op.kind == "max":
-        return _max_taps(xp, (kh, kw), (sh, sw), (oh, ow))
     win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :oh, :ow]
     total = np.nansum(win, axis=(-2, -1))
     if op.count_include_pad:
@@ -138,17 +151,24 @@ def _pool(ctx, op, xs):
     return total / cnt
 
 
-def _max_taps(xp: np.ndarray, kernel, stride, out_hw) -> np.ndarray:
-    """Max over each (NaN-padded) window as ``np.nanmax`` gives it, as a running ``np.fmax`` over
-    the kernel's taps: one pass per tap over strided views, 10-20x faster than reducing a
-    sliding-window view. NaN (padding or data) is ignored unless the whole window is NaN."""
-    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            tap = xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-            out = tap.copy() if out is None else np.fmax(out, tap, out=out)
-    return out
+def _max_pool(ctx, op, x):
+    """Max pooling, padding ignored (``np.nanmax`` over each NaN-padded window), by
+    :func:`hwsim.kernel_api.max_pool2d`. Without rounding anything it pools what it is given:
+    the codes of a :class:`~hwsim.sim.qspec.Coded` input whose output keeps its spec (the largest
+    code is the code of the largest real; the runner's rounding onto the same grid would give it
+    back), and the float product of a reference :class:`~hwsim.sim.refvalues.Biased` (its
+    per-channel bias added after the max, which ``float64(y) + bias`` being monotone in ``y``
+    leaves unchanged); anything else as real values."""
+    oh, ow = _out_shape(ctx, op)[2:]
+    pool = lambda v: kernel_api.max_pool2d(v, op.kernel, op.stride, op.padding, (oh, ow))  # noqa: E731
+    if isinstance(x, qspec.Coded) and not ctx.reference and x.per_tensor() is not None \
+            and ctx.spec(op.outputs[0]) == x.spec and x.codes.dtype.itemsize == 1 \
+            and kernel_api.max_pool_windows_inside(x.shape[2:], op.kernel, op.stride, op.padding, (oh, ow)):
+        ctx.mark_on_grid(op.outputs[0])
+        return qspec.Coded(pool(x.codes), x.spec)
+    if isinstance(x, refvalues.Biased) and x.axis == 1:
+        return refvalues.Biased(pool(x.y), x.bias, 1)
+    return pool(np.asarray(ortfused.dequantized_value(ctx, op.inputs[0], x), np.float64))
 
 
 @register_exec("global_avgpool")

@@ -200,31 +200,24 @@ def _winograd_weights(w: np.ndarray) -> np.ndarray:
 
 def _winograd_conv(x: np.ndarray, u: np.ndarray, bias, pads: tuple) -> np.ndarray:
     """3x3 convolution (stride 1) of float32 ``x`` (N, C, H, W) by Winograd weights ``u``
-    (16, C, O): (N, OH, OW, O) channels last. The 16 products run in the float reference's
-    blocks (:func:`hwsim.sim.refblas.matmul`, one matrix per task)."""
+    (16, C, O): (N, OH, OW, O) channels last. The transforms are :mod:`hwsim.kernels.winograd`;
+    the 16 products run in the float reference's blocks (:func:`hwsim.sim.refblas.matmul`, one
+    matrix per task)."""
+    from hwsim.kernels.winograd import _input_tiles, _output_tiles
+
     n, c, h, w = x.shape
     top, left, bottom, right = pads
     oh, ow = h + top + bottom - 2, w + left + right - 2
     th, tw = -(-oh // 2), -(-ow // 2)
-    xp = np.zeros((n, 2 * th + 2, 2 * tw + 2, c), np.float32)
-    xp[:, top:top + h, left:left + w] = x.transpose(0, 2, 3, 1)
-    v = np.empty((16, n, th, tw, c), np.float32)
-    d = [xp[:, k:k + 2 * th:2] for k in range(4)]
-    for a, rows in enumerate((d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3])):  # B^T d
-        e = [rows[:, :, k:k + 2 * tw:2] for k in range(4)]  # (B^T d) B
-        np.subtract(e[0], e[2], out=v[4 * a])
-        np.add(e[1], e[2], out=v[4 * a + 1])
-        np.subtract(e[2], e[1], out=v[4 * a + 2])
-        np.subtract(e[1], e[3], out=v[4 * a + 3])
-    m = refblas.matmul(v.reshape(16, -1, c), u).reshape(4, 4, n, th, tw, -1)
-    y = np.empty((n, th, 2, tw, 2, u.shape[-1]), np.float32)
-    for i, s in enumerate((m[0] + m[1] + m[2], m[1] - m[2] - m[3])):  # A^T m, then A
-        np.add(s[0] + s[1], s[2], out=y[:, :, i, :, 0])
-        np.subtract(s[1] - s[2], s[3], out=y[:, :, i, :, 1])
-    if bias is not None:
-        y += bias
-    y = y.reshape(n, 2 * th, 2 * tw, -1)
-    return y if (2 * th, 2 * tw) == (oh, ow) else np.ascontiguousarray(y[:, :oh, :ow])
+    v = np.empty((16, n * th * tw, c), np.float32)
+    _input_tiles(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), top, left, th, tw, v)
+    m = refblas.matmul(v, u)
+    y = np.empty((n, oh, ow, u.shape[-1]), np.float32)
+    _output_tiles(m, _NO_BIAS if bias is None else bias, bias is not None, n, th, tw, y)
+    return y
+
+
+_NO_BIAS = np.zeros(1, np.float32)
 
 
 def _add(xs: list, mine: list[bool]) -> np.ndarray:

@@ -174,3 +174,59 @@ def test_exactness_stats_match_oracle(rng, fmt, scale):
     for arr in (x, x.astype(np.float64)):
         if _stats_oracle(arr) is not None:
             assert tuple(int(v) for v in fg._stats(arr)) == _stats_oracle(arr)
+
+
+def _float_arrays():
+    """float32/float64 arrays mixing narrow-format values over wide exponent ranges, zeros,
+    subnormals and (sometimes) an inf or nan."""
+    fmts = st.sampled_from([E4M3, E5M2, BF16, np.float16, np.float32])
+    return st.tuples(fmts, st.integers(0, 2**32 - 1), st.integers(-140, 120), st.integers(0, 40),
+                     st.sampled_from([np.float32, np.float64]), st.sampled_from([None, np.inf, -np.inf, np.nan]))
+
+
+def _draw(spec, n=64):
+    fmt, seed, shift, spread, dtype, bad = spec
+    r = np.random.default_rng(seed)
+    with np.errstate(over="ignore"):  # a scale past the dtype's range gives inf: a non-finite case
+        x = _values(r, fmt, (n,)).astype(dtype) * np.exp2(shift + r.integers(0, spread + 1, n)).astype(dtype)
+    x[r.random(n) < 0.2] = 0
+    if bad is not None:
+        x[r.integers(n)] = bad
+    return x
+
+
+@settings(max_examples=300, deadline=None)
+@given(_float_arrays())
+def test_scan_bounds_the_exact_stats(spec):
+    """One-pass scan: finite as numpy says; bits and top exact, lsb a lower bound of the oracle's."""
+    x = _draw(spec)
+    sc = fg.scan(x)
+    assert sc.finite == bool(np.isfinite(x).all())
+    want = _stats_oracle(x[np.isfinite(x)])
+    if sc.finite and want is not None:
+        assert (sc.bits, sc.top) == want[::2] and sc.lsb <= want[1]
+    if sc.finite and want is None:
+        assert tuple(sc[1:]) == (0, 10**6, -(10**6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_float_arrays(), _float_arrays())
+def test_exactness_decisions_equal_the_exact_stats_rules(spec_a, spec_b):
+    """products_exact_in_f32 / blas_is_exact decide as the rules on the oracle's exact stats,
+    though the scans they start from only bound the lsb."""
+    a, b = _draw(spec_a[:-1] + (None,)), _draw(spec_b[:-1] + (None,))
+    a[~np.isfinite(a)], b[~np.isfinite(b)] = 0, 0
+    sa, sb = _stats_oracle(a) or (0, 10**6, -(10**6)), _stats_oracle(b) or (0, 10**6, -(10**6))
+    (ba, la, ta), (bb, lb, tb) = sa, sb
+    a2, b2 = a.reshape(8, 8), b.reshape(8, 8)
+    assert fg.products_exact_in_f32(a2, b2) == (ba + bb <= 24 and la + lb >= -149 and ta + tb <= 128)
+    assert fg.blas_is_exact(a2, b2) == (ba + bb <= 53 and (ta + tb + 3) - (la + lb) <= 53)
+
+
+def test_exactness_decision_where_only_the_exact_lsb_passes():
+    """The scan's lsb bound (least exponent + fewest trailing zeros) fails the f32 rule here; the
+    exact lsb passes it, and the fast path must still be taken."""
+    a = np.array([[2.0**-70, 1 + 2.0**-3]], np.float32)  # exact lsb -70; bound -70 - 3 = -73
+    b = np.array([[2.0**-77], [2.0**-77]], np.float32)
+    assert fg.scan(a).lsb + fg.scan(b).lsb < -149 <= _stats_oracle(a)[1] + _stats_oracle(b)[1]
+    assert fg.products_exact_in_f32(a, b)

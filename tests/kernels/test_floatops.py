@@ -26,17 +26,26 @@ def _true_gelu(x: np.ndarray) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def test_erfc_table_relative_error():
-    from hwsim.kernels.floatops import ERFC_STEPS_PER_UNIT, ERFC_T_MAX
+def test_erfc_polynomial_relative_error():
+    from hwsim.kernels.floatops import ERFC_K, ERFC_T_MAX, ERFC_U_MAX
 
-    coef = float32_ops.erfc_table()
-    t = np.linspace(0, ERFC_T_MAX, 1_000_001)[:-1]
-    k = np.minimum((t * ERFC_STEPS_PER_UNIT).astype(int), len(coef) - 1)
-    u = t * ERFC_STEPS_PER_UNIT - k
+    coef = float32_ops.erfc_coefficients()
+    t = np.linspace(0, ERFC_T_MAX, 1_000_001)
+    z = ((t - ERFC_K) / (t + ERFC_K) + 1) * (2 / (ERFC_U_MAX + 1)) - 1
     p = np.zeros_like(t)
-    for j in range(coef.shape[1] - 1, -1, -1):
-        p = p * u + coef[k, j]
-    assert np.max(np.abs(p / erfc(t) - 1)) < 2e-13
+    for c in coef[::-1]:
+        p = p * z + c
+    assert np.max(np.abs(np.exp(-t * t) * p / (1 + 2 * t) / erfc(t) - 1)) < 1e-13
+
+
+def test_exp_nonpositive_relative_error():
+    from hwsim.kernels.floatops import _exp_nonpositive
+
+    d = -np.concatenate([np.linspace(0, 109.99, 200_001), np.geomspace(1e-12, 1, 1001)])
+    got = np.array([_exp_nonpositive(v) for v in d])
+    rel = np.abs(got / np.exp(d) - 1)
+    assert rel.max() < 2e-12 and rel[d >= -36].max() < 1e-13  # -36: erfc's range (t <= 6)
+    assert _exp_nonpositive(-110.5) == 0.0 and np.isnan(_exp_nonpositive(np.nan))
 
 
 @pytest.mark.nojit

@@ -4,8 +4,6 @@
 against the default run; a run reusing a reference (memoised calibration) against a fresh one.
 """
 
-import warnings
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -63,22 +61,62 @@ def test_reused_reference_calibrates_as_a_fresh_run():
     assert [(e.sqnr_db, e.mse) for e in again.layers] == [(e.sqnr_db, e.mse) for e in first.layers]
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 9), st.integers(1, 9), st.integers(1, 3),
-       st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.floats(0.0, 1.0), st.integers(0, 2**31))
-def test_max_pool_taps_equal_window_nanmax(n, c, h, w, kh, kw, sh, sw, nan_frac, seed):
-    """The tap-by-tap max pool equals np.nanmax over a sliding-window view (the plain form)."""
-    from hwsim.sim.elementwise import _max_taps
+def _conv_pool_qdq(path):
+    """A QDQ model by onnxruntime's quantize_static: conv + relu, max pool 3x3 / 2 padded by 1
+    (the ResNet stem's), conv."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    rng = np.random.default_rng(seed)
-    xp = rng.standard_normal((n, c, h + kh - 1, w + kw - 1))
-    xp[rng.random(xp.shape) < nan_frac] = np.nan  # NaN as padding or as data
-    oh, ow = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
-    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
-        want = np.nanmax(win, axis=(-2, -1))
-    np.testing.assert_array_equal(_max_taps(xp, (kh, kw), (sh, sw), (oh, ow)), want)
+    rng = np.random.default_rng(0)
+    w = lambda name, *shape: numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)  # noqa: E731
+    n = helper.make_node
+    nodes = [n("Conv", ["x", "w1", "b1"], ["c1"], pads=[1] * 4), n("Relu", ["c1"], ["r1"]),
+             n("MaxPool", ["r1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1] * 4),
+             n("Conv", ["p1", "w2", "b2"], ["y"], pads=[1] * 4)]
+    shape = (2, 3, 13, 13)
+    graph = helper.make_graph(nodes, "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [w("w1", 8, 3, 3, 3), w("b1", 8), w("w2", 8, 8, 3, 3), w("b2", 8)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, str(path) + ".f.onnx")
+    data = iter([{"x": rng.standard_normal(shape).astype(np.float32)} for _ in range(2)])
+
+    class Reader:
+        def get_next(self):
+            return next(data, None)
+
+    quantize_static(str(path) + ".f.onnx", str(path), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def test_max_pool_on_codes_and_on_biased_reference_equal_the_real_path(tmp_path, monkeypatch):
+    """The max pool of codes (output spec = input spec) and of a reference product plus its bias
+    (bias added after the max) give the outputs and per-layer errors of pooling real values."""
+    from hwsim.graph.onnx import load_onnx
+    from hwsim.sim import elementwise, refvalues
+
+    x = _conv_pool_qdq(tmp_path / "q.onnx")
+    g = load_onnx(str(tmp_path / "q.onnx"), {})
+    fast = run(g, {"x": x}, requant="onnxruntime")
+    seen = []
+    real_pool = elementwise._max_pool
+
+    def plain(ctx, op, v):  # codes and Biased handed over as float64 reals (as before the fast paths)
+        seen.append(type(v).__name__)
+        v = v.real() if isinstance(v, refvalues.Biased) else elementwise.ortfused.dequantized_value(ctx, op.inputs[0], v)
+        return real_pool(ctx, op, v)
+
+    monkeypatch.setattr(elementwise, "_max_pool", plain)
+    slow = run(g, {"x": x}, requant="onnxruntime")
+    assert sorted(set(seen)) == ["Biased", "Coded"]  # both fast paths were there to take
+    for n in fast.outputs:
+        np.testing.assert_array_equal(fast.outputs[n], slow.outputs[n])
+    # the same sums in another order (metrics.coded_errors reads a Biased in one pass)
+    np.testing.assert_allclose([(e.sqnr_db, e.mse) for e in fast.layers], [(e.sqnr_db, e.mse) for e in slow.layers],
+                               rtol=1e-12)
 
 
 def test_reference_precision_float32_same_outputs_close_sqnr():

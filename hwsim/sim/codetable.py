@@ -1,0 +1,85 @@
+"""Elementwise ops on 8-bit codes by a table of every code.
+
+In the quantized run an elementwise op (unary, or binary) whose varying inputs hold 8-bit
+per-tensor codes (:class:`~hwsim.sim.qspec.Coded`) and whose output takes 8-bit per-tensor
+codes maps each combination of input codes to one output code. Its executor run on every code
+(256 values for one coded input and one-element others, 256 x 256 pairs for two coded inputs of
+the output's shape) gives a table, and the output is the table indexed by the codes: a
+BERT-base GELU's Erf (393,216 elements) evaluates scipy's erf 256 times instead.
+
+The table holds the executor's own outputs rounded as the runner rounds them
+(:func:`hwsim.sim.qspec.quantize_coded`), so each output code is the one the direct run gives,
+element for element: the executors used here (:mod:`hwsim.sim.elementwise` unary and binary)
+compute each output element from that element's inputs alone, by the same arithmetic on a grid
+of codes as on the tensor (their path depends on input shapes only through "equal shapes or one
+element", which the grids keep). Where a table entry cannot be rounded (NaN), or the output has
+fewer than twice the table's entries, :func:`lookup` declines and the executor runs directly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hwsim.sim import qspec
+
+#: codes of an 8-bit input
+_CODES = 256
+
+
+def _codes8(spec) -> bool:
+    """True for a per-tensor spec with a scale whose codes are uint8 / int8."""
+    return spec.granularity == "tensor" and spec.scale is not None and qspec.code_dtype(spec) is not None
+
+
+def _grids(xs: list, coded: list[int]) -> list:
+    """``xs`` with each coded input replaced by a Coded over every code (one input: 256 codes;
+    two: 65,536 pairs, the first input's code the major index), in the input's own code type."""
+    grid = np.arange(_CODES, dtype=np.uint8)
+    flats = [grid] if len(coded) == 1 else [np.repeat(grid, _CODES), np.tile(grid, _CODES)]
+    out = list(xs)
+    for i, flat in zip(coded, flats):
+        out[i] = qspec.Coded(flat.view(xs[i].codes.dtype), xs[i].spec)
+    return out
+
+
+def _table(ctx, op, grid_xs, values, spec) -> np.ndarray | None:
+    """Output codes of ``values(ctx, op, grid_xs)`` as one flat table, rounded onto ``spec`` as
+    the runner rounds an executor's output; None where an entry cannot be rounded."""
+    y = values(ctx, op, grid_xs)
+    if isinstance(y, qspec.Coded):
+        return y.codes.reshape(-1) if y.spec == spec and y.codes.dtype == qspec.code_dtype(spec) else None
+    q = qspec.quantize_coded(np.asarray(y, np.float64), spec)
+    return None if q is None else q.codes.reshape(-1)
+
+
+def lookup(ctx, op, xs: list, values):
+    """The output of elementwise op ``op`` as a Coded made by table (module docstring), or None
+    where no table applies (the caller then runs ``values(ctx, op, xs)`` itself).
+
+    ``values(ctx, op, xs)`` is the executor's arithmetic: it takes Coded inputs and returns the
+    real values (float64) or a Coded of the output's own spec.
+    """
+    out = op.outputs[0]
+    spec = ctx.spec(out)
+    if ctx.reference or out in ctx.specs or not _codes8(spec):
+        return None
+    shape = tuple(ctx.graph.tensors[out].shape)
+    coded = [i for i, x in enumerate(xs) if isinstance(x, qspec.Coded)]
+    if not 1 <= len(coded) <= 2 or 2 * _CODES ** len(coded) > math.prod(shape):
+        return None
+    for i, x in enumerate(xs):
+        if i in coded:
+            if op.inputs[i] in ctx.specs or not _codes8(x.spec) or x.codes.dtype.itemsize != 1 or x.shape != shape:
+                return None
+        elif isinstance(x, qspec.Deferred) or np.size(x) != 1:
+            return None
+    table = _table(ctx, op, _grids(xs, coded), values, spec)
+    if table is None:
+        return None
+    idx = xs[coded[0]].codes.view(np.uint8)
+    if len(coded) == 2:
+        idx = (idx.astype(np.uint16) << 8) | xs[coded[1]].codes.view(np.uint8)
+    ctx.mark_on_grid(out)
+    return qspec.Coded(np.take(table, idx), spec)  # np.take: half the time of table[idx] here
