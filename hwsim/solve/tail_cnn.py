@@ -94,6 +94,11 @@ class ChannelsLast:
                 y = _max_pool(op, xs[0], self.g.tensors[op.outputs[0]].shape)
             else:
                 return None
+        elif op.op == "batchnorm" and self._constant(op.inputs[1:]):
+            x = value(op.inputs[0])
+            if x.dtype != np.float32 or x.ndim != 4:
+                return None
+            y = _affine(x, *self._prepared(op, _batchnorm_affine))
         else:
             return None
         self.owned.add(op.outputs[0])
@@ -112,10 +117,17 @@ class ChannelsLast:
             self.patches = np.empty(size, np.float32)
         return self.patches
 
+    def _constant(self, names) -> bool:
+        return all(self.g.tensors[t].data is not None for t in names)
+
     def _weights(self, op) -> tuple:
         """(weights (KH*KW*C, O) float32, bias (O,) float32 or None, Winograd weights (16, C, O)
-        float32 or None), the batch norm folded in."""
-        bn = self.bn_of.get(op.name)
+        float32 or None), the batch norm folded in (:func:`_conv_weights`)."""
+        return self._prepared(op, _conv_weights, self.bn_of.get(op.name))
+
+    def _prepared(self, op, make, bn=None) -> tuple:
+        """``make(op, graph, bn)`` for ``op``'s constants (and those of the batch norm ``bn``),
+        remembered by the identity of their arrays."""
         arrays = [self.g.tensors[t].data for t in op.inputs[1:]]
         if bn is not None:
             arrays += [self.g.tensors[t].data for t in bn.inputs[1:]]
@@ -124,26 +136,52 @@ class ChannelsLast:
             hit = _PREPARED.get(key)
         if hit is not None and all(a is b for a, b in zip(hit[0], arrays)):
             return hit[1]
-        from hwsim.sim.qspec import const_real
-
-        w = const_real(self.g.tensors[op.inputs[1]])
-        b = const_real(self.g.tensors[op.inputs[2]]) if len(op.inputs) > 2 else None
-        if bn is not None:
-            gamma, beta, mean, var = (const_real(self.g.tensors[t]) for t in bn.inputs[1:])
-            # the simulator's batch norm rounds its constants to float32 first (float32 feeds)
-            gamma, beta, mean, var = (np.asarray(v, np.float32).astype(np.float64) for v in (gamma, beta, mean, var))
-            inv = gamma / np.sqrt(var + bn.eps)
-            w = np.asarray(w, np.float32).astype(np.float64) * inv.reshape(-1, 1, 1, 1)
-            b0 = np.zeros_like(mean) if b is None else np.asarray(b, np.float32).astype(np.float64)
-            b = (b0 - mean) * inv + beta
-        wk = np.ascontiguousarray(np.asarray(w, np.float32).transpose(2, 3, 1, 0).reshape(-1, w.shape[0]))
-        prepared = (wk, None if b is None else np.asarray(b, np.float32),
-                    _winograd_weights(np.asarray(w, np.float64)) if _winograd(op, w.shape) else None)
+        prepared = make(op, self.g, bn)
         with _PREPARED_LOCK:
             if len(_PREPARED) >= _PREPARED_MAX:
                 _PREPARED.pop(next(iter(_PREPARED)))
             _PREPARED[key] = (arrays, prepared)
         return prepared
+
+
+def _bn_constants(g: Graph, bn) -> tuple:
+    """(gamma / sqrt(var + eps), beta, mean) of batch norm ``bn``, float64 from its
+    constants rounded to float32 (the simulator's batch norm reads them as float32 feeds)."""
+    from hwsim.sim.qspec import const_real
+
+    gamma, beta, mean, var = (np.asarray(const_real(g.tensors[t]), np.float32).astype(np.float64)
+                              for t in bn.inputs[1:])
+    return gamma / np.sqrt(var + bn.eps), beta, mean
+
+
+def _batchnorm_affine(op, g: Graph, _) -> tuple:
+    """(scale, shift) float32 of a batch norm alone: x * scale + shift, both computed in float64."""
+    inv, beta, mean = _bn_constants(g, op)
+    return np.asarray(inv, np.float32), np.asarray(beta - mean * inv, np.float32)
+
+
+def _affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``x * scale + shift`` per channel of float32 ``x`` (N, C, H, W), any memory layout: (N, C,
+    H, W) view of a channels-last array (the next convolution reads it without a copy)."""
+    n, c, h, w = x.shape
+    y = np.multiply(x.transpose(0, 2, 3, 1), scale, out=np.empty((n, h, w, c), np.float32))
+    return np.add(y, shift, out=y).transpose(0, 3, 1, 2)
+
+
+def _conv_weights(op, g: Graph, bn) -> tuple:
+    """Weights of a convolution for :func:`_conv` (see :meth:`ChannelsLast._weights`)."""
+    from hwsim.sim.qspec import const_real
+
+    w = const_real(g.tensors[op.inputs[1]])
+    b = const_real(g.tensors[op.inputs[2]]) if len(op.inputs) > 2 else None
+    if bn is not None:
+        inv, beta, mean = _bn_constants(g, bn)
+        w = np.asarray(w, np.float32).astype(np.float64) * inv.reshape(-1, 1, 1, 1)
+        b0 = np.zeros_like(mean) if b is None else np.asarray(b, np.float32).astype(np.float64)
+        b = (b0 - mean) * inv + beta
+    wk = np.ascontiguousarray(np.asarray(w, np.float32).transpose(2, 3, 1, 0).reshape(-1, w.shape[0]))
+    return (wk, None if b is None else np.asarray(b, np.float32),
+            _winograd_weights(np.asarray(w, np.float64)) if _winograd(op, w.shape) else None)
 
 
 def _conv(op, x: np.ndarray, kernel: tuple, prepared, patches: np.ndarray) -> np.ndarray:

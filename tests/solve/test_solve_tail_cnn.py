@@ -14,7 +14,7 @@ from hwsim.solve.data import synthetic
 from hwsim.solve.output_error import float_values
 from hwsim.solve.tail import boundary_values, float32_outputs, subgraph
 from hwsim.solve import tail_cnn
-from hwsim.solve.tail_cnn import ChannelsLast, _winograd_conv, _winograd_weights
+from hwsim.solve.tail_cnn import ChannelsLast, _affine, _winograd_conv, _winograd_weights
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +31,17 @@ def small_resnet():
 def test_channels_last_tail_matches_the_simulator(small_resnet, layer, monkeypatch):
     """Descendants of ``layer`` fed with perturbed values: float32 channels-last outputs equal the
     simulator's (float64 ops, each output rounded to float32) within float32 roundoff (relative
-    RMS under 1e-6, the eps of output_error.F32_MIN_CHANGE); batch norms are folded, Winograd
-    convolutions run, and no fed array is overwritten."""
+    RMS under 1e-6, the eps of output_error.F32_MIN_CHANGE); batch norms are folded, the one
+    after the layer (no convolution in the tail to fold into) runs as a float32 scale and shift,
+    Winograd convolutions run, and no fed array is overwritten."""
     g, ref = small_resnet
     post = subgraph(g, nx.descendants(g.nx, layer), "tail")
     cnn = ChannelsLast(post)
     assert cnn.bn_of and any(op.op == "conv2d" for op in post.ops())
     wino = []
     monkeypatch.setattr(tail_cnn, "_winograd_conv", lambda *a: wino.append(1) or _winograd_conv(*a))
+    alone = []
+    monkeypatch.setattr(tail_cnn, "_affine", lambda *a: alone.append(1) or _affine(*a))
     rng = np.random.default_rng(1)
     feed = {n: (v * (1 + 0.05 * rng.standard_normal(v.shape))).astype(np.float32)
             for n, v in boundary_values(post, ref).items()}
@@ -53,6 +56,7 @@ def test_channels_last_tail_matches_the_simulator(small_resnet, layer, monkeypat
         err = np.sqrt(np.mean((fast[n] - want) ** 2)) / scale
         assert 0 < err < 1e-6, (n, err)
     # 3x3 stride-1 convs of 128+ channels after the layer: layer3.0.conv2, 3.1.conv1/2, 4.0.conv2, 4.1.conv1/2
+    assert len(alone) == sum(op.op == "batchnorm" and not cnn.folded(op) for op in post.ops()) > 0
     assert len(wino) == {"layer3.1.conv1": 4, "layer4.1.conv1": 1}.get(layer, 6)
 
 
