@@ -113,9 +113,59 @@ def _pack_b(b, k0, k1, group, out):
                         out[p, q, group * c + h] = b[kk, NR * p + c]
 
 
+@njit(cache=True)
+def _pack_f32_block(b, q0, q1, p0, p1, buf):
+    """``b[q0:q1]`` columns ``NR*p0`` to ``NR*p1`` into ``buf`` (>= p1-p0, >= q1-q0, NR) as panels:
+    buf[p, q, c] = b[q0 + q, NR*(p0 + p) + c], zero past the last column of ``b``."""
+    n = b.shape[1]
+    for q in range(q1 - q0):
+        row = b[q0 + q]
+        for p in range(p1 - p0):
+            c0 = NR * (p0 + p)
+            dst = buf[p, q]
+            if c0 + NR <= n:
+                for c in range(NR):
+                    dst[c] = row[c0 + c]
+            else:
+                for c in range(NR):
+                    dst[c] = row[c0 + c] if c0 + c < n else np.float32(0.0)
+
+
+@njit(cache=True, parallel=True)
+def _gemm_f32(a, b, out, counter, threads):
+    """``out`` (Mp, NR*P) = packed ``a`` (Mp, K) times ``b`` (K, N) float32 as it is (C order),
+    K > 0, by :func:`~hwsim.kernels.tileir._tile` "fma32" in the work items, blocks and order of
+    :func:`_gemm`. Each work item packs its KC x (up to _ITEM_PANELS panels) block of ``b`` into
+    its thread's buffer (128 KiB, in L2) right before its tiles read it: no packed copy of ``b``
+    is written to memory and read back (64 MiB each way for 4096 x 4096, plus a fresh array's
+    page faults: 45-50 ms of CPU of a 0.2 s product). A block is packed once per item, so once
+    for every Mp/512 rows."""
+    k, n = b.shape
+    npan = out.shape[1] // NR
+    items, ngrp, nt = _item_grid(a.shape[0], npan)
+    for _ in prange(threads):
+        buf = np.empty((_ITEM_PANELS, KC, NR), np.float32)
+        while True:
+            it = claim(counter)
+            if it >= items:
+                break
+            p0, t0 = (it % ngrp) * _ITEM_PANELS, (it // ngrp) * _ITEM_TILES
+            p1, t1 = min(p0 + _ITEM_PANELS, npan), min(t0 + _ITEM_TILES, nt)
+            ov = out[:, NR * p0:NR * p1]
+            for q0 in range(0, k, KC):
+                q1 = min(q0 + KC, k)
+                _pack_f32_block(b, q0, q1, p0, p1, buf)
+                av = a[:, q0:q1]
+                fresh, kb = np.int64(q0 == 0), np.int64(q1 - q0)
+                for m0 in range(t0, t1, _L2_TILES):
+                    for p in range(p1 - p0):
+                        for ib in range(m0, min(m0 + _L2_TILES, t1)):
+                            _tile(av, buf, ov, np.int64(ib * MR), np.int64(p), np.int64(0), kb, fresh)
+
+
 # the same kernels without threads, for small products: a parallel region costs milliseconds when
 # other processes hold the cores
-_gemm_1, _pack_b_1 = (serial(f) for f in (_gemm, _pack_b))
+_gemm_1, _pack_b_1, _gemm_f32_1 = (serial(f) for f in (_gemm, _pack_b, _gemm_f32))
 _PARALLEL_MACS = PARALLEL_MIN
 _PARALLEL_PACK = 2**18  # elements of b
 
@@ -268,11 +318,12 @@ def seq_fp32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ``a[i, k] * b[k, j]`` (each step rounded half-even to float32), for float32 operands whose
     products are all exact in float32 (the caller checks it; then one FMA per step equals
     multiply-then-add). Requires :func:`available`."""
-    a, b = np.asarray(a, np.float32), np.ascontiguousarray(b, np.float32)
+    a, b = np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32)
     (m, k), n = a.shape, b.shape[1]
     if k == 0:
         return np.zeros((m, n), np.float32)
-    (bp,) = packcache.packed(b, ("simdgemm", 1, k), lambda b: _panels(b, 1, max(k, 1), np.float32))
-    par = m * n * k >= _PARALLEL_MACS
-    ap = _pack_a(a, 0, k, m + (-m) % MR, k, np.float32)
-    return _product(ap, bp, m, n, par)
+    ap = _packed_a(a, 0, k, m + (-m) % MR, k, np.dtype(np.float32))
+    out = np.empty((ap.shape[0], NR * -(-n // NR)), np.float32)
+    kernel, split = pick(_gemm_f32, _gemm_f32_1, m * n * k)
+    kernel(ap, b, out, *split)
+    return out[:m, :n]

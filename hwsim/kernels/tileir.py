@@ -51,9 +51,10 @@ def emit_tile(context, builder, types_, aa, ba, oa, i0v, pv, q0v, q1v, fresh_v):
     kind, widen, half, b_load_t = types_
     flt = kind == "fma32"
     acc_t = _V8F32 if flt else _V8I32
-    a_k = cgutils.unpack_tuple(builder, aa.shape)[1]
+    a_pitch = cgutils.unpack_tuple(builder, aa.strides)[0]  # bytes: ``a`` and ``out`` may be views
     b_k, b_w = cgutils.unpack_tuple(builder, ba.shape)[1:3]
-    o_n = cgutils.unpack_tuple(builder, oa.shape)[1]
+    o_pitch = cgutils.unpack_tuple(builder, oa.strides)[0]
+    i8p = ir.IntType(8).as_pointer()
     mod = builder.module
     madd = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8I32, [_V16I16, _V16I16]),
                                           "llvm.x86.avx2.pmadd.wd")
@@ -62,11 +63,12 @@ def emit_tile(context, builder, types_, aa, ba, oa, i0v, pv, q0v, q1v, fresh_v):
     fma = cgutils.get_or_insert_function(mod, ir.FunctionType(_V8F32, [_V8F32] * 3), "llvm.fma.v8f32")
     const = lambda v: ir.Constant(_I64, v)  # noqa: E731
     rows = [builder.add(i0v, const(r)) for r in range(MR)]
-    a_rows = [builder.bitcast(builder.gep(aa.data, [builder.mul(r, a_k)]),
+    a_rows = [builder.bitcast(builder.gep(builder.bitcast(aa.data, i8p), [builder.mul(r, a_pitch)]),
                               (ir.FloatType() if flt else _I32).as_pointer()) for r in rows]
     b_base = builder.gep(ba.data, [builder.mul(pv, builder.mul(b_k, b_w))])
     col = builder.mul(pv, const(NR))
-    optrs = [builder.bitcast(builder.gep(oa.data, [builder.add(builder.mul(r, o_n), builder.add(col, const(8 * h)))]),
+    optrs = [builder.bitcast(builder.gep(builder.bitcast(oa.data, i8p),
+                                         [builder.add(builder.mul(r, o_pitch), builder.mul(builder.add(col, const(8 * h)), const(4)))]),
                              acc_t.as_pointer()) for r in rows for h in range(2)]
     # a fresh tile starts from zeros and never reads ``out`` (a new array's pages are then
     # touched once, by the store, instead of a read fault and a copy-on-write fault)
@@ -136,7 +138,8 @@ def _tile(typingctx, a, b, out, i0, p, q0, q1, fresh):
     "maddubs" (a: uint8, a step is four k; b: NR quads of int8, VPMADDUBSW then VPMADDWD by
     ones), "fma32" (a, b: float32, one k a step, one fused multiply-add: the sequential float32
     sum when the products are exact in float32). The step of A is read as one 32-bit value and
-    broadcast to the eight lanes."""
+    broadcast to the eight lanes. ``a`` and ``out`` may be views whose rows are strided (read
+    from their strides); along a row their elements are contiguous."""
     tt = _tile_types(a, b)
     if tt is None:
         return None

@@ -137,6 +137,17 @@ def float_matmul_loop(a, b, ftype):
     return out
 
 
+def float32_seq_matmul(a, b):
+    """:func:`float_matmul_loop` for float32, whole arrays at a time (fast enough for big
+    shapes): each step adds an exact float64 product to the float32 sums in float64 and rounds
+    to float32 (one rounding: float64 holds every sum of two float32 values to within a
+    rounding that float32 cannot see, since 53 >= 2 * 24 + 2)."""
+    acc = np.zeros((a.shape[0], b.shape[1]), np.float32)
+    for k in range(a.shape[1]):
+        acc = (acc.astype(np.float64) + np.outer(a[:, k].astype(np.float64), b[k].astype(np.float64))).astype(np.float32)
+    return acc.astype(np.float64)
+
+
 def pairwise_loop(a, b, ftype):
     """Pairwise tree: level 0 rounds each pair of exact products once, odd ones move up."""
     out = np.zeros((a.shape[0], b.shape[1]))

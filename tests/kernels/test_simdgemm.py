@@ -74,6 +74,24 @@ def test_seq_fp32_rounds_every_step_like_the_loop(m, k, n, seed, spread):
 
 
 @settings(max_examples=6, deadline=None)
+@given(m=st.integers(513, 600), k=st.integers(257, 700), n=st.integers(129, 200), seed=st.integers(0, 2**31))
+def test_seq_fp32_threads_k_blocks_and_partial_panels(m, k, n, seed):
+    """The threaded float32 kernel packs B block by block in its work items: several K blocks
+    (KC = 256), work items in both directions, a partial last panel; every step in order."""
+    import ml_dtypes
+
+    rng = np.random.default_rng(seed)
+    a, b = ((rng.standard_normal(s) * 4).astype(ml_dtypes.float8_e4m3fn).astype(np.float32)
+            for s in ((m, k), (k, n)))
+    assert m * n * k >= simdgemm._PARALLEL_MACS
+    a_s, b_s = a[:5], b[:, :3]  # the whole-array oracle against the loop, and the serial kernel
+    want = ref.float_matmul_loop(a_s, b_s, np.float32)
+    np.testing.assert_array_equal(ref.float32_seq_matmul(a_s, b_s), want)
+    np.testing.assert_array_equal(simdgemm.seq_fp32(a_s, b_s), want)
+    np.testing.assert_array_equal(simdgemm.seq_fp32(a, b), ref.float32_seq_matmul(a, b))
+
+
+@settings(max_examples=6, deadline=None)
 @given(m=st.integers(513, 700), n=st.integers(129, 200), seed=st.integers(0, 2**31), saturate=st.booleans())
 def test_threads_claim_every_block_once(m, n, seed, saturate):
     """Products big enough for the threaded kernel and for several work items in both directions
