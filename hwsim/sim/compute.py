@@ -24,7 +24,7 @@ import numpy as np
 
 from hwsim import formats, kernel_api, requant
 from hwsim.kernels.intgemm import abs_bound
-from hwsim.sim import ortfused, qspec, refblas, refvalues
+from hwsim.sim import ortfused, qspec, refblas, refconv, refvalues
 from hwsim.sim.registry import register_exec
 
 
@@ -384,6 +384,8 @@ def _conv2d(ctx, op, xs):
     xs = _coded_operands(xs)
     x, w = xs[0], xs[1]
     if ctx.reference:
+        if ctx.deferred_sums and ctx.reference_dtype == "float32" and refconv.applies(op, w.shape):
+            return _ref_bias(ctx, refconv.conv2d(x, *_ref(ctx, w), op), xs, 1)  # the same values, fewer passes
         return _ref_bias(ctx, conv2d_float(*_ref(ctx, x, w), op, refblas.dot), xs, 1)
     sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 4 == 0):

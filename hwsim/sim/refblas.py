@@ -29,6 +29,7 @@ ROWS_PER_TASK = 256
 _MIN_SPLIT_MACS = 1 << 22
 
 _lock = threading.Lock()
+_PREFIX = "hwsim-refblas"
 _state: dict = {}
 
 
@@ -64,31 +65,38 @@ def _pool():
     """The thread pool, made on first use."""
     with _lock:
         if not _state:
-            _state["pool"] = ThreadPoolExecutor(cpu_count(), thread_name_prefix="hwsim-refblas")
+            _state["pool"] = ThreadPoolExecutor(cpu_count(), thread_name_prefix=_PREFIX)
         return _state["pool"]
 
 
 def _run(tasks: list) -> None:
     pool = _pool()
     with one_blas_thread():
-        if len(tasks) == 1 or cpu_count() == 1:
-            for t in tasks:
+        if len(tasks) == 1 or cpu_count() == 1 or threading.current_thread().name.startswith(_PREFIX):
+            for t in tasks:  # one task, one CPU, or called from a task of the pool itself (no waiting on it)
                 t()
         else:
             for f in [pool.submit(t) for t in tasks]:
                 f.result()
 
 
+def row_blocks(m: int, k: int, n: int) -> list[tuple[int, int]]:
+    """The (start, stop) rows of the left operand that :func:`dot` multiplies in one BLAS call
+    each, for an (m, k) x (k, n) product: one block under :data:`_MIN_SPLIT_MACS`, else
+    :data:`ROWS_PER_TASK` rows each (the split fixes the float32 sums' order: callers that make
+    their own left operand block by block, :mod:`hwsim.sim.refconv`, use the same blocks)."""
+    if m * k * n < _MIN_SPLIT_MACS:
+        return [(0, m)]
+    return [(i, min(i + ROWS_PER_TASK, m)) for i in range(0, m, ROWS_PER_TASK)]
+
+
 def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for 2-D float ``a`` (M, K) and ``b`` (K, N), in blocks of rows of ``a``."""
+    """``a @ b`` for 2-D float ``a`` (M, K) and ``b`` (K, N), in blocks of rows of ``a``
+    (:func:`row_blocks`)."""
     a, b = np.ascontiguousarray(a), np.asarray(b)
     m, n = a.shape[0], b.shape[1]
     out = np.empty((m, n), np.result_type(a, b))
-    if m * a.shape[1] * n < _MIN_SPLIT_MACS:
-        _run([lambda: np.dot(a, b, out=out)])
-        return out
-    starts = range(0, m, ROWS_PER_TASK)
-    _run([lambda i=i: np.dot(a[i:i + ROWS_PER_TASK], b, out=out[i:i + ROWS_PER_TASK]) for i in starts])
+    _run([lambda i=i, j=j: np.dot(a[i:j], b, out=out[i:j]) for i, j in row_blocks(m, a.shape[1], n)])
     return out
 
 

@@ -1,0 +1,75 @@
+"""The float reference's conv2d in float32, its patches made block by block where they are used.
+
+:func:`hwsim.sim.compute.conv2d_float` with :func:`hwsim.sim.refblas.dot` makes the whole
+channels-last patch matrix of the float32 operand (KH*KW times the input: 58 MB for one 3x3 conv
+of ResNet-18's first stage at batch 8), then multiplies it in blocks of rows on a pool of threads.
+Here each task of that pool copies its own block of rows (:mod:`hwsim.kernels.refpatches`, into a
+buffer the thread keeps) and multiplies it while it is in cache: the patch matrix never exists,
+the copying runs on the pool's threads, and an input that is a reference product plus its bias
+(:class:`~hwsim.sim.refvalues.Biased`) is rounded to float32 as it is copied instead of in a pass
+of its own. The blocks, the patch values and the BLAS calls are those of that path
+(:func:`hwsim.sim.refblas.row_blocks`), so the values are the same, bit for bit.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from hwsim import kernel_api
+from hwsim.sim import refblas, refvalues
+
+_local = threading.local()
+_NO_BIAS = np.zeros(1)
+
+
+def applies(op, w_shape) -> bool:
+    """True for the convs :func:`conv2d` runs: one group, patches of more than one tap or a
+    padded / strided 1x1 (an unpadded 1x1 conv is one product of the input itself,
+    :func:`hwsim.sim.compute.conv2d_float`)."""
+    return op.groups == 1 and not (w_shape[2] == w_shape[3] == 1 and not any(op.padding))
+
+
+def _buffer(size: int) -> np.ndarray:
+    """This thread's float32 patch buffer, grown to ``size`` elements."""
+    buf = getattr(_local, "patches", None)
+    if buf is None or buf.size < size:
+        buf = _local.patches = np.empty(size, np.float32)
+    return buf
+
+
+def _operand(x) -> tuple[np.ndarray, np.ndarray | None]:
+    """(channels-last values (N, H, W, C), per-channel bias or None) whose float32 rounding
+    (``float32(float64(v) + bias)``, or ``float32(v)``) is the float32 operand of ``x``."""
+    if isinstance(x, refvalues.Biased) and x.axis == 1 and x.bias.size == x.shape[1] and x.y.size:
+        yh = x.y.transpose(0, 2, 3, 1)
+        if yh.flags.c_contiguous:
+            return yh, x.bias
+    v = refvalues.as_dtype(x, np.float32) if isinstance(x, refvalues.Biased) else np.asarray(x)
+    return np.ascontiguousarray(v.transpose(0, 2, 3, 1)), None
+
+
+def conv2d(x, w: np.ndarray, op) -> np.ndarray:
+    """``conv2d_float(float32(x), w, op, refblas.dot)`` for a conv :func:`applies` to: ``x``
+    (N, C, H, W) an array or a :class:`~hwsim.sim.refvalues.Biased`, ``w`` (O, C, KH, KW) float32.
+    Returns (N, O, OH, OW) float32, a view of channels-last data."""
+    from hwsim.kernels.refpatches import _patches_nhwc
+
+    xh, bias = _operand(x)
+    o, c, kh, kw = w.shape
+    (sh, sw), (dh, dw) = op.stride, op.dilation
+    oh, ow = kernel_api._conv_out_hw(x, w, op.stride, op.padding, op.dilation)
+    n, k = xh.shape[0], kh * kw * c
+    b = w.transpose(0, 2, 3, 1).reshape(o, -1).T  # (K, O), as conv2d_float hands it to refblas.dot
+    out = np.empty((n * oh * ow, o), np.float32)
+    with_bias = bias is not None
+    bias = bias if with_bias else _NO_BIAS
+
+    def task(i: int, j: int) -> None:
+        a = _buffer((j - i) * k)[:(j - i) * k].reshape(j - i, k)
+        _patches_nhwc(xh, bias, with_bias, kh, kw, sh, sw, op.padding[0], op.padding[1], dh, dw, oh, ow, i, a)
+        np.dot(a, b, out=out[i:j])
+
+    refblas.run_tasks([lambda i=i, j=j: task(i, j) for i, j in refblas.row_blocks(out.shape[0], k, o)])
+    return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)

@@ -1,0 +1,49 @@
+"""The float reference's block-patch conv (hwsim.sim.refconv) gives the values of the whole-patch
+path (compute.conv2d_float on refblas.dot), bit for bit."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.graph.ops import Conv2d
+from hwsim.sim import compute, refblas, refconv
+from hwsim.sim.refvalues import Biased
+
+
+def _op(stride, pads, dil):
+    return Conv2d(name="c", inputs=["x", "w"], outputs=["y"], stride=stride, padding=pads, dilation=dil, groups=1)
+
+
+def _channels_last(a):
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(k=st.sampled_from([(1, 1), (3, 3), (2, 3), (7, 7)]), stride=st.sampled_from([(1, 1), (2, 2), (1, 2)]),
+       pads=st.sampled_from([(0, 0, 0, 0), (1, 1, 1, 1), (3, 3, 3, 3), (0, 1, 2, 1)]),
+       dil=st.sampled_from([(1, 1), (2, 1)]), kind=st.sampled_from(["biased", "f64", "f32", "f64_nchw"]),
+       c=st.sampled_from([3, 16]), o=st.sampled_from([8, 40]), big=st.booleans(), seed=st.integers(0, 2**31))
+def test_block_patch_conv_equals_whole_patch_conv(k, stride, pads, dil, kind, c, o, big, seed):
+    op = _op(stride, pads, dil)
+    w = np.random.default_rng(seed).standard_normal((o, c) + k).astype(np.float32)
+    if not refconv.applies(op, w.shape):
+        return
+    rng = np.random.default_rng(seed + 1)
+    hw = 30 if big else 9  # big: more than refblas._MIN_SPLIT_MACS, several row blocks
+    y = rng.standard_normal((2, c, hw, hw + 1))
+    if kind == "biased":
+        x = Biased(_channels_last(y.astype(np.float32)), rng.standard_normal(c), 1)
+        x32 = x.real().astype(np.float32)
+    else:
+        x = {"f64": _channels_last(y), "f32": _channels_last(y.astype(np.float32)), "f64_nchw": y}[kind]
+        x32 = np.asarray(x, np.float32)
+    try:
+        want = compute.conv2d_float(x32, w, op, refblas.dot)
+    except Exception as exc:  # no output for these shapes: both refuse
+        with pytest.raises(type(exc)):
+            refconv.conv2d(x, w, op)
+        return
+    got = refconv.conv2d(x, w, op)
+    assert got.dtype == want.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
