@@ -19,13 +19,14 @@ import contextlib
 import os
 import platform
 import time
+from typing import NamedTuple
 
 import ml_dtypes
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from hwsim import kernel_api
-from hwsim.kernels import simdgemm
+from hwsim.kernels import simdgemm, workqueue
 
 
 @contextlib.contextmanager
@@ -46,27 +47,47 @@ def _old(fn):
     return run
 
 
-#: seconds of rest before each timed call. onnxruntime's intra-op threads spin for a while after a
-#: run returns (its default); back to back, they took a core from whatever ran next: here our
+#: seconds of rest before each timed call, at least. onnxruntime's intra-op threads spin for a while
+#: after a run returns (its default); back to back, they took a core from whatever ran next: here our
 #: kernel, always timed right after it (at load 7-8: 0.66x measured right after onnxruntime, 0.92x
 #: the same code measured second). numba's OpenMP workers spin after a parallel region the same way.
 PAUSE_S = 0.05
+#: seconds of rest at most: after PAUSE_S the rest goes on while another thread of this process is
+#: still runnable. OpenBLAS's workers stay runnable 100-108 ms after a numpy product (measured
+#: 2026-11-26: sgemm and dgemm 1024^2), so a 50 ms pause left the FP8 kernel, timed right after
+#: the float64-BLAS exact FP8 product, sharing a core with a spinning BLAS worker for its first
+#: ~50 ms; the same holds for numpy timed after onnxruntime. Fair both ways.
+REST_MAX_S = 1.0
+
+
+def rest():
+    """Sleep :data:`PAUSE_S`, then until no other thread of this process is runnable (polled every
+    5 ms, :func:`hwsim.kernels.workqueue.own_running`) or :data:`REST_MAX_S` has passed."""
+    time.sleep(PAUSE_S)
+    end = time.perf_counter() + REST_MAX_S - PAUSE_S
+    while (workqueue.own_running() or 1) > 1 and time.perf_counter() < end:
+        time.sleep(0.005)
+
+
+class Timing(NamedTuple):
+    wall_s: float  # median wall time
+    cpu_s: float  # median CPU time of this process (all its threads, spinning ones included)
 
 
 def best_times(fns, repeat):
-    """Median wall time in seconds of each of ``fns`` over ``repeat`` interleaved rounds (after one
+    """:class:`Timing` of each of ``fns``: medians over ``repeat`` interleaved rounds (after one
     warm-up call each), so a load change on a shared machine hits all of them alike; each call
-    starts after :data:`PAUSE_S` of rest, so no call pays for the one before it."""
+    starts after a :func:`rest`, so no call pays for the one before it."""
     for fn in fns:
         fn()
     times = [[] for _ in fns]
     for _ in range(repeat):
         for i, fn in enumerate(fns):
-            time.sleep(PAUSE_S)
-            t0 = time.perf_counter()
+            rest()
+            t0, c0 = time.perf_counter(), time.process_time()
             fn()
-            times[i].append(time.perf_counter() - t0)
-    return [float(np.median(t)) for t in times]
+            times[i].append((time.perf_counter() - t0, time.process_time() - c0))
+    return [Timing(*(float(v) for v in np.median(np.array(t), axis=0))) for t in times]
 
 
 def ort_matmul_integer(b):
@@ -142,12 +163,12 @@ def main():
     macs = args.m * args.k * args.n
     print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M')}; load average "
           f"{os.getloadavg()[0]:.1f}; shape {args.m}x{args.k}x{args.n} ({macs / 1e9:.2f} GMAC)")
-    print("| kernel | time s | GOPS | baseline | baseline s | baseline GOPS | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| kernel | time s | CPU s | GOPS | baseline | baseline s | baseline CPU s | baseline GOPS | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, t, base, tb in bench_int8(args.m, args.k, args.n, args.repeat, rng) + \
             bench_fp8(args.m, args.k, args.n, args.repeat, rng):
-        print(f"| {name} | {t:.4f} | {2 * macs / t / 1e9:.1f} | {base} | {tb:.4f} | "
-              f"{2 * macs / tb / 1e9:.1f} | {tb / t:.2f}x |")
+        print(f"| {name} | {t.wall_s:.4f} | {t.cpu_s:.3f} | {2 * macs / t.wall_s / 1e9:.1f} | {base} | "
+              f"{tb.wall_s:.4f} | {tb.cpu_s:.3f} | {2 * macs / tb.wall_s / 1e9:.1f} | {tb.wall_s / t.wall_s:.2f}x |")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 

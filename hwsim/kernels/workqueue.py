@@ -59,7 +59,7 @@ _LOADAVG = "/proc/loadavg"
 _OWN_TASKS = "/proc/self/task"
 
 
-def _own_running():
+def own_running():
     """This process's threads in state R (running or runnable), the calling thread included:
     BLAS and OpenMP workers that still spin after their last call are runnable, and they are not
     another task's use of a CPU. None where /proc/self/task cannot be read."""
@@ -83,7 +83,7 @@ def _own_running():
 def free_cpus():
     """CPUs no other process is running on at this instant: online CPUs minus the runnable tasks
     that ``/proc/loadavg`` counts (its fourth field, "running/total"), less this process's own
-    runnable threads (:func:`_own_running`; where it cannot be read, only the calling thread).
+    runnable threads (:func:`own_running`; where it cannot be read, only the calling thread).
     Counting our own threads as others' made a kernel called right after a numpy product (whose
     OpenBLAS workers spin for a while) run on one thread on an idle 2-core machine: FP8 GEMM
     512x4096x4096 0.32-0.34 s against 0.21-0.24 s on both threads (2026-11-26, load 0.4-0.7).
@@ -95,7 +95,7 @@ def free_cpus():
         return None
     if running <= 1:  # only the caller: no need to list our own threads (hot path, ~0.1 ms)
         return os.cpu_count() or 1
-    own = _own_running()
+    own = own_running()
     return (os.cpu_count() or 1) - max(0, running - (1 if own is None else max(own, 1)))
 
 

@@ -71,7 +71,7 @@ def test_threads_now_does_not_count_this_processs_own_runnable_threads(monkeypat
     monkeypatch.setattr(workqueue, "_LOADAVG", str(loadavg))
     monkeypatch.setattr(workqueue, "_OWN_TASKS", str(tasks))
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
-    assert workqueue._own_running() == 3
+    assert workqueue.own_running() == 3
     for running, free in ((3, 4), (4, 3), (7, 0)):  # 3 of the running tasks are ours
         loadavg.write_text(f"0.1 0.1 0.1 {running}/200 1\n")
         assert workqueue.free_cpus() == free
