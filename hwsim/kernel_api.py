@@ -159,7 +159,8 @@ def _conv_narrow(x, zx, wc, stride, padding, dilation, groups, bits, mode, out_h
         cols = _conv.im2col(x, g * cg, cg, wc.shape[2:], stride, padding[:2], dilation, out_hw, x.dtype, zx,
                             channels_last=True)
         wg = np.ascontiguousarray(wc[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)
-        res = _ig.exact_matmul(cols, _narrow(wg) if _narrow(wg) is not None else wg)
+        narrow = _narrow(wg)
+        res = _ig.exact_matmul(cols, wg if narrow is None else narrow)
         res -= zx * wg.sum(0)
         if mode == _ig.MODE_WRAP:
             res = apply_overflow(res, bits, "wrap")

@@ -274,15 +274,16 @@ def exact_matmul(a, b, bits=64, wrap=False):
     numba: numba reaches BLAS through SciPy's build, measured 3x slower than NumPy's on this
     machine.
     """
-    a, b = _native(a), _native(b)
+    b = _native(b)
     (m, k), n = a.shape, b.shape[1]
     if m * n == 0 or k == 0:
         return np.zeros((m, n), np.int64)
-    if simdgemm.available():
+    if simdgemm.available():  # ``a`` as it is: madd16 packs it to int16 with numpy (not via an int64 copy)
         ra, rb = abs_bound(a), abs_bound(b)
         if simdgemm.fits(ra, rb):
             out = simdgemm.madd16(a, b, ra, rb)
             return wrap_array(out, bits) if wrap else out
+    a = _native(a)
     plan = plan_exact(int(a.min()), int(a.max()), int(b.min()), int(b.max()), k)
     mode = MODE_WRAP if wrap else MODE_NONE
     if plan is None:
