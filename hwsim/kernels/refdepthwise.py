@@ -1,36 +1,58 @@
-"""The float reference's depthwise convolution: float64 sums of float products, channels last.
+"""The float reference's depthwise convolution: float64 sums of float32 operands, channels last,
+with the operand's and the output's float32 roundings in the same pass.
 
-``_depthwise_f64(xh, wt, sh, sw, ph, pw, dh, dw, out, counter, threads)``: ``out[b, y, xo, c]``
-((N, OH, OW, C) float64) = ``0.0 + p_0 + p_1 + ...`` over the taps (i, j) inside the input in
-ascending order, each ``p = float64(xh[b, yy, xx, c]) * wt[i, j, c]`` (``xh`` (N, H, W, C) float32
-or float64, ``wt`` (KH, KW, C) float64; ``yy = y * sh - ph + i * dh``, ``xx = xo * sw - pw + j *
-dw``), every product and partial sum rounded to float64 in that order; padding contributes
-nothing. These are the values of :func:`hwsim.kernels.conv._depthwise_nhwc` on float data (the
-same operations per output in the same order); here each output's C sums stay in one row of
-``out`` (in L1) through all taps, where that kernel runs each tap over a whole output row of
-partial sums. One work item per output row (b, y), claimed in turn
-(:mod:`hwsim.kernels.workqueue`).
+``_depthwise_ref(xh, in_bias, with_in_bias, wt, sh, sw, ph, pw, dh, dw, out_bias, out, out32,
+counter, threads)``, ``xh`` (N, H, W, C) float32 or float64, ``wt`` (KH, KW, C) float64:
+
+- the operand is ``v = float32(float64(xh) + in_bias[c])`` with ``with_in_bias`` (a reference
+  product plus its bias, :meth:`hwsim.sim.refvalues.Biased.as_float32`), else ``float32(xh)``;
+- ``out[b, y, xo, c]`` ((N, OH, OW, C) float64) = ``0.0 + p_0 + p_1 + ...`` over the taps (i, j)
+  inside the input in ascending order, ``p = float64(v[b, yy, xx, c]) * wt[i, j, c]``
+  (``yy = y * sh - ph + i * dh``, ``xx = xo * sw - pw + j * dw``), every product and partial sum
+  rounded to float64 in that order; padding contributes nothing;
+- ``out32[b, y, xo, c] = float32(out[b, y, xo, c] + out_bias[c])``: the output plus the op's bias
+  as the next layer's float32 operand.
+
+These are the values of rounding the operand to float32 in a pass of its own,
+:func:`hwsim.kernels.conv._depthwise_nhwc` on it (the same operations per output in the same
+order), and :func:`hwsim.kernels.biasround._add_bias_f32` on its output. Here each work item, one
+output row (b, y) claimed in turn (:mod:`hwsim.kernels.workqueue`), first rounds the KH input rows
+it reads into a float64 scratch row, and keeps each output's C sums in one row of ``out`` (in L1)
+through all taps.
 """
 
+import numpy as np
 from numba import njit, prange
 
 from hwsim.kernels.workqueue import claim, serial
 
 
 @njit(cache=True, parallel=True)
-def _depthwise_f64(xh, wt, sh, sw, ph, pw, dh, dw, out, counter, threads):
+def _depthwise_ref(xh, in_bias, with_in_bias, wt, sh, sw, ph, pw, dh, dw, out_bias, out, out32, counter, threads):
     n, h, w, c = xh.shape
     kh, kw, _ = wt.shape
     _, oh, ow, _ = out.shape
     for _ in prange(threads):
+        rows = np.zeros((kh, w, c))
         while True:
-            row = claim(counter)
-            if row >= n * oh:
+            item = claim(counter)
+            if item >= n * oh:
                 break
-            b, y = row // oh, row % oh
+            b, y = item // oh, item % oh
+            for i in range(kh):
+                yy = y * sh - ph + i * dh
+                if 0 <= yy < h:
+                    for xx in range(w):
+                        src, dst = xh[b, yy, xx], rows[i, xx]
+                        if with_in_bias:
+                            for ch in range(c):
+                                dst[ch] = np.float64(np.float32(np.float64(src[ch]) + in_bias[ch]))
+                        else:
+                            for ch in range(c):
+                                dst[ch] = np.float64(np.float32(src[ch]))
             for xo in range(ow):
-                dst = out[b, y, xo]
-                dst[:] = 0.0
+                acc = out[b, y, xo]
+                acc[:] = 0.0
                 for i in range(kh):
                     yy = y * sh - ph + i * dh
                     if yy < 0 or yy >= h:
@@ -39,9 +61,12 @@ def _depthwise_f64(xh, wt, sh, sw, ph, pw, dh, dw, out, counter, threads):
                         xx = xo * sw - pw + j * dw
                         if xx < 0 or xx >= w:
                             continue
-                        src, wrow = xh[b, yy, xx], wt[i, j]
+                        src, wrow = rows[i, xx], wt[i, j]
                         for ch in range(c):
-                            dst[ch] += src[ch] * wrow[ch]
+                            acc[ch] += src[ch] * wrow[ch]
+                dst32 = out32[b, y, xo]
+                for ch in range(c):
+                    dst32[ch] = np.float32(acc[ch] + out_bias[ch])
 
 
-_depthwise_f64_1 = serial(_depthwise_f64)
+_depthwise_ref_1 = serial(_depthwise_ref)

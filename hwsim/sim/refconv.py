@@ -73,3 +73,31 @@ def conv2d(x, w: np.ndarray, op) -> np.ndarray:
 
     refblas.run_tasks([lambda i=i, j=j: task(i, j) for i, j in refblas.row_blocks(out.shape[0], k, o)])
     return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+
+
+def depthwise_applies(op, w_shape, x_shape, bias) -> bool:
+    """True for the convs :func:`depthwise` runs: one input and one output channel per group,
+    with a 1-D bias of one value per channel."""
+    return op.groups == x_shape[1] == w_shape[0] > 1 and w_shape[1] == 1 and bias is not None \
+        and np.ndim(bias) == 1 and np.size(bias) == w_shape[0]
+
+
+def depthwise(x, w: np.ndarray, op, bias: np.ndarray) -> refvalues.Biased:
+    """The reference's depthwise conv plus its bias, ``Biased(kernel_api.float_direct_conv2d(
+    float32(x), w, ...), bias, 1)``, with its float32 operand for the next layer made in the same
+    pass (:mod:`hwsim.kernels.refdepthwise`; the same values as those two and
+    :meth:`~hwsim.sim.refvalues.Biased.as_float32`). ``x`` (N, C, H, W) an array or a
+    :class:`~hwsim.sim.refvalues.Biased`, ``w`` (C, 1, KH, KW) float32."""
+    from hwsim.kernels.refdepthwise import _depthwise_ref, _depthwise_ref_1
+    from hwsim.kernels.workqueue import pick
+
+    xh, in_bias = _operand(x)
+    oh, ow = kernel_api._conv_out_hw(x, w, op.stride, op.padding, op.dilation)
+    wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), np.float64)
+    bias = np.ascontiguousarray(bias, np.float64)
+    out = np.empty((xh.shape[0], oh, ow, xh.shape[3]))
+    out32 = np.empty(out.shape, np.float32)
+    kernel, split = pick(_depthwise_ref, _depthwise_ref_1, out.size * wt.shape[0] * wt.shape[1])
+    kernel(xh, _NO_BIAS if in_bias is None else in_bias, in_bias is not None, wt, op.stride[0], op.stride[1],
+           op.padding[0], op.padding[1], op.dilation[0], op.dilation[1], bias, out, out32, *split)
+    return refvalues.Biased(out.transpose(0, 3, 1, 2), bias, 1, f32=out32.transpose(0, 3, 1, 2))

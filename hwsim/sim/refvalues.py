@@ -25,9 +25,10 @@ class Biased(Deferred):
 
     __slots__ = ("y", "bias", "axis", "_real", "_f32")
 
-    def __init__(self, y: np.ndarray, bias: np.ndarray, axis: int):
+    def __init__(self, y: np.ndarray, bias: np.ndarray, axis: int, f32: np.ndarray | None = None):
+        """``f32``: :meth:`as_float32`'s values when the maker has them already (made in its own pass)."""
         self.y, self.bias, self.axis = y, np.asarray(bias, np.float64), axis % y.ndim
-        self._real = self._f32 = None
+        self._real, self._f32 = None, f32
 
     @property
     def shape(self) -> tuple[int, ...]:

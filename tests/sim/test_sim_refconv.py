@@ -1,5 +1,7 @@
-"""The float reference's block-patch conv (hwsim.sim.refconv) gives the values of the whole-patch
-path (compute.conv2d_float on refblas.dot), bit for bit."""
+"""The float reference's convs of hwsim.sim.refconv give the values of the plain paths bit for bit:
+the block-patch conv those of the whole-patch path (compute.conv2d_float on refblas.dot), the
+depthwise conv those of rounding its operand to float32, kernel_api.float_direct_conv2d and
+Biased.as_float32."""
 
 import numpy as np
 import pytest
@@ -11,8 +13,8 @@ from hwsim.sim import compute, refblas, refconv
 from hwsim.sim.refvalues import Biased
 
 
-def _op(stride, pads, dil):
-    return Conv2d(name="c", inputs=["x", "w"], outputs=["y"], stride=stride, padding=pads, dilation=dil, groups=1)
+def _op(stride, pads, dil, groups=1):
+    return Conv2d(name="c", inputs=["x", "w"], outputs=["y"], stride=stride, padding=pads, dilation=dil, groups=groups)
 
 
 def _channels_last(a):
@@ -47,3 +49,29 @@ def test_block_patch_conv_equals_whole_patch_conv(k, stride, pads, dil, kind, c,
     got = refconv.conv2d(x, w, op)
     assert got.dtype == want.dtype == np.float32 and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=30, deadline=None)
+@given(k=st.sampled_from([(3, 3), (5, 5), (1, 1)]), stride=st.sampled_from([(1, 1), (2, 2)]),
+       pads=st.sampled_from([(0, 0, 0, 0), (1, 1, 1, 1), (2, 2, 2, 2)]), kind=st.sampled_from(["biased", "f64", "f32"]),
+       c=st.sampled_from([8, 96]), big=st.booleans(), seed=st.integers(0, 2**31))
+def test_depthwise_equals_direct_conv_then_bias_round(k, stride, pads, kind, c, big, seed):
+    from hwsim import kernel_api
+
+    op = _op(stride, pads, (1, 1), groups=c)
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((c, 1) + k).astype(np.float32)
+    bias = rng.standard_normal(c)
+    hw = 40 if big else 7  # big: the threaded kernel (more work than workqueue.PARALLEL_MIN)
+    y = rng.standard_normal((2, c, hw, hw))
+    if kind == "biased":
+        x = Biased(_channels_last(y.astype(np.float32)), rng.standard_normal(c), 1)
+        x32 = x.as_float32()
+    else:
+        x = _channels_last(y) if kind == "f64" else _channels_last(y.astype(np.float32))
+        x32 = np.asarray(x, np.float32)
+    assert refconv.depthwise_applies(op, w.shape, x.shape, bias)
+    want = Biased(kernel_api.float_direct_conv2d(x32, w, op.stride, op.padding, op.dilation, c), bias, 1)
+    got = refconv.depthwise(x, w, op, bias)
+    np.testing.assert_array_equal(got.real(), want.real())
+    np.testing.assert_array_equal(got.as_float32(), want.as_float32())
