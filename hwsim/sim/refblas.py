@@ -5,7 +5,9 @@ other processes hold the cores, the product waits for its slowest thread. On thi
 2-core machine at load 9 (2026-11-26), float32 (128, 3072) x (3072, 768) took 276 ms on
 OpenBLAS's 2 threads and 50 ms on one; a stack of BERT-base attention products,
 (12, 128, 64) x (12, 64, 128), 134-360 ms against 3-5 ms. Here each block of
-:data:`ROWS_PER_TASK` rows (one matrix of a stack) is one single-threaded BLAS call, and a pool
+:data:`ROWS_PER_TASK` rows (one matrix of a stack; :data:`COLS_PER_TASK` columns of the right
+operand in :func:`wide_dot` when the left has no more rows than one block) is one
+single-threaded BLAS call, and a pool
 of one Python thread per CPU takes blocks as it frees up (numpy releases the GIL inside BLAS).
 
 The blocks do not depend on the CPU count or the load, so the values are the same on every
@@ -25,6 +27,8 @@ import numpy as np
 
 #: rows of the left operand per task (fixed: the values do not depend on the thread count)
 ROWS_PER_TASK = 256
+#: columns of the right operand per task of :func:`wide_dot` when the left operand is one row block
+COLS_PER_TASK = 384
 #: products smaller than this (MACs) run as one call on the calling thread
 _MIN_SPLIT_MACS = 1 << 22
 
@@ -97,6 +101,35 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     m, n = a.shape[0], b.shape[1]
     out = np.empty((m, n), np.result_type(a, b))
     _run([lambda i=i, j=j: np.dot(a[i:j], b, out=out[i:j]) for i, j in row_blocks(m, a.shape[1], n)])
+    return out
+
+
+def col_blocks(m: int, k: int, n: int) -> list[tuple[int, int]] | None:
+    """The (start, stop) columns of the right operand that :func:`wide_dot` multiplies in one
+    BLAS call each, for an (m, k) x (k, n) product whose left operand is a single row block of
+    :func:`row_blocks` yet large enough to split (:data:`COLS_PER_TASK` columns each); None for
+    any other product (then :func:`dot`'s row blocks)."""
+    if m * k * n < _MIN_SPLIT_MACS or m > ROWS_PER_TASK or n <= COLS_PER_TASK:
+        return None
+    return [(j, min(j + COLS_PER_TASK, n)) for j in range(0, n, COLS_PER_TASK)]
+
+
+def wide_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`dot`, except that a left operand of one row block is multiplied in blocks of
+    columns of ``b`` (:func:`col_blocks`), on the pool's threads: a transformer's linears at
+    batch 1 (128 x 768 times 768 x 3072 for BERT-base at sequence 128) would otherwise be one
+    single-threaded call."""
+    a, b = np.ascontiguousarray(a), np.asarray(b)
+    m, n = a.shape[0], b.shape[1]
+    cols = col_blocks(m, a.shape[1], n)
+    if cols is None:
+        return dot(a, b)
+    out = np.empty((m, n), np.result_type(a, b))
+
+    def task(j0: int, j1: int) -> None:
+        out[:, j0:j1] = np.dot(a, b[:, j0:j1])
+
+    _run([lambda j0=j0, j1=j1: task(j0, j1) for j0, j1 in cols])
     return out
 
 

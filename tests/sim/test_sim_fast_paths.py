@@ -191,6 +191,41 @@ def test_refblas_products_match_numpy_and_repeat():
         np.testing.assert_allclose(refblas.matmul(s[0, 0], t[0]), s[0, 0] @ t[0], rtol=1e-5, atol=1e-5)
 
 
+def test_refblas_column_blocks_match_numpy_and_do_not_depend_on_threads(monkeypatch):
+    """wide_dot multiplies a left operand of at most ROWS_PER_TASK rows in blocks of columns (a
+    transformer's linears at batch 1): numpy's product to float rounding, the same on one thread."""
+    from hwsim.sim import refblas
+
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((100, 300)).astype(np.float32)
+    b = rng.standard_normal((1000, 300)).astype(np.float32).T  # a transposed weight, as the linears pass it
+    assert len(refblas.col_blocks(100, 300, 1000)) == 3
+    got = refblas.wide_dot(a, b)
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-4)
+    monkeypatch.setattr(refblas, "cpu_count", lambda: 1)
+    assert np.array_equal(got, refblas.wide_dot(a, b))
+    assert refblas.col_blocks(300, 300, 1000) is None and refblas.col_blocks(100, 30, 100) is None
+
+
+def test_reference_weight_float32_kept_read_only_and_follows_the_codes():
+    """The reference's float32 weights from codes equal Coded.as_float32, are kept between runs
+    (the same array the third time), read-only, and new codes give new values."""
+    from hwsim.graph.quant import QuantSpec
+    from hwsim.sim.compute import _ref_weight_f32
+    from hwsim.sim.qspec import Coded
+
+    codes = np.random.default_rng(7).integers(-128, 128, (96, 40)).astype(np.int8)
+    spec = QuantSpec(format="int8", scale=(0.0234375,), zero_point=(0,))
+    first = _ref_weight_f32(Coded(codes, spec))
+    np.testing.assert_array_equal(first, Coded(codes, spec).as_float32())
+    kept = _ref_weight_f32(Coded(codes.copy(), spec))
+    assert _ref_weight_f32(Coded(codes.copy(), spec)) is kept and not kept.flags.writeable
+    codes[0, 0] ^= 1
+    np.testing.assert_array_equal(_ref_weight_f32(Coded(codes, spec)), Coded(codes, spec).as_float32())
+    other = spec.model_copy(update={"scale": (0.5,)})
+    np.testing.assert_array_equal(_ref_weight_f32(Coded(codes, other)), Coded(codes, other).as_float32())
+
+
 def _coded(codes, zp, scale, granularity="tensor"):
     from hwsim.graph.quant import QuantSpec
     from hwsim.sim.qspec import Coded
