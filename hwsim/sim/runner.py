@@ -169,16 +169,21 @@ def _round_output(ctx: ExecContext, op, out: Tensor, y: np.ndarray) -> np.ndarra
 REFERENCE_PRECISIONS = ("float32", "float64")
 
 
-def float_reference(graph: Graph, real_inputs: dict, seed: int = 0, precision: str = "float64") -> FloatCache:
+def float_reference(graph: Graph, real_inputs: dict, seed: int = 0, precision: str = "float64",
+                    into: dict | None = None) -> FloatCache:
     """Float reference values (float64 arrays) of every tensor: no quantization, no pruning.
 
     ``precision`` is the type of its convolutions and matrix products (``reference_precision``
-    of :func:`run`); everything else runs in float64.
+    of :func:`run`); everything else runs in float64. ``into``: the dict the values are stored
+    in as they are made (default a new one; e.g. read meanwhile by another thread,
+    :mod:`hwsim.solve.arriving`).
     """
     check_reference_precision(precision)
     ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype=precision, deferred_sums=True)
-    consts = {n: qspec.const_value(t) for n, t in graph.tensors.items() if t.data is not None}
-    values = _execute(ctx, {**consts, **real_inputs}, None)
+    values = {} if into is None else into
+    values.update({n: qspec.const_value(t) for n, t in graph.tensors.items() if t.data is not None})
+    values.update(real_inputs)
+    values = _execute(ctx, values, None)
     return FloatCache(values=refvalues.RefValues(values), inputs=dict(real_inputs), precision=precision)
 
 

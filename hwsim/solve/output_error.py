@@ -38,6 +38,7 @@ from hwsim.graph.annotate import apply_config
 from hwsim.graph.ir import Graph
 from hwsim.heap import keep_freed_memory
 from hwsim.sim.metrics import class_labels
+from hwsim.solve.arriving import ArrivingReference, ReferenceFailed, reference_names
 from hwsim.solve.cache import SensitivityCache, graph_digest
 from hwsim.solve.choices import Choice
 from hwsim.solve.configs import layer_config
@@ -68,21 +69,24 @@ def _xent(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(-logp[np.arange(len(labels)), labels].mean())
 
 
-def float_values(graph: Graph, data: CalibData, seed: int = 0) -> tuple[Graph, dict[str, np.ndarray]]:
-    """The graph with weights (synthetic if needed) and the float reference of every tensor."""
+def float_values(graph: Graph, data: CalibData, seed: int = 0,
+                 into: dict | None = None) -> tuple[Graph, dict[str, np.ndarray]]:
+    """The graph with weights (synthetic if needed) and the float reference of every tensor
+    (``into``: the dict the values are stored in as they are made, see
+    :func:`hwsim.sim.runner.float_reference`)."""
     from hwsim.sim import boundary
     from hwsim.sim.runner import _kv_values, ensure_weights, float_reference
 
     g = ensure_weights(graph, seed)
     real, _ = boundary.read_inputs(g, data.inputs)
     real.update(_kv_values(g, data.inputs, seed, []))  # seeded KV caches, as sim.run fills them
-    return g, float_reference(g, real, seed).values
+    return g, float_reference(g, real, seed, into=into).values
 
 
 def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric = "output_mse",
             cache: SensitivityCache | None = None, seed: int = 0, progress: ProgressFn | None = None,
             batched: Callable[[int], Graph | None] | None = None, tails: Tails = "exact",
-            reference: Callable[[], dict] | None = None) -> SensitivityTable:
+            reference: Callable[[dict], dict] | None = None) -> SensitivityTable:
     """Simulated sensitivity (``output_mse`` or ``task_loss``) of every (layer, choice).
 
     ``graph`` must take ``data.samples`` samples in one run (its batch dimension). ``progress``
@@ -91,9 +95,11 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     layer then run once for all its choices, stacked along the batch (see :func:`_layer_values`).
     ``tails="cut"`` (``output_mse`` only) estimates most values from the error at the next cut
     of the graph (:mod:`hwsim.solve.cut_gain`) instead of running every layer's descendants.
-    ``reference()``, when given, returns the float reference of every tensor on ``data`` (as
-    :func:`float_values`; e.g. kept to simulate whole plans later); it is called only when a value
-    is not cached. An error of the simulator propagates, its message naming the layer and the choice.
+    ``reference(into)``, when given, returns the float reference of every tensor on ``data`` (as
+    :func:`float_values`, storing the values in ``into`` as it makes them; e.g. kept to simulate
+    whole plans later); it is called only when a value is not cached. The layers are measured
+    while it runs, each reading the values it needs as they arrive (:mod:`hwsim.solve.arriving`).
+    An error of the simulator propagates, its message naming the layer and the choice.
     """
     from hwsim.errors import ConfigError, InputDataError
     from hwsim.sim.runner import ensure_weights
@@ -127,7 +133,7 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
         pending.append((group, cut, todo, keys))
     with keep_freed_memory():  # large arrays come and go (hwsim.heap)
         if any(todo for _, _, todo, _ in pending):  # the reference only when something is not cached
-            ref = reference() if reference else float_values(g, data, seed)[1]
+            ref = ArrivingReference(reference_names(g), reference or (lambda into: float_values(g, data, seed, into)))
 
         def values_of(item):
             group, cut, todo, keys = item
@@ -135,15 +141,21 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
                                  if (i, j) in keys] for i in group], ref, seed, stacked, metric, data.labels,
                                  cut) if todo else None
 
-        for (group, _, todo, keys), new in zip(pending, _each(values_of, pending)):
-            for i, j in todo:
-                vals[i, j] = new[group.index(i), j]
-                if cache and np.isfinite(vals[i, j]):
-                    cache.put(keys[i, j], vals[i, j])
-            for i, j in itertools.product(group, range(len(choices))):
-                done += 1
-                if progress:
-                    progress(done, total, f"{layers[i]} {choices[j].label}")
+        try:
+            for (group, _, todo, keys), new in zip(pending, _each(values_of, pending)):
+                for i, j in todo:
+                    vals[i, j] = new[group.index(i), j]
+                    if cache and np.isfinite(vals[i, j]):
+                        cache.put(keys[i, j], vals[i, j])
+                for i, j in itertools.product(group, range(len(choices))):
+                    done += 1
+                    if progress:
+                        progress(done, total, f"{layers[i]} {choices[j].label}")
+        except ReferenceFailed:
+            ref.result()  # the reference's own error
+            raise
+        if ref is not None:
+            ref.result()
     how = "" if tails == "exact" else ", most values scaled from the error at the next cut (tails=cut)"
     notes = list(data.notes) + [f"sensitivity metric {metric} on {data.samples} samples from {data.source}{how}"]
     return SensitivityTable(layers, choices, vals, metric, notes, time.perf_counter() - t0, hits)

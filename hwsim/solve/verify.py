@@ -55,16 +55,17 @@ class PlanMeter:
     _reference: object = field(default=None, repr=False)
     _errors: dict = field(default_factory=dict, repr=False)
 
-    def reference(self) -> dict[str, np.ndarray]:
-        """Float reference values of every tensor on the samples (computed once, on first use)."""
-        return self._float().values
+    def reference(self, into: dict | None = None) -> dict[str, np.ndarray]:
+        """Float reference values of every tensor on the samples (computed once, on first use;
+        ``into`` as :func:`hwsim.solve.output_error.float_values`)."""
+        return self._float(into).values
 
-    def _float(self):
+    def _float(self, into: dict | None = None):
         from hwsim.sim.runner import FloatCache
         from hwsim.solve.output_error import float_values
 
         if self._reference is None:
-            self._reference = FloatCache(values=float_values(self.graph, self.data, self.seed)[1], inputs={})
+            self._reference = FloatCache(values=float_values(self.graph, self.data, self.seed, into)[1], inputs={})
         return self._reference
 
     def error(self, config: QuantConfig, target_scope: str) -> float:

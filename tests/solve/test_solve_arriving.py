@@ -1,0 +1,84 @@
+"""The float reference read while it is computed (hwsim.solve.arriving) and its use by measure."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from hwsim.graph.zoo import load_model
+from hwsim.solve import output_error
+from hwsim.solve.arriving import ArrivingReference, ReferenceFailed, reference_names
+from hwsim.solve.choices import parse_choices
+from hwsim.solve.data import synthetic
+from hwsim.solve.output_error import float_values, measure
+
+
+@pytest.mark.parametrize("model, shapes", [("resnet18", {"batch": 2, "resolution": 32, "width": 8}),
+                                           ("minilm-l6", {"batch": 1, "sequence": 8, "layers": 1})])
+def test_names_are_those_of_the_finished_reference(model, shapes):
+    g = load_model(model, shapes)
+    g, ref = float_values(g, synthetic(g, shapes["batch"], 0))
+    assert reference_names(g) == set(ref)
+
+
+def test_a_reader_waits_for_a_value_and_reads_it_as_stored():
+    go = threading.Event()
+
+    def compute(into):
+        into["a"] = np.ones(2)
+        go.wait(5)
+        into["b"] = np.full(2, 2.0)
+
+    ref = ArrivingReference({"a", "b"}, compute)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(ref["b"]))
+    reader.start()
+    np.testing.assert_array_equal(ref["a"], [1, 1])
+    assert "b" in ref and "c" not in ref and not got
+    go.set()
+    reader.join(5)
+    np.testing.assert_array_equal(got[0], [2, 2])
+    ref.result()
+    assert sorted(ref) == ["a", "b"] and "b" in ref
+    with pytest.raises(KeyError):
+        ref["c"]
+
+
+def test_a_failing_reference_fails_its_readers_and_result_raises_its_error():
+    def compute(into):
+        into["a"] = np.ones(1)
+        raise MemoryError("no room for the reference")
+
+    ref = ArrivingReference({"a", "b"}, compute)
+    with pytest.raises(ReferenceFailed, match="no room"):
+        ref["b"]
+    np.testing.assert_array_equal(ref["a"], [1])
+    with pytest.raises(MemoryError, match="no room"):
+        ref.result()
+
+
+def test_measure_raises_the_references_own_error(monkeypatch):
+    g = load_model("resnet18", {"batch": 2, "resolution": 32, "width": 8})
+    data = synthetic(g, 2, 0)
+
+    def broken(graph, data, seed=0, into=None):
+        into["input"] = data.inputs["input"]
+        raise MemoryError("the reference does not fit")
+
+    monkeypatch.setattr(output_error, "float_values", broken)
+    with pytest.raises(MemoryError, match="does not fit"):
+        measure(g, parse_choices("w=int8;a=int8"), data)
+
+
+def test_measure_with_the_reference_arriving_equals_it_given_whole(monkeypatch):
+    """The layers start while the reference is computed; the values equal those measured on the
+    finished reference (the reference computed before, handed to a compute that stores it at once)."""
+    g = load_model("resnet18", {"batch": 2, "resolution": 32, "width": 8})
+    data = synthetic(g, 2, 0)
+    chs = parse_choices("w=int8,int4;a=int8")
+    arriving = measure(g, chs, data).values
+    whole = float_values(g, data)[1]
+    given = measure(g, chs, data, reference=lambda into: into.update(whole) or whole).values
+    np.testing.assert_array_equal(arriving, given)
