@@ -167,14 +167,15 @@ def _gemm_f32(a, b, out, counter, threads):
 # other processes hold the cores
 _gemm_1, _pack_b_1, _gemm_f32_1 = (serial(f) for f in (_gemm, _pack_b, _gemm_f32))
 _PARALLEL_MACS = PARALLEL_MIN
-_PARALLEL_PACK = 2**18  # elements of b
 
 
 def _panels(b, group, chunk, dtype):
     """``b`` (K, N) packed for :func:`_gemm`: one array of panels (P, Kq, group*NR) of ``dtype``
     per chunk of ``chunk`` rows of k."""
     (k, n), out = b.shape, []
-    pack = _pack_b if k * n >= _PARALLEL_PACK else _pack_b_1
+    # threads as the GEMMs take them (pick): packing 4608 x 512 int8 took 17 ms CPU, 50 ms wall on two
+    # threads against 4 ms / 11 ms on one at load 8 (solve runs layers on every CPU already)
+    pack, _ = pick(_pack_b, _pack_b_1, k * n)
     for k0 in range(0, k, chunk):
         k1 = min(k0 + chunk, k)
         bp = np.zeros((-(-n // NR), -(-(k1 - k0) // group), group * NR), dtype)
