@@ -25,8 +25,10 @@
    of the quantized model against its float reference, the same 8 samples). The exact table is
    read from ``--cache`` (a directory kept between runs) when given there.
 
-Run: ``python benchmarks/bench_solve.py [mckp] [llama] [cold] [cold-baseline] [cut] [resnet18] [minilm-l6]``
-(naming models limits the cold solves to them).
+Run: ``python benchmarks/bench_solve.py [mckp] [llama] [cold] [cold-baseline] [cut] [resnet18] [minilm-l6]
+[--save=DIR] [--against=DIR]`` (naming models limits the cold solves to them; ``--save`` writes each
+cold table to DIR, ``--against`` compares the cold tables with those saved in DIR by another version:
+largest relative difference and the plans the MCKP picks at 25 energy budgets).
 """
 
 from __future__ import annotations
@@ -131,7 +133,29 @@ def _clock():
     return time.perf_counter(), time.process_time()
 
 
-def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = ()) -> None:
+def same_plans(tb, other: np.ndarray, points: int = 25) -> tuple[int, int]:
+    """(budgets where the MCKP picks the same choices on ``tb``'s sensitivity table and on
+    ``other``, budgets tried): energy limits spaced from the minimum reachable to the energy of
+    the plan of least summed value (``tb``'s cost table)."""
+    from hwsim.solve import mckp
+
+    energy, values = tb.costs.tables["energy_j"], tb.sensitivity.values
+    usable = np.isfinite(energy) & np.isfinite(values)
+    lo = np.where(usable, energy, np.inf).min(axis=1).sum()
+    hi = energy[np.arange(len(energy)), np.where(usable, values, np.inf).argmin(axis=1)].sum()
+    same = 0
+    for limit in np.linspace(lo * 1.0005, max(hi, lo * 1.001), points):
+        a, b = (mckp(v, {"energy_j": energy}, {"energy_j": float(limit)}) for v in (values, other))
+        same += a.status == b.status and (a.status != "optimal" or np.array_equal(a.choice, b.choice))
+    return same, points
+
+
+def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = (), save: str | None = None,
+               against: str | None = None) -> None:
+    """``save``: a directory to write each model's sensitivity table to (``MODEL.npy``);
+    ``against``: a directory of tables saved so by another version, compared with this one's
+    (largest relative difference; plans at 25 energy budgets, :func:`same_plans`)."""
+    import os
     import tempfile
 
     from hwsim.solve import plan_from, tables
@@ -153,6 +177,15 @@ def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = ()) -> N
               f"re-estimate {plan.estimate_s:.2f}, simulate plans {plan.simulate_s:.2f} s wall; whole plan "
               f"{plan.measured:.4g}, summed {plan.objective:.4g}); {tb.sensitivity.values.shape[0]} layers x "
               f"{tb.sensitivity.values.shape[1]} choices")
+        if save:
+            os.makedirs(save, exist_ok=True)
+            np.save(os.path.join(save, f"{model}.npy"), tb.sensitivity.values)
+        if against:
+            old = np.load(os.path.join(against, f"{model}.npy"))
+            rel = float(np.max(np.abs(old - tb.sensitivity.values) / np.maximum(np.abs(old), 1e-300)))
+            print(f"  against {against}: values agree to {rel:.1e} relative (median "
+                  f"{np.median(np.abs(old - tb.sensitivity.values) / np.maximum(np.abs(old), 1e-300)):.1e}); "
+                  f"same plan at {'%d of %d' % same_plans(tb, old)} energy budgets")
         if not baseline:
             continue
         simulator_tails(True)
@@ -240,4 +273,6 @@ if __name__ == "__main__":
         bench_cut(models=tuple(p for p in parts if p in {m for m, _, _ in COLD}),
                   cache=next((p.split("=", 1)[1] for p in parts if p.startswith("--cache=")), None))
     if "cold" in parts or "cold-baseline" in parts:
-        bench_cold(baseline="cold-baseline" in parts, models=tuple(p for p in parts if p in {m for m, _, _ in COLD}))
+        bench_cold(baseline="cold-baseline" in parts, models=tuple(p for p in parts if p in {m for m, _, _ in COLD}),
+                   save=next((p.split("=", 1)[1] for p in parts if p.startswith("--save=")), None),
+                   against=next((p.split("=", 1)[1] for p in parts if p.startswith("--against=")), None))
