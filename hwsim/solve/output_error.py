@@ -397,7 +397,8 @@ def _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, products: st
         bigpost = subgraph(big, after, post.name)
         bigpost.outputs = list(post.outputs)
         if all(_stacks(post.tensors[n].shape, bigpost.tensors[n].shape, m) for n in names + post.outputs):
-            feed = {n: np.concatenate([f[n] if n in f else ref[n] for f in firsts]).astype(np.float32) for n in names}
+            feed = {n: np.concatenate([f[n] if n in f else ref[n] for f in firsts], dtype=np.float32,
+                                      casting="same_kind") for n in names}  # one pass: cast while stacking
             try:
                 out = _run_tail(bigpost, _where(layer, chs), feed, ref, seed, m, products)
             except MemoryLimitError:  # m times the samples do not fit: one run per choice below
