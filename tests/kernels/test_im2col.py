@@ -76,3 +76,22 @@ def test_patches_written_into_a_buffer(n, c, h, w, k, stride, pad, layout, seed)
     np.testing.assert_array_equal(got, want)
     with pytest.raises(ShapeError):
         kernel_api.im2col(x, *args, buf[:got.size - 1])
+
+
+def test_threaded_and_serial_copies_equal_the_reference():
+    """Both compiled variants of each patch copy (threads; the serial twin that workqueue.pick
+    takes for small patches or busy CPUs) give the reference's patches."""
+    from hwsim.kernels import conv
+
+    x = np.random.default_rng(5).integers(-128, 128, (2, 5, 9, 8)).astype(np.int8)
+    k, s, p, oh, ow = 3, 2, 1, 5, 4
+    want = {last: _reference(x, k, k, (s, s), (p,) * 4, (1, 1), 1, 4, -7, last).reshape(2 * oh * ow, -1)
+            for last in (False, True)}
+    for fn, last in ((conv._im2col, False), (conv._im2col_1, False), (conv._im2col_nhwc, True),
+                     (conv._im2col_nhwc_1, True)):
+        out = np.zeros((2 * oh * ow, 4 * k * k), np.int8)
+        if last:
+            fn(np.ascontiguousarray(x[:, 1:5].transpose(0, 2, 3, 1)), k, k, s, s, p, p, 1, 1, oh, ow, np.int8(-7), out)
+        else:
+            fn(x, 1, 4, k, k, s, s, p, p, 1, 1, oh, ow, np.int8(-7), out)
+        np.testing.assert_array_equal(out, want[last])
