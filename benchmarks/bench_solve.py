@@ -25,7 +25,15 @@
    of the quantized model against its float reference, the same 8 samples). The exact table is
    read from ``--cache`` (a directory kept between runs) when given there.
 
-Run: ``python benchmarks/bench_solve.py [mckp] [llama] [cold] [cold-baseline] [cut] [resnet18] [minilm-l6]
+5. ``plans``: simulating the candidate plans whole (:class:`hwsim.solve.verify.PlanMeter`), on
+   the cold-solve models: the plans ``plan_from`` simulates at ``energy_j <= 1 J`` (one per
+   activation format of the tensors no layer chooses), timed as ``plan_from`` runs them
+   (``PlanMeter.errors``) against the baseline in the same process, the same configs simulated
+   one after the other with BLAS's own threads (as before the fifth session); twice each,
+   alternating. The values must be identical. Sensitivities are cached in ``--cache=DIR``
+   when given (they are not what is timed).
+
+Run: ``python benchmarks/bench_solve.py [mckp] [llama] [cold] [cold-baseline] [cut] [plans] [resnet18] [minilm-l6]
 [--save=DIR] [--against=DIR]`` (naming models limits the cold solves to them; ``--save`` writes each
 cold table to DIR, ``--against`` compares the cold tables with those saved in DIR by another version:
 largest relative difference and the plans the MCKP picks at 25 energy budgets).
@@ -261,6 +269,39 @@ def bench_cut(models: tuple = (), samples: int = 8, points: int = 6, cache: str 
             print(f"  {limit:>14.6g} {mse['exact']:>15.4g} {mse['cut']:>13.4g} {mse['cut'] / mse['exact']:>9.3f} {same}")
 
 
+def bench_plans(models: tuple = (), samples: int = 8, cache: str | None = None, reps: int = 2) -> None:
+    import tempfile
+
+    from hwsim.solve import plan_from, tables, verify
+
+    print(f"\nsimulating candidate plans whole: {samples} synthetic samples, default choices, energy_j <= 1 J")
+    for model, shapes, target in COLD:
+        if models and model not in models:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            tb = tables(model, target, None, "output_mse", None, samples, cache or tmp, dict(shapes))
+        meter = tb.meter
+        meter.reference()  # computed during a cold sensitivity phase; not timed here
+        asked = []
+        errors = meter.errors
+        meter.errors = lambda configs, scope: (asked.append((configs, scope)), errors(configs, scope))[1]
+        plan = plan_from(tb, {"energy_j": 1.0})
+        del meter.errors
+        configs, scope = asked[0]
+        graphs = [verify.apply_config(meter.graph, c, target_scope=scope) for c in configs]
+        for rep in range(reps):
+            w0, c0 = _clock()
+            old = [meter._simulate(g, meter._float()) for g in graphs]  # baseline: one by one, BLAS threads
+            w1, c1 = _clock()
+            meter._errors.clear()
+            new = meter.errors(configs, scope)
+            w2, c2 = _clock()
+            print(f"{model}: {len(configs)} plans ({', '.join(c.defaults.activations for c in configs)}): "
+                  f"baseline {w1 - w0:.2f} s wall {c1 - c0:.2f} s CPU, now {w2 - w1:.2f} s wall {c2 - c1:.2f} s "
+                  f"CPU (x{(w1 - w0) / (w2 - w1):.2f} wall); values {new}, identical: {new == old}; "
+                  f"chosen {plan.config().defaults.activations}, measured {plan.measured!r}")
+
+
 if __name__ == "__main__":
     import sys
 
@@ -272,6 +313,9 @@ if __name__ == "__main__":
     if "cut" in parts:
         bench_cut(models=tuple(p for p in parts if p in {m for m, _, _ in COLD}),
                   cache=next((p.split("=", 1)[1] for p in parts if p.startswith("--cache=")), None))
+    if "plans" in parts:
+        bench_plans(models=tuple(p for p in parts if p in {m for m, _, _ in COLD}),
+                    cache=next((p.split("=", 1)[1] for p in parts if p.startswith("--cache=")), None))
     if "cold" in parts or "cold-baseline" in parts:
         bench_cold(baseline="cold-baseline" in parts, models=tuple(p for p in parts if p in {m for m, _, _ in COLD}),
                    save=next((p.split("=", 1)[1] for p in parts if p.startswith("--save=")), None),

@@ -162,7 +162,7 @@ def _pick(tried: list[tuple[CostTable, Plan]], meter, target, metric: str) -> tu
     pool = meets or [(at, plan)]
     scope = _scope(target)
     try:
-        errors = [meter.error(p.config(), scope) for _, p in pool]
+        errors = meter.errors([p.config() for _, p in pool], scope)
     except MemoryLimitError as exc:  # the whole model does not fit where each layer's tail did
         return at, plan, f"{why}; the plans were not simulated: {exc}"
     best = min(range(len(pool)), key=lambda i: errors[i])

@@ -140,3 +140,44 @@ def test_plans_too_large_to_simulate_are_picked_by_the_table_and_say_so(digits_t
     assert plan.status == "optimal" and plan.measured is None
     assert any("the plans were not simulated: simulating" in n and "memory" in n for n in plan.notes)
     assert plan.layers == plan_from(digits_tables, {"energy_j": 7e-8}, simulate_plans=False).layers
+
+
+def test_plans_simulated_at_once_measure_what_each_measures_alone(flat_bert):
+    """PlanMeter.errors runs the candidate plans on one thread per CPU: the values are those of
+    each plan simulated by itself, and one by one (when their memory does not fit together)."""
+    import dataclasses
+
+    from hwsim.sim.runner import check_memory
+    from hwsim.solve.verify import apply_config
+
+    scope = flat_bert.target.activation_scope
+    by_sum = plan_from(flat_bert, {"energy_j": 1.0}, simulate_plans=False)
+    plan = plan_from(flat_bert, {"energy_j": 1.0})
+    configs = [by_sum.config(), plan.config()]
+    fresh = dataclasses.replace(flat_bert.meter, _errors={})
+    together = fresh.errors(configs, scope)
+    assert together == pytest.approx([_simulated_mse(c, scope) for c in configs], rel=1e-9)
+    assert together == [dataclasses.replace(flat_bert.meter, _errors={}).error(c, scope) for c in configs]
+    one = max(check_memory(apply_config(fresh.graph, c, target_scope=scope), 0).total_bytes for c in configs)
+    apart = dataclasses.replace(flat_bert.meter, _errors={}, memory_limit_bytes=one + 1)  # each fits, not both
+    assert apart.errors(configs, scope) == together
+    assert together[1] == plan.measured
+
+
+def test_plans_run_on_their_own_threads_with_one_numba_thread_each():
+    import threading
+
+    import numba
+
+    from hwsim.sim.refblas import cpu_count
+    from hwsim.solve.verify import _simulate_all
+
+    seen = []
+    got = _simulate_all(lambda g: seen.append((threading.current_thread().name, numba.get_num_threads())) or g,
+                        [1.0, 2.0, 3.0], together=True)
+    assert got == [1.0, 2.0, 3.0]
+    if cpu_count() > 1:
+        assert all(name.startswith("hwsim-plans") and n == 1 for name, n in seen)
+    seen.clear()
+    assert _simulate_all(lambda g: seen.append(threading.current_thread().name) or g, [1.0, 2.0], False) == [1.0, 2.0]
+    assert seen == [threading.current_thread().name] * 2
