@@ -72,6 +72,31 @@ class Biased(Deferred):
         return self._f32
 
 
+def add(a, b) -> np.ndarray | None:
+    """``real_of(a) + real_of(b)`` (float64) in one pass when one of them is a :class:`Biased`
+    and both share one memory order with the channel axis innermost
+    (:mod:`hwsim.kernels.refadd`; the same values); None otherwise (the caller adds the reals)."""
+    if not isinstance(a, Biased):
+        a, b = b, a  # a sum does not depend on the order of its two terms
+    if not isinstance(a, Biased) or isinstance(b, Deferred) and not isinstance(b, Biased) \
+            or np.shape(b) != a.shape or a.flat() is None:
+        return None
+    other = b.y if isinstance(b, Biased) else np.asarray(b)
+    if isinstance(b, Biased) and (b.axis != a.axis or b.bias.size != a.bias.size) or other.dtype.kind != "f":
+        return None
+    out = np.empty_like(a.y, dtype=np.float64)  # y's memory order
+    pair, pair_out = flat_pair(a.y, other), flat_pair(a.y, out)
+    if pair is None or pair_out is None:
+        return None
+    from hwsim.kernels.refadd import _add_biased, _add_biased_1
+    from hwsim.kernels.workqueue import pick
+
+    with_b2 = isinstance(b, Biased)
+    kernel, split = pick(_add_biased, _add_biased_1, out.size)
+    kernel(pair[0], a.bias, pair[1], b.bias if with_b2 else a.bias, with_b2, pair_out[1], *split)
+    return out
+
+
 def as_dtype(x, dtype) -> np.ndarray:
     """``x`` (an array or a deferred value) as an array of ``dtype`` (float32 from a
     :class:`Biased` in one pass)."""

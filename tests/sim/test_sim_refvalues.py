@@ -86,3 +86,26 @@ def test_coded_float32_operand_equals_rounded_reals(granularity, fmt):
         want = Coded(codes, spec).real().astype(np.float32)
         np.testing.assert_array_equal(c.as_float32(), want)
         np.testing.assert_array_equal(as_dtype(Coded(codes, spec), np.float32), want)
+
+
+@pytest.mark.parametrize("other", ["biased", "f64", "f32", "nchw", "broadcast"])
+@pytest.mark.parametrize("swap", [False, True])
+def test_add_of_biased_equals_sum_of_reals(other, swap):
+    """refvalues.add gives real_of(a) + real_of(b) exactly, and declines what it cannot read in one
+    memory order (a plain NCHW array against channels-last data, a broadcast)."""
+    from hwsim.sim.qspec import real_of
+    from hwsim.sim.refvalues import add
+
+    rng = np.random.default_rng(4)
+    last = lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # noqa: E731
+    a = Biased(last(rng.standard_normal((2, 6, 5, 4)).astype(np.float32)), rng.standard_normal(6), 1)
+    b = {"biased": Biased(last(rng.standard_normal((2, 6, 5, 4)).astype(np.float32)), rng.standard_normal(6), 1),
+         "f64": last(rng.standard_normal((2, 6, 5, 4))), "f32": last(rng.standard_normal((2, 6, 5, 4)).astype(np.float32)),
+         "nchw": rng.standard_normal((2, 6, 5, 4)), "broadcast": rng.standard_normal((1, 6, 1, 1))}[other]
+    x, y = (b, a) if swap else (a, b)
+    got = add(x, y)
+    if other in ("nchw", "broadcast"):
+        assert got is None
+        return
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, real_of(x) + real_of(y))
