@@ -338,6 +338,9 @@ def _matmul(ctx, op, xs):
         ca, za, sa = _ort_u8(ctx, op, ca, _zp(sa)[0], sa)
         cb = np.broadcast_to(ctx.codes_of(op.inputs[1], b), batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
         pairs = _pairs_saturate(ctx, sa, sb)
+        q = _fused_stack(ctx, op, ca, za, cb, _zp(sb), s_a, s_b, bits, pairs)
+        if q is not None:
+            return _codes_out(ctx, op, q.reshape(out_shape))
         acc = np.stack([_int_dot(ctx, ca[i], za, cb[i], _zp(sb).reshape(1, -1), bits, overflow, pairs)
                         for i in range(ca.shape[0])])
         return _finish_int(ctx, op, acc.reshape(out_shape), s_a, s_b, -1)
@@ -351,6 +354,24 @@ def _matmul(ctx, op, xs):
     if ortfused.mlas_sgemm_applies(ctx, op, a):
         return ortfused.mlas_sgemm(a, b)
     return np.matmul(a, b)
+
+
+def _fused_stack(ctx, op, ca, za, cb, zb, s_a, s_b, bits, pairs):
+    """Output codes (B, M, N) of a stack of integer products ``ca[i] @ cb[i]`` (attention's
+    Q K^T and P V) requantized in each GEMM's epilogue (:func:`_fused_dot`), or None where that
+    does not apply (then :func:`_int_dot` per matrix and :func:`_finish_int`)."""
+    ep = _epilogue_requant(ctx, op, s_a, s_b)
+    if ep is None or not ca.shape[0]:
+        return None
+    out = None
+    for i in range(ca.shape[0]):
+        q = _fused_dot(ca[i], za, cb[i], zb, None, ep, bits, pairs)
+        if q is None:
+            return None
+        if out is None:
+            out = np.empty((ca.shape[0],) + q.shape, q.dtype)
+        out[i] = q
+    return out
 
 
 # ------------------------------------------------------------------ conv2d

@@ -214,17 +214,29 @@ def _concat(ctx, op, xs):
     return np.concatenate(xs, axis=op.axis)
 
 
+def _moved(ctx, op, x, move):
+    """``move`` (a reshape or transpose) of ``x``: of its codes when ``x`` is a
+    :class:`~hwsim.sim.qspec.Coded` whose spec the output keeps (per tensor: moving elements
+    changes no code, and rounding the moved reals onto the same grid would give them back; see
+    :func:`hwsim.sim.qspec._stored_codes_on_grid`), else of its real values."""
+    if isinstance(x, qspec.Coded) and not ctx.reference and x.per_tensor() is not None \
+            and ctx.spec(op.outputs[0]) == x.spec and op.inputs[0] not in ctx.specs:
+        ctx.mark_on_grid(op.outputs[0])
+        return qspec.Coded(move(x.codes), x.spec)
+    return move(ortfused.dequantized_value(ctx, op.inputs[0], x))
+
+
 def _reshape_to_output(ctx, op, xs):
-    return np.reshape(xs[0], _out_shape(ctx, op))
+    return _moved(ctx, op, xs[0], lambda v: np.reshape(v, _out_shape(ctx, op)))
 
 
 for _kind in ("reshape", "flatten", "squeeze", "unsqueeze"):
-    register_exec(_kind)(_reshape_to_output)
+    register_exec(_kind, coded_inputs=True)(_reshape_to_output)
 
 
-@register_exec("transpose")
+@register_exec("transpose", coded_inputs=True)
 def _transpose(ctx, op, xs):
-    return np.transpose(xs[0], op.perm)
+    return _moved(ctx, op, xs[0], lambda v: np.transpose(v, op.perm))
 
 
 @register_exec("slice")

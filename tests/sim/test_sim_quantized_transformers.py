@@ -99,6 +99,38 @@ def test_quantize_static_bit_exact(graphs, seed):
                                   _ort("tiny_bert_qstatic.onnx", feeds, DISABLE))
 
 
+def test_quantize_static_attention_on_codes_equals_the_real_path(graphs, monkeypatch):
+    """The attention matmuls requantized in the GEMM epilogue (compute._fused_stack) and
+    Reshape / Transpose moving codes (elementwise._moved) give the codes and per-layer metrics of
+    the unfused products and of moving reals; both fast paths are taken."""
+    from hwsim.sim import compute, elementwise, ortfused
+
+    g, feeds = graphs["tiny_bert_qstatic.onnx"], _ids(5)
+    fused, moved = compute._fused_stack, elementwise._moved
+    taken = {"fused": 0, "moved": 0}
+
+    def count_fused(*a):
+        q = fused(*a)
+        taken["fused"] += q is not None
+        return q
+
+    def count_moved(ctx, op, x, move):
+        y = moved(ctx, op, x, move)
+        taken["moved"] += isinstance(y, elementwise.qspec.Coded)
+        return y
+
+    monkeypatch.setattr(compute, "_fused_stack", count_fused)
+    monkeypatch.setattr(elementwise, "_moved", count_moved)
+    fast = run(g, feeds, requant="onnxruntime", pairwise_int16=PAIRS)
+    assert taken["fused"] >= 2 and taken["moved"] >= 4
+    monkeypatch.setattr(compute, "_fused_stack", lambda *a: None)
+    monkeypatch.setattr(elementwise, "_moved",
+                        lambda ctx, op, x, move: move(ortfused.dequantized_value(ctx, op.inputs[0], x)))
+    slow = run(g, feeds, requant="onnxruntime", pairwise_int16=PAIRS)
+    np.testing.assert_array_equal(fast.outputs["logits"], slow.outputs["logits"])
+    assert [(e.name, e.sqnr_db, e.mse) for e in fast.layers] == [(e.name, e.sqnr_db, e.mse) for e in slow.layers]
+
+
 def test_cli_simulate_quantize_static(tmp_path):
     feeds = _ids(4)
     np.savez(tmp_path / "in.npz", **feeds)
