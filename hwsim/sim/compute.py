@@ -234,8 +234,8 @@ def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False, bias=None):
     """``(a - az) @ (b - bz)`` with a (M, K), b (K, N); MLAS-style pairs when ``pairwise``.
     ``bias`` (pairwise only; int64 (N,)) is added with the zero-point terms, in the same pass:
     the caller has proven with :func:`_dot_bound` that the sum cannot leave the accumulator."""
-    if not pairwise:
-        return kernel_api.int_matmul(a - az, b - bz, bits, overflow)
+    if not pairwise:  # zero zero points: the codes as they are (8-bit codes stay 8-bit, no int64 copies)
+        return kernel_api.int_matmul(a - az if np.any(az) else a, b - bz if np.any(bz) else b, bits, overflow)
     raw = kernel_api.int_matmul(a, b, bits, overflow, pairwise_int16=True)
     k = a.shape[-1]
     if not np.any(az) and not np.any(bz):
