@@ -1,14 +1,14 @@
-"""Rows of the float reference's convolution patches, float32, for one block of a GEMM.
+"""Rows of the float reference's convolution patches, for one block of a GEMM.
 
 ``_patches_nhwc(xh, bias, with_bias, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, row0, out)`` fills
-``out`` (R, KH*KW*C) float32 with rows ``row0 .. row0 + R`` of the channels-last patch matrix of
+``out`` (R, KH*KW*C), float32 or float64 (the reference's product type), with rows ``row0 .. row0 + R`` of the channels-last patch matrix of
 ``xh`` (N, H, W, C): row = (b, y, xo) in C order, column = (i, j, c) in C order,
 ``out[r, (i*KW + j)*C + c] = v(xh[b, yy, xx, c])`` with ``yy = y * sh - ph + i * dh``,
 ``xx = xo * sw - pw + j * dw``, and 0 where (yy, xx) lies outside the input. ``v(t)`` is
-``float32(float64(t) + bias[c])`` with ``with_bias`` (the float32 operand of a reference product
-plus its bias, :meth:`hwsim.sim.refvalues.Biased.as_float32`), else ``float32(t)``: the operand is
-rounded as it is copied. These are the rows :func:`hwsim.kernels.conv._im2col_nhwc` makes from
-that float32 operand. Runs on the calling thread without the GIL, so that each thread of a pool
+``float64(t) + bias[c]`` with ``with_bias`` (a reference product plus its bias,
+:meth:`hwsim.sim.refvalues.Biased.real`), else ``t``, rounded to ``out``'s type as it is copied
+(:meth:`~hwsim.sim.refvalues.Biased.as_float32` for float32). These are the rows
+:func:`hwsim.kernels.conv._im2col_nhwc` makes from that operand. Runs on the calling thread without the GIL, so that each thread of a pool
 copies one block and multiplies it (BLAS) while it is in cache (:mod:`hwsim.sim.refconv`).
 """
 
@@ -34,10 +34,10 @@ def _patches_nhwc(xh, bias, with_bias, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, r
                     src = xh[b, yy, xx]
                     if with_bias:
                         for ch in range(c):
-                            dst[base + ch] = np.float32(np.float64(src[ch]) + bias[ch])
+                            dst[base + ch] = np.float64(src[ch]) + bias[ch]  # rounded to out's type
                     else:
                         for ch in range(c):
-                            dst[base + ch] = np.float32(src[ch])
+                            dst[base + ch] = src[ch]
                 else:
                     for ch in range(c):
-                        dst[base + ch] = np.float32(0.0)
+                        dst[base + ch] = 0.0

@@ -423,11 +423,11 @@ def _conv2d(ctx, op, xs):
     xs = _coded_operands(xs)
     x, w = xs[0], xs[1]
     if ctx.reference:
-        if ctx.deferred_sums and ctx.reference_dtype == "float32":  # the same values, fewer passes
-            if refconv.applies(op, w.shape):
-                return _ref_bias(ctx, refconv.conv2d(x, *_ref(ctx, w), op), xs, 1)
-            if refconv.depthwise_applies(op, w.shape, x.shape, xs[2] if len(xs) > 2 else None):
-                return refconv.depthwise(x, *_ref(ctx, w), op, xs[2])
+        if ctx.deferred_sums and refconv.applies(op, w.shape):  # the same values, fewer passes
+            return _ref_bias(ctx, refconv.conv2d(x, *_ref(ctx, w), op), xs, 1)
+        if ctx.deferred_sums and ctx.reference_dtype == "float32" and \
+                refconv.depthwise_applies(op, w.shape, x.shape, xs[2] if len(xs) > 2 else None):
+            return refconv.depthwise(x, *_ref(ctx, w), op, xs[2])
         return _ref_bias(ctx, conv2d_float(*_ref(ctx, x, w), op, refblas.dot), xs, 1)
     sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 4 == 0):

@@ -31,43 +31,47 @@ def applies(op, w_shape) -> bool:
     return op.groups == 1 and not (w_shape[2] == w_shape[3] == 1 and not any(op.padding))
 
 
-def _buffer(size: int) -> np.ndarray:
-    """This thread's float32 patch buffer, grown to ``size`` elements."""
-    buf = getattr(_local, "patches", None)
+def _buffer(size: int, dtype) -> np.ndarray:
+    """This thread's patch buffer of ``dtype``, grown to ``size`` elements."""
+    bufs = getattr(_local, "patches", None)
+    if bufs is None:
+        bufs = _local.patches = {}
+    buf = bufs.get(np.dtype(dtype))
     if buf is None or buf.size < size:
-        buf = _local.patches = np.empty(size, np.float32)
+        buf = bufs[np.dtype(dtype)] = np.empty(size, dtype)
     return buf
 
 
-def _operand(x) -> tuple[np.ndarray, np.ndarray | None]:
-    """(channels-last values (N, H, W, C), per-channel bias or None) whose float32 rounding
-    (``float32(float64(v) + bias)``, or ``float32(v)``) is the float32 operand of ``x``."""
+def _operand(x, dtype=np.float32) -> tuple[np.ndarray, np.ndarray | None]:
+    """(channels-last values (N, H, W, C), per-channel bias or None) whose rounding to ``dtype``
+    (of ``float64(v) + bias``, or of ``v``) is the operand of ``x`` in that type."""
     if isinstance(x, refvalues.Biased) and x.axis == 1 and x.bias.size == x.shape[1] and x.y.size:
         yh = x.y.transpose(0, 2, 3, 1)
         if yh.flags.c_contiguous:
             return yh, x.bias
-    v = refvalues.as_dtype(x, np.float32) if isinstance(x, refvalues.Biased) else np.asarray(x)
+    v = refvalues.as_dtype(x, dtype) if isinstance(x, refvalues.Biased) else np.asarray(x)
     return np.ascontiguousarray(v.transpose(0, 2, 3, 1)), None
 
 
 def conv2d(x, w: np.ndarray, op) -> np.ndarray:
-    """``conv2d_float(float32(x), w, op, refblas.dot)`` for a conv :func:`applies` to: ``x``
-    (N, C, H, W) an array or a :class:`~hwsim.sim.refvalues.Biased`, ``w`` (O, C, KH, KW) float32.
-    Returns (N, O, OH, OW) float32, a view of channels-last data."""
+    """``conv2d_float(x in w's type, w, op, refblas.dot)`` for a conv :func:`applies` to: ``x``
+    (N, C, H, W) an array or a :class:`~hwsim.sim.refvalues.Biased`, ``w`` (O, C, KH, KW) float32
+    or float64 (the reference's product type). Returns (N, O, OH, OW) of ``w``'s type, a view of
+    channels-last data."""
     from hwsim.kernels.refpatches import _patches_nhwc
 
-    xh, bias = _operand(x)
+    xh, bias = _operand(x, w.dtype)
     o, c, kh, kw = w.shape
     (sh, sw), (dh, dw) = op.stride, op.dilation
     oh, ow = kernel_api._conv_out_hw(x, w, op.stride, op.padding, op.dilation)
     n, k = xh.shape[0], kh * kw * c
     b = w.transpose(0, 2, 3, 1).reshape(o, -1).T  # (K, O), as conv2d_float hands it to refblas.dot
-    out = np.empty((n * oh * ow, o), np.float32)
+    out = np.empty((n * oh * ow, o), w.dtype)
     with_bias = bias is not None
     bias = bias if with_bias else _NO_BIAS
 
     def task(i: int, j: int) -> None:
-        a = _buffer((j - i) * k)[:(j - i) * k].reshape(j - i, k)
+        a = _buffer((j - i) * k, w.dtype)[:(j - i) * k].reshape(j - i, k)
         _patches_nhwc(xh, bias, with_bias, kh, kw, sh, sw, op.padding[0], op.padding[1], dh, dw, oh, ow, i, a)
         np.dot(a, b, out=out[i:j])
 

@@ -25,10 +25,12 @@ def _channels_last(a):
 @given(k=st.sampled_from([(1, 1), (3, 3), (2, 3), (7, 7)]), stride=st.sampled_from([(1, 1), (2, 2), (1, 2)]),
        pads=st.sampled_from([(0, 0, 0, 0), (1, 1, 1, 1), (3, 3, 3, 3), (0, 1, 2, 1)]),
        dil=st.sampled_from([(1, 1), (2, 1)]), kind=st.sampled_from(["biased", "f64", "f32", "f64_nchw"]),
-       c=st.sampled_from([3, 16]), o=st.sampled_from([8, 40]), big=st.booleans(), seed=st.integers(0, 2**31))
-def test_block_patch_conv_equals_whole_patch_conv(k, stride, pads, dil, kind, c, o, big, seed):
+       c=st.sampled_from([3, 16]), o=st.sampled_from([8, 40]), big=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31))
+def test_block_patch_conv_equals_whole_patch_conv(k, stride, pads, dil, kind, c, o, big, dtype, seed):
+    """In the reference's product type (float32 by default, float64 on request and in solve)."""
     op = _op(stride, pads, dil)
-    w = np.random.default_rng(seed).standard_normal((o, c) + k).astype(np.float32)
+    w = np.random.default_rng(seed).standard_normal((o, c) + k).astype(dtype)
     if not refconv.applies(op, w.shape):
         return
     rng = np.random.default_rng(seed + 1)
@@ -36,10 +38,10 @@ def test_block_patch_conv_equals_whole_patch_conv(k, stride, pads, dil, kind, c,
     y = rng.standard_normal((2, c, hw, hw + 1))
     if kind == "biased":
         x = Biased(_channels_last(y.astype(np.float32)), rng.standard_normal(c), 1)
-        x32 = x.real().astype(np.float32)
+        x32 = x.real().astype(dtype)
     else:
         x = {"f64": _channels_last(y), "f32": _channels_last(y.astype(np.float32)), "f64_nchw": y}[kind]
-        x32 = np.asarray(x, np.float32)
+        x32 = np.asarray(x, dtype)
     try:
         want = compute.conv2d_float(x32, w, op, refblas.dot)
     except Exception as exc:  # no output for these shapes: both refuse
@@ -47,7 +49,7 @@ def test_block_patch_conv_equals_whole_patch_conv(k, stride, pads, dil, kind, c,
             refconv.conv2d(x, w, op)
         return
     got = refconv.conv2d(x, w, op)
-    assert got.dtype == want.dtype == np.float32 and got.shape == want.shape
+    assert got.dtype == want.dtype == dtype and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
 
 
