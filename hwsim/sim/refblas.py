@@ -25,8 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-#: rows of the left operand per task (fixed: the values do not depend on the thread count)
-ROWS_PER_TASK = 256
+#: rows of the left operand per task (fixed: the values do not depend on the thread count). 1024
+#: since 2026-11-26 (256 before): on MobileNetV2's 34 1x1 convs at batch 8 (4.3 GFLOP) the products
+#: took 0.125 s CPU against 0.179 s (median of 4, load 11): a quarter of the tasks, each packing the
+#: right operand once for 4x the rows. The float32 sums' order changed with it: reference values moved
+#: by at most 1.7e-6 relative, per-layer SQNR by at most 4e-8 dB (benchmarks/RESULTS.md, "Fifth session: simref")
+ROWS_PER_TASK = 1024
 #: columns of the right operand per task of :func:`wide_dot` when the left operand is one row block
 COLS_PER_TASK = 384
 #: products smaller than this (MACs) run as one call on the calling thread

@@ -204,7 +204,7 @@ def test_refblas_column_blocks_match_numpy_and_do_not_depend_on_threads(monkeypa
     np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-4)
     monkeypatch.setattr(refblas, "cpu_count", lambda: 1)
     assert np.array_equal(got, refblas.wide_dot(a, b))
-    assert refblas.col_blocks(300, 300, 1000) is None and refblas.col_blocks(100, 30, 100) is None
+    assert refblas.col_blocks(refblas.ROWS_PER_TASK + 1, 300, 1000) is None and refblas.col_blocks(100, 30, 100) is None
 
 
 def test_reference_weight_float32_kept_read_only_and_follows_the_codes():
