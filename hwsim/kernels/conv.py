@@ -8,6 +8,7 @@ row, then kernel column.
 import numpy as np
 from numba import njit, prange
 
+from hwsim.kernels.canon import as_bits
 from hwsim.kernels.intgemm import MODE_SATURATE, MODE_WRAP, _accumulate, _wrap, wrap_array
 from hwsim.kernels.requant import _ort1
 from hwsim.kernels.workqueue import claim, pick, serial
@@ -17,6 +18,7 @@ from hwsim.kernels.workqueue import claim, pick, serial
 def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
     """Fill ``out`` (N*oh*ow, cg*kh*kw) from channels ``c0 .. c0+cg`` of ``x``, column order
     k = (c, kh, kw). ``ph``/``pw`` are the top/left pads; positions outside ``x`` read as ``fill``.
+    The wrapper passes :func:`~hwsim.kernels.canon.as_bits` views: one compile per item size.
     """
     n, _, h, w = x.shape
     for row in prange(n * oh * ow):
@@ -37,9 +39,11 @@ def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
 
 @njit(cache=True, parallel=True)
 def _im2col_nhwc(xh, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
-    """Fill ``out`` (N*oh*ow, kh*kw*cg) from channels-last ``xh`` (N, H, W, cg): column order
-    (kh, kw, c), each kernel position one contiguous run of cg values (or ``fill``)."""
-    n, h, w, cg = xh.shape
+    """Fill ``out`` (N*oh*ow, kh*kw*cb) from channels-last ``xh`` (N, H, W, cb): column order
+    (kh, kw, c), each kernel position one contiguous run of the cb elements of a pixel (or of
+    ``fill`` (cb,)). The wrapper passes bytes (uint8 views, cb = channels x item size), so one
+    compiled kernel serves every dtype."""
+    n, h, w, cb = xh.shape
     for row in prange(n * oh * ow):
         b = row // (oh * ow)
         y = (row // ow) % oh
@@ -48,13 +52,13 @@ def _im2col_nhwc(xh, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
             yy = y * sh - ph + i * dh
             for j in range(kw):
                 xx = xo * sw - pw + j * dw
-                base = (i * kw + j) * cg
+                base = (i * kw + j) * cb
                 if 0 <= yy < h and 0 <= xx < w:
-                    for c in range(cg):
+                    for c in range(cb):
                         out[row, base + c] = xh[b, yy, xx, c]
                 else:
-                    for c in range(cg):
-                        out[row, base + c] = fill
+                    for c in range(cb):
+                        out[row, base + c] = fill[c]
 
 
 # the same copies without threads, for small patches or busy CPUs (workqueue.pick, as the GEMMs):
@@ -99,12 +103,14 @@ def im2col(x, c0, cg, kernel, stride, pads, dilation, out_hw, dtype=np.int64, fi
             xh = np.empty((n,) + x.shape[2:] + (cg,), dtype)
             xh[...] = x[:, c0:c0 + cg].transpose(0, 2, 3, 1)
         copy, _ = pick(_im2col_nhwc, _im2col_nhwc_1, out.size)
-        copy(xh, kh, kw, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], oh, ow,
-             out.dtype.type(fill), out)
+        copy(xh.view(np.uint8), kh, kw, stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1],
+             oh, ow, np.full(cg, fill, out.dtype).view(np.uint8), out.view(np.uint8))
         return out
+    if x.dtype != out.dtype:  # the group converted once: the kernel copies bits
+        x, c0 = x[:, c0:c0 + cg].astype(out.dtype), 0
     copy, _ = pick(_im2col, _im2col_1, out.size)
-    copy(x, c0, cg, kh, kw, stride[0], stride[1], pads[0], pads[1],
-         dilation[0], dilation[1], oh, ow, out.dtype.type(fill), out)
+    copy(as_bits(x), c0, cg, kh, kw, stride[0], stride[1], pads[0], pads[1],
+         dilation[0], dilation[1], oh, ow, as_bits(np.array(fill, out.dtype))[()], as_bits(out))
     return out
 
 

@@ -10,6 +10,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from hwsim.kernels.canon import readonly
+
 
 @intrinsic
 def _fma_f32(typingctx, a, b, c):
@@ -43,5 +45,5 @@ def fma32(a, b, c) -> np.ndarray:
     if flat[0].size == 1 and int(np.prod(shape)) != 1:  # the first operand runs over every element
         flat[0] = np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
     out = np.empty(shape, np.float32)
-    _fma(*flat, out.reshape(-1))
+    _fma(*(readonly(x) for x in flat), out.reshape(-1))
     return out

@@ -19,6 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from hwsim.kernels.canon import readonly
 from hwsim.kernels.workqueue import claim, pick, serial
 
 INT32_MIN = -(2**31)
@@ -221,6 +222,13 @@ def _out_dtype(lo, hi):
     return np.int64
 
 
+def _input(x, dtype):
+    """Per-channel multipliers or zero points as the kernels take them: ``dtype``, contiguous,
+    read-only (one compiled signature whatever the caller passes; float32 multipliers are
+    exact in float64, and both kernels read them as float64 or round them to float32 as before)."""
+    return readonly(np.ascontiguousarray(x, dtype))
+
+
 def requant_fixed(acc3, mults, zp, lo, hi, single):
     """Wrapper: per-channel float64 multipliers -> Q31 + shift, then :func:`_requant_fixed`;
     an array of the narrowest integer type holding [lo, hi]."""
@@ -229,7 +237,7 @@ def requant_fixed(acc3, mults, zp, lo, hi, single):
     shift = np.array([p[1] for p in pairs], np.int64)
     out = np.empty(acc3.shape, _out_dtype(lo, hi))
     kernel, split = pick(_requant_fixed, _requant_fixed_1, acc3.size)
-    kernel(acc3, q31, shift, zp, lo, hi, single, out, *split)
+    kernel(acc3, readonly(q31), readonly(shift), _input(zp, np.int64), lo, hi, single, out, *split)
     return out
 
 
@@ -238,5 +246,5 @@ def requant_float(acc3, mults, zp, lo, hi, ort):
     an array of the narrowest integer type holding [lo, hi]."""
     out = np.empty(acc3.shape, _out_dtype(lo, hi))
     kernel, split = pick(*((_requant_ort, _requant_ort_1) if ort else (_requant_exact, _requant_exact_1)), acc3.size)
-    kernel(acc3, mults, zp, lo, hi, out, *split)
+    kernel(acc3, _input(mults, np.float64), _input(zp, np.int64), lo, hi, out, *split)
     return out

@@ -97,20 +97,60 @@ def _gemm(a, b, out, epi, counter, threads):
                                 _tile_rq(a, b, out, i0, pp, k0, k1, fresh, epi)
 
 
-@njit(cache=True, parallel=True)
-def _pack_b(b, k0, k1, group, out):
-    """``b[k0:k1]`` into zeroed panels ``out`` (P, Kq, group*NR):
-    out[p, q, group*c + h] = b[k0 + group*q + h, NR*p + c] where ``b`` has that element."""
-    n = b.shape[1]
+#: rows of k per block when packing: a block's rows of ``b`` are read across every panel before the
+#: next block (a few pages at a time instead of one cache line of every row of ``b`` per panel)
+_PACK_ROWS = 64
+
+
+@njit(cache=True, inline="always")
+def _put(dst, di, src, si, size):
+    """Element ``si`` of bytes ``src`` to element ``di`` of bytes ``dst``, elements of ``size``
+    bytes (1 and 2 spelled out: the branch is hoisted out of the loops and they vectorise)."""
+    if size == 1:
+        dst[di] = src[si]
+    elif size == 2:
+        dst[2 * di] = src[2 * si]
+        dst[2 * di + 1] = src[2 * si + 1]
+    else:
+        for t in range(size):
+            dst[di * size + t] = src[si * size + t]
+
+
+@njit(cache=True)
+def _pack_b(b, trans, k0, k1, group, size, out):
+    """Rows k0..k1 of B into zeroed panels ``out`` (P, Kq, group*NR*size) of bytes, B = ``b``
+    (K, N*size) or ``b.T`` for ``b`` (N, K*size) with ``trans``, bytes of elements of ``size``
+    bytes: element [p, q, group*c + h] of the panels is B[k0 + group*q + h, NR*p + c] where B has
+    that element. Only copies bytes (the wrapper passes uint8 views: one compiled kernel for
+    every element type, for a weight and its transpose), and it runs once per weight
+    (:mod:`hwsim.kernels.packcache`), on one thread: no threaded twin to compile, and threads
+    did not pay (4608 x 512 int8 at load 8: 17 ms CPU, 50 ms wall on two threads, 4 / 11 ms on
+    one; 7501310)."""
     npan, kq, _ = out.shape
-    for p in prange(npan):
-        cols = min(NR, n - NR * p)
-        for q in range(kq):
-            for h in range(group):
-                kk = k0 + group * q + h
-                if kk < k1:
-                    for c in range(cols):
-                        out[p, q, group * c + h] = b[kk, NR * p + c]
+    n = b.shape[0] if trans else b.shape[1] // size
+    if trans:  # rows of b (w) are columns of B: read each once, along k
+        for p in range(npan):
+            for c in range(min(NR, n - NR * p)):
+                row = b[NR * p + c]
+                for q in range(kq):
+                    dst = out[p, q]
+                    for h in range(group):
+                        kk = k0 + group * q + h
+                        if kk < k1:
+                            _put(dst, group * c + h, row, kk, size)
+        return
+    for qb in range(0, kq, _PACK_ROWS):
+        for p in range(npan):
+            c0 = NR * p
+            cols = min(NR, n - c0)
+            for q in range(qb, min(kq, qb + _PACK_ROWS)):
+                dst = out[p, q]
+                for h in range(group):
+                    kk = k0 + group * q + h
+                    if kk < k1:
+                        row = b[kk]
+                        for c in range(cols):
+                            _put(dst, group * c + h, row, c0 + c, size)
 
 
 @njit(cache=True)
@@ -165,21 +205,21 @@ def _gemm_f32(a, b, out, counter, threads):
 
 # the same kernels without threads, for small products: a parallel region costs milliseconds when
 # other processes hold the cores
-_gemm_1, _pack_b_1, _gemm_f32_1 = (serial(f) for f in (_gemm, _pack_b, _gemm_f32))
+_gemm_1, _gemm_f32_1 = (serial(f) for f in (_gemm, _gemm_f32))
 _PARALLEL_MACS = PARALLEL_MIN
 
 
-def _panels(b, group, chunk, dtype):
-    """``b`` (K, N) packed for :func:`_gemm`: one array of panels (P, Kq, group*NR) of ``dtype``
-    per chunk of ``chunk`` rows of k."""
-    (k, n), out = b.shape, []
-    # threads as the GEMMs take them (pick): packing 4608 x 512 int8 took 17 ms CPU, 50 ms wall on two
-    # threads against 4 ms / 11 ms on one at load 8 (solve runs layers on every CPU already)
-    pack, _ = pick(_pack_b, _pack_b_1, k * n)
+def _panels(b, group, chunk, dtype, trans=False):
+    """B packed for :func:`_gemm`, B = ``b`` (K, N) or ``b.T`` with ``trans``: one array of panels
+    (P, Kq, group*NR) of ``dtype`` per chunk of ``chunk`` rows of k. ``b``'s values fit ``dtype``
+    (the caller checks); it is converted first where its type differs."""
+    b = np.ascontiguousarray(b, dtype)
+    k, n = b.shape[::-1] if trans else b.shape
+    raw, size, out = b.view(np.uint8), b.dtype.itemsize, []
     for k0 in range(0, k, chunk):
         k1 = min(k0 + chunk, k)
         bp = np.zeros((-(-n // NR), -(-(k1 - k0) // group), group * NR), dtype)
-        pack(b, k0, k1, group, bp)
+        _pack_b(raw, trans, k0, k1, group, size, bp.view(np.uint8))
         out.append(bp)
     return out
 
@@ -213,7 +253,7 @@ def _packed_b(b, pair_max: int, saturate_pairs: bool):
     bdt = np.dtype(np.int8 if saturate_pairs else (b.dtype if b.dtype.itemsize == 1 else np.int16))
     if b.flags.f_contiguous and not b.flags.c_contiguous:  # a transposed weight (w.T): keyed by w itself, no copy
         panels = packcache.packed(b.T, ("simdgemm", group, chunk, bdt.str, "T"),
-                                  lambda bt: _panels(bt.T, group, chunk, bdt))
+                                  lambda bt: _panels(bt, group, chunk, bdt, trans=True))
     else:
         panels = packcache.packed(np.ascontiguousarray(b), ("simdgemm", group, chunk, bdt.str),
                                   lambda b: _panels(b, group, chunk, bdt))

@@ -152,3 +152,20 @@ def test_a_transposed_weight_is_packed_from_its_own_memory():
     np.testing.assert_array_equal(simdgemm.requant_product(a, w.T, True, col, None, mult, zp, 0, 255), want)
     np.testing.assert_array_equal(simdgemm.requant_product(a, np.ascontiguousarray(w.T), True, col, None, mult, zp, 0, 255),
                                   want)
+
+
+@settings(max_examples=20, deadline=None)
+@given(m=st.integers(1, 9), k=st.integers(1, 300), n=st.integers(1, 40), seed=st.integers(0, 2**31),
+       kind=st.sampled_from(["maddubs", "u8", "s8"]))
+def test_transposed_and_plain_weights_pack_alike(m, k, n, seed, kind):
+    """B given as ``w.T`` (packed from w's rows) and as a C array (packed from its rows): the same
+    codes as the oracle, for 2- and 4-row groups and 8-bit B of either sign."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 255, (m, k), endpoint=True).astype(np.uint8)
+    bt = np.uint8 if kind == "u8" else np.int8
+    w = rng.integers(np.iinfo(bt).min, np.iinfo(bt).max, (n, k), endpoint=True).astype(bt)
+    col, mult, zp = np.zeros(n), np.full(n, 2.0**-12, np.float32), np.full(n, 5)
+    sat = kind == "maddubs"
+    want = ref.requant_ort(ref.int_matmul(a, w.T, 64, "none", pairwise=sat), mult, zp, 0, 255)
+    for b in (w.T, np.ascontiguousarray(w.T)):
+        np.testing.assert_array_equal(simdgemm.requant_product(a, b, sat, col, None, mult, zp, 0, 255), want)

@@ -90,8 +90,30 @@ def test_threaded_and_serial_copies_equal_the_reference():
     for fn, last in ((conv._im2col, False), (conv._im2col_1, False), (conv._im2col_nhwc, True),
                      (conv._im2col_nhwc_1, True)):
         out = np.zeros((2 * oh * ow, 4 * k * k), np.int8)
-        if last:
-            fn(np.ascontiguousarray(x[:, 1:5].transpose(0, 2, 3, 1)), k, k, s, s, p, p, 1, 1, oh, ow, np.int8(-7), out)
+        if last:  # bytes, as conv.im2col passes them
+            fn(np.ascontiguousarray(x[:, 1:5].transpose(0, 2, 3, 1)).view(np.uint8), k, k, s, s, p, p, 1, 1, oh, ow,
+               np.full(4, -7, np.int8).view(np.uint8), out.view(np.uint8))
         else:
-            fn(x, 1, 4, k, k, s, s, p, p, 1, 1, oh, ow, np.int8(-7), out)
+            fn(x.view(np.uint8), 1, 4, k, k, s, s, p, p, 1, 1, oh, ow, np.int8(-7).view(np.uint8), out.view(np.uint8))
         np.testing.assert_array_equal(out, want[last])
+
+
+@pytest.mark.nojit
+@settings(max_examples=30, deadline=None)
+@given(x_dtype=st.sampled_from(["u1", "i1", "i2", "u2", "f4", "f8", "i8"]),
+       out_dtype=st.sampled_from(["same", "i8", "f8"]), channels_last=st.booleans(), pad=st.integers(0, 2),
+       seed=st.integers(0, 2**31))
+def test_every_dtype_and_a_converting_copy(x_dtype, out_dtype, channels_last, pad, seed):
+    """The kernels copy bits (one compiled kernel per item size or one for all): every dtype,
+    a negative or fractional fill, and patches of another dtype than the input (converted)."""
+    rng = np.random.default_rng(seed)
+    xdt = np.dtype(x_dtype)
+    odt = xdt if out_dtype == "same" else np.dtype(out_dtype)
+    lo, hi = (-100, 100) if xdt.kind in "if" and xdt != np.uint16 else (0, 200)
+    x = rng.integers(lo, hi, (2, 5, 6, 5)).astype(xdt) if xdt.kind != "f" else \
+        (rng.standard_normal((2, 5, 6, 5)) * 50).astype(xdt)
+    fill = -1.5 if odt.kind == "f" else (-7 if odt.kind == "i" else 7)
+    got = kernel_api.im2col(x, (3, 2), (2, 1), (pad, 1, pad, 0), (1, 2), (1, 3), odt, fill, channels_last)
+    want = _reference(x.astype(odt), 3, 2, (2, 1), (pad, 1, pad, 0), (1, 2), 1, 3, fill, channels_last)
+    assert got.dtype == odt
+    np.testing.assert_array_equal(got, want)
