@@ -357,7 +357,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
                       float_order=float_order, seed=seed, notes=notes, ort_threads=int(ort_threads))
     start = {n: _round_input(gq.tensors[n], v, ctx) for n, v in real_inputs.items()}
     for n in gq.inputs:
-        notes += rounding_notes(f"input '{n}'", gq.tensors[n].quant.format, real_inputs[n], start[n])
+        notes += _input_notes(n, gq.tensors[n].quant.format, real_inputs[n], start[n])
     layers: list[LayerError] = []
     nonfinite: list[tuple] = []  # only tensors holding NaN / inf are kept for their notes
 
@@ -407,10 +407,24 @@ def check_memory(graph: Graph, limit_bytes: int | None = None, reference: bool =
     return need
 
 
-def _round_input(t: Tensor, v: np.ndarray, ctx: ExecContext) -> np.ndarray:
+def _round_input(t: Tensor, v: np.ndarray, ctx: ExecContext) -> np.ndarray | qspec.Coded:
+    """A graph input's real values on its tensor's grid: the codes (a :class:`qspec.Coded`) on an
+    8-bit grid (:func:`qspec.quantize_coded`, the integer ops read them without taking them again)."""
     if boundary.is_integer_type(t.dtype):
         return v
-    return _round_output(ctx, None, t, v) if not qspec.is_passthrough(t.quant) or t.dtype == "float32" else v
+    if qspec.is_passthrough(t.quant) and t.dtype != "float32":
+        return v
+    coded = qspec.quantize_coded(v, t.quant)
+    return coded if coded is not None else _round_output(ctx, None, t, v)
+
+
+def _input_notes(name: str, fmt: str, before: np.ndarray, after) -> list[str]:
+    """:func:`rounding_notes` of a graph input (codes are finite: a finite input has nothing to say)."""
+    if isinstance(after, qspec.Coded):
+        if np.isfinite(before).all():
+            return []
+        after = after.real()
+    return rounding_notes(f"input '{name}'", fmt, before, after)
 
 
 def _calibration_stats(g: Graph, calibration, seed: int) -> dict[str, np.ndarray]:
