@@ -21,7 +21,7 @@ from hwsim import requant as requant_modes
 from hwsim.errors import ConfigError, InputDataError, MemoryLimitError
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.weights import synthesize_weights
-from hwsim.sim import boundary, memory, ortfused, qspec, refvalues
+from hwsim.sim import boundary, memory, ortfused, qspec, refblas, refvalues
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
 from hwsim.sim.metrics import coded_errors, nonfinite_notes, rounding_notes
@@ -176,7 +176,7 @@ def float_reference(graph: Graph, real_inputs: dict, seed: int = 0, precision: s
     ``precision`` is the type of its convolutions and matrix products (``reference_precision``
     of :func:`run`); everything else runs in float64. ``into``: the dict the values are stored
     in as they are made (default a new one; e.g. read meanwhile by another thread,
-    :mod:`hwsim.solve.arriving`).
+    :mod:`hwsim.sim.arriving`).
     """
     check_reference_precision(precision)
     ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype=precision, deferred_sums=True)
@@ -346,11 +346,17 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     notes += input_notes
     real_inputs.update(_kv_values(g, inputs, seed, notes))
     precision = "float64" if calibrates else reference_precision
-    ref = (reference or _reference_run(g, real_inputs, seed, precision)) if with_ref else None
+    beside = None
+    if with_ref and reference is None and not calibrates and refblas.cpu_count() > 1:
+        beside = _ReferenceBeside(g, real_inputs, seed, precision)  # nothing before the metrics reads it
+        ref = None
+    else:
+        ref = (reference or _reference_run(g, real_inputs, seed, precision)) if with_ref else None
     if calibration is not None:
         gq = calibrate_graph(g, _calibration_stats(g, calibration, seed))
-    else:
-        gq = calibrate_graph(g, ref.values, ref.calibrated) if ref is not None else g
+    else:  # (beside: no scale to calibrate, calibrate_graph reads no value)
+        gq = calibrate_graph(g, ref.values, ref.calibrated) if ref is not None else calibrate_graph(g, {}) \
+            if beside is not None else g
     metrics = metrics and float_reference
     ctx = ExecContext(graph=gq, reference=False, requant=requant, overflow=overflow,
                       pairwise_int16=pairwise_int16, ort_e4m3fn_cast=ort_e4m3fn_cast,
@@ -361,18 +367,24 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     layers: list[LayerError] = []
     nonfinite: list[tuple] = []  # only tensors holding NaN / inf are kept for their notes
 
+    ref_raw = beside.raw if beside is not None else (lambda name: refvalues.raw_value(ref.values, name))
+
     def after(op, y):
         name = op.outputs[0]
         if metrics:
-            err = LayerError(op.name, op.op, *coded_errors(refvalues.raw_value(ref.values, name), y))
+            err = LayerError(op.name, op.op, *coded_errors(ref_raw(name), y))
             layers.append(err)
             # a finite mse is a finite sum of (ref - y)**2: y holds no NaN or inf (no pass to ask);
             # codes are finite
             if name not in gq.outputs and not isinstance(y, qspec.Coded) and y.dtype.kind in "fc" \
                     and not np.isfinite(err.mse) and not np.isfinite(y).all():
-                nonfinite.append((f"{op.op} '{op.name}'", ref.values[name], y))
+                nonfinite.append((f"{op.op} '{op.name}'", qspec.real_of(ref_raw(name)), y))
 
-    values = _execute(ctx, start, _Weights(ctx), after)
+    if beside is None:
+        values = _execute(ctx, start, _Weights(ctx), after)
+    else:
+        values = beside.beside(lambda: _execute(ctx, start, _Weights(ctx), after))
+        ref = beside.cache
     values.update({n: qspec.real_of(values[n]) for n in gq.outputs})
     watched = [(f"output '{n}'", None if ref is None else ref.values[n], values[n]) for n in gq.outputs]
     notes += nonfinite_notes(watched + nonfinite)
@@ -381,6 +393,36 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         output_values={n: values[n] for n in gq.outputs},
         reference_outputs={} if ref is None else {n: ref.values[n] for n in gq.outputs},
         layers=layers, notes=list(dict.fromkeys(notes)), graph=gq, reference=ref, memory=need)
+
+
+class _ReferenceBeside:
+    """The float reference of :func:`run` computed on a thread of its own
+    (:class:`hwsim.sim.arriving.ArrivingReference`) while the quantized run goes on: its ops
+    read no reference value (no activation scale is calibrated on it) and each op's metrics wait
+    for the value they compare with. The values are those of the reference run first."""
+
+    def __init__(self, g: Graph, real_inputs: dict, seed: int, precision: str):
+        from hwsim.sim.arriving import ArrivingReference, reference_names
+
+        self._made: list[FloatCache] = []
+        self._arriving = ArrivingReference(reference_names(g), lambda into: self._made.append(
+            _reference_run(g, real_inputs, seed, precision, into=into)))
+        self.raw = self._arriving.raw
+
+    def beside(self, quantized_run):
+        """``quantized_run()``'s result once the reference is complete too. Either's error is
+        raised as a run with the reference first would raise it: the reference's, if it failed."""
+        try:
+            out = quantized_run()
+        except BaseException:
+            self._arriving.result()  # the reference's own error first
+            raise
+        self._arriving.result()
+        return out
+
+    @property
+    def cache(self) -> FloatCache:
+        return self._made[0]
 
 
 def needs_calibration(graph: Graph) -> bool:

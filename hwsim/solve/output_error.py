@@ -38,7 +38,7 @@ from hwsim.graph.annotate import apply_config
 from hwsim.graph.ir import Graph
 from hwsim.heap import keep_freed_memory
 from hwsim.sim.metrics import class_labels
-from hwsim.solve.arriving import ArrivingReference, ReferenceFailed, reference_names
+from hwsim.sim.arriving import ArrivingReference, ReferenceFailed, reference_names
 from hwsim.solve.cache import SensitivityCache, graph_digest
 from hwsim.solve.choices import Choice
 from hwsim.solve.configs import layer_config
@@ -98,7 +98,7 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     ``reference(into)``, when given, returns the float reference of every tensor on ``data`` (as
     :func:`float_values`, storing the values in ``into`` as it makes them; e.g. kept to simulate
     whole plans later); it is called only when a value is not cached. The layers are measured
-    while it runs, each reading the values it needs as they arrive (:mod:`hwsim.solve.arriving`).
+    while it runs, each reading the values it needs as they arrive (:mod:`hwsim.sim.arriving`).
     An error of the simulator propagates, its message naming the layer and the choice.
     """
     from hwsim.errors import ConfigError, InputDataError

@@ -268,3 +268,54 @@ def test_coded_errors_non_finite_reference_as_errors(bad):
     ref[1, 2, 3] = bad
     coded = _coded(codes, 3, 0.5)
     np.testing.assert_array_equal(coded_errors(ref, coded), errors(ref, coded.real()))
+
+
+def _qdq_graph_and_inputs():
+    """A quantized graph whose activation scales are all given (a run computes its reference beside)."""
+    g, x = _graph_and_inputs()
+    return run(g, x).graph, x
+
+
+def test_reference_beside_the_quantized_run_equals_it_first(monkeypatch):
+    """run() computes the float reference on a thread of its own while the quantized ops run
+    (runner._ReferenceBeside) when nothing is calibrated on it: outputs, per-layer metrics,
+    reference values and notes equal those of the reference computed first."""
+    import types
+
+    from hwsim.sim import runner
+
+    g, x = _qdq_graph_and_inputs()
+    made = []
+    beside_cls = runner._ReferenceBeside
+    monkeypatch.setattr(runner, "_ReferenceBeside", lambda *a: made.append(1) or beside_cls(*a))
+    monkeypatch.setattr(runner.refblas, "cpu_count", lambda: 2)
+    beside = run(g, x)
+    assert made
+    monkeypatch.setattr(runner, "refblas", types.SimpleNamespace(cpu_count=lambda: 1))
+    first = run(g, x)
+    assert len(made) == 1
+    for n in first.outputs:
+        np.testing.assert_array_equal(beside.outputs[n], first.outputs[n])
+        np.testing.assert_array_equal(beside.reference_outputs[n], first.reference_outputs[n])
+    assert [(e.name, e.sqnr_db, e.mse) for e in beside.layers] == [(e.name, e.sqnr_db, e.mse) for e in first.layers]
+    assert beside.notes == first.notes and set(beside.reference.values) == set(first.reference.values)
+
+
+@pytest.mark.parametrize("fails", ["reference", "quantized", "both"])
+def test_reference_beside_raises_as_the_reference_first_would(monkeypatch, fails):
+    """An error of either run reaches the caller; when both fail, the reference's (as when it runs
+    first)."""
+    from hwsim.sim import registry, runner
+
+    g, x = _qdq_graph_and_inputs()
+    monkeypatch.setattr(runner.refblas, "cpu_count", lambda: 2)
+    conv = registry.EXECUTORS["conv2d"]
+
+    def failing(ctx, op, xs):
+        if fails == "both" or (fails == "reference") == ctx.reference:
+            raise RuntimeError("reference" if ctx.reference else "quantized")
+        return conv(ctx, op, xs)
+
+    monkeypatch.setitem(registry.EXECUTORS, "conv2d", failing)
+    with pytest.raises(RuntimeError, match="quantized" if fails == "quantized" else "reference"):
+        run(g, x)

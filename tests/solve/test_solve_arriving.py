@@ -1,4 +1,4 @@
-"""The float reference read while it is computed (hwsim.solve.arriving) and its use by measure."""
+"""The float reference read while it is computed (hwsim.sim.arriving) and its use by measure."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from hwsim.graph.zoo import load_model
 from hwsim.solve import output_error
-from hwsim.solve.arriving import ArrivingReference, ReferenceFailed, reference_names
+from hwsim.sim.arriving import ArrivingReference, ReferenceFailed, reference_names
 from hwsim.solve.choices import parse_choices
 from hwsim.solve.data import synthetic
 from hwsim.solve.output_error import float_values, measure

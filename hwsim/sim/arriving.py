@@ -1,12 +1,16 @@
 """A float reference read while it is being computed.
 
-Sensitivity needs the float reference of every tensor before it measures anything, and about
-half of the reference's run uses one CPU (its elementwise ops and patch copies; only its
-products are shared out, :mod:`hwsim.sim.refblas`). The layers are independent of each other
-and each reads only the reference values of its own neighbourhood until it scores its outputs
-at the end, so they can start while the reference is still being computed:
-:class:`ArrivingReference` computes it on a thread of its own and serves each value as soon as
-it has been made; a reader of a value not made yet waits for it.
+About half of the float reference's run uses one CPU (its elementwise ops and patch copies; only
+its products are shared out, :mod:`hwsim.sim.refblas`), so work that reads it value by value
+can run beside it: :class:`ArrivingReference` computes it on a thread of its own and serves each
+value as soon as it has been made; a reader of a value not made yet waits for it.
+
+- Sensitivity (:mod:`hwsim.solve.output_error`): the layers are independent of each other and
+  each reads only the reference values of its own neighbourhood until it scores its outputs at
+  the end, so they start while the reference is still being computed.
+- :func:`hwsim.sim.runner.run`: the quantized run needs the reference of an op's output only for
+  that op's metrics (when no activation scale is calibrated on the reference), so the two run
+  side by side.
 """
 
 from __future__ import annotations
@@ -77,6 +81,11 @@ class ArrivingReference(Mapping):
                 self._values.changed.notify_all()
 
     def __getitem__(self, name: str):
+        return self._real_of(self.raw(name))  # a deferred value: as RefValues reads it
+
+    def raw(self, name: str):
+        """The value as stored (possibly deferred, as :meth:`hwsim.sim.refvalues.RefValues.raw`),
+        waited for if not made yet."""
         values = self._values
         if not dict.__contains__(values, name):
             with values.changed:
@@ -85,7 +94,7 @@ class ArrivingReference(Mapping):
                 if self._error is not None:
                     raise ReferenceFailed(f"the float reference failed: {self._error}")
                 raise KeyError(name)
-        return self._real_of(dict.__getitem__(values, name))  # a deferred value: as RefValues reads it
+        return dict.__getitem__(values, name)
 
     def __contains__(self, name) -> bool:
         return dict.__contains__(self._values, name) or (not self._done and name in self._names)
