@@ -1,4 +1,5 @@
-"""Per-tensor integer quantization of real values straight to 8-bit codes, in one pass.
+"""Per-tensor integer quantization of real values in one pass: straight to 8-bit codes, or to
+the real values on the grid.
 
 ``_codes_f32(x, scale, zero_point, qmin, qmax, out)`` / ``_codes_f64(...)`` fill ``out`` (uint8 or
 int8, 1-D like ``x``) with ``clip(rint(t) + zero_point, qmin, qmax)``, ``t = x / scale`` divided in
@@ -7,6 +8,11 @@ float64; ``rint`` rounds half to even. They return the count of NaN values met (
 quantized to an integer format: the caller refuses it; its code here is meaningless). These are
 ``hwsim.formats`` integer ``quantize`` (half_even, saturating) followed by its codes, without the
 float64 temporaries; tested against it (tests/kernels/test_quantize_codes.py).
+
+``_real_f32`` / ``_real_f64`` take the same arguments with a float64 ``out`` and write the real
+values ``(clip(rint(t) + zero_point, qmin, qmax) - zero_point) * scale``: the formats' integer
+``quantize`` (half_even, saturating) itself, the same IEEE operations in the same order, for any
+integer width (the int16 activations of a solve's plans took the numpy path's six passes).
 """
 
 import numpy as np
@@ -31,4 +37,26 @@ def _codes_f64(x, scale, zero_point, qmin, qmax, out):
         t = np.float64(x[i]) / scale
         nans += t != t
         out[i] = min(max(np.rint(t) + zero_point, qmin), qmax) if t == t else 0
+    return nans
+
+
+@njit(cache=True)
+def _real_f32(x, scale, zero_point, qmin, qmax, out):
+    s = np.float32(scale)
+    s64 = np.float64(s)
+    nans = 0
+    for i in range(x.size):
+        t = np.float64(np.float32(np.float32(x[i]) / s))
+        nans += t != t
+        out[i] = (min(max(np.rint(t) + zero_point, qmin), qmax) - zero_point) * s64 if t == t else 0.0
+    return nans
+
+
+@njit(cache=True)
+def _real_f64(x, scale, zero_point, qmin, qmax, out):
+    nans = 0
+    for i in range(x.size):
+        t = np.float64(x[i]) / scale
+        nans += t != t
+        out[i] = (min(max(np.rint(t) + zero_point, qmin), qmax) - zero_point) * scale if t == t else 0.0
     return nans

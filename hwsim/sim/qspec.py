@@ -74,6 +74,12 @@ def quantize(x: np.ndarray, spec: QuantSpec, saturate: bool | None = None, seed:
     if is_passthrough(spec):
         return np.asarray(x, dtype=np.float32).astype(np.float64)
     fmt = formats.get(spec.format)
+    if isinstance(fmt, formats.IntFormat):  # per tensor: one pass (hwsim.kernels.quantize), same values
+        from hwsim.kernels import quantize as _qk
+
+        out = _per_tensor_pass(x, spec, np.float64, _qk._real_f32, _qk._real_f64)
+        if out is not None:
+            return out
     scale, zp, axis, gs = spec_params(spec, np.shape(x))
     x = np.asarray(x, dtype=np.float64)
     if scale is not None and scale.dtype == np.float32:
@@ -197,26 +203,37 @@ def quantize_coded(x: np.ndarray, spec: QuantSpec) -> Coded | None:
     equal :func:`quantize`'s. None for any other spec, for non-float or non-finite-scale input
     and when ``x`` holds NaN (:func:`quantize` says what is wrong)."""
     narrow = code_dtype(spec)
-    x = np.asarray(x)
-    if narrow is None or spec.granularity != "tensor" or spec.scale is None or x.dtype not in (np.float32, np.float64):
+    if narrow is None:
         return None
     from hwsim.kernels import quantize as _qk
 
+    out = _per_tensor_pass(x, spec, narrow, _qk._codes_f32, _qk._codes_f64)
+    return None if out is None else Coded(out, spec)
+
+
+def _per_tensor_pass(x, spec: QuantSpec, dtype, f32_kernel, f64_kernel) -> np.ndarray | None:
+    """``kernel(x, scale, zero point, qmin, qmax, out)`` of :mod:`hwsim.kernels.quantize` into a new
+    array of ``dtype`` (``x``'s memory order), the float32 kernel for a scale that is exactly a
+    float32 (:func:`scale_array`); None where it does not apply: a spec that is not per tensor
+    or has no finite positive scale, an ``x`` that is not float32/float64, or one holding NaN."""
+    x = np.asarray(x)
+    if spec.granularity != "tensor" or spec.scale is None or x.dtype not in (np.float32, np.float64):
+        return None
     scale = scale_array(spec.scale)[0]
     if not (np.isfinite(scale) and scale > 0):
         return None
-    out = np.empty_like(x, dtype=narrow)  # x's memory order
+    out = np.empty_like(x, dtype=dtype)  # x's memory order
     flat = flat_pair(x, out)
     if flat is None:
         x = np.ascontiguousarray(x)
-        out = np.empty(x.shape, narrow)
+        out = np.empty(x.shape, dtype)
         flat = x.reshape(-1), out.reshape(-1)
     fmt = formats.get(spec.format)
     zp = 0 if spec.zero_point is None else int(spec.zero_point[0])
-    kernel = _qk._codes_f32 if scale.dtype == np.float32 else _qk._codes_f64
+    kernel = f32_kernel if scale.dtype == np.float32 else f64_kernel
     if kernel(flat[0], scale, np.float64(zp), np.float64(fmt.qmin), np.float64(fmt.qmax), flat[1]):
         return None
-    return Coded(out, spec)
+    return out
 
 
 def flat_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
