@@ -423,7 +423,7 @@ def _conv2d(ctx, op, xs):
     xs = _coded_operands(xs)
     x, w = xs[0], xs[1]
     if ctx.reference:
-        if ctx.deferred_sums and refconv.applies(op, w.shape):  # the same values, fewer passes
+        if ctx.deferred_sums and refconv.applies(op, w.shape, x, ctx.reference_dtype):  # same values, fewer passes
             return _ref_bias(ctx, refconv.conv2d(x, *_ref(ctx, w), op), xs, 1)
         if ctx.deferred_sums and ctx.reference_dtype == "float32" and \
                 refconv.depthwise_applies(op, w.shape, x.shape, xs[2] if len(xs) > 2 else None):

@@ -24,11 +24,19 @@ _local = threading.local()
 _NO_BIAS = np.zeros(1)
 
 
-def applies(op, w_shape) -> bool:
-    """True for the convs :func:`conv2d` runs: one group, patches of more than one tap or a
-    padded / strided 1x1 (an unpadded 1x1 conv is one product of the input itself,
-    :func:`hwsim.sim.compute.conv2d_float`)."""
-    return op.groups == 1 and not (w_shape[2] == w_shape[3] == 1 and not any(op.padding))
+def applies(op, w_shape, x, dtype) -> bool:
+    """True for the convs :func:`conv2d` runs in the reference's product type ``dtype``: one
+    group, and patches of more than one tap, a padded or strided 1x1, or an unpadded 1x1 whose
+    operand ``x`` is not yet an array of ``dtype`` (a :class:`~hwsim.sim.refvalues.Biased`
+    without it made, an array of another type: each task rounds its own rows). An unpadded 1x1
+    conv of such an array is one product of the input itself (:func:`hwsim.sim.compute.conv2d_float`)."""
+    if op.groups != 1:
+        return False
+    if not (w_shape[2] == w_shape[3] == 1 and not any(op.padding)) or tuple(op.stride) != (1, 1):
+        return True
+    if isinstance(x, refvalues.Biased):
+        return (x._f32 if np.dtype(dtype) == np.float32 else x._real) is None
+    return isinstance(x, np.ndarray) and x.dtype != dtype
 
 
 def _buffer(size: int, dtype) -> np.ndarray:
