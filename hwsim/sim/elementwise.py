@@ -96,11 +96,12 @@ def _batchnorm(ctx, op, xs):
     return (x - mean.reshape(shape)) * inv.reshape(shape) + beta.reshape(shape)
 
 
-@register_exec("softmax")
+@register_exec("softmax", coded_inputs=True)
 def _softmax(ctx, op, xs):
     x = xs[0]
     if not ctx.reference and ctx.requant == "onnxruntime" and ortfused.qlinear_applies(ctx, op):
-        return ortfused.qlinear_softmax(ctx, op, x)
+        return ortfused.qlinear_softmax(ctx, op, x)  # reads codes
+    x = ortfused.dequantized_value(ctx, op.inputs[0], x)
     e = np.exp(x - np.max(x, axis=op.axis, keepdims=True))
     return e / np.sum(e, axis=op.axis, keepdims=True)
 

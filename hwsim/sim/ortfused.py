@@ -324,11 +324,14 @@ def is_dequantized_float32(ctx, name: str) -> bool:
         and ctx.graph.tensors[name].dtype in ("float32", "float")
 
 
-def qlinear_softmax(ctx, op, x: np.ndarray) -> np.ndarray:
-    """onnxruntime's QLinearSoftmax (module docstring) on real values ``x``: real output values."""
+def qlinear_softmax(ctx, op, x) -> np.ndarray | qspec.Coded:
+    """onnxruntime's QLinearSoftmax (module docstring) on ``x``, real values or a
+    :class:`~hwsim.sim.qspec.Coded` (its codes read as they are): the output's codes as a Coded
+    where they are 8-bit and the output's own spec (the runner would round its reals back to
+    them), else real output values."""
     sx, sy = ctx.spec(op.inputs[0]), ctx.spec(op.outputs[0])
     fmt_x, fmt_y = formats.get(sx.format), formats.get(sy.format)
-    c = np.moveaxis(qspec.codes(x, sx), op.axis, -1)
+    c = np.moveaxis(_codes_of(ctx, op.inputs[0], x, sx), op.axis, -1).astype(np.int64)
     d = c.shape[-1]
     s_x = float(np.float32(sx.scale[0]))
     shift = max(0.0, float(np.log(np.float64(np.float32(np.finfo(np.float32).max) / np.float32(d)))) - 5.0) / s_x
@@ -344,4 +347,8 @@ def qlinear_softmax(ctx, op, x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):  # t * y_scale can overflow float32, as in onnxruntime
         v = np.rint((t * y_scale) / total).astype(np.float64) + zy
     q = np.clip(v, fmt_y.qmin, fmt_y.qmax).astype(np.int64)  # inf saturates (measured: 255 / 127)
-    return np.moveaxis(qspec.from_codes(q, sy), -1, op.axis)
+    narrow = qspec.code_dtype(sy)
+    if narrow is None or op.outputs[0] in ctx.specs:
+        return np.moveaxis(qspec.from_codes(q, sy), -1, op.axis)
+    ctx.mark_on_grid(op.outputs[0])
+    return qspec.Coded(np.moveaxis(q.astype(narrow), -1, op.axis), sy)
