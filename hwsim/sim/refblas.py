@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-#: rows of the left operand per task (fixed: the values do not depend on the thread count). 1024
+#: most rows of the left operand per task (:func:`row_blocks`; the values do not depend on the thread count). 1024
 #: since 2026-11-26 (256 before): on MobileNetV2's 34 1x1 convs at batch 8 (4.3 GFLOP) the products
 #: took 0.125 s CPU against 0.179 s (median of 4, load 11): a quarter of the tasks, each packing the
 #: right operand once for 4x the rows. The float32 sums' order changed with it: reference values moved
@@ -33,6 +33,8 @@ import numpy as np
 ROWS_PER_TASK = 1024
 #: columns of the right operand per task of :func:`wide_dot` when the left operand is one row block
 COLS_PER_TASK = 384
+#: fewest rows of a block of :func:`row_blocks`
+_MIN_ROWS = 256
 #: products smaller than this (MACs) run as one call on the calling thread
 _MIN_SPLIT_MACS = 1 << 22
 
@@ -90,12 +92,15 @@ def _run(tasks: list) -> None:
 
 def row_blocks(m: int, k: int, n: int) -> list[tuple[int, int]]:
     """The (start, stop) rows of the left operand that :func:`dot` multiplies in one BLAS call
-    each, for an (m, k) x (k, n) product: one block under :data:`_MIN_SPLIT_MACS`, else
-    :data:`ROWS_PER_TASK` rows each (the split fixes the float32 sums' order: callers that make
-    their own left operand block by block, :mod:`hwsim.sim.refconv`, use the same blocks)."""
+    each, for an (m, k) x (k, n) product: one block under :data:`_MIN_SPLIT_MACS`, else blocks of
+    a quarter of the rows, at least :data:`_MIN_ROWS` and at most :data:`ROWS_PER_TASK` (so that a
+    product of few rows, a late conv's patches, still has blocks for two threads). The split
+    depends on the shape only and fixes the float32 sums' order: callers that make their own
+    left operand block by block (:mod:`hwsim.sim.refconv`) use the same blocks."""
     if m * k * n < _MIN_SPLIT_MACS:
         return [(0, m)]
-    return [(i, min(i + ROWS_PER_TASK, m)) for i in range(0, m, ROWS_PER_TASK)]
+    rows = min(ROWS_PER_TASK, max(_MIN_ROWS, -(-m // 4)))
+    return [(i, min(i + rows, m)) for i in range(0, m, rows)]
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
