@@ -161,8 +161,11 @@ def _conv_narrow(x, zx, wc, stride, padding, dilation, groups, bits, mode, out_h
         wg = np.ascontiguousarray(wc[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)
         narrow = _narrow(wg)
         res = _ig.exact_matmul(cols, wg if narrow is None else narrow)
-        res -= zx * wg.sum(0)
-        if mode == _ig.MODE_WRAP:
+        if zx:
+            res -= zx * wg.sum(0)
+        info = np.iinfo(cols.dtype)  # |x - zx| bounded by the patches' type: no pass over them
+        bound = cols.shape[1] * max(abs(int(info.min) - zx), abs(int(info.max) - zx)) * _bound(wg)
+        if mode == _ig.MODE_WRAP and bound >= 2 ** (bits - 1):  # else no sum can leave the accumulator
             res = apply_overflow(res, bits, "wrap")
         out[:, g * og:(g + 1) * og] = res.reshape(n, oh, ow, og).transpose(0, 3, 1, 2)
     return out
