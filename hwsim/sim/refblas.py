@@ -32,6 +32,7 @@ import numpy as np
 #: by at most 1.7e-6 relative, per-layer SQNR by at most 4e-8 dB (benchmarks/RESULTS.md, "Fifth session: simref")
 ROWS_PER_TASK = 1024
 #: columns of the right operand per task of :func:`wide_dot` when the left operand is one row block
+#: of :func:`row_blocks`
 COLS_PER_TASK = 384
 #: fewest rows of a block of :func:`row_blocks`
 _MIN_ROWS = 256
@@ -118,7 +119,7 @@ def col_blocks(m: int, k: int, n: int) -> list[tuple[int, int]] | None:
     BLAS call each, for an (m, k) x (k, n) product whose left operand is a single row block of
     :func:`row_blocks` yet large enough to split (:data:`COLS_PER_TASK` columns each); None for
     any other product (then :func:`dot`'s row blocks)."""
-    if m * k * n < _MIN_SPLIT_MACS or m > ROWS_PER_TASK or n <= COLS_PER_TASK:
+    if m * k * n < _MIN_SPLIT_MACS or len(row_blocks(m, k, n)) > 1 or n <= COLS_PER_TASK:
         return None
     return [(j, min(j + COLS_PER_TASK, n)) for j in range(0, n, COLS_PER_TASK)]
 
