@@ -29,7 +29,8 @@
    the cold-solve models: the plans ``plan_from`` simulates at ``energy_j <= 1 J`` (one per
    activation format of the tensors no layer chooses), timed as ``plan_from`` runs them
    (``PlanMeter.errors``) against the baseline in the same process, the same configs simulated
-   one after the other with BLAS's own threads (as before the fifth session); twice each,
+   one after the other with BLAS's own threads, each preparing its own weights (as before the
+   fifth session); twice each,
    alternating. The values must be identical. Sensitivities are cached in ``--cache=DIR``
    when given (they are not what is timed).
 
@@ -270,6 +271,7 @@ def bench_cut(models: tuple = (), samples: int = 8, points: int = 6, cache: str 
 
 
 def bench_plans(models: tuple = (), samples: int = 8, cache: str | None = None, reps: int = 2) -> None:
+    import dataclasses
     import tempfile
 
     from hwsim.solve import plan_from, tables, verify
@@ -289,11 +291,14 @@ def bench_plans(models: tuple = (), samples: int = 8, cache: str | None = None, 
         del meter.errors
         configs, scope = asked[0]
         graphs = [verify.apply_config(meter.graph, c, target_scope=scope) for c in configs]
+        shared = meter._float()
+        alone = dataclasses.replace(shared, prepared=None)  # the baseline prepares each run's own weights
         for rep in range(reps):
             w0, c0 = _clock()
-            old = [meter._simulate(g, meter._float()) for g in graphs]  # baseline: one by one, BLAS threads
+            old = [meter._simulate(g, alone) for g in graphs]  # baseline: one by one, BLAS threads
             w1, c1 = _clock()
             meter._errors.clear()
+            shared.prepared.clear()
             new = meter.errors(configs, scope)
             w2, c2 = _clock()
             print(f"{model}: {len(configs)} plans ({', '.join(c.defaults.activations for c in configs)}): "

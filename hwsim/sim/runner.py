@@ -13,6 +13,7 @@ DequantizeLinear outputs it (QDQ semantics and onnxruntime's fused ops: :mod:`hw
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,10 @@ class FloatCache:
     precision: str = "float64"
     #: (tensor name, per-tensor spec) -> spec calibrated on ``values`` (filled by runs reusing this)
     calibrated: dict = field(default_factory=dict, repr=False, compare=False)
+    #: a dict to keep the constants runs reusing this prepare (pruned, calibrated, quantized), one
+    #: preparation per constant, spec, pruning and seed, even for runs at once (solve's candidate
+    #: plans share most weights); None (the default): each run prepares its own and frees them
+    prepared: dict | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -234,8 +239,8 @@ def calibrate_graph(graph: Graph, ref: dict[str, np.ndarray], memo: dict | None 
 class _Weights:
     """Prepares constants for the quantized run: pruning, weight calibration, quantization."""
 
-    def __init__(self, ctx: ExecContext):
-        self.ctx, self.cache = ctx, {}
+    def __init__(self, ctx: ExecContext, shared: dict | None = None):
+        self.ctx, self.cache, self.shared = ctx, {}, shared
 
     def release(self, name: str) -> None:
         """Forget the prepared copies of constant ``name`` (its last reader has run)."""
@@ -260,11 +265,38 @@ class _Weights:
             if codes is not None:  # what prepare_constant runs: the integer ops read the codes themselves
                 self.cache[key] = qspec.Coded(codes, spec)
                 return self.cache[key]
-            values, new_spec = qspec.prepare_constant(t, pruning, self.ctx.seed)
+            values, new_spec = self._prepare(t, pruning)
             if new_spec is not spec:
                 g.set_quant(name, new_spec)
             self.cache[key] = values
         return self.cache[key]
+
+    def _prepare(self, t: Tensor, pruning) -> tuple[np.ndarray, object]:
+        """:func:`qspec.prepare_constant` of ``t``, made once among the runs sharing ``shared``
+        (:attr:`FloatCache.prepared`); the key holds the constant's data, so its ``id`` stays its own."""
+        if self.shared is None:
+            return qspec.prepare_constant(t, pruning, self.ctx.seed)
+
+        def make():
+            values, spec = qspec.prepare_constant(t, pruning, self.ctx.seed)
+            values.flags.writeable = False  # runs share it: a write in place would reach the others
+            return values, spec
+
+        key = (t.name, t.quant, pruning, id(t.data), self.ctx.seed)
+        return self.shared.setdefault(key, _Once(t.data)).get(make)
+
+
+class _Once:
+    """A value made by the first caller of :meth:`get`; callers at the same time wait for it."""
+
+    def __init__(self, pinned):
+        self.pinned, self._lock, self._value = pinned, threading.Lock(), None
+
+    def get(self, make):
+        with self._lock:
+            if self._value is None:
+                self._value = make()
+            return self._value
 
 
 def check_requant(requant: str) -> str:
@@ -381,7 +413,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
                 nonfinite.append((f"{op.op} '{op.name}'", qspec.real_of(ref_raw(name)), y))
 
     if beside is None:
-        values = _execute(ctx, start, _Weights(ctx), after)
+        values = _execute(ctx, start, _Weights(ctx, None if ref is None else ref.prepared), after)
     else:
         values = beside.beside(lambda: _execute(ctx, start, _Weights(ctx), after))
         ref = beside.cache

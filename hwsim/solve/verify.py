@@ -65,7 +65,8 @@ class PlanMeter:
         from hwsim.solve.output_error import float_values
 
         if self._reference is None:
-            self._reference = FloatCache(values=float_values(self.graph, self.data, self.seed, into)[1], inputs={})
+            self._reference = FloatCache(values=float_values(self.graph, self.data, self.seed, into)[1], inputs={},
+                                         prepared={})  # the plans share most of their weights
         return self._reference
 
     def error(self, config: QuantConfig, target_scope: str) -> float:
