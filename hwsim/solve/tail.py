@@ -109,7 +109,8 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
         raise ValueError(f"products must be 'float32' or 'float64', got {products!r}")
     ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype=products)
     values = {n: cast(n, x) for n, x in feed.items()}
-    cnn = ChannelsLast(graph) if products == "float32" else None
+    wide = products == "float64"
+    cnn = ChannelsLast(graph) if not wide else None
     tf = tail_tf.Transformer(graph, products)
     dead = liveness(graph)
     for i, op in enumerate(graph.ops()):
@@ -121,8 +122,11 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
         elif (y := tf.run(op, value)) is not None:
             values[op.outputs[0]] = y
         else:
+            xs = [value(t) for t in op.inputs]
+            if wide:  # the simulator's arithmetic: float64 ops on the float32 values
+                xs = [x.astype(np.float64) if x.dtype == np.float32 else x for x in xs]
             with one_blas_thread() if op.op == "matmul" else nullcontext():
-                values[op.outputs[0]] = cast(op.outputs[0], EXECUTORS[op.op](ctx, op, [value(t) for t in op.inputs]))
+                values[op.outputs[0]] = cast(op.outputs[0], EXECUTORS[op.op](ctx, op, xs))
         for t in dead[i]:
             values.pop(t, None)
     return {n: values[n].astype(np.float64) for n in graph.outputs}
