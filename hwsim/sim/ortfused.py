@@ -228,7 +228,10 @@ def qlinear_add(ctx, op, xs) -> np.ndarray:
     ra, rb = f32(sa.scale[0]) / f32(sc.scale[0]), f32(sb.scale[0]) / f32(sc.scale[0])
     za, zb, zc = (f32((int(s.zero_point[0]) if s.zero_point is not None else 0) + shift) for s in (sa, sb, sc))
     fixed = f32(zc - fma32(ra, za, f32(rb * zb)))
-    ca, cb = (_codes_of(ctx, t, x, s).astype(f32) + f32(shift) for t, x, s in zip(op.inputs[:2], xs[:2], (sa, sb)))
+    ca, cb = (_codes_of(ctx, t, x, s).astype(f32) for t, x, s in zip(op.inputs[:2], xs[:2], (sa, sb)))
+    if shift:
+        ca += f32(shift)
+        cb += f32(shift)
     if ca.size == 1 and cb.size != 1:
         t = fma32(cb, rb, f32(fixed + f32(ca.reshape(()) * ra)))
     elif cb.size == 1 and ca.size != 1:
@@ -236,12 +239,15 @@ def qlinear_add(ctx, op, xs) -> np.ndarray:
     else:
         t = fma32(ca, ra, fma32(cb, rb, fixed))
     fmt = formats.get(sc.format)
-    q = np.clip(np.rint(t), fmt.qmin + shift, fmt.qmax + shift).astype(np.int64) - shift
+    np.rint(t, out=t)  # in place: whole float32 values from here on, each step exact
+    np.clip(t, fmt.qmin + shift, fmt.qmax + shift, out=t)
+    if shift:
+        t -= f32(shift)
     narrow = qspec.code_dtype(sc)
     if narrow is None or op.outputs[0] in ctx.specs:
-        return qspec.from_codes(q, sc)
+        return qspec.from_codes(t.astype(np.int64), sc)
     ctx.mark_on_grid(op.outputs[0])  # the output's own codes: the runner's rounding is the identity
-    return qspec.Coded(q.astype(narrow), sc)
+    return qspec.Coded(t.astype(narrow), sc)
 
 
 def _codes_of(ctx, name: str, x, spec) -> np.ndarray:
