@@ -33,6 +33,7 @@ from llvmlite import binding as _llvm
 from numba import njit, prange
 
 from hwsim.kernels import packcache
+from hwsim.kernels.canon import readonly
 from hwsim.kernels.tileir import MR, NR, _tile, _tile_rq
 from hwsim.kernels.workqueue import PARALLEL_MIN, claim, pick, serial
 
@@ -104,23 +105,20 @@ _PACK_ROWS = 64
 
 @njit(cache=True, inline="always")
 def _put(dst, di, src, si, size):
-    """Element ``si`` of bytes ``src`` to element ``di`` of bytes ``dst``, elements of ``size``
-    bytes (1 and 2 spelled out: the branch is hoisted out of the loops and they vectorise)."""
+    """Element ``si`` of bytes ``src`` to element ``di`` of bytes ``dst``, elements of ``size`` (1
+    or 2) bytes, spelled out: the branch is hoisted out of the loops and they vectorise."""
     if size == 1:
         dst[di] = src[si]
-    elif size == 2:
+    else:
         dst[2 * di] = src[2 * si]
         dst[2 * di + 1] = src[2 * si + 1]
-    else:
-        for t in range(size):
-            dst[di * size + t] = src[si * size + t]
 
 
 @njit(cache=True)
 def _pack_b(b, trans, k0, k1, group, size, out):
     """Rows k0..k1 of B into zeroed panels ``out`` (P, Kq, group*NR*size) of bytes, B = ``b``
-    (K, N*size) or ``b.T`` for ``b`` (N, K*size) with ``trans``, bytes of elements of ``size``
-    bytes: element [p, q, group*c + h] of the panels is B[k0 + group*q + h, NR*p + c] where B has
+    (K, N*size) or ``b.T`` for ``b`` (N, K*size) with ``trans``, bytes (read-only) of elements of
+    ``size`` (1 or 2) bytes: element [p, q, group*c + h] of the panels is B[k0 + group*q + h, NR*p + c] where B has
     that element. Only copies bytes (the wrapper passes uint8 views: one compiled kernel for
     every element type, for a weight and its transpose), and it runs once per weight
     (:mod:`hwsim.kernels.packcache`), on one thread: no threaded twin to compile, and threads
@@ -215,7 +213,9 @@ def _panels(b, group, chunk, dtype, trans=False):
     (the caller checks); it is converted first where its type differs."""
     b = np.ascontiguousarray(b, dtype)
     k, n = b.shape[::-1] if trans else b.shape
-    raw, size, out = b.view(np.uint8), b.dtype.itemsize, []
+    raw, size, out = readonly(b.view(np.uint8)), b.dtype.itemsize, []
+    if size not in (1, 2):
+        raise ValueError(f"_panels packs 8- and 16-bit elements, not {b.dtype}")
     for k0 in range(0, k, chunk):
         k1 = min(k0 + chunk, k)
         bp = np.zeros((-(-n // NR), -(-(k1 - k0) // group), group * NR), dtype)
