@@ -30,9 +30,9 @@
    activation format of the tensors no layer chooses), timed as ``plan_from`` runs them
    (``PlanMeter.errors``) against the baseline in the same process, the same configs simulated
    one after the other with BLAS's own threads, each preparing its own weights (as before the
-   fifth session); twice each,
-   alternating. The values must be identical. Sensitivities are cached in ``--cache=DIR``
-   when given (they are not what is timed).
+   fifth session); twice each, alternating; then at 4 energy budgets from the minimum reachable
+   to 1 J, every plan simulated is measured again as the baseline does. The values must be
+   identical. Sensitivities are cached in ``--cache=DIR`` when given (they are not timed).
 
 Run: ``python benchmarks/bench_solve.py [mckp] [llama] [cold] [cold-baseline] [cut] [plans] [resnet18] [minilm-l6]
 [--save=DIR] [--against=DIR]`` (naming models limits the cold solves to them; ``--save`` writes each
@@ -270,7 +270,8 @@ def bench_cut(models: tuple = (), samples: int = 8, points: int = 6, cache: str 
             print(f"  {limit:>14.6g} {mse['exact']:>15.4g} {mse['cut']:>13.4g} {mse['cut'] / mse['exact']:>9.3f} {same}")
 
 
-def bench_plans(models: tuple = (), samples: int = 8, cache: str | None = None, reps: int = 2) -> None:
+def bench_plans(models: tuple = (), samples: int = 8, cache: str | None = None, reps: int = 2,
+                budgets: int = 4) -> None:
     import dataclasses
     import tempfile
 
@@ -305,6 +306,27 @@ def bench_plans(models: tuple = (), samples: int = 8, cache: str | None = None, 
                   f"baseline {w1 - w0:.2f} s wall {c1 - c0:.2f} s CPU, now {w2 - w1:.2f} s wall {c2 - c1:.2f} s "
                   f"CPU (x{(w1 - w0) / (w2 - w1):.2f} wall); values {new}, identical: {new == old}; "
                   f"chosen {plan.config().defaults.activations}, measured {plan.measured!r}")
+        _plans_at_budgets(tb, alone, budgets)
+
+
+def _plans_at_budgets(tb, alone, budgets: int) -> None:
+    """At ``budgets`` energy limits from just above the minimum reachable to 1 J: every plan
+    ``plan_from`` simulates, measured again one by one as the baseline does (values identical?),
+    and the plan chosen."""
+    from hwsim.solve import plan_from, verify
+
+    meter, errors = tb.meter, tb.meter.errors
+    lo = plan_from(tb, {"energy_j": 0.0}, simulate_plans=False).budgets["energy_j"].min_reachable
+    for limit in np.geomspace(lo * 1.02, 1.0, budgets):
+        asked = []
+        meter.errors = lambda configs, scope: (asked.append((configs, scope)), errors(configs, scope))[1]
+        plan = plan_from(tb, {"energy_j": float(limit)})
+        del meter.errors
+        same = all(meter.errors(cs, scope) == [meter._simulate(verify.apply_config(meter.graph, c, target_scope=scope),
+                                                                alone) for c in cs] for cs, scope in asked)
+        print(f"  energy_j <= {limit:.4g}: {sum(len(cs) for cs, _ in asked)} plans simulated, values identical to "
+              f"the baseline's: {same}; chosen {plan.config().defaults.activations if plan.quant_config else '-'}, "
+              f"measured {plan.measured!r}")
 
 
 if __name__ == "__main__":
