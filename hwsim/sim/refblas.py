@@ -4,11 +4,11 @@ OpenBLAS splits one product statically between its threads and joins them at the
 other processes hold the cores, the product waits for its slowest thread. On this project's
 2-core machine at load 9 (2026-11-26), float32 (128, 3072) x (3072, 768) took 276 ms on
 OpenBLAS's 2 threads and 50 ms on one; a stack of BERT-base attention products,
-(12, 128, 64) x (12, 64, 128), 134-360 ms against 3-5 ms. Here each block of
-:data:`ROWS_PER_TASK` rows (one matrix of a stack; :data:`COLS_PER_TASK` columns of the right
-operand in :func:`wide_dot` when the left has no more rows than one block) is one
-single-threaded BLAS call, and a pool
-of one Python thread per CPU takes blocks as it frees up (numpy releases the GIL inside BLAS).
+(12, 128, 64) x (12, 64, 128), 134-360 ms against 3-5 ms. Here each block of rows
+(:func:`row_blocks`: a quarter of them, 256 to :data:`ROWS_PER_TASK`; one matrix of a stack;
+:data:`COLS_PER_TASK` columns of the right operand in :func:`wide_dot` when the left has no more
+rows than one block) is one single-threaded BLAS call, and a pool of one Python thread per CPU
+takes blocks as it frees up (numpy releases the GIL inside BLAS).
 
 The blocks do not depend on the CPU count or the load, so the values are the same on every
 run with the same BLAS; they may differ in the last bits from one whole-matrix BLAS call
