@@ -279,7 +279,8 @@ class _Weights:
 
         def make():
             values, spec = qspec.prepare_constant(t, pruning, self.ctx.seed)
-            values.flags.writeable = False  # runs share it: a write in place would reach the others
+            if isinstance(values, np.ndarray):  # runs share it: a write in place would reach the others
+                values.flags.writeable = False
             return values, spec
 
         key = (t.name, t.quant, pruning, id(t.data), self.ctx.seed)
