@@ -52,6 +52,31 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def threads_at_once() -> int:
+    """Python threads that may run hwsim's kernels at the same time (the float reference beside the
+    quantized run, solve's layer and plan threads): :func:`cpu_count`, or 1 where numba's threading
+    layer cannot take parallel kernels launched from two threads at once. numba's ``omp`` and
+    ``tbb`` layers can; its ``workqueue`` layer, its fallback where neither library is installed
+    (e.g. macOS without libomp), aborts the process on concurrent access, so there everything
+    runs on the calling thread, one kernel after another (same values: no result depends on the
+    thread count)."""
+    return cpu_count() if concurrent_kernels_safe() else 1
+
+
+@functools.cache
+def concurrent_kernels_safe() -> bool:
+    """Whether numba's threading layer is thread-safe (``omp`` or ``tbb``; see
+    :func:`threads_at_once`). Starts numba's threads to find out which layer it chose."""
+    import numba
+
+    if numba.config.DISABLE_JIT:
+        return True  # no parallel kernels: plain Python
+    from numba.np.ufunc.parallel import _launch_threads
+
+    _launch_threads()
+    return numba.threading_layer() in ("omp", "tbb")
+
+
 @functools.cache
 def _controller():
     """The process's threadpoolctl controller (it scans the loaded BLAS libraries once)."""

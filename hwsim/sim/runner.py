@@ -380,7 +380,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     real_inputs.update(_kv_values(g, inputs, seed, notes))
     precision = "float64" if calibrates else reference_precision
     beside = None
-    if with_ref and reference is None and not calibrates and refblas.cpu_count() > 1:
+    if with_ref and reference is None and not calibrates and refblas.threads_at_once() > 1:
         beside = _ReferenceBeside(g, real_inputs, seed, precision)  # nothing before the metrics reads it
         ref = None
     else:

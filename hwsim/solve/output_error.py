@@ -38,6 +38,7 @@ from hwsim.graph.annotate import apply_config
 from hwsim.graph.ir import Graph
 from hwsim.heap import keep_freed_memory
 from hwsim.sim.metrics import class_labels
+from hwsim.sim.refblas import threads_at_once
 from hwsim.sim.arriving import ArrivingReference, ReferenceFailed, reference_names
 from hwsim.solve.cache import SensitivityCache, graph_digest
 from hwsim.solve.choices import Choice
@@ -134,6 +135,8 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     with keep_freed_memory():  # large arrays come and go (hwsim.heap)
         if any(todo for _, _, todo, _ in pending):  # the reference only when something is not cached
             ref = ArrivingReference(reference_names(g), reference or (lambda into: float_values(g, data, seed, into)))
+            if threads_at_once() < 2:  # nothing may run beside it (hwsim.sim.refblas.threads_at_once)
+                ref.result()
 
         def values_of(item):
             group, cut, todo, keys = item
@@ -168,9 +171,7 @@ def _each(fn: Callable, items: list):
     number of threads: every product runs in fixed blocks (:mod:`hwsim.sim.refblas`)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from hwsim.sim.refblas import cpu_count
-
-    workers = min(cpu_count(), sum(1 for _ in items))
+    workers = min(threads_at_once(), sum(1 for _ in items))
     if workers < 2:
         yield from map(fn, items)
         return

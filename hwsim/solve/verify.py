@@ -125,9 +125,9 @@ def _simulate_all(fn, graphs: list[Graph], together: bool) -> list[float]:
 
     import numba
 
-    from hwsim.sim.refblas import cpu_count, one_blas_thread
+    from hwsim.sim.refblas import one_blas_thread, threads_at_once
 
-    workers = min(cpu_count(), len(graphs)) if together else 1
+    workers = min(threads_at_once(), len(graphs)) if together else 1
     with one_blas_thread():
         if workers < 2:
             return [fn(g) for g in graphs]
