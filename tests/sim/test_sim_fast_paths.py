@@ -280,8 +280,6 @@ def test_reference_beside_the_quantized_run_equals_it_first(monkeypatch):
     """run() computes the float reference on a thread of its own while the quantized ops run
     (runner._ReferenceBeside) when nothing is calibrated on it: outputs, per-layer metrics,
     reference values and notes equal those of the reference computed first."""
-    import types
-
     from hwsim.sim import runner
 
     g, x = _qdq_graph_and_inputs()
@@ -291,7 +289,7 @@ def test_reference_beside_the_quantized_run_equals_it_first(monkeypatch):
     monkeypatch.setattr(runner.refblas, "cpu_count", lambda: 2)
     beside = run(g, x)
     assert made
-    monkeypatch.setattr(runner, "refblas", types.SimpleNamespace(cpu_count=lambda: 1))
+    monkeypatch.setattr(runner.refblas, "cpu_count", lambda: 1)
     first = run(g, x)
     assert len(made) == 1
     for n in first.outputs:
