@@ -18,12 +18,14 @@
    difference of the two tables and whether they give the same plan are printed. Wall time and
    process CPU time are both printed: on a shared machine CPU time is the steadier one.
 
-4. ``cut``: the sampled-gain estimate (``tails="cut"``, :mod:`hwsim.solve.cut_gain`) against the
-   exact table (``tails="exact"``) on the same models: cold time of each, the ratio of their
-   values, and plans at several energy budgets (from the minimum reachable to the unconstrained
-   plan's energy) solved on each table and measured in the simulator as whole plans (output MSE
-   of the quantized model against its float reference, the same 8 samples). The exact table is
-   read from ``--cache`` (a directory kept between runs) when given there.
+4. ``gain`` / ``cut``: an estimate (``tails="gain"``, :mod:`hwsim.solve.layer_gain`; ``tails="cut"``,
+   :mod:`hwsim.solve.cut_gain`) against the exact table on the same models (``mobilenet_v2`` too
+   when named): cold time of the estimate's tables (wall, CPU, load average), the ratio of every
+   value to the exact one, for ``gain`` every probe rule computed from the two tables, and the
+   plans at 24 energy budgets from the minimum reachable to the all-w8a8 energy, solved on each
+   table by ``plan_from`` (candidate plans simulated whole by PlanMeter): identical or not, and
+   the estimate's plan's measured output MSE over the exact plan's. The exact table is read from
+   ``--exact=DIR`` (as ``cold --save=DIR`` writes) when it holds the model, else measured.
 
 5. ``plans``: simulating the candidate plans whole (:class:`hwsim.solve.verify.PlanMeter`), on
    the cold-solve models: the plans ``plan_from`` simulates at ``energy_j <= 1 J`` (one per
@@ -34,8 +36,9 @@
    to 1 J, every plan simulated is measured again as the baseline does. The values must be
    identical. Sensitivities are cached in ``--cache=DIR`` when given (they are not timed).
 
-Run: ``python benchmarks/bench_solve.py [mckp] [llama] [cold] [cold-baseline] [cut] [plans] [resnet18] [minilm-l6]
-[--save=DIR] [--against=DIR]`` (naming models limits the cold solves to them; ``--save`` writes each
+Run: ``python benchmarks/bench_solve.py [mckp] [llama] [cold] [cold-baseline] [gain] [cut] [plans] [resnet18]
+[minilm-l6] [mobilenet_v2] [--save=DIR] [--against=DIR] [--exact=DIR] [--tails=gain]`` (naming models limits the
+cold solves to them; ``--tails`` the cold solves' tails; ``--save`` writes each
 cold table to DIR, ``--against`` compares the cold tables with those saved in DIR by another version:
 largest relative difference and the plans the MCKP picks at 25 energy budgets).
 """
@@ -160,8 +163,9 @@ def same_plans(tb, other: np.ndarray, points: int = 25) -> tuple[int, int]:
 
 
 def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = (), save: str | None = None,
-               against: str | None = None) -> None:
-    """``save``: a directory to write each model's sensitivity table to (``MODEL.npy``);
+               against: str | None = None, tails: str = "exact") -> None:
+    """``tails``: as :func:`hwsim.solve.tables` (``--tails=gain``: the estimate);
+    ``save``: a directory to write each model's sensitivity table to (``MODEL.npy``);
     ``against``: a directory of tables saved so by another version, compared with this one's
     (largest relative difference; plans at 25 energy budgets, :func:`same_plans`)."""
     import os
@@ -169,13 +173,14 @@ def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = (), save
 
     from hwsim.solve import plan_from, tables
 
-    print(f"\ncold solve: empty cache, {samples} synthetic samples, default choices, output_mse, energy_j <= 1 J")
+    print(f"\ncold solve: empty cache, {samples} synthetic samples, default choices, output_mse, energy_j <= 1 J, "
+          f"tails={tails}; load average {os.getloadavg()[0]:.2f}")
     for model, shapes, target in COLD:
         if models and model not in models:
             continue
         w0, c0 = _clock()
         with tempfile.TemporaryDirectory() as cache:
-            tb = tables(model, target, None, "output_mse", None, samples, cache, dict(shapes))
+            tb = tables(model, target, None, "output_mse", None, samples, cache, dict(shapes), tails=tails)
         _, cp = _clock()
         plan = plan_from(tb, {"energy_j": 1.0})
         w1, c1 = _clock()
@@ -213,61 +218,110 @@ def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = (), save
               f"{tb_old.timings['sensitivity_s']:.1f} s wall; values agree to {rel:.1e} relative; same plan: {same}")
 
 
-def plan_mse(model: str, shapes: dict, plan, samples: int = 8) -> float:
-    """Output MSE of the whole plan simulated against the float reference (the solve's samples)."""
-    from hwsim import sim
-    from hwsim.graph.annotate import apply_config
-    from hwsim.graph.zoo import load_model
-    from hwsim.solve.data import synthetic
-
-    g = load_model(model, {**shapes, "batch": samples})
-    data = synthetic(g, samples, 0)
-    r = sim.run(apply_config(g, plan.config()), data.inputs, metrics=False)
-    sq = sum(float(np.sum((np.asarray(r.output_values[n], np.float64) - r.reference_outputs[n]) ** 2))
-             for n in r.reference_outputs)
-    return sq / sum(np.asarray(v).size for v in r.reference_outputs.values())
+EXTRA = (("mobilenet_v2", {}, "int8-npu"),)  # a third model for the estimates' checks (not a cold-solve goal)
 
 
-def bench_cut(models: tuple = (), samples: int = 8, points: int = 6, cache: str | None = None) -> None:
+def bench_estimate(tails: str, models: tuple = (), samples: int = 8, points: int = 24, cache: str | None = None,
+                   exact_dir: str | None = None) -> None:
+    """An estimate (``tails`` "gain" or "cut") against the exact table: cold time of the estimate,
+    ratios of the values, the probe choices tried on the gain table, and the plans at ``points``
+    energy budgets from the minimum reachable to the all-8-bit plan's energy, each solved on
+    both tables as ``plan_from`` does (whole plans simulated, :class:`hwsim.solve.verify.PlanMeter`).
+    The exact table is read from ``exact_dir`` (``MODEL.npy``, as ``cold --save`` writes) when
+    it holds the model, else measured (cached in ``cache`` when given)."""
+    import os
     import tempfile
+    from dataclasses import replace
 
-    from hwsim.solve import plan_from, tables
+    from hwsim.solve import tables
 
-    print(f"\ntails=cut against tails=exact: {samples} synthetic samples, default choices, output_mse")
-    for model, shapes, target in COLD:
-        if models and model not in models:
+    print(f"\ntails={tails} against tails=exact: {samples} synthetic samples, default choices, output_mse")
+    for model, shapes, target in COLD + EXTRA:
+        if (models and model not in models) or (not models and (model, shapes, target) in EXTRA):
             continue
-        got = {}
-        for tails in ("cut", "exact"):
+        load = os.getloadavg()[0]
+        w0, c0 = _clock()
+        with tempfile.TemporaryDirectory() as tmp:
+            est = tables(model, target, None, "output_mse", None, samples, tmp, dict(shapes), tails=tails)
+        w1, c1 = _clock()
+        t = est.timings
+        print(f"{model} tails={tails} cold tables: {w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU (load {t['load_s']:.1f}, "
+              f"sensitivity {t['sensitivity_s']:.1f}, costs {t['costs_s']:.1f} s wall); load average "
+              f"{load:.1f} before, {os.getloadavg()[0]:.1f} after")
+        saved = os.path.join(exact_dir, f"{model}.npy") if exact_dir else None
+        if saved and os.path.exists(saved):
+            ex = np.load(saved)
+            print(f"  exact table read from {saved}")
+        else:
             w0, c0 = _clock()
             with tempfile.TemporaryDirectory() as tmp:
-                got[tails] = tables(model, target, None, "output_mse", None, samples,
-                                    cache if cache and tails == "exact" else tmp, dict(shapes), tails=tails)
+                ex = tables(model, target, None, "output_mse", None, samples, cache or tmp,
+                            dict(shapes)).sensitivity.values
             w1, c1 = _clock()
-            t = got[tails].timings
-            print(f"{model} tails={tails}: {w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU (load {t['load_s']:.1f}, "
-                  f"sensitivity {t['sensitivity_s']:.1f}, costs {t['costs_s']:.1f} s wall; "
-                  f"{got[tails].sensitivity.cache_hits} cached)")
-        ex, est = got["exact"].sensitivity.values, got["cut"].sensitivity.values
-        ok = np.isfinite(ex) & (ex > 0)
-        ratio = est[ok] / ex[ok]
-        print(f"  cut / exact per value: median {np.median(ratio):.2f}, 10-90% {np.quantile(ratio, 0.1):.2f}-"
-              f"{np.quantile(ratio, 0.9):.2f}, min {ratio.min():.2f}, max {ratio.max():.2f}; exact (ratio 1): "
-              f"{int(np.sum(np.abs(ratio - 1) < 1e-9))} of {ratio.size}")
-        energy = got["exact"].costs.tables["energy_j"]
-        base = got["exact"].costs.base["energy_j"]
-        lo = base + np.where(np.isfinite(energy), energy, np.inf).min(axis=1).sum()
-        hi = base + energy[np.arange(len(energy)), np.where(ok, ex, np.inf).argmin(axis=1)].sum()
-        print(f"  {'energy_j limit':>14} {'plan mse exact':>15} {'plan mse cut':>13} {'cut/exact':>9} same plan")
-        for limit in np.linspace(lo * 1.0005, hi, points):
-            plans = {k: plan_from(tb, {"energy_j": float(limit)}) for k, tb in got.items()}
-            if any(p.status == "infeasible" for p in plans.values()):
-                print(f"  {limit:>14.6g} infeasible")
-                continue
-            mse = {k: plan_mse(model, shapes, p, samples) for k, p in plans.items()}
-            same = [(x.weight_format, x.activation_format, x.pruning) for x in plans["cut"].layers] == [
-                (x.weight_format, x.activation_format, x.pruning) for x in plans["exact"].layers]
-            print(f"  {limit:>14.6g} {mse['exact']:>15.4g} {mse['cut']:>13.4g} {mse['cut'] / mse['exact']:>9.3f} {same}")
+            print(f"  exact table measured: {w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU")
+        _ratios(est.sensitivity.values, ex, tails)
+        if tails == "gain":
+            _probes(est, ex)
+        _plans_compared(est, replace(est, sensitivity=replace(est.sensitivity, values=ex)), tails, points)
+
+
+def _ratios(est: np.ndarray, ex: np.ndarray, label: str) -> None:
+    ok = np.isfinite(ex) & (ex > 0)
+    r = est[ok] / ex[ok]
+    print(f"  {label} / exact per value: median {np.median(r):.3f}, 10-90% {np.quantile(r, 0.1):.3f}-"
+          f"{np.quantile(r, 0.9):.3f}, min {r.min():.3f}, max {r.max():.3f}; within 1e-3 of exact: "
+          f"{int(np.sum(np.abs(r - 1) < 1e-3))} of {r.size}; estimated 0 where exact is not: "
+          f"{int(np.sum(est[ok] == 0))}; exact 0: {int(np.sum(ex == 0))}")
+
+
+def _probes(est, ex: np.ndarray) -> None:
+    """Each probe rule on the same layers, from the tables alone: within a row the gain table is
+    the local errors times one factor, so probing choice q instead gives
+    ``gain[l, c] / gain[l, q] * exact[l, q]`` (the tails' float32 roundoff aside)."""
+    v = est.sensitivity.values
+    labels = [c.label for c in est.sensitivity.choices]
+    fin = np.where(np.isfinite(v), v, np.nan)
+    rules = {"largest error (shipped)": np.nanargmax(fin, axis=1), "smallest error": np.nanargmin(fin, axis=1),
+             **{f"always {lab}": np.full(len(v), j) for j, lab in enumerate(labels)}}
+    rows = np.arange(len(v))
+    for name, q in rules.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            guess = v / v[rows, q][:, None] * ex[rows, q][:, None]
+        ok = np.isfinite(ex) & (ex > 0) & np.isfinite(guess)
+        r = guess[ok] / ex[ok]
+        print(f"  probe {name:>26}: median {np.median(r):.3f}, 10-90% {np.quantile(r, 0.1):.3f}-"
+              f"{np.quantile(r, 0.9):.3f}, min {r.min():.3f}, max {r.max():.3f} ({r.size} values)")
+    for j, lab in enumerate(labels):
+        ok = np.isfinite(ex[:, j]) & (ex[:, j] > 0)
+        r = v[ok, j] / ex[ok, j]
+        print(f"  column {lab}: estimate / exact median {np.median(r):.3f}, min {r.min():.3f}, max {r.max():.3f}")
+
+
+def _plans_compared(est, exact_tb, label: str, points: int) -> None:
+    """Plans at ``points`` energy limits from just above the minimum reachable to the energy of
+    every layer at w8a8 (with the shared tensors' base), solved on each table by ``plan_from``
+    (candidate plans simulated whole), and their measured errors."""
+    from hwsim.solve import plan_from
+
+    energy, base = est.costs.tables["energy_j"], est.costs.base["energy_j"]
+    w8a8 = [c.label for c in est.sensitivity.choices].index("w=int8,a=int8")
+    lo = plan_from(est, {"energy_j": 0.0}, simulate_plans=False).budgets["energy_j"].min_reachable
+    hi = base + energy[:, w8a8].sum()
+    print(f"  plans at {points} energy_j limits {lo:.4g}-{hi:.4g} J (min reachable to all w8a8):")
+    print(f"  {'energy_j':>10} {'exact plan':>11} {label + ' plan':>11} {'ratio':>7} same")
+    ratios, same = [], 0
+    for limit in np.linspace(lo * 1.0005, max(hi, lo * 1.001), points):
+        a, b = (plan_from(tb, {"energy_j": float(limit)}) for tb in (exact_tb, est))
+        if a.status == "infeasible" or b.status == "infeasible":
+            print(f"  {limit:>10.4g} infeasible ({a.status}, {b.status})")
+            continue
+        eq = a.config() == b.config()
+        same += eq
+        ratios.append(b.measured / a.measured)
+        print(f"  {limit:>10.4g} {a.measured:>11.4g} {b.measured:>11.4g} {ratios[-1]:>7.3f} {eq}", flush=True)
+    r = np.array(ratios)
+    print(f"  {label} plan / exact plan measured: median {np.median(r):.3f}, worst {r.max():.3f}, best "
+          f"{r.min():.3f}; identical plans {same} of {len(r)}")
 
 
 def bench_plans(models: tuple = (), samples: int = 8, cache: str | None = None, reps: int = 2,
@@ -337,13 +391,16 @@ if __name__ == "__main__":
         bench_mckp()
     if "llama" in parts:
         bench_llama()
-    if "cut" in parts:
-        bench_cut(models=tuple(p for p in parts if p in {m for m, _, _ in COLD}),
-                  cache=next((p.split("=", 1)[1] for p in parts if p.startswith("--cache=")), None))
+    for est in ("gain", "cut"):
+        if est in parts:
+            bench_estimate(est, models=tuple(p for p in parts if p in {m for m, _, _ in COLD + EXTRA}),
+                           cache=next((p.split("=", 1)[1] for p in parts if p.startswith("--cache=")), None),
+                           exact_dir=next((p.split("=", 1)[1] for p in parts if p.startswith("--exact=")), None))
     if "plans" in parts:
         bench_plans(models=tuple(p for p in parts if p in {m for m, _, _ in COLD}),
                     cache=next((p.split("=", 1)[1] for p in parts if p.startswith("--cache=")), None))
     if "cold" in parts or "cold-baseline" in parts:
         bench_cold(baseline="cold-baseline" in parts, models=tuple(p for p in parts if p in {m for m, _, _ in COLD}),
                    save=next((p.split("=", 1)[1] for p in parts if p.startswith("--save=")), None),
-                   against=next((p.split("=", 1)[1] for p in parts if p.startswith("--against=")), None))
+                   against=next((p.split("=", 1)[1] for p in parts if p.startswith("--against=")), None),
+                   tails=next((p.split("=", 1)[1] for p in parts if p.startswith("--tails=")), "exact"))

@@ -44,10 +44,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--metric", default="output_mse", choices=("output_mse", "task_loss", "proxy"),
                    help="sensitivity: simulated output MSE (default), task loss (needs labels), or the "
                         "no-simulation proxy")
-    p.add_argument("--tails", default="exact", choices=("exact", "cut"),
-                   help="output_mse: run every layer's descendants (exact, default), or estimate most values "
-                        "from the error at the next cut of the graph (cut: fewer simulations, an estimate; "
-                        "see benchmarks/RESULTS.md)")
+    p.add_argument("--tails", default="exact", choices=("exact", "gain", "cut"),  # = sensitivity_table.TAILS (a test)
+                   help="output_mse: run every layer's descendants (exact, default); or estimate: gain runs "
+                        "one choice per layer to the outputs and scales the layer's other choices by its "
+                        "gain (fewer simulations); cut scales most values from the error at the next cut "
+                        "of the graph (see benchmarks/RESULTS.md for how far each was off)")
     p.add_argument("--no-simulate-plans", dest="simulate_plans", action="store_false",
                    help="do not simulate candidate plans as whole models: pick by the summed sensitivity alone "
                         "(faster; the plan's measured error is then not reported)")

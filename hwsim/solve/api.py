@@ -150,7 +150,8 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
     """Choices, sensitivity table and cost table of a model on a target.
 
     ``inputs`` (arrays by input name) give an ONNX model its input shapes and control values.
-    ``tails``: ``"exact"`` or ``"cut"`` (an estimate, output_mse only: :mod:`hwsim.solve.cut_gain`).
+    ``tails``: ``"exact"``, or an estimate of output_mse: ``"gain"`` (:mod:`hwsim.solve.layer_gain`) or
+    ``"cut"`` (:mod:`hwsim.solve.cut_gain`).
 
     ``progress`` is called with ``(done, total, what)`` while sensitivities are measured.
     """
@@ -229,9 +230,11 @@ def solve(model, target, budgets: dict[str, float], choices: str | list[Choice] 
         Samples simulated (default 16 from ``calib``, 8 synthetic).
     cache_dir : path, optional
         Sensitivity cache (default ``$XDG_CACHE_HOME/hwsim`` or ``~/.cache/hwsim``).
-    tails : {"exact", "cut"}
-        ``cut`` estimates most output_mse values from the error at the next cut of the graph
-        (:mod:`hwsim.solve.cut_gain`); ``exact`` runs every layer's descendants.
+    tails : {"exact", "cut", "gain"}
+        ``exact`` runs every layer's descendants; the estimates of output_mse: ``gain`` runs one
+        choice per layer to the outputs and scales the layer's other choices by its gain
+        (:mod:`hwsim.solve.layer_gain`), ``cut`` scales most values from the error at the next cut
+        of the graph (:mod:`hwsim.solve.cut_gain`).
     simulate_plans : bool
         Simulate candidate plans as whole models on the samples and return the one measured best
         (:func:`plan_from`); False: pick by summed sensitivity alone.

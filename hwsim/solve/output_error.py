@@ -95,7 +95,9 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     returns the same model built for ``m`` times the samples (or None): the descendants of a
     layer then run once for all its choices, stacked along the batch (see :func:`_layer_values`).
     ``tails="cut"`` (``output_mse`` only) estimates most values from the error at the next cut
-    of the graph (:mod:`hwsim.solve.cut_gain`) instead of running every layer's descendants.
+    of the graph (:mod:`hwsim.solve.cut_gain`) instead of running every layer's descendants;
+    ``tails="gain"`` (``output_mse`` only) runs one choice's descendants per layer and scales its
+    other choices by that layer's gain (:mod:`hwsim.solve.layer_gain`).
     ``reference(into)``, when given, returns the float reference of every tensor on ``data`` (as
     :func:`float_values`, storing the values in ``into`` as it makes them; e.g. kept to simulate
     whole plans later); it is called only when a value is not cached. The layers are measured
@@ -107,8 +109,8 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
 
     if tails not in TAILS:
         raise ConfigError(f"tails: {tails!r} is unknown; use one of {', '.join(TAILS)}", param="tails")
-    if tails == "cut" and metric != "output_mse":
-        raise ConfigError(f"tails: 'cut' estimates output_mse only; use tails 'exact' with metric {metric}",
+    if tails != "exact" and metric != "output_mse":
+        raise ConfigError(f"tails: {tails!r} estimates output_mse only; use tails 'exact' with metric {metric}",
                           param="tails")
     if metric == "task_loss" and data.labels is None:
         raise InputDataError("metric task_loss needs labels in the calibration data ('labels')")
@@ -142,7 +144,7 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
             group, cut, todo, keys = item
             return _group_values(g, [layers[i] for i in group], choices, [[j for j in range(len(choices))
                                  if (i, j) in keys] for i in group], ref, seed, stacked, metric, data.labels,
-                                 cut) if todo else None
+                                 cut, tails) if todo else None
 
         try:
             for (group, _, todo, keys), new in zip(pending, _each(values_of, pending)):
@@ -159,7 +161,9 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
             raise
         if ref is not None:
             ref.result()
-    how = "" if tails == "exact" else ", most values scaled from the error at the next cut (tails=cut)"
+    how = {"exact": "", "cut": ", most values scaled from the error at the next cut (tails=cut)",
+           "gain": ", estimated: one choice per layer run to the outputs, the others scaled by the layer's gain "
+                   "(tails=gain)"}[tails]
     notes = list(data.notes) + [f"sensitivity metric {metric} on {data.samples} samples from {data.source}{how}"]
     return SensitivityTable(layers, choices, vals, metric, notes, time.perf_counter() - t0, hits)
 
@@ -184,7 +188,7 @@ def _groups(g: Graph, layers: list[str], tails: str) -> list[tuple[list[int], tu
     a layer without a cut, or alone at its cut, is measured exactly)."""
     from hwsim.solve.cut_gain import first_cuts
 
-    if tails == "exact":
+    if tails != "cut":
         return [([i], None) for i in range(len(layers))]
     cuts = first_cuts(g, layers)
     by_cut: dict = {}
@@ -193,11 +197,18 @@ def _groups(g: Graph, layers: list[str], tails: str) -> list[tuple[list[int], tu
     return [(group, None if key[0] is None or len(group) == 1 else key) for key, group in by_cut.items()]
 
 
-def _group_values(g, names, choices, applicable, ref, seed, stacked, metric, labels, cut) -> np.ndarray:
-    """Values (len(names), len(choices)) of a group of layers (see :func:`_groups`)."""
+def _group_values(g, names, choices, applicable, ref, seed, stacked, metric, labels, cut,
+                  tails: Tails = "exact") -> np.ndarray:
+    """Values (len(names), len(choices)) of a group of layers (see :func:`_groups`; ``tails="gain"``:
+    :func:`hwsim.solve.layer_gain.layer_values`)."""
+    from hwsim.solve.layer_gain import layer_values
+
     vals = np.full((len(names), len(choices)), np.inf)
     if cut is None:
         for r, (layer, js) in enumerate(zip(names, applicable)):
+            if tails == "gain":
+                vals[r, js] = layer_values(g, layer, [choices[j] for j in js], ref, seed, stacked)
+                continue
             outs = _layer_values(g, layer, [choices[j] for j in js], ref, seed, stacked)
             for j, out in zip(js, outs):
                 vals[r, j] = score(metric, out, {n: ref[n] for n in out}, labels)

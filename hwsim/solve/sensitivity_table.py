@@ -18,9 +18,10 @@ METRICS = ("output_mse", "task_loss", "proxy")
 
 #: how simulated output_mse reaches the outputs: every layer's descendants run (``exact``), or
 #: most values are scaled from the error at the next cut of the graph (``cut``,
-#: :mod:`hwsim.solve.cut_gain`)
-Tails = Literal["exact", "cut"]
-TAILS = ("exact", "cut")
+#: :mod:`hwsim.solve.cut_gain`), or each layer's choices are scaled from one exact choice by the
+#: layer's own gain (``gain``, :mod:`hwsim.solve.layer_gain`); ``cut`` and ``gain`` are estimates
+Tails = Literal["exact", "cut", "gain"]
+TAILS = ("exact", "cut", "gain")
 
 #: progress callback: ``(done, total, what)`` after each (layer, choice) is measured or read
 ProgressFn = Callable[[int, int, str], None]

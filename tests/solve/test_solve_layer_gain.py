@@ -1,0 +1,105 @@
+"""tails="gain": each layer's choices alone, one probe choice run to the outputs, the others scaled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwsim.graph.builder import Builder
+from hwsim.graph.zoo import load_model
+from hwsim.sim.runner import ensure_weights
+from hwsim.solve.cache import SensitivityCache
+from hwsim.solve.choices import parse_choices
+from hwsim.solve.data import synthetic
+from hwsim.solve.layer_gain import local_error, probe_choice, scaled
+from hwsim.solve.layers import solver_layers
+from hwsim.solve.output_error import measure
+
+TINY_BERT = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64, "vocab": 100, "sequence": 8, "batch": 2}
+CHOICES = "w=int8,int4;a=int8,int16"
+
+
+@pytest.fixture(scope="module")
+def bert():
+    g = ensure_weights(load_model("minilm-l6", TINY_BERT), 0)
+    data = synthetic(g, 2)
+    chs = parse_choices(CHOICES)
+    return g, data, chs, measure(g, chs, data), measure(g, chs, data, tails="gain")
+
+
+def test_probe_is_the_largest_positive_finite_error():
+    assert probe_choice(np.array([1.0, 3.0, np.inf, 2.0])) == 1
+    assert probe_choice(np.array([0.0, np.nan, 0.0])) is None
+
+
+def test_values_scale_with_the_layer_gain():
+    got = scaled(np.array([2.0, 4.0, 0.0, 4.0]), 1, 40.0)
+    np.testing.assert_array_equal(got, [20.0, 40.0, 0.0, 40.0])  # equal local errors: equal values
+    np.testing.assert_array_equal(scaled(np.array([0.0, 0.0]), None, 0.0), [0.0, 0.0])
+    assert np.isnan(scaled(np.array([1.0, np.inf]), 0, 3.0)[1])  # measured exactly instead
+
+
+def test_local_error_sums_every_value_handed_on():
+    ref = {"a": np.array([1.0, 2.0]), "b": np.array([0.0])}
+    assert local_error({"a": np.array([1.5, 2.0], np.float32), "b": np.array([-2.0])}, ref) == 0.25 + 4.0
+
+
+def test_probe_exact_others_estimated(bert):
+    g, _, chs, exact, gain = bert
+    assert gain.layers == exact.layers and np.isfinite(gain.values).all() and (gain.values > 0).all()
+    rel = np.abs(gain.values / exact.values - 1)
+    probe = gain.values.argmax(axis=1)  # the largest local error has the largest value (positive gain)
+    rows = np.arange(len(probe))
+    assert (rel[rows, probe] < 1e-4).all()  # the probe runs to the outputs: exact up to float32 roundoff
+    assert (rel > 1e-3).any()  # the others are estimated
+    assert any("tails=gain" in n for n in gain.notes)
+
+
+def test_linear_chain_gains_are_exact():
+    """fc1 -> fc2 with fc2 = 3 x an orthogonal matrix: fc1's output error reaches the output
+    multiplied by 3 in every direction, so every choice's gain is the probe's; fc2 has no
+    descendants (its output is the graph's): measured exactly."""
+    b = Builder("chain")
+    h = b.linear(b.input("x", (8, 16)), 16, "fc1")
+    b.output(b.linear(h, 16, "fc2", bias=False))
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((16, 16)))
+    b.g.set_data("fc2.weight", (3 * q).astype(np.float32))
+    g = ensure_weights(b.g.verify(), 0)
+    data, chs = synthetic(g, 8), parse_choices(CHOICES)
+    exact, gain = measure(g, chs, data), measure(g, chs, data, tails="gain")
+    assert len(set(exact.values[0])) == len(chs)  # four different errors
+    np.testing.assert_allclose(gain.values[0], exact.values[0], rtol=1e-5)
+    np.testing.assert_array_equal(gain.values[1], exact.values[1])
+
+
+def test_gain_values_are_cached_apart(bert, tmp_path):
+    g, data, *_ = bert
+    chs = parse_choices("w=int4;a=int8")
+    cache = SensitivityCache(tmp_path)
+    measure(g, chs, data, cache=cache, tails="gain")
+    assert measure(g, chs, data, cache=cache).cache_hits == 0
+    assert measure(g, chs, data, cache=cache, tails="cut").cache_hits == 0
+    assert measure(g, chs, data, cache=cache, tails="gain").cache_hits == len(solver_layers(g))
+
+
+def test_gain_refuses_other_metrics(bert):
+    from hwsim.errors import ConfigError
+
+    g, data, *_ = bert
+    with pytest.raises(ConfigError, match="'gain' estimates output_mse only"):
+        measure(g, parse_choices("w=int8;a=int8"), data, "task_loss", tails="gain")
+
+
+def test_cli_offers_every_tails_value(capsys):
+    from solve_paths import DIGITS
+
+    from hwsim.cli import main
+    from hwsim.solve.sensitivity_table import TAILS
+
+    with pytest.raises(SystemExit):
+        main(["solve", "--help"])
+    assert "{exact,gain,cut}" in capsys.readouterr().out and set(TAILS) == {"exact", "gain", "cut"}
+    assert main(["solve", DIGITS, "--target", "rs-engine", "--budget", "energy_j<=1", "--metric", "proxy",
+                 "--tails", "gain", "--quiet"]) == 2
+    assert "error: --tails: 'gain' estimates output_mse only" in capsys.readouterr().err
