@@ -1,12 +1,13 @@
 """Where a cold solve's transformer tails spend their time, and the floor their products set.
 
-1. The floor: multiply-adds of every solver layer's descendants (linears and matmuls; what
+1. The floor: multiply-adds of every solver layer's descendants (linears, matmuls and convolutions
+   counted as patch GEMMs; what
    sensitivity's tails compute, all choices stacked), as FLOP, and the seconds they take at the
    float32 GEMM rate measured here (numpy sgemm 2048^3 on one BLAS thread) on every CPU.
 2. One tail (default: the first solver layer's, the longest), its choices stacked as sensitivity
    runs them, twice (the second is reported): process CPU per op type (linear, matmul, softmax,
    layernorm, unary:gelu, ...; ops run by the simulator's executors are marked "sim"; the
-   channels-last ops of :mod:`hwsim.solve.tail_cnn`, e.g. residual adds, are not listed), and
+   channels-last ops of :mod:`hwsim.solve.tail_cnn` are listed too), and
    the GFLOP per CPU second of the products. With ``float64``, the same tail with float64 products (how choices
    that barely move the outputs are run again) in the same process.
 
@@ -33,6 +34,9 @@ def _macs(g, op) -> int:
     if op.op == "matmul":
         a, b = shape(op.inputs[0]), shape(op.inputs[1])
         return int(np.prod(np.broadcast_shapes(a[:-2], b[:-2]))) * a[-2] * a[-1] * b[-1]
+    if op.op == "conv2d":  # as the patches' GEMM (Winograd multiplies fewer)
+        w, y = shape(op.inputs[1]), shape(op.outputs[0])
+        return int(np.prod(y)) * int(np.prod(w[1:])) // max(1, op.groups)
     return 0
 
 
@@ -58,7 +62,7 @@ def main(model: str = "minilm-l6", layer_index: int = 0, float64: bool = False) 
     from hwsim.sim.refblas import cpu_count
     from hwsim.sim.registry import EXECUTORS
     from hwsim.sim.runner import ensure_weights
-    from hwsim.solve import api, output_error, tail_tf
+    from hwsim.solve import api, output_error, tail_cnn, tail_tf
     from hwsim.solve.choices import choices_for
     from hwsim.solve.layers import solver_layers
     from hwsim.solve.tail import subgraph
@@ -95,8 +99,9 @@ def main(model: str = "minilm-l6", layer_index: int = 0, float64: bool = False) 
             return y
         return run
 
-    run = tail_tf.Transformer.run
+    run, cnn_run = tail_tf.Transformer.run, tail_cnn.ChannelsLast.run
     tail_tf.Transformer.run = lambda self, op, value: timed("", lambda o, v: run(self, o, v))(op, value)
+    tail_cnn.ChannelsLast.run = lambda self, op, value: timed("", lambda o, v: cnn_run(self, o, v))(op, value)
     saved = dict(EXECUTORS)
     EXECUTORS.update({k: timed("sim", f) for k, f in saved.items()})
     try:
@@ -113,10 +118,10 @@ def main(model: str = "minilm-l6", layer_index: int = 0, float64: bool = False) 
                 for key, s in sorted(cpu.items(), key=lambda kv: -kv[1]):
                     if s >= 0.005:
                         print(f"  {key.strip():24s} {s:6.3f} s CPU  {100 * s / c:4.0f}%")
-                dots = sum(s for k, s in cpu.items() if k.split()[-1] in ("linear", "matmul"))
+                dots = sum(s for k, s in cpu.items() if k.split()[-1] in ("linear", "matmul", "conv2d"))
                 print(f"  products: {gflop / max(dots, 1e-9):.0f} GFLOP per CPU second")
     finally:
-        tail_tf.Transformer.run = run
+        tail_tf.Transformer.run, tail_cnn.ChannelsLast.run = run, cnn_run
         EXECUTORS.update(saved)
 
 

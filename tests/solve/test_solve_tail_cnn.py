@@ -5,7 +5,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hwsim import sim
@@ -114,3 +114,36 @@ def test_float64_rerun_is_the_simulators_arithmetic():
             want = np.asarray(exact[n], np.float64)
             rms = [np.sqrt(np.mean((y[n] - want) ** 2) / np.mean(want ** 2)) for y in (wide, fast)]
             assert rms[0] < 1e-9 < 1e-7 < rms[1], rms
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 9), o=st.integers(1, 7), h=st.integers(3, 12), k=st.sampled_from([1, 2, 3]),
+       stride=st.integers(1, 2), dilation=st.integers(1, 2), pads=st.tuples(*[st.integers(0, 2)] * 4),
+       bias=st.booleans(), seed=st.integers(0, 2**31))
+@example(n=2, c=64, o=64, h=32, k=3, stride=1, dilation=1, pads=(1, 1, 1, 1), bias=True, seed=0)  # 4 row blocks
+def test_patch_conv_equals_the_whole_patch_matrix_product(n, c, o, h, k, stride, dilation, pads, bias, seed):
+    """A convolution that is not Winograd, its patches made block by block inside the product's
+    tasks (hwsim.sim.refconv), equals the product of the whole channels-last patch matrix
+    (kernel_api.im2col) in the same row blocks (refblas.dot) plus the bias, bit for bit; and both
+    are a float64 convolution within float32 roundoff."""
+    from types import SimpleNamespace
+
+    from hwsim import kernel_api
+    from hwsim.sim import refblas
+
+    if (h + pads[0] + pads[2] - dilation * (k - 1) - 1) < 0 or (h + pads[1] + pads[3] - dilation * (k - 1) - 1) < 0:
+        return
+    rng = np.random.default_rng(seed)
+    op = SimpleNamespace(stride=(stride, stride), padding=pads, dilation=(dilation, dilation), groups=1)
+    x = rng.standard_normal((n, h, h, c)).astype(np.float32).transpose(0, 3, 1, 2)  # channels-last memory
+    w = rng.standard_normal((o, c, k, k)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32) if bias else None
+    wk = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, o))
+    got = tail_cnn._conv(op, x, (k, k), (wk, b, None))
+    cols = kernel_api.im2col(x, (k, k), op.stride, op.padding, op.dilation, None, np.float32, 0, True)
+    want = refblas.dot(cols.reshape(-1, cols.shape[-1]), wk) + (0 if b is None else b)
+    np.testing.assert_array_equal(got.transpose(0, 2, 3, 1).reshape(want.shape), want)
+    cols64 = cols.reshape(-1, cols.shape[-1]).astype(np.float64)
+    exact = cols64 @ wk.astype(np.float64) + (0 if b is None else b)
+    scale = np.abs(cols64) @ np.abs(wk.astype(np.float64)) + (0 if b is None else np.abs(b))
+    assert np.all(np.abs(want - exact) <= 1e-6 * scale + 1e-30)
