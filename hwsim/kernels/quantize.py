@@ -13,6 +13,10 @@ float64 temporaries; tested against it (tests/kernels/test_quantize_codes.py).
 values ``(clip(rint(t) + zero_point, qmin, qmax) - zero_point) * scale``: the formats' integer
 ``quantize`` (half_even, saturating) itself, the same IEEE operations in the same order, for any
 integer width (the int16 activations of a solve's plans took the numpy path's six passes).
+
+``_real_channels_f32`` / ``_real_channels_f64`` are the same per channel, on ``x`` viewed as
+(outer, channels, inner); ``_channel_max_abs`` is per-channel calibration's max-abs statistic in
+one pass (weights per output channel: what every solver choice prepares).
 """
 
 import numpy as np
@@ -60,3 +64,52 @@ def _real_f64(x, scale, zero_point, qmin, qmax, out):
         nans += t != t
         out[i] = (min(max(np.rint(t) + zero_point, qmin), qmax) - zero_point) * scale if t == t else 0.0
     return nans
+
+
+@njit(cache=True)
+def _real_channels_f32(x, scales, zero_points, qmin, qmax, out):
+    """:func:`_real_f32` per channel: ``x`` and ``out`` (outer, channels, inner), channel ``c``
+    with ``scales[c]`` (float32 values) and ``zero_points[c]`` (float64 of integers)."""
+    nans = 0
+    for o in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            s = np.float32(scales[c])
+            s64 = np.float64(s)
+            z = zero_points[c]
+            for i in range(x.shape[2]):
+                t = np.float64(np.float32(np.float32(x[o, c, i]) / s))
+                nans += t != t
+                out[o, c, i] = (min(max(np.rint(t) + z, qmin), qmax) - z) * s64 if t == t else 0.0
+    return nans
+
+
+@njit(cache=True)
+def _real_channels_f64(x, scales, zero_points, qmin, qmax, out):
+    """:func:`_real_f64` per channel (layout as :func:`_real_channels_f32`)."""
+    nans = 0
+    for o in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            s = scales[c]
+            z = zero_points[c]
+            for i in range(x.shape[2]):
+                t = np.float64(x[o, c, i]) / s
+                nans += t != t
+                out[o, c, i] = (min(max(np.rint(t) + z, qmin), qmax) - z) * s if t == t else 0.0
+    return nans
+
+
+@njit(cache=True)
+def _channel_max_abs(x, out):
+    """``out[c]`` = the largest finite ``|x[o, c, i]|`` over ``o`` and ``i`` (0 when none is
+    finite): the max-abs statistic of per-channel calibration, NaN and infinities counted as 0
+    (``np.nan_to_num`` before the max)."""
+    for c in range(x.shape[1]):
+        out[c] = 0.0
+    for o in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            m = out[c]
+            for i in range(x.shape[2]):
+                v = abs(np.float64(x[o, c, i]))
+                if v > m and v < np.inf:
+                    m = v
+            out[c] = m

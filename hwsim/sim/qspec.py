@@ -78,6 +78,8 @@ def quantize(x: np.ndarray, spec: QuantSpec, saturate: bool | None = None, seed:
         from hwsim.kernels import quantize as _qk
 
         out = _per_tensor_pass(x, spec, np.float64, _qk._real_f32, _qk._real_f64)
+        if out is None:
+            out = _per_channel_pass(x, spec)
         if out is not None:
             return out
     scale, zp, axis, gs = spec_params(spec, np.shape(x))
@@ -236,6 +238,44 @@ def _per_tensor_pass(x, spec: QuantSpec, dtype, f32_kernel, f64_kernel) -> np.nd
     return out
 
 
+def _channel_view(x, spec: QuantSpec) -> np.ndarray | None:
+    """``x`` (C-contiguous float32 / float64, not empty) as (outer, channels, inner) around the
+    channel axis of a per-channel ``spec``, without a copy; None otherwise."""
+    x = np.asarray(x)
+    if spec.granularity != "channel" or x.ndim == 0 or x.size == 0 or x.dtype not in (np.float32, np.float64) \
+            or not x.flags.c_contiguous:
+        return None
+    axis = spec.axis % x.ndim
+    return x.reshape(math.prod(x.shape[:axis]), x.shape[axis], -1)
+
+
+def _per_channel_pass(x, spec: QuantSpec) -> np.ndarray | None:
+    """:func:`quantize` of an integer format per channel in one pass (the kernels of
+    :mod:`hwsim.kernels.quantize`, the formats' IEEE operations in their order), or None where
+    it does not apply (see :func:`_channel_view`; scales that are not one finite positive value
+    per channel; zero points that are not one per channel; NaN in ``x``)."""
+    from hwsim.kernels import quantize as _qk
+
+    x3 = _channel_view(x, spec)
+    if x3 is None or spec.scale is None or len(spec.scale) != x3.shape[1]:
+        return None
+    scale = scale_array(spec.scale)
+    if not (np.isfinite(scale).all() and (scale > 0).all()):
+        return None
+    if spec.zero_point is None:
+        zp = np.zeros(len(scale))
+    elif len(spec.zero_point) == len(scale):
+        zp = np.asarray(spec.zero_point, np.int64).astype(np.float64)
+    else:
+        return None
+    fmt = formats.get(spec.format)
+    out = np.empty(np.shape(x), np.float64)
+    kernel = _qk._real_channels_f32 if scale.dtype == np.float32 else _qk._real_channels_f64
+    if kernel(x3, scale, zp, np.float64(fmt.qmin), np.float64(fmt.qmax), out.reshape(x3.shape)):
+        return None
+    return out
+
+
 def flat_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """1-D views of ``a`` and ``b`` (same shape) in one memory order, or None when no order
     lays both out contiguously (no copy is made)."""
@@ -284,6 +324,13 @@ def calibrate(spec: QuantSpec, ref: np.ndarray) -> QuantSpec:
     if not needs_scale(spec):
         return spec
     fmt = formats.get(spec.format)
+    if fmt.scale_rule == "max_abs" and _channel_view(ref, spec) is not None:  # one pass, the same maxima
+        from hwsim.kernels import quantize as _qk
+
+        x3 = _channel_view(ref, spec)
+        peak = np.empty(x3.shape[1])
+        _qk._channel_max_abs(x3, peak)
+        return _with_scale(spec, peak / float(fmt.max), None)
     x = np.asarray(ref, dtype=np.float64)
     if not np.isfinite(x).all():  # nan_to_num copies; skip it when there is nothing to replace
         x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
@@ -301,6 +348,12 @@ def calibrate(spec: QuantSpec, ref: np.ndarray) -> QuantSpec:
         zp = np.clip(np.rint(fmt.qmin - lo / scale), fmt.qmin, fmt.qmax).astype(np.int64)
     else:
         scale = _reduce(np.abs(x), spec, np.max) / float(fmt.max)
+    return _with_scale(spec, scale, zp)
+
+
+def _with_scale(spec: QuantSpec, scale: np.ndarray, zp: np.ndarray | None) -> QuantSpec:
+    """``spec`` with calibrated ``scale`` (a non-positive or non-finite one becomes 1; stored as
+    float32 values) and zero point ``zp`` (None: none)."""
     scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0).astype(np.float32).astype(np.float64)
     return spec.model_copy(update={
         "scale": tuple(float(s) for s in scale),

@@ -16,11 +16,11 @@ def _numpy_quantize(x, spec):
     """The formats' numpy quantize with the spec's parameters (qspec.quantize before its fast path)."""
     from hwsim import formats
 
-    scale, zp, _, _ = qspec.spec_params(spec, np.shape(x))
+    scale, zp, axis, _ = qspec.spec_params(spec, np.shape(x))
     x = np.asarray(x, dtype=np.float64)
     if scale.dtype == np.float32:
         x = x.astype(np.float32)
-    return formats.get(spec.format).quantize(x, scale=scale, zero_point=zp)
+    return formats.get(spec.format).quantize(x, scale=scale, zero_point=zp, axis=axis)
 
 
 def _case(fmt, xdtype, scale, zp, f64_scale, channels_last, seed):
@@ -80,3 +80,89 @@ def test_quantize_coded_declines_what_it_does_not_cover():
     assert qspec.quantize_coded(x, QuantSpec(format="int8", scale=(0.5,), zero_point=(0,))) is None
     with pytest.raises(InputDataError, match="NaN"):
         qspec.quantize(x, QuantSpec(format="int16", scale=(0.5,), zero_point=(0,)))
+
+
+def _channel_case(fmt, xdtype, axis, f64_scale, with_zp, seed):
+    from hwsim import formats
+
+    f = formats.get(fmt)
+    rng = np.random.default_rng(seed)
+    shape = (3, 4, 2, 5)
+    n = shape[axis]
+    scale = rng.uniform(1e-3, 2.0, n)
+    scale = scale.astype(np.float32).astype(np.float64)
+    if f64_scale:
+        scale = scale * (1 + 2**-40)  # not float32 values: divides in float64
+    zp = tuple(int(z) for z in rng.integers(f.qmin, f.qmax + 1, n)) if with_zp else None
+    spec = QuantSpec(format=fmt, scale=tuple(float(s) for s in scale), zero_point=zp, granularity="channel",
+                     axis=axis)
+    along = [1] * len(shape)
+    along[axis] = n
+    x = rng.standard_normal(shape) * scale.reshape(along) * 50
+    first, other = [0] * len(shape), 3 if axis % len(shape) != 3 else 0
+    for k, tie in enumerate([0.5, 1.5, -2.5]):  # ties (half to even) in channel 0
+        first[other] = k
+        x[tuple(first)] = tie * scale[0]
+    x.flat[-1], x.flat[-2] = np.inf, -np.inf  # saturate
+    return x.astype(xdtype), spec
+
+
+@pytest.mark.nojit
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(["int8", "uint8", "int4", "int16", "int8_narrow"]), st.sampled_from([np.float32, np.float64]),
+       st.integers(-4, 3), st.booleans(), st.booleans(), st.integers(0, 2**31))
+def test_one_pass_channel_quantize_equals_the_formats_quantize(fmt, xdtype, axis, f64_scale, with_zp, seed):
+    """qspec.quantize of an integer format per channel (any axis): the kernel's values, bit for
+    bit the formats' numpy quantize (signed zeros included)."""
+    x, spec = _channel_case(fmt, xdtype, axis, f64_scale, with_zp, seed)
+    from hwsim.sim.qspec import _per_channel_pass
+
+    got = _per_channel_pass(x, spec)
+    assert got is not None  # the kernel ran
+    want = _numpy_quantize(x, spec)
+    assert got.dtype == np.float64 and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(qspec.quantize(x, spec), want)
+
+
+def _numpy_channel_calibrate(spec, x):
+    """Per-channel max-abs calibration as numpy computes it (qspec.calibrate before its one pass)."""
+    from hwsim import formats
+
+    x = np.nan_to_num(np.asarray(x, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    axis = spec.axis % x.ndim
+    peak = np.abs(np.moveaxis(x, axis, 0)).reshape(x.shape[axis], -1).max(axis=1)
+    scale = peak / float(formats.get(spec.format).max)
+    return tuple(float(s) for s in np.where(scale > 0, scale, 1.0).astype(np.float32))
+
+
+@pytest.mark.nojit
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["int8", "int4", "int16", "fp8_e4m3"]), st.sampled_from([np.float32, np.float64]),
+       st.integers(-4, 3), st.integers(0, 2**31))
+def test_one_pass_channel_calibration_equals_numpy(fmt, xdtype, axis, seed):
+    """Per-channel max-abs scales from the one-pass statistic equal numpy's: NaN and infinities
+    count as 0, an all-zero (or all non-finite) channel gets scale 1."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((3, 4, 2, 5)) * rng.uniform(0.01, 10)).astype(xdtype)
+    x.flat[rng.integers(0, x.size, 3)] = [np.nan, np.inf, -np.inf]
+    idx = [slice(None)] * 4
+    idx[axis] = 1
+    x[tuple(idx)] = 0.0  # one channel all zeros
+    spec = QuantSpec(format=fmt, granularity="channel", axis=axis)
+    got = qspec.calibrate(spec, x)
+    assert got.scale == _numpy_channel_calibrate(spec, x) and got.zero_point is None
+
+
+def test_channel_pass_declines_what_it_does_not_cover():
+    from hwsim.sim.qspec import _per_channel_pass
+
+    x = np.linspace(-3, 3, 24).reshape(2, 3, 4)
+    chan = QuantSpec(format="int8", scale=(0.5, 0.25, 1.0), granularity="channel", axis=1)
+    assert _per_channel_pass(x[:, :, ::2], chan) is None  # not contiguous: numpy's path
+    assert _per_channel_pass(x, chan.model_copy(update={"scale": (0.5, 0.0, 1.0)})) is None
+    x[0, 1, 2] = np.nan  # quantize itself refuses it, with its message
+    assert _per_channel_pass(x, chan) is None
+    with pytest.raises(InputDataError):
+        qspec.quantize(x, chan)
