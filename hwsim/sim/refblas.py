@@ -71,6 +71,7 @@ def concurrent_kernels_safe() -> bool:
 
     if numba.config.DISABLE_JIT:
         return True  # no parallel kernels: plain Python
+    import hwsim.kernels  # noqa: F401  (its OpenMP wait policy, before the runtime loads)
     from numba.np.ufunc.parallel import _launch_threads
 
     _launch_threads()
