@@ -1,24 +1,27 @@
-"""The float reference's depthwise convolution: float64 sums of float32 operands, channels last,
-with the operand's and the output's float32 roundings in the same pass.
+"""The float reference's depthwise convolution: sums in the type of the weights (float32 for the
+default float32 reference, float64 possible) of float32 operands, channels last, with the
+operand's and the output's float32 roundings in the same pass.
 
 ``_depthwise_ref(xh, in_bias, with_in_bias, wt, sh, sw, ph, pw, dh, dw, out_bias, out, out32,
-counter, threads)``, ``xh`` (N, H, W, C) float32 or float64, ``wt`` (KH, KW, C) float64:
+counter, threads)``, ``xh`` (N, H, W, C) float32 or float64, ``wt`` (KH, KW, C) float32 or
+float64 (the sums' type T), ``out`` (N, OH, OW, C) of type T:
 
 - the operand is ``v = float32(float64(xh) + in_bias[c])`` with ``with_in_bias`` (a reference
   product plus its bias, :meth:`hwsim.sim.refvalues.Biased.as_float32`), else ``float32(xh)``;
-- ``out[b, y, xo, c]`` ((N, OH, OW, C) float64) = ``0.0 + p_0 + p_1 + ...`` over the taps (i, j)
-  inside the input in ascending order, ``p = float64(v[b, yy, xx, c]) * wt[i, j, c]``
+- ``out[b, y, xo, c]`` = ``0 + p_0 + p_1 + ...`` over the taps (i, j) inside the input in
+  ascending order, ``p = T(v[b, yy, xx, c]) * wt[i, j, c]``
   (``yy = y * sh - ph + i * dh``, ``xx = xo * sw - pw + j * dw``), every product and partial sum
-  rounded to float64 in that order; padding contributes nothing;
-- ``out32[b, y, xo, c] = float32(out[b, y, xo, c] + out_bias[c])``: the output plus the op's bias
-  as the next layer's float32 operand.
+  rounded to T in that order (no fused multiply-add); padding contributes nothing. In float64
+  every product is exact (two float32 factors); in float32 each is rounded, as the reference's
+  float32 BLAS products are;
+- ``out32[b, y, xo, c] = float32(float64(out[b, y, xo, c]) + out_bias[c])``: the output plus the
+  op's bias as the next layer's float32 operand.
 
-These are the values of rounding the operand to float32 in a pass of its own,
-:func:`hwsim.kernels.conv._depthwise_nhwc` on it (the same operations per output in the same
-order), and :func:`hwsim.kernels.biasround._add_bias_f32` on its output. Here each work item, one
-output row (b, y) claimed in turn (:mod:`hwsim.kernels.workqueue`), first rounds the KH input rows
-it reads into a float64 scratch row, and keeps each output's C sums in one row of ``out`` (in L1)
-through all taps.
+These are the values of rounding the operand to float32 in a pass of its own, summing the taps
+per output in that order, and :func:`hwsim.kernels.biasround._add_bias_f32` on its output. Here
+each work item, one output row (b, y) claimed in turn (:mod:`hwsim.kernels.workqueue`), first
+rounds the KH input rows it reads into a scratch row of type T, and keeps each output's C sums in
+one row of ``out`` (in L1) through all taps.
 """
 
 import numpy as np
@@ -33,7 +36,7 @@ def _depthwise_ref(xh, in_bias, with_in_bias, wt, sh, sw, ph, pw, dh, dw, out_bi
     kh, kw, _ = wt.shape
     _, oh, ow, _ = out.shape
     for _ in prange(threads):
-        rows = np.zeros((kh, w, c))
+        rows = np.zeros((kh, w, c), wt.dtype)
         while True:
             item = claim(counter)
             if item >= n * oh:
@@ -46,10 +49,10 @@ def _depthwise_ref(xh, in_bias, with_in_bias, wt, sh, sw, ph, pw, dh, dw, out_bi
                         src, dst = xh[b, yy, xx], rows[i, xx]
                         if with_in_bias:
                             for ch in range(c):
-                                dst[ch] = np.float64(np.float32(np.float64(src[ch]) + in_bias[ch]))
+                                dst[ch] = np.float32(np.float64(src[ch]) + in_bias[ch])
                         else:
                             for ch in range(c):
-                                dst[ch] = np.float64(np.float32(src[ch]))
+                                dst[ch] = np.float32(src[ch])
             for xo in range(ow):
                 acc = out[b, y, xo]
                 acc[:] = 0.0
@@ -66,7 +69,7 @@ def _depthwise_ref(xh, in_bias, with_in_bias, wt, sh, sw, ph, pw, dh, dw, out_bi
                             acc[ch] += src[ch] * wrow[ch]
                 dst32 = out32[b, y, xo]
                 for ch in range(c):
-                    dst32[ch] = np.float32(acc[ch] + out_bias[ch])
+                    dst32[ch] = np.float32(np.float64(acc[ch]) + out_bias[ch])
 
 
 _depthwise_ref_1 = serial(_depthwise_ref)

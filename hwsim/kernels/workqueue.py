@@ -68,14 +68,20 @@ def own_running():
     except OSError:
         return None
     n = 0
-    for tid in tids:
+    for tid in tids:  # os.open/os.read, not open(): half the CPU (262 -> 125 us for 7 threads, 2026-11-26)
         try:
-            with open(f"{_OWN_TASKS}/{tid}/stat") as f:
-                stat = f.read()
+            fd = os.open(f"{_OWN_TASKS}/{tid}/stat", os.O_RDONLY)
         except OSError:  # the thread ended meanwhile
             continue
+        try:
+            stat = os.read(fd, 4096)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
         # "pid (comm) S ...": comm may hold spaces and parentheses, so read after the last ")"
-        if stat[stat.rfind(")") + 2:stat.rfind(")") + 3] == "R":
+        end = stat.rfind(b")")
+        if stat[end + 2:end + 3] == b"R":
             n += 1
     return n
 

@@ -95,19 +95,21 @@ def depthwise_applies(op, w_shape, x_shape, bias) -> bool:
 
 
 def depthwise(x, w: np.ndarray, op, bias: np.ndarray) -> refvalues.Biased:
-    """The reference's depthwise conv plus its bias, ``Biased(kernel_api.float_direct_conv2d(
-    float32(x), w, ...), bias, 1)``, with its float32 operand for the next layer made in the same
-    pass (:mod:`hwsim.kernels.refdepthwise`; the same values as those two and
+    """The reference's depthwise conv plus its bias, ``Biased(y, bias, 1)`` with ``y`` the taps of
+    ``float32(x)`` times ``w`` summed per output in ascending tap order in ``w``'s type (float32,
+    the reference's product type: each product and partial sum rounded to float32, as its BLAS
+    products are; float64 sums of float32 operands before 2026-11-26, :mod:`hwsim.kernels.refdepthwise`),
+    with its float32 operand for the next layer made in the same pass (the same values as
     :meth:`~hwsim.sim.refvalues.Biased.as_float32`). ``x`` (N, C, H, W) an array or a
-    :class:`~hwsim.sim.refvalues.Biased`, ``w`` (C, 1, KH, KW) float32."""
+    :class:`~hwsim.sim.refvalues.Biased`, ``w`` (C, 1, KH, KW) float32 or float64."""
     from hwsim.kernels.refdepthwise import _depthwise_ref, _depthwise_ref_1
     from hwsim.kernels.workqueue import pick
 
     xh, in_bias = _operand(x)
     oh, ow = kernel_api._conv_out_hw(x, w, op.stride, op.padding, op.dilation)
-    wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), np.float64)
+    wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0))
     bias = np.ascontiguousarray(bias, np.float64)
-    out = np.empty((xh.shape[0], oh, ow, xh.shape[3]))
+    out = np.empty((xh.shape[0], oh, ow, xh.shape[3]), wt.dtype)
     out32 = np.empty(out.shape, np.float32)
     kernel, split = pick(_depthwise_ref, _depthwise_ref_1, out.size * wt.shape[0] * wt.shape[1])
     kernel(xh, _NO_BIAS if in_bias is None else in_bias, in_bias is not None, wt, op.stride[0], op.stride[1],

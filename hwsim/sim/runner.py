@@ -351,7 +351,8 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         returned; ``layers`` stays empty).
     reference_precision : {"float32", "float64"}
         Type of the float reference's convolutions and matrix products (its values and all other
-        ops stay float64). float32 (the default) runs them on float32 BLAS, about twice as fast:
+        ops stay float64). float32 (the default) runs them on float32 BLAS (depthwise convs sum
+        their taps in float32 too, since 2026-11-26; float64 sums before), about twice as fast:
         its rounding (relative ~1e-7) is far below the quantization noise an SQNR figure measures
         (8-bit: ~1e-2); on the benchmark QDQ models (benchmarks/qdq_zoo.py) no per-layer SQNR
         moved by more than 1e-5 dB. Choose float64 to measure formats whose noise nears float32's

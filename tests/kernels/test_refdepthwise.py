@@ -9,13 +9,14 @@ from hwsim.kernels import refdepthwise
 
 
 def _plain(xh, in_bias, wt, stride, pads, dil, out_hw, out_bias):
-    """numpy: round the operand to float32, then per tap (i, j) ascending add the float64
-    products of the taps inside the input to a float64 sum starting at 0."""
+    """numpy: round the operand to float32, then per tap (i, j) ascending add the products of
+    the taps inside the input to a sum starting at 0, products and sums in ``wt``'s type (numpy
+    rounds each to it)."""
     v = (xh.astype(np.float64) + in_bias).astype(np.float32) if in_bias is not None else xh.astype(np.float32)
-    v = v.astype(np.float64)
+    v = v.astype(wt.dtype)
     n, h, w, c = v.shape
     (sh, sw), (dh, dw), (oh, ow) = stride, dil, out_hw
-    out = np.zeros((n, oh, ow, c))
+    out = np.zeros((n, oh, ow, c), wt.dtype)
     for y in range(oh):
         for xo in range(ow):
             for i in range(wt.shape[0]):
@@ -23,7 +24,7 @@ def _plain(xh, in_bias, wt, stride, pads, dil, out_hw, out_bias):
                     yy, xx = y * sh - pads[0] + i * dh, xo * sw - pads[1] + j * dw
                     if 0 <= yy < h and 0 <= xx < w:
                         out[:, y, xo] += v[:, yy, xx] * wt[i, j]
-    return out, (out + out_bias).astype(np.float32)
+    return out, (out.astype(np.float64) + out_bias).astype(np.float32)
 
 
 @pytest.mark.nojit
@@ -31,8 +32,9 @@ def _plain(xh, in_bias, wt, stride, pads, dil, out_hw, out_bias):
 @given(kh=st.integers(1, 3), kw=st.integers(1, 3), sh=st.integers(1, 2), sw=st.integers(1, 2),
        pads=st.tuples(st.integers(0, 2), st.integers(0, 2)), dil=st.tuples(st.integers(1, 2), st.integers(1, 2)),
        h=st.integers(3, 6), w=st.integers(3, 6), c=st.integers(1, 6), biased=st.booleans(),
-       dtype=st.sampled_from([np.float32, np.float64]), threads=st.sampled_from([1, 2]), seed=st.integers(0, 2**31))
-def test_depthwise_ref_equals_numpy(kh, kw, sh, sw, pads, dil, h, w, c, biased, dtype, threads, seed):
+       dtype=st.sampled_from([np.float32, np.float64]), sums=st.sampled_from([np.float32, np.float64]),
+       threads=st.sampled_from([1, 2]), seed=st.integers(0, 2**31))
+def test_depthwise_ref_equals_numpy(kh, kw, sh, sw, pads, dil, h, w, c, biased, dtype, sums, threads, seed):
     oh = (h + 2 * pads[0] - dil[0] * (kh - 1) - 1) // sh + 1
     ow = (w + 2 * pads[1] - dil[1] * (kw - 1) - 1) // sw + 1
     if oh < 1 or ow < 1:
@@ -40,10 +42,10 @@ def test_depthwise_ref_equals_numpy(kh, kw, sh, sw, pads, dil, h, w, c, biased, 
     rng = np.random.default_rng(seed)
     xh = (rng.standard_normal((2, h, w, c)) * 3.0).astype(dtype)
     in_bias = rng.standard_normal(c) if biased else None
-    wt = rng.standard_normal((kh, kw, c)).astype(np.float32).astype(np.float64)
+    wt = rng.standard_normal((kh, kw, c)).astype(np.float32).astype(sums)
     out_bias = rng.standard_normal(c)
     want, want32 = _plain(xh, in_bias, wt, (sh, sw), pads, dil, (oh, ow), out_bias)
-    out, out32 = np.full((2, oh, ow, c), np.nan), np.full((2, oh, ow, c), np.nan, np.float32)
+    out, out32 = np.full((2, oh, ow, c), np.nan, sums), np.full((2, oh, ow, c), np.nan, np.float32)
     kernel = refdepthwise._depthwise_ref if threads == 2 else refdepthwise._depthwise_ref_1
     kernel(xh, np.zeros(1) if in_bias is None else in_bias, biased, wt, sh, sw, pads[0], pads[1], dil[0], dil[1],
            out_bias, out, out32, np.zeros(1, np.int64), threads)

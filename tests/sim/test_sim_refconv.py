@@ -1,7 +1,7 @@
 """The float reference's convs of hwsim.sim.refconv give the values of the plain paths bit for bit:
 the block-patch conv those of the whole-patch path (compute.conv2d_float on refblas.dot), the
-depthwise conv those of rounding its operand to float32, kernel_api.float_direct_conv2d and
-Biased.as_float32."""
+depthwise conv those of rounding its operand to float32, a numpy conv summing the taps in the
+weights' type (float32: each product and sum rounded by numpy) and Biased.as_float32."""
 
 import numpy as np
 import pytest
@@ -51,16 +51,34 @@ def test_block_patch_conv_equals_whole_patch_conv(k, stride, pads, dil, kind, c,
     np.testing.assert_array_equal(got, want)
 
 
+def _depthwise_plain(x32, w, op):
+    """numpy: per tap (i, j) ascending, add ``x32 * w[c, 0, i, j]`` (in ``w``'s type, rounded by
+    numpy) at the outputs whose tap lies inside the input, to sums starting at 0."""
+    from hwsim import kernel_api
+
+    (sh, sw), (dh, dw), (pt, pl) = op.stride, op.dilation, op.padding[:2]
+    n, c, h, wd = x32.shape
+    oh, ow = kernel_api._conv_out_hw(x32, w, op.stride, op.padding, op.dilation)
+    v = x32.astype(w.dtype)
+    out = np.zeros((n, c, oh, ow), w.dtype)
+    for i in range(w.shape[2]):
+        for j in range(w.shape[3]):
+            ys, xs = np.arange(oh) * sh - pt + i * dh, np.arange(ow) * sw - pl + j * dw
+            oy, ox = np.nonzero((ys >= 0) & (ys < h))[0], np.nonzero((xs >= 0) & (xs < wd))[0]
+            tap = v[:, :, ys[oy][:, None], xs[ox][None, :]] * w[:, 0, i, j][None, :, None, None]
+            out[:, :, oy[:, None], ox[None, :]] += tap
+    return out
+
+
 @settings(max_examples=30, deadline=None)
 @given(k=st.sampled_from([(3, 3), (5, 5), (1, 1)]), stride=st.sampled_from([(1, 1), (2, 2)]),
        pads=st.sampled_from([(0, 0, 0, 0), (1, 1, 1, 1), (2, 2, 2, 2)]), kind=st.sampled_from(["biased", "f64", "f32"]),
-       c=st.sampled_from([8, 96]), big=st.booleans(), seed=st.integers(0, 2**31))
-def test_depthwise_equals_direct_conv_then_bias_round(k, stride, pads, kind, c, big, seed):
-    from hwsim import kernel_api
-
+       c=st.sampled_from([8, 96]), big=st.booleans(),
+       sums=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31))
+def test_depthwise_equals_direct_conv_then_bias_round(k, stride, pads, kind, c, big, sums, seed):
     op = _op(stride, pads, (1, 1), groups=c)
     rng = np.random.default_rng(seed)
-    w = rng.standard_normal((c, 1) + k).astype(np.float32)
+    w = rng.standard_normal((c, 1) + k).astype(np.float32).astype(sums)
     bias = rng.standard_normal(c)
     hw = 40 if big else 7  # big: the threaded kernel (more work than workqueue.PARALLEL_MIN)
     y = rng.standard_normal((2, c, hw, hw))
@@ -71,7 +89,8 @@ def test_depthwise_equals_direct_conv_then_bias_round(k, stride, pads, kind, c, 
         x = _channels_last(y) if kind == "f64" else _channels_last(y.astype(np.float32))
         x32 = np.asarray(x, np.float32)
     assert refconv.depthwise_applies(op, w.shape, x.shape, bias)
-    want = Biased(kernel_api.float_direct_conv2d(x32, w, op.stride, op.padding, op.dilation, c), bias, 1)
+    want = Biased(_depthwise_plain(x32, w, op), bias, 1)
     got = refconv.depthwise(x, w, op, bias)
+    assert got.y.dtype == w.dtype
     np.testing.assert_array_equal(got.real(), want.real())
     np.testing.assert_array_equal(got.as_float32(), want.as_float32())
