@@ -2,32 +2,45 @@
 
 The exact ``output_mse`` (:mod:`hwsim.solve.output_error`) runs, for every (layer, choice), the
 layer alone and then all of its descendants. Here every choice of a layer still runs alone
-(:func:`hwsim.solve.output_error._alone`, the choices side by side), giving its *local error*
-``e(l, c)``: the summed squared difference from the float reference of every value the layer
-hands to its descendants (its outputs, and its quantized inputs where descendants read them too,
-e.g. a residual branch). Then ONE *probe* choice per layer, the one of largest local error, runs
-its descendants exactly (:func:`hwsim.solve.output_error._descendants`); its output MSE over its
-local error is the layer's *gain* ``G(l)``, and
+(:func:`hwsim.solve.output_error._alone`, the choices side by side), giving its *local errors*:
+the summed squared difference from the float reference of each value the layer hands to its
+descendants, its outputs and, where descendants read them too, its quantized inputs (a residual
+branch: the q, k and v projections' input reaches the residual add). Then ONE *probe* choice per
+layer, the one of largest local error, runs its descendants exactly
+(:func:`hwsim.solve.output_error._descendants`), and
 
-    value(l, c) = e(l, c) * G(l).
+    value(l, c) = G_out(l) * e_out(l, c) + sum over handed-on inputs t of G_t * e_t(l, c).
+
+A handed-on input's gain ``G_t`` is measured by feeding it alone (its choice of largest error)
+to the descendants that read it: one run per distinct value, shared by the layers that hand on
+the same one (:class:`SharedRuns`: the q, k and v projections of one attention). ``G_out`` is
+what the probe's exact value leaves, over its output error. A layer that hands on only its
+outputs has the one gain ``value(probe) / e(probe)``.
 
 The probe's own value is exact (the exact metric, up to float32 roundoff of the tail); a choice
 with zero local error is exactly 0; a layer with no descendants (its outputs are graph outputs)
 is measured exactly at every choice, and so is a choice whose local error is not finite.
 
-It is an ESTIMATE: it assumes that the output error grows with the local error by the same factor
-whatever the choice, i.e. that a 4-bit weight error and a 16-bit activation error of the same layer
-reach the outputs alike. The largest-error probe needs no float64 re-run of its tail (its change
-of the outputs is far above float32 roundoff). Measured against the exact table (8 synthetic
-samples, int8-npu's default choices w8a8 / w4a8 / w8a16; benchmarks/RESULTS.md "Sixth session:
-gain"): see there for the value ratios and the plans chosen at 24 energy budgets, each simulated
-whole. Unlike ``tails="cut"`` (:mod:`hwsim.solve.cut_gain`: one probe per (cut, choice)), the
-gain here is each layer's own, so layers reaching the outputs by different paths (a query and a
-value projection) are not priced with one factor.
+It is an ESTIMATE: it assumes that an output's error reaches the model's outputs multiplied by
+the same factor whatever the choice, i.e. that a 4-bit weight error and an 8- or 16-bit
+activation error of the same layer reach the outputs alike. They do not quite: measured against
+the exact table (8 synthetic samples, int8-npu's default choices w8a8 / w4a8 / w8a16, probe w4a8;
+benchmarks/RESULTS.md "Sixth session: gain") the w8a8 values came out a median 1.8-2.1x the
+exact ones (up to 5.2x), the rest within 0.55-2.7x; the plans chosen at 24 energy budgets, each
+simulated whole, are in RESULTS.md. The largest-error probe needs no float64 re-run of its tail
+(its change of the outputs is far above float32 roundoff). Unlike ``tails="cut"``
+(:mod:`hwsim.solve.cut_gain`: one probe per (cut, choice)), the gain here is each layer's own,
+so layers reaching the outputs by different paths (a query and a value projection) are not
+priced with one factor.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from concurrent.futures import Future
+
+import networkx as nx
 import numpy as np
 
 from hwsim.graph.ir import Graph
@@ -59,7 +72,30 @@ def scaled(errors: np.ndarray, probe: int | None, probe_value: float) -> np.ndar
     return vals
 
 
-def layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int, stacked) -> np.ndarray:
+class SharedRuns:
+    """Tail runs that several layers would make alike, made once (thread-safe): the run of a
+    handed-on input alone (see :func:`layer_values`), keyed by what decides its result."""
+
+    def __init__(self):
+        self.lock, self.runs = threading.Lock(), {}
+
+    def get(self, key, make):
+        """``make()``, computed by the first caller of ``key``; later callers wait for it."""
+        with self.lock:
+            future, mine = self.runs.get(key), key not in self.runs
+            if mine:
+                future = self.runs[key] = Future()
+        if mine:
+            try:
+                future.set_result(make())
+            except BaseException as exc:
+                future.set_exception(exc)
+                raise
+        return future.result()
+
+
+def layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int, stacked,
+                 shared: SharedRuns | None = None) -> np.ndarray:
     """Estimated ``output_mse`` of ``layer`` at each choice of ``chs`` (module docstring).
 
     ``stacked`` as :func:`hwsim.solve.output_error._descendants` (used when more than one choice
@@ -69,19 +105,54 @@ def layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int, 
 
     firsts, after = _alone(g, layer, chs, ref, seed)
 
-    def value(first: dict, rest: dict) -> float:
-        out = {n: {**first, **rest}[n] for n in g.outputs if n in first or n in rest}
+    def value(first: dict, rest: dict, names=None) -> float:
+        names = [n for n in g.outputs if n in first or n in rest] if names is None else names
+        out = {n: {**first, **rest}.get(n, ref[n]) for n in names}
         return score("output_mse", out, {n: ref[n] for n in out}, None)
 
     if not after:  # the layer's outputs are graph outputs: nothing to estimate
         return np.array([value(f, {}) for f in firsts])
-    errors = np.array([local_error(f, ref) for f in firsts])
+    names = list(firsts[0])
+    parts = np.array([[local_error({n: f[n]}, ref) for n in names] for f in firsts])
+    errors = parts.sum(axis=1)
     probe = probe_choice(errors)
     exact = sorted({k for k in range(len(chs)) if not np.isfinite(errors[k])} | ({probe} - {None}))
     outs = _descendants(g, layer, after, [chs[k] for k in exact], [firsts[k] for k in exact], ref, seed,
                         stacked) if exact else []
     measured = {k: value(firsts[k], o) for k, o in zip(exact, outs)}
-    vals = scaled(errors, probe, measured.get(probe, 0.0))
+    handed = [c for c, n in enumerate(names) if n not in g.op(layer).outputs and n not in g.outputs]
+    if probe is None or not handed or shared is None:
+        vals = scaled(errors, probe, measured.get(probe, 0.0))
+    else:
+        reached = [n for n in g.outputs if n in firsts[probe] or n in outs[exact.index(probe)]]
+        gains = {c: _handed_gain(g, layer, after, names[c], parts[:, c], chs, firsts, ref, seed, stacked, shared,
+                                 lambda rest: value({}, rest, reached)) for c in handed}
+        own = [c for c in range(len(names)) if c not in gains]
+        rest = measured[probe] - sum(gains[c] * parts[probe, c] for c in gains)
+        own_err = parts[:, own].sum(axis=1)
+        g_own = max(rest, 0.0) / own_err[probe] if own_err[probe] > 0 else 0.0
+        vals = own_err * g_own + sum(gains[c] * parts[:, c] for c in gains)
+        vals = np.where(np.isfinite(errors), vals, np.nan)
     for k, v in measured.items():
         vals[k] = v
     return vals
+
+
+def _handed_gain(g, layer, after, tensor, errs, chs, firsts, ref, seed, stacked, shared: SharedRuns,
+                 value) -> float:
+    """Gain of a quantized input ``tensor`` that descendants of ``layer`` read too (e.g. a
+    residual branch): output MSE of those readers and their descendants fed with it alone (the
+    choice of largest error in it), over its error. The same value handed on by several layers
+    (the q, k and v projections of one attention read one input) runs once (``shared``)."""
+    from hwsim.solve.output_error import _descendants
+
+    k = probe_choice(errs)
+    if k is None:
+        return 0.0
+    readers = {o for o in after if tensor in g.op(o).inputs}
+    post = set(readers).union(*(nx.descendants(g.nx, o) for o in readers))
+    data = np.ascontiguousarray(firsts[k][tensor])
+    key = (tensor, frozenset(post), hashlib.blake2b(data.tobytes(), digest_size=16).hexdigest(), str(data.dtype))
+    run = shared.get(key, lambda: value(_descendants(g, layer, post, [chs[k]], [{tensor: data}], ref, seed,
+                                                     stacked)[0]))
+    return run / errs[k]

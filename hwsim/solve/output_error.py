@@ -44,6 +44,7 @@ from hwsim.solve.cache import SensitivityCache, graph_digest
 from hwsim.solve.choices import Choice
 from hwsim.solve.configs import layer_config
 from hwsim.solve.data import CalibData
+from hwsim.solve.layer_gain import SharedRuns
 from hwsim.solve.layers import prunable, solver_layers
 from hwsim.solve.sensitivity_table import TAILS, Metric, ProgressFn, SensitivityTable, Tails
 from hwsim.solve.tail import boundary_names, boundary_values, float32_outputs, one_blas_thread, plain_float, subgraph
@@ -140,11 +141,13 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
             if threads_at_once() < 2:  # nothing may run beside it (hwsim.sim.refblas.threads_at_once)
                 ref.result()
 
+        shared = SharedRuns()  # tails="gain": runs several layers share (hwsim.solve.layer_gain)
+
         def values_of(item):
             group, cut, todo, keys = item
             return _group_values(g, [layers[i] for i in group], choices, [[j for j in range(len(choices))
                                  if (i, j) in keys] for i in group], ref, seed, stacked, metric, data.labels,
-                                 cut, tails) if todo else None
+                                 cut, tails, shared) if todo else None
 
         try:
             for (group, _, todo, keys), new in zip(pending, _each(values_of, pending)):
@@ -198,7 +201,7 @@ def _groups(g: Graph, layers: list[str], tails: str) -> list[tuple[list[int], tu
 
 
 def _group_values(g, names, choices, applicable, ref, seed, stacked, metric, labels, cut,
-                  tails: Tails = "exact") -> np.ndarray:
+                  tails: Tails = "exact", shared: SharedRuns | None = None) -> np.ndarray:
     """Values (len(names), len(choices)) of a group of layers (see :func:`_groups`; ``tails="gain"``:
     :func:`hwsim.solve.layer_gain.layer_values`)."""
     from hwsim.solve.layer_gain import layer_values
@@ -207,7 +210,7 @@ def _group_values(g, names, choices, applicable, ref, seed, stacked, metric, lab
     if cut is None:
         for r, (layer, js) in enumerate(zip(names, applicable)):
             if tails == "gain":
-                vals[r, js] = layer_values(g, layer, [choices[j] for j in js], ref, seed, stacked)
+                vals[r, js] = layer_values(g, layer, [choices[j] for j in js], ref, seed, stacked, shared)
                 continue
             outs = _layer_values(g, layer, [choices[j] for j in js], ref, seed, stacked)
             for j, out in zip(js, outs):
