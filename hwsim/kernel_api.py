@@ -108,6 +108,37 @@ def int_matmul(a, b, acc_bits=32, overflow="wrap", pairwise_int16=False):
     return out.reshape(a.shape[:-1] + (b.shape[1],))
 
 
+def int_matmul_stack(a, b, acc_bits=32, overflow="wrap"):
+    """:func:`int_matmul` of each matrix pair of two stacks (attention's per-head products).
+
+    Parameters
+    ----------
+    a, b : np.ndarray
+        Integer arrays (B, M, K) and (B, K, N).
+    acc_bits, overflow
+        As :func:`int_matmul` (no int16 pairs: take those one matrix at a time).
+
+    Returns
+    -------
+    np.ndarray
+        int64 array (B, M, N): ``out[i] == int_matmul(a[i], b[i], acc_bits, overflow)``.
+    """
+    a, b = _int_array("a", a), _int_array("b", b)
+    mode = _choice("overflow", overflow, OVERFLOW_MODES)
+    bits = _acc_bits(acc_bits)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ShapeError(f"int_matmul_stack needs a (B, M, K) and b (B, K, N); got {a.shape}, {b.shape}")
+    if not a.size or not b.size:
+        return np.zeros((a.shape[0], a.shape[1], b.shape[2]), np.int64)
+    safe = a.shape[2] * _bound(a) * _bound(b) < 2 ** (bits - 1)
+    if mode != _ig.MODE_SATURATE or safe:  # wrapping the exact sum once equals wrapping every step
+        out = _ig.exact_bmm(a, b, bits, wrap=mode == _ig.MODE_WRAP and not safe)
+        if out is not None:
+            return out
+    return np.stack([_matmul2d(np.ascontiguousarray(a[i]), np.ascontiguousarray(b[i]), bits, mode, False)
+                     for i in range(a.shape[0])])
+
+
 def _pair(name, v, n):
     t = tuple(int(x) for x in np.atleast_1d(v))
     if len(t) != n or min(t) < (0 if name == "padding" else 1):

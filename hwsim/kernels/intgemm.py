@@ -302,6 +302,24 @@ def exact_matmul(a, b, bits=64, wrap=False):
     return out
 
 
+def exact_bmm(a, b, bits=64, wrap=False):
+    """Exact int64 ``a[i] @ b[i]`` of a stack of integer matrices, ``a`` (B, M, K) by ``b`` (B, K,
+    N), optionally wrapped to ``bits`` bits, as one stacked float product (one call instead of a
+    GEMM per matrix: attention's products are many small ones); None when a float64 sum could
+    be inexact (then one matrix at a time, :func:`exact_matmul`).
+
+    Exact by :func:`plan_exact`'s argument with no centring and one chunk: every partial sum,
+    in whatever order, is an integer of magnitude <= K max|a| max|b|; at most 2**24 in float32
+    and 2**53 in float64 each is represented, so each addition is exact.
+    """
+    bound = a.shape[-1] * abs_bound(a) * abs_bound(b)
+    if bound > F64_EXACT:
+        return None
+    ftype = np.float32 if bound <= F32_EXACT else np.float64
+    out = np.matmul(a.astype(ftype), b.astype(ftype)).astype(np.int64)
+    return wrap_array(out, bits) if wrap else out
+
+
 def loop_matmul(a, b, bits, mode, pairwise):
     """Sequential kernel wrapper; ``mode`` is one of MODE_NONE, MODE_WRAP, MODE_SATURATE."""
     return _loop_matmul(np.ascontiguousarray(a, np.int64), np.ascontiguousarray(b, np.int64),

@@ -234,8 +234,8 @@ def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False, bias=None):
     """``(a - az) @ (b - bz)`` with a (M, K), b (K, N); MLAS-style pairs when ``pairwise``.
     ``bias`` (pairwise only; int64 (N,)) is added with the zero-point terms, in the same pass:
     the caller has proven with :func:`_dot_bound` that the sum cannot leave the accumulator."""
-    if not pairwise:  # zero zero points: the codes as they are (8-bit codes stay 8-bit, no int64 copies)
-        return kernel_api.int_matmul(a - az if np.any(az) else a, b - bz if np.any(bz) else b, bits, overflow)
+    if not pairwise:
+        return kernel_api.int_matmul(_less(a, az), _less(b, bz), bits, overflow)
     raw = kernel_api.int_matmul(a, b, bits, overflow, pairwise_int16=True)
     k = a.shape[-1]
     if not np.any(az) and not np.any(bz):
@@ -254,6 +254,20 @@ def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False, bias=None):
         raw += corr
         return raw
     return kernel_api.apply_overflow(raw + corr, bits, overflow)
+
+
+def _less(c: np.ndarray, z) -> np.ndarray:
+    """Codes ``c`` minus zero points ``z``; zero zero points: the codes as they are (8-bit codes
+    stay 8-bit, no int64 copies)."""
+    return c - z if np.any(z) else c
+
+
+def _int_dot_stack(ctx, a, az, b, bz, bits, overflow, pairwise=False):
+    """:func:`_int_dot` of each matrix pair of ``a`` (B, M, K) and ``b`` (B, K, N): int64 (B, M, N);
+    without int16 pairs all of them in one exact stacked product (:func:`hwsim.kernel_api.int_matmul_stack`)."""
+    if not pairwise:
+        return kernel_api.int_matmul_stack(_less(a, az), _less(b, bz), bits, overflow)
+    return np.stack([_int_dot(ctx, a[i], az, b[i], bz, bits, overflow, True) for i in range(a.shape[0])])
 
 
 def _lowp(*specs) -> bool:
@@ -341,8 +355,7 @@ def _matmul(ctx, op, xs):
         q = _fused_stack(ctx, op, ca, za, cb, _zp(sb), s_a, s_b, bits, pairs)
         if q is not None:
             return _codes_out(ctx, op, q.reshape(out_shape))
-        acc = np.stack([_int_dot(ctx, ca[i], za, cb[i], _zp(sb).reshape(1, -1), bits, overflow, pairs)
-                        for i in range(ca.shape[0])])
+        acc = _int_dot_stack(ctx, ca, za, cb, _zp(sb).reshape(1, -1), bits, overflow, pairs)
         return _finish_int(ctx, op, acc.reshape(out_shape), s_a, s_b, -1)
     a, b = qspec.real_of(a), qspec.real_of(b)
     a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])

@@ -213,3 +213,34 @@ def test_hosts_without_avx2_take_the_blas_route(m, k, n, pairwise, seed):
     finally:
         simdgemm.available = saved
     np.testing.assert_array_equal(got, ref.int_matmul(a, b, 64, "none", pairwise=pairwise))
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=st.integers(0, 4), m=st.integers(1, 6), k=st.integers(0, 40), n=st.integers(1, 6),
+       da=st.sampled_from(DTYPES + [np.int32]), db=st.sampled_from(DTYPES + [np.int32]),
+       mode=st.sampled_from(MODES), bits=st.sampled_from([12, 20, 32, 48]), seed=st.integers(0, 2**31))
+def test_int_matmul_stack_matches_oracle(batch, m, k, n, da, db, mode, bits, seed):
+    """Each matrix of the stack as the oracle; int32 operands reach the float64 product (int16 x
+    int16) and past its exactness bound (one matrix at a time)."""
+    rng = np.random.default_rng(seed)
+    a, b = _rand(rng, da, (batch, m, k)), _rand(rng, db, (batch, k, n))
+    got = kernel_api.int_matmul_stack(a, b, acc_bits=bits, overflow=mode)
+    assert got.dtype == np.int64 and got.shape == (batch, m, n)
+    for i in range(batch):
+        np.testing.assert_array_equal(got[i], ref.int_matmul(a[i], b[i], bits if mode != "none" else 64, mode))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32])
+def test_int_matmul_stack_wraps_like_each_matrix(rng, dtype):
+    """int16 x int16 attention products at k = 128 overflow an int32 accumulator: the stacked
+    product wraps as the oracle does (and int32 operands take the per-matrix fallback)."""
+    a, b = _rand(rng, dtype, (3, 5, 128), 20000), _rand(rng, dtype, (3, 128, 4), 20000)
+    got = kernel_api.int_matmul_stack(a, b)
+    want = np.stack([ref.int_matmul(a[i], b[i], 32, "wrap") for i in range(3)])
+    np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(got, np.matmul(a.astype(np.int64), b.astype(np.int64)))  # it did overflow
+
+
+def test_int_matmul_stack_shapes():
+    with pytest.raises(ShapeError, match="int_matmul_stack"):
+        kernel_api.int_matmul_stack(np.zeros((2, 3, 4), np.int8), np.zeros((3, 4, 5), np.int8))
