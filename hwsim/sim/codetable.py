@@ -78,8 +78,24 @@ def lookup(ctx, op, xs: list, values):
     table = _table(ctx, op, _grids(xs, coded), values, spec)
     if table is None:
         return None
-    idx = xs[coded[0]].codes.view(np.uint8)
-    if len(coded) == 2:
-        idx = (idx.astype(np.uint16) << 8) | xs[coded[1]].codes.view(np.uint8)
     ctx.mark_on_grid(out)
-    return qspec.Coded(np.take(table, idx), spec)  # np.take: half the time of table[idx] here
+    return qspec.Coded(read(table, [xs[i].codes for i in coded]), spec)
+
+
+def read(table: np.ndarray, codes: list[np.ndarray]) -> np.ndarray:
+    """``table`` indexed by one or two arrays of 8-bit codes of one shape (the first array's code the
+    major index of a two-input table): a new C-ordered array of that shape. One pass
+    (:mod:`hwsim.kernels.codelut`) when the code arrays are C-contiguous, else numpy's
+    ``np.take`` on the indices (the same values)."""
+    flat = [c.view(np.uint8) for c in codes]
+    if all(c.flags.c_contiguous for c in flat):
+        from hwsim.kernels.codelut import _lookup1, _lookup2
+
+        out = np.empty(flat[0].shape, table.dtype)
+        if len(flat) == 1:
+            _lookup1(table, flat[0].reshape(-1), out.reshape(-1))
+        else:
+            _lookup2(table, flat[0].reshape(-1), flat[1].reshape(-1), out.reshape(-1))
+        return out
+    idx = flat[0] if len(flat) == 1 else (flat[0].astype(np.uint16) << 8) | flat[1]
+    return np.take(table, idx)  # np.take: half the time of table[idx] here

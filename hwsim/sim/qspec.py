@@ -26,6 +26,7 @@ per tensor.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -44,10 +45,33 @@ def is_passthrough(spec: QuantSpec) -> bool:
 
 
 def scale_array(values) -> np.ndarray:
-    """Scales as float32 when every value is exactly a float32, else float64 (module docstring)."""
+    """Scales as float32 when every value is exactly a float32, else float64 (module docstring).
+
+    A tuple (a QuantSpec's ``scale``) gives one read-only array per distinct tuple, made once
+    (:func:`_scale_array_of`: a BERT-base simulate asks about 600 times for a few dozen scales);
+    anything else a new array."""
+    if isinstance(values, tuple) and 0.0 not in values:  # (0.0 == -0.0: a zero's sign is not in the key)
+        try:
+            return _scale_array_of(values)
+        except TypeError:  # an unhashable element: made below
+            pass
+    return _make_scale_array(values)
+
+
+def _make_scale_array(values) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     f32 = arr.astype(np.float32)
     return f32 if np.array_equal(f32.astype(np.float64), arr) else arr
+
+
+@functools.lru_cache(maxsize=4096)
+def _scale_array_of(values: tuple) -> np.ndarray:
+    """:func:`_make_scale_array` of a tuple without zeros, read-only (every caller shares it).
+    The key is the tuple itself: equal tuples without zeros hold the same float64 values (a NaN
+    element equals only itself, the same object)."""
+    arr = _make_scale_array(values)
+    arr.flags.writeable = False
+    return arr
 
 
 def spec_params(spec: QuantSpec, shape: tuple[int, ...]):
@@ -109,7 +133,13 @@ def codes(real: np.ndarray, spec: QuantSpec) -> np.ndarray:
 def code_dtype(spec: QuantSpec):
     """np.uint8 / np.int8 when the codes of ``spec``'s integer format span exactly that type's
     range (saturating to the type saturates to the format), else None."""
-    fmt = formats.get(spec.format)
+    return _code_dtype_of(spec.format)
+
+
+@functools.lru_cache(maxsize=512)
+def _code_dtype_of(name: str):
+    """:func:`code_dtype` of format ``name`` (a format name always parses to the same format)."""
+    fmt = formats.get(name)
     if not fmt.integer_codes:
         return None
     for dt in (np.uint8, np.int8):

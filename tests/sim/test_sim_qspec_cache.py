@@ -1,0 +1,52 @@
+"""qspec's per-run lookups made once: scale arrays of a spec's scale tuple and code types of a
+format give what building them anew gives."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.formats import registry
+from hwsim.graph.quant import QuantSpec
+from hwsim.sim import qspec
+
+_floats = st.floats(allow_nan=True, allow_infinity=True, width=64) | st.floats(width=32)
+
+
+def _fresh(values) -> np.ndarray:
+    """The rule written out: float32 when every value is exactly a float32, else float64."""
+    arr = np.asarray(values, dtype=np.float64)
+    f32 = arr.astype(np.float32)
+    return f32 if np.array_equal(f32.astype(np.float64), arr) else arr
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(_floats, min_size=1, max_size=6))
+def test_scale_array_of_a_tuple_equals_a_fresh_one(values):
+    want = _fresh(values)
+    for _ in range(2):  # made, then found
+        got = qspec.scale_array(tuple(values))
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_scale_array_of_a_tuple_is_shared_and_read_only():
+    a, b = qspec.scale_array((0.5, 0.25)), qspec.scale_array((0.5, 0.25))
+    assert a is b and not a.flags.writeable
+    with pytest.raises(ValueError):
+        a[0] = 1.0
+    assert qspec.scale_array([0.5, 0.25]).flags.writeable  # a list: a new array each time
+    z, nz = qspec.scale_array((0.0,)), qspec.scale_array((-0.0,))  # zeros are not looked up: signs kept
+    assert not np.signbit(z[0]) and np.signbit(nz[0])
+
+
+@pytest.mark.parametrize("fmt", ["int8", "uint8", "int4", "uint4", "int16", "int8_narrow", "fp8_e4m3fn", "fp32", "INT8"])
+def test_code_dtype_equals_the_format_rule(fmt):
+    f = registry.get(fmt)
+    want = None
+    if f.integer_codes:
+        for dt in (np.uint8, np.int8):
+            if (f.qmin, f.qmax) == (np.iinfo(dt).min, np.iinfo(dt).max):
+                want = dt
+    assert qspec.code_dtype(QuantSpec(format=fmt)) is want
