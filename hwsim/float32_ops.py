@@ -25,24 +25,26 @@ def _float32(name: str, x) -> np.ndarray:
 
 
 @functools.cache
-def erfc_coefficients() -> np.ndarray:
-    """Power coefficients (lowest degree first) of the polynomial P in z with
+def erfc_coefficients(degree: int = _fo.ERFC_DEGREE) -> np.ndarray:
+    """Power coefficients (lowest degree first) of the polynomial P in z of ``degree`` with
     erfc(t) = exp(-t^2) P(z) / (1 + 2 t) on [0, ERFC_T_MAX] (z: see
     :data:`hwsim.kernels.floatops.ERFC_DEGREE`).
 
     P interpolates erfcx(t) (1 + 2 t) (scipy's scaled erfc, smooth and bounded in z) at the
     Chebyshev points of z by a least-squares Chebyshev fit, converted to powers of z. With the
     exp of the kernel, the relative error of erfc is below 2e-12 on the whole range
-    (``tests/kernels/test_floatops.py``), 3e4 times below a float32 ulp.
+    (``tests/kernels/test_floatops.py``), 3e4 times below a float32 ulp; at
+    :data:`~hwsim.kernels.floatops.ERFC_DEGREE_F32`, 1.8e-9 (below 3e-8 with the coefficients
+    rounded to float32, as that kernel holds them).
     """
     from numpy.polynomial import chebyshev
     from scipy.special import erfcx
 
-    n = 8 * (_fo.ERFC_DEGREE + 1)
+    n = 8 * (degree + 1)
     z = np.cos(np.pi * (np.arange(n) + 0.5) / n)
     u = (z + 1) / 2 * (_fo.ERFC_U_MAX + 1) - 1
     t = _fo.ERFC_K * (1 + u) / (1 - u)
-    c = chebyshev.chebfit(z, erfcx(t) * (1 + 2 * t), _fo.ERFC_DEGREE)
+    c = chebyshev.chebfit(z, erfcx(t) * (1 + 2 * t), degree)
     return np.ascontiguousarray(chebyshev.cheb2poly(c), dtype=np.float64)
 
 
@@ -56,18 +58,36 @@ def _out(out, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def gelu_erf(x, out=None) -> np.ndarray:
+#: how :func:`gelu_erf` computes: the float64 formula rounded once, or mostly float32 arithmetic
+ARITHMETICS = ("float64", "float32")
+
+
+def gelu_erf(x, out=None, arithmetic: str = "float64") -> np.ndarray:
     """``0.5 x (1 + erf(x / sqrt 2))`` (exact GELU) of a float32 array, as float32.
 
     Equals the float64 formula rounded to float32 to within 1 ulp (erfc to 2e-12 relative, see
     :func:`erfc_coefficients`), except where float64 erf itself cancels (x < -5.9, where it
     returns 0 and this returns the true value, below 1e-15 in magnitude); NaN and infinities as the formula gives them. ``out``: a float32 array of x's
     shape to write into (C-contiguous), as for :func:`softmax` and :func:`layernorm`.
+    ``arithmetic="float32"``: the same formula with its polynomials in float32 arithmetic
+    (:func:`hwsim.kernels.floatops._gelu_erf_f32`), within 6 ulps of the float64 formula
+    (mean 0.5 ulp; largest near 0, where erfc is near 1), at 40% of the time; solve's float32
+    tails use it (:mod:`hwsim.solve.tail_tf`).
     """
+    if arithmetic not in ARITHMETICS:
+        raise InputDataError(f"gelu_erf: arithmetic must be one of {', '.join(ARITHMETICS)}, got {arithmetic!r}")
     x = _float32("x", x)
     out = _out(out, x)
-    _fo._gelu_erf(x.reshape(-1), out.reshape(-1), erfc_coefficients())
+    if arithmetic == "float32":
+        _fo._gelu_erf_f32(x.reshape(-1), out.reshape(-1), _erfc_coefficients_f32())
+    else:
+        _fo._gelu_erf(x.reshape(-1), out.reshape(-1), erfc_coefficients())
     return out
+
+
+@functools.cache
+def _erfc_coefficients_f32() -> np.ndarray:
+    return erfc_coefficients(_fo.ERFC_DEGREE_F32).astype(np.float32)
 
 
 def _rows(x: np.ndarray) -> np.ndarray:

@@ -171,3 +171,58 @@ def test_out_arrays_are_written_in_place(rng):
         np.testing.assert_array_equal(out, fn(x, *args))
         with pytest.raises(InputDataError, match="C-contiguous"):
             fn(x, *args, out=np.empty((8, 4), np.float32).T)
+
+
+def _gelu_f32_checks(x: np.ndarray) -> None:
+    """gelu_erf(arithmetic="float32") against the float64 formula: within 6 ulps where erfc is
+    interpolated (mean under 1), below 1e-15 in magnitude beyond (negative side), x beyond
+    (positive side)."""
+    got = float32_ops.gelu_erf(x, arithmetic="float32")
+    want = _true_gelu(x)
+    assert got.dtype == np.float32 and got.shape == x.shape
+    inside = np.abs(x) < 8.48
+    ulps = _ulps(got[inside], want[inside])
+    assert ulps.max(initial=0) <= 6 and (ulps.size < 1000 or ulps.mean() < 1), (ulps.max(), ulps.mean())
+    assert np.all(np.abs(got[~inside & (x < 0)]) <= 1e-15)
+    np.testing.assert_array_equal(got[~inside & (x > 0)], x[~inside & (x > 0)])
+
+
+@pytest.mark.nojit
+def test_gelu_in_float32_arithmetic_small(rng):
+    x = np.concatenate([rng.standard_normal(1500) * 3, np.linspace(-8.6, 8.6, 301), [0.0, -0.0, 1e-45, -50]])
+    _gelu_f32_checks(x.astype(np.float32))
+
+
+def test_gelu_in_float32_arithmetic_within_six_ulps(rng):
+    x = np.concatenate([rng.standard_normal(200_000) * 3, rng.uniform(-9, 9, 20_000), np.linspace(-8.6, 8.6, 30_001),
+                        rng.uniform(-1e-3, 1e-3, 10_000),
+                        [0.0, -0.0, 1e-30, -1e-30, 1e-45, -1e-45, 50, -50, 8.48, -8.48, 8.49, -8.49]]).astype(np.float32)
+    _gelu_f32_checks(x)
+
+
+def test_gelu_in_float32_arithmetic_specials_and_arguments():
+    x = np.array([[np.nan, np.inf], [-np.inf, -0.0]], np.float32)
+    np.testing.assert_array_equal(float32_ops.gelu_erf(x, arithmetic="float32"), float32_ops.gelu_erf(x))
+    assert np.signbit(float32_ops.gelu_erf(x, arithmetic="float32")[1, 1])
+    with pytest.raises(InputDataError, match="arithmetic"):
+        float32_ops.gelu_erf(x, arithmetic="float16")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-20, 20, width=32), min_size=1, max_size=50))
+def test_gelu_in_float32_arithmetic_property(values):
+    _gelu_f32_checks(np.array(values, np.float32))
+
+
+def test_erfc_polynomial_of_the_float32_kernel():
+    """P of degree ERFC_DEGREE_F32, its coefficients rounded to float32 (evaluated in float64):
+    below 3e-8 relative, half a float32 ulp."""
+    from hwsim.float32_ops import _erfc_coefficients_f32
+    from hwsim.kernels.floatops import ERFC_K, ERFC_T_MAX, ERFC_U_MAX
+
+    t = np.linspace(0, ERFC_T_MAX, 100_001)
+    z = ((t - ERFC_K) / (t + ERFC_K) + 1) * (2 / (ERFC_U_MAX + 1)) - 1
+    p = np.zeros_like(t)
+    for c in _erfc_coefficients_f32().astype(np.float64)[::-1]:
+        p = p * z + c
+    assert np.max(np.abs(np.exp(-t * t) * p / (1 + 2 * t) / erfc(t) - 1)) < 3e-8
