@@ -490,7 +490,30 @@ def qgemm_codes(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point
         that are not all zero, or accumulators that could leave int32): the caller then takes
         :func:`int_matmul` and :func:`requantize`.
     """
-    (m, k), n = a.shape, b.shape[1]
+    each = _qgemm_each(a[None], b[None], a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range,
+                       pairwise_int16)
+    return None if each is None else each[0]
+
+
+def qgemm_codes_stack(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range,
+                      pairwise_int16=False):
+    """:func:`qgemm_codes` of each matrix of stacks ``a`` (B, M, K) and ``b`` (B, K, N) (attention's
+    per-head products; one zero point, multiplier and range for all): (B, M, N) codes, or None
+    where :func:`qgemm_codes` declines any one matrix. The checks and the zero-point terms are
+    made once for the stack."""
+    each = _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range, pairwise_int16)
+    if each is None:
+        return None
+    out = np.empty((a.shape[0], a.shape[1], b.shape[2]), each[0].dtype if each else np.uint8)
+    for i, q in enumerate(each):
+        out[i] = q
+    return out
+
+
+def _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range, pairwise_int16):
+    """The codes of :func:`qgemm_codes` for each matrix of stacks ``a`` (B, M, K), ``b`` (B, K, N) as
+    a list, or None where it declines (for any matrix: the bound below is the largest over them)."""
+    (nb, m, k), n = a.shape, b.shape[2]
     lo, hi = (int(v) for v in y_range)
     pairs_ok = a.dtype == np.uint8 and b.dtype == np.int8
     if not (_sg.available() and a.dtype.itemsize == 1 and b.dtype.itemsize == 1 and 0 < k <= _sg.MAX_K_FUSED and m * n
@@ -500,16 +523,17 @@ def qgemm_codes(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point
     if bz.size > 1 and np.any(bz):
         return None  # - bz[j] * rowsum(a)[i] is not a row term plus a column term
     bz = int(bz[0]) if bz.size else 0
-    col = (k * az * bz - az * b.sum(0, dtype=np.int64)) if az else np.zeros(n, np.int64)
+    col = (k * az * bz - az * b.sum(1, dtype=np.int64)) if az else np.zeros((nb, n), np.int64)  # (B, N)
     if bias is not None:
-        col = col + np.asarray(bias, np.int64).reshape(-1)
-    row = -bz * a.sum(1, dtype=np.int64) if bz else None
+        col = col + np.asarray(bias, np.int64).reshape(1, -1)
+    row = -bz * a.sum(2, dtype=np.int64) if bz else None  # (B, M)
     raw = (k + 1) // 2 * 2**15 if pairwise_int16 else k * _bound(a) * _bound(b)
-    if raw + int(np.abs(col).max()) + abs(bz) * k * _bound(a) >= 2**31:
+    if raw + (int(np.abs(col).max()) if col.size else 0) + abs(bz) * k * _bound(a) >= 2**31:
         return None
     mult = np.broadcast_to(np.asarray(multiplier, np.float32).reshape(-1), (n,))
     zp = np.broadcast_to(np.asarray(y_zero_point, np.int64).reshape(-1), (n,))
-    return _sg.requant_product(a, b, pairwise_int16, col, row, mult, zp, lo, hi)
+    return [_sg.requant_product(a[i], b[i], pairwise_int16, col[i], None if row is None else row[i], mult, zp, lo, hi)
+            for i in range(nb)]
 
 
 def _channel_view(x, axis):

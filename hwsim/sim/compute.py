@@ -371,20 +371,17 @@ def _matmul(ctx, op, xs):
 
 def _fused_stack(ctx, op, ca, za, cb, zb, s_a, s_b, bits, pairs):
     """Output codes (B, M, N) of a stack of integer products ``ca[i] @ cb[i]`` (attention's
-    Q K^T and P V) requantized in each GEMM's epilogue (:func:`_fused_dot`), or None where that
-    does not apply (then :func:`_int_dot` per matrix and :func:`_finish_int`)."""
+    Q K^T and P V) requantized in each GEMM's epilogue (:func:`hwsim.kernel_api.qgemm_codes_stack`,
+    what :func:`_fused_dot` gives each matrix; the bound and the zero-point terms made once for
+    the stack), or None where that does not apply (then :func:`_int_dot` per matrix and
+    :func:`_finish_int`)."""
     ep = _epilogue_requant(ctx, op, s_a, s_b)
     if ep is None or not ca.shape[0]:
         return None
-    out = None
-    for i in range(ca.shape[0]):
-        q = _fused_dot(ca[i], za, cb[i], zb, None, ep, bits, pairs)
-        if q is None:
-            return None
-        if out is None:
-            out = np.empty((ca.shape[0],) + q.shape, q.dtype)
-        out[i] = q
-    return out
+    if _dot_bound(ca.shape[-1], ca, za, cb, zb, pairs) >= 2 ** (min(bits, 32) - 1):  # the same for every matrix
+        return None
+    mult, zp, y_range = ep
+    return kernel_api.qgemm_codes_stack(ca, cb, za, zb, None, mult, zp, y_range, pairs)
 
 
 # ------------------------------------------------------------------ conv2d
