@@ -142,10 +142,19 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int, nhwc: bool = False):
     if mode.int32_registers:
         acc = kernel_api.apply_overflow(acc, 32, "wrap")
     narrow = qspec.code_dtype(spec_y)
-    q = kernel_api.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, narrow or np.int32, axis)
-    if narrow is None:
-        q = np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
+    # int16-range codes requantized straight to int16 (one clamp); not onnxruntime's float32 path:
+    # there int32's top clamp bound rounds to 2**31 and its conversion gives -2**31, so a code
+    # saturating high in int32 (then clipped to -32768) would read 32767 in int16
+    wide = narrow or (_int16_range(fmt) if mode.multiplier_dtype is not np.float32 else None)
+    q = kernel_api.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, wide or np.int32, axis)
+    if narrow is None:  # saturating to int16 is saturating to such a format: one clamp, not int32's then the format's
+        q = q.astype(np.int64) if wide else np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
     return _codes_out(ctx, op, q, nhwc)
+
+
+def _int16_range(fmt):
+    """np.int16 when the integer format's codes span exactly int16's range, else None."""
+    return np.int16 if (fmt.qmin, fmt.qmax) == (-32768, 32767) else None
 
 
 def _epilogue_requant(ctx, op, sx, sw):

@@ -90,7 +90,21 @@ def dequantized_input(ctx, name: str, x: np.ndarray) -> np.ndarray:
     takes it reads its codes, or its reals through :func:`dequantized_value`."""
     if isinstance(x, qspec.Deferred):
         return x
-    return np.asarray(x, np.float32).astype(np.float64) if is_dequantized_float32(ctx, name) else x
+    return rounded_f32(x) if is_dequantized_float32(ctx, name) else x
+
+
+def rounded_f32(x) -> np.ndarray:
+    """``x`` rounded to float32, as float64 (``x``'s memory order); a float64 array in one pass
+    (:mod:`hwsim.kernels.onepass`), same values as ``x.astype(float32).astype(float64)``."""
+    if isinstance(x, np.ndarray) and x.dtype == np.float64:
+        out = np.empty_like(x)
+        flat = qspec.flat_pair(x, out)
+        if flat is not None:
+            from hwsim.kernels import onepass
+
+            onepass._round_f32(*flat)
+            return out
+    return np.asarray(x, np.float32).astype(np.float64)
 
 
 def dequantized_value(ctx, name: str, x) -> np.ndarray:

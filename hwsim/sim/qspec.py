@@ -123,11 +123,33 @@ def _broadcast(p, spec: QuantSpec, shape, default):
 
 
 def codes(real: np.ndarray, spec: QuantSpec) -> np.ndarray:
-    """Integer codes ``rint(real / scale) + zero_point`` (int64) of values on an integer grid."""
+    """Integer codes ``rint(real / scale) + zero_point`` (int64) of values on an integer grid
+    (per tensor on float64 values: in one pass, :mod:`hwsim.kernels.onepass`, same values)."""
+    c = _tensor_codes(real, spec)
+    if c is not None:
+        return c
     scale, zp, _, _ = spec_params(spec, np.shape(real))
     s = _broadcast(scale, spec, np.shape(real), 1.0).astype(np.float64)
     z = _broadcast(zp, spec, np.shape(real), 0).astype(np.int64)
     return np.rint(np.asarray(real, dtype=np.float64) / s).astype(np.int64) + z
+
+
+def _tensor_codes(real, spec: QuantSpec) -> np.ndarray | None:
+    """:func:`codes` of float64 ``real`` with a per-tensor scale in one pass (``real``'s memory
+    order); None where that does not apply or a quotient is not finite (numpy's path decides)."""
+    if spec.granularity != "tensor" or spec.scale is None or not isinstance(real, np.ndarray) \
+            or real.dtype != np.float64:
+        return None
+    out = np.empty_like(real, dtype=np.int64)
+    flat = flat_pair(real, out)
+    if flat is None:
+        return None
+    from hwsim.kernels import onepass
+
+    zp = 0 if spec.zero_point is None else int(spec.zero_point[0])
+    if onepass._grid_codes(flat[0], np.float64(scale_array(spec.scale)[0]), np.int64(zp), flat[1]):
+        return None
+    return out
 
 
 def code_dtype(spec: QuantSpec):

@@ -1,0 +1,77 @@
+"""hwsim.kernels.onepass against the numpy expressions it replaces, and the saturation property
+compute._finish_int relies on for int16 outputs."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from hwsim import kernel_api
+from hwsim.graph.quant import QuantSpec
+from hwsim.kernels import onepass
+from hwsim.sim import ortfused, qspec
+
+_floats = hnp.arrays(np.float64, st.integers(0, 40),
+                     elements=st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True))
+
+
+@pytest.mark.nojit
+@settings(max_examples=100, deadline=None)
+@given(_floats)
+def test_round_f32_equals_numpy(x):
+    out = np.empty_like(x)
+    onepass._round_f32(x, out)
+    np.testing.assert_array_equal(out, x.astype(np.float32).astype(np.float64))
+    assert np.array_equal(np.signbit(out), np.signbit(x.astype(np.float32)))
+
+
+@pytest.mark.nojit
+@settings(max_examples=100, deadline=None)
+@given(st.integers(-40000, 40000), st.floats(1e-6, 10.0), st.booleans(), st.integers(-3, 3), st.integers(0, 2**31))
+def test_grid_codes_equal_numpy(zp, scale, f32_scale, shift, seed):
+    """Values on the grid, off it (ties half to even), and some too large to convert (flagged)."""
+    s = float(np.float32(scale)) if f32_scale else scale
+    rng = np.random.default_rng(seed)
+    c = rng.integers(-40000, 40000, 50)
+    x = (c - zp) * s + rng.choice([0.0, 0.5 * s, 0.25 * s, -0.5 * s], 50) * (shift != 0)
+    out = np.empty(50, np.int64)
+    assert onepass._grid_codes(x, np.float64(s), np.int64(zp), out) == 0
+    np.testing.assert_array_equal(out, np.rint(x / np.float64(s)).astype(np.int64) + zp)
+    x[:3] = [np.nan, np.inf, 1e300]
+    assert onepass._grid_codes(x, np.float64(s), np.int64(zp), out) == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["int16", "int8", "uint8", "int4", "int32"]), st.integers(0, 2**31), st.booleans())
+def test_codes_and_rounding_keep_values_and_layout(fmt, seed, channels_last):
+    """qspec.codes (per tensor, float64) equals its numpy formula; ortfused.rounded_f32 equals the
+    float32 round trip; both keep a channels-last layout."""
+    rng = np.random.default_rng(seed)
+    scale = float(np.float32(rng.uniform(1e-4, 1.0)))
+    spec = QuantSpec(format=fmt, scale=(scale,), zero_point=(int(rng.integers(0, 3)),) if fmt == "uint8" else None)
+    x = qspec.quantize(rng.standard_normal((2, 3, 4, 5)) * scale * 300, spec)
+    if channels_last:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    zp = 0 if spec.zero_point is None else spec.zero_point[0]
+    got = qspec.codes(x, spec)
+    np.testing.assert_array_equal(got, np.rint(x / np.float64(scale)).astype(np.int64) + zp)
+    assert got.dtype == np.int64 and got.strides == np.empty_like(x, np.int64).strides
+    r = ortfused.rounded_f32(x)
+    np.testing.assert_array_equal(r, x.astype(np.float32).astype(np.float64))
+    assert r.strides == x.strides
+    np.testing.assert_array_equal(ortfused.rounded_f32(x.astype(np.float32)), x.astype(np.float32))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["exact", "gemmlowp", "tflite"]), st.integers(-40000, 40000),
+       st.floats(1e-4, 4.0), st.integers(0, 2**31))
+def test_requantize_to_int16_is_int32_then_clipped(mode, zp, mult, seed):
+    """compute._finish_int requantizes int16-range outputs straight to int16: saturating there
+    equals int32 requantization clipped to [-32768, 32767]."""
+    rng = np.random.default_rng(seed)
+    acc = rng.integers(-2**31, 2**31 - 1, (3, 40)).astype(np.int64) // rng.choice([1, 100, 10**5], (3, 40))
+    m = np.full(40, mult) * rng.uniform(0.5, 2, 40)
+    got = kernel_api.requantize(acc, m, zp, mode, np.int16, -1)
+    want = np.clip(kernel_api.requantize(acc, m, zp, mode, np.int32, -1).astype(np.int64), -32768, 32767)
+    np.testing.assert_array_equal(got, want)
