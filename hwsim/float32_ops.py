@@ -58,8 +58,14 @@ def _out(out, x: np.ndarray) -> np.ndarray:
     return out
 
 
-#: how :func:`gelu_erf` computes: the float64 formula rounded once, or mostly float32 arithmetic
+#: how :func:`gelu_erf` and :func:`softmax` compute: the float64 formula rounded once, or with
+#: their polynomials in float32 arithmetic
 ARITHMETICS = ("float64", "float32")
+
+
+def _arithmetic(fn: str, arithmetic: str) -> None:
+    if arithmetic not in ARITHMETICS:
+        raise InputDataError(f"{fn}: arithmetic must be one of {', '.join(ARITHMETICS)}, got {arithmetic!r}")
 
 
 def gelu_erf(x, out=None, arithmetic: str = "float64") -> np.ndarray:
@@ -74,8 +80,7 @@ def gelu_erf(x, out=None, arithmetic: str = "float64") -> np.ndarray:
     (mean 0.5 ulp; largest near 0, where erfc is near 1), at 40% of the time; solve's float32
     tails use it (:mod:`hwsim.solve.tail_tf`).
     """
-    if arithmetic not in ARITHMETICS:
-        raise InputDataError(f"gelu_erf: arithmetic must be one of {', '.join(ARITHMETICS)}, got {arithmetic!r}")
+    _arithmetic("gelu_erf", arithmetic)
     x = _float32("x", x)
     out = _out(out, x)
     if arithmetic == "float32":
@@ -94,17 +99,21 @@ def _rows(x: np.ndarray) -> np.ndarray:
     return x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
 
 
-def softmax(x, scale=None, out=None) -> np.ndarray:
+def softmax(x, scale=None, out=None, arithmetic: str = "float64") -> np.ndarray:
     """Softmax over the last axis of a float32 array, as float32: exp(x - max) / sum in float64
     (exp to about 1e-12 relative), rounded once; within 1 ulp of the float64 formula.
     ``scale`` (a float32 number): the softmax of ``x * scale`` rounded to float32 first, as a
-    float32 multiply before it gives."""
+    float32 multiply before it gives. ``arithmetic="float32"``: exp in float32 arithmetic
+    (:func:`hwsim.kernels.floatops._softmax_rows_f32`), within 3 ulps of the float64 formula
+    and values below 1.7e-38 as 0; solve's float32 tails use it (:mod:`hwsim.solve.tail_tf`)."""
+    _arithmetic("softmax", arithmetic)
     x = _float32("x", x)
     s = np.float32(1.0) if scale is None else np.asarray(scale)
     if s.dtype != np.float32 or s.size != 1:
         raise InputDataError(f"softmax: scale must be one float32 number, got {s.dtype} of size {s.size}")
     out = _out(out, x)
-    _fo._softmax_rows(_rows(x), float(s.reshape(-1)[0]), _rows(out))
+    rows = _fo._softmax_rows_f32 if arithmetic == "float32" else _fo._softmax_rows
+    rows(_rows(x), float(s.reshape(-1)[0]), _rows(out))
     return out
 
 

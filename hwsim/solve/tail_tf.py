@@ -2,9 +2,9 @@
 
 A transformer tail spends its time in linears, attention products, softmax, LayerNorm and GELU.
 Here the last three run as the numba kernels of :mod:`hwsim.float32_ops` (the float64 formula
-rounded once to float32, within 1 ulp; GELU with float32 products in its polynomials, within 6
-ulps, except in the float64 re-run, ``products="float64"``, which keeps every op within 1 ulp of
-the simulator's), and every op is split into blocks of rows (of the
+rounded once to float32, within 1 ulp; GELU and softmax with their polynomials in float32
+arithmetic, within 6 and 3 ulps, except in the float64 re-run, ``products="float64"``, which
+keeps every op within 1 ulp of the simulator's), and every op is split into blocks of rows (of the
 stack, for attention products) that the float reference's thread pool takes as threads free up
 (:func:`hwsim.sim.refblas.run_tasks`): a block's values do not depend on the split, so they do
 not depend on the thread count or the load. Linears are :func:`hwsim.sim.refblas.dot` (fixed
@@ -76,12 +76,12 @@ class Transformer:
                 self.scale_of.pop(self.softmax_of[op.name])
                 return None
             return x
+        arithmetic = "float32" if self.dtype == np.float32 else "float64"
         if op.op == "unary" and op.fn == "gelu":
-            arithmetic = "float32" if self.dtype == np.float32 else "float64"
             fn = lambda x, out: float32_ops.gelu_erf(x, out, arithmetic)  # noqa: E731
         elif op.op == "softmax" and self._last_axis(op):
             scale = value(self.scale_of[op.name]) if op.name in self.scale_of else None
-            fn = lambda x, out: float32_ops.softmax(x, scale, out)  # noqa: E731
+            fn = lambda x, out: float32_ops.softmax(x, scale, out, arithmetic)  # noqa: E731
         elif op.op == "layernorm" and not op.rms and len(op.inputs) == 3:
             eps = op.eps
             gamma, beta = value(op.inputs[1]), value(op.inputs[2])

@@ -226,3 +226,40 @@ def test_erfc_polynomial_of_the_float32_kernel():
     for c in _erfc_coefficients_f32().astype(np.float64)[::-1]:
         p = p * z + c
     assert np.max(np.abs(np.exp(-t * t) * p / (1 + 2 * t) / erfc(t) - 1)) < 3e-8
+
+
+def _softmax_f32_checks(x: np.ndarray, scale=None) -> None:
+    """softmax(arithmetic="float32") against the float64 formula (after the float32 multiply by
+    ``scale``): within 3 ulps, values under 1.7e-38 within that of 0, NaN where it has NaN."""
+    v = x if scale is None else x * np.float32(scale)
+    got, want = float32_ops.softmax(x, scale, arithmetic="float32"), _softmax64(v)
+    assert got.shape == x.shape and got.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    small = ok & (want < 1.7e-38)
+    assert _ulps(got[ok & ~small], want[ok & ~small]).max(initial=0) <= 3
+    assert np.all(np.abs(got[small]) <= 1.7e-38)
+
+
+@pytest.mark.nojit
+def test_softmax_in_float32_arithmetic_within_three_ulps(rng):
+    for shape, scale in [((3, 4, 7, 128), 4.0), ((5, 9), 40.0), ((2, 1), 1.0), ((6, 300), 0.01), ((4, 64), 60.0)]:
+        x = (rng.standard_normal(shape) * scale).astype(np.float32)
+        _softmax_f32_checks(x)
+        _softmax_f32_checks(x, np.float32(0.17677669))
+
+
+def test_softmax_in_float32_arithmetic_underflow_and_specials():
+    x = np.array([[0.0, -86.0, -87.5, -103.0, -110.5, -np.inf],
+                  [np.nan, 1.0, 2.0, 3.0, 4.0, 5.0],
+                  [np.inf, 1.0, 2.0, 3.0, 4.0, 5.0],
+                  [-np.inf] * 6], np.float32)
+    _softmax_f32_checks(x)
+    with pytest.raises(InputDataError, match="arithmetic"):
+        float32_ops.softmax(x, arithmetic="float16")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.floats(-200, 200, width=32), min_size=1, max_size=40))
+def test_softmax_in_float32_arithmetic_property(values):
+    _softmax_f32_checks(np.array(values, np.float32))
