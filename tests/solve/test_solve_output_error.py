@@ -340,10 +340,10 @@ def test_float32_tail_of_a_transformer_matches_the_float_run(monkeypatch):
 
     g = ensure_weights(load_model("minilm-l6", {**TINY_BERT, "batch": 2}), 0)
     ref = float_values(g, synthetic(g, 2))[1]
-    calls, scales = [], []
+    calls, scales, arithmetics = [], [], []
     real_softmax = float32_ops.softmax
-    monkeypatch.setattr(float32_ops, "softmax",
-                        lambda x, scale=None, out=None: scales.append(scale) or real_softmax(x, scale, out))
+    monkeypatch.setattr(float32_ops, "softmax", lambda x, scale=None, out=None, arithmetic="float64":
+                        scales.append(scale) or arithmetics.append(arithmetic) or real_softmax(x, scale, out, arithmetic))
     for name in ("gelu_erf", "softmax", "layernorm"):
         real = getattr(float32_ops, name)
         monkeypatch.setattr(float32_ops, name, lambda x, *a, real=real, name=name: calls.append(name) or real(x, *a))
@@ -351,6 +351,7 @@ def test_float32_tail_of_a_transformer_matches_the_float_run(monkeypatch):
     # one encoder layer: one GELU, one softmax, three LayerNorms (embeddings, attention, output)
     assert sorted(set(calls)) == ["gelu_erf", "layernorm", "softmax"]
     assert scales and all(s is not None and s.dtype == np.float32 for s in scales)  # the scale folded in
+    assert set(arithmetics) == {"float32"}  # float32 tails: exp in float32 arithmetic (within 3 ulps)
     for name in g.outputs:
         err = np.sqrt(np.mean((out[name] - ref[name]) ** 2) / np.mean(np.asarray(ref[name], np.float64) ** 2))
         assert 0 < err < 1e-6, name
