@@ -16,7 +16,8 @@ integer width (the int16 activations of a solve's plans took the numpy path's si
 
 ``_real_channels_f32`` / ``_real_channels_f64`` are the same per channel, on ``x`` viewed as
 (outer, channels, inner); ``_channel_max_abs`` is per-channel calibration's max-abs statistic in
-one pass (weights per output channel: what every solver choice prepares).
+one pass (weights per output channel: what every solver choice prepares); ``_finite_range`` the
+per-tensor one (activations: max-abs and min-max scales both follow from it).
 """
 
 import numpy as np
@@ -113,3 +114,17 @@ def _channel_max_abs(x, out):
                 if v > m and v < np.inf:
                     m = v
             out[c] = m
+
+
+@njit(cache=True)
+def _finite_range(x):
+    """(smallest, largest) finite value of 1-D ``x`` ((inf, -inf) when none is finite): per-tensor
+    calibration's statistic in one pass (``np.nan_to_num`` then min / max, less its zeros)."""
+    lo, hi = np.inf, -np.inf
+    for i in range(x.size):
+        v = np.float64(x[i])
+        if v < lo and v > -np.inf:
+            lo = v
+        if v > hi and v < np.inf:
+            hi = v
+    return lo, hi

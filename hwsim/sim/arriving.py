@@ -64,6 +64,9 @@ class ArrivingReference(Mapping):
 
         self._real_of = real_of
         self._names = names
+        #: calibrations made on these values by their readers (``memo`` of
+        #: :func:`hwsim.sim.runner.calibrate_graph`, tensor names of the graph)
+        self.calibrated: dict = {}
         self._values = _Filling()
         self._done = False
         self._error: BaseException | None = None

@@ -383,6 +383,8 @@ def calibrate(spec: QuantSpec, ref: np.ndarray) -> QuantSpec:
         peak = np.empty(x3.shape[1])
         _qk._channel_max_abs(x3, peak)
         return _with_scale(spec, peak / float(fmt.max), None)
+    if uses_span(spec):
+        return calibrate_span(spec, finite_span(ref))
     x = np.asarray(ref, dtype=np.float64)
     if not np.isfinite(x).all():  # nan_to_num copies; skip it when there is nothing to replace
         x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
@@ -401,6 +403,42 @@ def calibrate(spec: QuantSpec, ref: np.ndarray) -> QuantSpec:
     else:
         scale = _reduce(np.abs(x), spec, np.max) / float(fmt.max)
     return _with_scale(spec, scale, zp)
+
+
+def uses_span(spec: QuantSpec) -> bool:
+    """Whether :func:`calibrate` sets ``spec``'s scale from :func:`finite_span` alone (a per-tensor
+    ``max_abs`` or ``min_max`` rule): then one statistic serves every such spec of a tensor (an
+    8-bit and a 16-bit format of the same activation, :func:`hwsim.sim.runner.calibrate_graph`)."""
+    return spec.granularity == "tensor" and formats.get(spec.format).scale_rule in ("max_abs", "min_max")
+
+
+def finite_span(x) -> tuple[float, float, int]:
+    """(smallest finite value, largest finite value, element count) of ``x``, in one pass
+    (:func:`hwsim.kernels.quantize._finite_range`); (inf, -inf, n) when none is finite."""
+    from hwsim.kernels import quantize as _qk
+
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    flat = flat_pair(x, x)
+    lo, hi = _qk._finite_range(np.ascontiguousarray(x).reshape(-1) if flat is None else flat[0])
+    return float(lo), float(hi), int(x.size)
+
+
+def calibrate_span(spec: QuantSpec, span: tuple[float, float, int]) -> QuantSpec:
+    """:func:`calibrate` of a spec that :func:`uses_span`, from its tensor's :func:`finite_span`:
+    the values of the passes it replaces (non-finite values count as 0, as ``np.nan_to_num``)."""
+    lo, hi, size = span
+    if size == 0:
+        return spec
+    fmt = formats.get(spec.format)
+    lo0, hi0 = min(lo, 0.0), max(hi, 0.0)  # the zeros nan_to_num leaves change neither
+    if fmt.scale_rule == "min_max" and lo < 0:  # non-negative data: the same as max_abs with zp 0
+        scale = np.array([hi0 - lo0]) / (fmt.qmax - fmt.qmin)
+        scale = np.where(scale > 0, scale, 1.0)
+        zp = np.clip(np.rint(fmt.qmin - lo0 / scale), fmt.qmin, fmt.qmax).astype(np.int64)
+        return _with_scale(spec, scale, zp)
+    return _with_scale(spec, np.array([max(-lo0, hi0)]) / float(fmt.max), None)
 
 
 def _with_scale(spec: QuantSpec, scale: np.ndarray, zp: np.ndarray | None) -> QuantSpec:

@@ -54,7 +54,8 @@ class FloatCache:
     inputs: dict[str, np.ndarray]
     #: type the dot products were computed in (``reference_precision`` of :func:`run`)
     precision: str = "float64"
-    #: (tensor name, per-tensor spec) -> spec calibrated on ``values`` (filled by runs reusing this)
+    #: (tensor name, per-tensor spec) -> spec calibrated on ``values`` (filled by runs reusing this;
+    #: also each tensor's calibration statistic, see :func:`calibrate_graph`)
     calibrated: dict = field(default_factory=dict, repr=False, compare=False)
     #: a dict to keep the constants runs reusing this prepare (pruned, calibrated, quantized), one
     #: preparation per constant, spec, pruning and seed, even for runs at once (solve's candidate
@@ -202,11 +203,23 @@ def check_reference_precision(precision: str) -> str:
 _reference_run = float_reference  # run() has a parameter of that name
 
 
+def _calibrated(spec, name: str, ref, memo) -> object:
+    """:func:`qspec.calibrate` of ``spec`` on ``ref[name]``; a statistic that serves several specs
+    (:func:`qspec.finite_span`) is kept in ``memo`` under ``(name, "finite span")``."""
+    if not qspec.uses_span(spec):
+        return qspec.calibrate(spec, ref[name])
+    key = (name, "finite span")
+    if key not in memo:
+        memo[key] = qspec.finite_span(ref[name])
+    return qspec.calibrate_span(spec, memo[key])
+
+
 def calibrate_graph(graph: Graph, ref: dict[str, np.ndarray], memo: dict | None = None) -> Graph:
     """Copy of ``graph`` with missing activation scales set from reference values (qspec rules).
 
     ``memo`` (optional, kept by the caller for one ``ref``) remembers calibrated specs by
-    (tensor name, spec), so repeated runs on the same reference skip the max-abs passes.
+    (tensor name, spec), and each tensor's statistic once for all its specs (an 8-bit and a
+    16-bit format), so repeated runs on the same reference skip the max-abs passes.
     """
     memo = {} if memo is None else memo
     g = graph.copy()
@@ -231,7 +244,7 @@ def calibrate_graph(graph: Graph, ref: dict[str, np.ndarray], memo: dict | None 
             if qspec.needs_scale(t.quant) and name in ref:
                 spec = t.quant.model_copy(update={"granularity": "tensor", "axis": None})
                 if (name, spec) not in memo:
-                    memo[(name, spec)] = qspec.calibrate(spec, ref[name])
+                    memo[(name, spec)] = _calibrated(spec, name, ref, memo)
                 g.set_quant(name, memo[(name, spec)])
     return g
 

@@ -282,8 +282,9 @@ def _alone(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int) -> tup
     if len(chs) > 1:
         both, renames = _side_by_side(configured, [ch.label for ch in chs])
         try:
+            values = _Renamed(ref, renames)
             out = _run(both, _where(layer, chs), {r[n]: v for r in renames for n, v in feed.items()},
-                       FloatCache(values=_Renamed(ref, renames), inputs={}), seed).output_values
+                       FloatCache(values=values, inputs={}, calibrated=values.calibrated()), seed).output_values
         except Exception:  # noqa: BLE001  (too big, or an error: one run each below names the choice)
             pass
         else:
@@ -307,7 +308,7 @@ def _alone_each(configured: list[Graph], layer: str, chs: list[Choice], feed: di
     """Output values of each configured one-op graph, one simulator run each."""
     from hwsim.sim.runner import FloatCache
 
-    whole = FloatCache(values=ref, inputs={})  # the model's reference: no float run of the layer
+    whole = FloatCache(values=ref, inputs={}, calibrated=_calibrations(ref))  # no float run of the layer
     return [_run(gk, _where(layer, [ch]), feed, whole, seed).output_values for gk, ch in zip(configured, chs)]
 
 
@@ -346,11 +347,23 @@ def _side_by_side(graphs: list[Graph], labels: list[str]) -> tuple[Graph, list[d
     return both.verify(), renames
 
 
+def _calibrations(ref) -> dict:
+    """The calibrations made on the reference ``ref`` (tensor names of the model; see
+    :func:`hwsim.sim.runner.calibrate_graph`'s ``memo``): one dict for every layer measured on an
+    :class:`~hwsim.sim.arriving.ArrivingReference` (an activation read by several layers, at
+    several formats, is calibrated once), else a new one."""
+    return ref.calibrated if isinstance(ref, ArrivingReference) else {}
+
+
 class _Renamed(Mapping):
     """Float reference values under the names of :func:`_side_by_side`'s graph (read lazily)."""
 
     def __init__(self, ref: dict, renames: list[dict[str, str]]):
         self.ref, self.origin = ref, {new: old for r in renames for old, new in r.items()}
+
+    def calibrated(self) -> "_RenamedKeys":
+        """:func:`_calibrations` of the reference, keyed by the names of this graph."""
+        return _RenamedKeys(_calibrations(self.ref), self.origin)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.ref[self.origin[name]]
@@ -363,6 +376,26 @@ class _Renamed(Mapping):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+class _RenamedKeys:
+    """``memo`` of :func:`hwsim.sim.runner.calibrate_graph` (keys ``(tensor, ...)``) under the
+    names of :func:`_side_by_side`'s graph, stored under the model's names (``origin``)."""
+
+    def __init__(self, memo: dict, origin: dict[str, str]):
+        self.memo, self.origin = memo, origin
+
+    def _key(self, key: tuple) -> tuple:
+        return (self.origin.get(key[0], key[0]),) + tuple(key[1:])
+
+    def __contains__(self, key) -> bool:
+        return self._key(key) in self.memo
+
+    def __getitem__(self, key):
+        return self.memo[self._key(key)]
+
+    def __setitem__(self, key, value) -> None:
+        self.memo[self._key(key)] = value
 
 
 #: smallest relative change of the outputs (RMS of the change over RMS of the float outputs) that

@@ -166,3 +166,48 @@ def test_channel_pass_declines_what_it_does_not_cover():
     assert _per_channel_pass(x, chan) is None
     with pytest.raises(InputDataError):
         qspec.quantize(x, chan)
+
+
+def _numpy_tensor_calibrate(spec, x):
+    """Per-tensor calibration as numpy computes it (qspec.calibrate before its one-pass statistic)."""
+    from hwsim import formats
+
+    fmt = formats.get(spec.format)
+    x = np.nan_to_num(np.asarray(x, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    zp = None
+    if fmt.scale_rule == "min_max" and x.min() < 0:
+        lo, hi = min(x.min(), 0.0), max(x.max(), 0.0)
+        scale = np.array([(hi - lo) / (fmt.qmax - fmt.qmin)])
+        scale = np.where(scale > 0, scale, 1.0)
+        zp = tuple(int(z) for z in np.clip(np.rint(fmt.qmin - lo / scale), fmt.qmin, fmt.qmax))
+    else:
+        scale = np.array([np.abs(x).max()]) / float(fmt.max)
+    return tuple(float(s) for s in np.where(scale > 0, scale, 1.0).astype(np.float32)), zp
+
+
+@pytest.mark.nojit
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(["int8", "uint8", "int16", "uint16", "int4", "fp8_e4m3"]), st.sampled_from([np.float32, np.float64]),
+       st.floats(-3, 3), st.sampled_from(["none", "nan", "inf", "all"]), st.booleans(), st.integers(0, 2**31))
+def test_span_calibration_equals_numpy(fmt, xdtype, shift, nonfinite, channels_last, seed):
+    """Per-tensor max-abs and min-max scales (and zero points) from the one-pass finite span equal
+    numpy's passes: NaN and infinities count as 0, all-negative, all-positive and all-non-finite
+    tensors, any memory order."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((2, 3, 4, 5)) + shift * 2).astype(xdtype)
+    if nonfinite == "all":
+        x[...] = np.nan
+    elif nonfinite != "none":
+        x.flat[rng.integers(0, x.size, 2)] = [np.nan, -np.inf] if nonfinite == "nan" else [np.inf, -np.inf]
+    if channels_last:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    spec = QuantSpec(format=fmt)
+    assert qspec.uses_span(spec)
+    got = qspec.calibrate(spec, x)
+    assert (got.scale, got.zero_point) == _numpy_tensor_calibrate(spec, x)
+
+
+def test_span_of_nothing_leaves_the_spec():
+    spec = QuantSpec(format="int8")
+    assert qspec.calibrate(spec, np.zeros((0, 3))) == spec
+    assert not qspec.uses_span(QuantSpec(format="ternary"))  # mean_abs: its own pass

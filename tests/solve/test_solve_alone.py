@@ -84,3 +84,25 @@ def test_side_by_side_that_fails_runs_one_by_one(model, monkeypatch):
     want = oe._alone(g, layer, chs, ref, 0)[0]
     monkeypatch.setattr(sim, "run", small_machine)
     assert _same(oe._alone(g, layer, chs, ref, 0)[0], want) and refused
+
+
+def test_layers_on_one_reference_calibrate_each_activation_once(model, monkeypatch):
+    """On an arriving reference the layers share one calibration memo under the model's tensor
+    names: an activation read by several layers, at an 8-bit and a 16-bit format, gets one pass
+    for its statistic; the values equal those of layers each calibrating on their own."""
+    from hwsim.sim import qspec
+    from hwsim.sim.arriving import ArrivingReference, reference_names
+
+    g, ref = model
+    chs = parse_choices("w=int8,int4;a=int8,int16")
+    layers = solver_layers(g)
+    alone = [oe._alone(g, layer, chs, ref, 0)[0] for layer in layers]  # a plain dict: no shared memo
+    arriving = ArrivingReference(reference_names(g), lambda into: into.update(ref))
+    arriving.result()
+    spans, real_span = [], qspec.finite_span
+    monkeypatch.setattr(qspec, "finite_span", lambda x: spans.append(x.shape) or real_span(x))
+    shared = [oe._alone(g, layer, chs, arriving, 0)[0] for layer in layers]
+    assert all(_same(a, b) for a, b in zip(alone, shared))
+    read = {t for layer in layers for t in g.op(layer).inputs[:1]}
+    assert len(spans) == len(read) < 2 * len(layers)  # one statistic per activation, both formats
+    assert {k[0] for k in arriving.calibrated if k[1] == "finite span"} == read
