@@ -510,6 +510,16 @@ def qgemm_codes_stack(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero
     return out
 
 
+def _k_sums(b) -> np.ndarray:
+    """``b.sum(1, dtype=np.int64)`` of a stack of 8-bit codes (B, K, N), in one pass
+    (:mod:`hwsim.kernels.codesums`)."""
+    from hwsim.kernels.codesums import _k_sums as kernel
+
+    out = np.empty((b.shape[0], b.shape[2]), np.int64)
+    kernel(b, out)
+    return out
+
+
 def _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range, pairwise_int16):
     """The codes of :func:`qgemm_codes` for each matrix of stacks ``a`` (B, M, K), ``b`` (B, K, N) as
     a list, or None where it declines (for any matrix: the bound below is the largest over them)."""
@@ -523,7 +533,7 @@ def _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point
     if bz.size > 1 and np.any(bz):
         return None  # - bz[j] * rowsum(a)[i] is not a row term plus a column term
     bz = int(bz[0]) if bz.size else 0
-    col = (k * az * bz - az * b.sum(1, dtype=np.int64)) if az else np.zeros((nb, n), np.int64)  # (B, N)
+    col = (k * az * bz - az * _k_sums(b)) if az else np.zeros((nb, n), np.int64)  # (B, N)
     if bias is not None:
         col = col + np.asarray(bias, np.int64).reshape(1, -1)
     row = -bz * a.sum(2, dtype=np.int64) if bz else None  # (B, M)
