@@ -7,8 +7,8 @@ arithmetic, within 6 and 3 ulps, except in the float64 re-run, ``products="float
 keeps every op within 1 ulp of the simulator's), and every op is split into blocks of rows (of the
 stack, for attention products) that the float reference's thread pool takes as threads free up
 (:func:`hwsim.sim.refblas.run_tasks`): a block's values do not depend on the split, so they do
-not depend on the thread count or the load. Linears are :func:`hwsim.sim.refblas.dot` (fixed
-row blocks) with the bias added in place. Attention products are one ``np.matmul`` per block of
+not depend on the thread count or the load. Linears are :func:`hwsim.sim.refblas.dot`'s fixed
+row blocks, each with its bias added in its task. Attention products are one ``np.matmul`` per block of
 the stack's leading axis on one BLAS thread: the same per-matrix products as one task per
 matrix, at a fraction of the task overhead (288 matrices of 128 x 32 x 128 per MiniLM-L6 tail
 product).
@@ -132,13 +132,21 @@ def _matmul(a: np.ndarray, b: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
 
 
 def _linear(op, value, dtype: np.dtype) -> np.ndarray | None:
-    """``x @ w.T + b`` of float32 values in ``dtype`` (refblas row blocks), the bias added in
-    place; float32 out."""
+    """``x @ w.T + b`` of float32 values in ``dtype``: :func:`hwsim.sim.refblas.dot`'s row blocks,
+    each block's bias added in its own task while the block is in cache (not in a pass over the
+    whole output after); float32 out."""
     x, w = value(op.inputs[0]), value(op.inputs[1])
     b = value(op.inputs[2]) if len(op.inputs) > 2 else None
     if any(v is not None and v.dtype != np.float32 for v in (x, w, b)) or w.ndim != 2:
         return None
-    y = refblas.dot(x.reshape(-1, x.shape[-1]).astype(dtype, copy=False), w.T.astype(dtype, copy=False))
-    if b is not None:
-        y += b
+    a = np.ascontiguousarray(x.reshape(-1, x.shape[-1]).astype(dtype, copy=False))
+    wt = w.T.astype(dtype, copy=False)
+    y = np.empty((a.shape[0], wt.shape[1]), dtype)
+
+    def block(i: int, j: int) -> None:
+        np.dot(a[i:j], wt, out=y[i:j])
+        if b is not None:
+            y[i:j] += b
+
+    refblas.run_tasks([lambda i=i, j=j: block(i, j) for i, j in refblas.row_blocks(*a.shape, wt.shape[1])])
     return y.reshape(x.shape[:-1] + (w.shape[0],)).astype(np.float32, copy=False)
