@@ -16,7 +16,8 @@ convolution: weights ``w * gamma / sqrt(var + eps)`` and bias ``(b - mean) * gam
 eps) + beta``, computed in float64 and rounded to float32 once. Against the simulator's batch
 norm after the convolution (float64, the output rounded to float32) this moves a value by float32
 rounding, as the float32 GEMM itself does. ReLU and add write into an input that nothing else
-reads. Max pooling takes a running maximum over the taps, as the simulator's executor does.
+reads. Max pooling takes a running maximum over the taps, as the simulator's executor does, in one
+pass (:func:`hwsim.kernel_api.max_pool2d`).
 
 Ops these executors do not take (grouped convolutions, other kinds) return None and run in the
 simulator's executors.
@@ -279,18 +280,7 @@ def _add(xs: list, mine: list[bool]) -> np.ndarray:
 
 def _max_pool(op, x: np.ndarray, out_shape: tuple) -> np.ndarray:
     """Max pooling as the simulator's (NaN padding, running ``np.fmax`` over the taps), in float32
-    channels-last memory."""
-    n, c, h, w = x.shape
-    _, _, oh, ow = out_shape
-    (kh, kw), (sh, sw) = op.kernel, op.stride
-    pt, pl, pb, pr = op.padding
-    eh = max(0, (oh - 1) * sh + kh - (h + pt + pb))
-    ew = max(0, (ow - 1) * sw + kw - (w + pl + pr))
-    xp = np.full((n, h + pt + pb + eh, w + pl + pr + ew, c), np.nan, np.float32)
-    xp[:, pt:pt + h, pl:pl + w] = x.transpose(0, 2, 3, 1)
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            tap = xp[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-            out = tap.copy() if out is None else np.fmax(out, tap, out=out)
-    return out.transpose(0, 3, 1, 2)
+    channels-last memory, in one pass without the padded copy (:func:`hwsim.kernel_api.max_pool2d`)."""
+    from hwsim import kernel_api
+
+    return kernel_api.max_pool2d(x, op.kernel, op.stride, op.padding, out_shape[2:])
