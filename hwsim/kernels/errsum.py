@@ -5,14 +5,15 @@
 ``hwsim.sim.qspec.from_codes`` computes it for a per-tensor spec), over two 1-D arrays of the same
 length read in memory order. The reals ``y`` are never stored: the pass reads 8 + 1 bytes per
 element where making ``y`` and then differencing it moves about 40. The float64 sums may be
-reassociated (vectorised); NaN and inf propagate as in a plain sum.
+reassociated (vectorised); NaN and inf propagate as in a plain sum. The kernels release the GIL:
+simulate's two threads may each run one at once (:mod:`hwsim.sim.metric_jobs`).
 """
 
 import numpy as np
 from numba import njit
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _coded_sums(ref, codes, zero_point, scale):
     noise = 0.0
     signal = 0.0
@@ -24,7 +25,7 @@ def _coded_sums(ref, codes, zero_point, scale):
     return noise, signal
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _biased_coded_sums(y, bias, codes, zero_point, scale):
     """:func:`_coded_sums` of the reference ``float64(y[i]) + bias[i % C]`` (``C = bias.size``, the
     innermost axis of the memory order, ``y.size`` a multiple of it: a float product plus its

@@ -102,6 +102,25 @@ class ArrivingReference(Mapping):
     def __contains__(self, name) -> bool:
         return dict.__contains__(self._values, name) or (not self._done and name in self._names)
 
+    @property
+    def condition(self) -> threading.Condition:
+        """The condition notified at every value stored and when the computation ends."""
+        return self._values.changed
+
+    def made(self, name: str) -> bool:
+        """Whether the value of ``name`` has been stored (no waiting)."""
+        return dict.__contains__(self._values, name)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the computation has ended (completed or failed)."""
+        return self._done
+
+    @property
+    def failed(self) -> bool:
+        """Whether the computation has ended with an error."""
+        return self._done and self._error is not None
+
     def __iter__(self) -> Iterator[str]:
         self.result()
         return iter(dict(self._values))

@@ -411,14 +411,18 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     start = {n: _round_input(gq.tensors[n], v, ctx) for n, v in real_inputs.items()}
     for n in gq.inputs:
         notes += _input_notes(n, gq.tensors[n].quant.format, real_inputs[n], start[n])
-    layers: list[LayerError] = []
+    layers: list[LayerError | None] = []  # None: a job of beside.jobs (computed by a free thread)
     nonfinite: list[tuple] = []  # only tensors holding NaN / inf are kept for their notes
 
     ref_raw = beside.raw if beside is not None else (lambda name: refvalues.raw_value(ref.values, name))
 
     def after(op, y):
         name = op.outputs[0]
-        if metrics:
+        if metrics and beside is not None and isinstance(y, qspec.Coded) and beside.jobs.wants(name, y.codes.nbytes):
+            beside.jobs.add(len(layers), name, lambda: LayerError(op.name, op.op, *coded_errors(ref_raw(name), y)),
+                            y.codes.nbytes)  # codes are finite: no note to make
+            layers.append(None)
+        elif metrics:
             err = LayerError(op.name, op.op, *coded_errors(ref_raw(name), y))
             layers.append(err)
             # a finite mse is a finite sum of (ref - y)**2: y holds no NaN or inf (no pass to ask);
@@ -432,6 +436,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     else:
         values = beside.beside(lambda: _execute(ctx, start, _Weights(ctx), after))
         ref = beside.cache
+        layers = [beside.jobs.results[i] if e is None else e for i, e in enumerate(layers)]
     values.update({n: qspec.real_of(values[n]) for n in gq.outputs})
     watched = [(f"output '{n}'", None if ref is None else ref.values[n], values[n]) for n in gq.outputs]
     notes += nonfinite_notes(watched + nonfinite)
@@ -450,18 +455,31 @@ class _ReferenceBeside:
 
     def __init__(self, g: Graph, real_inputs: dict, seed: int, precision: str):
         from hwsim.sim.arriving import ArrivingReference, reference_names
+        from hwsim.sim.metric_jobs import MetricJobs
 
         self._made: list[FloatCache] = []
-        self._arriving = ArrivingReference(reference_names(g), lambda into: self._made.append(
-            _reference_run(g, real_inputs, seed, precision, into=into)))
+        jobs_made = threading.Event()
+
+        def compute(into: dict) -> None:
+            self._made.append(_reference_run(g, real_inputs, seed, precision, into=into))
+            jobs_made.wait()
+            self.jobs.help()  # then the metrics the quantized run handed over
+
+        self._arriving = ArrivingReference(reference_names(g), compute)
+        #: per-op metrics run by whichever thread is free (:mod:`hwsim.sim.metric_jobs`)
+        self.jobs = MetricJobs(self._arriving)
+        jobs_made.set()
         self.raw = self._arriving.raw
 
     def beside(self, quantized_run):
-        """``quantized_run()``'s result once the reference is complete too. Either's error is
-        raised as a run with the reference first would raise it: the reference's, if it failed."""
+        """``quantized_run()``'s result once the reference and every metric job are complete too.
+        Either's error is raised as a run with the reference first would raise it: the
+        reference's, if it failed."""
         try:
             out = quantized_run()
+            self.jobs.finish()
         except BaseException:
+            self.jobs.close()
             self._arriving.result()  # the reference's own error first
             raise
         self._arriving.result()
