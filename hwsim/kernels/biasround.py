@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _add_bias_f32(y, bias, out):
     c = bias.size
     y2, out2 = y.reshape(-1, c), out.reshape(-1, c)

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _codes_f32(x, scale, zero_point, qmin, qmax, out):
     s = np.float32(scale)
     nans = 0
@@ -35,7 +35,7 @@ def _codes_f32(x, scale, zero_point, qmin, qmax, out):
     return nans
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _codes_f64(x, scale, zero_point, qmin, qmax, out):
     nans = 0
     for i in range(x.size):
@@ -45,7 +45,7 @@ def _codes_f64(x, scale, zero_point, qmin, qmax, out):
     return nans
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _real_f32(x, scale, zero_point, qmin, qmax, out):
     s = np.float32(scale)
     s64 = np.float64(s)
@@ -57,7 +57,7 @@ def _real_f32(x, scale, zero_point, qmin, qmax, out):
     return nans
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _real_f64(x, scale, zero_point, qmin, qmax, out):
     nans = 0
     for i in range(x.size):
@@ -67,7 +67,7 @@ def _real_f64(x, scale, zero_point, qmin, qmax, out):
     return nans
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _real_channels_f32(x, scales, zero_points, qmin, qmax, out):
     """:func:`_real_f32` per channel: ``x`` and ``out`` (outer, channels, inner), channel ``c``
     with ``scales[c]`` (float32 values) and ``zero_points[c]`` (float64 of integers)."""
@@ -84,7 +84,7 @@ def _real_channels_f32(x, scales, zero_points, qmin, qmax, out):
     return nans
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _real_channels_f64(x, scales, zero_points, qmin, qmax, out):
     """:func:`_real_f64` per channel (layout as :func:`_real_channels_f32`)."""
     nans = 0
@@ -99,7 +99,7 @@ def _real_channels_f64(x, scales, zero_points, qmin, qmax, out):
     return nans
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _channel_max_abs(x, out):
     """``out[c]`` = the largest finite ``|x[o, c, i]|`` over ``o`` and ``i`` (0 when none is
     finite): the max-abs statistic of per-channel calibration, NaN and infinities counted as 0
@@ -116,7 +116,7 @@ def _channel_max_abs(x, out):
             out[c] = m
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _finite_range(x):
     """(smallest, largest) finite value of 1-D ``x`` ((inf, -inf) when none is finite): per-tensor
     calibration's statistic in one pass (``np.nan_to_num`` then min / max, less its zeros)."""

@@ -17,7 +17,7 @@ from hwsim.kernels.workqueue import claim, serial
 _ROWS = 1024
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _add_biased(y1, b1, x2, b2, with_b2, out, counter, threads):
     c = b1.size
     y1r, x2r, outr = y1.reshape(-1, c), x2.reshape(-1, c), out.reshape(-1, c)

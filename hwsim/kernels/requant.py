@@ -29,7 +29,7 @@ INT32_MAX = 2**31 - 1
 _BLOCK = 16384  # elements per work item
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _parts(nc, inner):
     """(work items per outer index, channels per item, inner elements per item) of an
     (outer, nc, inner) array: whole channels per item while they are short, else blocks of one."""
@@ -39,7 +39,7 @@ def _parts(nc, inner):
     return (nc + g - 1) // g, g, inner
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _take(counter, outer, nc, inner):
     """Claims the next work item of an (outer, nc, inner) array (:func:`_parts`) as
     (o, c0, c1, i0, i1), or o = -1 when none is left."""
@@ -56,12 +56,12 @@ def _take(counter, outer, nc, inner):
     return o, c0, min(c0 + cg, nc), 0, inner
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _exact1(v, m, z, lo, hi):
     return np.int64(min(max(np.rint(np.float64(v) * m + z), lo), hi))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _requant_exact(acc, mult, zp, lo, hi, out, counter, threads):
     outer, nc, inner = acc.shape
     z = zp.astype(np.float64)
@@ -80,14 +80,14 @@ def _requant_exact(acc, mult, zp, lo, hi, out, counter, threads):
                         out[o, c, i] = _exact1(acc[o, c, i], mult[c], z[c], flo, fhi)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _ort1(f, m, fmin, fmax):
     """MLAS requantization of ``f`` = float32(acc) before the zero point is added: the product
     rounded to float32, clamped to [lo - zp, hi - zp], rounded half-even (still float32)."""
     return np.rint(min(max(np.float32(f * m), fmin), fmax))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _requant_ort(acc, mult, zp, lo, hi, out, counter, threads):
     """A work item whose accumulators all fit int32 (onnxruntime's own do) converts them to
     float32 through int32, and its results to integers through int32 when the clamp bounds fit
@@ -128,7 +128,7 @@ def _requant_ort(acc, mult, zp, lo, hi, out, counter, threads):
                         out[o, c, i] = np.int64(_ort1(np.float32(acc[o, c, i]), m[c], fmin[c], fmax[c])) + zp[c]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _srdhm(a, b):
     """gemmlowp SaturatingRoundingDoublingHighMul on int32 values held in int64."""
     if a == INT32_MIN and b == INT32_MIN:
@@ -140,7 +140,7 @@ def _srdhm(a, b):
     return q
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rdbpot(x, exponent):
     """gemmlowp RoundingDivideByPOT: divide by 2**exponent, round half away from zero."""
     mask = (np.int64(1) << exponent) - 1
@@ -149,13 +149,13 @@ def _rdbpot(x, exponent):
     return (x >> exponent) + (1 if remainder > threshold else 0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _wrap32(v):
     u = v & np.int64(0xFFFFFFFF)
     return u - (np.int64(1) << 32) if u > INT32_MAX else u
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mul_fixed(x, q, shift, single):
     """TFLite MultiplyByQuantizedMultiplier (double or single rounding)."""
     if single:
@@ -166,7 +166,7 @@ def _mul_fixed(x, q, shift, single):
     return _rdbpot(_srdhm(_wrap32(x << left), q), right)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _requant_fixed(acc, q31, shift, zp, lo, hi, single, out, counter, threads):
     outer, nc, inner = acc.shape
     for _ in prange(threads):

@@ -57,7 +57,7 @@ KC = 256
 _L2_TILES, _ITEM_PANELS, _ITEM_TILES = 32, 8, 128
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _item_grid(mp, npan):
     """(items, column groups, row tiles) of a product with ``mp`` rows and ``npan`` panels."""
     nt = mp // MR
@@ -65,7 +65,7 @@ def _item_grid(mp, npan):
     return ngrp * ((nt + _ITEM_TILES - 1) // _ITEM_TILES), ngrp, nt
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _gemm(a, b, out, epi, counter, threads):
     """``out`` (Mp, NR*P) = packed ``a`` (Mp, group*Kq) times panels ``b`` (P, Kq, group*NR), Kq > 0,
     by :func:`~hwsim.kernels.tileir._tile` (its kind set by the dtypes of ``a`` and ``b``);
@@ -103,7 +103,7 @@ def _gemm(a, b, out, epi, counter, threads):
 _PACK_ROWS = 64
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _put(dst, di, src, si, size):
     """Element ``si`` of bytes ``src`` to element ``di`` of bytes ``dst``, elements of ``size`` (1
     or 2) bytes, spelled out: the branch is hoisted out of the loops and they vectorise."""
@@ -114,7 +114,7 @@ def _put(dst, di, src, si, size):
         dst[2 * di + 1] = src[2 * si + 1]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pack_b(b, trans, k0, k1, group, size, out):
     """Rows k0..k1 of B into zeroed panels ``out`` (P, Kq, group*NR*size) of bytes, B = ``b``
     (K, N*size) or ``b.T`` for ``b`` (N, K*size) with ``trans``, bytes (read-only) of elements of
@@ -151,7 +151,7 @@ def _pack_b(b, trans, k0, k1, group, size, out):
                             _put(dst, group * c + h, row, c0 + c, size)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pack_f32_block(b, q0, q1, p0, p1, buf):
     """``b[q0:q1]`` columns ``NR*p0`` to ``NR*p1`` into ``buf`` (>= p1-p0, >= q1-q0, NR) as panels:
     buf[p, q, c] = b[q0 + q, NR*(p0 + p) + c], zero past the last column of ``b``."""
@@ -169,7 +169,7 @@ def _pack_f32_block(b, q0, q1, p0, p1, buf):
                     dst[c] = row[c0 + c] if c0 + c < n else np.float32(0.0)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _gemm_f32(a, b, out, counter, threads):
     """``out`` (Mp, NR*P) = packed ``a`` (Mp, K) times ``b`` (K, N) float32 as it is (C order),
     K > 0, by :func:`~hwsim.kernels.tileir._tile` "fma32" in the work items, blocks and order of

@@ -148,13 +148,13 @@ def serial(kernel):
     """``kernel`` compiled without threads (its ``prange`` runs as ``range``), for small work.
     The twin is a copy of the function named ``<name>_serial``: numba's cache is keyed by the
     function's name and code, not by ``parallel``, so under the same name the two would load
-    each other's machine code."""
+    each other's machine code. A kernel that releases the GIL (``nogil``) has a twin that does too."""
     f = getattr(kernel, "py_func", kernel)
     name = f.__name__ + "_serial"
     twin = FunctionType(f.__code__.replace(co_name=name, co_qualname=f.__qualname__ + "_serial"),
                         f.__globals__, name, f.__defaults__, f.__closure__)
     twin.__qualname__, twin.__doc__ = f.__qualname__ + "_serial", f.__doc__
-    return njit(cache=True)(twin)
+    return njit(cache=True, nogil=bool(getattr(kernel, "targetoptions", {}).get("nogil", False)))(twin)
 
 
 def pick(kernel, kernel_1, work):

@@ -1,0 +1,30 @@
+"""The kernels of simulate's quantized run and of its float reference release the GIL: the
+reference runs on a Python thread beside the quantized run (hwsim.sim.runner._ReferenceBeside),
+and a kernel holding the GIL stops the other thread's Python (its numpy calls, its next op)
+for the kernel's whole duration."""
+
+import numba
+import pytest
+from numba import njit
+
+from hwsim.kernels import biasround, codelut, codesums, errsum, quantize, refadd, referf, requant, simdgemm, workqueue
+
+pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="compiled kernels only")
+
+_BESIDE = [simdgemm._gemm, simdgemm._gemm_1, simdgemm._pack_b, errsum._coded_sums, errsum._biased_coded_sums,
+           quantize._codes_f32, quantize._codes_f64, quantize._real_f32, quantize._real_f64,
+           requant._requant_ort, requant._requant_ort_1, biasround._add_bias_f32, refadd._add_biased,
+           refadd._add_biased_1, codelut._lookup1, codelut._lookup2, codesums._k_sums, referf._erf]
+
+
+@pytest.mark.parametrize("kernel", _BESIDE, ids=lambda k: k.py_func.__qualname__)
+def test_kernels_beside_the_reference_release_the_gil(kernel):
+    assert kernel.targetoptions.get("nogil") is True
+
+
+def test_serial_twin_keeps_nogil():
+    def f(x):
+        return x + 1
+
+    assert workqueue.serial(njit(nogil=True)(f)).targetoptions.get("nogil") is True
+    assert not workqueue.serial(njit(f)).targetoptions.get("nogil")
