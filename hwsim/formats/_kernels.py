@@ -13,7 +13,7 @@ from numba import njit
 POLICY_CODES = {"ieee": 0, "fn": 1, "fnuz": 2, "finite": 3}
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _float_codes(v, e_bits, m_bits, bias, policy, nan_code):  # pragma: no cover - jitted
     """Codes (uint64) of representable float64 values ``v`` (flat) of a sign+e+m format.
 
@@ -48,7 +48,7 @@ def _float_codes(v, e_bits, m_bits, bias, policy, nan_code):  # pragma: no cover
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _nearest_centroid(v, cb):  # pragma: no cover - jitted
     """Index of the nearest row of ``cb`` (K, D) for each row of ``v`` (N, D), by squared
     Euclidean distance; ties go to the lowest index."""

@@ -14,7 +14,7 @@ from hwsim.kernels.requant import _ort1
 from hwsim.kernels.workqueue import claim, pick, serial
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
     """Fill ``out`` (N*oh*ow, cg*kh*kw) from channels ``c0 .. c0+cg`` of ``x``, column order
     k = (c, kh, kw). ``ph``/``pw`` are the top/left pads; positions outside ``x`` read as ``fill``.
@@ -37,7 +37,7 @@ def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
                         out[row, col] = fill
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _im2col_nhwc(xh, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
     """Fill ``out`` (N*oh*ow, kh*kw*cb) from channels-last ``xh`` (N, H, W, cb): column order
     (kh, kw, c), each kernel position one contiguous run of the cb elements of a pixel (or of
@@ -114,7 +114,7 @@ def im2col(x, c0, cg, kernel, stride, pads, dilation, out_hw, dtype=np.int64, fi
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _direct_conv(x, w, sh, sw, ph, pw, dh, dw, groups, bits, mode, out):
     """Direct grouped convolution: ``out`` (N, O, OH, OW) int64 from ``x`` (N, C, H, W) and ``w``
     (O, C/groups, KH, KW), both int64 with zero points subtracted; padding contributes 0.
@@ -157,7 +157,7 @@ def _direct_conv(x, w, sh, sw, ph, pw, dh, dw, groups, bits, mode, out):
                 out[b, oc, y, xo] = _wrap(acc, bits) if mode == MODE_WRAP else acc
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _direct_conv_taps(x, w, sh, sw, ph, pw, dh, dw, groups, out):
     """The exact int64 sums of :func:`_direct_conv` (or float64 sums, taps in order), kernel tap by kernel tap: each output plane
     accumulates one weight times a shifted input row at a time (a loop over output columns that
@@ -215,7 +215,7 @@ def direct_conv(x, w, stride, pads, dilation, groups, bits, mode, out_hw):
     return wrap_array(out, bits) if mode == MODE_WRAP else out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _depthwise_nhwc(xh, zx, wt, sh, sw, ph, pw, dh, dw, out, epi, counter, threads):
     """Depthwise convolution (one input channel per output channel), channels-last:
     ``out[b, y, xo, c]`` ((N, OH, OW, C)) = sum over taps (i, j) inside the input, ascending, of

@@ -35,7 +35,7 @@ _THR = np.array([(2 - 2.0**-24) * 2.0**127, 65520.0, (2 - 2.0**-8) * 2.0**127])
 MAX_PARTIALS = 128
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _round_fmt(s, err, fmt):
     """Round ``s + err`` (``err`` tiny: a TwoSum error) to format ``fmt``; result as float64."""
     if s == 0.0 or not np.isfinite(s):
@@ -55,7 +55,7 @@ def _round_fmt(s, err, fmt):
     return math.copysign(math.ldexp(fl, q), s)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _add_round(acc, p, fmt):
     """One accumulator step: ``round_fmt(acc + p)`` with a single rounding."""
     s = acc + p
@@ -64,7 +64,7 @@ def _add_round(acc, p, fmt):
     return _round_fmt(s, err, fmt)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _round_array(x, fmt, out):
     for i in range(x.size):
         out[i] = _round_fmt(x[i], 0.0, fmt)
@@ -81,7 +81,7 @@ def round_array(x, fmt):
     return out.reshape(x.shape)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _seq_blocked(a, b, fmt, block, out):
     """Sequential (``block >= K``) or blocked accumulation; ``out`` (M, N) float64."""
     m, k = a.shape
@@ -103,7 +103,7 @@ def _seq_blocked(a, b, fmt, block, out):
 TILE_M, TILE_N = 8, 64
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _seq_fp32(a, b, out):
     """Sequential float32 accumulation (k ascending); valid when every product is exact in float32.
 
@@ -146,7 +146,7 @@ def seq_fp32(a, b):
     return out[:m, :n].astype(np.float64)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _pairwise(a, b, fmt, out):
     m, k = a.shape
     n = b.shape[1]
@@ -169,7 +169,7 @@ def _pairwise(a, b, fmt, out):
             out[i, j] = buf[0] if k > 0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fsum_add(partials, n, x):
     """Add ``x`` to Shewchuk's non-overlapping ``partials[:n]``; returns the new count."""
     i = 0
@@ -187,7 +187,7 @@ def _fsum_add(partials, n, x):
     return i + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fsum_result(partials, n):
     """Correctly rounded float64 value of ``sum(partials[:n])`` (CPython ``math.fsum`` ending)."""
     if n == 0:
@@ -211,7 +211,7 @@ def _fsum_result(partials, n):
     return hi
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _exact_dot(a, b, out):
     """Exactly summed ``a @ b`` rounded once to float64 (Shewchuk / fsum)."""
     m, k = a.shape
@@ -231,20 +231,20 @@ for _i in range(64):
     _CTZ_TABLE[((((1 << _i) * _DEBRUIJN) & (2**64 - 1)) >> 58)] = _i
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ctz(v):
     """Trailing zeros of a positive int64 (de Bruijn multiply; wraps like uint64)."""
     low = np.uint64(v & -v)
     return _CTZ_TABLE[np.int64((low * np.uint64(_DEBRUIJN)) >> np.uint64(58))]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bitlen(v):
     """Number of bits of a positive int64 (position of the highest set bit + 1)."""
     return math.frexp(np.float64(v))[1]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _stats_subnormal(u, mbits, bias):
     """Scalar pass over the subnormals of ``u`` (see :func:`_stats_bits`)."""
     bits, lo_key, hi_exp = 0, 10**6, -(10**6)
@@ -259,7 +259,7 @@ def _stats_subnormal(u, mbits, bias):
     return bits, lo_key - bias - mbits, hi_exp - bias
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _stats_bits(u, mbits, bias):
     """Over the non-zero finite floats whose bit patterns are ``u`` (IEEE, ``mbits`` mantissa bits,
     exponent ``bias``): (max significant bits, min exponent of the last set bit, max e with
@@ -310,7 +310,7 @@ def _stats(x):
 _BIG = 2**63 - 1  # above every float64 pattern with the sign cleared
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan_bits(u, mbits, ebits):
     """Over float bit patterns ``u`` (int32 or int64) with ``mbits`` mantissa and ``ebits``
     exponent bits, sign cleared: (the largest, the smallest normal, the smallest non-zero, the OR
@@ -377,7 +377,7 @@ def _holds(a, b, sa, sb, rule) -> bool:
     return rule(*_stats(a), *_stats(b))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _mx(a, sa, b, sb, block, fmt, out):
     """MX dot: exact block dots (fsum) times both scales, accumulated over blocks in ``fmt``
     (blocks in ascending k; ``fmt`` < 0 means exact over all products)."""

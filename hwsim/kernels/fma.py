@@ -26,7 +26,7 @@ def _fma_f32(typingctx, a, b, c):
     return types.float32(types.float32, types.float32, types.float32), codegen
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fma(a, b, c, out):
     """``out[i] = fma(a[i], b[i], c[i])`` over flat float32 arrays; a length-1 ``b`` or ``c`` is
     broadcast."""

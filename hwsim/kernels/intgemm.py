@@ -24,7 +24,7 @@ F32_EXACT = 2**24
 F64_EXACT = 2**53
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _wrap(v, bits):
     """Two's-complement wrap of int64 ``v`` to ``bits`` bits (2 <= bits <= 64)."""
     if bits >= 64:
@@ -35,12 +35,12 @@ def _wrap(v, bits):
     return u - span if u >= half else u
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _clamp(v, lo, hi):
     return lo if v < lo else (hi if v > hi else v)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pack_a(a, ca, ap, rows):
     """(M, K) integer -> ``ap`` (nchunk, M, chunk) float holding ``a - ca``; ``rows`` = row sums."""
     m, k = a.shape
@@ -55,7 +55,7 @@ def _pack_a(a, ca, ap, rows):
         rows[i] = s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pack_b(b, cb, bp, cols, narrow):
     """(K, N) integer -> ``bp`` (nchunk*chunk, N) float holding ``b - cb``; ``cols`` = col sums.
 
@@ -82,7 +82,7 @@ def _pack_b(b, cb, bp, cols, narrow):
                 part[j] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reduce(parts, rows, cols, ca, cb, k, bits, mode, out):
     """``out`` = sum of chunk products + centring terms, wrapped to ``bits`` if ``mode`` is wrap."""
     nchunk, m, n = parts.shape
@@ -96,7 +96,7 @@ def _reduce(parts, rows, cols, ca, cb, k, bits, mode, out):
             out[i, j] = _wrap(v, bits) if mode == MODE_WRAP else v
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _accumulate(acc, v, bits, mode, lo, hi):
     s = acc + v
     if mode == MODE_SATURATE:
@@ -106,7 +106,7 @@ def _accumulate(acc, v, bits, mode, lo, hi):
     return s
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _loop_matmul(a, b, bits, mode, pairwise):
     """Sequential int64 ``a @ b``, k ascending, accumulator of ``bits`` bits.
 
@@ -135,7 +135,7 @@ def _loop_matmul(a, b, bits, mode, pairwise):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _col_bounds(b, bmin, bmax):
     k, n = b.shape
     for kk in range(k):
@@ -148,7 +148,7 @@ def _col_bounds(b, bmin, bmax):
         bmin[kk], bmax[kk] = lo, hi
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _pair_excess(a, b, bmin, bmax, out):
     """``out[i, j]`` = sum over pairs t of ``p - clamp(p, -32768, 32767)``, where
     ``p = a[i, 2t] * b[2t, j] + a[i, 2t+1] * b[2t+1, j]`` (an odd last k pairs with 0).

@@ -17,7 +17,7 @@ from numba import njit, prange
 from hwsim.kernels.workqueue import claim, serial
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _max_pool_nhwc(xh, kh, kw, sh, sw, pt, pl, lo, out, counter, threads):
     n, h, w, c = xh.shape
     _, oh, ow, _ = out.shape

@@ -20,13 +20,13 @@ from numba import njit
 _INT64_LIMIT = 9.223372036854775808e18
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _round_f32(x, out):
     for i in range(x.size):
         out[i] = np.float64(np.float32(x[i]))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grid_codes(x, scale, zero_point, out):
     bad = 0
     for i in range(x.size):

@@ -30,7 +30,7 @@ from numba import njit, prange
 from hwsim.kernels.workqueue import claim, serial
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _depthwise_ref(xh, in_bias, with_in_bias, wt, sh, sw, ph, pw, dh, dw, out_bias, out, out32, counter, threads):
     n, h, w, c = xh.shape
     kh, kw, _ = wt.shape

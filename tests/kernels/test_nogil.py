@@ -28,3 +28,27 @@ def test_serial_twin_keeps_nogil():
 
     assert workqueue.serial(njit(nogil=True)(f)).targetoptions.get("nogil") is True
     assert not workqueue.serial(njit(f)).targetoptions.get("nogil")
+
+
+def _dispatchers():
+    import importlib
+    import pkgutil
+
+    from numba.core.registry import CPUDispatcher
+
+    import hwsim.formats._kernels
+    import hwsim.kernels
+
+    mods = [importlib.import_module(f"hwsim.kernels.{m.name}") for m in pkgutil.iter_modules(hwsim.kernels.__path__)]
+    for mod in mods + [hwsim.formats._kernels]:
+        for name, obj in vars(mod).items():
+            if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == mod.__name__:
+                yield f"{mod.__name__}.{name}", obj
+
+
+def test_every_kernel_releases_the_gil():
+    """Also solve's threads: its candidate plans (and sensitivity layers) run on two Python threads
+    at once, one numba thread each (the serial twins), and a kernel holding the GIL makes the
+    other plan's kernels wait for it."""
+    held = [name for name, d in _dispatchers() if not d.targetoptions.get("nogil")]
+    assert not held, f"kernels holding the GIL (add nogil=True): {held}"
