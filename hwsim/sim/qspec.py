@@ -541,13 +541,27 @@ def _stored_codes_on_grid(t) -> bool:
     fmt = formats.get(spec.format)
     if not fmt.integer_codes or fmt.bits > 16:
         return False
-    scale = np.asarray(spec.scale, np.float64)
-    if not np.all(np.isfinite(scale) & (scale >= np.finfo(np.float32).tiny)):
+    if not _normal_scales(spec.scale):
         return False
     info = np.iinfo(data.dtype)
     if fmt.qmin <= info.min and info.max <= fmt.qmax:
         return True
     return not data.size or (fmt.qmin <= int(data.min()) and int(data.max()) <= fmt.qmax)
+
+
+def _normal_scales(scale) -> bool:
+    """True when every scale is finite and at least float32's smallest normal (asked for every
+    stored weight on every run: answered once per scale tuple)."""
+    try:
+        return _normal_scales_of(tuple(scale))
+    except TypeError:  # an unhashable element
+        return _normal_scales_of.__wrapped__(tuple(scale))
+
+
+@functools.lru_cache(maxsize=4096)
+def _normal_scales_of(scale: tuple) -> bool:
+    s = np.asarray(scale, np.float64)
+    return bool(np.all(np.isfinite(s) & (s >= np.finfo(np.float32).tiny)))
 
 
 def weight_codes(values: np.ndarray, spec: QuantSpec) -> np.ndarray:

@@ -50,3 +50,12 @@ def test_code_dtype_equals_the_format_rule(fmt):
             if (f.qmin, f.qmax) == (np.iinfo(dt).min, np.iinfo(dt).max):
                 want = dt
     assert qspec.code_dtype(QuantSpec(format=fmt)) is want
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(_floats, min_size=1, max_size=5))
+def test_normal_scales_equals_the_check_written_out(values):
+    s = np.asarray(values, np.float64)
+    want = bool(np.all(np.isfinite(s) & (s >= np.finfo(np.float32).tiny)))
+    assert qspec._normal_scales(tuple(values)) is want
+    assert qspec._normal_scales(tuple(values)) is want  # found
