@@ -42,3 +42,23 @@ def _biased_coded_sums(y, bias, codes, zero_point, scale):
             noise += d * d
             signal += r * r
     return noise, signal
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _coded_sums_4d(ref, codes, zero_point, scale):
+    """:func:`_coded_sums` of 4-D ``ref`` and ``codes`` of one shape in any memory layouts (a
+    residual Add's channels-last reference beside its NCHW codes), read in the order of their
+    axes: the caller orders them as ``ref``'s memory order, so ``ref`` is read contiguously."""
+    noise = 0.0
+    signal = 0.0
+    a, b, c, d = ref.shape
+    for i in range(a):
+        for j in range(b):
+            for k in range(c):
+                rr, cr = ref[i, j, k], codes[i, j, k]
+                for m in range(d):
+                    r = rr[m]
+                    e = r - (np.float64(cr[m]) - zero_point) * scale
+                    noise += e * e
+                    signal += r * r
+    return noise, signal

@@ -68,7 +68,8 @@ def coded_errors(ref, out) -> tuple[float, float]:
     """:func:`errors` of ``out`` against ``ref``, each an array or a deferred value: per-tensor
     codes (:class:`~hwsim.sim.qspec.Coded`) are read as they are, and a reference product plus
     its bias (:class:`~hwsim.sim.refvalues.Biased`) is summed as it is read, in one pass
-    (:mod:`hwsim.kernels.errsum`) where the two share one memory order; the sums equal those of
+    (:mod:`hwsim.kernels.errsum`) where the two share one memory order (4-D codes and a float64
+    reference in different layouts in one pass too); the sums equal those of
     :func:`errors` on the float64 values up to summation order (relative ~1e-15). Anything else,
     and non-finite sums, take :func:`errors` on the float64 values."""
     from hwsim.sim.qspec import Coded, flat_pair, real_of
@@ -90,6 +91,12 @@ def coded_errors(ref, out) -> tuple[float, float]:
             from hwsim.kernels.errsum import _coded_sums
 
             sums = _coded_sums(pair[0], pair[1], np.float64(params[0]), np.float64(params[1]))
+        elif ref.dtype == np.float64 and ref.ndim == 4 and ref.shape == out.codes.shape:  # layouts differ
+            from hwsim.kernels.errsum import _coded_sums_4d
+
+            axes = sorted(range(4), key=lambda i: (-abs(ref.strides[i]), i))  # ref's memory order
+            sums = _coded_sums_4d(ref.transpose(axes), out.codes.transpose(axes), np.float64(params[0]),
+                                  np.float64(params[1]))
     if sums is None or not (np.isfinite(sums[0]) and np.isfinite(sums[1])) or not np.size(out.codes):
         return errors(real_of(ref), real_of(out))
     return _from_sums(sums[0], sums[1], out.codes.size)

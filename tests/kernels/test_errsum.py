@@ -66,3 +66,45 @@ def test_add_bias_f32_equals_numpy(channels, rows, ydtype, seed):
     _add_bias_f32(y, bias, out)
     want = (y.reshape(rows, channels).astype(np.float64) + bias).astype(np.float32).reshape(-1)
     np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.nojit
+@settings(max_examples=40, deadline=None)
+@given(st.tuples(*[st.integers(0, 5)] * 4), st.permutations(range(4)), st.permutations(range(4)),
+       st.sampled_from([np.uint8, np.int8]), st.integers(0, 2**31))
+def test_coded_sums_4d_equal_numpy_in_any_layouts(shape, ref_order, codes_order, dtype, seed):
+    """Two 4-D arrays of one shape laid out in any axis orders (views of transposed data)."""
+    from hwsim.kernels.errsum import _coded_sums_4d
+
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+
+    def laid_out(a, order):  # a's values, memory order given by ``order`` (outermost first)
+        return np.ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
+
+    ref = laid_out(rng.standard_normal(shape), ref_order)
+    codes = laid_out(rng.integers(info.min, info.max + 1, shape).astype(dtype), codes_order)
+    got = _coded_sums_4d(ref, codes, np.float64(3), np.float64(0.05))
+    want = _numpy_sums(ref.ravel(), codes.ravel(), 3, 0.05)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+
+
+def test_coded_errors_of_a_channels_last_reference_beside_nchw_codes(monkeypatch):
+    """metrics.coded_errors takes the one-pass 4-D sums (no float64 copy of the codes) and gives
+    metrics.errors' values within summation order."""
+    from hwsim.graph.quant import QuantSpec
+    from hwsim.kernels import errsum
+    from hwsim.sim import metrics, qspec
+
+    rng = np.random.default_rng(0)
+    spec = QuantSpec(format="uint8", scale=(0.05,), zero_point=(128,))
+    codes = rng.integers(0, 256, (2, 24, 7, 9)).astype(np.uint8)  # NCHW
+    ref = np.ascontiguousarray(((codes.astype(np.float64) - 128) * 0.05 + rng.standard_normal(codes.shape) * 0.01)
+                               .transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # channels last
+    calls = []
+    kernel = errsum._coded_sums_4d
+    monkeypatch.setattr(errsum, "_coded_sums_4d", lambda *a: calls.append(1) or kernel(*a))
+    got = metrics.coded_errors(ref, qspec.Coded(codes, spec))
+    assert calls
+    want = metrics.errors(ref, qspec.Coded(codes, spec).real())
+    np.testing.assert_allclose(got, want, rtol=1e-12)
