@@ -275,9 +275,10 @@ def _ratios(est: np.ndarray, ex: np.ndarray, label: str) -> None:
 
 
 def _probes(est, ex: np.ndarray) -> None:
-    """Each probe rule on the same layers, from the tables alone: within a row the gain table is
-    the local errors times one factor, so probing choice q instead gives
-    ``gain[l, c] / gain[l, q] * exact[l, q]`` (the tails' float32 roundoff aside)."""
+    """Each probe rule on the same layers, from the tables alone: where a layer has one gain, its
+    row of the gain table is its local errors times one factor, so probing choice q instead gives
+    ``gain[l, c] / gain[l, q] * exact[l, q]`` (the tails' float32 roundoff aside). Layers that
+    hand on a quantized input have two gains: for them this is only indicative."""
     v = est.sensitivity.values
     labels = [c.label for c in est.sensitivity.choices]
     fin = np.where(np.isfinite(v), v, np.nan)

@@ -23,11 +23,13 @@ is measured exactly at every choice, and so is a choice whose local error is not
 
 It is an ESTIMATE: it assumes that an output's error reaches the model's outputs multiplied by
 the same factor whatever the choice, i.e. that a 4-bit weight error and an 8- or 16-bit
-activation error of the same layer reach the outputs alike. They do not quite: measured against
-the exact table (8 synthetic samples, int8-npu's default choices w8a8 / w4a8 / w8a16, probe w4a8;
-benchmarks/RESULTS.md "Sixth session: gain") the w8a8 values came out a median 1.8-2.1x the
-exact ones (up to 5.2x), the rest within 0.55-2.7x; the plans chosen at 24 energy budgets, each
-simulated whole, are in RESULTS.md. The largest-error probe needs no float64 re-run of its tail
+activation error of the same layer reach the outputs alike. They do not: measured against the
+exact table (8 synthetic samples, int8-npu's default choices w8a8 / w4a8 / w8a16, probe w4a8;
+docs/solver_results.md "--tails gain") the values came out 0.55-4.8x of the exact ones on
+resnet18, 0.64-5.2x on MiniLM-L6 s128 (w8a8 a median 2.1x / 1.8x high) and 0.044-2.7x on
+MobileNetV2 (w8a16 a median 0.36x); the plans chosen on it at 24 energy budgets, each simulated
+whole, were the exact table's at 23 / 17 / 10 of them and measured at worst 1.04x / 1.19x /
+1.27x the exact plan's output MSE. The largest-error probe needs no float64 re-run of its tail
 (its change of the outputs is far above float32 roundoff). Unlike ``tails="cut"``
 (:mod:`hwsim.solve.cut_gain`: one probe per (cut, choice)), the gain here is each layer's own,
 so layers reaching the outputs by different paths (a query and a value projection) are not
