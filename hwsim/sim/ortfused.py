@@ -351,23 +351,32 @@ def qlinear_softmax(ctx, op, x) -> np.ndarray | qspec.Coded:
     them), else real output values."""
     sx, sy = ctx.spec(op.inputs[0]), ctx.spec(op.outputs[0])
     fmt_x, fmt_y = formats.get(sx.format), formats.get(sy.format)
-    c = np.moveaxis(_codes_of(ctx, op.inputs[0], x, sx), op.axis, -1).astype(np.int64)
-    d = c.shape[-1]
+    raw = np.moveaxis(_codes_of(ctx, op.inputs[0], x, sx), op.axis, -1)
+    d = raw.shape[-1]
     s_x = float(np.float32(sx.scale[0]))
     shift = max(0.0, float(np.log(np.float64(np.float32(np.finfo(np.float32).max) / np.float32(d)))) - 5.0) / s_x
     table = np.exp((np.arange(256, dtype=np.float64) - 255 + shift) * s_x).astype(np.float32)
     top = 127 if fmt_x.signed else 255
+    y_scale = np.float32(np.floor(np.float32(1.0) / np.float32(sy.scale[0])))
+    zy = 0 if sy.zero_point is None else int(sy.zero_point[0])
+    narrow = qspec.code_dtype(sy)
+    if narrow is not None and op.outputs[0] not in ctx.specs and raw.size:  # one pass per row, the same codes
+        from hwsim.kernels.qsoftmax import _rows
+
+        q = np.empty(raw.shape, narrow)
+        _rows(np.ascontiguousarray(raw).reshape(-1, d), table, top + (128 if fmt_x.signed else 0), y_scale,
+              np.float64(zy), np.float64(fmt_y.qmin), np.float64(fmt_y.qmax), q.reshape(-1, d))
+        ctx.mark_on_grid(op.outputs[0])
+        return qspec.Coded(np.moveaxis(q, -1, op.axis), sy)
+    c = raw.astype(np.int64)
     idx = c + (top - c.max(axis=-1, keepdims=True)) + (128 if fmt_x.signed else 0)
     t = table[idx]
     total = np.zeros(c.shape[:-1] + (1,), np.float32)
     for k in range(d):  # float32 sum in element order
         total = total + t[..., k:k + 1]
-    y_scale = np.float32(np.floor(np.float32(1.0) / np.float32(sy.scale[0])))
-    zy = 0 if sy.zero_point is None else int(sy.zero_point[0])
     with np.errstate(over="ignore", invalid="ignore"):  # t * y_scale can overflow float32, as in onnxruntime
         v = np.rint((t * y_scale) / total).astype(np.float64) + zy
     q = np.clip(v, fmt_y.qmin, fmt_y.qmax).astype(np.int64)  # inf saturates (measured: 255 / 127)
-    narrow = qspec.code_dtype(sy)
     if narrow is None or op.outputs[0] in ctx.specs:
         return np.moveaxis(qspec.from_codes(q, sy), -1, op.axis)
     ctx.mark_on_grid(op.outputs[0])
