@@ -17,7 +17,7 @@ from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.quant import FP32, NO_PRUNING
 from hwsim.sim.refblas import one_blas_thread
 from hwsim.solve import tail_tf
-from hwsim.solve.tail_cnn import ChannelsLast, float64_conv
+from hwsim.solve.tail_cnn import ChannelsLast
 
 _FROM_OUTSIDE = ("input", "activation")  # KV caches stay kv_cache tensors, fed by name
 
@@ -89,10 +89,9 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
     inside, within 6 and 3 ulps).
 
     ``products="float64"``: convolutions and matmuls take float64 operands and sum in float64
-    (each output rounded to float32), and convolutions run as the simulator's float64
-    convolutions (one-group ones making their patches block by block,
-    :func:`hwsim.solve.tail_cnn.float64_conv`, the same values): the simulator's arithmetic
-    throughout, up to the summation order of float64 products and 1-ulp kernels (GELU's too).
+    (each output rounded to float32), and convolutions run in the simulator's executors: the
+    simulator's arithmetic throughout, up to the summation order of float64 products and 1-ulp
+    kernels (GELU's and softmax's too).
     """
     from hwsim.sim.boundary import is_integer_type
     from hwsim.sim.memory import liveness
@@ -122,8 +121,6 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
         elif cnn is not None and (y := cnn.run(op, value)) is not None:
             values[op.outputs[0]] = y
         elif (y := tf.run(op, value)) is not None:
-            values[op.outputs[0]] = y
-        elif wide and (y := float64_conv(graph, op, value)) is not None:
             values[op.outputs[0]] = y
         else:
             xs = [value(t) for t in op.inputs]

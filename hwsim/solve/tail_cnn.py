@@ -198,27 +198,6 @@ def _conv(op, x: np.ndarray, kernel: tuple, prepared) -> np.ndarray:
     return y.transpose(0, 3, 1, 2)
 
 
-def float64_conv(g: Graph, op, value) -> np.ndarray | None:
-    """A one-group convolution with constant weights of a float32 input as the simulator's
-    float64 reference computes it (the float64 re-run of :func:`hwsim.solve.tail.float32_outputs`):
-    float64 products of the float32 values in :mod:`hwsim.sim.refblas`'s row blocks plus the
-    float64 bias, rounded to float32; (N, O, OH, OW) view of a channels-last array; None for
-    other ops. The patches are made block by block from the float32 input
-    (:func:`hwsim.sim.refconv.conv2d`), which rounds nothing: the simulator's executor makes the
-    whole float64 patch matrix of a float64 copy of the input, then multiplies the same blocks,
-    so the values are the same."""
-    if op.op != "conv2d" or op.groups != 1 or not all(g.tensors[t].data is not None for t in op.inputs[1:]):
-        return None
-    x = value(op.inputs[0])
-    if x.dtype != np.float32 or x.ndim != 4:
-        return None
-    w = np.asarray(value(op.inputs[1]), np.float64)
-    y = refconv.conv2d(x, w, op).transpose(0, 2, 3, 1)
-    if len(op.inputs) > 2:
-        y += np.asarray(value(op.inputs[2]), np.float64)
-    return y.astype(np.float32).transpose(0, 3, 1, 2)
-
-
 #: Winograd F(2x2, 3x3) (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks",
 #: eq. 7-8): a 4x4 input tile d gives the 2x2 outputs A^T [(G g G^T) * (B^T d B)] A; 16 GEMMs of
 #: (tiles, C) by (C, O) replace one of (pixels, 9 C) by (9 C, O), 2.25x fewer multiplications
