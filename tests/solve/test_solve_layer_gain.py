@@ -138,3 +138,19 @@ def test_cli_offers_every_tails_value(capsys):
     assert main(["solve", DIGITS, "--target", "rs-engine", "--budget", "energy_j<=1", "--metric", "proxy",
                  "--tails", "gain", "--quiet"]) == 2
     assert "error: --tails: 'gain' estimates output_mse only" in capsys.readouterr().err
+
+
+def test_cli_solve_with_gain_tails(tmp_path, capsys):
+    """`hwsim solve --tails gain` solves, and its notes say the sensitivity is an estimate."""
+    import json
+
+    from solve_paths import CALIB, CHOICES, DIGITS
+
+    from hwsim.cli import main
+
+    assert main(["solve", DIGITS, "--target", "rs-engine", "--choices", CHOICES, "--calib", CALIB, "--samples", "16",
+                 "--cache-dir", str(tmp_path), "--quiet", "--budget", "energy_j<=7e-8", "--json",
+                 "--tails", "gain"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "optimal" and out["measured"] is not None
+    assert any("estimated" in n and "tails=gain" in n for n in out["notes"])
