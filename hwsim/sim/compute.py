@@ -132,8 +132,9 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int, nhwc: bool = False):
                      "applies only to layers with integer outputs")
         if mode.multiplier_dtype is np.float32:  # onnxruntime's float output: float32(acc) * float32(s_x * s_w)
             y = (acc.astype(np.float32) * mode.multiplier(sx, sw, np.ones(1, np.float32)).reshape(shape)).astype(np.float64)
-        else:
-            y = acc.astype(np.float64) * (sx.astype(np.float64) * sw.astype(np.float64)).reshape(shape)
+        else:  # scaled in place: one array made, not two (acc's memory order)
+            y = acc.astype(np.float64)
+            y *= (sx.astype(np.float64) * sw.astype(np.float64)).reshape(shape)
         return _nchw(y) if nhwc else y
     (sy,) = _scales(spec_y)
     fmt = formats.get(spec_y.format)
