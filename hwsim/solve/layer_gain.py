@@ -19,7 +19,8 @@ outputs has the one gain ``value(probe) / e(probe)``.
 
 The probe's own value is exact (the exact metric, up to float32 roundoff of the tail); a choice
 with zero local error is exactly 0; a layer with no descendants (its outputs are graph outputs)
-is measured exactly at every choice, and so is a choice whose local error is not finite.
+is measured exactly at every choice, and so is a choice whose local error or estimate is not
+finite (e.g. the probe's outputs overflowed).
 
 It is an ESTIMATE: it assumes that an output's error reaches the model's outputs multiplied by
 the same factor whatever the choice, i.e. that a 4-bit weight error and an 8- or 16-bit
@@ -137,6 +138,11 @@ def layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int, 
         vals = np.where(np.isfinite(errors), vals, np.nan)
     for k, v in measured.items():
         vals[k] = v
+    redo = [k for k in range(len(chs)) if k not in measured and not np.isfinite(vals[k])]
+    if redo:  # a gain that is not finite (the probe's outputs overflowed): measure those exactly
+        for k, o in zip(redo, _descendants(g, layer, after, [chs[k] for k in redo], [firsts[k] for k in redo], ref,
+                                           seed, stacked)):
+            vals[k] = value(firsts[k], o)
     return vals
 
 

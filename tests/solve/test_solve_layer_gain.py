@@ -54,22 +54,49 @@ def test_probe_exact_others_estimated(bert):
     assert any("tails=gain" in n for n in gain.notes)
 
 
-def test_linear_chain_gains_are_exact():
-    """fc1 -> fc2 with fc2 = 3 x an orthogonal matrix: fc1's output error reaches the output
-    multiplied by 3 in every direction, so every choice's gain is the probe's; fc2 has no
-    descendants (its output is the graph's): measured exactly."""
+def _chain():
+    """x -> fc1 -> fc2 -> output, fc2 = 3 x an orthogonal matrix."""
     b = Builder("chain")
     h = b.linear(b.input("x", (8, 16)), 16, "fc1")
     b.output(b.linear(h, 16, "fc2", bias=False))
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.standard_normal((16, 16)))
     b.g.set_data("fc2.weight", (3 * q).astype(np.float32))
-    g = ensure_weights(b.g.verify(), 0)
+    return ensure_weights(b.g.verify(), 0)
+
+
+def test_linear_chain_gains_are_exact():
+    """fc1 -> fc2 with fc2 = 3 x an orthogonal matrix: fc1's output error reaches the output
+    multiplied by 3 in every direction, so every choice's gain is the probe's; fc2 has no
+    descendants (its output is the graph's): measured exactly."""
+    g = _chain()
     data, chs = synthetic(g, 8), parse_choices(CHOICES)
     exact, gain = measure(g, chs, data), measure(g, chs, data, tails="gain")
     assert len(set(exact.values[0])) == len(chs)  # four different errors
     np.testing.assert_allclose(gain.values[0], exact.values[0], rtol=1e-5)
     np.testing.assert_array_equal(gain.values[1], exact.values[1])
+
+
+def test_probe_that_overflows_leaves_the_others_exact(monkeypatch):
+    """A probe whose outputs are not finite gives no gain: the layer's other choices are then
+    measured exactly (not inf, which the solver would read as 'does not apply')."""
+    from hwsim.solve import output_error
+
+    g = _chain()
+    data, chs = synthetic(g, 8), parse_choices(CHOICES)
+    exact = measure(g, chs, data)
+    real, calls = output_error._descendants, []
+
+    def first_overflows(*args, **kwargs):
+        outs = real(*args, **kwargs)
+        calls.append(len(outs))
+        return [{n: v * np.inf for n, v in o.items()} for o in outs] if len(calls) == 1 else outs
+
+    monkeypatch.setattr(output_error, "_descendants", first_overflows)
+    gain = measure(g, chs, data, tails="gain")
+    assert calls == [1, len(chs) - 1] and np.isinf(gain.values[0]).sum() == 1
+    finite = np.isfinite(gain.values[0])
+    np.testing.assert_allclose(gain.values[0, finite], exact.values[0, finite], rtol=1e-5)
 
 
 def test_handed_on_input_has_its_own_gain():
