@@ -17,7 +17,7 @@ _BESIDE = [simdgemm._gemm, simdgemm._gemm_1, simdgemm._pack_b, errsum._coded_sum
            refadd._add_biased_1, codelut._lookup1, codelut._lookup2, codesums._k_sums, referf._erf]
 
 
-@pytest.mark.parametrize("kernel", _BESIDE, ids=lambda k: k.py_func.__qualname__)
+@pytest.mark.parametrize("kernel", _BESIDE, ids=lambda k: getattr(k, "py_func", k).__qualname__)  # no py_func without JIT
 def test_kernels_beside_the_reference_release_the_gil(kernel):
     assert kernel.targetoptions.get("nogil") is True
 
