@@ -105,7 +105,9 @@ def softmax(x, scale=None, out=None, arithmetic: str = "float64") -> np.ndarray:
     ``scale`` (a float32 number): the softmax of ``x * scale`` rounded to float32 first, as a
     float32 multiply before it gives. ``arithmetic="float32"``: exp in float32 arithmetic
     (:func:`hwsim.kernels.floatops._softmax_rows_f32`), within 3 ulps of the float64 formula
-    and values below 1.7e-38 as 0; solve's float32 tails use it (:mod:`hwsim.solve.tail_tf`)."""
+    and values below 1.7e-38 within 1.7e-38 (0 where e^d is under
+    :data:`~hwsim.kernels.floatops.EXP_FLOOR_F32`, subnormal-inexact just above it); solve's
+    float32 tails use it (:mod:`hwsim.solve.tail_tf`)."""
     _arithmetic("softmax", arithmetic)
     x = _float32("x", x)
     s = np.float32(1.0) if scale is None else np.asarray(scale)

@@ -211,8 +211,9 @@ def _softmax_rows_f32(x, scale, out):
     """:func:`_softmax_rows` with exp in float32 arithmetic (:func:`_exp_f32`, 8 lanes instead
     of 4): v = float32(x * scale) (a float32 multiply), d = v - max in float64 (exact), exp(d)
     as float32 (0 below EXP_FLOOR_F32), their sum in float64, each value float32(e * (1 / sum))
-    in float64. Within 3 float32 ulps of the float64 formula, except values below 1.7e-38
-    (e^d under the floor: 0); NaN and infinities as the formula gives them."""
+    in float64. Within 3 float32 ulps of the float64 formula, except values below 1.7e-38, which
+    are within 1.7e-38 (0 where e^d is under the floor, 2^k subnormal just above it); NaN and
+    infinities as the formula gives them."""
     n = x.shape[1]
     e = np.empty(n, np.float32)
     s32 = np.float32(scale)
