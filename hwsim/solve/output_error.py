@@ -406,7 +406,8 @@ F32_MIN_CHANGE = 1e-3
 RERUN_PRODUCTS = "float64"
 
 
-def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list[str] | None = None) -> list[dict]:
+def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list[str] | None = None,
+                 min_change: float = F32_MIN_CHANGE) -> list[dict]:
     """Outputs of the descendants of ``layer`` fed with each choice's values (see above).
 
     When every descendant is a float op (:func:`hwsim.solve.tail.plain_float`) they run in
@@ -418,14 +419,15 @@ def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list
     run again with float64 products (``float32_outputs(..., products="float64")``: the
     simulator's arithmetic, float64 ops each rounded to float32, without its executor). Other
     descendants run in the simulator. ``outputs`` (default: the graph outputs among them) are
-    the tensors returned.
+    the tensors returned. ``min_change`` replaces :data:`F32_MIN_CHANGE` (an estimate that
+    tolerates more roundoff, :mod:`hwsim.solve.layer_gain`).
     """
     post = subgraph(g, after, f"{g.name}[{layer}:]+")
     if outputs is not None:
         post.outputs = list(outputs)
     products = "float32" if plain_float(post) else None
     outs = _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, products)
-    again = [k for k, out in enumerate(outs) if products and not _change(out, ref) >= F32_MIN_CHANGE]  # NaN too
+    again = [k for k, out in enumerate(outs) if products and not _change(out, ref) >= min_change]  # NaN too
     if again:
         redo = _tail_runs(post, layer, after, [chs[k] for k in again], [firsts[k] for k in again], ref, seed,
                           stacked, RERUN_PRODUCTS)
