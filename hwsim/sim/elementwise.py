@@ -97,6 +97,8 @@ _UNARY = {
 @register_exec("unary", coded_inputs=True)
 def _unary(ctx, op, xs):
     y = codetable.lookup(ctx, op, xs, _unary_values)
+    if y is None:
+        y = codetable.lookup16(ctx, op, xs, _unary_values)
     return _unary_values(ctx, op, xs) if y is None else y
 
 

@@ -79,3 +79,30 @@ def test_table_equals_direct_run(tmp_path, monkeypatch, dt, seed, requant):
     np.testing.assert_array_equal(table.outputs["y"], direct.outputs["y"])
     assert [(e.name, e.sqnr_db, e.mse) for e in table.layers] == [(e.name, e.sqnr_db, e.mse) for e in direct.layers]
     assert table.notes == direct.notes
+
+
+def test_int16_table_equals_direct_run(monkeypatch):
+    """lookup16: MiniLM-L6 (sequence 128, one sample) with int16 activations, whose GELUs read the
+    int16 codes of their linear layer: the table run gives the direct run's outputs and per-layer
+    metrics exactly, and the table was taken."""
+    from hwsim.graph.annotate import quantize_graph
+    from hwsim.graph.weights import synthesize_weights
+    from hwsim.graph.zoo import load_model
+    from hwsim.solve.data import synthetic
+    from hwsim.targets import load_target
+
+    g = quantize_graph(synthesize_weights(load_model("minilm-l6", {"batch": 1, "sequence": 128}), 0), "int8", "int16",
+                       target_scope=load_target("int8-npu").activation_scope)  # as solve prices its plans
+    inputs = synthetic(g, 1, 0).inputs
+    taken = []
+    table = codetable.lookup16
+    monkeypatch.setattr(codetable, "lookup16", lambda ctx, op, xs, values: taken.append(
+        (op.fn, ctx.reference, table(ctx, op, xs, values))) or taken[-1][2])
+    with_table = run(g, inputs, requant="exact")
+    gelus = [y for fn, reference, y in taken if fn == "gelu" and not reference]
+    assert len(gelus) == 6 and all(y is not None for y in gelus)  # every GELU by table
+    monkeypatch.setattr(codetable, "lookup16", lambda *a: None)
+    direct = run(g, inputs, requant="exact", reference=with_table.reference)
+    for n, v in direct.output_values.items():
+        np.testing.assert_array_equal(with_table.output_values[n], v)
+    assert [(e.name, e.mse) for e in with_table.layers] == [(e.name, e.mse) for e in direct.layers]
