@@ -181,13 +181,11 @@ def _conv_narrow(x, zx, wc, stride, padding, dilation, groups, bits, mode, out_h
     point subtracted): patches of ``x``'s type padded with ``zx``, ``(x - zx) @ w = x @ w - zx *
     colsum(w)`` exactly in int64, wrapped once (a wrap of the exact sum equals wrapping every
     step). The sum is exact, so k's order is free: channels-last patches, k = (kh, kw, c), the
-    faster copy. One group: the sums are returned as an (N, O, OH, OW) view of their
-    channels-last memory (no transposing copy; the float output's dequantize keeps that order and
-    the next convolution's channels-last patches read it as is)."""
+    faster copy."""
     n, (oh, ow) = x.shape[0], out_hw
     o, cg = wc.shape[0], wc.shape[1]
     og = o // groups
-    out = np.empty((n, o, oh, ow), np.int64) if groups > 1 else None
+    out = np.empty((n, o, oh, ow), np.int64)
     for g in range(groups):
         cols = _conv.im2col(x, g * cg, cg, wc.shape[2:], stride, padding[:2], dilation, out_hw, x.dtype, zx,
                             channels_last=True)
@@ -200,8 +198,6 @@ def _conv_narrow(x, zx, wc, stride, padding, dilation, groups, bits, mode, out_h
         bound = cols.shape[1] * max(abs(int(info.min) - zx), abs(int(info.max) - zx)) * _bound(wg)
         if mode == _ig.MODE_WRAP and bound >= 2 ** (bits - 1):  # else no sum can leave the accumulator
             res = apply_overflow(res, bits, "wrap")
-        if out is None:  # one group: (N, O, OH, OW) as a view of the channels-last sums, no copy
-            return res.reshape(n, oh, ow, og).transpose(0, 3, 1, 2)
         out[:, g * og:(g + 1) * og] = res.reshape(n, oh, ow, og).transpose(0, 3, 1, 2)
     return out
 
@@ -262,7 +258,7 @@ def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), group
     Returns
     -------
     np.ndarray
-        int64 array (N, O, OH, OW) (of channels-last memory for 8- and 16-bit codes in one group).
+        int64 array (N, O, OH, OW).
     """
     x, w = _int_array("x", x), _int_array("w", w)
     mode, bits = _choice("overflow", overflow, OVERFLOW_MODES), _acc_bits(acc_bits)
