@@ -15,7 +15,8 @@ values ``(clip(rint(t) + zero_point, qmin, qmax) - zero_point) * scale``: the fo
 integer width (the int16 activations of a solve's plans took the numpy path's six passes).
 
 ``_real_channels_f32`` / ``_real_channels_f64`` are the same per channel, on ``x`` viewed as
-(outer, channels, inner); ``_channel_max_abs`` is per-channel calibration's max-abs statistic in
+(outer, channels, inner), writing the codes in the same pass when asked (a weight's codes, which the
+integer executors read); ``_channel_max_abs`` is per-channel calibration's max-abs statistic in
 one pass (weights per output channel: what every solver choice prepares); ``_finite_range`` the
 per-tensor one (activations: max-abs and min-max scales both follow from it).
 """
@@ -68,10 +69,12 @@ def _real_f64(x, scale, zero_point, qmin, qmax, out):
 
 
 @njit(cache=True, nogil=True)
-def _real_channels_f32(x, scales, zero_points, qmin, qmax, out):
+def _real_channels_f32(x, scales, zero_points, qmin, qmax, out, codes):
     """:func:`_real_f32` per channel: ``x`` and ``out`` (outer, channels, inner), channel ``c``
-    with ``scales[c]`` (float32 values) and ``zero_points[c]`` (float64 of integers)."""
+    with ``scales[c]`` (float32 values) and ``zero_points[c]`` (float64 of integers); ``codes``
+    (the same shape, an integer type) receives the codes too, unless it is empty."""
     nans = 0
+    with_codes = codes.size > 0
     for o in range(x.shape[0]):
         for c in range(x.shape[1]):
             s = np.float32(scales[c])
@@ -80,14 +83,18 @@ def _real_channels_f32(x, scales, zero_points, qmin, qmax, out):
             for i in range(x.shape[2]):
                 t = np.float64(np.float32(np.float32(x[o, c, i]) / s))
                 nans += t != t
-                out[o, c, i] = (min(max(np.rint(t) + z, qmin), qmax) - z) * s64 if t == t else 0.0
+                q = min(max(np.rint(t) + z, qmin), qmax) if t == t else z
+                out[o, c, i] = (q - z) * s64
+                if with_codes:
+                    codes[o, c, i] = q
     return nans
 
 
 @njit(cache=True, nogil=True)
-def _real_channels_f64(x, scales, zero_points, qmin, qmax, out):
-    """:func:`_real_f64` per channel (layout as :func:`_real_channels_f32`)."""
+def _real_channels_f64(x, scales, zero_points, qmin, qmax, out, codes):
+    """:func:`_real_f64` per channel (layout and ``codes`` as :func:`_real_channels_f32`)."""
     nans = 0
+    with_codes = codes.size > 0
     for o in range(x.shape[0]):
         for c in range(x.shape[1]):
             s = scales[c]
@@ -95,7 +102,10 @@ def _real_channels_f64(x, scales, zero_points, qmin, qmax, out):
             for i in range(x.shape[2]):
                 t = np.float64(x[o, c, i]) / s
                 nans += t != t
-                out[o, c, i] = (min(max(np.rint(t) + z, qmin), qmax) - z) * s if t == t else 0.0
+                q = min(max(np.rint(t) + z, qmin), qmax) if t == t else z
+                out[o, c, i] = (q - z) * s
+                if with_codes:
+                    codes[o, c, i] = q
     return nans
 
 

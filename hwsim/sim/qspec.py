@@ -199,8 +199,8 @@ class Coded(Deferred):
 
     __slots__ = ("codes", "spec", "_real")
 
-    def __init__(self, codes: np.ndarray, spec: QuantSpec):
-        self.codes, self.spec, self._real = codes, spec, None
+    def __init__(self, codes: np.ndarray, spec: QuantSpec, real: np.ndarray | None = None):
+        self.codes, self.spec, self._real = codes, spec, real  # real: made already (equal to real())
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -301,11 +301,12 @@ def _channel_view(x, spec: QuantSpec) -> np.ndarray | None:
     return x.reshape(math.prod(x.shape[:axis]), x.shape[axis], -1)
 
 
-def _per_channel_pass(x, spec: QuantSpec) -> np.ndarray | None:
+def _per_channel_pass(x, spec: QuantSpec, codes: np.dtype | None = None) -> np.ndarray | None:
     """:func:`quantize` of an integer format per channel in one pass (the kernels of
     :mod:`hwsim.kernels.quantize`, the formats' IEEE operations in their order), or None where
     it does not apply (see :func:`_channel_view`; scales that are not one finite positive value
-    per channel; zero points that are not one per channel; NaN in ``x``)."""
+    per channel; zero points that are not one per channel; NaN in ``x``). ``codes``: also the
+    codes, as an array of that type made in the same pass (then a :class:`Coded`)."""
     from hwsim.kernels import quantize as _qk
 
     x3 = _channel_view(x, spec)
@@ -322,10 +323,22 @@ def _per_channel_pass(x, spec: QuantSpec) -> np.ndarray | None:
         return None
     fmt = formats.get(spec.format)
     out = np.empty(np.shape(x), np.float64)
+    c = np.empty(np.shape(x), codes) if codes is not None else np.empty(0, np.int64)
     kernel = _qk._real_channels_f32 if scale.dtype == np.float32 else _qk._real_channels_f64
-    if kernel(x3, scale, zp, np.float64(fmt.qmin), np.float64(fmt.qmax), out.reshape(x3.shape)):
+    if kernel(x3, scale, zp, np.float64(fmt.qmin), np.float64(fmt.qmax), out.reshape(x3.shape),
+              c.reshape(x3.shape if codes is not None else (0, 0, 0))):
         return None
-    return out
+    return out if codes is None else Coded(c, spec, out)
+
+
+def quantize_weight_coded(x: np.ndarray, spec: QuantSpec) -> Coded | None:
+    """:func:`quantize` of a weight of an integer format per channel as a :class:`Coded` holding
+    its codes (uint8 / int8 where they span that type, :func:`code_dtype`, else int64: what the
+    integer executors read, :meth:`hwsim.sim.registry.ExecContext.codes_of`) and its real values,
+    both made in one pass; None where :func:`_per_channel_pass` does not apply."""
+    if not isinstance(formats.get(spec.format), formats.IntFormat):
+        return None
+    return _per_channel_pass(x, spec, np.dtype(code_dtype(spec) or np.int64))
 
 
 def flat_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -452,7 +465,7 @@ def _with_scale(spec: QuantSpec, scale: np.ndarray, zp: np.ndarray | None) -> Qu
 
 
 def prepare_weight(real: np.ndarray, spec: QuantSpec, pruning: Pruning | None, seed: int = 0,
-                   stored_codes: bool = False) -> tuple[np.ndarray, QuantSpec]:
+                   stored_codes: bool = False, coded: bool = False) -> tuple[np.ndarray | Coded, QuantSpec]:
     """The one weight preparation that simulator, cost model and solver share.
 
     Prune (``pruning``, :func:`hwsim.sim.prune.apply_pruning`), calibrate a missing scale on the
@@ -471,11 +484,15 @@ def prepare_weight(real: np.ndarray, spec: QuantSpec, pruning: Pruning | None, s
     stored_codes : bool
         The tensor is stored as integer codes (ONNX initializer of an integer type): its spec is
         not recalibrated, and an unscaled pass-through spec leaves the values as they are.
+    coded : bool
+        Return an integer format per channel as a :class:`Coded` (its codes made in the
+        quantizing pass; :func:`quantize_weight_coded`), for the simulator's integer executors.
 
     Returns
     -------
     (values, spec)
-        Quantized real values (float64, shape of ``real``) and the calibrated spec.
+        Quantized real values (float64, shape of ``real``; a :class:`Coded` holding them with
+        ``coded``) and the calibrated spec.
     """
     from hwsim.sim.prune import apply_pruning
 
@@ -485,7 +502,8 @@ def prepare_weight(real: np.ndarray, spec: QuantSpec, pruning: Pruning | None, s
         spec = calibrate(spec, real)
     if stored_codes and is_passthrough(spec):
         return np.asarray(real), spec
-    return quantize(real, spec, seed=seed), spec
+    done = quantize_weight_coded(real, spec) if coded else None
+    return (quantize(real, spec, seed=seed) if done is None else done), spec
 
 
 def const_value(t) -> np.ndarray | Coded:
@@ -505,7 +523,8 @@ def const_real(t) -> np.ndarray:
     return data.astype(np.float64)
 
 
-def prepare_constant(t, pruning: Pruning | None, seed: int = 0) -> tuple[np.ndarray, QuantSpec]:
+def prepare_constant(t, pruning: Pruning | None, seed: int = 0,
+                     coded: bool = False) -> tuple[np.ndarray | Coded, QuantSpec]:
     """:func:`prepare_weight` of a graph constant ``t`` (a Tensor with data): what the simulator runs.
 
     Unpruned codes on their own spec's grid (:func:`stored_codes_on_grid`) are returned as their
@@ -515,7 +534,7 @@ def prepare_constant(t, pruning: Pruning | None, seed: int = 0) -> tuple[np.ndar
 
     if grid_codes(t, pruning) is not None:
         return const_real(t), t.quant
-    return prepare_weight(const_real(t), t.quant, pruning, seed, is_integer_type(t.dtype))
+    return prepare_weight(const_real(t), t.quant, pruning, seed, is_integer_type(t.dtype), coded)
 
 
 def grid_codes(t, pruning: Pruning | None = None) -> np.ndarray | None:

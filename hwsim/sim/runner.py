@@ -278,25 +278,27 @@ class _Weights:
             if codes is not None:  # what prepare_constant runs: the integer ops read the codes themselves
                 self.cache[key] = qspec.Coded(codes, spec)
                 return self.cache[key]
-            values, new_spec = self._prepare(t, pruning)
+            values, new_spec = self._prepare(t, pruning, compute_weight)
             if new_spec is not spec:
                 g.set_quant(name, new_spec)
             self.cache[key] = values
         return self.cache[key]
 
-    def _prepare(self, t: Tensor, pruning) -> tuple[np.ndarray, object]:
-        """:func:`qspec.prepare_constant` of ``t``, made once among the runs sharing ``shared``
-        (:attr:`FloatCache.prepared`); the key holds the constant's data, so its ``id`` stays its own."""
+    def _prepare(self, t: Tensor, pruning, coded: bool) -> tuple[np.ndarray | qspec.Coded, object]:
+        """:func:`qspec.prepare_constant` of ``t`` (``coded``: a MAC weight, its codes made in the
+        same pass), made once among the runs sharing ``shared`` (:attr:`FloatCache.prepared`); the
+        key holds the constant's data, so its ``id`` stays its own."""
         if self.shared is None:
-            return qspec.prepare_constant(t, pruning, self.ctx.seed)
+            return qspec.prepare_constant(t, pruning, self.ctx.seed, coded)
 
         def make():
-            values, spec = qspec.prepare_constant(t, pruning, self.ctx.seed)
-            if isinstance(values, np.ndarray):  # runs share it: a write in place would reach the others
-                values.flags.writeable = False
+            values, spec = qspec.prepare_constant(t, pruning, self.ctx.seed, coded)
+            for a in (values.codes, values.real()) if isinstance(values, qspec.Coded) else (values,):
+                if isinstance(a, np.ndarray):  # runs share it: a write in place would reach the others
+                    a.flags.writeable = False
             return values, spec
 
-        key = (t.name, t.quant, pruning, id(t.data), self.ctx.seed)
+        key = (t.name, t.quant, pruning, id(t.data), self.ctx.seed, coded)
         return self.shared.setdefault(key, _Once(t.data)).get(make)
 
 

@@ -211,3 +211,21 @@ def test_span_of_nothing_leaves_the_spec():
     spec = QuantSpec(format="int8")
     assert qspec.calibrate(spec, np.zeros((0, 3))) == spec
     assert not qspec.uses_span(QuantSpec(format="ternary"))  # mean_abs: its own pass
+
+
+@pytest.mark.nojit
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["int8", "uint8", "int4", "int16", "int8_narrow"]), st.sampled_from([np.float32, np.float64]),
+       st.integers(-4, 3), st.booleans(), st.booleans(), st.integers(0, 2**31))
+def test_weight_codes_made_in_the_quantizing_pass(fmt, xdtype, axis, f64_scale, with_zp, seed):
+    """A weight quantized per channel as a Coded: its real values are the formats' numpy quantize
+    and its codes qspec.codes of them, in the type the integer executors keep (uint8 / int8 for
+    formats spanning it, else int64)."""
+    x, spec = _channel_case(fmt, xdtype, axis, f64_scale, with_zp, seed)
+    coded = qspec.quantize_weight_coded(x, spec)
+    want = _numpy_quantize(x, spec)
+    assert isinstance(coded, qspec.Coded) and coded.codes.dtype == (qspec.code_dtype(spec) or np.int64)
+    np.testing.assert_array_equal(coded.real(), want)
+    np.testing.assert_array_equal(coded.codes, qspec.codes(want, spec))
+    values, same = qspec.prepare_weight(x, spec, None, coded=True)
+    assert same == spec and np.array_equal(values.codes, coded.codes)
