@@ -17,6 +17,37 @@ ERFC_K = 3.0
 ERFC_U_MAX = (ERFC_T_MAX - ERFC_K) / (ERFC_T_MAX + ERFC_K)
 _INV_SQRT2 = 0.7071067811865476
 
+@njit(cache=True, nogil=True, inline="always")
+def _erfc(t, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16):
+    """erfc(t) for t >= 0 (or NaN) as ``exp(-t^2) P(z) / (1 + 2 t)``, ``c0..c16`` the power
+    coefficients of P, lowest first (ERFC_DEGREE; Horner's steps written out so that loops calling
+    it vectorise, the coefficients held in registers); 0 from ERFC_T_MAX on and for NaN. Inlined
+    into the float64 kernels that need erfc (:func:`_gelu_erf`, :func:`hwsim.kernels.referf._erf`),
+    which compile it with their own fastmath flags."""
+    inside = t < ERFC_T_MAX
+    t = t if inside else ERFC_T_MAX  # NaN -> the end: finite z
+    z = ((t - ERFC_K) / (t + ERFC_K) + 1.0) * (2.0 / (ERFC_U_MAX + 1.0)) - 1.0
+    e = c16
+    e = e * z + c15
+    e = e * z + c14
+    e = e * z + c13
+    e = e * z + c12
+    e = e * z + c11
+    e = e * z + c10
+    e = e * z + c9
+    e = e * z + c8
+    e = e * z + c7
+    e = e * z + c6
+    e = e * z + c5
+    e = e * z + c4
+    e = e * z + c3
+    e = e * z + c2
+    e = e * z + c1
+    e = e * z + c0
+    e = _exp_nonpositive(-(t * t)) * e / (1.0 + 2.0 * t)
+    return e if inside else 0.0
+
+
 @njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 def _gelu_erf(x, out, coef):
     """``out = 0.5 x (1 + erf(x / sqrt 2))`` over flat float32 arrays.
@@ -31,32 +62,10 @@ def _gelu_erf(x, out, coef):
     """
     c0, c1, c2, c3, c4, c5, c6, c7, c8 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8]
     c9, c10, c11, c12, c13, c14, c15, c16 = coef[9], coef[10], coef[11], coef[12], coef[13], coef[14], coef[15], coef[16]
-    zscale = 2.0 / (ERFC_U_MAX + 1.0)
     for j in range(x.size):
         v = np.float64(x[j])
         t = abs(v) * _INV_SQRT2
-        inside = t < ERFC_T_MAX
-        t = t if inside else ERFC_T_MAX  # NaN -> the end: finite z
-        z = ((t - ERFC_K) / (t + ERFC_K) + 1.0) * zscale - 1.0
-        e = c16
-        e = e * z + c15
-        e = e * z + c14
-        e = e * z + c13
-        e = e * z + c12
-        e = e * z + c11
-        e = e * z + c10
-        e = e * z + c9
-        e = e * z + c8
-        e = e * z + c7
-        e = e * z + c6
-        e = e * z + c5
-        e = e * z + c4
-        e = e * z + c3
-        e = e * z + c2
-        e = e * z + c1
-        e = e * z + c0
-        e = _exp_nonpositive(-(t * t)) * e / (1.0 + 2.0 * t)
-        e = e if inside else 0.0
+        e = _erfc(t, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16)
         f = 2.0 - e if v >= 0 else e
         out[j] = np.float32(0.5 * v * f)
 

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
-from hwsim.kernels.floatops import ERFC_K, ERFC_T_MAX, ERFC_U_MAX, _exp_nonpositive
+from hwsim.kernels.floatops import _erfc
 
 #: Maclaurin coefficients of erf(x) / x in powers of x^2, lowest first
 TAYLOR = np.array([2.0 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(18)])
@@ -33,7 +33,6 @@ def _erf(x, out, coef):
                                           TAYLOR[6], TAYLOR[7], TAYLOR[8])
     t9, t10, t11, t12, t13, t14, t15, t16, t17 = (TAYLOR[9], TAYLOR[10], TAYLOR[11], TAYLOR[12], TAYLOR[13],
                                                   TAYLOR[14], TAYLOR[15], TAYLOR[16], TAYLOR[17])
-    zscale = 2.0 / (ERFC_U_MAX + 1.0)
     for j in range(x.size):
         v = x[j]
         a = abs(v)
@@ -57,27 +56,6 @@ def _erf(x, out, coef):
         p = p * s + t1
         p = p * s + t0
         small = v * p
-        inside = a < ERFC_T_MAX
-        t = a if inside else ERFC_T_MAX  # NaN and beyond -> the end: finite z
-        z = ((t - ERFC_K) / (t + ERFC_K) + 1.0) * zscale - 1.0
-        e = c16
-        e = e * z + c15
-        e = e * z + c14
-        e = e * z + c13
-        e = e * z + c12
-        e = e * z + c11
-        e = e * z + c10
-        e = e * z + c9
-        e = e * z + c8
-        e = e * z + c7
-        e = e * z + c6
-        e = e * z + c5
-        e = e * z + c4
-        e = e * z + c3
-        e = e * z + c2
-        e = e * z + c1
-        e = e * z + c0
-        e = _exp_nonpositive(-(t * t)) * e / (1.0 + 2.0 * t)
-        e = e if inside else 0.0
+        e = _erfc(a, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16)
         big = 1.0 - e if v >= 0 else e - 1.0
         out[j] = small if a < 1.0 else (big if a >= 1.0 else v)  # NaN: v
