@@ -25,14 +25,28 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _quotient_f32(x, s):
+    """``x / s`` as ONNX QuantizeLinear divides with a float32 scale ``s``: ``x`` rounded to
+    float32, the quotient rounded to float32, widened to float64."""
+    return np.float64(np.float32(np.float32(x) / s))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _on_grid(t, zero_point, qmin, qmax):
+    """The code of quotient ``t``: ``rint(t) + zero_point`` (half to even) saturated to
+    [qmin, qmax], as a float64 (``t`` not NaN). Inlined into every kernel here."""
+    return min(max(np.rint(t) + zero_point, qmin), qmax)
+
+
 @njit(cache=True, nogil=True)
 def _codes_f32(x, scale, zero_point, qmin, qmax, out):
     s = np.float32(scale)
     nans = 0
     for i in range(x.size):
-        t = np.float64(np.float32(np.float32(x[i]) / s))
+        t = _quotient_f32(x[i], s)
         nans += t != t
-        out[i] = min(max(np.rint(t) + zero_point, qmin), qmax) if t == t else 0
+        out[i] = _on_grid(t, zero_point, qmin, qmax) if t == t else 0
     return nans
 
 
@@ -42,7 +56,7 @@ def _codes_f64(x, scale, zero_point, qmin, qmax, out):
     for i in range(x.size):
         t = np.float64(x[i]) / scale
         nans += t != t
-        out[i] = min(max(np.rint(t) + zero_point, qmin), qmax) if t == t else 0
+        out[i] = _on_grid(t, zero_point, qmin, qmax) if t == t else 0
     return nans
 
 
@@ -52,9 +66,9 @@ def _real_f32(x, scale, zero_point, qmin, qmax, out):
     s64 = np.float64(s)
     nans = 0
     for i in range(x.size):
-        t = np.float64(np.float32(np.float32(x[i]) / s))
+        t = _quotient_f32(x[i], s)
         nans += t != t
-        out[i] = (min(max(np.rint(t) + zero_point, qmin), qmax) - zero_point) * s64 if t == t else 0.0
+        out[i] = (_on_grid(t, zero_point, qmin, qmax) - zero_point) * s64 if t == t else 0.0
     return nans
 
 
@@ -64,7 +78,7 @@ def _real_f64(x, scale, zero_point, qmin, qmax, out):
     for i in range(x.size):
         t = np.float64(x[i]) / scale
         nans += t != t
-        out[i] = (min(max(np.rint(t) + zero_point, qmin), qmax) - zero_point) * scale if t == t else 0.0
+        out[i] = (_on_grid(t, zero_point, qmin, qmax) - zero_point) * scale if t == t else 0.0
     return nans
 
 
@@ -81,9 +95,9 @@ def _real_channels_f32(x, scales, zero_points, qmin, qmax, out, codes):
             s64 = np.float64(s)
             z = zero_points[c]
             for i in range(x.shape[2]):
-                t = np.float64(np.float32(np.float32(x[o, c, i]) / s))
+                t = _quotient_f32(x[o, c, i], s)
                 nans += t != t
-                q = min(max(np.rint(t) + z, qmin), qmax) if t == t else z
+                q = _on_grid(t, z, qmin, qmax) if t == t else z
                 out[o, c, i] = (q - z) * s64
                 if with_codes:
                     codes[o, c, i] = q
@@ -102,7 +116,7 @@ def _real_channels_f64(x, scales, zero_points, qmin, qmax, out, codes):
             for i in range(x.shape[2]):
                 t = np.float64(x[o, c, i]) / s
                 nans += t != t
-                q = min(max(np.rint(t) + z, qmin), qmax) if t == t else z
+                q = _on_grid(t, z, qmin, qmax) if t == t else z
                 out[o, c, i] = (q - z) * s
                 if with_codes:
                     codes[o, c, i] = q
