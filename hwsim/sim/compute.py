@@ -456,13 +456,16 @@ def _conv2d(ctx, op, xs):
         zw = _zp(sw)
         cx0, cw = ctx.codes_of(op.inputs[0], x), ctx.codes_of(op.inputs[1], w)
         cx, zx, su = _ort_u8(ctx, op, cx0, _zp(sx)[0], sx)
-        nhwc = _pairs_saturate(ctx, su, sw) and _int_spec(ctx.spec(op.outputs[0])) and w.shape[1] * (
-            w.shape[0] // op.groups) > 1
+        pairs = _pairs_saturate(ctx, su, sw)
+        gemm = _int_spec(ctx.spec(op.outputs[0])) and w.shape[1] * (w.shape[0] // op.groups) > 1
+        nhwc = pairs and gemm
         bias = _bias_vec(ctx, op, xs, s_x, s_w)
         k = int(np.prod(w.shape[1:]))
-        q = _conv2d_fused(ctx, op, cx, zx, cw, zw, bias, s_x, s_w, bits) if nhwc else None
+        adt = np.uint8 if pairs else qspec.code_dtype(su)  # the patches' type: 8-bit codes
+        q = _conv2d_fused(ctx, op, cx, zx, cw, zw, bias, s_x, s_w, bits, pairs, adt) \
+            if gemm and adt is not None else None
         if q is not None:
-            return _codes_out(ctx, op, q, nhwc)
+            return _codes_out(ctx, op, q, True)
         if nhwc and bias is not None and _dot_bound(k, cx, zx, cw, zw, True) + abs_bound(bias) < 2 ** (bits - 1):
             acc = _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow, bias)  # bias added in the product's pass
             return _finish_int(ctx, op, acc, s_x, s_w, 1, nhwc)
@@ -522,10 +525,12 @@ def _fused_dot(a, az, b, bz, bias, ep, bits, pairwise):
     return kernel_api.qgemm_codes(a, b, az, bz, bias, mult, zp, y_range, pairwise)
 
 
-def _conv2d_fused(ctx, op, cx, zx, cw, zw, bias, sx, sw, bits):
-    """:func:`_conv2d_pairwise` and :func:`_finish_int` in one: per group the NHWC im2col GEMM
-    requantized in its epilogue (:func:`_fused_dot`). Output codes channels last, (N, OH, OW, O),
-    or None where the fused GEMM does not apply."""
+def _conv2d_fused(ctx, op, cx, zx, cw, zw, bias, sx, sw, bits, pairs, adt):
+    """The integer conv and :func:`_finish_int` in one, patches of ``cx`` as 8-bit ``adt``: per group
+    the NHWC im2col GEMM requantized in its epilogue (:func:`_fused_dot`); with ``pairs`` the
+    products saturate in int16 pairs as in :func:`_conv2d_pairwise`, else every sum is exact (as
+    :func:`hwsim.kernel_api.int_conv2d`: onnxruntime's QLinearConv where VNNI or its exact kernels
+    run). Output codes channels last, (N, OH, OW, O), or None where the fused GEMM does not apply."""
     ep = _epilogue_requant(ctx, op, sx, sw)
     if ep is None:
         return None
@@ -534,11 +539,11 @@ def _conv2d_fused(ctx, op, cx, zx, cw, zw, bias, sx, sw, bits):
     per = lambda v, g: v if v is None or v.size == 1 else v[g * og:(g + 1) * og]  # noqa: E731
     outs = []
     for g in range(op.groups):
-        cols = im2col(cx, kh, kw, op, (g * cg, cg), dtype=np.uint8, fill=zx, channels_last=True)  # u8 codes
+        cols = im2col(cx, kh, kw, op, (g * cg, cg), dtype=adt, fill=zx, channels_last=True)  # 8-bit codes
         n, oh, ow, _ = cols.shape
-        wg = np.ascontiguousarray(cw[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)  # int8 codes
+        wg = np.ascontiguousarray(cw[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)  # 8-bit codes
         q = _fused_dot(cols.reshape(n * oh * ow, -1), zx, wg, per(zw, g), per(bias, g),
-                       (per(ep[0], g), per(ep[1], g), ep[2]), bits, True)
+                       (per(ep[0], g), per(ep[1], g), ep[2]), bits, pairs)
         if q is None:
             return None
         outs.append(q.reshape(n, oh, ow, og))

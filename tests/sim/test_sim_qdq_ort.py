@@ -325,11 +325,12 @@ def test_qlinear_add_matches_onnxruntime_on_every_code_pair(tmp_path, dt, seed):
 
 
 # ------------------------------------------------------------------ QLinearConv u8 x s8 kernels
-def _qlinear_conv_model(rng, c, o, k, groups, stride, pad, xzp):
-    w = rng.integers(-128, 128, (o, c // groups, k, k)).astype(np.int8)
+def _qlinear_conv_model(rng, c, o, k, groups, stride, pad, xzp, wdt=np.int8):
+    info = np.iinfo(wdt)
+    w = rng.integers(info.min, info.max + 1, (o, c // groups, k, k)).astype(wdt)
     f = numpy_helper.from_array
     inits = [f(np.array(0.02, np.float32), "xs"), f(np.array(xzp, np.uint8), "xz"), f(w, "w"),
-             f(rng.uniform(0.01, 0.03, o).astype(np.float32), "ws"), f(np.zeros(o, np.int8), "wz"),
+             f(rng.uniform(0.01, 0.03, o).astype(np.float32), "ws"), f(np.zeros(o, wdt), "wz"),
              f(np.array(0.9, np.float32), "ys"), f(np.array(128, np.uint8), "yz")]
     node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"],
                             pads=[pad] * 4, group=groups, strides=[stride] * 2)
@@ -353,6 +354,62 @@ def test_qlinear_conv_u8s8_matches_onnxruntime_on_this_cpu(tmp_path, c, o, k, gr
     want = _ort_feeds(tmp_path / "c.onnx", {"x": x}, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
     g = load_onnx(str(tmp_path / "c.onnx"), {})
     np.testing.assert_array_equal(run(g, {"x": x}, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"], want)
+
+
+_CONV_CASES = [(8, 8, 3, 1, 1, 1, 0), (8, 16, 3, 4, 1, 1, 7), (8, 16, 3, 8, 2, 1, 5), (5, 4, 3, 1, 2, 0, 100),
+               (16, 4, 1, 1, 1, 0, 128)]
+
+
+def _spy_fused(monkeypatch):
+    """The results of every kernel_api.qgemm_codes call (None where it declined)."""
+    from hwsim import kernel_api
+
+    taken, fused = [], kernel_api.qgemm_codes
+    monkeypatch.setattr(kernel_api, "qgemm_codes", lambda *a, **k: taken.append(fused(*a, **k)) or taken[-1])
+    return taken
+
+
+@pytest.mark.parametrize("c,o,k,groups,stride,pad,xzp", _CONV_CASES)
+def test_qlinear_conv_u8u8_exact_sums_fused_match_onnxruntime(tmp_path, monkeypatch, c, o, k, groups, stride, pad, xzp):
+    """u8 x u8 QLinearConv (MLAS sums these exactly on every CPU): random codes over the whole range,
+    grouped, strided and padded; the exact-sum conv requantized in the GEMM's epilogue is taken
+    (where the host has the AVX2 kernels) and equals onnxruntime bit for bit."""
+    from hwsim.kernels import simdgemm
+
+    rng = np.random.default_rng(c * 100 + o + groups + 1)
+    onnx.save(_qlinear_conv_model(rng, c, o, k, groups, stride, pad, xzp, np.uint8), tmp_path / "c.onnx")
+    x = rng.integers(0, 256, (1, c, 9, 9)).astype(np.uint8)
+    want = _ort_feeds(tmp_path / "c.onnx", {"x": x}, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    g = load_onnx(str(tmp_path / "c.onnx"), {})
+    taken = _spy_fused(monkeypatch)
+    np.testing.assert_array_equal(run(g, {"x": x}, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"], want)
+    assert not simdgemm.available() or sum(q is not None for q in taken) == groups
+
+
+@pytest.mark.parametrize("c,o,k,groups,stride,pad,xzp", _CONV_CASES)
+def test_u8s8_conv_with_exact_sums_fused_equals_unfused(tmp_path, monkeypatch, c, o, k, groups, stride, pad, xzp):
+    """u8 x s8 with exact sums (``pairwise_int16=False``: onnxruntime on VNNI and ARM hosts): the conv
+    requantized in the GEMM's epilogue is taken and gives the codes of the unfused path (exact
+    int64 convolution, then onnxruntime's requantization), on random codes over the whole range."""
+    import dataclasses
+
+    from hwsim import requant
+    from hwsim.kernels import simdgemm
+
+    rng = np.random.default_rng(c * 100 + o + groups + 2)
+    onnx.save(_qlinear_conv_model(rng, c, o, k, groups, stride, pad, xzp), tmp_path / "c.onnx")
+    x = {"x": rng.integers(0, 256, (1, c, 9, 9)).astype(np.uint8)}
+    g = load_onnx(str(tmp_path / "c.onnx"), {})
+    taken = _spy_fused(monkeypatch)
+    got = run(g, x, requant="onnxruntime", pairwise_int16=False).outputs["y"]
+    assert not simdgemm.available() or sum(q is not None for q in taken) == groups
+    with monkeypatch.context() as m:
+        m.setitem(requant._MODES, "onnxruntime", dataclasses.replace(requant.get("onnxruntime"), in_gemm_epilogue=False))
+        n = len(taken)
+        np.testing.assert_array_equal(got, run(g, x, requant="onnxruntime", pairwise_int16=False).outputs["y"])
+        assert len(taken) == n
+    if not PAIRS:  # this host's onnxruntime sums u8 x s8 exactly: it is the oracle too
+        np.testing.assert_array_equal(got, _ort_feeds(tmp_path / "c.onnx", x, ort.GraphOptimizationLevel.ORT_ENABLE_ALL))
 
 
 @pytest.mark.parametrize("dt,ys", [(np.uint8, 1 / 255), (np.uint8, 1 / 256), (np.int8, 1 / 256), (np.uint8, 0.0051),
