@@ -1,10 +1,11 @@
-"""Winograd F(2x2, 3x3) transforms over channels-last float32 arrays (Lavin & Gray 2016, "Fast
+"""Winograd F(2x2, 3x3) transforms over channels-last float arrays (Lavin & Gray 2016, "Fast
 Algorithms for Convolutional Neural Networks", eq. 7-8).
 
 A 4x4 input tile d (rows and columns 2t .. 2t+3 of the padded input) gives the 2x2 outputs
 A^T [(G g G^T) * (B^T d B)] A. :func:`_input_tiles` writes B^T d B of every tile and channel,
 :func:`_output_tiles` turns the 16 products back into outputs. Both compute each value with the
-same float32 operations in the same order as the numpy formulas they replace (B^T first, then
+same operations (in the arrays' float type: float32, or float64 for the float64 re-run of
+:mod:`hwsim.solve.tail_cnn`) in the same order as the numpy formulas they replace (B^T first, then
 B; A^T first, then A; the bias added last), so their results are identical to those formulas'.
 """
 

@@ -89,9 +89,10 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
     inside, within 6 and 3 ulps).
 
     ``products="float64"``: convolutions and matmuls take float64 operands and sum in float64
-    (each output rounded to float32), and convolutions run in the simulator's executors: the
-    simulator's arithmetic throughout, up to the summation order of float64 products and 1-ulp
-    kernels (GELU's and softmax's too).
+    (each output rounded to float32; convolutions channels last, Winograd's in float64, no batch
+    norm folded, see :mod:`hwsim.solve.tail_cnn`), and the other ops run in the simulator's
+    executors, except the exact ReLU and max pooling: the simulator's arithmetic throughout, up
+    to the summation order of float64 products and 1-ulp kernels (GELU's and softmax's too).
     """
     from hwsim.sim.boundary import is_integer_type
     from hwsim.sim.memory import liveness
@@ -111,7 +112,7 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
     ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype=products)
     values = {n: cast(n, x) for n, x in feed.items()}
     wide = products == "float64"
-    cnn = ChannelsLast(graph) if not wide else None
+    cnn = ChannelsLast(graph, products)
     tf = tail_tf.Transformer(graph, products)
     dead = liveness(graph)
     for i, op in enumerate(graph.ops()):

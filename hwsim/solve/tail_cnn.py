@@ -21,6 +21,17 @@ pass (:func:`hwsim.kernel_api.max_pool2d`).
 
 Ops these executors do not take (grouped convolutions, other kinds) return None and run in the
 simulator's executors.
+
+With ``products="float64"`` (the float64 re-run of choices that barely move the outputs) the
+same convolutions (patches block by block, 1x1 products, Winograd) run in float64 arithmetic on
+the float32 values and each output is rounded to float32 once, as the simulator's float
+convolution (float64 products and bias, the output rounded to float32) does: the two differ by
+the float64 rounding of another summation order (about 1e-16 relative, against the float32
+rounding's 6e-8, so a float32 output differs only where the float64 value falls that close to a
+float32 rounding boundary). Float64 Winograd's own error is of the same order. Nothing is folded
+(the simulator rounds a convolution's output before its batch norm) and only the exact ops
+besides convolutions (ReLU, max pooling) run here; batch norms and adds run in the simulator's
+executors.
 """
 
 from __future__ import annotations
@@ -46,8 +57,8 @@ class ChannelsLast:
     norm is folded into the convolution before it, whose output the batch norm's output is.
     """
 
-    def __init__(self, graph: Graph):
-        self.g = graph
+    def __init__(self, graph: Graph, products: str = "float32"):
+        self.g, self.wide = graph, products == "float64"
         readers: dict[str, int] = {}
         for op in graph.ops():
             for t in op.inputs:
@@ -57,7 +68,7 @@ class ChannelsLast:
         self.bn_of: dict[str, object] = {}  # conv name -> the batch norm folded into it
         self._folded: set[str] = set()
         for op in graph.ops():
-            if op.op != "batchnorm" or not all(graph.tensors[t].data is not None for t in op.inputs[1:]):
+            if self.wide or op.op != "batchnorm" or not all(graph.tensors[t].data is not None for t in op.inputs[1:]):
                 continue
             src = graph.producer(op.inputs[0])
             conv = graph.op(src) if src is not None and src in graph.nx else None
@@ -84,6 +95,8 @@ class ChannelsLast:
         """``op``'s output, its inputs read with ``value(name)``; None when not taken here."""
         if op.op == "conv2d" and self._conv_taken(op):
             y = _conv(op, value(op.inputs[0]), self.g.tensors[op.inputs[1]].shape[2:], self._weights(op))
+        elif self.wide and not (op.op == "unary" and op.fn == "relu" or op.op == "pool" and op.kind == "max"):
+            return None  # not exact in float32 arithmetic: the simulator's executor (float64)
         elif op.op in ("unary", "binary", "pool"):
             xs = [value(t) for t in op.inputs]
             if not all(x.dtype == np.float32 for x in xs):
@@ -115,9 +128,9 @@ class ChannelsLast:
         return all(self.g.tensors[t].data is not None for t in names)
 
     def _weights(self, op) -> tuple:
-        """(weights (KH*KW*C, O) float32, bias (O,) float32 or None, Winograd weights (16, C, O)
-        float32 or None), the batch norm folded in (:func:`_conv_weights`)."""
-        return self._prepared(op, _conv_weights, self.bn_of.get(op.name))
+        """(weights (KH*KW*C, O), bias (O,) or None, Winograd weights (16, C, O) or None), float32
+        or float64 (``products``), the batch norm folded in (:func:`_conv_weights`)."""
+        return self._prepared(op, _conv_weights_f64 if self.wide else _conv_weights, self.bn_of.get(op.name))
 
     def _prepared(self, op, make, bn=None) -> tuple:
         """``make(op, graph, bn)`` for ``op``'s constants (and those of the batch norm ``bn``),
@@ -125,7 +138,7 @@ class ChannelsLast:
         arrays = [self.g.tensors[t].data for t in op.inputs[1:]]
         if bn is not None:
             arrays += [self.g.tensors[t].data for t in bn.inputs[1:]]
-        key = (op.name, bn.eps if bn is not None else None) + tuple(id(a) for a in arrays)
+        key = (op.name, make.__name__, bn.eps if bn is not None else None) + tuple(id(a) for a in arrays)
         with _PREPARED_LOCK:
             hit = _PREPARED.get(key)
         if hit is not None and all(a is b for a, b in zip(hit[0], arrays)):
@@ -162,12 +175,18 @@ def _affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
     return np.add(y, shift, out=y).transpose(0, 3, 1, 2)
 
 
-def _conv_weights(op, g: Graph, bn) -> tuple:
-    """Weights of a convolution for :func:`_conv` (see :meth:`ChannelsLast._weights`)."""
+def _conv_weights(op, g: Graph, bn, dtype=np.float32) -> tuple:
+    """Weights of a convolution for :func:`_conv` (see :meth:`ChannelsLast._weights`), in ``dtype``
+    (float64: the float32 constants widened, as the simulator reads them; no batch norm)."""
     from hwsim.sim.qspec import const_real
 
     w = const_real(g.tensors[op.inputs[1]])
     b = const_real(g.tensors[op.inputs[2]]) if len(op.inputs) > 2 else None
+    if dtype == np.float64:
+        w = np.asarray(w, np.float32).astype(np.float64)
+        wk = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0]))
+        return (wk, None if b is None else np.asarray(b, np.float32).astype(np.float64),
+                _winograd_weights(w, np.float64) if _winograd(op, w.shape) else None)
     if bn is not None:
         inv, beta, mean = _bn_constants(g, bn)
         w = np.asarray(w, np.float32).astype(np.float64) * inv.reshape(-1, 1, 1, 1)
@@ -178,24 +197,30 @@ def _conv_weights(op, g: Graph, bn) -> tuple:
             _winograd_weights(np.asarray(w, np.float64)) if _winograd(op, w.shape) else None)
 
 
+def _conv_weights_f64(op, g: Graph, bn) -> tuple:
+    """:func:`_conv_weights` in float64 (the float64 re-run; ``bn`` is None there)."""
+    return _conv_weights(op, g, bn, np.float64)
+
+
 def _conv(op, x: np.ndarray, kernel: tuple, prepared) -> np.ndarray:
     """One-group convolution of float32 ``x`` (N, C, H, W), any memory layout, by the ``kernel``
-    (KH, KW) weights ``prepared``: (N, O, OH, OW) view of a channels-last array."""
+    (KH, KW) weights ``prepared`` in their float type (float32, or float64: the output rounded to
+    float32 once, see the module docstring): float32 (N, O, OH, OW) view of a channels-last array."""
     wk, bias, wino = prepared
     n, c = x.shape[:2]
     kh, kw = kernel
     x = np.asarray(x, np.float32)
     if wino is not None:
-        return _winograd_conv(x, wino, bias, op.padding).transpose(0, 3, 1, 2)
-    if (kh, kw) == (1, 1) and not any(op.padding):
+        y = _winograd_conv(x, wino, bias, op.padding)
+    elif (kh, kw) == (1, 1) and not any(op.padding):
         xh = x.transpose(0, 2, 3, 1)[:, ::op.stride[0], ::op.stride[1]]
         oh, ow = xh.shape[1:3]
-        y = refblas.dot(np.ascontiguousarray(xh).reshape(-1, c), wk).reshape(n, oh, ow, -1)
+        y = refblas.dot(np.ascontiguousarray(xh, wk.dtype).reshape(-1, c), wk).reshape(n, oh, ow, -1)
     else:  # patches block by block; wk (KH*KW*C, O) seen as the (O, C, KH, KW) weights refconv reads
         y = refconv.conv2d(x, wk.reshape(kh, kw, c, -1).transpose(3, 2, 0, 1), op).transpose(0, 2, 3, 1)
-    if bias is not None:
+    if bias is not None and wino is None:
         y += bias
-    return y.transpose(0, 3, 1, 2)
+    return y.astype(np.float32, copy=False).transpose(0, 3, 1, 2)
 
 
 #: Winograd F(2x2, 3x3) (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks",
@@ -206,7 +231,7 @@ _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 #: fewest input channels for Winograd: below, its transforms cost more than the multiplications it
 #: saves (measured on this project's 2-core machine, 24 x 56 x 56 x 64 -> 64: 170 ms CPU against
 #: 142 ms for the patches' GEMM; 128 channels at 28 x 28: 88 against 128 ms; 512 at 7 x 7: 48 against 80 ms)
-WINOGRAD_MIN_CHANNELS = 128
+WINOGRAD_MIN_CHANNELS = 128  # float64 too (8 x 56 x 56 x 64: 68 ms against 67, one CPU, load 6)
 
 
 def _winograd(op, w_shape: tuple) -> bool:
@@ -218,15 +243,16 @@ def _winograd(op, w_shape: tuple) -> bool:
             and op.groups == 1 and w_shape[1] >= WINOGRAD_MIN_CHANNELS)
 
 
-def _winograd_weights(w: np.ndarray) -> np.ndarray:
-    """G g G^T of float64 weights (O, C, 3, 3), rounded once to float32, as (16, C, O)."""
+def _winograd_weights(w: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """G g G^T of float64 weights (O, C, 3, 3), rounded once to ``dtype``, as (16, C, O)."""
     u = np.einsum("ai,ocij,bj->aboc", _G, w, _G)
-    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]).transpose(0, 2, 1), np.float32)
+    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]).transpose(0, 2, 1), dtype)
 
 
 def _winograd_conv(x: np.ndarray, u: np.ndarray, bias, pads: tuple) -> np.ndarray:
     """3x3 convolution (stride 1) of float32 ``x`` (N, C, H, W) by Winograd weights ``u``
-    (16, C, O): (N, OH, OW, O) channels last. The transforms are :mod:`hwsim.kernels.winograd`;
+    (16, C, O): (N, OH, OW, O) channels last, in ``u``'s float type (float64: ``x`` widened first,
+    every transform in float64). The transforms are :mod:`hwsim.kernels.winograd`;
     the 16 products run in the float reference's blocks (:func:`hwsim.sim.refblas.matmul`, one
     matrix per task)."""
     from hwsim.kernels.winograd import _input_tiles, _output_tiles
@@ -235,15 +261,12 @@ def _winograd_conv(x: np.ndarray, u: np.ndarray, bias, pads: tuple) -> np.ndarra
     top, left, bottom, right = pads
     oh, ow = h + top + bottom - 2, w + left + right - 2
     th, tw = -(-oh // 2), -(-ow // 2)
-    v = np.empty((16, n * th * tw, c), np.float32)
-    _input_tiles(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), top, left, th, tw, v)
+    v = np.empty((16, n * th * tw, c), u.dtype)
+    _input_tiles(np.ascontiguousarray(x.transpose(0, 2, 3, 1), u.dtype), top, left, th, tw, v)
     m = refblas.matmul(v, u)
-    y = np.empty((n, oh, ow, u.shape[-1]), np.float32)
-    _output_tiles(m, _NO_BIAS if bias is None else bias, bias is not None, n, th, tw, y)
+    y = np.empty((n, oh, ow, u.shape[-1]), u.dtype)
+    _output_tiles(m, np.zeros(1, u.dtype) if bias is None else bias, bias is not None, n, th, tw, y)
     return y
-
-
-_NO_BIAS = np.zeros(1, np.float32)
 
 
 def _add(xs: list, mine: list[bool]) -> np.ndarray:

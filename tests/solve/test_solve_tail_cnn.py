@@ -89,13 +89,16 @@ def test_winograd_conv_matches_a_float64_convolution(n, c, o, h, w, pads, bias, 
     assert err < 1e-6, err
 
 
-def test_float64_rerun_is_the_simulators_arithmetic():
+def test_float64_rerun_is_the_simulators_arithmetic(monkeypatch):
     """``products="float64"`` (the re-run of choices that barely move the outputs) computes every
     op as the simulator does, float64 ops on the float32 values each rounded to float32: outputs
     equal to the simulator's up to the summation order of float64 products (bit-equal when
     measured; asked within 1e-9 relative RMS, as a float64 sum in another order may round one
     float32 value the other way), with batch norms far from identity (a batch norm on float32
-    arrays in float32 arithmetic was 1.5e-7 relative RMS off, nearly the float32 tail's own 5e-7)."""
+    arrays in float32 arithmetic was 1.5e-7 relative RMS off, nearly the float32 tail's own 5e-7).
+    Its convolutions run channels last, the 128+ channel ones as float64 Winograd, none folded."""
+    wino = []
+    monkeypatch.setattr(tail_cnn, "_winograd_conv", lambda *a: wino.append(a[1].dtype) or _winograd_conv(*a))
     g = load_model("resnet18", {"batch": 2, "resolution": 48, "width": 32})
     rng = np.random.default_rng(3)
     for op in g.ops():
@@ -108,12 +111,15 @@ def test_float64_rerun_is_the_simulators_arithmetic():
         feed = {n: (v * (1 + 1e-4 * rng.standard_normal(v.shape))).astype(np.float32)
                 for n, v in boundary_values(post, ref).items()}
         exact = sim.run(post, {n: v.copy() for n, v in feed.items()}, metrics=False, float_reference=False).output_values
+        wino.clear()
         wide = float32_outputs(post, {n: v.copy() for n, v in feed.items()}, products="float64")
+        assert wino and set(wino) == {np.dtype(np.float64)} and not ChannelsLast(post, "float64").bn_of
         fast = float32_outputs(post, {n: v.copy() for n, v in feed.items()})
         for n in post.outputs:
             want = np.asarray(exact[n], np.float64)
             rms = [np.sqrt(np.mean((y[n] - want) ** 2) / np.mean(want ** 2)) for y in (wide, fast)]
             assert rms[0] < 1e-9 < 1e-7 < rms[1], rms
+            assert np.mean(wide[n] == want) > 0.999, np.mean(wide[n] == want)
 
 
 @settings(max_examples=25, deadline=None)
