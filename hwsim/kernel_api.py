@@ -167,35 +167,53 @@ _DIRECT_MAX_CHANNELS = 16
 def _narrow(x, fill=0, wide=False):
     """``x`` as uint8 or int8 (or, ``wide``, uint16 or int16) when its values and ``fill`` fit
     one of them, else None."""
+    got = _narrow_span(x, fill, wide)
+    return None if got is None else got[0]
+
+
+def _narrow_span(x, fill=0, wide=False):
+    """(``x`` as :func:`_narrow` makes it, lo, hi) with [lo, hi] the span of ``x``'s values and
+    ``fill``, or None where :func:`_narrow` gives None."""
     if not x.size:
         return None
     lo, hi = min(int(x.min()), fill), max(int(x.max()), fill)
     for dt in (np.uint8, np.int8) + ((np.uint16, np.int16) if wide else ()):
         if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
-            return x.astype(dt, copy=False)
+            return x.astype(dt, copy=False), lo, hi
     return None
 
 
-def _conv_narrow(x, zx, wc, stride, padding, dilation, groups, bits, mode, out_hw):
-    """Convolution of 8- or 16-bit codes ``x`` (zero point ``zx``) by int64 ``wc`` (weight zero
-    point subtracted): patches of ``x``'s type padded with ``zx``, ``(x - zx) @ w = x @ w - zx *
+def _narrow_weight(w, zero_point):
+    """8-bit weight codes ``w`` as they are when every zero point is 0 (``w - 0`` needs no int64
+    copy), else None."""
+    if w.dtype.itemsize != 1 or np.any(np.asarray(zero_point)):
+        return None
+    return w
+
+
+def _conv_narrow(x, zx, wc, stride, padding, dilation, groups, bits, mode, out_hw, x_span):
+    """Convolution of 8- or 16-bit codes ``x`` (zero point ``zx``, values and ``zx`` within
+    ``x_span`` = (lo, hi)) by ``wc`` (weights minus their zero points: int64, or 8-bit codes whose
+    zero points are 0): patches of ``x``'s type padded with ``zx``, ``(x - zx) @ w = x @ w - zx *
     colsum(w)`` exactly in int64, wrapped once (a wrap of the exact sum equals wrapping every
     step). The sum is exact, so k's order is free: channels-last patches, k = (kh, kw, c), the
-    faster copy."""
+    faster copy. The patches hold only values of ``x`` and ``zx``: their bound is ``x_span``'s
+    (no pass over them)."""
     n, (oh, ow) = x.shape[0], out_hw
     o, cg = wc.shape[0], wc.shape[1]
     og = o // groups
     out = np.empty((n, o, oh, ow), np.int64)
+    rx = max(-x_span[0], x_span[1])
     for g in range(groups):
         cols = _conv.im2col(x, g * cg, cg, wc.shape[2:], stride, padding[:2], dilation, out_hw, x.dtype, zx,
                             channels_last=True)
         wg = np.ascontiguousarray(wc[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)
-        narrow = _narrow(wg)
-        res = _ig.exact_matmul(cols, wg if narrow is None else narrow)
+        narrow = wg if wg.dtype.itemsize == 1 else _narrow(wg)
+        wmax = _ig.value_bound(wg)
+        res = _ig.exact_matmul(cols, wg if narrow is None else narrow, bounds=(rx, wmax))
         if zx:
-            res -= zx * wg.sum(0)
-        info = np.iinfo(cols.dtype)  # |x - zx| bounded by the patches' type: no pass over them
-        bound = cols.shape[1] * max(abs(int(info.min) - zx), abs(int(info.max) - zx)) * _bound(wg)
+            res -= zx * wg.sum(0, dtype=np.int64)
+        bound = cols.shape[1] * max(abs(x_span[0] - zx), abs(x_span[1] - zx)) * wmax
         if mode == _ig.MODE_WRAP and bound >= 2 ** (bits - 1):  # else no sum can leave the accumulator
             res = apply_overflow(res, bits, "wrap")
         out[:, g * og:(g + 1) * og] = res.reshape(n, oh, ow, og).transpose(0, 3, 1, 2)
@@ -271,10 +289,11 @@ def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), group
     oh, ow = _conv_out_hw(x, w, stride, padding, dilation)
     if mode != _ig.MODE_SATURATE and np.size(x_zero_point) == 1 and not small_groups(groups, w.shape):
         zx = int(_int_array("x_zero_point", x_zero_point).reshape(-1)[0]) if np.size(x_zero_point) else 0
-        xn = _narrow(x, zx, wide=True)
-        if xn is not None and x.size:
-            return _conv_narrow(xn, zx, _sub_zero_point("w", w, w_zero_point, w.shape[0]), stride, padding,
-                                dilation, groups, bits, mode, (oh, ow))
+        got = _narrow_span(x, zx, wide=True)
+        if got is not None:
+            wn = _narrow_weight(w, w_zero_point)
+            return _conv_narrow(got[0], zx, _sub_zero_point("w", w, w_zero_point, w.shape[0]) if wn is None else wn,
+                                stride, padding, dilation, groups, bits, mode, (oh, ow), got[1:])
     wc = _sub_zero_point("w", w, w_zero_point, w.shape[0])
     if mode != _ig.MODE_SATURATE and np.size(x_zero_point) == 1 and groups == x.shape[1] == w.shape[0] > 1 \
             and x.size and wc.size:

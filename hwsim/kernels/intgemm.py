@@ -216,6 +216,11 @@ def abs_bound(x) -> int:
     return max(-int(x.min()), int(x.max())) if x.size else 0
 
 
+def value_bound(x) -> int:
+    """max |x| over the values of integer ``x`` (0 if empty): :func:`abs_bound` at its tightest."""
+    return max(-int(x.min()), int(x.max())) if x.size else 0
+
+
 def pair_excess(a, b):
     """What int16 pair saturation removes from ``a @ b`` (:func:`_pair_excess`); int64 (M, N)."""
     a, b = _native(a), _native(b)
@@ -267,8 +272,10 @@ def _native(x):
     return x if x.dtype in (np.int8, np.uint8) else np.ascontiguousarray(x, np.int64)
 
 
-def exact_matmul(a, b, bits=64, wrap=False):
-    """Exact int64 ``a @ b`` of 2-D integer arrays, optionally wrapped to ``bits`` bits.
+def exact_matmul(a, b, bits=64, wrap=False, bounds=None):
+    """Exact int64 ``a @ b`` of 2-D integer arrays, optionally wrapped to ``bits`` bits;
+    ``bounds`` (optional): (bound on |a|, bound on |b|) known to the caller (no pass over the
+    operands to find them).
 
     The chunk products are one stacked ``np.matmul`` called here rather than ``np.dot`` inside
     numba: numba reaches BLAS through SciPy's build, measured 3x slower than NumPy's on this
@@ -279,7 +286,7 @@ def exact_matmul(a, b, bits=64, wrap=False):
     if m * n == 0 or k == 0:
         return np.zeros((m, n), np.int64)
     if simdgemm.available():  # ``a`` as it is: madd16 packs it to int16 with numpy (not via an int64 copy)
-        ra, rb = abs_bound(a), abs_bound(b)
+        ra, rb = bounds if bounds is not None else (abs_bound(a), abs_bound(b))
         if simdgemm.fits(ra, rb):
             out = simdgemm.madd16(a, b, ra, rb)
             return wrap_array(out, bits) if wrap else out

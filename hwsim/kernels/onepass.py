@@ -10,6 +10,10 @@ the integer codes of float64 values on a per-tensor integer grid (``np.rint(x / 
 np.int64) + zero_point`` with a float64 ``scale``: the same IEEE division and half-even rounding).
 Returns the count of quotients it cannot convert (NaN, infinite or beyond int64), for which
 numpy's own conversion is left to decide; the caller then takes the numpy path.
+``_channel_affine(x, inner, mean, inv, beta, out)``: inference batch normalisation of float64 ``x``
+viewed flat as (outer, C, inner) (``inner`` = 1: channels last), ``out = (x - mean[c]) * inv[c] +
+beta[c]``, each step rounded as numpy's three broadcast passes round it (no fused multiply-add).
+
 Tested against those numpy expressions (tests/kernels/test_onepass.py).
 """
 
@@ -37,3 +41,14 @@ def _grid_codes(x, scale, zero_point, out):
         else:
             out[i] = np.int64(t) + zero_point
     return bad
+
+
+@njit(cache=True, nogil=True)
+def _channel_affine(x, inner, mean, inv, beta, out):
+    c = mean.size
+    for o in range(x.size // (c * inner)):
+        for j in range(c):
+            m, s, b = mean[j], inv[j], beta[j]
+            base = (o * c + j) * inner
+            for i in range(base, base + inner):
+                out[i] = (x[i] - m) * s + b

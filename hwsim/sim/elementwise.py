@@ -118,7 +118,29 @@ def _batchnorm(ctx, op, xs):
     x, gamma, beta, mean, var = xs
     shape = (1, -1) + (1,) * (x.ndim - 2)
     inv = gamma / np.sqrt(var + op.eps)
-    return (x - mean.reshape(shape)) * inv.reshape(shape) + beta.reshape(shape)
+    y = _channel_affine(x, mean, inv, beta)
+    return (x - mean.reshape(shape)) * inv.reshape(shape) + beta.reshape(shape) if y is None else y
+
+
+def _channel_affine(x, mean, inv, beta) -> np.ndarray | None:
+    """``(x - mean) * inv + beta`` along axis 1 of float64 ``x`` (N, C, ...) in one pass
+    (:func:`hwsim.kernels.onepass._channel_affine`, the same values as numpy's three passes), in
+    ``x``'s memory order when it is C-contiguous or channels last; None otherwise."""
+    if not (isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim >= 2 and x.size) or \
+            not all(a.dtype == np.float64 and a.shape == (x.shape[1],) for a in (mean, inv, beta)):
+        return None
+    if x.flags.c_contiguous:
+        out = np.empty(x.shape)
+        src, dst, inner = x, out, x.size // (x.shape[0] * x.shape[1])
+    elif x.ndim == 4 and x.transpose(0, 2, 3, 1).flags.c_contiguous:  # channels last: channel fastest
+        out = np.empty_like(x)
+        src, dst, inner = x.transpose(0, 2, 3, 1), out.transpose(0, 2, 3, 1), 1
+    else:
+        return None
+    from hwsim.kernels import onepass
+
+    onepass._channel_affine(src.reshape(-1), inner, mean, inv, beta, dst.reshape(-1))
+    return out
 
 
 @register_exec("softmax", coded_inputs=True)

@@ -75,3 +75,36 @@ def test_requantize_to_int16_is_int32_then_clipped(mode, zp, mult, seed):
     got = kernel_api.requantize(acc, m, zp, mode, np.int16, -1)
     want = np.clip(kernel_api.requantize(acc, m, zp, mode, np.int32, -1).astype(np.int64), -32768, 32767)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.nojit
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 6), st.integers(1, 5), st.integers(1, 5),
+       st.sampled_from(["C", "channels_last", "strided"]), st.integers(0, 2**31), st.booleans())
+def test_batchnorm_one_pass_equals_numpy(n, c, h, w, layout, seed, special):
+    """The batchnorm executor's one pass (elementwise._channel_affine) gives numpy's three broadcast
+    passes' values bit for bit (no fused multiply-add), in every layout, with NaN / inf / -0."""
+    from hwsim.sim import elementwise
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)) * 10.0 ** rng.integers(-3, 4)
+    if special:
+        x.reshape(-1)[rng.integers(0, x.size, 3)] = rng.choice([np.nan, np.inf, -np.inf, -0.0], 3)
+    if layout == "channels_last":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    elif layout == "strided":
+        x = np.repeat(x, 2, axis=3)[..., ::2]
+    gamma, beta, mean = (rng.standard_normal(c) for _ in range(3))
+    var = rng.uniform(0.0, 3.0, c)
+
+    class Op:
+        eps = 1e-5
+
+    got = elementwise._batchnorm(None, Op, [x, gamma, beta, mean, var])
+    inv = (gamma / np.sqrt(var + Op.eps)).reshape(1, -1, 1, 1)
+    want = (x - mean.reshape(1, -1, 1, 1)) * inv + beta.reshape(1, -1, 1, 1)
+    np.testing.assert_array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+    if layout != "strided":  # the one pass ran, in x's memory order
+        assert elementwise._channel_affine(x, mean, gamma / np.sqrt(var + Op.eps), beta) is not None
+        assert got.strides == np.empty_like(x).strides
