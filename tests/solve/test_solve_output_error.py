@@ -242,8 +242,9 @@ def test_stacked_choices_equal_one_run_per_choice(digits16, simulator_tails):
 
 
 def test_float32_descendants_match_the_simulator(digits16, monkeypatch):
-    """The float32 descendants (stacked or not) give the simulator's values within the documented
-    bound (2 eps / F32_MIN_CHANGE = 2e-3 relative at eps = 1e-6); they really run."""
+    """The float32 descendants (stacked or not) give the simulator's values within 2e-3 relative
+    (2 eps / r at eps = 1e-6 for these choices, which move the outputs by 1e-3 or more); they
+    really run."""
     from hwsim.solve import output_error, tail
 
     g, data = digits16
@@ -264,6 +265,7 @@ def test_tiny_changes_are_measured_in_the_simulator(digits16, monkeypatch):
     run again with float64 products."""
     from hwsim.solve import output_error, tail
 
+    monkeypatch.setattr(output_error, "F32_MIN_CHANGE", 1e-3)  # fp16 moves these outputs by 1.7e-4 to 2.7e-4
     g, data = digits16
     chs = parse_choices("w=fp16,int4;a=fp16")
     calls = []
@@ -376,8 +378,9 @@ def test_transformer_reruns_in_float64_match_the_simulator(monkeypatch):
     simulator's values (within float32 rounding of the outputs)."""
     from hwsim.solve import output_error
 
+    monkeypatch.setattr(output_error, "F32_MIN_CHANGE", 1e-3)
     g = load_model("minilm-l6", {**TINY_BERT, "batch": 2})
-    chs = parse_choices("w=int8,fp16;a=fp16")  # fp16 moves the outputs by less than F32_MIN_CHANGE
+    chs = parse_choices("w=int8,fp16;a=fp16")  # fp16 moves the outputs by 2.7e-4 to 3.8e-4, below 1e-3
     data = synthetic(g, 2)
     calls = []
     real = output_error.float32_outputs
