@@ -21,7 +21,7 @@
 4. ``gain`` / ``cut``: an estimate (``tails="gain"``, :mod:`hwsim.solve.layer_gain`; ``tails="cut"``,
    :mod:`hwsim.solve.cut_gain`) against the exact table on the same models (``mobilenet_v2`` too
    when named): cold time of the estimate's tables (wall, CPU, load average), the ratio of every
-   value to the exact one, for ``gain`` every probe rule computed from the two tables, and the
+   value to the exact one (for ``gain`` per choice too), and the
    plans at 24 energy budgets from the minimum reachable to the all-w8a8 energy, solved on each
    table by ``plan_from`` (candidate plans simulated whole by PlanMeter): identical or not, and
    the estimate's plan's measured output MSE over the exact plan's. The exact table is read from
@@ -261,7 +261,8 @@ def bench_estimate(tails: str, models: tuple = (), samples: int = 8, points: int
             print(f"  exact table measured: {w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU")
         _ratios(est.sensitivity.values, ex, tails)
         if tails == "gain":
-            _probes(est, ex)
+            for j, lab in enumerate(c.label for c in est.sensitivity.choices):
+                _ratios(est.sensitivity.values[:, [j]], ex[:, [j]], f"column {lab}")
         _plans_compared(est, replace(est, sensitivity=replace(est.sensitivity, values=ex)), tails, points)
 
 
@@ -272,30 +273,6 @@ def _ratios(est: np.ndarray, ex: np.ndarray, label: str) -> None:
           f"{np.quantile(r, 0.9):.3f}, min {r.min():.3f}, max {r.max():.3f}; within 1e-3 of exact: "
           f"{int(np.sum(np.abs(r - 1) < 1e-3))} of {r.size}; estimated 0 where exact is not: "
           f"{int(np.sum(est[ok] == 0))}; exact 0: {int(np.sum(ex == 0))}")
-
-
-def _probes(est, ex: np.ndarray) -> None:
-    """Each probe rule on the same layers, from the tables alone: where a layer has one gain, its
-    row of the gain table is its local errors times one factor, so probing choice q instead gives
-    ``gain[l, c] / gain[l, q] * exact[l, q]`` (the tails' float32 roundoff aside). Layers that
-    hand on a quantized input have two gains: for them this is only indicative."""
-    v = est.sensitivity.values
-    labels = [c.label for c in est.sensitivity.choices]
-    fin = np.where(np.isfinite(v), v, np.nan)
-    rules = {"largest error (shipped)": np.nanargmax(fin, axis=1), "smallest error": np.nanargmin(fin, axis=1),
-             **{f"always {lab}": np.full(len(v), j) for j, lab in enumerate(labels)}}
-    rows = np.arange(len(v))
-    for name, q in rules.items():
-        with np.errstate(divide="ignore", invalid="ignore"):
-            guess = v / v[rows, q][:, None] * ex[rows, q][:, None]
-        ok = np.isfinite(ex) & (ex > 0) & np.isfinite(guess)
-        r = guess[ok] / ex[ok]
-        print(f"  probe {name:>26}: median {np.median(r):.3f}, 10-90% {np.quantile(r, 0.1):.3f}-"
-              f"{np.quantile(r, 0.9):.3f}, min {r.min():.3f}, max {r.max():.3f} ({r.size} values)")
-    for j, lab in enumerate(labels):
-        ok = np.isfinite(ex[:, j]) & (ex[:, j] > 0)
-        r = v[ok, j] / ex[ok, j]
-        print(f"  column {lab}: estimate / exact median {np.median(r):.3f}, min {r.min():.3f}, max {r.max():.3f}")
 
 
 def _plans_compared(est, exact_tb, label: str, points: int) -> None:

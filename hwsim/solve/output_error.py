@@ -44,10 +44,14 @@ from hwsim.solve.cache import SensitivityCache, graph_digest
 from hwsim.solve.choices import Choice
 from hwsim.solve.configs import layer_config
 from hwsim.solve.data import CalibData
-from hwsim.solve.layer_gain import SharedRuns
+from hwsim.solve.layer_gain import CACHE_TAG, SharedRuns
 from hwsim.solve.layers import prunable, solver_layers
 from hwsim.solve.sensitivity_table import TAILS, Metric, ProgressFn, SensitivityTable, Tails
 from hwsim.solve.tail import boundary_names, boundary_values, float32_outputs, one_blas_thread, plain_float, subgraph
+
+
+#: how an estimate's values are named in cache keys (a new name when its values change)
+CACHE_TAGS = {"cut": "cut", "gain": CACHE_TAG}
 
 
 def score(metric: Metric, out: dict, ref: dict, labels: np.ndarray | None) -> float:
@@ -119,7 +123,7 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
     layers = solver_layers(graph)
     vals = np.full((len(layers), len(choices)), np.inf)
     g, ref = ensure_weights(graph, seed), None
-    key_base = (graph_digest(g), data.digest(), metric if tails == "exact" else f"{metric}@{tails}", seed)
+    key_base = (graph_digest(g), data.digest(), metric if tails == "exact" else f"{metric}@{CACHE_TAGS[tails]}", seed)
     stacked = _Stacked(g, batched, seed)
     hits, done, total = 0, 0, len(layers) * len(choices)
     pending = []  # (group, cut, pairs to measure, cache keys) in table order
@@ -141,7 +145,7 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
             if threads_at_once() < 2:  # nothing may run beside it (hwsim.sim.refblas.threads_at_once)
                 ref.result()
 
-        shared = SharedRuns()  # tails="gain": runs several layers share (hwsim.solve.layer_gain)
+        shared = SharedRuns(data.samples)  # tails="gain": runs several layers share (hwsim.solve.layer_gain)
 
         def values_of(item):
             group, cut, todo, keys = item
@@ -409,7 +413,8 @@ RERUN_PRODUCTS = "float64"
 
 
 def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list[str] | None = None,
-                 min_change: float | None = None) -> list[dict]:
+                 min_change: float | None = None,
+                 change: Callable[[int, dict], float] | None = None) -> list[dict]:
     """Outputs of the descendants of ``layer`` fed with each choice's values (see above).
 
     When every descendant is a float op (:func:`hwsim.solve.tail.plain_float`) they run in
@@ -429,7 +434,9 @@ def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list
     simulator's arithmetic, float64 ops each rounded to float32, without its executor). Other
     descendants run in the simulator. ``outputs`` (default: the graph outputs among them) are
     the tensors returned. ``min_change``, when given, replaces :data:`F32_MIN_CHANGE` (an
-    estimate that tolerates more roundoff, :mod:`hwsim.solve.layer_gain`).
+    estimate that tolerates more roundoff, :mod:`hwsim.solve.layer_gain`); ``change(k, out)``
+    replaces the relative RMS change of choice ``k``'s outputs compared with it (default
+    :func:`_change`).
     """
     min_change = F32_MIN_CHANGE if min_change is None else min_change
     post = subgraph(g, after, f"{g.name}[{layer}:]+")
@@ -437,7 +444,8 @@ def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list
         post.outputs = list(outputs)
     products = "float32" if plain_float(post) else None
     outs = _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, products)
-    again = [k for k, out in enumerate(outs) if products and not _change(out, ref) >= min_change]  # NaN too
+    change = change or (lambda k, out: _change(out, ref))
+    again = [k for k, out in enumerate(outs) if products and not change(k, out) >= min_change]  # NaN too
     if again:
         redo = _tail_runs(post, layer, after, [chs[k] for k in again], [firsts[k] for k in again], ref, seed,
                           stacked, RERUN_PRODUCTS)

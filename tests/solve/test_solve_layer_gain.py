@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import pytest
 
@@ -11,7 +12,7 @@ from hwsim.sim.runner import ensure_weights
 from hwsim.solve.cache import SensitivityCache
 from hwsim.solve.choices import parse_choices
 from hwsim.solve.data import synthetic
-from hwsim.solve.layer_gain import SharedRuns, local_error, probe_choice, scaled
+from hwsim.solve.layer_gain import SharedRuns, local_error, per_sample, probe_choice, ratio_values, scaled, slots
 from hwsim.solve.layers import solver_layers
 from hwsim.solve.output_error import measure
 
@@ -54,10 +55,10 @@ def test_probe_exact_others_estimated(bert):
     assert any("tails=gain" in n for n in gain.notes)
 
 
-def _chain():
+def _chain(batch: int = 8):
     """x -> fc1 -> fc2 -> output, fc2 = 3 x an orthogonal matrix."""
     b = Builder("chain")
-    h = b.linear(b.input("x", (8, 16)), 16, "fc1")
+    h = b.linear(b.input("x", (batch, 16)), 16, "fc1")
     b.output(b.linear(h, 16, "fc2", bias=False))
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.standard_normal((16, 16)))
@@ -181,3 +182,67 @@ def test_cli_solve_with_gain_tails(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "optimal" and out["measured"] is not None
     assert any("estimated" in n and "tails=gain" in n for n in out["notes"])
+
+
+def _tiny_bert(m: int):
+    """TINY_BERT built for 2 m samples (the ``batched`` builder of :func:`measure`)."""
+    return load_model("minilm-l6", {**TINY_BERT, "batch": 2 * m})
+
+
+def test_slots_share_the_samples_between_the_choices():
+    np.testing.assert_array_equal(slots([0, 2, 3], 8), [0, 2, 3, 0, 2, 3, 0, 2])
+    np.testing.assert_array_equal(slots([1], 4), [1, 1, 1, 1])  # one choice: all samples, i.e. exact
+    np.testing.assert_array_equal(slots([0, 1, 2], 2), [0, 1, 2, 0])  # more choices than samples: 2 copies
+
+
+def test_per_sample_errors_follow_the_first_axis():
+    ref = {"a": np.zeros((4, 3)), "b": np.zeros(4)}
+    v = {"a": np.arange(12.0).reshape(4, 3), "b": np.array([1.0, 0.0, 2.0, 0.0], np.float32)}
+    # 2 samples: rows 0-1 and 2-3 of each array
+    np.testing.assert_array_equal(per_sample(v, ref, 2), [sum(x * x for x in range(6)) + 1,
+                                                          sum(x * x for x in range(6, 12)) + 4])
+
+
+def test_ratio_values_scale_each_choice_by_its_own_samples():
+    local = np.array([[1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0], [0.0, 5.0, 0.0, 5.0]])
+    pick = np.array([0, 1, 2, 0])  # choice 0 in samples 0 and 3, 1 in sample 1, 2 in sample 2
+    out = np.array([10.0, 7.0, 3.0, 30.0])
+    got = ratio_values(local, out, pick, size=2)
+    np.testing.assert_allclose(got[:2], [(10 + 30) / (1 + 4) * 10 / 2, 7 / 1 * 4 / 2])
+    assert np.isnan(got[2])  # no local error in its own sample: measured exactly instead
+    assert np.isnan(ratio_values(local, out, np.array([0, 0, 0, 0]), 2)[1])  # no sample: measured exactly
+
+
+def test_identical_samples_give_the_exact_table():
+    """With every sample the same, a choice's output error over its local error is the same in
+    each sample, so the by-sample estimate is exact (up to the tails' float32 roundoff), however
+    differently the choices' errors reach the outputs; one descendant run per layer."""
+    from hwsim.solve import output_error
+    from hwsim.solve.data import CalibData
+
+    g = ensure_weights(_tiny_bert(1), 0)
+    one = synthetic(g, 2)
+    data = CalibData({k: np.concatenate([v[:1]] * 2) for k, v in one.inputs.items()}, None, "one sample twice", [])
+    chs = parse_choices("w=int8,int4;a=int8")  # 2 choices, 2 samples: one run of one copy per layer
+    exact = measure(g, chs, data, batched=_tiny_bert)
+    runs = []
+    real = output_error._descendants
+    output_error._descendants = lambda *a, **k: runs.append(len(a[4])) or real(*a, **k)
+    try:
+        gain = measure(g, chs, data, tails="gain", batched=_tiny_bert)
+    finally:
+        output_error._descendants = real
+    np.testing.assert_allclose(gain.values, exact.values, rtol=1e-3)
+    assert (gain.values != exact.values).any()  # estimated, not measured
+    tails = [x for x in gain.layers if nx.descendants(g.nx, x)]  # a layer feeding only outputs has none
+    assert runs == [1] * len(tails) and len(tails) >= len(gain.layers) - 1
+
+
+def test_by_sample_gains_on_a_linear_chain_are_exact():
+    """fc1's error reaches the output multiplied by 3 in every sample: the by-sample estimate is
+    exact for every choice."""
+    g = _chain()
+    data, chs = synthetic(g, 8), parse_choices(CHOICES)
+    exact = measure(g, chs, data)
+    gain = measure(g, chs, data, tails="gain", batched=lambda m: _chain(8 * m))
+    np.testing.assert_allclose(gain.values, exact.values, rtol=1e-5)
