@@ -178,8 +178,9 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
 def _each(fn: Callable, items: list):
     """``fn(item)`` of each item, yielded in order; on one thread per CPU (groups of layers are
     independent), BLAS held at one thread meanwhile so that no two of them set its thread count
-    against each other (threadpoolctl limits are process-wide). Values do not depend on the
-    number of threads: every product runs in fixed blocks (:mod:`hwsim.sim.refblas`)."""
+    against each other (threadpoolctl limits are process-wide), and numba's parallel kernels at
+    one thread on each of them (:func:`_one_kernel_thread`). Values do not depend on the number
+    of threads: every product runs in fixed blocks (:mod:`hwsim.sim.refblas`)."""
     from concurrent.futures import ThreadPoolExecutor
 
     workers = min(threads_at_once(), sum(1 for _ in items))
@@ -187,7 +188,27 @@ def _each(fn: Callable, items: list):
         yield from map(fn, items)
         return
     with one_blas_thread(), ThreadPoolExecutor(workers, thread_name_prefix="hwsim-sensitivity") as pool:
-        yield from pool.map(fn, items)
+        yield from pool.map(_one_kernel_thread(fn), items)
+
+
+def _one_kernel_thread(fn: Callable) -> Callable:
+    """``fn`` run with numba's parallel kernels at one thread on the calling thread (numba's
+    thread count is per calling thread): the pool has a thread per CPU already, and a kernel that
+    starts a thread per CPU on each of them puts twice as many threads as CPUs on the machine
+    (``hwsim.kernels.workqueue.threads_now`` counts the process's own busy threads as free CPUs).
+    Values do not change (no result depends on the thread count). Measured on resnet18's cold
+    sensitivity at load 3-9 (benchmarks/RESULTS.md, "Seventh session: alone"): process CPU
+    median 17.0 s against 17.3 s without, tables equal; at idle not measured."""
+    import numba
+
+    if numba.config.DISABLE_JIT:
+        return fn
+
+    def run(item):
+        numba.set_num_threads(1)
+        return fn(item)
+
+    return run
 
 
 def _groups(g: Graph, layers: list[str], tails: str) -> list[tuple[list[int], tuple[int, str] | None]]:

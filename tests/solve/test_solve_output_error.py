@@ -373,6 +373,23 @@ def test_layers_on_threads_give_the_values_of_one_thread(digits16, monkeypatch):
     np.testing.assert_array_equal(measure(g, chs, data, batched=batched).values, one)
 
 
+def test_layer_threads_run_numba_kernels_on_one_thread_each(monkeypatch):
+    """On the layer threads (output_error._each) numba's parallel kernels take one thread each
+    (the pool has a thread per CPU); the calling thread's numba thread count is left as it was."""
+    import numba
+
+    from hwsim.solve import output_error
+
+    if numba.config.DISABLE_JIT or numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba's thread count is 1 here: nothing to tell apart")
+    monkeypatch.setattr(output_error, "threads_at_once", lambda: 2)
+    before = numba.get_num_threads()
+    assert before > 1
+    assert list(output_error._each(lambda item: (item, numba.get_num_threads()), range(5))) == \
+        [(i, 1) for i in range(5)]
+    assert numba.get_num_threads() == before
+
+
 def test_transformer_reruns_in_float64_match_the_simulator(monkeypatch):
     """Choices that barely move a tiny BERT's outputs, run again with float64 products, get the
     simulator's values (within float32 rounding of the outputs)."""
