@@ -22,7 +22,7 @@ from hwsim import requant as requant_modes
 from hwsim.errors import ConfigError, InputDataError, MemoryLimitError
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.weights import synthesize_weights
-from hwsim.sim import boundary, memory, ortfused, qspec, refblas, refvalues
+from hwsim.sim import boundary, heap, memory, ortfused, qspec, refblas, refvalues
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
 from hwsim.sim.metrics import coded_errors, nonfinite_notes, rounding_notes
@@ -388,6 +388,8 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     calibrates = calibration is None and needs_calibration(graph)
     with_ref = bool(reference) or float_reference or calibrates
     need = check_memory(graph, memory_limit_bytes, reference=with_ref)
+    if with_ref:  # the reference's values are freed together at the end: keep them for the next run
+        heap.keep_for_reuse(need.total_bytes, memory.available_bytes())
     notes: list[str] = []
     g = ensure_weights(graph, seed)
     notes += list(dict.fromkeys(g.notes))  # the import's and the config's notes too (e.g. --shape keys unused)
