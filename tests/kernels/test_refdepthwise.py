@@ -51,3 +51,29 @@ def test_depthwise_ref_equals_numpy(kh, kw, sh, sw, pads, dil, h, w, c, biased, 
            out_bias, out, out32, np.zeros(1, np.int64), threads)
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(out32, want32)
+
+
+@pytest.mark.parametrize("stride,pads,dil,c", [((1, 1), (1, 1), (1, 1), 19), ((2, 2), (1, 1), (1, 1), 8),
+                                               ((1, 2), (2, 0), (2, 1), 5), ((1, 1), (0, 0), (1, 1), 33)])
+@pytest.mark.parametrize("sums", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_depthwise_ref_3x3_interior(stride, pads, dil, c, sums, threads):
+    """3x3 kernels on rows wide enough for interior columns (summed as one expression per channel)
+    and borders (tap by tap); an inf weight reaches only the outputs whose taps read the input
+    (padding contributes nothing, not 0 * inf), and a NaN input only its neighbours."""
+    rng = np.random.default_rng(c)
+    h, w = 9, 12
+    oh = (h + 2 * pads[0] - dil[0] * 2 - 1) // stride[0] + 1
+    ow = (w + 2 * pads[1] - dil[1] * 2 - 1) // stride[1] + 1
+    xh = (rng.standard_normal((3, h, w, c)) * 3.0).astype(np.float32)
+    xh[1, 4, 5, 0] = np.nan
+    in_bias, out_bias = rng.standard_normal(c), rng.standard_normal(c)
+    wt = rng.standard_normal((3, 3, c)).astype(np.float32).astype(sums)
+    wt[0, 0, c - 1] = np.inf
+    want, want32 = _plain(xh, in_bias, wt, stride, pads, dil, (oh, ow), out_bias)
+    out, out32 = np.full((3, oh, ow, c), np.nan, sums), np.full((3, oh, ow, c), np.nan, np.float32)
+    kernel = refdepthwise._depthwise_ref if threads == 2 else refdepthwise._depthwise_ref_1
+    kernel(xh, in_bias, True, wt, stride[0], stride[1], pads[0], pads[1], dil[0], dil[1], out_bias, out, out32,
+           np.zeros(1, np.int64), threads)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(out32, want32)
