@@ -201,13 +201,19 @@ def per_sample(values: dict[str, np.ndarray], ref: dict[str, np.ndarray], n: int
     return out
 
 
-def slots(estimated: list[int], n: int) -> np.ndarray:
+def slots(estimated: list[int], n: int, layer: str | None = None) -> np.ndarray:
     """Choice (index) fed in each sample slot of the by-sample run: ``m = ceil(len(estimated) / n)``
     copies of the ``n`` samples (slot ``r`` is sample ``r % n`` of copy ``r // n``), the choices
     ``estimated`` taking the slots in turn, so that each has ``n / len(estimated)`` samples, at
-    least one."""
+    least one; with ``layer``, the slots in an order drawn from its name (reproducibly), so that a
+    choice is not measured on the same samples in every layer and a sample's own gain does not
+    shift a whole column of the table alike."""
     m = -(-len(estimated) // n)
-    return np.array([estimated[r % len(estimated)] for r in range(m * n)])
+    pick = np.array([estimated[r % len(estimated)] for r in range(m * n)])
+    if layer is None:
+        return pick
+    seed = int.from_bytes(hashlib.blake2b(layer.encode(), digest_size=8).digest(), "little")
+    return pick[np.random.default_rng(seed).permutation(len(pick))]
 
 
 def ratio_values(local: np.ndarray, out: np.ndarray, pick: np.ndarray, size: int) -> np.ndarray:
@@ -252,7 +258,7 @@ def _by_sample(g, layer, after, chs, firsts, ref, seed, stacked, n: int, names: 
     vals = np.where(np.isfinite(errors), 0.0, np.nan)  # zero local error: 0; not finite: exact below
     estimated = [k for k in range(len(chs)) if np.isfinite(errors[k]) and errors[k] > 0]
     if estimated:
-        pick = slots(estimated, n)
+        pick = slots(estimated, n, layer)
         feeds = [{t: np.concatenate([_sample(firsts[k][t], s, n) for s, k in enumerate(pick[j:j + n])])
                   for t in names} for j in range(0, len(pick), n)]
         outs = _descendants(g, layer, after, [chs[k] for k in pick[::n]], feeds, ref, seed, stacked,

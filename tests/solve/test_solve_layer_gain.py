@@ -193,6 +193,11 @@ def test_slots_share_the_samples_between_the_choices():
     np.testing.assert_array_equal(slots([0, 2, 3], 8), [0, 2, 3, 0, 2, 3, 0, 2])
     np.testing.assert_array_equal(slots([1], 4), [1, 1, 1, 1])  # one choice: all samples, i.e. exact
     np.testing.assert_array_equal(slots([0, 1, 2], 2), [0, 1, 2, 0])  # more choices than samples: 2 copies
+    # per layer: the same shares in an order drawn from the layer's name, the same in every process
+    a, b = slots([0, 1, 2], 8, "layer1.0.conv1"), slots([0, 1, 2], 8, "layer1.0.conv2")
+    np.testing.assert_array_equal(a, slots([0, 1, 2], 8, "layer1.0.conv1"))
+    assert sorted(a.tolist()) == sorted(b.tolist()) == [0, 0, 0, 1, 1, 1, 2, 2]
+    assert len({tuple(slots([0, 1, 2], 8, f"l{i}")) for i in range(10)}) > 5
 
 
 def test_per_sample_errors_follow_the_first_axis():
