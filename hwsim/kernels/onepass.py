@@ -10,6 +10,12 @@ the integer codes of float64 values on a per-tensor integer grid (``np.rint(x / 
 np.int64) + zero_point`` with a float64 ``scale``: the same IEEE division and half-even rounding).
 Returns the count of quotients it cannot convert (NaN, infinite or beyond int64), for which
 numpy's own conversion is left to decide; the caller then takes the numpy path.
+``_dequant_f32(codes, zero_point, scale, out)``: ``out[i] = float64(float32(codes[i] - zero_point) *
+scale)`` with a float32 ``scale``: DequantizeLinear's float32 output, for codes of at most 16 bits
+(``code - zero_point`` is exact in float32 and the float32 product is the exact product rounded
+once: the values of ``x.astype(float32).astype(float64)`` for ``x`` the float64 reals
+``(code - zero_point) * scale``, which are exact).
+
 ``_channel_affine(x, inner, mean, inv, beta, out)``: inference batch normalisation of float64 ``x``
 viewed flat as (outer, C, inner) (``inner`` = 1: channels last), ``out = (x - mean[c]) * inv[c] +
 beta[c]``, each step rounded as numpy's three broadcast passes round it (no fused multiply-add).
@@ -52,3 +58,9 @@ def _channel_affine(x, inner, mean, inv, beta, out):
             base = (o * c + j) * inner
             for i in range(base, base + inner):
                 out[i] = (x[i] - m) * s + b
+
+
+@njit(cache=True, nogil=True)
+def _dequant_f32(codes, zero_point, scale, out):
+    for i in range(codes.size):
+        out[i] = np.float64(np.float32(codes[i] - zero_point) * scale)

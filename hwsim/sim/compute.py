@@ -148,8 +148,8 @@ def _finish_int(ctx, op, acc, sx, sw, axis: int, nhwc: bool = False):
     # saturating high in int32 (then clipped to -32768) would read 32767 in int16
     wide = narrow or (_int16_range(fmt) if mode.multiplier_dtype is not np.float32 else None)
     q = kernel_api.requantize(acc, mult, zp if zp.size > 1 else zp[0], ctx.requant, wide or np.int32, axis)
-    if narrow is None:  # saturating to int16 is saturating to such a format: one clamp, not int32's then the format's
-        q = q.astype(np.int64) if wide else np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
+    if narrow is None and not wide:  # saturating to int16 is saturating to such a format: one clamp, codes kept int16
+        q = np.clip(q.astype(np.int64), fmt.qmin, fmt.qmax)
     return _codes_out(ctx, op, q, nhwc)
 
 

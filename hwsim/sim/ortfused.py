@@ -113,7 +113,18 @@ def dequantized_value(ctx, name: str, x) -> np.ndarray:
     array as it is (the runner has passed it through :func:`dequantized_input`)."""
     if not isinstance(x, qspec.Deferred):
         return x
-    return x.real() if ctx.reference else dequantized_input(ctx, name, x.real())
+    return x.real() if ctx.reference else dequantized_real(ctx, name, x)
+
+
+def dequantized_real(ctx, name: str, x) -> np.ndarray:
+    """:func:`dequantized_input` of ``x``'s real values (:func:`hwsim.sim.qspec.real_of`): for
+    the codes of a :class:`~hwsim.sim.qspec.Coded` rounded to float32, made from the codes in one
+    pass (:meth:`~hwsim.sim.qspec.Coded.real_f32`, the same values) where that applies."""
+    if isinstance(x, qspec.Coded) and is_dequantized_float32(ctx, name):
+        y = x.real_f32()
+        if y is not None:
+            return y
+    return dequantized_input(ctx, name, qspec.real_of(x))
 
 
 def u8_rewritten(ctx, name: str) -> bool:

@@ -235,6 +235,25 @@ class Coded(Deferred):
         y *= np.asarray(s, np.float32)
         return y
 
+    def real_f32(self) -> np.ndarray | None:
+        """``real()`` rounded to float32, as float64 (the codes' memory layout), in one pass from
+        codes of at most 16 bits with a per-tensor float32 scale (exact by :meth:`as_float32`'s
+        argument; :func:`hwsim.kernels.onepass._dequant_f32`); None otherwise."""
+        pt = self.per_tensor()
+        if pt is None or self.codes.dtype.kind not in "iu" or self.codes.dtype.itemsize > 2 or not self.codes.size:
+            return None
+        scale = scale_array(self.spec.scale)
+        if scale.dtype != np.float32:
+            return None
+        out = np.empty_like(self.codes, dtype=np.float64)
+        flat = flat_pair(self.codes, out)
+        if flat is None:
+            return None
+        from hwsim.kernels import onepass
+
+        onepass._dequant_f32(flat[0], np.int64(pt[0]), scale[0], flat[1])
+        return out
+
     def real(self) -> np.ndarray:
         """The real values (float64, the codes' memory layout), made on the first call."""
         if self._real is None:

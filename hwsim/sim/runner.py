@@ -136,9 +136,10 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
     dead = memory.liveness(g) if after is not None else None
     for i, op in enumerate(g.ops()):
         xs = [values[t] if t in values else prepare(op, i, t) for i, t in enumerate(op.inputs)]
+        dequantized = not ctx.reference and not op.is_compute and op.op not in _EXPLICIT
         if not takes_coded(op):
-            xs = [qspec.real_of(x) for x in xs]
-        if not ctx.reference and not op.is_compute and op.op not in _EXPLICIT:
+            xs = [ortfused.dequantized_real(ctx, t, x) if dequantized else qspec.real_of(x) for t, x in zip(op.inputs, xs)]
+        elif dequantized:
             xs = [ortfused.dequantized_input(ctx, t, x) for t, x in zip(op.inputs, xs)]
         y = execute(ctx, op, xs)
         if ctx.reference and isinstance(y, qspec.Coded):  # the reference keeps reals (a Biased stays)

@@ -108,3 +108,29 @@ def test_batchnorm_one_pass_equals_numpy(n, c, h, w, layout, seed, special):
     if layout != "strided":  # the one pass ran, in x's memory order
         assert elementwise._channel_affine(x, mean, gamma / np.sqrt(var + Op.eps), beta) is not None
         assert got.strides == np.empty_like(x).strides
+
+
+@pytest.mark.nojit
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from([np.int8, np.uint8, np.int16, np.uint16]), st.floats(1e-30, 1e30), st.integers(0, 2**31),
+       st.booleans())
+def test_codes_dequantized_to_float32_in_one_pass(dtype, scale, seed, channels_last):
+    """Coded.real_f32 (onepass._dequant_f32) equals the float64 reals rounded to float32
+    (ortfused.rounded_f32 of Coded.real(), what a float op read before), for 8- and 16-bit codes
+    at the ends of their range, any float32 scale (tiny and huge: subnormal and inf products) and
+    zero point; in the codes' memory order. A float64 scale declines."""
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    fmt = {np.int8: "int8", np.uint8: "uint8", np.int16: "int16", np.uint16: "uint16"}[dtype]
+    s = float(np.float32(scale))
+    zp = int(rng.integers(info.min, info.max, endpoint=True)) if info.min == 0 else 0
+    spec = QuantSpec(format=fmt, scale=(s,), zero_point=(zp,) if zp else None)
+    codes = rng.integers(info.min, info.max, (2, 3, 4, 5), endpoint=True).astype(dtype)
+    codes.reshape(-1)[:2] = info.min, info.max
+    if channels_last:
+        codes = np.ascontiguousarray(codes.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    c = qspec.Coded(codes, spec)
+    got = c.real_f32()
+    np.testing.assert_array_equal(got, ortfused.rounded_f32(qspec.Coded(codes, spec).real()))
+    assert got.dtype == np.float64 and got.strides == np.empty_like(codes, np.float64).strides
+    assert qspec.Coded(codes, spec.model_copy(update={"scale": (0.1,)})).real_f32() is None  # not a float32
