@@ -149,14 +149,18 @@ def _pair(name, v, n):
 
 def _sub_zero_point(name, x, zp, axis_len):
     """``x - zp`` as int64, ``zp`` a scalar or a 1-D array over axis 0 (length ``axis_len``)."""
+    return x.astype(np.int64) - _zero_point(name, zp, axis_len, x.ndim)
+
+
+def _zero_point(name, zp, axis_len, ndim):
+    """Zero point ``zp`` (a scalar or a 1-D array over axis 0, length ``axis_len``) as int64,
+    shaped to broadcast over an array of ``ndim`` dimensions; a ShapeError names any other shape."""
     zp = _int_array(f"{name}_zero_point", zp).astype(np.int64)
     if zp.size > 1:
         if zp.ndim != 1 or zp.size != axis_len:
             raise ShapeError(f"{name}_zero_point must be a scalar or have {axis_len} elements")
-        zp = zp.reshape((-1,) + (1,) * (x.ndim - 1))
-    else:
-        zp = zp.reshape(())
-    return x.astype(np.int64) - zp
+        return zp.reshape((-1,) + (1,) * (ndim - 1))
+    return zp.reshape(())
 
 
 #: groups with at most this many (input x output) channels run as a direct convolution, not a GEMM
@@ -185,8 +189,8 @@ def _narrow_span(x, fill=0, wide=False):
 
 def _narrow_weight(w, zero_point):
     """8-bit weight codes ``w`` as they are when every zero point is 0 (``w - 0`` needs no int64
-    copy), else None."""
-    if w.dtype.itemsize != 1 or np.any(np.asarray(zero_point)):
+    copy), else None; a zero point of the wrong shape is refused as :func:`_sub_zero_point` does."""
+    if w.dtype.itemsize != 1 or np.any(_zero_point("w", zero_point, w.shape[0], w.ndim)):
         return None
     return w
 
