@@ -12,7 +12,7 @@ By sample (when the values handed on and the outputs hold the ``n`` samples one 
 along their first axis, :func:`_split_by_sample`: the models ``hwsim solve`` builds by name). The
 samples are independent of each other (the assumption of the exact tails' stacked runs), so one
 run can feed each sample from a different choice: choice ``k`` feeds the samples ``S_k``
-(:func:`slots`: the choices take the samples in turn, ``n / choices`` each), and its value is
+(:func:`slots`: ``n / choices`` samples each, in an order drawn per layer), and its value is
 
     value(k) = O_k(S_k) / L_k(S_k) * L_k(all samples) / size of the outputs,
 
@@ -38,8 +38,9 @@ Both ways: a choice with zero local error is exactly 0; a layer with no descenda
 are graph outputs) is measured exactly at every choice, and so is a choice whose local error or
 estimate is not finite (e.g. its outputs overflowed) or, by sample, whose samples hold no local
 error. Measured against the exact table (int8-npu's default choices, 8 synthetic samples;
-docs/solver_results.md "--tails gain"): by sample, values 0.94-1.11x of the exact ones on
-resnet18 and 0.79-1.28x on MiniLM-L6 s128 (by probe 0.55-4.8x and 0.64-5.2x). Unlike
+docs/solver_results.md "--tails gain"): by sample, values 0.89-1.17x of the exact ones on
+resnet18, 0.78-1.31x on MiniLM-L6 s128 and 0.82-1.18x on MobileNetV2 (by probe 0.55-4.8x,
+0.64-5.2x and 0.04-2.7x). Unlike
 ``tails="cut"`` (:mod:`hwsim.solve.cut_gain`: one probe per (cut, choice)), the gain here is each
 layer's own, so layers reaching the outputs by different paths are not priced with one factor.
 """
