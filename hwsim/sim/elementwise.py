@@ -240,8 +240,13 @@ def _reduce(ctx, op, xs):
     return _REDUCE[op.fn](xs[0], axis=tuple(op.axes), keepdims=op.keepdims)
 
 
-@register_exec("embedding")
+@register_exec("embedding", own_rounding=True)
 def _embedding(ctx, op, xs):
+    """Rows of the table; in the quantized run each row gathered is rounded as a DequantizeLinear
+    output (the same values as rounding the whole table first: the rounding is elementwise), so
+    a 30,522-row vocabulary is not rounded whole for 1,024 ids."""
+    if not ctx.reference:
+        xs = [ortfused.dequantized_input(ctx, op.inputs[0], xs[0]), *xs[1:]]
     ids, rows = np.asarray(xs[0]).astype(np.int64), np.shape(xs[1])[0]
     if ids.size and not -rows <= int(ids.min()) <= int(ids.max()) < rows:  # negative ids count from the end (ONNX)
         from hwsim.errors import InputDataError
@@ -249,7 +254,7 @@ def _embedding(ctx, op, xs):
         bad = int(ids.max()) if int(ids.max()) >= rows else int(ids.min())
         raise InputDataError(f"embedding '{op.name}': id {bad} is outside the table of {rows} rows; "
                              f"inputs feeding it must hold ids in [0, {rows - 1}]")
-    return xs[1][ids]
+    return xs[1][ids] if ctx.reference else ortfused.dequantized_input(ctx, op.inputs[1], xs[1][ids])
 
 
 @register_exec("gather")

@@ -21,11 +21,16 @@ EXECUTORS: dict[str, Executor] = {}
 #: op kinds whose executors take :class:`~hwsim.sim.qspec.Coded` inputs (read through
 #: :meth:`ExecContext.codes_of`, or :func:`~hwsim.sim.qspec.real_of` on their other paths)
 CODED_INPUTS: set[str] = set()
+#: op kinds whose executors round their own inputs as DequantizeLinear outputs them
+#: (:func:`hwsim.sim.ortfused.dequantized_input`) instead of the runner
+OWN_ROUNDING: set[str] = set()
 
 
-def register_exec(kind: str, coded_inputs: bool = False) -> Callable[[Executor], Executor]:
+def register_exec(kind: str, coded_inputs: bool = False, own_rounding: bool = False) -> Callable[[Executor], Executor]:
     """Decorator: register ``fn`` as the executor of op kind ``kind`` (one per kind);
-    ``coded_inputs``: it accepts :class:`~hwsim.sim.qspec.Coded` input values."""
+    ``coded_inputs``: it accepts :class:`~hwsim.sim.qspec.Coded` input values; ``own_rounding``:
+    in the quantized run it is handed its inputs' real values unrounded and rounds what it reads
+    itself (an embedding rounds the rows it gathers, not its whole table)."""
 
     def deco(fn: Executor) -> Executor:
         if kind in EXECUTORS:
@@ -33,9 +38,16 @@ def register_exec(kind: str, coded_inputs: bool = False) -> Callable[[Executor],
         EXECUTORS[kind] = fn
         if coded_inputs:
             CODED_INPUTS.add(kind)
+        if own_rounding:
+            OWN_ROUNDING.add(kind)
         return fn
 
     return deco
+
+
+def rounds_own_inputs(op: OpBase) -> bool:
+    """True when ``op``'s executor rounds its own inputs (see :func:`register_exec`)."""
+    return op.op in OWN_ROUNDING and not getattr(op, "runtime_quant", ())
 
 
 def takes_coded(op: OpBase) -> bool:

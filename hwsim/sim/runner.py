@@ -26,7 +26,7 @@ from hwsim.sim import boundary, heap, memory, ortfused, qspec, refblas, refvalue
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
 from hwsim.sim.metrics import coded_errors, nonfinite_notes, rounding_notes
-from hwsim.sim.registry import ExecContext, execute, takes_coded
+from hwsim.sim.registry import ExecContext, execute, rounds_own_inputs, takes_coded
 
 _EXPLICIT = ("quantize", "dequantize", "cast")
 #: ops whose output keeps the input's scale when formats agree (no arithmetic on the grid)
@@ -136,7 +136,7 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
     dead = memory.liveness(g) if after is not None else None
     for i, op in enumerate(g.ops()):
         xs = [values[t] if t in values else prepare(op, i, t) for i, t in enumerate(op.inputs)]
-        dequantized = not ctx.reference and not op.is_compute and op.op not in _EXPLICIT
+        dequantized = not ctx.reference and not op.is_compute and op.op not in _EXPLICIT and not rounds_own_inputs(op)
         if not takes_coded(op):
             xs = [ortfused.dequantized_real(ctx, t, x) if dequantized else qspec.real_of(x) for t, x in zip(op.inputs, xs)]
         elif dequantized:
