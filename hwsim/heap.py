@@ -1,55 +1,119 @@
-"""Keep freed memory in the process while large arrays come and go (glibc's malloc).
+"""How long this process keeps the memory it frees (glibc's malloc): the one place that decides it.
 
-glibc hands every allocation above its mmap threshold (128 KiB, raised on the fly up to 32 MiB)
-to the kernel as fresh pages and unmaps it when freed, so the next array of that size is
-page-faulted in again, one zeroed 4 KiB page at a time. Solve's tails allocate arrays of 20-200
-MiB per op (24 stacked samples of a ResNet-18 activation, patches, Winograd tiles): measured on
-this project's 2-core machine (load 10), the float32 tail of resnet18's conv1 took 0.66 s of
-system time beside 1.5 s of user time; with the thresholds raised, 0.01 s. Inside
-:func:`keep_freed_memory` freed blocks stay in the heap for reuse; on the way out the heap is
-trimmed (``malloc_trim``) and glibc's documented default thresholds (128 KiB) are set again.
-Elsewhere (another C library) it does nothing: only speed depends on it.
+glibc hands every allocation above its mmap threshold to the kernel as fresh pages and unmaps it
+when freed, and gives the top of its heap back once more than its trim threshold is free; the next
+array of that size is page-faulted in again, one zeroed 4 KiB page at a time. Two callers pay for it:
+
+- ``solve``'s sensitivity tails allocate arrays of 20-200 MiB per op (24 stacked samples of a
+  ResNet-18 activation, patches, Winograd tiles): on this project's 2-core machine (load 10) the
+  float32 tail of resnet18's conv1 took 0.66 s of system time beside 1.5 s of user time; with the
+  thresholds raised, 0.01 s. Inside :func:`keep_freed_memory` blocks up to 1 GiB come from (and
+  return to) the heap and nothing is trimmed.
+- ``simulate`` with its float reference keeps every tensor's value to the end of the run and frees
+  them together: MobileNetV2 b8 (benchmarks/qdq_zoo.py) then took ~30,000 minor faults per run
+  (0.09-0.58 s of system CPU beside ~0.47 s of user CPU; benchmarks/RESULTS.md, "Seventh session:
+  mnv2"). :func:`keep_for_reuse` lets the process keep up to the run's estimated peak
+  (:func:`hwsim.sim.memory.estimate`, at most a quarter of the memory available) for the next run.
+
+The settings outside any :func:`keep_freed_memory` are glibc's own adjusted ones at their ceiling
+(mmap threshold 32 MiB, trim threshold twice that), the trim threshold raised to the largest
+:func:`keep_for_reuse` asked for; setting either with ``mallopt`` turns glibc's own adjustment
+off, so they are set together, once something asks. Leaving the outermost
+:func:`keep_freed_memory` restores them and gives the free memory back (``malloc_trim``).
+
+Nothing is changed where malloc is not glibc's, or where the environment already sets malloc
+(``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TOP_PAD_`` or ``glibc.malloc``
+tunables in ``GLIBC_TUNABLES``): the user's choice stands. Only speed depends on this module.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
+import os
 import threading
 from contextlib import contextmanager
 
+#: glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_DEFAULT = 128 * 1024
-_KEEP = 1 << 30  # a block up to 1 GiB comes from (and returns to) the heap
+#: the mmap threshold outside keep_freed_memory: glibc's largest (DEFAULT_MMAP_THRESHOLD_MAX, 64-bit)
+MMAP_THRESHOLD_BYTES = 32 << 20
+#: the trim threshold glibc itself would reach beside that mmap threshold (twice it)
+TRIM_FLOOR_BYTES = 2 * MMAP_THRESHOLD_BYTES
+#: inside keep_freed_memory: a block up to 1 GiB comes from the heap; nothing is trimmed below 2 GiB
+KEEP_BYTES = 1 << 30
+_INT_MAX = 2**31 - 1  # mallopt takes an int
+_USER_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 _lock = threading.Lock()
-_depth = [0]
+#: trim_bytes: the largest keep_for_reuse asked (0: none); depth: keep_freed_memory entries open
+_state = {"trim_bytes": 0, "depth": 0}
 
 
-def _libc():
+class _Libc:
+    """glibc's ``mallopt`` and ``malloc_trim`` with their C signatures."""
+
+    def __init__(self, libc):
+        self.mallopt, self.malloc_trim = libc.mallopt, libc.malloc_trim
+        self.mallopt.argtypes, self.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        self.malloc_trim.argtypes, self.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+
+
+@functools.cache
+def _libc() -> _Libc | None:
+    """glibc's malloc controls, or None (another libc, or the user's own malloc settings)."""
+    if any(v in os.environ for v in _USER_SETTINGS) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
+        libc.gnu_get_libc_version  # noqa: B018  (glibc only: musl and macOS have no such symbol)
+        return _Libc(libc)
+    except (OSError, AttributeError):
         return None
+
+
+def _set_outside(libc: _Libc) -> None:
+    """The settings outside keep_freed_memory (module docstring); the caller holds _lock."""
+    libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    libc.mallopt(_M_TRIM_THRESHOLD, min(max(_state["trim_bytes"], TRIM_FLOOR_BYTES), _INT_MAX))
+
+
+def keep_for_reuse(peak_bytes: int, available_bytes: int | None) -> int:
+    """Let this process keep up to ``peak_bytes`` of freed memory (at most a quarter of
+    ``available_bytes`` when known) instead of returning it to the system; the amount only grows,
+    and a request within glibc's mmap ceiling (32 MiB) changes nothing. Returns the largest amount
+    asked so far (0: malloc left as it is); the trim threshold in force is at least twice that ceiling."""
+    libc = _libc()
+    if libc is None:
+        return 0
+    want = int(peak_bytes)
+    if available_bytes:
+        want = min(want, int(available_bytes) // 4)
+    want = min(want, _INT_MAX)
+    with _lock:
+        if want > _state["trim_bytes"] and want > MMAP_THRESHOLD_BYTES:
+            _state["trim_bytes"] = want
+            if _state["depth"] == 0:  # inside keep_freed_memory more is kept already; its exit sets it
+                _set_outside(libc)
+        return _state["trim_bytes"]
 
 
 @contextmanager
 def keep_freed_memory():
-    """A context in which freed large blocks stay in the heap (see module docstring); nests, and
+    """A context in which freed blocks up to 1 GiB stay in the heap (module docstring); nests, and
     may be entered from several threads (the outermost entry and exit act)."""
     libc = _libc()
     with _lock:
-        _depth[0] += 1
-        if _depth[0] == 1 and libc is not None:
-            libc.mallopt(_M_MMAP_THRESHOLD, _KEEP)
-            libc.mallopt(_M_TRIM_THRESHOLD, 2 * _KEEP)
+        _state["depth"] += 1
+        if _state["depth"] == 1 and libc is not None:
+            libc.mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES)
+            libc.mallopt(_M_TRIM_THRESHOLD, min(2 * KEEP_BYTES, _INT_MAX))
     try:
         yield
     finally:
         with _lock:
-            _depth[0] -= 1
-            if _depth[0] == 0 and libc is not None:
-                libc.mallopt(_M_MMAP_THRESHOLD, _DEFAULT)
-                libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT)
+            _state["depth"] -= 1
+            if _state["depth"] == 0 and libc is not None:
+                _set_outside(libc)
                 libc.malloc_trim(0)

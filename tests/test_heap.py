@@ -1,4 +1,4 @@
-"""hwsim.heap: freed large blocks stay in the heap inside keep_freed_memory (glibc only)."""
+"""hwsim.heap: the one place that decides how much freed memory the process keeps (glibc only)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,83 @@ import numpy as np
 import pytest
 
 from hwsim import heap
+
+MIB = 1 << 20
+
+
+class _FakeLibc:
+    def __init__(self):
+        self.calls = []
+        self.mallopt = lambda param, value: self.calls.append((param, value)) or 1
+        self.malloc_trim = lambda pad: self.calls.append(("trim", pad)) or 1
+
+
+@pytest.fixture
+def libc(monkeypatch):
+    fake = _FakeLibc()
+    monkeypatch.setattr(heap, "_libc", lambda: fake)
+    monkeypatch.setattr(heap, "_state", {"trim_bytes": 0, "depth": 0})
+    return fake
+
+
+def test_kept_memory_grows_to_the_peak_capped_by_available_memory(libc):
+    assert heap.keep_for_reuse(100 * MIB, None) == 100 * MIB
+    assert libc.calls == [(heap._M_MMAP_THRESHOLD, 32 * MIB), (heap._M_TRIM_THRESHOLD, 100 * MIB)]
+    assert heap.keep_for_reuse(50 * MIB, None) == 100 * MIB  # never lowered
+    assert len(libc.calls) == 2
+    assert heap.keep_for_reuse(800 * MIB, 2 << 30) == 512 * MIB  # a quarter of what is available
+    assert libc.calls[-1] == (heap._M_TRIM_THRESHOLD, 512 * MIB)
+    assert heap.keep_for_reuse(40 * MIB, None) == 512 * MIB
+
+
+def test_a_peak_within_glibcs_own_ceiling_leaves_malloc_alone(libc):
+    assert heap.keep_for_reuse(32 * MIB, None) == 0
+    assert libc.calls == []
+    assert heap.keep_for_reuse(40 * MIB, None) == 40 * MIB  # then the trim threshold is at least glibc's 64 MiB
+    assert libc.calls == [(heap._M_MMAP_THRESHOLD, 32 * MIB), (heap._M_TRIM_THRESHOLD, 64 * MIB)]
+
+
+def test_keep_freed_memory_nests_and_its_exit_restores_what_simulate_asked(libc):
+    with heap.keep_freed_memory():
+        assert libc.calls == [(heap._M_MMAP_THRESHOLD, 1 << 30), (heap._M_TRIM_THRESHOLD, 2**31 - 1)]
+        with heap.keep_freed_memory():
+            assert heap.keep_for_reuse(300 * MIB, None) == 300 * MIB  # inside: remembered, not set
+        assert len(libc.calls) == 2  # the inner exit changes nothing
+    assert libc.calls[2:] == [(heap._M_MMAP_THRESHOLD, 32 * MIB), (heap._M_TRIM_THRESHOLD, 300 * MIB), ("trim", 0)]
+    assert heap._state["depth"] == 0
+
+
+def test_keep_freed_memory_exits_on_an_error(libc):
+    with pytest.raises(KeyError), heap.keep_freed_memory():
+        raise KeyError("x")
+    assert heap._state["depth"] == 0 and libc.calls[-1] == ("trim", 0)
+
+
+@pytest.mark.parametrize("env", [("MALLOC_TRIM_THRESHOLD_", "0"), ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1")])
+def test_the_users_malloc_settings_stand(monkeypatch, env):
+    monkeypatch.setenv(*env)
+    heap._libc.cache_clear()
+    try:
+        assert heap._libc() is None
+        assert heap.keep_for_reuse(1 << 30, None) == 0
+        with heap.keep_freed_memory():
+            pass
+    finally:
+        heap._libc.cache_clear()
+
+
+def test_simulate_with_reference_asks_for_its_estimate(libc, monkeypatch):
+    import hwsim
+    from hwsim.sim import memory, run
+    from hwsim.sim.boundary import random_inputs
+
+    monkeypatch.setattr(heap, "MMAP_THRESHOLD_BYTES", 0)  # a small model's estimate counts too
+    g = hwsim.quantize_graph(hwsim.load_model("conv2d:c=8,h=12,w=12,k=8,batch=1"), "int8", "int8")
+    x, calib = random_inputs(g, np.random.default_rng(0)), random_inputs(g, np.random.default_rng(1))
+    run(g, x, calibration=calib, float_reference=False)
+    assert libc.calls == []
+    run(g, x, calibration=calib)
+    assert heap._state["trim_bytes"] == memory.estimate(g, True).total_bytes
 
 
 def _faults_of_second_block(mib: int = 64) -> int:
@@ -22,12 +99,10 @@ def _faults_of_second_block(mib: int = 64) -> int:
 
 
 @pytest.mark.skipif(heap._libc() is None, reason="not glibc's malloc")
-def test_freed_blocks_are_reused_inside_and_returned_outside():
-    outside = _faults_of_second_block()
+def test_on_glibc_freed_blocks_are_reused_inside_and_returned_outside():
+    assert heap._state["depth"] == 0, "a keep_freed_memory of an earlier test is still open"
     with heap.keep_freed_memory():
-        with heap.keep_freed_memory():  # nested: the inner exit keeps the setting
-            pass
         inside = _faults_of_second_block()
-    again = _faults_of_second_block()
-    # outside: at least one fault per 2 MiB (transparent huge pages) of the fresh 64 MiB
-    assert inside * 10 < min(outside, again) and min(outside, again) >= 32, (inside, outside, again)
+    outside = _faults_of_second_block()  # 64 MiB > the 32 MiB mmap threshold outside: fresh pages
+    # at least one fault per 2 MiB (transparent huge pages) of the fresh 64 MiB
+    assert inside * 10 < outside and outside >= 32, (inside, outside)
