@@ -15,15 +15,22 @@ array of that size is page-faulted in again, one zeroed 4 KiB page at a time. Tw
   mnv2"). :func:`keep_for_reuse` lets the process keep up to the run's estimated peak
   (:func:`hwsim.sim.memory.estimate`, at most a quarter of the memory available) for the next run.
 
-The settings outside any :func:`keep_freed_memory` are glibc's own adjusted ones at their ceiling
-(mmap threshold 32 MiB, trim threshold twice that), the trim threshold raised to the largest
-:func:`keep_for_reuse` asked for; setting either with ``mallopt`` turns glibc's own adjustment
-off, so they are set together, once something asks. Leaving the outermost
-:func:`keep_freed_memory` restores them and gives the free memory back (``malloc_trim``).
+Both put every thread on glibc's main arena (``M_ARENA_MAX`` 1, set once): a thread arena's heap
+is at most 64 MiB, so a larger array allocated on a worker thread (the reference's, a tail's) was
+mapped and unmapped every time whatever the thresholds said (MobileNetV2 b8: 25,000-36,000 faults
+in 7 of 12 runs with the trim threshold raised; 0-6,400 with one arena; benchmarks/RESULTS.md,
+"Eighth session"). Threads that already hold an arena keep it.
+
+The settings outside any :func:`keep_freed_memory` are, once something asks: mmap threshold the
+largest peak :func:`keep_for_reuse` asked for (at least glibc's own ceiling of 32 MiB, at most
+1 GiB), trim threshold that peak (at least twice that ceiling, as glibc's own adjustment would
+reach); setting either with ``mallopt`` turns glibc's adjustment off, so they are set together.
+Leaving the outermost :func:`keep_freed_memory` restores them and gives the free memory back
+(``malloc_trim``).
 
 Nothing is changed where malloc is not glibc's, or where the environment already sets malloc
-(``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TOP_PAD_`` or ``glibc.malloc``
-tunables in ``GLIBC_TUNABLES``): the user's choice stands. Only speed depends on this module.
+(``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TOP_PAD_``, ``MALLOC_ARENA_MAX``,
+``MALLOC_ARENA_TEST`` or ``glibc.malloc`` tunables in ``GLIBC_TUNABLES``): the user's choice stands. Only speed depends on this module.
 """
 
 from __future__ import annotations
@@ -36,19 +43,21 @@ import threading
 from contextlib import contextmanager
 
 #: glibc's mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-#: the mmap threshold outside keep_freed_memory: glibc's largest (DEFAULT_MMAP_THRESHOLD_MAX, 64-bit)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+#: glibc's largest mmap threshold of its own adjustment (DEFAULT_MMAP_THRESHOLD_MAX, 64-bit)
 MMAP_THRESHOLD_BYTES = 32 << 20
 #: the trim threshold glibc itself would reach beside that mmap threshold (twice it)
 TRIM_FLOOR_BYTES = 2 * MMAP_THRESHOLD_BYTES
 #: inside keep_freed_memory: a block up to 1 GiB comes from the heap; nothing is trimmed below 2 GiB
 KEEP_BYTES = 1 << 30
 _INT_MAX = 2**31 - 1  # mallopt takes an int
-_USER_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
+_USER_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX",
+                  "MALLOC_ARENA_TEST")
 
 _lock = threading.Lock()
-#: trim_bytes: the largest keep_for_reuse asked (0: none); depth: keep_freed_memory entries open
-_state = {"trim_bytes": 0, "depth": 0}
+#: trim_bytes: the largest keep_for_reuse asked (0: none); depth: keep_freed_memory entries open;
+#: one_arena: M_ARENA_MAX set
+_state = {"trim_bytes": 0, "depth": 0, "one_arena": False}
 
 
 class _Libc:
@@ -73,9 +82,17 @@ def _libc() -> _Libc | None:
         return None
 
 
+def _one_arena(libc: _Libc) -> None:
+    """Every thread without an arena yet takes the main one (module docstring); the caller holds _lock."""
+    if not _state["one_arena"]:
+        libc.mallopt(_M_ARENA_MAX, 1)
+        _state["one_arena"] = True
+
+
 def _set_outside(libc: _Libc) -> None:
     """The settings outside keep_freed_memory (module docstring); the caller holds _lock."""
-    libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    _one_arena(libc)
+    libc.mallopt(_M_MMAP_THRESHOLD, max(MMAP_THRESHOLD_BYTES, min(_state["trim_bytes"], KEEP_BYTES)))
     libc.mallopt(_M_TRIM_THRESHOLD, min(max(_state["trim_bytes"], TRIM_FLOOR_BYTES), _INT_MAX))
 
 
@@ -107,6 +124,7 @@ def keep_freed_memory():
     with _lock:
         _state["depth"] += 1
         if _state["depth"] == 1 and libc is not None:
+            _one_arena(libc)
             libc.mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES)
             libc.mallopt(_M_TRIM_THRESHOLD, min(2 * KEEP_BYTES, _INT_MAX))
     try:
