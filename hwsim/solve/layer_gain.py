@@ -87,7 +87,8 @@ def scaled(errors: np.ndarray, probe: int | None, probe_value: float) -> np.ndar
 #: without the float64 re-run (:func:`hwsim.solve.output_error._descendants`): its MSE is then off
 #: by at most about 2 x 1e-6 / 1e-4 = 2% (float32 roundoff), far inside the estimate's own error.
 #: Measured (8 synthetic samples, int8-npu): those runs change the outputs by 5.4e-4 to 9.0e-4
-#: (resnet18) and 8.3e-4 to 4.8e-3 (MiniLM-L6 s128), so at the exact tails' 1e-3 9 of 17 re-ran.
+#: (resnet18) and 8.3e-4 to 4.8e-3 (MiniLM-L6 s128), so at the exact tails' former 1e-3 9 of 17 re-ran
+#: (their F32_MIN_CHANGE is 2e-4 since 2026-11-26, above this estimate's own 1e-4).
 HANDED_MIN_CHANGE = 1e-4
 
 
