@@ -119,9 +119,9 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
         if cnn is not None and cnn.folded(op):  # its convolution computed it
             values[op.outputs[0]] = values[op.inputs[0]]
             cnn.fold_output(op)
-        elif cnn is not None and (y := cnn.run(op, value)) is not None:
+        elif (y := tf.run(op, value)) is not None:  # first: it takes attention's multiply by its scale
             values[op.outputs[0]] = y
-        elif (y := tf.run(op, value)) is not None:
+        elif cnn is not None and (y := cnn.run(op, value)) is not None:
             values[op.outputs[0]] = y
         else:
             xs = [value(t) for t in op.inputs]

@@ -12,7 +12,10 @@ row blocks, each with its bias added in its task. Attention products are one ``n
 the stack's leading axis on one BLAS thread: the same per-matrix products as one task per
 matrix, at a fraction of the task overhead (288 matrices of 128 x 32 x 128 per MiniLM-L6 tail
 product).
-Attention's multiply of the scores by a constant scale is folded into the softmax after it.
+Attention's multiply of the scores by a constant scale is folded into the softmax after it, and
+attention's chain ``softmax(q @ k * scale) @ v`` runs in one task per block of the stack (the scores
+of a block go through its softmax and its product with ``v`` while they are in cache, and the stack
+of scores is never held whole): the same products and softmax rows as op by op, so the same values.
 
 Ops these executors do not take return None and run in the simulator's executors.
 """
@@ -50,6 +53,10 @@ class Transformer:
         self.passed: dict[str, str] = {}  # folded multiply -> the input it passes through
         self.scale_of: dict[str, str] = {}  # softmax -> the constant its input was multiplied by
         self.softmax_of: dict[str, str] = {}  # folded multiply -> its softmax
+        readers_of: dict[str, list] = {}
+        for op in graph.ops():
+            for t in op.inputs:
+                readers_of.setdefault(t, []).append(op)
         for op in graph.ops():
             if op.op != "softmax" or not self._last_axis(op):
                 continue
@@ -64,6 +71,28 @@ class Transformer:
                         and t.shape == graph.tensors[mul.outputs[0]].shape:
                     self.passed[mul.name], self.scale_of[op.name], self.softmax_of[mul.name] = x, c, op.name
                     break
+        self.chain: dict[str, str] = {}  # op of an attention chain -> its part (see _attention_chain)
+        for op in graph.ops():
+            if op.op == "softmax" and self._last_axis(op):
+                self._attention_chain(op, readers_of)
+
+    def _attention_chain(self, softmax, readers_of: dict) -> None:
+        """Take ``softmax(q @ k (* scale)) @ v`` as one chain (:func:`_attention`) when the scores
+        are a matmul's (times a folded scale), the values on the way have no other reader and are
+        no graph output, and q, k and v are float stacks (float32 values, 3 or more axes)."""
+        g = self.g
+        mul = g.producer(softmax.inputs[0])
+        scores = self.passed.get(mul, softmax.inputs[0])  # through the folded multiply
+        qk = g.op(g.producer(scores)) if g.producer(scores) in g.nx else None
+        av, *more = readers_of.get(softmax.outputs[0], [None, None])
+        if qk is None or qk.op != "matmul" or more or av.op != "matmul" or av.inputs[0] != softmax.outputs[0] \
+                or len(readers_of[scores]) != 1 or any(t in g.outputs for t in (scores, softmax.outputs[0])):
+            return
+        from hwsim.sim.boundary import is_integer_type
+
+        operands = [*qk.inputs, av.inputs[1]]
+        if all(not is_integer_type(g.tensors[t].dtype) and len(g.tensors[t].shape) >= 3 for t in operands):
+            self.chain.update({qk.name: "scores", softmax.name: "softmax", av.name: "product"})
 
     def _last_axis(self, op) -> bool:
         return op.axis in (-1, len(self.g.tensors[op.inputs[0]].shape) - 1)
@@ -72,11 +101,21 @@ class Transformer:
         """``op``'s output, its inputs read with ``value(name)``; None when not taken here."""
         if op.name in self.passed:
             x = value(self.passed[op.name])
-            if x.dtype != np.float32:  # not folded: the multiply runs, its softmax takes no scale
-                self.scale_of.pop(self.softmax_of[op.name])
+            if not isinstance(x, _Scores) and x.dtype != np.float32:  # not folded: the multiply runs,
+                self.scale_of.pop(self.softmax_of[op.name])  # its softmax takes no scale
                 return None
             return x
         arithmetic = "float32" if self.dtype == np.float32 else "float64"
+        part = self.chain.get(op.name)
+        if part == "scores":  # computed with the chain's last product
+            return _Scores(value(op.inputs[0]), value(op.inputs[1]))
+        if part == "softmax":
+            x = value(op.inputs[0])
+            x.scale = value(self.scale_of[op.name]) if op.name in self.scale_of else None
+            return x
+        if part == "product":
+            x = value(op.inputs[0])
+            return _attention(x.q, x.k, x.scale, value(op.inputs[1]), self.dtype, arithmetic)
         if op.op == "unary" and op.fn == "gelu":
             fn = lambda x, out: float32_ops.gelu_erf(x, out, arithmetic)  # noqa: E731
         elif op.op == "softmax" and self._last_axis(op):
@@ -96,6 +135,47 @@ class Transformer:
             return None
         x = value(op.inputs[0])
         return _rowwise(fn, x) if x.dtype == np.float32 else None
+
+
+class _Scores:
+    """The scores ``q @ k`` of an attention chain, not computed: their softmax (``scale``: the
+    multiply folded into it, or None) and product with ``v`` compute them (:func:`_attention`)."""
+
+    def __init__(self, q: np.ndarray, k: np.ndarray):
+        self.q, self.k, self.scale = q, k, None
+
+
+def _attention(q: np.ndarray, k: np.ndarray, scale, v: np.ndarray, dtype: np.dtype, arithmetic: str) -> np.ndarray:
+    """``softmax(q @ k * scale) @ v`` (softmax over the last axis; ``scale`` a float32 number or
+    None) of float32 stacks, products in ``dtype``, in blocks of the leading axis of the stack:
+    each task computes its block's scores, their softmax in place (float32, ``arithmetic`` as
+    :func:`hwsim.float32_ops.softmax`) and their product with ``v``. The same products and rows
+    as :func:`_matmul`, the softmax by rows and :func:`_matmul` again (the same values: BLAS
+    multiplies each matrix of a stack on its own), with the scores of one block alive at a time
+    instead of two stacks of them; float32 out."""
+    q, k, v = (x.astype(dtype, copy=False) for x in (q, k, v))  # as _matmul casts them
+    batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    q, k = np.broadcast_to(q, batch + q.shape[-2:]), np.broadcast_to(k, batch + k.shape[-2:])
+    v = np.broadcast_to(v, batch + v.shape[-2:])
+    out = np.empty(batch + (q.shape[-2], v.shape[-1]), dtype)
+    axis, step = _stack_blocks(batch, q.shape[-2] * q.shape[-1] * k.shape[-1])
+
+    def task(i: int) -> None:
+        at = (slice(None),) * axis + (slice(i, i + step),)
+        s = np.matmul(q[at], k[at]).astype(np.float32, copy=False)
+        float32_ops.softmax(s, scale, s, arithmetic)
+        np.matmul(s.astype(dtype, copy=False), v[at], out=out[at])
+
+    refblas.run_tasks([lambda i=i: task(i) for i in range(0, batch[axis], step)])
+    return out.astype(np.float32, copy=False)
+
+
+def _stack_blocks(batch: tuple, macs: int) -> tuple[int, int]:
+    """(axis, step): a stack of products of ``macs`` MACs each, of leading shape ``batch``, split
+    along its first axis of more than one (or axis 0) in blocks of ``step``, ~4M MACs each."""
+    axis = next((k for k, n in enumerate(batch) if n > 1), 0)
+    per = math.prod(batch[axis + 1:]) * macs
+    return axis, max(1, (1 << 22) // max(1, per))
 
 
 def _rowwise(fn, x: np.ndarray) -> np.ndarray:
@@ -119,9 +199,7 @@ def _matmul(a: np.ndarray, b: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a, b = np.broadcast_to(a, batch + a.shape[-2:]), np.broadcast_to(b, batch + b.shape[-2:])
     out = np.empty(batch + (a.shape[-2], b.shape[-1]), dtype)
-    axis = next((k for k, n in enumerate(batch) if n > 1), 0)  # split the first axis of more than one
-    per = math.prod(batch[axis + 1:]) * a.shape[-2] * a.shape[-1] * b.shape[-1]
-    step = max(1, (1 << 22) // max(1, per))  # ~4M MACs per task
+    axis, step = _stack_blocks(batch, a.shape[-2] * a.shape[-1] * b.shape[-1])
 
     def block(x: np.ndarray, i: int) -> np.ndarray:
         return x[(slice(None),) * axis + (slice(i, i + step),)]

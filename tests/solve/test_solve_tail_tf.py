@@ -33,3 +33,58 @@ def test_products_other_than_float32_stacks_are_not_taken(rng):
     a = rng.standard_normal((2, 3, 4)).astype(np.float32)
     assert _matmul(a, rng.standard_normal((4, 5)).astype(np.float32), np.dtype("float32")) is None
     assert _matmul(a.astype(np.float64), a.transpose(0, 2, 1), np.dtype("float32")) is None
+
+
+@pytest.mark.parametrize("shapes", [((24, 12, 128, 32), (24, 12, 32, 128), (24, 12, 128, 32)),
+                                    ((2, 3, 5, 7), (2, 3, 7, 6), (2, 3, 6, 4)),
+                                    ((1, 3, 5, 7), (2, 1, 7, 6), (1, 1, 6, 4)), ((3, 5, 7), (3, 7, 6), (3, 6, 2))])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scaled", [True, False])
+def test_attention_chain_equals_its_ops_one_by_one(rng, shapes, dtype, scaled):
+    """One task per block (scores, softmax in place, product with v) gives what the products and
+    the softmax give op by op, element for element."""
+    from hwsim import float32_ops
+    from hwsim.solve.tail_tf import _attention, _rowwise
+
+    q, k, v = ((rng.standard_normal(s) * 3).astype(np.float32) for s in shapes)
+    if shapes[0][0] == 24:  # heads as transposed views of a linear's output, as in a tail
+        q = q.transpose(0, 2, 1, 3).copy().transpose(0, 2, 1, 3)
+        k = k.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2)
+    scale = np.float32(0.17677669) if scaled else None
+    arithmetic = "float32" if dtype == "float32" else "float64"
+    scores = _matmul(q, k, np.dtype(dtype))
+    probs = _rowwise(lambda x, out: float32_ops.softmax(x, scale, out, arithmetic), scores)
+    want = _matmul(probs, v, np.dtype(dtype))
+    got = _attention(q, k, scale, v, np.dtype(dtype), arithmetic)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert np.array_equal(got, want)
+    s = np.matmul(q.astype(np.float64), k.astype(np.float64)) * (1.0 if scale is None else float(scale))
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    formula = np.matmul(e / e.sum(axis=-1, keepdims=True), v.astype(np.float64))  # plain numpy, float64
+    np.testing.assert_allclose(got, formula, rtol=1e-4, atol=1e-5 * np.abs(formula).max())
+
+
+@pytest.mark.parametrize("products", ["float32", "float64"])
+def test_attention_chains_of_a_tail_give_its_values_op_by_op(monkeypatch, products):
+    """float32_outputs of a tiny two-layer BERT takes each layer's attention as one chain, and its
+    outputs equal those of the same tail run op by op (the chain not taken), element for element."""
+    from hwsim.graph.zoo import load_model
+    from hwsim.sim.runner import ensure_weights
+    from hwsim.solve import output_error, tail_tf
+    from hwsim.solve.data import synthetic
+    from hwsim.solve.tail import float32_outputs
+
+    tiny = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64, "vocab": 100, "sequence": 8, "batch": 3}
+    g = ensure_weights(load_model("minilm-l6", tiny), 0)
+    ref = output_error.float_values(g, synthetic(g, 3))[1]
+    feed = {n: np.asarray(ref[n], np.float32) for n in g.inputs}
+    chains = []
+    real = tail_tf._attention
+    monkeypatch.setattr(tail_tf, "_attention", lambda *a: chains.append(1) or real(*a))
+    got = float32_outputs(g, feed, 0, products)
+    assert len(chains) == 2
+    monkeypatch.setattr(tail_tf.Transformer, "_attention_chain", lambda *a: None)
+    want = float32_outputs(g, feed, 0, products)
+    assert len(chains) == 2 and set(got) == set(want) == set(g.outputs)
+    for name in g.outputs:
+        assert np.array_equal(got[name], want[name]), name
