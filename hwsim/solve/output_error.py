@@ -285,8 +285,33 @@ def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int,
     the whole model's float reference.
     """
     firsts, after = _alone(g, layer, chs, ref, seed)
+    if after:
+        _as_tail_inputs(firsts, set(g.outputs))
     outs = _descendants(g, layer, after, chs, firsts, ref, seed, stacked) if after else [{} for _ in chs]
     return [{n: {**f, **o}[n] for n in g.outputs if n in f or n in o} for f, o in zip(firsts, outs)]
+
+
+def _as_tail_inputs(firsts: list[dict], scored: set[str]) -> None:
+    """Each choice's values (``firsts``, changed in place) as the descendants read them: float32
+    (:func:`_tail_runs` feeds them so), and those of one name consecutive slices of one array
+    along the batch axis, in choice order, which :func:`_stacked_f32` hands to the stacked run
+    without a copy. Names in ``scored`` (graph outputs, scored in float64) stay as they are.
+
+    Why: ``_alone`` gives float64 arrays; held beside the stacked copy of them during the tails,
+    resnet18's conv1 kept 147 MiB of float64 outputs and a 74 MiB float32 stack alive
+    (benchmarks/RESULTS.md, "Eighth session: footprint"). Same values: the rounding to float32
+    is the one the feed's concatenation made (round to nearest)."""
+    for n in firsts[0] if firsts else ():
+        parts = [f[n] for f in firsts]
+        if n in scored or not all(isinstance(p, np.ndarray) and p.ndim and p.shape[1:] == parts[0].shape[1:]
+                                  for p in parts):
+            continue
+        stack = np.empty((sum(len(p) for p in parts),) + parts[0].shape[1:], np.float32)
+        row = 0
+        for f, p in zip(firsts, parts):
+            view = stack[row:row + len(p)]
+            np.copyto(view, p, casting="same_kind")
+            f[n], row = view, row + len(p)  # the float64 array dies here
 
 
 def _alone(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int) -> tuple[list[dict], set[str]]:
@@ -486,8 +511,7 @@ def _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, products: st
         bigpost = subgraph(big, after, post.name)
         bigpost.outputs = list(post.outputs)
         if all(_stacks(post.tensors[n].shape, bigpost.tensors[n].shape, m) for n in names + post.outputs):
-            feed = {n: np.concatenate([f[n] if n in f else ref[n] for f in firsts], dtype=np.float32,
-                                      casting="same_kind") for n in names}  # one pass: cast while stacking
+            feed = {n: _stacked_f32([f[n] if n in f else ref[n] for f in firsts]) for n in names}
             try:
                 out = _run_tail(bigpost, _where(layer, chs), feed, ref, seed, m, products)
             except MemoryLimitError:  # m times the samples do not fit: one run per choice below
@@ -511,6 +535,22 @@ def _run_tail(post: Graph, where: str, feed: dict, ref: dict, seed: int, m: int,
     rest = FloatCache(values={n: np.concatenate([ref[n]] * m) for n in _needed(post)}, inputs={})
     with one_blas_thread():  # see hwsim.solve.tail.one_blas_thread
         return _run(post, where, feed, rest, seed).output_values
+
+
+def _stacked_f32(parts: list) -> np.ndarray:
+    """``np.concatenate(parts)`` as float32 (rounded to nearest in the same pass); parts that are
+    consecutive slices of one C-contiguous float32 array (:func:`_as_tail_inputs`) give the
+    slice of that array they cover, without a copy (the same values)."""
+    base = getattr(parts[0], "base", None)
+    if isinstance(base, np.ndarray) and base.dtype == np.float32 and base.flags.c_contiguous and all(
+            isinstance(p, np.ndarray) and p.base is base and p.dtype == np.float32 and p.flags.c_contiguous
+            and p.ndim and p.shape[1:] == parts[0].shape[1:] for p in parts):
+        at = [p.__array_interface__["data"][0] for p in parts]
+        if all(b == a + p.nbytes for a, b, p in zip(at, at[1:], parts)):
+            start = (at[0] - base.__array_interface__["data"][0]) // base.itemsize
+            shape = (sum(len(p) for p in parts),) + parts[0].shape[1:]
+            return base.reshape(-1)[start:start + int(np.prod(shape))].reshape(shape)
+    return np.concatenate(parts, dtype=np.float32, casting="same_kind")  # one pass: cast while stacking
 
 
 def _change(out: dict, ref: dict) -> float:

@@ -128,8 +128,9 @@ class ChannelsLast:
         return all(self.g.tensors[t].data is not None for t in names)
 
     def _weights(self, op) -> tuple:
-        """(weights (KH*KW*C, O), bias (O,) or None, Winograd weights (16, C, O) or None), float32
-        or float64 (``products``), the batch norm folded in (:func:`_conv_weights`)."""
+        """(weights (KH*KW*C, O) or None, bias (O,) or None, Winograd weights (16, C, O) or None:
+        one of the two weights, the one :func:`_conv` reads), float32 or float64 (``products``),
+        the batch norm folded in (:func:`_conv_weights`)."""
         return self._prepared(op, _conv_weights_f64 if self.wide else _conv_weights, self.bn_of.get(op.name))
 
     def _prepared(self, op, make, bn=None) -> tuple:
@@ -182,19 +183,20 @@ def _conv_weights(op, g: Graph, bn, dtype=np.float32) -> tuple:
 
     w = const_real(g.tensors[op.inputs[1]])
     b = const_real(g.tensors[op.inputs[2]]) if len(op.inputs) > 2 else None
+    wino = _winograd(op, w.shape)
     if dtype == np.float64:
         w = np.asarray(w, np.float32).astype(np.float64)
-        wk = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0]))
+        wk = None if wino else np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0]))
         return (wk, None if b is None else np.asarray(b, np.float32).astype(np.float64),
-                _winograd_weights(w, np.float64) if _winograd(op, w.shape) else None)
+                _winograd_weights(w, np.float64) if wino else None)
     if bn is not None:
         inv, beta, mean = _bn_constants(g, bn)
         w = np.asarray(w, np.float32).astype(np.float64) * inv.reshape(-1, 1, 1, 1)
         b0 = np.zeros_like(mean) if b is None else np.asarray(b, np.float32).astype(np.float64)
         b = (b0 - mean) * inv + beta
-    wk = np.ascontiguousarray(np.asarray(w, np.float32).transpose(2, 3, 1, 0).reshape(-1, w.shape[0]))
+    wk = None if wino else np.ascontiguousarray(np.asarray(w, np.float32).transpose(2, 3, 1, 0).reshape(-1, w.shape[0]))
     return (wk, None if b is None else np.asarray(b, np.float32),
-            _winograd_weights(np.asarray(w, np.float64)) if _winograd(op, w.shape) else None)
+            _winograd_weights(np.asarray(w, np.float64)) if wino else None)
 
 
 def _conv_weights_f64(op, g: Graph, bn) -> tuple:

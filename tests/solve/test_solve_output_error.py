@@ -407,3 +407,27 @@ def test_transformer_reruns_in_float64_match_the_simulator(monkeypatch):
     monkeypatch.setattr(output_error, "RERUN_PRODUCTS", None)  # the simulator
     want = measure(g, chs, data).values
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_tail_inputs_are_float32_slices_the_stacked_feed_reads_without_a_copy():
+    """Each choice's values become float32 (rounded as the feed's concatenation rounds them) in
+    one array per name; the stacked feed of consecutive choices is that array, not a copy, and
+    equals the concatenation; other selections are concatenated; scored names stay float64."""
+    from hwsim.solve.output_error import _as_tail_inputs, _stacked_f32
+
+    rng = np.random.default_rng(0)
+    firsts = [{"x": rng.standard_normal((2, 3, 4, 5)).transpose(0, 3, 1, 2), "out": rng.standard_normal((2, 10))}
+              for _ in range(3)]
+    x64, out64 = [f["x"].copy() for f in firsts], [f["out"] for f in firsts]
+    _as_tail_inputs(firsts, {"out"})
+    assert all(f["out"] is o for f, o in zip(firsts, out64))
+    for f, x in zip(firsts, x64):
+        assert f["x"].dtype == np.float32 and np.array_equal(f["x"], x.astype(np.float32))
+    for pick in ([0, 1, 2], [1, 2], [0], [0, 2], [2, 1]):
+        parts = [firsts[k]["x"] for k in pick]
+        got = _stacked_f32(parts)
+        want = np.concatenate([x64[k] for k in pick], dtype=np.float32, casting="same_kind")
+        assert got.dtype == np.float32 and np.array_equal(got, want)
+        assert np.shares_memory(got, parts[0]) == (pick in ([0, 1, 2], [1, 2], [0]))
+    ref = rng.standard_normal((2, 5, 3, 4))  # a float64 value from the reference: concatenated
+    assert np.array_equal(_stacked_f32([ref, ref]), np.concatenate([ref, ref]).astype(np.float32))
