@@ -80,6 +80,54 @@ def test_threads_now_does_not_count_this_processs_own_runnable_threads(monkeypat
     assert workqueue.free_cpus() == 3  # 2 of ours run: 1 other task
 
 
+def test_own_running_follows_threads_that_start_and_end(monkeypatch, tmp_path):
+    """own_running keeps a descriptor per thread's stat file between readings: a thread that
+    appears is read, one that ended is dropped (its descriptor closed), a changed state is seen;
+    on the real /proc a thread that has ended is no longer counted or held."""
+    import threading
+
+    from hwsim.kernels import workqueue
+
+    monkeypatch.undo()
+    tasks = tmp_path / "task"
+    monkeypatch.setattr(workqueue, "_OWN_TASKS", str(tasks))
+
+    def task(tid, state):
+        (tasks / str(tid)).mkdir(parents=True, exist_ok=True)
+        (tasks / str(tid) / "stat").write_text(f"{tid} (t) {state} 1 2 3\n")
+
+    task(1, "R")
+    task(2, "S")
+    assert workqueue.own_running() == 1
+    task(3, "R")
+    task(2, "R")
+    assert workqueue.own_running() == 3
+    (tasks / "1" / "stat").unlink()
+    (tasks / "1").rmdir()
+    assert workqueue.own_running() == 2
+    assert f"{tasks}/1/stat" not in workqueue._stat_fds
+
+    monkeypatch.setattr(workqueue, "_OWN_TASKS", "/proc/self/task")
+    started, stop, tid = threading.Event(), threading.Event(), []
+
+    def spin():
+        tid.append(threading.get_native_id())
+        started.set()
+        while not stop.is_set():
+            pass
+
+    t = threading.Thread(target=spin)
+    t.start()
+    started.wait()
+    assert workqueue.own_running() >= 1
+    assert f"/proc/self/task/{tid[0]}/stat" in workqueue._stat_fds
+    stop.set()
+    t.join()
+    workqueue.own_running()
+    assert f"/proc/self/task/{tid[0]}/stat" not in workqueue._stat_fds
+    assert not any(p.startswith(str(tasks)) for p in workqueue._stat_fds)
+
+
 def test_threads_now_reads_proc_at_most_once_per_ttl(monkeypatch, tmp_path):
     """A reading of /proc/loadavg serves threads_now for FREE_CPUS_TTL_S, then is read again."""
     import os
