@@ -26,7 +26,7 @@ largest peak :func:`keep_for_reuse` asked for (at least glibc's own ceiling of 3
 1 GiB), trim threshold that peak (at least twice that ceiling, as glibc's own adjustment would
 reach); setting either with ``mallopt`` turns glibc's adjustment off, so they are set together.
 Leaving the outermost :func:`keep_freed_memory` restores them and gives the free memory back
-(``malloc_trim``).
+(``malloc_trim``) unless every entry said otherwise (``give_back=False``).
 
 Nothing is changed where malloc is not glibc's, or where the environment already sets malloc
 (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TOP_PAD_``, ``MALLOC_ARENA_MAX``,
@@ -56,8 +56,8 @@ _USER_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TO
 
 _lock = threading.Lock()
 #: trim_bytes: the largest keep_for_reuse asked (0: none); depth: keep_freed_memory entries open;
-#: one_arena: M_ARENA_MAX set
-_state = {"trim_bytes": 0, "depth": 0, "one_arena": False}
+#: one_arena: M_ARENA_MAX set; give_back: an open keep_freed_memory entry asked to give back on exit
+_state = {"trim_bytes": 0, "depth": 0, "one_arena": False, "give_back": False}
 
 
 class _Libc:
@@ -117,12 +117,19 @@ def keep_for_reuse(peak_bytes: int, available_bytes: int | None) -> int:
 
 
 @contextmanager
-def keep_freed_memory():
+def keep_freed_memory(give_back: bool = True):
     """A context in which freed blocks up to 1 GiB stay in the heap (module docstring); nests, and
-    may be entered from several threads (the outermost entry and exit act)."""
+    may be entered from several threads (the outermost entry and exit act). ``give_back=False``:
+    its exit leaves the free memory in the heap (no ``malloc_trim``; glibc trims the heap's top
+    beyond the trim threshold as it frees), for a caller whose next step allocates about as much
+    again: ``solve`` simulates its candidate plans after its sensitivities, and with the memory
+    given back those runs faulted ~500 MiB in again (resnet18: 10-13k faults, 0.1-1.0 s of
+    system CPU; benchmarks/RESULTS.md, "Eighth session: footprint"). Any entry asking to give
+    back makes the outermost exit give back."""
     libc = _libc()
     with _lock:
         _state["depth"] += 1
+        _state["give_back"] = _state.get("give_back", False) or give_back
         if _state["depth"] == 1 and libc is not None:
             _one_arena(libc)
             libc.mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES)
@@ -132,6 +139,9 @@ def keep_freed_memory():
     finally:
         with _lock:
             _state["depth"] -= 1
-            if _state["depth"] == 0 and libc is not None:
-                _set_outside(libc)
-                libc.malloc_trim(0)
+            if _state["depth"] == 0:
+                give, _state["give_back"] = _state.get("give_back", False), False
+                if libc is not None:
+                    _set_outside(libc)
+                    if give:
+                        libc.malloc_trim(0)

@@ -61,6 +61,20 @@ def test_keep_freed_memory_nests_and_its_exit_restores_what_simulate_asked(libc)
     assert heap._state["depth"] == 0
 
 
+def test_keep_freed_memory_gives_back_unless_every_entry_keeps(libc):
+    with heap.keep_freed_memory(give_back=False):
+        pass
+    assert ("trim", 0) not in libc.calls and heap._state["depth"] == 0
+    assert libc.calls[-1] == (heap._M_TRIM_THRESHOLD, 2 * heap.MMAP_THRESHOLD_BYTES)  # outside settings restored
+    with heap.keep_freed_memory(give_back=False), heap.keep_freed_memory():
+        pass
+    assert libc.calls[-1] == ("trim", 0)
+    n = len(libc.calls)
+    with heap.keep_freed_memory(give_back=False):  # what the last exit decided does not carry over
+        pass
+    assert ("trim", 0) not in libc.calls[n:]
+
+
 def test_keep_freed_memory_exits_on_an_error(libc):
     with pytest.raises(KeyError), heap.keep_freed_memory():
         raise KeyError("x")

@@ -139,7 +139,7 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
             else:
                 vals[i, j], hits = hit, hits + 1
         pending.append((group, cut, todo, keys))
-    with keep_freed_memory():  # large arrays come and go (hwsim.heap)
+    with keep_freed_memory(give_back=False):  # large arrays come and go; kept for the plans (hwsim.heap)
         if any(todo for _, _, todo, _ in pending):  # the reference only when something is not cached
             ref = ArrivingReference(reference_names(g), reference or (lambda into: float_values(g, data, seed, into)))
             if threads_at_once() < 2:  # nothing may run beside it (hwsim.sim.refblas.threads_at_once)
