@@ -69,14 +69,12 @@ def _depthwise_ref(xh, in_bias, with_in_bias, wt, sh, sw, ph, pw, dh, dw, out_bi
                         tags[slot[i]] = b * h + yy
             acc, dst32 = outr[item], out32r[item]
             fast = kh == 3 and kw == 3 and inside == 3 and lo_all < hi_all
+            if fast:
+                _taps3x3(rows, slot[0], slot[1], slot[2], lo_all, hi_all, sw, pw, dw * c, wr, zero, acc)
             for xo in range(ow):
-                if fast and lo_all <= xo < hi_all:
-                    base = (xo * sw - pw) * c
-                    _taps3x3(rows, slot[0], slot[1], slot[2], base, dw * c, wr, zero, acc[xo * c:(xo + 1) * c])
-                else:
+                if not (fast and lo_all <= xo < hi_all):
                     _taps(rows, slot, wr, xo, sw, pw, dw, kw, w, acc[xo * c:(xo + 1) * c])
-            for xo in range(ow):
-                _operand32(acc[xo * c:(xo + 1) * c], out_bias, dst32[xo * c:(xo + 1) * c])
+            _operand32(acc, out_bias, dst32)
 
 
 @njit(inline="always", nogil=True)
@@ -96,48 +94,59 @@ def _taps(rows, slot, wr, xo, sw, pw, dw, kw, w, acc):
 
 
 @njit(inline="always", nogil=True)
-def _taps3x3(rows, s0, s1, s2, base, step, wr, zero, acc):
-    """``acc`` = one output column of a 3x3 kernel whose nine taps all lie inside the input: per
-    channel ``0 + p00 + p01 + ... + p22`` in one expression (the same order and roundings as tap by
-    tap), taps read from ``rows[s_i, base + j * step + ch]``. The column indices are unsigned
-    (``base`` >= 0 here): numba then adds no negative-index wraparound, which kept LLVM from
-    vectorising the loads (2 GMAC/s against 14-16 on this machine, 2026-11-26); one store per loop
-    (the float32 operand is written by :func:`_operand32`: a second store's alias checks stopped
-    the vectoriser too)."""
-    b0 = np.uint64(base)
-    b1 = b0 + np.uint64(step)
-    b2 = b1 + np.uint64(step)
-    for ch in range(np.uint64(acc.size)):
-        s = zero + rows[s0, b0 + ch] * wr[0, ch]
-        s += rows[s0, b1 + ch] * wr[1, ch]
-        s += rows[s0, b2 + ch] * wr[2, ch]
-        s += rows[s1, b0 + ch] * wr[3, ch]
-        s += rows[s1, b1 + ch] * wr[4, ch]
-        s += rows[s1, b2 + ch] * wr[5, ch]
-        s += rows[s2, b0 + ch] * wr[6, ch]
-        s += rows[s2, b1 + ch] * wr[7, ch]
-        s += rows[s2, b2 + ch] * wr[8, ch]
-        acc[ch] = s
+def _taps3x3(rows, s0, s1, s2, lo, hi, sw, pw, step, wr, zero, acc):
+    """Output columns ``lo <= xo < hi`` of one output row ``acc`` (W*C values) of a 3x3 kernel,
+    columns whose nine taps all lie inside the input: per channel ``0 + p00 + p01 + ... + p22`` in
+    one expression (the same order and roundings as tap by tap), taps read from
+    ``rows[s_i, (xo * sw - pw) * C + j * step + ch]``. All indices are unsigned (every column here
+    starts at or after the input's first): numba then adds no negative-index wraparound, which kept
+    LLVM from vectorising the loads (2 GMAC/s against 14-16 on this machine, 2026-11-26); one store
+    per loop (the float32 operand is written by :func:`_operand32`: a second store's alias checks
+    stopped the vectoriser too). One loop over the row's columns, indexing ``acc`` itself: a slice
+    per column (a call with its own views) cost ~10% of the kernel at C = 32-144 (2026-11-27)."""
+    c = np.uint64(wr.shape[1])
+    st = np.uint64(step)
+    for xo in range(np.uint64(lo), np.uint64(hi)):
+        b0 = (xo * np.uint64(sw) - np.uint64(pw)) * c
+        b1 = b0 + st
+        b2 = b1 + st
+        o = xo * c
+        for ch in range(c):
+            s = zero + rows[s0, b0 + ch] * wr[0, ch]
+            s += rows[s0, b1 + ch] * wr[1, ch]
+            s += rows[s0, b2 + ch] * wr[2, ch]
+            s += rows[s1, b0 + ch] * wr[3, ch]
+            s += rows[s1, b1 + ch] * wr[4, ch]
+            s += rows[s1, b2 + ch] * wr[5, ch]
+            s += rows[s2, b0 + ch] * wr[6, ch]
+            s += rows[s2, b1 + ch] * wr[7, ch]
+            s += rows[s2, b2 + ch] * wr[8, ch]
+            acc[o + ch] = s
 
 
 @njit(inline="always", nogil=True)
 def _operand32(acc, out_bias, dst32):
-    """``dst32`` = ``float32(float64(acc) + out_bias)`` per channel."""
-    for ch in range(acc.size):
-        dst32[ch] = np.float32(np.float64(acc[ch]) + out_bias[ch])
+    """``dst32`` = ``float32(float64(acc) + out_bias)`` per channel, for one output row (W*C
+    values; ``out_bias`` C values), unsigned indices (as :func:`_taps3x3`)."""
+    c = np.uint64(out_bias.size)
+    for xx in range(np.uint64(acc.size) // c):
+        base = xx * c
+        for ch in range(c):
+            dst32[base + ch] = np.float32(np.float64(acc[base + ch]) + out_bias[ch])
 
 
 @njit(inline="always", nogil=True)
 def _round_row(src, in_bias, with_in_bias, c, dst):
-    """``dst`` = one input row (W*C values) as the float32 operand, in ``dst``'s type."""
-    w = src.size // c
+    """``dst`` = one input row (W*C values) as the float32 operand, in ``dst``'s type (unsigned
+    indices, as :func:`_taps3x3`)."""
     if with_in_bias:
-        for xx in range(w):
-            s, d = src[xx * c:(xx + 1) * c], dst[xx * c:(xx + 1) * c]
-            for ch in range(c):
-                d[ch] = np.float32(np.float64(s[ch]) + in_bias[ch])
+        cu = np.uint64(c)
+        for xx in range(np.uint64(src.size) // cu):
+            base = xx * cu
+            for ch in range(cu):
+                dst[base + ch] = np.float32(np.float64(src[base + ch]) + in_bias[ch])
     else:
-        for k in range(src.size):
+        for k in range(np.uint64(src.size)):
             dst[k] = np.float32(src[k])
 
 
