@@ -74,7 +74,8 @@ def gelu_erf(x, out=None, arithmetic: str = "float64") -> np.ndarray:
     Equals the float64 formula rounded to float32 to within 1 ulp (erfc to 2e-12 relative, see
     :func:`erfc_coefficients`), except where float64 erf itself cancels (x < -5.9, where it
     returns 0 and this returns the true value, below 1e-15 in magnitude); NaN and infinities as the formula gives them. ``out``: a float32 array of x's
-    shape to write into (C-contiguous), as for :func:`softmax` and :func:`layernorm`.
+    shape to write into (C-contiguous; not ``x`` itself: the loop then runs unvectorised, 5x
+    slower), as for :func:`softmax` and :func:`layernorm`.
     ``arithmetic="float32"``: the same formula with its polynomials in float32 arithmetic
     (:func:`hwsim.kernels.floatops._gelu_erf_f32`), within 6 ulps of the float64 formula
     (mean 0.5 ulp; largest near 0, where erfc is near 1), at 40% of the time; solve's float32
@@ -103,7 +104,8 @@ def softmax(x, scale=None, out=None, arithmetic: str = "float64") -> np.ndarray:
     """Softmax over the last axis of a float32 array, as float32: exp(x - max) / sum in float64
     (exp to about 1e-12 relative), rounded once; within 1 ulp of the float64 formula.
     ``scale`` (a float32 number): the softmax of ``x * scale`` rounded to float32 first, as a
-    float32 multiply before it gives. ``arithmetic="float32"``: exp in float32 arithmetic
+    float32 multiply before it gives. ``out`` may be ``x`` itself (each row is read whole before
+    it is written). ``arithmetic="float32"``: exp in float32 arithmetic
     (:func:`hwsim.kernels.floatops._softmax_rows_f32`), within 3 ulps of the float64 formula
     and values below 1.7e-38 within 1.7e-38 (0 where e^d is under
     :data:`~hwsim.kernels.floatops.EXP_FLOOR_F32`, subnormal-inexact just above it); solve's

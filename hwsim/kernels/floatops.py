@@ -6,7 +6,9 @@ float64 formula rounded once to float32 (up to the approximation error stated pe
 """
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import config, njit, types
+from numba.extending import intrinsic
 
 #: erfc(t) is computed on [0, ERFC_T_MAX] (beyond, it is below 2.2e-17 and taken as 0)
 ERFC_T_MAX = 6.0
@@ -76,19 +78,33 @@ _LOG2E = 1.4426950408889634
 _LN2 = 0.6931471805599453
 
 
+def _bits_f32_python(bits):
+    """The float32 whose IEEE-754 bits are the int32 ``bits`` (plain Python, for NUMBA_DISABLE_JIT)."""
+    return np.array(bits, np.int32).view(np.float32)[()]
+
+
+@intrinsic
+def _bits_f32_llvm(typingctx, bits):
+    """The float32 whose IEEE-754 bits are the int32 ``bits``: a bitcast of the register, so loops
+    over it vectorise."""
+    if bits != types.int32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
+
+
+_bits_f32 = _bits_f32_python if config.DISABLE_JIT else _bits_f32_llvm
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _pow2_f32(k):
-    """2^-k as float32 for an integer 0 <= k <= 126: a product of the powers 2^-(2^i) of k's bits
-    (exact; selects and multiplies only, so loops over it vectorise)."""
-    one = np.float32(1.0)
-    p = np.float32(0.5) if k & 1 else one
-    p *= np.float32(0.25) if k & 2 else one
-    p *= np.float32(2.0 ** -4) if k & 4 else one
-    p *= np.float32(2.0 ** -8) if k & 8 else one
-    p *= np.float32(2.0 ** -16) if k & 16 else one
-    p *= np.float32(2.0 ** -32) if k & 32 else one
-    p *= np.float32(2.0 ** -64) if k & 64 else one
-    return p
+    """2^-k as float32 for an integer 0 <= k <= 126, made from its exponent bits (exact; a shift
+    and a bitcast, so loops over it vectorise). Until 2026-11-27 a product of the powers
+    2^-(2^i) of k's bits (the same values: both exact), 7 selects and multiplies per value."""
+    return _bits_f32(np.int32((np.int32(127) - np.int32(k)) << np.int32(23)))
 
 
 @njit(cache=True, nogil=True, inline="always", fastmath={"contract"})

@@ -173,6 +173,16 @@ def test_out_arrays_are_written_in_place(rng):
             fn(x, *args, out=np.empty((8, 4), np.float32).T)
 
 
+@pytest.mark.parametrize("arithmetic", ["float64", "float32"])
+def test_softmax_may_write_over_its_input(rng, arithmetic):
+    """out=x (as solve's attention chains call it) gives the values of a separate output array."""
+    x = (rng.standard_normal((64, 129)) * 4).astype(np.float32)
+    want = float32_ops.softmax(x, np.float32(0.125), arithmetic=arithmetic)
+    y = x.copy()
+    assert float32_ops.softmax(y, np.float32(0.125), out=y, arithmetic=arithmetic) is y
+    np.testing.assert_array_equal(y, want)
+
+
 def _gelu_f32_checks(x: np.ndarray) -> None:
     """gelu_erf(arithmetic="float32") against the float64 formula: within 6 ulps where erfc is
     interpolated (mean under 1), below 1e-15 in magnitude beyond (negative side), x beyond
@@ -263,3 +273,22 @@ def test_softmax_in_float32_arithmetic_underflow_and_specials():
 @given(st.lists(st.floats(-200, 200, width=32), min_size=1, max_size=40))
 def test_softmax_in_float32_arithmetic_property(values):
     _softmax_f32_checks(np.array(values, np.float32))
+
+
+def test_pow2_f32_is_the_exact_power_of_two():
+    """The exponent-bit construction of 2^-k (floatops._pow2_f32) equals 2.0 ** -k for every k the
+    float32 exp kernels use (plain numpy oracle), compiled and under NUMBA_DISABLE_JIT alike."""
+    from numba import njit
+
+    from hwsim.kernels import floatops
+
+    @njit
+    def powers(n):
+        out = np.empty(n, np.float32)
+        for k in range(n):
+            out[k] = floatops._pow2_f32(np.int32(k))
+        return out
+
+    got = powers(127)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, (2.0 ** -np.arange(127)).astype(np.float32))
