@@ -72,6 +72,47 @@ class Biased(Deferred):
         return self._f32
 
 
+class Widened(Deferred):
+    """A float32 constant of the reference, read as float64 (:meth:`real`: a new array at each
+    read, nothing kept) or as itself (:meth:`as_float32`). Why: the reference stored every
+    constant as a float64 copy it never reads again after its op's run (resnet18: 89 MiB of
+    fresh memory per reference run, MiniLM-L6 173 MiB; benchmarks/RESULTS.md, "Eighth session:
+    footprint"). The values are those of ``data.astype(np.float64)``, the copy it replaces."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: np.ndarray):
+        self.data = data
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def real(self) -> np.ndarray:
+        return self.data.astype(np.float64)
+
+    def as_float32(self) -> np.ndarray:
+        return self.data
+
+
+def constants(graph) -> dict:
+    """The reference's values of ``graph``'s constants: a :class:`Widened` for float32 data (not
+    integer codes) that only executors reading it through :func:`real_of` or :func:`as_dtype`
+    read (conv2d, linear and matmul, and every executor not handed deferred inputs,
+    :func:`hwsim.sim.registry.takes_coded`), else :func:`hwsim.sim.qspec.const_value`."""
+    from hwsim.sim.qspec import const_value
+    from hwsim.sim.registry import takes_coded
+
+    handed = {t for op in graph.ops() if op.op not in ("conv2d", "linear", "matmul") and takes_coded(op)
+              for t in op.inputs}
+    return {n: Widened(t.data) if isinstance(t.data, np.ndarray) and t.data.dtype == np.float32 and n not in handed
+            else const_value(t) for n, t in graph.tensors.items() if t.data is not None}
+
+
 def add(a, b) -> np.ndarray | None:
     """``real_of(a) + real_of(b)`` (float64) in one pass when one of them is a :class:`Biased`
     and both share one memory order with the channel axis innermost
@@ -99,8 +140,8 @@ def add(a, b) -> np.ndarray | None:
 
 def as_dtype(x, dtype) -> np.ndarray:
     """``x`` (an array or a deferred value) as an array of ``dtype`` (float32 from a
-    :class:`Biased` in one pass)."""
-    if isinstance(x, (Biased, Coded)) and np.dtype(dtype) == np.float32:
+    :class:`Biased` in one pass, from a :class:`Widened` without one)."""
+    if isinstance(x, (Biased, Coded, Widened)) and np.dtype(dtype) == np.float32:
         return x.as_float32()
     return np.asarray(real_of(x), dtype)
 

@@ -189,7 +189,7 @@ def float_reference(graph: Graph, real_inputs: dict, seed: int = 0, precision: s
     check_reference_precision(precision)
     ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype=precision, deferred_sums=True)
     values = {} if into is None else into
-    values.update({n: qspec.const_value(t) for n, t in graph.tensors.items() if t.data is not None})
+    values.update(refvalues.constants(graph))
     values.update(real_inputs)
     values = _execute(ctx, values, None)
     return FloatCache(values=refvalues.RefValues(values), inputs=dict(real_inputs), precision=precision)

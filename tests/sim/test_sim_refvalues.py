@@ -109,3 +109,30 @@ def test_add_of_biased_equals_sum_of_reals(other, swap):
         return
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, real_of(x) + real_of(y))
+
+
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_float32_constants_stay_float32_with_the_values_of_their_float64_copies(monkeypatch, precision):
+    """The reference keeps a float32 constant as a Widened (float64 on each read, itself as the
+    float32 operand), except one handed to an executor of deferred inputs other than conv2d /
+    linear / matmul; every reference value equals the one made from float64 copies of the
+    constants (the former const_value)."""
+    from hwsim.sim import refvalues
+    from hwsim.sim.qspec import const_value
+    from hwsim.sim.refvalues import Widened, constants
+    from hwsim.sim.runner import ensure_weights, float_reference
+
+    g = ensure_weights(load_model("resnet18:batch=2,resolution=32"), 0)
+    x = {n: np.random.default_rng(4).standard_normal(g.tensors[n].shape).astype(np.float32) for n in g.inputs}
+    new = float_reference(g, dict(x), precision=precision).values
+    monkeypatch.setattr(refvalues, "constants", lambda graph: {n: const_value(t) for n, t in graph.tensors.items()
+                                                               if t.data is not None})
+    old = float_reference(g, dict(x), precision=precision).values
+    w = g.ops()[0].inputs[1]
+    assert isinstance(new.raw(w), Widened) and as_dtype(new.raw(w), np.float32) is g.tensors[w].data
+    assert new[w].dtype == np.float64 and np.array_equal(new[w], old[w])
+    assert set(new) == set(old) and all(np.array_equal(new[n], old[n]) for n in old)
+    add = next(op for op in g.ops() if op.op == "binary")  # an add handed deferred inputs reading a constant
+    g2 = g.copy()
+    g2.set_data(add.inputs[1], np.ones(g.tensors[add.inputs[1]].shape, np.float32))
+    assert not isinstance(constants(g2)[add.inputs[1]], Widened)
