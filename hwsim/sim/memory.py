@@ -5,8 +5,9 @@ What :func:`hwsim.sim.runner.run` holds (bytes per element):
 - every constant (weights, biases, buffers, index constants): its stored data (float32 for
   synthetic weights, else the file's dtype); the quantized float64 copy a compute op reads lives
   only until its last reader has run;
-- the float reference (unless the run has none): a float64 copy of every constant and every
-  activation, kept for the whole run (per-op error and reuse by the solver need it);
+- the float reference (unless the run has none): a float64 copy of every activation and of every
+  constant it does not keep as its float32 data (:func:`hwsim.sim.refvalues.kept_as_stored`),
+  kept for the whole run (per-op error and reuse by the solver need it);
 - every activation of the quantized run: a float64 value only while it is
   live (from its producer to its last reader; graph outputs to the end);
 - the workspace of the op being executed (im2col patches, integer codes, packed GEMM operands and
@@ -91,7 +92,10 @@ def estimate(graph: Graph, reference: bool = True) -> MemoryEstimate:
     """Peak bytes :func:`hwsim.sim.runner.run` needs for ``graph`` (shapes only, nothing allocated);
     ``reference=False``: a run without the float reference (no float64 copies of constants and
     activations kept for the whole run)."""
+    from hwsim.sim.refvalues import kept_as_stored
+
     consts = ref = 0
+    stored_only = kept_as_stored(graph) if reference else set()
     size: dict[str, int] = {}
     for name, t in graph.tensors.items():
         n = _numel(t.shape)
@@ -99,7 +103,8 @@ def estimate(graph: Graph, reference: bool = True) -> MemoryEstimate:
         if t.role in _CONST_ROLES:
             stored = t.data.dtype.itemsize if t.data is not None else 4
             consts += n * stored
-        ref += n * F64
+        if name not in stored_only:
+            ref += n * F64
     live = peak_live = sum(size[n] for n in graph.inputs) * F64
     peak_ws, ws_op = 0, ""
     for op, dead in zip(graph.ops(), liveness(graph)):

@@ -99,18 +99,30 @@ class Widened(Deferred):
         return self.data
 
 
-def constants(graph) -> dict:
-    """The reference's values of ``graph``'s constants: a :class:`Widened` for float32 data (not
-    integer codes) that only executors reading it through :func:`real_of` or :func:`as_dtype`
-    read (conv2d, linear and matmul, and every executor not handed deferred inputs,
-    :func:`hwsim.sim.registry.takes_coded`), else :func:`hwsim.sim.qspec.const_value`."""
-    from hwsim.sim.qspec import const_value
+def kept_as_stored(graph) -> set[str]:
+    """Constants the float reference keeps as their float32 data (:class:`Widened`) instead of a
+    float64 copy: float32 data (not integer codes; a parameter without data counts as the float32
+    synthetic weights :func:`hwsim.sim.runner.ensure_weights` gives it) that only executors
+    reading it through :func:`real_of` or :func:`as_dtype` read (conv2d, linear and matmul, and
+    every executor not handed deferred inputs, :func:`hwsim.sim.registry.takes_coded`). The one
+    decision :func:`constants` and :func:`hwsim.sim.memory.estimate` follow."""
     from hwsim.sim.registry import takes_coded
 
     handed = {t for op in graph.ops() if op.op not in ("conv2d", "linear", "matmul") and takes_coded(op)
               for t in op.inputs}
-    return {n: Widened(t.data) if isinstance(t.data, np.ndarray) and t.data.dtype == np.float32 and n not in handed
-            else const_value(t) for n, t in graph.tensors.items() if t.data is not None}
+    return {n for n, t in graph.tensors.items() if n not in handed and (
+        t.data is None and t.role in ("weight", "bias", "buffer")
+        or isinstance(t.data, np.ndarray) and t.data.dtype == np.float32)}
+
+
+def constants(graph) -> dict:
+    """The reference's values of ``graph``'s constants: a :class:`Widened` for those
+    :func:`kept_as_stored`, else :func:`hwsim.sim.qspec.const_value`."""
+    from hwsim.sim.qspec import const_value
+
+    kept = kept_as_stored(graph)
+    return {n: Widened(t.data) if n in kept and isinstance(t.data, np.ndarray) else const_value(t)
+            for n, t in graph.tensors.items() if t.data is not None}
 
 
 def add(a, b) -> np.ndarray | None:

@@ -26,7 +26,8 @@ def test_llama2_7b_refused_before_allocating(monkeypatch, capsys):
         tracemalloc.stop()
     err = capsys.readouterr().err
     assert code == 2, err
-    assert "needs about 10" in err and "GiB" in err and "16.0 GiB available" in err
+    # 56.3 GiB since the reference keeps float32 weights as they are (refvalues.kept_as_stored; 106.5 before)
+    assert "needs about 56" in err and "GiB" in err and "16.0 GiB available" in err
     assert "fewer layers" in err and "--shape" in err and "nothing was allocated" in err
     assert peak < 200 * 2**20, f"{peak / 2**20:.0f} MiB allocated before refusing"
     assert time.perf_counter() - t0 < 30
@@ -45,7 +46,9 @@ def test_limit_is_a_parameter_and_zero_disables_it():
 @pytest.mark.parametrize("model", ["conv2d:c=16,h=24,w=24,k=32,batch=2", "gemm:m=64,k=256,n=128",
                                    "minilm-l6:layers=1,sequence=16,vocab=2000,hidden=64,heads=2,intermediate=128"])
 def test_estimate_bounds_the_measured_peak(model):
-    """Peak traced numpy memory of a whole run stays under the estimate, and within 4x of it."""
+    """Peak traced numpy memory of a whole run stays under the estimate, and within 4.5x of it (the
+    small conv is the loosest: 4.07x, its workspace term 5.2 of 6.1 MB; it was 3.996x under 4x while
+    the reference held float64 copies of the weights, which it no longer makes)."""
     g = hwsim.quantize_graph(hwsim.load_model(model), "int8", "int8")
     x = random_inputs(g, np.random.default_rng(0))
     run(g, x)  # compile kernels outside the measurement
@@ -55,7 +58,7 @@ def test_estimate_bounds_the_measured_peak(model):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak <= est < 4 * peak, (peak, est)
+    assert peak <= est < 4.5 * peak, (peak, est)
 
 
 def test_quantized_values_die_after_their_last_reader():
