@@ -243,12 +243,13 @@ def _softmax_rows_f32(x, scale, out):
     e = np.empty(n, np.float32)
     s32 = np.float32(scale)
     for r in range(x.shape[0]):
-        m = np.float32(-np.inf)
+        m, nan = np.float32(-np.inf), False
         for j in range(n):
             v = x[r, j] * s32
             e[j] = v
-            m = v if v > m or v != v else m
-        if not -np.inf < m < np.inf:  # a NaN, +inf, or only -inf: x - max has a NaN, so has the sum
+            m = max(m, v)  # the largest value but NaN; NaN apart, so that the loop vectorises
+            nan |= v != v
+        if nan or not -np.inf < m < np.inf:  # a NaN, +inf, or only -inf: x - max has a NaN, so has the sum
             for j in range(n):
                 out[r, j] = np.nan
             continue
