@@ -31,7 +31,20 @@ def _biased_coded_sums(y, bias, codes, zero_point, scale):
     innermost axis of the memory order, ``y.size`` a multiple of it: a float product plus its
     per-channel bias, not added up front)."""
     c = bias.size
-    y2, codes2 = y.reshape(-1, c), codes.reshape(-1, c)  # row views: the inner loop vectorises
+    return _rows_sums(y.reshape(-1, c), bias, codes.reshape(-1, c), zero_point, scale)  # row views: the inner loop vectorises
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _biased_coded_rows(y2, bias, codes2, zero_point, scale):
+    """:func:`_biased_coded_sums` of rows ``y2`` (R, C) and ``codes2`` (R, C) in any row strides:
+    codes laid out with room between their rows (an 8-bit GEMM's output padded to whole column
+    blocks, then cut to C columns)."""
+    return _rows_sums(y2, bias, codes2, zero_point, scale)
+
+
+@njit(inline="always", nogil=True, fastmath={"reassoc"})
+def _rows_sums(y2, bias, codes2, zero_point, scale):
+    c = bias.size
     noise = 0.0
     signal = 0.0
     for i in range(y2.shape[0]):

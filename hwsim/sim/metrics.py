@@ -69,7 +69,8 @@ def coded_errors(ref, out) -> tuple[float, float]:
     codes (:class:`~hwsim.sim.qspec.Coded`) are read as they are, and a reference product plus
     its bias (:class:`~hwsim.sim.refvalues.Biased`) is summed as it is read, in one pass
     (:mod:`hwsim.kernels.errsum`) where the two share one memory order (4-D codes and a float64
-    reference in different layouts in one pass too); the sums equal those of
+    reference in different layouts in one pass too; codes whose rows of channels lie apart, as cut
+    from a padded GEMM output, row by row); the sums equal those of
     :func:`errors` on the float64 values up to summation order (relative ~1e-15). Anything else,
     and non-finite sums, take :func:`errors` on the float64 values."""
     from hwsim.sim.qspec import Coded, flat_pair, real_of
@@ -84,6 +85,11 @@ def coded_errors(ref, out) -> tuple[float, float]:
             from hwsim.kernels.errsum import _biased_coded_sums
 
             sums = _biased_coded_sums(pair[0], ref.bias, pair[1], np.float64(params[0]), np.float64(params[1]))
+        elif y is not None and (rows := _code_rows(ref.y, out.codes, ref.bias.size)) is not None:
+            from hwsim.kernels.errsum import _biased_coded_rows
+
+            sums = _biased_coded_rows(y.reshape(-1, ref.bias.size), ref.bias, rows, np.float64(params[0]),
+                                      np.float64(params[1]))
     elif params is not None:
         ref = np.asarray(ref)
         pair = flat_pair(ref, out.codes) if ref.dtype == np.float64 else None
@@ -100,6 +106,24 @@ def coded_errors(ref, out) -> tuple[float, float]:
     if sums is None or not (np.isfinite(sums[0]) and np.isfinite(sums[1])) or not np.size(out.codes):
         return errors(real_of(ref), real_of(out))
     return _from_sums(sums[0], sums[1], out.codes.size)
+
+
+def _code_rows(y: np.ndarray, codes: np.ndarray, channels: int) -> np.ndarray | None:
+    """``codes`` (the shape of ``y``) as a view of rows (R, ``channels``) in ``y``'s memory order,
+    whose innermost axis (the channels) holds consecutive codes and whose rows lie one stride apart
+    (codes cut from a wider, padded array), or None when they do not (no copy is made)."""
+    if codes.shape != y.shape:
+        return None
+    order = sorted(range(y.ndim), key=lambda i: (-y.strides[i], i))
+    ct = codes.transpose(order)
+    if ct.shape[-1] != channels or ct.strides[-1] != codes.itemsize:
+        return None
+    outer = [(n, st) for n, st in zip(ct.shape[:-1], ct.strides[:-1]) if n != 1]
+    if any(st0 != st1 * n1 for (_, st0), (n1, st1) in zip(outer, outer[1:])):
+        return None  # the rows are not one stride apart
+    row = outer[-1][1] if outer else channels * codes.itemsize
+    return np.lib.stride_tricks.as_strided(ct, (codes.size // channels, channels), (row, ct.strides[-1]),
+                                           writeable=False)
 
 
 def class_labels(labels, classes: int | None = None, origin: str = "labels") -> np.ndarray:

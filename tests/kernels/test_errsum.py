@@ -55,6 +55,23 @@ def test_biased_coded_sums_equal_numpy(channels, rows, ydtype, seed):
 
 @pytest.mark.nojit
 @settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 60), st.integers(0, 20), st.sampled_from([np.float32, np.float64]),
+       st.integers(0, 2**31))
+def test_biased_coded_rows_equal_numpy(channels, rows, pad, ydtype, seed):
+    """The same sums over rows of codes that lie ``pad`` codes apart (cut from a padded GEMM output)."""
+    from hwsim.kernels.errsum import _biased_coded_rows
+
+    rng = np.random.default_rng(seed)
+    y = rng.standard_normal((rows, channels)).astype(ydtype)
+    bias = rng.standard_normal(channels)
+    codes = rng.integers(0, 256, (rows, channels + pad)).astype(np.uint8)[:, :channels]
+    ref = (y.astype(np.float64) + bias).reshape(-1)
+    got = _biased_coded_rows(y, bias, codes, np.float64(5), np.float64(0.02))
+    np.testing.assert_allclose(got, _numpy_sums(ref, codes.reshape(-1), 5, 0.02), rtol=1e-12, atol=0)
+
+
+@pytest.mark.nojit
+@settings(max_examples=40, deadline=None)
 @given(st.integers(1, 40), st.integers(0, 60), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**31))
 def test_add_bias_f32_equals_numpy(channels, rows, ydtype, seed):
     from hwsim.kernels.biasround import _add_bias_f32

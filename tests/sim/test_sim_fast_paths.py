@@ -317,3 +317,26 @@ def test_reference_beside_raises_as_the_reference_first_would(monkeypatch, fails
     monkeypatch.setitem(registry.EXECUTORS, "conv2d", failing)
     with pytest.raises(RuntimeError, match="quantized" if fails == "quantized" else "reference"):
         run(g, x)
+
+
+def test_coded_errors_of_codes_cut_from_a_padded_gemm_output(monkeypatch):
+    """A 24-channel 8-bit GEMM output is padded to 32 columns and cut (MobileNetV2's project convs):
+    its codes and the channels-last reference share no flat memory order, yet they are summed in one
+    pass, row by row (no float64 reals made), equal to errors() of the reals up to summation order."""
+    from hwsim.graph.quant import QuantSpec
+    from hwsim.sim import metrics
+    from hwsim.sim.qspec import Coded
+    from hwsim.sim.refvalues import Biased
+
+    rng = np.random.default_rng(5)
+    n, c, h, w = 2, 24, 5, 6
+    codes = rng.integers(0, 256, (n * h * w, 32)).astype(np.uint8)[:, :c].reshape(n, h, w, c).transpose(0, 3, 1, 2)
+    ref = Biased(rng.standard_normal((n, h, w, c)).astype(np.float32).transpose(0, 3, 1, 2), rng.standard_normal(c), 1)
+    coded = Coded(codes, QuantSpec(format="uint8", scale=(0.02,), zero_point=(7,)))
+    want = metrics.errors(ref.real(), coded.real())
+
+    def no_reals(*args):
+        raise AssertionError("took the float64 reals")
+
+    monkeypatch.setattr(metrics, "errors", no_reals)
+    np.testing.assert_allclose(metrics.coded_errors(ref, coded), want, rtol=1e-12)
