@@ -340,3 +340,26 @@ def test_coded_errors_of_codes_cut_from_a_padded_gemm_output(monkeypatch):
 
     monkeypatch.setattr(metrics, "errors", no_reals)
     np.testing.assert_allclose(metrics.coded_errors(ref, coded), want, rtol=1e-12)
+
+
+def test_fused_conv_reads_channels_last_codes_of_a_1x1_conv_without_a_copy():
+    """The patches of an unpadded, unstrided 1x1 conv are its input: channels-last 8-bit codes are
+    handed to the fused GEMM as they are (a view), equal to im2col's copy; other layouts, strides
+    or types are copied by im2col as before."""
+    import types
+
+    from hwsim.sim import compute
+
+    rng = np.random.default_rng(6)
+    nhwc = rng.integers(0, 256, (2, 5, 6, 7)).astype(np.uint8)
+    op = types.SimpleNamespace(stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1)
+    x = nhwc.transpose(0, 3, 1, 2)  # NCHW view of channels-last codes
+    want = compute.im2col(x, 1, 1, op, (0, 7), dtype=np.uint8, fill=0, channels_last=True)
+    got = compute._fused_patches(x, 1, 1, op, (0, 7), np.uint8, 0)
+    assert np.shares_memory(got, nhwc) and np.array_equal(got, want)
+    for xx, o, dt in ((np.ascontiguousarray(x), op, np.uint8),  # NCHW memory: copied
+                      (x, types.SimpleNamespace(stride=(2, 2), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1), np.uint8),
+                      (x, op, np.int8)):
+        got = compute._fused_patches(xx, 1, 1, o, (0, 7), dt, 0)
+        assert not np.shares_memory(got, nhwc)
+        np.testing.assert_array_equal(got, compute.im2col(xx, 1, 1, o, (0, 7), dtype=dt, fill=0, channels_last=True))
