@@ -15,6 +15,7 @@ import numpy as np
 
 from hwsim.errors import InputDataError
 from hwsim.kernels import floatops as _fo
+from hwsim.kernels.canon import readonly
 
 
 def _float32(name: str, x) -> np.ndarray:
@@ -131,5 +132,5 @@ def layernorm(x, gamma, beta, eps: float, out=None) -> np.ndarray:
         raise InputDataError(f"layernorm: gamma {gamma.shape} and beta {beta.shape} must both be ({n},), "
                              "one value per element of the last axis")
     out = _out(out, x)
-    _fo._layernorm_rows(_rows(x), gamma, beta, float(eps), _rows(out))
+    _fo._layernorm_rows(_rows(x), readonly(gamma), readonly(beta), float(eps), _rows(out))  # one signature
     return out

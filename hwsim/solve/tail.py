@@ -104,13 +104,15 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
 
     def value(name: str) -> np.ndarray:  # constants converted when first read
         if name not in values:
-            values[name] = cast(name, const_real(graph.tensors[name]))
+            values[name] = _constant(graph.tensors[name]) if name in shared \
+                else cast(name, const_real(graph.tensors[name]))
         return values[name]
 
     if products not in ("float32", "float64"):
         raise ValueError(f"products must be 'float32' or 'float64', got {products!r}")
     ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype=products)
     values = {n: cast(n, x) for n, x in feed.items()}
+    shared = _shared_constants(graph)
     wide = products == "float64"
     cnn = ChannelsLast(graph, products)
     tf = tail_tf.Transformer(graph, products)
@@ -133,3 +135,29 @@ def float32_outputs(graph: Graph, feed: dict[str, np.ndarray], seed: int = 0,
             values.pop(t, None)
     return {n: values[n].astype(np.float64) for n in graph.outputs}
 
+
+
+
+def _shared_constants(graph: Graph) -> set[str]:
+    """Constants :func:`float32_outputs` reads as the model's own arrays (:func:`_constant`): float32
+    values of a float tensor whose every reader is a linear or a LayerNorm, which
+    :mod:`hwsim.solve.tail_tf` computes without writing into them or handing them to a kernel
+    compiled per argument type (the simulator's executors, taking the other ops, get copies)."""
+    from hwsim.sim.boundary import is_integer_type
+
+    readers: dict[str, set[str]] = {}
+    for op in graph.ops():
+        for t in op.inputs:
+            readers.setdefault(t, set()).add(op.op)
+    return {n for n, t in graph.tensors.items() if isinstance(t.data, np.ndarray) and t.data.dtype == np.float32
+            and not is_integer_type(t.dtype) and readers.get(n) and readers[n] <= {"linear", "layernorm"}}
+
+
+def _constant(t: Tensor) -> np.ndarray:
+    """A constant of :func:`_shared_constants` as :func:`float32_outputs` reads it: its own array,
+    read-only. Its values are those of ``const_real``'s float64 copy rounded to float32 (the same
+    float32 numbers), which made two copies of every weight in each tail: ~0.3 s CPU of
+    MiniLM-L6's cold sensitivity."""
+    view = t.data.view()
+    view.flags.writeable = False
+    return view

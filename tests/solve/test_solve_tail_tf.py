@@ -88,3 +88,34 @@ def test_attention_chains_of_a_tail_give_its_values_op_by_op(monkeypatch, produc
     assert len(chains) == 2 and set(got) == set(want) == set(g.outputs)
     for name in g.outputs:
         assert np.array_equal(got[name], want[name]), name
+
+
+def test_tails_read_linear_and_layernorm_weights_without_copies(monkeypatch):
+    """float32_outputs reads the float32 weights of linears and LayerNorms as the model's own
+    arrays (read-only views, no float64 round trip through const_real), leaves them unchanged, and
+    gives the values it gives with the copies."""
+    from hwsim.graph.zoo import load_model
+    from hwsim.sim import qspec
+    from hwsim.sim.runner import ensure_weights
+    from hwsim.solve import output_error, tail
+    from hwsim.solve.data import synthetic
+
+    tiny = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64, "vocab": 100, "sequence": 8, "batch": 2}
+    g = ensure_weights(load_model("minilm-l6", tiny), 0)
+    ref = output_error.float_values(g, synthetic(g, 2))[1]
+    feed = {n: np.asarray(ref[n], np.float32) for n in g.inputs}
+    shared = tail._shared_constants(g)
+    linears = {t for op in g.ops() if op.op in ("linear", "layernorm") for t in op.inputs[1:]}
+    assert shared and shared <= linears and all(g.tensors[n].data.dtype == np.float32 for n in shared)
+    before = {n: g.tensors[n].data.copy() for n in shared}
+    read = []
+    real = qspec.const_real
+    monkeypatch.setattr(qspec, "const_real", lambda t: read.append(t.name) or real(t))
+    got = tail.float32_outputs(g, feed)
+    assert not set(read) & shared
+    assert all(np.array_equal(g.tensors[n].data, before[n]) for n in shared)
+    monkeypatch.setattr(tail, "_shared_constants", lambda graph: set())
+    want = tail.float32_outputs(g, feed)
+    assert set(read) >= shared
+    for name in g.outputs:
+        assert np.array_equal(got[name], want[name]), name
