@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from hwsim.sim import lanes
+
 #: most rows of the left operand per task (:func:`row_blocks`; the values do not depend on the thread count). 1024
 #: since 2026-11-26 (256 before): on MobileNetV2's 34 1x1 convs at batch 8 (4.3 GFLOP) the products
 #: took 0.125 s CPU against 0.179 s (median of 4, load 11): a quarter of the tasks, each packing the
@@ -113,8 +115,9 @@ def _run(tasks: list) -> None:
     frees up; one future per thread, not one per block: a MobileNetV2 reference has ~500 blocks)."""
     pool = _pool()
     with one_blas_thread():
-        if len(tasks) == 1 or cpu_count() == 1 or threading.current_thread().name.startswith(_PREFIX):
-            for t in tasks:  # one task, one CPU, or called from a task of the pool itself (no waiting on it)
+        if len(tasks) == 1 or cpu_count() == 1 or threading.current_thread().name.startswith(_PREFIX) or lanes.shared():
+            for t in tasks:  # one task, one CPU, called from a task of the pool itself (no waiting on it), or beside
+                # the other thread of a simulate run (hwsim.sim.lanes)
                 t()
         else:
             taken = itertools.count()  # next() is atomic under the GIL

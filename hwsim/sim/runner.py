@@ -23,7 +23,7 @@ from hwsim import requant as requant_modes
 from hwsim.errors import ConfigError, InputDataError, MemoryLimitError
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.weights import synthesize_weights
-from hwsim.sim import boundary, memory, ortfused, qspec, refblas, refvalues
+from hwsim.sim import boundary, lanes, memory, ortfused, qspec, refblas, refvalues
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
 from hwsim.sim.metrics import coded_errors, nonfinite_notes, rounding_notes
@@ -135,7 +135,10 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
     """
     g = ctx.graph
     dead = memory.liveness(g) if after is not None else None
+    lane = lanes.current()
     for i, op in enumerate(g.ops()):
+        if lane is not None:
+            lane.before_op()  # its numba threads: 1 while the run's other thread runs, all once it has ended
         xs = [values[t] if t in values else prepare(op, i, t) for i, t in enumerate(op.inputs)]
         dequantized = not ctx.reference and not op.is_compute and op.op not in _EXPLICIT and not rounds_own_inputs(op)
         if not takes_coded(op):
@@ -466,8 +469,15 @@ class _ReferenceBeside:
         self._made: list[FloatCache] = []
         jobs_made = threading.Event()
 
+        #: the two threads' CPUs (:mod:`hwsim.sim.lanes`): one each while both run
+        self.lanes = lanes.Lanes()
+
         def compute(into: dict) -> None:
-            self._made.append(_reference_run(g, real_inputs, seed, precision, into=into))
+            self.lanes.enter()
+            try:
+                self._made.append(_reference_run(g, real_inputs, seed, precision, into=into))
+            finally:
+                self.lanes.leave()
             jobs_made.wait()
             self.jobs.help()  # then the metrics the quantized run handed over
 
@@ -482,7 +492,11 @@ class _ReferenceBeside:
         Either's error is raised as a run with the reference first would raise it: the
         reference's, if it failed."""
         try:
-            out = quantized_run()
+            self.lanes.enter()
+            try:
+                out = quantized_run()
+            finally:
+                self.lanes.leave()
             self.jobs.finish()
         except BaseException:
             self.jobs.close()
