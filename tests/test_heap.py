@@ -121,6 +121,17 @@ def _faults_of_second_block(mib: int = 64) -> int:
 
 
 def _rss_bytes() -> int:
+    """Resident bytes from the page tables themselves (smaps_rollup, Linux 4.14+). Not statm:
+    its counters are per-CPU and approximate; on Linux 6.18 (this project's CI machines) statm
+    still showed the 64 MiB that malloc_trim had just released with madvise, and showed it gone
+    after a later read of smaps (CI failure of 2026-11-27, tests/test_heap.py)."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Rss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
 
