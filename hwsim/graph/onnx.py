@@ -497,6 +497,13 @@ def _convert(ctx: Importer, node: onnx.NodeProto, opset: int, where: str):
 def _outputs(ctx: Importer, model: onnx.ModelProto) -> None:
     for out in model.graph.output:
         v = ctx.values.get(out.name)
+        if isinstance(v, Const) and out.name in ctx.g.tensors:  # a constant an op reads as well
+            held = ctx.g.tensors[out.name].data
+            if held is None or held.shape != v.value.shape or not np.array_equal(held, v.value):
+                raise ConfigError(f"graph output '{out.name}' is an initializer that an op also reads, stored "
+                                  "transformed for that op (a MatMul's weight is kept transposed): hwsim cannot "
+                                  "output it under its own name; drop it from the graph outputs")
+            # held as it is: the simulator outputs the stored constant (hwsim.sim.runner.run)
         if isinstance(v, Const) and out.name not in ctx.g.tensors:  # a constant output: placed under
             ctx.values[f"{out.name}.value"] = v                      # another name, copied by identity
             t = ctx.act(f"{out.name}.value")

@@ -446,13 +446,17 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         values = beside.beside(lambda: _execute(ctx, start, _Weights(ctx), after))
         ref = beside.cache
         layers = [beside.jobs.results[i] if e is None else e for i, e in enumerate(layers)]
-    values.update({n: qspec.real_of(values[n]) for n in gq.outputs})
-    watched = [(f"output '{n}'", None if ref is None else ref.values[n], values[n]) for n in gq.outputs]
+    # an output that is a constant also read as an op's weight (the importer gives a constant
+    # output of its own an identity op) is no op's output: its value is the stored constant
+    values.update({n: qspec.real_of(values[n]) if n in values else const_real(gq.tensors[n]) for n in gq.outputs})
+    ref_out = {n: ref.values[n] if n in ref.values else const_real(gq.tensors[n]) for n in gq.outputs} \
+        if ref is not None else {}
+    watched = [(f"output '{n}'", ref_out.get(n), values[n]) for n in gq.outputs]
     notes += nonfinite_notes(watched + nonfinite)
     return SimResult(
         outputs={n: boundary.from_real(gq.tensors[n], values[n]) for n in gq.outputs},
         output_values={n: values[n] for n in gq.outputs},
-        reference_outputs={} if ref is None else {n: ref.values[n] for n in gq.outputs},
+        reference_outputs=ref_out,
         layers=layers, notes=list(dict.fromkeys(notes)), graph=gq, reference=ref, memory=need)
 
 

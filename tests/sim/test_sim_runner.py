@@ -200,3 +200,37 @@ def test_sqnr_definition():
     ref = np.array([3.0, 4.0])
     assert sqnr_db(ref, ref) == float("inf")
     assert sqnr_db(ref, ref + np.array([0.3, 0.4])) == pytest.approx(20.0)
+
+
+def test_an_output_that_is_also_a_weight_is_the_stored_constant(tmp_path):
+    """A graph output naming an initializer that an op also reads (a debugging copy of a model
+    lists every tensor as an output): its value, in the quantized run and the float reference,
+    is the initializer, as onnxruntime outputs it; where the op keeps it transformed (a MatMul's
+    weight, transposed) the import refuses, naming it."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from hwsim.errors import ConfigError
+    from hwsim.graph.onnx import load_onnx
+
+    rng = np.random.default_rng(0)
+    w, s = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Mul", ["xw", "s"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("s", TensorProto.FLOAT, [3])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(s, "s")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    onnx.save(m, tmp_path / "m.onnx")
+    res = run(load_onnx(str(tmp_path / "m.onnx"), {}), {"x": x})
+    np.testing.assert_array_equal(res.outputs["s"], want[1])
+    np.testing.assert_array_equal(res.reference_outputs["s"], s.astype(np.float64))
+    np.testing.assert_allclose(res.outputs["y"], want[0], rtol=1e-6)
+
+    g.output.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, [4, 3]))
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m2.onnx")
+    with pytest.raises(ConfigError, match="graph output 'w' is an initializer"):
+        load_onnx(str(tmp_path / "m2.onnx"), {})
