@@ -160,6 +160,11 @@ def _lookup_of_codes(ctx, node, src: str, spec: QuantSpec, dtype: str) -> bool:
     if spec.granularity != "tensor" or not is_code_dtype(table.dtype):
         raise ctx.fail(node, f"dequantizes a lookup of the integer table '{table.name}' with a "
                              f"{spec.granularity} scale; hwsim supports a per-tensor scale here")
+    outputs = [t for t in chain if t in ctx.graph_outputs]
+    if outputs:  # the lookup stands for the DQ output: it would output reals where the model outputs codes
+        raise ctx.fail(node, f"dequantizes a lookup of the integer table '{table.name}' whose codes "
+                             f"'{outputs[0]}' are also a graph output; hwsim simulates the lookup as its "
+                             "dequantized values and cannot output the codes: drop it from the graph outputs")
     from dataclasses import replace
 
     ctx.g.tensors[table.name] = replace(table, role="weight", quant=spec)

@@ -193,3 +193,18 @@ def test_float_matmul_sums_as_mlas_sgemm(tmp_path, k):
     g = load_onnx(str(tmp_path / "mm.onnx"), {})
     np.testing.assert_array_equal(run(g, feeds, requant="onnxruntime").outputs["y"], want)
     assert (run(g, feeds, requant="exact").outputs["y"] != want).any()  # the order matters
+
+
+def test_lookup_codes_as_a_graph_output_are_refused(tmp_path):
+    """The embedding lookup stands for its DequantizeLinear's output (real values); when the model
+    also outputs the lookup's codes, hwsim would output reals under a uint8 name: refused, named."""
+    import onnx
+
+    from hwsim.errors import UnsupportedOpError
+
+    m = onnx.load(str(DATA / "tiny_bert_qdynamic.onnx"))
+    m.graph.output.append(onnx.helper.make_tensor_value_info("/tok/Gather_output_0_quantized",
+                                                             onnx.TensorProto.UINT8, None))
+    onnx.save(m, str(tmp_path / "m.onnx"))
+    with pytest.raises(UnsupportedOpError, match="codes '/tok/Gather_output_0_quantized' are also a graph output"):
+        load_onnx(str(tmp_path / "m.onnx"), SHAPES)
