@@ -399,7 +399,10 @@ def max_pool2d(x, kernel, stride, padding, out_hw):
     it is channels-last) with ONNX ``padding`` (top, left, ...) ignored, as ``np.nanmax`` over a
     NaN-padded copy gives it (:mod:`hwsim.kernels.maxpool`). Returns (N, C, OH, OW) of ``x``'s
     type, a view of channels-last data. Integer data needs a tap inside the input in every window
-    (:func:`max_pool_windows_inside`)."""
+    (:func:`max_pool_windows_inside`). Threaded from :data:`~hwsim.kernels.workqueue.PARALLEL_MIN`
+    outputs (not taps: the pass is memory-bound): ResNet-18's 3x3/2 pool of 8 x 64 x 112 x 112
+    float64 took 6.4-9 ms on one thread and 12.5 ms on two (2026-11-27, Xeon, load 2.2), and the
+    threaded kernel's first compile costs 1.4-2.2 s CPU (benchmarks/RESULTS.md, "Ninth session: cold")."""
     from hwsim.kernels import maxpool as _mp
     from hwsim.kernels.workqueue import pick
 
@@ -411,7 +414,7 @@ def max_pool2d(x, kernel, stride, padding, out_hw):
     lo = np.nan if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     out = np.empty((x.shape[0], oh, ow, x.shape[1]), x.dtype)
-    kernel_fn, split = pick(_mp._max_pool_nhwc, _mp._max_pool_nhwc_1, out.size * kh * kw)
+    kernel_fn, split = pick(_mp._max_pool_nhwc, _mp._max_pool_nhwc_1, out.size)
     kernel_fn(xh, kh, kw, sh, sw, pt, pl, x.dtype.type(lo), out, *split)
     return out.transpose(0, 3, 1, 2)
 

@@ -110,6 +110,26 @@ def test_batchnorm_one_pass_equals_numpy(n, c, h, w, layout, seed, special):
         assert got.strides == np.empty_like(x).strides
 
 
+def test_batchnorm_one_pass_one_signature_for_read_only_and_writable_parameters():
+    """A model's constants come read-only, computed ones writable: the parameters reach the kernel
+    read-only either way, so numba compiles it once (a first run compiled it twice)."""
+    import numba
+
+    from hwsim.sim import elementwise
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    params = [np.linspace(0.5, 1.5, 3) for _ in range(3)]
+    frozen = [p.copy() for p in params]
+    for p in frozen:
+        p.flags.writeable = False
+    want = elementwise._channel_affine(x, *params)
+    np.testing.assert_array_equal(elementwise._channel_affine(x, *frozen), want)
+    if numba.config.DISABLE_JIT:
+        return
+    sigs = [s for s in onepass._channel_affine.signatures if s[0] == numba.typeof(x.reshape(-1))]
+    assert len(sigs) == 1 and all(not s[k].mutable for s in sigs for k in (2, 3, 4))
+
+
 @pytest.mark.nojit
 @settings(max_examples=80, deadline=None)
 @given(st.sampled_from([np.int8, np.uint8, np.int16, np.uint16]), st.floats(1e-30, 1e30), st.integers(0, 2**31),
