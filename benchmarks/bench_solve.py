@@ -16,7 +16,9 @@
    (``cold-baseline``): every layer's descendants run in the simulator instead of float32
    arithmetic; the largest relative
    difference of the two tables and whether they give the same plan are printed. Wall time and
-   process CPU time are both printed: on a shared machine CPU time is the steadier one.
+   process CPU time are both printed: on a shared machine CPU time is the steadier one. So are
+   the kernels numba compiled during the solve (:class:`NumbaCompiles`): none in a warm run; for
+   the first run after installing, point ``NUMBA_CACHE_DIR`` at an empty directory.
 
 4. ``gain`` / ``cut``: an estimate (``tails="gain"``, :mod:`hwsim.solve.layer_gain`; ``tails="cut"``,
    :mod:`hwsim.solve.cut_gain`) against the exact table on the same models (``mobilenet_v2`` too
@@ -145,6 +147,42 @@ def _clock():
     return time.perf_counter(), time.process_time()
 
 
+class NumbaCompiles:
+    """Kernels numba compiled (not loaded from its on-disk cache) while the ``with`` block ran,
+    and the thread CPU seconds their compiles took (nested compiles counted in their caller's).
+    A "warm" run that compiles something is not warm: e.g. a kernel's threaded twin
+    (:func:`hwsim.kernels.workqueue.pick`) first chosen under another load."""
+
+    def __init__(self):
+        self.names, self.cpu_s, self._stack = [], 0.0, []
+
+    def __enter__(self):
+        from numba.core import event
+
+        class _Listener(event.Listener):
+            def on_start(_, ev):
+                self._stack.append(time.thread_time())
+
+            def on_end(_, ev):
+                t0 = self._stack.pop()
+                if not self._stack:
+                    self.cpu_s += time.thread_time() - t0
+                    self.names.append(getattr(ev.data["dispatcher"], "__name__", "?"))
+
+        self._listener = _Listener()
+        event.register("numba:compile", self._listener)
+        return self
+
+    def __exit__(self, *exc):
+        from numba.core import event
+
+        event.unregister("numba:compile", self._listener)
+
+    def __str__(self) -> str:
+        return (f"numba compiled {len(self.names)} kernels ({self.cpu_s:.1f} s thread CPU)"
+                + (f": {', '.join(sorted(set(self.names)))}" if self.names else ""))
+
+
 def same_plans(tb, other: np.ndarray, points: int = 25) -> tuple[int, int]:
     """(budgets where the MCKP picks the same choices on ``tb``'s sensitivity table and on
     ``other``, budgets tried): energy limits spaced from the minimum reachable to the energy of
@@ -179,10 +217,11 @@ def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = (), save
         if models and model not in models:
             continue
         w0, c0 = _clock()
-        with tempfile.TemporaryDirectory() as cache:
-            tb = tables(model, target, None, "output_mse", None, samples, cache, dict(shapes), tails=tails)
-        _, cp = _clock()
-        plan = plan_from(tb, {"energy_j": 1.0})
+        with NumbaCompiles() as compiles:
+            with tempfile.TemporaryDirectory() as cache:
+                tb = tables(model, target, None, "output_mse", None, samples, cache, dict(shapes), tails=tails)
+            _, cp = _clock()
+            plan = plan_from(tb, {"energy_j": 1.0})
         w1, c1 = _clock()
         t = tb.timings
         print(f"{model} on {target}: {w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU of which plan_from {c1 - cp:.1f} s "
@@ -191,6 +230,7 @@ def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = (), save
               f"re-estimate {plan.estimate_s:.2f}, simulate plans {plan.simulate_s:.2f} s wall; whole plan "
               f"{plan.measured:.4g}, summed {plan.objective:.4g}); {tb.sensitivity.values.shape[0]} layers x "
               f"{tb.sensitivity.values.shape[1]} choices")
+        print(f"  {compiles}")
         if save:
             os.makedirs(save, exist_ok=True)
             np.save(os.path.join(save, f"{model}.npy"), tb.sensitivity.values)
