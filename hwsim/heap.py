@@ -19,7 +19,10 @@ Both put every thread on glibc's main arena (``M_ARENA_MAX`` 1, set once): a thr
 is at most 64 MiB, so a larger array allocated on a worker thread (the reference's, a tail's) was
 mapped and unmapped every time whatever the thresholds said (MobileNetV2 b8: 25,000-36,000 faults
 in 7 of 12 runs with the trim threshold raised; 0-6,400 with one arena; benchmarks/RESULTS.md,
-"Eighth session"). Threads that already hold an arena keep it.
+"Eighth session"). Threads that already hold an arena keep it, and so does a thread that glibc
+moved off the main arena when one of its allocations failed (a MemoryError): it stays on another
+arena for good, and there a block over 64 MiB is mapped and unmapped every time, whatever this
+module sets (only speed; seen in the test suite's process).
 
 The settings outside any :func:`keep_freed_memory` are, once something asks: mmap threshold the
 largest peak :func:`keep_for_reuse` asked for (at least glibc's own ceiling of 32 MiB, at most

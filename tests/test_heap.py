@@ -136,13 +136,36 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
+_IN_A_FRESH_PROCESS = """
+import sys
+from hwsim import heap
+from tests.test_heap import MIB, _faults_of_second_block, _rss_bytes
+import os; assert heap._libc() is not None, {k: v for k, v in os.environ.items() if "MALLOC" in k or "GLIBC" in k}
+with heap.keep_freed_memory():
+    inside = _faults_of_second_block()
+    held = _rss_bytes()
+print(inside, (held - _rss_bytes()) / MIB)
+"""
+
+
 @pytest.mark.skipif(heap._libc() is None, reason="not glibc's malloc")
 def test_on_glibc_freed_blocks_are_reused_inside_and_given_back_on_exit():
-    assert heap._state["depth"] == 0, "a keep_freed_memory of an earlier test is still open"
-    with heap.keep_freed_memory():
-        inside = _faults_of_second_block()
-        held = _rss_bytes()
-    given_back = held - _rss_bytes()
+    """In a process of its own, without malloc settings in its environment: in the test suite's
+    process (CI, 2026-11-27: given_back 0.0) the main thread had had an allocation fail (a
+    MemoryError some test provokes), after which glibc keeps it on another arena, where blocks
+    over 64 MiB are mapped per allocation whatever the thresholds (hwsim.heap's docstring)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    # dask.distributed's nanny leaves MALLOC_TRIM_THRESHOLD_ in this process's environment (the sweep tests)
+    env = {k: v for k, v in os.environ.items() if k not in heap._USER_SETTINGS and k != "GLIBC_TUNABLES"}
+    done = subprocess.run([sys.executable, "-c", _IN_A_FRESH_PROCESS], cwd=root, env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    inside, given_back_mib = (float(v) for v in done.stdout.split())
     # inside: the freed 64 MiB is reused (a fresh block faults at least once per 2 MiB huge page);
     # on exit malloc_trim returns it (and whatever else was free)
-    assert inside < 16 and given_back >= 48 * MIB, (inside, given_back / MIB)
+    assert inside < 16 and given_back_mib >= 48, (inside, given_back_mib)
