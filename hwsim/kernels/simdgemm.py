@@ -26,6 +26,8 @@ tests/kernels/reference.py.
 """
 
 import functools
+from types import FunctionType
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -34,7 +36,7 @@ from numba import njit, prange
 
 from hwsim.kernels import packcache
 from hwsim.kernels.canon import readonly
-from hwsim.kernels.tileir import MR, NR, _tile, _tile_rq
+from hwsim.kernels.tileir import MR, MRW, NR, ZMM, _tile, _tile_rq, _wtile, _wtile_rq
 from hwsim.kernels.workqueue import PARALLEL_MIN, claim, pick, serial
 
 
@@ -43,10 +45,25 @@ def _host_avx2() -> bool:
     return bool(_llvm.get_host_cpu_features().get("avx2", False))
 
 
+@functools.lru_cache(maxsize=1)
+def _host_vnni() -> bool:
+    features = _llvm.get_host_cpu_features()
+    return all(features.get(f, False) for f in ("avx512f", "avx512bw", "avx512vnni"))
+
+
 def available() -> bool:
     """True when the AVX2 kernels can run here (host CPU with AVX2, numba JIT on, host target)."""
     cpu = numba.config.CPU_NAME
     return not numba.config.DISABLE_JIT and (cpu is None or cpu == "host") and _host_avx2()
+
+
+def wide() -> bool:
+    """True when the AVX-512 tiles (:data:`~hwsim.kernels.tileir.ZMM`: VPDPBUSD, VPDPWSSD, 16-lane
+    FMA) run here: :func:`available` on a host with AVX-512 F/BW and VNNI. Every kernel here takes
+    them then, and the AVX2 tiles otherwise, with the same results (tests switch this off to
+    cover both routes on one host). The saturating "maddubs" pairs stay on the AVX2 tile: they
+    model x86 without VNNI whatever the host."""
+    return available() and _host_vnni()
 
 
 # Blocking (Goto-style): a work item is a block of up to _ITEM_PANELS panels x _ITEM_TILES row
@@ -55,6 +72,7 @@ def available() -> bool:
 # panels, 16 KiB for int16, kept in L1).
 KC = 256
 _L2_TILES, _ITEM_PANELS, _ITEM_TILES = 32, 8, 128
+_TILE_PANELS = 1  # panels one tile covers (AVX2; the ZMM variants below: 2)
 
 
 @njit(cache=True, nogil=True)
@@ -87,7 +105,7 @@ def _gemm(a, b, out, epi, counter, threads):
                 q1 = min(q0 + KC, kq)
                 fresh = np.int64(q0 == 0)
                 for m0 in range(t0, t1, _L2_TILES):
-                    for p in range(p0, p1):
+                    for p in range(p0, p1, _TILE_PANELS):
                         for ib in range(m0, min(m0 + _L2_TILES, t1)):
                             i0, pp, k0, k1 = np.int64(ib * MR), np.int64(p), np.int64(q0), np.int64(q1)
                             if epi is None:
@@ -196,90 +214,169 @@ def _gemm_f32(a, b, out, counter, threads):
                 av = a[:, q0:q1]
                 fresh, kb = np.int64(q0 == 0), np.int64(q1 - q0)
                 for m0 in range(t0, t1, _L2_TILES):
-                    for p in range(p1 - p0):
+                    for p in range(0, p1 - p0, _TILE_PANELS):
                         for ib in range(m0, min(m0 + _L2_TILES, t1)):
                             _tile(av, buf, ov, np.int64(ib * MR), np.int64(p), np.int64(0), kb, fresh)
 
 
+def _variant(kernel, name, **names):
+    """A copy of the compiled ``kernel`` (same code and options) named ``name`` whose global
+    ``names`` are replaced (numba's cache is keyed by name and code, so each variant has its own
+    name): the drivers above for the ZMM tile, without a second copy of their loops."""
+    f = kernel.py_func
+    twin = FunctionType(f.__code__.replace(co_name=name, co_qualname=name), {**f.__globals__, **names}, name,
+                        f.__defaults__, f.__closure__)
+    twin.__qualname__, twin.__doc__ = name, f.__doc__
+    return njit(**{k: v for k, v in kernel.targetoptions.items() if k != "nopython"})(twin)
+
+
+# the drivers for the AVX-512 tile (8 rows x 2 panels): the same blocks of A (128 rows in L2, 512 a
+# work item) and of B; panels come in pairs (packed to an even count). Compiled only where called.
+_ZMM_NAMES = {"MR": MRW, "_ITEM_TILES": _ITEM_TILES * MR // MRW, "_L2_TILES": _L2_TILES * MR // MRW,
+              "_TILE_PANELS": ZMM.panels, "_tile": _wtile, "_tile_rq": _wtile_rq}
+_item_grid_w = _variant(_item_grid, "_item_grid_w", **_ZMM_NAMES)
+_gemm_w = _variant(_gemm, "_gemm_w", _item_grid=_item_grid_w, **_ZMM_NAMES)
+_gemm_f32_w = _variant(_gemm_f32, "_gemm_f32_w", _item_grid=_item_grid_w, **_ZMM_NAMES)
+
 # the same kernels without threads, for small products: a parallel region costs milliseconds when
 # other processes hold the cores
-_gemm_1, _gemm_f32_1 = (serial(f) for f in (_gemm, _gemm_f32))
+_gemm_1, _gemm_f32_1, _gemm_w_1, _gemm_f32_w_1 = (serial(f) for f in (_gemm, _gemm_f32, _gemm_w, _gemm_f32_w))
 _PARALLEL_MACS = PARALLEL_MIN
 
 
-def _panels(b, group, chunk, dtype, trans=False):
+def _panels(b, group, chunk, dtype, trans=False, even=False):
     """B packed for :func:`_gemm`, B = ``b`` (K, N) or ``b.T`` with ``trans``: one array of panels
-    (P, Kq, group*NR) of ``dtype`` per chunk of ``chunk`` rows of k. ``b``'s values fit ``dtype``
-    (the caller checks); it is converted first where its type differs."""
+    (P, Kq, group*NR) of ``dtype`` per chunk of ``chunk`` rows of k (P even with ``even``, a zero
+    panel last where N needs an odd count). ``b``'s values fit ``dtype`` (the caller checks); it is
+    converted first where its type differs."""
     b = np.ascontiguousarray(b, dtype)
     k, n = b.shape[::-1] if trans else b.shape
     raw, size, out = readonly(b.view(np.uint8)), b.dtype.itemsize, []
     if size not in (1, 2):
         raise ValueError(f"_panels packs 8- and 16-bit elements, not {b.dtype}")
+    npan = -(-n // NR)
     for k0 in range(0, k, chunk):
         k1 = min(k0 + chunk, k)
-        bp = np.zeros((-(-n // NR), -(-(k1 - k0) // group), group * NR), dtype)
+        bp = np.zeros((npan + (npan % 2 if even else 0), -(-(k1 - k0) // group), group * NR), dtype)
         _pack_b(raw, trans, k0, k1, group, size, bp.view(np.uint8))
         out.append(bp)
     return out
 
 
-def _pack_a(a, k0, k1, rows, width, dtype):
+def _pack_a(a, k0, k1, rows, width, dtype, flip=False):
     """``a[:, k0:k1]`` as ``dtype`` in zeroed (rows, width), the rest 0: one numpy casting copy
-    (values already fit ``dtype``; the caller checks). A numba parallel pass took 8 ms here for
+    (values already fit ``dtype``; the caller checks); with ``flip`` int8 ``a`` as ``a + 128``
+    (its bits with the top one flipped) in uint8. A numba parallel pass took 8 ms here for
     512 x 4096 (waking the threads), numpy's copy 0.3 ms."""
     out = np.zeros((rows, width), dtype)
-    out[:a.shape[0], :k1 - k0] = a[:, k0:k1]
+    if flip:
+        np.bitwise_xor(a[:, k0:k1].view(np.uint8), np.uint8(0x80), out=out[:a.shape[0], :k1 - k0])
+    else:
+        out[:a.shape[0], :k1 - k0] = a[:, k0:k1]
     return out
 
 
-def _product(ap, bp, m, n, par):
-    """int32 or float32 (m, n) view of packed ``ap`` times panels ``bp`` by :func:`_gemm`."""
+def _product(ap, bp, m, n, par, zmm):
+    """int32 or float32 (m, n) view of packed ``ap`` times panels ``bp`` by :func:`_gemm` (or its
+    ZMM variant with ``zmm``)."""
     dtype = np.float32 if bp.dtype == np.float32 else np.int32
     if bp.shape[1] == 0:
         return np.zeros((m, n), dtype)
     out = np.empty((ap.shape[0], NR * bp.shape[0]), dtype)
-    kernel, split = pick(_gemm, _gemm_1, PARALLEL_MIN if par else 0)
+    kernel, split = pick(*((_gemm_w, _gemm_w_1) if zmm else (_gemm, _gemm_1)), PARALLEL_MIN if par else 0)
     kernel(ap, bp, out, None, *split)
     return out[:m, :n]
 
 
-def _packed_b(b, pair_max: int, saturate_pairs: bool):
-    """(group, chunk, panels, packed A dtype) of ``b`` for :func:`_gemm`: k in groups of
-    ``group``, chunks of ``chunk`` k whose int32 sums are exact (:func:`fits`), one array of
-    panels per chunk (kept by :mod:`hwsim.kernels.packcache`)."""
+class Packed(NamedTuple):
+    """B packed for one route (:func:`_packed_b`), and how A must be packed to meet it."""
+    route: str  # "maddubs", "madd" (AVX2 tiles), "dpbusd", "dpwssd" (ZMM tiles)
+    group: int  # k per step of a tile
+    chunk: int  # k per chunk: each chunk's int32 sums are exact
+    panels: list  # one (P, Kq, group*NR) array per chunk
+    adt: np.dtype  # packed A's element type
+    rows: int  # A's rows padded to a multiple of this (the tile's rows)
+    shift_a: int  # packed A = a + shift_a (int8 A to uint8 for VPDPBUSD)
+    shift_b: int  # packed B = b + shift_b (uint8 B to int8 for VPDPBUSD)
+    colsums: list | None  # per chunk, the column sums of packed B (NR*P,) int64 where shift_a
+
+    @property
+    def zmm(self) -> bool:
+        return self.route in ("dpbusd", "dpwssd")
+
+
+def _route(a_dtype, b_dtype, saturate_pairs: bool) -> str:
+    if saturate_pairs:  # x86 without VNNI is what is modelled, whatever the host
+        return "maddubs"
+    if not wide():
+        return "madd"
+    return "dpbusd" if a_dtype.itemsize == 1 and b_dtype.itemsize == 1 else "dpwssd"
+
+
+def _pack_b_quads(bb, chunk, flip, trans, sums):
+    """:func:`_panels` of 8-bit ``bb`` in quads of int8 for VPDPBUSD (uint8 ``bb`` as ``bb - 128``
+    with ``flip``), panels even, and with ``sums`` each chunk's column sums after them."""
+    panels = _panels(np.bitwise_xor(bb, np.uint8(0x80)).view(np.int8) if flip else bb, 4, chunk, np.int8, trans, True)
+    if not sums:
+        return panels
+    return panels + [p.reshape(p.shape[0], p.shape[1], NR, 4).sum((1, 3), dtype=np.int64).reshape(-1) for p in panels]
+
+
+def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool) -> Packed:
+    """:class:`Packed` ``b`` for a product by an ``a_dtype`` A: k in groups of ``group``, chunks
+    of ``chunk`` k whose int32 sums are exact (:func:`fits`; VPDPBUSD: |packed a * packed b| <=
+    255 * 128), one array of panels per chunk (kept by :mod:`hwsim.kernels.packcache`)."""
+    route, a_dtype = _route(a_dtype, b.dtype, saturate_pairs), np.dtype(a_dtype)
+    trans = b.flags.f_contiguous and not b.flags.c_contiguous  # a transposed weight (w.T): keyed by w itself, no copy
+    src = b.T if trans else np.ascontiguousarray(b)
+    if route == "dpbusd":
+        shift_a, shift_b = (128 if a_dtype == np.int8 else 0), (-128 if b.dtype == np.uint8 else 0)
+        chunk = ((2**31 - 1) // (4 * 255 * 128)) // KC * KC * 4
+        packed = packcache.packed(src, ("simdgemm", route, chunk, trans, bool(shift_a)),
+                                  lambda bb: _pack_b_quads(bb, chunk, bool(shift_b), trans, bool(shift_a)))
+        nch = len(packed) // 2 if shift_a else len(packed)
+        return Packed(route, 4, chunk, packed[:nch], np.dtype(np.uint8), MRW, shift_a, shift_b,
+                      packed[nch:] if shift_a else None)
     group = 4 if saturate_pairs else 2
     chunk = ((2**31 - 1) // max(pair_max, 1)) // KC * KC * 2  # k per chunk: int32 sums exact (fits())
     bdt = np.dtype(np.int8 if saturate_pairs else (b.dtype if b.dtype.itemsize == 1 else np.int16))
-    if b.flags.f_contiguous and not b.flags.c_contiguous:  # a transposed weight (w.T): keyed by w itself, no copy
-        panels = packcache.packed(b.T, ("simdgemm", group, chunk, bdt.str, "T"),
-                                  lambda bt: _panels(bt, group, chunk, bdt, trans=True))
-    else:
-        panels = packcache.packed(np.ascontiguousarray(b), ("simdgemm", group, chunk, bdt.str),
-                                  lambda b: _panels(b, group, chunk, bdt))
-    return group, chunk, panels, np.dtype(np.uint8 if saturate_pairs else np.int16)
+    even = route == "dpwssd"
+    panels = packcache.packed(src, ("simdgemm", group, chunk, bdt.str, trans, even),
+                              lambda bb: _panels(bb, group, chunk, bdt, trans, even))
+    return Packed(route, group, chunk, panels, np.dtype(np.uint8 if saturate_pairs else np.int16),
+                  MRW if even else MR, 0, 0, None)
 
 
-def _packed_a(a, k0, k1, mp, width, adt):
+def _packed_a(a, k0, k1, mp, width, pk: Packed):
     """``a[:, k0:k1]`` packed for :func:`_gemm` (``a`` itself when it already is)."""
-    if a.dtype == adt and a.shape == (mp, width) and k0 == 0:
+    if a.dtype == pk.adt and a.shape == (mp, width) and k0 == 0:
         return a
-    return _pack_a(a, k0, k1, mp, width, adt)
+    return _pack_a(a, k0, k1, mp, width, pk.adt, flip=pk.shift_a != 0)
+
+
+def _shift_terms(a, k0, k1, pk: Packed, ci: int):
+    """(row term (M, 1) or 0, column term (N,) or 0) that take chunk ``ci`` (k0..k1) of the packed
+    product back to ``a @ b``: with a' = a + sa, b' = b + sb, sum a b = sum a' b' - sb rowsum(a')
+    - sa colsum(b') + K sa sb."""
+    sa, sb, kc = pk.shift_a, pk.shift_b, k1 - k0
+    row = 0 if not sb else -sb * (a[:, k0:k1].sum(1, dtype=np.int64) + sa * kc)[:, None]
+    col = 0 if not sa else -sa * pk.colsums[ci] + kc * sa * sb
+    return row, col
 
 
 def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
     (m, k), n = a.shape, b.shape[1]
-    group, chunk, panels, adt = _packed_b(b, pair_max, saturate_pairs)
-    mp = m + (-m) % MR
-    total = None
-    for k0, bp in zip(range(0, k, chunk), panels):
-        k1 = min(k0 + chunk, k)
-        out = _product(_packed_a(a, k0, k1, mp, group * bp.shape[1], adt), bp, m, n, m * n * (k1 - k0) >= _PARALLEL_MACS)
-        if total is None:
-            total = out.astype(np.int64)
-        else:
-            total += out
-    return np.zeros((m, n), np.int64) if total is None else total
+    pk = _packed_b(b, a.dtype, pair_max, saturate_pairs)
+    mp = m + (-m) % pk.rows
+    total = np.zeros((m, n), np.int64)
+    for ci, (k0, bp) in enumerate(zip(range(0, k, pk.chunk), pk.panels)):
+        k1 = min(k0 + pk.chunk, k)
+        total += _product(_packed_a(a, k0, k1, mp, pk.group * bp.shape[1], pk), bp, m, n,
+                          m * n * (k1 - k0) >= _PARALLEL_MACS, pk.zmm)
+        row, col = _shift_terms(a, k0, k1, pk, ci)
+        total += row
+        total += col[:n] if pk.shift_a else 0
+    return total
 
 
 #: the longest K :func:`requant_product` takes: one chunk of exact int32 sums of 8-bit x 8-bit
@@ -306,27 +403,30 @@ def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi:
     dt = np.uint8 if lo >= 0 and hi <= 255 else np.int8
     if not (np.iinfo(dt).min <= lo <= hi <= np.iinfo(dt).max) or a.dtype.itemsize != 1 or b.dtype.itemsize != 1:
         raise ValueError("requant_product takes 8-bit operands and an 8-bit output range")
-    group, chunk, panels, adt = _packed_b(b, 32768 if saturate_pairs else 2 * 255 * 255, saturate_pairs)
     if not 0 < k <= MAX_K_FUSED:
         raise ValueError(f"requant_product needs 0 < K <= {MAX_K_FUSED}, got {k}")
-    (bp,) = panels
-    mp, np_ = m + (-m) % MR, NR * bp.shape[0]
-    ap = _packed_a(np.ascontiguousarray(a), 0, k, mp, group * bp.shape[1], adt)
+    a = np.ascontiguousarray(a)
+    pk = _packed_b(b, a.dtype, 32768 if saturate_pairs else 2 * 255 * 255, saturate_pairs)
+    (bp,) = pk.panels
+    mp, np_ = m + (-m) % pk.rows, NR * bp.shape[0]
+    ap = _packed_a(a, 0, k, mp, pk.group * bp.shape[1], pk)
+    row_t, col_t = _shift_terms(a, 0, k, pk, 0)
 
     def per_col(v, dtype):
         out = np.zeros(np_, dtype)
         out[:n] = v
         return out
 
+    # int32 terms wrapped: the int32 sums wrap too, and the whole sum fits int32 (the caller's bound)
+    wrap32 = lambda v: (np.asarray(v, np.int64) + 2**31) % 2**32 - 2**31  # noqa: E731
     zp32 = per_col(zp, np.int32)
     rows = np.zeros(mp, np.int32)
-    if row is not None:
-        rows[:m] = row
+    rows[:m] = wrap32((0 if row is None else np.asarray(row, np.int64)) + np.reshape(row_t, -1))
     codes = np.empty((mp, np_), dt)
-    epi = (codes, per_col(col, np.int32), rows, per_col(mult, np.float32),
+    epi = (codes, wrap32(per_col(col, np.int64) + col_t).astype(np.int32), rows, per_col(mult, np.float32),
            (lo - zp32).astype(np.float32), (hi - zp32).astype(np.float32), zp32)
     scratch = np.empty((mp, np_) if bp.shape[1] > KC else (1, 1), np.int32)  # partial sums between K blocks
-    kernel, split = pick(_gemm, _gemm_1, m * n * k)
+    kernel, split = pick(*((_gemm_w, _gemm_w_1) if pk.zmm else (_gemm, _gemm_1)), m * n * k)
     kernel(ap, bp, scratch, epi, *split)
     return codes[:m, :n]
 
@@ -363,8 +463,11 @@ def seq_fp32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     (m, k), n = a.shape, b.shape[1]
     if k == 0:
         return np.zeros((m, n), np.float32)
-    ap = _packed_a(a, 0, k, m + (-m) % MR, k, np.dtype(np.float32))
-    out = np.empty((ap.shape[0], NR * -(-n // NR)), np.float32)
-    kernel, split = pick(_gemm_f32, _gemm_f32_1, m * n * k)
-    kernel(ap, b, out, *split)
+    zmm, npan = wide(), -(-n // NR)
+    rows = MRW if zmm else MR
+    if a.shape[0] % rows:
+        a = _pack_a(a, 0, k, a.shape[0] + (-a.shape[0]) % rows, k, np.float32)
+    out = np.empty((a.shape[0], NR * (npan + npan % 2 if zmm else npan)), np.float32)
+    kernel, split = pick(*((_gemm_f32_w, _gemm_f32_w_1) if zmm else (_gemm_f32, _gemm_f32_1)), m * n * k)
+    kernel(a, b, out, *split)
     return out[:m, :n]

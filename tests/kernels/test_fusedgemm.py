@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hwsim.kernels import simdgemm
 
 from tests.kernels import reference as ref
+from tests.kernels.gemm_routes import route  # noqa: F401 (a fixture: both tile routes)
 
 pytestmark = pytest.mark.skipif(not simdgemm.available(), reason="needs an AVX2 host and numba JIT")
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.skipif(not simdgemm.available(), reason="needs an AVX2 
 @given(m=st.integers(1, 13), k=st.sampled_from([1, 3, 27, 96, 511, 513, 1025, 2100]), n=st.integers(1, 40),
        seed=st.integers(0, 2**31), saturate=st.booleans(), b_type=st.sampled_from(["int8", "uint8"]),
        out=st.sampled_from([(0, 255), (-128, 127), (10, 200)]), scale=st.sampled_from(["tie", "small", "big"]))
-def test_requant_product_is_requant_of_the_product(m, k, n, seed, saturate, b_type, out, scale):
+def test_requant_product_is_requant_of_the_product(m, k, n, seed, saturate, b_type, out, scale, route):
     """K past one block of the kernel (partial sums kept between blocks), M and N off the tile
     grid, exact halves (mult 0.5) for the half-even rounding, outputs that clamp at both ends."""
     rng = np.random.default_rng(seed)
@@ -37,7 +38,7 @@ def test_requant_product_is_requant_of_the_product(m, k, n, seed, saturate, b_ty
     np.testing.assert_array_equal(got, want)
 
 
-def test_threaded_requant_product_without_row_terms():
+def test_threaded_requant_product_without_row_terms(route):
     """Big enough for the threaded kernel and several work items; no row corrections."""
     rng = np.random.default_rng(5)
     a = rng.integers(0, 255, (700, 300), endpoint=True).astype(np.uint8)
@@ -65,7 +66,7 @@ def test_requant_product_refuses_what_it_cannot_compute():
 @given(m=st.integers(1, 9), k=st.integers(1, 1100), n=st.integers(1, 35), seed=st.integers(0, 2**31),
        pairwise=st.booleans(), types=st.sampled_from([("uint8", "int8"), ("uint8", "uint8"), ("int8", "int8")]),
        zps=st.sampled_from(["none", "a", "ab", "per-column zero"]), bias=st.booleans(), per_col=st.booleans())
-def test_qgemm_codes_is_int_matmul_then_requantize(m, k, n, seed, pairwise, types, zps, bias, per_col):
+def test_qgemm_codes_is_int_matmul_then_requantize(m, k, n, seed, pairwise, types, zps, bias, per_col, route):
     """kernel_api.qgemm_codes against the oracle (the integer product with its zero points, the
     bias, then MlasRequantizeOutput) and against int_matmul + requantize("onnxruntime")."""
     from hwsim import kernel_api
@@ -136,7 +137,7 @@ def test_qdepthwise_codes_is_int_conv2d_then_requantize(n, c, hw, k, stride, pad
     np.testing.assert_array_equal(got, want)
 
 
-def test_a_transposed_weight_is_packed_from_its_own_memory():
+def test_a_transposed_weight_is_packed_from_its_own_memory(route):
     """``w.T`` (F-contiguous, as the simulator's linears pass it) gives the product of the values
     it shows, and its pack is kept under the weight's own bytes: changing ``w`` in place packs
     again."""
@@ -157,7 +158,7 @@ def test_a_transposed_weight_is_packed_from_its_own_memory():
 @settings(max_examples=20, deadline=None)
 @given(m=st.integers(1, 9), k=st.integers(1, 300), n=st.integers(1, 40), seed=st.integers(0, 2**31),
        kind=st.sampled_from(["maddubs", "u8", "s8"]))
-def test_transposed_and_plain_weights_pack_alike(m, k, n, seed, kind):
+def test_transposed_and_plain_weights_pack_alike(m, k, n, seed, kind, route):
     """B given as ``w.T`` (packed from w's rows) and as a C array (packed from its rows): the same
     codes as the oracle, for 2- and 4-row groups and 8-bit B of either sign."""
     rng = np.random.default_rng(seed)

@@ -11,6 +11,7 @@ from hwsim import kernel_api
 from hwsim.kernels import simdgemm
 
 from tests.kernels import reference as ref
+from tests.kernels.gemm_routes import route  # noqa: F401 (a fixture: both tile routes)
 
 pytestmark = pytest.mark.skipif(not simdgemm.available(), reason="needs an AVX2 host and numba JIT")
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.skipif(not simdgemm.available(), reason="needs an AVX2 
        seed=st.integers(0, 2**31), pairwise=st.booleans(),
        types=st.sampled_from([("uint8", "int8"), ("uint8", "uint8"), ("int8", "int8")]),
        zps=st.sampled_from(["none", "a", "ab"]), transposed=st.booleans())
-def test_stack_is_each_matrix_requantized(heads, m, k, n, seed, pairwise, types, zps, transposed):
+def test_stack_is_each_matrix_requantized(heads, m, k, n, seed, pairwise, types, zps, transposed, route):
     rng = np.random.default_rng(seed)
     pairwise = pairwise and types == ("uint8", "int8")
     ia, ib = np.iinfo(types[0]), np.iinfo(types[1])

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hwsim.kernels import simdgemm
 
 from tests.kernels import reference as ref
+from tests.kernels.gemm_routes import route  # noqa: F401 (a fixture: both tile routes)
 
 pytestmark = pytest.mark.skipif(not simdgemm.available(), reason="needs an AVX2 host and numba JIT")
 
@@ -24,7 +25,7 @@ def _operands(rng, m, k, n, lo_a, hi_a, lo_b, hi_b, extreme):
 @given(m=st.integers(1, 11), k=st.integers(1, 300), n=st.integers(1, 37), seed=st.integers(0, 2**31),
        ranges=st.sampled_from([(0, 255, 0, 255), (-128, 127, -128, 127), (0, 255, -128, 127), (-255, 255, -255, 255)]),
        dtype=st.sampled_from([np.int64, "narrow", "narrow b"]), extreme=st.sampled_from([None, "high", "low"]))
-def test_madd16_is_the_exact_product(m, k, n, seed, ranges, dtype, extreme):
+def test_madd16_is_the_exact_product(m, k, n, seed, ranges, dtype, extreme, route):
     """int16 panels (wide B), and 8-bit panels widened in the register (uint8 B zero-extended,
     int8 B sign-extended), with 8-bit or wider A."""
     a, b = _operands(np.random.default_rng(seed), m, k, n, *ranges, extreme)
@@ -45,7 +46,7 @@ def test_maddubs_saturates_pairs_like_the_oracle(m, k, n, seed, extreme):
     np.testing.assert_array_equal(got, ref.int_matmul(a, b, 64, "none", pairwise=True))
 
 
-def test_long_k_is_split_where_int32_would_overflow():
+def test_long_k_is_split_where_int32_would_overflow(route):
     """u8 x u8 at 255: one int32 lane holds 33 025 products; k = 70 001 needs three chunks."""
     a, b = np.full((5, 70001), 255, np.uint8), np.full((70001, 3), 255, np.uint8)
     np.testing.assert_array_equal(simdgemm.madd16(a, b, 255, 255), np.full((5, 3), 70001 * 255 * 255))
@@ -62,7 +63,7 @@ def test_operands_too_wide_are_refused():
 @settings(max_examples=30, deadline=None)
 @given(m=st.integers(1, 9), k=st.integers(1, 200), n=st.integers(1, 37), seed=st.integers(0, 2**31),
        spread=st.sampled_from([1.0, 64.0, 2.0**-6]))
-def test_seq_fp32_rounds_every_step_like_the_loop(m, k, n, seed, spread):
+def test_seq_fp32_rounds_every_step_like_the_loop(m, k, n, seed, spread, route):
     """FP8 E4M3 operands (products exact in float32); each k step rounded to float32, in order."""
     import ml_dtypes
 
@@ -75,7 +76,7 @@ def test_seq_fp32_rounds_every_step_like_the_loop(m, k, n, seed, spread):
 
 @settings(max_examples=6, deadline=None)
 @given(m=st.integers(513, 600), k=st.integers(257, 700), n=st.integers(129, 200), seed=st.integers(0, 2**31))
-def test_seq_fp32_threads_k_blocks_and_partial_panels(m, k, n, seed):
+def test_seq_fp32_threads_k_blocks_and_partial_panels(m, k, n, seed, route):
     """The threaded float32 kernel packs B block by block in its work items: several K blocks
     (KC = 256), work items in both directions, a partial last panel; every step in order."""
     import ml_dtypes
@@ -93,7 +94,7 @@ def test_seq_fp32_threads_k_blocks_and_partial_panels(m, k, n, seed):
 
 @settings(max_examples=6, deadline=None)
 @given(m=st.integers(513, 700), n=st.integers(129, 200), seed=st.integers(0, 2**31), saturate=st.booleans())
-def test_threads_claim_every_block_once(m, n, seed, saturate):
+def test_threads_claim_every_block_once(m, n, seed, saturate, route):
     """Products big enough for the threaded kernel and for several work items in both directions
     (row blocks of 512 rows, column blocks of 128): every output comes out once and exact."""
     a, b = _operands(np.random.default_rng(seed), m, 70, n, 0, 255, -128, 127, None)
@@ -103,7 +104,7 @@ def test_threads_claim_every_block_once(m, n, seed, saturate):
     np.testing.assert_array_equal(got, ref.int_matmul(a, b, 64, "none", pairwise=saturate))
 
 
-def test_a_weight_changed_in_place_is_packed_again():
+def test_a_weight_changed_in_place_is_packed_again(route):
     """The packed-operand cache is keyed by content: the same array object, changed in place after
     its pack was kept, gives the product of its new values (and an equal copy reuses the pack)."""
     rng = np.random.default_rng(3)
@@ -116,3 +117,29 @@ def test_a_weight_changed_in_place_is_packed_again():
     np.testing.assert_array_equal(simdgemm.madd16(a, b, 255, 128), ref.int_matmul(a, b, 64, "none"))
     f = (a.astype(np.float32), b.astype(np.float32))
     np.testing.assert_array_equal(simdgemm.seq_fp32(*f), ref.float_matmul_loop(*f, np.float32))
+
+
+@pytest.mark.parametrize("types", [("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8"), ("int8", "uint8")])
+def test_every_sign_pair_at_its_extremes_across_chunks(types, route):
+    """Both 8-bit operands at their largest magnitudes (the ZMM route's VPDPBUSD takes int8 A as
+    a + 128 and uint8 B as b - 128 and undoes it with row and column sums) for K past one chunk
+    of exact int32 sums (65 536 k on VPDPBUSD), with rows and columns off the tile grid."""
+    k = 65536 + 37
+    ia, ib = np.iinfo(types[0]), np.iinfo(types[1])
+    for va, vb in ((ia.min, ib.min), (ia.min, ib.max), (ia.max, ib.min), (ia.max, ib.max)):
+        a, b = np.full((9, k), va, types[0]), np.full((k, 17), vb, types[1])
+        a[3, 5], b[7, 16] = ia.max - 1, ib.min + 1  # one value off the constant
+        want = ref.int_matmul(a[:, :8], b[:8], 64, "none") + (k - 8) * int(va) * int(vb)
+        np.testing.assert_array_equal(simdgemm.madd16(a, b, 255, 255), want)
+
+
+def test_the_zmm_route_is_taken_where_the_host_has_avx512_vnni(monkeypatch):
+    """This host's route: VPDPBUSD for 8-bit x 8-bit, VPDPWSSD for wider; the saturating pairs
+    always on the AVX2 tile. Without the AVX-512 features the AVX2 tiles are taken."""
+    u8, s8, i16 = np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.int16)
+    if simdgemm._host_vnni():
+        assert simdgemm.wide()
+        assert [simdgemm._route(a, b, False) for a, b in ((u8, s8), (s8, u8), (i16, s8))] == ["dpbusd", "dpbusd", "dpwssd"]
+    assert simdgemm._route(u8, s8, True) == "maddubs"
+    monkeypatch.setattr(simdgemm, "_host_vnni", lambda: False)
+    assert not simdgemm.wide() and simdgemm._route(u8, s8, False) == "madd"
