@@ -8,8 +8,9 @@ Prints, for an (M, K) @ (K, N) product, the median-of-``repeat`` wall time of
   MatMulInteger (B a constant initializer, so ORT may prepack it), u8*u8 and s8*s8;
 * FP8 (E4M3) GEMM with exact and with sequential fp32 accumulation
   (``hwsim.kernel_api.float_matmul``) vs numpy float32 matmul on the same values;
-* the same int8 and sequential-fp32 kernels with the AVX2 kernels of ``hwsim.kernels.simdgemm``
-  switched off (the float32-BLAS / loop routes used before them), in the same run.
+* the same int8 and sequential-fp32 kernels on the AVX2 tiles of ``hwsim.kernels.simdgemm`` (its
+  AVX-512 VNNI tiles switched off, as on an AVX2-only host), and with both switched off (the
+  float32-BLAS / loop routes used before them), in the same run.
 
 GOPS counts 2 operations per multiply-accumulate; GMAC/s counts one.
 """
@@ -40,9 +41,20 @@ def without_simd():
         simdgemm.available = saved
 
 
-def _old(fn):
+@contextlib.contextmanager
+def without_zmm():
+    """The kernels on the AVX2 tiles (hwsim.kernels.simdgemm's AVX-512 VNNI tiles switched off)."""
+    saved = simdgemm.wide
+    simdgemm.wide = lambda: False
+    try:
+        yield
+    finally:
+        simdgemm.wide = saved
+
+
+def _old(fn, switch=without_simd):
     def run():
-        with without_simd():
+        with switch():
             return fn()
     return run
 
@@ -117,10 +129,12 @@ def bench_int8(m, k, n, repeat, rng):
         assert np.array_equal(ours, run_ort(a).astype(np.int64)), "results differ from ORT"
         af, bf = a.astype(np.float32), b.astype(np.float32)
         ours_fn = lambda: kernel_api.int_matmul(a, b, overflow="none")  # noqa: E731
-        fns = [lambda: run_ort(a), ours_fn, lambda: af @ bf, _old(ours_fn)]
-        t_ort, t_ours, t_np, t_old = best_times(fns, repeat)
+        fns = [lambda: run_ort(a), ours_fn, lambda: af @ bf, _old(ours_fn), _old(ours_fn, without_zmm)]
+        t_ort, t_ours, t_np, t_old, t_avx2 = best_times(fns, repeat)
         name = f"{np.dtype(dt).name}x{np.dtype(dt).name}"
         rows.append((f"exact int GEMM {name}", t_ours, f"ORT MatMulInteger {name}", t_ort))
+        if simdgemm.wide():
+            rows.append((f"exact int GEMM {name}, AVX2 tiles", t_avx2, f"ORT MatMulInteger {name}", t_ort))
         rows.append((f"exact int GEMM {name}, float32-BLAS route (before)", t_old, f"ORT MatMulInteger {name}", t_ort))
         rows.append((f"exact int GEMM {name}", t_ours, "numpy float32 matmul", t_np))
     return rows
@@ -133,10 +147,11 @@ def bench_fp8(m, k, n, repeat, rng):
 
     a, b = fp8((m, k)), fp8((k, n))
     seq = lambda: kernel_api.float_matmul(a, b, "fp32", "sequential")  # noqa: E731
-    t_np, t_exact, t_seq, t_old = best_times([lambda: a @ b, lambda: kernel_api.float_matmul(a, b, "exact"),
-                                              seq, _old(seq)], repeat)
+    t_np, t_exact, t_seq, t_old, t_avx2 = best_times([lambda: a @ b, lambda: kernel_api.float_matmul(a, b, "exact"),
+                                                      seq, _old(seq), _old(seq, without_zmm)], repeat)
     return [("FP8 GEMM, exact accumulation", t_exact, "numpy float32 matmul", t_np),
             ("FP8 GEMM, sequential fp32 accumulation", t_seq, "numpy float32 matmul", t_np),
+            *([("FP8 GEMM, sequential fp32, AVX2 tile", t_avx2, "numpy float32 matmul", t_np)] if simdgemm.wide() else []),
             ("FP8 GEMM, sequential fp32, numba loop (before)", t_old, "numpy float32 matmul", t_np)]
 
 
