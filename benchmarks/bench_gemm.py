@@ -31,30 +31,20 @@ from hwsim.kernels import simdgemm, workqueue
 
 
 @contextlib.contextmanager
-def without_simd():
-    """The kernels as they ran before hwsim.kernels.simdgemm (float32 BLAS, numba loops)."""
-    saved = simdgemm.available
-    simdgemm.available = lambda: False
+def switched_off(check):
+    """The kernels with ``hwsim.kernels.simdgemm.<check>`` reporting False: "available" runs them
+    as before simdgemm (float32 BLAS, numba loops), "wide" on the AVX2 tiles (no AVX-512 VNNI)."""
+    saved = getattr(simdgemm, check)
+    setattr(simdgemm, check, lambda: False)
     try:
         yield
     finally:
-        simdgemm.available = saved
+        setattr(simdgemm, check, saved)
 
 
-@contextlib.contextmanager
-def without_zmm():
-    """The kernels on the AVX2 tiles (hwsim.kernels.simdgemm's AVX-512 VNNI tiles switched off)."""
-    saved = simdgemm.wide
-    simdgemm.wide = lambda: False
-    try:
-        yield
-    finally:
-        simdgemm.wide = saved
-
-
-def _old(fn, switch=without_simd):
+def _old(fn, check="available"):
     def run():
-        with switch():
+        with switched_off(check):
             return fn()
     return run
 
@@ -129,7 +119,7 @@ def bench_int8(m, k, n, repeat, rng):
         assert np.array_equal(ours, run_ort(a).astype(np.int64)), "results differ from ORT"
         af, bf = a.astype(np.float32), b.astype(np.float32)
         ours_fn = lambda: kernel_api.int_matmul(a, b, overflow="none")  # noqa: E731
-        fns = [lambda: run_ort(a), ours_fn, lambda: af @ bf, _old(ours_fn), _old(ours_fn, without_zmm)]
+        fns = [lambda: run_ort(a), ours_fn, lambda: af @ bf, _old(ours_fn), _old(ours_fn, "wide")]
         t_ort, t_ours, t_np, t_old, t_avx2 = best_times(fns, repeat)
         name = f"{np.dtype(dt).name}x{np.dtype(dt).name}"
         rows.append((f"exact int GEMM {name}", t_ours, f"ORT MatMulInteger {name}", t_ort))
@@ -148,10 +138,11 @@ def bench_fp8(m, k, n, repeat, rng):
     a, b = fp8((m, k)), fp8((k, n))
     seq = lambda: kernel_api.float_matmul(a, b, "fp32", "sequential")  # noqa: E731
     t_np, t_exact, t_seq, t_old, t_avx2 = best_times([lambda: a @ b, lambda: kernel_api.float_matmul(a, b, "exact"),
-                                                      seq, _old(seq), _old(seq, without_zmm)], repeat)
+                                                      seq, _old(seq), _old(seq, "wide")], repeat)
     return [("FP8 GEMM, exact accumulation", t_exact, "numpy float32 matmul", t_np),
             ("FP8 GEMM, sequential fp32 accumulation", t_seq, "numpy float32 matmul", t_np),
-            *([("FP8 GEMM, sequential fp32, AVX2 tile", t_avx2, "numpy float32 matmul", t_np)] if simdgemm.wide() else []),
+            *([("FP8 GEMM, sequential fp32, AVX2 tile", t_avx2, "numpy float32 matmul", t_np)]
+              if simdgemm.wide() else []),
             ("FP8 GEMM, sequential fp32, numba loop (before)", t_old, "numpy float32 matmul", t_np)]
 
 

@@ -134,8 +134,9 @@ def _pad_to(x, rows, cols):
 
 def seq_fp32(a, b):
     """Wrapper of :func:`_seq_fp32` for any shape: pads, runs, crops; returns float64. On AVX2
-    hosts the FMA register tile of :mod:`hwsim.kernels.simdgemm` (same per-element order and
-    roundings: the products are exact) runs instead, at about the speed of float32 BLAS."""
+    hosts the FMA register tile of :mod:`hwsim.kernels.simdgemm` (8 lanes, or 16 with AVX-512;
+    same per-element order and roundings: the products are exact) runs instead, at about the
+    speed of float32 BLAS."""
     if simdgemm.available():
         return simdgemm.seq_fp32(a, b).astype(np.float64)
     m, n = a.shape[0], b.shape[1]

@@ -4,8 +4,8 @@ Summation order, for every kernel here: for each output element, k ascending (k 
 Only the saturating accumulator and the int16-pair mode depend on that order; a wrapping
 accumulator equals the exact sum modulo 2**P whatever the order.
 
-Exact sums of operands that fit int16 (8-bit codes, codes minus zero points) run on the AVX2
-multiply-add kernels of :mod:`hwsim.kernels.simdgemm` where the host has them; otherwise they
+Exact sums of operands that fit int16 (8-bit codes, codes minus zero points) run on the AVX2 or
+AVX-512 VNNI multiply-add kernels of :mod:`hwsim.kernels.simdgemm` where the host has them; otherwise they
 use BLAS (a stacked ``np.matmul`` in the wrapper): operands are centred (``x - c``),
 converted to float32 and multiplied in K chunks short enough that every partial sum is an integer
 of magnitude <= 2**24 (float64 and 2**53 when products are too wide); chunks are added in int64,

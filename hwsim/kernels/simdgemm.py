@@ -1,4 +1,5 @@
-"""8-bit integer GEMM on the x86 AVX2 multiply-add instructions onnxruntime's MLAS kernels use.
+"""8-bit integer GEMM on the x86 multiply-add instructions onnxruntime's MLAS kernels use (AVX2,
+and AVX-512 VNNI where the host has it).
 
 Two products of 8-bit (M, K) and (K, N) arrays, int32 accumulators, k taken in pairs (2t, 2t+1):
 
@@ -13,9 +14,18 @@ Two products of 8-bit (M, K) and (K, N) arrays, int32 accumulators, k taken in p
              ``intgemm._loop_matmul(..., pairwise=True)`` computes, without its per-element loop.
              An odd last k is a pair with a zero (zero padding).
 
-The micro-kernel keeps a 4-row x 16-column tile in eight 8-lane int32 registers over a block of
-K (B packed in panels of 16 columns, pairs or quads of k interleaved per column; A rows read as
-one int32 per pair or quad and broadcast); blocks of A stay in L2 while they meet every panel of a
+On a host with AVX-512 F/BW and VNNI (:func:`wide`) the exact products run on the ZMM tiles
+instead, same results: 8-bit x 8-bit on VPDPBUSD (uint8 quads times int8 quads, four exact
+products into an int32 lane; int8 A is multiplied as ``a + 128`` and uint8 B as ``b - 128``, the
+difference taken back with row sums of A and column sums of the packed B, in int64 or, under the
+requantization, in wrapping int32 whose final sum fits), wider int16 operands on VPDPWSSD, and
+:func:`seq_fp32` on 16-lane FMAs. ``maddubs`` models VPMADDUBSW's saturation, which VNNI hosts do
+not have: it stays on the AVX2 tile whatever the host.
+
+The AVX2 micro-kernel keeps a 4-row x 16-column tile in eight 8-lane int32 registers over a block
+of K (the ZMM one 8 rows x 32 columns in sixteen 16-lane registers; B packed in panels of 16
+columns, pairs or quads of k interleaved per column; A rows read as one int32 per pair or quad
+and broadcast); blocks of A stay in L2 while they meet every panel of a
 work item (see ``KC``), and the threads take work items from an atomic counter. A constant B
 (a weight) is packed once: :mod:`hwsim.kernels.packcache` keeps the panels, found by content. The
 tile is LLVM IR (:mod:`hwsim.kernels.tileir`). :func:`requant_product` requantizes the last K

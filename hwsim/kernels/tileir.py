@@ -120,7 +120,8 @@ def _step(builder, fns, kind, acc, bc, bv):
         return builder.call(fns[kind], [acc, bc, bv])
     if kind == "maddubs":
         ones = ir.Constant(_V16I16, [1] * 16)
-        return builder.add(acc, builder.call(fns["madd"], [builder.call(fns["ub"], [builder.bitcast(bc, _V32I8), bv]), ones]))
+        pairs = builder.call(fns["ub"], [builder.bitcast(bc, _V32I8), bv])
+        return builder.add(acc, builder.call(fns["madd"], [pairs, ones]))
     return builder.add(acc, builder.call(fns["madd"], [builder.bitcast(bc, _V16I16), bv]))
 
 
@@ -224,7 +225,8 @@ def _doc(f, name, shape, kinds):
     return intrinsic(f)
 
 
-_tile = _doc(_tile_intrinsic(AVX2), "_tile", AVX2, '"madd" VPMADDWD, "maddubs" VPMADDUBSW then VPMADDWD by ones, "fma32"')
+_tile = _doc(_tile_intrinsic(AVX2), "_tile", AVX2,
+             '"madd" VPMADDWD, "maddubs" VPMADDUBSW then VPMADDWD by ones, "fma32"')
 _wtile = _doc(_tile_intrinsic(ZMM), "_wtile", ZMM, '"dpwssd" VPDPWSSD, "dpbusd" VPDPBUSD, "fma32"')
 
 

@@ -139,7 +139,8 @@ def test_the_zmm_route_is_taken_where_the_host_has_avx512_vnni(monkeypatch):
     u8, s8, i16 = np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.int16)
     if simdgemm._host_vnni():
         assert simdgemm.wide()
-        assert [simdgemm._route(a, b, False) for a, b in ((u8, s8), (s8, u8), (i16, s8))] == ["dpbusd", "dpbusd", "dpwssd"]
+        routes = [simdgemm._route(a, b, False) for a, b in ((u8, s8), (s8, u8), (i16, s8))]
+        assert routes == ["dpbusd", "dpbusd", "dpwssd"]
     assert simdgemm._route(u8, s8, True) == "maddubs"
     monkeypatch.setattr(simdgemm, "_host_vnni", lambda: False)
     assert not simdgemm.wide() and simdgemm._route(u8, s8, False) == "madd"
