@@ -292,9 +292,10 @@ def _pack_a(a, k0, k1, rows, width, dtype, flip=False):
 
 
 def _product(ap, bp, m, n, par, zmm):
-    """int32 or float32 (m, n) view of packed ``ap`` times panels ``bp`` by :func:`_gemm` (or its
-    ZMM variant with ``zmm``)."""
-    dtype = np.float32 if bp.dtype == np.float32 else np.int32
+    """int32 or float32 (m, n) view of packed ``ap`` times panels ``bp`` by :func:`_gemm`; with
+    ``zmm`` by its ZMM variant, int64 (each block of K summed exactly in int32, then added in
+    int64: no chunks of K needed)."""
+    dtype = np.float32 if bp.dtype == np.float32 else (np.int64 if zmm else np.int32)
     if bp.shape[1] == 0:
         return np.zeros((m, n), dtype)
     out = np.empty((ap.shape[0], NR * bp.shape[0]), dtype)
@@ -344,9 +345,9 @@ def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool) -> Packed:
     route, a_dtype = _route(a_dtype, b.dtype, saturate_pairs), np.dtype(a_dtype)
     trans = b.flags.f_contiguous and not b.flags.c_contiguous  # a transposed weight (w.T): keyed by w itself, no copy
     src = b.T if trans else np.ascontiguousarray(b)
-    if route == "dpbusd":
+    if route == "dpbusd":  # one chunk: the ZMM tiles add each block's int32 sums into int64
         shift_a, shift_b = (128 if a_dtype == np.int8 else 0), (-128 if b.dtype == np.uint8 else 0)
-        chunk = ((2**31 - 1) // (4 * 255 * 128)) // KC * KC * 4
+        chunk = max(b.shape[0], 1)
         packed = packcache.packed(src, ("simdgemm", route, chunk, trans, bool(shift_a)),
                                   lambda bb: _pack_b_quads(bb, chunk, bool(shift_b), trans, bool(shift_a)))
         nch = len(packed) // 2 if shift_a else len(packed)
@@ -354,6 +355,7 @@ def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool) -> Packed:
                       packed[nch:] if shift_a else None)
     group = 4 if saturate_pairs else 2
     chunk = ((2**31 - 1) // max(pair_max, 1)) // KC * KC * 2  # k per chunk: int32 sums exact (fits())
+    chunk = max(b.shape[0], 1) if route == "dpwssd" else chunk  # one chunk, as for "dpbusd"
     bdt = np.dtype(np.int8 if saturate_pairs else (b.dtype if b.dtype.itemsize == 1 else np.int16))
     even = route == "dpwssd"
     panels = packcache.packed(src, ("simdgemm", group, chunk, bdt.str, trans, even),
@@ -363,9 +365,11 @@ def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool) -> Packed:
 
 
 def _packed_a(a, k0, k1, mp, width, pk: Packed):
-    """``a[:, k0:k1]`` packed for :func:`_gemm` (``a`` itself when it already is)."""
-    if a.dtype == pk.adt and a.shape == (mp, width) and k0 == 0:
-        return a
+    """``a[:, k0:k1]`` packed for :func:`_gemm` (``a`` itself when it already is; uint16 ``a``
+    read as int16, its values below 2**15 as :func:`fits` requires)."""
+    if a.dtype.itemsize == pk.adt.itemsize and a.dtype.kind in "iu" and a.shape == (mp, width) and k0 == 0 \
+            and not pk.shift_a:
+        return a.view(pk.adt)
     return _pack_a(a, k0, k1, mp, width, pk.adt, flip=pk.shift_a != 0)
 
 
@@ -383,11 +387,15 @@ def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
     (m, k), n = a.shape, b.shape[1]
     pk = _packed_b(b, a.dtype, pair_max, saturate_pairs)
     mp = m + (-m) % pk.rows
-    total = np.zeros((m, n), np.int64)
+    total = np.zeros((m, n), np.int64) if not pk.zmm or k == 0 else None
     for ci, (k0, bp) in enumerate(zip(range(0, k, pk.chunk), pk.panels)):
         k1 = min(k0 + pk.chunk, k)
-        total += _product(_packed_a(a, k0, k1, mp, pk.group * bp.shape[1], pk), bp, m, n,
-                          m * n * (k1 - k0) >= _PARALLEL_MACS, pk.zmm)
+        part = _product(_packed_a(a, k0, k1, mp, pk.group * bp.shape[1], pk), bp, m, n,
+                        m * n * (k1 - k0) >= _PARALLEL_MACS, pk.zmm)
+        if pk.zmm:  # the only chunk, int64 already
+            total = np.ascontiguousarray(part)
+        else:
+            total += part
         row, col = _shift_terms(a, k0, k1, pk, ci)
         total += row
         total += col[:n] if pk.shift_a else 0

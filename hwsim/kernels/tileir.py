@@ -190,17 +190,46 @@ def emit_tile(context, builder, types_, aa, ba, oa, i0v, pv, q0v, q1v, fresh_v):
     return accs, optrs, rows, col
 
 
+def _add_wide(builder, shape, accs, rows, col, oa, fresh_v):
+    """Store the int32 registers into int64 ``oa``, sign-extended: ``out = acc`` where ``fresh_v``
+    is set, else ``out += acc`` (a tile of a block of K whose int32 sums are exact, added into
+    the int64 sum of the blocks before it)."""
+    wide_t = ir.VectorType(_I64, shape.lanes)
+    pitch = cgutils.unpack_tuple(builder, oa.strides)[0]
+    i8p = _I8.as_pointer()
+    ptrs = [builder.bitcast(builder.gep(builder.bitcast(oa.data, i8p),
+                                        [builder.add(builder.mul(r, pitch),
+                                                     builder.mul(builder.add(col, ir.Constant(_I64, shape.lanes * h)),
+                                                                 ir.Constant(_I64, 8)))]),
+                            wide_t.as_pointer()) for r in rows for h in range(shape.regs)]
+    vals = [builder.sext(v, wide_t) for v in accs]
+    with builder.if_else(builder.icmp_signed("!=", fresh_v, ir.Constant(fresh_v.type, 0))) as (first, later):
+        with first:
+            for v, ptr in zip(vals, ptrs):
+                builder.store(v, ptr, align=8)
+        with later:
+            for v, ptr in zip(vals, ptrs):
+                builder.store(builder.add(builder.load(ptr, align=8), v), ptr, align=8)
+
+
 def _tile_intrinsic(shape):
     def tile(typingctx, a, b, out, i0, p, q0, q1, fresh):
         tt = _tile_types(a, b, shape)
-        if tt is None:
+        if tt is None or (str(out.dtype) == "int64" and tt[1] == "fma32"):
             return None
+        to_int64 = str(out.dtype) == "int64"
 
         def codegen(context, builder, signature, args):
             arrs = [context.make_array(t)(context, builder, v) for t, v in zip(signature.args[:3], args[:3])]
-            accs, optrs, _, _ = emit_tile(context, builder, tt, *arrs, *args[3:])
-            for v, ptr in zip(accs, optrs):
-                builder.store(v, ptr, align=4)
+            if not to_int64:
+                accs, optrs, _, _ = emit_tile(context, builder, tt, *arrs, *args[3:])
+                for v, ptr in zip(accs, optrs):
+                    builder.store(v, ptr, align=4)
+                return context.get_dummy_value()
+            # int64 ``out``: the block's sums start from zero in the registers, then are added to it
+            one = ir.Constant(args[7].type, 1)
+            accs, _, rows, col = emit_tile(context, builder, tt, *arrs, *args[3:7], one)
+            _add_wide(builder, shape, accs, rows, col, arrs[2], args[7])
             return context.get_dummy_value()
 
         return types.void(a, b, out, i0, p, q0, q1, fresh), codegen
@@ -209,7 +238,8 @@ def _tile_intrinsic(shape):
 
 _TILE_DOC = """``{name}(a, b, out, i0, p, q0, q1, fresh)``: out[i0:i0+{rows}, NR*p:NR*p+{cols}] = (0 if
     ``fresh`` else its value) + sum over q0 <= q < q1 (ascending) of step q of rows a[i0+r] times
-    panel{s} b[p{more}, q, :], by :func:`_kind` ({kinds}). A step of A is one 32-bit value (a pair of
+    panel{s} b[p{more}, q, :], by :func:`_kind` ({kinds}). An int64 ``out`` (integer kinds) has
+    the block's int32 sums (exact: the caller bounds them) added to it, sign-extended. A step of A is one 32-bit value (a pair of
     int16, a quad of 8-bit values, a float32) broadcast to the lanes; B's step is ``group`` values
     per column, interleaved (8-bit B of "madd"/"dpwssd" widened to int16 in the register,
     VPMOVZXBW / VPMOVSXBW). "fma32": one fused multiply-add a step, the sequential float32 sum

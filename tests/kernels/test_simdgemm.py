@@ -144,3 +144,18 @@ def test_the_zmm_route_is_taken_where_the_host_has_avx512_vnni(monkeypatch):
     assert simdgemm._route(u8, s8, True) == "maddubs"
     monkeypatch.setattr(simdgemm, "_host_vnni", lambda: False)
     assert not simdgemm.wide() and simdgemm._route(u8, s8, False) == "madd"
+
+
+@pytest.mark.parametrize("b_value", [127, -127])
+def test_int16_codes_past_int32_sum_exactly(b_value, route):
+    """uint16 A below 2**15 (read as int16 without a copy) by int8 B at their largest magnitudes:
+    K = 3001 makes the sums pass int32 (12.5e9), so the blocks of K (each exact in int32) are
+    added in int64: by the ZMM tile into its int64 output, on AVX2 in chunks."""
+    k = 3001
+    a = np.full((9, k), 32767, np.uint16)
+    b = np.full((k, 17), b_value, np.int8)
+    a[2, 7], b[4, 3] = 1, 0
+    want = ref.int_matmul(a[:, :8], b[:8], 64, "none") + (k - 8) * 32767 * b_value
+    got = simdgemm.madd16(a, b, 32767, 127)
+    assert abs(int(want.max())) > 2**31 or abs(int(want.min())) > 2**31
+    np.testing.assert_array_equal(got, want)
