@@ -1,4 +1,5 @@
-"""The AVX2 multiply-add GEMM kernels (hwsim.kernels.simdgemm) against the plain-numpy oracle."""
+"""The multiply-add GEMM kernels (hwsim.kernels.simdgemm) against the plain-numpy oracle, on the
+AVX2 tiles and, where the host has AVX-512 VNNI, on the ZMM tiles (the ``route`` fixture)."""
 
 import numpy as np
 import pytest
