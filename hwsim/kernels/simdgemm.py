@@ -19,8 +19,8 @@ instead, same results: 8-bit x 8-bit on VPDPBUSD (uint8 quads times int8 quads, 
 products into an int32 lane; int8 A is multiplied as ``a + 128`` and uint8 B as ``b - 128``, the
 difference taken back with row sums of A and column sums of the packed B, in int64 or, under the
 requantization, in wrapping int32 whose final sum fits), wider int16 operands on VPDPWSSD, and
-:func:`seq_fp32` on 16-lane FMAs. ``maddubs`` models VPMADDUBSW's saturation, which VNNI hosts do
-not have: it stays on the AVX2 tile whatever the host.
+:func:`seq_fp32` on 16-lane FMAs. ``maddubs`` models VPMADDUBSW's saturation (x86 without VNNI)
+whatever the host; there it runs VPMADDUBSW on zmm registers, the pairs added by VPDPWSSD by ones.
 
 The AVX2 micro-kernel keeps a 4-row x 16-column tile in eight 8-lane int32 registers over a block
 of K (the ZMM one 8 rows x 32 columns in sixteen 16-lane registers; B packed in panels of 16
@@ -46,7 +46,7 @@ from numba import njit, prange
 
 from hwsim.kernels import packcache
 from hwsim.kernels.canon import readonly
-from hwsim.kernels.tileir import MR, MRW, NR, ZMM, _tile, _tile_rq, _wtile, _wtile_rq
+from hwsim.kernels.tileir import MR, MRW, NR, ZMM, _tile, _tile_rq, _wstile, _wstile_rq, _wtile, _wtile_rq
 from hwsim.kernels.workqueue import PARALLEL_MIN, claim, pick, serial
 
 
@@ -71,8 +71,8 @@ def wide() -> bool:
     """True when the AVX-512 tiles (:data:`~hwsim.kernels.tileir.ZMM`: VPDPBUSD, VPDPWSSD, 16-lane
     FMA) run here: :func:`available` on a host with AVX-512 F/BW and VNNI. Every kernel here takes
     them then, and the AVX2 tiles otherwise, with the same results (tests switch this off to
-    cover both routes on one host). The saturating "maddubs" pairs stay on the AVX2 tile: they
-    model x86 without VNNI whatever the host."""
+    cover both routes on one host). The saturating "maddubs" pairs model x86 without VNNI
+    whatever the host: here they run as VPMADDUBSW on zmm registers, saturated the same way."""
     return available() and _host_vnni()
 
 
@@ -246,6 +246,8 @@ _ZMM_NAMES = {"MR": MRW, "_ITEM_TILES": _ITEM_TILES * MR // MRW, "_L2_TILES": _L
               "_TILE_PANELS": ZMM.panels, "_tile": _wtile, "_tile_rq": _wtile_rq}
 _item_grid_w = _variant(_item_grid, "_item_grid_w", **_ZMM_NAMES)
 _gemm_w = _variant(_gemm, "_gemm_w", _item_grid=_item_grid_w, **_ZMM_NAMES)
+_gemm_ws = _variant(_gemm, "_gemm_ws", _item_grid=_item_grid_w,  # the saturating pairs on zmm
+                    **{**_ZMM_NAMES, "_tile": _wstile, "_tile_rq": _wstile_rq})
 # float32: work items of 32 panels, so that packing reads 2 KiB of each row of ``b`` at a time instead
 # of 512 bytes (one thread, 512x4096x4096 at load 2: 147 ms against 167 ms with 8 panels, 154 with
 # 16; the 512 KiB buffer stays in L2)
@@ -255,7 +257,8 @@ _gemm_f32_w = _variant(_gemm_f32, "_gemm_f32_w", _item_grid=_variant(_item_grid,
 
 # the same kernels without threads, for small products: a parallel region costs milliseconds when
 # other processes hold the cores
-_gemm_1, _gemm_f32_1, _gemm_w_1, _gemm_f32_w_1 = (serial(f) for f in (_gemm, _gemm_f32, _gemm_w, _gemm_f32_w))
+_gemm_1, _gemm_f32_1, _gemm_w_1, _gemm_ws_1, _gemm_f32_w_1 = (serial(f) for f in (_gemm, _gemm_f32, _gemm_w, _gemm_ws,
+                                                                                   _gemm_f32_w))
 _PARALLEL_MACS = PARALLEL_MIN
 
 
@@ -291,22 +294,22 @@ def _pack_a(a, k0, k1, rows, width, dtype, flip=False):
     return out
 
 
-def _product(ap, bp, m, n, par, zmm):
-    """int32 or float32 (m, n) view of packed ``ap`` times panels ``bp`` by :func:`_gemm`; with
-    ``zmm`` by its ZMM variant, int64 (each block of K summed exactly in int32, then added in
-    int64: no chunks of K needed)."""
-    dtype = np.float32 if bp.dtype == np.float32 else (np.int64 if zmm else np.int32)
+def _product(ap, bp, m, n, par, pk):
+    """int32 (m, n) view of packed ``ap`` times panels ``bp`` by :func:`_gemm`; on a ZMM route
+    (``pk``: :class:`Packed`) by its ZMM variant, int64 (each block of K summed exactly in int32,
+    then added in int64: no chunks of K needed)."""
+    out = np.empty((ap.shape[0], NR * bp.shape[0]), np.int64 if pk.zmm else np.int32)
     if bp.shape[1] == 0:
-        return np.zeros((m, n), dtype)
-    out = np.empty((ap.shape[0], NR * bp.shape[0]), dtype)
-    kernel, split = pick(*((_gemm_w, _gemm_w_1) if zmm else (_gemm, _gemm_1)), PARALLEL_MIN if par else 0)
+        out[:] = 0
+        return out[:m, :n]
+    kernel, split = pick(*pk.drivers, PARALLEL_MIN if par else 0)
     kernel(ap, bp, out, None, *split)
     return out[:m, :n]
 
 
 class Packed(NamedTuple):
     """B packed for one route (:func:`_packed_b`), and how A must be packed to meet it."""
-    route: str  # "maddubs", "madd" (AVX2 tiles), "dpbusd", "dpwssd" (ZMM tiles)
+    route: str  # "maddubs", "madd" (AVX2 tiles), "dpbusd", "dpwssd", "maddubs-zmm" (ZMM tiles)
     group: int  # k per step of a tile
     chunk: int  # k per chunk: each chunk's int32 sums are exact
     panels: list  # one (P, Kq, group*NR) array per chunk
@@ -318,12 +321,22 @@ class Packed(NamedTuple):
 
     @property
     def zmm(self) -> bool:
-        return self.route in ("dpbusd", "dpwssd")
+        return self.route in ("dpbusd", "dpwssd", "maddubs-zmm")
+
+    @property
+    def drivers(self):
+        """(threaded, serial) :func:`_gemm` of the route's tile."""
+        if self.route == "maddubs-zmm":
+            return _gemm_ws, _gemm_ws_1
+        return (_gemm_w, _gemm_w_1) if self.zmm else (_gemm, _gemm_1)
 
 
 def _route(a_dtype, b_dtype, saturate_pairs: bool) -> str:
-    if saturate_pairs:  # x86 without VNNI is what is modelled, whatever the host
-        return "maddubs"
+    """The arithmetic and the tile of a product: the saturating pairs model x86 without VNNI
+    whatever the host (on zmm registers where the host has them: the same pairs, saturated the
+    same way); exact sums on VPDPBUSD / VPDPWSSD where the host has AVX-512 VNNI."""
+    if saturate_pairs:
+        return "maddubs-zmm" if wide() else "maddubs"
     if not wide():
         return "madd"
     return "dpbusd" if a_dtype.itemsize == 1 and b_dtype.itemsize == 1 else "dpwssd"
@@ -355,9 +368,9 @@ def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool) -> Packed:
                       packed[nch:] if shift_a else None)
     group = 4 if saturate_pairs else 2
     chunk = ((2**31 - 1) // max(pair_max, 1)) // KC * KC * 2  # k per chunk: int32 sums exact (fits())
-    chunk = max(b.shape[0], 1) if route == "dpwssd" else chunk  # one chunk, as for "dpbusd"
+    even = route in ("dpwssd", "maddubs-zmm")
+    chunk = max(b.shape[0], 1) if even else chunk  # one chunk, as for "dpbusd"
     bdt = np.dtype(np.int8 if saturate_pairs else (b.dtype if b.dtype.itemsize == 1 else np.int16))
-    even = route == "dpwssd"
     panels = packcache.packed(src, ("simdgemm", group, chunk, bdt.str, trans, even),
                               lambda bb: _panels(bb, group, chunk, bdt, trans, even))
     return Packed(route, group, chunk, panels, np.dtype(np.uint8 if saturate_pairs else np.int16),
@@ -391,7 +404,7 @@ def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
     for ci, (k0, bp) in enumerate(zip(range(0, k, pk.chunk), pk.panels)):
         k1 = min(k0 + pk.chunk, k)
         part = _product(_packed_a(a, k0, k1, mp, pk.group * bp.shape[1], pk), bp, m, n,
-                        m * n * (k1 - k0) >= _PARALLEL_MACS, pk.zmm)
+                        m * n * (k1 - k0) >= _PARALLEL_MACS, pk)
         if pk.zmm:  # the only chunk, int64 already
             total = np.ascontiguousarray(part)
         else:
@@ -449,7 +462,7 @@ def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi:
     epi = (codes, wrap32(per_col(col, np.int64) + col_t).astype(np.int32), rows, per_col(mult, np.float32),
            (lo - zp32).astype(np.float32), (hi - zp32).astype(np.float32), zp32)
     scratch = np.empty((mp, np_) if bp.shape[1] > KC else (1, 1), np.int32)  # partial sums between K blocks
-    kernel, split = pick(*((_gemm_w, _gemm_w_1) if pk.zmm else (_gemm, _gemm_1)), m * n * k)
+    kernel, split = pick(*pk.drivers, m * n * k)
     kernel(ap, bp, scratch, epi, *split)
     return codes[:m, :n]
 

@@ -11,7 +11,8 @@ Two tile shapes (:class:`Shape`), both reading B in panels of NR = 16 columns:
 * AVX-512 (:data:`ZMM`): MRW = 8 rows x 32 columns (two panels) in sixteen 16-lane registers
   (zmm); VNNI multiply-adds VPDPBUSD ("dpbusd": uint8 quads times int8 quads, four exact
   products into each int32 lane) and VPDPWSSD ("dpwssd": int16 pairs, as "madd"), FMA
-  ("fma32"). Only compiled where the host has AVX-512 F/BW and VNNI (the caller checks).
+  ("fma32"); :data:`ZMM_SAT` the same tile with "maddubs" on zmm (AVX-512 BW). Only compiled
+  where the host has AVX-512 F/BW and VNNI (the caller checks).
 
 Written as LLVM IR through numba intrinsics: numba's loop vectorizer turns a tile loop into
 32-bit multiplies, four times slower. Imports llvmlite and numba only.
@@ -33,13 +34,15 @@ class Shape(NamedTuple):
     rows: int
     lanes: int
     regs: int
+    saturating: bool = False  # uint8 x int8 quads as VPMADDUBSW pairs (saturated to int16), not VPDPBUSD
 
     @property
     def panels(self) -> int:
         return self.lanes * self.regs // NR
 
 
-AVX2, ZMM = Shape(4, 8, 2), Shape(8, 16, 2)
+AVX2, ZMM = Shape(4, 8, 2, saturating=True), Shape(8, 16, 2)
+ZMM_SAT = ZMM._replace(saturating=True)  # the ZMM tile of the saturating pairs (VPMADDUBSW on zmm)
 MR, MRW = AVX2.rows, ZMM.rows  # micro-tile rows of the two shapes
 _I8, _I16, _I32, _I64 = (ir.IntType(w) for w in (8, 16, 32, 64))
 _V8I32, _V16I16, _V32I8 = ir.VectorType(_I32, 8), ir.VectorType(_I16, 16), ir.VectorType(_I8, 32)
@@ -52,12 +55,12 @@ def _kind(a_dtype, b_dtype, shape=AVX2):
     ``shape``, or None. AVX2: int16 A pairs with int16, uint8 (widened by zero extension) or int8
     (sign extension) B pairs "madd" (VPMADDWD); uint8 A quads with int8 B quads "maddubs";
     float32 with float32 "fma32". ZMM: the same pairs "dpwssd" (VPDPWSSD), uint8 x int8 quads
-    "dpbusd" (VPDPBUSD, exact), float32 "fma32"."""
+    "dpbusd" (VPDPBUSD, exact; "maddubs" in a ``saturating`` shape), float32 "fma32"."""
     a, b = str(a_dtype), str(b_dtype)
-    pair = "dpwssd" if shape == ZMM else "madd"
+    pair = "dpwssd" if shape.lanes == 16 else "madd"
     if a == "int16" and b in ("int16", "uint8", "int8"):
         return pair
-    quad = "dpbusd" if shape == ZMM else "maddubs"
+    quad = "maddubs" if shape.saturating else "dpbusd"
     return {("uint8", "int8"): quad, ("float32", "float32"): "fma32"}.get((a, b))
 
 
@@ -78,14 +81,18 @@ def _tile_types(a, b, shape=AVX2):
 
 
 def _intrinsic_fns(mod, lanes):
-    """The multiply-add functions of a tile of ``lanes`` lanes, by kind."""
+    """The multiply-add functions of a tile of ``lanes`` lanes, by kind ("madd": VPMADDWD, "ub":
+    VPMADDUBSW, of the register width)."""
     acc_i, acc_f = ir.VectorType(_I32, lanes), ir.VectorType(_F32, lanes)
+    w16, w8 = ir.VectorType(_I16, 2 * lanes), ir.VectorType(_I8, 4 * lanes)
     get = lambda t, args, name: cgutils.get_or_insert_function(mod, ir.FunctionType(t, args), name)  # noqa: E731
     fns = {"fma32": get(acc_f, [acc_f] * 3, f"llvm.fma.v{lanes}f32")}
     if lanes == 8:
-        fns["madd"] = get(_V8I32, [_V16I16, _V16I16], "llvm.x86.avx2.pmadd.wd")
-        fns["ub"] = get(_V16I16, [_V32I8, _V32I8], "llvm.x86.avx2.pmadd.ub.sw")
+        fns["madd"] = get(acc_i, [w16, w16], "llvm.x86.avx2.pmadd.wd")
+        fns["ub"] = get(w16, [w8, w8], "llvm.x86.avx2.pmadd.ub.sw")
     else:
+        fns["madd"] = get(acc_i, [w16, w16], "llvm.x86.avx512.pmaddw.d.512")
+        fns["ub"] = get(w16, [w8, w8], "llvm.x86.avx512.pmaddubs.w.512")
         fns["dpbusd"] = get(_V16I32, [_V16I32] * 3, "llvm.x86.avx512.vpdpbusd.512")
         fns["dpwssd"] = get(_V16I32, [_V16I32] * 3, "llvm.x86.avx512.vpdpwssd.512")
     return fns
@@ -103,7 +110,7 @@ def _b_regs(builder, types_, bp, panel_elems):
         if widen is not None:
             v = (builder.zext if widen == "zext" else builder.sext)(v, ir.VectorType(_I16, per_reg))
         if kind == "maddubs":
-            v = builder.bitcast(v, _V32I8)
+            v = builder.bitcast(v, ir.VectorType(_I8, 4 * shape.lanes))
         elif kind == "madd":
             v = builder.bitcast(v, _V16I16)
         elif kind in ("dpbusd", "dpwssd"):
@@ -119,8 +126,11 @@ def _step(builder, fns, kind, acc, bc, bv):
     if kind in ("dpbusd", "dpwssd"):
         return builder.call(fns[kind], [acc, bc, bv])
     if kind == "maddubs":
-        ones = ir.Constant(_V16I16, [1] * 16)
-        pairs = builder.call(fns["ub"], [builder.bitcast(bc, _V32I8), bv])
+        lanes = bc.type.count
+        ones = ir.Constant(ir.VectorType(_I16, 2 * lanes), [1] * (2 * lanes))
+        pairs = builder.call(fns["ub"], [builder.bitcast(bc, ir.VectorType(_I8, 4 * lanes)), bv])
+        if lanes == 16:  # VPDPWSSD by ones: the two pairs and the accumulator in one instruction
+            return builder.call(fns["dpwssd"], [acc, builder.bitcast(pairs, acc.type), builder.bitcast(ones, acc.type)])
         return builder.add(acc, builder.call(fns["madd"], [pairs, ones]))
     return builder.add(acc, builder.call(fns["madd"], [builder.bitcast(bc, _V16I16), bv]))
 
@@ -239,12 +249,13 @@ def _tile_intrinsic(shape):
 _TILE_DOC = """``{name}(a, b, out, i0, p, q0, q1, fresh)``: out[i0:i0+{rows}, NR*p:NR*p+{cols}] = (0 if
     ``fresh`` else its value) + sum over q0 <= q < q1 (ascending) of step q of rows a[i0+r] times
     panel{s} b[p{more}, q, :], by :func:`_kind` ({kinds}). An int64 ``out`` (integer kinds) has
-    the block's int32 sums (exact: the caller bounds them) added to it, sign-extended. A step of A is one 32-bit value (a pair of
-    int16, a quad of 8-bit values, a float32) broadcast to the lanes; B's step is ``group`` values
-    per column, interleaved (8-bit B of "madd"/"dpwssd" widened to int16 in the register,
-    VPMOVZXBW / VPMOVSXBW). "fma32": one fused multiply-add a step, the sequential float32 sum
-    when the products are exact in float32. ``a`` and ``out`` may be views whose rows are
-    strided (read from their strides); along a row their elements are contiguous."""
+    the block's int32 sums (exact: the caller bounds them) added to it, sign-extended. A step of
+    A is one 32-bit value (a pair of int16, a quad of 8-bit values, a float32) broadcast to the
+    lanes; B's step is ``group`` values per column, interleaved (8-bit B of "madd"/"dpwssd"
+    widened to int16 in the register, VPMOVZXBW / VPMOVSXBW). "fma32": one fused multiply-add a
+    step, the sequential float32 sum when the products are exact in float32. ``a`` and ``out``
+    may be views whose rows are strided (read from their strides); along a row their elements
+    are contiguous."""
 
 
 def _doc(f, name, shape, kinds):
@@ -258,6 +269,7 @@ def _doc(f, name, shape, kinds):
 _tile = _doc(_tile_intrinsic(AVX2), "_tile", AVX2,
              '"madd" VPMADDWD, "maddubs" VPMADDUBSW then VPMADDWD by ones, "fma32"')
 _wtile = _doc(_tile_intrinsic(ZMM), "_wtile", ZMM, '"dpwssd" VPDPWSSD, "dpbusd" VPDPBUSD, "fma32"')
+_wstile = _doc(_tile_intrinsic(ZMM_SAT), "_wstile", ZMM_SAT, '"maddubs" VPMADDUBSW, then VPDPWSSD by ones')
 
 
 def _requant_regs(builder, shape, accs, rows, col, epi):
@@ -329,3 +341,4 @@ def _rq(f, tile):
 
 
 _tile_rq, _wtile_rq = _rq(_tile_rq_intrinsic(AVX2), "_tile"), _rq(_tile_rq_intrinsic(ZMM), "_wtile")
+_wstile_rq = _rq(_tile_rq_intrinsic(ZMM_SAT), "_wstile")

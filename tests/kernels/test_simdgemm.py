@@ -41,7 +41,7 @@ def test_madd16_is_the_exact_product(m, k, n, seed, ranges, dtype, extreme, rout
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(1, 11), k=st.integers(1, 300), n=st.integers(1, 37), seed=st.integers(0, 2**31),
        extreme=st.sampled_from([None, "high", "low"]))
-def test_maddubs_saturates_pairs_like_the_oracle(m, k, n, seed, extreme):
+def test_maddubs_saturates_pairs_like_the_oracle(m, k, n, seed, extreme, route):
     a, b = _operands(np.random.default_rng(seed), m, k, n, 0, 255, -128, 127, extreme)
     got = simdgemm.maddubs(a.astype(np.uint8), b.astype(np.int8))
     np.testing.assert_array_equal(got, ref.int_matmul(a, b, 64, "none", pairwise=True))
@@ -135,16 +135,16 @@ def test_every_sign_pair_at_its_extremes_across_chunks(types, route):
 
 
 def test_the_zmm_route_is_taken_where_the_host_has_avx512_vnni(monkeypatch):
-    """This host's route: VPDPBUSD for 8-bit x 8-bit, VPDPWSSD for wider; the saturating pairs
-    always on the AVX2 tile. Without the AVX-512 features the AVX2 tiles are taken."""
+    """This host's route: VPDPBUSD for 8-bit x 8-bit, VPDPWSSD for wider, the saturating pairs
+    on the zmm tile of VPMADDUBSW. Without the AVX-512 features the AVX2 tiles are taken."""
     u8, s8, i16 = np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.int16)
     if simdgemm._host_vnni():
         assert simdgemm.wide()
         routes = [simdgemm._route(a, b, False) for a, b in ((u8, s8), (s8, u8), (i16, s8))]
-        assert routes == ["dpbusd", "dpbusd", "dpwssd"]
-    assert simdgemm._route(u8, s8, True) == "maddubs"
+        assert routes == ["dpbusd", "dpbusd", "dpwssd"] and simdgemm._route(u8, s8, True) == "maddubs-zmm"
     monkeypatch.setattr(simdgemm, "_host_vnni", lambda: False)
     assert not simdgemm.wide() and simdgemm._route(u8, s8, False) == "madd"
+    assert simdgemm._route(u8, s8, True) == "maddubs"
 
 
 @pytest.mark.parametrize("b_value", [127, -127])
