@@ -160,3 +160,15 @@ def test_int16_codes_past_int32_sum_exactly(b_value, route):
     got = simdgemm.madd16(a, b, 32767, 127)
     assert abs(int(want.max())) > 2**31 or abs(int(want.min())) > 2**31
     np.testing.assert_array_equal(got, want)
+
+
+def test_seq_fp32_work_items_across_columns(route):
+    """More columns than one float32 work item holds (32 panels on the ZMM route, 8 on AVX2),
+    an odd panel count (the ZMM route pads it to even) and rows past one item: every step in
+    order, each output once."""
+    import ml_dtypes
+
+    rng = np.random.default_rng(21)
+    a, b = ((rng.standard_normal(s) * 4).astype(ml_dtypes.float8_e4m3fn).astype(np.float32)
+            for s in ((523, 300), (300, 530)))
+    np.testing.assert_array_equal(simdgemm.seq_fp32(a, b), ref.float32_seq_matmul(a, b))
