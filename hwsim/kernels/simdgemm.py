@@ -233,11 +233,11 @@ def _variant(kernel, name, **names):
     """A copy of the compiled ``kernel`` (same code and options) named ``name`` whose global
     ``names`` are replaced (numba's cache is keyed by name and code, so each variant has its own
     name): the drivers above for the ZMM tile, without a second copy of their loops."""
-    f = kernel.py_func
+    f = getattr(kernel, "py_func", kernel)  # the function itself under NUMBA_DISABLE_JIT=1
     twin = FunctionType(f.__code__.replace(co_name=name, co_qualname=name), {**f.__globals__, **names}, name,
                         f.__defaults__, f.__closure__)
     twin.__qualname__, twin.__doc__ = name, f.__doc__
-    return njit(**{k: v for k, v in kernel.targetoptions.items() if k != "nopython"})(twin)
+    return njit(**{k: v for k, v in getattr(kernel, "targetoptions", {}).items() if k != "nopython"})(twin)
 
 
 # the drivers for the AVX-512 tile (8 rows x 2 panels): the same blocks of A (128 rows in L2, 512 a
