@@ -72,8 +72,9 @@ def wide() -> bool:
     FMA) run here: :func:`available` on a host with AVX-512 F/BW and VNNI. Every kernel here takes
     them then, and the AVX2 tiles otherwise, with the same results (tests switch this off to
     cover both routes on one host). The saturating "maddubs" pairs model x86 without VNNI
-    whatever the host: here they run as VPMADDUBSW on zmm registers, saturated the same way."""
-    return available() and _host_vnni()
+    whatever the host: here they run as VPMADDUBSW on zmm registers, saturated the same way.
+    False where NUMBA_CPU_FEATURES names the features numba compiles for (they may lack these)."""
+    return available() and not numba.config.CPU_FEATURES and _host_vnni()
 
 
 # Blocking (Goto-style): a work item is a block of up to _ITEM_PANELS panels x _ITEM_TILES row
