@@ -83,3 +83,41 @@ def _output_tiles(m, bias, has_bias, n, th, tw, out):
                         out[b, y, 2 * tx, o] = v0
                         if two:
                             out[b, y, 2 * tx + 1, o] = v1
+
+
+
+@njit(cache=True, nogil=True)
+def _weights(w, out):
+    """Fill ``out`` (16, O, C) with G g G^T of each 3x3 kernel g = ``w[o, c]`` of ``w``
+    (O, C, 3, 3): G g first, then (G g) G^T, in float64, each value rounded once to ``out``'s
+    type; entry (a, b) is ``out[4*a + b]`` (``out[k].T`` is the (C, O) matrix of the products).
+    Every value is a sum of at most nine weights times 0, +-1/4, +-1/2 or 1, exact in float64 for
+    float32 weights (so equal to any other summation order, e.g. ``np.einsum("ai,ocij,bj->aboc",
+    G, w, G)``) unless a kernel's nonzero weights span more than 2**25 in magnitude."""
+    o_n, c_n = w.shape[0], w.shape[1]
+    g = np.empty((9, c_n))  # the kernels w[o, c] of one o, tap by tap (the loop over c vectorises)
+    row = np.empty((16, c_n), out.dtype)  # out[:, o] made here, then copied row by row: the 16 rows
+    for o in range(o_n):  # lie a power of two apart in out, and 16 interleaved writes there thrash the cache
+        for c in range(c_n):
+            for q in range(9):
+                g[q, c] = w[o, c, q // 3, q % 3]
+        for c in range(c_n):
+            for a in range(4):  # row a of G g (three columns), then of (G g) G^T
+                if a == 0:
+                    t0, t1, t2 = g[0, c], g[1, c], g[2, c]
+                elif a == 1:
+                    t0 = 0.5 * (g[0, c] + g[3, c] + g[6, c])
+                    t1 = 0.5 * (g[1, c] + g[4, c] + g[7, c])
+                    t2 = 0.5 * (g[2, c] + g[5, c] + g[8, c])
+                elif a == 2:
+                    t0 = 0.5 * (g[0, c] - g[3, c] + g[6, c])
+                    t1 = 0.5 * (g[1, c] - g[4, c] + g[7, c])
+                    t2 = 0.5 * (g[2, c] - g[5, c] + g[8, c])
+                else:
+                    t0, t1, t2 = g[6, c], g[7, c], g[8, c]
+                row[4 * a, c] = t0
+                row[4 * a + 1, c] = 0.5 * (t0 + t1 + t2)
+                row[4 * a + 2, c] = 0.5 * (t0 - t1 + t2)
+                row[4 * a + 3, c] = t2
+        for k in range(16):
+            out[k, o, :] = row[k]

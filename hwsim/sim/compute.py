@@ -54,6 +54,19 @@ def _ref_weight_f32(w: qspec.Coded) -> np.ndarray:
     return packcache.packed(np.ascontiguousarray(w.codes), key, lambda c: _read_only(qspec.Coded(c, spec).as_float32()))
 
 
+def _ref_winograd_weights(w) -> np.ndarray:
+    """:func:`hwsim.sim.refconv.winograd_weights` of the reference's float32 weight ``w`` (codes,
+    or float32 values), kept between runs by :mod:`hwsim.kernels.packcache` as :func:`_ref_weight_f32`
+    keeps those (found by the codes' bytes and the spec, or by the float32 values' bytes)."""
+    if isinstance(w, qspec.Coded):
+        spec = w.spec
+        key = ("reference winograd", spec.format, spec.scale, spec.zero_point, spec.granularity, spec.axis, spec.group_size)
+        return packcache.packed(np.ascontiguousarray(w.codes), key,
+                                lambda c: _read_only(refconv.winograd_weights(_ref_weight_f32(w))))
+    return packcache.packed(np.ascontiguousarray(refvalues.as_dtype(w, np.float32)), ("reference winograd",),
+                            lambda a: _read_only(refconv.winograd_weights(a)))
+
+
 def _read_only(a: np.ndarray) -> np.ndarray:
     a.flags.writeable = False
     return a
@@ -443,6 +456,8 @@ def _conv2d(ctx, op, xs):
     xs = _coded_operands(xs)
     x, w = xs[0], xs[1]
     if ctx.reference:
+        if ctx.deferred_sums and ctx.reference_dtype == "float32" and refconv.winograd_applies(op, w.shape):
+            return _ref_bias(ctx, refconv.winograd(x, _ref_winograd_weights(w), op), xs, 1)
         if ctx.deferred_sums and refconv.applies(op, w.shape, x, ctx.reference_dtype):  # same values, fewer passes
             return _ref_bias(ctx, refconv.conv2d(x, *_ref(ctx, w), op), xs, 1)
         if ctx.deferred_sums and ctx.reference_dtype == "float32" and \

@@ -9,6 +9,11 @@ the copying runs on the pool's threads, and an input that is a reference product
 (:class:`~hwsim.sim.refvalues.Biased`) is rounded to float32 as it is copied instead of in a pass
 of its own. The blocks, the patch values and the BLAS calls are those of that path
 (:func:`hwsim.sim.refblas.row_blocks`), so the values are the same, bit for bit.
+
+3x3 stride-1 convs of :data:`WINOGRAD_MIN_CHANNELS` or more input channels run as Winograd
+F(2x2, 3x3) in float32 instead (:func:`winograd`, :mod:`hwsim.kernels.winograd`; also the float32
+tails of :mod:`hwsim.solve.tail_cnn`): 16 products of (tiles, C) by (C, O), 2.25x fewer
+multiplications than the patches' GEMM.
 """
 
 from __future__ import annotations
@@ -115,3 +120,59 @@ def depthwise(x, w: np.ndarray, op, bias: np.ndarray) -> refvalues.Biased:
     kernel(xh, _NO_BIAS if in_bias is None else in_bias, in_bias is not None, wt, op.stride[0], op.stride[1],
            op.padding[0], op.padding[1], op.dilation[0], op.dilation[1], bias, out, out32, *split)
     return refvalues.Biased(out.transpose(0, 3, 1, 2), bias, 1, f32=out32.transpose(0, 3, 1, 2))
+
+
+#: fewest input channels for Winograd: below, its transforms cost more than the multiplications it
+#: saves (the AMD EPYC of earlier sessions, 24 x 56 x 56 x 64 -> 64: 170 ms CPU against 142 ms for the
+#: patches' GEMM; 128 channels at 28 x 28: 88 against 128 ms; 512 at 7 x 7: 48 against 80 ms. The
+#: AVX-512 Xeon, 2026-11-27, batch 8, one thread: 64 x 56 x 56 37 against 27 ms; 128 x 28 x 28 13
+#: against 22; 256 x 14 x 14 10 against 18; 512 x 7 x 7 17 against 25)
+WINOGRAD_MIN_CHANNELS = 128  # float64 too (8 x 56 x 56 x 64: 68 ms against 67, one CPU, load 6)
+
+
+def winograd_applies(op, w_shape: tuple) -> bool:
+    """Whether a convolution runs as Winograd F(2x2, 3x3): 3x3, stride and dilation 1, one group,
+    at least :data:`WINOGRAD_MIN_CHANNELS` input channels. Its float32 error, measured against
+    float64 (relative RMS, random weights, ReLU'd inputs): 3-4e-7, against 2.2e-7 for the patches'
+    GEMM; both are float32 roundoff (rounding the exact result alone: 2.5e-8)."""
+    return (tuple(w_shape[2:]) == (3, 3) and tuple(op.stride) == (1, 1) and tuple(op.dilation) == (1, 1)
+            and op.groups == 1 and w_shape[1] >= WINOGRAD_MIN_CHANNELS)
+
+
+def winograd_weights(w: np.ndarray) -> np.ndarray:
+    """G g G^T of the 3x3 kernels of ``w`` (O, C, 3, 3), computed in float64 and rounded once to
+    float32: (16, C, O), a view of (16, O, C) memory (:func:`hwsim.kernels.winograd._weights`;
+    the values of ``hwsim.solve.tail_cnn._winograd_weights``)."""
+    from hwsim.kernels.winograd import _weights
+
+    out = np.empty((16, w.shape[0], w.shape[1]), np.float32)
+    _weights(np.ascontiguousarray(w), out)
+    return out.transpose(0, 2, 1)
+
+
+def winograd_conv(x: np.ndarray, u: np.ndarray, bias, pads: tuple) -> np.ndarray:
+    """3x3 convolution (stride 1) of float32 ``x`` (N, C, H, W) by Winograd weights ``u``
+    (16, C, O): (N, OH, OW, O) channels last, in ``u``'s float type (float64: ``x`` widened first,
+    every transform in float64). The transforms are :mod:`hwsim.kernels.winograd`;
+    the 16 products run in the float reference's blocks (:func:`hwsim.sim.refblas.matmul`, one
+    matrix per task)."""
+    from hwsim.kernels.winograd import _input_tiles, _output_tiles
+
+    n, c, h, w = x.shape
+    top, left, bottom, right = pads
+    oh, ow = h + top + bottom - 2, w + left + right - 2
+    th, tw = -(-oh // 2), -(-ow // 2)
+    v = np.empty((16, n * th * tw, c), u.dtype)
+    _input_tiles(np.ascontiguousarray(x.transpose(0, 2, 3, 1), u.dtype), top, left, th, tw, v)
+    m = refblas.matmul(v, u)
+    y = np.empty((n, oh, ow, u.shape[-1]), u.dtype)
+    _output_tiles(m, np.zeros(1, u.dtype) if bias is None else bias, bias is not None, n, th, tw, y)
+    return y
+
+
+def winograd(x, u: np.ndarray, op) -> np.ndarray:
+    """The reference's conv of ``x`` (N, C, H, W; an array or a
+    :class:`~hwsim.sim.refvalues.Biased`, rounded to float32) by Winograd weights ``u``
+    (:func:`winograd_weights`) for a conv :func:`winograd_applies` to, without its bias: float32
+    (N, O, OH, OW), a view of channels-last data."""
+    return winograd_conv(refvalues.as_dtype(x, np.float32), u, None, op.padding).transpose(0, 3, 1, 2)

@@ -372,7 +372,9 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     reference_precision : {"float32", "float64"}
         Type of the float reference's convolutions and matrix products (its values and all other
         ops stay float64). float32 (the default) runs them on float32 BLAS (depthwise convs sum
-        their taps in float32 too, since 2026-11-26; float64 sums before), about twice as fast:
+        their taps in float32 too, since 2026-11-26; float64 sums before; 3x3 stride-1 convs of
+        128+ input channels as float32 Winograd F(2x2, 3x3), since 2026-11-27,
+        :func:`hwsim.sim.refconv.winograd`), about twice as fast:
         its rounding (relative ~1e-7) is far below the quantization noise an SQNR figure measures
         (8-bit: ~1e-2); on the benchmark QDQ models (benchmarks/qdq_zoo.py) no per-layer SQNR
         moved by more than 1e-5 dB. Choose float64 to measure formats whose noise nears float32's

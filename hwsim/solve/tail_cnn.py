@@ -230,45 +230,14 @@ def _conv(op, x: np.ndarray, kernel: tuple, prepared) -> np.ndarray:
 #: (tiles, C) by (C, O) replace one of (pixels, 9 C) by (9 C, O), 2.25x fewer multiplications
 _BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
-#: fewest input channels for Winograd: below, its transforms cost more than the multiplications it
-#: saves (measured on this project's 2-core machine, 24 x 56 x 56 x 64 -> 64: 170 ms CPU against
-#: 142 ms for the patches' GEMM; 128 channels at 28 x 28: 88 against 128 ms; 512 at 7 x 7: 48 against 80 ms)
-WINOGRAD_MIN_CHANNELS = 128  # float64 too (8 x 56 x 56 x 64: 68 ms against 67, one CPU, load 6)
-
-
-def _winograd(op, w_shape: tuple) -> bool:
-    """Whether a convolution runs as Winograd F(2x2, 3x3): 3x3, stride and dilation 1, one group,
-    at least :data:`WINOGRAD_MIN_CHANNELS` input channels. Its float32 error, measured against
-    float64 (relative RMS, random weights, ReLU'd inputs): 3-4e-7, against 2.2e-7 for the patches'
-    GEMM; both are float32 roundoff (rounding the exact result alone: 2.5e-8)."""
-    return (tuple(w_shape[2:]) == (3, 3) and tuple(op.stride) == (1, 1) and tuple(op.dilation) == (1, 1)
-            and op.groups == 1 and w_shape[1] >= WINOGRAD_MIN_CHANNELS)
+_winograd = refconv.winograd_applies
+_winograd_conv = refconv.winograd_conv
 
 
 def _winograd_weights(w: np.ndarray, dtype=np.float32) -> np.ndarray:
     """G g G^T of float64 weights (O, C, 3, 3), rounded once to ``dtype``, as (16, C, O)."""
     u = np.einsum("ai,ocij,bj->aboc", _G, w, _G)
     return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]).transpose(0, 2, 1), dtype)
-
-
-def _winograd_conv(x: np.ndarray, u: np.ndarray, bias, pads: tuple) -> np.ndarray:
-    """3x3 convolution (stride 1) of float32 ``x`` (N, C, H, W) by Winograd weights ``u``
-    (16, C, O): (N, OH, OW, O) channels last, in ``u``'s float type (float64: ``x`` widened first,
-    every transform in float64). The transforms are :mod:`hwsim.kernels.winograd`;
-    the 16 products run in the float reference's blocks (:func:`hwsim.sim.refblas.matmul`, one
-    matrix per task)."""
-    from hwsim.kernels.winograd import _input_tiles, _output_tiles
-
-    n, c, h, w = x.shape
-    top, left, bottom, right = pads
-    oh, ow = h + top + bottom - 2, w + left + right - 2
-    th, tw = -(-oh // 2), -(-ow // 2)
-    v = np.empty((16, n * th * tw, c), u.dtype)
-    _input_tiles(np.ascontiguousarray(x.transpose(0, 2, 3, 1), u.dtype), top, left, th, tw, v)
-    m = refblas.matmul(v, u)
-    y = np.empty((n, oh, ow, u.shape[-1]), u.dtype)
-    _output_tiles(m, np.zeros(1, u.dtype) if bias is None else bias, bias is not None, n, th, tw, y)
-    return y
 
 
 def _add(xs: list, mine: list[bool]) -> np.ndarray:

@@ -69,3 +69,19 @@ def test_transforms_equal_the_numpy_formulas(dtype, n, c, o, h, w, pads, bias, s
     y = np.full((n, oh, ow, o), np.nan, dtype)
     _output_tiles(m, np.zeros(1, dtype) if b is None else b, b is not None, n, th, tw, y)
     np.testing.assert_array_equal(y, _ref_output(m, b, n, th, tw, oh, ow))
+
+
+_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(o=st.integers(1, 9), c=st.integers(1, 9), scale=st.sampled_from([1e-3, 1.0, 1e3]), seed=st.integers(0, 2**31))
+def test_weights_equal_the_numpy_formula(o, c, scale, seed):
+    """G g G^T of float32 kernels, float64 sums (exact) rounded once: the einsum of the float32 tails."""
+    from hwsim.kernels.winograd import _weights
+
+    w = (np.random.default_rng(seed).standard_normal((o, c, 3, 3)) * scale).astype(np.float32)
+    out = np.full((16, o, c), np.nan, np.float32)
+    _weights(w, out)
+    want = np.einsum("ai,ocij,bj->aboc", _G, w.astype(np.float64), _G).reshape(16, o, c).astype(np.float32)
+    np.testing.assert_array_equal(out, want)

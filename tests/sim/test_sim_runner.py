@@ -234,3 +234,25 @@ def test_an_output_that_is_also_a_weight_is_the_stored_constant(tmp_path):
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m2.onnx")
     with pytest.raises(ConfigError, match="graph output 'w' is an initializer"):
         load_onnx(str(tmp_path / "m2.onnx"), {})
+
+
+def test_reference_winograd_conv_keeps_outputs_and_sqnr(monkeypatch):
+    """A 3x3 conv of 128 input channels: the float32 reference runs it as Winograd
+    (hwsim.sim.refconv.winograd), within float32 roundoff of the float64 reference: same outputs,
+    the same per-layer SQNR to 1e-4 dB."""
+    from hwsim.graph.annotate import quantize_graph
+    from hwsim.sim import refconv
+
+    calls = []
+    real = refconv.winograd
+    monkeypatch.setattr(refconv, "winograd", lambda *a: calls.append(1) or real(*a))
+    g = quantize_graph(hwsim.graph.weights.synthesize_weights(
+        hwsim.load_model("conv2d:c=128,h=10,w=10,k=16,r=3,bias=true,batch=2"), 5), "int8", "int8")
+    x = np.random.default_rng(5).standard_normal((2, 128, 10, 10)).astype(np.float32)
+    cal = {"input": x}  # scales calibrated apart (a reference calibrating them runs in float64)
+    r32, r64 = run(g, {"input": x}, calibration=cal), run(g, {"input": x}, calibration=cal, reference_precision="float64")
+    assert calls == [1]
+    np.testing.assert_array_equal(r32.outputs["conv.out"], r64.outputs["conv.out"])
+    np.testing.assert_allclose(r32.reference_outputs["conv.out"], r64.reference_outputs["conv.out"], rtol=1e-5, atol=1e-5)
+    for a, b in zip(r32.layers, r64.layers):
+        assert abs(a.sqnr_db - b.sqnr_db) < 1e-4
