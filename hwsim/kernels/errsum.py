@@ -3,7 +3,7 @@
 ``_coded_sums(ref, codes, zero_point, scale)`` returns ``(sum (ref - y)**2, sum ref**2)`` with
 ``y = (float64(code) - zero_point) * scale`` (the real value of each code, computed as
 ``hwsim.sim.qspec.from_codes`` computes it for a per-tensor spec), over two 1-D arrays of the same
-length read in memory order. The reals ``y`` are never stored: the pass reads 8 + 1 bytes per
+length read in memory order (``ref`` float64, or float32 read as float64). The reals ``y`` are never stored: the pass reads 8 + 1 bytes per
 element where making ``y`` and then differencing it moves about 40. The float64 sums may be
 reassociated (vectorised); NaN and inf propagate as in a plain sum. The kernels release the GIL:
 simulate's two threads may each run one at once (:mod:`hwsim.sim.metric_jobs`).
@@ -18,7 +18,7 @@ def _coded_sums(ref, codes, zero_point, scale):
     noise = 0.0
     signal = 0.0
     for i in range(ref.size):
-        r = ref[i]
+        r = np.float64(ref[i])
         d = r - (np.float64(codes[i]) - zero_point) * scale
         noise += d * d
         signal += r * r
@@ -70,7 +70,7 @@ def _coded_sums_4d(ref, codes, zero_point, scale):
             for k in range(c):
                 rr, cr = ref[i, j, k], codes[i, j, k]
                 for m in range(d):
-                    r = rr[m]
+                    r = np.float64(rr[m])
                     e = r - (np.float64(cr[m]) - zero_point) * scale
                     noise += e * e
                     signal += r * r

@@ -76,9 +76,9 @@ def _ref_bias(ctx, y: np.ndarray, xs: list, axis: int):
     """The float reference's ``y`` plus the op's bias ``xs[2]`` along ``axis``: with
     ``ctx.deferred_sums``, for a 1-D bias of one value per channel, a deferred
     :class:`~hwsim.sim.refvalues.Biased` (its float64 values made when read); ``y`` itself
-    without a bias."""
+    without a bias (a :class:`~hwsim.sim.refvalues.Product` with ``ctx.deferred_sums``)."""
     if len(xs) < 3:
-        return y
+        return refvalues.product(y) if ctx.deferred_sums else y
     b = np.asarray(xs[2])
     if b.ndim != 1 or b.size != y.shape[axis]:
         return y + b
@@ -364,7 +364,7 @@ def _rows_dot(x: np.ndarray, wt: np.ndarray) -> np.ndarray:
 def _matmul(ctx, op, xs):
     a, b = xs
     if ctx.reference:
-        return refblas.matmul(*_ref(ctx, a, b))
+        return _ref_bias(ctx, refblas.matmul(*_ref(ctx, a, b)), xs, -1)
     sa, sb = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     out_shape = batch + (a.shape[-2], b.shape[-1])

@@ -285,6 +285,8 @@ def _moved(ctx, op, x, move):
             and ctx.spec(op.outputs[0]) == x.spec and op.inputs[0] not in ctx.specs:
         ctx.mark_on_grid(op.outputs[0])
         return qspec.Coded(move(x.codes), x.spec)
+    if isinstance(x, refvalues.Product):  # the reference's product moved as it is (its float32 values)
+        return refvalues.Product(move(x.y))
     return move(ortfused.dequantized_value(ctx, op.inputs[0], x))
 
 

@@ -70,13 +70,16 @@ def coded_errors(ref, out) -> tuple[float, float]:
     its bias (:class:`~hwsim.sim.refvalues.Biased`) is summed as it is read, in one pass
     (:mod:`hwsim.kernels.errsum`) where the two share one memory order (4-D codes and a float64
     reference in different layouts in one pass too; codes whose rows of channels lie apart, as cut
-    from a padded GEMM output, row by row); the sums equal those of
+    from a padded GEMM output, row by row; a float32 :class:`~hwsim.sim.refvalues.Product` read as
+    it is, each value widened exactly); the sums equal those of
     :func:`errors` on the float64 values up to summation order (relative ~1e-15). Anything else,
     and non-finite sums, take :func:`errors` on the float64 values."""
     from hwsim.sim.qspec import Coded, flat_pair, real_of
-    from hwsim.sim.refvalues import Biased
+    from hwsim.sim.refvalues import Biased, Product
 
     params = out.per_tensor() if isinstance(out, Coded) else None
+    if params is not None and isinstance(ref, Product):
+        ref = ref.y
     sums = None
     if params is not None and isinstance(ref, Biased):
         y = ref.flat()
@@ -92,12 +95,13 @@ def coded_errors(ref, out) -> tuple[float, float]:
                                       np.float64(params[1]))
     elif params is not None:
         ref = np.asarray(ref)
-        pair = flat_pair(ref, out.codes) if ref.dtype == np.float64 else None
+        exact = ref.dtype in (np.float64, np.float32)  # read as float64 in the sums
+        pair = flat_pair(ref, out.codes) if exact else None
         if pair is not None:
             from hwsim.kernels.errsum import _coded_sums
 
             sums = _coded_sums(pair[0], pair[1], np.float64(params[0]), np.float64(params[1]))
-        elif ref.dtype == np.float64 and ref.ndim == 4 and ref.shape == out.codes.shape:  # layouts differ
+        elif exact and ref.ndim == 4 and ref.shape == out.codes.shape:  # layouts differ
             from hwsim.kernels.errsum import _coded_sums_4d
 
             axes = sorted(range(4), key=lambda i: (-abs(ref.strides[i]), i))  # ref's memory order

@@ -62,7 +62,7 @@ def _operand(x, dtype=np.float32) -> tuple[np.ndarray, np.ndarray | None]:
         yh = x.y.transpose(0, 2, 3, 1)
         if yh.flags.c_contiguous:
             return yh, x.bias
-    v = refvalues.as_dtype(x, dtype) if isinstance(x, refvalues.Biased) else np.asarray(x)
+    v = refvalues.as_dtype(x, dtype) if isinstance(x, (refvalues.Biased, refvalues.Product)) else np.asarray(x)
     return np.ascontiguousarray(v.transpose(0, 2, 3, 1)), None
 
 

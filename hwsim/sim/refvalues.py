@@ -7,6 +7,10 @@ writes 8 bytes per value, and the next layer then rounds it to float32 in anothe
 (:meth:`Biased.as_float32`, :mod:`hwsim.kernels.biasround`), the per-layer metrics add the bias
 as they read (:func:`hwsim.sim.metrics.coded_errors`), and the float64 values (the same values
 ``y + bias`` gives) are made only for a reader that wants them (:meth:`Biased.real`).
+A product without a bias (a MatMul, whose bias an Add after it adds) stays its float32 array
+(:class:`Product`): the next product reads it as it is, a transpose or reshape moves it, an Add
+of a bias vector along its last axis makes it a :class:`Biased` (:func:`add`), and the metrics
+read its 4 bytes a value.
 :class:`RefValues` holds a reference run's values and hands out float64 arrays.
 """
 
@@ -72,6 +76,39 @@ class Biased(Deferred):
         return self._f32
 
 
+class Product(Deferred):
+    """A float reference product ``y`` without a bias, kept in its own float type (float32, the
+    reference's product type): :meth:`real` is ``y`` widened to float64 (made once; the value the
+    reference stored before 2026-11-27), :meth:`as_float32` ``y`` itself."""
+
+    __slots__ = ("y", "_real")
+
+    def __init__(self, y: np.ndarray):
+        self.y, self._real = y, None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.y.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.y.ndim
+
+    def real(self) -> np.ndarray:
+        if self._real is None:
+            self._real = self.y.astype(np.float64)
+        return self._real
+
+    def as_float32(self) -> np.ndarray:
+        return self.y if self.y.dtype == np.float32 else self.real().astype(np.float32)
+
+
+def product(y: np.ndarray):
+    """``y`` (a product of the reference) as the reference stores it: a :class:`Product` when
+    float32, else the array."""
+    return Product(y) if y.dtype == np.float32 else y
+
+
 class Widened(Deferred):
     """A float32 constant of the reference, read as float64 (:meth:`real`: a new array at each
     read, nothing kept) or as itself (:meth:`as_float32`). Why: the reference stored every
@@ -125,10 +162,15 @@ def constants(graph) -> dict:
             for n, t in graph.tensors.items() if t.data is not None}
 
 
-def add(a, b) -> np.ndarray | None:
+def add(a, b) -> np.ndarray | Biased | None:
     """``real_of(a) + real_of(b)`` (float64) in one pass when one of them is a :class:`Biased`
     and both share one memory order with the channel axis innermost
-    (:mod:`hwsim.kernels.refadd`; the same values); None otherwise (the caller adds the reals)."""
+    (:mod:`hwsim.kernels.refadd`; the same values); a :class:`Biased` when one is a
+    :class:`Product` and the other a bias vector along its last axis (:func:`_biased_product`);
+    None otherwise (the caller adds the reals)."""
+    biased = _biased_product(a, b)
+    if biased is not None:
+        return biased
     if not isinstance(a, Biased):
         a, b = b, a  # a sum does not depend on the order of its two terms
     if not isinstance(a, Biased) or isinstance(b, Deferred) and not isinstance(b, Biased) \
@@ -150,10 +192,26 @@ def add(a, b) -> np.ndarray | None:
     return out
 
 
+def _biased_product(a, b) -> Biased | None:
+    """``Biased(p.y, v, -1)`` for a :class:`Product` ``p`` and a float array ``v`` of one value per
+    element of ``p``'s last axis (shape (C,) or (1, ..., C)), in either order, whose values are
+    those of ``float64(p.y) + v``: ``v`` float64, or a float32 ``v`` (widened exactly, as numpy
+    promotes it beside float64); None for anything else."""
+    if not isinstance(a, Product):
+        a, b = b, a
+    if not isinstance(a, Product) or isinstance(b, Deferred) or not a.ndim:
+        return None
+    v = np.asarray(b)
+    c = a.shape[-1]
+    if v.dtype.kind != "f" or v.size != c or v.ndim > a.ndim or v.shape[-1:] != (c,):
+        return None
+    return Biased(a.y, v.reshape(-1), a.ndim - 1)
+
+
 def as_dtype(x, dtype) -> np.ndarray:
     """``x`` (an array or a deferred value) as an array of ``dtype`` (float32 from a
     :class:`Biased` in one pass, from a :class:`Widened` without one)."""
-    if isinstance(x, (Biased, Coded, Widened)) and np.dtype(dtype) == np.float32:
+    if isinstance(x, (Biased, Coded, Product, Widened)) and np.dtype(dtype) == np.float32:
         return x.as_float32()
     return np.asarray(real_of(x), dtype)
 

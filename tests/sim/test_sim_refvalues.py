@@ -136,3 +136,31 @@ def test_float32_constants_stay_float32_with_the_values_of_their_float64_copies(
     g2 = g.copy()
     g2.set_data(add.inputs[1], np.ones(g.tensors[add.inputs[1]].shape, np.float32))
     assert not isinstance(constants(g2)[add.inputs[1]], Widened)
+
+
+@pytest.mark.parametrize("vshape", [(7,), (1, 1, 7)])
+@pytest.mark.parametrize("vdtype", [np.float64, np.float32])
+@pytest.mark.parametrize("swap", [False, True])
+def test_product_plus_bias_vector_is_biased_with_the_values_of_the_plain_sum(vshape, vdtype, swap):
+    """A bias-less product (MatMul) stays float32 (Product); Add of a bias vector along its last
+    axis gives a Biased with the values of widening it and adding the vector, and the same
+    metrics; anything else is left to the plain sum."""
+    from hwsim.sim.refvalues import Product, add
+
+    rng = np.random.default_rng(7)
+    y = rng.standard_normal((3, 4, 7)).astype(np.float32)
+    y[0, 0, 0] = -0.0
+    p = Product(y)
+    v = rng.standard_normal(vshape).astype(vdtype)
+    assert np.array_equal(np.signbit(p.real()), np.signbit(y.astype(np.float64))) and p.as_float32() is y
+    got = add(v, p) if swap else add(p, v)
+    assert isinstance(got, Biased)
+    want = y.astype(np.float64) + v
+    np.testing.assert_array_equal(got.real(), want)
+    np.testing.assert_array_equal(as_dtype(got, np.float32), want.astype(np.float32))
+    spec = QuantSpec(format="uint8", scale=(0.03,), zero_point=(128,))
+    codes = Coded(rng.integers(0, 256, y.shape).astype(np.uint8), spec)
+    np.testing.assert_allclose(coded_errors(got, codes), errors(want, codes.real()), rtol=1e-12)
+    assert coded_errors(p, codes) == coded_errors(y.astype(np.float64), codes)  # the same sums, in the same order
+    assert add(p, rng.standard_normal((4, 7))) is None and add(p, rng.standard_normal(4)) is None
+    assert add(p, p) is None
