@@ -24,9 +24,29 @@ def _patches_nhwc(xh, bias, with_bias, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, r
     # out unsigned: numba then adds no negative-index wraparound and the channel loops vectorise
     # (MobileNetV2's first conv, 8x3x224x224 3x3/2: 22 -> 7 ms; a 1x1 of 8x112x112x16: 2.3 -> 1.4 ms, 2026-11-27)
     b, y, xo = row0 // (oh * ow), (row0 // ow) % oh, row0 % ow
+    # a row of taps wholly inside the input with dw == 1 is kw * C consecutive values of xh and of
+    # out: copied as one run (ResNet-18's 7x7 stem, C = 3: 18 -> 7 ms for batch 8, 2026-11-27)
+    run = np.uint64(kw * c)
+    bias_run = np.zeros(kw * c)
+    if with_bias:
+        for q in range(kw * c):
+            bias_run[q] = bias[q % c]
+    xr = xh.reshape(-1)
     for r in range(np.uint64(out.shape[0])):
+        x0 = xo * sw - pw
+        whole = dw == 1 and 0 <= x0 and x0 + kw <= w
         for i in range(kh):
             yy = y * sh - ph + i * dh
+            if whole and 0 <= yy < h:
+                src = np.uint64((b * h + yy) * w * c + x0 * c)
+                dst = np.uint64(i * kw * c)
+                if with_bias:
+                    for q in range(run):
+                        out[r, dst + q] = np.float64(xr[src + q]) + bias_run[q]  # rounded to out's type
+                else:
+                    for q in range(run):
+                        out[r, dst + q] = xr[src + q]
+                continue
             for j in range(kw):
                 xx = xo * sw - pw + j * dw
                 base = np.uint64((i * kw + j) * c)
