@@ -519,7 +519,7 @@ def _conv2d_pairwise(ctx, op, cx, zx, cw, zw, bits, overflow, bias=None) -> np.n
         cols = im2col(cx, kh, kw, op, (g * cg, cg), dtype=np.uint8, fill=zx, channels_last=True)  # u8 codes
         n, oh, ow, _ = cols.shape
         cols = cols.reshape(n * oh * ow, -1)
-        wg = np.ascontiguousarray(cw[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)  # int8 codes
+        wg = _group_weight_kxo(cw, g, og)  # int8 codes
         zg = zw[g * og:(g + 1) * og] if zw.size > 1 else zw
         bg = None if bias is None else bias[g * og:(g + 1) * og]
         acc = _int_dot(ctx, cols, zx, wg, zg.reshape(1, -1), bits, overflow, True, bg)
