@@ -152,3 +152,26 @@ def _finite_range(x):
         if v > hi and v < np.inf:
             hi = v
     return lo, hi
+
+
+@njit(cache=True, nogil=True)
+def _add_vector_codes_f32(codes, zero_point, scale, v, out_scale, out_zero_point, qmin, qmax, out):
+    """``out`` = :func:`_codes_f32` of ``a + v[i % C]`` (``C = v.size``) with ``a =
+    float64(float32(codes[i] - zero_point) * scale)`` (``codes`` 1-D, a multiple of C long, of at
+    most 16 bits, float32 ``scale``: DequantizeLinear's float32 output, as
+    :func:`hwsim.kernels.onepass._dequant_f32`) and ``v`` float64, the sum in float64;
+    ``out_scale`` float32. The values of those two passes and numpy's add between them, in one
+    pass (unsigned indices: the channel loop vectorises). Returns the count of NaN quotients
+    (their codes are meaningless)."""
+    s = np.float32(scale)
+    so = np.float32(out_scale)
+    c = np.uint64(v.size)
+    nans = 0
+    for r in range(np.uint64(codes.size) // c):
+        base = r * c
+        for j in range(c):
+            a = np.float64(np.float32(codes[base + j] - zero_point) * s)
+            t = _quotient_f32(a + v[j], so)
+            nans += t != t
+            out[base + j] = _on_grid(t, out_zero_point, qmin, qmax) if t == t else 0
+    return nans

@@ -229,3 +229,33 @@ def test_weight_codes_made_in_the_quantizing_pass(fmt, xdtype, axis, f64_scale, 
     np.testing.assert_array_equal(coded.codes, qspec.codes(want, spec))
     values, same = qspec.prepare_weight(x, spec, None, coded=True)
     assert same == spec and np.array_equal(values.codes, coded.codes)
+
+
+@pytest.mark.nojit
+@settings(max_examples=40, deadline=None)
+@given(in_fmt=st.sampled_from(["uint8", "int8"]), out_fmt=st.sampled_from(["uint8", "int8"]),
+       c=st.integers(1, 40), rows=st.integers(1, 6), ties=st.booleans(), seed=st.integers(0, 2**31))
+def test_codes_plus_vector_in_one_pass_equal_the_three_passes(in_fmt, out_fmt, c, rows, ties, seed):
+    """_add_vector_codes_f32: DequantizeLinear's float32 reals of the codes (onepass._dequant_f32),
+    numpy's float64 add of the vector along the last axis, quantize_coded onto the output's grid."""
+    from hwsim.kernels.onepass import _dequant_f32
+    from hwsim.kernels.quantize import _add_vector_codes_f32
+
+    rng = np.random.default_rng(seed)
+    sin = QuantSpec(format=in_fmt, scale=(float(np.float32(rng.uniform(0.005, 0.1))),), zero_point=(int(rng.integers(-5, 6)) + (128 if in_fmt == "uint8" else 0),))
+    so = QuantSpec(format=out_fmt, scale=(float(np.float32(rng.uniform(0.005, 0.1))),), zero_point=(int(rng.integers(-5, 6)) + (128 if out_fmt == "uint8" else 0),))
+    codes = rng.integers(0, 256, (rows, c)).astype(np.uint8).view(qspec.code_dtype(sin))
+    s_in, s_out = np.float32(sin.scale[0]), np.float32(so.scale[0])
+    v = rng.standard_normal(c) * 2.0
+    if ties:  # sums landing on half steps of the output grid (rounding ties)
+        v = ((rng.integers(-200, 200, c) + 0.5) * np.float64(s_out)).astype(np.float32).astype(np.float64)
+        codes[:] = sin.zero_point[0]
+    a = np.empty(codes.shape)
+    _dequant_f32(codes.reshape(-1), np.int64(sin.zero_point[0]), s_in, a.reshape(-1))
+    want = qspec.quantize_coded(a + v, so).codes
+    out = np.empty_like(want)
+    nans = _add_vector_codes_f32(codes.reshape(-1), np.int64(sin.zero_point[0]), s_in, v, s_out,
+                                 np.float64(so.zero_point[0]), -128.0 if out_fmt == "int8" else 0.0,
+                                 127.0 if out_fmt == "int8" else 255.0, out.reshape(-1))
+    assert nans == 0
+    np.testing.assert_array_equal(out, want)

@@ -470,3 +470,41 @@ def test_requantizing_a_qdq_model_starts_from_the_real_weights_and_biases(qdq_mo
     again = run(quantize_graph(g, weights, None), {"x": x}, requant="onnxruntime").outputs["y"]
     err = np.sqrt(np.mean((again - own) ** 2)) / np.sqrt(np.mean(own ** 2))
     assert err < (0.05 if weights == "int8" else 0.5)
+
+
+@pytest.mark.parametrize("dt", [np.uint8, np.int8])
+@pytest.mark.parametrize("vshape", [(24,), (1, 1, 24)])
+def test_codes_plus_bias_vector_in_one_pass_is_taken_and_changes_nothing(tmp_path, dt, vshape, monkeypatch):
+    """A MatMul's bias Add (QDQ codes plus a dequantized constant vector along the last axis, the
+    BERT layers' form) runs as one pass from codes to codes (hwsim.sim.elementwise._coded_plus_vector):
+    the outputs and per-layer metrics of the three-pass path, in both requant modes."""
+    from hwsim.sim import elementwise
+
+    rng = np.random.default_rng(5)
+    info = np.iinfo(dt)
+    mid = (int(info.min) + int(info.max) + 1) // 2
+    nodes, inits = [], []
+    xd = _qdq("x", "x0", float(np.float32(0.02)), mid + 3, dt, nodes, inits)
+    inits += [numpy_helper.from_array(rng.integers(info.min, info.max + 1, vshape).astype(dt), "b_q"),
+              numpy_helper.from_array(np.array(0.01, np.float32), "b_s"), numpy_helper.from_array(np.array(mid - 2, dt), "b_z")]
+    nodes.append(helper.make_node("DequantizeLinear", ["b_q", "b_s", "b_z"], ["b_d"]))
+    nodes.append(helper.make_node("Add", [xd, "b_d"], ["o"]))
+    _qdq("y", "o", float(np.float32(0.03)), mid - 5, dt, nodes, inits)
+    nodes.append(helper.make_node("Identity", ["y_d"], ["y"]))
+    graph = helper.make_graph(nodes, "bias_add", [helper.make_tensor_value_info("x0", TensorProto.FLOAT, (2, 16, 24))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, (2, 16, 24))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    onnx.save(model, tmp_path / "m.onnx")
+    g = load_onnx(str(tmp_path / "m.onnx"), {})
+    x = {"x0": (rng.standard_normal((2, 16, 24)) * 1.5).astype(np.float32)}
+    taken = []
+    fast = elementwise._coded_plus_vector
+    for requant in ("onnxruntime", "exact"):
+        monkeypatch.setattr(elementwise, "_coded_plus_vector", lambda *a: taken.append(fast(*a)) or taken[-1])
+        got = run(g, x, requant=requant)
+        assert taken and taken[-1] is not None
+        monkeypatch.setattr(elementwise, "_coded_plus_vector", lambda *a: None)
+        want = run(g, x, requant=requant)
+        np.testing.assert_array_equal(got.outputs["y"], want.outputs["y"])
+        assert [(e.sqnr_db, e.mse) for e in got.layers] == [(e.sqnr_db, e.mse) for e in want.layers]
