@@ -23,16 +23,10 @@ import numpy as np
 from hwsim.sim.qspec import Coded, Deferred, flat_pair, real_of
 
 
-class Biased(Deferred):
-    """``float64(y) + bias`` along ``axis`` (the channel axis of ``y``; ``bias`` 1-D, one value
-    per channel), made on first read."""
+class _OfProduct(Deferred):
+    """A deferred value made from a reference product ``y`` (its shape)."""
 
-    __slots__ = ("y", "bias", "axis", "_real", "_f32")
-
-    def __init__(self, y: np.ndarray, bias: np.ndarray, axis: int, f32: np.ndarray | None = None):
-        """``f32``: :meth:`as_float32`'s values when the maker has them already (made in its own pass)."""
-        self.y, self.bias, self.axis = y, np.asarray(bias, np.float64), axis % y.ndim
-        self._real, self._f32 = None, f32
+    __slots__ = ("y",)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -41,6 +35,18 @@ class Biased(Deferred):
     @property
     def ndim(self) -> int:
         return self.y.ndim
+
+
+class Biased(_OfProduct):
+    """``float64(y) + bias`` along ``axis`` (the channel axis of ``y``; ``bias`` 1-D, one value
+    per channel), made on first read."""
+
+    __slots__ = ("bias", "axis", "_real", "_f32")
+
+    def __init__(self, y: np.ndarray, bias: np.ndarray, axis: int, f32: np.ndarray | None = None):
+        """``f32``: :meth:`as_float32`'s values when the maker has them already (made in its own pass)."""
+        self.y, self.bias, self.axis = y, np.asarray(bias, np.float64), axis % y.ndim
+        self._real, self._f32 = None, f32
 
     def real(self) -> np.ndarray:
         """The float64 values ``y + bias`` (numpy's promotion, ``y``'s memory order), made once."""
@@ -76,23 +82,15 @@ class Biased(Deferred):
         return self._f32
 
 
-class Product(Deferred):
+class Product(_OfProduct):
     """A float reference product ``y`` without a bias, kept in its own float type (float32, the
     reference's product type): :meth:`real` is ``y`` widened to float64 (made once; the value the
     reference stored before 2026-11-27), :meth:`as_float32` ``y`` itself."""
 
-    __slots__ = ("y", "_real")
+    __slots__ = ("_real",)
 
     def __init__(self, y: np.ndarray):
         self.y, self._real = y, None
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.y.shape
-
-    @property
-    def ndim(self) -> int:
-        return self.y.ndim
 
     def real(self) -> np.ndarray:
         if self._real is None:
