@@ -39,17 +39,30 @@ def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
 
 @njit(cache=True, nogil=True, parallel=True)
 def _im2col_nhwc(xh, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, fill, out):
-    """Fill ``out`` (N*oh*ow, kh*kw*cb) from channels-last ``xh`` (N, H, W, cb): column order
-    (kh, kw, c), each kernel position one contiguous run of the cb elements of a pixel (or of
-    ``fill`` (cb,)). The wrapper passes bytes (uint8 views, cb = channels x item size), so one
-    compiled kernel serves every dtype."""
+    """Fill ``out`` (N*oh*ow, kh*kw*cb) from channels-last ``xh`` (N, H, W, cb), C-contiguous:
+    column order (kh, kw, c), each kernel position one contiguous run of the cb elements of a pixel
+    (or of ``fill`` (cb,)), a kernel row wholly inside the input (dilation 1) one run of kw*cb. The
+    wrapper passes bytes (uint8 views, cb = channels x item size), so one compiled kernel serves
+    every dtype."""
     n, h, w, cb = xh.shape
+    xr = xh.reshape(-1)
+    run = np.uint64(kw * cb)
     for row in prange(n * oh * ow):
         b = row // (oh * ow)
         y = (row // ow) % oh
         xo = row % ow
+        x0 = xo * sw - pw
+        whole = dw == 1 and 0 <= x0 and x0 + kw <= w  # the kw positions of a kernel row: kw*cb consecutive bytes
+        ur = np.uint64(row)
         for i in range(kh):
             yy = y * sh - ph + i * dh
+            if whole and 0 <= yy < h:  # one run, unsigned indices (the copy vectorises): ResNet-18 b8's
+                src = np.uint64(((b * h + yy) * w + x0) * cb)  # uint8 patches 143 -> 81 ms on one thread at
+                # load 4.7 (the 7x7 stem, C = 3: 83 -> 35 ms), 2026-11-27
+                dst = np.uint64(i * kw * cb)
+                for q in range(run):
+                    out[ur, dst + q] = xr[src + q]
+                continue
             for j in range(kw):
                 xx = xo * sw - pw + j * dw
                 base = (i * kw + j) * cb
