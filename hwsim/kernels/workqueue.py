@@ -178,8 +178,14 @@ def threads_now():
     7-9 on 2 cores (512x4096x4096 u8 x u8): two threads used 0.23 s of CPU and one 0.18 s for the
     same product; the worker that is not scheduled holds its work item while the other waits.
     The thread count never changes a result (work items are claimed, every sum is exact or in a
-    fixed order). "Right now" is within :data:`FREE_CPUS_TTL_S`."""
-    want, free = numba.get_num_threads(), _free_cpus_recent()
+    fixed order). "Right now" is within :data:`FREE_CPUS_TTL_S`. One thread wanted (a thread of
+    simulate's two while both run, :mod:`hwsim.sim.lanes`) reads nothing: a default-mode run read
+    /proc (:func:`free_cpus`, 0.15-1 ms each) 29 / 22 / 44 times for ResNet-18 / BERT / MobileNetV2
+    (the bench_sim --qdq models), 3-12 times now (2026-11-27)."""
+    want = numba.get_num_threads()
+    if want <= 1:
+        return 1
+    free = _free_cpus_recent()
     return want if free is None else max(1, min(want, free))
 
 
