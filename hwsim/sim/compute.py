@@ -61,8 +61,8 @@ def _ref_winograd_weights(w) -> np.ndarray:
     if isinstance(w, qspec.Coded):
         spec = w.spec
         key = ("reference winograd", spec.format, spec.scale, spec.zero_point, spec.granularity, spec.axis, spec.group_size)
-        return packcache.packed(np.ascontiguousarray(w.codes), key,
-                                lambda c: _read_only(refconv.winograd_weights(_ref_weight_f32(w))))
+        return packcache.packed(np.ascontiguousarray(w.codes), key,  # its float32 weight made, not kept
+                                lambda c: _read_only(refconv.winograd_weights(qspec.Coded(c, spec).as_float32())))
     return packcache.packed(np.ascontiguousarray(refvalues.as_dtype(w, np.float32)), ("reference winograd",),
                             lambda a: _read_only(refconv.winograd_weights(a)))
 
