@@ -75,3 +75,37 @@ def _coded_sums_4d(ref, codes, zero_point, scale):
                     noise += e * e
                     signal += r * r
     return noise, signal
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _real_sums(ref, out):
+    """``(sum (ref - out)**2, sum ref**2)`` of two 1-D float arrays of one length (each value read as
+    float64), without the float64 difference array numpy's form makes."""
+    noise = 0.0
+    signal = 0.0
+    for i in range(ref.size):
+        r = np.float64(ref[i])
+        d = r - np.float64(out[i])
+        noise += d * d
+        signal += r * r
+    return noise, signal
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _real_sums_4d(ref, out):
+    """:func:`_real_sums` of 4-D ``ref`` and ``out`` of one shape in any memory layouts, read in the
+    order of their axes (the caller orders them as ``ref``'s memory order, as for
+    :func:`_coded_sums_4d`: a channels-last reference beside NCHW outputs)."""
+    noise = 0.0
+    signal = 0.0
+    a, b, c, d = ref.shape
+    for i in range(a):
+        for j in range(b):
+            for k in range(c):
+                rr, oo = ref[i, j, k], out[i, j, k]
+                for m in range(d):
+                    r = np.float64(rr[m])
+                    e = r - np.float64(oo[m])
+                    noise += e * e
+                    signal += r * r
+    return noise, signal

@@ -71,7 +71,9 @@ def coded_errors(ref, out) -> tuple[float, float]:
     (:mod:`hwsim.kernels.errsum`) where the two share one memory order (4-D codes and a float64
     reference in different layouts in one pass too; codes whose rows of channels lie apart, as cut
     from a padded GEMM output, row by row; a float32 :class:`~hwsim.sim.refvalues.Product` read as
-    it is, each value widened exactly); the sums equal those of
+    it is, each value widened exactly; a float array against a float array in one pass too,
+    :func:`hwsim.kernels.errsum._real_sums`, ResNet-18 b8 int8/int8's 50 real outputs 0.42 -> 0.12 s
+    per run, 2026-11-27); the sums equal those of
     :func:`errors` on the float64 values up to summation order (relative ~1e-15). Anything else,
     and non-finite sums, take :func:`errors` on the float64 values."""
     from hwsim.sim.qspec import Coded, flat_pair, real_of
@@ -107,9 +109,25 @@ def coded_errors(ref, out) -> tuple[float, float]:
             axes = sorted(range(4), key=lambda i: (-abs(ref.strides[i]), i))  # ref's memory order
             sums = _coded_sums_4d(ref.transpose(axes), out.codes.transpose(axes), np.float64(params[0]),
                                   np.float64(params[1]))
-    if sums is None or not (np.isfinite(sums[0]) and np.isfinite(sums[1])) or not np.size(out.codes):
+    elif isinstance(out, np.ndarray) and isinstance(ref, np.ndarray) and out.dtype in _FLOATS and ref.dtype in _FLOATS:
+        pair = flat_pair(ref, out)  # real outputs (a format without 8-bit codes): no float64 temporaries
+        if pair is not None:
+            from hwsim.kernels.errsum import _real_sums
+
+            sums = _real_sums(*pair)
+        elif ref.ndim == 4 and ref.shape == out.shape:  # layouts differ
+            from hwsim.kernels.errsum import _real_sums_4d
+
+            axes = sorted(range(4), key=lambda i: (-abs(ref.strides[i]), i))  # ref's memory order
+            sums = _real_sums_4d(ref.transpose(axes), out.transpose(axes))
+    size = out.codes.size if params is not None else np.size(out)
+    if sums is None or not (np.isfinite(sums[0]) and np.isfinite(sums[1])) or not size:
         return errors(real_of(ref), real_of(out))
-    return _from_sums(sums[0], sums[1], out.codes.size)
+    return _from_sums(sums[0], sums[1], size)
+
+
+#: array types the one-pass sums read (as float64, exactly)
+_FLOATS = (np.float64, np.float32)
 
 
 def _code_rows(y: np.ndarray, codes: np.ndarray, channels: int) -> np.ndarray | None:

@@ -125,3 +125,30 @@ def test_coded_errors_of_a_channels_last_reference_beside_nchw_codes(monkeypatch
     assert calls
     want = metrics.errors(ref, qspec.Coded(codes, spec).real())
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.nojit
+@settings(max_examples=40, deadline=None)
+@given(shape=st.tuples(*[st.integers(1, 5)] * 4), ref_order=st.permutations(range(4)), out_order=st.permutations(range(4)),
+       ref_dtype=st.sampled_from([np.float64, np.float32]), out_dtype=st.sampled_from([np.float64, np.float32]),
+       seed=st.integers(0, 2**31))
+def test_real_outputs_metrics_in_one_pass_equal_errors(shape, ref_order, out_order, ref_dtype, out_dtype, seed):
+    """coded_errors of a float reference beside float outputs (formats without 8-bit codes): one
+    pass (errsum._real_sums, or _real_sums_4d where the layouts differ) with errors()'s values up to
+    summation order; non-finite values take errors() itself."""
+    from hwsim.sim.metrics import coded_errors, errors
+
+    rng = np.random.default_rng(seed)
+
+    def laid(order, dtype, scale):
+        a = (rng.standard_normal([shape[i] for i in order]) * scale).astype(dtype)
+        return a.transpose(np.argsort(order))
+
+    ref, out = laid(ref_order, ref_dtype, 1.0), laid(out_order, out_dtype, 1.0)
+    out = out + 0.01 * laid(out_order, out_dtype, 1.0)
+    np.testing.assert_allclose(coded_errors(ref, out), errors(ref, out), rtol=1e-12)
+    same = ref.copy()
+    assert coded_errors(ref, same)[0] == np.inf and coded_errors(ref, same)[1] == 0.0
+    bad = out.copy()
+    bad.flat[0] = np.nan
+    assert np.isnan(coded_errors(ref, bad)[0]) and np.isnan(errors(ref, bad)[0])
