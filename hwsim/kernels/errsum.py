@@ -2,7 +2,8 @@
 
 ``_coded_sums(ref, codes, zero_point, scale)`` returns ``(sum (ref - y)**2, sum ref**2)`` with
 ``y = (float64(code) - zero_point) * scale`` (the real value of each code, computed as
-``hwsim.sim.qspec.from_codes`` computes it for a per-tensor spec), over two 1-D arrays of the same
+``hwsim.sim.qspec.from_codes`` computes it for a per-tensor spec; float "codes" with zero point 0 and scale 1
+are real values read as they are: ``(x - 0) * 1 == x``), over two 1-D arrays of the same
 length read in memory order (``ref`` float64, or float32 read as float64). The reals ``y`` are never stored: the pass reads 8 + 1 bytes per
 element where making ``y`` and then differencing it moves about 40. The float64 sums may be
 reassociated (vectorised); NaN and inf propagate as in a plain sum. The kernels release the GIL:
@@ -76,36 +77,3 @@ def _coded_sums_4d(ref, codes, zero_point, scale):
                     signal += r * r
     return noise, signal
 
-
-@njit(cache=True, nogil=True, fastmath={"reassoc"})
-def _real_sums(ref, out):
-    """``(sum (ref - out)**2, sum ref**2)`` of two 1-D float arrays of one length (each value read as
-    float64), without the float64 difference array numpy's form makes."""
-    noise = 0.0
-    signal = 0.0
-    for i in range(ref.size):
-        r = np.float64(ref[i])
-        d = r - np.float64(out[i])
-        noise += d * d
-        signal += r * r
-    return noise, signal
-
-
-@njit(cache=True, nogil=True, fastmath={"reassoc"})
-def _real_sums_4d(ref, out):
-    """:func:`_real_sums` of 4-D ``ref`` and ``out`` of one shape in any memory layouts, read in the
-    order of their axes (the caller orders them as ``ref``'s memory order, as for
-    :func:`_coded_sums_4d`: a channels-last reference beside NCHW outputs)."""
-    noise = 0.0
-    signal = 0.0
-    a, b, c, d = ref.shape
-    for i in range(a):
-        for j in range(b):
-            for k in range(c):
-                rr, oo = ref[i, j, k], out[i, j, k]
-                for m in range(d):
-                    r = np.float64(rr[m])
-                    e = r - np.float64(oo[m])
-                    noise += e * e
-                    signal += r * r
-    return noise, signal

@@ -134,8 +134,8 @@ def test_coded_errors_of_a_channels_last_reference_beside_nchw_codes(monkeypatch
        seed=st.integers(0, 2**31))
 def test_real_outputs_metrics_in_one_pass_equal_errors(shape, ref_order, out_order, ref_dtype, out_dtype, seed):
     """coded_errors of a float reference beside float outputs (formats without 8-bit codes): one
-    pass (errsum._real_sums, or _real_sums_4d where the layouts differ) with errors()'s values up to
-    summation order; non-finite values take errors() itself."""
+    pass (errsum._coded_sums as codes of zero point 0 and scale 1, _coded_sums_4d where the layouts
+    differ) with errors()'s values up to summation order; non-finite values take errors() itself."""
     from hwsim.sim.metrics import coded_errors, errors
 
     rng = np.random.default_rng(seed)
