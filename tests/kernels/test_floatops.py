@@ -183,6 +183,40 @@ def test_softmax_may_write_over_its_input(rng, arithmetic):
     np.testing.assert_array_equal(y, want)
 
 
+def test_order_key_orders_as_float32():
+    """The softmax's row maximum is taken on int32 keys (floatops._order_key): they order as the
+    float32 values do (-0 below +0), NaN aside, and decode back to the value."""
+    from hwsim.kernels.floatops import _KEY_NEG_INF, _order_key
+
+    rng = np.random.default_rng(3)
+    bits = np.concatenate([rng.integers(-2**31, 2**31, 5000, dtype=np.int64).astype(np.int32),
+                           np.array([0, -0.0, 1e-45, -1e-45, np.inf, -np.inf, 1.0, -1.0], np.float32).view(np.int32)])
+    v = bits.view(np.float32)
+    bits, v = bits[~np.isnan(v)], v[~np.isnan(v)]
+    keys = np.array([_order_key(np.int32(b)) for b in bits], np.int32)
+    order = np.argsort(keys, kind="stable")
+    assert np.all(np.diff(v[order].astype(np.float64)) >= 0)
+    assert np.all(np.diff(keys[order].astype(np.int64)) > 0)  # distinct values, distinct keys (+0 above -0)
+    np.testing.assert_array_equal([_order_key(k) for k in keys], bits)
+    assert _KEY_NEG_INF == _order_key(np.array(-np.inf, np.float32).view(np.int32)[()])
+
+
+def test_softmax_f32_row_maximum_any_order(rng):
+    """The float32 softmax of a permuted row is the permuted softmax, element for element (the
+    maximum does not depend on the order, -0 and +0 included); rows of +-inf or NaN give NaN."""
+    rows = (rng.standard_normal((40, 67)) * 5).astype(np.float32)
+    rows[:10] = -np.abs(rows[:10])
+    rows[:10, ::7], rows[:10, 3::7] = 0.0, -0.0  # largest values +0 and -0
+    rows[10, 5], rows[11, 6], rows[12, :] = np.nan, np.inf, -np.inf
+    rows[13, 4] = -np.inf
+    want = float32_ops.softmax(rows, arithmetic="float32")
+    assert np.isnan(want[10:13]).all() and not np.isnan(want[13]).any() and want[13, 4] == 0
+    for _ in range(5):
+        perm = rng.permutation(rows.shape[1])
+        got = float32_ops.softmax(np.ascontiguousarray(rows[:, perm]), arithmetic="float32")
+        np.testing.assert_array_equal(got.view(np.int32), want[:, perm].view(np.int32))
+
+
 def _gelu_f32_checks(x: np.ndarray) -> None:
     """gelu_erf(arithmetic="float32") against the float64 formula: within 6 ulps where erfc is
     interpolated (mean under 1), below 1e-15 in magnitude beyond (negative side), x beyond
