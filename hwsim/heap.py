@@ -31,7 +31,8 @@ reach); setting either with ``mallopt`` turns glibc's adjustment off, so they ar
 Leaving the outermost :func:`keep_freed_memory` restores them and gives the free memory back
 (``malloc_trim``) unless every entry said otherwise (``give_back=False``).
 
-Nothing is changed where malloc is not glibc's, or where the environment already sets malloc
+Nothing is changed where malloc is not glibc's, or where the environment the process started with
+(the one glibc read) already sets malloc
 (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TOP_PAD_``, ``MALLOC_ARENA_MAX``,
 ``MALLOC_ARENA_TEST`` or ``glibc.malloc`` tunables in ``GLIBC_TUNABLES``): the user's choice stands. Only speed depends on this module.
 """
@@ -72,10 +73,24 @@ class _Libc:
         self.malloc_trim.argtypes, self.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
 
 
+def _startup_environ() -> dict:
+    """The environment this process started with (/proc/self/environ; ``os.environ`` where there is
+    none): glibc reads its malloc settings from it once, at start, so a variable set later in
+    ``os.environ`` never reached malloc (dask.distributed's nanny sets ``MALLOC_TRIM_THRESHOLD_``
+    there for the workers it spawns: in the process that started a cluster it is no user's choice)."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            pairs = [item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item]
+        return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+    except OSError:
+        return dict(os.environ)
+
+
 @functools.cache
 def _libc() -> _Libc | None:
     """glibc's malloc controls, or None (another libc, or the user's own malloc settings)."""
-    if any(v in os.environ for v in _USER_SETTINGS) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+    env = _startup_environ()
+    if any(v in env for v in _USER_SETTINGS) or "glibc.malloc" in env.get("GLIBC_TUNABLES", ""):
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -84,7 +84,7 @@ def test_keep_freed_memory_exits_on_an_error(libc):
 @pytest.mark.parametrize("env", [("MALLOC_TRIM_THRESHOLD_", "0"), ("MALLOC_ARENA_MAX", "4"),
                                  ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1")])
 def test_the_users_malloc_settings_stand(monkeypatch, env):
-    monkeypatch.setenv(*env)
+    monkeypatch.setattr(heap, "_startup_environ", lambda: {**heap.os.environ, env[0]: env[1]})
     heap._libc.cache_clear()
     try:
         assert heap._libc() is None
@@ -140,7 +140,7 @@ _IN_A_FRESH_PROCESS = """
 import sys
 from hwsim import heap
 from tests.test_heap import MIB, _faults_of_second_block, _rss_bytes
-import os; assert heap._libc() is not None, {k: v for k, v in os.environ.items() if "MALLOC" in k or "GLIBC" in k}
+assert heap._libc() is not None
 with heap.keep_freed_memory():
     inside = _faults_of_second_block()
     held = _rss_bytes()
@@ -169,3 +169,34 @@ def test_on_glibc_freed_blocks_are_reused_inside_and_given_back_on_exit():
     # inside: the freed 64 MiB is reused (a fresh block faults at least once per 2 MiB huge page);
     # on exit malloc_trim returns it (and whatever else was free)
     assert inside < 16 and given_back_mib >= 48, (inside, given_back_mib)
+
+
+@pytest.mark.skipif(not heap.os.path.exists("/proc/self/environ"), reason="no /proc: os.environ is all there is")
+def test_a_malloc_variable_set_after_start_is_not_the_users_setting(monkeypatch):
+    """glibc read its settings when the process started: a MALLOC_* put into os.environ later
+    (dask.distributed's nanny does, for its workers) changed nothing in this process's malloc."""
+    if "MALLOC_TRIM_THRESHOLD_" in heap._startup_environ():
+        pytest.skip("this process started with MALLOC_TRIM_THRESHOLD_")
+    heap._libc.cache_clear()
+    try:
+        before = heap._libc()
+        monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+        heap._libc.cache_clear()
+        assert "MALLOC_TRIM_THRESHOLD_" not in heap._startup_environ()
+        assert (heap._libc() is None) == (before is None)
+    finally:
+        heap._libc.cache_clear()
+
+
+@pytest.mark.skipif(heap._libc() is None or not heap.os.path.exists("/proc/self/environ"),
+                    reason="not glibc's malloc, or no /proc")
+def test_the_startup_environment_is_the_one_a_child_starts_with(tmp_path):
+    import subprocess
+    import sys
+
+    code = "from hwsim import heap; print(heap._startup_environ().get('HWSIM_PROBE'), heap._libc() is None)"
+    env = {k: v for k, v in heap.os.environ.items() if k not in heap._USER_SETTINGS and k != "GLIBC_TUNABLES"}
+    for extra, want in (({"HWSIM_PROBE": "x"}, "x False"), ({"HWSIM_PROBE": "y", "MALLOC_ARENA_MAX": "2"}, "y True")):
+        out = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True,
+                             cwd=tmp_path)
+        assert out.stdout.split() == want.split(), out.stderr
