@@ -45,11 +45,15 @@ def _ids(seed):
     return {"input_ids": np.random.default_rng(seed).integers(0, 64, (2, 8)).astype(np.int64)}
 
 
-def _ort(name, feeds, level):
+def _session(path, level):
     so = ort.SessionOptions()
     so.graph_optimization_level = level
     so.log_severity_level = 3
-    return ort.InferenceSession(str(DATA / name), so, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _ort(name, feeds, level):
+    return _session(DATA / name, level).run(None, feeds)[0]
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +98,7 @@ def test_quantize_dynamic_integer_part_bit_exact(tmp_path):
         path, integer = _with_integer_outputs(name, tmp_path)
         feeds = _ids(0)
         got = run(load_onnx(str(path), SHAPES), feeds, requant="onnxruntime", pairwise_int16=PAIRS).outputs
-        so = ort.SessionOptions()
-        so.graph_optimization_level, so.log_severity_level = DISABLE, 3
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        sess = _session(path, DISABLE)
         want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
         assert len(integer) == 18  # 4 linears x 2 blocks + the classifier, a quantize before each
         for t in integer:
