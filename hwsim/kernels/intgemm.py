@@ -209,6 +209,19 @@ def _within(x, lo, hi) -> bool:
     return (lo <= info.min and info.max <= hi) or (lo <= int(x.min()) and int(x.max()) <= hi)
 
 
+def _narrowest(x: np.ndarray, bound: int) -> np.ndarray:
+    """Integer ``x`` with ``|x| <= bound`` as int8 or int16 when its type is wider and the bound
+    fits (the same values): the SIMD tiles read 8-bit operands on VPDPBUSD and int16 ones on
+    VPDPWSSD as they are, where int64 codes (a 4-bit or 16-bit format's) would be packed from
+    int64 on the int16 route. On MiniLM-L6's w4a8 / w8a16 layers (1024 x 384 x 384, one thread)
+    3.6 ms -> 1.5 ms a product."""
+    if bound <= 127 and x.dtype.itemsize > 1:
+        return x.astype(np.int8)
+    if bound <= 32767 and x.dtype.itemsize > 2:
+        return x.astype(np.int16)
+    return x
+
+
 def abs_bound(x) -> int:
     """A bound on |x|: the dtype's for 8-bit arrays (no pass over them), else the values' (0 if empty)."""
     if x.dtype.itemsize == 1:
@@ -288,7 +301,7 @@ def exact_matmul(a, b, bits=64, wrap=False, bounds=None):
     if simdgemm.available():  # ``a`` as it is: madd16 packs it to int16 with numpy (not via an int64 copy)
         ra, rb = bounds if bounds is not None else (abs_bound(a), abs_bound(b))
         if simdgemm.fits(ra, rb):
-            out = simdgemm.madd16(a, b, ra, rb)
+            out = simdgemm.madd16(_narrowest(a, ra), _narrowest(b, rb), ra, rb)
             return wrap_array(out, bits) if wrap else out
     a = _native(a)
     plan = plan_exact(int(a.min()), int(a.max()), int(b.min()), int(b.max()), k)

@@ -245,3 +245,22 @@ def test_int_matmul_stack_wraps_like_each_matrix(rng, dtype):
 def test_int_matmul_stack_shapes():
     with pytest.raises(ShapeError, match="int_matmul_stack"):
         kernel_api.int_matmul_stack(np.zeros((2, 3, 4), np.int8), np.zeros((3, 4, 5), np.int8))
+
+
+@pytest.mark.skipif(not __import__("hwsim.kernels.simdgemm", fromlist=["x"]).available(), reason="no SIMD tiles here")
+def test_wide_codes_of_narrow_range_reach_the_tiles_narrow(monkeypatch):
+    """int64 codes of a 4-bit and a 16-bit format (what qspec.codes gives them) are multiplied as
+    int8 / int16 on the tiles (8-bit operands on VPDPBUSD): exact, the same int64 result."""
+    from hwsim.kernels import intgemm, simdgemm
+
+    rng = np.random.default_rng(4)
+    a = rng.integers(-32767, 32767, (33, 70), endpoint=True)
+    w4 = rng.integers(-8, 7, (70, 19), endpoint=True)
+    a8 = rng.integers(-127, 127, (33, 70), endpoint=True)  # |a| <= 127: int8 (a -128 would need int16)
+    seen = []
+    real = simdgemm.madd16
+    monkeypatch.setattr(simdgemm, "madd16", lambda x, y, *r: seen.append((x.dtype, y.dtype)) or real(x, y, *r))
+    for x, y in ((a, w4), (a8, w4), (a8.astype(np.int16), w4.astype(np.int32)), (a8 - 1, w4)):
+        np.testing.assert_array_equal(intgemm.exact_matmul(x, y), x.astype(np.int64) @ y.astype(np.int64))
+    assert seen == [(np.dtype(np.int16), np.dtype(np.int8)), (np.dtype(np.int8), np.dtype(np.int8)),
+                    (np.dtype(np.int8), np.dtype(np.int8)), (np.dtype(np.int16), np.dtype(np.int8))]
