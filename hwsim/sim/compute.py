@@ -257,18 +257,23 @@ def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False, bias=None):
     """``(a - az) @ (b - bz)`` with a (M, K), b (K, N); MLAS-style pairs when ``pairwise``.
     ``bias`` (pairwise only; int64 (N,)) is added with the zero-point terms, in the same pass:
     the caller has proven with :func:`_dot_bound` that the sum cannot leave the accumulator."""
+    k = a.shape[-1]
     if not pairwise:
+        if (np.any(az) or np.any(bz)) and a.dtype.itemsize == b.dtype.itemsize == 1 \
+                and _dot_bound(k, a, az, b, bz, False) < 2 ** (min(bits, 64) - 1):
+            # 8-bit codes stay 8-bit (the VNNI route, not int16 pairs of an int64 copy): no partial sum can
+            # leave the accumulator, so the exact sum is every overflow rule's result
+            raw = kernel_api.int_matmul(a, b, 64, "none")
+            raw += _zero_point_terms(a, az, b, bz)
+            return raw
         return kernel_api.int_matmul(_less(a, az), _less(b, bz), bits, overflow)
     raw = kernel_api.int_matmul(a, b, bits, overflow, pairwise_int16=True)
-    k = a.shape[-1]
     if not np.any(az) and not np.any(bz):
         if bias is None:
             return raw
         corr = bias
     else:
-        corr = -az * b.sum(0, dtype=np.int64) + k * az * bz
-        if np.any(bz):  # row sums of the patches only when the weights have zero points
-            corr = corr - bz * a.sum(-1, keepdims=True, dtype=np.int64)
+        corr = _zero_point_terms(a, az, b, bz)
         if bias is not None:
             corr = corr + bias
     # |raw| <= (pairs) * 2**15 and |corr| from the operands' bounds (from the dtype for 8-bit codes):
@@ -277,6 +282,16 @@ def _int_dot(ctx, a, az, b, bz, bits, overflow, pairwise=False, bias=None):
         raw += corr
         return raw
     return kernel_api.apply_overflow(raw + corr, bits, overflow)
+
+
+def _zero_point_terms(a, az, b, bz):
+    """``(a - az) @ (b - bz) - a @ b`` (int64) for a (M, K), b (K, N), ``az`` one zero point, ``bz``
+    (1, N) or one: ``-az colsum(b) - bz rowsum(a) + K az bz`` (the row sums only where ``bz`` has a
+    non-zero zero point)."""
+    corr = -az * b.sum(0, dtype=np.int64) + a.shape[-1] * az * bz
+    if np.any(bz):
+        corr = corr - bz * a.sum(-1, keepdims=True, dtype=np.int64)
+    return corr
 
 
 def _less(c: np.ndarray, z) -> np.ndarray:
