@@ -222,6 +222,20 @@ def _narrowest(x: np.ndarray, bound: int) -> np.ndarray:
     return x
 
 
+def _byte_planes(a: np.ndarray, b: np.ndarray, bound_b: int) -> np.ndarray:
+    """Exact int64 ``a @ b`` of int16 ``a`` and 8-bit ``b`` as two 8-bit products on the
+    VPDPBUSD tiles: ``a = 256 hi + lo`` (hi = a >> 8 in int8, lo = a & 255 in uint8, exactly), so
+    ``a @ b = 256 (hi @ b) + lo @ b``. 16-bit activations times int8 weights (MiniLM-L6's w8a16
+    layers, one thread, 1024 rows): 1024x384x384 7.2 -> 4.3 ms, x384x1536 30.9 -> 17.9,
+    x1536x384 26.6 -> 11.7 against the int16 route (VPDPWSSD). Requires :func:`simdgemm.wide`."""
+    hi = (a >> 8).astype(np.int8)
+    lo = (a & 0xFF).astype(np.uint8)
+    out = simdgemm.madd16(hi, b, 128, bound_b)
+    out <<= 8
+    out += simdgemm.madd16(lo, b, 255, bound_b)
+    return out
+
+
 def abs_bound(x) -> int:
     """A bound on |x|: the dtype's for 8-bit arrays (no pass over them), else the values' (0 if empty)."""
     if x.dtype.itemsize == 1:
@@ -301,7 +315,11 @@ def exact_matmul(a, b, bits=64, wrap=False, bounds=None):
     if simdgemm.available():  # ``a`` as it is: madd16 packs it to int16 with numpy (not via an int64 copy)
         ra, rb = bounds if bounds is not None else (abs_bound(a), abs_bound(b))
         if simdgemm.fits(ra, rb):
-            out = simdgemm.madd16(_narrowest(a, ra), _narrowest(b, rb), ra, rb)
+            a, b = _narrowest(a, ra), _narrowest(b, rb)
+            if simdgemm.wide() and a.dtype == np.int16 and b.dtype.itemsize == 1:
+                out = _byte_planes(a, b, rb)
+            else:
+                out = simdgemm.madd16(a, b, ra, rb)
             return wrap_array(out, bits) if wrap else out
     a = _native(a)
     plan = plan_exact(int(a.min()), int(a.max()), int(b.min()), int(b.max()), k)

@@ -262,5 +262,24 @@ def test_wide_codes_of_narrow_range_reach_the_tiles_narrow(monkeypatch):
     monkeypatch.setattr(simdgemm, "madd16", lambda x, y, *r: seen.append((x.dtype, y.dtype)) or real(x, y, *r))
     for x, y in ((a, w4), (a8, w4), (a8.astype(np.int16), w4.astype(np.int32)), (a8 - 1, w4)):
         np.testing.assert_array_equal(intgemm.exact_matmul(x, y), x.astype(np.int64) @ y.astype(np.int64))
-    assert seen == [(np.dtype(np.int16), np.dtype(np.int8)), (np.dtype(np.int8), np.dtype(np.int8)),
-                    (np.dtype(np.int8), np.dtype(np.int8)), (np.dtype(np.int16), np.dtype(np.int8))]
+    i8, u8, i16 = np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16)
+    a16 = [(i8, i8), (u8, i8)] if simdgemm.wide() else [(i16, i8)]  # int16 A as byte planes on VNNI
+    assert seen == a16 + [(i8, i8), (i8, i8)] + a16
+
+
+@pytest.mark.skipif(not __import__("hwsim.kernels.simdgemm", fromlist=["x"]).wide(), reason="no AVX-512 VNNI tiles here")
+@given(st.integers(1, 40), st.integers(1, 700), st.integers(1, 40), st.sampled_from([np.int8, np.uint8]),
+       st.integers(0, 2**32 - 1))
+@settings(max_examples=25, deadline=None)
+def test_int16_times_8bit_as_byte_planes_is_exact(m, k, n, bdt, seed):
+    """int16 A x 8-bit B as two VPDPBUSD products of A's byte planes: the exact int64 product,
+    the extremes of int16 included."""
+    from hwsim.kernels import intgemm
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-32767, 32767, (m, k), endpoint=True).astype(np.int16)
+    a.flat[rng.integers(0, a.size, 3)] = [-32767, 32767, -1]
+    b = rng.integers(np.iinfo(bdt).min, np.iinfo(bdt).max, (k, n), endpoint=True).astype(bdt)
+    want = a.astype(np.int64) @ b.astype(np.int64)
+    np.testing.assert_array_equal(intgemm._byte_planes(a, b, int(np.abs(b.astype(np.int64)).max())), want)
+    np.testing.assert_array_equal(intgemm.exact_matmul(a.astype(np.int64), b), want)
