@@ -19,8 +19,6 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import csc_matrix, csr_matrix, vstack
 
 try:
     import highspy
@@ -43,6 +41,9 @@ _STRICT = {"mip_feasibility_tolerance": 1e-10, "primal_feasibility_tolerance": 1
 
 def lp_relaxation(v, cs, b, keep):
     """LP relaxation. Returns (x (L, C) or None when it fails, lam (K,) >= 0)."""
+    from scipy.optimize import linprog  # on first use (hwsim.solve.knapsack.prefetch)
+    from scipy.sparse import csr_matrix
+
     L = v.shape[0]
     rows, cols = np.nonzero(keep)
     onehot = csr_matrix((np.ones(rows.size), (rows, np.arange(rows.size))), shape=(L, rows.size))
@@ -145,6 +146,8 @@ def _value(v, choice) -> float:
 
 def _highs(v, cs, b, core, start, time_limit_s, extra):
     """HiGHS on the ``core`` choices, started from the plan ``start``."""
+    from scipy.sparse import csc_matrix, csr_matrix, vstack  # on first use (hwsim.solve.knapsack.prefetch)
+
     L = v.shape[0]
     rows, cols = np.nonzero(core)
     n = rows.size

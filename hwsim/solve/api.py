@@ -13,6 +13,7 @@ from hwsim.graph.ir import Graph
 from hwsim.solve.cache import SensitivityCache
 from hwsim.solve.choices import Choice, choices_for
 from hwsim.solve.costs import CostTable, cost_table
+from hwsim.solve import knapsack
 from hwsim.solve.data import CalibData, load_npz, synthetic
 from hwsim.solve.plan import Plan, solve_tables
 from hwsim.solve.output_error import float_values, measure
@@ -163,6 +164,7 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
         raise ConfigError(f"tails: {tails!r} estimates output_mse only; use tails 'exact' with metric {metric}",
                           param="tails")
     t0 = time.perf_counter()
+    knapsack.prefetch()  # the solvers' scipy loads while the sensitivities are measured
     shapes = dict(shapes or {})
     t = load_target(target)
     cdata, priced = _calib_inputs(model, calib), []

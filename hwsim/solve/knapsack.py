@@ -18,12 +18,11 @@ scipy.optimize.milp). Ties between layers always use ``"milp"``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import csr_matrix
 
 from hwsim.errors import ConfigError
 from hwsim.solve._core import solve_core
@@ -197,8 +196,24 @@ def _solve_core(v, c, budgets, names, keep, reach, time_limit_s) -> MCKPResult |
         # the row by the excess instead could cut off an optimum with less slack than that)
     return None
 
-def _tie_rows(rows, cols, ties, lab) -> list[LinearConstraint]:
+def prefetch() -> None:
+    """Import what the solvers here need (scipy.optimize, ~0.45 s on this project's 2-core machine)
+    on a background thread, so that a solve's MILP finds it loaded: :func:`hwsim.solve.api.tables`
+    calls this before measuring sensitivities, whose kernels leave the GIL free most of the time.
+    Importing is thread-safe (a later import waits for this one to finish)."""
+    threading.Thread(target=_import_scipy, name="hwsim-prefetch", daemon=True).start()
+
+
+def _import_scipy() -> None:
+    import scipy.optimize  # noqa: F401
+    import scipy.sparse  # noqa: F401
+
+
+def _tie_rows(rows, cols, ties, lab) -> list:
     """For each tied group and label: the first layer's indicator equals every other's."""
+    from scipy.optimize import LinearConstraint
+    from scipy.sparse import csr_matrix
+
     out = []
     n = rows.size
     for group in ties:
@@ -215,6 +230,9 @@ def _solve_milp(v, c, budgets, names, keep, reach, time_limit_s, ties=(), lab=No
     """HiGHS on the kept choices. HiGHS accepts rows violated by its feasibility tolerance (1e-7
     of the scaled row); a plan over a budget by more than ``_RTOL`` is cut off by tightening that
     row by its violation and solving again (a few times at most)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp  # on first use (see prefetch)
+    from scipy.sparse import csr_matrix
+
     L = v.shape[0]
     rows, cols = np.nonzero(keep)  # variable j is (rows[j], cols[j])
     n = rows.size
