@@ -352,7 +352,22 @@ def _pack_b_quads(bb, chunk, flip, trans, sums):
     panels = _panels(np.bitwise_xor(bb, np.uint8(0x80)).view(np.int8) if flip else bb, 4, chunk, np.int8, trans, True)
     if not sums:
         return panels
-    return panels + [p.reshape(p.shape[0], p.shape[1], NR, 4).sum((1, 3), dtype=np.int64).reshape(-1) for p in panels]
+    starts = range(0, bb.shape[1 if trans else 0], chunk)
+    return panels + [_column_sums(bb, k0, chunk, flip, trans, NR * p.shape[0]) for k0, p in zip(starts, panels)]
+
+
+def _column_sums(bb, k0, chunk, flip, trans, width):
+    """int64 (width,) sums over rows k0..k0+chunk of packed B (``bb``, or ``bb.T`` with ``trans``;
+    uint8 ``bb`` packed as ``bb - 128`` with ``flip``) for each column, 0 for the padding columns:
+    from ``bb`` itself, 10x faster than summing the quad panels (4.1-5.3 ms for a 384 x 1536 int8
+    weight here, which solve packs anew for every choice of a layer)."""
+    part = bb[:, k0:k0 + chunk] if trans else bb[k0:k0 + chunk]
+    col = part.sum(1 if trans else 0, dtype=np.int64)
+    if flip:
+        col -= 128 * part.shape[1 if trans else 0]
+    out = np.zeros(width, np.int64)
+    out[:col.size] = col
+    return out
 
 
 def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool) -> Packed:

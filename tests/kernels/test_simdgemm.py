@@ -172,3 +172,21 @@ def test_seq_fp32_work_items_across_columns(route):
     a, b = ((rng.standard_normal(s) * 4).astype(ml_dtypes.float8_e4m3fn).astype(np.float32)
             for s in ((523, 300), (300, 530)))
     np.testing.assert_array_equal(simdgemm.seq_fp32(a, b), ref.float32_seq_matmul(a, b))
+
+
+@given(st.integers(1, 70), st.integers(1, 40), st.integers(1, 80), st.booleans(), st.booleans(),
+       st.integers(0, 2**32 - 1))
+@settings(max_examples=40, deadline=None)
+def test_column_sums_are_the_sums_of_the_packed_quads(k, n, chunk, flip, trans, seed):
+    """The column sums packed beside VPDPBUSD's quads (read from B itself) equal the sums over
+    each chunk's panels as packed (uint8 B as b - 128 with ``flip``; zero padding columns)."""
+    rng = np.random.default_rng(seed)
+    dt = np.uint8 if flip else np.int8
+    b = rng.integers(np.iinfo(dt).min, np.iinfo(dt).max, (n, k) if trans else (k, n), endpoint=True).astype(dt)
+    chunk = -(-chunk // 4) * 4  # chunks hold whole quads
+    packed = simdgemm._pack_b_quads(b, chunk, flip, trans, True)
+    panels, sums = packed[:len(packed) // 2], packed[len(packed) // 2:]
+    assert len(panels) == len(sums) == -(-k // chunk)
+    for p, s in zip(panels, sums):
+        np.testing.assert_array_equal(s, p.reshape(p.shape[0], p.shape[1], simdgemm.NR, 4).sum((1, 3), dtype=np.int64)
+                                      .reshape(-1))
