@@ -1,5 +1,8 @@
 """The dynamic work split (hwsim.kernels.workqueue): every item is claimed exactly once."""
 
+import os
+import time
+
 import numpy as np
 import pytest
 from numba import njit, prange
@@ -122,7 +125,10 @@ def test_own_running_follows_threads_that_start_and_end(monkeypatch, tmp_path):
     assert workqueue.own_running() >= 1
     assert f"/proc/self/task/{tid[0]}/stat" in workqueue._stat_fds
     stop.set()
-    t.join()
+    t.join()  # returns once Python is done with the thread, which may still be exiting in the kernel:
+    gone = time.monotonic() + 10  # wait until /proc no longer lists it (under load this took a while)
+    while os.path.exists(f"/proc/self/task/{tid[0]}") and time.monotonic() < gone:
+        time.sleep(0.001)
     workqueue.own_running()
     assert f"/proc/self/task/{tid[0]}/stat" not in workqueue._stat_fds
     assert not any(p.startswith(str(tasks)) for p in workqueue._stat_fds)
