@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hwsim import kernel_api
 from hwsim.errors import ConfigError, InputDataError, ShapeError
 from tests.kernels import reference as ref
+from tests.kernels.gemm_routes import route  # noqa: F401 (a fixture: both tile routes)
 
 DTYPES = [np.int8, np.uint8, np.int16]
 MODES = ["wrap", "saturate", "none"]
@@ -161,20 +162,24 @@ def test_pairwise_exact_minus_excess_matches_oracle(m, k, n, seed, da, db, extre
 
 
 @settings(max_examples=25, deadline=None)
-@given(dx=st.sampled_from([np.uint8, np.int8, np.int16]), seed=st.integers(0, 2**31),
+@given(dx=st.sampled_from([np.uint8, np.int8, np.int16, np.uint16, "int64 in int16"]), seed=st.integers(0, 2**31),
        mode_bits=st.sampled_from([("wrap", 32), ("wrap", 16), ("none", 64)]), extreme=st.booleans(),
        cg=st.sampled_from([1, 5, 70, 130]), groups=st.sampled_from([1, 2]), dw=st.sampled_from([np.int8, np.uint8]))
-def test_int_conv2d_8bit_patches_match_oracle(dx, seed, mode_bits, extreme, cg, groups, dw):
+def test_int_conv2d_8bit_patches_match_oracle(dx, seed, mode_bits, extreme, cg, groups, dw, route):
     """8-bit patches padded with the zero point (x @ w - zx * colsum w): max-magnitude codes,
     zero points at the ends of the range, K = cg * 9 past one float32 chunk (2**24 / (255 * 128));
-    8-bit weights with zero point 0 are multiplied as they are (no int64 copy)."""
+    8-bit weights with zero point 0 are multiplied as they are (no int64 copy); 16-bit codes (also
+    held as int64, as qspec.codes gives them) as two byte planes on the VNNI route."""
     rng = np.random.default_rng(seed)
     mode, bits = mode_bits
+    held = np.int64 if dx == "int64 in int16" else None
+    dx = np.int16 if held else dx
     x, w = _rand(rng, dx, (1, cg * groups, 5, 4)), _rand(rng, dw, (3 * groups, cg, 3, 3))
     info, winfo = np.iinfo(dx), np.iinfo(dw)
     if extreme:
         x = rng.choice(np.array([info.min, info.max], np.int64), x.shape).astype(dx)
         w = rng.choice(np.array([winfo.min, winfo.max], np.int64), w.shape).astype(dw)
+    x = x.astype(held) if held else x
     xzp = int(rng.choice([info.min, info.max, 0]))
     got = kernel_api.int_conv2d(x, w, (1, 2), (1, 2, 0, 1), (1, 1), groups, bits, mode, xzp, 0)
     want = ref.int_conv2d(x, w, (1, 2), (1, 2, 0, 1), (1, 1), groups, bits, mode, xzp, 0)
