@@ -25,7 +25,7 @@ import numpy as np
 from hwsim import formats, kernel_api, requant
 from hwsim.kernels import packcache
 from hwsim.kernels.intgemm import abs_bound
-from hwsim.sim import ortfused, qspec, refblas, refconv, refvalues
+from hwsim.sim import ortfused, qspec, refblas, refcoded, refconv, refvalues
 from hwsim.sim.registry import register_exec
 
 
@@ -336,9 +336,13 @@ def _linear(ctx, op, xs):
     xs = _coded_operands(xs)
     x, w = xs[0], xs[1]
     if ctx.reference:
-        xr, wr = _ref(ctx, x, w)
-        y = refblas.wide_dot(xr.reshape(-1, x.shape[-1]), wr.T).reshape(x.shape[:-1] + (w.shape[0],))
-        return _ref_bias(ctx, y, xs, -1)
+        y = None
+        if refcoded.applies(ctx, w, 0):  # AMX-BF16 on the codes (its values differ in the last bits)
+            y = refcoded.dot(_ref(ctx, x)[0].reshape(-1, x.shape[-1]), w, 0)
+        if y is None:
+            xr, wr = _ref(ctx, x, w)
+            y = refblas.wide_dot(xr.reshape(-1, x.shape[-1]), wr.T)
+        return _ref_bias(ctx, y.reshape(x.shape[:-1] + (w.shape[0],)), xs, -1)
     sx, sw = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     if _int_spec(sx) and _int_spec(sw, weight=True) and (sw.granularity == "tensor" or sw.axis % 2 == 0):
         bits, overflow = _acc(ctx, op)
@@ -379,6 +383,10 @@ def _rows_dot(x: np.ndarray, wt: np.ndarray) -> np.ndarray:
 def _matmul(ctx, op, xs):
     a, b = xs
     if ctx.reference:
+        if refcoded.applies(ctx, b, 1):  # a weight as codes: AMX-BF16 (its values differ in the last bits)
+            y = refcoded.dot(_ref(ctx, a)[0].reshape(-1, b.shape[0]), b, 1)
+            if y is not None:
+                return _ref_bias(ctx, y.reshape(a.shape[:-1] + (b.shape[1],)), xs, -1)
         return _ref_bias(ctx, refblas.matmul(*_ref(ctx, a, b)), xs, -1)
     sa, sb = ctx.spec(op.inputs[0]), ctx.spec(op.inputs[1])
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
