@@ -27,19 +27,23 @@ from hwsim.sim import qspec, refblas
 
 #: the most significant bits of a code (|q - z| <= 256 is exact in bfloat16)
 MAX_BITS = 8
-#: fewest output columns: the limbs of ``x`` cost a pass over it, paid back by N columns of products
-#: (1024 x 576 x 64 ran 0.5x sgemm's speed, 392 x 960 x 320 1.0x, 128 x 768 x 768 1.9x; RESULTS)
-MIN_COLUMNS = 256
+#: fewest output columns and depth (K) of a product taken here: the limbs of ``x`` cost a pass over
+#: it, paid back by N columns of products, and each block of 32 x 32 outputs has a fixed cost
+#: paid back by K. One thread against sgemm, the Xeon of 2026-11-27 (benchmarks/RESULTS.md, "Tenth
+#: session: amx"): 8 x 512 x 1000 1.6x, 128 x 384 x 384 1.4x, 128 x 768 x 3072 1.8x, 1024 x 768 x 768
+#: 1.0x, 392 x 960 x 320 1.2x; 392 x 160 x 960 0.8x, 1568 x 384 x 64 0.5x, 100352 x 32 x 16 0.1x
+MIN_COLUMNS = MIN_DEPTH = 256
 
 
 def applies(ctx, w, out_axis: int) -> bool:
     """Whether the reference's product with the weight ``w`` (2-D) runs here: a float32 reference on
     an AMX host, ``w`` codes of at most 8 bits with a scale per tensor or per channel along
-    ``out_axis`` (the output axis of ``w``), enough output columns."""
+    ``out_axis`` (the output axis of ``w``), enough output columns and depth."""
     if not isinstance(w, qspec.Coded) or w.ndim != 2 or np.dtype(ctx.reference_dtype) != np.float32:
         return False
     spec = w.spec
-    if spec.scale is None or w.codes.dtype.kind not in "iu" or w.shape[out_axis] < MIN_COLUMNS:
+    if spec.scale is None or w.codes.dtype.kind not in "iu" or w.shape[out_axis] < MIN_COLUMNS \
+            or w.shape[1 - out_axis] < MIN_DEPTH:
         return False
     fmt = formats.get(spec.format)
     if not fmt.integer_codes or getattr(fmt, "bits", 64) > MAX_BITS:

@@ -37,11 +37,12 @@ def _weight(rng, shape, fmt="int8", axis=None, zp=None):
 
 def test_which_products_apply(monkeypatch, rng):
     monkeypatch.setattr(amxgemm, "available", lambda: True)
-    w = _weight(rng, (256, 64), axis=0)
+    w = _weight(rng, (256, 300), axis=0)
     assert refcoded.applies(F32, w, 0)
     assert not refcoded.applies(F32, w, 1)  # per-channel along the other axis
     assert not refcoded.applies(SimpleNamespace(reference_dtype="float64"), w, 0)
-    assert not refcoded.applies(F32, _weight(rng, (100, 64)), 0)  # too few output columns
+    assert not refcoded.applies(F32, _weight(rng, (100, 300)), 0)  # too few output columns
+    assert not refcoded.applies(F32, _weight(rng, (300, 100)), 0)  # too shallow
     assert not refcoded.applies(F32, np.ones((256, 64), np.float32), 0)
     group = Coded(w.codes, QuantSpec(format="int8", scale=(0.1,) * 256, granularity="group", axis=1, group_size=32))
     assert not refcoded.applies(F32, group, 0)
@@ -55,9 +56,9 @@ def test_which_products_apply(monkeypatch, rng):
 @pytest.mark.parametrize("fmt, zp, axis, out_axis", [("int8", None, 0, 0), ("uint8", 128, None, 0),
                                                       ("uint8", 3, 1, 1), ("int8", -128, None, 1)])
 def test_products_are_float32_level(rng, fmt, zp, axis, out_axis):
-    shape = (320, 200) if out_axis == 0 else (200, 320)
+    shape = (320, 270) if out_axis == 0 else (270, 320)
     w = _weight(rng, shape, fmt, axis, zp)
-    x = rng.standard_normal((37, 200)).astype(np.float32)
+    x = rng.standard_normal((37, 270)).astype(np.float32)
     assert refcoded.applies(F32, w, out_axis)
     got = refcoded.dot(x, w, out_axis)
     real = w.real() if out_axis == 1 else w.real().T
@@ -70,9 +71,9 @@ def test_products_are_float32_level(rng, fmt, zp, axis, out_axis):
 
 @amx
 def test_a_zero_point_beyond_bfloat16_takes_blas(rng):
-    codes = np.full((256, 8), 255, np.uint8)
+    codes = np.full((256, 300), 255, np.uint8)
     w = Coded(codes, QuantSpec(format="uint8", scale=(0.5,), zero_point=(-2,)))  # |q - z| = 257
-    assert refcoded.dot(np.ones((2, 8), np.float32), w, 0) is None
+    assert refcoded.applies(F32, w, 0) and refcoded.dot(np.ones((2, 300), np.float32), w, 0) is None
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,8 @@ def qstatic():
 
 
 def _run(g, monkeypatch, amx_on: bool):
-    monkeypatch.setattr(refcoded, "MIN_COLUMNS", 1)  # the tiny BERT's linears are narrow
+    monkeypatch.setattr(refcoded, "MIN_COLUMNS", 1)  # the tiny BERT's linears are narrow and shallow
+    monkeypatch.setattr(refcoded, "MIN_DEPTH", 1)
     if not amx_on:
         monkeypatch.setattr(amxgemm, "_host_amx", lambda: False)
     calls = []
