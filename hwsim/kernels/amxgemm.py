@@ -9,12 +9,14 @@ zero point), :func:`dot` computes ``x @ d`` with every product exact and float32
   when ``|x| >= 2**-103``; ``d`` is exact in bfloat16 (8 significant bits).
 * TDPBF16PS multiplies bf16 pairs exactly and adds them into float32 tiles: C += h_l . d for
   l = 0, 1, 2 at each step of 32 k. The only roundings are these float32 additions (3K of them
-  per output, a fixed order that does not depend on the thread count or the blocking of N).
+  per output, a fixed order that does not depend on the thread count or the blocking of N) and
+  the product with the scale (once, :func:`dot`).
 * Tiny values: AMX reads bfloat16 denormals as zero and flushes float32 denormal results. A limb
   below ``2**-126`` is therefore lost: the ``x`` the tiles multiply differs from ``x`` by less than
-  ``2**-126`` (and not at all for ``|x| >= 2**-103``), so an output moves by less than
-  ``K * 256 * 2**-126`` (7e-33 at K = 3072) beyond the float32 sums' rounding: nothing a float32
-  reference of real-valued activations can show.
+  ``2**-126`` (and not at all for ``|x| >= 2**-103``), and each of the 3K additions may flush a
+  partial sum below ``2**-126``, so an output moves by less than ``K * 260 * 2**-126`` (1e-32 at
+  K = 3072) beyond the float32 sums' rounding: nothing a float32 reference of real-valued
+  activations can show.
 
 Tiles (16 rows x 64 bytes each): four float32 C tiles (32 rows x 32 columns), two A tiles (rows i
 and i + 16 of one limb, read from the row-major limbs of :func:`split`) and two B tiles (32 k x 16
