@@ -118,3 +118,28 @@ def test_a_run_on_either_route(qstatic, monkeypatch):
     assert moved > 0
     for la, lb in zip(on.layers, off.layers):
         assert la.name == lb.name and (la.sqnr_db == lb.sqnr_db or abs(la.sqnr_db - lb.sqnr_db) < 1e-3)
+
+
+@amx
+def test_column_blocks_on_the_pool_give_the_same_values(rng, monkeypatch):
+    """A product large enough for refblas's column blocks runs them on the pool's threads (each
+    asks for the tiles itself), the values those of one call on this thread."""
+    from hwsim.sim import refblas
+
+    monkeypatch.setattr(refblas, "cpu_count", lambda: 2)
+    w = _weight(rng, (1536, 768), axis=0)
+    x = rng.standard_normal((128, 768)).astype(np.float32)
+    assert refblas.col_blocks(128, 768, 1536) is not None
+    threads = set()
+    run_tasks = refblas.run_tasks
+
+    def spy(tasks):
+        import threading
+
+        run_tasks([lambda t=t: threads.add(threading.current_thread().name) or t() for t in tasks])
+
+    monkeypatch.setattr(refblas, "run_tasks", spy)
+    got = refcoded.dot(x, w, 0)
+    assert any(name.startswith(refblas._PREFIX) for name in threads)
+    scale = np.asarray(w.spec.scale, np.float32)
+    np.testing.assert_array_equal(got, amxgemm.dot(x, refcoded._panels(w, 0), 1536, scale))
