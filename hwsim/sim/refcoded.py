@@ -30,8 +30,8 @@ MAX_BITS = 8
 #: fewest output columns and depth (K) of a product taken here: the limbs of ``x`` cost a pass over
 #: it, paid back by N columns of products, and each block of 32 x 32 outputs has a fixed cost
 #: paid back by K. One thread against sgemm, the Xeon of 2026-11-27 (benchmarks/RESULTS.md, "Tenth
-#: session: amx"): 8 x 512 x 1000 1.6x, 128 x 384 x 384 1.4x, 128 x 768 x 3072 1.8x, 1024 x 768 x 768
-#: 1.0x, 392 x 960 x 320 1.2x; 392 x 160 x 960 0.8x, 1568 x 384 x 64 0.5x, 100352 x 32 x 16 0.1x
+#: session: amx"): 8 x 512 x 1000 1.8x, 128 x 384 x 384 1.6x, 128 x 768 x 3072 2.9x, 1024 x 768 x 768
+#: 1.5x, 392 x 960 x 320 1.7x; 392 x 160 x 960 1.0-1.2x, 1568 x 384 x 64 0.6x, 100352 x 32 x 16 0.1x
 MIN_COLUMNS = MIN_DEPTH = 256
 
 
