@@ -158,18 +158,21 @@ _CFG.flags.writeable = False
 # ------------------------------------------------------------------ kernels
 @njit(cache=True, nogil=True)
 def _split(x, out):
-    """``x`` (M, K) float32 (C-contiguous) into limbs ``out`` (3, Mp, ld) of bfloat16 bits (uint16,
-    :func:`split`), zero past M and K. Returns the largest exponent field of ``x`` (255: an inf or
-    NaN, the limbs then meaningless)."""
+    """``x`` (M, K) float32, or float64 rounded to float32 first (as ``astype``), C-contiguous, into
+    limbs ``out`` (3, Mp, ld) of bfloat16 bits (uint16, :func:`split`), zero past M and K. Returns
+    the largest exponent field of float32 ``x`` (255: an inf or NaN, the limbs then meaningless)."""
     m, k = x.shape
+    row = np.empty(k, np.float32)
+    bits = row.view(np.uint32)
     top = np.empty(k, np.uint32)
     topf = top.view(np.float32)
     rest = np.empty(k, np.float32)
     restu = rest.view(np.uint32)
     worst = np.uint32(0)
     for i in range(m):
-        row = x[i]
-        bits = row.view(np.uint32)
+        src = x[i]
+        for j in range(k):
+            row[j] = np.float32(src[j])
         h0, h1, h2 = out[0, i], out[1, i], out[2, i]
         for j in range(k):
             worst = max(worst, bits[j] & np.uint32(0x7F800000))
@@ -278,10 +281,12 @@ def _aligned(shape: tuple, dtype) -> np.ndarray:
 
 
 def split(x: np.ndarray) -> tuple[np.ndarray, int]:
-    """(limbs, largest exponent field of ``x``: 255 for an inf or NaN) of float32 ``x`` (M, K): limbs
+    """(limbs, largest exponent field of ``x``: 255 for an inf or NaN) of ``x`` (M, K) rounded to
+    float32 (float64 in one pass with the split, other types converted first): limbs
     (3, Mp, Kp + 32) uint16 of bfloat16 bits, ``[l, i, k]`` the limb l of x[i, k], zero past M and K
     (rows 32 elements longer than K's padding: 16 rows of a tile then fall in other L1 sets)."""
-    x = np.ascontiguousarray(x, np.float32)
+    x = np.asarray(x)
+    x = np.ascontiguousarray(x, x.dtype if x.dtype in (np.float32, np.float64) else np.float32)
     out = _aligned((3, _up(x.shape[0]), _up(x.shape[1]) + STEP), np.uint16)
     return out, int(_split(x, out))
 
@@ -317,7 +322,8 @@ def _fits(exponent: int, k: int, scale: np.ndarray) -> bool:
 
 
 def dot(x: np.ndarray, b: np.ndarray, n: int, scale: np.ndarray, run=None, cols: int = 1 << 30) -> np.ndarray | None:
-    """float32 ``(x @ d) * scale`` of float32 ``x`` (M, K) and the panels ``b`` of ``d`` (K, N)
+    """float32 ``(x @ d) * scale`` of float32 ``x`` (M, K; float64 rounded to float32 on the way) and
+    the panels ``b`` of ``d`` (K, N)
     (:func:`panels`), ``scale`` (N,) float32 or float64 (the product rounded once to float32).
     None where ``x`` holds an inf or NaN, or values so large that a sum might overflow: callers
     take their float32 BLAS path then, with its inf / NaN. Only where :func:`available`.

@@ -44,6 +44,13 @@ def _ref(ctx, *arrays) -> list[np.ndarray]:
             else refvalues.as_dtype(a, ctx.reference_dtype) for a in arrays]
 
 
+def _ref_operand(ctx, x) -> np.ndarray:
+    """The left operand of a reference product on :mod:`hwsim.sim.refcoded`: a float64 array as it
+    is (the kernel rounds it to float32 as it splits it: the values :func:`_ref` gives, without
+    their pass), anything else :func:`_ref`'s float32 array."""
+    return x if isinstance(x, np.ndarray) and x.dtype == np.float64 else _ref(ctx, x)[0]
+
+
 def _ref_weight_f32(w: qspec.Coded) -> np.ndarray:
     """The float32 values of a constant held as codes (the reference keeps no other Coded: its
     ops' Coded outputs become reals), kept between runs by :mod:`hwsim.kernels.packcache`
@@ -338,7 +345,7 @@ def _linear(ctx, op, xs):
     if ctx.reference:
         y = None
         if refcoded.applies(ctx, w, 0):  # AMX-BF16 on the codes (its values differ in the last bits)
-            y = refcoded.dot(_ref(ctx, x)[0].reshape(-1, x.shape[-1]), w, 0)
+            y = refcoded.dot(_ref_operand(ctx, x).reshape(-1, x.shape[-1]), w, 0)
         if y is None:
             xr, wr = _ref(ctx, x, w)
             y = refblas.wide_dot(xr.reshape(-1, x.shape[-1]), wr.T)
@@ -384,7 +391,7 @@ def _matmul(ctx, op, xs):
     a, b = xs
     if ctx.reference:
         if refcoded.applies(ctx, b, 1):  # a weight as codes: AMX-BF16 (its values differ in the last bits)
-            y = refcoded.dot(_ref(ctx, a)[0].reshape(-1, b.shape[0]), b, 1)
+            y = refcoded.dot(_ref_operand(ctx, a).reshape(-1, b.shape[0]), b, 1)
             if y is not None:
                 return _ref_bias(ctx, y.reshape(a.shape[:-1] + (b.shape[1],)), xs, -1)
         return _ref_bias(ctx, refblas.matmul(*_ref(ctx, a, b)), xs, -1)

@@ -73,6 +73,17 @@ def test_the_split_pads_with_zeros_and_flags_inf_and_nan(rng, shape):
 
 
 @pytest.mark.nojit
+def test_a_float64_operand_is_split_as_its_float32_rounding(rng):
+    x = rng.standard_normal((5, 40)) * np.float64(10.0) ** rng.integers(-40, 40, (5, 40))
+    x[0, :3] = [3.5e38, -1e-46, 1.0 + 2.0**-24 + 2.0**-40]  # beyond float32, below its denormals, a tie + epsilon
+    with np.errstate(over="ignore"):
+        want = amxgemm.split(x.astype(np.float32))
+        got = amxgemm.split(x)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[1] == want[1] == 255
+
+
+@pytest.mark.nojit
 @pytest.mark.parametrize("k, n", [(1, 1), (31, 17), (64, 32), (70, 100)])
 def test_panels_hold_the_integers_in_vnni_pairs(rng, k, n):
     d = rng.integers(-256, 257, (k, n))
