@@ -143,3 +143,23 @@ def test_column_blocks_on_the_pool_give_the_same_values(rng, monkeypatch):
     assert any(name.startswith(refblas._PREFIX) for name in threads)
     scale = np.asarray(w.spec.scale, np.float32)
     np.testing.assert_array_equal(got, amxgemm.dot(x, refcoded._panels(w, 0), 1536, scale))
+
+
+@pytest.mark.parametrize("op", ["linear", "matmul"])
+def test_the_executors_reference_branch_on_either_route(rng, monkeypatch, op):
+    """compute's linear (weight (N, K)) and matmul (weight (K, N)) references: the AMX product where
+    it runs (a float64 operand split as it is), the float32 BLAS product with the switch off."""
+    from hwsim.sim import compute
+
+    ctx = SimpleNamespace(reference=True, reference_dtype="float32", deferred_sums=False)
+    out_axis = 0 if op == "linear" else 1
+    w = _weight(rng, (320, 270) if op == "linear" else (270, 320), "uint8", None, 120)
+    x = rng.standard_normal((2, 9, 270))
+    run_op = compute._linear if op == "linear" else compute._matmul
+    blas = x.astype(np.float32) @ (w.as_float32().T if op == "linear" else w.as_float32())
+    if amxgemm.available():
+        got = run_op(ctx, None, [x, w])
+        np.testing.assert_array_equal(got, refcoded.dot(x.reshape(-1, 270), w, out_axis).reshape(2, 9, 320))
+        np.testing.assert_allclose(got, blas, rtol=1e-5, atol=1e-5 * np.abs(blas).max())
+    monkeypatch.setattr(amxgemm, "_host_amx", lambda: False)
+    np.testing.assert_allclose(run_op(ctx, None, [x, w]), blas, rtol=1e-6, atol=1e-6 * np.abs(blas).max())
