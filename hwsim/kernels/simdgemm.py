@@ -231,14 +231,18 @@ def _gemm_f32(a, b, out, counter, threads):
 
 
 def _variant(kernel, name, **names):
-    """A copy of the compiled ``kernel`` (same code and options) named ``name`` whose global
-    ``names`` are replaced (numba's cache is keyed by name and code, so each variant has its own
+    """A copy of the compiled ``kernel`` (same code and options, cached on disk) named ``name``
+    whose global ``names`` are replaced (numba's cache is keyed by name and code, so each variant has its own
     name): the drivers above for the ZMM tile, without a second copy of their loops."""
     f = getattr(kernel, "py_func", kernel)  # the function itself under NUMBA_DISABLE_JIT=1
     twin = FunctionType(f.__code__.replace(co_name=name, co_qualname=name), {**f.__globals__, **names}, name,
                         f.__defaults__, f.__closure__)
     twin.__qualname__, twin.__doc__ = name, f.__doc__
-    return njit(**{k: v for k, v in getattr(kernel, "targetoptions", {}).items() if k != "nopython"})(twin)
+    # cache=True is not among the kernel's target options: without it here each process compiled
+    # the threaded ZMM drivers again at their first threaded call (1.4-2.7 s; a 2.7 s MobileNetV2
+    # run in 12, 2026-11-27)
+    options = {k: v for k, v in getattr(kernel, "targetoptions", {}).items() if k != "nopython"}
+    return njit(cache=True, **options)(twin)
 
 
 # the drivers for the AVX-512 tile (8 rows x 2 panels): the same blocks of A (128 rows in L2, 512 a
