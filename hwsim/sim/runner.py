@@ -23,7 +23,7 @@ from hwsim import requant as requant_modes
 from hwsim.errors import ConfigError, InputDataError, MemoryLimitError
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.weights import synthesize_weights
-from hwsim.sim import boundary, lanes, memory, ortfused, qspec, refblas, refvalues
+from hwsim.sim import boundary, lanes, memory, ortfused, qspec, refblas, refchain, refvalues
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
 from hwsim.sim.metrics import coded_errors, nonfinite_notes, rounding_notes
@@ -136,9 +136,17 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
     g = ctx.graph
     dead = memory.liveness(g) if after is not None else None
     lane = lanes.current()
-    for i, op in enumerate(g.ops()):
+    ops, chains, ahead = g.ops(), {}, {}
+    if ctx.reference and after is None and refchain.enabled and (plan := refchain.plan(g)):
+        ops, chains = refchain.order(g, plan), {c.ops[0].name: c for c in plan}
+    for i, op in enumerate(ops):
         if lane is not None:
             lane.before_op()  # its numba threads: 1 while the run's other thread runs, all once it has ended
+        if op.name in chains:  # the reference's elementwise chain: every op's values made here
+            ahead.update(refchain.run(chains[op.name], values) or {})
+        if op.outputs[0] in ahead:
+            values[op.outputs[0]] = ahead.pop(op.outputs[0])
+            continue
         xs = [values[t] if t in values else prepare(op, i, t) for i, t in enumerate(op.inputs)]
         dequantized = not ctx.reference and not op.is_compute and op.op not in _EXPLICIT and not rounds_own_inputs(op)
         if not takes_coded(op):
