@@ -211,10 +211,32 @@ def _layernorm(ctx, op, xs):
     x = xs[0]
     if op.rms:
         return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + op.eps) * xs[1]
+    y = _layernorm_rows(x, xs[1], xs[2] if len(xs) > 2 else None, op.eps)
+    if y is not None:
+        return y
     mu = np.mean(x, axis=-1, keepdims=True)
     var = np.mean((x - mu) ** 2, axis=-1, keepdims=True)
     y = (x - mu) / np.sqrt(var + op.eps) * xs[1]
     return y + xs[2] if len(xs) > 2 else y
+
+
+def _layernorm_rows(x, gamma, beta, eps: float) -> np.ndarray | None:
+    """:func:`_layernorm`'s values (numpy's means, in numpy's order of additions, and its
+    elementwise steps) in one kernel over the rows of a C-contiguous float64 ``x`` with float64
+    ``gamma`` and ``beta`` of one value per column (:func:`hwsim.kernels.refnorm._layernorm_rows`;
+    BERT-base's LayerNorm of 128 x 768: 0.8-1.3 ms -> ~0.2 ms, 2026-11-27); None for anything else."""
+    if not (isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim and x.shape[-1] and x.flags.c_contiguous):
+        return None
+    c = x.shape[-1]
+    if any(not isinstance(v, np.ndarray) or v.dtype != np.float64 or v.shape != (c,)
+           for v in ((gamma,) if beta is None else (gamma, beta))):
+        return None
+    from hwsim.kernels.refnorm import _layernorm_rows as rows
+
+    out = np.empty(x.shape)
+    rows(x.reshape(-1, c), _read_only(gamma), _read_only(gamma if beta is None else beta), beta is not None,
+         np.float64(eps), out.reshape(-1, c))
+    return out
 
 
 @register_exec("rotary")
