@@ -102,3 +102,35 @@ def _layernorm_rows(x, gamma, beta, with_beta, eps, out):
         else:
             for j in range(c):
                 orow[j] = d[j] / s * gamma[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _shifted_rows(x, out):
+    """``out[r] = x[r] - max(x[r])`` for each row of ``x`` (R, C), ``max`` as numpy's
+    ``maximum.reduce`` (NaN if the row holds one; the sign of a zero maximum may differ from
+    numpy's, which leaves ``exp(x - max)`` unchanged: ``exp(+-0) = 1``): the softmax's shift."""
+    rows, c = x.shape
+    for r in range(rows):
+        xr, orow = x[r], out[r]
+        m = xr[0]
+        nan = False
+        for j in range(c):
+            v = xr[j]
+            nan |= v != v
+            m = max(m, v)
+        if nan:
+            m = np.nan
+        for j in range(c):
+            orow[j] = xr[j] - m
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _divided_rows(e):
+    """``e[r] /= sum(e[r])`` in place for each row of ``e`` (R, C), the sum numpy's ``add.reduce``
+    of a contiguous row (0.0 plus :func:`_pairwise_sum`): the softmax's normalisation."""
+    rows, c = e.shape
+    for r in range(rows):
+        er = e[r]
+        s = 0.0 + _pairwise_sum(er, 0, c)
+        for j in range(c):
+            er[j] = er[j] / s

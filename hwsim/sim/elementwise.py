@@ -202,8 +202,30 @@ def _softmax(ctx, op, xs):
     if not ctx.reference and ctx.requant == "onnxruntime" and ortfused.qlinear_applies(ctx, op):
         return ortfused.qlinear_softmax(ctx, op, x)  # reads codes
     x = ortfused.dequantized_value(ctx, op.inputs[0], x)
+    y = _softmax_rows(x, op.axis)
+    if y is not None:
+        return y
     e = np.exp(x - np.max(x, axis=op.axis, keepdims=True))
     return e / np.sum(e, axis=op.axis, keepdims=True)
+
+
+def _softmax_rows(x, axis: int) -> np.ndarray | None:
+    """:func:`_softmax`'s values over the last axis of a C-contiguous float64 ``x``: the shift by
+    the row maximum and the division by numpy's pairwise row sum in numba
+    (:func:`hwsim.kernels.refnorm._shifted_rows`, :func:`~hwsim.kernels.refnorm._divided_rows`),
+    numpy's own ``exp`` between them, in place (BERT's 12 x 128 x 128 attention: 0.95 -> ~0.5 ms,
+    2026-11-27); the same values (NaN as NaN). None for anything else."""
+    if not (isinstance(x, np.ndarray) and x.dtype == np.float64 and x.ndim and axis % x.ndim == x.ndim - 1
+            and x.shape[-1] and x.flags.c_contiguous):
+        return None
+    from hwsim.kernels.refnorm import _divided_rows, _shifted_rows
+
+    c = x.shape[-1]
+    e = np.empty(x.shape)
+    _shifted_rows(x.reshape(-1, c), e.reshape(-1, c))
+    np.exp(e, out=e)
+    _divided_rows(e.reshape(-1, c))
+    return e
 
 
 @register_exec("layernorm")

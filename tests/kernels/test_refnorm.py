@@ -77,3 +77,47 @@ def test_random_rows_equal_numpy(rows, c, scale, with_beta, eps, seed, special):
         x[0, rng.integers(0, c)] = special
     g, b = rng.standard_normal(c), rng.standard_normal(c) if with_beta else None
     _same(_layernorm_rows(x, g, b, eps), _plain(x, g, b, eps))
+
+
+def _plain_softmax(x, axis=-1):
+    """hwsim.sim.elementwise._softmax's numpy expression (before the kernels)."""
+    with np.errstate(all="ignore"):
+        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("c", [1, 7, 8, 128, 129, 300, 3000, 8193])
+def test_softmax_rows_equal_numpy_bit_for_bit(c):
+    from hwsim.sim.elementwise import _softmax_rows
+
+    x = np.random.default_rng(c).standard_normal((2, 3, c)) * 20
+    _same(_softmax_rows(x, -1), _plain_softmax(x))
+    _same(_softmax_rows(x, 2), _plain_softmax(x))
+
+
+def test_softmax_specials_and_declines():
+    from hwsim.sim.elementwise import _softmax_rows
+
+    x = np.random.default_rng(2).standard_normal((6, 9))
+    x[0, 2], x[1, 3], x[2, :], x[4, 5] = np.nan, np.inf, -np.inf, -np.inf
+    x[3, :] = 0.0
+    x[3, 1] = -0.0  # a zero maximum of either sign: exp(x - max) the same
+    x[5, :] = 1e308
+    _same(_softmax_rows(x, -1), _plain_softmax(x))
+    assert _softmax_rows(x, 0) is None  # not the last axis: numpy's path
+    assert _softmax_rows(x[:, ::2], -1) is None and _softmax_rows(x.astype(np.float32), -1) is None
+    assert _softmax_rows(np.zeros((3, 0)), -1) is None
+
+
+@pytest.mark.nojit
+@settings(max_examples=50, deadline=None)
+@given(rows=st.integers(1, 4), c=st.integers(1, 400), scale=st.sampled_from([1e-3, 1.0, 300.0]),
+       seed=st.integers(0, 2**31), special=st.sampled_from([None, np.nan, np.inf, -np.inf, -0.0, 0.0]))
+def test_random_softmax_rows_equal_numpy(rows, c, scale, seed, special):
+    from hwsim.sim.elementwise import _softmax_rows
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, c)) * scale
+    if special is not None:
+        x[rng.integers(0, rows), rng.integers(0, c)] = special
+    _same(_softmax_rows(x, -1), _plain_softmax(x))
