@@ -52,7 +52,8 @@ def _kind(op) -> str | None:
 
 
 def plan(graph) -> list[Chain]:
-    """The chains of two or more ops in ``graph``: each op's non-scalar operands are the chain's
+    """The chains of ops in ``graph`` (one op too: over a product read as it is stored, the op
+    alone saves a float64 copy of it, :func:`run`): each op's non-scalar operands are the chain's
     input or its earlier ops' outputs, every one of the shape of its output; each scalar operand
     (one value) is a constant or the output of an op reading only constants."""
     tensors, made_by = graph.tensors, None
@@ -78,7 +79,7 @@ def plan(graph) -> list[Chain]:
         elif not any(t in owner for t in big) and len(set(big)) == 1:
             chains.append((big[0], shape, [op]))
             roots[big[0]] = owner[op.outputs[0]] = len(chains) - 1
-    return [Chain(x, shape, tuple(c)) for x, shape, c in chains if len(c) >= 2]
+    return [Chain(x, shape, tuple(c)) for x, shape, c in chains]
 
 
 def _constant(tensors, made_by, name: str) -> bool:
@@ -111,8 +112,9 @@ def order(graph, chains: list[Chain]) -> list:
 def run(chain: Chain, values: dict) -> dict[str, np.ndarray] | None:
     """Output name -> float64 values of every op of ``chain``, its operands read from ``values``;
     None where they are not of the kinds the kernel reads (the ops then run one by one)."""
-    src = _source(values.get(chain.x), chain.shape)
-    if src is None:
+    x = values.get(chain.x)
+    src = _source(x, chain.shape)
+    if src is None or len(chain.ops) < 2 and isinstance(x, np.ndarray):  # one op on an array: numpy's pass
         return None
     y, bias, with_bias = src
     slots = {chain.x: 0}
