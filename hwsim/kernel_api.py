@@ -576,17 +576,21 @@ def _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point
     if bz.size > 1 and np.any(bz):
         return None  # - bz[j] * rowsum(a)[i] is not a row term plus a column term
     bz = int(bz[0]) if bz.size else 0
-    col = (k * az * bz - az * _k_sums(b)) if az else np.zeros((nb, n), np.int64)  # (B, N)
+    col = np.full((nb, n), k * az * bz, np.int64)  # (B, N): the column term less az * colsum(b)
     if bias is not None:
         col = col + np.asarray(bias, np.int64).reshape(1, -1)
     row = -bz * a.sum(2, dtype=np.int64) if bz else None  # (B, M)
     raw = (k + 1) // 2 * 2**15 if pairwise_int16 else k * _bound(a) * _bound(b)
-    if raw + (int(np.abs(col).max()) if col.size else 0) + abs(bz) * k * _bound(a) >= 2**31:
-        return None
+    fixed = raw + (int(np.abs(col).max()) if col.size else 0) + abs(bz) * k * _bound(a)
+    sums_az = az  # the product subtracts az * colsum(b), from the sums kept with packed b
+    if fixed + abs(az) * k * _bound(b) >= 2**31:  # |az * colsum(b)| <= |az| k max|b|: bound it exactly
+        col, sums_az = col - az * _k_sums(b), 0
+        if raw + (int(np.abs(col).max()) if col.size else 0) + abs(bz) * k * _bound(a) >= 2**31:
+            return None
     mult = np.broadcast_to(np.asarray(multiplier, np.float32).reshape(-1), (n,))
     zp = np.broadcast_to(np.asarray(y_zero_point, np.int64).reshape(-1), (n,))
-    return [_sg.requant_product(a[i], b[i], pairwise_int16, col[i], None if row is None else row[i], mult, zp, lo, hi)
-            for i in range(nb)]
+    return [_sg.requant_product(a[i], b[i], pairwise_int16, col[i], None if row is None else row[i], mult, zp, lo, hi,
+                                sums_az) for i in range(nb)]
 
 
 def _channel_view(x, axis):

@@ -325,7 +325,7 @@ class Packed(NamedTuple):
     rows: int  # A's rows padded to a multiple of this (the tile's rows)
     shift_a: int  # packed A = a + shift_a (int8 A to uint8 for VPDPBUSD)
     shift_b: int  # packed B = b + shift_b (uint8 B to int8 for VPDPBUSD)
-    colsums: list | None  # per chunk, the column sums of packed B (NR*P,) int64 where shift_a
+    colsums: list | None  # per chunk, the column sums of packed B (NR*P,) int64 (route "dpbusd")
 
     @property
     def zmm(self) -> bool:
@@ -384,11 +384,12 @@ def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool) -> Packed:
     if route == "dpbusd":  # one chunk: the ZMM tiles add each block's int32 sums into int64
         shift_a, shift_b = (128 if a_dtype == np.int8 else 0), (-128 if b.dtype == np.uint8 else 0)
         chunk = max(b.shape[0], 1)
-        packed = packcache.packed(src, ("simdgemm", route, chunk, trans, bool(shift_a)),
-                                  lambda bb: _pack_b_quads(bb, chunk, bool(shift_b), trans, bool(shift_a)))
-        nch = len(packed) // 2 if shift_a else len(packed)
-        return Packed(route, 4, chunk, packed[:nch], np.dtype(np.uint8), MRW, shift_a, shift_b,
-                      packed[nch:] if shift_a else None)
+        # the column sums are kept with the panels whatever A is: a uint8 A's zero point takes them
+        # too (:func:`requant_product`), found with the panels by one comparison of b's bytes
+        packed = packcache.packed(src, ("simdgemm", route, chunk, trans, True),
+                                  lambda bb: _pack_b_quads(bb, chunk, bool(shift_b), trans, True))
+        nch = len(packed) // 2
+        return Packed(route, 4, chunk, packed[:nch], np.dtype(np.uint8), MRW, shift_a, shift_b, packed[nch:])
     group = 4 if saturate_pairs else 2
     chunk = ((2**31 - 1) // max(pair_max, 1)) // KC * KC * 2  # k per chunk: int32 sums exact (fits())
     even = route in ("dpwssd", "maddubs-zmm")
@@ -443,7 +444,21 @@ def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
 MAX_K_FUSED = ((2**31 - 1) // (2 * 255 * 255)) // KC * KC * 2
 
 
-def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi: int) -> np.ndarray:
+def column_sums(b, pk: Packed) -> np.ndarray:
+    """``b.sum(0)`` (int64, (N,)) of 8-bit ``b``: from the sums kept with its packed panels
+    (``sum b = sum (b + shift_b) - K shift_b``), else one pass over ``b``."""
+    k, n = b.shape
+    if pk.colsums is not None and len(pk.colsums) == 1:
+        return pk.colsums[0][:n] - pk.shift_b * k
+    from hwsim.kernels.codesums import _k_sums
+
+    out = np.empty((1, n), np.int64)
+    _k_sums(b[None], out)
+    return out[0]
+
+
+def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi: int,
+                    a_zero_point: int = 0) -> np.ndarray:
     """8-bit codes ``requant(a @ b + col + row)``, the requantization done in the registers of
     the GEMM's last K block (no array of accumulators): ``y[i, j] = zp[j] + rint(clamp(
     float32(s[i, j]) * mult[j], lo - zp[j], hi - zp[j]))``, half to even, with ``s`` the int32
@@ -454,8 +469,10 @@ def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi:
     ``a`` (M, K) and ``b`` (K, N) 8-bit (uint8 x int8 with ``saturate_pairs``; ``b`` in any
     layout, a transposed weight ``w.T`` is packed from ``w`` without a copy), K within one
     chunk (K <= :data:`MAX_K_FUSED`); ``col`` (N,), ``row`` (M,) or None, int32 values; ``mult`` (N,) float32;
-    ``zp`` (N,) int; [lo, hi] within uint8 or int8 (the output type). The caller bounds
-    ``|s|`` below 2**31 (it is not checked here). Returns (M, N) codes, a view of a padded
+    ``zp`` (N,) int; [lo, hi] within uint8 or int8 (the output type). ``a_zero_point``: ``col``
+    less ``a_zero_point`` times ``b``'s column sums (:func:`column_sums`: those kept with the packed
+    weight, no pass over ``b``) is the column term. The caller bounds ``|s|`` below 2**31 (it is
+    not checked here). Returns (M, N) codes, a view of a padded
     array when N is not a multiple of 16. Requires :func:`available`.
     """
     (m, k), n = a.shape, b.shape[1]
@@ -470,6 +487,8 @@ def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi:
     mp, np_ = m + (-m) % pk.rows, NR * bp.shape[0]
     ap = _packed_a(a, 0, k, mp, pk.group * bp.shape[1], pk)
     row_t, col_t = _shift_terms(a, 0, k, pk, 0)
+    if a_zero_point:
+        col = np.asarray(col, np.int64) - a_zero_point * column_sums(b, pk)
 
     def per_col(v, dtype):
         out = np.zeros(np_, dtype)

@@ -170,3 +170,34 @@ def test_transposed_and_plain_weights_pack_alike(m, k, n, seed, kind, route):
     want = ref.requant_ort(ref.int_matmul(a, w.T, 64, "none", pairwise=sat), mult, zp, 0, 255)
     for b in (w.T, np.ascontiguousarray(w.T)):
         np.testing.assert_array_equal(simdgemm.requant_product(a, b, sat, col, None, mult, zp, 0, 255), want)
+
+
+@pytest.mark.parametrize("b_type", ["int8", "uint8"])
+def test_column_sums_from_the_packed_weight_and_without(route, b_type):
+    """simdgemm.column_sums: the sums kept with the packed panels (less K times the packing's shift)
+    and the one-pass sums of a route that keeps none both equal b.sum(0)."""
+    ib = np.iinfo(b_type)
+    b = np.random.default_rng(3).integers(ib.min, ib.max, (77, 35), endpoint=True).astype(b_type)
+    want = b.astype(np.int64).sum(0)
+    for a_dtype in (np.uint8, np.int8):
+        for saturate in (False, True):
+            pk = simdgemm._packed_b(b, np.dtype(a_dtype), 2 * 255 * 255, saturate)
+            np.testing.assert_array_equal(simdgemm.column_sums(b, pk), want)
+            np.testing.assert_array_equal(simdgemm.column_sums(b.T.copy().T, pk), want)
+
+
+def test_qgemm_codes_near_the_int32_bound_takes_the_exact_column_sums():
+    """A bias so large that |a_zp| K max|b| would cross 2**31 while the column term itself does
+    not: the zero point's column sums are taken up front (the exact bound), the codes the oracle's."""
+    from hwsim import kernel_api
+
+    rng = np.random.default_rng(5)
+    m, k, n, az = 3, 64, 5, 200
+    a = rng.integers(0, 255, (m, k), endpoint=True).astype(np.uint8)
+    b = rng.integers(200, 255, (k, n), endpoint=True).astype(np.uint8)
+    bias = np.full(n, 2**31 - k * 255 * 255 - 1_000_000, np.int64)
+    mult, yzp = np.full(n, 1e-9, np.float32), 7
+    got = kernel_api.qgemm_codes(a, b, az, 0, bias, mult, yzp, (0, 255))
+    assert got is not None
+    acc = ref.int_matmul(a.astype(np.int64) - az, b.astype(np.int64), 64, "none") + bias
+    np.testing.assert_array_equal(got, ref.requant_ort(acc, mult, yzp, 0, 255))
