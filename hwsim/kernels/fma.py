@@ -47,3 +47,16 @@ def fma32(a, b, c) -> np.ndarray:
     out = np.empty(shape, np.float32)
     _fma(*(readonly(x) for x in flat), out.reshape(-1))
     return out
+
+
+@njit(cache=True, nogil=True)
+def _qlinear_add(ca, cb, shift, ra, rb, fixed, lo, hi, out):
+    """onnxruntime's QLinearAdd of two code arrays of one memory order (flat, 8-bit, read as
+    ``float32(code) + shift``): ``out[i] = rint(clip(fma(a, ra, fma(b, rb, fixed)))) - shift``,
+    all in float32 (``rint`` half to even, ``clip`` to [lo, hi]), stored in ``out``'s 8-bit type;
+    the values of :func:`hwsim.sim.ortfused.qlinear_add`'s numpy passes in one pass."""
+    for i in range(out.size):
+        a = np.float32(ca[i]) + shift
+        b = np.float32(cb[i]) + shift
+        t = np.rint(_fma_f32(a, ra, _fma_f32(b, rb, fixed)))
+        out[i] = min(max(t, lo), hi) - shift

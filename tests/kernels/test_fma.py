@@ -35,3 +35,54 @@ def test_ties_broken_by_the_addend_and_broadcasting():
     assert fma.fma32(np.float32(2), np.float32(3), np.float32(1)).shape == ()
     np.testing.assert_array_equal(fma.fma32(np.ones((2, 3), np.float32), np.float32(2), np.arange(3, dtype=np.float32)),
                                   np.tile(np.float32([2, 3, 4]), (2, 1)))
+
+
+def _qlinear_add_numpy(ca, cb, shift, ra, rb, fixed, lo, hi, narrow):
+    """hwsim.sim.ortfused.qlinear_add's numpy passes (the oracle of the one-pass kernel)."""
+    f32 = np.float32
+    a, b = ca.astype(f32) + f32(shift), cb.astype(f32) + f32(shift)
+    t = fma32_numpy(a, ra, fma32_numpy(b, rb, fixed))
+    t = np.clip(np.rint(t), lo + shift, hi + shift) - f32(shift)
+    return t.astype(narrow)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 300), signed=st.booleans(), shift=st.sampled_from([0, 128]),
+       ratios=st.sampled_from(["ties", "random"]), layout=st.sampled_from(["C", "channels last", "transposed"]))
+def test_qlinear_add_kernel_equals_the_numpy_passes(seed, n, signed, shift, ratios, layout):
+    """ortfused._qlinear_add_codes (one pass) against the numpy passes it replaces: codes read as
+    float32 plus the shift, two float32 FMAs, rint half-even (ties: ratios 0.5 and 0.25 put whole
+    and half values on the grid), the clip and the output type; codes in any one memory order."""
+    from hwsim import formats
+    from hwsim.sim.ortfused import _qlinear_add_codes
+
+    rng = np.random.default_rng(seed)
+    dt = np.int8 if signed else np.uint8
+    info = np.iinfo(dt)
+    ca, cb = (rng.integers(info.min, info.max, (2, 3, n), endpoint=True).astype(dt) for _ in range(2))
+    if layout == "channels last":
+        ca, cb = (np.ascontiguousarray(c.transpose(0, 2, 1)).transpose(0, 2, 1) for c in (ca, cb))
+    elif layout == "transposed":
+        ca, cb = ca.T, cb.T
+    if ratios == "ties":
+        ra, rb, fixed = np.float32(0.5), np.float32(0.25), np.float32(rng.integers(-40, 40) / 4)
+    else:
+        ra, rb, fixed = (np.float32(v) for v in (rng.random() * 2, rng.random() * 2, rng.standard_normal() * 50))
+    fmt = formats.get("int8" if signed and not shift else "uint8")
+    narrow = np.int8 if fmt.qmin < 0 else np.uint8
+    got = _qlinear_add_codes(ca, cb, shift, ra, rb, fixed, fmt, narrow)
+    want = _qlinear_add_numpy(ca, cb, shift, ra, rb, fixed, fmt.qmin, fmt.qmax, narrow)
+    assert got is not None and got.dtype == narrow and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def test_qlinear_add_kernel_declines_what_it_does_not_read():
+    from hwsim import formats
+    from hwsim.sim.ortfused import _qlinear_add_codes
+
+    a = np.zeros((4, 6), np.uint8)
+    args = (0, np.float32(1), np.float32(1), np.float32(0), formats.get("uint8"), np.uint8)
+    assert _qlinear_add_codes(a, a[:1], *args) is None  # a single-element or broadcast input: numpy's path
+    assert _qlinear_add_codes(a, a.T.copy().T[:, ::-1], *args) is None  # no common memory order
+    assert _qlinear_add_codes(a.astype(np.int16), a, *args) is None
+    assert _qlinear_add_codes(a, a, *args) is not None
