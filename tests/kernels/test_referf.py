@@ -41,3 +41,31 @@ def test_reference_erf_over_its_ranges():
                         10.0 ** rng.uniform(-320, 1, 20_000) * rng.choice([-1, 1], 20_000),
                         [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e300]])
     _check(x.reshape(2, -1) if x.size % 2 == 0 else x)
+
+
+def test_the_512_bit_loop_gives_the_same_bits(monkeypatch):
+    """referf._erf compiled with and without the 512-bit preference (_prefer_zmm; the host's
+    AVX-512 decides whether it asks for anything): every value the same, NaN as NaN."""
+    import numba
+
+    from hwsim.float32_ops import erfc_coefficients
+    from hwsim.kernels import referf
+
+    if numba.config.DISABLE_JIT:
+        pytest.skip("compiles the kernel both ways")
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.standard_normal(100_000) * 2, rng.uniform(-7, 7, 50_000),
+                        rng.integers(0, 2**63, 50_000).view(np.float64), [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0]])
+    outs = []
+    for wide in (False, True):
+        monkeypatch.setattr(referf, "_ZMM", wide and referf._zmm_host())
+        kernel = numba.njit(nogil=True, fastmath={"contract"}, error_model="numpy")(referf._erf.py_func)
+        for n in (x.size, 1, 7, 9, 17):
+            out = np.empty(n)
+            kernel(x[:n], out, erfc_coefficients())
+            outs.append(out)
+    half = len(outs) // 2
+    for a, b in zip(outs[:half], outs[half:]):
+        nan = np.isnan(a)
+        np.testing.assert_array_equal(nan, np.isnan(b))
+        assert np.array_equal(a[~nan].view(np.uint64), b[~nan].view(np.uint64))
