@@ -18,7 +18,8 @@ equal numpy's op by op, bit for bit.
 import numpy as np
 from numba import njit
 
-from hwsim.kernels.referf import _erf, _prefer_zmm
+from hwsim.kernels.referf import _erf
+from hwsim.kernels.zmm import prefer_zmm
 
 #: values per block (8 KiB of float64 per op; 512 to 3072 measured, 1024 to 3072 alike on
 #: BERT's 128 x 3072 GELU, 2026-11-27)
@@ -27,7 +28,7 @@ _BLOCK = 1024
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _chain(y, bias, with_bias, prog, consts, outs, coef):
-    _prefer_zmm()  # the erf inlined here keeps its 512-bit loop
+    prefer_zmm()  # the erf inlined here keeps its 512-bit loop
     rows, c = y.shape
     n = prog.shape[0]
     x = np.empty(_BLOCK)

@@ -13,51 +13,18 @@ about 4x the time here):
   0 beyond ERFC_T_MAX * sqrt 2, where erf is 1 in float64); erfc <= 0.16 there, so erf's
   relative error is below 4e-13.
 
-On a host with AVX-512 the loop runs on 512-bit registers (:func:`_prefer_zmm`; the same bits, checked
-on 3.7M values incl. random bit patterns: BERT's 128 x 3072 GELU input 2.03 -> 1.48 ms, 2026-11-27).
+On a host with AVX-512 the loop runs on 512-bit registers (:func:`hwsim.kernels.zmm.prefer_zmm`; the
+same bits, checked on 3.7M values incl. random bit patterns: BERT's 128 x 3072 GELU input 2.03 -> 1.48 ms,
+2026-11-27).
 """
 
 import math
 
-import numba
 import numpy as np
-from llvmlite import binding as _llvm
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from hwsim.kernels.floatops import _erfc
-
-
-def _zmm_host() -> bool:
-    """Whether numba compiles for this host and it has AVX-512 F (decided once, at import; numba's
-    cache keys a compiled kernel by the CPU and features it was compiled for)."""
-    cpu = numba.config.CPU_NAME
-    return (cpu is None or cpu == "host") and not numba.config.CPU_FEATURES \
-        and bool(_llvm.get_host_cpu_features().get("avx512f", False))
-
-
-_ZMM = _zmm_host()
-
-
-@intrinsic
-def _prefer_zmm(typingctx):
-    """In a kernel's body: its loops vectorised on 512-bit registers where the host has them
-    (LLVM's ``prefer-vector-width`` and ``min-legal-vector-width`` of the kernel's function;
-    numba's default target prefers 256 bits), nothing elsewhere. Eight float64 lanes instead of
-    four, the same operations on each element: the same values."""
-    def codegen(context, builder, signature, args):
-        if _ZMM:
-            attrs = builder.function.attributes
-            set.add(attrs, '"prefer-vector-width"="512"')  # FunctionAttributes.add knows no string attributes
-            set.add(attrs, '"min-legal-vector-width"="512"')
-        return context.get_dummy_value()
-
-    return types.none(), codegen
-
-
-if numba.config.DISABLE_JIT:  # the kernels run as Python: nothing to ask of a compiler
-    def _prefer_zmm():
-        return None
+from hwsim.kernels.zmm import prefer_zmm
 
 #: Maclaurin coefficients of erf(x) / x in powers of x^2, lowest first
 TAYLOR = np.array([2.0 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(18)])
@@ -65,7 +32,7 @@ TAYLOR = np.array([2.0 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 def _erf(x, out, coef):
-    _prefer_zmm()
+    prefer_zmm()
     c0, c1, c2, c3, c4, c5, c6, c7, c8 = coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6], coef[7], coef[8]
     c9, c10, c11, c12, c13, c14, c15, c16 = coef[9], coef[10], coef[11], coef[12], coef[13], coef[14], coef[15], coef[16]
     t0, t1, t2, t3, t4, t5, t6, t7, t8 = (TAYLOR[0], TAYLOR[1], TAYLOR[2], TAYLOR[3], TAYLOR[4], TAYLOR[5],

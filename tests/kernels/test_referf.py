@@ -44,12 +44,12 @@ def test_reference_erf_over_its_ranges():
 
 
 def test_the_512_bit_loop_gives_the_same_bits(monkeypatch):
-    """referf._erf compiled with and without the 512-bit preference (_prefer_zmm; the host's
+    """referf._erf compiled with and without the 512-bit preference (zmm.prefer_zmm; the host's
     AVX-512 decides whether it asks for anything): every value the same, NaN as NaN."""
     import numba
 
     from hwsim.float32_ops import erfc_coefficients
-    from hwsim.kernels import referf
+    from hwsim.kernels import referf, zmm
 
     if numba.config.DISABLE_JIT:
         pytest.skip("compiles the kernel both ways")
@@ -58,7 +58,7 @@ def test_the_512_bit_loop_gives_the_same_bits(monkeypatch):
                         rng.integers(0, 2**63, 50_000).view(np.float64), [0.0, -0.0, np.inf, -np.inf, np.nan, 1.0]])
     outs = []
     for wide in (False, True):
-        monkeypatch.setattr(referf, "_ZMM", wide and referf._zmm_host())
+        monkeypatch.setattr(zmm, "ZMM", wide and zmm.zmm_host())
         kernel = numba.njit(nogil=True, fastmath={"contract"}, error_model="numpy")(referf._erf.py_func)
         for n in (x.size, 1, 7, 9, 17):
             out = np.empty(n)
