@@ -19,10 +19,16 @@ integer width (the int16 activations of a solve's plans took the numpy path's si
 integer executors read); ``_channel_max_abs`` is per-channel calibration's max-abs statistic in
 one pass (weights per output channel: what every solver choice prepares); ``_finite_range`` the
 per-tensor one (activations: max-abs and min-max scales both follow from it).
+
+The per-tensor kernels and ``_add_vector_codes_f32`` run on 512-bit registers where the host has
+AVX-512 (:mod:`hwsim.kernels.zmm`; the same operations per element: BERT's 393k-value bias add
+0.74-0.82 -> 0.46-0.48 ms, ``_codes_f32`` 0.52 -> 0.34-0.38 ms, 2026-11-27).
 """
 
 import numpy as np
 from numba import njit
+
+from hwsim.kernels.zmm import prefer_zmm
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -41,6 +47,7 @@ def _on_grid(t, zero_point, qmin, qmax):
 
 @njit(cache=True, nogil=True)
 def _codes_f32(x, scale, zero_point, qmin, qmax, out):
+    prefer_zmm()
     s = np.float32(scale)
     nans = 0
     for i in range(x.size):
@@ -52,6 +59,7 @@ def _codes_f32(x, scale, zero_point, qmin, qmax, out):
 
 @njit(cache=True, nogil=True)
 def _codes_f64(x, scale, zero_point, qmin, qmax, out):
+    prefer_zmm()
     nans = 0
     for i in range(x.size):
         t = np.float64(x[i]) / scale
@@ -62,6 +70,7 @@ def _codes_f64(x, scale, zero_point, qmin, qmax, out):
 
 @njit(cache=True, nogil=True)
 def _real_f32(x, scale, zero_point, qmin, qmax, out):
+    prefer_zmm()
     s = np.float32(scale)
     s64 = np.float64(s)
     nans = 0
@@ -74,6 +83,7 @@ def _real_f32(x, scale, zero_point, qmin, qmax, out):
 
 @njit(cache=True, nogil=True)
 def _real_f64(x, scale, zero_point, qmin, qmax, out):
+    prefer_zmm()
     nans = 0
     for i in range(x.size):
         t = np.float64(x[i]) / scale
@@ -163,6 +173,7 @@ def _add_vector_codes_f32(codes, zero_point, scale, v, out_scale, out_zero_point
     ``out_scale`` float32. The values of those two passes and numpy's add between them, in one
     pass (unsigned indices: the channel loop vectorises). Returns the count of NaN quotients
     (their codes are meaningless)."""
+    prefer_zmm()
     s = np.float32(scale)
     so = np.float32(out_scale)
     c = np.uint64(v.size)
