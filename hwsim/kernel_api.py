@@ -218,16 +218,12 @@ def _conv_narrow(x, zx, wc, stride, padding, dilation, groups, bits, mode, out_h
             # patches (9x fewer values than the patches of a 3x3 conv): ResNet-18 b8's 64-channel 3x3
             # with int16 activations 56 -> 27 ms, one thread (2026-11-27); the same exact sums
             planes = planes or _ig.byte_planes(x)
-            res = None
+            parts = []
             for plane, fill in zip(planes, (zx >> 8, zx & 0xFF)):
                 cols = _conv.im2col(plane, g * cg, cg, wc.shape[2:], stride, padding[:2], dilation, out_hw,
                                     plane.dtype, fill, channels_last=True)
-                part = _ig.exact_matmul(cols, narrow, bounds=(255, wmax))
-                if res is None:
-                    res = part
-                    res <<= 8
-                else:
-                    res += part
+                parts.append(_ig.exact_matmul(cols, narrow, bounds=(255, wmax)))
+            res = _ig.from_planes(*parts)
         else:
             cols = _conv.im2col(x, g * cg, cg, wc.shape[2:], stride, padding[:2], dilation, out_hw, x.dtype, zx,
                                 channels_last=True)

@@ -211,10 +211,10 @@ def _within(x, lo, hi) -> bool:
 
 def _narrowest(x: np.ndarray, bound: int) -> np.ndarray:
     """Integer ``x`` with ``|x| <= bound`` as int8 or int16 when its type is wider and the bound
-    fits (the same values): the SIMD tiles read 8-bit operands on VPDPBUSD and int16 ones on
-    VPDPWSSD as they are, where int64 codes (a 4-bit or 16-bit format's) would be packed from
-    int64 on the int16 route. On MiniLM-L6's w4a8 / w8a16 layers (1024 x 384 x 384, one thread)
-    3.6 ms -> 1.5 ms a product."""
+    fits (the same values): the SIMD tiles read 8-bit operands on VPDPBUSD and int16 ones as they
+    are, where int64 codes (what ``qspec.codes`` gives a 4-bit or 16-bit format) were packed from
+    int64 on the int16 route: a 4-bit weight's int64 codes times int8 activations, one thread,
+    1024 x 384 x 384 3.78 -> 2.34 ms, 1024 x 1536 x 384 14.5 -> 6.0 (2026-11-27)."""
     if bound <= 127 and x.dtype.itemsize > 1:
         return x.astype(np.int8)
     if bound <= 32767 and x.dtype.itemsize > 2:
@@ -222,16 +222,14 @@ def _narrowest(x: np.ndarray, bound: int) -> np.ndarray:
     return x
 
 
-def _byte_planes(a: np.ndarray, b: np.ndarray, bound_b: int) -> np.ndarray:
+def _dot_byte_planes(a: np.ndarray, b: np.ndarray, bound_b: int) -> np.ndarray:
     """Exact int64 ``a @ b`` of 16-bit ``a`` and 8-bit ``b`` as two 8-bit products on the VPDPBUSD
-    tiles: ``a = 256 hi + lo`` (:func:`byte_planes`), so ``a @ b = 256 (hi @ b) + lo @ b``. 16-bit activations times int8 weights (MiniLM-L6's w8a16
-    layers, one thread, 1024 rows): 1024x384x384 7.2 -> 4.3 ms, x384x1536 30.9 -> 17.9,
-    x1536x384 26.6 -> 11.7 against the int16 route (VPDPWSSD). Requires :func:`simdgemm.wide`."""
+    tiles (:func:`byte_planes`, :func:`from_planes`). 16-bit activations times int8 weights
+    (MiniLM-L6's w8a16 layers, one thread, 1024 rows): 1024x384x384 7.2 -> 4.3 ms, x384x1536
+    30.9 -> 17.9, x1536x384 26.6 -> 11.7 against the int16 route (VPDPWSSD). Requires
+    :func:`simdgemm.wide`."""
     hi, lo = byte_planes(a)
-    out = simdgemm.madd16(hi, b, 255, bound_b)
-    out <<= 8
-    out += simdgemm.madd16(lo, b, 255, bound_b)
-    return out
+    return from_planes(simdgemm.madd16(hi, b, 255, bound_b), simdgemm.madd16(lo, b, 255, bound_b))
 
 
 def byte_planes(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -239,6 +237,14 @@ def byte_planes(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     uint8 for uint16 ``a``), ``lo = a & 255`` (uint8). A Python int splits the same way
     (``v >> 8``, ``v & 255``: a padding value stays consistent with the planes it pads)."""
     return (a >> 8).astype(np.int8 if a.dtype.kind == "i" else np.uint8), (a & 0xFF).astype(np.uint8)
+
+
+def from_planes(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """``256 hi + lo`` of the int64 results of a linear map of the two :func:`byte_planes`, in
+    ``hi``'s array (which this overwrites)."""
+    hi <<= 8
+    hi += lo
+    return hi
 
 
 def abs_bound(x) -> int:
@@ -322,7 +328,7 @@ def exact_matmul(a, b, bits=64, wrap=False, bounds=None):
         if simdgemm.fits(ra, rb):
             a, b = _narrowest(a, ra), _narrowest(b, rb)
             if simdgemm.wide() and a.dtype in (np.int16, np.uint16) and b.dtype.itemsize == 1:
-                out = _byte_planes(a, b, rb)
+                out = _dot_byte_planes(a, b, rb)
             else:
                 out = simdgemm.madd16(a, b, ra, rb)
             return wrap_array(out, bits) if wrap else out

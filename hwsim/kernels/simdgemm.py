@@ -350,12 +350,10 @@ def _route(a_dtype, b_dtype, saturate_pairs: bool) -> str:
     return "dpbusd" if a_dtype.itemsize == 1 and b_dtype.itemsize == 1 else "dpwssd"
 
 
-def _pack_b_quads(bb, chunk, flip, trans, sums):
+def _pack_b_quads(bb, chunk, flip, trans):
     """:func:`_panels` of 8-bit ``bb`` in quads of int8 for VPDPBUSD (uint8 ``bb`` as ``bb - 128``
-    with ``flip``), panels even, and with ``sums`` each chunk's column sums after them."""
+    with ``flip``), panels even, and each chunk's column sums after them."""
     panels = _panels(np.bitwise_xor(bb, np.uint8(0x80)).view(np.int8) if flip else bb, 4, chunk, np.int8, trans, True)
-    if not sums:
-        return panels
     starts = range(0, bb.shape[1 if trans else 0], chunk)
     return panels + [_column_sums(bb, k0, chunk, flip, trans, NR * p.shape[0]) for k0, p in zip(starts, panels)]
 
@@ -387,7 +385,7 @@ def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool) -> Packed:
         # the column sums are kept with the panels whatever A is: a uint8 A's zero point takes them
         # too (:func:`requant_product`), found with the panels by one comparison of b's bytes
         packed = packcache.packed(src, ("simdgemm", route, chunk, trans, True),
-                                  lambda bb: _pack_b_quads(bb, chunk, bool(shift_b), trans, True))
+                                  lambda bb: _pack_b_quads(bb, chunk, bool(shift_b), trans))
         nch = len(packed) // 2
         return Packed(route, 4, chunk, packed[:nch], np.dtype(np.uint8), MRW, shift_a, shift_b, packed[nch:])
     group = 4 if saturate_pairs else 2

@@ -18,6 +18,7 @@ scipy.optimize.milp). Ties between layers always use ``"milp"``.
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Literal
@@ -200,8 +201,10 @@ def prefetch() -> None:
     """Import what the solvers here need (scipy.optimize, ~0.45 s on this project's 2-core machine)
     on a background thread, so that a solve's MILP finds it loaded: :func:`hwsim.solve.api.tables`
     calls this before measuring sensitivities, whose kernels leave the GIL free most of the time.
-    Importing is thread-safe (a later import waits for this one to finish)."""
-    threading.Thread(target=_import_scipy, name="hwsim-prefetch", daemon=True).start()
+    Importing is thread-safe (a later import waits for this one to finish); nothing is started
+    once it is loaded (a sweep calls tables() many times)."""
+    if "scipy.optimize" not in sys.modules:
+        threading.Thread(target=_import_scipy, name="hwsim-prefetch", daemon=True).start()
 
 
 def _import_scipy() -> None:

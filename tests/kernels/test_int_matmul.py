@@ -286,5 +286,5 @@ def test_int16_times_8bit_as_byte_planes_is_exact(m, k, n, bdt, seed):
     a.flat[rng.integers(0, a.size, 3)] = [-32767, 32767, -1]
     b = rng.integers(np.iinfo(bdt).min, np.iinfo(bdt).max, (k, n), endpoint=True).astype(bdt)
     want = a.astype(np.int64) @ b.astype(np.int64)
-    np.testing.assert_array_equal(intgemm._byte_planes(a, b, int(np.abs(b.astype(np.int64)).max())), want)
+    np.testing.assert_array_equal(intgemm._dot_byte_planes(a, b, int(np.abs(b.astype(np.int64)).max())), want)
     np.testing.assert_array_equal(intgemm.exact_matmul(a.astype(np.int64), b), want)

@@ -184,7 +184,7 @@ def test_column_sums_are_the_sums_of_the_packed_quads(k, n, chunk, flip, trans, 
     dt = np.uint8 if flip else np.int8
     b = rng.integers(np.iinfo(dt).min, np.iinfo(dt).max, (n, k) if trans else (k, n), endpoint=True).astype(dt)
     chunk = -(-chunk // 4) * 4  # chunks hold whole quads
-    packed = simdgemm._pack_b_quads(b, chunk, flip, trans, True)
+    packed = simdgemm._pack_b_quads(b, chunk, flip, trans)
     panels, sums = packed[:len(packed) // 2], packed[len(packed) // 2:]
     assert len(panels) == len(sums) == -(-k // chunk)
     for p, s in zip(panels, sums):
