@@ -56,12 +56,13 @@ def _matmul2d(a, b, bits, mode, pairwise):
             return _ig.loop_matmul(a, b, bits, mode, pairwise)
         out = _ig.pairwise_matmul(a, b)
         return apply_overflow(out, bits, "wrap") if mode == _ig.MODE_WRAP and not safe else out
-    safe = k * _bound(a) * _bound(b) < 2 ** (bits - 1)
+    ba, bb = _bound(a), _bound(b)
+    safe = k * ba * bb < 2 ** (bits - 1)
     if mode == _ig.MODE_SATURATE and not safe:
         return _ig.loop_matmul(a, b, bits, mode, pairwise)
     if mode == _ig.MODE_SATURATE or safe:  # no partial sum can overflow
         mode = _ig.MODE_NONE
-    return _ig.exact_matmul(a, b, bits, wrap=mode == _ig.MODE_WRAP)
+    return _ig.exact_matmul(a, b, bits, wrap=mode == _ig.MODE_WRAP, bounds=(ba, bb))
 
 
 def apply_overflow(acc, bits, overflow):

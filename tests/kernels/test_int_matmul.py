@@ -282,9 +282,34 @@ def test_int16_times_8bit_as_byte_planes_is_exact(m, k, n, bdt, seed):
     from hwsim.kernels import intgemm
 
     rng = np.random.default_rng(seed)
-    a = rng.integers(-32767, 32767, (m, k), endpoint=True).astype(np.int16)
-    a.flat[rng.integers(0, a.size, 3)] = [-32767, 32767, -1]
+    a = rng.integers(-32768, 32767, (m, k), endpoint=True).astype(np.int16)
+    a.flat[rng.integers(0, a.size, 3)] = [-32768, 32767, -1]
     b = rng.integers(np.iinfo(bdt).min, np.iinfo(bdt).max, (k, n), endpoint=True).astype(bdt)
     want = a.astype(np.int64) @ b.astype(np.int64)
     np.testing.assert_array_equal(intgemm._dot_byte_planes(a, b, int(np.abs(b.astype(np.int64)).max())), want)
     np.testing.assert_array_equal(intgemm.exact_matmul(a.astype(np.int64), b), want)
+
+
+@pytest.mark.skipif(not __import__("hwsim.kernels.simdgemm", fromlist=["x"]).wide(), reason="no AVX-512 VNNI tiles here")
+@pytest.mark.parametrize("lo, hi", [(-32768, 32767), (0, 65535), (-32768, 0)])
+def test_16bit_values_of_wider_types_take_the_byte_planes(monkeypatch, lo, hi):
+    """int64 codes spanning int16 down to -32768 (a symmetric 16-bit format's lowest code, which
+    a bound of 32768 alone cannot tell from 32768) or uint16's range are multiplied as byte planes
+    on the 8-bit tiles, through kernel_api as the simulator calls it: the exact int64 product;
+    one value past 16 bits leaves the tiles (float BLAS chunks), exact too."""
+    from hwsim.kernels import intgemm, simdgemm
+
+    rng = np.random.default_rng(hi - lo)
+    a = rng.integers(lo, hi, (40, 300), endpoint=True)
+    a.flat[:2] = [lo, hi]
+    b = rng.integers(-128, 127, (300, 24), endpoint=True).astype(np.int8)
+    seen = []
+    real = simdgemm.madd16
+    monkeypatch.setattr(simdgemm, "madd16", lambda x, y, *r: seen.append(x.dtype) or real(x, y, *r))
+    want = a @ b.astype(np.int64)
+    np.testing.assert_array_equal(kernel_api.int_matmul(a, b, 64, "none"), want)
+    assert len(seen) == 2 and all(d.itemsize == 1 for d in seen)
+    seen.clear()
+    a.flat[0] = lo - 1 if lo < 0 else hi + 1
+    np.testing.assert_array_equal(kernel_api.int_matmul(a, b, 64, "none"), a @ b.astype(np.int64))
+    assert not seen
