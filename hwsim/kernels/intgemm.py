@@ -344,7 +344,8 @@ def exact_matmul(a, b, bits=64, wrap=False, bounds=None):
     if simdgemm.available():  # ``a`` as it is: madd16 packs it to int16 with numpy (not via an int64 copy)
         ra, rb = bounds if bounds is not None else (abs_bound(a), abs_bound(b))
         b8 = _narrowest(b, rb)
-        a16 = _sixteen_bit(a, ra) if simdgemm.wide() and ra > 127 and b8.dtype.itemsize == 1 else None
+        wide_a = a.dtype.itemsize > 1 and ra > 127  # 8-bit arrays (a plane's patches) stay one product
+        a16 = _sixteen_bit(a, ra) if wide_a and simdgemm.wide() and b8.dtype.itemsize == 1 else None
         if a16 is not None:  # 16-bit a by 8-bit b: two 8-bit products, whatever madd16 would take
             out = _dot_byte_planes(a16, b8, rb)
             return wrap_array(out, bits) if wrap else out

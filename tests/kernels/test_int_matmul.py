@@ -313,3 +313,6 @@ def test_16bit_values_of_wider_types_take_the_byte_planes(monkeypatch, lo, hi):
     a.flat[0] = lo - 1 if lo < 0 else hi + 1
     np.testing.assert_array_equal(kernel_api.int_matmul(a, b, 64, "none"), a @ b.astype(np.int64))
     assert not seen
+    u8 = rng.integers(0, 255, (40, 300), endpoint=True).astype(np.uint8)  # e.g. a byte plane's patches
+    np.testing.assert_array_equal(intgemm.exact_matmul(u8, b, bounds=(255, 128)), u8.astype(np.int64) @ b)
+    assert seen == [np.dtype(np.uint8)]  # one 8-bit product, not split again
