@@ -139,14 +139,16 @@ def winograd_applies(op, w_shape: tuple) -> bool:
             and op.groups == 1 and w_shape[1] >= WINOGRAD_MIN_CHANNELS)
 
 
-def winograd_weights(w: np.ndarray) -> np.ndarray:
+def winograd_weights(w: np.ndarray, dtype=np.float32) -> np.ndarray:
     """G g G^T of the 3x3 kernels of ``w`` (O, C, 3, 3), computed in float64 and rounded once to
-    float32: (16, C, O), a view of (16, O, C) memory (:func:`hwsim.kernels.winograd._weights`;
-    the values of ``hwsim.solve.tail_cnn._winograd_weights``)."""
+    ``dtype`` (float32, or float64): (16, C, O), a view of (16, O, C) memory
+    (:func:`hwsim.kernels.winograd._weights`: G g first, then (G g) G^T, which is exact for float32
+    weights; solve's float32 tails take it too, for weights with a batch norm folded in
+    (:mod:`hwsim.solve.tail_cnn`)."""
     from hwsim.kernels.winograd import _weights
 
-    out = np.empty((16, w.shape[0], w.shape[1]), np.float32)
-    _weights(np.ascontiguousarray(w), out)
+    out = np.empty((16, w.shape[0], w.shape[1]), dtype)
+    _weights(np.ascontiguousarray(w, np.float64) if w.dtype != np.float32 else np.ascontiguousarray(w), out)
     return out.transpose(0, 2, 1)
 
 
