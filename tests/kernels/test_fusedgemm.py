@@ -2,6 +2,8 @@
 plain-numpy oracles: the integer product (saturated pairs or exact), plus the corrections, then
 onnxruntime's MlasRequantizeOutput formula."""
 
+from contextlib import contextmanager, nullcontext
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -108,11 +110,13 @@ def test_qgemm_codes_declines_what_it_cannot_fuse():
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(1, 2), c=st.integers(1, 40), hw=st.integers(1, 9), k=st.sampled_from([1, 3, 5]),
        stride=st.integers(1, 2), pad=st.integers(0, 2), seed=st.integers(0, 2**31), x_type=st.sampled_from(["uint8", "int8"]),
-       out=st.sampled_from([(0, 255), (-128, 127)]), per_channel=st.booleans(), channels_last=st.booleans())
+       out=st.sampled_from([(0, 255), (-128, 127)]), per_channel=st.booleans(), channels_last=st.booleans(),
+       f32=st.booleans())
 def test_qdepthwise_codes_is_int_conv2d_then_requantize(n, c, hw, k, stride, pad, seed, x_type, out, per_channel,
-                                                       channels_last):
+                                                       channels_last, f32):
     """kernel_api.qdepthwise_codes against the direct-convolution oracle plus the bias, then
-    MlasRequantizeOutput per channel; inputs in NCHW or channels-last memory."""
+    MlasRequantizeOutput per channel; inputs in NCHW or channels-last memory; both kernels (the
+    float32-exact one, and the int32 one it leaves to when sums could pass 2**24)."""
     from hwsim import kernel_api
 
     rng = np.random.default_rng(seed)
@@ -130,11 +134,51 @@ def test_qdepthwise_codes_is_int_conv2d_then_requantize(n, c, hw, k, stride, pad
     pads = (pad,) * 4
     if hw + 2 * pad < k:
         return
-    got = kernel_api.qdepthwise_codes(x, zx, w, zw, bias, mult, yzp, (lo, hi), (stride, stride), pads)
+    with nullcontext() if f32 else _f32_exact(0):
+        got = kernel_api.qdepthwise_codes(x, zx, w, zw, bias, mult, yzp, (lo, hi), (stride, stride), pads)
     acc = ref.int_conv2d(x, w, (stride, stride), pads, (1, 1), c, 64, "none", zx, zw) + bias.reshape(1, -1, 1, 1)
     want = ref.requant_ort(acc.transpose(0, 2, 3, 1), mult, yzp, lo, hi).transpose(0, 3, 1, 2)
     assert got.dtype == (np.uint8 if lo >= 0 else np.int8)
     np.testing.assert_array_equal(got, want)
+
+
+@contextmanager
+def _f32_exact(limit):
+    from hwsim.kernels import conv
+
+    saved, conv._F32_EXACT = conv._F32_EXACT, limit
+    try:
+        yield
+    finally:
+        conv._F32_EXACT = saved
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_codes_kernels_on_threads(stride):
+    """Both depthwise codes kernels, threaded (two work queues' threads) and serial, on a map big
+    enough for many work items (blocks of rows sharing input rows): the oracle's codes."""
+    from hwsim.kernels import conv
+
+    rng = np.random.default_rng(stride)
+    n, c, hw = 3, 48, 29
+    x = rng.integers(0, 255, (n, hw, hw, c), endpoint=True).astype(np.uint8)
+    w = rng.integers(-128, 127, (c, 1, 3, 3), endpoint=True)
+    bias, mult = rng.integers(-20000, 20000, c), (rng.random(c) * 3e-3).astype(np.float32)
+    zx, zp = 7, rng.integers(0, 255, c)
+    oh = (hw + 2 - 3) // stride + 1
+    acc = ref.int_conv2d(x.transpose(0, 3, 1, 2), w, (stride, stride), (1,) * 4, (1, 1), c, 64, "none", zx, 0)
+    want = ref.requant_ort((acc + bias.reshape(1, -1, 1, 1)).transpose(0, 2, 3, 1), mult, zp, 0, 255)
+    wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), np.int32)
+    zp32 = zp.astype(np.int32)
+    epi = (bias.astype(np.int32), mult, (0 - zp32).astype(np.float32), (255 - zp32).astype(np.float32), zp32)
+    for kernel, threads in ((conv._depthwise_codes, 2), (conv._depthwise_codes_1, 1)):
+        out = np.empty((n, oh, oh, c), np.uint8)
+        kernel(x, zx, wt.astype(np.float32), stride, stride, 1, 1, 1, 1, out, *epi, np.zeros(1, np.int64), threads)
+        np.testing.assert_array_equal(out, want)
+    for kernel, threads in ((conv._depthwise_nhwc, 2), (conv._depthwise_nhwc_1, 1)):
+        out = np.empty((n, oh, oh, c), np.uint8)
+        kernel(x, zx, wt, stride, stride, 1, 1, 1, 1, out, epi, np.zeros(1, np.int64), threads)
+        np.testing.assert_array_equal(out, want)
 
 
 def test_a_transposed_weight_is_packed_from_its_own_memory(route):
