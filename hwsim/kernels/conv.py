@@ -129,6 +129,35 @@ def im2col(x, c0, cg, kernel, stride, pads, dilation, out_hw, dtype=np.int64, fi
     return out
 
 
+@njit(cache=True, nogil=True)
+def _to_channels_first(src, dst):
+    """``dst[b, ch, q] = src[b, q, ch]`` for ``src`` (N, P, C) and ``dst`` (N, C', P), ch < C',
+    in blocks of 32 x 32 so that both sides stay in cache."""
+    n, p, c = src.shape
+    c = min(c, dst.shape[1])
+    for b in range(n):
+        for p0 in range(0, p, 32):
+            p1 = min(p0 + 32, p)
+            for c0 in range(0, c, 32):
+                for ch in range(c0, min(c0 + 32, c)):
+                    for q in range(p0, p1):
+                        dst[b, ch, q] = src[b, q, ch]
+
+
+def nchw_into(src, out):
+    """Write channels-last ``src`` (N, H, W, C) into ``out`` (N, C, H, W) (C-contiguous, of
+    ``src``'s type): numpy's transposing copy reads or writes with a stride of C elements, here
+    32 x 32 blocks do (ResNet-18 b8's stem output, 8 x 112 x 112 x 64 int64, one thread: 45 -> 18 ms,
+    2026-11-27). Other layouts or types: numpy's copy."""
+    n, h, w, c = src.shape
+    if out.flags.c_contiguous and out.dtype == src.dtype and out.shape == (n, c, h, w) and src.flags.c_contiguous \
+            and src.size >= 1 << 16:
+        _to_channels_first(src.reshape(n, h * w, c), out.reshape(n, c, h * w))
+    else:
+        out[...] = src.transpose(0, 3, 1, 2)
+    return out
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _direct_conv(x, w, sh, sw, ph, pw, dh, dw, groups, bits, mode, out):
     """Direct grouped convolution: ``out`` (N, O, OH, OW) int64 from ``x`` (N, C, H, W) and ``w``

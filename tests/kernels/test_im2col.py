@@ -117,3 +117,17 @@ def test_every_dtype_and_a_converting_copy(x_dtype, out_dtype, channels_last, pa
     want = _reference(x.astype(odt), 3, 2, (2, 1), (pad, 1, pad, 0), (1, 2), 1, 3, fill, channels_last)
     assert got.dtype == odt
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape, dtype", [((3, 37, 41, 70), np.int64), ((2, 50, 50, 33), np.float64),
+                                          ((1, 9, 9, 5), np.int32)])
+def test_nchw_into_is_the_transposed_copy(shape, dtype):
+    """conv.nchw_into (a blocked copy for big arrays, numpy's below) writes what numpy's
+    transposing copy writes; channel and pixel counts that are no multiples of the block."""
+    from hwsim.kernels import conv
+
+    rng = np.random.default_rng(len(shape) + shape[-1])
+    src = rng.integers(-10**12, 10**12, shape).astype(dtype)
+    out = np.full((shape[0], shape[3], shape[1], shape[2]), 7, dtype)
+    assert conv.nchw_into(src, out) is out
+    np.testing.assert_array_equal(out, np.ascontiguousarray(src.transpose(0, 3, 1, 2)))
