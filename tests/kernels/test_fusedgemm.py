@@ -153,8 +153,8 @@ def _f32_exact(limit):
         conv._F32_EXACT = saved
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_depthwise_codes_kernels_on_threads(stride):
+@pytest.mark.parametrize("stride, dil", [(1, 1), (2, 1), (1, 2)])
+def test_depthwise_codes_kernels_on_threads(stride, dil):
     """Both depthwise codes kernels, threaded (two work queues' threads) and serial, on a map big
     enough for many work items (blocks of rows sharing input rows): the oracle's codes."""
     from hwsim.kernels import conv
@@ -165,19 +165,20 @@ def test_depthwise_codes_kernels_on_threads(stride):
     w = rng.integers(-128, 127, (c, 1, 3, 3), endpoint=True)
     bias, mult = rng.integers(-20000, 20000, c), (rng.random(c) * 3e-3).astype(np.float32)
     zx, zp = 7, rng.integers(0, 255, c)
-    oh = (hw + 2 - 3) // stride + 1
-    acc = ref.int_conv2d(x.transpose(0, 3, 1, 2), w, (stride, stride), (1,) * 4, (1, 1), c, 64, "none", zx, 0)
+    oh = (hw + 2 * dil - 2 * dil - 1) // stride + 1  # padding dil: "same" at stride 1
+    acc = ref.int_conv2d(x.transpose(0, 3, 1, 2), w, (stride, stride), (dil,) * 4, (dil, dil), c, 64, "none", zx, 0)
     want = ref.requant_ort((acc + bias.reshape(1, -1, 1, 1)).transpose(0, 2, 3, 1), mult, zp, 0, 255)
     wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), np.int32)
     zp32 = zp.astype(np.int32)
     epi = (bias.astype(np.int32), mult, (0 - zp32).astype(np.float32), (255 - zp32).astype(np.float32), zp32)
     for kernel, threads in ((conv._depthwise_codes, 2), (conv._depthwise_codes_1, 1)):
         out = np.empty((n, oh, oh, c), np.uint8)
-        kernel(x, zx, wt.astype(np.float32), stride, stride, 1, 1, 1, 1, out, *epi, np.zeros(1, np.int64), threads)
+        kernel(x, zx, wt.astype(np.float32), stride, stride, dil, dil, dil, dil, out, *epi, np.zeros(1, np.int64),
+               threads)
         np.testing.assert_array_equal(out, want)
     for kernel, threads in ((conv._depthwise_nhwc, 2), (conv._depthwise_nhwc_1, 1)):
         out = np.empty((n, oh, oh, c), np.uint8)
-        kernel(x, zx, wt, stride, stride, 1, 1, 1, 1, out, epi, np.zeros(1, np.int64), threads)
+        kernel(x, zx, wt, stride, stride, dil, dil, dil, dil, out, epi, np.zeros(1, np.int64), threads)
         np.testing.assert_array_equal(out, want)
 
 
