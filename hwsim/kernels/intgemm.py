@@ -350,8 +350,7 @@ def exact_matmul(a, b, bits=64, wrap=False, bounds=None):
             out = _dot_byte_planes(a16, b8, rb)
             return wrap_array(out, bits) if wrap else out
         if simdgemm.fits(ra, rb):
-            a, b = _narrowest(a, ra), _narrowest(b, rb)
-            out = simdgemm.madd16(a, b, ra, rb)
+            out = simdgemm.madd16(_narrowest(a, ra), b8, ra, rb)
             return wrap_array(out, bits) if wrap else out
     a = _native(a)
     plan = plan_exact(int(a.min()), int(a.max()), int(b.min()), int(b.max()), k)
