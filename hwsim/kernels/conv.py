@@ -10,7 +10,7 @@ from numba import njit, prange
 
 from hwsim.kernels.canon import as_bits
 from hwsim.kernels.intgemm import MODE_SATURATE, MODE_WRAP, _accumulate, _wrap, wrap_array
-from hwsim.kernels.refdepthwise import _LONG_VALUES, _taps, _taps3x3, _taps3x3_runs
+from hwsim.kernels.refdepthwise import _LONG_VALUES, _full_columns, _repeated, _row_sums
 from hwsim.kernels.requant import _ort1
 from hwsim.kernels.workqueue import claim, pick, serial
 from hwsim.kernels.zmm import prefer_zmm
@@ -148,7 +148,7 @@ def nchw_into(src, out):
     """Write channels-last ``src`` (N, H, W, C) into ``out`` (N, C, H, W) (C-contiguous, of
     ``src``'s type): numpy's transposing copy reads or writes with a stride of C elements, here
     32 x 32 blocks do (ResNet-18 b8's stem output, 8 x 112 x 112 x 64 int64, one thread: 45 -> 18 ms,
-    2026-11-27). Other layouts or types: numpy's copy."""
+    2026-11-27). Other layouts or types (a group's channels of ``out``): numpy's copy."""
     n, h, w, c = src.shape
     if out.flags.c_contiguous and out.dtype == src.dtype and out.shape == (n, c, h, w) and src.flags.c_contiguous \
             and src.size >= 1 << 16:
@@ -342,12 +342,8 @@ def _depthwise_codes(xh, zx, wt, sh, sw, ph, pw, dh, dw, out, bias, mult, fmin, 
     c = xh.shape[3]
     kh, kw, _ = wt.shape
     ow = out.shape[2]
-    wr = wt.reshape(kh * kw, c)
     chunk = max(1, _LONG_VALUES // c)
-    wtile = np.empty((kh * kw, chunk * c), np.float32)
-    for k in range(kh * kw):
-        for t in range(chunk):
-            wtile[k, t * c:(t + 1) * c] = wr[k]
+    wtile = _repeated(wt.reshape(kh * kw, c), chunk)
     span = min(chunk, ow) * c  # the epilogue's per-channel parameters repeated for a run of columns
     tiles = (np.empty(span, np.int32), np.empty(span, np.float32), np.empty(span, np.float32),
              np.empty(span, np.float32), np.empty(span, np.int32))
@@ -360,12 +356,15 @@ def _depthwise_codes(xh, zx, wt, sh, sw, ph, pw, dh, dw, out, bias, mult, fmin, 
 
 #: output rows per work item of :func:`_depthwise_codes`
 _DW_ROWS = 8
+#: no per-channel bias on the codes' rows (:func:`hwsim.kernels.refdepthwise._row_sums`)
+_NO_BIAS = np.zeros(1)
 
 
 @njit(cache=True, nogil=True)
 def _depthwise_codes_items(xh, zf, wt, wtile, chunk, sh, sw, ph, pw, dh, dw, out, tiles, counter):
     """One thread's work items of :func:`_depthwise_codes` (a function of its own: its loops get
-    512-bit vectors, which a ``prange`` body does not)."""
+    512-bit vectors, which a ``prange`` body does not). The rows are ``float32(x) - zf``, exact
+    (``zf`` the zero point as float32)."""
     prefer_zmm()
     n, h, w, c = xh.shape
     kh, kw, _ = wt.shape
@@ -373,12 +372,9 @@ def _depthwise_codes_items(xh, zf, wt, wtile, chunk, sh, sw, ph, pw, dh, dw, out
     xr, wr, outr = xh.reshape(n * h, w * c), wt.reshape(kh * kw, c), out.reshape(n * oh, ow * c)
     tb, tm, tlo, thi, tz = tiles
     span = tb.size
-    lo_all, hi_all = 0, ow
-    for j in range(kw):
-        off = j * dw - pw
-        lo_all, hi_all = max(lo_all, (sw - 1 - off) // sw), min(hi_all, (w - 1 - off) // sw + 1)
+    lo_all, hi_all = _full_columns(kw, sw, pw, dw, w, ow)
     rows = np.zeros((kh, w * c), np.float32)
-    tags = np.full(kh, -1, np.int64)  # the input row (b * h + yy) each slot of rows holds
+    tags = np.full(kh, -1, np.int64)
     slot = np.empty(kh, np.int64)
     acc = np.empty(ow * c, np.float32)
     zero = np.float32(0.0)
@@ -388,27 +384,8 @@ def _depthwise_codes_items(xh, zf, wt, wtile, chunk, sh, sw, ph, pw, dh, dw, out
         if blk >= blocks:
             break
         for item in range(blk * _DW_ROWS, min((blk + 1) * _DW_ROWS, n * oh)):
-            b, y = item // oh, item % oh
-            inside = 0
-            for i in range(kh):
-                yy = y * sh - ph + i * dh
-                slot[i] = -1
-                if 0 <= yy < h:
-                    inside += 1
-                    slot[i] = yy % kh if dh == 1 else i
-                    if tags[slot[i]] != b * h + yy:
-                        src, dst = xr[b * h + yy], rows[slot[i]]
-                        for q in range(np.uint64(src.size)):
-                            dst[q] = np.float32(src[q]) - zf
-                        tags[slot[i]] = b * h + yy
-            fast = kh == 3 and kw == 3 and inside == 3 and lo_all < hi_all
-            if fast and sw == 1:
-                _taps3x3_runs(rows, slot[0], slot[1], slot[2], lo_all, hi_all, pw, dw * c, wtile, chunk, zero, acc)
-            elif fast:
-                _taps3x3(rows, slot[0], slot[1], slot[2], lo_all, hi_all, sw, pw, dw * c, wr, zero, acc)
-            for xo in range(ow):
-                if not (fast and lo_all <= xo < hi_all):
-                    _taps(rows, slot, wr, xo, sw, pw, dw, kw, w, acc)
+            _row_sums(xr, item // oh, item % oh, h, _NO_BIAS, False, zf, rows, tags, slot, wr, kw, sh, sw, ph, pw, dh, dw,
+                     lo_all, hi_all, wtile, chunk, zero, acc)
             dst8 = outr[item]
             for o in range(0, ow * c, span):
                 ou = np.uint64(o)

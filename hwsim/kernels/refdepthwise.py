@@ -44,18 +44,9 @@ def _depthwise_ref(xh, in_bias, with_in_bias, wt, sh, sw, ph, pw, dh, dw, out_bi
     _, oh, ow, _ = out.shape
     xr, wr = xh.reshape(n * h, w * c), wt.reshape(kh * kw, c)
     outr, out32r = out.reshape(n * oh, ow * c), out32.reshape(n * oh, ow * c)
-    # output columns whose kw taps all lie inside the input: lo_all <= xo < hi_all
-    lo_all, hi_all = 0, ow
-    for j in range(kw):
-        off = j * dw - pw
-        lo_all, hi_all = max(lo_all, (sw - 1 - off) // sw), min(hi_all, (w - 1 - off) // sw + 1)
-    # stride 1: the weights repeated for `chunk` columns, so that a 3x3 row's inner columns run as
-    # loops of chunk * C values (not one loop of C per column)
+    lo_all, hi_all = _full_columns(kw, sw, pw, dw, w, ow)
     chunk = max(1, _LONG_VALUES // c)
-    wtile = np.empty((kh * kw, chunk * c), wt.dtype)
-    for k in range(kh * kw):
-        for t in range(chunk):
-            wtile[k, t * c:(t + 1) * c] = wr[k]
+    wtile = _repeated(wr, chunk)
     for _ in prange(threads):
         rows = np.zeros((kh, w * c), wt.dtype)
         tags = np.full(kh, -1, np.int64)  # the input row (b * h + yy) each slot of rows holds
@@ -65,27 +56,66 @@ def _depthwise_ref(xh, in_bias, with_in_bias, wt, sh, sw, ph, pw, dh, dw, out_bi
             item = claim(counter)
             if item >= n * oh:
                 break
-            b, y = item // oh, item % oh
-            inside = 0
-            for i in range(kh):
-                yy = y * sh - ph + i * dh
-                slot[i] = -1
-                if 0 <= yy < h:
-                    inside += 1
-                    slot[i] = yy % kh if dh == 1 else i  # dh == 1: the kh rows of an item differ mod kh
-                    if tags[slot[i]] != b * h + yy:
-                        _round_row(xr[b * h + yy], in_bias, with_in_bias, c, rows[slot[i]])
-                        tags[slot[i]] = b * h + yy
-            acc, dst32 = outr[item], out32r[item]
-            fast = kh == 3 and kw == 3 and inside == 3 and lo_all < hi_all
-            if fast and sw == 1:
-                _taps3x3_runs(rows, slot[0], slot[1], slot[2], lo_all, hi_all, pw, dw * c, wtile, chunk, zero, acc)
-            elif fast:
-                _taps3x3(rows, slot[0], slot[1], slot[2], lo_all, hi_all, sw, pw, dw * c, wr, zero, acc)
-            for xo in range(ow):
-                if not (fast and lo_all <= xo < hi_all):
-                    _taps(rows, slot, wr, xo, sw, pw, dw, kw, w, acc)
-            _operand32(acc, out_bias, dst32)
+            acc = outr[item]
+            _row_sums(xr, item // oh, item % oh, h, in_bias, with_in_bias, zero, rows, tags, slot, wr, kw, sh, sw, ph, pw,
+                     dh, dw, lo_all, hi_all, wtile, chunk, zero, acc)
+            _operand32(acc, out_bias, out32r[item])
+
+
+@njit(inline="always", nogil=True)
+def _full_columns(kw, sw, pw, dw, w, ow):
+    """(lo, hi): the output columns ``lo <= xo < hi`` whose ``kw`` taps all lie inside an input row
+    of ``w`` columns."""
+    lo, hi = 0, ow
+    for j in range(kw):
+        off = j * dw - pw
+        lo, hi = max(lo, (sw - 1 - off) // sw), min(hi, (w - 1 - off) // sw + 1)
+    return lo, hi
+
+
+@njit(inline="always", nogil=True)
+def _repeated(wr, chunk):
+    """The weights ``wr`` (KH*KW, C) repeated for ``chunk`` columns, (KH*KW, chunk * C): at stride 1
+    a 3x3 row's inner columns run as loops of chunk * C values (:func:`_taps3x3_runs`), not one loop
+    of C per column."""
+    k, c = wr.shape
+    wtile = np.empty((k, chunk * c), wr.dtype)
+    for t in range(chunk):
+        wtile[:, t * c:(t + 1) * c] = wr
+    return wtile
+
+
+@njit(inline="always", nogil=True)
+def _row_sums(xr, b, y, h, in_bias, with_in_bias, shift, rows, tags, slot, wr, kw, sh, sw, ph, pw, dh, dw, lo_all, hi_all,
+             wtile, chunk, zero, acc):
+    """``acc`` = output row ``y`` of image ``b`` (OW*C sums in the type of ``rows``), the taps of
+    each output summed in ascending order from ``zero``: the input rows it reads rounded into
+    ``rows`` (:func:`_round_row`, ``float32(x) - shift`` where there is no ``in_bias``; slot ``slot[i]`` for tap row i, -1 outside the input; a slot whose
+    ``tags`` entry says it holds that row already is kept), a 3x3 row's inner columns
+    (``lo_all <= xo < hi_all``, :func:`_full_columns`) in one expression each (:func:`_taps3x3_runs`
+    at stride 1 with the weights ``wtile`` repeated ``chunk`` times, else :func:`_taps3x3`), the
+    other columns tap by tap (:func:`_taps`). ``xr`` is the input as (N*H, W*C) rows. Shared by
+    the float reference's kernel and the quantized one (:func:`hwsim.kernels.conv._depthwise_codes`)."""
+    kh, c = slot.size, wr.shape[1]
+    w, ow = xr.shape[1] // c, acc.size // c
+    inside = 0
+    for i in range(kh):
+        yy = y * sh - ph + i * dh
+        slot[i] = -1
+        if 0 <= yy < h:
+            inside += 1
+            slot[i] = yy % kh if dh == 1 else i  # dh == 1: the kh rows of an item differ mod kh
+            if tags[slot[i]] != b * h + yy:
+                _round_row(xr[b * h + yy], in_bias, with_in_bias, shift, c, rows[slot[i]])
+                tags[slot[i]] = b * h + yy
+    fast = kh == 3 and kw == 3 and inside == 3 and lo_all < hi_all
+    if fast and sw == 1:
+        _taps3x3_runs(rows, slot[0], slot[1], slot[2], lo_all, hi_all, pw, dw * c, wtile, chunk, zero, acc)
+    elif fast:
+        _taps3x3(rows, slot[0], slot[1], slot[2], lo_all, hi_all, sw, pw, dw * c, wr, zero, acc)
+    for xo in range(ow):
+        if not (fast and lo_all <= xo < hi_all):
+            _taps(rows, slot, wr, xo, sw, pw, dw, kw, w, acc)
 
 
 @njit(inline="always", nogil=True)
@@ -127,16 +157,7 @@ def _taps3x3(rows, s0, s1, s2, lo, hi, sw, pw, step, wr, zero, acc):
         b2 = b1 + st
         o = xo * c
         for ch in range(c):
-            s = zero + rows[s0, b0 + ch] * wr[0, ch]
-            s += rows[s0, b1 + ch] * wr[1, ch]
-            s += rows[s0, b2 + ch] * wr[2, ch]
-            s += rows[s1, b0 + ch] * wr[3, ch]
-            s += rows[s1, b1 + ch] * wr[4, ch]
-            s += rows[s1, b2 + ch] * wr[5, ch]
-            s += rows[s2, b0 + ch] * wr[6, ch]
-            s += rows[s2, b1 + ch] * wr[7, ch]
-            s += rows[s2, b2 + ch] * wr[8, ch]
-            acc[o + ch] = s
+            acc[o + ch] = _nine(rows, s0, s1, s2, b0 + ch, b1 + ch, b2 + ch, wr, ch, zero)
 
 
 @njit(inline="always", nogil=True)
@@ -156,16 +177,23 @@ def _taps3x3_runs(rows, s0, s1, s2, lo, hi, pw, step, wtile, chunk, zero, acc):
         b1 = b0 + st
         b2 = b1 + st
         for q in range(n):
-            s = zero + rows[s0, b0 + q] * wtile[0, q]
-            s += rows[s0, b1 + q] * wtile[1, q]
-            s += rows[s0, b2 + q] * wtile[2, q]
-            s += rows[s1, b0 + q] * wtile[3, q]
-            s += rows[s1, b1 + q] * wtile[4, q]
-            s += rows[s1, b2 + q] * wtile[5, q]
-            s += rows[s2, b0 + q] * wtile[6, q]
-            s += rows[s2, b1 + q] * wtile[7, q]
-            s += rows[s2, b2 + q] * wtile[8, q]
-            acc[o + q] = s
+            acc[o + q] = _nine(rows, s0, s1, s2, b0 + q, b1 + q, b2 + q, wtile, q, zero)
+
+
+@njit(inline="always", nogil=True)
+def _nine(rows, s0, s1, s2, p0, p1, p2, wts, q, zero):
+    """``zero`` plus the nine products of one 3x3 output in tap order, each rounded to the rows'
+    type: tap (i, j) reads ``rows[s_i, p_j]`` and weight ``wts[3 i + j, q]``."""
+    s = zero + rows[s0, p0] * wts[0, q]
+    s += rows[s0, p1] * wts[1, q]
+    s += rows[s0, p2] * wts[2, q]
+    s += rows[s1, p0] * wts[3, q]
+    s += rows[s1, p1] * wts[4, q]
+    s += rows[s1, p2] * wts[5, q]
+    s += rows[s2, p0] * wts[6, q]
+    s += rows[s2, p1] * wts[7, q]
+    s += rows[s2, p2] * wts[8, q]
+    return s
 
 
 #: values per loop of :func:`_taps3x3_runs` (columns of C channels, at least one column)
@@ -184,9 +212,10 @@ def _operand32(acc, out_bias, dst32):
 
 
 @njit(inline="always", nogil=True)
-def _round_row(src, in_bias, with_in_bias, c, dst):
+def _round_row(src, in_bias, with_in_bias, shift, c, dst):
     """``dst`` = one input row (W*C values) as the float32 operand, in ``dst``'s type (unsigned
-    indices, as :func:`_taps3x3`)."""
+    indices, as :func:`_taps3x3`); without ``in_bias``, ``float32(src) - shift`` (``shift`` of
+    ``dst``'s type: 0 for the reference, the zero point for integer codes, exact there)."""
     if with_in_bias:
         cu = np.uint64(c)
         for xx in range(np.uint64(src.size) // cu):
@@ -195,7 +224,7 @@ def _round_row(src, in_bias, with_in_bias, c, dst):
                 dst[base + ch] = np.float32(np.float64(src[base + ch]) + in_bias[ch])
     else:
         for k in range(np.uint64(src.size)):
-            dst[k] = np.float32(src[k])
+            dst[k] = np.float32(src[k]) - shift
 
 
 _depthwise_ref_1 = serial(_depthwise_ref)
