@@ -234,10 +234,7 @@ def _conv_narrow(x, zx, wc, stride, padding, dilation, groups, bits, mode, out_h
         bound = cols.shape[1] * max(abs(x_span[0] - zx), abs(x_span[1] - zx)) * wmax
         if mode == _ig.MODE_WRAP and bound >= 2 ** (bits - 1):  # else no sum can leave the accumulator
             res = apply_overflow(res, bits, "wrap")
-        if groups == 1:
-            _conv.nchw_into(res.reshape(n, oh, ow, og), out)
-        else:
-            out[:, g * og:(g + 1) * og] = res.reshape(n, oh, ow, og).transpose(0, 3, 1, 2)
+        _conv.nchw_into(res.reshape(n, oh, ow, og), out[:, g * og:(g + 1) * og])
     return out
 
 
@@ -330,10 +327,7 @@ def int_conv2d(x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), group
         cols = _conv.im2col(xc, g * cg, cg, w.shape[2:], stride, padding[:2], dilation, (oh, ow))
         wg = np.ascontiguousarray(wc[g * og:(g + 1) * og].reshape(og, -1).T)
         res = _matmul2d(cols, wg, bits, mode, False)
-        if groups == 1:
-            _conv.nchw_into(res.reshape(n, oh, ow, og), out)
-        else:
-            out[:, g * og:(g + 1) * og] = res.reshape(n, oh, ow, og).transpose(0, 3, 1, 2)
+        _conv.nchw_into(res.reshape(n, oh, ow, og), out[:, g * og:(g + 1) * og])
     return out
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim import formats, kernel_api, requant
-from hwsim.kernels import packcache
+from hwsim.kernels import conv, packcache
 from hwsim.kernels.intgemm import abs_bound
 from hwsim.sim import ortfused, qspec, refblas, refcoded, refconv, refvalues
 from hwsim.sim.registry import register_exec
@@ -125,8 +125,8 @@ def _bias_codes(ctx, op, bias, s_acc: np.ndarray) -> np.ndarray:
 
 
 def _nchw(a: np.ndarray) -> np.ndarray:
-    """(N, H, W, C) -> contiguous (N, C, H, W)."""
-    return np.ascontiguousarray(a.transpose(0, 3, 1, 2))
+    """(N, H, W, C) -> contiguous (N, C, H, W) (:func:`hwsim.kernels.conv.nchw_into`)."""
+    return conv.nchw_into(a, np.empty((a.shape[0], a.shape[3]) + a.shape[1:3], a.dtype))
 
 
 def _finish_int(ctx, op, acc, sx, sw, axis: int, nhwc: bool = False):
