@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from hwsim.kernels.canon import as_bits
-from hwsim.kernels.intgemm import MODE_SATURATE, MODE_WRAP, _accumulate, _wrap, wrap_array
+from hwsim.kernels.intgemm import F32_EXACT, MODE_SATURATE, MODE_WRAP, _accumulate, _wrap, wrap_array
 from hwsim.kernels.refdepthwise import _LONG_VALUES, _full_columns, _repeated, _row_sums
 from hwsim.kernels.requant import _ort1
 from hwsim.kernels.workqueue import claim, pick, serial
@@ -396,8 +396,6 @@ def _depthwise_codes_items(xh, zf, wt, wtile, chunk, sh, sw, ph, pw, dh, dw, out
 
 _depthwise_codes_1 = serial(_depthwise_codes)
 
-#: products and partial sums that float32 holds exactly (integers of magnitude up to 2**24)
-_F32_EXACT = 2**24
 
 
 def depthwise_nhwc_codes(x, zx, w, stride, pads, dilation, out_hw, bias, mult, zp, lo, hi):
@@ -414,7 +412,7 @@ def depthwise_nhwc_codes(x, zx, w, stride, pads, dilation, out_hw, bias, mult, z
     epi = (per(bias, np.int32), per(mult, np.float32), (lo - zp32).astype(np.float32), (hi - zp32).astype(np.float32), zp32)
     out = np.empty((x.shape[0],) + tuple(out_hw) + (c,), np.uint8 if lo >= 0 else np.int8)
     taps, span = wt.shape[0] * wt.shape[1], max(abs(int(np.iinfo(x.dtype).min) - zx), abs(int(np.iinfo(x.dtype).max) - zx))
-    if taps * span * (int(np.abs(wt).max()) if wt.size else 0) < _F32_EXACT:  # float32 sums are exact
+    if taps * span * (int(np.abs(wt).max()) if wt.size else 0) < F32_EXACT:  # float32 sums are exact
         kernel, split = pick(_depthwise_codes, _depthwise_codes_1, out.size * taps)
         kernel(xh, zx, wt.astype(np.float32), stride[0], stride[1], pads[0], pads[1], dilation[0], dilation[1], out,
                *epi, *split)

@@ -146,11 +146,11 @@ def test_qdepthwise_codes_is_int_conv2d_then_requantize(n, c, hw, k, stride, pad
 def _f32_exact(limit):
     from hwsim.kernels import conv
 
-    saved, conv._F32_EXACT = conv._F32_EXACT, limit
+    saved, conv.F32_EXACT = conv.F32_EXACT, limit
     try:
         yield
     finally:
-        conv._F32_EXACT = saved
+        conv.F32_EXACT = saved
 
 
 @pytest.mark.parametrize("stride, dil", [(1, 1), (2, 1), (1, 2)])
