@@ -72,7 +72,10 @@ explicit zero_point tuple (zeros when the file has none).
   ``granularity="group"``, ``axis`` = the blocked axis, ``group_size`` = the block, and ``scale`` the
   scale array (codes shape with the blocked dim divided by the block) flattened in C order.
 - Folded QDQ: ``x -> QuantizeLinear -> DequantizeLinear -> op`` disappears and ``x`` (the producer's
-  output, or the graph input) carries the QuantSpec; ops read ``x``. A DequantizeLinear whose
+  output, or the graph input) carries the QuantSpec; ops read ``x``. Not where another node reads
+  ``x`` as it is, or ``x`` is a graph output (explicit quantization puts Q -> DQ on some readers
+  only): the pair then stays an explicit ``quantize`` -> ``dequantize``, and those readers read
+  ``x`` unquantized. A DequantizeLinear whose
   output is a graph output renames the producer's output to that name. A QuantizeLinear output
   read by anything but a matching DequantizeLinear (or a graph output) becomes an explicit
   ``quantize`` op whose output (dtype uint8/int8...) carries the spec; a DequantizeLinear of a
@@ -131,7 +134,7 @@ from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.onnx_check import check_structure
 from hwsim.graph.onnx_ctx import Importer
 from hwsim.graph.onnx_ops import CONVERTERS
-from hwsim.graph.onnx_quant import PRE
+from hwsim.graph.onnx_quant import PRE, reads_unquantized
 from hwsim.graph.onnx_values import Act, Const, dtype_name
 
 _STANDARD = ("", "ai.onnx")
@@ -438,14 +441,21 @@ def _check_value_shape(name: str, decl, shapes: dict, given: tuple, whole) -> No
 
 
 def _keep_output_names(model: onnx.ModelProto) -> None:
-    """Q -> DQ -> graph output: rename the quantized producer's output to the output name."""
+    """Q -> DQ -> graph output: rename the quantized producer's output to the output name (not
+    where other nodes read the producer's output as it is: the pair then stays explicit, see
+    :func:`hwsim.graph.onnx_quant._read_unquantized`)."""
     outs = {o.name for o in model.graph.output}
     produced = {o: n for n in model.graph.node for o in n.output}
+    readers: dict[str, list] = {}
+    for node in model.graph.node:
+        for n in dict.fromkeys(node.input):
+            readers.setdefault(n, []).append(node)
     for dq in model.graph.node:
         if dq.op_type != "DequantizeLinear" or dq.output[0] not in outs:
             continue
         q = produced.get(dq.input[0])
-        if q is None or q.op_type != "QuantizeLinear" or q.input[0] in outs or q.input[0] not in produced:
+        if q is None or q.op_type != "QuantizeLinear" or q.input[0] in outs or q.input[0] not in produced \
+                or reads_unquantized(readers.get(q.input[0], []), q):
             continue
         old, new = q.input[0], dq.output[0]
         for node in model.graph.node:

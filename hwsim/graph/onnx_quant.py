@@ -121,7 +121,7 @@ def _dequantize(ctx, node) -> bool:
         return True
     spec = activation_spec(_fmt(ctx, node, dtype), ctx.const(node, 1, "x_scale"), ctx.const(node, 2, "x_zero_point"),
                            shape, _axis(node, len(shape)), int(attrs(node).get("block_size", 0)))
-    if isinstance(x, QAct) and x.spec == spec:
+    if isinstance(x, QAct) and x.spec == spec and not _read_unquantized(ctx, x, node):
         ctx.annotate(node, x.src, spec)
         ctx.values[node.output[0]] = Act(x.src)
         return True
@@ -135,6 +135,28 @@ def _dequantize(ctx, node) -> bool:
 
 
 _VIEWS = ("transpose", "reshape", "squeeze", "unsqueeze", "flatten")
+
+def reads_unquantized(readers, q_node) -> bool:
+    """Whether any of ``readers`` (the nodes reading the tensor that QuantizeLinear ``q_node``
+    quantizes) reads its values as they are: a node other than a QuantizeLinear with ``q_node``'s
+    scale and zero point, or Shape / Size (which read the shape only)."""
+    params = tuple(q_node.input[1:3])
+    return any(n.op_type not in ("Shape", "Size") and not (n.op_type == "QuantizeLinear" and tuple(n.input[1:3]) == params)
+               for n in readers)
+
+
+def _read_unquantized(ctx, q: QAct, dq) -> bool:
+    """Whether the ONNX tensor ``q`` quantizes is also read as it is (:func:`reads_unquantized`),
+    or is a graph output other than ``dq``'s own (``_keep_output_names`` gives a folded pair's
+    output name to the producer). Then the Q -> DQ pair cannot fold into a QuantSpec on the tensor,
+    which every reader would see: explicit quantization places Q -> DQ on some readers only
+    (TensorRT-style QDQ: on a conv's input, while a residual Add reads the tensor as it is); it
+    stays an explicit Quantize -> Dequantize."""
+    if q.src in ctx.graph_outputs and q.src != dq.output[0]:
+        return True
+    readers = ctx.consumers.get(q.src, [])
+    mine = next((n for n in readers if n.op_type == "QuantizeLinear" and n.output[0] == q.out), None)
+    return mine is not None and reads_unquantized(readers, mine)
 
 
 def _lookup_of_codes(ctx, node, src: str, spec: QuantSpec, dtype: str) -> bool:
