@@ -27,6 +27,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--pairwise-int16", action="store_true",
                    help="model x86 AVX2 integer kernels without VNNI (onnxruntime's u8*s8 MatMul/Conv/Gemm): "
                         "each pair of uint8*int8 products saturates to int16 before it is summed")
+    p.add_argument("--ort-activations", action="store_true",
+                   help="compute float32 Sigmoid and Tanh ops as onnxruntime does on x86-64 (MLAS's rational "
+                        "approximations, within a few ulps; default: each value in float64, rounded once)")
     p.add_argument("--ort-threads", type=int, default=1, metavar="N",
                    help="onnxruntime intra-op threads to model where its result depends on them "
                         "(DynamicQuantizeLSTM with batch >= 2 quantizes each thread's share of the batch on its own)")
@@ -147,6 +150,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         notes.append(f"no --inputs: seeded random inputs (seed {args.seed})")
     try:
         result = run(graph, inputs, requant=args.requant, seed=args.seed, pairwise_int16=args.pairwise_int16,
+                     ort_activations=args.ort_activations,
                      float_reference=not args.no_reference, ort_threads=args.ort_threads,
                      reference_precision=args.reference_precision)
     except MemoryLimitError as exc:

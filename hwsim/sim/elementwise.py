@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim import kernel_api
-from hwsim.sim import codetable, ortfused, qspec, refvalues
+from hwsim.sim import codetable, mlas_math, ortfused, qspec, refvalues
 from hwsim.sim.registry import register_exec
 
 
@@ -150,8 +150,15 @@ def _unary(ctx, op, xs):
 _REFERENCE_UNARY = {"gelu": lambda x, op: _gelu(x, reference_erf), "erf": lambda x, op: reference_erf(x)}
 
 
+#: onnxruntime's float32 Sigmoid and Tanh (``ort_activations``; :mod:`hwsim.sim.mlas_math`)
+_ORT_UNARY = {"sigmoid": mlas_math.logistic, "tanh": mlas_math.tanh}
+
+
 def _unary_values(ctx, op, xs):
     x = ortfused.dequantized_value(ctx, op.inputs[0], xs[0])
+    if ctx.ort_activations and not ctx.reference and op.fn in _ORT_UNARY \
+            and ctx.graph.tensors[op.inputs[0]].dtype == "float32":
+        return _ORT_UNARY[op.fn](np.asarray(x, np.float32)).astype(np.float64)
     fn = _REFERENCE_UNARY.get(op.fn) if ctx.reference else None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return (fn or _UNARY[op.fn])(np.asarray(x, np.float64), op)

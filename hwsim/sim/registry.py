@@ -77,6 +77,10 @@ class ExecContext:
         Model x86 VPMADDUBSW int16 pair saturation in integer matmuls (onnxruntime u8*s8 on AVX2).
     ort_e4m3fn_cast : bool
         Model onnxruntime's FLOAT8E4M3FN cast with saturate=0 ([480, 496) -> +-448).
+    ort_activations : bool
+        Compute float32 Sigmoid and Tanh ops as onnxruntime does on x86-64 (MLAS's rational
+        approximations, :mod:`hwsim.sim.mlas_math`) instead of the float64 function rounded to
+        float32; the float reference keeps the latter.
     float_order : str
         Summation order of low-precision float matmuls (sequential | pairwise | blocked).
     ort_threads : int
@@ -109,6 +113,7 @@ class ExecContext:
     overflow: str = "wrap"
     pairwise_int16: bool = False
     ort_e4m3fn_cast: bool = False
+    ort_activations: bool = False
     float_order: str = "sequential"
     ort_threads: int = 1
     seed: int = 0

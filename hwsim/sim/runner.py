@@ -337,7 +337,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         overflow: str = "wrap", pairwise_int16: bool = False, ort_e4m3fn_cast: bool = False,
         float_order: str = "sequential", metrics: bool = True,
         memory_limit_bytes: int | None = None, float_reference: bool = True, ort_threads: int = 1,
-        reference_precision: str = "float32") -> SimResult:
+        reference_precision: str = "float32", ort_activations: bool = False) -> SimResult:
     """Simulate ``graph`` on ``inputs`` bit-accurately beside a float reference.
 
     Parameters
@@ -358,8 +358,11 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         Float reference of these same inputs from an earlier run (skips recomputing it).
     overflow : {"wrap", "saturate"}
         Integer accumulator overflow rule.
-    pairwise_int16, ort_e4m3fn_cast : bool
-        Model the known onnxruntime deviations (never on by default).
+    pairwise_int16, ort_e4m3fn_cast, ort_activations : bool
+        Model the known onnxruntime deviations (never on by default): x86 u8*s8 int16 pair
+        saturation, its FLOAT8E4M3FN cast, and its float32 Sigmoid / Tanh ops (MLAS's rational
+        approximations, within a few ulps of the functions; the default computes each value in
+        float64 and rounds it once).
     float_order : {"sequential", "pairwise", "blocked"}
         Summation order of low-precision float layers.
     metrics : bool
@@ -425,7 +428,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
             if beside is not None else g
     metrics = metrics and float_reference
     ctx = ExecContext(graph=gq, reference=False, requant=requant, overflow=overflow,
-                      pairwise_int16=pairwise_int16, ort_e4m3fn_cast=ort_e4m3fn_cast,
+                      pairwise_int16=pairwise_int16, ort_e4m3fn_cast=ort_e4m3fn_cast, ort_activations=ort_activations,
                       float_order=float_order, seed=seed, notes=notes, ort_threads=int(ort_threads))
     start = {n: _round_input(gq.tensors[n], v, ctx) for n, v in real_inputs.items()}
     for n in gq.inputs:

@@ -221,7 +221,8 @@ def output_range(ref: np.ndarray) -> float:
 
 def run_case(path: Path, feeds: dict, target: str = "int8-npu", tol: float = 1e-4) -> Outcome:
     """Simulate against onnxruntime (error relative to each output's range) and estimate; integer
-    layers as onnxruntime requantizes them, with its int16 pairs where this CPU saturates them."""
+    layers as onnxruntime requantizes them, with its int16 pairs where this CPU saturates them and its
+    float32 Sigmoid / Tanh (MLAS's approximations)."""
     import onnxruntime as ort
 
     from hwsim.cost import estimate
@@ -241,7 +242,7 @@ def run_case(path: Path, feeds: dict, target: str = "int8-npu", tol: float = 1e-
     try:
         g = load_onnx(path, {}, values=feeds)
         got = run(g, {k: v for k, v in feeds.items() if k in g.inputs}, metrics=False, requant="onnxruntime",
-                  pairwise_int16=ort_u8s8_pairs_saturate()).output_values
+                  pairwise_int16=ort_u8s8_pairs_saturate(), ort_activations=True).output_values
         estimate(g, target)
     except HwsimError as exc:
         return Outcome(path.name, "error", None, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"[:400])
