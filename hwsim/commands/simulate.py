@@ -123,6 +123,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     from hwsim.commands.common import check_output, load_graph, write_output
     from hwsim.render import table
     from hwsim.sim import run
+    from hwsim.sim.elementwise import ORT_ACTIVATIONS_NOTE
     from hwsim.sim.ortfused import HOST_PAIRS_NOTE
 
     check_output(args.out, "--out")
@@ -169,7 +170,8 @@ def run_simulate(args: argparse.Namespace) -> int:
                 print(f"note: {kind}: {acc[f'{kind}_nan_rows']} of {acc['rows']} rows hold NaN logits and "
                       "count as wrong")
     for n in result.notes:
-        print(f"note: {n}" + (" [--pairwise-int16]" if n == HOST_PAIRS_NOTE else ""))
+        flag = {HOST_PAIRS_NOTE: " [--pairwise-int16]", ORT_ACTIVATIONS_NOTE: " [--ort-activations]"}.get(n, "")
+        print(f"note: {n}{flag}")
     mem = memory_report(result)
     rss = f", peak resident {mem['peak_rss_bytes'] / 2**30:.2f} GiB" if mem["peak_rss_bytes"] else ""
     print(f"memory: estimated peak {mem['estimated_peak_bytes'] / 2**30:.2f} GiB{rss}")

@@ -152,13 +152,19 @@ _REFERENCE_UNARY = {"gelu": lambda x, op: _gelu(x, reference_erf), "erf": lambda
 
 #: onnxruntime's float32 Sigmoid and Tanh (``ort_activations``; :mod:`hwsim.sim.mlas_math`)
 _ORT_UNARY = {"sigmoid": mlas_math.logistic, "tanh": mlas_math.tanh}
+#: said (requant onnxruntime) where a run computes a float32 Sigmoid / Tanh without ``ort_activations``
+ORT_ACTIVATIONS_NOTE = ("float32 Sigmoid / Tanh are computed as the float64 function rounded once; onnxruntime "
+                        "approximates them (MLAS, a few ulps off), which can move a code of a quantizer after "
+                        "them (ort_activations models it)")
 
 
 def _unary_values(ctx, op, xs):
     x = ortfused.dequantized_value(ctx, op.inputs[0], xs[0])
-    if ctx.ort_activations and not ctx.reference and op.fn in _ORT_UNARY \
-            and ctx.graph.tensors[op.inputs[0]].dtype == "float32":
-        return _ORT_UNARY[op.fn](np.asarray(x, np.float32)).astype(np.float64)
+    if not ctx.reference and op.fn in _ORT_UNARY and ctx.graph.tensors[op.inputs[0]].dtype == "float32":
+        if ctx.ort_activations:
+            return _ORT_UNARY[op.fn](np.asarray(x, np.float32)).astype(np.float64)
+        if ctx.requant == "onnxruntime":
+            ctx.note(ORT_ACTIVATIONS_NOTE)
     fn = _REFERENCE_UNARY.get(op.fn) if ctx.reference else None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return (fn or _UNARY[op.fn])(np.asarray(x, np.float64), op)

@@ -152,3 +152,16 @@ def test_quantized_graph_output_beside_a_float_reader(tmp_path):
     np.testing.assert_array_equal(got["o"], want["o"])
     np.testing.assert_array_equal(got["t"], np.tanh(np.maximum(x, 0).astype(np.float64)).astype(np.float32))
     assert len(np.unique(got["t"])) > 300  # not the ~150 values of the quantized grid
+
+
+def test_requant_onnxruntime_notes_the_activations(tmp_path, capsys):
+    """Asked for onnxruntime's arithmetic (``--requant onnxruntime``) without ``--ort-activations``,
+    simulate says that its float32 Sigmoid / Tanh are not onnxruntime's, naming the option."""
+    path = _model(tmp_path / "a.onnx")
+    np.savez(tmp_path / "in.npz", x=_x(3))
+    assert main(["simulate", str(path), "--inputs", str(tmp_path / "in.npz"), "--requant", "onnxruntime"]) == 0
+    out = capsys.readouterr().out
+    assert "onnxruntime approximates them" in out and "[--ort-activations]" in out
+    assert main(["simulate", str(path), "--inputs", str(tmp_path / "in.npz"), "--requant", "onnxruntime",
+                 "--ort-activations"]) == 0
+    assert "onnxruntime approximates them" not in capsys.readouterr().out
