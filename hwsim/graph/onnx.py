@@ -450,12 +450,16 @@ def _keep_output_names(model: onnx.ModelProto) -> None:
     for node in model.graph.node:
         for n in dict.fromkeys(node.input):
             readers.setdefault(n, []).append(node)
+    inits = {t.name: t for t in model.graph.initializer}
+
+    def value(name: str):
+        return onnx.numpy_helper.to_array(inits[name]) if name in inits else None
     for dq in model.graph.node:
         if dq.op_type != "DequantizeLinear" or dq.output[0] not in outs:
             continue
         q = produced.get(dq.input[0])
         if q is None or q.op_type != "QuantizeLinear" or q.input[0] in outs or q.input[0] not in produced \
-                or reads_unquantized(readers.get(q.input[0], []), q):
+                or reads_unquantized(readers.get(q.input[0], []), q, value):
             continue
         old, new = q.input[0], dq.output[0]
         for node in model.graph.node:

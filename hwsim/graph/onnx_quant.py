@@ -136,13 +136,24 @@ def _dequantize(ctx, node) -> bool:
 
 _VIEWS = ("transpose", "reshape", "squeeze", "unsqueeze", "flatten")
 
-def reads_unquantized(readers, q_node) -> bool:
+def reads_unquantized(readers, q_node, value) -> bool:
     """Whether any of ``readers`` (the nodes reading the tensor that QuantizeLinear ``q_node``
     quantizes) reads its values as they are: a node other than a QuantizeLinear with ``q_node``'s
-    scale and zero point, or Shape / Size (which read the shape only)."""
-    params = tuple(q_node.input[1:3])
-    return any(n.op_type not in ("Shape", "Size") and not (n.op_type == "QuantizeLinear" and tuple(n.input[1:3]) == params)
-               for n in readers)
+    scale and zero point (the same tensors, or constants of equal values: ``value(name)`` gives a
+    constant's array or None; onnxruntime's ``DedicatedQDQPair`` gives each reader its own pair),
+    or Shape / Size (which read the shape only)."""
+    def same(a: str, b: str) -> bool:
+        if a == b:
+            return True
+        va, vb = (value(a) if a else None), (value(b) if b else None)
+        return va is not None and vb is not None and va.dtype == vb.dtype and np.array_equal(va, vb)
+
+    def quantizes_alike(n) -> bool:
+        return n.op_type == "QuantizeLinear" and len(n.input) == len(q_node.input) \
+            and all(same(a, b) for a, b in zip(n.input[1:], q_node.input[1:])) \
+            and all(a.name != "axis" or a.i == b.i for a, b in zip(n.attribute, q_node.attribute))
+
+    return any(n.op_type not in ("Shape", "Size") and not quantizes_alike(n) for n in readers)
 
 
 def _read_unquantized(ctx, q: QAct, dq) -> bool:
@@ -156,7 +167,12 @@ def _read_unquantized(ctx, q: QAct, dq) -> bool:
         return True
     readers = ctx.consumers.get(q.src, [])
     mine = next((n for n in readers if n.op_type == "QuantizeLinear" and n.output[0] == q.out), None)
-    return mine is not None and reads_unquantized(readers, mine)
+    return mine is not None and reads_unquantized(readers, mine, lambda n: _const_array(ctx, n))
+
+
+def _const_array(ctx, name: str):
+    v = ctx.values.get(name)
+    return np.asarray(v.value) if isinstance(v, Const) else None
 
 
 def _lookup_of_codes(ctx, node, src: str, spec: QuantSpec, dtype: str) -> bool:

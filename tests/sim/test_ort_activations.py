@@ -165,3 +165,53 @@ def test_requant_onnxruntime_notes_the_activations(tmp_path, capsys):
     assert main(["simulate", str(path), "--inputs", str(tmp_path / "in.npz"), "--requant", "onnxruntime",
                  "--ort-activations"]) == 0
     assert "onnxruntime approximates them" not in capsys.readouterr().out
+
+
+class _Reader:
+    def __init__(self):
+        rng = np.random.default_rng(3)
+        self.data = iter([{"x": rng.standard_normal((8, 64)).astype(np.float32)} for _ in range(4)])
+
+    def get_next(self):
+        return next(self.data, None)
+
+
+@pytest.mark.parametrize("rename", [False, True])
+def test_dedicated_qdq_pairs_still_fold(tmp_path, rename):
+    """onnxruntime's ``DedicatedQDQPair`` gives each reader of a tensor its own Q -> DQ pair with
+    the same scale and zero point (``rename``: as separate constants of equal values): every reader
+    reads the quantized tensor, so the pairs fold into one QuantSpec (no explicit quantize op) and
+    the outputs stay bit-exact with onnxruntime at ORT_DISABLE_ALL."""
+    from onnxruntime.quantization import QuantFormat, quantize_static
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((64, 64)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Add", ["x", "y"], ["z"])]
+    g = helper.make_graph(nodes, "pairs", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 64])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [8, 64])], [numpy_helper.from_array(w, "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 9
+    onnx.save(m, tmp_path / "f.onnx")
+    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), _Reader(), quant_format=QuantFormat.QDQ,
+                    extra_options={"DedicatedQDQPair": True})
+    q = onnx.load(tmp_path / "q.onnx")
+    pairs = [n for n in q.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "x"]
+    assert len(pairs) == 2  # the pattern under test, as the quantizer writes it
+    if rename:  # the second pair reads its own copies of the scale and zero point
+        inits = {t.name: t for t in q.graph.initializer}
+        for k in (1, 2):
+            copy = onnx.TensorProto()
+            copy.CopyFrom(inits[pairs[1].input[k]])
+            copy.name = pairs[1].input[k] + "_copy"
+            q.graph.initializer.append(copy)
+            dq = next(n for n in q.graph.node if n.op_type == "DequantizeLinear" and n.input[0] == pairs[1].output[0])
+            dq.input[k] = pairs[1].input[k] = copy.name
+        onnx.save(q, tmp_path / "q.onnx")
+    graph = load_onnx(tmp_path / "q.onnx", {})
+    assert not [op for op in graph.ops() if op.op == "quantize"], [op.name for op in graph.ops()]
+    assert graph.tensors["x"].quant.format != "fp32"
+    x = rng.standard_normal((8, 64)).astype(np.float32)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    want = ort.InferenceSession(str(tmp_path / "q.onnx"), so, providers=["CPUExecutionProvider"]).run(["z"], {"x": x})[0]
+    np.testing.assert_array_equal(run(graph, {"x": x}).outputs["z"], want)
