@@ -31,6 +31,8 @@ from hwsim.sim import refblas
 
 #: elements per task of a row-wise op (enough to amortise a task, ~20 tasks per MiniLM-L6 op)
 _ELEMENTS_PER_TASK = 1 << 18
+#: rows of a linear's block whose GELU runs at once (:func:`_linear`; 64 x 1536 float32 is 384 KiB)
+_GELU_ROWS = 64
 
 
 class Transformer:
@@ -75,6 +77,17 @@ class Transformer:
         for op in graph.ops():
             if op.op == "softmax" and self._last_axis(op):
                 self._attention_chain(op, readers_of)
+        # a linear whose only reader is a GELU (its output no graph output): the GELU runs in the
+        # linear's row blocks (_linear); the GELU op then passes its input through
+        self.gelu_of: dict[str, str] = {}  # linear -> its GELU
+        for op in graph.ops():
+            if op.op == "unary" and op.fn == "gelu":
+                src = graph.producer(op.inputs[0])
+                lin = graph.op(src) if src is not None and src in graph.nx else None
+                if lin is not None and lin.op == "linear" and len(readers_of.get(lin.outputs[0], [])) == 1 \
+                        and lin.outputs[0] not in graph.outputs:
+                    self.gelu_of[lin.name] = op.name
+        self.gelu_done: set[str] = set()  # outputs of linears that ran their GELU
 
     def _attention_chain(self, softmax, readers_of: dict) -> None:
         """Take ``softmax(q @ k (* scale)) @ v`` as one chain (:func:`_attention`) when the scores
@@ -117,6 +130,8 @@ class Transformer:
             x = value(op.inputs[0])
             return _attention(x.q, x.k, x.scale, value(op.inputs[1]), self.dtype, arithmetic)
         if op.op == "unary" and op.fn == "gelu":
+            if op.inputs[0] in self.gelu_done:  # its linear computed it
+                return value(op.inputs[0])
             fn = lambda x, out: float32_ops.gelu_erf(x, out, arithmetic)  # noqa: E731
         elif op.op == "softmax" and self._last_axis(op):
             scale = value(self.scale_of[op.name]) if op.name in self.scale_of else None
@@ -130,7 +145,11 @@ class Transformer:
         elif op.op == "matmul":
             return _matmul(value(op.inputs[0]), value(op.inputs[1]), self.dtype)
         elif op.op == "linear":
-            return _linear(op, value, self.dtype)
+            gelu = arithmetic if op.name in self.gelu_of else None
+            y = _linear(op, value, self.dtype, gelu)
+            if y is not None and gelu is not None:
+                self.gelu_done.add(op.outputs[0])
+            return y
         else:
             return None
         x = value(op.inputs[0])
@@ -209,22 +228,35 @@ def _matmul(a: np.ndarray, b: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
     return out.astype(np.float32, copy=False)
 
 
-def _linear(op, value, dtype: np.dtype) -> np.ndarray | None:
+def _linear(op, value, dtype: np.dtype, gelu: str | None = None) -> np.ndarray | None:
     """``x @ w.T + b`` of float32 values in ``dtype``: :func:`hwsim.sim.refblas.dot`'s row blocks,
     each block's bias added in its own task while the block is in cache (not in a pass over the
-    whole output after); float32 out."""
+    whole output after); float32 out. ``gelu`` (the arithmetic of
+    :func:`hwsim.float32_ops.gelu_erf`, float32 products only): the GELU of that, each block's in
+    its task too, in sub-blocks of :data:`_GELU_ROWS` rows as they leave the product (the same
+    values as the GELU op after the linear, without a pass over the product from memory)."""
     x, w = value(op.inputs[0]), value(op.inputs[1])
     b = value(op.inputs[2]) if len(op.inputs) > 2 else None
     if any(v is not None and v.dtype != np.float32 for v in (x, w, b)) or w.ndim != 2:
         return None
+    if gelu is not None and dtype != np.float32:
+        return None
     a = np.ascontiguousarray(x.reshape(-1, x.shape[-1]).astype(dtype, copy=False))
     wt = w.T.astype(dtype, copy=False)
     y = np.empty((a.shape[0], wt.shape[1]), dtype)
+    z = np.empty_like(y) if gelu is not None else None
 
     def block(i: int, j: int) -> None:
         np.dot(a[i:j], wt, out=y[i:j])
-        if b is not None:
-            y[i:j] += b
+        if z is None:
+            if b is not None:
+                y[i:j] += b
+            return
+        for k in range(i, j, _GELU_ROWS):  # the bias and the GELU of a few rows while they are in cache
+            rows = slice(k, min(k + _GELU_ROWS, j))
+            if b is not None:
+                y[rows] += b
+            float32_ops.gelu_erf(y[rows], z[rows], gelu)
 
     refblas.run_tasks([lambda i=i, j=j: block(i, j) for i, j in refblas.row_blocks(*a.shape, wt.shape[1])])
-    return y.reshape(x.shape[:-1] + (w.shape[0],)).astype(np.float32, copy=False)
+    return (y if z is None else z).reshape(x.shape[:-1] + (w.shape[0],)).astype(np.float32, copy=False)
