@@ -145,7 +145,7 @@ class Transformer:
         elif op.op == "matmul":
             return _matmul(value(op.inputs[0]), value(op.inputs[1]), self.dtype)
         elif op.op == "linear":
-            gelu = arithmetic if op.name in self.gelu_of else None
+            gelu = arithmetic if op.name in self.gelu_of and self.dtype == np.float32 else None
             y = _linear(op, value, self.dtype, gelu)
             if y is not None and gelu is not None:
                 self.gelu_done.add(op.outputs[0])
@@ -238,8 +238,6 @@ def _linear(op, value, dtype: np.dtype, gelu: str | None = None) -> np.ndarray |
     x, w = value(op.inputs[0]), value(op.inputs[1])
     b = value(op.inputs[2]) if len(op.inputs) > 2 else None
     if any(v is not None and v.dtype != np.float32 for v in (x, w, b)) or w.ndim != 2:
-        return None
-    if gelu is not None and dtype != np.float32:
         return None
     a = np.ascontiguousarray(x.reshape(-1, x.shape[-1]).astype(dtype, copy=False))
     wt = w.T.astype(dtype, copy=False)

@@ -119,3 +119,40 @@ def test_tails_read_linear_and_layernorm_weights_without_copies(monkeypatch):
     assert set(read) >= shared
     for name in g.outputs:
         assert np.array_equal(got[name], want[name]), name
+
+
+@pytest.mark.parametrize("products", ["float32", "float64"])
+def test_gelu_in_its_linears_blocks_gives_the_values_op_by_op(monkeypatch, products):
+    """float32_outputs of a tiny two-layer BERT runs each FFN's GELU inside its first linear's row
+    blocks (float32 products; the float64 re-run keeps them apart), and its outputs equal those of
+    the same tail with the GELU run as its own op, element for element. Rows enough for several
+    64-row sub-blocks per block (batch 3 x sequence 96 = 288 rows)."""
+    from hwsim.graph.zoo import load_model
+    from hwsim.sim.runner import ensure_weights
+    from hwsim.solve import output_error, tail_tf
+    from hwsim.solve.data import synthetic
+    from hwsim.solve.tail import float32_outputs
+
+    tiny = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64, "vocab": 100, "sequence": 96, "batch": 3}
+    g = ensure_weights(load_model("minilm-l6", tiny), 0)
+    ref = output_error.float_values(g, synthetic(g, 3))[1]
+    feed = {n: np.asarray(ref[n], np.float32) for n in g.inputs}
+    fused = []
+    real = tail_tf._linear
+    monkeypatch.setattr(tail_tf, "_linear", lambda op, value, dtype, gelu=None:
+                        (fused.append(op.name) if gelu else None) or real(op, value, dtype, gelu))
+    monkeypatch.setattr(tail_tf, "_GELU_ROWS", 40)  # sub-blocks that do not divide the blocks
+    got = float32_outputs(g, feed, 0, products)
+    n = 2 if products == "float32" else 0
+    assert len(fused) == n
+    real_init = tail_tf.Transformer.__init__
+
+    def unfused(self, *a, **k):
+        real_init(self, *a, **k)
+        self.gelu_of = {}
+
+    monkeypatch.setattr(tail_tf.Transformer, "__init__", unfused)
+    want = float32_outputs(g, feed, 0, products)
+    assert len(fused) == n and set(got) == set(want) == set(g.outputs)
+    for name in g.outputs:
+        assert np.array_equal(got[name], want[name]), name
