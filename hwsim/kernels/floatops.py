@@ -158,46 +158,25 @@ def _pow2_f32(k):
     return _bits_f32(np.int32((np.int32(127) - np.int32(k)) << np.int32(23)))
 
 
-@njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
-def _exp_f32(d):
-    """exp(d) as float32 for a float64 d in [EXP_FLOOR_F32, 0]: 2^k e^r with k = round(d / ln 2)
-    and r = d - k ln 2 (|r| <= 0.35) in float64, e^r by its degree-7 Taylor polynomial in float32
-    (remainder < 6e-9), 2^k exact (:func:`_pow2_f32`); within 2 float32 ulps of exp(d)."""
-    kf = np.floor(d * _LOG2E + 0.5)
-    r = np.float32(d - kf * _LN2)
-    one = np.float32(1.0)
-    p = np.float32(1.0 / 5040.0)
-    p = p * r + np.float32(1.0 / 720.0)
-    p = p * r + np.float32(1.0 / 120.0)
-    p = p * r + np.float32(1.0 / 24.0)
-    p = p * r + np.float32(1.0 / 6.0)
-    p = p * r + np.float32(0.5)
-    p = p * r + one
-    p = p * r + one
-    return p * _pow2_f32(np.int32(-kf))
-
-
-#: ln 2 in two float32 parts for :func:`_exp_neg_half_square_f32` (Cody and Waite): the first has
-#: 12 significant bits, so k * _LN2_HI is exact for |k| < 2^12
+#: ln 2 in two float32 parts for :func:`_exp_sum_f32` (Cody and Waite): the first has 12
+#: significant bits, so k * _LN2_HI is exact for |k| < 2^12
 _LN2_HI = np.float32(0.693145751953125)
 _LN2_LO = np.float32(_LN2 - 0.693145751953125)
 
 
 @njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
-def _exp_neg_half_square_f32(a):
-    """exp(-a^2 / 2) as float32 for a float32 0 <= a <= ERFC_T_MAX * sqrt 2, in float32 arithmetic:
-    a^2 = p + lo exactly (p = float32(a * a), lo by a fused multiply-add), d = -p / 2 (exact),
-    d = k ln 2 + r with k = round(d / ln 2) and r = (d - k ln2_hi) - k ln2_lo - lo / 2 (Cody and
-    Waite), e^r by its degree-7 Taylor polynomial, 2^k exact (:func:`_pow2_f32`). Within 2 float32
-    ulps of exp(-a^2 / 2), as :func:`_exp_f32` of the float64 -a^2 / 2 is, at 16 lanes per 512-bit
-    instruction instead of that one's 8 (float64 reduction)."""
-    half = np.float32(0.5)
-    p = a * a
-    lo = _square_error(a, p)
-    d = -(p * half)
+def _exp_sum_f32(d, c):
+    """exp(d + c) as float32 for float32 d in [EXP_FLOOR_F32, 0] and a correction c of at most
+    an ulp of d (the rounding error of d, so that d + c is the exact argument), in float32
+    arithmetic: 2^k e^r with k = round(d / ln 2) and r = (d - k ln2_hi) - k ln2_lo + c (Cody and
+    Waite: the first difference is exact), e^r by its degree-7 Taylor polynomial (|r| <= 0.35,
+    remainder < 6e-9), 2^k exact (:func:`_pow2_f32`); within 2 float32 ulps of exp(d + c). The
+    exp of GELU's exp(-x^2 / 2) (:func:`_gelu_erf_f32`) and of the float32 softmax
+    (:func:`_softmax_rows_f32`). Until 2026-11-27 the range reduction ran in float64 on the exact
+    argument: the same accuracy at 8 lanes per 512-bit instruction instead of 16."""
+    half, one = np.float32(0.5), np.float32(1.0)
     kf = np.floor(d * np.float32(_LOG2E) + half)
-    r = (d - kf * _LN2_HI) - kf * _LN2_LO - lo * half
-    one = np.float32(1.0)
+    r = (d - kf * _LN2_HI) - kf * _LN2_LO + c
     q = np.float32(1.0 / 5040.0)
     q = q * r + np.float32(1.0 / 720.0)
     q = q * r + np.float32(1.0 / 120.0)
@@ -221,11 +200,11 @@ def _gelu_erf_f32(x, out, c):
 
     As :func:`_gelu_erf` (E = erfc(t), t = |x| / sqrt 2, 0.5 x (2 - E) or 0.5 x E), except that
     P has degree ERFC_DEGREE_F32 (float32 coefficients ``c``, lowest first) and runs in float32,
-    and exp(-t^2) = exp(-x^2 / 2) by :func:`_exp_neg_half_square_f32` (x^2 split exactly into two
-    float32 numbers: a rounded t^2 would cost up to 36 * 2^-24 relative). Within 6 float32 ulps of
+    and exp(-t^2) = exp(-x^2 / 2) by :func:`_exp_sum_f32` of x^2 split exactly into two float32
+    numbers (a rounded t^2 would cost up to 36 * 2^-24 relative). Within 6 float32 ulps of
     the float64 formula (mean 0.3-0.5 ulp; measured and asked in tests/kernels/test_floatops.py),
     the same NaN, infinities and signed zeros. Until 2026-11-27 exp(-t^2) came from t^2 and its
-    range reduction in float64 (:func:`_exp_f32`), 1.6x the time of the whole kernel now (the same
+    range reduction in float64, 1.6x the time of the whole kernel now (the same
     accuracy: on 58M values both at most 6 ulps, ~1010 values at 5-6).
     """
     prefer_zmm()
@@ -239,7 +218,8 @@ def _gelu_erf_f32(x, out, c):
         a = abs(xv)
         inside = a < a_max
         a = a if inside else a_max  # NaN -> the end: finite z
-        ex = _exp_neg_half_square_f32(a)
+        sq = a * a  # a^2 = sq + lo exactly (lo by one fused multiply-add); -a^2 / 2 = -sq / 2 - lo / 2
+        ex = _exp_sum_f32(-(sq * np.float32(0.5)), -(_square_error(a, sq) * np.float32(0.5)))
         t32 = a * np.float32(_INV_SQRT2)
         z = ((t32 - k32) / (t32 + k32) + one) * zscale - one
         e = c11
@@ -331,12 +311,13 @@ def _inv_sum_f32(e):
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 def _softmax_rows_f32(x, scale, out):
-    """:func:`_softmax_rows` with exp in float32 arithmetic (:func:`_exp_f32`, 8 lanes instead
-    of 4): v = float32(x * scale) (a float32 multiply), d = v - max in float64 (exact), exp(d)
-    as float32 (0 below EXP_FLOOR_F32), their sum in float64, each value float32(e * (1 / sum))
-    in float64. Within 3 float32 ulps of the float64 formula, except values below 1.7e-38, which
+    """:func:`_softmax_rows` with exp in float32 arithmetic (:func:`_exp_sum_f32`, 16 lanes per
+    512-bit instruction instead of 8): v = float32(x * scale) (a float32 multiply), v - max as a
+    float32 sum d + c (exact, Knuth's TwoSum), exp(d + c) as float32 (0 below EXP_FLOOR_F32),
+    their sum in float64, each value float32(e * (1 / sum)) in float64. Within 3 float32 ulps of the float64 formula, except values below 1.7e-38, which
     are within 1.7e-38 (0 where e^d is under the floor, 2^k subnormal just above it); NaN and
     infinities as the formula gives them."""
+    prefer_zmm()
     n = x.shape[1]
     e = np.empty(n, np.float32)
     s32 = np.float32(scale)
@@ -352,11 +333,14 @@ def _softmax_rows_f32(x, scale, out):
             for j in range(n):
                 out[r, j] = np.nan
             continue
-        m64 = np.float64(m)
+        floor = np.float32(EXP_FLOOR_F32)
         for j in range(n):
-            d = np.float64(e[j]) - m64
-            ok = d > EXP_FLOOR_F32
-            ex = _exp_f32(d if ok else 0.0)
+            v = e[j]
+            d = v - m  # v - m = d + c exactly (Knuth's TwoSum)
+            back = d - v
+            c = (v - (d - back)) + (-m - back)
+            ok = d > floor
+            ex = _exp_sum_f32(d if ok else np.float32(0.0), c if ok else np.float32(0.0))
             e[j] = ex if ok else np.float32(0.0)
         inv = _inv_sum_f32(e)
         for j in range(n):
