@@ -31,8 +31,9 @@ from hwsim.sim import refblas
 
 #: elements per task of a row-wise op (enough to amortise a task, ~20 tasks per MiniLM-L6 op)
 _ELEMENTS_PER_TASK = 1 << 18
-#: rows of a linear's block whose GELU runs at once (:func:`_linear`; 64 x 1536 float32 is 384 KiB)
-_GELU_ROWS = 64
+#: rows of a linear's block whose epilogue (GELU, or residual add and LayerNorm) runs at once
+#: (:func:`_linear`; 64 x 1536 float32 is 384 KiB)
+_EPILOGUE_ROWS = 64
 
 
 class Transformer:
@@ -77,17 +78,9 @@ class Transformer:
         for op in graph.ops():
             if op.op == "softmax" and self._last_axis(op):
                 self._attention_chain(op, readers_of)
-        # a linear whose only reader is a GELU (its output no graph output): the GELU runs in the
-        # linear's row blocks (_linear); the GELU op then passes its input through
-        self.gelu_of: dict[str, str] = {}  # linear -> its GELU
-        for op in graph.ops():
-            if op.op == "unary" and op.fn == "gelu":
-                src = graph.producer(op.inputs[0])
-                lin = graph.op(src) if src is not None and src in graph.nx else None
-                if lin is not None and lin.op == "linear" and len(readers_of.get(lin.outputs[0], [])) == 1 \
-                        and lin.outputs[0] not in graph.outputs:
-                    self.gelu_of[lin.name] = op.name
-        self.gelu_done: set[str] = set()  # outputs of linears that ran their GELU
+        # ops a linear's row blocks compute after its product (_linear's epilogue; see _epilogues)
+        self.epilogue_of: dict[str, tuple] = self._epilogues(readers_of) if self.dtype == np.float32 else {}
+        self.carried: dict[str, str] = {}  # op computed by its linear -> the input it passes through
 
     def _attention_chain(self, softmax, readers_of: dict) -> None:
         """Take ``softmax(q @ k (* scale)) @ v`` as one chain (:func:`_attention`) when the scores
@@ -106,6 +99,62 @@ class Transformer:
         operands = [*qk.inputs, av.inputs[1]]
         if all(not is_integer_type(g.tensors[t].dtype) and len(g.tensors[t].shape) >= 3 for t in operands):
             self.chain.update({qk.name: "scores", softmax.name: "softmax", av.name: "product"})
+
+    def _epilogues(self, readers_of: dict) -> dict[str, tuple]:
+        """Linear -> the ops after it that its row blocks compute (:func:`_linear`), each reading
+        only the one before (no other reader, no graph output): ``("gelu", gelu)``, or
+        ``("residual", add, other, layernorm)`` for ``layernorm(linear + other)`` with ``other`` a
+        float tensor of the add's shape made before the linear (a post-LN transformer's residual)."""
+        g = self.g
+        from hwsim.sim.boundary import is_integer_type
+
+        order = {op.name: i for i, op in enumerate(g.ops())}
+
+        def only_reader(t: str):
+            rs = readers_of.get(t, [])
+            return rs[0] if len(rs) == 1 and t not in g.outputs else None
+
+        out = {}
+        for lin in g.ops():
+            nxt = only_reader(lin.outputs[0]) if lin.op == "linear" else None
+            if nxt is None:
+                continue
+            if nxt.op == "unary" and nxt.fn == "gelu":
+                out[lin.name] = ("gelu", nxt)
+            elif nxt.op == "binary" and nxt.fn == "add" and len(nxt.inputs) == 2 and lin.outputs[0] in nxt.inputs:
+                other = nxt.inputs[1] if nxt.inputs[0] == lin.outputs[0] else nxt.inputs[0]
+                ln = only_reader(nxt.outputs[0])
+                made = g.producer(other)
+                t = g.tensors[other]
+                if ln is not None and ln.op == "layernorm" and not ln.rms and len(ln.inputs) == 3 \
+                        and other != lin.outputs[0] and t.shape == g.tensors[nxt.outputs[0]].shape \
+                        and not is_integer_type(t.dtype) and (made is None or made not in order
+                                                              or order[made] < order[lin.name]):
+                    out[lin.name] = ("residual", nxt, other, ln)
+        return out
+
+    def _epilogue(self, op, value, arithmetic: str):
+        """``(rows, carried)`` for linear ``op``: ``rows(y, z, at)`` computes its epilogue's ops on
+        rows ``at`` of the biased product ``y`` into ``z`` (float32 2-D, C-contiguous), and
+        ``carried`` maps each op so computed to the input it then passes through; (None, {}) when
+        the linear has none or its values are not float32 (the ops then run on their own)."""
+        ep = self.epilogue_of.get(op.name)
+        if ep is None:
+            return None, {}
+        if ep[0] == "gelu":
+            return (lambda y, z, at: float32_ops.gelu_erf(y, z, arithmetic)), {ep[1].name: ep[1].inputs[0]}
+        _, add, other, ln = ep
+        r, gamma, beta = value(other), value(ln.inputs[1]), value(ln.inputs[2])
+        if any(v.dtype != np.float32 for v in (r, gamma, beta)) or gamma.ndim != 1 or beta.ndim != 1:
+            return None, {}
+        r2 = np.ascontiguousarray(r).reshape(-1, r.shape[-1])
+        eps = ln.eps
+
+        def rows(y, z, at):
+            np.add(y, r2[at], out=y)  # float32 addition commutes exactly: either order of the add's inputs
+            float32_ops.layernorm(y, gamma, beta, eps, z)
+
+        return rows, {add.name: op.outputs[0], ln.name: add.outputs[0]}
 
     def _last_axis(self, op) -> bool:
         return op.axis in (-1, len(self.g.tensors[op.inputs[0]].shape) - 1)
@@ -129,9 +178,9 @@ class Transformer:
         if part == "product":
             x = value(op.inputs[0])
             return _attention(x.q, x.k, x.scale, value(op.inputs[1]), self.dtype, arithmetic)
+        if op.name in self.carried:  # its linear's row blocks computed it
+            return value(self.carried.pop(op.name))
         if op.op == "unary" and op.fn == "gelu":
-            if op.inputs[0] in self.gelu_done:  # its linear computed it
-                return value(op.inputs[0])
             fn = lambda x, out: float32_ops.gelu_erf(x, out, arithmetic)  # noqa: E731
         elif op.op == "softmax" and self._last_axis(op):
             scale = value(self.scale_of[op.name]) if op.name in self.scale_of else None
@@ -145,10 +194,10 @@ class Transformer:
         elif op.op == "matmul":
             return _matmul(value(op.inputs[0]), value(op.inputs[1]), self.dtype)
         elif op.op == "linear":
-            gelu = arithmetic if op.name in self.gelu_of and self.dtype == np.float32 else None
-            y = _linear(op, value, self.dtype, gelu)
-            if y is not None and gelu is not None:
-                self.gelu_done.add(op.outputs[0])
+            rows, carried = self._epilogue(op, value, arithmetic)
+            y = _linear(op, value, self.dtype, rows)
+            if y is not None:
+                self.carried.update(carried)
             return y
         else:
             return None
@@ -228,13 +277,13 @@ def _matmul(a: np.ndarray, b: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
     return out.astype(np.float32, copy=False)
 
 
-def _linear(op, value, dtype: np.dtype, gelu: str | None = None) -> np.ndarray | None:
+def _linear(op, value, dtype: np.dtype, rows=None) -> np.ndarray | None:
     """``x @ w.T + b`` of float32 values in ``dtype``: :func:`hwsim.sim.refblas.dot`'s row blocks,
     each block's bias added in its own task while the block is in cache (not in a pass over the
-    whole output after); float32 out. ``gelu`` (the arithmetic of
-    :func:`hwsim.float32_ops.gelu_erf`, float32 products only): the GELU of that, each block's in
-    its task too, in sub-blocks of :data:`_GELU_ROWS` rows as they leave the product (the same
-    values as the GELU op after the linear, without a pass over the product from memory)."""
+    whole output after); float32 out. ``rows`` (float32 products; :meth:`Transformer._epilogue`):
+    the ops after the linear that it computes, ``rows(y, z, at)`` on each block's rows ``at`` in
+    sub-blocks of :data:`_EPILOGUE_ROWS` after their bias (the same values as those ops one after
+    the other, without their passes over the product from memory); their output is returned."""
     x, w = value(op.inputs[0]), value(op.inputs[1])
     b = value(op.inputs[2]) if len(op.inputs) > 2 else None
     if any(v is not None and v.dtype != np.float32 for v in (x, w, b)) or w.ndim != 2:
@@ -242,7 +291,7 @@ def _linear(op, value, dtype: np.dtype, gelu: str | None = None) -> np.ndarray |
     a = np.ascontiguousarray(x.reshape(-1, x.shape[-1]).astype(dtype, copy=False))
     wt = w.T.astype(dtype, copy=False)
     y = np.empty((a.shape[0], wt.shape[1]), dtype)
-    z = np.empty_like(y) if gelu is not None else None
+    z = np.empty_like(y) if rows is not None else None
 
     def block(i: int, j: int) -> None:
         np.dot(a[i:j], wt, out=y[i:j])
@@ -250,11 +299,11 @@ def _linear(op, value, dtype: np.dtype, gelu: str | None = None) -> np.ndarray |
             if b is not None:
                 y[i:j] += b
             return
-        for k in range(i, j, _GELU_ROWS):  # the bias and the GELU of a few rows while they are in cache
-            rows = slice(k, min(k + _GELU_ROWS, j))
+        for k in range(i, j, _EPILOGUE_ROWS):  # the bias and the epilogue of a few rows while they are in cache
+            at = slice(k, min(k + _EPILOGUE_ROWS, j))
             if b is not None:
-                y[rows] += b
-            float32_ops.gelu_erf(y[rows], z[rows], gelu)
+                y[at] += b
+            rows(y[at], z[at], at)
 
     refblas.run_tasks([lambda i=i, j=j: block(i, j) for i, j in refblas.row_blocks(*a.shape, wt.shape[1])])
     return (y if z is None else z).reshape(x.shape[:-1] + (w.shape[0],)).astype(np.float32, copy=False)

@@ -122,11 +122,12 @@ def test_tails_read_linear_and_layernorm_weights_without_copies(monkeypatch):
 
 
 @pytest.mark.parametrize("products", ["float32", "float64"])
-def test_gelu_in_its_linears_blocks_gives_the_values_op_by_op(monkeypatch, products):
+def test_epilogues_in_their_linears_blocks_give_the_values_op_by_op(monkeypatch, products):
     """float32_outputs of a tiny two-layer BERT runs each FFN's GELU inside its first linear's row
-    blocks (float32 products; the float64 re-run keeps them apart), and its outputs equal those of
-    the same tail with the GELU run as its own op, element for element. Rows enough for several
-    64-row sub-blocks per block (batch 3 x sequence 96 = 288 rows)."""
+    blocks, and each residual add with its LayerNorm inside the linear before them (float32
+    products; the float64 re-run keeps them apart), and its outputs equal those of the same tail
+    with those ops run on their own, element for element. Rows enough for several sub-blocks per
+    block (batch 3 x sequence 96 = 288 rows), sub-blocks that do not divide the blocks."""
     from hwsim.graph.zoo import load_model
     from hwsim.sim.runner import ensure_weights
     from hwsim.solve import output_error, tail_tf
@@ -139,19 +140,19 @@ def test_gelu_in_its_linears_blocks_gives_the_values_op_by_op(monkeypatch, produ
     feed = {n: np.asarray(ref[n], np.float32) for n in g.inputs}
     fused = []
     real = tail_tf._linear
-    monkeypatch.setattr(tail_tf, "_linear", lambda op, value, dtype, gelu=None:
-                        (fused.append(op.name) if gelu else None) or real(op, value, dtype, gelu))
-    monkeypatch.setattr(tail_tf, "_GELU_ROWS", 40)  # sub-blocks that do not divide the blocks
+    monkeypatch.setattr(tail_tf, "_linear", lambda op, value, dtype, rows=None:
+                        (fused.append(op.name) if rows else None) or real(op, value, dtype, rows))
+    monkeypatch.setattr(tail_tf, "_EPILOGUE_ROWS", 40)
     got = float32_outputs(g, feed, 0, products)
-    n = 2 if products == "float32" else 0
-    assert len(fused) == n
+    n = 6 if products == "float32" else 0  # per layer: the GELU's, the attention's and the FFN's residual
+    assert len(fused) == n, fused
     real_init = tail_tf.Transformer.__init__
 
-    def unfused(self, *a, **k):
+    def apart(self, *a, **k):
         real_init(self, *a, **k)
-        self.gelu_of = {}
+        self.epilogue_of = {}
 
-    monkeypatch.setattr(tail_tf.Transformer, "__init__", unfused)
+    monkeypatch.setattr(tail_tf.Transformer, "__init__", apart)
     want = float32_outputs(g, feed, 0, products)
     assert len(fused) == n and set(got) == set(want) == set(g.outputs)
     for name in g.outputs:
