@@ -155,6 +155,8 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
 
         try:
             for (group, _, todo, keys), new in zip(pending, _each(values_of, pending)):
+                if callable(new):  # scored here, once the reference's outputs have arrived
+                    new = new()
                 for i, j in todo:
                     vals[i, j] = new[group.index(i), j]
                     if cache and np.isfinite(vals[i, j]):
@@ -226,21 +228,32 @@ def _groups(g: Graph, layers: list[str], tails: str) -> list[tuple[list[int], tu
 
 
 def _group_values(g, names, choices, applicable, ref, seed, stacked, metric, labels, cut,
-                  tails: Tails = "exact", shared: SharedRuns | None = None) -> np.ndarray:
+                  tails: Tails = "exact", shared: SharedRuns | None = None) -> np.ndarray | Callable[[], np.ndarray]:
     """Values (len(names), len(choices)) of a group of layers (see :func:`_groups`; ``tails="gain"``:
-    :func:`hwsim.solve.layer_gain.layer_values`)."""
+    :func:`hwsim.solve.layer_gain.layer_values`), or a function that returns them once the
+    reference has made the outputs they are scored against: a layer's outputs are ready long
+    before the reference's own (early layers; the reference runs beside them), and its thread
+    goes on to the next layer instead of waiting for them (:func:`measure` calls it)."""
     from hwsim.solve.layer_gain import layer_values
 
     vals = np.full((len(names), len(choices)), np.inf)
     if cut is None:
+        unscored = []
         for r, (layer, js) in enumerate(zip(names, applicable)):
             if tails == "gain":
                 vals[r, js] = layer_values(g, layer, [choices[j] for j in js], ref, seed, stacked, shared)
                 continue
-            outs = _layer_values(g, layer, [choices[j] for j in js], ref, seed, stacked)
-            for j, out in zip(js, outs):
-                vals[r, j] = score(metric, out, {n: ref[n] for n in out}, labels)
-        return vals
+            unscored.append((r, js, _layer_values(g, layer, [choices[j] for j in js], ref, seed, stacked, later=True)))
+
+        def scored() -> np.ndarray:
+            for r, js, outs in unscored:
+                for j, out in zip(js, outs() if callable(outs) else outs):
+                    vals[r, j] = score(metric, out, {n: ref[n] for n in out}, labels)
+            return vals
+
+        if any(callable(outs) or not _made(ref, outs) for _, _, outs in unscored):
+            return scored
+        return scored()
     return _cut_values(g, names, choices, applicable, ref, seed, stacked, cut)
 
 
@@ -274,8 +287,11 @@ def _cut_values(g, names, choices, applicable, ref, seed, stacked, cut) -> np.nd
     return scaled_values(errors, probes, values)
 
 
-def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int, stacked: "_Stacked") -> list[dict]:
-    """Graph outputs downstream of ``layer`` (real values) with ``layer`` at each choice.
+def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int, stacked: "_Stacked",
+                  later: bool = False) -> list[dict] | Callable[[], list[dict]]:
+    """Graph outputs downstream of ``layer`` (real values) with ``layer`` at each choice
+    (``later``: or a function that finishes them, where the descendants' last step waits for
+    reference values not made yet, see :func:`_descendants`).
 
     The layer runs alone once per choice (:func:`_alone`). Its descendants then run once for all
     choices, their inputs from the layer (its outputs, and its quantized inputs where descendants
@@ -287,8 +303,19 @@ def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int,
     firsts, after = _alone(g, layer, chs, ref, seed)
     if after:
         _as_tail_inputs(firsts, set(g.outputs))
-    outs = _descendants(g, layer, after, chs, firsts, ref, seed, stacked) if after else [{} for _ in chs]
-    return [{n: {**f, **o}[n] for n in g.outputs if n in f or n in o} for f, o in zip(firsts, outs)]
+    outs = _descendants(g, layer, after, chs, firsts, ref, seed, stacked, later=later) if after else [{} for _ in chs]
+
+    def joined(outs: list[dict]) -> list[dict]:
+        return [{n: {**f, **o}[n] for n in g.outputs if n in f or n in o} for f, o in zip(firsts, outs)]
+
+    return (lambda: joined(outs())) if callable(outs) else joined(outs)
+
+
+def _made(ref, outs: list[dict]) -> bool:
+    """Whether the reference values of every name in ``outs`` have been made (an
+    :class:`~hwsim.sim.arriving.ArrivingReference` still computing may not have them yet)."""
+    made = getattr(ref, "made", None)
+    return made is None or all(made(n) for out in outs for n in out)
 
 
 def _as_tail_inputs(firsts: list[dict], scored: set[str]) -> None:
@@ -459,8 +486,8 @@ RERUN_PRODUCTS = "float64"
 
 
 def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list[str] | None = None,
-                 min_change: float | None = None,
-                 change: Callable[[int, dict], float] | None = None) -> list[dict]:
+                 min_change: float | None = None, change: Callable[[int, dict], float] | None = None,
+                 later: bool = False) -> list[dict] | Callable[[], list[dict]]:
     """Outputs of the descendants of ``layer`` fed with each choice's values (see above).
 
     When every descendant is a float op (:func:`hwsim.solve.tail.plain_float`) they run in
@@ -482,7 +509,9 @@ def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list
     the tensors returned. ``min_change``, when given, replaces :data:`F32_MIN_CHANGE` (an
     estimate that tolerates more roundoff, :mod:`hwsim.solve.layer_gain`); ``change(k, out)``
     replaces the relative RMS change of choice ``k``'s outputs compared with it (default
-    :func:`_change`).
+    :func:`_change`). ``later``: where that comparison needs reference outputs not made yet (the
+    reference still computing beside the first layers), a function that makes it (and the
+    re-runs) is returned instead of the outputs, so that the caller's thread need not wait.
     """
     min_change = F32_MIN_CHANGE if min_change is None else min_change
     post = subgraph(g, after, f"{g.name}[{layer}:]+")
@@ -490,14 +519,18 @@ def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list
         post.outputs = list(outputs)
     products = "float32" if plain_float(post) else None
     outs = _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, products)
-    change = change or (lambda k, out: _change(out, ref))
-    again = [k for k, out in enumerate(outs) if products and not change(k, out) >= min_change]  # NaN too
-    if again:
-        redo = _tail_runs(post, layer, after, [chs[k] for k in again], [firsts[k] for k in again], ref, seed,
-                          stacked, RERUN_PRODUCTS)
-        for k, out in zip(again, redo):
-            outs[k] = out
-    return outs
+
+    def checked() -> list[dict]:
+        moved = change or (lambda k, out: _change(out, ref))
+        again = [k for k, out in enumerate(outs) if products and not moved(k, out) >= min_change]  # NaN too
+        if again:
+            redo = _tail_runs(post, layer, after, [chs[k] for k in again], [firsts[k] for k in again], ref, seed,
+                              stacked, RERUN_PRODUCTS)
+            for k, out in zip(again, redo):
+                outs[k] = out
+        return outs
+
+    return checked if later and products and change is None and not _made(ref, outs) else checked()
 
 
 def _tail_runs(post, layer, after, chs, firsts, ref, seed, stacked, products: str | None) -> list[dict]:

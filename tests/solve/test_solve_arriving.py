@@ -82,3 +82,42 @@ def test_measure_with_the_reference_arriving_equals_it_given_whole(monkeypatch):
     whole = float_values(g, data)[1]
     given = measure(g, chs, data, reference=lambda into: into.update(whole) or whole).values
     np.testing.assert_array_equal(arriving, given)
+
+
+@pytest.mark.parametrize("model, shapes", [("resnet18", {"batch": 2, "resolution": 32, "width": 8}),
+                                           ("minilm-l6", {"batch": 2, "sequence": 8, "layers": 2, "hidden": 32,
+                                                          "heads": 2, "intermediate": 64, "vocab": 100})])
+def test_layers_go_on_while_the_reference_outputs_are_missing(monkeypatch, model, shapes):
+    """Every layer's outputs are scored against the reference's outputs, which the reference makes
+    last: a layer whose tail is done before them is finished later (measure scores it then) and
+    its thread goes on to the next layer. Here the reference holds its outputs back until every
+    layer's tail has run (it would wait forever if a layer's thread waited for them), and the
+    values equal those measured on the finished reference."""
+    monkeypatch.setattr(output_error, "threads_at_once", lambda: 2)
+    g = load_model(model, shapes)
+    data = synthetic(g, shapes["batch"], 0)
+    chs = parse_choices("w=int8,int4;a=int8")
+    whole = float_values(g, data)[1]
+    layers = [n for n in output_error.solver_layers(g) if output_error.nx.descendants(g.nx, n)]
+    tails, all_run = [], threading.Event()
+    real = output_error._tail_runs
+
+    def counted(*a, **k):
+        out = real(*a, **k)
+        tails.append(a[1])
+        if len(set(tails)) == len(layers):
+            all_run.set()
+        return out
+
+    monkeypatch.setattr(output_error, "_tail_runs", counted)
+
+    def late_outputs(into):
+        into.update({n: v for n, v in whole.items() if n not in g.outputs})
+        assert all_run.wait(30), "a layer's thread waited for the reference's outputs"
+        into.update({n: whole[n] for n in g.outputs})
+        return whole
+
+    got = measure(g, chs, data, reference=late_outputs).values
+    assert all_run.is_set()
+    monkeypatch.setattr(output_error, "_tail_runs", real)
+    np.testing.assert_array_equal(got, measure(g, chs, data, reference=lambda into: into.update(whole) or whole).values)
