@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -252,7 +253,18 @@ def _group_values(g, names, choices, applicable, ref, seed, stacked, metric, lab
             return vals
 
         if any(callable(outs) or not _made(ref, outs) for _, _, outs in unscored):
-            return scored
+            held = sum(_outputs_nbytes(outs) for _, _, outs in unscored)
+            with _deferred_lock:
+                fits = _deferred[0] + held <= DEFER_MAX_BYTES
+                _deferred[0] += held if fits else 0
+            if fits:
+                def later() -> np.ndarray:
+                    try:
+                        return scored()
+                    finally:
+                        with _deferred_lock:
+                            _deferred[0] -= held
+                return later
         return scored()
     return _cut_values(g, names, choices, applicable, ref, seed, stacked, cut)
 
@@ -308,7 +320,29 @@ def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int,
     def joined(outs: list[dict]) -> list[dict]:
         return [{n: {**f, **o}[n] for n in g.outputs if n in f or n in o} for f, o in zip(firsts, outs)]
 
-    return (lambda: joined(outs())) if callable(outs) else joined(outs)
+    if not callable(outs):
+        return joined(outs)
+
+    def finish() -> list[dict]:
+        return joined(outs())
+
+    finish.held = list(outs.held) + list(firsts)
+    return finish
+
+
+#: most bytes of layer outputs held for scoring later (:func:`_group_values`), over all threads; beyond
+#: it a layer's thread waits for the reference's outputs instead (a model with large outputs, such as
+#: a language model's logits, would otherwise hold many layers' outputs while the reference computes)
+DEFER_MAX_BYTES = 1 << 28
+_deferred = [0]
+_deferred_lock = threading.Lock()
+
+
+def _outputs_nbytes(outs) -> int:
+    """Bytes of the arrays ``outs`` holds: a list of name -> array, or a function that finishes
+    them (its ``held``: the lists of name -> array it keeps until it runs)."""
+    items = getattr(outs, "held", []) if callable(outs) else outs
+    return sum(int(getattr(v, "nbytes", 0)) for out in items for v in out.values())
 
 
 def _made(ref, outs: list[dict]) -> bool:
@@ -530,6 +564,7 @@ def _descendants(g, layer, after, chs, firsts, ref, seed, stacked, outputs: list
                 outs[k] = out
         return outs
 
+    checked.held = outs
     return checked if later and products and change is None and not _made(ref, outs) else checked()
 
 

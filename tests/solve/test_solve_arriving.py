@@ -121,3 +121,32 @@ def test_layers_go_on_while_the_reference_outputs_are_missing(monkeypatch, model
     assert all_run.is_set()
     monkeypatch.setattr(output_error, "_tail_runs", real)
     np.testing.assert_array_equal(got, measure(g, chs, data, reference=lambda into: into.update(whole) or whole).values)
+
+
+def test_outputs_held_for_later_are_bounded(monkeypatch):
+    """Layers finished later hold their outputs meanwhile: at most DEFER_MAX_BYTES over all
+    threads; beyond it a layer's thread waits for the reference as before (0: never later), and
+    the values do not change. Every held byte is given back when measure returns."""
+    monkeypatch.setattr(output_error, "threads_at_once", lambda: 2)
+    g = load_model("resnet18", {"batch": 2, "resolution": 32, "width": 8})
+    data = synthetic(g, 2, 0)
+    chs = parse_choices("w=int8,int4;a=int8")
+    whole = float_values(g, data)[1]
+    later = []
+    real = output_error._group_values
+    monkeypatch.setattr(output_error, "_group_values",
+                        lambda *a, **k: (lambda v: later.append(callable(v)) or v)(real(*a, **k)))
+
+    def slow(into):  # the outputs come last, after a pause: layers are done before them
+        into.update({n: v for n, v in whole.items() if n not in g.outputs})
+        threading.Event().wait(1.0)
+        into.update({n: whole[n] for n in g.outputs})
+        return whole
+
+    free = measure(g, chs, data, reference=slow).values
+    assert any(later) and output_error._deferred[0] == 0
+    monkeypatch.setattr(output_error, "DEFER_MAX_BYTES", 0)
+    later.clear()
+    bounded = measure(g, chs, data, reference=slow).values
+    assert later and not any(later) and output_error._deferred[0] == 0
+    np.testing.assert_array_equal(free, bounded)
