@@ -147,12 +147,13 @@ def measure(graph: Graph, choices: list[Choice], data: CalibData, metric: Metric
                 ref.result()
 
         shared = SharedRuns(data.samples)  # tails="gain": runs several layers share (hwsim.solve.layer_gain)
+        held = _Held()  # outputs kept for scoring once the reference's outputs have arrived
 
         def values_of(item):
             group, cut, todo, keys = item
             return _group_values(g, [layers[i] for i in group], choices, [[j for j in range(len(choices))
                                  if (i, j) in keys] for i in group], ref, seed, stacked, metric, data.labels,
-                                 cut, tails, shared) if todo else None
+                                 cut, tails, shared, held) if todo else None
 
         try:
             for (group, _, todo, keys), new in zip(pending, _each(values_of, pending)):
@@ -229,12 +230,14 @@ def _groups(g: Graph, layers: list[str], tails: str) -> list[tuple[list[int], tu
 
 
 def _group_values(g, names, choices, applicable, ref, seed, stacked, metric, labels, cut,
-                  tails: Tails = "exact", shared: SharedRuns | None = None) -> np.ndarray | Callable[[], np.ndarray]:
+                  tails: Tails = "exact", shared: SharedRuns | None = None,
+                  held: "_Held | None" = None) -> np.ndarray | Callable[[], np.ndarray]:
     """Values (len(names), len(choices)) of a group of layers (see :func:`_groups`; ``tails="gain"``:
-    :func:`hwsim.solve.layer_gain.layer_values`), or a function that returns them once the
-    reference has made the outputs they are scored against: a layer's outputs are ready long
-    before the reference's own (early layers; the reference runs beside them), and its thread
-    goes on to the next layer instead of waiting for them (:func:`measure` calls it)."""
+    :func:`hwsim.solve.layer_gain.layer_values`), or, with ``held``, a function that returns them
+    once the reference has made the outputs they are scored against: a layer's outputs are ready
+    long before the reference's own (early layers; the reference runs beside them), and its thread
+    goes on to the next layer instead of waiting for them (:func:`measure` calls it), while the
+    outputs so kept fit in ``held``."""
     from hwsim.solve.layer_gain import layer_values
 
     vals = np.full((len(names), len(choices)), np.inf)
@@ -252,18 +255,14 @@ def _group_values(g, names, choices, applicable, ref, seed, stacked, metric, lab
                     vals[r, j] = score(metric, out, {n: ref[n] for n in out}, labels)
             return vals
 
-        if any(callable(outs) or not _made(ref, outs) for _, _, outs in unscored):
-            held = sum(_outputs_nbytes(outs) for _, _, outs in unscored)
-            with _deferred_lock:
-                fits = _deferred[0] + held <= DEFER_MAX_BYTES
-                _deferred[0] += held if fits else 0
-            if fits:
+        if held is not None and any(callable(outs) or not _made(ref, outs) for _, _, outs in unscored):
+            nbytes = sum(_outputs_nbytes(outs) for _, _, outs in unscored)
+            if held.take(nbytes):
                 def later() -> np.ndarray:
                     try:
                         return scored()
                     finally:
-                        with _deferred_lock:
-                            _deferred[0] -= held
+                        held.give(nbytes)
                 return later
         return scored()
     return _cut_values(g, names, choices, applicable, ref, seed, stacked, cut)
@@ -330,12 +329,31 @@ def _layer_values(g: Graph, layer: str, chs: list[Choice], ref: dict, seed: int,
     return finish
 
 
-#: most bytes of layer outputs held for scoring later (:func:`_group_values`), over all threads; beyond
-#: it a layer's thread waits for the reference's outputs instead (a model with large outputs, such as
-#: a language model's logits, would otherwise hold many layers' outputs while the reference computes)
+#: most bytes of layer outputs one :func:`measure` holds for scoring later (:func:`_group_values`),
+#: over its threads; beyond it a layer's thread waits for the reference's outputs instead (a model
+#: with large outputs, such as a language model's logits, would otherwise hold many layers' outputs
+#: while the reference computes)
 DEFER_MAX_BYTES = 1 << 28
-_deferred = [0]
-_deferred_lock = threading.Lock()
+
+
+class _Held:
+    """Bytes of outputs held for scoring later, at most :data:`DEFER_MAX_BYTES` (thread-safe)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.nbytes = 0
+
+    def take(self, nbytes: int) -> bool:
+        """Hold ``nbytes`` more if they fit (True), else nothing (False)."""
+        with self._lock:
+            if self.nbytes + nbytes > DEFER_MAX_BYTES:
+                return False
+            self.nbytes += nbytes
+            return True
+
+    def give(self, nbytes: int) -> None:
+        with self._lock:
+            self.nbytes -= nbytes
 
 
 def _outputs_nbytes(outs) -> int:
