@@ -140,18 +140,19 @@ def reads_unquantized(readers, q_node, value) -> bool:
     """Whether any of ``readers`` (the nodes reading the tensor that QuantizeLinear ``q_node``
     quantizes) reads its values as they are: a node other than a QuantizeLinear with ``q_node``'s
     scale and zero point (the same tensors, or constants of equal values: ``value(name)`` gives a
-    constant's array or None; onnxruntime's ``DedicatedQDQPair`` gives each reader its own pair),
-    or Shape / Size (which read the shape only)."""
+    constant's array or None; onnxruntime's ``DedicatedQDQPair`` gives each reader its own pair)
+    and attributes, or Shape / Size (which read the shape only)."""
     def same(a: str, b: str) -> bool:
         if a == b:
             return True
         va, vb = (value(a) if a else None), (value(b) if b else None)
         return va is not None and vb is not None and va.dtype == vb.dtype and np.array_equal(va, vb)
 
+    mine = attrs(q_node)
+
     def quantizes_alike(n) -> bool:
         return n.op_type == "QuantizeLinear" and len(n.input) == len(q_node.input) \
-            and all(same(a, b) for a, b in zip(n.input[1:], q_node.input[1:])) \
-            and all(a.name != "axis" or a.i == b.i for a, b in zip(n.attribute, q_node.attribute))
+            and all(same(a, b) for a, b in zip(n.input[1:], q_node.input[1:])) and attrs(n) == mine
 
     return any(n.op_type not in ("Shape", "Size") and not quantizes_alike(n) for n in readers)
 
