@@ -136,6 +136,7 @@ def _dequantize(ctx, node) -> bool:
 
 _VIEWS = ("transpose", "reshape", "squeeze", "unsqueeze", "flatten")
 
+
 def reads_unquantized(readers, q_node, value) -> bool:
     """Whether any of ``readers`` (the nodes reading the tensor that QuantizeLinear ``q_node``
     quantizes) reads its values as they are: a node other than a QuantizeLinear with ``q_node``'s

@@ -41,11 +41,13 @@ def _model(path):
     return path
 
 
-def _ort(path, x):
+def _ort(path, x, names="tsq"):
+    """onnxruntime's outputs ``names`` (one-letter output names) of the model at ``path`` on input
+    ``x``, at ORT_DISABLE_ALL (Q -> DQ -> op run literally)."""
     so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # Q -> DQ -> Tanh run literally
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    return dict(zip("tsq", sess.run(["t", "s", "q"], {"x": x})))
+    return dict(zip(names, sess.run(list(names), {"x": x})))
 
 
 def _x(seed=0):
@@ -121,10 +123,7 @@ def test_tensor_read_quantized_and_float(tmp_path):
     m.ir_version = 9
     onnx.save(m, tmp_path / "q.onnx")
     x = rng.standard_normal((8, 64)).astype(np.float32) * 2
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    want = dict(zip("yz", ort.InferenceSession(str(tmp_path / "q.onnx"), so, providers=["CPUExecutionProvider"])
-                    .run(["y", "z"], {"x": x})))
+    want = _ort(tmp_path / "q.onnx", x, "yz")
     got = run(load_onnx(tmp_path / "q.onnx", {}), {"x": x}).outputs
     np.testing.assert_array_equal(got["z"], want["z"])  # the float Add: x + c exactly
     np.testing.assert_allclose(got["y"], want["y"], rtol=0, atol=1e-6 * np.abs(want["y"]).max())
@@ -144,10 +143,7 @@ def test_quantized_graph_output_beside_a_float_reader(tmp_path):
     m.ir_version = 9
     onnx.save(m, tmp_path / "o.onnx")
     x = np.random.default_rng(4).standard_normal((4, 256)).astype(np.float32) * 2
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    want = dict(zip("ot", ort.InferenceSession(str(tmp_path / "o.onnx"), so, providers=["CPUExecutionProvider"])
-                    .run(["o", "t"], {"x": x})))
+    want = _ort(tmp_path / "o.onnx", x, "ot")
     got = run(load_onnx(tmp_path / "o.onnx", {}), {"x": x}).outputs
     np.testing.assert_array_equal(got["o"], want["o"])
     np.testing.assert_array_equal(got["t"], np.tanh(np.maximum(x, 0).astype(np.float64)).astype(np.float32))
@@ -211,7 +207,5 @@ def test_dedicated_qdq_pairs_still_fold(tmp_path, rename):
     assert not [op for op in graph.ops() if op.op == "quantize"], [op.name for op in graph.ops()]
     assert graph.tensors["x"].quant.format != "fp32"
     x = rng.standard_normal((8, 64)).astype(np.float32)
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    want = ort.InferenceSession(str(tmp_path / "q.onnx"), so, providers=["CPUExecutionProvider"]).run(["z"], {"x": x})[0]
+    want = _ort(tmp_path / "q.onnx", x, "z")["z"]
     np.testing.assert_array_equal(run(graph, {"x": x}).outputs["z"], want)

@@ -64,20 +64,29 @@ def test_attention_chain_equals_its_ops_one_by_one(rng, shapes, dtype, scaled):
     np.testing.assert_allclose(got, formula, rtol=1e-4, atol=1e-5 * np.abs(formula).max())
 
 
+def _tiny_bert(sequence: int, batch: int):
+    """A tiny two-layer BERT (zoo minilm-l6 shape) with weights, and its float reference's graph
+    inputs as float32: what a tail is fed."""
+    from hwsim.graph.zoo import load_model
+    from hwsim.sim.runner import ensure_weights
+    from hwsim.solve import output_error
+    from hwsim.solve.data import synthetic
+
+    tiny = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64, "vocab": 100, "sequence": sequence,
+            "batch": batch}
+    g = ensure_weights(load_model("minilm-l6", tiny), 0)
+    ref = output_error.float_values(g, synthetic(g, batch))[1]
+    return g, {n: np.asarray(ref[n], np.float32) for n in g.inputs}
+
+
 @pytest.mark.parametrize("products", ["float32", "float64"])
 def test_attention_chains_of_a_tail_give_its_values_op_by_op(monkeypatch, products):
     """float32_outputs of a tiny two-layer BERT takes each layer's attention as one chain, and its
     outputs equal those of the same tail run op by op (the chain not taken), element for element."""
-    from hwsim.graph.zoo import load_model
-    from hwsim.sim.runner import ensure_weights
-    from hwsim.solve import output_error, tail_tf
-    from hwsim.solve.data import synthetic
+    from hwsim.solve import tail_tf
     from hwsim.solve.tail import float32_outputs
 
-    tiny = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64, "vocab": 100, "sequence": 8, "batch": 3}
-    g = ensure_weights(load_model("minilm-l6", tiny), 0)
-    ref = output_error.float_values(g, synthetic(g, 3))[1]
-    feed = {n: np.asarray(ref[n], np.float32) for n in g.inputs}
+    g, feed = _tiny_bert(8, 3)
     chains = []
     real = tail_tf._attention
     monkeypatch.setattr(tail_tf, "_attention", lambda *a: chains.append(1) or real(*a))
@@ -94,16 +103,10 @@ def test_tails_read_linear_and_layernorm_weights_without_copies(monkeypatch):
     """float32_outputs reads the float32 weights of linears and LayerNorms as the model's own
     arrays (read-only views, no float64 round trip through const_real), leaves them unchanged, and
     gives the values it gives with the copies."""
-    from hwsim.graph.zoo import load_model
     from hwsim.sim import qspec
-    from hwsim.sim.runner import ensure_weights
-    from hwsim.solve import output_error, tail
-    from hwsim.solve.data import synthetic
+    from hwsim.solve import tail
 
-    tiny = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64, "vocab": 100, "sequence": 8, "batch": 2}
-    g = ensure_weights(load_model("minilm-l6", tiny), 0)
-    ref = output_error.float_values(g, synthetic(g, 2))[1]
-    feed = {n: np.asarray(ref[n], np.float32) for n in g.inputs}
+    g, feed = _tiny_bert(8, 2)
     shared = tail._shared_constants(g)
     linears = {t for op in g.ops() if op.op in ("linear", "layernorm") for t in op.inputs[1:]}
     assert shared and shared <= linears and all(g.tensors[n].data.dtype == np.float32 for n in shared)
@@ -128,16 +131,10 @@ def test_epilogues_in_their_linears_blocks_give_the_values_op_by_op(monkeypatch,
     products; the float64 re-run keeps them apart), and its outputs equal those of the same tail
     with those ops run on their own, element for element. Rows enough for several sub-blocks per
     block (batch 3 x sequence 96 = 288 rows), sub-blocks that do not divide the blocks."""
-    from hwsim.graph.zoo import load_model
-    from hwsim.sim.runner import ensure_weights
-    from hwsim.solve import output_error, tail_tf
-    from hwsim.solve.data import synthetic
+    from hwsim.solve import tail_tf
     from hwsim.solve.tail import float32_outputs
 
-    tiny = {"layers": 2, "hidden": 32, "heads": 2, "intermediate": 64, "vocab": 100, "sequence": 96, "batch": 3}
-    g = ensure_weights(load_model("minilm-l6", tiny), 0)
-    ref = output_error.float_values(g, synthetic(g, 3))[1]
-    feed = {n: np.asarray(ref[n], np.float32) for n in g.inputs}
+    g, feed = _tiny_bert(96, 3)
     fused = []
     real = tail_tf._linear
     monkeypatch.setattr(tail_tf, "_linear", lambda op, value, dtype, rows=None:
