@@ -531,7 +531,7 @@ def qgemm_codes(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point
         :func:`int_matmul` and :func:`requantize`.
     """
     each = _qgemm_each(a[None], b[None], a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range,
-                       pairwise_int16)
+                       pairwise_int16, True)
     return None if each is None else each[0]
 
 
@@ -540,14 +540,12 @@ def qgemm_codes_stack(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero
     """:func:`qgemm_codes` of each matrix of stacks ``a`` (B, M, K) and ``b`` (B, K, N) (attention's
     per-head products; one zero point, multiplier and range for all): (B, M, N) codes, or None
     where :func:`qgemm_codes` declines any one matrix. The checks and the zero-point terms are
-    made once for the stack."""
-    each = _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range, pairwise_int16)
-    if each is None:
-        return None
-    out = np.empty((a.shape[0], a.shape[1], b.shape[2]), each[0].dtype if each else np.uint8)
-    for i, q in enumerate(each):
-        out[i] = q
-    return out
+    made once for the stack, each ``b[i]`` packed anew (an activation: attention's K^T or V) unless
+    the stack is one matrix broadcast (a weight, kept by :mod:`hwsim.kernels.packcache`)."""
+    if not a.shape[0]:
+        return np.empty((0, a.shape[1], b.shape[2]), np.uint8)
+    return _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range, pairwise_int16,
+                       b.strides[0] == 0)
 
 
 def _k_sums(b) -> np.ndarray:
@@ -560,9 +558,10 @@ def _k_sums(b) -> np.ndarray:
     return out
 
 
-def _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range, pairwise_int16):
-    """The codes of :func:`qgemm_codes` for each matrix of stacks ``a`` (B, M, K), ``b`` (B, K, N) as
-    a list, or None where it declines (for any matrix: the bound below is the largest over them)."""
+def _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range, pairwise_int16, keep):
+    """The codes (B, M, N) of :func:`qgemm_codes` for each matrix of stacks ``a`` (B, M, K), ``b``
+    (B, K, N), or None where it declines (for any matrix: the bound below is the largest over them);
+    ``keep``: ``b`` is a weight (:func:`hwsim.kernels.simdgemm.requant_product_stack`)."""
     (nb, m, k), n = a.shape, b.shape[2]
     lo, hi = (int(v) for v in y_range)
     pairs_ok = a.dtype == np.uint8 and b.dtype == np.int8
@@ -586,8 +585,7 @@ def _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point
             return None
     mult = np.broadcast_to(np.asarray(multiplier, np.float32).reshape(-1), (n,))
     zp = np.broadcast_to(np.asarray(y_zero_point, np.int64).reshape(-1), (n,))
-    return [_sg.requant_product(a[i], b[i], pairwise_int16, col[i], None if row is None else row[i], mult, zp, lo, hi,
-                                sums_az) for i in range(nb)]
+    return _sg.requant_product_stack(a, b, pairwise_int16, col, row, mult, zp, lo, hi, sums_az, keep)
 
 
 def _channel_view(x, axis):

@@ -372,20 +372,22 @@ def _column_sums(bb, k0, chunk, flip, trans, width):
     return out
 
 
-def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool) -> Packed:
+def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool, keep: bool = True) -> Packed:
     """:class:`Packed` ``b`` for a product by an ``a_dtype`` A: k in groups of ``group``, chunks
     of ``chunk`` k whose int32 sums are exact (:func:`fits`; VPDPBUSD: |packed a * packed b| <=
-    255 * 128), one array of panels per chunk (kept by :mod:`hwsim.kernels.packcache`)."""
+    255 * 128), one array of panels per chunk (kept by :mod:`hwsim.kernels.packcache` with
+    ``keep``; packed anew without: an activation, e.g. one head's K^T, is not met again)."""
     route, a_dtype = _route(a_dtype, b.dtype, saturate_pairs), np.dtype(a_dtype)
     trans = b.flags.f_contiguous and not b.flags.c_contiguous  # a transposed weight (w.T): keyed by w itself, no copy
     src = b.T if trans else np.ascontiguousarray(b)
+    packer = packcache.packed if keep else _pack_now
     if route == "dpbusd":  # one chunk: the ZMM tiles add each block's int32 sums into int64
         shift_a, shift_b = (128 if a_dtype == np.int8 else 0), (-128 if b.dtype == np.uint8 else 0)
         chunk = max(b.shape[0], 1)
         # the column sums are kept with the panels whatever A is: a uint8 A's zero point takes them
         # too (:func:`requant_product`), found with the panels by one comparison of b's bytes
-        packed = packcache.packed(src, ("simdgemm", route, chunk, trans, True),
-                                  lambda bb: _pack_b_quads(bb, chunk, bool(shift_b), trans))
+        packed = packer(src, ("simdgemm", route, chunk, trans, True),
+                        lambda bb: _pack_b_quads(bb, chunk, bool(shift_b), trans))
         nch = len(packed) // 2
         return Packed(route, 4, chunk, packed[:nch], np.dtype(np.uint8), MRW, shift_a, shift_b, packed[nch:])
     group = 4 if saturate_pairs else 2
@@ -393,10 +395,15 @@ def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool) -> Packed:
     even = route in ("dpwssd", "maddubs-zmm")
     chunk = max(b.shape[0], 1) if even else chunk  # one chunk, as for "dpbusd"
     bdt = np.dtype(np.int8 if saturate_pairs else (b.dtype if b.dtype.itemsize == 1 else np.int16))
-    panels = packcache.packed(src, ("simdgemm", group, chunk, bdt.str, trans, even),
-                              lambda bb: _panels(bb, group, chunk, bdt, trans, even))
+    panels = packer(src, ("simdgemm", group, chunk, bdt.str, trans, even),
+                    lambda bb: _panels(bb, group, chunk, bdt, trans, even))
     return Packed(route, group, chunk, panels, np.dtype(np.uint8 if saturate_pairs else np.int16),
                   MRW if even else MR, 0, 0, None)
+
+
+def _pack_now(src, tag, make):
+    """:func:`hwsim.kernels.packcache.packed`'s ``make(src)`` without looking it up or keeping it."""
+    return make(src)
 
 
 def _packed_a(a, k0, k1, mp, width, pk: Packed):
@@ -473,38 +480,123 @@ def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi:
     not checked here). Returns (M, N) codes, a view of a padded
     array when N is not a multiple of 16. Requires :func:`available`.
     """
-    (m, k), n = a.shape, b.shape[1]
+    col = None if col is None else np.reshape(col, (1, -1))
+    row = None if row is None else np.reshape(row, (1, -1))
+    return requant_product_stack(a[None], b[None], saturate_pairs, col, row, mult, zp, lo, hi, a_zero_point, True)[0]
+
+
+def requant_product_stack(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi: int,
+                          a_zero_point: int = 0, keep: bool = False) -> np.ndarray:
+    """:func:`requant_product` of each matrix of stacks ``a`` (B, M, K) and ``b`` (B, K, N)
+    (attention's per-head products), ``col`` (B, N) or None and ``row`` (B, M) or None per matrix,
+    ``mult``, ``zp`` and the range shared: (B, M, N) codes (contiguous; for one matrix a view of
+    the padded codes, as :func:`requant_product` returns them). The checks,
+    the packing of A and B and the epilogue's terms are made once for the whole stack (numpy
+    passes over it: a per-matrix product spent ~80 us per head on them for BERT's 128 x 64 x 128,
+    against ~10 us in the kernel); only the kernel runs per matrix. Without ``keep`` B is packed
+    anew (an activation: one head's K^T or V); with it each ``b[i]`` is found in or kept by
+    :mod:`hwsim.kernels.packcache`, as a weight is."""
+    (nb, m, k), n = a.shape, b.shape[2]
     dt = np.uint8 if lo >= 0 and hi <= 255 else np.int8
-    if not (np.iinfo(dt).min <= lo <= hi <= np.iinfo(dt).max) or a.dtype.itemsize != 1 or b.dtype.itemsize != 1:
+    if not (_LIMITS[dt][0] <= lo <= hi <= _LIMITS[dt][1]) or a.dtype.itemsize != 1 or b.dtype.itemsize != 1:
         raise ValueError("requant_product takes 8-bit operands and an 8-bit output range")
     if not 0 < k <= MAX_K_FUSED:
         raise ValueError(f"requant_product needs 0 < K <= {MAX_K_FUSED}, got {k}")
-    a = np.ascontiguousarray(a)
-    pk = _packed_b(b, a.dtype, 32768 if saturate_pairs else 2 * 255 * 255, saturate_pairs)
-    (bp,) = pk.panels
-    mp, np_ = m + (-m) % pk.rows, NR * bp.shape[0]
-    ap = _packed_a(a, 0, k, mp, pk.group * bp.shape[1], pk)
-    row_t, col_t = _shift_terms(a, 0, k, pk, 0)
-    if a_zero_point:
-        col = np.asarray(col, np.int64) - a_zero_point * column_sums(b, pk)
-
-    def per_col(v, dtype):
-        out = np.zeros(np_, dtype)
-        out[:n] = v
-        return out
-
+    pair_max = 32768 if saturate_pairs else 2 * 255 * 255
+    if keep:
+        packs = [_packed_b(b[i], a.dtype, pair_max, saturate_pairs, True) for i in range(nb)]
+        panels = [p.panels[0] for p in packs]
+        sums = [p.colsums[0] for p in packs] if packs[0].colsums is not None else None
+        pk = packs[0]
+    else:
+        pk, panels, sums = _stack_packed_b(b, a.dtype, saturate_pairs)
+    npan, kq = panels[0].shape[:2]
+    mp, np_, width = m + (-m) % pk.rows, NR * npan, pk.group * kq
+    if nb == 1:  # one matrix: a itself where it is packed already (a large conv's patches are not copied)
+        ap = _packed_a(np.ascontiguousarray(a[0]), 0, k, mp, width, pk)[None]
+    else:
+        ap = np.zeros((nb, mp, width), pk.adt)
+        if pk.shift_a:
+            np.bitwise_xor(a.view(np.uint8), np.uint8(0x80), out=ap[:, :m, :k].view(np.uint8))
+        else:
+            ap[:, :m, :k] = a
+    sa, sb = pk.shift_a, pk.shift_b
+    rows = np.zeros((nb, mp), np.int32)  # row term: the caller's, less sb * rowsum(packed a)
+    if row is not None or sb:
+        r = np.zeros((nb, m), np.int64) if row is None else np.array(row, np.int64).reshape(nb, m)
+        if sb:
+            r -= sb * (a.sum(2, dtype=np.int64) + sa * k)
+        rows[:, :m] = _wrap32(r)
+    cols = np.zeros((nb, np_), np.int64)  # column term: the caller's, less the shifts' and a's zero point's
+    if col is not None:
+        cols[:, :n] = col
+    if sums is not None:
+        colsums = np.stack(sums) if isinstance(sums, list) else sums  # (B, np_) of packed B
+        if sa:
+            cols -= sa * colsums
+            cols += k * sa * sb
+        if a_zero_point:
+            cols[:, :n] -= a_zero_point * (colsums[:, :n] - sb * k)
+    elif a_zero_point:
+        cols[:, :n] -= a_zero_point * b.sum(1, dtype=np.int64)
     # int32 terms wrapped: the int32 sums wrap too, and the whole sum fits int32 (the caller's bound)
-    wrap32 = lambda v: (np.asarray(v, np.int64) + 2**31) % 2**32 - 2**31  # noqa: E731
-    zp32 = per_col(zp, np.int32)
-    rows = np.zeros(mp, np.int32)
-    rows[:m] = wrap32((0 if row is None else np.asarray(row, np.int64)) + np.reshape(row_t, -1))
-    codes = np.empty((mp, np_), dt)
-    epi = (codes, wrap32(per_col(col, np.int64) + col_t).astype(np.int32), rows, per_col(mult, np.float32),
-           (lo - zp32).astype(np.float32), (hi - zp32).astype(np.float32), zp32)
-    scratch = np.empty((mp, np_) if bp.shape[1] > KC else (1, 1), np.int32)  # partial sums between K blocks
-    kernel, split = pick(*pk.drivers, m * n * k)
-    kernel(ap, bp, scratch, epi, *split)
-    return codes[:m, :n]
+    cols = _wrap32(cols).astype(np.int32)
+    zp32 = _per_col(zp, n, np_, np.int32)
+    shared = (_per_col(mult, n, np_, np.float32), (lo - zp32).astype(np.float32), (hi - zp32).astype(np.float32), zp32)
+    codes = np.empty((nb, mp, np_), dt)
+    scratch = np.empty((mp, np_) if kq > KC else (1, 1), np.int32)  # partial sums between K blocks
+    for i in range(nb):
+        kernel, split = pick(*pk.drivers, m * n * k)
+        kernel(ap[i], panels[i], scratch, (codes[i], cols[i], rows[i]) + shared, *split)
+    return codes[:, :m, :n] if nb == 1 else np.ascontiguousarray(codes[:, :m, :n])
+
+
+def _stack_packed_b(b, a_dtype, saturate_pairs: bool):
+    """(a :class:`Packed` of the route, panels (B, P, Kq, group*NR), column sums of packed B (B, NR*P)
+    or None) of each matrix of ``b`` (B, K, N), 8-bit, K within one chunk: the panels
+    :func:`_packed_b` makes for each matrix (:func:`_panels`: ``[i, p, q, group*c + h]`` is
+    ``b[i, group*q + h, NR*p + c]``, zeros outside ``b``), made by :func:`_pack_b` matrix by matrix."""
+    k, n = b.shape[1:]
+    route, a_dtype = _route(np.dtype(a_dtype), b.dtype, saturate_pairs), np.dtype(a_dtype)
+    if route == "dpbusd":
+        group, even, flip, bdt = 4, True, b.dtype == np.uint8, np.dtype(np.int8)
+        pk = Packed(route, 4, max(k, 1), [], np.dtype(np.uint8), MRW, 128 if a_dtype == np.int8 else 0,
+                    -128 if flip else 0, [])
+    else:
+        group, even, flip = (4 if saturate_pairs else 2), route in ("dpwssd", "maddubs-zmm"), False
+        bdt = np.dtype(np.int8 if saturate_pairs else b.dtype)
+        pk = Packed(route, group, max(k, 1), [], np.dtype(np.uint8 if saturate_pairs else np.int16),
+                    MRW if even else MR, 0, 0, None)
+    npan = -(-n // NR)
+    npan += npan % 2 if even else 0
+    panels = np.zeros((b.shape[0], npan, -(-k // group), group * NR), bdt)
+    src = np.bitwise_xor(b, np.uint8(0x80)) if flip else b  # uint8 B as B - 128 in int8: the top bit flipped
+    for i in range(b.shape[0]):
+        bi = src[i]
+        trans = bi.flags.f_contiguous and not bi.flags.c_contiguous  # K^T: a view of (N, K) memory
+        raw = readonly((bi.T if trans else np.ascontiguousarray(bi)).view(np.uint8))
+        _pack_b(raw, trans, 0, k, group, 1, panels[i].view(np.uint8))
+    sums = None
+    if route == "dpbusd":
+        sums = np.zeros((b.shape[0], npan * NR), np.int64)
+        sums[:, :n] = b.sum(1, dtype=np.int64) - (128 * k if flip else 0)
+    return pk, panels, sums
+
+
+#: (min, max) of the two 8-bit output types
+_LIMITS = {np.uint8: (0, 255), np.int8: (-128, 127)}
+
+
+def _per_col(v, n: int, width: int, dtype) -> np.ndarray:
+    """``v`` (a scalar or (n,)) in the first ``n`` of ``width`` entries of ``dtype``, zeros after."""
+    out = np.zeros(width, dtype)
+    out[:n] = v
+    return out
+
+
+def _wrap32(v) -> np.ndarray:
+    """int64 values wrapped to int32's range (as int64)."""
+    return (np.asarray(v, np.int64) + 2**31) % 2**32 - 2**31
 
 
 def fits(bound_a: int, bound_b: int) -> bool:
