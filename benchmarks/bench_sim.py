@@ -15,8 +15,9 @@ d. (``--qdq``, issue 13's goal) QDQ models made by ``quantize_static`` (u8 activ
    weights; ``benchmarks/qdq_zoo.py``): a ResNet-18-shaped CNN at batch 8 (224x224), a BERT-shaped
    encoder (4 BERT-base layers) at sequence 128, a MobileNetV2 at batch 8; ``requant="onnxruntime"``
    with ``pairwise_int16`` set from what onnxruntime does on this CPU, against onnxruntime's
-   ``InferenceSession.run`` (ORT_ENABLE_ALL, 2 threads) in the same process, median of
-   ``repeat`` after one warm-up; outputs compared bit for bit.
+   ``InferenceSession.run`` (ORT_ENABLE_ALL, 2 threads) in the same process, in alternation
+   (:func:`paired_times`: the ratio is the median of ``repeat`` (at least 5) pairs' ratios); outputs
+   compared bit for bit.
 c. the solver's use: one ``hwsim.solve.output_error`` tail run (``tail_graph`` from a middle layer
    of resnet18 batch 8, int8/int8 choice, tail reference reused), as ``measure`` calls it.
 
@@ -175,19 +176,29 @@ def case_c(repeat: int) -> dict:
     return out
 
 
-def median_time(fn, repeat: int, cpu: list | None = None) -> float:
-    """Median wall time in seconds of ``fn`` over ``repeat`` calls after one warm-up call; the
-    median CPU time (``process_time``, all threads) is appended to ``cpu`` when given."""
-    fn()
-    times, cpus = [], []
+def paired_times(sim, ort, repeat: int) -> dict:
+    """``sim`` and ``ort`` measured in alternation after one warm-up call of each: ``repeat``
+    pairs of one ``sim`` call and the median of 3 ``ort`` calls right after it. This machine's speed
+    drifts by 10-25% within minutes, so two blocks of calls measured one after the other can give
+    a ratio that neither code earned; a ratio per pair is taken at one moment. Returns the median
+    wall times (``sim_s``, ``ort_s``), ``sim``'s median CPU time (``process_time``, all threads) and
+    the median of the pairs' ratios (``ratio``)."""
+    sim(), ort()
+    sims, cpus, orts, ratios = [], [], [], []
     for _ in range(repeat):
         t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        times.append(time.perf_counter() - t0)
+        sim()
+        sims.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
-    if cpu is not None:
-        cpu.append(float(np.median(cpus)))
-    return float(np.median(times))
+        o = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            ort()
+            o.append(time.perf_counter() - t0)
+        orts.append(float(np.median(o)))
+        ratios.append(sims[-1] / orts[-1])
+    return {"sim_s": float(np.median(sims)), "sim_cpu_s": float(np.median(cpus)), "ort_s": float(np.median(orts)),
+            "ratio": float(np.median(ratios))}
 
 
 def _pairs_saturate() -> bool:
@@ -218,16 +229,15 @@ def case_qdq(repeat: int, names=("resnet18", "bert", "mobilenet_v2")) -> dict:
         want = sess.run(None, x)[0]
         sim = lambda: run(g, x, requant="onnxruntime", pairwise_int16=pw)  # noqa: E731
         got = next(iter(sim().outputs.values()))  # boundary type (float32), as onnxruntime returns it
-        cpu: list = []
-        t_sim, t_ort = median_time(sim, repeat, cpu), median_time(lambda: sess.run(None, x), max(repeat, 5))
-        out[name] = {"sim_s": t_sim, "sim_cpu_s": cpu[0], "ort_s": t_ort, "pairwise_int16": pw,
+        out[name] = {**paired_times(sim, lambda: sess.run(None, x), max(repeat, 5)), "pairwise_int16": pw,
                      "mismatches": int(np.sum(got != want)), "outputs": int(want.size),
                      "max_abs_diff": float(np.max(np.abs(got - want)))}
         if "float_reference" in inspect.signature(run).parameters:  # outputs only, no float reference
             bare = lambda: run(g, x, requant="onnxruntime", pairwise_int16=pw, float_reference=False)  # noqa: E731
             same = bool(np.array_equal(next(iter(bare().outputs.values())), got))
-            t_bare, t_ort2 = median_time(bare, repeat, cpu), median_time(lambda: sess.run(None, x), max(repeat, 5))
-            out[name].update({"bare_s": t_bare, "bare_cpu_s": cpu[-1], "bare_ort_s": t_ort2, "bare_same_outputs": same})
+            b = paired_times(bare, lambda: sess.run(None, x), max(repeat, 5))
+            out[name].update({"bare_s": b["sim_s"], "bare_cpu_s": b["sim_cpu_s"], "bare_ort_s": b["ort_s"],
+                              "bare_ratio": b["ratio"], "bare_same_outputs": same})
         out[name]["load"] = os.getloadavg()[0]
     return out
 
@@ -236,19 +246,25 @@ def _cpu(r: dict, key: str) -> str:
     return f" ({r[key]:.2f})" if key in r else ""
 
 
+def _ratio(r: dict, sim: str, ort: str, paired: str) -> float:
+    """The median of paired ratios where measured so (:func:`paired_times`), else the ratio of the
+    medians (a baseline from code that had no pairs)."""
+    return r[paired] if paired in r else r[sim] / r[ort]
+
+
 def report_qdq(now: dict, before: dict | None) -> None:
     print("\n| QDQ model | hwsim s (CPU s) | onnxruntime s | ratio | no float reference: hwsim s (CPU s) / ORT s = ratio "
           "(same outputs) | outputs differing from ORT | load |" + (" before: hwsim s (CPU s), ratio / no ref. |" if before else ""))
     print("|---|---:|---:|---:|---|---|---:|" + ("---|" if before else ""))
     for name, r in now.items():
-        bare = (f"{r['bare_s']:.2f}{_cpu(r, 'bare_cpu_s')} / {r['bare_ort_s']:.4f} = {r['bare_s'] / r['bare_ort_s']:.1f}x "
+        bare = (f"{r['bare_s']:.2f}{_cpu(r, 'bare_cpu_s')} / {r['bare_ort_s']:.4f} = {_ratio(r, 'bare_s', 'bare_ort_s', 'bare_ratio'):.1f}x "
                 f"({'yes' if r['bare_same_outputs'] else 'NO'})") if "bare_s" in r else "-"
-        row = (f"| {name} | {r['sim_s']:.2f}{_cpu(r, 'sim_cpu_s')} | {r['ort_s']:.4f} | {r['sim_s'] / r['ort_s']:.1f}x | {bare} | "
+        row = (f"| {name} | {r['sim_s']:.2f}{_cpu(r, 'sim_cpu_s')} | {r['ort_s']:.4f} | {_ratio(r, 'sim_s', 'ort_s', 'ratio'):.1f}x | {bare} | "
                f"{r['mismatches']} of {r['outputs']} (max {r['max_abs_diff']:.3g}) | {r.get('load', 0):.1f} |")
         if before and name in before:
             b = before[name]
-            row += f" {b['sim_s']:.2f}{_cpu(b, 'sim_cpu_s')}, {b['sim_s'] / b['ort_s']:.1f}x"
-            row += (f" / {b['bare_s']:.2f}{_cpu(b, 'bare_cpu_s')}, {b['bare_s'] / b['bare_ort_s']:.1f}x |"
+            row += f" {b['sim_s']:.2f}{_cpu(b, 'sim_cpu_s')}, {_ratio(b, 'sim_s', 'ort_s', 'ratio'):.1f}x"
+            row += (f" / {b['bare_s']:.2f}{_cpu(b, 'bare_cpu_s')}, {_ratio(b, 'bare_s', 'bare_ort_s', 'bare_ratio'):.1f}x |"
                     if "bare_s" in b else " |")
         print(row)
     print(f"pairwise_int16 (onnxruntime u8 x s8 pairs saturate on this CPU): {next(iter(now.values()))['pairwise_int16']}")
