@@ -372,38 +372,42 @@ def _column_sums(bb, k0, chunk, flip, trans, width):
     return out
 
 
-def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool, keep: bool = True) -> Packed:
-    """:class:`Packed` ``b`` for a product by an ``a_dtype`` A: k in groups of ``group``, chunks
-    of ``chunk`` k whose int32 sums are exact (:func:`fits`; VPDPBUSD: |packed a * packed b| <=
-    255 * 128), one array of panels per chunk (kept by :mod:`hwsim.kernels.packcache` with
-    ``keep``; packed anew without: an activation, e.g. one head's K^T, is not met again)."""
-    route, a_dtype = _route(a_dtype, b.dtype, saturate_pairs), np.dtype(a_dtype)
+def _layout(a_dtype, b_dtype, k: int, pair_max: int, saturate_pairs: bool) -> tuple[Packed, np.dtype, bool]:
+    """(a :class:`Packed` without its panels and column sums, the panels' element type, whether the
+    panel count is even) of a (K, N) B of ``b_dtype`` for a product by an ``a_dtype`` A: the route
+    (:func:`_route`), k in groups of ``group``, chunks of ``chunk`` k whose int32 sums are exact
+    (:func:`fits`; VPDPBUSD: |packed a * packed b| <= 255 * 128; one chunk on the ZMM routes, which
+    add each block's int32 sums into int64), and how A is packed to meet it."""
+    a_dtype, b_dtype = np.dtype(a_dtype), np.dtype(b_dtype)
+    route = _route(a_dtype, b_dtype, saturate_pairs)
+    if route == "dpbusd":  # uint8 B as B - 128 in int8, int8 A as A + 128 in uint8
+        shift_a, shift_b = (128 if a_dtype == np.int8 else 0), (-128 if b_dtype == np.uint8 else 0)
+        return Packed(route, 4, max(k, 1), [], np.dtype(np.uint8), MRW, shift_a, shift_b, []), np.dtype(np.int8), True
+    group = 4 if saturate_pairs else 2
+    even = route in ("dpwssd", "maddubs-zmm")
+    chunk = max(k, 1) if even else ((2**31 - 1) // max(pair_max, 1)) // KC * KC * 2  # k per chunk: int32 sums exact
+    bdt = np.dtype(np.int8 if saturate_pairs else (b_dtype if b_dtype.itemsize == 1 else np.int16))
+    return (Packed(route, group, chunk, [], np.dtype(np.uint8 if saturate_pairs else np.int16), MRW if even else MR,
+                   0, 0, None), bdt, even)
+
+
+def _packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool) -> Packed:
+    """:class:`Packed` ``b`` for a product by an ``a_dtype`` A (:func:`_layout`), one array of panels
+    per chunk, kept by :mod:`hwsim.kernels.packcache` (with the column sums of packed B on the
+    "dpbusd" route)."""
+    pk, bdt, even = _layout(a_dtype, b.dtype, b.shape[0], pair_max, saturate_pairs)
     trans = b.flags.f_contiguous and not b.flags.c_contiguous  # a transposed weight (w.T): keyed by w itself, no copy
     src = b.T if trans else np.ascontiguousarray(b)
-    packer = packcache.packed if keep else _pack_now
-    if route == "dpbusd":  # one chunk: the ZMM tiles add each block's int32 sums into int64
-        shift_a, shift_b = (128 if a_dtype == np.int8 else 0), (-128 if b.dtype == np.uint8 else 0)
-        chunk = max(b.shape[0], 1)
+    if pk.route == "dpbusd":
         # the column sums are kept with the panels whatever A is: a uint8 A's zero point takes them
         # too (:func:`requant_product`), found with the panels by one comparison of b's bytes
-        packed = packer(src, ("simdgemm", route, chunk, trans, True),
-                        lambda bb: _pack_b_quads(bb, chunk, bool(shift_b), trans))
+        packed = packcache.packed(src, ("simdgemm", pk.route, pk.chunk, trans, True),
+                                  lambda bb: _pack_b_quads(bb, pk.chunk, bool(pk.shift_b), trans))
         nch = len(packed) // 2
-        return Packed(route, 4, chunk, packed[:nch], np.dtype(np.uint8), MRW, shift_a, shift_b, packed[nch:])
-    group = 4 if saturate_pairs else 2
-    chunk = ((2**31 - 1) // max(pair_max, 1)) // KC * KC * 2  # k per chunk: int32 sums exact (fits())
-    even = route in ("dpwssd", "maddubs-zmm")
-    chunk = max(b.shape[0], 1) if even else chunk  # one chunk, as for "dpbusd"
-    bdt = np.dtype(np.int8 if saturate_pairs else (b.dtype if b.dtype.itemsize == 1 else np.int16))
-    panels = packer(src, ("simdgemm", group, chunk, bdt.str, trans, even),
-                    lambda bb: _panels(bb, group, chunk, bdt, trans, even))
-    return Packed(route, group, chunk, panels, np.dtype(np.uint8 if saturate_pairs else np.int16),
-                  MRW if even else MR, 0, 0, None)
-
-
-def _pack_now(src, tag, make):
-    """:func:`hwsim.kernels.packcache.packed`'s ``make(src)`` without looking it up or keeping it."""
-    return make(src)
+        return pk._replace(panels=packed[:nch], colsums=packed[nch:])
+    panels = packcache.packed(src, ("simdgemm", pk.group, pk.chunk, bdt.str, trans, even),
+                              lambda bb: _panels(bb, pk.group, pk.chunk, bdt, trans, even))
+    return pk._replace(panels=panels)
 
 
 def _packed_a(a, k0, k1, mp, width, pk: Packed):
@@ -504,43 +508,22 @@ def requant_product_stack(a, b, saturate_pairs: bool, col, row, mult, zp, lo: in
         raise ValueError(f"requant_product needs 0 < K <= {MAX_K_FUSED}, got {k}")
     pair_max = 32768 if saturate_pairs else 2 * 255 * 255
     if keep:
-        packs = [_packed_b(b[i], a.dtype, pair_max, saturate_pairs, True) for i in range(nb)]
-        panels = [p.panels[0] for p in packs]
-        sums = [p.colsums[0] for p in packs] if packs[0].colsums is not None else None
-        pk = packs[0]
+        packs = [_packed_b(b[i], a.dtype, pair_max, saturate_pairs) for i in range(nb)]
+        pk, panels = packs[0], [p.panels[0] for p in packs]
+        sums = np.stack([p.colsums[0] for p in packs]) if pk.colsums is not None else None
     else:
-        pk, panels, sums = _stack_packed_b(b, a.dtype, saturate_pairs)
+        pk, panels, sums = _stack_packed_b(b, a.dtype, pair_max, saturate_pairs)
     npan, kq = panels[0].shape[:2]
-    mp, np_, width = m + (-m) % pk.rows, NR * npan, pk.group * kq
+    mp, np_ = m + (-m) % pk.rows, NR * npan
     if nb == 1:  # one matrix: a itself where it is packed already (a large conv's patches are not copied)
-        ap = _packed_a(np.ascontiguousarray(a[0]), 0, k, mp, width, pk)[None]
+        ap = _packed_a(np.ascontiguousarray(a[0]), 0, k, mp, pk.group * kq, pk)[None]
     else:
-        ap = np.zeros((nb, mp, width), pk.adt)
+        ap = np.zeros((nb, mp, pk.group * kq), pk.adt)
         if pk.shift_a:
             np.bitwise_xor(a.view(np.uint8), np.uint8(0x80), out=ap[:, :m, :k].view(np.uint8))
         else:
             ap[:, :m, :k] = a
-    sa, sb = pk.shift_a, pk.shift_b
-    rows = np.zeros((nb, mp), np.int32)  # row term: the caller's, less sb * rowsum(packed a)
-    if row is not None or sb:
-        r = np.zeros((nb, m), np.int64) if row is None else np.array(row, np.int64).reshape(nb, m)
-        if sb:
-            r -= sb * (a.sum(2, dtype=np.int64) + sa * k)
-        rows[:, :m] = _wrap32(r)
-    cols = np.zeros((nb, np_), np.int64)  # column term: the caller's, less the shifts' and a's zero point's
-    if col is not None:
-        cols[:, :n] = col
-    if sums is not None:
-        colsums = np.stack(sums) if isinstance(sums, list) else sums  # (B, np_) of packed B
-        if sa:
-            cols -= sa * colsums
-            cols += k * sa * sb
-        if a_zero_point:
-            cols[:, :n] -= a_zero_point * (colsums[:, :n] - sb * k)
-    elif a_zero_point:
-        cols[:, :n] -= a_zero_point * b.sum(1, dtype=np.int64)
-    # int32 terms wrapped: the int32 sums wrap too, and the whole sum fits int32 (the caller's bound)
-    cols = _wrap32(cols).astype(np.int32)
+    rows, cols = _stack_terms(a, b, col, row, pk, sums, a_zero_point, mp, np_)
     zp32 = _per_col(zp, n, np_, np.int32)
     shared = (_per_col(mult, n, np_, np.float32), (lo - zp32).astype(np.float32), (hi - zp32).astype(np.float32), zp32)
     codes = np.empty((nb, mp, np_), dt)
@@ -551,35 +534,57 @@ def requant_product_stack(a, b, saturate_pairs: bool, col, row, mult, zp, lo: in
     return codes[:, :m, :n] if nb == 1 else np.ascontiguousarray(codes[:, :m, :n])
 
 
-def _stack_packed_b(b, a_dtype, saturate_pairs: bool):
-    """(a :class:`Packed` of the route, panels (B, P, Kq, group*NR), column sums of packed B (B, NR*P)
-    or None) of each matrix of ``b`` (B, K, N), 8-bit, K within one chunk: the panels
-    :func:`_packed_b` makes for each matrix (:func:`_panels`: ``[i, p, q, group*c + h]`` is
-    ``b[i, group*q + h, NR*p + c]``, zeros outside ``b``), made by :func:`_pack_b` matrix by matrix."""
+def _stack_terms(a, b, col, row, pk: Packed, sums, a_zero_point: int, mp: int, np_: int):
+    """(row terms (B, mp), column terms (B, np_)), int32 wrapped, of the products of stacks ``a``
+    (B, M, K) and ``b`` (B, K, N) packed as ``pk``: the caller's ``row`` (B, M) and ``col`` (B, N)
+    (or None), less ``shift_b`` times the row sums of packed A, ``shift_a`` times the column sums
+    of packed B (``sums``, (B, np_), or None) plus ``K shift_a shift_b``, and ``a_zero_point`` times
+    the column sums of ``b``. The int32 sums wrap, and the whole sum fits int32 (the caller's
+    bound), so the terms are wrapped too."""
+    (nb, m, k), n = a.shape, b.shape[2]
+    sa, sb = pk.shift_a, pk.shift_b
+    rows = np.zeros((nb, mp), np.int32)
+    if row is not None or sb:
+        r = np.zeros((nb, m), np.int64) if row is None else np.array(row, np.int64).reshape(nb, m)
+        if sb:
+            r -= sb * (a.sum(2, dtype=np.int64) + sa * k)
+        rows[:, :m] = _wrap32(r)
+    cols = np.zeros((nb, np_), np.int64)
+    if col is not None:
+        cols[:, :n] = col
+    if sums is not None:
+        if sa:
+            cols -= sa * sums
+            cols += k * sa * sb
+        if a_zero_point:
+            cols[:, :n] -= a_zero_point * (sums[:, :n] - sb * k)
+    elif a_zero_point:
+        cols[:, :n] -= a_zero_point * b.sum(1, dtype=np.int64)
+    return rows, _wrap32(cols).astype(np.int32)
+
+
+def _stack_packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool):
+    """(a :class:`Packed` of the route without its panels (:func:`_layout`), panels (B, P, Kq,
+    group*NR), column sums of packed B (B, NR*P) or None) of each matrix of ``b`` (B, K, N), 8-bit,
+    K within one chunk: the panels :func:`_packed_b` makes for each matrix (:func:`_panels`:
+    ``[i, p, q, group*c + h]`` is ``b[i, group*q + h, NR*p + c]``, zeros outside ``b``), made by
+    :func:`_pack_b` matrix by matrix, not kept."""
     k, n = b.shape[1:]
-    route, a_dtype = _route(np.dtype(a_dtype), b.dtype, saturate_pairs), np.dtype(a_dtype)
-    if route == "dpbusd":
-        group, even, flip, bdt = 4, True, b.dtype == np.uint8, np.dtype(np.int8)
-        pk = Packed(route, 4, max(k, 1), [], np.dtype(np.uint8), MRW, 128 if a_dtype == np.int8 else 0,
-                    -128 if flip else 0, [])
-    else:
-        group, even, flip = (4 if saturate_pairs else 2), route in ("dpwssd", "maddubs-zmm"), False
-        bdt = np.dtype(np.int8 if saturate_pairs else b.dtype)
-        pk = Packed(route, group, max(k, 1), [], np.dtype(np.uint8 if saturate_pairs else np.int16),
-                    MRW if even else MR, 0, 0, None)
+    pk, bdt, even = _layout(a_dtype, b.dtype, k, pair_max, saturate_pairs)
+    flip = pk.shift_b != 0
     npan = -(-n // NR)
     npan += npan % 2 if even else 0
-    panels = np.zeros((b.shape[0], npan, -(-k // group), group * NR), bdt)
+    panels = np.zeros((b.shape[0], npan, -(-k // pk.group), pk.group * NR), bdt)
     src = np.bitwise_xor(b, np.uint8(0x80)) if flip else b  # uint8 B as B - 128 in int8: the top bit flipped
     for i in range(b.shape[0]):
         bi = src[i]
         trans = bi.flags.f_contiguous and not bi.flags.c_contiguous  # K^T: a view of (N, K) memory
         raw = readonly((bi.T if trans else np.ascontiguousarray(bi)).view(np.uint8))
-        _pack_b(raw, trans, 0, k, group, 1, panels[i].view(np.uint8))
+        _pack_b(raw, trans, 0, k, pk.group, 1, panels[i].view(np.uint8))
     sums = None
-    if route == "dpbusd":
+    if pk.colsums is not None:  # the "dpbusd" route keeps them with its panels
         sums = np.zeros((b.shape[0], npan * NR), np.int64)
-        sums[:, :n] = b.sum(1, dtype=np.int64) - (128 * k if flip else 0)
+        sums[:, :n] = b.sum(1, dtype=np.int64) + pk.shift_b * k
     return pk, panels, sums
 
 
