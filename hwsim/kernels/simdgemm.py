@@ -507,8 +507,9 @@ def requant_product_stack(a, b, saturate_pairs: bool, col, row, mult, zp, lo: in
     if not 0 < k <= MAX_K_FUSED:
         raise ValueError(f"requant_product needs 0 < K <= {MAX_K_FUSED}, got {k}")
     pair_max = 32768 if saturate_pairs else 2 * 255 * 255
-    if keep:
-        packs = [_packed_b(b[i], a.dtype, pair_max, saturate_pairs) for i in range(nb)]
+    if keep:  # one weight broadcast over the stack (stride 0): packed, or found, once
+        packs = [_packed_b(b[0], a.dtype, pair_max, saturate_pairs)] * nb if b.strides[0] == 0 and nb else \
+            [_packed_b(b[i], a.dtype, pair_max, saturate_pairs) for i in range(nb)]
         pk, panels = packs[0], [p.panels[0] for p in packs]
         sums = np.stack([p.colsums[0] for p in packs]) if pk.colsums is not None else None
     else:

@@ -51,3 +51,20 @@ def test_stack_declines_as_its_matrices_do():
     assert kernel_api.qgemm_codes_stack(a.astype(np.int16), b, 0, 0, *args) is None
     assert kernel_api.qgemm_codes_stack(a.view(np.int8), b, 0, 0, *args, pairwise_int16=True) is None
     assert kernel_api.qgemm_codes_stack(a, b, 0, 0, *args).shape == (3, 2, 2)
+
+
+@pytest.mark.parametrize("types", [("uint8", "int8"), ("int8", "int8"), ("uint8", "uint8")])
+def test_stack_of_one_broadcast_weight_is_each_matrix(types, route):
+    """A weight broadcast over the stack (a MatMul's 2-D initializer under a batch): packed once
+    (kept by packcache), each matrix's codes those of qgemm_codes on its own."""
+    rng = np.random.default_rng(3)
+    ia, ib = np.iinfo(types[0]), np.iinfo(types[1])
+    a = rng.integers(ia.min, ia.max, (5, 7, 70), endpoint=True).astype(types[0])
+    w = rng.integers(ib.min, ib.max, (70, 19), endpoint=True).astype(types[1])
+    b = np.broadcast_to(w, (5,) + w.shape)
+    args = (int(rng.integers(ia.min, ia.max)), 3 if types[1] == "uint8" else 0, None, np.float32(2e-4), 120, (0, 255))
+    got = kernel_api.qgemm_codes_stack(a, b, *args)
+    for i in range(a.shape[0]):
+        np.testing.assert_array_equal(got[i], kernel_api.qgemm_codes(a[i], w, *args))
+        acc = ref.int_matmul(a[i].astype(np.int64) - args[0], w.astype(np.int64) - args[1], 64, "none")
+        np.testing.assert_array_equal(got[i], ref.requant_ort(acc, np.full(19, args[3]), 120, 0, 255))
