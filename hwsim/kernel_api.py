@@ -14,6 +14,7 @@ import numpy as np
 
 from hwsim.errors import ConfigError, InputDataError, ShapeError
 from hwsim.kernels import conv as _conv
+from hwsim.kernels.codesums import k_sums
 from hwsim.kernels import floatgemm as _fg
 from hwsim.kernels import intgemm as _ig
 from hwsim.kernels import simdgemm as _sg
@@ -548,16 +549,6 @@ def qgemm_codes_stack(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero
                        b.strides[0] == 0)
 
 
-def _k_sums(b) -> np.ndarray:
-    """``b.sum(1, dtype=np.int64)`` of a stack of 8-bit codes (B, K, N), in one pass
-    (:mod:`hwsim.kernels.codesums`)."""
-    from hwsim.kernels.codesums import _k_sums as kernel
-
-    out = np.empty((b.shape[0], b.shape[2]), np.int64)
-    kernel(b, out)
-    return out
-
-
 def _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point, y_range, pairwise_int16, keep):
     """The codes (B, M, N) of :func:`qgemm_codes` for each matrix of stacks ``a`` (B, M, K), ``b``
     (B, K, N), or None where it declines (for any matrix: the bound below is the largest over them);
@@ -580,7 +571,7 @@ def _qgemm_each(a, b, a_zero_point, b_zero_point, bias, multiplier, y_zero_point
     fixed = raw + (int(np.abs(col).max()) if col.size else 0) + abs(bz) * k * _bound(a)
     sums_az = az  # the product subtracts az * colsum(b), from the sums kept with packed b
     if fixed + abs(az) * k * _bound(b) >= 2**31:  # |az * colsum(b)| <= |az| k max|b|: bound it exactly
-        col, sums_az = col - az * _k_sums(b), 0
+        col, sums_az = col - az * k_sums(b), 0
         if raw + (int(np.abs(col).max()) if col.size else 0) + abs(bz) * k * _bound(a) >= 2**31:
             return None
     mult = np.broadcast_to(np.asarray(multiplier, np.float32).reshape(-1), (n,))

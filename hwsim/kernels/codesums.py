@@ -28,3 +28,11 @@ def _k_sums(b, out):
                 for kk in range(k):
                     s += np.int64(b[i, kk, j])
                 out[i, j] = s
+
+
+def k_sums(b) -> np.ndarray:
+    """``b.sum(1, dtype=np.int64)`` (B, N) of a stack of 8-bit codes ``b`` (B, K, N), any strides,
+    by :func:`_k_sums`."""
+    out = np.empty((b.shape[0], b.shape[2]), np.int64)
+    _k_sums(b, out)
+    return out

@@ -46,6 +46,7 @@ from numba import njit, prange
 
 from hwsim.kernels import packcache
 from hwsim.kernels.canon import readonly
+from hwsim.kernels.codesums import k_sums
 from hwsim.kernels.tileir import MR, MRW, NR, ZMM, _tile, _tile_rq, _wstile, _wstile_rq, _wtile, _wtile_rq
 from hwsim.kernels.workqueue import PARALLEL_MIN, claim, pick, serial
 
@@ -453,19 +454,6 @@ def _run(a, b, pair_max: int, saturate_pairs: bool) -> np.ndarray:
 MAX_K_FUSED = ((2**31 - 1) // (2 * 255 * 255)) // KC * KC * 2
 
 
-def column_sums(b, pk: Packed) -> np.ndarray:
-    """``b.sum(0)`` (int64, (N,)) of 8-bit ``b``: from the sums kept with its packed panels
-    (``sum b = sum (b + shift_b) - K shift_b``), else one pass over ``b``."""
-    k, n = b.shape
-    if pk.colsums is not None and len(pk.colsums) == 1:
-        return pk.colsums[0][:n] - pk.shift_b * k
-    from hwsim.kernels.codesums import _k_sums
-
-    out = np.empty((1, n), np.int64)
-    _k_sums(b[None], out)
-    return out[0]
-
-
 def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi: int,
                     a_zero_point: int = 0) -> np.ndarray:
     """8-bit codes ``requant(a @ b + col + row)``, the requantization done in the registers of
@@ -479,8 +467,8 @@ def requant_product(a, b, saturate_pairs: bool, col, row, mult, zp, lo: int, hi:
     layout, a transposed weight ``w.T`` is packed from ``w`` without a copy), K within one
     chunk (K <= :data:`MAX_K_FUSED`); ``col`` (N,), ``row`` (M,) or None, int32 values; ``mult`` (N,) float32;
     ``zp`` (N,) int; [lo, hi] within uint8 or int8 (the output type). ``a_zero_point``: ``col``
-    less ``a_zero_point`` times ``b``'s column sums (:func:`column_sums`: those kept with the packed
-    weight, no pass over ``b``) is the column term. The caller bounds ``|s|`` below 2**31 (it is
+    less ``a_zero_point`` times ``b``'s column sums (those kept with the packed weight on the
+    "dpbusd" route, no pass over ``b``; else :func:`hwsim.kernels.codesums.k_sums`) is the column term. The caller bounds ``|s|`` below 2**31 (it is
     not checked here). Returns (M, N) codes, a view of a padded
     array when N is not a multiple of 16. Requires :func:`available`.
     """
@@ -560,7 +548,7 @@ def _stack_terms(a, b, col, row, pk: Packed, sums, a_zero_point: int, mp: int, n
         if a_zero_point:
             cols[:, :n] -= a_zero_point * (sums[:, :n] - sb * k)
     elif a_zero_point:
-        cols[:, :n] -= a_zero_point * b.sum(1, dtype=np.int64)
+        cols[:, :n] -= a_zero_point * k_sums(b)
     return rows, _wrap32(cols).astype(np.int32)
 
 
@@ -585,7 +573,7 @@ def _stack_packed_b(b, a_dtype, pair_max: int, saturate_pairs: bool):
     sums = None
     if pk.colsums is not None:  # the "dpbusd" route keeps them with its panels
         sums = np.zeros((b.shape[0], npan * NR), np.int64)
-        sums[:, :n] = b.sum(1, dtype=np.int64) + pk.shift_b * k
+        sums[:, :n] = k_sums(b) + pk.shift_b * k
     return pk, panels, sums
 
 
