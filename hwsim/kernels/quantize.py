@@ -92,13 +92,18 @@ def _real_f64(x, scale, zero_point, qmin, qmax, out):
     return nans
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _real_channels_f32(x, scales, zero_points, qmin, qmax, out, codes):
     """:func:`_real_f32` per channel: ``x`` and ``out`` (outer, channels, inner), channel ``c``
     with ``scales[c]`` (float32 values) and ``zero_points[c]`` (float64 of integers); ``codes``
-    (the same shape, an integer type) receives the codes too, unless it is empty."""
-    nans = 0
+    (the same shape, an integer type) receives the codes too, unless it is empty. Channels last
+    (inner 1: a MatMul's (K, N) weight) runs as :func:`_channels_last`."""
+    prefer_zmm()
     with_codes = codes.size > 0
+    if x.shape[2] == 1:
+        s32 = scales.astype(np.float32)
+        return _channels_last(x, s32, s32.astype(np.float64), zero_points, qmin, qmax, out, codes, with_codes, True)
+    nans = 0
     for o in range(x.shape[0]):
         for c in range(x.shape[1]):
             s = np.float32(scales[c])
@@ -114,11 +119,14 @@ def _real_channels_f32(x, scales, zero_points, qmin, qmax, out, codes):
     return nans
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _real_channels_f64(x, scales, zero_points, qmin, qmax, out, codes):
     """:func:`_real_f64` per channel (layout and ``codes`` as :func:`_real_channels_f32`)."""
-    nans = 0
+    prefer_zmm()
     with_codes = codes.size > 0
+    if x.shape[2] == 1:
+        return _channels_last(x, scales, scales, zero_points, qmin, qmax, out, codes, with_codes, False)
+    nans = 0
     for o in range(x.shape[0]):
         for c in range(x.shape[1]):
             s = scales[c]
@@ -133,13 +141,46 @@ def _real_channels_f64(x, scales, zero_points, qmin, qmax, out, codes):
     return nans
 
 
+@njit(inline="always", nogil=True, error_model="numpy")
+def _channels_last(x, div, mul, zero_points, qmin, qmax, out, codes, with_codes, f32):
+    """The per-channel kernels' values for ``x`` (outer, channels, 1): per element of channel
+    ``c`` the quotient by ``div[c]`` (:func:`_quotient_f32` with ``f32``, else a float64
+    division), its code and ``(code - zero_points[c]) * mul[c]``, in one loop over the channels
+    of each row. Callers compile with numba's numpy error model: under the default (Python's),
+    a division by an array element checks for zero per element and the loop does not vectorise
+    (10 ns an element on a MiniLM (384, 1536) weight against 0.8, 2026-11-27)."""
+    rows, n = x.shape[0], np.uint64(x.shape[1])
+    x2, out2 = x.reshape(rows, x.shape[1]), out.reshape(rows, x.shape[1])
+    codes2 = codes.reshape(rows if with_codes else 0, x.shape[1] if with_codes else 0)
+    nans = 0
+    for o in range(rows):
+        for c in range(n):
+            t = _quotient_f32(x2[o, c], div[c]) if f32 else np.float64(x2[o, c]) / div[c]
+            nans += t != t
+            z = zero_points[c]
+            q = _on_grid(t, z, qmin, qmax) if t == t else z
+            out2[o, c] = (q - z) * mul[c]
+            if with_codes:
+                codes2[o, c] = q
+    return nans
+
+
 @njit(cache=True, nogil=True)
 def _channel_max_abs(x, out):
     """``out[c]`` = the largest finite ``|x[o, c, i]|`` over ``o`` and ``i`` (0 when none is
     finite): the max-abs statistic of per-channel calibration, NaN and infinities counted as 0
     (``np.nan_to_num`` before the max)."""
+    prefer_zmm()
     for c in range(x.shape[1]):
         out[c] = 0.0
+    if x.shape[2] == 1:  # channels last: one loop over the channels of each row (it vectorises)
+        x2, n = x.reshape(x.shape[0], x.shape[1]), np.uint64(x.shape[1])
+        for o in range(x.shape[0]):
+            for c in range(n):
+                v = abs(np.float64(x2[o, c]))
+                m = out[c]
+                out[c] = v if v > m and v < np.inf else m
+        return
     for o in range(x.shape[0]):
         for c in range(x.shape[1]):
             m = out[c]
@@ -154,14 +195,29 @@ def _channel_max_abs(x, out):
 def _finite_range(x):
     """(smallest, largest) finite value of 1-D ``x`` ((inf, -inf) when none is finite): per-tensor
     calibration's statistic in one pass (``np.nan_to_num`` then min / max, less its zeros)."""
+    prefer_zmm()
+    los, his = np.full(_LANES, np.inf), np.full(_LANES, -np.inf)
+    whole = x.size - x.size % _LANES
+    for i0 in range(0, whole, _LANES):  # lane by lane: the lanes' compares and selects vectorise
+        for j in range(_LANES):
+            v = np.float64(x[i0 + j])
+            f = v > -np.inf and v < np.inf
+            los[j] = v if f and v < los[j] else los[j]
+            his[j] = v if f and v > his[j] else his[j]
     lo, hi = np.inf, -np.inf
-    for i in range(x.size):
+    for j in range(_LANES):
+        lo, hi = min(lo, los[j]), max(hi, his[j])
+    for i in range(whole, x.size):
         v = np.float64(x[i])
         if v < lo and v > -np.inf:
             lo = v
         if v > hi and v < np.inf:
             hi = v
     return lo, hi
+
+
+#: lanes of :func:`_finite_range`'s running minima and maxima
+_LANES = 16
 
 
 @njit(cache=True, nogil=True)

@@ -81,11 +81,14 @@ def test_table_equals_direct_run(tmp_path, monkeypatch, dt, seed, requant):
     assert table.notes == direct.notes
 
 
-def test_int16_table_equals_direct_run(monkeypatch):
+@pytest.mark.parametrize("gelu_input", ["int16", "int8", "uint8"])
+def test_int16_table_equals_direct_run(monkeypatch, gelu_input):
     """lookup16: MiniLM-L6 (sequence 128, one sample) with int16 activations, whose GELUs read the
-    int16 codes of their linear layer: the table run gives the direct run's outputs and per-layer
-    metrics exactly, and the table was taken."""
+    int16 codes of their linear layer, or 8-bit codes where that layer's output is set to an 8-bit
+    format (as a solve's plan with int16 defaults and 8-bit layers has it): the table run gives the
+    direct run's outputs and per-layer metrics exactly, and the table was taken."""
     from hwsim.graph.annotate import quantize_graph
+    from hwsim.graph.ir import QuantSpec
     from hwsim.graph.weights import synthesize_weights
     from hwsim.graph.zoo import load_model
     from hwsim.solve.data import synthetic
@@ -93,6 +96,10 @@ def test_int16_table_equals_direct_run(monkeypatch):
 
     g = quantize_graph(synthesize_weights(load_model("minilm-l6", {"batch": 1, "sequence": 128}), 0), "int8", "int16",
                        target_scope=load_target("int8-npu").activation_scope)  # as solve prices its plans
+    if gelu_input != "int16":
+        for op in g.ops():
+            if op.op == "unary" and op.fn == "gelu":
+                g.set_quant(op.inputs[0], QuantSpec(format=gelu_input))
     inputs = synthetic(g, 1, 0).inputs
     taken = []
     table = codetable.lookup16
