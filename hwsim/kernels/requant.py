@@ -57,6 +57,15 @@ def _take(counter, outer, nc, inner):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _span(a, b):
+    """``range(a, b)`` in unsigned indices (``0 <= a``): numba then adds no negative-index
+    wraparound to the loop's loads and stores, which kept LLVM from vectorising it. A work item's
+    bounds come from :func:`_take` at run time; with signed ones the channels-last requantization of
+    MiniLM's (1024, 384) outputs ran at 2.5 ns an element against 0.6 (2026-11-27)."""
+    return range(np.uint64(a), np.uint64(b))
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _exact1(v, m, z, lo, hi):
     return np.int64(min(max(np.rint(np.float64(v) * m + z), lo), hi))
 
@@ -72,11 +81,11 @@ def _requant_exact(acc, mult, zp, lo, hi, out, counter, threads):
             if o < 0:
                 break
             if inner == 1:  # channels last: the contiguous loop runs over channels
-                for c in range(c0, c1):
+                for c in _span(c0, c1):
                     out[o, c, 0] = _exact1(acc[o, c, 0], mult[c], z[c], flo, fhi)
             else:
                 for c in range(c0, c1):
-                    for i in range(i0, i1):
+                    for i in _span(i0, i1):
                         out[o, c, i] = _exact1(acc[o, c, i], mult[c], z[c], flo, fhi)
 
 
@@ -106,25 +115,23 @@ def _requant_ort(acc, mult, zp, lo, hi, out, counter, threads):
                 break
             lo_v, hi_v = np.int64(0), np.int64(0)
             if inner == 1:  # channels last: the contiguous loops run over channels
-                row, dst = acc[o, c0:c1, 0], out[o, c0:c1, 0]
-                for c in range(c1 - c0):
-                    lo_v, hi_v = min(lo_v, row[c]), max(hi_v, row[c])
+                for c in _span(c0, c1):
+                    lo_v, hi_v = min(lo_v, acc[o, c, 0]), max(hi_v, acc[o, c, 0])
             else:
                 for c in range(c0, c1):
-                    for i in range(i0, i1):
+                    for i in _span(i0, i1):
                         lo_v, hi_v = min(lo_v, acc[o, c, i]), max(hi_v, acc[o, c, i])
             fast = small and lo_v >= -(2**31) and hi_v < 2**31
             if fast and inner == 1:
-                mc, lc, hc, zc = m[c0:c1], fmin[c0:c1], fmax[c0:c1], z[c0:c1]
-                for c in range(c1 - c0):
-                    dst[c] = np.int32(_ort1(np.float32(np.int32(row[c])), mc[c], lc[c], hc[c])) + zc[c]
+                for c in _span(c0, c1):
+                    out[o, c, 0] = np.int32(_ort1(np.float32(np.int32(acc[o, c, 0])), m[c], fmin[c], fmax[c])) + z[c]
             elif fast:
                 for c in range(c0, c1):
-                    for i in range(i0, i1):
+                    for i in _span(i0, i1):
                         out[o, c, i] = np.int32(_ort1(np.float32(np.int32(acc[o, c, i])), m[c], fmin[c], fmax[c])) + z[c]
             else:
                 for c in range(c0, c1):
-                    for i in range(i0, i1):
+                    for i in _span(i0, i1):
                         out[o, c, i] = np.int64(_ort1(np.float32(acc[o, c, i]), m[c], fmin[c], fmax[c])) + zp[c]
 
 
@@ -174,8 +181,13 @@ def _requant_fixed(acc, q31, shift, zp, lo, hi, single, out, counter, threads):
             o, c0, c1, i0, i1 = _take(counter, outer, nc, inner)
             if o < 0:
                 break
+            if inner == 1:  # channels last: the contiguous loop runs over channels
+                for c in _span(c0, c1):
+                    v = _mul_fixed(acc[o, c, 0], q31[c], shift[c], single) + zp[c]
+                    out[o, c, 0] = min(max(v, lo), hi)
+                continue
             for c in range(c0, c1):
-                for i in range(i0, i1):
+                for i in _span(i0, i1):
                     v = _mul_fixed(acc[o, c, i], q31[c], shift[c], single) + zp[c]
                     out[o, c, i] = min(max(v, lo), hi)
 
