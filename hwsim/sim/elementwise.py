@@ -357,13 +357,16 @@ def _embedding(ctx, op, xs):
     a 30,522-row vocabulary is not rounded whole for 1,024 ids."""
     if not ctx.reference:
         xs = [ortfused.dequantized_input(ctx, op.inputs[0], xs[0]), *xs[1:]]
-    ids, rows = np.asarray(xs[0]).astype(np.int64), np.shape(xs[1])[0]
+    table = xs[1].table if isinstance(xs[1], qspec.TableRows) else xs[1]  # rows quantized as read
+    ids, rows = np.asarray(xs[0]).astype(np.int64), np.shape(table)[0]
     if ids.size and not -rows <= int(ids.min()) <= int(ids.max()) < rows:  # negative ids count from the end (ONNX)
         from hwsim.errors import InputDataError
 
         bad = int(ids.max()) if int(ids.max()) >= rows else int(ids.min())
         raise InputDataError(f"embedding '{op.name}': id {bad} is outside the table of {rows} rows; "
                              f"inputs feeding it must hold ids in [0, {rows - 1}]")
+    if isinstance(xs[1], qspec.TableRows):
+        return ortfused.dequantized_input(ctx, op.inputs[1], xs[1].take(ids))
     return xs[1][ids] if ctx.reference else ortfused.dequantized_input(ctx, op.inputs[1], xs[1][ids])
 
 

@@ -542,6 +542,51 @@ def const_real(t) -> np.ndarray:
     return data.astype(np.float64)
 
 
+class TableRows:
+    """An embedding table in the quantized run, its rows quantized when an op reads them
+    (:meth:`take`) instead of the whole table at once: a 32,000 x 4,096 vocabulary is 1 GiB of
+    float64 values, of which a run reads a few rows (MiniLM-L6's 30,522-row table took 0.15-0.33 s
+    of each solve plan, 2026-11-27).
+
+    Exact: ``spec`` (an integer format per tensor or per row, :func:`table_rows_apply`) is
+    calibrated on the whole table as :func:`prepare_weight` calibrates it, and the integer
+    quantization rounds each element with its own row's scale and zero point alone, so
+    ``quantize(table, spec)[ids]`` equals :meth:`take` element for element (its rows' scales are
+    float32 values, as the whole table's are, so the same kernel divides). Not a :class:`Deferred`:
+    only the embedding executor reads it (:func:`hwsim.sim.runner._Weights`)."""
+
+    __slots__ = ("table", "spec", "seed")
+
+    def __init__(self, table: np.ndarray, spec: QuantSpec, seed: int = 0):
+        self.table, self.spec, self.seed = table, spec, seed
+
+    def take(self, ids) -> np.ndarray:
+        """Quantized real values (float64) of rows ``ids`` (any shape; negative ids count from
+        the end): shape ``ids.shape + table.shape[1:]``."""
+        ids = np.asarray(ids, np.int64)
+        flat = ids.reshape(-1)
+        rows = np.asarray(self.table[flat], np.float64)
+        spec = self.spec
+        if spec.granularity == "channel":  # axis 0: the rows' own scales and zero points
+            pick = lambda v: None if v is None else tuple(np.asarray(v)[flat].tolist())  # noqa: E731
+            spec = spec.model_copy(update={"scale": pick(spec.scale), "zero_point": pick(spec.zero_point)})
+        return quantize(rows, spec, seed=self.seed).reshape(ids.shape + self.table.shape[1:])
+
+
+def table_rows_apply(t, spec: QuantSpec) -> bool:
+    """Whether embedding table ``t`` (a constant without stored codes) runs as :class:`TableRows`
+    under ``spec`` (its calibrated spec): an integer format per tensor or per row (axis 0), float32
+    scales, a float table of at least two dimensions without NaN (a NaN anywhere in it is
+    refused by the whole table's quantization, as before)."""
+    data = np.asarray(t.data)
+    if data.ndim < 2 or data.dtype.kind != "f" or spec.scale is None \
+            or not isinstance(formats.get(spec.format), formats.IntFormat):
+        return False
+    if not (spec.granularity == "tensor" or (spec.granularity == "channel" and spec.axis % data.ndim == 0)):
+        return False
+    return scale_array(spec.scale).dtype == np.float32 and not np.isnan(data).any()
+
+
 def prepare_constant(t, pruning: Pruning | None, seed: int = 0,
                      coded: bool = False) -> tuple[np.ndarray | Coded, QuantSpec]:
     """:func:`prepare_weight` of a graph constant ``t`` (a Tensor with data): what the simulator runs.

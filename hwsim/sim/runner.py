@@ -285,6 +285,10 @@ class _Weights:
         if op.is_compute and slot in type(op).bias_slots:
             return const_real(t)
         key = (name, op.pruning.label if compute_weight else "")
+        if op.op == "embedding" and slot == 1 and rounds_own_inputs(op):
+            rows = self._table_rows(t)
+            if rows is not None:
+                return rows
         if key not in self.cache:
             spec, pruning = t.quant, op.pruning if compute_weight else None
             codes = qspec.grid_codes(t, pruning)
@@ -295,6 +299,22 @@ class _Weights:
             if new_spec is not spec:
                 g.set_quant(name, new_spec)
             self.cache[key] = values
+        return self.cache[key]
+
+    def _table_rows(self, t: Tensor) -> qspec.TableRows | None:
+        """An embedding table as :class:`qspec.TableRows` (its rows quantized as they are read), or
+        None where that does not apply (:func:`qspec.table_rows_apply`; stored codes run as they are)."""
+        key = (t.name, "", "rows")
+        if key not in self.cache:
+            spec, rows = t.quant, None
+            if qspec.grid_codes(t, None) is None and not qspec.is_passthrough(spec):
+                if qspec.needs_scale(spec):
+                    spec = qspec.calibrate(spec, t.data)  # as prepare_weight calibrates the whole table
+                if qspec.table_rows_apply(t, spec):
+                    if spec is not t.quant:
+                        self.ctx.graph.set_quant(t.name, spec)
+                    rows = qspec.TableRows(t.data, spec, self.ctx.seed)
+            self.cache[key] = rows
         return self.cache[key]
 
     def _prepare(self, t: Tensor, pruning, coded: bool) -> tuple[np.ndarray | qspec.Coded, object]:
