@@ -565,6 +565,8 @@ class TableRows:
         the end): shape ``ids.shape + table.shape[1:]``."""
         ids = np.asarray(ids, np.int64)
         flat = ids.reshape(-1)
+        if not flat.size:
+            return np.zeros(ids.shape + self.table.shape[1:])
         rows = np.asarray(self.table[flat], np.float64)
         spec = self.spec
         if spec.granularity == "channel":  # axis 0: the rows' own scales and zero points

@@ -59,3 +59,16 @@ def test_nan_anywhere_in_the_table_is_refused_as_before(monkeypatch):
     with pytest.raises(InputDataError) as whole:
         run(g, inputs, requant="exact")
     assert str(rows.value) == str(whole.value)
+
+
+def test_take_of_rows_equals_the_quantized_table_gathered():
+    """TableRows.take on its own: ids of any shape, negative ids, repeated ids and none at all."""
+    rng = np.random.default_rng(3)
+    table = rng.standard_normal((50, 7)).astype(np.float32)
+    for spec in (QuantSpec(format="int8", scale=(0.02,), zero_point=(-4,)),
+                 qspec.calibrate(QuantSpec(format="int4", granularity="channel", axis=0), table)):
+        whole = qspec.quantize(table.astype(np.float64), spec)
+        rows = qspec.TableRows(table, spec)
+        ids = np.array([[3, -1, 3], [49, 0, -50]])
+        np.testing.assert_array_equal(rows.take(ids), whole[ids])
+        assert rows.take(np.zeros((2, 0), np.int64)).shape == (2, 0, 7)
