@@ -169,6 +169,9 @@ def main():
     macs = args.m * args.k * args.n
     print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M')}; load average "
           f"{os.getloadavg()[0]:.1f}; shape {args.m}x{args.k}x{args.n} ({macs / 1e9:.2f} GMAC)")
+    import fp_scaling
+
+    print(fp_scaling.describe())  # this machine's speed moves with it (benchmarks/fp_scaling.py)
     print("| kernel | time s | CPU s | GOPS | baseline | baseline s | baseline CPU s | baseline GOPS | ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, t, base, tb in bench_int8(args.m, args.k, args.n, args.repeat, rng) + \

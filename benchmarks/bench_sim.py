@@ -326,6 +326,9 @@ def main() -> None:
     args = p.parse_args()
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}")
+    import fp_scaling
+
+    print(fp_scaling.describe())  # this machine's speed moves with it (benchmarks/fp_scaling.py)
     if args.qdq is not None:
         names = tuple(args.qdq) or ("resnet18", "bert", "mobilenet_v2")
         fn = f"case_qdq({{repeat}}, {names!r})"

@@ -213,6 +213,9 @@ def bench_cold(baseline: bool = True, samples: int = 8, models: tuple = (), save
 
     print(f"\ncold solve: empty cache, {samples} synthetic samples, default choices, output_mse, energy_j <= 1 J, "
           f"tails={tails}; load average {os.getloadavg()[0]:.2f}")
+    import fp_scaling
+
+    print(fp_scaling.describe())  # this machine's speed moves with it (benchmarks/fp_scaling.py)
     for model, shapes, target in COLD:
         if models and model not in models:
             continue
