@@ -41,10 +41,12 @@ def synthetic_values(t: Tensor, seed: int, rows: int | None = None) -> np.ndarra
     if leaf == "running_var" or (len(t.shape) == 1 and t.role == "weight"):
         return np.ones(shape, np.float32)
     if len(t.shape) in (2, 4) and "embed" not in t.name:
-        fan_in = math.prod(t.shape[1:])
-        return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
-    scale = 1.0 if "embed" in t.name else 0.02
-    return (rng.standard_normal(shape) * scale).astype(np.float32)
+        scale = math.sqrt(2.0 / math.prod(t.shape[1:]))
+    else:
+        scale = 1.0 if "embed" in t.name else 0.02
+    v = rng.standard_normal(shape)
+    v *= scale  # in place: the same products as v * scale, one float64 array fewer at once
+    return v.astype(np.float32)
 
 
 def kaiming_columns(rows: int, keep: int, fan_in: int, seed: int) -> np.ndarray:
@@ -94,5 +96,15 @@ def _drawn(tensors: list[Tensor], seed: int) -> list[np.ndarray]:
         cpus = os.cpu_count() or 1
     if cpus < 2 or sum(math.prod(t.shape) for t in tensors) < _THREADED_ELEMENTS:
         return [synthetic_values(t, seed) for t in tensors]
+    # a tensor of _ALONE_ELEMENTS or more is drawn by itself: its float64 draw is 8 bytes a value
+    # (1 GiB for a 32,000 x 4,096 vocabulary), and two at once would double the peak
+    big = {i for i, t in enumerate(tensors) if math.prod(t.shape) >= _ALONE_ELEMENTS}
+    out = {i: synthetic_values(tensors[i], seed) for i in sorted(big)}
+    rest = [i for i in range(len(tensors)) if i not in big]
     with ThreadPoolExecutor(min(cpus, 4), thread_name_prefix="hwsim-weights") as pool:
-        return list(pool.map(lambda t: synthetic_values(t, seed), tensors))
+        out.update(zip(rest, pool.map(lambda i: synthetic_values(tensors[i], seed), rest)))
+    return [out[i] for i in range(len(tensors))]
+
+
+#: elements of a tensor that :func:`_drawn` draws alone, not beside others
+_ALONE_ELEMENTS = 1 << 24
