@@ -87,13 +87,11 @@ def _drawn(tensors: list[Tensor], seed: int) -> list[np.ndarray]:
     tensor has its own stream, so the values do not depend on the threads: MiniLM-L6's 22.7M
     values took 0.45-0.5 s on one thread of the 2-core Xeon, on the critical path of every cold
     solve and simulate of a zoo model, 2026-11-27)."""
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
+    from hwsim.sim.refblas import cpu_count  # its callers (the simulator, compare) have loaded hwsim.sim
+
+    cpus = cpu_count()
     if cpus < 2 or sum(math.prod(t.shape) for t in tensors) < _THREADED_ELEMENTS:
         return [synthetic_values(t, seed) for t in tensors]
     # a tensor of _ALONE_ELEMENTS or more is drawn by itself: its float64 draw is 8 bytes a value
