@@ -517,12 +517,18 @@ def prepare_weight(real: np.ndarray, spec: QuantSpec, pruning: Pruning | None, s
 
     if pruning is not None:
         real = apply_pruning(real, pruning)
-    if needs_scale(spec) and not stored_codes:
-        spec = calibrate(spec, real)
+    spec = weight_spec(real, spec, stored_codes)
     if stored_codes and is_passthrough(spec):
         return np.asarray(real), spec
     done = quantize_weight_coded(real, spec) if coded else None
     return (quantize(real, spec, seed=seed) if done is None else done), spec
+
+
+def weight_spec(real, spec: QuantSpec, stored_codes: bool = False) -> QuantSpec:
+    """The spec a weight of (pruned) values ``real`` is quantized with (:func:`prepare_weight`,
+    :class:`TableRows`): ``spec``, its missing scale calibrated on ``real`` unless the tensor is
+    stored as integer codes."""
+    return calibrate(spec, real) if needs_scale(spec) and not stored_codes else spec
 
 
 def const_value(t) -> np.ndarray | Coded:

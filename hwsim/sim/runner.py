@@ -303,13 +303,14 @@ class _Weights:
 
     def _table_rows(self, t: Tensor) -> qspec.TableRows | None:
         """An embedding table as :class:`qspec.TableRows` (its rows quantized as they are read), or
-        None where that does not apply (:func:`qspec.table_rows_apply`; stored codes run as they are)."""
+        None where that does not apply (:func:`qspec.table_rows_apply`; stored codes, and tensors of
+        an integer type, go the whole table's way, :func:`qspec.prepare_constant`)."""
         key = (t.name, "", "rows")
         if key not in self.cache:
-            spec, rows = t.quant, None
-            if qspec.grid_codes(t, None) is None and not qspec.is_passthrough(spec):
-                if qspec.needs_scale(spec):
-                    spec = qspec.calibrate(spec, t.data)  # as prepare_weight calibrates the whole table
+            rows = None
+            if qspec.grid_codes(t, None) is None and not qspec.is_passthrough(t.quant) \
+                    and not boundary.is_integer_type(t.dtype):
+                spec = qspec.weight_spec(t.data, t.quant)  # calibrated on the whole table, as prepare_weight does
                 if qspec.table_rows_apply(t, spec):
                     if spec is not t.quant:
                         self.ctx.graph.set_quant(t.name, spec)
