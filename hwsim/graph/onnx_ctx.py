@@ -15,6 +15,7 @@ from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.onnx_values import (Act, Codes, Const, QAct, QConst, array_dtype, codes_array,
                                      dtype_name, format_of)
 from hwsim.graph.quant import FP32, QuantSpec
+from hwsim.kernels.packcache import frozen
 
 Value = Const | Act | QAct | QConst | Codes
 
@@ -162,8 +163,10 @@ class Importer:
                 data = data.astype(np.float32, copy=False)
             quant = FP32 if data.dtype.kind == "f" else QuantSpec(format=format_of(dtype) or "fp32")
         tname = name if name not in self.g.tensors else self._fresh_tensor(name)
-        self.g.add_tensor(Tensor(tname, tuple(int(d) for d in data.shape), role, quant,
-                                 data if data.flags.c_contiguous else data.copy(), dtype))  # type: ignore[arg-type]
+        # frozen (read-only over immutable bytes, C order): packcache finds a weight's packed forms by
+        # identity instead of comparing its bytes on every run (hwsim.kernels.packcache)
+        self.g.add_tensor(Tensor(tname, tuple(int(d) for d in data.shape), role, quant, frozen(data),
+                                 dtype))  # type: ignore[arg-type]
         self._placed[key] = tname
         return tname
 

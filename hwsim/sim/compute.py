@@ -597,11 +597,12 @@ def _conv2d_fused(ctx, op, cx, zx, cw, zw, bias, sx, sw, bits, pairs, adt):
 
 def _group_weight_kxo(cw: np.ndarray, g: int, og: int) -> np.ndarray:
     """Group ``g``'s weight codes of ``cw`` (O, C, KH, KW) as the (KH*KW*C, og) right operand of the
-    channels-last patches' GEMM, C-contiguous and read-only; a weight's (same bytes, found by
+    channels-last patches' GEMM, C-contiguous and frozen (:func:`hwsim.kernels.packcache.frozen`: the
+    GEMM's packing finds its panels by identity); a weight's (same bytes, found by
     :mod:`hwsim.kernels.packcache`) is transposed once and kept: transposing ResNet-18's weights
     took ~17 ms of each b8 run (2026-11-27)."""
     def make(c: np.ndarray) -> np.ndarray:
-        return _read_only(np.ascontiguousarray(c[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T))
+        return packcache.frozen(c[g * og:(g + 1) * og].transpose(0, 2, 3, 1).reshape(og, -1).T)
 
     return packcache.packed(np.ascontiguousarray(cw), ("conv weight (K, O)", g, og), make)
 

@@ -53,3 +53,95 @@ def test_least_recently_used_entries_go_beyond_the_limit(monkeypatch):
     packcache.packed(arrays[0], "t", _pack(calls))
     assert len(calls) == 1  # the newest is kept, the oldest was dropped
     packcache.clear()
+
+
+def _no_content_reads(monkeypatch):
+    def fail(*a):
+        raise AssertionError("a frozen operand was fingerprinted or compared")
+    monkeypatch.setattr(packcache, "_fingerprint", fail)
+    monkeypatch.setattr(packcache, "_same_bytes", fail)
+
+
+def test_frozen_is_a_read_only_copy_that_cannot_be_made_writeable():
+    b = np.arange(12, dtype=np.float32).reshape(3, 4)
+    f = packcache.frozen(b.T)
+    np.testing.assert_array_equal(f, b.T)
+    assert f.flags.c_contiguous and not f.flags.writeable and f.dtype == b.dtype
+    try:
+        f.setflags(write=True)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a frozen array was made writeable")
+    assert packcache.frozen(f) is f  # frozen already: no copy
+    assert packcache.frozen(np.zeros((0, 3), np.int8)).shape == (0, 3)
+    o = np.array([object()])
+    assert packcache.frozen(o) is o
+
+
+def test_a_frozen_operand_is_found_by_identity_from_its_first_sighting(monkeypatch):
+    packcache.clear()
+    f = packcache.frozen(np.arange(12, dtype=np.int8).reshape(3, 4))
+    calls = []
+    first = packcache.packed(f, "t", _pack(calls))
+    _no_content_reads(monkeypatch)
+    assert packcache.packed(f, "t", _pack(calls)) is first
+    assert packcache.packed(f.T, "t", _pack(calls)) is not first  # another view: its own pack
+    assert packcache.packed(f.T, "t", _pack(calls)) is packcache.packed(f.T, "t", _pack(calls))
+    assert packcache.packed(f[1:], "t", _pack(calls))[0].shape == (2, 4)
+    packcache.packed(f, "other tag", _pack(calls))
+    assert len(calls) == 4
+    packcache.clear()
+
+
+def test_read_only_views_of_writable_memory_are_compared_as_before():
+    """Read-only is not frozen: a view of an array someone can still write, or of a bytearray,
+    goes by content, and its pack follows every change."""
+    packcache.clear()
+    base = np.arange(12, dtype=np.int16)
+    view = base[:]
+    view.flags.writeable = False
+    buf = bytearray(np.arange(12, dtype=np.int16).tobytes())
+    over = np.frombuffer(buf, np.int16)
+    over.flags.writeable = False
+    for arr, change in ((view, lambda: base.__setitem__(3, 99)), (over, lambda: buf.__setitem__(6, 7))):
+        assert packcache._frozen_root(arr) is None
+        for _ in range(2):
+            packcache.packed(arr, "t", lambda b: [b.astype(np.int64) * 2])
+        change()
+        got = packcache.packed(arr, "t", lambda b: [b.astype(np.int64) * 2])
+        np.testing.assert_array_equal(got[0], arr.astype(np.int64) * 2)
+    packcache.clear()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 3000), steps=st.lists(st.integers(0, 10**6), max_size=5))
+def test_frozen_and_writable_twins_each_get_their_own_values(seed, n, steps):
+    """A frozen copy of an array and the array itself, changed in place between calls: each pack
+    is that of the operand's current values (the frozen one's never change)."""
+    packcache.clear()
+    b = np.random.default_rng(seed).integers(-100, 100, n).astype(np.int16)
+    f = packcache.frozen(b)
+    want_f = f.astype(np.int64) * 2
+    for s in [None, None] + steps:
+        if s is not None:
+            b[s % n] += 1 + s % 3
+        for arr in (f, b):
+            got = packcache.packed(arr, "t", lambda x: [x.astype(np.int64) * 2])
+            np.testing.assert_array_equal(got[0], arr.astype(np.int64) * 2)
+        np.testing.assert_array_equal(packcache.packed(f, "t", lambda x: [x.astype(np.int64) * 2])[0], want_f)
+    packcache.clear()
+
+
+def test_frozen_entries_go_least_recently_used_too(monkeypatch):
+    packcache.clear()
+    monkeypatch.setattr(packcache, "LIMIT_BYTES", 4000)
+    arrays = [packcache.frozen(np.full(100, i, np.int16)) for i in range(8)]  # 200 B + 800 B pack each
+    for b in arrays:
+        packcache.packed(b, "t", lambda b: [b.astype(np.int64)])
+    assert packcache._held[0] <= 4000 and len(packcache._entries) == 4
+    calls = []
+    packcache.packed(arrays[-1], "t", _pack(calls))
+    packcache.packed(arrays[0], "t", _pack(calls))
+    assert len(calls) == 1  # the newest kept, the oldest dropped (with its memory's reference)
+    packcache.clear()

@@ -508,3 +508,32 @@ def test_codes_plus_bias_vector_in_one_pass_is_taken_and_changes_nothing(tmp_pat
         want = run(g, x, requant=requant)
         np.testing.assert_array_equal(got.outputs["y"], want.outputs["y"])
         assert [(e.sqnr_db, e.mse) for e in got.layers] == [(e.sqnr_db, e.mse) for e in want.layers]
+
+
+def test_imported_weights_are_frozen_and_found_again_without_reading_them(qdq_models, monkeypatch):
+    """The importer's constants are frozen (hwsim.kernels.packcache.frozen): a second run finds
+    every packed weight by identity, none by fingerprint and byte comparison, with the same output."""
+    from hwsim.kernels import packcache
+
+    path = qdq_models[(True, "u8")]
+    g = load_onnx(str(path), {})
+    consts = [t for t in g.tensors.values() if t.data is not None]
+    assert consts and all(packcache._frozen_root(t.data) is not None for t in consts)
+    x = _inputs(1)[0]
+    first = run(g, {"x": x}, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"]
+    seen = {"frozen": 0, "content": 0}
+    frozen_path, fingerprint = packcache._packed_frozen, packcache._fingerprint
+
+    def by_identity(*a):
+        seen["frozen"] += 1
+        return frozen_path(*a)
+
+    def by_content(*a):
+        seen["content"] += 1
+        return fingerprint(*a)
+
+    monkeypatch.setattr(packcache, "_packed_frozen", by_identity)
+    monkeypatch.setattr(packcache, "_fingerprint", by_content)
+    again = run(g, {"x": x}, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"]
+    np.testing.assert_array_equal(again, first)
+    assert seen["frozen"] > 0 and seen["content"] == 0, seen
