@@ -163,7 +163,9 @@ def load_onnx(path: str | Path, shapes: dict[str, int | tuple[int, ...]],
     Returns
     -------
     Graph
-        Verified graph; tensor names are the ONNX names. See the module docstring.
+        Verified graph; tensor names are the ONNX names. See the module docstring. Its
+        constants' ``data`` are read-only (:func:`hwsim.kernels.packcache.frozen`: the simulator
+        finds their packed forms by identity); to change one, give the tensor a new array.
     """
     model = read_model(path)
     check_structure(model, str(path))
