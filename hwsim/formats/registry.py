@@ -102,13 +102,24 @@ def get(name: str | Format) -> Format:
     UnknownFormatError
         With the list of valid spellings.
     """
+    hit = _BY_SPELLING.get(name) if type(name) is str else None
+    if hit is not None:
+        return hit
     if isinstance(name, Format):
         return name
     if not isinstance(name, str):
         raise UnknownFormatError(f"a format name must be a string, got {type(name).__name__}; {_HELP}")
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
-    return _get_cached(key)
+    fmt = _get_cached(key)
+    if len(_BY_SPELLING) < 4096:
+        _BY_SPELLING[name] = fmt
+    return fmt
+
+
+#: formats parsed before, by the exact spelling asked for (a simulate run asks for the formats of
+#: its tensors hundreds of times: one dict lookup instead of normalising the spelling each time)
+_BY_SPELLING: dict[str, Format] = {}
 
 
 def names() -> list[str]:

@@ -56,7 +56,8 @@ def _same_bytes(x: np.ndarray, y: np.ndarray) -> bool:
 
 
 def _nbytes(packed) -> int:
-    return sum(p.nbytes for p in packed) if isinstance(packed, (list, tuple)) else packed.nbytes
+    return sum(getattr(p, "nbytes", 0) for p in packed) if isinstance(packed, (list, tuple)) \
+        else getattr(packed, "nbytes", 0)
 
 
 def packed(b: np.ndarray, tag, make):
@@ -96,6 +97,15 @@ def packed(b: np.ndarray, tag, make):
             while _held[0] > LIMIT_BYTES:
                 _held[0] -= _entries.popitem(last=False)[1][2]
     return out
+
+
+def derived(b: np.ndarray, tag, make):
+    """``make(b)``: kept and found by identity for a frozen ``b`` (as :func:`packed` keeps its
+    packed forms), made anew for any other array (no fingerprint, no comparison: for values cheap
+    to make, a constant's real values or a check of its codes, that a simulate run would otherwise
+    make again for every constant). ``make``'s result is shared: an array must be read-only."""
+    root = _frozen_root(b)
+    return make(b) if root is None else _packed_frozen(b, root, tag, make)
 
 
 def frozen(a: np.ndarray) -> np.ndarray:

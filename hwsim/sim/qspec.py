@@ -548,6 +548,19 @@ def const_real(t) -> np.ndarray:
     return data.astype(np.float64)
 
 
+def const_real_kept(t) -> np.ndarray:
+    """:func:`const_real`, read-only, kept for a frozen constant (an imported model's biases:
+    :func:`hwsim.kernels.packcache.derived`) instead of made on every run."""
+    from hwsim.kernels import packcache
+
+    def make(_) -> np.ndarray:
+        out = const_real(t)
+        out.flags.writeable = False
+        return out
+
+    return packcache.derived(np.asarray(t.data), ("real values", t.quant), make)
+
+
 class TableRows:
     """An embedding table in the quantized run, its rows quantized when an op reads them
     (:meth:`take`) instead of the whole table at once: a 32,000 x 4,096 vocabulary is 1 GiB of
@@ -612,8 +625,13 @@ def prepare_constant(t, pruning: Pruning | None, seed: int = 0,
 def grid_codes(t, pruning: Pruning | None = None) -> np.ndarray | None:
     """The stored codes of constant ``t`` (uint8 / int8 for 8-bit formats, else int64) when they
     are what the simulator runs (:func:`prepare_constant`): no pruning, and codes of the
-    tensor's own integer format on its grid (:func:`_stored_codes_on_grid`); else None."""
-    if (pruning is not None and pruning.kind != "none") or not _stored_codes_on_grid(t):
+    tensor's own integer format on its grid (:func:`_stored_codes_on_grid`, kept for a frozen
+    constant: :func:`hwsim.kernels.packcache.derived`); else None."""
+    from hwsim.kernels import packcache
+
+    if pruning is not None and pruning.kind != "none":
+        return None
+    if not packcache.derived(np.asarray(t.data), ("codes on grid", t.quant), lambda _: _stored_codes_on_grid(t)):
         return None
     narrow = code_dtype(t.quant)
     return np.asarray(t.data).astype(narrow or np.int64, copy=False)

@@ -283,7 +283,7 @@ class _Weights:
             raise InputDataError(f"{op.op} '{op.name}' reads '{name}', which has no value")
         compute_weight = op.is_compute and slot in type(op).weight_slots
         if op.is_compute and slot in type(op).bias_slots:
-            return const_real(t)
+            return qspec.const_real_kept(t)
         key = (name, op.pruning.label if compute_weight else "")
         if op.op == "embedding" and slot == 1 and rounds_own_inputs(op):
             rows = self._table_rows(t)

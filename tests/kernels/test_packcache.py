@@ -145,3 +145,31 @@ def test_frozen_entries_go_least_recently_used_too(monkeypatch):
     packcache.packed(arrays[0], "t", _pack(calls))
     assert len(calls) == 1  # the newest kept, the oldest dropped (with its memory's reference)
     packcache.clear()
+
+
+def test_derived_values_kept_for_frozen_arrays_only():
+    packcache.clear()
+    calls = []
+
+    def make(b):
+        calls.append(1)
+        return int(b.sum())
+
+    f = packcache.frozen(np.arange(10, dtype=np.int8))
+    assert packcache.derived(f, "sum", make) == packcache.derived(f, "sum", make) == 45
+    assert len(calls) == 1
+    w = np.arange(10, dtype=np.int8)
+    assert packcache.derived(w, "sum", make) == 45
+    w[0] = 5
+    assert packcache.derived(w, "sum", make) == 50  # a writable array: made anew every time
+    assert len(calls) == 3
+    packcache.clear()
+
+
+def test_eight_bit_bound_is_the_dtype_range():
+    from hwsim.kernels.intgemm import abs_bound
+
+    for dt in (np.int8, np.uint8):
+        info = np.iinfo(dt)
+        assert abs_bound(np.zeros(3, dt)) == max(-int(info.min), int(info.max))
+    assert abs_bound(np.array([-7, 3], np.int16)) == 7

@@ -59,3 +59,43 @@ def test_normal_scales_equals_the_check_written_out(values):
     want = bool(np.all(np.isfinite(s) & (s >= np.finfo(np.float32).tiny)))
     assert qspec._normal_scales(tuple(values)) is want
     assert qspec._normal_scales(tuple(values)) is want  # found
+
+
+def _const(data, spec):
+    from hwsim.graph.ir import Tensor
+
+    return Tensor("w", tuple(data.shape), "weight", spec, data, str(data.dtype))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 40), lo=st.integers(-300, 0), hi=st.integers(0, 300),
+       fmt=st.sampled_from(["int8", "uint8", "int4", "int16"]), frozen=st.booleans())
+def test_kept_constant_values_equal_fresh_ones(seed, n, lo, hi, fmt, frozen):
+    """A constant's real values and its stored-codes check, kept for a frozen constant, equal
+    those made anew; the spec is part of the key (a constant given another spec gets its own)."""
+    from hwsim.kernels import packcache
+
+    rng = np.random.default_rng(seed)
+    data = rng.integers(lo, hi + 1, n).astype(np.int16 if fmt == "int16" else np.int32)
+    data = packcache.frozen(data) if frozen else data
+    for f, scale, zp in ((fmt, (0.5,), (0,)), ("int4", (0.25,), (3,)), (fmt, (0.25,), (3,))):
+        t = _const(data, QuantSpec(format=f, scale=scale, zero_point=zp))
+        for _ in range(2):
+            got = qspec.const_real_kept(t)
+            assert not got.flags.writeable
+            np.testing.assert_array_equal(got, qspec.const_real(t))
+            want = qspec._stored_codes_on_grid(t)
+            assert (qspec.grid_codes(t) is not None) == want
+            if want:
+                np.testing.assert_array_equal(qspec.grid_codes(t), data)
+    if frozen:
+        t = _const(data, QuantSpec(format=fmt, scale=(0.5,), zero_point=(0,)))
+        assert qspec.const_real_kept(t) is qspec.const_real_kept(t)
+
+
+def test_format_spellings_are_found_again_and_bad_ones_refused_every_time():
+    assert registry.get("INT8") is registry.get("int8") is registry.get(" Int8 ")
+    assert registry.get(registry.get("fp8_e4m3")) is registry.get("fp8_e4m3")
+    for _ in range(2):
+        with pytest.raises(Exception, match="unknown number format"):
+            registry.get("int8x")
