@@ -30,7 +30,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-LIMIT_BYTES = 256 * 2**20  # copies + packed forms kept, at most
+LIMIT_BYTES = 256 * 2**20  # copies, frozen operands' memory (once each) and packed forms kept, at most
 _SEEN_MAX = 4096  # fingerprints remembered for operands seen once
 _SAMPLE = 4096  # elements read for a fingerprint
 
@@ -38,6 +38,7 @@ _lock = threading.Lock()
 _entries: OrderedDict = OrderedDict()  # fingerprint -> (copy of the operand, packed, bytes held)
 _seen: OrderedDict = OrderedDict()  # fingerprints seen once
 _held = [0]
+_roots: dict = {}  # id of a frozen operand's bytes -> [the bytes, entries holding them]: counted once
 
 
 def _fingerprint(b: np.ndarray, tag) -> tuple:
@@ -90,13 +91,32 @@ def packed(b: np.ndarray, tag, make):
     size = b.nbytes + _nbytes(out)
     if keep and size <= LIMIT_BYTES // 4:
         with _lock:
-            old = _entries.pop(key, None)
-            _held[0] += size - (old[2] if old else 0)
+            _drop(_entries.pop(key, None))
+            _held[0] += size
             _entries[key] = (b.reshape(-1).copy(), out, size)
             _seen.pop(key, None)
-            while _held[0] > LIMIT_BYTES:
-                _held[0] -= _entries.popitem(last=False)[1][2]
+            _evict()
     return out
+
+
+def _drop(entry) -> None:
+    """Take an entry's bytes off the count (with ``_lock`` held): its own, and its frozen
+    operand's memory with the last entry that keeps it."""
+    if entry is None:
+        return
+    _held[0] -= entry[2]
+    if type(entry[0]) is bytes:
+        held = _roots[id(entry[0])]
+        held[1] -= 1
+        if not held[1]:
+            del _roots[id(entry[0])]
+            _held[0] -= len(entry[0])
+
+
+def _evict() -> None:
+    """Drop the least recently used entries while more than ``LIMIT_BYTES`` are held."""
+    while _held[0] > LIMIT_BYTES and _entries:
+        _drop(_entries.popitem(last=False)[1])
 
 
 def derived(b: np.ndarray, tag, make):
@@ -140,14 +160,17 @@ def _packed_frozen(b: np.ndarray, root: bytes, tag, make):
             _entries.move_to_end(key)
             return hit[1]
     out = make(b)
-    size = b.nbytes + _nbytes(out)
-    if size <= LIMIT_BYTES // 4:
+    size = _nbytes(out)  # the operand's memory is counted once for all entries that keep it
+    if size + len(root) <= LIMIT_BYTES // 4:
         with _lock:
-            old = _entries.pop(key, None)
-            _held[0] += size - (old[2] if old else 0)
+            _drop(_entries.pop(key, None))
+            held = _roots.setdefault(id(root), [root, 0])
+            if not held[1]:
+                _held[0] += len(root)
+            held[1] += 1
+            _held[0] += size
             _entries[key] = (root, out, size)
-            while _held[0] > LIMIT_BYTES:
-                _held[0] -= _entries.popitem(last=False)[1][2]
+            _evict()
     return out
 
 
@@ -156,4 +179,5 @@ def clear() -> None:
     with _lock:
         _entries.clear()
         _seen.clear()
+        _roots.clear()
         _held[0] = 0

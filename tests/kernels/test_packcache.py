@@ -173,3 +173,31 @@ def test_eight_bit_bound_is_the_dtype_range():
         info = np.iinfo(dt)
         assert abs_bound(np.zeros(3, dt)) == max(-int(info.min), int(info.max))
     assert abs_bound(np.array([-7, 3], np.int16)) == 7
+
+
+def _counted() -> int:
+    """What the cache should count: every entry's own bytes, and each frozen operand's memory once."""
+    roots = {id(e[0]): len(e[0]) for e in packcache._entries.values() if type(e[0]) is bytes}
+    return sum(e[2] for e in packcache._entries.values()) + sum(roots.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(limit=st.integers(1500, 6000), ops=st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["a", "b", "c"]),
+                                                            st.booleans()), min_size=1, max_size=30))
+def test_a_frozen_operand_is_counted_once_whatever_is_kept_or_dropped(limit, ops):
+    """Several entries (tags, views) over one frozen operand count its memory once, and the count
+    stays the sum of what is held as entries come and go beyond the limit."""
+    packcache.clear()
+    old = packcache.LIMIT_BYTES
+    packcache.LIMIT_BYTES = limit
+    try:
+        arrays = [packcache.frozen(np.full(100, i, np.int16)) for i in range(6)]  # 200 B each
+        for i, tag, view in ops:
+            b = arrays[i][::2] if view else arrays[i]
+            packcache.packed(b, tag, lambda x: [x.astype(np.int64)])  # 4 B of pack per source byte
+            assert packcache._held[0] == _counted() <= limit
+        packcache.clear()
+        assert packcache._held[0] == 0 and not packcache._roots
+    finally:
+        packcache.LIMIT_BYTES = old
+        packcache.clear()
