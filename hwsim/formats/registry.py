@@ -118,7 +118,9 @@ def get(name: str | Format) -> Format:
 
 
 #: formats parsed before, by the exact spelling asked for (a simulate run asks for the formats of
-#: its tensors hundreds of times: one dict lookup instead of normalising the spelling each time)
+#: its tensors hundreds of times: one dict lookup instead of normalising the spelling each time).
+#: It sits in front of :func:`_get_cached`, not in its place: that cache is keyed by the normalised
+#: name, so every spelling of one format ("INT8", "int8") gives the same object (tests rely on it)
 _BY_SPELLING: dict[str, Format] = {}
 
 
