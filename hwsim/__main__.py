@@ -1,5 +1,3 @@
-import sys
+from hwsim.cli import entry
 
-from hwsim.cli import main
-
-sys.exit(main())
+entry()
