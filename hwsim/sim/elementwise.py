@@ -293,7 +293,13 @@ def _pool(ctx, op, xs):
     x = xs[0]
     if op.kind == "max":
         return _max_pool(ctx, op, x)
+    if not ctx.reference and ctx.requant == "onnxruntime" and ortfused.qlinear_applies(ctx, op):
+        if ortfused.qlinear_avgpool_is_global(op, x.shape):  # onnxruntime's fallback_to_global
+            return ortfused.qlinear_global_avgpool(ctx, op, np.asarray(qspec.real_of(x)))
+        return ortfused.qlinear_avgpool(ctx, op, x, _out_shape(ctx, op)[2:])
     x = ortfused.dequantized_value(ctx, op.inputs[0], x)
+    if not ctx.reference and ortfused.is_dequantized_float32(ctx, op.inputs[0]):  # onnxruntime's float32 order
+        return ortfused.float32_avgpool(x, op, _out_shape(ctx, op)[2:]).astype(np.float64)
     n, c, h, w = x.shape
     _, _, oh, ow = _out_shape(ctx, op)
     (kh, kw), (sh, sw) = op.kernel, op.stride

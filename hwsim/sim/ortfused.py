@@ -32,6 +32,15 @@ QLinearGlobalAveragePool (``requant="onnxruntime"``)
     :func:`qlinear_global_avgpool`: integer sum of codes minus ``zp_x * N``, times the float32
     multiplier ``s_x / (s_y * float32(N))``, both in float32, round half-even, plus ``zp_y``,
     saturate (MLAS ``MlasQLinearGlobalAveragePoolNchw``).
+QLinearAveragePool (``requant="onnxruntime"``, 8-bit per-tensor QDQ AveragePool)
+    :func:`qlinear_avgpool`: codes dequantized to float32, :func:`float32_avgpool`, then
+    ``nearbyint(y / s_y + zp_y)`` in float32 (``zp_y + 128`` for an int8 output the x86 transformer
+    rewrites to uint8); a window the size of the image without padding runs as
+    QLinearGlobalAveragePool, as onnxruntime does. AveragePool on dequantized float32 values
+    (``exact``): :func:`float32_avgpool`, each window summed in float32 row by row, divided in
+    float32. Both 0 mismatches in the tests (u8 and s8, six kernel / stride / padding / ceil-mode
+    cases); found by ``benchmarks/bench_process.py`` on PP-OCRv4's recogniser quantized by
+    ``quantize_static`` (1527 of 2,120,000 outputs differed from onnxruntime; now 0).
 GlobalAveragePool on dequantized float32 values (``exact``, and ``onnxruntime`` when not fused)
     :func:`float32_global_avgpool`: the float32 sum in MLAS's order, measured to match onnxruntime's
     float kernel on every element (a float64 mean differs on about 70% of float outputs, and after
@@ -360,6 +369,64 @@ def qlinear_global_avgpool(ctx, op, x: np.ndarray) -> np.ndarray:
     mult = np.float32(s_x / np.float32(s_y * np.float32(n)))
     q = np.rint(acc.astype(np.float32) * mult).astype(np.int64) + zy
     return qspec.from_codes(np.clip(q, fmt.qmin, fmt.qmax), sy)
+
+
+def qlinear_avgpool_is_global(op, x_shape) -> bool:
+    """True when onnxruntime's QLinearAveragePool runs ``op`` as QLinearGlobalAveragePool: a
+    window the size of the whole image and no padding (its ``fallback_to_global``)."""
+    return tuple(op.kernel) == tuple(x_shape[2:]) and not any(op.padding)
+
+
+def qlinear_avgpool(ctx, op, x, out_hw: tuple) -> np.ndarray:
+    """onnxruntime's QLinearAveragePool (2-D, NCHW or its channels-last twin, same values) on input
+    ``x`` (real values or a :class:`~hwsim.sim.qspec.Coded`), windows that are not the whole image
+    (:func:`qlinear_avgpool_is_global`): real output values. Each input code dequantized to float32
+    ``s_x * float32(code - zp_x)``, averaged as :func:`float32_avgpool`, then
+    ``nearbyint(y / s_y + zp_y)`` in float32 (ties to even), saturated
+    (contrib_ops/cpu/quantization/qlinear_pool.cc, QLinearPool2DTask). An int8 output that the x86
+    QDQ transformer rewrites to uint8 (:func:`u8_rewritten`) adds ``zp_y + 128`` there instead,
+    which can round a quotient within half a float32 step of a tie onto the tie: measured to decide
+    codes on this project's Xeon."""
+    sx, sy = ctx.spec(op.inputs[0]), ctx.spec(op.outputs[0])
+    fmt = formats.get(sy.format)
+    zx = 0 if sx.zero_point is None else int(sx.zero_point[0])
+    zy = 0 if sy.zero_point is None else int(sy.zero_point[0])
+    s_x, s_y = np.float32(sx.scale[0]), np.float32(sy.scale[0])
+    xf = ((_codes_of(ctx, op.inputs[0], x, sx).astype(np.int32) - zx).astype(np.float32) * s_x).astype(np.float32)
+    y = float32_avgpool(xf, op, out_hw)
+    off = 128 if _kernel_type(ctx, op.outputs[0], sy) != sy.format else 0  # x86's int8 -> uint8 rewrite
+    q = np.rint((y / s_y).astype(np.float32) + np.float32(zy + off)).astype(np.int64)
+    return qspec.from_codes(np.clip(q, fmt.qmin + off, fmt.qmax + off) - off, sy)
+
+
+def float32_avgpool(x: np.ndarray, op, out_hw: tuple) -> np.ndarray:
+    """2-D average pooling of float32 (N, C, H, W) ``x`` as onnxruntime computes it, float32 out:
+    each window summed in float32 from 0, row by row in order (elements outside the unpadded input
+    are not added; adding 0.0 here changes no sum), divided in float32 by the count (the kernel's
+    size with ``count_include_pad``, else the window's elements inside the input). Its float
+    AveragePool (MLAS) and QLinearAveragePool alike: measured 0 of 54,144 outputs differing after
+    QuantizeLinear (u8 and s8, five kernel / stride / padding / ceil-mode cases, three draws), where a
+    float64 mean differed in 213 and a product with ``float32(1 / count)`` in 182."""
+    x = np.asarray(x, np.float32)
+    n, c, h, w = x.shape
+    oh, ow = out_hw
+    (kh, kw), (sh, sw) = op.kernel, op.stride
+    pt, pl = op.padding[0], op.padding[1]
+    hp, wp = max(h + pt, (oh - 1) * sh + kh), max(w + pl, (ow - 1) * sw + kw)
+    xp = np.zeros((n, c, hp, wp), np.float32)
+    xp[:, :, pt:pt + h, pl:pl + w] = x
+    acc = np.zeros((n, c, oh, ow), np.float32)
+    for i in range(kh):
+        for j in range(kw):
+            acc += xp[:, :, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]
+    if op.count_include_pad:
+        cnt = np.full((oh, ow), kh * kw, np.float32)
+    else:
+        hs, ws = np.arange(oh) * sh - pt, np.arange(ow) * sw - pl
+        rows = np.minimum(hs + kh, h) - np.maximum(hs, 0)
+        cols = np.minimum(ws + kw, w) - np.maximum(ws, 0)
+        cnt = np.outer(rows, cols).astype(np.float32)
+    return (acc / cnt).astype(np.float32)
 
 
 def float32_global_avgpool(x: np.ndarray) -> np.ndarray:

@@ -291,6 +291,44 @@ def test_qlinear_global_avgpool_matches_onnxruntime(tmp_path, dt):
     np.testing.assert_array_equal(run(g, {"x0": x}, requant="exact").outputs["y"], want)
 
 
+_AVGPOOL_CASES = [  # kernel, strides, pads, count_include_pad, ceil_mode
+    ((3, 2), (3, 2), (0, 0, 0, 0), 0, 0),  # PP-OCRv4 rec's pool (rapidocr-onnxruntime)
+    ((3, 3), (1, 1), (1, 1, 1, 1), 0, 0),
+    ((3, 3), (2, 2), (1, 1, 1, 1), 1, 0),
+    ((2, 2), (2, 2), (0, 0, 0, 0), 0, 1),
+    ((5, 5), (2, 2), (2, 1, 2, 1), 0, 1),
+    ((7, 7), (1, 1), (0, 0, 0, 0), 0, 0),  # the whole image: onnxruntime's QLinearGlobalAveragePool
+]
+
+
+@pytest.mark.parametrize("dt", [np.uint8, np.int8])
+@pytest.mark.parametrize("case", _AVGPOOL_CASES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_qdq_avgpool_matches_onnxruntime_fused_and_unfused(tmp_path, dt, case, seed):
+    """QDQ AveragePool: ``requant="onnxruntime"`` against QLinearAveragePool (ORT_ENABLE_ALL), and
+    ``exact`` against the float32 AveragePool between DQ and Q (ORT_DISABLE_ALL), code for code.
+    Windows average k / 6, k / 9, ...: a sixth of the means are exact ties, so the float32 order
+    of the sums, the division and (int8) the x86 uint8 rewrite each decide codes; before they were
+    modelled 1.8% of a PP-OCRv4 recogniser's pool outputs differed from onnxruntime by one step."""
+    k, s, p, cip, ceil = case
+    rng = np.random.default_rng(seed)
+    shape = (2, 16, 7, 7) if k == (7, 7) else (2, 16, 13, 11)
+    info = np.iinfo(dt)
+    zx, zy = (int(z) for z in rng.integers(info.min // 4, info.max // 4, 2))
+    sx = float(np.float32(rng.uniform(0.01, 0.05)))
+    sy = sx if seed == 0 else float(np.float32(sx * rng.uniform(0.3, 2)))  # equal scales: ties are exact
+    path = _single(tmp_path, "AveragePool", [shape], None, [(sx, zx), (sy, zy)], dt, kernel_shape=list(k),
+                   strides=list(s), pads=list(p), count_include_pad=cip, ceil_mode=ceil)
+    codes = rng.integers(info.min, info.max + 1, shape)
+    x = ((codes - zx) * np.float32(sx)).astype(np.float32)
+    g = load_onnx(str(path), {})
+    for level, requant in [(ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "onnxruntime"),
+                           (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "exact")]:
+        want = _ort_feeds(path, {"x0": x}, level)
+        np.testing.assert_array_equal(run(g, {"x0": x}, requant=requant, float_reference=False).outputs["y"], want,
+                                      err_msg=requant)
+
+
 def _add_grid(tmp_path, dt, seed):
     """QDQ Add over every pair of input codes (65,536 elements), scales drawn from ``seed``."""
     rng = np.random.default_rng(seed)
