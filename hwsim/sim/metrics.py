@@ -255,6 +255,23 @@ def nonfinite_notes(items: Iterable[tuple[str, np.ndarray, np.ndarray]], limit: 
     return notes
 
 
+def reference_nonfinite_note(layers, simulated_nonfinite: set) -> str | None:
+    """A note when the float reference itself is NaN or inf: the first op (in run order) whose
+    error against it is not finite while the op's simulated values are (``simulated_nonfinite``:
+    names of the ops whose simulated values are not), and how many ops have no error figure.
+    ``layers``: :class:`~hwsim.sim.runner.LayerError` items in run order. None when there is none."""
+    bad = [e for e in layers if e is not None and not np.isfinite(e.mse) and e.name not in simulated_nonfinite]
+    if not bad:
+        return None
+    first = bad[0]
+    return (f"the float reference is NaN or inf from {first.op} '{first.name}' on ({len(bad)} of {len(layers)} "
+            "ops have no SQNR; the simulated values are finite): the graph run with its quantizers taken out "
+            "overflows, so it is not a float model of this one there. In a QDQ model the quantizers can stand in "
+            "for ops removed at quantization (onnxruntime's quantize_static drops each Clip or Relu whose range "
+            "a QuantizeLinear clamps anyway); SQNR and MSE against this reference are not meaningful, compare "
+            "the outputs with the float model's instead")
+
+
 def _nonfinite_msg(label: str, ref, out: np.ndarray) -> str | None:
     if out.dtype.kind not in "fc" or np.isfinite(out).all():
         return None

@@ -26,7 +26,7 @@ from hwsim.graph.weights import synthesize_weights
 from hwsim.sim import boundary, lanes, memory, ortfused, qspec, refblas, refchain, refvalues
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
-from hwsim.sim.metrics import coded_errors, nonfinite_notes, rounding_notes
+from hwsim.sim.metrics import coded_errors, nonfinite_notes, reference_nonfinite_note, rounding_notes
 from hwsim.sim.registry import ExecContext, execute, rounds_own_inputs, takes_coded
 
 _EXPLICIT = ("quantize", "dequantize", "cast")
@@ -456,6 +456,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         notes += _input_notes(n, gq.tensors[n].quant.format, real_inputs[n], start[n])
     layers: list[LayerError | None] = []  # None: a job of beside.jobs (computed by a free thread)
     nonfinite: list[tuple] = []  # only tensors holding NaN / inf are kept for their notes
+    simulated_nonfinite: set[str] = set()  # the names of their ops
 
     ref_raw = beside.raw if beside is not None else (lambda name: refvalues.raw_value(ref.values, name))
 
@@ -470,9 +471,11 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
             layers.append(err)
             # a finite mse is a finite sum of (ref - y)**2: y holds no NaN or inf (no pass to ask);
             # codes are finite
-            if name not in gq.outputs and not isinstance(y, qspec.Coded) and y.dtype.kind in "fc" \
+            if not isinstance(y, qspec.Coded) and y.dtype.kind in "fc" \
                     and not np.isfinite(err.mse) and not np.isfinite(y).all():
-                nonfinite.append((f"{op.op} '{op.name}'", qspec.real_of(ref_raw(name)), y))
+                simulated_nonfinite.add(op.name)  # else the reference is NaN or inf (reference_nonfinite_note)
+                if name not in gq.outputs:
+                    nonfinite.append((f"{op.op} '{op.name}'", qspec.real_of(ref_raw(name)), y))
 
     if beside is None:
         values = _execute(ctx, start, _Weights(ctx, None if ref is None else ref.prepared), after)
@@ -487,6 +490,8 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         if ref is not None else {}
     watched = [(f"output '{n}'", ref_out.get(n), values[n]) for n in gq.outputs]
     notes += nonfinite_notes(watched + nonfinite)
+    ref_note = reference_nonfinite_note(layers, simulated_nonfinite) if metrics else None
+    notes += [ref_note] if ref_note else []
     return SimResult(
         outputs={n: boundary.from_real(gq.tensors[n], values[n]) for n in gq.outputs},
         output_values={n: values[n] for n in gq.outputs},
