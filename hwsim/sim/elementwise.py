@@ -31,6 +31,8 @@ def _binary(ctx, op, xs):
 def _binary_values(ctx, op, xs):
     if ortfused.qlinear_add_applies(ctx, op, xs):  # reads codes, returns codes
         return ortfused.qlinear_add(ctx, op, xs)
+    if ortfused.qlinear_mul_applies(ctx, op, xs):
+        return ortfused.qlinear_mul(ctx, op, xs)
     if not ctx.reference and op.fn == "add":
         y = _coded_plus_vector(ctx, op, xs)  # a MatMul's codes plus its bias, straight to codes
         if y is not None:

