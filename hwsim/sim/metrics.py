@@ -272,6 +272,51 @@ def reference_nonfinite_note(layers, simulated_nonfinite: set) -> str | None:
             "the outputs with the float model's instead")
 
 
+#: ops whose output can be negative (a quantizer after them that cannot hold negatives clamps)
+_SIGNED_OUTPUT_OPS = ("conv2d", "linear", "matmul", "batchnorm")
+
+
+def _clamped_after(graph, tensor: str) -> bool:
+    """True when every reader of ``tensor`` clamps it at 0 itself (a Relu, or a Clip from 0 or more):
+    the reference clamps there too (onnxruntime kept the activation and gave the op's output its range)."""
+    readers = graph.consumers(tensor)
+    return bool(readers) and tensor not in graph.outputs and all(
+        r.op == "unary" and (r.fn in ("relu", "relu6") or (r.fn == "clip" and getattr(r, "lo", None) is not None and r.lo >= 0))
+        for r in readers)
+
+
+def clamp_at_zero_note(graph, limit: int = 3) -> str | None:
+    """A note when integer activation quantizers whose range starts at exactly 0 (zero point at the
+    format's lowest code) sit on the outputs of ops that can output negative values (convs, linears,
+    matmuls, batch norms): the quantized run clamps those values at 0 and the float
+    reference, which runs without quantizers, does not. That is the mark of onnxruntime's
+    ``quantize_static`` having removed a Relu or Clip (its default for asymmetric activations: the
+    op's output takes the activation's name and range), after which the reference is not the float
+    model and every later per-layer SQNR compares with a model without those activations. None
+    when there is no such quantizer."""
+    from hwsim import formats
+
+    hits = []
+    for op in graph.ops():
+        if op.op not in _SIGNED_OUTPUT_OPS:  # (not adds: 1 + erf(x) is never negative, and is quantized so)
+            continue
+        spec = graph.tensors[op.outputs[0]].quant
+        if spec.scale is None or not formats.get(spec.format).integer_codes:
+            continue
+        zp = np.zeros(1, np.int64) if spec.zero_point is None else np.asarray(spec.zero_point, np.int64)
+        if np.all(zp == formats.get(spec.format).qmin) and not _clamped_after(graph, op.outputs[0]):
+            hits.append(op)
+    if not hits:
+        return None
+    named = ", ".join(f"{o.op} '{o.name}'" for o in hits[:limit]) + (f" and {len(hits) - limit} more" if len(hits) > limit else "")
+    return (f"{len(hits)} activation quantizers cannot hold negative values yet follow ops that can output them ({named}): "
+            "the simulation clamps those values at 0, the float reference (run without quantizers) does not, so "
+            "their SQNR counts the clamp as error. This is what onnxruntime's quantize_static leaves where it removed a "
+            "Relu or Clip (the default for asymmetric activations); the reference then lacks those activations and "
+            "every later per-layer SQNR compares with a different model. Quantize with "
+            "extra_options={'QDQKeepRemovableActivations': True} to keep them (the outputs are unchanged)")
+
+
 def _nonfinite_msg(label: str, ref, out: np.ndarray) -> str | None:
     if out.dtype.kind not in "fc" or np.isfinite(out).all():
         return None

@@ -26,7 +26,7 @@ from hwsim.graph.weights import synthesize_weights
 from hwsim.sim import boundary, lanes, memory, ortfused, qspec, refblas, refchain, refvalues
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
-from hwsim.sim.metrics import coded_errors, nonfinite_notes, reference_nonfinite_note, rounding_notes
+from hwsim.sim.metrics import clamp_at_zero_note, coded_errors, nonfinite_notes, reference_nonfinite_note, rounding_notes
 from hwsim.sim.registry import ExecContext, execute, rounds_own_inputs, takes_coded
 
 _EXPLICIT = ("quantize", "dequantize", "cast")
@@ -490,8 +490,8 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         if ref is not None else {}
     watched = [(f"output '{n}'", ref_out.get(n), values[n]) for n in gq.outputs]
     notes += nonfinite_notes(watched + nonfinite)
-    ref_note = reference_nonfinite_note(layers, simulated_nonfinite) if metrics else None
-    notes += [ref_note] if ref_note else []
+    ref_notes = [clamp_at_zero_note(gq), reference_nonfinite_note(layers, simulated_nonfinite)] if metrics else []
+    notes += [n for n in ref_notes if n]
     return SimResult(
         outputs={n: boundary.from_real(gq.tensors[n], values[n]) for n in gq.outputs},
         output_values={n: values[n] for n in gq.outputs},
