@@ -285,7 +285,7 @@ def _clamped_after(graph, tensor: str) -> bool:
         for r in readers)
 
 
-def clamp_at_zero_note(graph, limit: int = 3) -> str | None:
+def clamp_at_zero_note(graph, limit: int = 3, compares: str = "every later per-layer SQNR compares") -> str | None:
     """A note when integer activation quantizers whose range starts at exactly 0 (zero point at the
     format's lowest code) sit on the outputs of ops that can output negative values (convs, linears,
     matmuls, batch norms): the quantized run clamps those values at 0 and the float
@@ -293,7 +293,8 @@ def clamp_at_zero_note(graph, limit: int = 3) -> str | None:
     ``quantize_static`` having removed a Relu or Clip (its default for asymmetric activations: the
     op's output takes the activation's name and range), after which the reference is not the float
     model and every later per-layer SQNR compares with a model without those activations. None
-    when there is no such quantizer."""
+    when there is no such quantizer. ``compares``: what compares with the reference (solve: its
+    sensitivities)."""
     from hwsim import formats
 
     hits = []
@@ -311,9 +312,9 @@ def clamp_at_zero_note(graph, limit: int = 3) -> str | None:
     named = ", ".join(f"{o.op} '{o.name}'" for o in hits[:limit]) + (f" and {len(hits) - limit} more" if len(hits) > limit else "")
     return (f"{len(hits)} activation quantizers cannot hold negative values yet follow ops that can output them ({named}): "
             "the simulation clamps those values at 0, the float reference (run without quantizers) does not, so "
-            "their SQNR counts the clamp as error. This is what onnxruntime's quantize_static leaves where it removed a "
+            "their error against it counts the clamp. This is what onnxruntime's quantize_static leaves where it removed a "
             "Relu or Clip (the default for asymmetric activations); the reference then lacks those activations and "
-            "every later per-layer SQNR compares with a different model. Quantize with "
+            f"{compares} with a different model. Quantize with "
             "extra_options={'QDQKeepRemovableActivations': True} to keep them (the outputs are unchanged)")
 
 

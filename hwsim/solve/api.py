@@ -204,6 +204,12 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
                        meter.reference)
     if priced:
         sens = replace(sens, notes=priced + list(sens.notes))
+    if data is not None:  # a float reference the sensitivities compare with: is it the float model?
+        from hwsim.sim.metrics import clamp_at_zero_note
+
+        clamp = clamp_at_zero_note(g, compares="the sensitivities compare")
+        if clamp:
+            sens = replace(sens, notes=list(sens.notes) + [clamp])
     t2 = time.perf_counter()
     costs = cost_table(graph, t, chs, seed)
     timings = {"load_s": t1 - t0, "sensitivity_s": t2 - t1, "costs_s": time.perf_counter() - t2}

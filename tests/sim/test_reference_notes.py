@@ -138,3 +138,18 @@ def test_symmetric_or_signed_quantizers_are_not_clamps():
     assert clamp_at_zero_note(_G(QuantSpec(format="uint8", scale=(0.1,), zero_point=(7,)))) is None
     assert clamp_at_zero_note(_G(QuantSpec(format="uint8", scale=(0.1,), zero_point=(0,)))) is not None
     assert clamp_at_zero_note(_G(QuantSpec(format="int8", scale=(0.1,), zero_point=(-128,)))) is not None
+
+
+def test_solve_on_a_quantize_static_file_says_its_reference_lacks_the_relu(tmp_path):
+    from hwsim.solve import tables
+
+    _conv_relu_conv(tmp_path, keep=False)
+    tb = tables(str(tmp_path / "q.onnx"), "int8-npu", None, "output_mse", None, 2, str(tmp_path / "cache"),
+                {"x": (2, 3, 8, 8)})
+    notes = [n for n in tb.sensitivity.notes if "cannot hold negative values" in n]
+    assert len(notes) == 1 and "the sensitivities compare with a different model" in notes[0], tb.sensitivity.notes
+    (tmp_path / "k").mkdir()
+    _conv_relu_conv(tmp_path / "k", keep=True)
+    tb = tables(str(tmp_path / "k" / "q.onnx"), "int8-npu", None, "output_mse", None, 2, str(tmp_path / "cache2"),
+                {"x": (2, 3, 8, 8)})
+    assert not any("cannot hold negative values" in n for n in tb.sensitivity.notes), tb.sensitivity.notes
