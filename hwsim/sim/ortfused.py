@@ -233,11 +233,17 @@ def qlinear_applies(ctx, op) -> bool:
 
 def qlinear_add_applies(ctx, op, xs) -> bool:
     """True when onnxruntime (``requant="onnxruntime"``) fuses QDQ ``Add`` ``op`` into QLinearAdd
-    and :func:`qlinear_add` models it: both inputs dequantized float32 tensors and the output one
-    with 8-bit per-tensor QuantSpecs of one type as the kernel reads them (int8 tensors that
-    onnxruntime's x86 QDQ transformer rewrites to uint8, :func:`u8_rewritten`, count as uint8), and
-    one input the other's shape or a single element."""
-    if ctx.requant != "onnxruntime" or ctx.reference or op.fn != "add":
+    and :func:`qlinear_add` models it (:func:`_qlinear_binary_applies`)."""
+    return _qlinear_binary_applies(ctx, op, xs, "add")
+
+
+def _qlinear_binary_applies(ctx, op, xs, fn: str) -> bool:
+    """True when binary ``op`` is ``fn`` in a ``requant="onnxruntime"`` quantized run, both inputs
+    dequantized float32 tensors (or DequantizeLinear of quantized constants) and the output with
+    8-bit per-tensor QuantSpecs of one type as the kernel reads them (int8 tensors that
+    onnxruntime's x86 QDQ transformer rewrites to uint8, :func:`u8_rewritten`, count as uint8),
+    and inputs of shapes numpy broadcasts: onnxruntime then fuses it into QLinearAdd / QLinearMul."""
+    if ctx.requant != "onnxruntime" or ctx.reference or op.fn != fn:
         return False
     specs = _add_specs(ctx, op)
     if specs is None or any(s.format not in ("uint8", "int8") or s.granularity != "tensor" or s.scale is None
@@ -304,15 +310,9 @@ def qlinear_add(ctx, op, xs) -> np.ndarray:
 
 def qlinear_mul_applies(ctx, op, xs) -> bool:
     """True when onnxruntime (``requant="onnxruntime"``) fuses QDQ ``Mul`` ``op`` into QLinearMul
-    and :func:`qlinear_mul` models it: the conditions of :func:`qlinear_add_applies` on the specs,
-    with any shapes numpy broadcasts (each element's arithmetic does not depend on them)."""
-    if ctx.requant != "onnxruntime" or ctx.reference or op.fn != "mul":
-        return False
-    specs = _add_specs(ctx, op)
-    if specs is None or any(s.format not in ("uint8", "int8") or s.granularity != "tensor" or s.scale is None
-                            for s in specs):
-        return False
-    return len({_kernel_type(ctx, t, s) for t, s in zip(_add_names(ctx, op), specs)}) == 1
+    and :func:`qlinear_mul` models it (:func:`_qlinear_binary_applies`; each element's arithmetic
+    does not depend on the broadcast)."""
+    return _qlinear_binary_applies(ctx, op, xs, "mul")
 
 
 def qlinear_mul(ctx, op, xs) -> np.ndarray:
