@@ -429,19 +429,18 @@ def qlinear_avgpool(ctx, op, x, out_hw: tuple) -> np.ndarray:
     """onnxruntime's QLinearAveragePool (2-D, NCHW or its channels-last twin, same values) on input
     ``x`` (real values or a :class:`~hwsim.sim.qspec.Coded`), windows that are not the whole image
     (:func:`qlinear_avgpool_is_global`): real output values. Each input code dequantized to float32
-    ``s_x * float32(code - zp_x)``, averaged as :func:`float32_avgpool`, then
+    ``s_x * float32(code - zp_x)`` (:func:`dequantized_value`, as DequantizeLinear does), averaged as
+    :func:`float32_avgpool`, then
     ``nearbyint(y / s_y + zp_y)`` in float32 (ties to even), saturated
     (contrib_ops/cpu/quantization/qlinear_pool.cc, QLinearPool2DTask). An int8 output that the x86
     QDQ transformer rewrites to uint8 (:func:`u8_rewritten`) adds ``zp_y + 128`` there instead,
     which can round a quotient within half a float32 step of a tie onto the tie: measured to decide
     codes on this project's Xeon."""
-    sx, sy = ctx.spec(op.inputs[0]), ctx.spec(op.outputs[0])
+    sy = ctx.spec(op.outputs[0])
     fmt = formats.get(sy.format)
-    zx = 0 if sx.zero_point is None else int(sx.zero_point[0])
     zy = 0 if sy.zero_point is None else int(sy.zero_point[0])
-    s_x, s_y = np.float32(sx.scale[0]), np.float32(sy.scale[0])
-    xf = ((_codes_of(ctx, op.inputs[0], x, sx).astype(np.int32) - zx).astype(np.float32) * s_x).astype(np.float32)
-    y = float32_avgpool(xf, op, out_hw)
+    s_y = np.float32(sy.scale[0])
+    y = float32_avgpool(dequantized_value(ctx, op.inputs[0], x), op, out_hw)  # DequantizeLinear's float32 values
     off = 128 if _kernel_type(ctx, op.outputs[0], sy) != sy.format else 0  # x86's int8 -> uint8 rewrite
     q = np.rint((y / s_y).astype(np.float32) + np.float32(zy + off)).astype(np.int64)
     return qspec.from_codes(np.clip(q, fmt.qmin + off, fmt.qmax + off) - off, sy)
