@@ -14,7 +14,8 @@ a user's second run):
 
 - ``python -m hwsim simulate Q.onnx --inputs IN.npz --requant onnxruntime --out OUT.npz``
   (``--pairwise-int16`` where onnxruntime's u8 x s8 pairs saturate on this CPU), with the float
-  reference (the default) and with ``--no-reference``;
+  reference (the default: the QDQ graph without its quantizers), with ``--no-reference`` and with
+  ``--reference-model MODEL`` (the float file as the reference);
 - ``python -c`` importing onnxruntime, making a session (2 intra-op threads, as bench_sim) and
   running the same inputs, writing its outputs.
 
@@ -126,12 +127,13 @@ def main() -> None:
     quantize(args.model, name, shape, q, args.per_channel, args.calib)
     np.savez(inputs, **{name: np.random.default_rng(11).standard_normal(shape).astype(np.float32)})
     pw = _pairs_saturate()
-    outs = {k: os.path.join(d, f"{k}.npz") for k in ("ort", "hwsim", "hwsim_noref")}
+    outs = {k: os.path.join(d, f"{k}.npz") for k in ("ort", "hwsim", "hwsim_noref", "hwsim_float")}
     sim = [sys.executable, "-m", "hwsim", "simulate", q, "--inputs", inputs, "--requant", "onnxruntime",
            *(["--pairwise-int16"] if pw else []), *args.hwsim_args.split()]
     cmds = {"onnxruntime": [sys.executable, "-c", ORT_SCRIPT, q, inputs, outs["ort"]],
             "hwsim simulate": [*sim, "--out", outs["hwsim"]],
-            "hwsim simulate --no-reference": [*sim, "--no-reference", "--out", outs["hwsim_noref"]]}
+            "hwsim simulate --no-reference": [*sim, "--no-reference", "--out", outs["hwsim_noref"]],
+            "hwsim simulate --reference-model": [*sim, "--reference-model", args.model, "--out", outs["hwsim_float"]]}
     for argv in cmds.values():
         run_once(argv)  # warm-up: numba's cache, bytecode
     samples = {k: [] for k in cmds}
@@ -150,7 +152,8 @@ def main() -> None:
         w, c = np.median(np.array(s), axis=0)
         diff = ""
         if k != "onnxruntime":
-            got = dict(np.load(outs["hwsim" if k == "hwsim simulate" else "hwsim_noref"]))
+            got = dict(np.load(outs[{"hwsim simulate": "hwsim", "hwsim simulate --no-reference": "hwsim_noref"}.get(
+                k, "hwsim_float")]))
             n = sum(int(np.sum(got[o] != want[o])) for o in want)
             diff = f"{n} of {sum(v.size for v in want.values())}"
         print(f"| {k} | {w:.2f} | {c:.2f} | {w / ort_wall:.1f}x | {diff} |")

@@ -43,6 +43,12 @@ def add_parsers(sub) -> None:
                    help="skip the float reference run: no per-layer SQNR table or float accuracy, only the "
                         "simulated outputs (about half the time on conv nets; the reference still runs when "
                         "activation scales must be calibrated on it)")
+    p.add_argument("--reference-model", metavar="FLOAT.onnx",
+                   help="the float model to compare with (per-layer SQNR, output SQNR, float accuracy), matched "
+                        "by tensor name, instead of MODEL run without its quantizers: e.g. the file "
+                        "onnxruntime's quantize_static quantized, which by default removes each Relu or Clip a "
+                        "quantizer clamps anyway, so MODEL without quantizers lacks them. Takes --shape as MODEL "
+                        "does; it must read MODEL's inputs and compute its outputs")
     p.add_argument("--reference-precision", choices=("float32", "float64"), default="float32",
                    help="type of the float reference's convolutions and matrix products (default float32: "
                         "float32 BLAS, about twice as fast, its rounding far below 8-bit quantization noise; "
@@ -131,7 +137,16 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.labels is not None and not args.inputs:
         raise ConfigError(f"--labels {args.labels}: give the labels in --inputs IN.npz as an array named "
                           f"'{args.labels}'")
+    if args.reference_model and args.no_reference:
+        raise ConfigError("--reference-model names the float model to compare with; --no-reference runs no "
+                          "comparison: give one of them")
     graph = load_graph(args)
+    ref_graph = None
+    if args.reference_model:
+        from hwsim.commands.common import input_values, parse_shape_args
+        from hwsim.graph.zoo import load_model
+
+        ref_graph = load_model(args.reference_model, parse_shape_args(args.shape), values=input_values(args))
     notes = []
     labels = None
     key = args.labels or "labels"
@@ -153,7 +168,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         result = run(graph, inputs, requant=args.requant, seed=args.seed, pairwise_int16=args.pairwise_int16,
                      ort_activations=args.ort_activations,
                      float_reference=not args.no_reference, ort_threads=args.ort_threads,
-                     reference_precision=args.reference_precision)
+                     reference_precision=args.reference_precision, reference_graph=ref_graph)
     except MemoryLimitError as exc:
         raise MemoryLimitError(f"{exc}. Model parameters are set with --shape, e.g. --shape layers=2,context=128 "
                                "(zoo models), or --shape batch=1 (ONNX dims)") from None

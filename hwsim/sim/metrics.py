@@ -268,8 +268,18 @@ def reference_nonfinite_note(layers, simulated_nonfinite: set) -> str | None:
             "ops have no SQNR; the simulated values are finite): the graph run with its quantizers taken out "
             "overflows, so it is not a float model of this one there. In a QDQ model the quantizers can stand in "
             "for ops removed at quantization (onnxruntime's quantize_static drops each Clip or Relu whose range "
-            "a QuantizeLinear clamps anyway); SQNR and MSE against this reference are not meaningful, compare "
-            "the outputs with the float model's instead")
+            "a QuantizeLinear clamps anyway); SQNR and MSE against this reference are not meaningful: give the "
+            "float model as the reference to compare with (--reference-model FLOAT.onnx; run(reference_graph=...))")
+
+
+def unmatched_note(ops: list[str], matched: int, limit: int = 3) -> str | None:
+    """A note naming the ops (``"op 'name'"``) whose output has no tensor of the same name in the
+    reference model, so no SQNR (``matched``: how many ops have one). None when every op has one."""
+    if not ops:
+        return None
+    named = ", ".join(ops[:limit]) + (f" and {len(ops) - limit} more" if len(ops) > limit else "")
+    return (f"{len(ops)} of {len(ops) + matched} ops have no tensor of the same name in the reference model, so no "
+            f"SQNR ({named}): it computes them under other names, or not at all")
 
 
 #: ops whose output can be negative (a quantizer after them that cannot hold negatives clamps)
@@ -285,7 +295,18 @@ def _clamped_after(graph, tensor: str) -> bool:
         for r in readers)
 
 
-def clamp_at_zero_note(graph, limit: int = 3, compares: str = "every later per-layer SQNR compares") -> str | None:
+#: what :func:`clamp_at_zero_note` tells ``simulate`` to do
+CLAMP_REMEDY_SIMULATE = ("Give the float model the file was quantized from as the reference to compare with it "
+                         "(--reference-model FLOAT.onnx; run(reference_graph=...)), or quantize with "
+                         "extra_options={'QDQKeepRemovableActivations': True} to keep them (the outputs are unchanged)")
+#: ... and ``solve``, whose plans re-quantize the graph (its formats replace the clamping quantizers)
+CLAMP_REMEDY_SOLVE = ("The plans re-quantize this graph, which lacks those activations: solve the float model the "
+                      "file was quantized from instead, or one quantized with "
+                      "extra_options={'QDQKeepRemovableActivations': True}")
+
+
+def clamp_at_zero_note(graph, limit: int = 3, compares: str = "every later per-layer SQNR compares",
+                       remedy: str = CLAMP_REMEDY_SIMULATE) -> str | None:
     """A note when integer activation quantizers whose range starts at exactly 0 (zero point at the
     format's lowest code) sit on the outputs of ops that can output negative values (convs, linears,
     matmuls, batch norms): the quantized run clamps those values at 0 and the float
@@ -294,7 +315,7 @@ def clamp_at_zero_note(graph, limit: int = 3, compares: str = "every later per-l
     op's output takes the activation's name and range), after which the reference is not the float
     model and every later per-layer SQNR compares with a model without those activations. None
     when there is no such quantizer. ``compares``: what compares with the reference (solve: its
-    sensitivities)."""
+    sensitivities); ``remedy``: what to do about it."""
     from hwsim import formats
 
     hits = []
@@ -314,8 +335,7 @@ def clamp_at_zero_note(graph, limit: int = 3, compares: str = "every later per-l
             "the simulation clamps those values at 0, the float reference (run without quantizers) does not, so "
             "their error against it counts the clamp. This is what onnxruntime's quantize_static leaves where it removed a "
             "Relu or Clip (the default for asymmetric activations); the reference then lacks those activations and "
-            f"{compares} with a different model. Quantize with "
-            "extra_options={'QDQKeepRemovableActivations': True} to keep them (the outputs are unchanged)")
+            f"{compares} with a different model. {remedy}")
 
 
 def _nonfinite_msg(label: str, ref, out: np.ndarray) -> str | None:

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from hwsim import heap
 from hwsim import requant as requant_modes
-from hwsim.errors import ConfigError, InputDataError, MemoryLimitError
+from hwsim.errors import ConfigError, InputDataError, MemoryLimitError, ShapeError
 from hwsim.graph.ir import Graph, Tensor
 from hwsim.graph.weights import synthesize_weights
 from hwsim.sim import boundary, lanes, memory, ortfused, qspec, refblas, refchain, refvalues
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
-from hwsim.sim.metrics import clamp_at_zero_note, coded_errors, nonfinite_notes, reference_nonfinite_note, rounding_notes
+from hwsim.sim.metrics import (clamp_at_zero_note, coded_errors, nonfinite_notes, reference_nonfinite_note,
+                               rounding_notes, unmatched_note)
 from hwsim.sim.registry import ExecContext, execute, rounds_own_inputs, takes_coded
 
 _EXPLICIT = ("quantize", "dequantize", "cast")
@@ -358,7 +359,8 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         overflow: str = "wrap", pairwise_int16: bool = False, ort_e4m3fn_cast: bool = False,
         float_order: str = "sequential", metrics: bool = True,
         memory_limit_bytes: int | None = None, float_reference: bool = True, ort_threads: int = 1,
-        reference_precision: str = "float32", ort_activations: bool = False) -> SimResult:
+        reference_precision: str = "float32", ort_activations: bool = False,
+        reference_graph: Graph | None = None) -> SimResult:
     """Simulate ``graph`` on ``inputs`` bit-accurately beside a float reference.
 
     Parameters
@@ -413,6 +415,15 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         own (fp32, tf32, SQNR above ~100 dB). When missing
         activation scales are calibrated on the reference it runs in float64 whatever is asked,
         so calibrated scales never depend on this choice.
+    reference_graph : Graph, optional
+        The float model to compare with, instead of ``graph`` run without its quantizers: e.g.
+        the float ONNX file onnxruntime's ``quantize_static`` made ``graph`` from (by default it
+        removes each Relu or Clip whose range the next quantizer clamps, so the QDQ graph without
+        its quantizers lacks them). Its values are matched to ``graph``'s by tensor name: it must
+        read only inputs of ``graph`` (same shapes) and hold every output of ``graph``;
+        :func:`check_reference_graph` says what does not match. Ops whose output it lacks get no
+        per-op metrics (a note counts them). Missing activation scales are still calibrated on
+        ``graph``'s own reference. Needs ``float_reference``; excludes ``reference``.
 
     Returns
     -------
@@ -424,9 +435,12 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     if int(ort_threads) < 1:
         raise ConfigError(f"ort_threads must be >= 1, got {ort_threads}", param="ort_threads")
     check_reference_precision(reference_precision)
+    if reference_graph is not None and (reference is not None or not float_reference):
+        raise ConfigError("a reference graph (the float model to compare with) needs the float reference run "
+                          "and replaces a given reference: drop one of them", param="reference_graph")
     calibrates = calibration is None and needs_calibration(graph)
     with_ref = bool(reference) or float_reference or calibrates
-    need = check_memory(graph, memory_limit_bytes, reference=with_ref)
+    need = check_memory(graph, memory_limit_bytes, reference=with_ref, reference_graph=reference_graph)
     if with_ref:  # the reference's values are freed together at the end: keep them for the next run
         heap.keep_for_reuse(need.total_bytes, memory.available_bytes())
     notes: list[str] = []
@@ -436,9 +450,15 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     notes += input_notes
     real_inputs.update(_kv_values(g, inputs, seed, notes))
     precision = "float64" if calibrates else reference_precision
+    rg = ref_inputs = matched = None  # the float model compared with, when it is not g
+    if reference_graph is not None:
+        rg = ensure_weights(reference_graph, seed)
+        ref_inputs, matched = check_reference_graph(g, rg, real_inputs)
     beside = None
     if with_ref and reference is None and not calibrates and refblas.threads_at_once() > 1:
-        beside = _ReferenceBeside(g, real_inputs, seed, precision)  # nothing before the metrics reads it
+        # nothing before the metrics reads it
+        beside = _ReferenceBeside(g, real_inputs, seed, precision) if rg is None else \
+            _ReferenceBeside(rg, ref_inputs, seed, reference_precision)
         ref = None
     else:
         ref = (reference or _reference_run(g, real_inputs, seed, precision)) if with_ref else None
@@ -447,6 +467,9 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     else:  # (beside: no scale to calibrate, calibrate_graph reads no value)
         gq = calibrate_graph(g, ref.values, ref.calibrated) if ref is not None else calibrate_graph(g, {}) \
             if beside is not None else g
+    if rg is not None and beside is None:  # (g's own reference, if made, calibrated the scales)
+        ref = _reference_run(rg, ref_inputs, seed, reference_precision)
+    unmatched: list[str] = []  # ops whose output the reference graph lacks
     metrics = metrics and float_reference
     ctx = ExecContext(graph=gq, reference=False, requant=requant, overflow=overflow,
                       pairwise_int16=pairwise_int16, ort_e4m3fn_cast=ort_e4m3fn_cast, ort_activations=ort_activations,
@@ -461,8 +484,13 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     ref_raw = beside.raw if beside is not None else (lambda name: refvalues.raw_value(ref.values, name))
 
     def after(op, y):
-        name = op.outputs[0]
-        if metrics and beside is not None and isinstance(y, qspec.Coded) and beside.jobs.wants(name, y.codes.nbytes):
+        name = op.outputs[0] if matched is None else matched.get(op.outputs[0])  # the reference's name
+        if metrics and name is None:
+            unmatched.append(f"{op.op} '{op.name}'")
+            if not isinstance(y, qspec.Coded) and y.dtype.kind in "fc" and op.outputs[0] not in gq.outputs \
+                    and not np.isfinite(y).all():
+                nonfinite.append((f"{op.op} '{op.name}'", None, y))
+        elif metrics and beside is not None and isinstance(y, qspec.Coded) and beside.jobs.wants(name, y.codes.nbytes):
             beside.jobs.add(len(layers), name, lambda: LayerError(op.name, op.op, *coded_errors(ref_raw(name), y)),
                             y.codes.nbytes)  # codes are finite: no note to make
             layers.append(None)
@@ -474,7 +502,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
             if not isinstance(y, qspec.Coded) and y.dtype.kind in "fc" \
                     and not np.isfinite(err.mse) and not np.isfinite(y).all():
                 simulated_nonfinite.add(op.name)  # else the reference is NaN or inf (reference_nonfinite_note)
-                if name not in gq.outputs:
+                if op.outputs[0] not in gq.outputs:
                     nonfinite.append((f"{op.op} '{op.name}'", qspec.real_of(ref_raw(name)), y))
 
     if beside is None:
@@ -490,7 +518,8 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         if ref is not None else {}
     watched = [(f"output '{n}'", ref_out.get(n), values[n]) for n in gq.outputs]
     notes += nonfinite_notes(watched + nonfinite)
-    ref_notes = [clamp_at_zero_note(gq), reference_nonfinite_note(layers, simulated_nonfinite)] if metrics else []
+    ref_notes = [clamp_at_zero_note(gq) if rg is None else unmatched_note(unmatched, len(layers)),
+                 reference_nonfinite_note(layers, simulated_nonfinite)] if metrics else []
     notes += [n for n in ref_notes if n]
     return SimResult(
         outputs={n: boundary.from_real(gq.tensors[n], values[n]) for n in gq.outputs},
@@ -560,10 +589,18 @@ def needs_calibration(graph: Graph) -> bool:
                for t in graph.tensors.values())
 
 
-def check_memory(graph: Graph, limit_bytes: int | None = None, reference: bool = True) -> memory.MemoryEstimate:
-    """The memory estimate of simulating ``graph`` (with or without the float ``reference``);
+def check_memory(graph: Graph, limit_bytes: int | None = None, reference: bool = True,
+                 reference_graph: Graph | None = None) -> memory.MemoryEstimate:
+    """The memory estimate of simulating ``graph`` (with or without the float ``reference``; of
+    ``reference_graph`` instead when given, plus ``graph``'s own when it must calibrate scales);
     MemoryLimitError if it exceeds ``limit_bytes`` (default: the memory available now; 0: no check)."""
-    need = memory.estimate(graph, reference)
+    if reference and reference_graph is not None:
+        own = memory.estimate(graph, needs_calibration(graph))
+        other = memory.estimate(reference_graph, True)
+        need = replace(own, constants_bytes=own.constants_bytes + other.constants_bytes,
+                       reference_bytes=own.reference_bytes + other.reference_bytes)
+    else:
+        need = memory.estimate(graph, reference)
     limit = memory.available_bytes() if limit_bytes is None else limit_bytes
     if limit and need.total_bytes > limit:
         gib = memory.gib
@@ -575,6 +612,55 @@ def check_memory(graph: Graph, limit_bytes: int | None = None, reference: bool =
             f"'{need.workspace_op}'). Reduce it: fewer layers, a smaller batch, sequence or context "
             "(model parameters), or simulate a part of the model; nothing was allocated")
     return need
+
+
+def _reference_names(graph: Graph) -> set[str]:
+    from hwsim.sim.arriving import reference_names
+
+    return reference_names(graph)
+
+
+#: onnxruntime's quantize_static names the dequantized copy of a tensor NAME (a constant it
+#: quantizes, or an activation) NAME + this suffix
+_ORT_DEQUANTIZED = "_DequantizeLinear_Output"
+
+
+def check_reference_graph(graph: Graph, reference_graph: Graph, real_inputs: dict) -> tuple[dict, dict]:
+    """``(inputs, matched)`` for :func:`run` comparing ``graph`` with ``reference_graph`` (the float
+    model): the reference's inputs taken from ``real_inputs`` (``graph``'s), and for each op output
+    of ``graph`` the name of the reference tensor it compares with: the same name, else for
+    ``NAME_DequantizeLinear_Output`` (quantize_static's name of a dequantized copy) ``NAME``;
+    outputs with neither are left out. ShapeError naming the first thing that does not match: an
+    input of the reference that ``graph`` does not read or reads in another shape, an output of
+    ``graph`` the reference does not compute, a matched pair of tensors of different shapes."""
+    def shape(g, n):
+        return tuple(int(d) for d in g.tensors[n].shape)
+
+    other = f"the reference model '{reference_graph.name}'"
+    for n in reference_graph.inputs:
+        if n not in graph.inputs:
+            raise ShapeError(f"{other} reads input '{n}', which '{graph.name}' does not have (its inputs: "
+                             f"{list(graph.inputs)}): the reference must run on the same inputs")
+        if shape(reference_graph, n) != shape(graph, n):
+            raise ShapeError(f"input '{n}' is {shape(graph, n)} in '{graph.name}' and "
+                             f"{shape(reference_graph, n)} in {other}: bind the same shapes (--shape)")
+    names = _reference_names(reference_graph)
+    for n in graph.outputs:
+        if n not in names:
+            raise ShapeError(f"{other} computes no tensor '{n}' (an output of '{graph.name}'; its outputs are "
+                             f"{list(reference_graph.outputs)}): it is not the float model this one was made from")
+    matched = {}
+    for op in graph.ops():
+        n = op.outputs[0]
+        base = n[:-len(_ORT_DEQUANTIZED)] if n.endswith(_ORT_DEQUANTIZED) else None
+        r = n if n in names else base if base in names else None
+        if r is None:
+            continue
+        if shape(graph, n) != shape(reference_graph, r):
+            raise ShapeError(f"tensor '{n}' is {shape(graph, n)} in '{graph.name}' and '{r}' is "
+                             f"{shape(reference_graph, r)} in {other}: it is not the float model this one was made from")
+        matched[n] = r
+    return {n: real_inputs[n] for n in reference_graph.inputs}, matched
 
 
 def _round_input(t: Tensor, v: np.ndarray, ctx: ExecContext) -> np.ndarray | qspec.Coded:

@@ -205,9 +205,9 @@ def tables(model, target, choices: str | list[Choice] | None = None, metric: str
     if priced:
         sens = replace(sens, notes=priced + list(sens.notes))
     if data is not None:  # a float reference the sensitivities compare with: is it the float model?
-        from hwsim.sim.metrics import clamp_at_zero_note
+        from hwsim.sim.metrics import CLAMP_REMEDY_SOLVE, clamp_at_zero_note
 
-        clamp = clamp_at_zero_note(g, compares="the sensitivities compare")
+        clamp = clamp_at_zero_note(g, compares="the sensitivities compare", remedy=CLAMP_REMEDY_SOLVE)
         if clamp:
             sens = replace(sens, notes=list(sens.notes) + [clamp])
     t2 = time.perf_counter()

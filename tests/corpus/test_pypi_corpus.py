@@ -46,7 +46,8 @@ QUANTIZED = [c for c in CASES if c.package in ("rapidocr-onnxruntime", "onnxocr-
 def test_file_quantized_by_quantize_static_is_bit_exact_with_onnxruntime(case, cache, tmp_path):
     """The float file as shipped, quantized by ``quantize_static`` (QDQ, u8 activations, s8 weights,
     per tensor, calibrated on the case's own input), then simulated with ``requant="onnxruntime"``
-    against onnxruntime's default session (its QDQ fusions), output for output."""
+    against onnxruntime's default session (its QDQ fusions), output for output; and compared with
+    the float file (``reference_graph``), each output's SQNR that of onnxruntime's runs."""
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -73,8 +74,25 @@ def test_file_quantized_by_quantize_static_is_bit_exact_with_onnxruntime(case, c
     so.log_severity_level = 3
     sess = ort.InferenceSession(str(q), so, providers=["CPUExecutionProvider"])
     want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
-    g = load_onnx(q, {k: v.shape for k, v in feeds.items()})
-    got = run(g, feeds, requant="onnxruntime", pairwise_int16=ort_u8s8_pairs_saturate(), float_reference=False).outputs
+    shapes = {k: v.shape for k, v in feeds.items()}
+    g = load_onnx(q, shapes)
+    res = run(g, feeds, requant="onnxruntime", pairwise_int16=ort_u8s8_pairs_saturate(),
+              reference_graph=load_onnx(files[case.member], shapes))
     for name, ref in want.items():
-        differ = int(np.sum(got[name] != ref))
+        differ = int(np.sum(res.outputs[name] != ref))
         assert differ == 0, f"{case.member} quantized: {differ} of {ref.size} values of '{name}' differ from onnxruntime"
+    # compared with the float file as shipped (the reference_graph): its outputs are onnxruntime's
+    # run of that file, and each output's SQNR is that of onnxruntime's QDQ run against it
+    flt = ort.InferenceSession(str(files[case.member]), so, providers=["CPUExecutionProvider"])
+    flt_out = dict(zip([o.name for o in flt.get_outputs()], flt.run(None, feeds)))
+    layers = {e.name: e for e in res.layers}
+    assert not [n for n in res.notes if "cannot hold negative" in n or "float reference is NaN" in n], res.notes
+    for name, ref in want.items():
+        assert _sqnr(flt_out[name], res.reference_outputs[name]) > 60, f"{case.member}: reference of '{name}'"
+        sqnr = layers[g.op(g.producer(name)).name].sqnr_db
+        assert abs(sqnr - _sqnr(flt_out[name], ref)) < 0.05, (case.member, name, sqnr, _sqnr(flt_out[name], ref))
+
+
+def _sqnr(ref, y) -> float:
+    ref, y = np.asarray(ref, np.float64), np.asarray(y, np.float64)
+    return float(10 * np.log10(np.sum(ref ** 2) / np.sum((ref - y) ** 2)))
