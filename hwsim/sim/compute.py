@@ -253,7 +253,9 @@ def _pairs_saturate(ctx, sa, sb) -> bool:
 
 def _ort_u8(ctx, op, c: np.ndarray, zp: int, spec):
     """(codes, zero point, spec) as onnxruntime's fused kernel reads an int8 activation it has
-    rewritten to uint8 (``code + 128``; :func:`hwsim.sim.ortfused.fused_as_u8`), else unchanged."""
+    rewritten to uint8 (``code + 128``; :func:`hwsim.sim.ortfused.fused_as_u8`), else unchanged.
+    Notes an op onnxruntime leaves in float32 (:func:`hwsim.sim.ortfused.note_runs_in_float`)."""
+    ortfused.note_runs_in_float(ctx, op)
     if spec.format != "int8" or not ortfused.fused_as_u8(ctx, op):
         return c, zp, spec
     u = c.view(np.uint8) ^ np.uint8(128) if c.dtype == np.int8 else c.astype(np.int64) + 128  # code + 128

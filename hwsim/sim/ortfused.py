@@ -170,6 +170,38 @@ def fused_as_u8(ctx, op) -> bool:
     return ctx.pairwise_int16
 
 
+def runs_in_float(ctx, op) -> bool:
+    """True when onnxruntime (``requant="onnxruntime"``) leaves conv / gemm / matmul ``op`` in float32
+    between its DequantizeLinear and QuantizeLinear instead of fusing it: its activation input and
+    output are 8-bit per-tensor QDQ tensors of different types as the kernel would read them, which
+    happens where the x86 int8 -> uint8 rewrite (:func:`u8_rewritten`) reached one side only (a
+    tensor read by two nodes keeps int8); its selectors fuse only ops whose activation input and
+    output are of one type. Seen in PP-OCRv4's detector quantized with quantize_static's default
+    int8 activations (onnxruntime's optimized graph keeps 14 such convs as float Conv nodes)."""
+    if ctx.requant != "onnxruntime" or ctx.reference:
+        return False
+    names = (op.inputs[0], op.outputs[0])
+    specs = [ctx.spec(n) for n in names]
+    if not all(s.format in ("int8", "uint8") and s.granularity == "tensor" and s.scale is not None for s in specs):
+        return False
+    return len({_kernel_type(ctx, n, s) for n, s in zip(names, specs)}) == 2
+
+
+#: the start of :func:`note_runs_in_float`'s note
+RUNS_IN_FLOAT_NOTE = "onnxruntime runs int8-activation convs / matmuls in float32 between their DequantizeLinear and "
+
+
+def note_runs_in_float(ctx, op) -> None:
+    """Note, once per run, the first op that onnxruntime leaves in float (:func:`runs_in_float`):
+    hwsim sums its products exactly, onnxruntime in float32 in MLAS's order, which is not modelled."""
+    if runs_in_float(ctx, op) and not any(n.startswith(RUNS_IN_FLOAT_NOTE) for n in ctx.notes):
+        ctx.note(RUNS_IN_FLOAT_NOTE + "QuantizeLinear where its x86 QDQ transformer rewrites their int8 input and "
+                 f"output to uint8 on one side only (a tensor read by two nodes keeps int8), e.g. {op.op} '{op.name}'. "
+                 "hwsim sums their products exactly; onnxruntime sums float32 values in an order not modelled here, "
+                 "so an output code within float32 rounding of a rounding tie can differ by one (quantize with "
+                 "uint8 activations, activation_type=QuantType.QUInt8, to have every such op fused)")
+
+
 #: what a run that sums uint8 x int8 products exactly says on a host whose onnxruntime does not
 HOST_PAIRS_NOTE = ("uint8 x int8 products are summed exactly; onnxruntime on this CPU (x86 AVX2 without VNNI) "
                    "saturates each pair of them to int16, and runs the int8-activation convs / matmuls it "
@@ -226,9 +258,18 @@ def mlas_sgemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def qlinear_applies(ctx, op) -> bool:
-    """True when ``op`` reads and writes 8-bit integer per-tensor QuantSpecs (a fusable QDQ op)."""
-    specs = [ctx.spec(t) for t in list(op.inputs[:1]) + list(op.outputs[:1])]
-    return all(_int_scaled(s) and s.granularity == "tensor" and formats.get(s.format).bits == 8 for s in specs)
+    """True when onnxruntime fuses unary QDQ ``op`` (DequantizeLinear -> op -> QuantizeLinear:
+    AveragePool, GlobalAveragePool, Softmax) into its QLinear kernel: input and output have 8-bit
+    integer per-tensor QuantSpecs of one type as the kernel would read them. Its selectors require
+    the DequantizeLinear's input and the QuantizeLinear's output to be of one type, after the x86
+    int8 -> uint8 rewrite (:func:`_kernel_type`): an int8 pair rewritten on one side only (e.g. an
+    output read by two nodes keeps int8, :func:`u8_rewritten`) leaves the op in float between its
+    DequantizeLinear and QuantizeLinear (measured: such an AveragePool in PP-OCRv4's recogniser
+    quantized with quantize_static's default int8 activations)."""
+    names = list(op.inputs[:1]) + list(op.outputs[:1])
+    specs = [ctx.spec(t) for t in names]
+    return all(_int_scaled(s) and s.granularity == "tensor" and formats.get(s.format).bits == 8 for s in specs) \
+        and len({_kernel_type(ctx, t, s) for t, s in zip(names, specs)}) == 1
 
 
 def qlinear_add_applies(ctx, op, xs) -> bool:

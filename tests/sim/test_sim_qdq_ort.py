@@ -26,7 +26,10 @@ result, while ``requant="onnxruntime"`` applies MLAS's fused requantization to e
 near a rounding tie the two can pick neighbouring codes. A 64-channel, 32x32, batch-4 version of
 the CNN below, 5 draws (200 outputs, max |y| 0.93), AVX-512: ``onnxruntime`` vs ORT_ENABLE_ALL 0
 mismatches for u8 activations (per tensor and per channel), 3 of 200 for s8; ``exact`` vs
-ORT_DISABLE_ALL 3-4 of 200; each one output step (max abs diff 0.0072).
+ORT_DISABLE_ALL 3-4 of 200; each one output step (max abs diff 0.0072). Such a run says so in a
+note (:func:`hwsim.sim.ortfused.runs_in_float` names the convs onnxruntime leaves in float; the
+test below checks them against onnxruntime's optimized graph). Unary ops (AveragePool,
+GlobalAveragePool, Softmax) left in float the same way are modelled: onnxruntime's float32 ops.
 """
 
 import subprocess
@@ -628,3 +631,100 @@ def test_imported_weights_are_frozen_and_found_again_without_reading_them(qdq_mo
     again = run(g, {"x": x}, requant="onnxruntime", pairwise_int16=PAIRS).outputs["y"]
     np.testing.assert_array_equal(again, first)
     assert seen["frozen"] > 0 and seen["content"] == 0, seen
+
+
+def _unary_readers(tmp_path, op, shape, sx, zx, sy, zy, in_readers, out_readers, **attrs):
+    """int8 QDQ ``op`` between a Q -> DQ pair on its input and one on its output, each pair's
+    DequantizeLinear read by ``in_readers`` / ``out_readers`` nodes (Identity / Relu / Sigmoid). A
+    tensor read by one node is rewritten to uint8 on x86, one read by two keeps int8."""
+    nodes, inits = [], []
+    d_in = _qdq("i0", "x0", sx, zx, np.int8, nodes, inits)
+    outs = []
+    for i in range(1, in_readers):
+        nodes.append(helper.make_node("Relu", [d_in], [f"side_in{i}"]))
+        outs.append(f"side_in{i}")
+    nodes.append(helper.make_node(op, [d_in], ["o"], **attrs))
+    d_out = _qdq("y", "o", sy, zy, np.int8, nodes, inits)
+    nodes.append(helper.make_node("Identity", [d_out], ["y"]))
+    for i in range(1, out_readers):
+        nodes.append(helper.make_node("Sigmoid", [d_out], [f"side_out{i}"]))
+        outs.append(f"side_out{i}")
+    graph = helper.make_graph(nodes, op, [helper.make_tensor_value_info("x0", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ["y", *outs]], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    onnx.save(model, tmp_path / "m.onnx")
+    return tmp_path / "m.onnx"
+
+
+def _ort_y(path, feeds):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(["y"], feeds)[0]
+
+
+@pytest.mark.parametrize("readers", [(2, 1), (1, 2)])
+@pytest.mark.parametrize("case", _AVGPOOL_CASES[:3])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_int8_avgpool_rewritten_on_one_side_only_runs_in_float_as_onnxruntime_does(tmp_path, readers, case, seed):
+    """An int8 QDQ AveragePool whose input or output is read by two nodes: onnxruntime's x86
+    rewrite makes one side uint8, its selector then does not fuse it, and the pool runs in float32
+    between DequantizeLinear and QuantizeLinear. PP-OCRv4's recogniser quantized with
+    quantize_static's defaults (int8 activations) has one; modelled as QLinearAveragePool, 127 of
+    its 265,000 outputs differed from onnxruntime."""
+    k, s, p, cip, ceil = case
+    rng = np.random.default_rng(seed)
+    shape = (2, 16, 13, 11)
+    zx = int(rng.integers(-32, 32))
+    sx = float(np.float32(rng.uniform(0.01, 0.05)))
+    sy = sx if seed == 0 else float(np.float32(sx * rng.uniform(0.3, 2)))
+    path = _unary_readers(tmp_path, "AveragePool", shape, sx, zx, sy, zx, *readers, kernel_shape=list(k),
+                          strides=list(s), pads=list(p), count_include_pad=cip, ceil_mode=ceil)
+    x = ((rng.integers(-128, 128, shape) - zx) * np.float32(sx)).astype(np.float32)
+    got = run(load_onnx(str(path), {}), {"x0": x}, requant="onnxruntime", float_reference=False).outputs["y"]
+    np.testing.assert_array_equal(got, _ort_y(path, {"x0": x}))
+
+
+def _optimized_ops(path) -> dict[str, str]:
+    """Output tensor -> op type of every node of onnxruntime's optimized graph (ORT_ENABLE_ALL)."""
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.optimized_model_filepath = str(path) + ".opt.onnx"
+    ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return {o: n.op_type for n in onnx.load(str(path) + ".opt.onnx").graph.node for o in n.output}
+
+
+@pytest.mark.parametrize("per_channel,act", CONFIGS)
+def test_the_convs_onnxruntime_runs_in_float_are_the_ones_noted(qdq_models, per_channel, act):
+    """Which convs / gemms onnxruntime leaves unfused (float Conv / Gemm nodes in its optimized graph):
+    with int8 activations, those whose input and output its rewrite reaches on one side only
+    (:func:`hwsim.sim.ortfused.runs_in_float`); with uint8 activations none. A run notes the first."""
+    from hwsim.sim import ortfused
+    from hwsim.sim.registry import ExecContext
+
+    path = qdq_models[(per_channel, act)]
+    g = load_onnx(str(path), {})
+    ctx = ExecContext(graph=g, reference=False, requant="onnxruntime")
+    predicted = {op.outputs[0] for op in g.ops() if op.op in ("conv2d", "linear") and ortfused.runs_in_float(ctx, op)}
+    opt = _optimized_ops(path)
+    in_float = {op.outputs[0] for op in g.ops() if op.op in ("conv2d", "linear") and opt.get(op.outputs[0]) in ("Conv", "Gemm")}
+    assert predicted == in_float
+    assert bool(in_float) == (act == "s8")  # the fixture's first Conv output feeds two nodes
+    notes = [n for n in run(g, {"x": _inputs(1)[0]}, requant="onnxruntime", pairwise_int16=PAIRS).notes
+             if n.startswith(ortfused.RUNS_IN_FLOAT_NOTE)]
+    assert len(notes) == int(act == "s8")
+
+
+@pytest.mark.parametrize("readers", [(2, 1), (1, 2)])
+@pytest.mark.parametrize("op,shape,attrs", [("GlobalAveragePool", (4, 64, 7, 7), {}), ("Softmax", (6, 4, 37), {"axis": -1})])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_int8_gap_and_softmax_rewritten_on_one_side_only_match_onnxruntime(tmp_path, readers, op, shape, attrs, seed):
+    """The other unary QDQ ops hwsim fuses as onnxruntime does (QLinearGlobalAveragePool,
+    QLinearSoftmax), with the rewrite reaching one side only: onnxruntime leaves them in float."""
+    rng = np.random.default_rng(seed)
+    zx, sx = int(rng.integers(-32, 32)), float(np.float32(rng.uniform(0.01, 0.05)))
+    sy, zy = (float(np.float32(1 / 256)), -128) if op == "Softmax" else (sx, zx)
+    path = _unary_readers(tmp_path, op, shape, sx, zx, sy, zy, *readers, **attrs)
+    x = ((rng.integers(-128, 128, shape) - zx) * np.float32(sx)).astype(np.float32)
+    got = run(load_onnx(str(path), {}), {"x0": x}, requant="onnxruntime", float_reference=False).outputs["y"]
+    np.testing.assert_array_equal(got, _ort_y(path, {"x0": x}))
