@@ -98,7 +98,7 @@ def _hardsigmoid(ctx, node):
     a = attrs(node)
     alpha, beta = a.get("alpha", 0.2), a.get("beta", 0.5)
     x = ctx.act(node.input[0])
-    if abs(alpha - 1 / 6) < 1e-6 and abs(beta - 0.5) < 1e-6:
+    if np.float32(alpha) == np.float32(1 / 6) and np.float32(beta) == np.float32(0.5):  # exactly (the attribute is a float32)
         _one(ctx, node, O.Unary, [x], fn="hardsigmoid")
         return
     scaled = _one(ctx, node, O.Binary, [x, _scalar(ctx, node, "alpha", alpha)], ".mul",

@@ -1,7 +1,9 @@
 """Executor of the generic ``onnx`` op: the node run by its ONNX definition.
 
 Inputs are converted to the element types the node was imported with (float tensors as float32,
-as onnxruntime runs them; integer constants straight from the graph, so int64 sentinels survive),
+as onnxruntime runs them; integer constants straight from the graph, so int64 sentinels survive;
+integer activations that hold codes of other real values, such as a QOperator graph's uint8
+tensors, as their codes, the output's codes read back as real values),
 then the node runs through a numpy implementation when one is registered in :data:`FAST` (ops
 whose reference implementation loops in Python per element: Resize) and otherwise through
 ``onnx.reference.ReferenceEvaluator``. The ``FAST`` versions are tested against onnxruntime.
@@ -40,8 +42,21 @@ def _evaluator(node_b64: str, names: tuple[str, ...], types: tuple[int, ...], op
     return ReferenceEvaluator(model), node, extra
 
 
+def _scaled_codes(t) -> bool:
+    """True when integer-typed tensor ``t`` holds codes of real values other than the codes
+    themselves (a scale other than 1 or a zero point other than 0: e.g. the uint8 activations of
+    a QOperator graph that a Resize or Pad reads); the runner carries its real values."""
+    from hwsim.sim.boundary import _int_spec, is_integer_type
+
+    spec = _int_spec(t) if is_integer_type(t.dtype) else None
+    return spec is not None and (any(float(s) != 1.0 for s in spec.scale)
+                                 or any(int(z) != 0 for z in (spec.zero_point or ())))
+
+
 def _inputs(ctx, op, xs) -> list[np.ndarray]:
     from onnx import helper
+
+    from hwsim.sim import boundary, qspec
 
     out = []
     for name, x, et in zip(op.inputs, xs, op.elem_types):
@@ -49,9 +64,19 @@ def _inputs(ctx, op, xs) -> list[np.ndarray]:
         dtype = helper.tensor_dtype_to_np_dtype(et)
         if t.data is not None and np.asarray(t.data).dtype.kind in "iub":
             out.append(np.asarray(t.data).astype(dtype, copy=False))
+        elif _scaled_codes(t):  # the node runs on the codes, as ONNX defines it
+            out.append(boundary.from_real(t, qspec.real_of(x)).astype(dtype, copy=False))
         else:
             out.append(np.asarray(x).astype(dtype))
     return out
+
+
+def _real_output(ctx, op, out: np.ndarray) -> np.ndarray:
+    """The node's output as the runner carries it: the real values of codes (:func:`_scaled_codes`)."""
+    from hwsim.sim import boundary
+
+    t = ctx.graph.tensors[op.outputs[0]]
+    return boundary.to_real(t, out) if _scaled_codes(t) else out
 
 
 @register_exec("onnx")
@@ -63,7 +88,7 @@ def _onnx(ctx, op, xs):
         if fast is not None:
             res = fast(node, op, ins)
             if res is not None:
-                return np.asarray(res)
+                return _real_output(ctx, op, np.asarray(res))
         results = evaluator.run(None, {**dict(zip(op.names, ins)), **extra})
     except InputDataError:
         raise
@@ -76,7 +101,7 @@ def _onnx(ctx, op, xs):
         raise InputDataError(f"{op.op_type} '{op.name}' gives shape {out.shape} on these inputs; the model was "
                              f"imported for {tuple(op.out_shape)} (its output shape depends on values: import it "
                              "again with these inputs)")
-    return out
+    return _real_output(ctx, op, out)
 
 
 # ------------------------------------------------------------------ Resize in numpy

@@ -323,7 +323,8 @@ def qlinear_add(ctx, op, xs) -> np.ndarray:
     fixed = f32(zc - fma32(ra, za, f32(rb * zb)))
     fmt, narrow = formats.get(sc.format), qspec.code_dtype(sc)
     ca, cb = (_codes_of(ctx, t, x, s) for t, x, s in zip(op.inputs[:2], xs[:2], (sa, sb)))
-    if narrow is not None and op.outputs[0] not in ctx.specs:
+    own = names[2] == op.outputs[0]  # else the codes of the QuantizeLinear after it: real values out
+    if own and narrow is not None and op.outputs[0] not in ctx.specs:
         codes = _qlinear_add_codes(ca, cb, shift, ra, rb, fixed, fmt, narrow)
         if codes is not None:
             ctx.mark_on_grid(op.outputs[0])
@@ -343,7 +344,7 @@ def qlinear_add(ctx, op, xs) -> np.ndarray:
     np.clip(t, fmt.qmin + shift, fmt.qmax + shift, out=t)
     if shift:
         t -= f32(shift)
-    if narrow is None or op.outputs[0] in ctx.specs:
+    if not own or narrow is None or op.outputs[0] in ctx.specs:
         return qspec.from_codes(t.astype(np.int64), sc)
     ctx.mark_on_grid(op.outputs[0])  # the output's own codes: the runner's rounding is the identity
     return qspec.Coded(t.astype(narrow), sc)
@@ -418,9 +419,10 @@ def _kernel_type(ctx, name: str, spec) -> str:
 
 
 def _add_names(ctx, op) -> tuple:
-    """The tensors whose codes a fused QLinearAdd reads and writes: each input, or the quantized
-    constant behind a DequantizeLinear of one (:func:`_const_dq_input`), and the output."""
-    return tuple(_const_dq_input(ctx, t) or t for t in op.inputs[:2]) + (op.outputs[0],)
+    """The tensors whose codes a fused QLinearAdd / QLinearMul reads and writes: each input, or the
+    quantized tensor behind a DequantizeLinear of one (:func:`_dq_source`), and the output, or the
+    codes a QuantizeLinear makes of it (:func:`_q_target`)."""
+    return tuple(_dq_source(ctx, t) or t for t in op.inputs[:2]) + (_q_target(ctx, op.outputs[0]) or op.outputs[0],)
 
 
 def _add_specs(ctx, op):
@@ -433,17 +435,45 @@ def _add_specs(ctx, op):
     return specs if all(_int_scaled(s) for s in specs) else None
 
 
-def _const_dq_input(ctx, name: str) -> str | None:
-    """The quantized constant that tensor ``name`` dequantizes (a DequantizeLinear with its scale
-    and zero point in the constant's QuantSpec), else None."""
+def _dq_source(ctx, name: str) -> str | None:
+    """The quantized tensor that tensor ``name`` dequantizes (a DequantizeLinear with its scale and
+    zero point in that tensor's QuantSpec): a quantized constant, or the 8-bit codes of a QOperator
+    graph (onnxruntime's com.microsoft QLinear ops, imported as DequantizeLinear -> op ->
+    QuantizeLinear; the same kernels its QDQ fusion makes); else None."""
     g = ctx.graph
     prod = g.producer(name)
     if prod is None:
         return None
     op = g.op(prod)
-    if op.op != "dequantize" or len(op.inputs) != 1 or g.tensors[op.inputs[0]].data is None:
+    if op.op != "dequantize" or len(op.inputs) != 1:
         return None
-    return op.inputs[0]
+    src = op.inputs[0]
+    if g.tensors[src].data is not None or _codes_tensor(ctx, src):
+        return src
+    return None
+
+
+def _q_target(ctx, name: str) -> str | None:
+    """The 8-bit codes that a QuantizeLinear, the only reader of tensor ``name`` (not a graph
+    output), makes of it in a QOperator graph (see :func:`_dq_source`); else None."""
+    g = ctx.graph
+    if name in g.outputs:
+        return None
+    readers = g.consumers(name)
+    if len(readers) != 1 or readers[0].op != "quantize" or len(readers[0].inputs) != 1:
+        return None
+    out = readers[0].outputs[0]
+    return out if _codes_tensor(ctx, out) else None
+
+
+def _codes_tensor(ctx, name: str) -> bool:
+    """True for an activation held as 8-bit integer codes with a per-tensor scale (a QOperator
+    graph's tensors between its QLinear ops)."""
+    from hwsim.sim.boundary import is_integer_type
+
+    spec = ctx.spec(name)
+    return is_integer_type(ctx.graph.tensors[name].dtype) and _int_scaled(spec) and spec.granularity == "tensor" \
+        and formats.get(spec.format).bits == 8
 
 
 def qlinear_global_avgpool(ctx, op, x: np.ndarray) -> np.ndarray:
