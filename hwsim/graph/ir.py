@@ -86,6 +86,12 @@ class Graph:
         self.inputs: list[str] = []
         self.outputs: list[str] = []
         self.notes: list[str] = []
+        #: float tensors whose 8-bit QuantSpec an imported ONNX file's com.microsoft QLinear op writes
+        #: or reads as codes (a QOperator graph: the op imported as DequantizeLinear -> op ->
+        #: QuantizeLinear, folded like a QDQ pair): onnxruntime runs that op as the file holds it,
+        #: so its x86 int8 -> uint8 rewrite of QDQ pairs never reaches them
+        #: (:func:`hwsim.sim.ortfused.u8_rewritten`)
+        self.qlinear_codes: set[str] = set()
         self._producer: dict[str, str] = {}
         self._order: list[str] | None = None
 

@@ -36,6 +36,10 @@ class Importer:
         self._op_names: set[str] = set()
         #: first outputs of nodes already folded into an earlier IR op (MatMul + bias Add)
         self.fused: set[str] = set()
+        #: True while the standard nodes that define a com.microsoft QLinear op are imported
+        #: (:func:`hwsim.graph.onnx_qlinear._expand`); outputs of the QuantizeLinear nodes made then
+        self.expanding = False
+        self.expanded_q: set[str] = set()
         self.graph_outputs = {o.name for o in model.graph.output}
         self.add_readers(model.graph.node, [])
 

@@ -210,8 +210,12 @@ def _expand(ctx, node, nodes) -> None:
     for n in nodes:
         for t in n.input:
             ctx.consumers.setdefault(t, []).append(n)
-    for n in nodes:
-        _convert(ctx, n, _opset(ctx), "")
+    ctx.expanding = True
+    try:
+        for n in nodes:
+            _convert(ctx, n, _opset(ctx), "")
+    finally:
+        ctx.expanding = False
 
 
 def _mk(op_type, ins, outs, **kw):
@@ -328,7 +332,13 @@ def _qlinear_elementwise(ctx, node):
     if a.get("channels_last", 0):
         raise ctx.fail(node, "channels_last=1 (NHWC) is not supported")
     if node.op_type == "QLinearSoftmax" and int(a.get("opset", 13)) < 13:
-        raise ctx.fail(node, "opset < 13 (softmax over flattened trailing axes) is not supported")
+        # opsets < 13 flatten the axes from ``axis`` on (default 1): the same rows only over the last axis
+        rank = len(ctx.shape(node.input[0]))
+        axis = int(a.get("axis", 1)) % max(rank, 1)
+        if axis != rank - 1:
+            raise ctx.fail(node, f"opset-{int(a['opset'])} softmax over axis {axis} of a rank-{rank} tensor "
+                                 "(softmax over flattened trailing axes) is not supported")
+        a = {**a, "axis": axis}
     p = (node.name or node.output[0]) + "."
     nodes, ins = [], []
     for i in range(n_in):

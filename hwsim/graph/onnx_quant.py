@@ -91,6 +91,8 @@ def _quantize(ctx, node) -> bool:
                            shape, _axis(node, len(shape)), int(attrs(node).get("block_size", 0)))
     src = node.input[0] if isinstance(x, Act) else ctx.act(node.input[0])
     ctx.values[node.output[0]] = QAct(src, node.output[0], spec, dtype, bool(attrs(node).get("saturate", 1)))
+    if ctx.expanding:
+        ctx.expanded_q.add(node.output[0])
     return True
 
 
@@ -124,6 +126,8 @@ def _dequantize(ctx, node) -> bool:
     if isinstance(x, QAct) and x.spec == spec and not _read_unquantized(ctx, x, node):
         ctx.annotate(node, x.src, spec)
         ctx.values[node.output[0]] = Act(x.src)
+        if ctx.expanding or name in ctx.expanded_q:  # a QLinear op's codes, not a QDQ pair of the file
+            ctx.g.qlinear_codes.add(x.src)
         return True
     src = ctx.act(name)
     scale_dtype = array_dtype(np.asarray(ctx.const(node, 1, "x_scale")))

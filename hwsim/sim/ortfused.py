@@ -146,8 +146,11 @@ def u8_rewritten(ctx, name: str) -> bool:
     QDQ pair, not the int8 codes a QLinear op reads) with a per-tensor int8 spec and a constant
     scalar zero point, whose QuantizeLinear feeds exactly one DequantizeLinear.
     onnxruntime gives every consumer its own DequantizeLinear first, so a tensor read by two nodes
-    keeps int8 (its Q has two DQs); a graph output read by none is rewritten."""
+    keeps int8 (its Q has two DQs); a graph output read by none is rewritten. The codes of a
+    QOperator graph's QLinear ops are no QDQ pair (``Graph.qlinear_codes``): never rewritten."""
     spec, g = ctx.spec(name), ctx.graph
+    if name in getattr(g, "qlinear_codes", ()):
+        return False
     if spec.format != "int8" or spec.scale is None or spec.granularity != "tensor" or \
             spec.zero_point is None or len(spec.zero_point) != 1 or g.tensors[name].dtype not in ("float32", "float"):
         return False  # a float32 tensor with an int8 spec is a Q -> DQ pair; int8 codes feed QLinear ops

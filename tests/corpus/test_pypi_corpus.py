@@ -49,14 +49,17 @@ KNOWN_QUANTIZED: dict[tuple[str, str], str] = {
 }
 
 
+@pytest.mark.parametrize("fmt", ["qdq", "qoperator"])
 @pytest.mark.parametrize("act", ["u8", "s8"])
 @pytest.mark.parametrize("case", QUANTIZED, ids=[f"{c.package}/{c.member}" for c in QUANTIZED])
-def test_file_quantized_by_quantize_static_is_bit_exact_with_onnxruntime(case, act, cache, tmp_path):
+def test_file_quantized_by_quantize_static_is_bit_exact_with_onnxruntime(case, act, fmt, cache, tmp_path):
     """The float file as shipped, quantized by ``quantize_static`` (QDQ, s8 weights, per tensor,
     calibrated on the case's own input; u8 activations, or s8, quantize_static's default), then
     simulated with ``requant="onnxruntime"`` against onnxruntime's default session (its QDQ
     fusions), output for output; and compared with the float file (``reference_graph``), each
-    output's SQNR that of onnxruntime's runs. With s8 activations onnxruntime leaves the convs
+    output's SQNR that of onnxruntime's runs. In QDQ format and in QOperator format (com.microsoft
+    QLinear ops; quantize_static itself fails on three of the six files there: skipped, naming its
+    error). With s8 activations onnxruntime leaves the convs
     whose int8 input and output its x86 rewrite reaches on one side only in float32, in an
     order hwsim does not model (PP-OCRv4's detector: 7 of 40,960 outputs differ), which a run
     notes."""
@@ -80,8 +83,14 @@ def test_file_quantized_by_quantize_static_is_bit_exact_with_onnxruntime(case, a
             return next(self.data, None)
 
     q = tmp_path / "q.onnx"
-    quantize_static(str(files[case.member]), str(q), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8 if act == "u8" else QuantType.QInt8, weight_type=QuantType.QInt8)
+    try:
+        quantize_static(str(files[case.member]), str(q), Reader(),
+                        quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+                        activation_type=QuantType.QUInt8 if act == "u8" else QuantType.QInt8, weight_type=QuantType.QInt8)
+    except Exception as exc:  # onnxruntime's own tool; hwsim is not involved yet
+        if fmt == "qdq":
+            raise
+        pytest.skip(f"onnxruntime's quantize_static fails on this file in QOperator format: {type(exc).__name__}: {exc}")
     so = ort.SessionOptions()
     so.log_severity_level = 3
     sess = ort.InferenceSession(str(q), so, providers=["CPUExecutionProvider"])
@@ -91,7 +100,7 @@ def test_file_quantized_by_quantize_static_is_bit_exact_with_onnxruntime(case, a
     res = run(g, feeds, requant="onnxruntime", pairwise_int16=ort_u8s8_pairs_saturate(),
               reference_graph=load_onnx(files[case.member], shapes))
     differ = {name: int(np.sum(res.outputs[name] != ref)) for name, ref in want.items()}
-    known = KNOWN_QUANTIZED.get((case.member, act))
+    known = KNOWN_QUANTIZED.get((case.member, act)) if fmt == "qdq" else None
     if known and any(differ.values()):
         assert any(n.startswith(known) for n in res.notes), res.notes
         pytest.xfail(f"{known} (noted): {differ}")

@@ -109,3 +109,54 @@ def test_ops_on_codes_between_qlinear_ops_run_on_the_codes(tmp_path, op, attrs, 
                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
     x = (rng.standard_normal((1, 8, 5, 6)) * 2).astype(np.float32)
     np.testing.assert_array_equal(_sim(path, {"x": x}), _ort(path, {"x": x}))
+
+
+@pytest.mark.parametrize("dt", [np.uint8, np.int8])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_qlinear_chain_runs_the_file_s_kernels_without_the_s8_rewrite(tmp_path, dt, seed, monkeypatch):
+    """QuantizeLinear -> QLinearAdd (per-channel addend) -> QLinearMul (a scalar, PP-OCRv5's
+    learnable affine blocks) -> DequantizeLinear. Imported, the QLinear ops' codes look like Q -> DQ
+    pairs; onnxruntime's x86 int8 -> uint8 rewrite applies to QDQ pairs of a file only, so these
+    int8 ops run as written (modelled as rewritten, the int8 recogniser differed in 143 of
+    735,400 outputs)."""
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dt)
+    te = TensorProto.UINT8 if dt == np.uint8 else TensorProto.INT8
+    f = lambda: float(np.float32(rng.uniform(0.01, 0.2)))  # noqa: E731
+    z = lambda: int(rng.integers(info.min // 2, info.max // 2))  # noqa: E731
+    inits = [_scalar(n, v, t) for n, v, t in [("sx", f(), np.float32), ("zx", z(), dt), ("sb", f(), np.float32),
+                                              ("zb", z(), dt), ("sa", f(), np.float32), ("za", z(), dt),
+                                              ("sk", f() / 20, np.float32), ("zk", info.min, dt),
+                                              ("sm", f(), np.float32), ("zm", z(), dt)]]
+    inits += [numpy_helper.from_array(rng.integers(info.min, info.max + 1, (1, 16, 1, 1)).astype(dt), "b"),
+              numpy_helper.from_array(np.array([info.max], dt), "k")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+             helper.make_node("QLinearAdd", ["xq", "sx", "zx", "b", "sb", "zb", "sa", "za"], ["aq"],
+                              domain="com.microsoft"),
+             helper.make_node("QLinearMul", ["k", "sk", "zk", "aq", "sa", "za", "sm", "zm"], ["mq"],
+                              domain="com.microsoft"),
+             helper.make_node("DequantizeLinear", ["mq", "sm", "zm"], ["y"])]
+    path = _save(tmp_path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, (2, 16, 24, 24))],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits, ms=True)
+    x = (rng.standard_normal((2, 16, 24, 24)) * 3).astype(np.float32)
+    from hwsim.sim import ortfused
+
+    taken = []
+    mul = ortfused.qlinear_mul
+    monkeypatch.setattr(ortfused, "qlinear_mul", lambda ctx, op, xs: taken.append(op.name) or mul(ctx, op, xs))
+    np.testing.assert_array_equal(_sim(path, {"x": x}), _ort(path, {"x": x}))
+    assert len(taken) == 1  # as onnxruntime's QLinearMul (its near ties are rare in a draw this size)
+
+
+def test_opset_11_qlinear_softmax_over_the_last_axis(tmp_path):
+    """QLinearSoftmax with ``opset`` 11 (softmax over the axes from ``axis`` on, flattened) over the
+    last axis: the same rows as opset 13 (PP-OCR v2's text classifier in QOperator format)."""
+    rng = np.random.default_rng(0)
+    inits = [_scalar("sx", 0.07, np.float32), _scalar("zx", 128, np.uint8), _scalar("sy", 1 / 256, np.float32),
+             _scalar("zy", 0, np.uint8)]
+    node = helper.make_node("QLinearSoftmax", ["x", "sx", "zx", "sy", "zy"], ["y"], domain="com.microsoft",
+                            axis=1, opset=11)
+    path = _save(tmp_path, [node], [helper.make_tensor_value_info("x", TensorProto.UINT8, (64, 37))],
+                 [helper.make_tensor_value_info("y", TensorProto.UINT8, (64, 37))], inits, ms=True)
+    x = rng.integers(0, 256, (64, 37)).astype(np.uint8)
+    np.testing.assert_array_equal(_sim(path, {"x": x}), _ort(path, {"x": x}))
