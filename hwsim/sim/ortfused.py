@@ -564,6 +564,21 @@ def float32_global_avgpool(x: np.ndarray) -> np.ndarray:
     return (total / np.float32(n)).astype(np.float64).reshape(x.shape[:2] + (1, 1))
 
 
+def reads_float32(ctx, name: str) -> bool:
+    """True when an op of the quantized run reads tensor ``name`` as onnxruntime's float kernels
+    read it, float32 values: a float32 DequantizeLinear output (:func:`is_dequantized_float32`), or
+    with ``requant="onnxruntime"`` a plain float32 activation too (fp32 spec; the default keeps
+    the simulator's float64 arithmetic there, which solve's float tails mirror); pooling then sums
+    in onnxruntime's float32 order (:func:`float32_avgpool`, :func:`float32_global_avgpool`)."""
+    return is_dequantized_float32(ctx, name) or (ctx.requant == "onnxruntime" and plain_float32(ctx, name))
+
+
+def plain_float32(ctx, name: str) -> bool:
+    """True for an unquantized float32 activation (fp32 spec, float32 tensor)."""
+    spec = ctx.spec(name)
+    return spec.format == "fp32" and spec.scale is None and ctx.graph.tensors[name].dtype in ("float32", "float")
+
+
 def is_dequantized_float32(ctx, name: str) -> bool:
     """True when tensor ``name`` is read as a float32 DequantizeLinear output (see :func:`dequantized_input`)."""
     spec = ctx.spec(name)

@@ -160,3 +160,33 @@ def test_opset_11_qlinear_softmax_over_the_last_axis(tmp_path):
                  [helper.make_tensor_value_info("y", TensorProto.UINT8, (64, 37))], inits, ms=True)
     x = rng.integers(0, 256, (64, 37)).astype(np.uint8)
     np.testing.assert_array_equal(_sim(path, {"x": x}), _ort(path, {"x": x}))
+
+
+def test_float_batchnorm_and_pools_are_onnxruntime_s_float32_kernels(tmp_path):
+    """With ``requant="onnxruntime"`` the float ops between quantized ones (dynamically quantized
+    models: PP-OCRv5's recogniser under quantize_dynamic) take onnxruntime's float32 arithmetic:
+    BatchNormalization as ``x * a + b`` with ``a = gamma / sqrt(var + eps)`` folded in float32,
+    GlobalAveragePool and AveragePool summed in its order. The default (``exact``) keeps the float64
+    formulas rounded once, which an ulp differ in about half of the values. Not modelled: a
+    GlobalAveragePool after a pool or conv that onnxruntime moves to its NCHWc layout (channels a
+    multiple of the vector width) sums each channel sequentially and divides, another order."""
+    rng = np.random.default_rng(0)
+    c = 64
+    inits = [numpy_helper.from_array(a.astype(np.float32), n) for a, n in [
+        (rng.standard_normal(c), "g"), (rng.standard_normal(c), "b"), (rng.standard_normal(c), "m"),
+        (rng.uniform(0.1, 3, c), "v")]]
+    nodes = [helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["bn"], epsilon=1e-5),
+             helper.make_node("AveragePool", ["bn"], ["ap"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("GlobalAveragePool", ["bn"], ["y"])]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "bn", "ap")]
+    path = _save(tmp_path, nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, (2, c, 33, 33))], outs, inits)
+    x = (rng.standard_normal((2, c, 33, 33)) * 3).astype(np.float32)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    want = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(["y", "bn", "ap"], {"x": x})
+    g = load_onnx(str(path), {})
+    got = run(g, {"x": x}, requant="onnxruntime", float_reference=False).outputs
+    for name, w in zip(["y", "bn", "ap"], want):
+        np.testing.assert_array_equal(got[name], w, err_msg=name)
+    exact = run(g, {"x": x}, float_reference=False).outputs["bn"]
+    assert np.mean(exact != want[1]) > 0.1  # the default's float64 batch norm: not onnxruntime's
