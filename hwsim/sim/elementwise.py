@@ -193,7 +193,8 @@ def _unary_values(ctx, op, xs):
 def _batchnorm(ctx, op, xs):
     x, gamma, beta, mean, var = xs
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    if not ctx.reference and ctx.requant == "onnxruntime" and ortfused.reads_float32(ctx, op.inputs[0]):
+    if ctx is not None and not ctx.reference and ctx.requant == "onnxruntime" \
+            and ortfused.reads_float32(ctx, op.inputs[0]):
         return _batchnorm_f32(x, gamma, beta, mean, var, op.eps, shape)
     inv = gamma / np.sqrt(var + op.eps)
     y = _channel_affine(x, mean, inv, beta)
