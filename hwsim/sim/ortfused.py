@@ -183,11 +183,24 @@ def runs_in_float(ctx, op) -> bool:
     int8 activations (onnxruntime's optimized graph keeps 14 such convs as float Conv nodes)."""
     if ctx.requant != "onnxruntime" or ctx.reference:
         return False
+    types = _in_out_kernel_types(ctx, op)
+    return types is not None and len(types) == 2
+
+
+def _per_tensor_8bit(spec) -> bool:
+    """True for a scaled 8-bit integer QuantSpec (int8 / uint8) with one scale."""
+    return _int_scaled(spec) and spec.granularity == "tensor" and formats.get(spec.format).bits == 8
+
+
+def _in_out_kernel_types(ctx, op) -> set[str] | None:
+    """The 8-bit types onnxruntime's kernels read ``op``'s activation input and its output as
+    (:func:`_kernel_type`), or None unless both are :func:`_per_tensor_8bit`. One type: its
+    selectors fuse a DequantizeLinear -> op -> QuantizeLinear unit; two: they leave it in float."""
     names = (op.inputs[0], op.outputs[0])
     specs = [ctx.spec(n) for n in names]
-    if not all(s.format in ("int8", "uint8") and s.granularity == "tensor" and s.scale is not None for s in specs):
-        return False
-    return len({_kernel_type(ctx, n, s) for n, s in zip(names, specs)}) == 2
+    if not all(_per_tensor_8bit(s) for s in specs):
+        return None
+    return {_kernel_type(ctx, n, s) for n, s in zip(names, specs)}
 
 
 #: the start of :func:`note_runs_in_float`'s note
@@ -269,10 +282,8 @@ def qlinear_applies(ctx, op) -> bool:
     output read by two nodes keeps int8, :func:`u8_rewritten`) leaves the op in float between its
     DequantizeLinear and QuantizeLinear (measured: such an AveragePool in PP-OCRv4's recogniser
     quantized with quantize_static's default int8 activations)."""
-    names = list(op.inputs[:1]) + list(op.outputs[:1])
-    specs = [ctx.spec(t) for t in names]
-    return all(_int_scaled(s) and s.granularity == "tensor" and formats.get(s.format).bits == 8 for s in specs) \
-        and len({_kernel_type(ctx, t, s) for t, s in zip(names, specs)}) == 1
+    types = _in_out_kernel_types(ctx, op)
+    return types is not None and len(types) == 1
 
 
 def qlinear_add_applies(ctx, op, xs) -> bool:
@@ -474,9 +485,7 @@ def _codes_tensor(ctx, name: str) -> bool:
     graph's tensors between its QLinear ops)."""
     from hwsim.sim.boundary import is_integer_type
 
-    spec = ctx.spec(name)
-    return is_integer_type(ctx.graph.tensors[name].dtype) and _int_scaled(spec) and spec.granularity == "tensor" \
-        and formats.get(spec.format).bits == 8
+    return is_integer_type(ctx.graph.tensors[name].dtype) and _per_tensor_8bit(ctx.spec(name))
 
 
 def qlinear_global_avgpool(ctx, op, x: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from hwsim.graph.weights import synthesize_weights
 from hwsim.sim import boundary, lanes, memory, ortfused, qspec, refblas, refchain, refvalues
 from hwsim.sim.qspec import const_real
 from hwsim.sim import compute, elementwise, qdq  # noqa: F401  (register executors)
+from hwsim.sim.arriving import reference_names
 from hwsim.sim.metrics import (clamp_at_zero_note, coded_errors, nonfinite_notes, reference_nonfinite_note,
                                rounding_notes, unmatched_note)
 from hwsim.sim.registry import ExecContext, execute, rounds_own_inputs, takes_coded
@@ -535,7 +536,7 @@ class _ReferenceBeside:
     for the value they compare with. The values are those of the reference run first."""
 
     def __init__(self, g: Graph, real_inputs: dict, seed: int, precision: str):
-        from hwsim.sim.arriving import ArrivingReference, reference_names
+        from hwsim.sim.arriving import ArrivingReference
         from hwsim.sim.metric_jobs import MetricJobs
 
         self._made: list[FloatCache] = []
@@ -614,12 +615,6 @@ def check_memory(graph: Graph, limit_bytes: int | None = None, reference: bool =
     return need
 
 
-def _reference_names(graph: Graph) -> set[str]:
-    from hwsim.sim.arriving import reference_names
-
-    return reference_names(graph)
-
-
 #: onnxruntime's quantize_static names the dequantized copy of a tensor NAME (a constant it
 #: quantizes, or an activation) NAME + this suffix
 _ORT_DEQUANTIZED = "_DequantizeLinear_Output"
@@ -644,7 +639,7 @@ def check_reference_graph(graph: Graph, reference_graph: Graph, real_inputs: dic
         if shape(reference_graph, n) != shape(graph, n):
             raise ShapeError(f"input '{n}' is {shape(graph, n)} in '{graph.name}' and "
                              f"{shape(reference_graph, n)} in {other}: bind the same shapes (--shape)")
-    names = _reference_names(reference_graph)
+    names = reference_names(reference_graph)
     for n in graph.outputs:
         if n not in names:
             raise ShapeError(f"{other} computes no tensor '{n}' (an output of '{graph.name}'; its outputs are "
