@@ -94,6 +94,7 @@ class Graph:
         self.qlinear_codes: set[str] = set()
         self._producer: dict[str, str] = {}
         self._order: list[str] | None = None
+        self._index: tuple[list[OpBase], dict[str, list[OpBase]]] | None = None  # ops(), readers: see _indexed
 
     # ------------------------------------------------------------------ building
     def add_tensor(self, tensor: Tensor) -> Tensor:
@@ -125,7 +126,7 @@ class Graph:
             else:
                 self.tensors[t] = Tensor(t, s, "activation", activation_quant)
             self._producer[t] = op.name
-        self._order = None
+        self._order = self._index = None
         return op
 
     def replace_op(self, op: OpBase) -> None:
@@ -134,6 +135,7 @@ class Graph:
         if old.inputs != op.inputs or old.outputs != op.outputs:
             raise GraphError(f"replace_op '{op.name}' must keep inputs and outputs")
         self.nx.nodes[op.name]["op"] = op
+        self._index = None
 
     def set_quant(self, tensor: str, quant: QuantSpec) -> None:
         self.tensors[tensor] = replace(self.tensors[tensor], quant=quant)
@@ -162,10 +164,24 @@ class Graph:
 
     def ops(self) -> list[OpBase]:
         """Ops in a deterministic topological order (insertion order breaks ties)."""
-        if self._order is None:
-            index = {n: i for i, n in enumerate(self.nx.nodes)}
-            self._order = list(nx.lexicographical_topological_sort(self.nx, key=index.__getitem__))
-        return [self.nx.nodes[n]["op"] for n in self._order]
+        return list(self._indexed()[0])
+
+    def _indexed(self) -> tuple[list[OpBase], dict[str, list[OpBase]]]:
+        """The ops in :meth:`ops`' order and, per tensor, the ops reading it in that order, made once
+        per change of the graph (add_op / replace_op reset it; a copy makes its own after a change):
+        :meth:`consumers` was a pass over every op through networkx, and the simulator asks it per op
+        (BERT-shaped QDQ encoder: 208 calls, 20 ms of a 76 ms run, 2026-11-28)."""
+        if self._index is None:
+            if self._order is None:
+                index = {n: i for i, n in enumerate(self.nx.nodes)}
+                self._order = list(nx.lexicographical_topological_sort(self.nx, key=index.__getitem__))
+            ops = [self.nx.nodes[n]["op"] for n in self._order]
+            readers: dict[str, list[OpBase]] = {}
+            for o in ops:
+                for t in dict.fromkeys(o.inputs):
+                    readers.setdefault(t, []).append(o)
+            self._index = (ops, readers)
+        return self._index
 
     def layers(self) -> list[OpBase]:
         """The compute ops (conv2d, linear, matmul): what per-layer formats and pruning apply to."""
@@ -175,7 +191,7 @@ class Graph:
         return self._producer.get(tensor)
 
     def consumers(self, tensor: str) -> list[OpBase]:
-        return [o for o in self.ops() if tensor in o.inputs]
+        return list(self._indexed()[1].get(tensor, ()))
 
     def shapes(self, op: OpBase) -> tuple[list[Shape], list[Shape]]:
         return [self.tensors[t].shape for t in op.inputs], [self.tensors[t].shape for t in op.outputs]
