@@ -60,3 +60,45 @@ def _qlinear_add(ca, cb, shift, ra, rb, fixed, lo, hi, out):
         b = np.float32(cb[i]) + shift
         t = np.rint(_fma_f32(a, ra, _fma_f32(b, rb, fixed)))
         out[i] = min(max(t, lo), hi) - shift
+
+
+@njit(cache=True, nogil=True)
+def _qlinear_add_rows(big, period, period_first, shift, ra, rb, fixed, lo, hi, out):
+    """:func:`_qlinear_add` of ``big`` (flat 8-bit codes) and ``period`` (8-bit codes repeated
+    along ``big``'s flat order: element ``i`` pairs ``big[i]`` with ``period[i % period.size]``),
+    ``period`` the first operand (``a``, times ``ra``) when ``period_first``, else the second.
+    Unsigned indices (no negative-index wraparound: the loops vectorise, 5x faster, 2026-11-28)."""
+    n = np.uint64(period.size)
+    for r in range(np.uint64(out.size) // n):
+        base = r * n
+        if period_first:
+            for j in range(n):
+                a = np.float32(period[j]) + shift
+                b = np.float32(big[base + j]) + shift
+                out[base + j] = min(max(np.rint(_fma_f32(a, ra, _fma_f32(b, rb, fixed))), lo), hi) - shift
+        else:
+            for j in range(n):
+                a = np.float32(big[base + j]) + shift
+                b = np.float32(period[j]) + shift
+                out[base + j] = min(max(np.rint(_fma_f32(a, ra, _fma_f32(b, rb, fixed))), lo), hi) - shift
+
+
+@njit(cache=True, nogil=True)
+def _qlinear_mul_rows(big, period, period_first, za, zb, ratio, zc, lo, hi, shift, out):
+    """onnxruntime's QLinearMul (:func:`hwsim.sim.ortfused.qlinear_mul`) in one pass: ``out[i] =
+    clip(rint(float32((a - za) * (b - zb)) * ratio + zc), lo, hi) - shift``, the product exact in
+    int32, the multiply and the add each rounded to float32 (no FMA), ``rint`` half-even; ``a`` and
+    ``b`` are ``big[i]`` and ``period[i % period.size]`` (``period`` first when ``period_first``;
+    a period as long as ``big``: two arrays of one shape). Unsigned indices, as
+    :func:`_qlinear_add_rows`."""
+    n = np.uint64(period.size)
+    for r in range(np.uint64(out.size) // n):
+        base = r * n
+        if period_first:
+            for j in range(n):
+                p = np.float32((np.int32(period[j]) - za) * (np.int32(big[base + j]) - zb))
+                out[base + j] = min(max(np.rint(p * ratio + zc), lo), hi) - shift
+        else:
+            for j in range(n):
+                p = np.float32((np.int32(big[base + j]) - za) * (np.int32(period[j]) - zb))
+                out[base + j] = min(max(np.rint(p * ratio + zc), lo), hi) - shift

@@ -24,6 +24,8 @@ _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divi
 
 @register_exec("binary", coded_inputs=True)
 def _binary(ctx, op, xs):
+    if ortfused.one_pass_binary(ctx, op, xs):
+        return _binary_values(ctx, op, xs)
     y = codetable.lookup(ctx, op, xs, _binary_values)
     return _binary_values(ctx, op, xs) if y is None else y
 

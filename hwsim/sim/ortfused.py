@@ -384,6 +384,12 @@ def qlinear_mul(ctx, op, xs) -> np.ndarray:
     ratio = f32(f32(f32(sa.scale[0]) * f32(sb.scale[0])) / f32(sc.scale[0]))
     za, zb, zc = ((int(s.zero_point[0]) if s.zero_point is not None else 0) for s in (sa, sb, sc))
     ca, cb = (_codes_of(ctx, t, x, s) for t, x, s in zip(op.inputs[:2], xs[:2], (sa, sb)))
+    narrow = qspec.code_dtype(sc)
+    if names[2] == op.outputs[0] and narrow is not None and op.outputs[0] not in ctx.specs:
+        codes = _qlinear_mul_codes(ca, cb, za, zb, ratio, f32(zc + shift), formats.get(sc.format), shift, narrow)
+        if codes is not None:
+            ctx.mark_on_grid(op.outputs[0])  # the output's own codes
+            return qspec.Coded(codes, sc)
     prod = ((ca.astype(np.int32) - za) * (cb.astype(np.int32) - zb)).astype(f32)  # |prod| <= 65025: exact
     t = np.multiply(prod, ratio, dtype=f32)
     t += f32(zc + shift)
@@ -394,26 +400,115 @@ def qlinear_mul(ctx, op, xs) -> np.ndarray:
 
 
 def _qlinear_add_codes(ca, cb, shift: int, ra, rb, fixed, fmt, narrow) -> np.ndarray | None:
-    """:func:`qlinear_add`'s output codes (``narrow``, 8-bit) from two 8-bit code arrays of one
-    shape and memory order in one pass (:func:`hwsim.kernels.fma._qlinear_add`; BERT's 128 x 768
-    residual adds 0.38 -> ~0.05 ms, 2026-11-27); None where that does not apply (JIT off, other
-    shapes or layouts: the numpy passes give the same codes)."""
+    """:func:`qlinear_add`'s output codes (``narrow``, 8-bit) from two code arrays in one pass:
+    of one shape and memory order, 8-bit (:func:`hwsim.kernels.fma._qlinear_add`; BERT's 128 x 768
+    residual adds 0.38 -> ~0.05 ms, 2026-11-27), or one of them broadcast along the other's leading
+    axes in its memory order (:func:`_trailing_period`: a linear's bias row, a conv's per-channel
+    bias in channels-last codes; :func:`hwsim.kernels.fma._qlinear_add_rows`, 2026-11-28); None
+    where neither applies (JIT off, a single-element input, other broadcasts or layouts: the numpy
+    passes give the same codes)."""
     import numba
 
-    if numba.config.DISABLE_JIT or ca.shape != cb.shape or ca.dtype.itemsize != 1 or cb.dtype.itemsize != 1 \
-            or not ca.size:
+    if numba.config.DISABLE_JIT or not ca.size or not cb.size:
+        return None
+    from hwsim.kernels.canon import readonly
+    from hwsim.kernels.fma import _qlinear_add, _qlinear_add_rows
+
+    f32 = np.float32
+    consts = (f32(shift), f32(ra), f32(rb), f32(fixed), f32(fmt.qmin + shift), f32(fmt.qmax + shift))
+    if ca.shape != cb.shape:
+        small_first = ca.size < cb.size
+        big, small = (cb, ca) if small_first else (ca, cb)
+        rows = _trailing_period(big, small)
+        if rows is None:
+            return None
+        out = np.empty_like(big, dtype=narrow)  # big's memory order
+        flat_big, flat_out = qspec.flat_pair(big, big), qspec.flat_pair(big, out)
+        _qlinear_add_rows(readonly(flat_big[0]), readonly(rows), small_first, *consts, flat_out[1])
+        return out
+    if ca.dtype.itemsize != 1 or cb.dtype.itemsize != 1:
         return None
     out = np.empty_like(ca, dtype=narrow)  # ca's memory order
     pair, pair_out = qspec.flat_pair(ca, cb), qspec.flat_pair(ca, out)
     if pair is None or pair_out is None:
         return None
+    _qlinear_add(readonly(pair[0]), readonly(pair[1]), *consts, pair_out[1])
+    return out
+
+
+def _qlinear_mul_codes(ca, cb, za: int, zb: int, ratio, zc, fmt, shift: int, narrow) -> np.ndarray | None:
+    """:func:`qlinear_mul`'s output codes (``narrow``, 8-bit) in one pass
+    (:func:`hwsim.kernels.fma._qlinear_mul_rows`) from two 8-bit code arrays of one shape and
+    memory order, or one of them broadcast along the other's leading axes in its memory order
+    (:func:`_trailing_period`); None where neither applies (the numpy passes give the same codes)."""
+    import numba
+
+    if numba.config.DISABLE_JIT or not ca.size or not cb.size:
+        return None
+    if ca.shape == cb.shape:
+        if ca.dtype.itemsize != 1 or cb.dtype.itemsize != 1:
+            return None
+        pair = qspec.flat_pair(ca, cb)
+        if pair is None:
+            return None
+        big, period, first, out = ca, pair[1], False, np.empty_like(ca, dtype=narrow)
+    else:
+        first = ca.size < cb.size
+        big, small = (cb, ca) if first else (ca, cb)
+        period = _trailing_period(big, small)
+        if period is None:
+            return None
+        out = np.empty_like(big, dtype=narrow)  # big's memory order
     from hwsim.kernels.canon import readonly
-    from hwsim.kernels.fma import _qlinear_add
+    from hwsim.kernels.fma import _qlinear_mul_rows
 
     f32 = np.float32
-    _qlinear_add(readonly(pair[0]), readonly(pair[1]), f32(shift), f32(ra), f32(rb), f32(fixed),
-                 f32(fmt.qmin + shift), f32(fmt.qmax + shift), pair_out[1])
+    _qlinear_mul_rows(readonly(qspec.flat_pair(big, big)[0]), readonly(period), first, np.int32(za), np.int32(zb),
+                      f32(ratio), f32(zc), f32(fmt.qmin + shift), f32(fmt.qmax + shift), f32(shift),
+                      qspec.flat_pair(big, out)[1])
     return out
+
+
+def one_pass_binary(ctx, op, xs) -> bool:
+    """True where :func:`qlinear_add` / :func:`qlinear_mul` run ``op`` on two code arrays of more than
+    one element each, in one pass over them (no table of every code pair is worth building:
+    :mod:`hwsim.sim.codetable` built 65,536 entries per run for BERT's GELU products and
+    (1, 128, 3072) adds, 2026-11-28)."""
+    return all(np.size(x) > 1 for x in xs[:2]) and (qlinear_add_applies(ctx, op, xs) or qlinear_mul_applies(ctx, op, xs))
+
+
+def _trailing_period(big: np.ndarray, small: np.ndarray) -> np.ndarray | None:
+    """The codes of ``small`` (more than one element, broadcast to ``big``'s shape) as one period
+    of ``big``'s flat memory order: element ``i`` of that order reads ``period[i % period.size]``.
+    That holds when ``big`` (8-bit codes) is laid out densely in some axis order and ``small``'s
+    varying axes are the last ones of that order: a (768,) bias row against (1, 128, 768) codes, a
+    (1, C, 1, 1) per-channel addend against a conv's channels-last codes. The period is copied
+    into 8-bit codes when ``small``'s values fit (they are codes of an 8-bit spec: int64 from a
+    constant); None otherwise (the numpy passes run)."""
+    if big.dtype.itemsize != 1 or small.size <= 1 or small.dtype.kind not in "iu":
+        return None
+    try:
+        if np.broadcast_shapes(big.shape, small.shape) != big.shape:
+            return None
+    except ValueError:
+        return None
+    order = sorted(range(big.ndim), key=lambda i: -big.strides[i])
+    if not big.transpose(order).flags.c_contiguous:
+        return None
+    sb = np.broadcast_to(small, big.shape).transpose(order)
+    varying = [i for i, n in enumerate(sb.shape) if n > 1 and sb.strides[i] != 0]
+    if not varying:
+        return None
+    lead = varying[0]
+    if any(sb.shape[i] > 1 and sb.strides[i] == 0 for i in range(lead, sb.ndim)):
+        return None  # a broadcast axis after a varying one: no period of the flat order
+    period = np.ascontiguousarray(sb[(0,) * lead]).reshape(-1)
+    lo, hi = int(period.min()), int(period.max())
+    for dt in (np.uint8, np.int8):
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return period.astype(dt)
+    return None
 
 
 def _codes_of(ctx, name: str, x, spec) -> np.ndarray:
