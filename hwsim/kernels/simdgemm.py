@@ -44,7 +44,7 @@ import numpy as np
 from llvmlite import binding as _llvm
 from numba import njit, prange
 
-from hwsim.kernels import packcache
+from hwsim.kernels import amxint8, packcache
 from hwsim.kernels.canon import readonly
 from hwsim.kernels.codesums import k_sums
 from hwsim.kernels.tileir import MR, MRW, NR, ZMM, _tile, _tile_rq, _wstile, _wstile_rq, _wtile, _wtile_rq
@@ -503,8 +503,11 @@ def requant_product_stack(a, b, saturate_pairs: bool, col, row, mult, zp, lo: in
     else:
         pk, panels, sums = _stack_packed_b(b, a.dtype, pair_max, saturate_pairs)
     npan, kq = panels[0].shape[:2]
-    mp, np_ = m + (-m) % pk.rows, NR * npan
-    if nb == 1:  # one matrix: a itself where it is packed already (a large conv's patches are not copied)
+    amx = pk.route == "dpbusd" and amxint8.applies(kq, npan, m * n * k)  # the same sums on AMX-INT8 tiles
+    mp, np_ = m + (-m) % (32 if amx else pk.rows), NR * npan
+    if amx:
+        ap = amxint8.operand(a, mp, pk.group * kq, bool(pk.shift_a))
+    elif nb == 1:  # one matrix: a itself where it is packed already (a large conv's patches are not copied)
         ap = _packed_a(np.ascontiguousarray(a[0]), 0, k, mp, pk.group * kq, pk)[None]
     else:
         ap = np.zeros((nb, mp, pk.group * kq), pk.adt)
@@ -516,8 +519,11 @@ def requant_product_stack(a, b, saturate_pairs: bool, col, row, mult, zp, lo: in
     zp32 = _per_col(zp, n, np_, np.int32)
     shared = (_per_col(mult, n, np_, np.float32), (lo - zp32).astype(np.float32), (hi - zp32).astype(np.float32), zp32)
     codes = np.empty((nb, mp, np_), dt)
-    scratch = np.empty((mp, np_) if kq > KC else (1, 1), np.int32)  # partial sums between K blocks
+    scratch = np.empty((mp, np_) if kq > KC and not amx else (1, 1), np.int32)  # partial sums between K blocks
     for i in range(nb):
+        if amx:
+            amxint8.requant_gemm(ap[i], panels[i], (codes[i], cols[i], rows[i]) + shared, m * n * k)
+            continue
         kernel, split = pick(*pk.drivers, m * n * k)
         kernel(ap[i], panels[i], scratch, (codes[i], cols[i], rows[i]) + shared, *split)
     return codes[:, :m, :n] if nb == 1 else np.ascontiguousarray(codes[:, :m, :n])
