@@ -152,3 +152,40 @@ def test_real_outputs_metrics_in_one_pass_equal_errors(shape, ref_order, out_ord
     bad = out.copy()
     bad.flat[0] = np.nan
     assert np.isnan(coded_errors(ref, bad)[0]) and np.isnan(errors(ref, bad)[0])
+
+
+@pytest.mark.parametrize("where", ["nan", "inf", "nan and inf", "-inf"])
+@pytest.mark.parametrize("kind", ["array", "biased", "channels last"])
+def test_coded_errors_of_a_non_finite_reference_equal_errors(monkeypatch, where, kind):
+    """A reference holding NaN (an overflowing QDQ graph without its clips) beside codes: the
+    one-pass sums are NaN, and coded_errors answers NaN, NaN at once, as errors() does after its
+    passes (not called); a reference with inf but no NaN still takes errors() (NaN, inf)."""
+    from hwsim.graph.quant import QuantSpec
+    from hwsim.sim import metrics, qspec
+    from hwsim.sim.refvalues import Biased
+
+    rng = np.random.default_rng(1)
+    spec = QuantSpec(format="int8", scale=(0.05,), zero_point=(3,))
+    codes = rng.integers(-128, 128, (2, 6, 5, 4)).astype(np.int8)
+    y = rng.standard_normal(codes.shape).astype(np.float32)
+    for i, v in enumerate({"nan": [np.nan], "inf": [np.inf], "nan and inf": [np.nan, np.inf], "-inf": [-np.inf]}[where]):
+        y.flat[7 * i + 3] = v
+    bias = rng.standard_normal(6)
+    if kind == "biased":  # a reference conv's output plus its bias, channels last
+        y_cl = np.ascontiguousarray(y.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        ref, real = Biased(y_cl, bias, 1), y.astype(np.float64) + bias.reshape(1, -1, 1, 1)
+        codes = np.ascontiguousarray(codes.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # its codes too
+    elif kind == "channels last":
+        ref = real = np.ascontiguousarray(y.astype(np.float64).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    else:
+        ref = real = y.astype(np.float64)
+    out = qspec.Coded(codes, spec)
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = metrics.errors(real, out.real())
+    called = []
+    slow = metrics.errors
+    monkeypatch.setattr(metrics, "errors", lambda *a: called.append(1) or slow(*a))
+    with np.errstate(invalid="ignore", over="ignore"):
+        got = metrics.coded_errors(ref, out)
+    np.testing.assert_array_equal(np.array(got), np.array(want))
+    assert bool(called) == ("nan" not in where)
