@@ -8,7 +8,8 @@ after another. ``y`` (R, C), float32 or float64, is the chain's input ``x``:
 :meth:`hwsim.sim.refvalues.Biased.real` adds them), else ``float64(y[r, j])``. Row ``i`` of
 ``outs`` (n, R * C) receives op ``i``'s values in ``y``'s flat order. ``prog`` (n, 4) int64 holds
 each op as ``(code, a, b, 0)``: code 0 add, 1 subtract, 2 multiply, 3 divide (``a op b``), 4 erf
-(of ``a``; :func:`hwsim.kernels.referf._erf`, ``coef`` its erfc coefficients); an operand
+(of ``a``; :func:`hwsim.kernels.referf._erf`, ``coef`` its erfc coefficients), 5 relu6 and 6 relu
+(of ``a``, as numpy's ``clip(a, 0, 6)`` and ``maximum(a, 0)``: a hard-swish written out); an operand
 ``k >= 0`` is ``x`` (0) or op ``k - 1``'s values (an earlier op), ``k < 0`` the scalar
 ``consts[-k - 1]``. Every value is rounded as numpy's float64 ufuncs round it (one IEEE
 operation per op, no fused multiply-add: each loop below holds one operation), so the outputs
@@ -57,6 +58,10 @@ def _block(k, x, outs, base, m):
 def _step(code, a, b, x, outs, consts, base, m, out, coef):
     if code == 4:
         _erf(_block(a, x, outs, base, m), out, coef)
+    elif code == 5:
+        _relu6(_block(a, x, outs, base, m), out)
+    elif code == 6:
+        _relu(_block(a, x, outs, base, m), out)
     elif a >= 0 and b >= 0:
         _arrays(code, _block(a, x, outs, base, m), _block(b, x, outs, base, m), out)
     elif a >= 0:
@@ -79,6 +84,26 @@ def _arrays(code, u, v, out):
     else:
         for k in range(out.size):
             out[k] = u[k] / v[k]
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _relu6(u, out):
+    """numpy's ``np.clip(u, 0.0, 6.0)``: NaN stays NaN, -0.0 stays -0.0 (it is not below 0)."""
+    for k in range(out.size):
+        v = u[k]
+        if v < 0.0:
+            v = 0.0
+        elif v > 6.0:
+            v = 6.0
+        out[k] = v
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _relu(u, out):
+    """numpy's ``np.maximum(u, 0.0)``: NaN stays NaN, every zero (-0.0 too) and negative is +0.0."""
+    for k in range(out.size):
+        v = u[k]
+        out[k] = v if v > 0.0 or v != v else 0.0
 
 
 @njit(inline="always", nogil=True, error_model="numpy")

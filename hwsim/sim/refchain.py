@@ -2,8 +2,9 @@
 
 A transformer's GELU arrives written out (BERT's QDQ export: ``Mul(x, 0.5)``, ``Mul(x, 1/sqrt 2)``,
 ``Erf``, ``Add(., 1)``, ``Mul``): five float64 arrays, each made by numpy from whole arrays made
-just before. :func:`plan` finds such chains in a graph: add / sub / mul / div and erf ops of one
-output shape whose operands are the chain's one input ``x``, earlier ops of the chain or scalar
+just before; so does a CNN's hard-swish (``Add(x, 3)``, ``Clip(0, 6)``, ``Mul(x, .)``, ``Div(., 6)``:
+PP-OCRv4's recogniser, 28 of them on activations up to 8 x 16 x 24 x 160). :func:`plan` finds such
+chains in a graph: add / sub / mul / div, erf, relu6 and relu ops of one output shape whose operands are the chain's one input ``x``, earlier ops of the chain or scalar
 constants (a dequantized constant too: its op is moved before the chain, :func:`order`).
 :func:`run` makes every op's values of a chain at its first op
 (:func:`hwsim.kernels.refchain._chain`, block by block), the same values numpy's float64 ops
@@ -23,7 +24,8 @@ from hwsim.sim.qspec import Deferred, real_of
 
 #: binary functions of the chain kernel (:mod:`hwsim.kernels.refchain`'s codes)
 _CODES = {"add": 0, "sub": 1, "mul": 2, "div": 3}
-_ERF = 4
+#: its unary functions (the executor's: :mod:`hwsim.sim.elementwise`)
+_UNARY = {"erf": 4, "relu6": 5, "relu": 6}
 
 #: switch (tests turn it off to compare with the op-by-op reference)
 enabled = True
@@ -46,8 +48,8 @@ def _kind(op) -> str | None:
     """The chain kernel's name for ``op``, or None when it is no chain op."""
     if op.op == "binary" and op.fn in _CODES and len(op.inputs) == 2 and not getattr(op, "runtime_quant", ()):
         return op.fn
-    if op.op == "unary" and op.fn == "erf" and len(op.inputs) == 1:
-        return "erf"
+    if op.op == "unary" and op.fn in _UNARY and len(op.inputs) == 1:
+        return op.fn
     return None
 
 
@@ -69,7 +71,7 @@ def plan(graph) -> list[Chain]:
         shape = tuple(tensors[op.outputs[0]].shape)
         big = [t for t in op.inputs if _size(graph, t) != 1]
         small = [t for t in op.inputs if _size(graph, t) == 1]
-        if not big or any(tuple(tensors[t].shape) != shape for t in big) or (kind == "erf" and small) or \
+        if not big or any(tuple(tensors[t].shape) != shape for t in big) or (kind in _UNARY and small) or \
                 any(not _constant(tensors, made_by, t) or len(tensors[t].shape) > len(shape) for t in small):
             continue
         ids = {owner[t] if t in owner else roots.get(t) for t in big}
@@ -116,7 +118,7 @@ def run(chain: Chain, values: dict) -> dict[str, np.ndarray] | None:
     src = _source(x, chain.shape)
     if src is None or len(chain.ops) < 2 and isinstance(x, np.ndarray):  # one op on an array: numpy's pass
         return None
-    y, bias, with_bias = src
+    y, bias, with_bias, last = src
     slots = {chain.x: 0}
     consts: list[float] = []
     prog = np.zeros((len(chain.ops), 4), np.int64)
@@ -132,26 +134,35 @@ def run(chain: Chain, values: dict) -> dict[str, np.ndarray] | None:
             consts.append(float(v.reshape(-1)[0]))
             refs.append(-len(consts))
         kind = _kind(op)
-        prog[i, :3] = (_ERF, refs[0], 0) if kind == "erf" else (_CODES[kind], refs[0], refs[1])
+        prog[i, :3] = (_UNARY[kind], refs[0], 0) if kind in _UNARY else (_CODES[kind], refs[0], refs[1])
         slots[op.outputs[0]] = i + 1
     from hwsim.float32_ops import erfc_coefficients
     from hwsim.kernels.refchain import _chain
 
     outs = np.empty((len(chain.ops), y.size))
     _chain(y, bias, with_bias, prog, np.array(consts + [0.0]), outs, erfc_coefficients())
+    if last:  # channels last: (N, H, W, C) memory seen as (N, C, H, W), as the input is
+        n, c, h, w = chain.shape
+        return {op.outputs[0]: outs[i].reshape(n, h, w, c).transpose(0, 3, 1, 2) for i, op in enumerate(chain.ops)}
     return {op.outputs[0]: outs[i].reshape(chain.shape) for i, op in enumerate(chain.ops)}
 
 
-def _source(x, shape: tuple) -> tuple[np.ndarray, np.ndarray, bool] | None:
-    """(y rows (R, C), bias (C,), with_bias) that the chain kernel reads as ``x`` (C order of
-    ``shape``): a :class:`~hwsim.sim.refvalues.Biased` along its last axis, a float32
-    :class:`~hwsim.sim.refvalues.Product` or a float64 array, C-contiguous; else None."""
+def _source(x, shape: tuple) -> tuple[np.ndarray, np.ndarray, bool, bool] | None:
+    """(y rows (R, C), bias (C,), with_bias, channels_last) that the chain kernel reads as ``x``:
+    a :class:`~hwsim.sim.refvalues.Biased` along its last axis (C order of ``shape``) or along the
+    channel axis of a 4-D value held channels last (a conv's output: (N, H, W, C) memory,
+    ``channels_last``), a float32 :class:`~hwsim.sim.refvalues.Product` or a float64 array,
+    C-contiguous; else None."""
     from hwsim.sim.refvalues import Biased, Product
 
+    last = False
     if isinstance(x, Biased):
         y = x.y
-        if x.axis != y.ndim - 1 or not y.flags.c_contiguous or y.dtype not in (np.float32, np.float64) \
-                or x.bias.size != y.shape[-1]:
+        if y.dtype not in (np.float32, np.float64) or x.bias.size != y.shape[x.axis]:
+            return None
+        if x.axis == 1 and y.ndim == 4 and y.transpose(0, 2, 3, 1).flags.c_contiguous:
+            y, last = y.transpose(0, 2, 3, 1), True
+        elif x.axis != y.ndim - 1 or not y.flags.c_contiguous:
             return None
         bias, with_bias = x.bias, True
     elif isinstance(x, Product) or isinstance(x, np.ndarray) and x.dtype == np.float64:
@@ -161,7 +172,7 @@ def _source(x, shape: tuple) -> tuple[np.ndarray, np.ndarray, bool] | None:
         bias, with_bias = np.zeros(1), False
     else:
         return None
-    if tuple(y.shape) != shape or not y.size:
+    if tuple(y.transpose(0, 3, 1, 2).shape if last else y.shape) != shape or not y.size:
         return None
     c = y.shape[-1] if with_bias else y.size
-    return y.reshape(-1, c), np.ascontiguousarray(bias, np.float64), with_bias
+    return y.reshape(-1, c), np.ascontiguousarray(bias, np.float64), with_bias, last

@@ -1,5 +1,6 @@
 """The float reference's elementwise chain kernel (hwsim.kernels.refchain) against numpy's float64
-ops and the reference's erf run one op after another: the same bits (NaN as NaN)."""
+ops, the reference's erf and its relu6 / relu (numpy's clip and maximum) run one op after another:
+the same bits (NaN as NaN, the sign of a zero too)."""
 
 import numpy as np
 import pytest
@@ -24,7 +25,8 @@ def _plain(y, bias, with_bias, prog, consts):
 
     with np.errstate(all="ignore"):
         for code, a, b, _ in prog:
-            slots.append(reference_erf(slots[a]) if code == 4 else _NUMPY[code](operand(a), operand(b)))
+            slots.append(reference_erf(slots[a]) if code == 4 else np.clip(slots[a], 0.0, 6.0) if code == 5 else
+                         np.maximum(slots[a], 0.0) if code == 6 else _NUMPY[code](operand(a), operand(b)))
     return slots[1:]
 
 
@@ -32,7 +34,7 @@ def _same(got, want):
     assert got.dtype == np.float64 and got.shape == want.shape
     nan = np.isnan(want)
     np.testing.assert_array_equal(np.isnan(got), nan)
-    assert np.array_equal(got[~nan].view(np.uint64), want[~nan].view(np.uint64))
+    assert np.array_equal(got[~nan].view(np.uint64), want[~nan].view(np.uint64))  # bits: -0.0 is not 0.0
 
 
 def _check(y, bias, with_bias, prog, consts):
@@ -42,6 +44,9 @@ def _check(y, bias, with_bias, prog, consts):
     for got, want in zip(outs, _plain(y, bias, with_bias, prog, consts)):
         _same(got, want)
 
+
+#: a hard-swish written out (x + 3, relu6, x * that, / 6), as PP-OCR's float models hold it
+_HARDSWISH = [(0, 0, -1, 0), (5, 1, 0, 0), (2, 0, 2, 0), (3, 3, -2, 0)]
 
 #: the GELU of BERT's QDQ export: x * 0.5, x * (1 / sqrt 2), erf, + 1, product of the two
 _GELU = [(2, 0, -1, 0), (2, 0, -2, 0), (4, 2, 0, 0), (0, 3, -3, 0), (2, 1, 4, 0)]
@@ -57,6 +62,7 @@ def test_gelu_chain_equals_numpy_op_by_op(dtype, rows, cols):
     bias = rng.standard_normal(cols)
     _check(y, bias, True, _GELU, _GELU_CONSTS)
     _check(y, np.zeros(1), False, _GELU, _GELU_CONSTS)
+    _check(y, bias, True, _HARDSWISH, (3.0, 6.0))
 
 
 def test_specials_signed_zeros_and_division_by_zero():
@@ -64,6 +70,7 @@ def test_specials_signed_zeros_and_division_by_zero():
     bias = np.array([-0.0, 0.0, 1.0, -np.inf, 0.0, 0.0, -5e-324, 1e308, -1e308, -1.0, 0.0, -0.5])
     progs = [[(3, 0, -1, 0), (3, -2, 1, 0), (1, 2, 0, 0), (4, 3, 0, 0)],  # x / 0, -0 / that, minus x, erf
              [(1, -2, 0, 0), (2, 1, 1, 0), (0, 2, -1, 0), (3, 0, 3, 0)]]  # -0 - x, squared, + 0, x / it
+    progs += [[(5, 0, 0, 0), (6, 0, 0, 0), (1, -2, 0, 0), (5, 3, 0, 0), (6, 3, 0, 0)]]  # relu6, relu of x, -x
     for prog in progs:
         for with_bias in (True, False):
             _check(y, bias, with_bias, prog, (0.0, -0.0))
@@ -79,11 +86,11 @@ def _progs(draw):
     consts = draw(st.lists(st.floats(width=64), min_size=1, max_size=3))
     prog = []
     for i in range(n):
-        code = draw(st.integers(0, 4))
+        code = draw(st.integers(0, 6))
         arrays = st.integers(0, i)  # x or an earlier op
         a = draw(arrays)
-        b = draw(st.one_of(arrays, st.integers(-len(consts), -1))) if code != 4 else 0
-        if code != 4 and draw(st.booleans()):
+        b = draw(st.one_of(arrays, st.integers(-len(consts), -1))) if code < 4 else 0
+        if code < 4 and draw(st.booleans()):
             a, b = (b, a) if b < 0 else (a, b)  # a scalar first (at most one operand scalar)
         prog.append((code, a, b, 0))
     return prog, consts

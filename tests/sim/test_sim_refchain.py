@@ -87,3 +87,47 @@ def test_chain_declines_what_the_kernel_does_not_read():
     assert refchain.run(chain, {"x": np.arange(4)}) is None
     assert refchain.run(chain, {"x": np.zeros(4)}) is None  # one op (or none) over an array: numpy's
     assert refchain.run(refchain.Chain("x", (4,), (None, None)), {"x": np.zeros(8)[::2]}) is None
+
+
+def _hardswish_cnn(path) -> None:
+    """Conv -> hard-swish written out (Add 3, Clip 0..6, Mul, Div 6), as PP-OCR's float models hold
+    it -> Conv -> Relu -> global average pool: the chains' input is a conv's output held channels last."""
+    rng = np.random.default_rng(2)
+    n = h.make_node
+    f = lambda name, a: nh.from_array(np.asarray(a, np.float32), name)  # noqa: E731
+    inits = [f("w1", rng.standard_normal((8, 3, 3, 3)) * 0.5), f("b1", rng.standard_normal(8)),
+             f("w2", rng.standard_normal((6, 8, 1, 1)) * 0.5), f("b2", rng.standard_normal(6)),
+             f("three", 3.0), f("six", 6.0), f("zero", 0.0)]
+    nodes = [n("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]), n("Add", ["c1", "three"], ["a"]),
+             n("Clip", ["a", "zero", "six"], ["r"]), n("Mul", ["c1", "r"], ["m"]), n("Div", ["m", "six"], ["hs"]),
+             n("Conv", ["hs", "w2", "b2"], ["c2"]), n("Relu", ["c2"], ["r2"]), n("GlobalAveragePool", ["r2"], ["y"])]
+    m = h.make_model(h.make_graph(nodes, "hs", [h.make_tensor_value_info("x", TP.FLOAT, [2, 3, 9, 7])],
+                                  [h.make_tensor_value_info("y", TP.FLOAT, [2, 6, 1, 1])], inits),
+                     opset_imports=[h.make_opsetid("", 17)])
+    onnx.save(m, path)
+
+
+def test_hardswish_and_relu_chains_over_channels_last_convs_give_the_op_by_op_values(tmp_path, monkeypatch):
+    _hardswish_cnn(tmp_path / "m.onnx")
+    g = load_onnx(tmp_path / "m.onnx", {})
+    chains = refchain.plan(g)
+    assert [(c.x, len(c.ops)) for c in chains] == [("c1", 4), ("c2", 1)]
+    x = {"x": np.random.default_rng(3).standard_normal((2, 3, 9, 7)).astype(np.float32) * 3}
+    x["x"][0, 0, 0, :3] = [np.nan, np.inf, -np.inf]
+    made, plain_run = [], refchain.run
+    monkeypatch.setattr(refchain, "run", lambda c, v: made.append(plain_run(c, v)) or made[-1])
+    results = {}
+    for on in (True, False):
+        monkeypatch.setattr(refchain, "enabled", on)
+        results[on] = run(g, x, float_reference=True)
+    a, b = results[True], results[False]
+    assert len(made) == 2 and all(m is not None for m in made)  # both read the conv outputs as stored
+    assert isinstance(a.reference.values.raw("c1"), Biased)
+    assert set(a.reference.values) == set(b.reference.values)
+    for name in b.reference.values:  # the same bits, NaN where NaN
+        got, want = (np.asarray(r.reference.values[name], np.float64) for r in (a, b))
+        assert np.array_equal(np.isnan(got), np.isnan(want)), name
+        assert np.array_equal(_bits(np.where(np.isnan(want), 0, got)), _bits(np.where(np.isnan(want), 0, want))), name
+    for name in a.outputs:
+        np.testing.assert_array_equal(a.outputs[name], b.outputs[name])
+    np.testing.assert_array_equal([(e.sqnr_db, e.mse) for e in a.layers], [(e.sqnr_db, e.mse) for e in b.layers])
