@@ -89,7 +89,12 @@ def entry() -> None:
     Nothing is lost: the commands write and close their files themselves, shutdown still frees
     every object that is not in a reference cycle (running its finalizer), and the cycles are left
     to the operating system, as for any process that ends. Only the process's end does this;
-    :func:`main` (what tests and Python callers use) leaves the collector alone."""
+    :func:`main` (what tests and Python callers use) leaves the collector alone. The same goes for
+    numpy's transparent huge pages, which a process that runs one command does without
+    (:func:`hwsim.heap.small_pages_for_one_run`)."""
+    from hwsim import heap
+
+    heap.small_pages_for_one_run()
     code = main()
     gc.freeze()
     sys.exit(code)

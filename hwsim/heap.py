@@ -163,3 +163,31 @@ def keep_freed_memory(give_back: bool = True):
                     _set_outside(libc)
                     if give:
                         libc.malloc_trim(0)
+
+
+def small_pages_for_one_run() -> bool:
+    """Stop numpy asking the kernel for transparent huge pages, for a process that runs one command
+    (the ``hwsim`` console script; :func:`hwsim.cli.entry`); returns whether it was changed.
+
+    numpy marks every array of 4 MiB or more ``MADV_HUGEPAGE``. Under Linux's default THP defrag
+    setting ("madvise") the first fault of each 2 MiB page of such memory may compact memory
+    synchronously, and a simulate with its float reference faults in its whole peak once (every
+    reference value is kept to the end of the run): ``hwsim simulate`` of PP-OCRv4's recogniser
+    (quantize_static, batch 8, peak 3.3 GiB) spent 4.2-6.5 s of system time so, 1.3-1.9 s with
+    4 KiB pages (5.6-7.8 s -> 2.9-3.3 s whole process; a cold ``solve resnet18`` 6.8-6.9 -> 6.2-6.3 s;
+    benchmarks/RESULTS.md, "Eighteenth session"). A process that runs the simulator again and
+    again reuses memory already faulted in (:func:`keep_for_reuse`) and gains from the huge pages
+    (MobileNetV2 b8's repeated runs 5-10% faster), so Python callers keep numpy's setting. A
+    ``NUMPY_MADVISE_HUGEPAGE`` in the environment (numpy's own switch) is the user's choice and
+    stands. Only speed depends on this."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return False
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:
+        try:
+            from numpy.core.multiarray import _set_madvise_hugepage  # numpy < 2
+        except ImportError:
+            return False
+    _set_madvise_hugepage(False)
+    return True

@@ -200,3 +200,44 @@ def test_the_startup_environment_is_the_one_a_child_starts_with(tmp_path):
         out = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True,
                              cwd=tmp_path)
         assert out.stdout.split() == want.split(), out.stderr
+
+
+_PAGES = """
+import sys
+from hwsim import heap
+try:
+    from numpy._core.multiarray import _set_madvise_hugepage
+except ImportError:
+    from numpy.core.multiarray import _set_madvise_hugepage
+changed = heap.small_pages_for_one_run()
+print(changed, _set_madvise_hugepage(True))  # the second: numpy's setting after the call
+"""
+
+
+@pytest.mark.parametrize("env", [None, "1", "0"])
+def test_one_command_processes_do_without_numpys_huge_pages_unless_the_user_says(env, tmp_path):
+    """heap.small_pages_for_one_run (the console script's start): numpy's MADV_HUGEPAGE off, in a
+    fresh process (numpy reads NUMPY_MADVISE_HUGEPAGE at import); the user's variable stands."""
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if env is not None:
+        environ["NUMPY_MADVISE_HUGEPAGE"] = env
+    out = subprocess.run([sys.executable, "-c", _PAGES], env=environ, capture_output=True, text=True, check=True)
+    changed, after = out.stdout.split()
+    assert changed == str(env is None)
+    assert after == ("False" if env is None else str(env == "1"))
+
+
+def test_the_console_script_runs_with_small_pages(monkeypatch):
+    from hwsim import cli
+
+    calls = []
+    monkeypatch.setattr(heap, "small_pages_for_one_run", lambda: calls.append(1) or True)
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    monkeypatch.setattr(cli.gc, "freeze", lambda: None)  # not this test process's objects
+    with pytest.raises(SystemExit) as stop:
+        cli.entry()
+    assert stop.value.code == 0 and calls == [1]
