@@ -168,7 +168,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         result = run(graph, inputs, requant=args.requant, seed=args.seed, pairwise_int16=args.pairwise_int16,
                      ort_activations=args.ort_activations,
                      float_reference=not args.no_reference, ort_threads=args.ort_threads,
-                     reference_precision=args.reference_precision, reference_graph=ref_graph)
+                     reference_precision=args.reference_precision, reference_graph=ref_graph,
+                     keep_reference=False)  # nothing here reads the reference after the run but its outputs
     except MemoryLimitError as exc:
         raise MemoryLimitError(f"{exc}. Model parameters are set with --shape, e.g. --shape layers=2,context=128 "
                                "(zoo models), or --shape batch=1 (ONNX dims)") from None

@@ -32,6 +32,9 @@ class _Filling(dict):
     def __init__(self):
         super().__init__()
         self.changed = threading.Condition()
+        #: values taken out again (:class:`hwsim.sim.runner._Release`): a reader asking for one
+        #: is told at once instead of waiting for a value that will not come
+        self.gone: set[str] = set()
 
     def __setitem__(self, name, value) -> None:
         with self.changed:
@@ -92,7 +95,9 @@ class ArrivingReference(Mapping):
         values = self._values
         if not dict.__contains__(values, name):
             with values.changed:
-                values.changed.wait_for(lambda: dict.__contains__(values, name) or self._done)
+                values.changed.wait_for(lambda: dict.__contains__(values, name) or self._done or name in values.gone)
+                if name in values.gone:
+                    raise KeyError(f"the float reference's value of '{name}' was dropped before this read")
             if not dict.__contains__(values, name):
                 if self._error is not None:
                     raise ReferenceFailed(f"the float reference failed: {self._error}")
@@ -108,8 +113,9 @@ class ArrivingReference(Mapping):
         return self._values.changed
 
     def made(self, name: str) -> bool:
-        """Whether the value of ``name`` has been stored (no waiting)."""
-        return dict.__contains__(self._values, name)
+        """Whether the value of ``name`` has been stored (no waiting); also once it has been
+        dropped again (its reader is then told so at once by :meth:`raw`)."""
+        return dict.__contains__(self._values, name) or name in self._values.gone
 
     @property
     def finished(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -127,13 +128,14 @@ def _kv_values(graph: Graph, inputs: dict, seed: int, notes: list[str]) -> dict[
     return out
 
 
-def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
+def _execute(ctx: ExecContext, values: dict, prepare, after=None, release=None) -> dict:
     """Run every op; ``values`` holds inputs (and receives every op output).
 
     With ``after`` (the quantized run), ``after(op, y)`` sees each output as it is made and
     values die after their last reader (:func:`hwsim.sim.memory.liveness`); the reference keeps
-    every value. Integer outputs stay :class:`~hwsim.sim.qspec.Coded` (reals made when a reader
-    needs them).
+    every value, or with ``release`` calls ``release(name)`` for each op output once no later op
+    reads it (:class:`_Release` decides when it goes). Integer outputs stay
+    :class:`~hwsim.sim.qspec.Coded` (reals made when a reader needs them).
     """
     g = ctx.graph
     dead = memory.liveness(g) if after is not None else None
@@ -141,6 +143,7 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
     ops, chains, ahead = g.ops(), {}, {}
     if ctx.reference and after is None and refchain.enabled and (plan := refchain.plan(g)):
         ops, chains = refchain.order(g, plan), {c.ops[0].name: c for c in plan}
+    done = _last_reads(ops) if release is not None else None
     for i, op in enumerate(ops):
         if lane is not None:
             lane.before_op()  # its numba threads: 1 while the run's other thread runs, all once it has ended
@@ -148,6 +151,8 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
             ahead.update(refchain.run(chains[op.name], values) or {})
         if op.outputs[0] in ahead:
             values[op.outputs[0]] = ahead.pop(op.outputs[0])
+            for t in done[i] if done is not None else ():
+                release(t)
             continue
         xs = [values[t] if t in values else prepare(op, i, t) for i, t in enumerate(op.inputs)]
         dequantized = not ctx.reference and not op.is_compute and op.op not in _EXPLICIT and not rounds_own_inputs(op)
@@ -170,7 +175,63 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None) -> dict:
                 values.pop(t, None)
                 ctx.codes.pop(t, None)
                 prepare.release(t)
+        for t in done[i] if done is not None else ():
+            release(t)
     return values
+
+
+def _last_reads(ops: list) -> list[list[str]]:
+    """For each op of ``ops`` (in the order they run), the op outputs no later op reads: those
+    whose last reader it is, and its own outputs that nothing reads."""
+    last: dict[str, int] = {}
+    for i, op in enumerate(ops):
+        for t in op.inputs:
+            last[t] = i
+    made = {t: i for i, op in enumerate(ops) for t in op.outputs}
+    done: list[list[str]] = [[] for _ in ops]
+    for t, i in made.items():
+        done[max(i, last.get(t, i))].append(t)
+    return done
+
+
+class _Release:
+    """When a run that does not keep its reference (``keep_reference=False``) drops each
+    reference value: once no later reference op reads it and its per-op metric, if it has one,
+    has read it; never the names in ``keep`` (the outputs). Called from the reference's thread
+    (:meth:`reference_done`) and from whichever thread computes a metric (:meth:`metric_done`);
+    ``values`` is the dict the reference is computed into (set when it starts)."""
+
+    def __init__(self, keep: set[str], metric_reads: list[str]):
+        self._lock = threading.Lock()
+        self.values: dict | None = None
+        self._keep = keep
+        self._metric = Counter(n for n in metric_reads if n not in keep)  # reads still to come, per name
+        self._past = set()  # read by no later reference op, a metric still to come
+
+    def reference_done(self, name: str) -> None:
+        with self._lock:
+            if name in self._keep:
+                return
+            if self._metric[name] > 0:
+                self._past.add(name)
+                return
+        self._drop(name)
+
+    def metric_done(self, name: str) -> None:
+        with self._lock:
+            self._metric[name] -= 1
+            if self._metric[name] > 0 or name not in self._past:
+                return
+            self._past.discard(name)
+        self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        values = self.values  # the reference's dict (hwsim.sim.arriving._Filling): its readers hold its lock
+        with values.changed:
+            if dict.__contains__(values, name):
+                dict.__delitem__(values, name)
+                values.gone.add(name)
+                values.changed.notify_all()
 
 
 def _round_output(ctx: ExecContext, op, out: Tensor, y: np.ndarray) -> np.ndarray:
@@ -191,20 +252,21 @@ REFERENCE_PRECISIONS = ("float32", "float64")
 
 
 def float_reference(graph: Graph, real_inputs: dict, seed: int = 0, precision: str = "float64",
-                    into: dict | None = None) -> FloatCache:
+                    into: dict | None = None, release=None) -> FloatCache:
     """Float reference values (float64 arrays) of every tensor: no quantization, no pruning.
 
     ``precision`` is the type of its convolutions and matrix products (``reference_precision``
     of :func:`run`); everything else runs in float64. ``into``: the dict the values are stored
     in as they are made (default a new one; e.g. read meanwhile by another thread,
-    :mod:`hwsim.sim.arriving`).
+    :mod:`hwsim.sim.arriving`); ``release(name)``: called once no later op reads an op output
+    (:class:`_Release`: :func:`run` with ``keep_reference=False``).
     """
     check_reference_precision(precision)
     ctx = ExecContext(graph=graph, reference=True, seed=seed, reference_dtype=precision, deferred_sums=True)
     values = {} if into is None else into
     values.update(refvalues.constants(graph))
     values.update(real_inputs)
-    values = _execute(ctx, values, None)
+    values = _execute(ctx, values, None, release=release)
     return FloatCache(values=refvalues.RefValues(values), inputs=dict(real_inputs), precision=precision)
 
 
@@ -361,7 +423,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         float_order: str = "sequential", metrics: bool = True,
         memory_limit_bytes: int | None = None, float_reference: bool = True, ort_threads: int = 1,
         reference_precision: str = "float32", ort_activations: bool = False,
-        reference_graph: Graph | None = None) -> SimResult:
+        reference_graph: Graph | None = None, keep_reference: bool = True) -> SimResult:
     """Simulate ``graph`` on ``inputs`` bit-accurately beside a float reference.
 
     Parameters
@@ -425,6 +487,14 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         :func:`check_reference_graph` says what does not match. Ops whose output it lacks get no
         per-op metrics (a note counts them). Missing activation scales are still calibrated on
         ``graph``'s own reference. Needs ``float_reference``; excludes ``reference``.
+    keep_reference : bool
+        Keep every reference value to the end and return them (``reference``, the default: e.g.
+        to run again with ``reference=``). False: where the reference runs beside the simulation
+        (:func:`hwsim.sim.refblas.threads_at_once` above 1, no scale calibrated on it), each
+        value is dropped once the reference's later ops and the op's metrics have read it, and
+        ``reference`` holds the graph's outputs, constants and inputs only; the figures are the
+        same. The ``hwsim simulate`` command runs so: a reference keeps every activation in float64
+        (PP-OCRv4's recogniser at batch 8: 3.3 GiB, most of a whole run's time faulting it in).
 
     Returns
     -------
@@ -455,11 +525,15 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     if reference_graph is not None:
         rg = ensure_weights(reference_graph, seed)
         ref_inputs, matched = check_reference_graph(g, rg, real_inputs)
-    beside = None
+    beside = release = None
     if with_ref and reference is None and not calibrates and refblas.threads_at_once() > 1:
         # nothing before the metrics reads it
-        beside = _ReferenceBeside(g, real_inputs, seed, precision) if rg is None else \
-            _ReferenceBeside(rg, ref_inputs, seed, reference_precision)
+        if not keep_reference:
+            read = [] if not (metrics and float_reference) else \
+                [op.outputs[0] for op in g.ops()] if matched is None else list(matched.values())
+            release = _Release(set(g.outputs) | (set() if rg is None else set(rg.outputs)), read)
+        beside = _ReferenceBeside(g, real_inputs, seed, precision, release) if rg is None else \
+            _ReferenceBeside(rg, ref_inputs, seed, reference_precision, release)
         ref = None
     else:
         ref = (reference or _reference_run(g, real_inputs, seed, precision)) if with_ref else None
@@ -491,9 +565,12 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
             if not isinstance(y, qspec.Coded) and y.dtype.kind in "fc" and op.outputs[0] not in gq.outputs \
                     and not np.isfinite(y).all():
                 nonfinite.append((f"{op.op} '{op.name}'", None, y))
-        elif metrics and beside is not None and isinstance(y, qspec.Coded) and beside.jobs.wants(name, y.codes.nbytes):
-            beside.jobs.add(len(layers), name, lambda: LayerError(op.name, op.op, *coded_errors(ref_raw(name), y)),
-                            y.codes.nbytes)  # codes are finite: no note to make
+        elif metrics and beside is not None and isinstance(y, qspec.Coded) and \
+                beside.jobs.wants(name, held := y.codes.nbytes * (1 if release is None else 1 + _REF_BYTES)):
+            # (a job that lets the reference drop its value only once it has run holds that value too)
+            beside.jobs.add(len(layers), name, lambda: _read_once(LayerError(op.name, op.op, *coded_errors(ref_raw(name), y)),
+                                                                  release, name),
+                            held)  # codes are finite: no note to make
             layers.append(None)
         elif metrics:
             err = LayerError(op.name, op.op, *coded_errors(ref_raw(name), y))
@@ -505,6 +582,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
                 simulated_nonfinite.add(op.name)  # else the reference is NaN or inf (reference_nonfinite_note)
                 if op.outputs[0] not in gq.outputs:
                     nonfinite.append((f"{op.op} '{op.name}'", qspec.real_of(ref_raw(name)), y))
+            _read_once(None, release, name)
 
     if beside is None:
         values = _execute(ctx, start, _Weights(ctx, None if ref is None else ref.prepared), after)
@@ -529,13 +607,25 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         layers=layers, notes=list(dict.fromkeys(notes)), graph=gq, reference=ref, memory=need)
 
 
+#: bytes per value of a reference value (at most float64), as a job of a run that drops its
+#: reference counts them (:class:`_Release`, :data:`hwsim.sim.metric_jobs.MAX_PENDING_BYTES`)
+_REF_BYTES = 8
+
+
+def _read_once(result, release: _Release | None, name: str):
+    """``result``, after telling ``release`` (if any) that the metric of ``name`` has read its value."""
+    if release is not None:
+        release.metric_done(name)
+    return result
+
+
 class _ReferenceBeside:
     """The float reference of :func:`run` computed on a thread of its own
     (:class:`hwsim.sim.arriving.ArrivingReference`) while the quantized run goes on: its ops
     read no reference value (no activation scale is calibrated on it) and each op's metrics wait
     for the value they compare with. The values are those of the reference run first."""
 
-    def __init__(self, g: Graph, real_inputs: dict, seed: int, precision: str):
+    def __init__(self, g: Graph, real_inputs: dict, seed: int, precision: str, release: _Release | None = None):
         from hwsim.sim.arriving import ArrivingReference
         from hwsim.sim.metric_jobs import MetricJobs
 
@@ -548,7 +638,10 @@ class _ReferenceBeside:
         def compute(into: dict) -> None:
             self.lanes.enter()
             try:
-                self._made.append(_reference_run(g, real_inputs, seed, precision, into=into))
+                if release is not None:
+                    release.values = into
+                self._made.append(_reference_run(g, real_inputs, seed, precision, into=into,
+                                                 release=None if release is None else release.reference_done))
             finally:
                 self.lanes.leave()
             jobs_made.wait()
