@@ -57,6 +57,12 @@ def _no_metrics_kw(run) -> dict:
     return {"metrics": False} if "metrics" in inspect.signature(run).parameters else {}
 
 
+def _command_kw(run) -> dict:
+    """What ``hwsim simulate`` passes beyond the defaults: ``keep_reference=False`` (it reads no
+    reference value after the run), where this simulator has it."""
+    return {"keep_reference": False} if "keep_reference" in inspect.signature(run).parameters else {}
+
+
 def _resnet18():
     from hwsim.graph.weights import synthesize_weights
     from hwsim.graph.zoo import load_model
@@ -227,7 +233,7 @@ def case_qdq(repeat: int, names=("resnet18", "bert", "mobilenet_v2")) -> dict:
             sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         x = {"x": np.random.default_rng(11).standard_normal(g.tensors["x"].shape).astype(np.float32)}
         want = sess.run(None, x)[0]
-        sim = lambda: run(g, x, requant="onnxruntime", pairwise_int16=pw)  # noqa: E731
+        sim = lambda: run(g, x, requant="onnxruntime", pairwise_int16=pw, **_command_kw(run))  # noqa: E731
         got = next(iter(sim().outputs.values()))  # boundary type (float32), as onnxruntime returns it
         out[name] = {**paired_times(sim, lambda: sess.run(None, x), max(repeat, 5)), "pairwise_int16": pw,
                      "mismatches": int(np.sum(got != want)), "outputs": int(want.size),

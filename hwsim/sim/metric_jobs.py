@@ -74,6 +74,18 @@ class MetricJobs:
         self.close()
         self._work(lambda: (not self._jobs and not self._running) or self._arriving.failed)
 
+    def run_ready(self) -> None:
+        """On the quantized thread between its ops: run the jobs whose value has arrived, waiting
+        for none. A run that drops its reference (``keep_reference=False``) calls it, so that a
+        reference value a job compares with is not held until the quantized run has ended (PP-OCRv4's
+        recogniser at batch 8: 2.8 GB peak instead of 1.3 GB)."""
+        while True:
+            with self._cond:
+                job = self._take()
+            if job is None:
+                return
+            self._run(job)
+
     def help(self) -> None:
         """On the reference thread after its last value: run jobs until the quantized run has
         closed and none is left to take."""
@@ -102,10 +114,13 @@ class MetricJobs:
                     job = self._take()
             if job is None:
                 return
-            key, fn = job
-            try:
-                self.results[key] = fn()
-            finally:
-                with self._cond:
-                    self._running -= 1
-                    self._cond.notify_all()
+            self._run(job)
+
+    def _run(self, job) -> None:
+        key, fn = job
+        try:
+            self.results[key] = fn()
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()

@@ -559,18 +559,21 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     ref_raw = beside.raw if beside is not None else (lambda name: refvalues.raw_value(ref.values, name))
 
     def after(op, y):
+        if release is not None and metrics:
+            beside.jobs.run_ready()  # the reference values they compare with can go
         name = op.outputs[0] if matched is None else matched.get(op.outputs[0])  # the reference's name
         if metrics and name is None:
             unmatched.append(f"{op.op} '{op.name}'")
             if not isinstance(y, qspec.Coded) and y.dtype.kind in "fc" and op.outputs[0] not in gq.outputs \
                     and not np.isfinite(y).all():
                 nonfinite.append((f"{op.op} '{op.name}'", None, y))
-        elif metrics and beside is not None and isinstance(y, qspec.Coded) and \
-                beside.jobs.wants(name, held := y.codes.nbytes * (1 if release is None else 1 + _REF_BYTES)):
-            # (a job that lets the reference drop its value only once it has run holds that value too)
+        elif metrics and beside is not None and beside.jobs.wants(name, _held_bytes(y)) and _finite(y):
+            # codes are finite, and so is this float output: no note to make. (A job keeps its
+            # reference value from its arrival until it runs: run_ready above, in a run that drops
+            # its reference.)
             beside.jobs.add(len(layers), name, lambda: _read_once(LayerError(op.name, op.op, *coded_errors(ref_raw(name), y)),
                                                                   release, name),
-                            held)  # codes are finite: no note to make
+                            _held_bytes(y))
             layers.append(None)
         elif metrics:
             err = LayerError(op.name, op.op, *coded_errors(ref_raw(name), y))
@@ -607,9 +610,15 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
         layers=layers, notes=list(dict.fromkeys(notes)), graph=gq, reference=ref, memory=need)
 
 
-#: bytes per value of a reference value (at most float64), as a job of a run that drops its
-#: reference counts them (:class:`_Release`, :data:`hwsim.sim.metric_jobs.MAX_PENDING_BYTES`)
-_REF_BYTES = 8
+def _held_bytes(y) -> int:
+    """Bytes a metric job holding the quantized output ``y`` keeps alive (its codes, or the array)."""
+    return y.codes.nbytes if isinstance(y, qspec.Coded) else y.nbytes
+
+
+def _finite(y) -> bool:
+    """Whether the quantized output ``y`` holds no NaN or inf, so that its metrics make no note
+    (codes always; a float array by a pass over it)."""
+    return isinstance(y, qspec.Coded) or y.dtype.kind not in "fc" or bool(np.isfinite(y).all())
 
 
 def _read_once(result, release: _Release | None, name: str):

@@ -69,11 +69,16 @@ def test_without_metrics_the_values_go_after_their_last_reader(tmp_path, beside)
     assert not {t for op in g.ops() for t in op.outputs} - set(g.outputs) & set(r.reference.values)
 
 
-def test_the_peak_is_lower(tmp_path, beside, monkeypatch):
-    """Metrics on the quantized thread (cap 0: no jobs holding values): the reference's values go
-    as the run goes instead of all staying to the end (twelve 3x3 convs of 8 channels at 96 x 96:
-    activations, not weights)."""
-    monkeypatch.setattr(metric_jobs, "MAX_PENDING_BYTES", 0)
+@pytest.mark.parametrize("metrics_on", ["quantized thread", "jobs"])
+def test_the_peak_is_lower(tmp_path, beside, monkeypatch, metrics_on):
+    """The reference's values go as the run goes instead of all staying to the end (twelve 3x3
+    convs of 8 channels at 96 x 96: activations, not weights), with the metrics computed on the
+    quantized thread (cap 0) and with every metric handed over as a job (the quantized thread
+    runs those whose value has arrived between its ops, so they hold no value to the end)."""
+    if metrics_on == "jobs":
+        monkeypatch.setattr(metric_jobs.MetricJobs, "wants", lambda self, name, nbytes: True)
+    else:
+        monkeypatch.setattr(metric_jobs, "MAX_PENDING_BYTES", 0)
     b = qdq_zoo._Builder(5)
     y = "x"
     for i in range(12):

@@ -175,3 +175,53 @@ def test_run_raises_a_metric_error_without_hanging(monkeypatch, tmp_path):
     monkeypatch.setattr(runner, "coded_errors", broken)
     with pytest.raises(ValueError, match="metric broke"):
         _in_thread(lambda: runner.run(g, x, requant="onnxruntime"))
+
+
+@pytest.mark.parametrize("fill", [0.5, 1e5])  # finite fp16 outputs; outputs overflowing to inf
+def test_float_outputs_as_jobs_give_the_same_layers_and_notes(monkeypatch, fill):
+    """Float (not coded) outputs are handed over too where they are finite; one holding inf is
+    computed in order, so its notes (the simulation's own inf) are made as before."""
+    from hwsim.graph.annotate import quantize_graph
+    from hwsim.graph.zoo import load_model
+
+    g = quantize_graph(load_model("gemm:m=2,k=8,n=4"), "fp16", "fp16")
+    x = {"input": np.full((2, 8), fill, np.float32)}
+    monkeypatch.setattr(runner.refblas, "cpu_count", lambda: 2)
+    added = []
+    add = metric_jobs.MetricJobs.add
+    monkeypatch.setattr(metric_jobs.MetricJobs, "add", lambda self, *a: added.append(a[1]) or add(self, *a))
+    monkeypatch.setattr(metric_jobs.MetricJobs, "wants", lambda self, name, nbytes: True)
+    jobs = runner.run(g, x, keep_reference=False)
+    handed = list(added)
+    monkeypatch.setattr(metric_jobs.MetricJobs, "wants", lambda self, name, nbytes: False)
+    added.clear()
+    inline = runner.run(g, x)
+    assert not added
+    assert bool(handed) == (fill < 1e4)  # every output of the overflowing run holds inf
+    assert [(e.name, repr(e.sqnr_db), repr(e.mse)) for e in jobs.layers] == \
+        [(e.name, repr(e.sqnr_db), repr(e.mse)) for e in inline.layers]  # NaN equal to NaN
+    assert jobs.notes == inline.notes
+    if fill > 1e4:
+        assert any("where the float reference is finite" in n for n in jobs.notes), jobs.notes
+
+
+def test_run_ready_runs_the_arrived_jobs_and_waits_for_none():
+    """The quantized thread's call between its ops (a run that drops its reference): jobs whose
+    value has arrived run at once, the others stay queued, nothing blocks."""
+    stored, go_on = threading.Event(), threading.Event()
+
+    def store(into):
+        into["a"] = 1.0
+        stored.set()
+        go_on.wait()
+        into["b"] = 2.0
+
+    arriving, jobs = _beside(["a", "b"], store)
+    stored.wait()
+    jobs.add(0, "a", lambda: "A")
+    jobs.add(1, "b", lambda: "B")
+    _in_thread(jobs.run_ready, timeout=5.0)
+    assert jobs.results == {0: "A"}
+    go_on.set()
+    _in_thread(lambda: jobs.finish() or arriving.result())
+    assert jobs.results == {0: "A", 1: "B"}
