@@ -8,9 +8,14 @@ zero point), :func:`dot` computes ``x @ d`` with every product exact and float32
   The differences are exact and the three limbs hold the 24 significant bits of a float32 exactly
   when ``|x| >= 2**-103``; ``d`` is exact in bfloat16 (8 significant bits).
 * TDPBF16PS multiplies bf16 pairs exactly and adds them into float32 tiles: C += h_l . d for
-  l = 0, 1, 2 at each step of 32 k. The only roundings are these float32 additions (3K of them
-  per output, a fixed order that does not depend on the thread count or the blocking of N) and
-  the product with the scale (once, :func:`dot`).
+  l = 0, 1, 2 at each step of 32 k. The only roundings are the tiles' float32 additions (in an
+  order fixed by the kernel, independent of the thread count and the blocking of N) and the
+  product with the scale (once, :func:`dot`). The additions are not those of a sequential IEEE
+  float32 sum over k: with one limb and fp8 operands (every product exact), 0-21 of 2,000-6,000
+  outputs at K = 512-2048 differed from one (and from a sum of each pair rounded, then added, and
+  from each pair added with one rounding), the Xeon of 2026-11-28 (benchmarks/RESULTS.md,
+  "Eighteenth session"): float32-level, as the reference needs, but not a model of another
+  accumulator.
 * Tiny values: AMX reads bfloat16 denormals as zero and flushes float32 denormal results. A limb
   below ``2**-126`` is therefore lost: the ``x`` the tiles multiply differs from ``x`` by less than
   ``2**-126`` (and not at all for ``|x| >= 2**-103``), and each of the 3K additions may flush a
