@@ -171,9 +171,9 @@ def small_pages_for_one_run() -> bool:
 
     numpy marks every array of 4 MiB or more ``MADV_HUGEPAGE``. Under Linux's default THP defrag
     setting ("madvise") the first fault of each 2 MiB page of such memory may compact memory
-    synchronously, and a simulate with its float reference faults in its whole peak once (every
-    reference value is kept to the end of the run): ``hwsim simulate`` of PP-OCRv4's recogniser
-    (quantize_static, batch 8, peak 3.3 GiB) spent 4.2-6.5 s of system time so, 1.3-1.9 s with
+    synchronously, and a simulate with its float reference faults in its whole peak once: ``hwsim
+    simulate`` of PP-OCRv4's recogniser (quantize_static, batch 8, peak 3.3 GiB while it kept every
+    reference value to the end of the run) spent 4.2-6.5 s of system time so, 1.3-1.9 s with
     4 KiB pages (5.6-7.8 s -> 2.9-3.3 s whole process; a cold ``solve resnet18`` 6.8-6.9 -> 6.2-6.3 s;
     benchmarks/RESULTS.md, "Eighteenth session"). A process that runs the simulator again and
     again reuses memory already faulted in (:func:`keep_for_reuse`) and gains from the huge pages

@@ -53,20 +53,25 @@ def _numel(shape) -> int:
     return math.prod(int(d) for d in shape)
 
 
+def last_readers(ops: list) -> dict[str, int]:
+    """Each tensor read by ``ops`` (in the order they run) -> the index of its last reader."""
+    last: dict[str, int] = {}
+    for i, op in enumerate(ops):
+        for t in op.inputs:
+            last[t] = i
+    return last
+
+
 def liveness(graph: Graph) -> list[list[str]]:
     """For each op (topological order), the tensors whose last reader it is.
 
     Graph outputs never die; constants die after their last reader like activations (their
     prepared, quantized copy is what is freed).
     """
-    last: dict[str, int] = {}
     ops = graph.ops()
-    for i, op in enumerate(ops):
-        for t in op.inputs:
-            last[t] = i
     dead: list[list[str]] = [[] for _ in ops]
     keep = set(graph.outputs)
-    for t, i in last.items():
+    for t, i in last_readers(ops).items():
         if t not in keep:
             dead[i].append(t)
     return dead

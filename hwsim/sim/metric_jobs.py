@@ -78,13 +78,8 @@ class MetricJobs:
         """On the quantized thread between its ops: run the jobs whose value has arrived, waiting
         for none. A run that drops its reference (``keep_reference=False``) calls it, so that a
         reference value a job compares with is not held until the quantized run has ended (PP-OCRv4's
-        recogniser at batch 8: 2.8 GB peak instead of 1.3 GB)."""
-        while True:
-            with self._cond:
-                job = self._take()
-            if job is None:
-                return
-            self._run(job)
+        recogniser at batch 8, ``hwsim simulate``: peak RSS 0.8-0.9 GB, 2.8 GB without it)."""
+        self._work(lambda: True)
 
     def help(self) -> None:
         """On the reference thread after its last value: run jobs until the quantized run has
@@ -114,13 +109,10 @@ class MetricJobs:
                     job = self._take()
             if job is None:
                 return
-            self._run(job)
-
-    def _run(self, job) -> None:
-        key, fn = job
-        try:
-            self.results[key] = fn()
-        finally:
-            with self._cond:
-                self._running -= 1
-                self._cond.notify_all()
+            key, fn = job
+            try:
+                self.results[key] = fn()
+            finally:
+                with self._cond:
+                    self._running -= 1
+                    self._cond.notify_all()

@@ -417,11 +417,10 @@ def _qlinear_add_codes(ca, cb, shift: int, ra, rb, fixed, fmt, narrow) -> np.nda
     f32 = np.float32
     consts = (f32(shift), f32(ra), f32(rb), f32(fixed), f32(fmt.qmin + shift), f32(fmt.qmax + shift))
     if ca.shape != cb.shape:
-        small_first = ca.size < cb.size
-        big, small = (cb, ca) if small_first else (ca, cb)
-        rows = _trailing_period(big, small)
-        if rows is None:
+        broadcast = _broadcast_period(ca, cb)
+        if broadcast is None:
             return None
+        big, rows, small_first = broadcast
         out = np.empty_like(big, dtype=narrow)  # big's memory order
         flat_big, flat_out = qspec.flat_pair(big, big), qspec.flat_pair(big, out)
         _qlinear_add_rows(readonly(flat_big[0]), readonly(rows), small_first, *consts, flat_out[1])
@@ -453,11 +452,10 @@ def _qlinear_mul_codes(ca, cb, za: int, zb: int, ratio, zc, fmt, shift: int, nar
             return None
         big, period, first, out = ca, pair[1], False, np.empty_like(ca, dtype=narrow)
     else:
-        first = ca.size < cb.size
-        big, small = (cb, ca) if first else (ca, cb)
-        period = _trailing_period(big, small)
-        if period is None:
+        broadcast = _broadcast_period(ca, cb)
+        if broadcast is None:
             return None
+        big, period, first = broadcast
         out = np.empty_like(big, dtype=narrow)  # big's memory order
     from hwsim.kernels.canon import readonly
     from hwsim.kernels.fma import _qlinear_mul_rows
@@ -475,6 +473,16 @@ def one_pass_binary(ctx, op, xs) -> bool:
     :mod:`hwsim.sim.codetable` built 65,536 entries per run for BERT's GELU products and
     (1, 128, 3072) adds, 2026-11-28)."""
     return all(np.size(x) > 1 for x in xs[:2]) and (qlinear_add_applies(ctx, op, xs) or qlinear_mul_applies(ctx, op, xs))
+
+
+def _broadcast_period(ca: np.ndarray, cb: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool] | None:
+    """(the larger operand, the smaller one as a period of its memory order
+    (:func:`_trailing_period`), whether the smaller is the first operand) of two code arrays of
+    different shapes; None where the smaller is no such period."""
+    small_first = ca.size < cb.size
+    big, small = (cb, ca) if small_first else (ca, cb)
+    period = _trailing_period(big, small)
+    return None if period is None else (big, period, small_first)
 
 
 def _trailing_period(big: np.ndarray, small: np.ndarray) -> np.ndarray | None:

@@ -183,10 +183,7 @@ def _execute(ctx: ExecContext, values: dict, prepare, after=None, release=None) 
 def _last_reads(ops: list) -> list[list[str]]:
     """For each op of ``ops`` (in the order they run), the op outputs no later op reads: those
     whose last reader it is, and its own outputs that nothing reads."""
-    last: dict[str, int] = {}
-    for i, op in enumerate(ops):
-        for t in op.inputs:
-            last[t] = i
+    last = memory.last_readers(ops)
     made = {t: i for i, op in enumerate(ops) for t in op.outputs}
     done: list[list[str]] = [[] for _ in ops]
     for t, i in made.items():
@@ -529,7 +526,7 @@ def run(graph: Graph, inputs: dict, requant: str = "exact", seed: int = 0,
     if with_ref and reference is None and not calibrates and refblas.threads_at_once() > 1:
         # nothing before the metrics reads it
         if not keep_reference:
-            read = [] if not (metrics and float_reference) else \
+            read = [] if not metrics else \
                 [op.outputs[0] for op in g.ops()] if matched is None else list(matched.values())
             release = _Release(set(g.outputs) | (set() if rg is None else set(rg.outputs)), read)
         beside = _ReferenceBeside(g, real_inputs, seed, precision, release) if rg is None else \

@@ -53,7 +53,6 @@ def test_qlinear_add_kernel_equals_the_numpy_passes(seed, n, signed, shift, rati
     """ortfused._qlinear_add_codes (one pass) against the numpy passes it replaces: codes read as
     float32 plus the shift, two float32 FMAs, rint half-even (ties: ratios 0.5 and 0.25 put whole
     and half values on the grid), the clip and the output type; codes in any one memory order."""
-    from hwsim import formats
     from hwsim.sim.ortfused import _qlinear_add_codes
 
     rng = np.random.default_rng(seed)
@@ -64,16 +63,24 @@ def test_qlinear_add_kernel_equals_the_numpy_passes(seed, n, signed, shift, rati
         ca, cb = (np.ascontiguousarray(c.transpose(0, 2, 1)).transpose(0, 2, 1) for c in (ca, cb))
     elif layout == "transposed":
         ca, cb = ca.T, cb.T
+    ra, rb, fixed, fmt, narrow = _add_params(rng, ratios, signed, shift)
+    got = _qlinear_add_codes(ca, cb, shift, ra, rb, fixed, fmt, narrow)
+    want = _qlinear_add_numpy(ca, cb, shift, ra, rb, fixed, fmt.qmin, fmt.qmax, narrow)
+    assert got is not None and got.dtype == narrow and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def _add_params(rng, ratios: str, signed: bool, shift: int):
+    """(ra, rb, fixed, output format, its code type) of a QLinearAdd: ``ties`` puts half values on
+    the grid, ``random`` draws them; int8 output codes for signed unshifted inputs, else uint8."""
+    from hwsim import formats
+
     if ratios == "ties":
         ra, rb, fixed = np.float32(0.5), np.float32(0.25), np.float32(rng.integers(-40, 40) / 4)
     else:
         ra, rb, fixed = (np.float32(v) for v in (rng.random() * 2, rng.random() * 2, rng.standard_normal() * 50))
     fmt = formats.get("int8" if signed and not shift else "uint8")
-    narrow = np.int8 if fmt.qmin < 0 else np.uint8
-    got = _qlinear_add_codes(ca, cb, shift, ra, rb, fixed, fmt, narrow)
-    want = _qlinear_add_numpy(ca, cb, shift, ra, rb, fixed, fmt.qmin, fmt.qmax, narrow)
-    assert got is not None and got.dtype == narrow and got.shape == want.shape
-    np.testing.assert_array_equal(got, want)
+    return ra, rb, fixed, fmt, np.int8 if fmt.qmin < 0 else np.uint8
 
 
 def test_qlinear_add_kernel_declines_what_it_does_not_read():
@@ -98,7 +105,6 @@ def test_qlinear_add_kernel_with_a_broadcast_operand_equals_the_numpy_passes(see
     memory order (a linear's bias row, a conv's per-channel bias on channels-last codes, int64
     codes of a constant) against the numpy passes on the broadcast arrays; a broadcast that is not
     a period of the memory order (a column) declines."""
-    from hwsim import formats
     from hwsim.sim.ortfused import _qlinear_add_codes
 
     rng = np.random.default_rng(seed)
@@ -116,12 +122,7 @@ def test_qlinear_add_kernel_with_a_broadcast_operand_equals_the_numpy_passes(see
             small = small.astype(np.int64)
     first = "first" in form
     ca, cb = (small, big) if first else (big, small)
-    if ratios == "ties":
-        ra, rb, fixed = np.float32(0.5), np.float32(0.25), np.float32(rng.integers(-40, 40) / 4)
-    else:
-        ra, rb, fixed = (np.float32(v) for v in (rng.random() * 2, rng.random() * 2, rng.standard_normal() * 50))
-    fmt = formats.get("int8" if signed and not shift else "uint8")
-    narrow = np.int8 if fmt.qmin < 0 else np.uint8
+    ra, rb, fixed, fmt, narrow = _add_params(rng, ratios, signed, shift)
     got = _qlinear_add_codes(ca, cb, shift, ra, rb, fixed, fmt, narrow)
     if form == "column":
         assert got is None

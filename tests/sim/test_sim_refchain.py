@@ -46,6 +46,17 @@ def _bits(a) -> np.ndarray:
     return np.ascontiguousarray(a, np.float64).reshape(-1).view(np.uint64)
 
 
+def _with_and_without_chains(monkeypatch, g, x):
+    """(run with the reference's chains, run op by op, what each refchain.run call made)."""
+    made, plain_run = [], refchain.run
+    monkeypatch.setattr(refchain, "run", lambda c, v: made.append(plain_run(c, v)) or made[-1])
+    results = {}
+    for on in (True, False):
+        monkeypatch.setattr(refchain, "enabled", on)
+        results[on] = run(g, x, float_reference=True)
+    return results[True], results[False], made
+
+
 @pytest.mark.parametrize("form", ["bert", "torch"])
 @pytest.mark.parametrize("quantized", [True, False])
 def test_chain_gives_the_op_by_op_values_and_metrics(tmp_path, monkeypatch, form, quantized):
@@ -58,13 +69,7 @@ def test_chain_gives_the_op_by_op_values_and_metrics(tmp_path, monkeypatch, form
     x = {"x": np.random.default_rng(1).standard_normal((2, 8, 16)).astype(np.float32)}
     if not quantized:  # non-finite values through the chain (an integer grid refuses them)
         x["x"][0, 0, :3] = [np.nan, np.inf, -0.0]
-    made, plain_run = [], refchain.run
-    monkeypatch.setattr(refchain, "run", lambda c, v: made.append(plain_run(c, v)) or made[-1])
-    results = {}
-    for on in (True, False):
-        monkeypatch.setattr(refchain, "enabled", on)
-        results[on] = run(g, x, float_reference=True)
-    a, b = results[True], results[False]
+    a, b, made = _with_and_without_chains(monkeypatch, g, x)
     # the GELU made in one pass; the product times 0.5 too where the reference keeps the product as
     # float32 (an op alone over a float64 array is left to numpy)
     assert len(made) == 2 and len(made[0]) == 5
@@ -114,13 +119,7 @@ def test_hardswish_and_relu_chains_over_channels_last_convs_give_the_op_by_op_va
     assert [(c.x, len(c.ops)) for c in chains] == [("c1", 4), ("c2", 1)]
     x = {"x": np.random.default_rng(3).standard_normal((2, 3, 9, 7)).astype(np.float32) * 3}
     x["x"][0, 0, 0, :3] = [np.nan, np.inf, -np.inf]
-    made, plain_run = [], refchain.run
-    monkeypatch.setattr(refchain, "run", lambda c, v: made.append(plain_run(c, v)) or made[-1])
-    results = {}
-    for on in (True, False):
-        monkeypatch.setattr(refchain, "enabled", on)
-        results[on] = run(g, x, float_reference=True)
-    a, b = results[True], results[False]
+    a, b, made = _with_and_without_chains(monkeypatch, g, x)
     assert len(made) == 2 and all(m is not None for m in made)  # both read the conv outputs as stored
     assert isinstance(a.reference.values.raw("c1"), Biased)
     assert set(a.reference.values) == set(b.reference.values)
